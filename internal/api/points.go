@@ -1,0 +1,360 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// PointStruct is a point to upsert.
+type PointStruct struct {
+	ID      PointID `json:"id"`
+	Vector  Vectors `json:"vector"`
+	Payload Payload `json:"payload,omitempty"`
+}
+
+// Record is a stored point as returned by get and scroll.
+type Record struct {
+	ID         PointID `json:"id"`
+	Payload    Payload `json:"payload,omitempty"`
+	Vector     Vectors `json:"vector,omitempty"`
+	ShardKey   any     `json:"shard_key,omitempty"`
+	OrderValue any     `json:"order_value,omitempty"` // json.Number when ordered by a field
+}
+
+// ScoredPoint is a search hit.
+type ScoredPoint struct {
+	ID         PointID `json:"id"`
+	Version    uint64  `json:"version"`
+	Score      float32 `json:"score"`
+	Payload    Payload `json:"payload,omitempty"`
+	Vector     Vectors `json:"vector,omitempty"`
+	ShardKey   any     `json:"shard_key,omitempty"`
+	OrderValue any     `json:"order_value,omitempty"`
+}
+
+// UpsertPoints is PointInsertOperations: either Points or the column Batch
+// form; the decoder normalises both into Points.
+type UpsertPoints struct {
+	Points       []PointStruct `json:"points"`
+	ShardKey     any           `json:"shard_key,omitempty"`
+	UpdateFilter *Filter       `json:"update_filter,omitempty"` // only update points matching it
+}
+
+// UnmarshalJSON accepts {"points": [...]} and {"batch": {ids, vectors, payloads}}.
+func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Points       []PointStruct   `json:"points"`
+		Batch        *json.RawMessage `json:"batch"`
+		ShardKey     any             `json:"shard_key"`
+		UpdateFilter *Filter         `json:"update_filter"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		var ae *Error
+		if asErr(err, &ae) {
+			return ae
+		}
+		return ErrBadInput("invalid points: %v", err)
+	}
+	u.ShardKey, u.UpdateFilter = raw.ShardKey, raw.UpdateFilter
+	switch {
+	case raw.Points != nil && raw.Batch != nil:
+		return ErrBadInput("give either points or batch, not both")
+	case raw.Points != nil:
+		u.Points = raw.Points
+	case raw.Batch != nil:
+		var batch struct {
+			IDs      []PointID         `json:"ids"`
+			Vectors  json.RawMessage   `json:"vectors"`
+			Payloads []json.RawMessage `json:"payloads"`
+		}
+		if err := json.Unmarshal(*raw.Batch, &batch); err != nil {
+			return ErrBadInput("invalid batch: %v", err)
+		}
+		vecs, err := decodeBatchVectors(batch.Vectors, len(batch.IDs))
+		if err != nil {
+			return err
+		}
+		if batch.Payloads != nil && len(batch.Payloads) != len(batch.IDs) {
+			return ErrBadInput("batch has %d ids but %d payloads", len(batch.IDs), len(batch.Payloads))
+		}
+		u.Points = make([]PointStruct, len(batch.IDs))
+		for i, id := range batch.IDs {
+			u.Points[i] = PointStruct{ID: id, Vector: vecs[i]}
+			if batch.Payloads != nil && !bytes.Equal(bytes.TrimSpace(batch.Payloads[i]), []byte("null")) {
+				p, err := DecodePayload(batch.Payloads[i])
+				if err != nil {
+					return err
+				}
+				u.Points[i].Payload = p
+			}
+		}
+	default:
+		return ErrBadInput("missing field `points` or `batch`")
+	}
+	return nil
+}
+
+// decodeBatchVectors reads BatchVectorStruct: a list of vectors (unnamed) or
+// an object of name to list of vectors.
+func decodeBatchVectors(b json.RawMessage, n int) ([]Vectors, error) {
+	out := make([]Vectors, n)
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var list []json.RawMessage
+		if err := json.Unmarshal(b, &list); err != nil {
+			return nil, ErrBadInput("invalid batch vectors: %v", err)
+		}
+		if len(list) != n {
+			return nil, ErrBadInput("batch has %d ids but %d vectors", n, len(list))
+		}
+		for i, r := range list {
+			v, err := decodeDense(r)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = Vectors{DefaultVectorName: v}
+		}
+		return out, nil
+	}
+	var named map[string][]json.RawMessage
+	if err := json.Unmarshal(b, &named); err != nil {
+		return nil, ErrBadInput("invalid batch vectors: %v", err)
+	}
+	for i := range out {
+		out[i] = Vectors{}
+	}
+	for name, list := range named {
+		if len(list) != n {
+			return nil, ErrBadInput("batch has %d ids but %d vectors named %q", n, len(list), name)
+		}
+		for i, r := range list {
+			v, err := decodeDense(r)
+			if err != nil {
+				return nil, err
+			}
+			out[i][name] = v
+		}
+	}
+	return out, nil
+}
+
+// PointsSelector selects points by ids or by filter.
+type PointsSelector struct {
+	Points   []PointID `json:"points,omitempty"`
+	Filter   *Filter   `json:"filter,omitempty"`
+	ShardKey any       `json:"shard_key,omitempty"`
+}
+
+// SetPayload sets (merges) or overwrites payload keys of the selected points.
+// Key, when set, is a path into the payload at which Payload is merged.
+type SetPayload struct {
+	Payload  Payload   `json:"payload"`
+	Points   []PointID `json:"points,omitempty"`
+	Filter   *Filter   `json:"filter,omitempty"`
+	Key      *string   `json:"key,omitempty"`
+	ShardKey any       `json:"shard_key,omitempty"`
+}
+
+// DeletePayload deletes keys (paths) from the selected points' payloads.
+type DeletePayload struct {
+	Keys     []string  `json:"keys"`
+	Points   []PointID `json:"points,omitempty"`
+	Filter   *Filter   `json:"filter,omitempty"`
+	ShardKey any       `json:"shard_key,omitempty"`
+}
+
+// PointVectors is one point's vectors for UpdateVectors.
+type PointVectors struct {
+	ID     PointID `json:"id"`
+	Vector Vectors `json:"vector"`
+}
+
+// UpdateVectors replaces the named vectors given, keeping the others.
+type UpdateVectors struct {
+	Points       []PointVectors `json:"points"`
+	ShardKey     any            `json:"shard_key,omitempty"`
+	UpdateFilter *Filter        `json:"update_filter,omitempty"`
+}
+
+// DeleteVectors removes named vectors from the selected points.
+type DeleteVectors struct {
+	Points   []PointID `json:"points,omitempty"`
+	Filter   *Filter   `json:"filter,omitempty"`
+	Vector   []string  `json:"vector"`
+	ShardKey any       `json:"shard_key,omitempty"`
+}
+
+// UpdateOperation is one element of a batch update; exactly one field is set.
+type UpdateOperation struct {
+	Upsert           *UpsertPoints   `json:"upsert,omitempty"`
+	Delete           *PointsSelector `json:"delete,omitempty"`
+	SetPayload       *SetPayload     `json:"set_payload,omitempty"`
+	OverwritePayload *SetPayload     `json:"overwrite_payload,omitempty"`
+	DeletePayload    *DeletePayload  `json:"delete_payload,omitempty"`
+	ClearPayload     *PointsSelector `json:"clear_payload,omitempty"`
+	UpdateVectors    *UpdateVectors  `json:"update_vectors,omitempty"`
+	DeleteVectors    *DeleteVectors  `json:"delete_vectors,omitempty"`
+}
+
+// UpdateBatch is the body of POST /points/batch.
+type UpdateBatch struct {
+	Operations []UpdateOperation `json:"operations"`
+}
+
+// UpdateStatus is the status of a write.
+type UpdateStatus string
+
+// Update statuses.
+const (
+	UpdateAcknowledged UpdateStatus = "acknowledged"
+	UpdateCompleted    UpdateStatus = "completed"
+	UpdateWaitTimeout  UpdateStatus = "wait_timeout"
+)
+
+// UpdateResult is the result of a write.
+type UpdateResult struct {
+	OperationID *uint64      `json:"operation_id,omitempty"`
+	Status      UpdateStatus `json:"status"`
+}
+
+// WriteOrdering is Qdrant's write ordering guarantee.
+type WriteOrdering string
+
+// Orderings.
+const (
+	OrderingWeak   WriteOrdering = "weak"
+	OrderingMedium WriteOrdering = "medium"
+	OrderingStrong WriteOrdering = "strong"
+)
+
+// WriteParams are the query parameters of every write.
+type WriteParams struct {
+	Wait     bool
+	Ordering WriteOrdering
+	// Timeout bounds the write; zero means the server default.
+	TimeoutSeconds int
+}
+
+// ReadParams are the query parameters of every read.
+type ReadParams struct {
+	// Consistency is "", "majority", "quorum", "all" or a decimal factor.
+	Consistency    string
+	TimeoutSeconds int
+}
+
+// GetPoints is the body of POST /points.
+type GetPoints struct {
+	IDs         []PointID        `json:"ids"`
+	WithPayload *PayloadSelector `json:"with_payload,omitempty"`
+	WithVector  *VectorSelector  `json:"with_vector,omitempty"`
+	ShardKey    any              `json:"shard_key,omitempty"`
+}
+
+// OrderBy orders scroll results by a payload field (which needs a range
+// index).
+type OrderBy struct {
+	Key       string `json:"key"`
+	Direction string `json:"direction,omitempty"` // "asc" (default) or "desc"
+	StartFrom any    `json:"start_from,omitempty"` // number or datetime string
+}
+
+// UnmarshalJSON accepts a bare key string or the object form.
+func (o *OrderBy) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &o.Key)
+	}
+	type plain OrderBy
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return ErrBadInput("invalid order_by: %v", err)
+	}
+	*o = OrderBy(p)
+	return nil
+}
+
+// ScrollRequest is the body of POST /points/scroll.
+type ScrollRequest struct {
+	Offset      *PointID         `json:"offset,omitempty"`
+	Limit       *int             `json:"limit,omitempty"` // default 10
+	Filter      *Filter          `json:"filter,omitempty"`
+	WithPayload *PayloadSelector `json:"with_payload,omitempty"`
+	WithVector  *VectorSelector  `json:"with_vector,omitempty"`
+	OrderBy     *OrderBy         `json:"order_by,omitempty"`
+	ShardKey    any              `json:"shard_key,omitempty"`
+}
+
+// ScrollResult is a page of records.
+type ScrollResult struct {
+	Points         []Record `json:"points"`
+	NextPageOffset *PointID `json:"next_page_offset"`
+}
+
+// CountRequest is the body of POST /points/count.
+type CountRequest struct {
+	Filter   *Filter `json:"filter,omitempty"`
+	Exact    *bool   `json:"exact,omitempty"` // default true
+	ShardKey any     `json:"shard_key,omitempty"`
+}
+
+// CountResult is the result of a count.
+type CountResult struct {
+	Count uint64 `json:"count"`
+}
+
+// FacetRequest is the body of POST /facet.
+type FacetRequest struct {
+	Key      string  `json:"key"`
+	Limit    *int    `json:"limit,omitempty"` // default 10
+	Filter   *Filter `json:"filter,omitempty"`
+	Exact    *bool   `json:"exact,omitempty"`
+	ShardKey any     `json:"shard_key,omitempty"`
+}
+
+// FacetHit is one value and its count; Value is a string, json.Number or bool.
+type FacetHit struct {
+	Value any    `json:"value"`
+	Count uint64 `json:"count"`
+}
+
+// FacetResponse lists the most frequent values.
+type FacetResponse struct {
+	Hits []FacetHit `json:"hits"`
+}
+
+// SearchMatrixRequest is the body of the distance-matrix endpoints.
+type SearchMatrixRequest struct {
+	Sample   *int    `json:"sample,omitempty"` // default 10
+	Limit    *int    `json:"limit,omitempty"`  // default 3
+	Filter   *Filter `json:"filter,omitempty"`
+	Using    *string `json:"using,omitempty"`
+	ShardKey any     `json:"shard_key,omitempty"`
+}
+
+// SearchMatrixPair is one pair of the pairs form.
+type SearchMatrixPair struct {
+	A     PointID `json:"a"`
+	B     PointID `json:"b"`
+	Score float32 `json:"score"`
+}
+
+// SearchMatrixPairs is the pairs form of the distance matrix.
+type SearchMatrixPairs struct {
+	Pairs []SearchMatrixPair `json:"pairs"`
+}
+
+// SearchMatrixOffsets is the offsets (sparse matrix) form.
+type SearchMatrixOffsets struct {
+	OffsetsRow []uint64  `json:"offsets_row"`
+	OffsetsCol []uint64  `json:"offsets_col"`
+	Scores     []float32 `json:"scores"`
+	IDs        []PointID `json:"ids"`
+}
+
+func asErr(err error, target **Error) bool {
+	e, ok := err.(*Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}

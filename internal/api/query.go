@@ -1,0 +1,381 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// SearchParams tune a vector search.
+type SearchParams struct {
+	HnswEf       *int            `json:"hnsw_ef,omitempty"`
+	Exact        bool            `json:"exact,omitempty"`
+	IndexedOnly  bool            `json:"indexed_only,omitempty"`
+	Quantization json.RawMessage `json:"quantization,omitempty"` // accepted, ignored
+}
+
+// VectorInput is a dense vector or the id of a point whose vector is used.
+type VectorInput struct {
+	Vector []float32
+	ID     *PointID
+}
+
+// UnmarshalJSON reads an array of numbers, an integer id or a UUID string.
+func (v *VectorInput) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ErrBadInput("empty vector input")
+	}
+	switch b[0] {
+	case '[':
+		vec, err := decodeDense(b)
+		if err != nil {
+			return err
+		}
+		*v = VectorInput{Vector: vec}
+		return nil
+	case '{':
+		return ErrBadInput("sparse vectors, documents and images are not supported as query input by this server")
+	}
+	var id PointID
+	if err := id.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*v = VectorInput{ID: &id}
+	return nil
+}
+
+// MarshalJSON writes the array or the id.
+func (v VectorInput) MarshalJSON() ([]byte, error) {
+	if v.ID != nil {
+		return v.ID.MarshalJSON()
+	}
+	return marshalFloats(v.Vector), nil
+}
+
+// RecommendStrategy is "average_vector" (default), "best_score" or "sum_scores".
+type RecommendStrategy string
+
+// Strategies.
+const (
+	StrategyAverageVector RecommendStrategy = "average_vector"
+	StrategyBestScore     RecommendStrategy = "best_score"
+	StrategySumScores     RecommendStrategy = "sum_scores"
+)
+
+// RecommendInput is the recommend query.
+type RecommendInput struct {
+	Positive []VectorInput    `json:"positive,omitempty"`
+	Negative []VectorInput    `json:"negative,omitempty"`
+	Strategy RecommendStrategy `json:"strategy,omitempty"`
+}
+
+// ContextPair is a positive/negative pair for discover and context queries.
+type ContextPair struct {
+	Positive VectorInput `json:"positive"`
+	Negative VectorInput `json:"negative"`
+}
+
+// DiscoverInput is the discover query.
+type DiscoverInput struct {
+	Target  VectorInput   `json:"target"`
+	Context []ContextPair `json:"context"`
+}
+
+// UnmarshalJSON accepts one pair or a list of pairs for context.
+func (d *DiscoverInput) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Target  *VectorInput    `json:"target"`
+		Context json.RawMessage `json:"context"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return ErrBadInput("invalid discover query: %v", err)
+	}
+	if raw.Target == nil {
+		return ErrBadInput("discover query needs a target")
+	}
+	ctx, err := decodePairs(raw.Context)
+	if err != nil {
+		return err
+	}
+	*d = DiscoverInput{Target: *raw.Target, Context: ctx}
+	return nil
+}
+
+func decodePairs(b json.RawMessage) ([]ContextPair, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
+		return []ContextPair{}, nil
+	}
+	if b[0] == '{' {
+		var p ContextPair
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, ErrBadInput("invalid context pair: %v", err)
+		}
+		return []ContextPair{p}, nil
+	}
+	var ps []ContextPair
+	if err := json.Unmarshal(b, &ps); err != nil {
+		return nil, ErrBadInput("invalid context pairs: %v", err)
+	}
+	return ps, nil
+}
+
+// RRF parameterises reciprocal rank fusion.
+type RRF struct {
+	K       *int      `json:"k,omitempty"`
+	Weights []float32 `json:"weights,omitempty"`
+}
+
+// Query is Qdrant's QueryInterface: exactly one field is set. A bare
+// VectorInput decodes as Nearest.
+type Query struct {
+	Nearest   *VectorInput    `json:"nearest,omitempty"`
+	Recommend *RecommendInput `json:"recommend,omitempty"`
+	Discover  *DiscoverInput  `json:"discover,omitempty"`
+	Context   []ContextPair   `json:"context,omitempty"`
+	OrderBy   *OrderBy        `json:"order_by,omitempty"`
+	Fusion    string          `json:"fusion,omitempty"` // "rrf" or "dbsf"
+	RRF       *RRF            `json:"rrf,omitempty"`
+	Sample    string          `json:"sample,omitempty"` // "random"
+}
+
+// UnmarshalJSON reads every supported form of QueryInterface.
+func (q *Query) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] != '{' {
+		var v VectorInput
+		if err := v.UnmarshalJSON(b); err != nil {
+			return err
+		}
+		*q = Query{Nearest: &v}
+		return nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return ErrBadInput("invalid query: %v", err)
+	}
+	if len(raw) != 1 {
+		if _, ok := raw["nearest"]; ok {
+			if _, mmr := raw["mmr"]; mmr {
+				return ErrBadInput("nearest with mmr is not supported by this server")
+			}
+		}
+		if len(raw) == 0 {
+			return ErrBadInput("empty query")
+		}
+	}
+	*q = Query{}
+	for k, v := range raw {
+		var err error
+		switch k {
+		case "nearest":
+			q.Nearest = new(VectorInput)
+			err = json.Unmarshal(v, q.Nearest)
+		case "recommend":
+			q.Recommend = new(RecommendInput)
+			err = json.Unmarshal(v, q.Recommend)
+		case "discover":
+			q.Discover = new(DiscoverInput)
+			err = json.Unmarshal(v, q.Discover)
+		case "context":
+			q.Context, err = decodePairs(v)
+		case "order_by":
+			q.OrderBy = new(OrderBy)
+			err = json.Unmarshal(v, q.OrderBy)
+		case "fusion":
+			err = json.Unmarshal(v, &q.Fusion)
+			if err == nil && q.Fusion != "rrf" && q.Fusion != "dbsf" {
+				return ErrBadInput("unknown fusion %q: expected rrf or dbsf", q.Fusion)
+			}
+		case "rrf":
+			q.RRF = new(RRF)
+			err = json.Unmarshal(v, q.RRF)
+		case "sample":
+			err = json.Unmarshal(v, &q.Sample)
+			if err == nil && q.Sample != "random" {
+				return ErrBadInput("unknown sample %q: expected random", q.Sample)
+			}
+		case "formula", "relevance_feedback", "mmr":
+			return ErrBadInput("%s queries are not supported by this server", k)
+		default:
+			return ErrBadInput("unknown query variant %q", k)
+		}
+		if err != nil {
+			if e, ok := err.(*Error); ok {
+				return e
+			}
+			return ErrBadInput("invalid %s query: %v", k, err)
+		}
+	}
+	return nil
+}
+
+// MarshalJSON writes the set form.
+func (q Query) MarshalJSON() ([]byte, error) {
+	type plain Query
+	return json.Marshal(plain(q))
+}
+
+// Prefetch is a sub-query whose results feed the outer query.
+type Prefetch struct {
+	Prefetch       Prefetches    `json:"prefetch,omitempty"`
+	Query          *Query        `json:"query,omitempty"`
+	Using          *string       `json:"using,omitempty"`
+	Filter         *Filter       `json:"filter,omitempty"`
+	Params         *SearchParams `json:"params,omitempty"`
+	ScoreThreshold *float32      `json:"score_threshold,omitempty"`
+	Limit          *int          `json:"limit,omitempty"`
+	LookupFrom     *LookupFrom   `json:"lookup_from,omitempty"`
+}
+
+// Prefetches is one prefetch or a list.
+type Prefetches []Prefetch
+
+// UnmarshalJSON accepts an object or an array.
+func (p *Prefetches) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		var one Prefetch
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		*p = Prefetches{one}
+		return nil
+	}
+	var many []Prefetch
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*p = many
+	return nil
+}
+
+// LookupFrom takes query vectors given by id from another collection.
+type LookupFrom struct {
+	Collection string  `json:"collection"`
+	Vector     *string `json:"vector,omitempty"`
+}
+
+// QueryRequest is the body of POST /points/query.
+type QueryRequest struct {
+	ShardKey       any              `json:"shard_key,omitempty"`
+	Prefetch       Prefetches       `json:"prefetch,omitempty"`
+	Query          *Query           `json:"query,omitempty"`
+	Using          *string          `json:"using,omitempty"`
+	Filter         *Filter          `json:"filter,omitempty"`
+	Params         *SearchParams    `json:"params,omitempty"`
+	ScoreThreshold *float32         `json:"score_threshold,omitempty"`
+	Limit          *int             `json:"limit,omitempty"` // default 10
+	Offset         *int             `json:"offset,omitempty"`
+	WithVector     *VectorSelector  `json:"with_vector,omitempty"`
+	WithPayload    *PayloadSelector `json:"with_payload,omitempty"`
+	LookupFrom     *LookupFrom      `json:"lookup_from,omitempty"`
+}
+
+// QueryResponse is the result of a query.
+type QueryResponse struct {
+	Points []ScoredPoint `json:"points"`
+}
+
+// WithLookup fetches each group id as a point of another collection.
+type WithLookup struct {
+	Collection  string           `json:"collection"`
+	WithPayload *PayloadSelector `json:"with_payload,omitempty"`
+	WithVectors *VectorSelector  `json:"with_vectors,omitempty"`
+}
+
+// UnmarshalJSON accepts a bare collection name or the object.
+func (w *WithLookup) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &w.Collection)
+	}
+	type plain WithLookup
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return ErrBadInput("invalid with_lookup: %v", err)
+	}
+	*w = WithLookup(p)
+	return nil
+}
+
+// QueryGroupsRequest is the body of POST /points/query/groups.
+type QueryGroupsRequest struct {
+	QueryRequest
+	GroupBy    string      `json:"group_by"`
+	GroupSize  *int        `json:"group_size,omitempty"` // default 3
+	WithLookup *WithLookup `json:"with_lookup,omitempty"`
+}
+
+// PointGroup is one group of hits sharing a group_by value.
+type PointGroup struct {
+	ID     any           `json:"id"` // string or json.Number
+	Hits   []ScoredPoint `json:"hits"`
+	Lookup *Record       `json:"lookup,omitempty"`
+}
+
+// GroupsResult is the result of a groups request.
+type GroupsResult struct {
+	Groups []PointGroup `json:"groups"`
+}
+
+// SearchRequest is the legacy POST /points/search body.
+type SearchRequest struct {
+	ShardKey       any              `json:"shard_key,omitempty"`
+	Vector         NamedVector      `json:"vector"`
+	Filter         *Filter          `json:"filter,omitempty"`
+	Params         *SearchParams    `json:"params,omitempty"`
+	Limit          int              `json:"limit"`
+	Offset         *int             `json:"offset,omitempty"`
+	WithPayload    *PayloadSelector `json:"with_payload,omitempty"`
+	WithVector     *VectorSelector  `json:"with_vector,omitempty"`
+	ScoreThreshold *float32         `json:"score_threshold,omitempty"`
+}
+
+// SearchGroupsRequest is the legacy POST /points/search/groups body.
+type SearchGroupsRequest struct {
+	SearchRequest
+	GroupBy    string      `json:"group_by"`
+	GroupSize  int         `json:"group_size"`
+	WithLookup *WithLookup `json:"with_lookup,omitempty"`
+}
+
+// RecommendRequest is the legacy POST /points/recommend body.
+type RecommendRequest struct {
+	ShardKey       any               `json:"shard_key,omitempty"`
+	Positive       []VectorInput     `json:"positive,omitempty"`
+	Negative       []VectorInput     `json:"negative,omitempty"`
+	Strategy       RecommendStrategy `json:"strategy,omitempty"`
+	Filter         *Filter           `json:"filter,omitempty"`
+	Params         *SearchParams     `json:"params,omitempty"`
+	Limit          int               `json:"limit"`
+	Offset         *int              `json:"offset,omitempty"`
+	WithPayload    *PayloadSelector  `json:"with_payload,omitempty"`
+	WithVector     *VectorSelector   `json:"with_vector,omitempty"`
+	ScoreThreshold *float32          `json:"score_threshold,omitempty"`
+	Using          *string           `json:"using,omitempty"`
+	LookupFrom     *LookupFrom       `json:"lookup_from,omitempty"`
+}
+
+// RecommendGroupsRequest is the legacy POST /points/recommend/groups body.
+type RecommendGroupsRequest struct {
+	RecommendRequest
+	GroupBy    string      `json:"group_by"`
+	GroupSize  int         `json:"group_size"`
+	WithLookup *WithLookup `json:"with_lookup,omitempty"`
+}
+
+// DiscoverRequest is the legacy POST /points/discover body.
+type DiscoverRequest struct {
+	ShardKey    any              `json:"shard_key,omitempty"`
+	Target      *VectorInput     `json:"target,omitempty"`
+	Context     []ContextPair    `json:"context,omitempty"`
+	Filter      *Filter          `json:"filter,omitempty"`
+	Params      *SearchParams    `json:"params,omitempty"`
+	Limit       int              `json:"limit"`
+	Offset      *int             `json:"offset,omitempty"`
+	WithPayload *PayloadSelector `json:"with_payload,omitempty"`
+	WithVector  *VectorSelector  `json:"with_vector,omitempty"`
+	Using       *string          `json:"using,omitempty"`
+	LookupFrom  *LookupFrom      `json:"lookup_from,omitempty"`
+}
