@@ -11,20 +11,20 @@ type Kind int
 
 // Error kinds. The zero value is KindInternal.
 const (
-	KindInternal           Kind = iota // 500 "Service internal error: "
-	KindBadInput                       // 400 "Wrong input: "
-	KindBadRequest                     // 400 "Bad request: "
-	KindNotFound                       // 404 "Not found: "
-	KindAlreadyExists                  // 409
-	KindForbidden                      // 403
-	KindUnauthorized                   // 401
-	KindTimeout                        // 408 "Timeout: "
-	KindChecksumMismatch               // 400 "Checksum mismatch: "
-	KindUnavailable                    // 503
-	KindStandalone                     // 405 "Qdrant is running in standalone mode"
-	KindTooLarge                       // 413 (body size)
-	KindRateLimited                    // 429
-	KindInsufficientStorage            // 507
+	KindInternal            Kind = iota // 500 "Service internal error: "
+	KindBadInput                        // 400 "Wrong input: "
+	KindBadRequest                      // 400 "Bad request: "
+	KindNotFound                        // 404 "Not found: "
+	KindAlreadyExists                   // 409
+	KindForbidden                       // 403
+	KindUnauthorized                    // 401
+	KindTimeout                         // 408 "Timeout: "
+	KindChecksumMismatch                // 400 "Checksum mismatch: "
+	KindUnavailable                     // 503
+	KindStandalone                      // 405 "Qdrant is running in standalone mode"
+	KindTooLarge                        // 413 (body size)
+	KindRateLimited                     // 429
+	KindInsufficientStorage             // 507
 )
 
 // Error is an error with a Kind. Message is the full text shown to clients,

@@ -43,10 +43,10 @@ type UpsertPoints struct {
 // UnmarshalJSON accepts {"points": [...]} and {"batch": {ids, vectors, payloads}}.
 func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 	var raw struct {
-		Points       []PointStruct   `json:"points"`
+		Points       []PointStruct    `json:"points"`
 		Batch        *json.RawMessage `json:"batch"`
-		ShardKey     any             `json:"shard_key"`
-		UpdateFilter *Filter         `json:"update_filter"`
+		ShardKey     any              `json:"shard_key"`
+		UpdateFilter *Filter          `json:"update_filter"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		var ae *Error
@@ -254,7 +254,7 @@ type GetPoints struct {
 // index).
 type OrderBy struct {
 	Key       string `json:"key"`
-	Direction string `json:"direction,omitempty"` // "asc" (default) or "desc"
+	Direction string `json:"direction,omitempty"`  // "asc" (default) or "desc"
 	StartFrom any    `json:"start_from,omitempty"` // number or datetime string
 }
 

@@ -64,8 +64,8 @@ const (
 
 // RecommendInput is the recommend query.
 type RecommendInput struct {
-	Positive []VectorInput    `json:"positive,omitempty"`
-	Negative []VectorInput    `json:"negative,omitempty"`
+	Positive []VectorInput     `json:"positive,omitempty"`
+	Negative []VectorInput     `json:"negative,omitempty"`
 	Strategy RecommendStrategy `json:"strategy,omitempty"`
 }
 
