@@ -400,9 +400,7 @@ func (m *Match) UnmarshalJSON(b []byte) error {
 			if err != nil {
 				return err
 			}
-			switch val.(type) {
-			case string, json.Number, bool:
-			default:
+			if !isMatchScalar(val, true) {
 				return ErrBadInput("match value must be a string, an integer or a bool")
 			}
 			*m = Match{Kind: MatchValue, Value: val}
@@ -426,9 +424,7 @@ func (m *Match) UnmarshalJSON(b []byte) error {
 				return ErrBadInput("match %s must be a list", k)
 			}
 			for _, e := range arr {
-				switch e.(type) {
-				case string, json.Number:
-				default:
+				if !isMatchScalar(e, false) {
 					return ErrBadInput("match %s values must be strings or integers", k)
 				}
 			}
@@ -473,4 +469,19 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
+}
+
+// isMatchScalar reports whether v is a string, an integer json.Number, or
+// (when allowBool) a bool: the values Qdrant's match conditions accept.
+func isMatchScalar(v any, allowBool bool) bool {
+	switch x := v.(type) {
+	case string:
+		return true
+	case bool:
+		return allowBool
+	case json.Number:
+		_, err := x.Int64()
+		return err == nil
+	}
+	return false
 }
