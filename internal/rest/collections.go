@@ -1,0 +1,181 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// body reads and decodes the request body into v.
+func (h *Handler) body(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(b, v)
+}
+
+func coll(r *http.Request) string { return r.PathValue(pColl) }
+
+func (h *Handler) listCollections(w http.ResponseWriter, r *http.Request) (any, error) {
+	cs, err := h.svc.ListCollections(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	if cs == nil {
+		cs = []api.CollectionDescription{}
+	}
+	return struct {
+		Collections []api.CollectionDescription `json:"collections"`
+	}{cs}, nil
+}
+
+func (h *Handler) collectionInfo(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.svc.CollectionInfo(r.Context(), coll(r))
+}
+
+func (h *Handler) createCollection(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.CreateCollection
+	if err := h.body(w, r, &req); err != nil {
+		return nil, err
+	}
+	if err := h.svc.CreateCollection(r.Context(), coll(r), &req); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (h *Handler) updateCollection(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.UpdateCollection
+	if err := h.body(w, r, &req); err != nil {
+		return nil, err
+	}
+	if err := h.svc.UpdateCollection(r.Context(), coll(r), &req); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (h *Handler) deleteCollection(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.svc.DeleteCollection(r.Context(), coll(r))
+}
+
+func (h *Handler) collectionExists(w http.ResponseWriter, r *http.Request) (any, error) {
+	ok, err := h.svc.CollectionExists(r.Context(), coll(r))
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Exists bool `json:"exists"`
+	}{ok}, nil
+}
+
+// optimizations reports no running or queued optimizations: Shoal indexes
+// in the background without Qdrant's segment optimizers. The collection
+// must exist.
+func (h *Handler) optimizations(w http.ResponseWriter, r *http.Request) (any, error) {
+	info, err := h.svc.CollectionInfo(r.Context(), coll(r))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"summary": map[string]any{
+			"queued_optimizations": 0,
+			"queued_segments":      0,
+			"queued_points":        0,
+			"idle_segments":        info.SegmentsCount,
+		},
+		"running": []any{},
+	}, nil
+}
+
+func (h *Handler) updateAliases(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.ChangeAliases
+	if err := h.body(w, r, &req); err != nil {
+		return nil, err
+	}
+	if err := h.svc.UpdateAliases(r.Context(), req.Actions); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+type aliasesResult struct {
+	Aliases []api.AliasDescription `json:"aliases"`
+}
+
+func (h *Handler) listAliases(w http.ResponseWriter, r *http.Request) (any, error) {
+	as, err := h.svc.ListAliases(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	if as == nil {
+		as = []api.AliasDescription{}
+	}
+	return aliasesResult{as}, nil
+}
+
+func (h *Handler) collectionAliases(w http.ResponseWriter, r *http.Request) (any, error) {
+	as, err := h.svc.ListCollectionAliases(r.Context(), coll(r))
+	if err != nil {
+		return nil, err
+	}
+	if as == nil {
+		as = []api.AliasDescription{}
+	}
+	return aliasesResult{as}, nil
+}
+
+func (h *Handler) createFieldIndex(w http.ResponseWriter, r *http.Request) (any, error) {
+	wp, err := writeParams(r)
+	if err != nil {
+		return nil, err
+	}
+	var req api.CreateFieldIndex
+	if err := h.body(w, r, &req); err != nil {
+		return nil, err
+	}
+	return h.svc.CreateFieldIndex(r.Context(), coll(r), &req, wp)
+}
+
+func (h *Handler) deleteFieldIndex(w http.ResponseWriter, r *http.Request) (any, error) {
+	wp, err := writeParams(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.svc.DeleteFieldIndex(r.Context(), coll(r), r.PathValue(pField), wp)
+}
+
+// namedVectorUnsupported answers the v1.18 named-vector schema operations,
+// which the service layer does not offer (vectors are fixed at creation).
+func (h *Handler) namedVectorUnsupported(w http.ResponseWriter, r *http.Request) (any, error) {
+	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+		return nil, err
+	}
+	return nil, api.ErrBadRequest("adding or removing named vectors of an existing collection is not supported by this server")
+}
+
+// collectionStandalone answers the collection cluster operations of a
+// standalone node, after checking that the collection exists.
+func (h *Handler) collectionStandalone(w http.ResponseWriter, r *http.Request) (any, error) {
+	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+		return nil, err
+	}
+	return nil, api.ErrStandalone
+}
+
+// listShardKeys answers for auto-sharded collections, which have no shard
+// keys.
+func (h *Handler) listShardKeys(w http.ResponseWriter, r *http.Request) (any, error) {
+	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+		return nil, err
+	}
+	return map[string]any{"shard_keys": nil}, nil
+}
+
+func (h *Handler) shardKeyUnsupported(w http.ResponseWriter, r *http.Request) (any, error) {
+	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+		return nil, err
+	}
+	return nil, api.ErrBadRequest("Shard keys are only supported for collections with custom sharding method, which this server does not offer")
+}

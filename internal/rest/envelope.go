@@ -1,0 +1,212 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// statusByKind is the one table that maps an error Kind to an HTTP status,
+// after Qdrant's `impl ResponseError for HttpError` (src/actix/helpers.rs).
+var statusByKind = [...]int{
+	api.KindInternal:            http.StatusInternalServerError,
+	api.KindBadInput:            http.StatusBadRequest,
+	api.KindBadRequest:          http.StatusBadRequest,
+	api.KindNotFound:            http.StatusNotFound,
+	api.KindAlreadyExists:       http.StatusConflict,
+	api.KindForbidden:           http.StatusForbidden,
+	api.KindUnauthorized:        http.StatusUnauthorized,
+	api.KindTimeout:             http.StatusRequestTimeout,
+	api.KindChecksumMismatch:    http.StatusBadRequest,
+	api.KindUnavailable:         http.StatusServiceUnavailable,
+	api.KindStandalone:          http.StatusMethodNotAllowed,
+	api.KindTooLarge:            http.StatusRequestEntityTooLarge,
+	api.KindRateLimited:         http.StatusTooManyRequests,
+	api.KindInsufficientStorage: http.StatusInsufficientStorage,
+}
+
+// StatusOf returns the HTTP status for err: the status of its api.Kind, with
+// a context deadline that no *api.Error explains reported as a timeout.
+func StatusOf(err error) int {
+	k := api.KindOf(normalize(err))
+	if int(k) >= 0 && int(k) < len(statusByKind) && statusByKind[k] != 0 {
+		return statusByKind[k]
+	}
+	return http.StatusInternalServerError
+}
+
+// normalize turns bare context errors (a request's timeout expiring inside
+// the service) into Qdrant's timeout error, leaving *api.Error values as
+// they are.
+func normalize(err error) error {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &api.Error{Kind: api.KindTimeout, Message: "Timeout: Operation timed out", Err: err}
+	}
+	return err
+}
+
+// bufferPool recycles response buffers; buffers above 1 MiB are dropped so
+// one huge response does not pin its memory.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) get() *bytes.Buffer {
+	if b, ok := bp.p.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (bp *bufferPool) put(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		b.Reset()
+		bp.p.Put(b)
+	}
+}
+
+// writeResult writes the success envelope
+// {"result":…,"status":"ok","time":<seconds>}.
+func (h *Handler) writeResult(w http.ResponseWriter, start time.Time, result any) error {
+	buf := h.bufs.get()
+	defer h.bufs.put(buf)
+	buf.Reset()
+	buf.WriteString(`{"result":`)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(result); err != nil {
+		return fmt.Errorf("cannot encode response: %w", err)
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
+	buf.WriteString(`,"status":"ok","time":`)
+	buf.Write(strconv.AppendFloat(buf.AvailableBuffer(), time.Since(start).Seconds(), 'g', -1, 64))
+	buf.WriteByte('}')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// writeError writes Qdrant's ErrorResponse {"status":{"error":…},"time":…,
+// "result":null} with the status of err's Kind, and returns that status.
+func writeError(w http.ResponseWriter, start time.Time, err error) int {
+	err = normalize(err)
+	status := StatusOf(err)
+	writeErrorStatus(w, start, status, api.Message(err))
+	return status
+}
+
+// writeErrorStatus writes the error envelope with an explicit status.
+func writeErrorStatus(w http.ResponseWriter, start time.Time, status int, msg string) {
+	body := struct {
+		Status struct {
+			Error string `json:"error"`
+		} `json:"status"`
+		Time   float64 `json:"time"`
+		Result any     `json:"result"`
+	}{Time: time.Since(start).Seconds()}
+	body.Status.Error = msg
+	b, _ := json.Marshal(body) // cannot fail: strings and a float
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// errTooLarge is the 413 error for a body above the limit, in actix's words.
+func errTooLarge(size, limit int64) error {
+	if size >= 0 {
+		return &api.Error{Kind: api.KindTooLarge, Message: fmt.Sprintf("JSON payload (%d bytes) is larger than allowed (limit: %d bytes).", size, limit)}
+	}
+	return &api.Error{Kind: api.KindTooLarge, Message: fmt.Sprintf("JSON payload has exceeded limit (%d bytes).", limit)}
+}
+
+// readBody reads the request body, refusing more than limit bytes without
+// reading them: a declared Content-Length above the limit is refused at
+// once, and an undeclared length is cut off at limit+1 bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge(r.ContentLength, limit)
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge(-1, limit)
+		}
+		return nil, api.ErrBadRequest("cannot read request body: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeJSON decodes a request body into v with Qdrant's error texts:
+// structural errors of package api pass through as they are; syntax and
+// type errors read "Format error in JSON body: <detail> at line L column C".
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return formatError("EOF while parsing a value", body, int64(len(body)))
+	}
+	err := json.Unmarshal(body, v)
+	if err == nil {
+		return nil
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return formatError(se.Error(), body, se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		detail := fmt.Sprintf("invalid type: %s, expected %s", te.Value, te.Type)
+		if te.Field != "" {
+			detail += fmt.Sprintf(" for field `%s`", te.Field)
+		}
+		return formatError(detail, body, te.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return formatError("EOF while parsing a value", body, int64(len(body)))
+	}
+	return &api.Error{Kind: api.KindBadInput, Message: "Format error in JSON body: " + err.Error(), Err: err}
+}
+
+func formatError(detail string, body []byte, offset int64) error {
+	line, col := 1, 0
+	for i := int64(0); i < offset && i < int64(len(body)); i++ {
+		if body[i] == '\n' {
+			line, col = line+1, 0
+		} else {
+			col++
+		}
+	}
+	return &api.Error{Kind: api.KindBadInput, Message: fmt.Sprintf("Format error in JSON body: %s at line %d column %d", detail, line, col)}
+}
+
+// jsonMarshal is json.Marshal without HTML escaping.
+func jsonMarshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("cannot encode response: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

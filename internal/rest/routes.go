@@ -1,0 +1,150 @@
+package rest
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// Path parameter names, as in Qdrant's spec.
+const (
+	pColl  = "collection_name"
+	pID    = "id"
+	pField = "field_name"
+)
+
+// routes registers every route. Patterns use the spec's parameter names so
+// that the "endpoint" metric label equals the spec's path template.
+func (h *Handler) routes() {
+	const c = "/collections/{collection_name}"
+
+	// Service.
+	h.raw("GET /{$}", routeOpen, h.root)
+	h.raw("GET /healthz", routeOpen, h.healthz)
+	h.raw("GET /livez", routeOpen, h.healthz)
+	h.raw("GET /readyz", routeOpen, h.readyz)
+	h.raw("GET /metrics", routeRaw, h.metrics)
+	h.api("GET /telemetry", h.telemetryData)
+	h.api("GET /issues", func(http.ResponseWriter, *http.Request) (any, error) {
+		return map[string]any{"issues": []any{}}, nil
+	})
+	h.api("DELETE /issues", func(http.ResponseWriter, *http.Request) (any, error) { return true, nil })
+	quotas := func(http.ResponseWriter, *http.Request) (any, error) {
+		return nil, api.ErrBadRequest("resource quotas are not supported by this server")
+	}
+	h.api("GET /quotas", quotas)
+	h.api("PUT /quotas", quotas)
+
+	// Collections.
+	h.api("GET /collections", h.listCollections)
+	h.api("GET "+c, h.collectionInfo)
+	h.api("PUT "+c, h.createCollection)
+	h.api("PATCH "+c, h.updateCollection)
+	h.api("DELETE "+c, h.deleteCollection)
+	h.api("GET "+c+"/exists", h.collectionExists)
+	h.api("GET "+c+"/optimizations", h.optimizations)
+
+	// Aliases.
+	h.api("POST /collections/aliases", h.updateAliases)
+	h.api("GET /aliases", h.listAliases)
+	h.api("GET "+c+"/aliases", h.collectionAliases)
+
+	// Payload indexes and vector names.
+	h.api("PUT "+c+"/index", h.createFieldIndex)
+	h.api("DELETE "+c+"/index/{field_name}", h.deleteFieldIndex)
+	h.api("PUT "+c+"/vectors/{vector_name}", h.namedVectorUnsupported)
+	h.api("DELETE "+c+"/vectors/{vector_name}", h.namedVectorUnsupported)
+
+	// Points.
+	h.api("PUT "+c+"/points", h.upsertPoints)
+	h.api("GET "+c+"/points/{id}", h.getPoint)
+	h.api("POST "+c+"/points", h.getPoints)
+	h.api("POST "+c+"/points/delete", h.deletePoints)
+	h.api("PUT "+c+"/points/vectors", h.updateVectors)
+	h.api("POST "+c+"/points/vectors/delete", h.deleteVectors)
+	h.api("POST "+c+"/points/payload", h.setPayload)
+	h.api("PUT "+c+"/points/payload", h.overwritePayload)
+	h.api("POST "+c+"/points/payload/delete", h.deletePayload)
+	h.api("POST "+c+"/points/payload/clear", h.clearPayload)
+	h.api("POST "+c+"/points/batch", h.batchUpdate)
+	h.api("POST "+c+"/points/scroll", h.scroll)
+	h.api("POST "+c+"/points/count", h.count)
+	h.api("POST "+c+"/facet", h.facet)
+	h.api("POST "+c+"/points/search/matrix/pairs", h.matrixPairs)
+	h.api("POST "+c+"/points/search/matrix/offsets", h.matrixOffsets)
+
+	// Universal query.
+	h.api("POST "+c+"/points/query", h.query)
+	h.api("POST "+c+"/points/query/batch", h.queryBatch)
+	h.api("POST "+c+"/points/query/groups", h.queryGroups)
+
+	// Legacy search families (removed from the v1.19 spec, still served).
+	h.api("POST "+c+"/points/search", h.search)
+	h.api("POST "+c+"/points/search/batch", h.searchBatch)
+	h.api("POST "+c+"/points/search/groups", h.searchGroups)
+	h.api("POST "+c+"/points/recommend", h.recommend)
+	h.api("POST "+c+"/points/recommend/batch", h.recommendBatch)
+	h.api("POST "+c+"/points/recommend/groups", h.recommendGroups)
+	h.api("POST "+c+"/points/discover", h.discover)
+	h.api("POST "+c+"/points/discover/batch", h.discoverBatch)
+
+	// Cluster (standalone answers) and shard keys.
+	h.api("GET /cluster", func(http.ResponseWriter, *http.Request) (any, error) {
+		return map[string]string{"status": "disabled"}, nil
+	})
+	standalone := func(http.ResponseWriter, *http.Request) (any, error) { return nil, api.ErrStandalone }
+	h.api("GET /cluster/telemetry", standalone)
+	h.api("POST /cluster/recover", standalone)
+	h.api("DELETE /cluster/peer/{peer_id}", standalone)
+	h.api("GET /cluster/metadata/keys", standalone)
+	h.api("GET "+c+"/cluster", h.collectionStandalone)
+	h.api("POST "+c+"/cluster", h.collectionStandalone)
+	h.api("GET "+c+"/shards", h.listShardKeys)
+	h.api("PUT "+c+"/shards", h.shardKeyUnsupported)
+	h.api("POST "+c+"/shards/delete", h.shardKeyUnsupported)
+
+	// Snapshots, served by Options.Snapshots.
+	for _, p := range SnapshotPatterns() {
+		if h.snapshots != nil {
+			h.raw(p, routeSnapshot, h.snapshots.ServeHTTP)
+		} else {
+			h.raw(p, routeSnapshot, snapshotsUnavailable)
+		}
+	}
+
+	// Anything else: Qdrant-shaped 404.
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErrorStatus(w, time.Now(), http.StatusNotFound, "Not found: no route for "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// SnapshotPatterns returns the route patterns of Qdrant's snapshot API, the
+// routes Options.Snapshots serves.
+func SnapshotPatterns() []string {
+	const c = "/collections/{collection_name}"
+	const s = c + "/shards/{shard_id}"
+	return []string{
+		"POST " + c + "/snapshots/upload",
+		"PUT " + c + "/snapshots/recover",
+		"GET " + c + "/snapshots",
+		"POST " + c + "/snapshots",
+		"DELETE " + c + "/snapshots/{snapshot_name}",
+		"GET " + c + "/snapshots/{snapshot_name}",
+		"GET /snapshots",
+		"POST /snapshots",
+		"DELETE /snapshots/{snapshot_name}",
+		"GET /snapshots/{snapshot_name}",
+		"GET " + s + "/snapshot",
+		"POST " + s + "/snapshots/upload",
+		"PUT " + s + "/snapshots/recover",
+		"GET " + s + "/snapshots",
+		"POST " + s + "/snapshots",
+		"DELETE " + s + "/snapshots/{snapshot_name}",
+		"GET " + s + "/snapshots/{snapshot_name}",
+	}
+}
+
+func snapshotsUnavailable(w http.ResponseWriter, r *http.Request) {
+	writeErrorStatus(w, requestStart(r), http.StatusNotImplemented, "Snapshots are not available on this server")
+}

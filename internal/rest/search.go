@@ -1,0 +1,171 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// batch is the body of every …/batch search endpoint.
+type batch[T any] struct {
+	Searches []T `json:"searches"`
+}
+
+func nonNilPoints(ps []api.ScoredPoint) []api.ScoredPoint {
+	if ps == nil {
+		return []api.ScoredPoint{}
+	}
+	return ps
+}
+
+func nonNilLists(ls [][]api.ScoredPoint) [][]api.ScoredPoint {
+	if ls == nil {
+		return [][]api.ScoredPoint{}
+	}
+	for i := range ls {
+		ls[i] = nonNilPoints(ls[i])
+	}
+	return ls
+}
+
+func nonNilGroups(g *api.GroupsResult) *api.GroupsResult {
+	if g.Groups == nil {
+		g.Groups = []api.PointGroup{}
+	}
+	for i := range g.Groups {
+		g.Groups[i].Hits = nonNilPoints(g.Groups[i].Hits)
+	}
+	return g
+}
+
+func (h *Handler) query(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.QueryRequest
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.Query(r.Context(), coll(r), &req, rp)
+	if err != nil {
+		return nil, err
+	}
+	res.Points = nonNilPoints(res.Points)
+	return res, nil
+}
+
+func (h *Handler) queryBatch(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req batch[api.QueryRequest]
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.QueryBatch(r.Context(), coll(r), req.Searches, rp)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		res = []api.QueryResponse{}
+	}
+	for i := range res {
+		res[i].Points = nonNilPoints(res[i].Points)
+	}
+	return res, nil
+}
+
+func (h *Handler) queryGroups(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.QueryGroupsRequest
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.QueryGroups(r.Context(), coll(r), &req, rp)
+	if err != nil {
+		return nil, err
+	}
+	return nonNilGroups(res), nil
+}
+
+func (h *Handler) search(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.SearchRequest
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.Search(r.Context(), coll(r), &req, rp)
+	return nonNilPoints(res), err
+}
+
+func (h *Handler) searchBatch(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req batch[api.SearchRequest]
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.SearchBatch(r.Context(), coll(r), req.Searches, rp)
+	return nonNilLists(res), err
+}
+
+func (h *Handler) searchGroups(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.SearchGroupsRequest
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.SearchGroups(r.Context(), coll(r), &req, rp)
+	if err != nil {
+		return nil, err
+	}
+	return nonNilGroups(res), nil
+}
+
+func (h *Handler) recommend(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.RecommendRequest
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.Recommend(r.Context(), coll(r), &req, rp)
+	return nonNilPoints(res), err
+}
+
+func (h *Handler) recommendBatch(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req batch[api.RecommendRequest]
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.RecommendBatch(r.Context(), coll(r), req.Searches, rp)
+	return nonNilLists(res), err
+}
+
+func (h *Handler) recommendGroups(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.RecommendGroupsRequest
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.RecommendGroups(r.Context(), coll(r), &req, rp)
+	if err != nil {
+		return nil, err
+	}
+	return nonNilGroups(res), nil
+}
+
+func (h *Handler) discover(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.DiscoverRequest
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.Discover(r.Context(), coll(r), &req, rp)
+	return nonNilPoints(res), err
+}
+
+func (h *Handler) discoverBatch(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req batch[api.DiscoverRequest]
+	rp, err := h.readCall(w, r, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.DiscoverBatch(r.Context(), coll(r), req.Searches, rp)
+	return nonNilLists(res), err
+}
