@@ -5,20 +5,44 @@
 // through a Shard; replication, transfer and snapshots build on its
 // operation log and checkpoints.
 //
-// CONTRACT NOTE (session 1): the exported API below was fixed before the
-// implementation so that package collection could be written in parallel.
-// Change it only together with its callers.
+// # Overview
+//
+// Durable state lives in one Pebble store per shard (<dir>/store, layout in
+// docs/format/shard.md). Every Apply is one Pebble batch committed with
+// Sync: the point records, the op-log record and the meta record with the
+// new sequence number become durable together or not at all.
+//
+// Every point is given a dense uint32 offset that addresses the in-memory
+// structures (vector stores, HNSW graphs, payloads, payload indexes). The
+// vectors at an offset never change: a write that changes a point's vectors
+// gives the point a new offset and retires the old one. This makes persisted
+// index files (vector stores and graphs written at some sequence S) valid
+// forever for the offsets they hold, so Open reconciles them with the point
+// records instead of replaying the op log.
+//
+// # Locking
+//
+// writeMu serialises writers (Apply, payload index changes, checkpoints) and
+// is held across the Pebble commit; mu guards the in-memory state and is
+// taken exclusively only to publish a committed change, so readers never
+// wait for an fsync. Lock order: writeMu, then a space's graphMu, then mu.
 package shard
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
-
-var errNotImplemented = errors.New("shard: not implemented yet")
 
 // Options configure a shard. The collection resolves every default before
 // calling Open.
@@ -38,122 +62,325 @@ type Options struct {
 	PayloadIndexes map[string]api.PayloadFieldSchema
 	// IndexingThreads is the number of background HNSW insert workers (0: GOMAXPROCS).
 	IndexingThreads int
-	Logger          *slog.Logger
+	// Logger receives background events; nil discards them.
+	Logger *slog.Logger
+
+	// OpLogRetain is the number of most recent operations the op log keeps
+	// at least (0: DefaultOpLogRetain). Older ones are truncated in the
+	// background.
+	OpLogRetain int
+	// PersistInterval is how often the background persister writes index
+	// files when the shard changed (0: DefaultPersistInterval; negative:
+	// only on Close and Checkpoint).
+	PersistInterval time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultOpLogRetain     = 100_000
+	DefaultPersistInterval = 5 * time.Minute
+)
+
+// ErrClosed is returned by operations on a closed shard.
+var ErrClosed = errors.New("shard: closed")
 
 // Shard is one open shard replica. It is safe for concurrent use.
 type Shard struct {
 	opts Options
+	log  *slog.Logger
+	db   *pebble.DB
+
+	// writeMu serialises writers; it guards nextOff and logFirst and is held
+	// across every Pebble commit.
+	writeMu  sync.Mutex
+	logFirst uint64 // first sequence still in the op log (0: empty log)
+	// truncMu serialises op-log truncations.
+	truncMu sync.Mutex
+
+	// mu guards the fields below (and the spaces' per-offset state).
+	mu       sync.RWMutex
+	closed   bool
+	lastSeq  uint64
+	nextOff  uint32
+	ids      map[api.PointID]uint32
+	offID    []api.PointID // id at each offset
+	version  []uint64      // version at each offset
+	payloads []api.Payload // payload at each offset (nil: none)
+	live     bitset        // offsets of current points
+	nLive    int
+	spaces   map[string]*space
+	pidx     *payloadIndexes
+
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+	persistC chan struct{}
+	// persistMu serialises index-file writers (Close, Checkpoint, background).
+	persistMu   sync.Mutex
+	persistedAt uint64 // sequence covered by the last index files written to Dir
 }
 
 // Open opens or creates the shard in opts.Dir, recovering from any crash:
 // the Pebble WAL is replayed, persisted index files newer than the store are
 // discarded, and operations after the last index checkpoint are re-applied.
 func Open(opts Options) (*Shard, error) {
-	return nil, errNotImplemented
+	if opts.Dir == "" {
+		return nil, errors.New("cannot open shard: no directory")
+	}
+	if len(opts.Vectors) == 0 {
+		return nil, errors.New("cannot open shard: no vectors configured")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.OpLogRetain <= 0 {
+		opts.OpLogRetain = DefaultOpLogRetain
+	}
+	if opts.PersistInterval == 0 {
+		opts.PersistInterval = DefaultPersistInterval
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create shard directory: %w", err)
+	}
+	s := &Shard{
+		opts:     opts,
+		log:      opts.Logger.With("shard", opts.ID),
+		ids:      make(map[api.PointID]uint32),
+		spaces:   make(map[string]*space),
+		persistC: make(chan struct{}, 1),
+	}
+	db, err := pebble.Open(filepath.Join(opts.Dir, "store"), s.pebbleOptions())
+	if err != nil {
+		return nil, fmt.Errorf("cannot open shard store %s: %w", opts.Dir, err)
+	}
+	s.db = db
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.startBackground()
+	return s, nil
+}
+
+func (s *Shard) pebbleOptions() *pebble.Options {
+	o := &pebble.Options{
+		FormatMajorVersion: pebble.FormatTableFormatV6,
+		MemTableSize:       32 << 20,
+		Logger:             pebbleLogger{s.log},
+	}
+	return o
+}
+
+// pebbleLogger sends Pebble's log lines to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "component", "pebble")
+	panic("pebble: " + msg)
+}
+
+// load reads the meta record, the point headers and the index files, and
+// rebuilds every in-memory structure.
+func (s *Shard) load() error {
+	m, err := s.readMeta()
+	if err != nil {
+		return err
+	}
+	s.lastSeq, s.nextOff = m.LastSeq, m.NextOffset
+	for name, p := range s.opts.Vectors {
+		sp, err := newSpace(name, p, s.opts.Hnsw[name])
+		if err != nil {
+			return fmt.Errorf("cannot open shard: %w", err)
+		}
+		s.spaces[name] = sp
+	}
+	pidx, err := newPayloadIndexes(s.opts.PayloadIndexes)
+	if err != nil {
+		return fmt.Errorf("cannot open shard: %w", err)
+	}
+	s.pidx = pidx
+
+	files := s.loadIndexFiles(m)
+	s.growTo(s.nextOff)
+
+	// Point headers: ids, versions, payloads, vector membership.
+	type missing struct {
+		id   api.PointID
+		name string
+		off  uint32
+	}
+	var need []missing
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixPoint}, UpperBound: []byte{prefixPoint + 1}})
+	if err != nil {
+		return fmt.Errorf("cannot read points: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		id, okID := api.PointIDFromKey(it.Key()[1:])
+		if !okID {
+			it.Close()
+			return fmt.Errorf("cannot read point key %x: %w", it.Key(), errCorrupt)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("cannot read point %s: %w", id, err)
+		}
+		h, err := decodePointHeader(v, true)
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("cannot read point %s: %w", id, err)
+		}
+		if h.Offset >= s.nextOff {
+			it.Close()
+			return fmt.Errorf("cannot read point %s: offset %d beyond next offset %d: %w", id, h.Offset, s.nextOff, errCorrupt)
+		}
+		off := h.Offset
+		s.ids[id] = off
+		s.offID[off] = id
+		s.version[off] = h.Version
+		s.payloads[off] = h.Payload
+		s.live.set(off)
+		s.nLive++
+		for _, name := range h.Names {
+			sp := s.spaces[name]
+			if sp == nil {
+				it.Close()
+				return fmt.Errorf("cannot read point %s: vector %q is not configured", id, name)
+			}
+			sp.has.set(off)
+			sp.count++
+			if !files[name].covers(off) {
+				need = append(need, missing{id, name, off})
+			}
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("cannot read points: %w", err)
+	}
+	for _, m := range need {
+		v, closer, err := s.db.Get(vectorKey(m.id, m.name))
+		if err != nil {
+			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
+		}
+		vec, err := decodeFloats(v)
+		closer.Close()
+		if err != nil {
+			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
+		}
+		sp := s.spaces[m.name]
+		if len(vec) != sp.dim {
+			return fmt.Errorf("cannot read vector %q of point %s: dimension %d, want %d: %w", m.name, m.id, len(vec), sp.dim, errCorrupt)
+		}
+		sp.store.Set(m.off, vec)
+	}
+	for name, sp := range s.spaces {
+		sp.reconcile(files[name], s.live, s.nextOff)
+	}
+	for off := range s.nextOff {
+		if s.live.has(off) {
+			s.pidx.add(off, s.payloads[off])
+		}
+	}
+	if err := s.findLogFirst(); err != nil {
+		return err
+	}
+	s.persistedAt = files.minSeq()
+	s.log.Info("shard opened", "points", s.nLive, "last_seq", s.lastSeq, "index_files_seq", s.persistedAt, "vectors_loaded_from_store", len(need))
+	return nil
+}
+
+func (s *Shard) readMeta() (meta, error) {
+	v, closer, err := s.db.Get(metaKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		m := meta{Format: storeFormatVersion}
+		if err := s.db.Set(metaKey, m.encode(), pebble.Sync); err != nil {
+			return m, fmt.Errorf("cannot initialise shard store: %w", err)
+		}
+		return m, nil
+	}
+	if err != nil {
+		return meta{}, fmt.Errorf("cannot read shard meta: %w", err)
+	}
+	defer closer.Close()
+	m, err := decodeMeta(v)
+	if err != nil {
+		return m, err
+	}
+	if m.Format != storeFormatVersion {
+		return m, fmt.Errorf("cannot open shard store: format version %d, this build reads %d", m.Format, storeFormatVersion)
+	}
+	return m, nil
+}
+
+// growTo makes the per-offset arrays hold n offsets. Caller holds mu (or is
+// the only user).
+func (s *Shard) growTo(n uint32) {
+	if int(n) <= len(s.offID) {
+		return
+	}
+	c := max(int(n), 2*len(s.offID), 64)
+	offID := make([]api.PointID, c)
+	copy(offID, s.offID)
+	version := make([]uint64, c)
+	copy(version, s.version)
+	payloads := make([]api.Payload, c)
+	copy(payloads, s.payloads)
+	s.offID, s.version, s.payloads = offID, version, payloads
+}
+
+func (s *Shard) findLogFirst() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOp}, UpperBound: []byte{prefixOp + 1}})
+	if err != nil {
+		return fmt.Errorf("cannot read op log: %w", err)
+	}
+	defer it.Close()
+	if it.First() {
+		s.logFirst = seqFromOpKey(it.Key())
+	}
+	return it.Error()
 }
 
 // Close stops background work, persists index checkpoints and closes the store.
-func (s *Shard) Close() error { return errNotImplemented }
+func (s *Shard) Close() error {
+	s.writeMu.Lock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.writeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.writeMu.Unlock()
 
-// Apply applies one operation atomically and durably and returns its
-// sequence number. Exactly one field of op is set. Vectors in upserts and
-// vector updates have been validated (names, dimensions, finite values) and
-// Cosine vectors normalised by the caller; payload paths and filters are
-// validated here. Nothing of a failed operation is applied.
-func (s *Shard) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, error) {
-	return 0, errNotImplemented
+	s.bgCancel()
+	s.bgWG.Wait()
+	var errs []error
+	if err := s.persist(context.Background(), s.opts.Dir, false); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("cannot close shard store: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // LastSeq returns the sequence number of the last applied operation.
-func (s *Shard) LastSeq() uint64 { return 0 }
-
-// ReadOps calls fn for each logged operation with sequence >= from, in
-// order. It returns ErrTruncated if the log no longer reaches back to from.
-func (s *Shard) ReadOps(ctx context.Context, from uint64, fn func(seq uint64, op *api.UpdateOperation) error) error {
-	return errNotImplemented
+func (s *Shard) LastSeq() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lastSeq
 }
-
-// ErrTruncated reports that the op log no longer holds the requested start.
-var ErrTruncated = errors.New("shard: operation log truncated")
-
-// Get returns the points with the given ids that exist, in the order given.
-func (s *Shard) Get(ctx context.Context, ids []api.PointID, withPayload *api.PayloadSelector, withVector *api.VectorSelector) ([]api.Record, error) {
-	return nil, errNotImplemented
-}
-
-// ScrollRequest pages through points in id order from Offset, or in payload
-// order when OrderBy is set.
-type ScrollRequest struct {
-	Offset      *api.PointID
-	Limit       int
-	Filter      *api.Filter
-	WithPayload *api.PayloadSelector
-	WithVector  *api.VectorSelector
-	OrderBy     *api.OrderBy
-}
-
-// Scroll returns up to req.Limit records (with OrderValue set when ordered
-// by a field). The caller asks for limit+1 to learn the next page offset.
-func (s *Shard) Scroll(ctx context.Context, req ScrollRequest) ([]api.Record, error) {
-	return nil, errNotImplemented
-}
-
-// Count counts points matching filter (all points when nil). Without exact
-// it may return an estimate from the payload indexes.
-func (s *Shard) Count(ctx context.Context, filter *api.Filter, exact bool) (uint64, error) {
-	return 0, errNotImplemented
-}
-
-// Scorer scores a stored vector for custom queries (recommend best_score and
-// sum_scores, discover, context). Higher is better. The HNSW graph is
-// traversed by this score, as Qdrant does.
-type Scorer func(vec []float32) float32
-
-// SearchRequest is one vector search on one shard.
-type SearchRequest struct {
-	// Using names the vector searched.
-	Using string
-	// Vector is the query for nearest search (already normalised for
-	// Cosine). Ignored when Scorer is set.
-	Vector []float32
-	// Scorer, when set, replaces distance to Vector.
-	Scorer Scorer
-	Filter *api.Filter
-	// Limit is the number of hits wanted (the caller's offset+limit).
-	Limit          int
-	Params         api.SearchParams
-	ScoreThreshold *float32
-	WithPayload    *api.PayloadSelector
-	WithVector     *api.VectorSelector
-}
-
-// Search returns the best hits by Qdrant score (Cosine/Dot: higher is
-// better; Euclid/Manhattan: distance, lower is better, reported as Qdrant
-// does), at most Limit, best first.
-func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoint, error) {
-	return nil, errNotImplemented
-}
-
-// Facet counts the values at key among points matching filter, most
-// frequent first, at most limit (ties by value).
-func (s *Shard) Facet(ctx context.Context, key string, filter *api.Filter, limit int, exact bool) ([]api.FacetHit, error) {
-	return nil, errNotImplemented
-}
-
-// Sample returns up to n ids chosen uniformly at random among points
-// matching filter.
-func (s *Shard) Sample(ctx context.Context, n int, filter *api.Filter) ([]api.PointID, error) {
-	return nil, errNotImplemented
-}
-
-// CreatePayloadIndex builds (or rebuilds) the payload index for key.
-func (s *Shard) CreatePayloadIndex(ctx context.Context, key string, schema api.PayloadFieldSchema) error {
-	return errNotImplemented
-}
-
-// DropPayloadIndex drops the payload index for key.
-func (s *Shard) DropPayloadIndex(ctx context.Context, key string) error { return errNotImplemented }
 
 // Stats is a shard's state for collection info and metrics.
 type Stats struct {
@@ -166,15 +393,42 @@ type Stats struct {
 }
 
 // Stats returns the shard's current statistics.
-func (s *Shard) Stats() Stats { return Stats{} }
+func (s *Shard) Stats() Stats {
+	s.mu.RLock()
+	st := Stats{Points: uint64(s.nLive), LastSeq: s.lastSeq, PayloadSchema: s.pidx.info()}
+	spaces := s.sortedSpaces()
+	s.mu.RUnlock()
+	for _, sp := range spaces {
+		indexed, pending := sp.indexStats()
+		st.IndexedVectors += indexed
+		st.PendingIndex += pending
+	}
+	st.Status = api.StatusGreen
+	if st.PendingIndex > 0 {
+		st.Status = api.StatusYellow
+	}
+	return st
+}
+
+func (s *Shard) sortedSpaces() []*space {
+	out := make([]*space, 0, len(s.spaces))
+	for _, sp := range s.spaces {
+		out = append(out, sp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
 
 // WaitIndexed blocks until every vector applied so far is in its HNSW index
 // (status green) or ctx ends.
-func (s *Shard) WaitIndexed(ctx context.Context) error { return errNotImplemented }
-
-// Checkpoint writes a consistent copy of the shard into dir (which must not
-// exist) holding exactly the operations up to the returned sequence, while
-// writes continue. Open(dir) opens the copy.
-func (s *Shard) Checkpoint(ctx context.Context, dir string) (uint64, error) {
-	return 0, errNotImplemented
+func (s *Shard) WaitIndexed(ctx context.Context) error {
+	s.mu.RLock()
+	spaces := s.sortedSpaces()
+	s.mu.RUnlock()
+	for _, sp := range spaces {
+		if err := sp.waitIdle(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }

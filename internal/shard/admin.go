@@ -1,0 +1,83 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/durable"
+)
+
+// CreatePayloadIndex builds (or rebuilds) the payload index for key.
+func (s *Shard) CreatePayloadIndex(ctx context.Context, key string, schema api.PayloadFieldSchema) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pidx.create(key, schema, func(fn func(off uint32, p api.Payload)) {
+		s.live.each(func(off uint32) bool {
+			fn(off, s.payloads[off])
+			return true
+		})
+	})
+}
+
+// DropPayloadIndex drops the payload index for key.
+func (s *Shard) DropPayloadIndex(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pidx.drop(key)
+	return nil
+}
+
+// Checkpoint writes a consistent copy of the shard into dir (which must not
+// exist) holding exactly the operations up to the returned sequence, while
+// writes continue. Open(dir) opens the copy.
+func (s *Shard) Checkpoint(ctx context.Context, dir string) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return 0, fmt.Errorf("cannot checkpoint shard into %s: %w", dir, os.ErrExist)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("cannot checkpoint shard into %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("cannot create checkpoint directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
+	seq, err := s.checkpoint(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	if err := durable.SyncDir(dir); err != nil {
+		return 0, err
+	}
+	if err := durable.SyncDir(filepath.Dir(dir)); err != nil {
+		return 0, err
+	}
+	ok = true
+	return seq, nil
+}

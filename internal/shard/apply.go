@@ -1,0 +1,511 @@
+package shard
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/filter"
+)
+
+// Apply applies one operation atomically and durably and returns its
+// sequence number. Exactly one field of op is set. Vectors in upserts and
+// vector updates have been validated (names, dimensions, finite values) and
+// Cosine vectors normalised by the caller; payload paths and filters are
+// validated here. Nothing of a failed operation is applied.
+func (s *Shard) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if op == nil || countOps(op) != 1 {
+		return 0, api.ErrBadInput("an update operation must have exactly one action")
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	p := &plan{s: s, changes: map[api.PointID]*change{}, nextOff: s.nextOff}
+	if err := p.build(op); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	seq := s.lastSeq + 1
+	enc, err := encodeOp(op)
+	if err != nil {
+		return 0, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := p.write(b, seq); err != nil {
+		return 0, err
+	}
+	if err := b.Set(opKey(seq), enc, nil); err != nil {
+		return 0, fmt.Errorf("cannot log operation: %w", err)
+	}
+	m := meta{Format: storeFormatVersion, LastSeq: seq, NextOffset: p.nextOff}
+	if err := b.Set(metaKey, m.encode(), nil); err != nil {
+		return 0, fmt.Errorf("cannot write meta: %w", err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("cannot commit operation %d: %w", seq, err)
+	}
+	s.publish(p, seq)
+	if s.logFirst == 0 {
+		s.logFirst = seq
+	}
+	return seq, nil
+}
+
+func countOps(op *api.UpdateOperation) int {
+	n := 0
+	for _, set := range []bool{op.Upsert != nil, op.Delete != nil, op.SetPayload != nil, op.OverwritePayload != nil,
+		op.DeletePayload != nil, op.ClearPayload != nil, op.UpdateVectors != nil, op.DeleteVectors != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// change is the state of one point after an operation.
+type change struct {
+	id      api.PointID
+	exists  bool        // the point exists after the operation
+	vectors api.Vectors // all its vectors after the operation
+	payload api.Payload // its payload after the operation
+	newVecs bool        // vectors changed: the point moves to a new offset
+	hadOld  bool        // the point existed before the operation
+	oldOff  uint32
+	newOff  uint32 // assigned by write
+}
+
+// plan is an operation resolved against the current state, before any of
+// it is written. Built under writeMu, which makes reading the in-memory
+// state without mu safe (only writers change it).
+type plan struct {
+	s       *Shard
+	order   []*change
+	changes map[api.PointID]*change
+	nextOff uint32
+}
+
+// view returns the change record for id, creating it from the current state.
+func (p *plan) view(id api.PointID) *change {
+	if c := p.changes[id]; c != nil {
+		return c
+	}
+	c := &change{id: id}
+	if off, ok := p.s.ids[id]; ok {
+		c.exists, c.hadOld, c.oldOff = true, true, off
+		c.payload = p.s.payloads[off]
+		c.vectors = p.s.vectorsAt(off, nil)
+	}
+	p.changes[id] = c
+	p.order = append(p.order, c)
+	return c
+}
+
+// peek reports the current state of id without recording a change.
+func (p *plan) peek(id api.PointID) (exists bool, payload api.Payload, has func(string) bool) {
+	if c := p.changes[id]; c != nil {
+		return c.exists, c.payload, func(n string) bool { _, ok := c.vectors[n]; return ok }
+	}
+	off, ok := p.s.ids[id]
+	if !ok {
+		return false, nil, nil
+	}
+	return true, p.s.payloads[off], p.s.hasVectorFunc(off)
+}
+
+func (p *plan) matches(m *filter.Matcher, id api.PointID) bool {
+	exists, pl, has := p.peek(id)
+	return exists && (m == nil || m.Match(id, pl, has))
+}
+
+// selectPoints resolves a points/filter selector against the current state.
+// Without ids it selects every point matching f. With ids, missing points
+// are an error when mustExist, and skipped otherwise; f further restricts
+// the listed points.
+func (p *plan) selectPoints(ids []api.PointID, f *api.Filter, mustExist bool) ([]api.PointID, error) {
+	m, err := p.s.pidx.compile(f)
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil {
+		if f == nil {
+			return nil, nil
+		}
+		var out []api.PointID
+		p.s.live.each(func(off uint32) bool {
+			id := p.s.offID[off]
+			if m.Match(id, p.s.payloads[off], p.s.hasVectorFunc(off)) {
+				out = append(out, id)
+			}
+			return true
+		})
+		return out, nil
+	}
+	out := make([]api.PointID, 0, len(ids))
+	for _, id := range ids {
+		exists, _, _ := p.peek(id)
+		if !exists {
+			if mustExist {
+				return nil, api.ErrPointNotFound(id)
+			}
+			continue
+		}
+		if m != nil && !p.matches(m, id) {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func (p *plan) checkVectors(v api.Vectors) error {
+	for name, vec := range v {
+		sp := p.s.spaces[name]
+		if sp == nil {
+			return api.ErrBadInput("Not existing vector name error: %s", name)
+		}
+		if len(vec) != sp.dim {
+			return api.ErrBadInput("Vector dimension error: expected dim: %d, got %d", sp.dim, len(vec))
+		}
+		if err := api.CheckFinite(name, vec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkPayload(pl api.Payload) error {
+	if pl == nil {
+		return nil
+	}
+	return api.CheckPayloadDepth(pl)
+}
+
+// build resolves op into changes, validating everything first.
+func (p *plan) build(op *api.UpdateOperation) error {
+	switch {
+	case op.Upsert != nil:
+		up := op.Upsert
+		m, err := p.s.pidx.compile(up.UpdateFilter)
+		if err != nil {
+			return err
+		}
+		for i := range up.Points {
+			pt := &up.Points[i]
+			if err := p.checkVectors(pt.Vector); err != nil {
+				return err
+			}
+			if err := checkPayload(pt.Payload); err != nil {
+				return err
+			}
+		}
+		for i := range up.Points {
+			pt := &up.Points[i]
+			if m != nil {
+				if exists, _, _ := p.peek(pt.ID); exists && !p.matches(m, pt.ID) {
+					continue
+				}
+			}
+			c := p.view(pt.ID)
+			c.exists, c.newVecs = true, true
+			c.vectors = maps.Clone(pt.Vector)
+			if c.vectors == nil {
+				c.vectors = api.Vectors{}
+			}
+			c.payload = pt.Payload
+		}
+	case op.Delete != nil:
+		ids, err := p.selectPoints(op.Delete.Points, op.Delete.Filter, false)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c := p.view(id)
+			c.exists = false
+		}
+	case op.SetPayload != nil, op.OverwritePayload != nil:
+		sp, overwrite := op.SetPayload, false
+		if sp == nil {
+			sp, overwrite = op.OverwritePayload, true
+		}
+		if err := checkPayload(sp.Payload); err != nil {
+			return err
+		}
+		key := ""
+		if sp.Key != nil {
+			key = *sp.Key
+			if _, err := filter.ParsePath(key); err != nil {
+				return err
+			}
+		}
+		ids, err := p.selectPoints(sp.Points, sp.Filter, true)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c := p.view(id)
+			cur := c.payload
+			if overwrite {
+				if key == "" {
+					cur = nil
+				} else {
+					cur = filter.DeleteAt(cur, key)
+				}
+			}
+			np, err := filter.SetAt(cur, key, sp.Payload)
+			if err != nil {
+				return err
+			}
+			if err := checkPayload(np); err != nil {
+				return err
+			}
+			c.payload = np
+		}
+	case op.DeletePayload != nil:
+		dp := op.DeletePayload
+		for _, k := range dp.Keys {
+			if _, err := filter.ParsePath(k); err != nil {
+				return err
+			}
+		}
+		ids, err := p.selectPoints(dp.Points, dp.Filter, true)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c := p.view(id)
+			for _, k := range dp.Keys {
+				c.payload = filter.DeleteAt(c.payload, k)
+			}
+		}
+	case op.ClearPayload != nil:
+		ids, err := p.selectPoints(op.ClearPayload.Points, op.ClearPayload.Filter, true)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			p.view(id).payload = nil
+		}
+	case op.UpdateVectors != nil:
+		uv := op.UpdateVectors
+		m, err := p.s.pidx.compile(uv.UpdateFilter)
+		if err != nil {
+			return err
+		}
+		for i := range uv.Points {
+			if err := p.checkVectors(uv.Points[i].Vector); err != nil {
+				return err
+			}
+		}
+		for i := range uv.Points {
+			pt := &uv.Points[i]
+			if exists, _, _ := p.peek(pt.ID); !exists {
+				return api.ErrPointNotFound(pt.ID)
+			}
+			if m != nil && !p.matches(m, pt.ID) {
+				continue
+			}
+			c := p.view(pt.ID)
+			nv := maps.Clone(c.vectors)
+			if nv == nil {
+				nv = api.Vectors{}
+			}
+			maps.Copy(nv, pt.Vector)
+			c.vectors, c.newVecs = nv, true
+		}
+	case op.DeleteVectors != nil:
+		dv := op.DeleteVectors
+		for _, name := range dv.Vector {
+			if p.s.spaces[name] == nil {
+				return api.ErrBadInput("Not existing vector name error: %s", name)
+			}
+		}
+		ids, err := p.selectPoints(dv.Points, dv.Filter, true)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c := p.view(id)
+			nv := maps.Clone(c.vectors)
+			changed := false
+			for _, name := range dv.Vector {
+				if _, ok := nv[name]; ok {
+					delete(nv, name)
+					changed = true
+				}
+			}
+			if changed {
+				c.vectors, c.newVecs = nv, true
+			}
+		}
+	}
+	return nil
+}
+
+// write adds the plan's point records to b, assigning offsets.
+func (p *plan) write(b *pebble.Batch, seq uint64) error {
+	for _, c := range p.order {
+		var oldNames []string
+		if c.hadOld {
+			oldNames = p.s.namesAt(c.oldOff)
+		}
+		if !c.exists {
+			if !c.hadOld {
+				continue
+			}
+			if err := b.Delete(pointKey(c.id), nil); err != nil {
+				return fmt.Errorf("cannot delete point %s: %w", c.id, err)
+			}
+			for _, n := range oldNames {
+				if err := b.Delete(vectorKey(c.id, n), nil); err != nil {
+					return fmt.Errorf("cannot delete vector: %w", err)
+				}
+			}
+			continue
+		}
+		off := c.oldOff
+		if c.newVecs || !c.hadOld {
+			off = p.nextOff
+			p.nextOff++
+			c.newVecs = true
+		}
+		c.newOff = off
+		names := slices.Sorted(maps.Keys(c.vectors))
+		h := pointHeader{Version: seq, Offset: off, Names: names, Payload: c.payload}
+		v, err := h.encode()
+		if err != nil {
+			return err
+		}
+		if err := b.Set(pointKey(c.id), v, nil); err != nil {
+			return fmt.Errorf("cannot write point %s: %w", c.id, err)
+		}
+		if !c.newVecs {
+			continue
+		}
+		for _, n := range oldNames {
+			if _, ok := c.vectors[n]; !ok {
+				if err := b.Delete(vectorKey(c.id, n), nil); err != nil {
+					return fmt.Errorf("cannot delete vector: %w", err)
+				}
+			}
+		}
+		for _, n := range names {
+			if err := b.Set(vectorKey(c.id, n), encodeFloats(c.vectors[n]), nil); err != nil {
+				return fmt.Errorf("cannot write vector: %w", err)
+			}
+		}
+	}
+	if p.nextOff < p.s.nextOff {
+		panic("shard: offset counter went backwards")
+	}
+	return nil
+}
+
+// publish makes a committed plan visible to readers and queues index work.
+func (s *Shard) publish(p *plan, seq uint64) {
+	s.mu.Lock()
+	s.growTo(p.nextOff)
+	for _, c := range p.order {
+		moved := c.hadOld && (!c.exists || c.newOff != c.oldOff)
+		if moved {
+			old := c.oldOff
+			s.pidx.remove(old, s.payloads[old])
+			s.payloads[old] = nil
+			s.live.clear(old)
+			s.nLive--
+			for _, sp := range s.spaces {
+				if sp.has.has(old) {
+					sp.count--
+					sp.retire(old)
+				}
+			}
+			if !c.exists {
+				delete(s.ids, c.id)
+			}
+		}
+		if !c.exists {
+			continue
+		}
+		off := c.newOff
+		if !moved && c.hadOld {
+			// Payload-only change in place.
+			s.pidx.remove(off, s.payloads[off])
+		} else {
+			for name, vec := range c.vectors {
+				sp := s.spaces[name]
+				sp.store.Set(off, vec)
+				sp.has.set(off)
+				sp.count++
+			}
+			s.live.set(off)
+			s.nLive++
+			s.offID[off] = c.id
+			s.ids[c.id] = off
+		}
+		s.version[off] = seq
+		s.payloads[off] = c.payload
+		s.pidx.add(off, c.payload)
+	}
+	s.lastSeq = seq
+	s.nextOff = p.nextOff
+	s.mu.Unlock()
+	// Queue the new offsets for their graphs after publishing.
+	for _, c := range p.order {
+		if c.exists && c.newVecs {
+			for name := range c.vectors {
+				s.spaces[name].enqueue(c.newOff)
+			}
+		}
+	}
+}
+
+// vectorsAt returns the vectors stored at off (all names when names is nil).
+// The slices alias the store: offsets are immutable, so they never change.
+func (s *Shard) vectorsAt(off uint32, names []string) api.Vectors {
+	out := api.Vectors{}
+	if names == nil {
+		for name, sp := range s.spaces {
+			if sp.has.has(off) {
+				out[name] = sp.store.Get(off)
+			}
+		}
+		return out
+	}
+	for _, name := range names {
+		if sp := s.spaces[name]; sp != nil && sp.has.has(off) {
+			out[name] = sp.store.Get(off)
+		}
+	}
+	return out
+}
+
+// namesAt returns the sorted vector names stored at off.
+func (s *Shard) namesAt(off uint32) []string {
+	var out []string
+	for name, sp := range s.spaces {
+		if sp.has.has(off) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Shard) hasVectorFunc(off uint32) func(string) bool {
+	return func(name string) bool {
+		sp := s.spaces[name]
+		return sp != nil && sp.has.has(off)
+	}
+}

@@ -1,0 +1,184 @@
+package shard
+
+import (
+	"container/heap"
+	"context"
+	"slices"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/filter"
+)
+
+// Scorer scores a stored vector for custom queries (recommend best_score and
+// sum_scores, discover, context). Higher is better. The HNSW graph is
+// traversed by this score, as Qdrant does.
+type Scorer func(vec []float32) float32
+
+// SearchRequest is one vector search on one shard.
+type SearchRequest struct {
+	// Using names the vector searched.
+	Using string
+	// Vector is the query for nearest search (already normalised for
+	// Cosine). Ignored when Scorer is set.
+	Vector []float32
+	// Scorer, when set, replaces distance to Vector.
+	Scorer Scorer
+	Filter *api.Filter
+	// Limit is the number of hits wanted (the caller's offset+limit).
+	Limit          int
+	Params         api.SearchParams
+	ScoreThreshold *float32
+	WithPayload    *api.PayloadSelector
+	WithVector     *api.VectorSelector
+}
+
+// hit is a candidate found by a search: an offset and its distance (lower
+// is better).
+type hit struct {
+	off  uint32
+	dist float32
+}
+
+// topK keeps the k best hits (a max-heap on distance).
+type topK struct {
+	k int
+	h []hit
+}
+
+func (t *topK) Len() int { return len(t.h) }
+func (t *topK) Less(i, j int) bool {
+	if t.h[i].dist != t.h[j].dist {
+		return t.h[i].dist > t.h[j].dist
+	}
+	return t.h[i].off > t.h[j].off
+}
+func (t *topK) Swap(i, j int) { t.h[i], t.h[j] = t.h[j], t.h[i] }
+func (t *topK) Push(x any)    { t.h = append(t.h, x.(hit)) }
+func (t *topK) Pop() any {
+	x := t.h[len(t.h)-1]
+	t.h = t.h[:len(t.h)-1]
+	return x
+}
+
+func (t *topK) offer(h hit) {
+	if len(t.h) < t.k {
+		heap.Push(t, h)
+		return
+	}
+	w := t.h[0]
+	if h.dist < w.dist || (h.dist == w.dist && h.off < w.off) {
+		t.h[0] = h
+		heap.Fix(t, 0)
+	}
+}
+
+// sorted returns the hits best first.
+func (t *topK) sorted() []hit {
+	out := slices.Clone(t.h)
+	slices.SortFunc(out, func(a, b hit) int {
+		if a.dist != b.dist {
+			if a.dist < b.dist {
+				return -1
+			}
+			return 1
+		}
+		return int(int64(a.off) - int64(b.off))
+	})
+	return out
+}
+
+// Search returns the best hits by Qdrant score (Cosine/Dot: higher is
+// better; Euclid/Manhattan: distance, lower is better, reported as Qdrant
+// does), at most Limit, best first.
+func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sp := s.spaces[req.Using]
+	if sp == nil {
+		return nil, api.ErrBadInput("Not existing vector name error: %s", req.Using)
+	}
+	if req.Scorer == nil && len(req.Vector) != sp.dim {
+		return nil, api.ErrBadInput("Vector dimension error: expected dim: %d, got %d", sp.dim, len(req.Vector))
+	}
+	if req.Limit <= 0 {
+		return []api.ScoredPoint{}, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	m, err := s.pidx.compile(req.Filter)
+	if err != nil {
+		return nil, err
+	}
+	var distOf func(off uint32) float32
+	if req.Scorer != nil {
+		distOf = func(off uint32) float32 { return -req.Scorer(sp.store.Get(off)) }
+	} else {
+		q := req.Vector
+		distOf = func(off uint32) float32 { return sp.distFn(q, sp.store.Get(off)) }
+	}
+	allow := func(off uint32) bool {
+		return s.live.has(off) && sp.has.has(off) && (m == nil || m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)))
+	}
+	hits, err := s.plan(ctx, sp, req, m, distOf, allow)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ScoredPoint, 0, len(hits))
+	for _, h := range hits {
+		score := -h.dist
+		if req.Scorer == nil {
+			score = sp.score(h.dist)
+		}
+		if t := req.ScoreThreshold; t != nil {
+			better := req.Scorer != nil || sp.dist.HigherIsBetter()
+			if (better && score < *t) || (!better && score > *t) {
+				break
+			}
+		}
+		out = append(out, api.ScoredPoint{
+			ID:      s.offID[h.off],
+			Version: s.version[h.off],
+			Score:   score,
+			Payload: filter.Select(s.payloads[h.off], req.WithPayload),
+			Vector:  s.selectVectors(h.off, req.WithVector),
+		})
+	}
+	return out, nil
+}
+
+// plan chooses between an exact scan and the HNSW graph and returns the best
+// hits, best first. Caller holds mu.
+func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filter.Matcher, distOf func(uint32) float32, allow func(uint32) bool) ([]hit, error) {
+	t := &topK{k: req.Limit}
+	err := s.scanExact(ctx, sp, m, func(off uint32) { t.offer(hit{off, distOf(off)}) })
+	if err != nil {
+		return nil, err
+	}
+	return t.sorted(), nil
+}
+
+// scanExact calls fn for every live offset holding sp's vector and matching m.
+func (s *Shard) scanExact(ctx context.Context, sp *space, m *filter.Matcher, fn func(off uint32)) error {
+	n := 0
+	var err error
+	s.live.each(func(off uint32) bool {
+		if n++; n%4096 == 0 {
+			if err = ctx.Err(); err != nil {
+				return false
+			}
+		}
+		if !sp.has.has(off) {
+			return true
+		}
+		if m != nil && !m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)) {
+			return true
+		}
+		fn(off)
+		return true
+	})
+	return err
+}
