@@ -1,0 +1,366 @@
+// Package config is Shoal's configuration: Qdrant's config keys and
+// environment variables, so a Qdrant deployment's config.yaml and
+// QDRANT__SECTION__KEY variables work unchanged.
+//
+// Sources, later ones overriding earlier ones: built-in defaults (Default),
+// config/config.yaml, config/$RUN_MODE.yaml and config/local.yaml when they
+// exist, the file given with --config-path, environment variables
+// QDRANT__SECTION__KEY (and the alias SHOAL__SECTION__KEY, which wins over
+// QDRANT__), and finally command-line flags. Keys that Shoal does not know
+// are kept loadable and reported in Config.Unknown.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Default ports, as Qdrant's.
+const (
+	DefaultHTTPPort = 6333
+	DefaultGRPCPort = 6334
+	DefaultP2PPort  = 6335
+)
+
+// Config is the whole configuration. Field tags are the YAML keys.
+type Config struct {
+	// LogLevel is TRACE, DEBUG, INFO, WARN or ERROR (case-insensitive);
+	// Qdrant's env_logger-style directives ("info,shoal=debug") use the
+	// first, global, level.
+	LogLevel string `yaml:"log_level"`
+	// Logger selects the log format.
+	Logger LoggerConfig `yaml:"logger"`
+	// Storage configures the data directories and engine defaults.
+	Storage StorageConfig `yaml:"storage"`
+	// Service configures the API listeners and authentication.
+	Service ServiceConfig `yaml:"service"`
+	// Cluster configures distributed mode (not available in this version).
+	Cluster ClusterConfig `yaml:"cluster"`
+	// TLS holds the certificate files used when service.enable_tls is set.
+	TLS TLSConfig `yaml:"tls"`
+	// TelemetryDisabled turns off anonymous usage reporting (Shoal sends
+	// none; the key is accepted for compatibility).
+	TelemetryDisabled bool `yaml:"telemetry_disabled"`
+	// Snapshots is the snapshot scheduling section, kept as loaded for the
+	// snapshot package to decode.
+	Snapshots map[string]any `yaml:"snapshots,omitempty"`
+
+	// Unknown lists the dotted keys present in the sources that no field
+	// of Config takes (for a warning at start).
+	Unknown []string `yaml:"-"`
+	// Sources lists the files that were loaded, in order.
+	Sources []string `yaml:"-"`
+}
+
+// LoggerConfig selects how logs are written.
+type LoggerConfig struct {
+	// Format is "text" (default) or "json".
+	Format string `yaml:"format"`
+}
+
+// StorageConfig is Qdrant's storage section.
+type StorageConfig struct {
+	// StoragePath holds the collections and metadata.
+	StoragePath string `yaml:"storage_path"`
+	// SnapshotsPath holds snapshot archives.
+	SnapshotsPath string `yaml:"snapshots_path"`
+	// SnapshotsConfig selects where snapshots are stored.
+	SnapshotsConfig SnapshotsStorageConfig `yaml:"snapshots_config"`
+	// TempPath holds temporary files; empty means
+	// <storage_path>/snapshots_temp, as in Qdrant.
+	TempPath string `yaml:"temp_path"`
+	// OnDiskPayload is accepted for compatibility (payloads always live in
+	// the shard's store).
+	OnDiskPayload bool `yaml:"on_disk_payload"`
+	// Performance holds concurrency limits.
+	Performance PerformanceConfig `yaml:"performance"`
+	// Optimizers holds the default optimizer settings of new collections.
+	Optimizers OptimizersConfig `yaml:"optimizers"`
+	// HnswIndex holds the default HNSW settings of new collections.
+	HnswIndex HnswIndexConfig `yaml:"hnsw_index"`
+	// MaxCollections limits the number of collections; 0 means no limit.
+	MaxCollections int `yaml:"max_collections"`
+}
+
+// SnapshotsStorageConfig is storage.snapshots_config.
+type SnapshotsStorageConfig struct {
+	// SnapshotsStorage is "local" (default) or "s3".
+	SnapshotsStorage string `yaml:"snapshots_storage"`
+	// S3Config configures the S3 store.
+	S3Config S3Config `yaml:"s3_config"`
+}
+
+// S3Config is storage.snapshots_config.s3_config.
+type S3Config struct {
+	Bucket      string `yaml:"bucket"`
+	Region      string `yaml:"region"`
+	AccessKey   string `yaml:"access_key"`
+	SecretKey   string `yaml:"secret_key"`
+	EndpointURL string `yaml:"endpoint_url"`
+}
+
+// PerformanceConfig is storage.performance.
+type PerformanceConfig struct {
+	// MaxSearchThreads limits concurrent search work; 0 means automatic.
+	MaxSearchThreads int `yaml:"max_search_threads"`
+	// OptimizerCPUBudget limits background index building; 0 means
+	// automatic.
+	OptimizerCPUBudget int `yaml:"optimizer_cpu_budget"`
+	// UpdateRateLimit limits point updates per second; 0 means none.
+	UpdateRateLimit int `yaml:"update_rate_limit"`
+}
+
+// OptimizersConfig is storage.optimizers.
+type OptimizersConfig struct {
+	DeletedThreshold       float64 `yaml:"deleted_threshold"`
+	VacuumMinVectorNumber  int     `yaml:"vacuum_min_vector_number"`
+	DefaultSegmentNumber   int     `yaml:"default_segment_number"`
+	MaxSegmentSizeKB       int     `yaml:"max_segment_size_kb"`
+	IndexingThresholdKB    int     `yaml:"indexing_threshold_kb"`
+	FlushIntervalSec       int     `yaml:"flush_interval_sec"`
+	MaxOptimizationThreads int     `yaml:"max_optimization_threads"`
+}
+
+// HnswIndexConfig is storage.hnsw_index.
+type HnswIndexConfig struct {
+	M                   int  `yaml:"m"`
+	EfConstruct         int  `yaml:"ef_construct"`
+	FullScanThresholdKB int  `yaml:"full_scan_threshold_kb"`
+	MaxIndexingThreads  int  `yaml:"max_indexing_threads"`
+	OnDisk              bool `yaml:"on_disk"`
+	PayloadM            int  `yaml:"payload_m"`
+}
+
+// ServiceConfig is Qdrant's service section.
+type ServiceConfig struct {
+	// Host is the listen address of both APIs.
+	Host string `yaml:"host"`
+	// HTTPPort is the REST port; 0 picks a free port (tests).
+	HTTPPort int `yaml:"http_port"`
+	// GRPCPort is the gRPC port; null disables gRPC, 0 picks a free port.
+	GRPCPort *int `yaml:"grpc_port"`
+	// MaxRequestSizeMB limits REST request bodies and gRPC messages.
+	MaxRequestSizeMB int `yaml:"max_request_size_mb"`
+	// MaxWorkers is accepted for compatibility; 0 means automatic.
+	MaxWorkers int `yaml:"max_workers"`
+	// EnableCORS allows browser clients from other origins.
+	EnableCORS bool `yaml:"enable_cors"`
+	// EnableTLS serves both APIs over TLS with tls.cert and tls.key.
+	EnableTLS bool `yaml:"enable_tls"`
+	// VerifyHTTPSClientCertificate requires client certificates signed by
+	// tls.ca_cert (mutual TLS).
+	VerifyHTTPSClientCertificate bool `yaml:"verify_https_client_certificate"`
+	// APIKey grants full access; empty disables authentication.
+	APIKey string `yaml:"api_key"`
+	// AltAPIKey is a second full-access key, for rotation.
+	AltAPIKey string `yaml:"alt_api_key"`
+	// ReadOnlyAPIKey grants read access.
+	ReadOnlyAPIKey string `yaml:"read_only_api_key"`
+	// JWTRBAC accepts JWTs signed with the API key.
+	JWTRBAC bool `yaml:"jwt_rbac"`
+}
+
+// GRPCEnabled reports whether the gRPC listener is configured.
+func (s ServiceConfig) GRPCEnabled() bool { return s.GRPCPort != nil }
+
+// ClusterConfig is Qdrant's cluster section.
+type ClusterConfig struct {
+	// Enabled turns on distributed mode, which this version does not have.
+	Enabled bool `yaml:"enabled"`
+	// PeerID fixes this node's id; 0 means generated.
+	PeerID uint64 `yaml:"peer_id"`
+	// P2P configures the internal port.
+	P2P P2PConfig `yaml:"p2p"`
+}
+
+// P2PConfig is cluster.p2p.
+type P2PConfig struct {
+	Port      int  `yaml:"port"`
+	EnableTLS bool `yaml:"enable_tls"`
+}
+
+// TLSConfig is Qdrant's tls section.
+type TLSConfig struct {
+	// Cert is the server certificate chain (PEM).
+	Cert string `yaml:"cert"`
+	// Key is the server private key (PEM).
+	Key string `yaml:"key"`
+	// CACert verifies client certificates (PEM) with
+	// verify_https_client_certificate.
+	CACert string `yaml:"ca_cert"`
+	// CertTTL is how often, in seconds, the certificate files are re-read;
+	// 0 means never.
+	CertTTL int `yaml:"cert_ttl"`
+}
+
+// Default returns the built-in configuration, equal to Qdrant's shipped
+// config.yaml for the keys Shoal knows.
+func Default() Config {
+	grpc := DefaultGRPCPort
+	return Config{
+		LogLevel: "INFO",
+		Logger:   LoggerConfig{Format: "text"},
+		Storage: StorageConfig{
+			StoragePath:     "./storage",
+			SnapshotsPath:   "./snapshots",
+			SnapshotsConfig: SnapshotsStorageConfig{SnapshotsStorage: "local"},
+			OnDiskPayload:   true,
+			Optimizers: OptimizersConfig{
+				DeletedThreshold:      0.2,
+				VacuumMinVectorNumber: 1000,
+				IndexingThresholdKB:   10000,
+				FlushIntervalSec:      5,
+			},
+			HnswIndex: HnswIndexConfig{
+				M:                   16,
+				EfConstruct:         100,
+				FullScanThresholdKB: 10000,
+			},
+		},
+		Service: ServiceConfig{
+			Host:             "0.0.0.0",
+			HTTPPort:         DefaultHTTPPort,
+			GRPCPort:         &grpc,
+			MaxRequestSizeMB: 32,
+			EnableCORS:       true,
+		},
+		Cluster: ClusterConfig{P2P: P2PConfig{Port: DefaultP2PPort}},
+		TLS: TLSConfig{
+			Cert:    "./tls/cert.pem",
+			Key:     "./tls/key.pem",
+			CACert:  "./tls/cacert.pem",
+			CertTTL: 3600,
+		},
+	}
+}
+
+// TempDir returns storage.temp_path, or its default
+// <storage_path>/snapshots_temp.
+func (c Config) TempDir() string {
+	if c.Storage.TempPath != "" {
+		return c.Storage.TempPath
+	}
+	return strings.TrimRight(c.Storage.StoragePath, "/") + "/snapshots_temp"
+}
+
+// MaxRequestBytes returns service.max_request_size_mb in bytes.
+func (c Config) MaxRequestBytes() int64 { return int64(c.Service.MaxRequestSizeMB) << 20 }
+
+// SlogLevel returns the slog level of log_level. Unknown levels (rejected
+// by Validate) map to INFO.
+func (c Config) SlogLevel() slog.Level {
+	lvl, _ := parseLevel(c.LogLevel)
+	return lvl
+}
+
+// parseLevel reads Qdrant's log_level: a level name, optionally followed by
+// comma-separated per-module directives, of which the first bare level
+// counts.
+func parseLevel(s string) (slog.Level, bool) {
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" || strings.Contains(part, "=") {
+			continue
+		}
+		switch strings.ToUpper(part) {
+		case "TRACE", "DEBUG":
+			return slog.LevelDebug, true
+		case "INFO":
+			return slog.LevelInfo, true
+		case "WARN", "WARNING":
+			return slog.LevelWarn, true
+		case "ERROR", "OFF":
+			return slog.LevelError, true
+		}
+		return slog.LevelInfo, false
+	}
+	return slog.LevelInfo, s == "" || strings.Contains(s, "=")
+}
+
+// redactedValue replaces secrets in dumps and logs.
+const redactedValue = "***"
+
+// Redacted returns a copy of c with every secret (API keys, S3 secret key)
+// replaced by "***"; empty secrets stay empty so a dump still shows whether
+// authentication is on.
+func (c Config) Redacted() Config {
+	r := c
+	redact := func(s *string) {
+		if *s != "" {
+			*s = redactedValue
+		}
+	}
+	redact(&r.Service.APIKey)
+	redact(&r.Service.AltAPIKey)
+	redact(&r.Service.ReadOnlyAPIKey)
+	redact(&r.Storage.SnapshotsConfig.S3Config.AccessKey)
+	redact(&r.Storage.SnapshotsConfig.S3Config.SecretKey)
+	r.Snapshots = redactMap(c.Snapshots)
+	return r
+}
+
+// redactMap copies m, replacing the values of keys that look secret.
+func redactMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		switch vv := v.(type) {
+		case map[string]any:
+			out[k] = redactMap(vv)
+		default:
+			lk := strings.ToLower(k)
+			if v != nil && v != "" && (strings.Contains(lk, "secret") || strings.Contains(lk, "key") || strings.Contains(lk, "password") || strings.Contains(lk, "token")) {
+				out[k] = redactedValue
+			} else {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// YAML returns the redacted configuration as YAML.
+func (c Config) YAML() ([]byte, error) {
+	b, err := yaml.Marshal(c.Redacted())
+	if err != nil {
+		return nil, fmt.Errorf("cannot marshal config: %w", err)
+	}
+	return b, nil
+}
+
+// LogValue makes a Config log as a group of its redacted keys, so
+// logger.Info("config", "config", cfg) never prints a secret.
+func (c Config) LogValue() slog.Value {
+	b, err := yaml.Marshal(c.Redacted())
+	if err != nil {
+		return slog.StringValue("unprintable config: " + err.Error())
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return slog.StringValue("unprintable config: " + err.Error())
+	}
+	return slog.GroupValue(mapAttrs(m)...)
+}
+
+func mapAttrs(m map[string]any) []slog.Attr {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	attrs := make([]slog.Attr, 0, len(keys))
+	for _, k := range keys {
+		if sub, ok := m[k].(map[string]any); ok {
+			attrs = append(attrs, slog.Attr{Key: k, Value: slog.GroupValue(mapAttrs(sub)...)})
+			continue
+		}
+		attrs = append(attrs, slog.Any(k, m[k]))
+	}
+	return attrs
+}
