@@ -1,0 +1,238 @@
+package grpcapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/qdrant/go-client/qdrant"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/service"
+)
+
+// collectionsService implements qdrant.Collections.
+type collectionsService struct {
+	qdrant.UnimplementedCollectionsServer
+	s   *Server
+	svc service.API
+}
+
+func (c *collectionsService) Get(ctx context.Context, r *qdrant.GetCollectionInfoRequest) (*qdrant.GetCollectionInfoResponse, error) {
+	start := time.Now()
+	info, err := c.svc.CollectionInfo(ctx, r.GetCollectionName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out, err := collectionInfoToProto(info)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &qdrant.GetCollectionInfoResponse{Result: out, Time: since(start)}, nil
+}
+
+func (c *collectionsService) List(ctx context.Context, _ *qdrant.ListCollectionsRequest) (*qdrant.ListCollectionsResponse, error) {
+	start := time.Now()
+	list, err := c.svc.ListCollections(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &qdrant.ListCollectionsResponse{Collections: make([]*qdrant.CollectionDescription, len(list))}
+	for i, d := range list {
+		out.Collections[i] = &qdrant.CollectionDescription{Name: d.Name}
+	}
+	out.Time = since(start)
+	return out, nil
+}
+
+func (c *collectionsService) Create(ctx context.Context, r *qdrant.CreateCollection) (*qdrant.CollectionOperationResponse, error) {
+	start := time.Now()
+	ctx, cancel := withTimeout(ctx, r.Timeout)
+	defer cancel()
+	req, err := createCollectionFromProto(r)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := c.svc.CreateCollection(ctx, r.GetCollectionName(), req); err != nil {
+		return nil, toStatus(err)
+	}
+	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
+}
+
+func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollection) (*qdrant.CollectionOperationResponse, error) {
+	start := time.Now()
+	ctx, cancel := withTimeout(ctx, r.Timeout)
+	defer cancel()
+	req, err := updateCollectionFromProto(r)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := c.svc.UpdateCollection(ctx, r.GetCollectionName(), req); err != nil {
+		return nil, toStatus(err)
+	}
+	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
+}
+
+func (c *collectionsService) Delete(ctx context.Context, r *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {
+	start := time.Now()
+	ctx, cancel := withTimeout(ctx, r.Timeout)
+	defer cancel()
+	ok, err := c.svc.DeleteCollection(ctx, r.GetCollectionName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &qdrant.CollectionOperationResponse{Result: ok, Time: since(start)}, nil
+}
+
+func (c *collectionsService) CollectionExists(ctx context.Context, r *qdrant.CollectionExistsRequest) (*qdrant.CollectionExistsResponse, error) {
+	start := time.Now()
+	ok, err := c.svc.CollectionExists(ctx, r.GetCollectionName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &qdrant.CollectionExistsResponse{Result: &qdrant.CollectionExists{Exists: ok}, Time: since(start)}, nil
+}
+
+func (c *collectionsService) UpdateAliases(ctx context.Context, r *qdrant.ChangeAliases) (*qdrant.CollectionOperationResponse, error) {
+	start := time.Now()
+	ctx, cancel := withTimeout(ctx, r.Timeout)
+	defer cancel()
+	ops := make([]api.AliasOperation, len(r.GetActions()))
+	for i, a := range r.GetActions() {
+		switch x := a.GetAction().(type) {
+		case *qdrant.AliasOperations_CreateAlias:
+			ops[i].CreateAlias = &api.AliasDescription{AliasName: x.CreateAlias.GetAliasName(), CollectionName: x.CreateAlias.GetCollectionName()}
+		case *qdrant.AliasOperations_DeleteAlias:
+			ops[i].DeleteAlias = &struct {
+				AliasName string `json:"alias_name"`
+			}{x.DeleteAlias.GetAliasName()}
+		case *qdrant.AliasOperations_RenameAlias:
+			ops[i].RenameAlias = &struct {
+				OldAliasName string `json:"old_alias_name"`
+				NewAliasName string `json:"new_alias_name"`
+			}{x.RenameAlias.GetOldAliasName(), x.RenameAlias.GetNewAliasName()}
+		default:
+			return nil, toStatus(api.ErrBadInput("alias action %d is empty: expected create_alias, rename_alias or delete_alias", i))
+		}
+	}
+	if err := c.svc.UpdateAliases(ctx, ops); err != nil {
+		return nil, toStatus(err)
+	}
+	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
+}
+
+func aliasesToProto(list []api.AliasDescription, start time.Time) *qdrant.ListAliasesResponse {
+	out := &qdrant.ListAliasesResponse{Aliases: make([]*qdrant.AliasDescription, len(list))}
+	for i, a := range list {
+		out.Aliases[i] = &qdrant.AliasDescription{AliasName: a.AliasName, CollectionName: a.CollectionName}
+	}
+	out.Time = since(start)
+	return out
+}
+
+func (c *collectionsService) ListCollectionAliases(ctx context.Context, r *qdrant.ListCollectionAliasesRequest) (*qdrant.ListAliasesResponse, error) {
+	start := time.Now()
+	list, err := c.svc.ListCollectionAliases(ctx, r.GetCollectionName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return aliasesToProto(list, start), nil
+}
+
+func (c *collectionsService) ListAliases(ctx context.Context, _ *qdrant.ListAliasesRequest) (*qdrant.ListAliasesResponse, error) {
+	start := time.Now()
+	list, err := c.svc.ListAliases(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return aliasesToProto(list, start), nil
+}
+
+// Cluster-level RPCs answer as a standalone Qdrant node does: cluster info
+// describes the local shards, shard keys need custom sharding (which Shoal
+// collections do not use), and shard placement cannot be changed
+// ("Qdrant is running in standalone mode"). Texts match the REST adapter.
+
+// shardPointCounter is an optional extension of service.API that reports
+// the number of points in each shard of a collection, for cluster info.
+type shardPointCounter interface {
+	ShardPointCounts(ctx context.Context, collection string) ([]uint64, error)
+}
+
+func (c *collectionsService) CollectionClusterInfo(ctx context.Context, r *qdrant.CollectionClusterInfoRequest) (*qdrant.CollectionClusterInfoResponse, error) {
+	info, err := c.svc.CollectionInfo(ctx, r.GetCollectionName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	n := max(info.Config.Params.ShardNumber, 1)
+	counts := make([]uint64, n)
+	if sc, ok := c.svc.(shardPointCounter); ok {
+		got, err := sc.ShardPointCounts(ctx, r.GetCollectionName())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		copy(counts, got)
+	} else if n == 1 {
+		counts[0] = info.PointsCount
+	}
+	out := &qdrant.CollectionClusterInfoResponse{ShardCount: uint64(n)}
+	for i := range n {
+		out.LocalShards = append(out.LocalShards, &qdrant.LocalShardInfo{
+			ShardId: uint32(i), PointsCount: counts[i], State: qdrant.ReplicaState_Active,
+		})
+	}
+	return out, nil
+}
+
+// requireManage checks manage access to an existing collection, as the
+// service does for the operations it owns.
+func (c *collectionsService) requireManage(ctx context.Context, name string) error {
+	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
+		return err
+	}
+	ok, err := c.svc.CollectionExists(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return api.ErrCollectionNotFound(name)
+	}
+	return nil
+}
+
+func (c *collectionsService) UpdateCollectionClusterSetup(ctx context.Context, r *qdrant.UpdateCollectionClusterSetupRequest) (*qdrant.UpdateCollectionClusterSetupResponse, error) {
+	if err := c.requireManage(ctx, r.GetCollectionName()); err != nil {
+		return nil, toStatus(err)
+	}
+	return nil, toStatus(api.ErrStandalone)
+}
+
+func errNoShardKeys() error {
+	return api.ErrBadRequest("Shard keys are only supported for collections with custom sharding method, which this server does not offer")
+}
+
+func (c *collectionsService) CreateShardKey(ctx context.Context, r *qdrant.CreateShardKeyRequest) (*qdrant.CreateShardKeyResponse, error) {
+	if err := c.requireManage(ctx, r.GetCollectionName()); err != nil {
+		return nil, toStatus(err)
+	}
+	return nil, toStatus(errNoShardKeys())
+}
+
+func (c *collectionsService) DeleteShardKey(ctx context.Context, r *qdrant.DeleteShardKeyRequest) (*qdrant.DeleteShardKeyResponse, error) {
+	if err := c.requireManage(ctx, r.GetCollectionName()); err != nil {
+		return nil, toStatus(err)
+	}
+	return nil, toStatus(errNoShardKeys())
+}
+
+func (c *collectionsService) ListShardKeys(ctx context.Context, r *qdrant.ListShardKeysRequest) (*qdrant.ListShardKeysResponse, error) {
+	start := time.Now()
+	ok, err := c.svc.CollectionExists(ctx, r.GetCollectionName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if !ok {
+		return nil, toStatus(api.ErrCollectionNotFound(r.GetCollectionName()))
+	}
+	return &qdrant.ListShardKeysResponse{ShardKeys: []*qdrant.ShardKeyDescription{}, Time: since(start)}, nil
+}

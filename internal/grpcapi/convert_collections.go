@@ -1,0 +1,792 @@
+package grpcapi
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+
+	"github.com/qdrant/go-client/qdrant"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+var distanceFromProto = map[qdrant.Distance]api.Distance{
+	qdrant.Distance_Cosine:    api.DistanceCosine,
+	qdrant.Distance_Euclid:    api.DistanceEuclid,
+	qdrant.Distance_Dot:       api.DistanceDot,
+	qdrant.Distance_Manhattan: api.DistanceManhattan,
+}
+
+func distanceToProto(d api.Distance) qdrant.Distance {
+	for k, v := range distanceFromProto {
+		if v == d {
+			return k
+		}
+	}
+	return qdrant.Distance_UnknownDistance
+}
+
+var datatypeNames = map[qdrant.Datatype]string{
+	qdrant.Datatype_Float32: "float32",
+	qdrant.Datatype_Uint8:   "uint8",
+	qdrant.Datatype_Float16: "float16",
+}
+
+func vectorParamsFromProto(name string, p *qdrant.VectorParams) (api.VectorParams, error) {
+	d, ok := distanceFromProto[p.GetDistance()]
+	if !ok {
+		return api.VectorParams{}, api.ErrBadInput("vector %q: unknown distance %s; expected Cosine, Euclid, Dot or Manhattan", name, p.GetDistance())
+	}
+	if p.GetMultivectorConfig() != nil {
+		return api.VectorParams{}, api.ErrBadInput("vector %q: %s", name, errMulti)
+	}
+	out := api.VectorParams{
+		Size:       int(min(p.GetSize(), math.MaxInt32)),
+		Distance:   d,
+		HnswConfig: hnswDiffFromProto(p.GetHnswConfig()),
+		OnDisk:     p.OnDisk,
+	}
+	if p.Datatype != nil && p.GetDatatype() != qdrant.Datatype_Default {
+		s, ok := datatypeNames[p.GetDatatype()]
+		if !ok {
+			return api.VectorParams{}, api.ErrBadInput("vector %q: unknown datatype %d", name, int32(p.GetDatatype()))
+		}
+		out.Datatype = &s
+	}
+	q, err := quantizationToJSON(p.GetQuantizationConfig())
+	if err != nil {
+		return api.VectorParams{}, err
+	}
+	out.QuantizationConfig = q
+	return out, nil
+}
+
+func vectorParamsToProto(p api.VectorParams) *qdrant.VectorParams {
+	out := &qdrant.VectorParams{
+		Size:               uint64(max(p.Size, 0)),
+		Distance:           distanceToProto(p.Distance),
+		HnswConfig:         hnswDiffToProto(p.HnswConfig),
+		OnDisk:             p.OnDisk,
+		QuantizationConfig: quantizationFromJSON(p.QuantizationConfig),
+	}
+	if p.Datatype != nil {
+		for k, v := range datatypeNames {
+			if v == *p.Datatype {
+				dt := k
+				out.Datatype = &dt
+			}
+		}
+	}
+	return out
+}
+
+func vectorsConfigFromProto(c *qdrant.VectorsConfig) (api.VectorsConfig, error) {
+	switch x := c.GetConfig().(type) {
+	case *qdrant.VectorsConfig_Params:
+		p, err := vectorParamsFromProto(api.DefaultVectorName, x.Params)
+		if err != nil {
+			return nil, err
+		}
+		return api.VectorsConfig{api.DefaultVectorName: p}, nil
+	case *qdrant.VectorsConfig_ParamsMap:
+		out := api.VectorsConfig{}
+		for name, p := range x.ParamsMap.GetMap() {
+			vp, err := vectorParamsFromProto(name, p)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = vp
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+func vectorsConfigToProto(c api.VectorsConfig) *qdrant.VectorsConfig {
+	if c.Unnamed() {
+		return qdrant.NewVectorsConfig(vectorParamsToProto(c[api.DefaultVectorName]))
+	}
+	m := make(map[string]*qdrant.VectorParams, len(c))
+	for name, p := range c {
+		m[name] = vectorParamsToProto(p)
+	}
+	return qdrant.NewVectorsConfigMap(m)
+}
+
+func u64ToIntPtr(u *uint64) *int {
+	if u == nil {
+		return nil
+	}
+	v := int(min(*u, math.MaxInt32))
+	return &v
+}
+
+func intToU64Ptr(i *int) *uint64 {
+	if i == nil {
+		return nil
+	}
+	v := uint64(max(*i, 0))
+	return &v
+}
+
+func u32ToIntPtr(u *uint32) *int {
+	if u == nil {
+		return nil
+	}
+	v := int(*u)
+	return &v
+}
+
+func intToU32Ptr(i *int) *uint32 {
+	if i == nil {
+		return nil
+	}
+	v := uint32(min(max(*i, 0), math.MaxUint32))
+	return &v
+}
+
+func hnswDiffFromProto(h *qdrant.HnswConfigDiff) *api.HnswConfigDiff {
+	if h == nil {
+		return nil
+	}
+	return &api.HnswConfigDiff{
+		M:                  u64ToIntPtr(h.M),
+		EfConstruct:        u64ToIntPtr(h.EfConstruct),
+		FullScanThreshold:  u64ToIntPtr(h.FullScanThreshold),
+		MaxIndexingThreads: u64ToIntPtr(h.MaxIndexingThreads),
+		OnDisk:             h.OnDisk,
+		PayloadM:           u64ToIntPtr(h.PayloadM),
+	}
+}
+
+func hnswDiffToProto(h *api.HnswConfigDiff) *qdrant.HnswConfigDiff {
+	if h == nil {
+		return nil
+	}
+	return &qdrant.HnswConfigDiff{
+		M:                  intToU64Ptr(h.M),
+		EfConstruct:        intToU64Ptr(h.EfConstruct),
+		FullScanThreshold:  intToU64Ptr(h.FullScanThreshold),
+		MaxIndexingThreads: intToU64Ptr(h.MaxIndexingThreads),
+		OnDisk:             h.OnDisk,
+		PayloadM:           intToU64Ptr(h.PayloadM),
+	}
+}
+
+func hnswToProto(h api.HnswConfig) *qdrant.HnswConfigDiff {
+	return hnswDiffToProto(&api.HnswConfigDiff{
+		M: &h.M, EfConstruct: &h.EfConstruct, FullScanThreshold: &h.FullScanThreshold,
+		MaxIndexingThreads: &h.MaxIndexingThreads, OnDisk: h.OnDisk, PayloadM: h.PayloadM,
+	})
+}
+
+// Quantization: stored by package api as REST JSON
+// ({"scalar": {...}} | {"product": {...}} | {"binary": {...}}).
+
+var compressionNames = map[qdrant.CompressionRatio]string{
+	qdrant.CompressionRatio_x4: "x4", qdrant.CompressionRatio_x8: "x8", qdrant.CompressionRatio_x16: "x16",
+	qdrant.CompressionRatio_x32: "x32", qdrant.CompressionRatio_x64: "x64",
+}
+
+var binaryEncodingNames = map[qdrant.BinaryQuantizationEncoding]string{
+	qdrant.BinaryQuantizationEncoding_OneBit: "one_bit", qdrant.BinaryQuantizationEncoding_TwoBits: "two_bits",
+	qdrant.BinaryQuantizationEncoding_OneAndHalfBits: "one_and_half_bits",
+}
+
+var queryEncodingNames = map[qdrant.BinaryQuantizationQueryEncoding_Setting]string{
+	qdrant.BinaryQuantizationQueryEncoding_Default: "default", qdrant.BinaryQuantizationQueryEncoding_Binary: "binary",
+	qdrant.BinaryQuantizationQueryEncoding_Scalar4Bits: "scalar4bits", qdrant.BinaryQuantizationQueryEncoding_Scalar8Bits: "scalar8bits",
+}
+
+func scalarToMap(s *qdrant.ScalarQuantization) map[string]any {
+	m := map[string]any{"type": "int8"}
+	if s.Quantile != nil {
+		m["quantile"] = float64(s.GetQuantile())
+	}
+	if s.AlwaysRam != nil {
+		m["always_ram"] = s.GetAlwaysRam()
+	}
+	return m
+}
+
+func productToMap(p *qdrant.ProductQuantization) map[string]any {
+	m := map[string]any{"compression": compressionNames[p.GetCompression()]}
+	if p.AlwaysRam != nil {
+		m["always_ram"] = p.GetAlwaysRam()
+	}
+	return m
+}
+
+func binaryToMap(b *qdrant.BinaryQuantization) map[string]any {
+	m := map[string]any{}
+	if b.AlwaysRam != nil {
+		m["always_ram"] = b.GetAlwaysRam()
+	}
+	if b.Encoding != nil {
+		m["encoding"] = binaryEncodingNames[b.GetEncoding()]
+	}
+	if qe := b.GetQueryEncoding(); qe != nil {
+		m["query_encoding"] = queryEncodingNames[qe.GetSetting()]
+	}
+	return m
+}
+
+func quantizationToJSON(q *qdrant.QuantizationConfig) (json.RawMessage, error) {
+	var m map[string]any
+	switch x := q.GetQuantization().(type) {
+	case nil:
+		return nil, nil
+	case *qdrant.QuantizationConfig_Scalar:
+		m = map[string]any{"scalar": scalarToMap(x.Scalar)}
+	case *qdrant.QuantizationConfig_Product:
+		m = map[string]any{"product": productToMap(x.Product)}
+	case *qdrant.QuantizationConfig_Binary:
+		m = map[string]any{"binary": binaryToMap(x.Binary)}
+	}
+	return json.Marshal(m)
+}
+
+func quantizationDiffToJSON(q *qdrant.QuantizationConfigDiff) (json.RawMessage, error) {
+	var m any
+	switch x := q.GetQuantization().(type) {
+	case nil:
+		return nil, nil
+	case *qdrant.QuantizationConfigDiff_Scalar:
+		m = map[string]any{"scalar": scalarToMap(x.Scalar)}
+	case *qdrant.QuantizationConfigDiff_Product:
+		m = map[string]any{"product": productToMap(x.Product)}
+	case *qdrant.QuantizationConfigDiff_Binary:
+		m = map[string]any{"binary": binaryToMap(x.Binary)}
+	case *qdrant.QuantizationConfigDiff_Disabled:
+		m = "Disabled"
+	}
+	return json.Marshal(m)
+}
+
+// quantizationFromJSON parses the stored REST form back; anything it does
+// not recognise is reported as no quantization.
+func quantizationFromJSON(raw json.RawMessage) *qdrant.QuantizationConfig {
+	if len(raw) == 0 {
+		return nil
+	}
+	var m map[string]map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil
+	}
+	boolp := func(x map[string]any, k string) *bool {
+		if b, ok := x[k].(bool); ok {
+			return &b
+		}
+		return nil
+	}
+	if s, ok := m["scalar"]; ok {
+		out := &qdrant.ScalarQuantization{Type: qdrant.QuantizationType_Int8, AlwaysRam: boolp(s, "always_ram")}
+		if f, ok := s["quantile"].(float64); ok {
+			q := float32(f)
+			out.Quantile = &q
+		}
+		return qdrant.NewQuantizationScalar(out)
+	}
+	if p, ok := m["product"]; ok {
+		out := &qdrant.ProductQuantization{AlwaysRam: boolp(p, "always_ram")}
+		for k, v := range compressionNames {
+			if p["compression"] == v {
+				out.Compression = k
+			}
+		}
+		return qdrant.NewQuantizationProduct(out)
+	}
+	if b, ok := m["binary"]; ok {
+		out := &qdrant.BinaryQuantization{AlwaysRam: boolp(b, "always_ram")}
+		for k, v := range binaryEncodingNames {
+			if b["encoding"] == v {
+				e := k
+				out.Encoding = &e
+			}
+		}
+		for k, v := range queryEncodingNames {
+			if b["query_encoding"] == v {
+				out.QueryEncoding = qdrant.NewBinaryQuantizationQueryEncodingSetting(k)
+			}
+		}
+		return qdrant.NewQuantizationBinary(out)
+	}
+	return nil
+}
+
+// optimizersToJSON writes OptimizersConfigDiff in REST form. The two
+// spellings of max_optimization_threads collapse into one number; the
+// "auto" setting is left out (absent means automatic).
+func optimizersToJSON(o *qdrant.OptimizersConfigDiff) (json.RawMessage, error) {
+	if o == nil {
+		return nil, nil
+	}
+	c := &qdrant.OptimizersConfigDiff{
+		DeletedThreshold: o.DeletedThreshold, VacuumMinVectorNumber: o.VacuumMinVectorNumber,
+		DefaultSegmentNumber: o.DefaultSegmentNumber, MaxSegmentSize: o.MaxSegmentSize,
+		MemmapThreshold: o.MemmapThreshold, IndexingThreshold: o.IndexingThreshold,
+		FlushIntervalSec: o.FlushIntervalSec, PreventUnoptimized: o.PreventUnoptimized,
+	}
+	raw, err := messageToJSON(c.ProtoReflect())
+	if err != nil {
+		return nil, err
+	}
+	threads := o.DeprecatedMaxOptimizationThreads //nolint:staticcheck // still sent by older clients.
+	if v, ok := o.GetMaxOptimizationThreads().GetVariant().(*qdrant.MaxOptimizationThreads_Value); ok {
+		threads = &v.Value
+	}
+	if threads == nil {
+		return raw, nil
+	}
+	m := map[string]any{}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, err
+		}
+	}
+	m["max_optimization_threads"] = *threads
+	return json.Marshal(m)
+}
+
+func optimizersConfigToProto(o api.OptimizersConfig) *qdrant.OptimizersConfigDiff {
+	dt := o.DeletedThreshold
+	vmin := uint64(max(o.VacuumMinVectorNumber, 0))
+	dsn := uint64(max(o.DefaultSegmentNumber, 0))
+	fis := uint64(max(o.FlushIntervalSec, 0))
+	out := &qdrant.OptimizersConfigDiff{
+		DeletedThreshold: &dt, VacuumMinVectorNumber: &vmin, DefaultSegmentNumber: &dsn,
+		MaxSegmentSize: intToU64Ptr(o.MaxSegmentSize), MemmapThreshold: intToU64Ptr(o.MemmapThreshold),
+		IndexingThreshold: intToU64Ptr(o.IndexingThreshold), FlushIntervalSec: &fis,
+	}
+	if o.MaxOptimizationThreads != nil {
+		out.MaxOptimizationThreads = qdrant.NewMaxOptimizationThreads(uint64(max(*o.MaxOptimizationThreads, 0)))
+	} else {
+		out.MaxOptimizationThreads = qdrant.NewMaxOptimizationThreadsSetting(qdrant.MaxOptimizationThreads_Auto)
+	}
+	return out
+}
+
+func shardingMethodFromProto(m *qdrant.ShardingMethod) *string {
+	if m == nil {
+		return nil
+	}
+	s := strings.ToLower(m.String())
+	return &s
+}
+
+func shardingMethodToProto(s *string) *qdrant.ShardingMethod {
+	if s == nil {
+		return nil
+	}
+	m := qdrant.ShardingMethod_Auto
+	if *s == "custom" {
+		m = qdrant.ShardingMethod_Custom
+	}
+	return &m
+}
+
+func createCollectionFromProto(r *qdrant.CreateCollection) (*api.CreateCollection, error) {
+	if len(r.GetSparseVectorsConfig().GetMap()) > 0 {
+		return nil, api.ErrBadInput(errSparse)
+	}
+	vecs, err := vectorsConfigFromProto(r.GetVectorsConfig())
+	if err != nil {
+		return nil, err
+	}
+	out := &api.CreateCollection{
+		Vectors:                vecs,
+		ShardNumber:            u32ToIntPtr(r.ShardNumber),
+		ShardingMethod:         shardingMethodFromProto(r.ShardingMethod),
+		ReplicationFactor:      u32ToIntPtr(r.ReplicationFactor),
+		WriteConsistencyFactor: u32ToIntPtr(r.WriteConsistencyFactor),
+		OnDiskPayload:          r.OnDiskPayload,
+		HnswConfig:             hnswDiffFromProto(r.GetHnswConfig()),
+	}
+	if r.WalConfig != nil {
+		if out.WalConfig, err = messageToJSON(r.GetWalConfig().ProtoReflect()); err != nil {
+			return nil, err
+		}
+	}
+	if out.OptimizersConfig, err = optimizersToJSON(r.GetOptimizersConfig()); err != nil {
+		return nil, err
+	}
+	if out.QuantizationConfig, err = quantizationToJSON(r.GetQuantizationConfig()); err != nil {
+		return nil, err
+	}
+	if r.StrictModeConfig != nil {
+		if out.StrictModeConfig, err = messageToJSON(r.GetStrictModeConfig().ProtoReflect()); err != nil {
+			return nil, err
+		}
+	}
+	if out.Metadata, err = metadataFromProto(r.GetMetadata()); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func updateCollectionFromProto(r *qdrant.UpdateCollection) (*api.UpdateCollection, error) {
+	if len(r.GetSparseVectorsConfig().GetMap()) > 0 {
+		return nil, api.ErrBadInput(errSparse)
+	}
+	out := &api.UpdateCollection{HnswConfig: hnswDiffFromProto(r.GetHnswConfig())}
+	var err error
+	switch x := r.GetVectorsConfig().GetConfig().(type) {
+	case *qdrant.VectorsConfigDiff_Params:
+		d, err := vectorParamsDiffFromProto(x.Params)
+		if err != nil {
+			return nil, err
+		}
+		out.Vectors = map[string]api.VectorParamsDiff{api.DefaultVectorName: d}
+	case *qdrant.VectorsConfigDiff_ParamsMap:
+		out.Vectors = map[string]api.VectorParamsDiff{}
+		for name, p := range x.ParamsMap.GetMap() {
+			d, err := vectorParamsDiffFromProto(p)
+			if err != nil {
+				return nil, err
+			}
+			out.Vectors[name] = d
+		}
+	}
+	if out.OptimizersConfig, err = optimizersToJSON(r.GetOptimizersConfig()); err != nil {
+		return nil, err
+	}
+	if p := r.GetParams(); p != nil {
+		out.Params = &api.CollectionParamsDiff{
+			ReplicationFactor:      u32ToIntPtr(p.ReplicationFactor),
+			WriteConsistencyFactor: u32ToIntPtr(p.WriteConsistencyFactor),
+			ReadFanOutFactor:       u32ToIntPtr(p.ReadFanOutFactor),
+			OnDiskPayload:          p.OnDiskPayload,
+		}
+	}
+	if out.QuantizationConfig, err = quantizationDiffToJSON(r.GetQuantizationConfig()); err != nil {
+		return nil, err
+	}
+	if r.StrictModeConfig != nil {
+		if out.StrictModeConfig, err = messageToJSON(r.GetStrictModeConfig().ProtoReflect()); err != nil {
+			return nil, err
+		}
+	}
+	if out.Metadata, err = metadataFromProto(r.GetMetadata()); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func vectorParamsDiffFromProto(p *qdrant.VectorParamsDiff) (api.VectorParamsDiff, error) {
+	q, err := quantizationDiffToJSON(p.GetQuantizationConfig())
+	return api.VectorParamsDiff{HnswConfig: hnswDiffFromProto(p.GetHnswConfig()), OnDisk: p.OnDisk, QuantizationConfig: q}, err
+}
+
+var statusToProto = map[api.CollectionStatus]qdrant.CollectionStatus{
+	api.StatusGreen: qdrant.CollectionStatus_Green, api.StatusYellow: qdrant.CollectionStatus_Yellow,
+	api.StatusGrey: qdrant.CollectionStatus_Grey, api.StatusRed: qdrant.CollectionStatus_Red,
+}
+
+func optimizerStatusToProto(v any) *qdrant.OptimizerStatus {
+	switch x := v.(type) {
+	case nil:
+		return &qdrant.OptimizerStatus{Ok: true}
+	case string:
+		if x == "ok" {
+			return &qdrant.OptimizerStatus{Ok: true}
+		}
+		return &qdrant.OptimizerStatus{Error: x}
+	case map[string]any:
+		if e, ok := x["error"].(string); ok {
+			return &qdrant.OptimizerStatus{Error: e}
+		}
+	case map[string]string:
+		if e, ok := x["error"]; ok {
+			return &qdrant.OptimizerStatus{Error: e}
+		}
+	}
+	return &qdrant.OptimizerStatus{Ok: true}
+}
+
+func collectionInfoToProto(in *api.CollectionInfo) (*qdrant.CollectionInfo, error) {
+	cfg := &in.Config
+	params := &qdrant.CollectionParams{
+		ShardNumber:            uint32(max(cfg.Params.ShardNumber, 0)),
+		OnDiskPayload:          cfg.Params.OnDiskPayload,
+		VectorsConfig:          vectorsConfigToProto(cfg.Params.Vectors),
+		ReplicationFactor:      intToU32Ptr(&cfg.Params.ReplicationFactor),
+		WriteConsistencyFactor: intToU32Ptr(&cfg.Params.WriteConsistencyFactor),
+		ShardingMethod:         shardingMethodToProto(cfg.Params.ShardingMethod),
+	}
+	wal := &qdrant.WalConfigDiff{
+		WalCapacityMb:    intToU64Ptr(&cfg.WalConfig.WalCapacityMB),
+		WalSegmentsAhead: intToU64Ptr(&cfg.WalConfig.WalSegmentsAhead),
+	}
+	var strict *qdrant.StrictModeConfig
+	if len(cfg.StrictModeConfig) > 0 && string(cfg.StrictModeConfig) != "null" {
+		strict = &qdrant.StrictModeConfig{}
+		if err := jsonToMessage(cfg.StrictModeConfig, strict.ProtoReflect()); err != nil {
+			return nil, err
+		}
+	}
+	meta, err := metadataToProto(cfg.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	out := &qdrant.CollectionInfo{
+		Status:          statusToProto[in.Status],
+		OptimizerStatus: optimizerStatusToProto(in.OptimizerStatus),
+		SegmentsCount:   uint64(max(in.SegmentsCount, 0)),
+		Config: &qdrant.CollectionConfig{
+			Params:             params,
+			HnswConfig:         hnswToProto(cfg.HnswConfig),
+			OptimizerConfig:    optimizersConfigToProto(cfg.OptimizerConfig),
+			WalConfig:          wal,
+			QuantizationConfig: quantizationFromJSON(cfg.QuantizationConfig),
+			StrictModeConfig:   strict,
+			Metadata:           meta,
+		},
+		PayloadSchema:       make(map[string]*qdrant.PayloadSchemaInfo, len(in.PayloadSchema)),
+		PointsCount:         &in.PointsCount,
+		IndexedVectorsCount: &in.IndexedVectorsCount,
+		UpdateQueue:         &qdrant.UpdateQueueInfo{},
+	}
+	if out.Status == qdrant.CollectionStatus_UnknownCollectionStatus {
+		out.Status = qdrant.CollectionStatus_Green
+	}
+	for name, info := range in.PayloadSchema {
+		pts := info.Points
+		out.PayloadSchema[name] = &qdrant.PayloadSchemaInfo{
+			DataType: schemaTypeToProto[info.DataType],
+			Params:   indexParamsToProto(info.DataType, info.Params),
+			Points:   &pts,
+		}
+	}
+	return out, nil
+}
+
+// Payload index types and parameters.
+
+var fieldTypeToSchema = map[qdrant.FieldType]api.PayloadSchemaType{
+	qdrant.FieldType_FieldTypeKeyword: api.SchemaKeyword, qdrant.FieldType_FieldTypeInteger: api.SchemaInteger,
+	qdrant.FieldType_FieldTypeFloat: api.SchemaFloat, qdrant.FieldType_FieldTypeGeo: api.SchemaGeo,
+	qdrant.FieldType_FieldTypeText: api.SchemaText, qdrant.FieldType_FieldTypeBool: api.SchemaBool,
+	qdrant.FieldType_FieldTypeDatetime: api.SchemaDatetime, qdrant.FieldType_FieldTypeUuid: api.SchemaUUID,
+}
+
+var schemaTypeToProto = map[api.PayloadSchemaType]qdrant.PayloadSchemaType{
+	api.SchemaKeyword: qdrant.PayloadSchemaType_Keyword, api.SchemaInteger: qdrant.PayloadSchemaType_Integer,
+	api.SchemaFloat: qdrant.PayloadSchemaType_Float, api.SchemaGeo: qdrant.PayloadSchemaType_Geo,
+	api.SchemaText: qdrant.PayloadSchemaType_Text, api.SchemaBool: qdrant.PayloadSchemaType_Bool,
+	api.SchemaDatetime: qdrant.PayloadSchemaType_Datetime, api.SchemaUUID: qdrant.PayloadSchemaType_Uuid,
+}
+
+var tokenizerNames = map[qdrant.TokenizerType]string{
+	qdrant.TokenizerType_Prefix: "prefix", qdrant.TokenizerType_Whitespace: "whitespace",
+	qdrant.TokenizerType_Word: "word", qdrant.TokenizerType_Multilingual: "multilingual",
+}
+
+// indexParamsFromProto returns the index type implied by the params and the
+// params in REST form (the keys of the REST object besides "type", with the
+// Go types encoding/json produces: bool, string, float64, map, slice).
+func indexParamsFromProto(p *qdrant.PayloadIndexParams) (api.PayloadSchemaType, map[string]any, error) {
+	var t api.PayloadSchemaType
+	var msg interface{ ProtoReflect() protoreflect.Message }
+	switch x := p.GetIndexParams().(type) {
+	case nil:
+		return "", nil, nil
+	case *qdrant.PayloadIndexParams_KeywordIndexParams:
+		t, msg = api.SchemaKeyword, x.KeywordIndexParams
+	case *qdrant.PayloadIndexParams_IntegerIndexParams:
+		t, msg = api.SchemaInteger, x.IntegerIndexParams
+	case *qdrant.PayloadIndexParams_FloatIndexParams:
+		t, msg = api.SchemaFloat, x.FloatIndexParams
+	case *qdrant.PayloadIndexParams_GeoIndexParams:
+		t, msg = api.SchemaGeo, x.GeoIndexParams
+	case *qdrant.PayloadIndexParams_BoolIndexParams:
+		t, msg = api.SchemaBool, x.BoolIndexParams
+	case *qdrant.PayloadIndexParams_DatetimeIndexParams:
+		t, msg = api.SchemaDatetime, x.DatetimeIndexParams
+	case *qdrant.PayloadIndexParams_UuidIndexParams:
+		t, msg = api.SchemaUUID, x.UuidIndexParams
+	case *qdrant.PayloadIndexParams_TextIndexParams:
+		return api.SchemaText, textParamsToMap(x.TextIndexParams), nil
+	}
+	raw, err := messageToJSON(msg.ProtoReflect())
+	if err != nil || raw == nil {
+		return t, nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", nil, err
+	}
+	return t, m, nil
+}
+
+func textParamsToMap(p *qdrant.TextIndexParams) map[string]any {
+	m := map[string]any{}
+	if name, ok := tokenizerNames[p.GetTokenizer()]; ok {
+		m["tokenizer"] = name
+	}
+	if p.Lowercase != nil {
+		m["lowercase"] = p.GetLowercase()
+	}
+	if p.MinTokenLen != nil {
+		m["min_token_len"] = float64(p.GetMinTokenLen())
+	}
+	if p.MaxTokenLen != nil {
+		m["max_token_len"] = float64(p.GetMaxTokenLen())
+	}
+	if p.OnDisk != nil {
+		m["on_disk"] = p.GetOnDisk()
+	}
+	if p.PhraseMatching != nil {
+		m["phrase_matching"] = p.GetPhraseMatching()
+	}
+	if p.AsciiFolding != nil {
+		m["ascii_folding"] = p.GetAsciiFolding()
+	}
+	if p.EnableHnsw != nil {
+		m["enable_hnsw"] = p.GetEnableHnsw()
+	}
+	if sw := p.GetStopwords(); sw != nil {
+		m["stopwords"] = map[string]any{"languages": stringsToAny(sw.GetLanguages()), "custom": stringsToAny(sw.GetCustom())}
+	}
+	if sb := p.GetStemmer().GetSnowball(); sb != nil {
+		m["stemmer"] = map[string]any{"type": "snowball", "language": sb.GetLanguage()}
+	}
+	return m
+}
+
+// indexParamsToProto is the inverse of indexParamsFromProto for collection
+// info; nil params give nil.
+func indexParamsToProto(t api.PayloadSchemaType, params map[string]any) *qdrant.PayloadIndexParams {
+	if len(params) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil
+	}
+	fill := func(m protoreflect.Message) bool { return jsonToMessage(raw, m) == nil }
+	switch t {
+	case api.SchemaKeyword:
+		p := &qdrant.KeywordIndexParams{}
+		if fill(p.ProtoReflect()) {
+			return qdrant.NewPayloadIndexParamsKeyword(p)
+		}
+	case api.SchemaInteger:
+		p := &qdrant.IntegerIndexParams{}
+		if fill(p.ProtoReflect()) {
+			return qdrant.NewPayloadIndexParamsInt(p)
+		}
+	case api.SchemaFloat:
+		p := &qdrant.FloatIndexParams{}
+		if fill(p.ProtoReflect()) {
+			return qdrant.NewPayloadIndexParamsFloat(p)
+		}
+	case api.SchemaGeo:
+		p := &qdrant.GeoIndexParams{}
+		if fill(p.ProtoReflect()) {
+			return qdrant.NewPayloadIndexParamsGeo(p)
+		}
+	case api.SchemaBool:
+		p := &qdrant.BoolIndexParams{}
+		if fill(p.ProtoReflect()) {
+			return qdrant.NewPayloadIndexParamsBool(p)
+		}
+	case api.SchemaDatetime:
+		p := &qdrant.DatetimeIndexParams{}
+		if fill(p.ProtoReflect()) {
+			return qdrant.NewPayloadIndexParamsDatetime(p)
+		}
+	case api.SchemaUUID:
+		p := &qdrant.UuidIndexParams{}
+		if fill(p.ProtoReflect()) {
+			return qdrant.NewPayloadIndexParamsUUID(p)
+		}
+	case api.SchemaText:
+		return qdrant.NewPayloadIndexParamsText(textParamsFromMap(params))
+	}
+	return nil
+}
+
+func textParamsFromMap(m map[string]any) *qdrant.TextIndexParams {
+	p := &qdrant.TextIndexParams{}
+	for k, v := range tokenizerNames {
+		if m["tokenizer"] == v {
+			p.Tokenizer = k
+		}
+	}
+	boolp := func(k string) *bool {
+		if b, ok := m[k].(bool); ok {
+			return &b
+		}
+		return nil
+	}
+	nump := func(k string) *uint64 {
+		switch x := m[k].(type) {
+		case float64:
+			u := uint64(max(x, 0))
+			return &u
+		case json.Number:
+			if f, err := x.Float64(); err == nil {
+				u := uint64(max(f, 0))
+				return &u
+			}
+		}
+		return nil
+	}
+	p.Lowercase, p.OnDisk, p.PhraseMatching = boolp("lowercase"), boolp("on_disk"), boolp("phrase_matching")
+	p.AsciiFolding, p.EnableHnsw = boolp("ascii_folding"), boolp("enable_hnsw")
+	p.MinTokenLen, p.MaxTokenLen = nump("min_token_len"), nump("max_token_len")
+	strs := func(v any) []string {
+		l, _ := v.([]any)
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	switch sw := m["stopwords"].(type) {
+	case string:
+		p.Stopwords = &qdrant.StopwordsSet{Languages: []string{sw}}
+	case map[string]any:
+		p.Stopwords = &qdrant.StopwordsSet{Languages: strs(sw["languages"]), Custom: strs(sw["custom"])}
+	}
+	if st, ok := m["stemmer"].(map[string]any); ok {
+		if lang, ok := st["language"].(string); ok {
+			p.Stemmer = qdrant.NewStemmingAlgorithmSnowball(&qdrant.SnowballParams{Language: lang})
+		}
+	}
+	return p
+}
+
+func createFieldIndexFromProto(r *qdrant.CreateFieldIndexCollection) (*api.CreateFieldIndex, error) {
+	if r.GetFieldName() == "" {
+		return nil, api.ErrBadInput("field_name must not be empty")
+	}
+	out := &api.CreateFieldIndex{FieldName: r.GetFieldName()}
+	pt, params, err := indexParamsFromProto(r.GetFieldIndexParams())
+	if err != nil {
+		return nil, err
+	}
+	var t api.PayloadSchemaType
+	if r.FieldType != nil {
+		var ok bool
+		if t, ok = fieldTypeToSchema[r.GetFieldType()]; !ok {
+			return nil, api.ErrBadInput("unknown field type %d", int32(r.GetFieldType()))
+		}
+		if pt != "" && pt != t {
+			return nil, api.ErrBadInput("field_index_params are for a %s index but field_type is %s", pt, t)
+		}
+	} else {
+		t = pt
+	}
+	if t == "" {
+		return out, nil
+	}
+	if len(params) == 0 {
+		params = nil
+	}
+	out.FieldSchema = &api.PayloadFieldSchema{Type: t, Params: params}
+	return out, nil
+}

@@ -1,0 +1,152 @@
+// Package grpcapi is Shoal's gRPC adapter: it serves the public Qdrant gRPC
+// API (port 6334) that the official Qdrant clients speak, by implementing
+// the service interfaces generated in github.com/qdrant/go-client/qdrant.
+// Every RPC decodes its protobuf request into package api's types, calls
+// service.API, and encodes the answer; there is no business logic here.
+// Errors map from api.Kind to gRPC codes in one table (errors.go) with the
+// same message texts as the REST adapter. Interceptors authenticate
+// ("api-key" or "authorization: Bearer" metadata) into an auth.Access that
+// the service layer checks, record Qdrant's grpc_responses_* metrics, log
+// and recover from handler panics.
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/service"
+)
+
+// QdrantVersion is the Qdrant version whose API Shoal serves; HealthCheck
+// reports it so that the official clients' compatibility check passes.
+const QdrantVersion = "1.17.1"
+
+// Title is the title HealthCheck reports, as Qdrant's does.
+const Title = "qdrant - vector search engine"
+
+// DefaultMaxMessageBytes is the default limit on received and sent message
+// sizes (Qdrant's service.max_request_size_mb default of 32).
+const DefaultMaxMessageBytes = 32 << 20
+
+// Options configure a Server.
+type Options struct {
+	// Service executes every operation. Required.
+	Service service.API
+	// Auth authenticates requests; nil (or an authenticator without keys)
+	// grants full access to everyone.
+	Auth *auth.Authenticator
+	// Registerer receives the gRPC metrics; nil disables them.
+	Registerer prometheus.Registerer
+	// Logger logs failed requests and panics; nil logs nowhere.
+	Logger *slog.Logger
+	// MaxMessageBytes limits received and sent message sizes; zero means
+	// DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// Version is Shoal's version, sent as the "shoal-version" header of
+	// HealthCheck replies (the body reports QdrantVersion).
+	Version string
+	// Snapshots, when set, serves qdrant.Snapshots; otherwise every
+	// Snapshots RPC answers Unimplemented.
+	Snapshots qdrant.SnapshotsServer
+}
+
+// Server is the gRPC adapter. It is safe for concurrent use.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	health  *health.Server
+}
+
+// New returns a Server. It registers the metrics with opts.Registerer (a
+// second Server on the same registerer would collide; give each its own).
+func New(opts Options) *Server {
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, log: opts.Logger, health: health.NewServer()}
+	if opts.Registerer != nil {
+		s.metrics = newMetrics()
+		opts.Registerer.MustRegister(s.metrics)
+	}
+	return s
+}
+
+// GRPCServerOptions returns the options a grpc.Server needs to host this
+// adapter: the interceptor chains (metrics, logging, recovery, auth) and the
+// message size limits. Transport credentials (TLS) are added by the caller.
+func (s *Server) GRPCServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.opts.MaxMessageBytes),
+		grpc.MaxSendMsgSize(s.opts.MaxMessageBytes),
+		grpc.ChainUnaryInterceptor(s.unaryObserve, s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamObserve, s.streamAuth),
+	}
+}
+
+// Register registers the Qdrant services (Qdrant, Collections, Points,
+// Snapshots), the standard grpc.health.v1 service and server reflection
+// on gs.
+func (s *Server) Register(gs *grpc.Server) {
+	qdrant.RegisterQdrantServer(gs, &qdrantService{s: s})
+	qdrant.RegisterCollectionsServer(gs, &collectionsService{s: s, svc: s.opts.Service})
+	qdrant.RegisterPointsServer(gs, &pointsService{s: s, svc: s.opts.Service})
+	if s.opts.Snapshots != nil {
+		qdrant.RegisterSnapshotsServer(gs, s.opts.Snapshots)
+	} else {
+		qdrant.RegisterSnapshotsServer(gs, unimplementedSnapshots{})
+	}
+	healthpb.RegisterHealthServer(gs, s.health)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus("qdrant.Qdrant", healthpb.HealthCheckResponse_SERVING)
+	reflection.Register(gs)
+}
+
+// Shutdown marks the grpc.health.v1 service NOT_SERVING; call it before
+// stopping the grpc.Server so that health checkers drain traffic first.
+func (s *Server) Shutdown() { s.health.Shutdown() }
+
+// unimplementedSnapshots answers every Snapshots RPC with Unimplemented
+// until a snapshot service is plugged in through Options.Snapshots.
+type unimplementedSnapshots struct {
+	qdrant.UnimplementedSnapshotsServer
+}
+
+// qdrantService implements qdrant.Qdrant.
+type qdrantService struct {
+	qdrant.UnimplementedQdrantServer
+	s *Server
+}
+
+// HealthCheck reports Qdrant's title and the Qdrant API version served.
+func (q *qdrantService) HealthCheck(ctx context.Context, _ *qdrant.HealthCheckRequest) (*qdrant.HealthCheckReply, error) {
+	if q.s.opts.Version != "" {
+		_ = grpcSetHeader(ctx, metadata.Pairs("shoal-version", q.s.opts.Version))
+	}
+	return &qdrant.HealthCheckReply{Title: Title, Version: QdrantVersion}, nil
+}
+
+// since returns the seconds elapsed since t, for the "time" response field.
+func since(t time.Time) float64 { return time.Since(t).Seconds() }
+
+// withTimeout bounds ctx by a request's timeout field (seconds); the
+// returned cancel must be called.
+func withTimeout(ctx context.Context, seconds *uint64) (context.Context, context.CancelFunc) {
+	if seconds == nil || *seconds == 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Duration(clampSeconds(seconds))*time.Second)
+}
