@@ -58,7 +58,7 @@ func normalize(err error) error {
 	return err
 }
 
-// bufferPool recycles response buffers; buffers above 1 MiB are dropped so
+// bufferPool recycles response buffers; buffers above 4 MiB are dropped so
 // one huge response does not pin its memory.
 type bufferPool struct{ p sync.Pool }
 
@@ -70,7 +70,7 @@ func (bp *bufferPool) get() *bytes.Buffer {
 }
 
 func (bp *bufferPool) put(b *bytes.Buffer) {
-	if b.Cap() <= 1<<20 {
+	if b.Cap() <= 4<<20 {
 		b.Reset()
 		bp.p.Put(b)
 	}
@@ -83,12 +83,9 @@ func (h *Handler) writeResult(w http.ResponseWriter, start time.Time, result any
 	defer h.bufs.put(buf)
 	buf.Reset()
 	buf.WriteString(`{"result":`)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(result); err != nil {
+	if err := newEncoder(buf).encodeResult(result); err != nil {
 		return fmt.Errorf("cannot encode response: %w", err)
 	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
 	buf.WriteString(`,"status":"ok","time":`)
 	buf.Write(strconv.AppendFloat(buf.AvailableBuffer(), time.Since(start).Seconds(), 'g', -1, 64))
 	buf.WriteByte('}')

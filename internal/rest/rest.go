@@ -14,11 +14,11 @@ import (
 	"github.com/shoal-db/shoal/internal/service"
 )
 
-// QdrantVersion is the Qdrant API version this adapter implements and
-// reports as "version" in GET /. Qdrant's clients warn when the server's
-// minor version differs from theirs by more than one; 1.18 sits between the
-// v1.17 Go client and the v1.19 spec the routes follow.
-const QdrantVersion = "1.18.0"
+// QdrantVersion is the Qdrant API version this adapter reports as
+// "version" in GET /. It matches the gRPC adapter's (grpcapi.QdrantVersion)
+// and the github.com/qdrant/go-client version whose protos that adapter
+// serves, so both ports report one version.
+const QdrantVersion = "1.17.1"
 
 // DefaultMaxRequestBytes is the default limit on a JSON request body
 // (Qdrant's service.max_request_size_mb: 32).
