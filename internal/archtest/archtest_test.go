@@ -67,7 +67,7 @@ func TestCheckCatchesViolations(t *testing.T) {
 	pkgs := []Package{
 		{ImportPath: m("cmd/shoal"), Imports: []string{m("internal/server"), "os"}},
 		{ImportPath: m("internal/server"), Imports: []string{m("internal/rest"), m("internal/service")}},
-		{ImportPath: m("internal/api"), Imports: []string{m("internal/shard")}},                       // up
+		{ImportPath: m("internal/api"), Imports: []string{m("internal/shard")}},                        // up
 		{ImportPath: m("internal/shard"), Imports: []string{m("internal/service"), m("internal/api")}}, // up
 		{ImportPath: m("internal/service"), Imports: []string{m("internal/server")}},                   // into the root
 		{ImportPath: m("internal/rest"), Imports: []string{m("cmd/shoal")}},                            // a binary
