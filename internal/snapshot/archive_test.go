@@ -1,0 +1,257 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+func TestArchiveRoundTrip(t *testing.T) {
+	src := makeTree(t, 1)
+	m := testManifest("books")
+	data, checksum := buildArchive(t, m, src)
+
+	// The manifest is the first entry and lists every file with its hash.
+	got, err := ReadManifest(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FormatVersion != FormatVersion || got.Collection != "books" || len(got.Files) != 8 || len(got.Dirs) != 5 {
+		t.Fatalf("manifest: %+v", got)
+	}
+	if got.Points() != 7 || got.Config.Params.Vectors[""].Size != 4 {
+		t.Fatalf("manifest lost collection facts: %+v", got)
+	}
+
+	target := filepath.Join(t.TempDir(), "restored")
+	rm, err := Restore(context.Background(), bytes.NewReader(data), target, ReadOptions{ExpectedChecksum: checksum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rm.Files, got.Files) {
+		t.Fatal("restored manifest differs")
+	}
+	if a, b := treeDigest(t, src), treeDigest(t, target); !reflect.DeepEqual(a, b) {
+		t.Fatalf("restored tree differs:\n%v\n%v", a, b)
+	}
+	// Deterministic: the same tree and manifest give the same bytes.
+	again, _ := buildArchive(t, testManifest("books"), src)
+	if !bytes.Equal(again, data) {
+		t.Fatal("archive is not deterministic")
+	}
+}
+
+func TestRestoreReplacesExistingTargetAtomically(t *testing.T) {
+	parent := t.TempDir()
+	target := filepath.Join(parent, "books")
+	old := makeTree(t, 2)
+	if err := os.Rename(old, target); err != nil {
+		t.Fatal(err)
+	}
+	src := makeTree(t, 3, 10, 20)
+	data, checksum := buildArchive(t, testManifest("books"), src)
+	if _, err := Restore(context.Background(), bytes.NewReader(data), target, ReadOptions{ExpectedChecksum: checksum}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := treeDigest(t, src), treeDigest(t, target); !reflect.DeepEqual(a, b) {
+		t.Fatalf("target not replaced:\n%v\n%v", a, b)
+	}
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 1 {
+		t.Fatalf("leftovers beside target: %v", entries)
+	}
+}
+
+func TestCleanStaleRestores(t *testing.T) {
+	parent := t.TempDir()
+	// A staging dir of a killed restore, and a target moved aside whose
+	// replacement never arrived.
+	os.MkdirAll(filepath.Join(parent, "a"+restoreTmpInfix+"x", "shards"), 0o755)
+	os.MkdirAll(filepath.Join(parent, "b"+restoreOldInfix+"y"), 0o755)
+	os.WriteFile(filepath.Join(parent, "b"+restoreOldInfix+"y", "data"), []byte("keep"), 0o644)
+	// A target moved aside whose replacement did arrive.
+	os.MkdirAll(filepath.Join(parent, "c"), 0o755)
+	os.MkdirAll(filepath.Join(parent, "c"+restoreOldInfix+"z"), 0o755)
+	if err := CleanStaleRestores(parent); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	entries, _ := os.ReadDir(parent)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !reflect.DeepEqual(names, []string{"b", "c"}) {
+		t.Fatalf("after cleanup: %v", names)
+	}
+	if b, _ := os.ReadFile(filepath.Join(parent, "b", "data")); string(b) != "keep" {
+		t.Fatal("rolled-back target lost its data")
+	}
+}
+
+// hostile returns archives that must all be refused.
+func hostile(t testing.TB) map[string]struct {
+	data     []byte
+	checksum string
+	opts     ReadOptions
+	want     string
+} {
+	src := makeTree(t, 4, 100)
+	good, goodSum := buildArchive(t, testManifest("c"), src)
+	m, err := ReadManifest(bytes.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 100)
+	payload := func(name string, b []byte) FileEntry {
+		return FileEntry{Path: name, Size: int64(len(b)), SHA256: sum(b)}
+	}
+	one := func(mut func(m *Manifest), entries ...rawEntry) []byte {
+		mm := *testManifest("c")
+		mm.FormatVersion = FormatVersion
+		mm.Shards = nil
+		mm.Dirs = nil
+		mm.Files = nil
+		if mut != nil {
+			mut(&mm)
+		}
+		return rawTar(t, append([]rawEntry{manifestEntry(t, &mm)}, entries...)...)
+	}
+	flipped := bytes.Clone(good)
+	// Flip a byte inside the first shard file's contents (after the
+	// manifest and directory headers).
+	idx := bytes.LastIndex(flipped, []byte("shards/0/000000.sst"))
+	flipped[idx+512+10] ^= 0xff
+	type c = struct {
+		data     []byte
+		checksum string
+		opts     ReadOptions
+		want     string
+	}
+	cases := map[string]c{
+		"checksum mismatch": {data: good, checksum: strings.Repeat("0", 64), want: "Checksum mismatch"},
+		"content changed":   {data: flipped, want: "sha256"},
+		"dotdot path": {data: one(func(m *Manifest) { m.Files = []FileEntry{payload("../evil", body)} }, file("../evil", body)),
+			want: "escapes"},
+		"dotdot entry only": {data: one(nil, file("../evil", body)), want: "escapes"},
+		"absolute path":     {data: one(nil, file("/tmp/evil", body)), want: "absolute"},
+		"nested dotdot":     {data: one(nil, file("a/../../evil", body)), want: "unclean"},
+		"symlink": {data: one(func(m *Manifest) { m.Files = []FileEntry{payload("link", nil)} },
+			rawEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "link", Linkname: "/etc/passwd"}}), want: "no links or devices"},
+		"hardlink": {data: one(func(m *Manifest) { m.Files = []FileEntry{payload("link", nil)} },
+			rawEntry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "link", Linkname: "/etc/passwd"}}), want: "no links or devices"},
+		"device": {data: one(nil, rawEntry{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev", Devmajor: 1, Devminor: 3}}),
+			want: "no links or devices"},
+		"fifo": {data: one(nil, rawEntry{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "fifo"}}), want: "no links or devices"},
+		"oversize entry": {data: one(func(m *Manifest) { m.Files = []FileEntry{payload("f", body[:10])} }, file("f", body)),
+			want: "holds 100 bytes"},
+		"extra file": {data: one(func(m *Manifest) { m.Files = []FileEntry{payload("f", body)} }, file("f", body), file("g", body)),
+			want: "not in the manifest"},
+		"missing file": {data: one(func(m *Manifest) { m.Files = []FileEntry{payload("f", body), payload("g", body)} }, file("f", body)),
+			want: "missing"},
+		"duplicate entry": {data: one(func(m *Manifest) { m.Files = []FileEntry{payload("f", body)} }, file("f", body), file("f", body)),
+			want: "twice"},
+		"unknown version":    {data: one(func(m *Manifest) { m.FormatVersion = 99 }), want: "unknown snapshot format version 99"},
+		"manifest not first": {data: rawTar(t, file("f", body), manifestEntry(t, m)), want: "first entry"},
+		"no manifest":        {data: rawTar(t), want: "first entry"},
+		"not a tar":          {data: []byte("hello, this is not an archive at all"), want: "first entry"},
+		"over global cap":    {data: good, checksum: goodSum, opts: ReadOptions{MaxTotalSize: 50}, want: "over the limit"},
+		"refused by check": {data: good, checksum: goodSum, opts: ReadOptions{Check: func(m *Manifest) error {
+			return api.ErrBadRequest("wrong vector size")
+		}}, want: "wrong vector size"},
+		"trailing garbage": {data: append(bytes.Clone(good), bytes.Repeat([]byte{1}, maxTrailing+10)...), want: "follow the end"},
+		"truncated":        {data: good[:len(good)/2], want: "invalid snapshot archive"},
+	}
+	return cases
+}
+
+func TestHostileArchivesAreRefusedAndTargetUntouched(t *testing.T) {
+	for name, tc := range hostile(t) {
+		t.Run(name, func(t *testing.T) {
+			parent := t.TempDir()
+			target := filepath.Join(parent, "c")
+			if err := os.Rename(makeTree(t, 5, 3), target); err != nil {
+				t.Fatal(err)
+			}
+			before := treeDigest(t, parent)
+			opts := tc.opts
+			if tc.checksum != "" {
+				opts.ExpectedChecksum = tc.checksum
+			}
+			_, err := Restore(context.Background(), bytes.NewReader(tc.data), target, opts)
+			if err == nil {
+				t.Fatal("hostile archive was accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not mention %q", err, tc.want)
+			}
+			if name == "checksum mismatch" && api.KindOf(err) != api.KindChecksumMismatch {
+				t.Fatalf("checksum error has kind %v", api.KindOf(err))
+			}
+			if name != "checksum mismatch" && name != "refused by check" && !errors.Is(err, ErrInvalidArchive) {
+				t.Fatalf("error %v does not wrap ErrInvalidArchive", err)
+			}
+			if after := treeDigest(t, parent); !reflect.DeepEqual(before, after) {
+				t.Fatalf("target or its directory changed:\n%v\n%v", before, after)
+			}
+			if _, err := os.Lstat("/tmp/evil"); err == nil && name != "" {
+				b, _ := os.ReadFile("/tmp/evil")
+				if len(b) == 100 {
+					t.Fatal("archive wrote outside the target")
+				}
+			}
+		})
+	}
+}
+
+func TestWriteArchiveRefusesSymlinks(t *testing.T) {
+	src := makeTree(t, 6, 5)
+	if err := os.Symlink("/etc/passwd", filepath.Join(src, "shards", "0", "link")); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, err := WriteArchive(context.Background(), &buf, testManifest("c"), src)
+	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestManifestValidate(t *testing.T) {
+	base := func() *Manifest {
+		m := testManifest("c")
+		m.FormatVersion = FormatVersion
+		m.Dirs = []string{"shards", "shards/0", "shards/1"}
+		return m
+	}
+	if err := base().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mut := range map[string]func(m *Manifest){
+		"no collection":     func(m *Manifest) { m.Collection = "" },
+		"no config":         func(m *Manifest) { m.Config = nil },
+		"bad kind":          func(m *Manifest) { m.Kind = "weird" },
+		"shard dir missing": func(m *Manifest) { m.Dirs = m.Dirs[:2] },
+		"shard dir wrong":   func(m *Manifest) { m.Shards[0].Dir = "shards/9" },
+		"duplicate shard":   func(m *Manifest) { m.Shards[1].ID = 0; m.Shards[1].Dir = "shards/0" },
+		"file parent not a dir": func(m *Manifest) {
+			m.Files = []FileEntry{{Path: "x/y", SHA256: strings.Repeat("a", 64)}}
+		},
+		"bad hash":                   func(m *Manifest) { m.Files = []FileEntry{{Path: "x", SHA256: "zz"}} },
+		"manifest name":              func(m *Manifest) { m.Files = []FileEntry{{Path: ManifestName, SHA256: strings.Repeat("a", 64)}} },
+		"shard kind with two shards": func(m *Manifest) { m.Kind = KindShard },
+		"full without entry":         func(m *Manifest) { m.Kind = KindFull; m.Collections = []string{"x"} },
+	} {
+		m := base()
+		mut(m)
+		if err := m.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// versitygwPath finds the VersityGW binary that scripts/install-versitygw.sh
+// installs: $SHOAL_VERSITYGW, then $SHOAL_TOOLS_DIR/bin or
+// ~/.cache/shoal-tools/bin, then $PATH.
+func versitygwPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SHOAL_VERSITYGW"); p != "" {
+		return p
+	}
+	dir := os.Getenv("SHOAL_TOOLS_DIR")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache", "shoal-tools")
+	}
+	if p := filepath.Join(dir, "bin", "versitygw"); fileExists(p) {
+		return p
+	}
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p
+	}
+	t.Fatal("the S3 tests need the VersityGW server: run scripts/install-versitygw.sh (or set SHOAL_VERSITYGW to the binary)")
+	return ""
+}
+
+func fileExists(p string) bool { st, err := os.Stat(p); return err == nil && !st.IsDir() }
+
+// s3Server is a real VersityGW process serving a posix directory on loopback.
+type s3Server struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+}
+
+const testAccess, testSecret = "shoalaccess", "shoalsecret123"
+
+func startS3(t *testing.T) *s3Server {
+	s := &s3Server{t: t, bin: versitygwPath(t), dir: t.TempDir()}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	l.Close()
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *s3Server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "--access", testAccess, "--secret", testSecret, "--port", s.addr, "posix", s.dir)
+	var out bytes.Buffer
+	s.cmd.Stdout, s.cmd.Stderr = &out, &out
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("cannot start versitygw: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			s.t.Fatalf("versitygw did not listen on %s: %s", s.addr, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *s3Server) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+func (s *s3Server) store(t *testing.T, bucket, prefix string, mut func(*S3Options)) *S3Store {
+	t.Helper()
+	opts := S3Options{Endpoint: s.addr, Bucket: bucket, Prefix: prefix, Region: "us-east-1",
+		AccessKey: testAccess, SecretKey: testSecret, Insecure: true, PathStyle: true, RetryBase: 20 * time.Millisecond}
+	if mut != nil {
+		mut(&opts)
+	}
+	st, err := NewS3Store(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if ok, err := st.Client().BucketExists(ctx, bucket); err != nil {
+		t.Fatal(err)
+	} else if !ok {
+		if err := st.Client().MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func TestS3StoreAgainstVersityGW(t *testing.T) {
+	srv := startS3(t)
+	t.Run("contract", func(t *testing.T) { storeContract(t, srv.store(t, "snaps", "shoal/prod", nil)) })
+	t.Run("contract without prefix", func(t *testing.T) { storeContract(t, srv.store(t, "bare", "", nil)) })
+
+	t.Run("multipart", func(t *testing.T) {
+		ctx := context.Background()
+		st := srv.store(t, "big", "p", func(o *S3Options) { o.PartSize = 5 << 20 })
+		src := filepath.Join(t.TempDir(), "archive")
+		data := make([]byte, 12<<20+12345) // three parts
+		rand.Read(data)
+		os.WriteFile(src, data, 0o644)
+		name := CollectionSnapshotName("c", 1, time.Now())
+		if err := PutArchive(ctx, st, "c", name, src, sum(data), false); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := ListSnapshots(ctx, st, "c")
+		if err != nil || len(ds) != 1 || ds[0].Size != int64(len(data)) || ds[0].Checksum != sum(data) {
+			t.Fatalf("ListSnapshots = %+v, %v", ds, err)
+		}
+		rc, err := st.Get(ctx, Key("c", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || sum(got) != sum(data) {
+			t.Fatalf("downloaded %d bytes (%v), differs from upload", len(got), err)
+		}
+		if err := st.AbortIncompleteUploads(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("archive round trip through S3", func(t *testing.T) {
+		ctx := context.Background()
+		st := srv.store(t, "roundtrip", "", nil)
+		src := makeTree(t, 21)
+		data, checksum := buildArchive(t, testManifest("books"), src)
+		if err := st.Put(ctx, "books/x.snapshot", bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := st.Get(ctx, "books/x.snapshot")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		target := filepath.Join(t.TempDir(), "books")
+		if _, err := Restore(ctx, rc, target, ReadOptions{ExpectedChecksum: checksum}); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := treeDigest(t, src), treeDigest(t, target); fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatal("restored tree differs")
+		}
+	})
+
+	t.Run("retries until the server is back", func(t *testing.T) {
+		ctx := context.Background()
+		st := srv.store(t, "flaky", "", func(o *S3Options) { o.MaxAttempts = 12; o.RetryBase = 50 * time.Millisecond })
+		srv.stop()
+		go func() {
+			time.Sleep(400 * time.Millisecond)
+			srv.start()
+		}()
+		body := bytes.Repeat([]byte("z"), 1000)
+		if err := st.Put(ctx, "c/y.snapshot", bytes.NewReader(body), int64(len(body))); err != nil {
+			t.Fatalf("Put did not survive a server restart: %v", err)
+		}
+		if info, err := st.Stat(ctx, "c/y.snapshot"); err != nil || info.Size != 1000 {
+			t.Fatalf("Stat = %+v, %v", info, err)
+		}
+	})
+
+	t.Run("gives up when the server stays down", func(t *testing.T) {
+		st := srv.store(t, "down", "", func(o *S3Options) { o.MaxAttempts = 3; o.RetryBase = 10 * time.Millisecond })
+		srv.stop()
+		defer srv.start()
+		start := time.Now()
+		_, err := st.Stat(context.Background(), "x")
+		if err == nil {
+			t.Fatal("Stat succeeded with the server down")
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("gave up after %v", time.Since(start))
+		}
+	})
+
+	t.Run("scheduler ships to S3 and prunes there", func(t *testing.T) {
+		local, _ := OpenDirStore(filepath.Join(t.TempDir(), "local"), "local")
+		remote := srv.store(t, "sched", "nightly", nil)
+		prod := &treeProducer{t: t, src: makeTree(t, 22, 100), staging: local, names: []string{"books"}}
+		pol := &Policy{Name: "p", Collections: []string{"*"}, Interval: time.Hour, Retention: Retention{KeepLast: 2},
+			Destinations: []Store{remote, local}, Verify: true}
+		s, err := NewScheduler(SchedulerOptions{Policies: []*Policy{pol}, Producer: prod, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			res := s.RunPolicy(context.Background(), pol)
+			if len(res) != 1 || len(res[0].Errors) != 0 || len(res[0].Stored) != 2 {
+				t.Fatalf("run %d: %+v", i, res)
+			}
+			time.Sleep(1100 * time.Millisecond) // names have one-second resolution
+		}
+		for _, st := range []Store{remote, local} {
+			if got := names(t, st, "books"); len(got) != 2 {
+				t.Fatalf("%s keeps %v", st, got)
+			}
+		}
+	})
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package snapshot
+
+func isCrossDevice(err error) bool { return false }
