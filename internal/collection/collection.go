@@ -1,0 +1,383 @@
+// Package collection is one collection on one node: its configuration, its
+// N local shards and the consistent-hash router between them.
+//
+// It is the only code that sees more than one shard. Writes are validated
+// here in full (vector names, dimensions, finite values, payload depth,
+// filters) before any shard is touched, then split by owning shard; reads
+// fan out to the shards in parallel and merge (top-k by score, id order for
+// scroll, sums for count and facets). The universal query API is
+// implemented here on top of the shards' primitive search, scroll and sample:
+// prefetches, fusion (rrf, dbsf), recommend, discover, context, order_by,
+// random sampling, groups and the distance matrix.
+//
+// Step 2 puts remote shards behind the same router; nothing above this
+// package needs to change for it.
+package collection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/shard"
+)
+
+// Resolver opens another collection by name (or alias) for lookup_from and
+// with_lookup. The service supplies it, with access checks; the returned
+// release function must be called when the caller is done with it.
+type Resolver func(ctx context.Context, name string) (*Collection, func(), error)
+
+// Options configure a collection.
+type Options struct {
+	// Dir is the collection's directory; shard i lives in <Dir>/<i>.
+	Dir string
+	// Name is the collection's name, used in errors and logs.
+	Name string
+	// Config is the resolved configuration (defaults applied).
+	Config api.CollectionConfig
+	// PayloadIndexes are the payload indexes to maintain.
+	PayloadIndexes map[string]api.PayloadFieldSchema
+	// Logger receives events; nil discards them.
+	Logger *slog.Logger
+	// IndexingThreads is passed to every shard (0: the shard's default).
+	IndexingThreads int
+	// Resolver looks up other collections; nil makes lookup_from and
+	// with_lookup fail with a clear error.
+	Resolver Resolver
+	// ShardOptions, when set, may adjust each shard's options before it is
+	// opened (tests use it to shorten intervals).
+	ShardOptions func(*shard.Options)
+}
+
+// Collection is one open collection. It is safe for concurrent use.
+type Collection struct {
+	name   string
+	dir    string
+	log    *slog.Logger
+	router *Router
+	shards []*shard.Shard
+	res    Resolver
+
+	// cfgMu guards cfg (UpdateCollection may change non-structural parts).
+	cfgMu sync.RWMutex
+	cfg   api.CollectionConfig
+
+	// mu guards closed and inflight; cond signals inflight reaching zero.
+	mu       sync.Mutex
+	cond     *sync.Cond
+	closed   bool
+	inflight int
+}
+
+// Open opens (creating if needed) the collection's shards in opts.Dir.
+func Open(opts Options) (*Collection, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("cannot open collection: no directory")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg := opts.Config
+	n := cfg.Params.ShardNumber
+	if n < 1 {
+		return nil, fmt.Errorf("cannot open collection %s: shard_number %d", opts.Name, n)
+	}
+	if len(cfg.Params.Vectors) == 0 {
+		return nil, fmt.Errorf("cannot open collection %s: no vectors configured", opts.Name)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create collection directory: %w", err)
+	}
+	c := &Collection{
+		name:   opts.Name,
+		dir:    opts.Dir,
+		log:    opts.Logger.With("collection", opts.Name),
+		router: NewRouter(n),
+		res:    opts.Resolver,
+		cfg:    cfg,
+	}
+	c.cond = sync.NewCond(&c.mu)
+	hnsw := make(map[string]api.HnswConfig, len(cfg.Params.Vectors))
+	for name := range cfg.Params.Vectors {
+		hnsw[name] = cfg.VectorHnsw(name)
+	}
+	// Open the shards in parallel: each replays its own store.
+	c.shards = make([]*shard.Shard, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		so := shard.Options{
+			Dir:             filepath.Join(opts.Dir, strconv.Itoa(i)),
+			ID:              i,
+			Vectors:         cfg.Params.Vectors,
+			Hnsw:            hnsw,
+			Optimizers:      cfg.OptimizerConfig,
+			PayloadIndexes:  opts.PayloadIndexes,
+			IndexingThreads: opts.IndexingThreads,
+			Logger:          c.log,
+		}
+		if opts.ShardOptions != nil {
+			opts.ShardOptions(&so)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.shards[i], errs[i] = shard.Open(so)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range c.shards {
+			if s != nil {
+				s.Close()
+			}
+		}
+		return nil, fmt.Errorf("cannot open collection %s: %w", opts.Name, err)
+	}
+	return c, nil
+}
+
+// Name returns the collection's name.
+func (c *Collection) Name() string { return c.name }
+
+// Dir returns the collection's directory.
+func (c *Collection) Dir() string { return c.dir }
+
+// Shards returns the number of shards.
+func (c *Collection) Shards() int { return len(c.shards) }
+
+// Config returns the collection's configuration.
+func (c *Collection) Config() api.CollectionConfig {
+	c.cfgMu.RLock()
+	defer c.cfgMu.RUnlock()
+	return c.cfg
+}
+
+// SetConfig replaces the non-structural parts of the configuration reported
+// by Config (after an UpdateCollection). Vectors and shard number never
+// change on an open collection.
+func (c *Collection) SetConfig(cfg api.CollectionConfig) {
+	c.cfgMu.Lock()
+	defer c.cfgMu.Unlock()
+	cfg.Params.Vectors = c.cfg.Params.Vectors
+	cfg.Params.ShardNumber = c.cfg.Params.ShardNumber
+	c.cfg = cfg
+}
+
+// vectorParams returns the params of the named vector, or Qdrant's error.
+func (c *Collection) vectorParams(name string) (api.VectorParams, error) {
+	c.cfgMu.RLock()
+	p, ok := c.cfg.Params.Vectors[name]
+	c.cfgMu.RUnlock()
+	if !ok {
+		return p, errNoVector(name)
+	}
+	return p, nil
+}
+
+func errNoVector(name string) error {
+	return api.ErrBadInput("Not existing vector name error: %s", name)
+}
+
+// acquire registers an operation; it fails once Close has begun.
+func (c *Collection) acquire() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return api.ErrCollectionNotFound(c.name)
+	}
+	c.inflight++
+	return nil
+}
+
+func (c *Collection) release() {
+	c.mu.Lock()
+	c.inflight--
+	if c.inflight == 0 {
+		c.cond.Broadcast()
+	}
+	c.mu.Unlock()
+}
+
+// Acquire registers a caller that will use the collection until it calls
+// the returned release function; Close waits for every such caller. It
+// fails with a not-found error once Close has begun.
+func (c *Collection) Acquire() (func(), error) {
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(c.release) }, nil
+}
+
+// Close waits for in-flight operations, then closes every shard. New
+// operations fail with a not-found error from the moment Close is called.
+func (c *Collection) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	for c.inflight > 0 {
+		c.cond.Wait()
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, s := range c.shards {
+		if err := s.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cannot close collection %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// eachShard runs fn on every shard in parallel and returns the first error.
+func (c *Collection) eachShard(ctx context.Context, fn func(ctx context.Context, i int, s *shard.Shard) error) error {
+	if len(c.shards) == 1 {
+		return fn(ctx, 0, c.shards[0])
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(c.shards))
+	var wg sync.WaitGroup
+	for i, s := range c.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx, i, s); err != nil {
+				errs[i] = err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// Prefer a real error over the cancellations it caused.
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Info reports the collection's status and sizes.
+func (c *Collection) Info(ctx context.Context) (*api.CollectionInfo, error) {
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	info := &api.CollectionInfo{
+		Status:          api.StatusGreen,
+		OptimizerStatus: "ok",
+		SegmentsCount:   len(c.shards),
+		Config:          c.Config(),
+		PayloadSchema:   map[string]api.PayloadIndexInfo{},
+	}
+	for _, s := range c.shards {
+		st := s.Stats()
+		info.PointsCount += st.Points
+		info.IndexedVectorsCount += st.IndexedVectors
+		info.Status = worseStatus(info.Status, st.Status)
+		for key, pi := range st.PayloadSchema {
+			cur, ok := info.PayloadSchema[key]
+			if !ok {
+				cur = api.PayloadIndexInfo{DataType: pi.DataType, Params: pi.Params}
+			}
+			cur.Points += pi.Points
+			info.PayloadSchema[key] = cur
+		}
+	}
+	return info, nil
+}
+
+// Stats is a collection's summary for telemetry.
+type Stats struct {
+	Status         api.CollectionStatus
+	Points         uint64
+	IndexedVectors uint64
+	PendingIndex   int
+}
+
+// Stats sums the shards' statistics.
+func (c *Collection) Stats() Stats {
+	st := Stats{Status: api.StatusGreen}
+	for _, s := range c.shards {
+		ss := s.Stats()
+		st.Points += ss.Points
+		st.IndexedVectors += ss.IndexedVectors
+		st.PendingIndex += ss.PendingIndex
+		st.Status = worseStatus(st.Status, ss.Status)
+	}
+	return st
+}
+
+func statusRank(s api.CollectionStatus) int {
+	switch s {
+	case api.StatusGreen:
+		return 0
+	case api.StatusGrey:
+		return 1
+	case api.StatusYellow:
+		return 2
+	case api.StatusRed:
+		return 3
+	}
+	return 0
+}
+
+func worseStatus(a, b api.CollectionStatus) api.CollectionStatus {
+	if statusRank(b) > statusRank(a) {
+		return b
+	}
+	return a
+}
+
+// WaitIndexed blocks until every shard has indexed everything applied so far.
+func (c *Collection) WaitIndexed(ctx context.Context) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	return c.eachShard(ctx, func(ctx context.Context, _ int, s *shard.Shard) error { return s.WaitIndexed(ctx) })
+}
+
+// CreatePayloadIndex builds the payload index on every shard.
+func (c *Collection) CreatePayloadIndex(ctx context.Context, key string, schema api.PayloadFieldSchema) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	return c.eachShard(ctx, func(ctx context.Context, _ int, s *shard.Shard) error {
+		return s.CreatePayloadIndex(ctx, key, schema)
+	})
+}
+
+// DropPayloadIndex drops the payload index on every shard.
+func (c *Collection) DropPayloadIndex(ctx context.Context, key string) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	return c.eachShard(ctx, func(ctx context.Context, _ int, s *shard.Shard) error {
+		return s.DropPayloadIndex(ctx, key)
+	})
+}
+
+// LastSeq returns the largest applied sequence number over the shards.
+func (c *Collection) lastSeq() uint64 {
+	var m uint64
+	for _, s := range c.shards {
+		m = max(m, s.LastSeq())
+	}
+	return m
+}

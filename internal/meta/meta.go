@@ -1,0 +1,371 @@
+// Package meta is Shoal's metadata state machine: the collections (their
+// configuration and payload index definitions) and the aliases that point at
+// them.
+//
+// It exists so that metadata changes are deterministic commands applied to a
+// State by a pure function. State.Apply does no I/O, starts no goroutines and
+// never reads the clock (creation times travel inside the command), so the
+// same sequence of commands yields the same State on every node: in step 1 a
+// Store persists the State to <storage>/meta.json after each command; in step
+// 2 Raft drives the very same Apply.
+//
+// Commands are JSON envelopes with a version and a type
+// ({"v":1,"type":"create_collection",...}); a State refuses versions it does
+// not know. Every failed command leaves the State unchanged; errors are
+// *api.Error values worded as Qdrant words them.
+package meta
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// CommandVersion is the envelope version this build writes and applies.
+const CommandVersion = 1
+
+// Command types.
+const (
+	TypeCreateCollection   = "create_collection"
+	TypeUpdateCollection   = "update_collection"
+	TypeDeleteCollection   = "delete_collection"
+	TypeChangeAliases      = "change_aliases"
+	TypeCreatePayloadIndex = "create_payload_index"
+	TypeDropPayloadIndex   = "drop_payload_index"
+)
+
+// Command is one metadata change in its versioned envelope. Which fields are
+// used depends on Type:
+//
+//   - create_collection: Collection, Config, CreatedAt
+//   - update_collection: Collection, Config (the whole new configuration)
+//   - delete_collection: Collection
+//   - change_aliases: Aliases (applied all or nothing)
+//   - create_payload_index: Collection, Field, Schema
+//   - drop_payload_index: Collection, Field
+type Command struct {
+	V          int                     `json:"v"`
+	Type       string                  `json:"type"`
+	Collection string                  `json:"collection,omitempty"`
+	Config     *api.CollectionConfig   `json:"config,omitempty"`
+	CreatedAt  time.Time               `json:"created_at,omitzero"`
+	Aliases    []api.AliasOperation    `json:"aliases,omitempty"`
+	Field      string                  `json:"field,omitempty"`
+	Schema     *api.PayloadFieldSchema `json:"schema,omitempty"`
+}
+
+// Encode returns the command's JSON envelope.
+func (c *Command) Encode() ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode metadata command: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeCommand reads a JSON envelope written by Encode.
+func DecodeCommand(b []byte) (*Command, error) {
+	var c Command
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("cannot decode metadata command: %w", err)
+	}
+	return &c, nil
+}
+
+// Collection is one collection's metadata. A State never mutates a
+// Collection it has published: every change builds a new value, so callers
+// may keep and read the values a State hands out.
+type Collection struct {
+	Config         api.CollectionConfig              `json:"config"`
+	PayloadIndexes map[string]api.PayloadFieldSchema `json:"payload_indexes"`
+	CreatedAt      time.Time                         `json:"created_at"`
+}
+
+// State is the whole metadata. The zero value is not usable; call NewState.
+type State struct {
+	// Collections by name.
+	Collections map[string]*Collection `json:"collections"`
+	// Aliases maps an alias to the collection it names.
+	Aliases map[string]string `json:"aliases"`
+	// Applied counts the commands applied so far.
+	Applied uint64 `json:"applied"`
+}
+
+// NewState returns an empty State.
+func NewState() *State {
+	return &State{Collections: map[string]*Collection{}, Aliases: map[string]string{}}
+}
+
+// Clone returns a copy of s that shares the (immutable) Collection values.
+func (s *State) Clone() *State {
+	c := &State{
+		Collections: make(map[string]*Collection, len(s.Collections)),
+		Aliases:     make(map[string]string, len(s.Aliases)),
+		Applied:     s.Applied,
+	}
+	for k, v := range s.Collections {
+		c.Collections[k] = v
+	}
+	for k, v := range s.Aliases {
+		c.Aliases[k] = v
+	}
+	return c
+}
+
+// Resolve returns the collection name that name denotes: name itself when it
+// is a collection, else the target of the alias name. ok is false when it is
+// neither.
+func (s *State) Resolve(name string) (collection string, ok bool) {
+	if _, exists := s.Collections[name]; exists {
+		return name, true
+	}
+	if target, exists := s.Aliases[name]; exists {
+		if _, live := s.Collections[target]; live {
+			return target, true
+		}
+	}
+	return "", false
+}
+
+// CollectionNames returns the collection names in sorted order.
+func (s *State) CollectionNames() []string {
+	out := make([]string, 0, len(s.Collections))
+	for name := range s.Collections {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AliasesOf returns the aliases of collection (all aliases when collection
+// is ""), sorted by alias name.
+func (s *State) AliasesOf(collection string) []api.AliasDescription {
+	out := []api.AliasDescription{}
+	for alias, target := range s.Aliases {
+		if collection == "" || target == collection {
+			out = append(out, api.AliasDescription{AliasName: alias, CollectionName: target})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AliasName < out[j].AliasName })
+	return out
+}
+
+// Apply applies cmd to s. It is deterministic and pure: no I/O, no clock, no
+// goroutines. On error s is unchanged.
+func (s *State) Apply(cmd *Command) error {
+	if cmd == nil {
+		return api.ErrBadInput("empty metadata command")
+	}
+	if cmd.V != CommandVersion {
+		return api.ErrBadInput("unsupported metadata command version %d (this build applies version %d)", cmd.V, CommandVersion)
+	}
+	var err error
+	switch cmd.Type {
+	case TypeCreateCollection:
+		err = s.createCollection(cmd)
+	case TypeUpdateCollection:
+		err = s.updateCollection(cmd)
+	case TypeDeleteCollection:
+		err = s.deleteCollection(cmd)
+	case TypeChangeAliases:
+		err = s.changeAliases(cmd.Aliases)
+	case TypeCreatePayloadIndex:
+		err = s.createPayloadIndex(cmd)
+	case TypeDropPayloadIndex:
+		err = s.dropPayloadIndex(cmd)
+	default:
+		err = api.ErrBadInput("unknown metadata command type %q", cmd.Type)
+	}
+	if err == nil {
+		s.Applied++
+	}
+	return err
+}
+
+func (s *State) createCollection(cmd *Command) error {
+	name := cmd.Collection
+	if name == "" {
+		return api.ErrBadInput("collection name must not be empty")
+	}
+	if cmd.Config == nil {
+		return api.ErrBadInput("create_collection needs a config")
+	}
+	if _, ok := s.Collections[name]; ok {
+		return api.ErrBadInput("Collection `%s` already exists!", name)
+	}
+	if _, ok := s.Aliases[name]; ok {
+		return api.ErrBadInput("Can't create collection with name %s. Alias with the same name already exists", name)
+	}
+	cfg, err := cloneConfig(*cmd.Config)
+	if err != nil {
+		return err
+	}
+	s.Collections[name] = &Collection{Config: cfg, PayloadIndexes: map[string]api.PayloadFieldSchema{}, CreatedAt: cmd.CreatedAt.UTC()}
+	return nil
+}
+
+func (s *State) updateCollection(cmd *Command) error {
+	old, ok := s.Collections[cmd.Collection]
+	if !ok {
+		return api.ErrCollectionNotFound(cmd.Collection)
+	}
+	if cmd.Config == nil {
+		return api.ErrBadInput("update_collection needs a config")
+	}
+	cfg, err := cloneConfig(*cmd.Config)
+	if err != nil {
+		return err
+	}
+	s.Collections[cmd.Collection] = &Collection{Config: cfg, PayloadIndexes: old.PayloadIndexes, CreatedAt: old.CreatedAt}
+	return nil
+}
+
+func (s *State) deleteCollection(cmd *Command) error {
+	if _, ok := s.Collections[cmd.Collection]; !ok {
+		return api.ErrCollectionNotFound(cmd.Collection)
+	}
+	delete(s.Collections, cmd.Collection)
+	for alias, target := range s.Aliases {
+		if target == cmd.Collection {
+			delete(s.Aliases, alias)
+		}
+	}
+	return nil
+}
+
+// changeAliases applies the actions in order to a copy of the alias map and
+// publishes it only if every action succeeds, as Qdrant applies one request:
+// create_alias needs an existing collection (404) and a name that is not a
+// collection (400) and replaces an alias of the same name; delete_alias of a
+// missing alias is a no-op; rename_alias needs the old alias (404) and
+// replaces any alias with the new name.
+func (s *State) changeAliases(actions []api.AliasOperation) error {
+	next := make(map[string]string, len(s.Aliases))
+	for k, v := range s.Aliases {
+		next[k] = v
+	}
+	for i, a := range actions {
+		set := 0
+		if a.CreateAlias != nil {
+			set++
+		}
+		if a.DeleteAlias != nil {
+			set++
+		}
+		if a.RenameAlias != nil {
+			set++
+		}
+		if set != 1 {
+			return api.ErrBadInput("alias action %d must have exactly one of create_alias, delete_alias, rename_alias", i)
+		}
+		switch {
+		case a.CreateAlias != nil:
+			alias, target := a.CreateAlias.AliasName, a.CreateAlias.CollectionName
+			if alias == "" {
+				return api.ErrBadInput("alias name must not be empty")
+			}
+			if _, ok := s.Collections[target]; !ok {
+				return api.ErrCollectionNotFound(target)
+			}
+			if _, ok := s.Collections[alias]; ok {
+				return api.ErrBadInput("Collection `%s` already exists!", alias)
+			}
+			next[alias] = target
+		case a.DeleteAlias != nil:
+			delete(next, a.DeleteAlias.AliasName)
+		case a.RenameAlias != nil:
+			from, to := a.RenameAlias.OldAliasName, a.RenameAlias.NewAliasName
+			target, ok := next[from]
+			if !ok {
+				return api.ErrNotFound("Alias %s does not exists!", from)
+			}
+			if to == "" {
+				return api.ErrBadInput("alias name must not be empty")
+			}
+			if _, ok := s.Collections[to]; ok {
+				return api.ErrBadInput("Collection `%s` already exists!", to)
+			}
+			delete(next, from)
+			next[to] = target
+		}
+	}
+	s.Aliases = next
+	return nil
+}
+
+func (s *State) createPayloadIndex(cmd *Command) error {
+	old, ok := s.Collections[cmd.Collection]
+	if !ok {
+		return api.ErrCollectionNotFound(cmd.Collection)
+	}
+	if cmd.Field == "" {
+		return api.ErrBadInput("field_name must not be empty")
+	}
+	if cmd.Schema == nil || !cmd.Schema.Type.Valid() {
+		return api.ErrBadInput("field_schema is required: one of keyword, integer, float, geo, text, bool, datetime, uuid")
+	}
+	idx := make(map[string]api.PayloadFieldSchema, len(old.PayloadIndexes)+1)
+	for k, v := range old.PayloadIndexes {
+		idx[k] = v
+	}
+	schema, err := cloneSchema(*cmd.Schema)
+	if err != nil {
+		return err
+	}
+	idx[cmd.Field] = schema
+	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt}
+	return nil
+}
+
+func (s *State) dropPayloadIndex(cmd *Command) error {
+	old, ok := s.Collections[cmd.Collection]
+	if !ok {
+		return api.ErrCollectionNotFound(cmd.Collection)
+	}
+	if _, ok := old.PayloadIndexes[cmd.Field]; !ok {
+		// Qdrant treats dropping a missing index as done.
+		return nil
+	}
+	idx := make(map[string]api.PayloadFieldSchema, len(old.PayloadIndexes))
+	for k, v := range old.PayloadIndexes {
+		if k != cmd.Field {
+			idx[k] = v
+		}
+	}
+	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt}
+	return nil
+}
+
+// cloneConfig deep-copies a configuration through its JSON form so that the
+// State shares no maps with the command.
+func cloneConfig(c api.CollectionConfig) (api.CollectionConfig, error) {
+	var out api.CollectionConfig
+	if err := jsonClone(c, &out); err != nil {
+		return out, fmt.Errorf("cannot copy collection config: %w", err)
+	}
+	return out, nil
+}
+
+func cloneSchema(s api.PayloadFieldSchema) (api.PayloadFieldSchema, error) {
+	var out api.PayloadFieldSchema
+	if err := jsonClone(s, &out); err != nil {
+		return out, fmt.Errorf("cannot copy field schema: %w", err)
+	}
+	return out, nil
+}
+
+func jsonClone(in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(out)
+}

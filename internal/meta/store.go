@@ -1,0 +1,121 @@
+package meta
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/durable"
+)
+
+// FileName is the name of the metadata file in the storage directory.
+const FileName = "meta.json"
+
+// FileFormat is the version of meta.json this build writes and reads
+// (docs/format/meta.md).
+const FileFormat = 1
+
+// fileBody is the on-disk form of meta.json.
+type fileBody struct {
+	Format int    `json:"format"`
+	State  *State `json:"state"`
+}
+
+// Store holds the State of one node and persists it to <dir>/meta.json
+// after every applied command. It is safe for concurrent use.
+type Store struct {
+	path string
+
+	// mu serialises Apply; the published state is replaced, never mutated.
+	mu    sync.Mutex
+	state *State
+}
+
+// OpenStore loads <dir>/meta.json, or starts from an empty State when the
+// file does not exist. dir is created if missing.
+func OpenStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create storage directory %s: %w", dir, err)
+	}
+	s := &Store{path: filepath.Join(dir, FileName)}
+	b, err := os.ReadFile(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.state = NewState()
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
+	}
+	st, err := decodeFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load %s: %w", s.path, err)
+	}
+	s.state = st
+	return s, nil
+}
+
+func decodeFile(b []byte) (*State, error) {
+	var body fileBody
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
+		return nil, fmt.Errorf("cannot decode metadata: %w", err)
+	}
+	if body.Format != FileFormat {
+		return nil, fmt.Errorf("cannot read metadata format %d: this build reads format %d", body.Format, FileFormat)
+	}
+	st := body.State
+	if st == nil {
+		st = NewState()
+	}
+	if st.Collections == nil {
+		st.Collections = map[string]*Collection{}
+	}
+	if st.Aliases == nil {
+		st.Aliases = map[string]string{}
+	}
+	for name, c := range st.Collections {
+		if c == nil {
+			return nil, fmt.Errorf("cannot decode metadata: collection %q is null", name)
+		}
+		if c.PayloadIndexes == nil {
+			c.PayloadIndexes = map[string]api.PayloadFieldSchema{}
+		}
+	}
+	return st, nil
+}
+
+// State returns the current state. The caller must not modify it: it is
+// shared with other readers and replaced (not changed) by Apply.
+func (s *Store) State() *State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Apply applies cmd to a copy of the current state, writes the copy to
+// meta.json and then publishes it. On any error (a refused command or a
+// failed write) the published state is unchanged.
+func (s *Store) Apply(cmd *Command) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.state.Clone()
+	if err := next.Apply(cmd); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(fileBody{Format: FileFormat, State: next}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode metadata: %w", err)
+	}
+	if err := durable.WriteFile(s.path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("cannot persist metadata: %w", err)
+	}
+	s.state = next
+	return nil
+}

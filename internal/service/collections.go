@@ -1,0 +1,508 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/filter"
+	"github.com/shoal-db/shoal/internal/meta"
+)
+
+// MaxShardNumber is the largest shard_number accepted.
+const MaxShardNumber = 1024
+
+// ListCollections lists the collections the caller may read.
+func (s *Service) ListCollections(ctx context.Context) ([]api.CollectionDescription, error) {
+	a := auth.FromContext(ctx)
+	out := []api.CollectionDescription{}
+	for _, name := range s.meta.State().CollectionNames() {
+		if a.ModeFor(name) >= auth.Read {
+			out = append(out, api.CollectionDescription{Name: name})
+		}
+	}
+	return out, nil
+}
+
+// CollectionInfo reports a collection's status, sizes and configuration.
+func (s *Service) CollectionInfo(ctx context.Context, name string) (*api.CollectionInfo, error) {
+	c, release, err := s.use(ctx, name, auth.Read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	info, err := c.Info(ctx)
+	return info, fail(err)
+}
+
+// CollectionExists reports whether name is a collection or an alias of one.
+func (s *Service) CollectionExists(ctx context.Context, name string) (bool, error) {
+	if err := auth.FromContext(ctx).CheckCollection(name, auth.Read); err != nil {
+		real, ok := s.meta.State().Resolve(name)
+		if !ok || auth.FromContext(ctx).CheckCollection(real, auth.Read) != nil {
+			return false, err
+		}
+	}
+	_, ok := s.meta.State().Resolve(name)
+	return ok, nil
+}
+
+// ValidateCollectionName applies Qdrant's collection name rules: not empty,
+// at most 255 bytes, none of / \ : * ? " < > | or NUL, and not "." or "..".
+func ValidateCollectionName(name string) error {
+	switch {
+	case name == "":
+		return api.ErrBadInput("Collection name must not be empty")
+	case len(name) > 255:
+		return api.ErrBadInput("Collection name must not be longer than 255 bytes")
+	case name == "." || name == "..":
+		return api.ErrBadInput("Collection name %q is not allowed", name)
+	case strings.ContainsAny(name, "/\\:*?\"<>|\x00"):
+		return api.ErrBadInput("Collection name contains forbidden characters (/ \\ : * ? \" < > | or NUL): %q", name)
+	}
+	return nil
+}
+
+// ResolveConfig validates a create request and returns the configuration
+// with every default applied.
+func ResolveConfig(req *api.CreateCollection, defaultShards int) (api.CollectionConfig, error) {
+	var cfg api.CollectionConfig
+	if len(req.Vectors) == 0 {
+		return cfg, api.ErrBadInput("vectors config must not be empty: this server needs at least one dense vector")
+	}
+	if isSet(req.SparseVectors) {
+		return cfg, api.ErrBadInput("sparse vectors are not supported by this server")
+	}
+	if isSet(req.InitFrom) {
+		return cfg, api.ErrBadInput("init_from is not supported by this server")
+	}
+	if req.ShardingMethod != nil && *req.ShardingMethod != "auto" {
+		return cfg, api.ErrBadInput("sharding_method %q is not supported by this server: only auto", *req.ShardingMethod)
+	}
+	vectors := api.VectorsConfig{}
+	named := !req.Vectors.Unnamed()
+	for name, p := range req.Vectors {
+		if named && name == "" {
+			return cfg, api.ErrBadInput("vector names must not be empty")
+		}
+		if err := validateVectorParams(name, p); err != nil {
+			return cfg, err
+		}
+		if p.Datatype == nil {
+			dt := "float32"
+			p.Datatype = &dt
+		}
+		vectors[name] = p
+	}
+	shards := defaultShards
+	if req.ShardNumber != nil {
+		shards = *req.ShardNumber
+	}
+	if shards < 1 || shards > MaxShardNumber {
+		return cfg, api.ErrBadInput("shard_number must be from 1 to %d, got %d", MaxShardNumber, shards)
+	}
+	rf, wcf := 1, 1
+	if req.ReplicationFactor != nil {
+		rf = *req.ReplicationFactor
+	}
+	if req.WriteConsistencyFactor != nil {
+		wcf = *req.WriteConsistencyFactor
+	}
+	if rf < 1 || wcf < 1 {
+		return cfg, api.ErrBadInput("replication_factor and write_consistency_factor must be at least 1")
+	}
+	onDisk := true
+	if req.OnDiskPayload != nil {
+		onDisk = *req.OnDiskPayload
+	}
+	hnsw := req.HnswConfig.Apply(api.DefaultHnswConfig())
+	if err := validateHnsw(hnsw); err != nil {
+		return cfg, err
+	}
+	opt := api.DefaultOptimizersConfig()
+	if err := mergeJSON(req.OptimizersConfig, &opt, "optimizers_config"); err != nil {
+		return cfg, err
+	}
+	wal := api.DefaultWalConfig()
+	if err := mergeJSON(req.WalConfig, &wal, "wal_config"); err != nil {
+		return cfg, err
+	}
+	method := "auto"
+	cfg = api.CollectionConfig{
+		Params: api.CollectionParams{Vectors: vectors, ShardNumber: shards, ShardingMethod: &method,
+			ReplicationFactor: rf, WriteConsistencyFactor: wcf, OnDiskPayload: onDisk},
+		HnswConfig:         hnsw,
+		OptimizerConfig:    opt,
+		WalConfig:          wal,
+		QuantizationConfig: nullIfUnset(req.QuantizationConfig),
+		StrictModeConfig:   nullIfUnset(req.StrictModeConfig),
+		Metadata:           req.Metadata,
+	}
+	return cfg, nil
+}
+
+func validateVectorParams(name string, p api.VectorParams) error {
+	if p.Size < 1 || p.Size > api.MaxVectorDim {
+		return api.ErrBadInput("Validation error in JSON body: [vectors.%s.size: value %d invalid, must be from 1 to %d]", name, p.Size, api.MaxVectorDim)
+	}
+	if !p.Distance.Valid() {
+		return api.ErrBadInput("unknown distance %q for vector %q: expected Cosine, Euclid, Dot or Manhattan", p.Distance, name)
+	}
+	if p.Datatype != nil && !strings.EqualFold(*p.Datatype, "float32") {
+		return api.ErrBadInput("vector datatype %q is not supported by this server: only float32", *p.Datatype)
+	}
+	if p.HnswConfig != nil {
+		if err := validateHnsw(p.HnswConfig.Apply(api.DefaultHnswConfig())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateHnsw(h api.HnswConfig) error {
+	if h.M < 1 {
+		return api.ErrBadInput("hnsw_config.m must be at least 1, got %d", h.M)
+	}
+	if h.EfConstruct < 4 {
+		return api.ErrBadInput("Validation error in JSON body: [hnsw_config.ef_construct: value %d invalid, must be 4.0 or larger]", h.EfConstruct)
+	}
+	if h.FullScanThreshold < 0 || h.MaxIndexingThreads < 0 {
+		return api.ErrBadInput("hnsw_config values must not be negative")
+	}
+	return nil
+}
+
+func isSet(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && !bytes.Equal(t, []byte("null")) && !bytes.Equal(t, []byte("{}"))
+}
+
+func nullIfUnset(raw json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	return raw
+}
+
+// mergeJSON decodes a partial JSON object onto dst (fields absent keep
+// their values).
+func mergeJSON(raw json.RawMessage, dst any, what string) error {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return api.ErrBadInput("invalid %s: %v", what, err)
+	}
+	return nil
+}
+
+// CreateCollection validates the request, records the collection in the
+// metadata, then creates its shards.
+func (s *Service) CreateCollection(ctx context.Context, name string, req *api.CreateCollection) error {
+	if err := auth.FromContext(ctx).CheckGlobal(auth.Manage); err != nil {
+		return err
+	}
+	if err := ValidateCollectionName(name); err != nil {
+		return err
+	}
+	if req == nil {
+		return api.ErrBadInput("missing collection config")
+	}
+	cfg, err := ResolveConfig(req, s.opts.DefaultShardNumber)
+	if err != nil {
+		return err
+	}
+	s.ddlMu.Lock()
+	defer s.ddlMu.Unlock()
+	if n := s.limits.MaxCollections; n > 0 && len(s.meta.State().Collections) >= n {
+		return api.ErrBadInput("the number of collections is limited to %d", n)
+	}
+	// A directory left by a crash between a delete's metadata change and
+	// its removal holds stale data: clear it before the metadata names it.
+	if _, ok := s.meta.State().Collections[name]; !ok {
+		if err := os.RemoveAll(s.collectionDir(name)); err != nil {
+			return fmt.Errorf("cannot clear collection directory: %w", err)
+		}
+	}
+	cmd := &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreateCollection, Collection: name, Config: &cfg, CreatedAt: s.opts.Now().UTC()}
+	if err := s.meta.Apply(cmd); err != nil {
+		return err
+	}
+	m := s.meta.State().Collections[name]
+	c, err := s.openCollection(name, m)
+	if err != nil {
+		// Undo the metadata change so that the name is free again.
+		undo := &meta.Command{V: meta.CommandVersion, Type: meta.TypeDeleteCollection, Collection: name}
+		if uerr := s.meta.Apply(undo); uerr != nil {
+			s.log.Error("cannot undo collection creation", "collection", name, "err", uerr)
+		}
+		os.RemoveAll(s.collectionDir(name))
+		return api.ErrInternal(err, "cannot create collection %s: %v", name, err)
+	}
+	s.mu.Lock()
+	s.colls[name] = c
+	s.mu.Unlock()
+	s.log.Info("collection created", "collection", name, "shards", cfg.Params.ShardNumber)
+	return nil
+}
+
+// UpdateCollection changes a collection's parameters. HNSW changes are
+// recorded and take effect for the shards when the collection is next
+// opened.
+func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.UpdateCollection) error {
+	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
+		return err
+	}
+	if req == nil {
+		return api.ErrBadInput("missing update")
+	}
+	s.ddlMu.Lock()
+	defer s.ddlMu.Unlock()
+	real, err := s.resolve(name)
+	if err != nil {
+		return err
+	}
+	m := s.meta.State().Collections[real]
+	cfg, err := applyUpdate(m.Config, req)
+	if err != nil {
+		return err
+	}
+	cmd := &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: real, Config: &cfg}
+	if err := s.meta.Apply(cmd); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	c := s.colls[real]
+	s.mu.RUnlock()
+	if c != nil {
+		c.SetConfig(s.meta.State().Collections[real].Config)
+	}
+	return nil
+}
+
+// applyUpdate returns cfg with the update's changes, or a bad-input error.
+func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.CollectionConfig, error) {
+	if isSet(req.SparseVectors) {
+		return cfg, api.ErrBadInput("sparse vectors are not supported by this server")
+	}
+	out := cfg
+	if len(req.Vectors) > 0 {
+		vectors := api.VectorsConfig{}
+		for k, v := range cfg.Params.Vectors {
+			vectors[k] = v
+		}
+		for name, d := range req.Vectors {
+			p, ok := vectors[name]
+			if !ok {
+				return cfg, api.ErrBadInput("Not existing vector name error: %s", name)
+			}
+			if d.HnswConfig != nil {
+				merged := *d.HnswConfig
+				if p.HnswConfig != nil {
+					base := p.HnswConfig.Apply(cfg.HnswConfig)
+					h := d.HnswConfig.Apply(base)
+					merged = api.HnswConfigDiff{M: &h.M, EfConstruct: &h.EfConstruct, FullScanThreshold: &h.FullScanThreshold,
+						MaxIndexingThreads: &h.MaxIndexingThreads, OnDisk: h.OnDisk, PayloadM: h.PayloadM}
+				}
+				if err := validateHnsw(merged.Apply(cfg.HnswConfig)); err != nil {
+					return cfg, err
+				}
+				p.HnswConfig = &merged
+			}
+			if d.OnDisk != nil {
+				p.OnDisk = d.OnDisk
+			}
+			if isSet(d.QuantizationConfig) {
+				p.QuantizationConfig = d.QuantizationConfig
+			}
+			vectors[name] = p
+		}
+		out.Params.Vectors = vectors
+	}
+	if req.Params != nil {
+		if v := req.Params.ReplicationFactor; v != nil {
+			if *v < 1 {
+				return cfg, api.ErrBadInput("replication_factor must be at least 1")
+			}
+			out.Params.ReplicationFactor = *v
+		}
+		if v := req.Params.WriteConsistencyFactor; v != nil {
+			if *v < 1 {
+				return cfg, api.ErrBadInput("write_consistency_factor must be at least 1")
+			}
+			out.Params.WriteConsistencyFactor = *v
+		}
+		if v := req.Params.OnDiskPayload; v != nil {
+			out.Params.OnDiskPayload = *v
+		}
+	}
+	if req.HnswConfig != nil {
+		out.HnswConfig = req.HnswConfig.Apply(cfg.HnswConfig)
+		if err := validateHnsw(out.HnswConfig); err != nil {
+			return cfg, err
+		}
+	}
+	if err := mergeJSON(req.OptimizersConfig, &out.OptimizerConfig, "optimizers_config"); err != nil {
+		return cfg, err
+	}
+	if len(bytes.TrimSpace(req.QuantizationConfig)) > 0 {
+		out.QuantizationConfig = req.QuantizationConfig
+	}
+	if len(bytes.TrimSpace(req.StrictModeConfig)) > 0 {
+		out.StrictModeConfig = req.StrictModeConfig
+	}
+	if req.Metadata != nil {
+		md := map[string]any{}
+		for k, v := range cfg.Metadata {
+			md[k] = v
+		}
+		for k, v := range req.Metadata {
+			md[k] = v
+		}
+		out.Metadata = md
+	}
+	return out, nil
+}
+
+// DeleteCollection removes the collection from the metadata, then closes it
+// and removes its directory (a crash in between leaves a directory that the
+// next start removes).
+func (s *Service) DeleteCollection(ctx context.Context, name string) (bool, error) {
+	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
+		return false, err
+	}
+	s.ddlMu.Lock()
+	defer s.ddlMu.Unlock()
+	if _, ok := s.meta.State().Collections[name]; !ok {
+		return false, nil
+	}
+	cmd := &meta.Command{V: meta.CommandVersion, Type: meta.TypeDeleteCollection, Collection: name}
+	if err := s.meta.Apply(cmd); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	c := s.colls[name]
+	delete(s.colls, name)
+	s.mu.Unlock()
+	var errs []error
+	if c != nil {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(s.collectionDir(name)); err != nil {
+		errs = append(errs, fmt.Errorf("cannot remove collection directory: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		// The collection is gone from the metadata; leftovers are removed
+		// on the next start.
+		s.log.Error("collection deleted with errors", "collection", name, "err", err)
+	}
+	s.log.Info("collection deleted", "collection", name)
+	return true, nil
+}
+
+// UpdateAliases applies all actions atomically.
+func (s *Service) UpdateAliases(ctx context.Context, actions []api.AliasOperation) error {
+	if err := auth.FromContext(ctx).CheckGlobal(auth.Manage); err != nil {
+		return err
+	}
+	s.ddlMu.Lock()
+	defer s.ddlMu.Unlock()
+	return s.meta.Apply(&meta.Command{V: meta.CommandVersion, Type: meta.TypeChangeAliases, Aliases: actions})
+}
+
+// ListAliases lists the aliases of the collections the caller may read.
+func (s *Service) ListAliases(ctx context.Context) ([]api.AliasDescription, error) {
+	a := auth.FromContext(ctx)
+	out := []api.AliasDescription{}
+	for _, d := range s.meta.State().AliasesOf("") {
+		if a.ModeFor(d.CollectionName) >= auth.Read || a.ModeFor(d.AliasName) >= auth.Read {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// ListCollectionAliases lists the aliases of one collection.
+func (s *Service) ListCollectionAliases(ctx context.Context, collection string) ([]api.AliasDescription, error) {
+	if err := auth.FromContext(ctx).CheckCollection(collection, auth.Read); err != nil {
+		return nil, err
+	}
+	st := s.meta.State()
+	if _, ok := st.Collections[collection]; !ok {
+		return nil, api.ErrCollectionNotFound(collection)
+	}
+	return st.AliasesOf(collection), nil
+}
+
+// CreateFieldIndex records a payload index in the metadata and builds it on
+// every shard.
+func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *api.CreateFieldIndex, wp api.WriteParams) (*api.UpdateResult, error) {
+	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
+	defer cancel()
+	c, release, err := s.use(ctx, collection, auth.Manage)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if req == nil || req.FieldName == "" {
+		return nil, api.ErrBadInput("field_name must not be empty")
+	}
+	if _, err := filter.ParsePath(req.FieldName); err != nil {
+		return nil, err
+	}
+	if req.FieldSchema == nil {
+		return nil, api.ErrBadInput("field_schema is required: one of keyword, integer, float, geo, text, bool, datetime, uuid")
+	}
+	s.ddlMu.Lock()
+	err = s.meta.Apply(&meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(),
+		Field: req.FieldName, Schema: req.FieldSchema})
+	s.ddlMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CreatePayloadIndex(ctx, req.FieldName, *req.FieldSchema); err != nil {
+		return nil, fail(err)
+	}
+	return s.indexResult(c.Shards(), wp), nil
+}
+
+// DeleteFieldIndex drops a payload index from the metadata and the shards.
+func (s *Service) DeleteFieldIndex(ctx context.Context, collection, field string, wp api.WriteParams) (*api.UpdateResult, error) {
+	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
+	defer cancel()
+	c, release, err := s.use(ctx, collection, auth.Manage)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	s.ddlMu.Lock()
+	err = s.meta.Apply(&meta.Command{V: meta.CommandVersion, Type: meta.TypeDropPayloadIndex, Collection: c.Name(), Field: field})
+	s.ddlMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.DropPayloadIndex(ctx, field); err != nil {
+		return nil, fail(err)
+	}
+	return s.indexResult(c.Shards(), wp), nil
+}
+
+func (s *Service) indexResult(_ int, wp api.WriteParams) *api.UpdateResult {
+	id := s.meta.State().Applied
+	st := api.UpdateAcknowledged
+	if wp.Wait {
+		st = api.UpdateCompleted
+	}
+	return &api.UpdateResult{OperationID: &id, Status: st}
+}

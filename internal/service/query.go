@@ -1,0 +1,256 @@
+package service
+
+import (
+	"context"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// checkQuery enforces the limits on a query: limit plus offset, filter
+// depth everywhere, prefetch nesting and prefetch limits.
+func (s *Service) checkQuery(req *api.QueryRequest) error {
+	if req == nil {
+		return api.ErrBadInput("missing query")
+	}
+	n := 0
+	if req.Limit != nil {
+		n += *req.Limit
+	}
+	if req.Offset != nil {
+		n += *req.Offset
+	}
+	if n > s.limits.MaxLimit {
+		return api.ErrBadInput("limit + offset %d exceeds the maximum of %d", n, s.limits.MaxLimit)
+	}
+	if err := s.checkFilterDepth(req.Filter); err != nil {
+		return err
+	}
+	return s.checkPrefetches(req.Prefetch, 1)
+}
+
+func (s *Service) checkPrefetches(ps []api.Prefetch, depth int) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	if depth > s.limits.MaxPrefetchDepth {
+		return api.ErrBadInput("prefetches are nested deeper than %d levels", s.limits.MaxPrefetchDepth)
+	}
+	for i := range ps {
+		p := &ps[i]
+		if p.Limit != nil && *p.Limit > s.limits.MaxLimit {
+			return api.ErrBadInput("prefetch limit %d exceeds the maximum of %d", *p.Limit, s.limits.MaxLimit)
+		}
+		if err := s.checkFilterDepth(p.Filter); err != nil {
+			return err
+		}
+		if err := s.checkPrefetches(p.Prefetch, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Query runs one universal query.
+func (s *Service) Query(ctx context.Context, collection string, req *api.QueryRequest, rp api.ReadParams) (*api.QueryResponse, error) {
+	if err := s.checkQuery(req); err != nil {
+		return nil, err
+	}
+	ctx, done, c, err := s.read(ctx, collection, rp)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	hits, err := c.Query(ctx, req)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return &api.QueryResponse{Points: hits}, nil
+}
+
+// QueryBatch runs several queries; the first error fails the batch.
+func (s *Service) QueryBatch(ctx context.Context, collection string, reqs []api.QueryRequest, rp api.ReadParams) ([]api.QueryResponse, error) {
+	lists, err := s.queryBatch(ctx, collection, reqs, rp)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.QueryResponse, len(lists))
+	for i, l := range lists {
+		out[i] = api.QueryResponse{Points: l}
+	}
+	return out, nil
+}
+
+func (s *Service) queryBatch(ctx context.Context, collection string, reqs []api.QueryRequest, rp api.ReadParams) ([][]api.ScoredPoint, error) {
+	if len(reqs) > s.limits.MaxBatchQueries {
+		return nil, api.ErrBadInput("too many queries in one batch: %d, the limit is %d", len(reqs), s.limits.MaxBatchQueries)
+	}
+	for i := range reqs {
+		if err := s.checkQuery(&reqs[i]); err != nil {
+			return nil, err
+		}
+	}
+	ctx, done, c, err := s.read(ctx, collection, rp)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	lists, err := c.QueryBatch(ctx, reqs)
+	return lists, fail(err)
+}
+
+// QueryGroups runs a query and groups its hits by a payload value.
+func (s *Service) QueryGroups(ctx context.Context, collection string, req *api.QueryGroupsRequest, rp api.ReadParams) (*api.GroupsResult, error) {
+	if req == nil {
+		return nil, api.ErrBadInput("missing query")
+	}
+	if err := s.checkQuery(&req.QueryRequest); err != nil {
+		return nil, err
+	}
+	if req.Limit != nil && req.GroupSize != nil && *req.Limit**req.GroupSize > s.limits.MaxLimit {
+		return nil, api.ErrBadInput("limit × group_size exceeds the maximum of %d", s.limits.MaxLimit)
+	}
+	ctx, done, c, err := s.read(ctx, collection, rp)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	res, err := c.QueryGroups(ctx, req)
+	return res, fail(err)
+}
+
+// searchToQuery translates a legacy search into a query.
+func searchToQuery(r *api.SearchRequest) api.QueryRequest {
+	name := r.Vector.Name
+	limit := r.Limit
+	return api.QueryRequest{
+		Query:          &api.Query{Nearest: &api.VectorInput{Vector: r.Vector.Vector}},
+		Using:          &name,
+		Filter:         r.Filter,
+		Params:         r.Params,
+		ScoreThreshold: r.ScoreThreshold,
+		Limit:          &limit,
+		Offset:         r.Offset,
+		WithPayload:    r.WithPayload,
+		WithVector:     r.WithVector,
+	}
+}
+
+// recommendToQuery translates a legacy recommend into a query.
+func recommendToQuery(r *api.RecommendRequest) api.QueryRequest {
+	limit := r.Limit
+	return api.QueryRequest{
+		Query:          &api.Query{Recommend: &api.RecommendInput{Positive: r.Positive, Negative: r.Negative, Strategy: r.Strategy}},
+		Using:          r.Using,
+		Filter:         r.Filter,
+		Params:         r.Params,
+		ScoreThreshold: r.ScoreThreshold,
+		Limit:          &limit,
+		Offset:         r.Offset,
+		WithPayload:    r.WithPayload,
+		WithVector:     r.WithVector,
+		LookupFrom:     r.LookupFrom,
+	}
+}
+
+// discoverToQuery translates a legacy discover into a query: a discover
+// query with a target, a context query without.
+func discoverToQuery(r *api.DiscoverRequest) api.QueryRequest {
+	limit := r.Limit
+	q := &api.Query{Context: r.Context}
+	if q.Context == nil {
+		q.Context = []api.ContextPair{}
+	}
+	if r.Target != nil {
+		q = &api.Query{Discover: &api.DiscoverInput{Target: *r.Target, Context: q.Context}}
+	}
+	return api.QueryRequest{
+		Query:       q,
+		Using:       r.Using,
+		Filter:      r.Filter,
+		Params:      r.Params,
+		Limit:       &limit,
+		Offset:      r.Offset,
+		WithPayload: r.WithPayload,
+		WithVector:  r.WithVector,
+		LookupFrom:  r.LookupFrom,
+	}
+}
+
+func (s *Service) legacy(ctx context.Context, collection string, q api.QueryRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
+	res, err := s.Query(ctx, collection, &q, rp)
+	if err != nil {
+		return nil, err
+	}
+	return res.Points, nil
+}
+
+// Search is the legacy nearest-neighbour search.
+func (s *Service) Search(ctx context.Context, collection string, req *api.SearchRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
+	if req == nil {
+		return nil, api.ErrBadInput("missing search request")
+	}
+	return s.legacy(ctx, collection, searchToQuery(req), rp)
+}
+
+// SearchBatch runs several legacy searches.
+func (s *Service) SearchBatch(ctx context.Context, collection string, reqs []api.SearchRequest, rp api.ReadParams) ([][]api.ScoredPoint, error) {
+	qs := make([]api.QueryRequest, len(reqs))
+	for i := range reqs {
+		qs[i] = searchToQuery(&reqs[i])
+	}
+	return s.queryBatch(ctx, collection, qs, rp)
+}
+
+// SearchGroups is the legacy grouped search.
+func (s *Service) SearchGroups(ctx context.Context, collection string, req *api.SearchGroupsRequest, rp api.ReadParams) (*api.GroupsResult, error) {
+	if req == nil {
+		return nil, api.ErrBadInput("missing search request")
+	}
+	size := req.GroupSize
+	return s.QueryGroups(ctx, collection, &api.QueryGroupsRequest{QueryRequest: searchToQuery(&req.SearchRequest),
+		GroupBy: req.GroupBy, GroupSize: &size, WithLookup: req.WithLookup}, rp)
+}
+
+// Recommend is the legacy recommendation search.
+func (s *Service) Recommend(ctx context.Context, collection string, req *api.RecommendRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
+	if req == nil {
+		return nil, api.ErrBadInput("missing recommend request")
+	}
+	return s.legacy(ctx, collection, recommendToQuery(req), rp)
+}
+
+// RecommendBatch runs several legacy recommendations.
+func (s *Service) RecommendBatch(ctx context.Context, collection string, reqs []api.RecommendRequest, rp api.ReadParams) ([][]api.ScoredPoint, error) {
+	qs := make([]api.QueryRequest, len(reqs))
+	for i := range reqs {
+		qs[i] = recommendToQuery(&reqs[i])
+	}
+	return s.queryBatch(ctx, collection, qs, rp)
+}
+
+// RecommendGroups is the legacy grouped recommendation.
+func (s *Service) RecommendGroups(ctx context.Context, collection string, req *api.RecommendGroupsRequest, rp api.ReadParams) (*api.GroupsResult, error) {
+	if req == nil {
+		return nil, api.ErrBadInput("missing recommend request")
+	}
+	size := req.GroupSize
+	return s.QueryGroups(ctx, collection, &api.QueryGroupsRequest{QueryRequest: recommendToQuery(&req.RecommendRequest),
+		GroupBy: req.GroupBy, GroupSize: &size, WithLookup: req.WithLookup}, rp)
+}
+
+// Discover is the legacy discovery search.
+func (s *Service) Discover(ctx context.Context, collection string, req *api.DiscoverRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
+	if req == nil {
+		return nil, api.ErrBadInput("missing discover request")
+	}
+	return s.legacy(ctx, collection, discoverToQuery(req), rp)
+}
+
+// DiscoverBatch runs several legacy discovery searches.
+func (s *Service) DiscoverBatch(ctx context.Context, collection string, reqs []api.DiscoverRequest, rp api.ReadParams) ([][]api.ScoredPoint, error) {
+	qs := make([]api.QueryRequest, len(reqs))
+	for i := range reqs {
+		qs[i] = discoverToQuery(&reqs[i])
+	}
+	return s.queryBatch(ctx, collection, qs, rp)
+}
