@@ -81,3 +81,28 @@ func (s *Shard) Checkpoint(ctx context.Context, dir string) (uint64, error) {
 	ok = true
 	return seq, nil
 }
+
+// checkpoint takes the Pebble checkpoint under the write lock (so it holds
+// exactly the operations up to the returned sequence), then writes the
+// index files into dir without blocking writers. The index files may
+// reflect a slightly newer in-memory state; Open reconciles them with the
+// checkpoint's point records like any other index file.
+func (s *Shard) checkpoint(ctx context.Context, dir string) (uint64, error) {
+	s.writeMu.Lock()
+	if s.closed {
+		s.writeMu.Unlock()
+		return 0, ErrClosed
+	}
+	seq := s.lastSeq
+	err := s.db.Checkpoint(filepath.Join(dir, "store"))
+	s.writeMu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("cannot checkpoint shard store: %w", err)
+	}
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
+	if err := s.writeIndexFiles(ctx, dir, seq); err != nil {
+		return 0, err
+	}
+	return seq, nil
+}

@@ -458,10 +458,9 @@ func (s *Shard) publish(p *plan, seq uint64) {
 		s.payloads[off] = c.payload
 		s.pidx.add(off, c.payload)
 	}
-	s.lastSeq = seq
-	s.nextOff = p.nextOff
-	s.mu.Unlock()
-	// Queue the new offsets for their graphs after publishing.
+	// Queue the new offsets for their graphs while readers are excluded,
+	// so that a reader finds every published vector in the graph or in
+	// the unindexed tail.
 	for _, c := range p.order {
 		if c.exists && c.newVecs {
 			for name := range c.vectors {
@@ -469,6 +468,12 @@ func (s *Shard) publish(p *plan, seq uint64) {
 			}
 		}
 	}
+	for _, sp := range s.spaces {
+		sp.maybeStartIndexing(s.live)
+	}
+	s.lastSeq = seq
+	s.nextOff = p.nextOff
+	s.mu.Unlock()
 }
 
 // vectorsAt returns the vectors stored at off (all names when names is nil).

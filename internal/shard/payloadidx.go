@@ -6,58 +6,73 @@ import (
 )
 
 // payloadIndexes wraps the shard's payload indexes. Guarded by Shard.mu
-// (writes under the exclusive lock, reads under the shared lock).
+// (writes under the exclusive lock, reads under the shared lock), which is
+// the concurrency contract of filter.IndexSet.
 type payloadIndexes struct {
+	set     *filter.IndexSet
 	schemas map[string]api.PayloadFieldSchema
 }
 
 func newPayloadIndexes(defs map[string]api.PayloadFieldSchema) (*payloadIndexes, error) {
-	p := &payloadIndexes{schemas: map[string]api.PayloadFieldSchema{}}
+	p := &payloadIndexes{set: filter.NewIndexSet(), schemas: map[string]api.PayloadFieldSchema{}}
 	for k, v := range defs {
+		if err := p.set.Create(k, v); err != nil {
+			return nil, err
+		}
 		p.schemas[k] = v
 	}
 	return p, nil
 }
 
-func (p *payloadIndexes) add(off uint32, pl api.Payload)    {}
-func (p *payloadIndexes) remove(off uint32, pl api.Payload) {}
-
-func (p *payloadIndexes) info() map[string]api.PayloadIndexInfo {
-	out := make(map[string]api.PayloadIndexInfo, len(p.schemas))
-	for k, v := range p.schemas {
-		out[k] = api.PayloadIndexInfo{DataType: v.Type, Params: v.Params}
+func (p *payloadIndexes) add(off uint32, pl api.Payload) {
+	if pl != nil {
+		p.set.Add(off, pl)
 	}
-	return out
 }
 
-// compile compiles f into a matcher (nil for a nil filter).
+func (p *payloadIndexes) remove(off uint32, pl api.Payload) {
+	if pl != nil {
+		p.set.Remove(off, pl)
+	}
+}
+
+func (p *payloadIndexes) info() map[string]api.PayloadIndexInfo { return p.set.Info() }
+
+// compile compiles f into a matcher (nil for a nil filter), with the text
+// semantics of any text index.
 func (p *payloadIndexes) compile(f *api.Filter) (*filter.Matcher, error) {
 	if f == nil {
 		return nil, nil
 	}
-	return filter.Compile(f)
+	return p.set.Compile(f)
 }
 
-// estimate is a cardinality estimate of a filter.
-type estimate struct{ Min, Exp, Max int }
-
-// estimate estimates how many of n points match f; ok is false when the
-// indexes cannot tell.
-func (p *payloadIndexes) estimate(f *api.Filter, n int) (estimate, bool) {
-	return estimate{}, false
+// estimate estimates how many of n points match f.
+func (p *payloadIndexes) estimate(f *api.Filter, n int) filter.Cardinality {
+	return p.set.Estimate(f, n)
 }
 
-// create adds (or replaces) the index on key, filling it from each.
+// create adds (or replaces) the index on key. The whole set is rebuilt
+// from each (which must visit offsets in increasing order, so postings grow
+// by appending): refilling one index in place would re-add every payload to
+// the others.
 func (p *payloadIndexes) create(key string, schema api.PayloadFieldSchema, each func(fn func(off uint32, p api.Payload))) error {
-	if _, err := filter.ParsePath(key); err != nil {
+	defs := map[string]api.PayloadFieldSchema{}
+	for k, v := range p.schemas {
+		defs[k] = v
+	}
+	defs[key] = schema
+	n, err := newPayloadIndexes(defs)
+	if err != nil {
 		return err
 	}
-	if !schema.Type.Valid() {
-		return api.ErrBadInput("unknown payload index type %q", schema.Type)
-	}
-	p.schemas[key] = schema
+	each(n.add)
+	*p = *n
 	return nil
 }
 
 // drop removes the index on key (no error when there is none).
-func (p *payloadIndexes) drop(key string) { delete(p.schemas, key) }
+func (p *payloadIndexes) drop(key string) {
+	p.set.Drop(key)
+	delete(p.schemas, key)
+}

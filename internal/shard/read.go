@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -192,10 +191,6 @@ type orderEntry struct {
 
 func (s *Shard) scrollOrdered(ctx context.Context, req ScrollRequest, m *filter.Matcher) ([]api.Record, error) {
 	ob := req.OrderBy
-	schema, ok := s.pidx.schemas[ob.Key]
-	if !ok || (schema.Type != api.SchemaInteger && schema.Type != api.SchemaFloat && schema.Type != api.SchemaDatetime) {
-		return nil, api.ErrBadRequest("No range index for `order_by` key `%s` found. Please create one to use `order_by`. Check https://qdrant.tech/documentation/concepts/indexing/#payload-index to see which payload schemas support Range conditions", ob.Key)
-	}
 	desc := false
 	switch ob.Direction {
 	case "", "asc":
@@ -204,6 +199,7 @@ func (s *Shard) scrollOrdered(ctx context.Context, req ScrollRequest, m *filter.
 	default:
 		return nil, api.ErrBadInput("order_by direction must be asc or desc, got %q", ob.Direction)
 	}
+	schema := s.pidx.schemas[ob.Key]
 	var start *float64
 	if ob.StartFrom != nil {
 		f, ok := orderNumber(ob.StartFrom, schema.Type)
@@ -212,51 +208,27 @@ func (s *Shard) scrollOrdered(ctx context.Context, req ScrollRequest, m *filter.
 		}
 		start = &f
 	}
-	var entries []orderEntry
+	out := []api.Record{}
 	n := 0
 	var ctxErr error
-	s.live.each(func(off uint32) bool {
+	err := s.pidx.set.Ordered(ob.Key, desc, start, func(off uint32, v float64) bool {
 		if n++; n%4096 == 0 {
 			if ctxErr = ctx.Err(); ctxErr != nil {
 				return false
 			}
 		}
-		id := s.offID[off]
-		if m != nil && !m.Match(id, s.payloads[off], s.hasVectorFunc(off)) {
+		if !s.live.has(off) || (m != nil && !m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off))) {
 			return true
 		}
-		for _, v := range filter.Values(s.payloads[off], ob.Key) {
-			f, ok := orderNumber(v, schema.Type)
-			if !ok {
-				continue
-			}
-			if start != nil && ((!desc && f < *start) || (desc && f > *start)) {
-				continue
-			}
-			entries = append(entries, orderEntry{f, off})
-		}
-		return true
-	})
-	if ctxErr != nil {
-		return nil, ctxErr
-	}
-	slices.SortFunc(entries, func(a, b orderEntry) int {
-		c := cmp.Compare(a.val, b.val)
-		if desc {
-			c = -c
-		}
-		if c != 0 {
-			return c
-		}
-		return s.offID[a.off].Compare(s.offID[b.off])
-	})
-	out := make([]api.Record, 0, min(req.Limit, len(entries)))
-	for _, e := range entries[:min(req.Limit, len(entries))] {
-		r := s.record(e.off, req.WithPayload, req.WithVector)
-		r.OrderValue = orderValue(e.val, schema.Type)
+		r := s.record(off, req.WithPayload, req.WithVector)
+		r.OrderValue = orderValue(v, schema.Type)
 		out = append(out, r)
+		return len(out) < req.Limit
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return out, ctxErr
 }
 
 // orderNumber reads an order_by value: a number, or for datetime keys an
@@ -308,6 +280,27 @@ func (s *Shard) matching(ctx context.Context, m *filter.Matcher, fn func(off uin
 	return err
 }
 
+// matchingFilter is matching with the candidates of the payload indexes
+// when they can narrow f down. Caller holds mu.
+func (s *Shard) matchingFilter(ctx context.Context, f *api.Filter, m *filter.Matcher, fn func(off uint32)) error {
+	if f != nil {
+		if cands, ok := s.pidx.set.Candidates(f, s.nLive); ok {
+			for i, off := range cands {
+				if i%4096 == 4095 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				if s.live.has(off) && m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)) {
+					fn(off)
+				}
+			}
+			return nil
+		}
+	}
+	return s.matching(ctx, m, fn)
+}
+
 // Count counts points matching filter (all points when nil). Without exact
 // it may return an estimate from the payload indexes.
 func (s *Shard) Count(ctx context.Context, f *api.Filter, exact bool) (uint64, error) {
@@ -324,12 +317,10 @@ func (s *Shard) Count(ctx context.Context, f *api.Filter, exact bool) (uint64, e
 		return 0, err
 	}
 	if !exact {
-		if est, ok := s.pidx.estimate(f, s.nLive); ok {
-			return uint64(est.Exp), nil
-		}
+		return uint64(s.pidx.estimate(f, s.nLive).Exp), nil
 	}
 	var n uint64
-	err = s.matching(ctx, m, func(uint32) { n++ })
+	err = s.matchingFilter(ctx, f, m, func(uint32) { n++ })
 	return n, err
 }
 
@@ -348,13 +339,27 @@ func (s *Shard) Facet(ctx context.Context, key string, f *api.Filter, limit int,
 	if err != nil {
 		return nil, err
 	}
+	var allow func(uint32) bool
+	if m != nil {
+		allow = func(off uint32) bool {
+			return s.live.has(off) && m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off))
+		}
+	} else {
+		allow = s.live.has
+	}
+	if hits, ok := s.pidx.set.Facet(key, allow, limit); ok {
+		if hits == nil {
+			hits = []api.FacetHit{}
+		}
+		return hits, nil
+	}
 	type fkey struct {
 		kind byte // 0 string, 1 number, 2 bool
 		s    string
 	}
 	counts := map[fkey]uint64{}
 	seen := map[fkey]bool{}
-	err = s.matching(ctx, m, func(off uint32) {
+	err = s.matchingFilter(ctx, f, m, func(off uint32) {
 		clear(seen)
 		for _, v := range filter.Values(s.payloads[off], key) {
 			var k fkey
@@ -400,6 +405,9 @@ func (s *Shard) Facet(ctx context.Context, key string, f *api.Filter, limit int,
 		}
 		return a.s < b.s
 	})
+	if limit <= 0 {
+		limit = len(keys)
+	}
 	for _, k := range keys[:min(limit, len(keys))] {
 		var v any
 		switch k.kind {
@@ -433,7 +441,7 @@ func (s *Shard) Sample(ctx context.Context, n int, f *api.Filter) ([]api.PointID
 	// Reservoir sampling over the matching points.
 	out := make([]api.PointID, 0, n)
 	seen := 0
-	err = s.matching(ctx, m, func(off uint32) {
+	err = s.matchingFilter(ctx, f, m, func(off uint32) {
 		seen++
 		if len(out) < n {
 			out = append(out, s.offID[off])

@@ -3,10 +3,12 @@ package shard
 import (
 	"container/heap"
 	"context"
+	"math"
 	"slices"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/filter"
+	"github.com/shoal-db/shoal/internal/index"
 )
 
 // Scorer scores a stored vector for custom queries (recommend best_score and
@@ -152,11 +154,83 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 
 // plan chooses between an exact scan and the HNSW graph and returns the best
 // hits, best first. Caller holds mu.
+//
+// Exact when asked (params.exact), when the space has no graph yet, when
+// it holds fewer vectors than full_scan_threshold, or when the filter's
+// estimated cardinality (its upper bound) is below max(full_scan_threshold,
+// 2 % of the points); the filtered set is then taken from the payload
+// indexes' candidates when they can narrow it down. Otherwise the graph is
+// searched with the filter as allow-predicate, and the unindexed tail is
+// always scanned exactly and merged in.
 func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filter.Matcher, distOf func(uint32) float32, allow func(uint32) bool) ([]hit, error) {
-	t := &topK{k: req.Limit}
-	err := s.scanExact(ctx, sp, m, func(off uint32) { t.offer(hit{off, distOf(off)}) })
-	if err != nil {
-		return nil, err
+	k := req.Limit
+	t := &topK{k: k}
+	g := sp.graph.Load()
+	total := sp.count
+	exact := req.Params.Exact || !sp.indexing || g == nil || total < sp.fullScanVectors()
+	selectivity := 1.0
+	if req.Filter != nil && !exact {
+		est := s.pidx.estimate(req.Filter, total)
+		if est.Max < max(sp.fullScanVectors(), total/50) {
+			exact = true
+		}
+		if total > 0 {
+			selectivity = max(float64(est.Exp)/float64(total), 1e-6)
+		}
+	}
+	if exact {
+		if req.Filter != nil {
+			if cands, ok := s.pidx.set.Candidates(req.Filter, s.nLive); ok {
+				for i, off := range cands {
+					if i%4096 == 4095 {
+						if err := ctx.Err(); err != nil {
+							return nil, err
+						}
+					}
+					if allow(off) {
+						t.offer(hit{off, distOf(off)})
+					}
+				}
+				return t.sorted(), nil
+			}
+		}
+		err := s.scanExact(ctx, sp, m, func(off uint32) { t.offer(hit{off, distOf(off)}) })
+		if err != nil {
+			return nil, err
+		}
+		return t.sorted(), nil
+	}
+	// The tail is taken before the graph search: whatever leaves it
+	// meanwhile is in the graph by the time the search runs.
+	tail := sp.tail()
+	ef := sp.hnsw.EfConstruct
+	if req.Params.HnswEf != nil && *req.Params.HnswEf > 0 {
+		ef = *req.Params.HnswEf
+	}
+	ef = max(ef, k)
+	if selectivity < 1 {
+		// A filtered search finds fewer allowed nodes per visited node;
+		// widen the candidate list with the selectivity, within bounds.
+		ef = min(max(ef, int(float64(ef)/math.Sqrt(selectivity))), max(4*ef, k))
+	}
+	var res []index.Result
+	if req.Scorer != nil {
+		res = g.SearchFunc(distOf, k, ef, allow)
+	} else {
+		res = g.Search(req.Vector, k, ef, allow)
+	}
+	seen := make(map[uint32]struct{}, len(res))
+	for _, r := range res {
+		seen[r.Off] = struct{}{}
+		t.offer(hit{r.Off, r.Dist})
+	}
+	for _, off := range tail {
+		if _, dup := seen[off]; dup {
+			continue
+		}
+		if allow(off) {
+			t.offer(hit{off, distOf(off)})
+		}
 	}
 	return t.sorted(), nil
 }

@@ -42,6 +42,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/index/hnsw"
 )
 
 // Options configure a shard. The collection resolves every default before
@@ -117,7 +118,8 @@ type Shard struct {
 	persistC chan struct{}
 	// persistMu serialises index-file writers (Close, Checkpoint, background).
 	persistMu   sync.Mutex
-	persistedAt uint64 // sequence covered by the last index files written to Dir
+	persistedAt uint64 // sequence covered by the index files in Dir
+	persistedOK bool   // the index files in Dir are complete for persistedAt
 }
 
 // Open opens or creates the shard in opts.Dir, recovering from any crash:
@@ -198,7 +200,7 @@ func (s *Shard) load() error {
 	}
 	s.lastSeq, s.nextOff = m.LastSeq, m.NextOffset
 	for name, p := range s.opts.Vectors {
-		sp, err := newSpace(name, p, s.opts.Hnsw[name])
+		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads)
 		if err != nil {
 			return fmt.Errorf("cannot open shard: %w", err)
 		}
@@ -211,6 +213,12 @@ func (s *Shard) load() error {
 	s.pidx = pidx
 
 	files := s.loadIndexFiles(m)
+	for name, f := range files {
+		s.spaces[name].store = f.store
+		// Offsets in a file beyond the store's counter (possible in a
+		// checkpoint copy) are dead; never hand them out again.
+		s.nextOff = max(s.nextOff, f.n)
+	}
 	s.growTo(s.nextOff)
 
 	// Point headers: ids, versions, payloads, vector membership.
@@ -294,7 +302,7 @@ func (s *Shard) load() error {
 	if err := s.findLogFirst(); err != nil {
 		return err
 	}
-	s.persistedAt = files.minSeq()
+	s.persistedAt = files.minSeq(len(s.spaces))
 	s.log.Info("shard opened", "points", s.nLive, "last_seq", s.lastSeq, "index_files_seq", s.persistedAt, "vectors_loaded_from_store", len(need))
 	return nil
 }
@@ -397,9 +405,13 @@ func (s *Shard) Stats() Stats {
 	s.mu.RLock()
 	st := Stats{Points: uint64(s.nLive), LastSeq: s.lastSeq, PayloadSchema: s.pidx.info()}
 	spaces := s.sortedSpaces()
+	graphs := make([]*hnsw.Graph, len(spaces))
+	for i, sp := range spaces {
+		graphs[i] = sp.graph.Load()
+	}
 	s.mu.RUnlock()
-	for _, sp := range spaces {
-		indexed, pending := sp.indexStats()
+	for i, sp := range spaces {
+		indexed, pending := sp.indexStats(graphs[i])
 		st.IndexedVectors += indexed
 		st.PendingIndex += pending
 	}

@@ -3,150 +3,311 @@ package shard
 import (
 	"context"
 	"fmt"
-	"math"
-	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/index"
+	"github.com/shoal-db/shoal/internal/index/hnsw"
+	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
 // space is one named vector of the shard: its storage by offset, which
-// offsets have it, and its HNSW index with the background indexer.
+// offsets have it, and its HNSW graph with the background indexer.
+//
+// Indexing follows Qdrant's indexing_threshold: until the space holds that
+// many kilobytes of vectors it has no graph and every search is exact; once
+// it crosses the threshold, every live vector is queued and background
+// workers insert the queue into the graph. Queued offsets form the
+// "unindexed tail" that searches scan exactly, so a vector is searchable as
+// soon as Apply publishes it.
 type space struct {
-	name   string
-	dim    int
-	dist   api.Distance
-	distFn func(a, b []float32) float32
-	hnsw   api.HnswConfig
-	store  *vecStore
+	name    string
+	dim     int
+	dist    api.Distance
+	distFn  func(a, b []float32) float32 // lower is better (vecmath.Dist)
+	hnsw    api.HnswConfig
+	store   *index.Store
+	threads int
+	// indexAt is the number of vectors at which indexing starts (0: never).
+	indexAt int
 
 	// Guarded by Shard.mu.
-	has   bitset // offsets holding this vector
-	count int    // live points holding this vector
+	has      bitset // offsets holding this vector
+	count    int    // live points holding this vector
+	indexing bool   // the graph exists and new vectors are queued for it
+	// graph is set once, under Shard.mu, before indexing starts; the
+	// workers load it without mu.
+	graph atomic.Pointer[hnsw.Graph]
+
+	// qMu guards the indexer state below. Lock order: Shard.mu, then qMu.
+	qMu     sync.Mutex
+	queue   []uint32        // offsets waiting for a worker, FIFO
+	pending map[uint32]bool // queued or being inserted; true: retired meanwhile
+	retired []uint32        // offsets to delete from the graph
+	idle    chan struct{}   // closed when pending becomes empty
+	wake    chan struct{}
+	started bool
 }
 
-func newSpace(name string, p api.VectorParams, h api.HnswConfig) (*space, error) {
+func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.OptimizersConfig, threads int) (*space, error) {
 	if p.Size <= 0 || p.Size > api.MaxVectorDim {
 		return nil, fmt.Errorf("vector %q has invalid size %d", name, p.Size)
 	}
 	if !p.Distance.Valid() {
 		return nil, fmt.Errorf("vector %q has invalid distance %q", name, p.Distance)
 	}
-	if h.M == 0 {
+	if h.M == 0 && h.EfConstruct == 0 {
 		h = api.DefaultHnswConfig()
 	}
-	return &space{name: name, dim: p.Size, dist: p.Distance, distFn: distFunc(p.Distance), hnsw: h, store: newVecStore(p.Size)}, nil
+	if h.M <= 0 {
+		h.M = hnsw.DefaultM
+	}
+	if h.EfConstruct <= 0 {
+		h.EfConstruct = hnsw.DefaultEfConstruct
+	}
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	if h.MaxIndexingThreads > 0 {
+		threads = min(threads, h.MaxIndexingThreads)
+	}
+	kb := 10000
+	if opt.IndexingThreshold != nil {
+		kb = *opt.IndexingThreshold
+	}
+	indexAt := 0
+	if kb > 0 {
+		indexAt = max(1, kb*1024/(4*p.Size))
+	}
+	idle := make(chan struct{})
+	close(idle)
+	return &space{
+		name: name, dim: p.Size, dist: p.Distance, distFn: vecmath.Dist(p.Distance), hnsw: h,
+		store: index.NewStore(p.Size), threads: threads, indexAt: indexAt,
+		pending: map[uint32]bool{}, idle: idle, wake: make(chan struct{}, 1),
+	}, nil
+}
+
+func (sp *space) graphOptions() hnsw.Options {
+	return hnsw.Options{M: sp.hnsw.M, EfConstruct: sp.hnsw.EfConstruct, Distance: sp.dist}
+}
+
+// score converts an internal distance into Qdrant's reported score.
+func (sp *space) score(d float32) float32 { return vecmath.ScoreFromDist(sp.dist, d) }
+
+// fullScanVectors is the number of vectors below which a search (or a
+// filtered candidate set) is scored exactly: Qdrant's full_scan_threshold
+// in kilobytes of vectors.
+func (sp *space) fullScanVectors() int {
+	return sp.hnsw.FullScanThreshold * 1024 / (4 * sp.dim)
+}
+
+// maybeStartIndexing creates the graph and queues every live vector once
+// the space reaches the indexing threshold. Caller holds Shard.mu
+// exclusively.
+func (sp *space) maybeStartIndexing(live bitset) {
+	if sp.indexing || sp.indexAt == 0 || sp.count < sp.indexAt {
+		return
+	}
+	sp.startIndexing(live)
+}
+
+func (sp *space) startIndexing(live bitset) {
+	sp.indexing = true
+	if sp.graph.Load() == nil {
+		sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))
+	}
+	g := sp.graph.Load()
+	var offs []uint32
+	live.each(func(off uint32) bool {
+		if sp.has.has(off) && !g.Contains(off) {
+			offs = append(offs, off)
+		}
+		return true
+	})
+	sp.enqueue(offs...)
+}
+
+// enqueue queues offsets for insertion into the graph. Caller holds
+// Shard.mu exclusively (or is Open), so a reader sees a published vector
+// either in the queue or in the graph.
+func (sp *space) enqueue(offs ...uint32) {
+	if len(offs) == 0 || !sp.indexing {
+		return
+	}
+	sp.qMu.Lock()
+	if len(sp.pending) == 0 {
+		sp.idle = make(chan struct{})
+	}
+	for _, off := range offs {
+		sp.pending[off] = false
+	}
+	sp.queue = append(sp.queue, offs...)
+	sp.qMu.Unlock()
+	sp.kick()
+}
+
+// retire removes off from the graph (or cancels its pending insert).
+// Caller holds Shard.mu exclusively.
+func (sp *space) retire(off uint32) {
+	if !sp.indexing {
+		return
+	}
+	sp.qMu.Lock()
+	if _, ok := sp.pending[off]; ok {
+		sp.pending[off] = true
+	} else {
+		sp.retired = append(sp.retired, off)
+	}
+	sp.qMu.Unlock()
+	sp.kick()
+}
+
+func (sp *space) kick() {
+	select {
+	case sp.wake <- struct{}{}:
+	default:
+	}
+}
+
+// tail returns the offsets not yet (known to be) in the graph. Call it
+// before searching the graph: an offset leaving the tail afterwards is in
+// the graph by then.
+func (sp *space) tail() []uint32 {
+	sp.qMu.Lock()
+	defer sp.qMu.Unlock()
+	out := make([]uint32, 0, len(sp.pending))
+	for off, gone := range sp.pending {
+		if !gone {
+			out = append(out, off)
+		}
+	}
+	return out
 }
 
 // indexStats returns the vectors in the graph and those waiting for it.
-func (sp *space) indexStats() (indexed uint64, pending int) { return 0, 0 }
-
-// waitIdle waits until the indexer queue is empty.
-func (sp *space) waitIdle(ctx context.Context) error { return ctx.Err() }
-
-// reconcile brings the graph loaded from f (nil: none) in line with the
-// live offsets.
-func (sp *space) reconcile(f *indexFile, live bitset, next uint32) {}
-
-// score converts a distance into Qdrant's reported score.
-func (sp *space) score(d float32) float32 {
-	switch sp.dist {
-	case api.DistanceCosine, api.DistanceDot:
-		return -d
+func (sp *space) indexStats(g *hnsw.Graph) (indexed uint64, pending int) {
+	sp.qMu.Lock()
+	pending = len(sp.pending)
+	sp.qMu.Unlock()
+	if g != nil {
+		indexed = uint64(g.Len())
 	}
-	return d
+	return indexed, pending
 }
 
-// distFunc is an interim scalar kernel (lower is better).
-func distFunc(d api.Distance) func(a, b []float32) float32 {
-	switch d {
-	case api.DistanceEuclid:
-		return func(a, b []float32) float32 {
-			var s float32
-			for i := range a {
-				x := a[i] - b[i]
-				s += x * x
-			}
-			return float32(math.Sqrt(float64(s)))
-		}
-	case api.DistanceManhattan:
-		return func(a, b []float32) float32 {
-			var s float32
-			for i := range a {
-				s += float32(math.Abs(float64(a[i] - b[i])))
-			}
-			return s
-		}
-	}
-	return func(a, b []float32) float32 {
-		var s float32
-		for i := range a {
-			s += a[i] * b[i]
-		}
-		return -s
-	}
-}
-
-// vecStore is interim fixed-dimension storage by offset.
-type vecStore struct {
-	dim  int
-	data []float32
-}
-
-func newVecStore(dim int) *vecStore { return &vecStore{dim: dim} }
-
-func (v *vecStore) Set(off uint32, vec []float32) {
-	need := (int(off) + 1) * v.dim
-	if need > len(v.data) {
-		n := make([]float32, max(need, 2*len(v.data)))
-		copy(n, v.data)
-		v.data = n
-	}
-	copy(v.data[int(off)*v.dim:], vec)
-}
-
-func (v *vecStore) Get(off uint32) []float32 {
-	i := int(off) * v.dim
-	if i+v.dim > len(v.data) {
+// waitIdle waits until the indexer has nothing pending.
+func (sp *space) waitIdle(ctx context.Context) error {
+	sp.qMu.Lock()
+	ch := sp.idle
+	sp.qMu.Unlock()
+	select {
+	case <-ch:
 		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return v.data[i : i+v.dim : i+v.dim]
 }
 
-func (v *vecStore) Len() int { return len(v.data) / v.dim }
+// batchSize is the number of offsets a worker takes from the queue at once.
+const batchSize = 32
 
-// indexFile is a loaded index file of one space.
-type indexFile struct {
-	seq uint64
-	n   uint32 // offsets [0, n) are in the file's store
+// worker inserts queued offsets into the graph until ctx ends.
+func (sp *space) worker(ctx context.Context) {
+	for {
+		sp.qMu.Lock()
+		retired := sp.retired
+		sp.retired = nil
+		n := min(batchSize, len(sp.queue))
+		batch := append([]uint32(nil), sp.queue[:n]...)
+		sp.queue = sp.queue[n:]
+		if len(sp.queue) == 0 {
+			sp.queue = nil
+		}
+		more := len(sp.queue) > 0
+		sp.qMu.Unlock()
+		if more {
+			sp.kick() // let another worker share the queue
+		}
+		if len(retired) == 0 && len(batch) == 0 {
+			select {
+			case <-sp.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		graph := sp.graph.Load()
+		for _, off := range retired {
+			graph.Delete(off)
+		}
+		for _, off := range batch {
+			sp.qMu.Lock()
+			gone := sp.pending[off]
+			sp.qMu.Unlock()
+			if !gone {
+				graph.Insert(off)
+			}
+			sp.qMu.Lock()
+			if sp.pending[off] && !gone {
+				// Retired while being inserted.
+				sp.retired = append(sp.retired, off)
+			}
+			delete(sp.pending, off)
+			if len(sp.pending) == 0 {
+				close(sp.idle)
+			}
+			sp.qMu.Unlock()
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}
 }
 
-func (f *indexFile) covers(off uint32) bool { return f != nil && off < f.n }
-
-type indexFiles map[string]*indexFile
-
-func (fs indexFiles) minSeq() uint64 { return 0 }
-
-func (s *Shard) loadIndexFiles(m meta) indexFiles { return indexFiles{} }
-
-func (s *Shard) persist(ctx context.Context, dir string, force bool) error { return nil }
-
-func (s *Shard) startBackground() {}
-
-// enqueue queues off for insertion into the graph.
-func (sp *space) enqueue(off uint32) {}
-
-// retire queues off for removal from the graph. Caller holds Shard.mu.
-func (sp *space) retire(off uint32) {}
-
-// checkpoint takes the Pebble checkpoint and writes the index files into dir.
-func (s *Shard) checkpoint(ctx context.Context, dir string) (uint64, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if s.closed {
-		return 0, ErrClosed
+// reconcile installs the graph of f (if any) and brings it in line with the
+// live offsets below n: dead nodes are deleted, live vectors missing from
+// it are queued. Called by Open only.
+func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
+	if f != nil && f.graph != nil {
+		sp.graph.Store(f.graph)
+		sp.indexing = true
+	} else if sp.indexAt > 0 && sp.count >= sp.indexAt {
+		sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))
+		sp.indexing = true
 	}
-	if err := s.db.Checkpoint(filepath.Join(dir, "store")); err != nil {
-		return 0, fmt.Errorf("cannot checkpoint shard store: %w", err)
+	if !sp.indexing {
+		return
 	}
-	return s.lastSeq, nil
+	g := sp.graph.Load()
+	var offs []uint32
+	for off := range n {
+		in := g.Contains(off)
+		switch {
+		case live.has(off) && sp.has.has(off):
+			if !in {
+				offs = append(offs, off)
+			}
+		case in:
+			g.Delete(off)
+		}
+	}
+	sp.enqueue(offs...)
+}
+
+// maybeRepair unlinks deleted nodes from the graph when they exceed the
+// optimizer's deleted_threshold (and vacuum_min_vector_number).
+func (sp *space) maybeRepair(opt api.OptimizersConfig) int {
+	g := sp.graph.Load()
+	if g == nil {
+		return 0
+	}
+	deleted := g.Deleted()
+	total := deleted + g.Len()
+	if deleted == 0 || deleted < opt.VacuumMinVectorNumber || float64(deleted) <= opt.DeletedThreshold*float64(total) {
+		return 0
+	}
+	return g.Repair()
 }

@@ -1,0 +1,319 @@
+package shard
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shoal-db/shoal/internal/durable"
+	"github.com/shoal-db/shoal/internal/index"
+	"github.com/shoal-db/shoal/internal/index/hnsw"
+)
+
+// Index files (docs/format/shard.md): one per vector name in <dir>/index,
+// holding the vector store for offsets [0, n) and, once the space indexes,
+// its HNSW graph. They are caches: Open validates and reconciles them with
+// the point records, and rebuilds from the store when they are missing,
+// stale or damaged.
+const (
+	indexDirName     = "index"
+	indexFileMagic   = "SHOALVEC"
+	indexFileVersion = 1
+	indexFileSuffix  = ".vec"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// indexFileName returns the file name of a vector name's index file.
+func indexFileName(name string) string {
+	return "v-" + hex.EncodeToString([]byte(name)) + indexFileSuffix
+}
+
+// indexFile is a loaded index file of one space.
+type indexFile struct {
+	seq   uint64
+	n     uint32 // offsets [0, n) are in the store
+	store *index.Store
+	graph *hnsw.Graph // nil when the file has no graph
+}
+
+func (f *indexFile) covers(off uint32) bool { return f != nil && off < f.n }
+
+type indexFiles map[string]*indexFile
+
+// minSeq returns the lowest sequence the files cover (0 unless every one
+// of names spaces has a file).
+func (fs indexFiles) minSeq(names int) uint64 {
+	if len(fs) < names || len(fs) == 0 {
+		return 0
+	}
+	low := uint64(math.MaxUint64)
+	for _, f := range fs {
+		low = min(low, f.seq)
+	}
+	return low
+}
+
+// loadIndexFiles reads every usable index file. A file that is damaged,
+// from another configuration or newer than the store is ignored (and
+// logged): the space is then rebuilt from the point records.
+func (s *Shard) loadIndexFiles(m meta) indexFiles {
+	out := indexFiles{}
+	for name, sp := range s.spaces {
+		path := filepath.Join(s.opts.Dir, indexDirName, indexFileName(name))
+		f, err := readIndexFile(path, sp, m.LastSeq)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			s.log.Warn("ignoring index file; rebuilding from the store", "vector", name, "path", path, "err", err)
+			continue
+		}
+		out[name] = f
+	}
+	return out
+}
+
+// header layout: magic, u32 version, u64 seq, u32 dim, u16 len + name,
+// u16 len + distance, u32 n, u8 flags.
+func readIndexFile(path string, sp *space, lastSeq uint64) (*indexFile, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	crc := crc32.New(castagnoli)
+	br := bufio.NewReaderSize(fh, 1<<20)
+	r := io.TeeReader(br, crc)
+	rd := func(n int) ([]byte, error) {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, fmt.Errorf("cannot read index file: %w", err)
+		}
+		return b, nil
+	}
+	hdr, err := rd(len(indexFileMagic) + 4 + 8 + 4)
+	if err != nil {
+		return nil, err
+	}
+	if string(hdr[:8]) != indexFileMagic {
+		return nil, fmt.Errorf("cannot read index file: bad magic %q", hdr[:8])
+	}
+	if v := binary.LittleEndian.Uint32(hdr[8:]); v != indexFileVersion {
+		return nil, fmt.Errorf("cannot read index file: version %d, this build reads %d", v, indexFileVersion)
+	}
+	f := &indexFile{seq: binary.LittleEndian.Uint64(hdr[12:])}
+	if dim := binary.LittleEndian.Uint32(hdr[20:]); int(dim) != sp.dim {
+		return nil, fmt.Errorf("cannot use index file: dimension %d, configured %d", dim, sp.dim)
+	}
+	str := func() (string, error) {
+		l, err := rd(2)
+		if err != nil {
+			return "", err
+		}
+		b, err := rd(int(binary.LittleEndian.Uint16(l)))
+		return string(b), err
+	}
+	name, err := str()
+	if err != nil {
+		return nil, err
+	}
+	dist, err := str()
+	if err != nil {
+		return nil, err
+	}
+	if name != sp.name || dist != string(sp.dist) {
+		return nil, fmt.Errorf("cannot use index file: vector %q/%s, configured %q/%s", name, dist, sp.name, sp.dist)
+	}
+	if f.seq > lastSeq {
+		return nil, fmt.Errorf("cannot use index file: covers sequence %d, store is at %d", f.seq, lastSeq)
+	}
+	tail, err := rd(5)
+	if err != nil {
+		return nil, err
+	}
+	f.n = binary.LittleEndian.Uint32(tail)
+	hasGraph := tail[4]&1 != 0
+	f.store = index.NewStore(sp.dim)
+	f.store.Grow(int(f.n))
+	vec := make([]float32, sp.dim)
+	raw := make([]byte, 4*sp.dim)
+	for off := range f.n {
+		if _, err := io.ReadFull(r, raw); err != nil {
+			return nil, fmt.Errorf("cannot read index file vectors: %w", err)
+		}
+		for i := range vec {
+			vec[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		f.store.Set(off, vec)
+	}
+	if hasGraph {
+		l, err := rd(8)
+		if err != nil {
+			return nil, err
+		}
+		glen := int64(binary.LittleEndian.Uint64(l))
+		lr := io.LimitReader(r, glen)
+		g, err := hnsw.Load(lr, sp.graphOptions(), f.store)
+		if err != nil {
+			return nil, fmt.Errorf("cannot load HNSW graph: %w", err)
+		}
+		if _, err := io.Copy(io.Discard, lr); err != nil {
+			return nil, fmt.Errorf("cannot read index file graph: %w", err)
+		}
+		f.graph = g
+	}
+	sum := crc.Sum32()
+	var trailer [4]byte
+	if _, err := io.ReadFull(br, trailer[:]); err != nil {
+		return nil, fmt.Errorf("cannot read index file checksum: %w", err)
+	}
+	if got := binary.LittleEndian.Uint32(trailer[:]); got != sum {
+		return nil, fmt.Errorf("cannot use index file: checksum %08x, computed %08x", got, sum)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, fmt.Errorf("cannot use index file: trailing bytes after checksum")
+	}
+	return f, nil
+}
+
+// writeIndexFile writes sp's store and graph into path atomically, tagged
+// with seq.
+func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64) error {
+	var gbuf bytes.Buffer
+	if g != nil {
+		if _, err := g.WriteTo(&gbuf); err != nil {
+			return fmt.Errorf("cannot write HNSW graph: %w", err)
+		}
+	}
+	// Taken after the graph image: every node in it was set in the store
+	// before being inserted, so n covers the whole graph. Vectors below n
+	// never change (offsets are immutable), so reading them while writers
+	// set higher offsets is safe.
+	n := uint32(sp.store.Len())
+	return durable.WriteFileFunc(path, 0o644, func(w io.Writer) error {
+		crc := crc32.New(castagnoli)
+		bw := bufio.NewWriterSize(w, 1<<20)
+		mw := io.MultiWriter(bw, crc)
+		h := make([]byte, 0, 64)
+		h = append(h, indexFileMagic...)
+		h = binary.LittleEndian.AppendUint32(h, indexFileVersion)
+		h = binary.LittleEndian.AppendUint64(h, seq)
+		h = binary.LittleEndian.AppendUint32(h, uint32(sp.dim))
+		h = binary.LittleEndian.AppendUint16(h, uint16(len(sp.name)))
+		h = append(h, sp.name...)
+		h = binary.LittleEndian.AppendUint16(h, uint16(len(sp.dist)))
+		h = append(h, sp.dist...)
+		h = binary.LittleEndian.AppendUint32(h, n)
+		flags := byte(0)
+		if g != nil {
+			flags |= 1
+		}
+		h = append(h, flags)
+		if _, err := mw.Write(h); err != nil {
+			return err
+		}
+		if err := writeVectors(mw, sp.store, n); err != nil {
+			return err
+		}
+		if g != nil {
+			var l [8]byte
+			binary.LittleEndian.PutUint64(l[:], uint64(gbuf.Len()))
+			if _, err := mw.Write(l[:]); err != nil {
+				return err
+			}
+			if _, err := mw.Write(gbuf.Bytes()); err != nil {
+				return err
+			}
+		}
+		var t [4]byte
+		binary.LittleEndian.PutUint32(t[:], crc.Sum32())
+		if _, err := bw.Write(t[:]); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+}
+
+func writeVectors(w io.Writer, st *index.Store, n uint32) error {
+	dim := st.Dim()
+	buf := make([]byte, 0, 4*dim*64)
+	for off := range n {
+		for _, x := range st.Get(off) {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
+		}
+		if len(buf)+4*dim > cap(buf) || off == n-1 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	return nil
+}
+
+// persist writes the index files of every space into dir/index, tagged with
+// the current sequence. Unless force, it does nothing when the files in
+// dir are already up to date.
+func (s *Shard) persist(ctx context.Context, dir string, force bool) error {
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
+	seq := s.LastSeq()
+	if !force && dir == s.opts.Dir && seq == s.persistedAt && s.persistedOK {
+		return nil
+	}
+	if err := s.writeIndexFiles(ctx, dir, seq); err != nil {
+		return err
+	}
+	if dir == s.opts.Dir {
+		s.persistedAt, s.persistedOK = seq, true
+	}
+	return nil
+}
+
+// writeIndexFiles writes the index files into dir/index for seq and removes
+// files of vector names no longer configured.
+func (s *Shard) writeIndexFiles(ctx context.Context, dir string, seq uint64) error {
+	idir := filepath.Join(dir, indexDirName)
+	if err := os.MkdirAll(idir, 0o755); err != nil {
+		return fmt.Errorf("cannot create index directory: %w", err)
+	}
+	s.mu.RLock()
+	spaces := s.sortedSpaces()
+	graphs := make([]*hnsw.Graph, len(spaces))
+	for i, sp := range spaces {
+		graphs[i] = sp.graph.Load()
+	}
+	s.mu.RUnlock()
+	keep := map[string]bool{}
+	for i, sp := range spaces {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := indexFileName(sp.name)
+		keep[name] = true
+		if err := writeIndexFile(filepath.Join(idir, name), sp, graphs[i], seq); err != nil {
+			return fmt.Errorf("cannot persist index of vector %q: %w", sp.name, err)
+		}
+	}
+	entries, err := os.ReadDir(idir)
+	if err != nil {
+		return fmt.Errorf("cannot list index directory: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), indexFileSuffix) && !keep[e.Name()] {
+			os.Remove(filepath.Join(idir, e.Name()))
+		}
+	}
+	return durable.SyncDir(idir)
+}
