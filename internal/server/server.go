@@ -1,0 +1,404 @@
+// Package server is Shoal's composition root: from a config.Config it
+// builds every component (service layer, authenticator, metrics registry,
+// REST and gRPC adapters), owns the listeners, and orders start and stop.
+// It is a library with New/Start/Close, so tests run real servers in
+// process; cmd/shoal only parses flags and hands over (through
+// internal/cli).
+//
+// Start order: storage (service) is opened by New; Start binds both ports,
+// serves, and only then reports ready. Close reverses it: not ready, gRPC
+// health NOT_SERVING, stop accepting, let in-flight requests finish (bounded
+// by the context), then close the service, which flushes the shards.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/config"
+	"github.com/shoal-db/shoal/internal/grpcapi"
+	"github.com/shoal-db/shoal/internal/metrics"
+	"github.com/shoal-db/shoal/internal/rest"
+	"github.com/shoal-db/shoal/internal/service"
+)
+
+// Options are the parts of a server that do not come from the config.
+type Options struct {
+	// Logger receives the server's logs; nil discards.
+	Logger *slog.Logger
+	// Version is Shoal's version, reported by GET /, gRPC HealthCheck and
+	// app_info.
+	Version string
+	// Commit is the source revision reported by GET /.
+	Commit string
+	// Registry collects every metric; nil means a fresh
+	// metrics.NewRegistry() (with Go and process collectors).
+	Registry *prometheus.Registry
+	// ShutdownGrace is how long Close waits for in-flight requests when its
+	// context has no deadline; 0 means 30 s.
+	ShutdownGrace time.Duration
+}
+
+// Server is one Shoal node: the service over its storage and the two API
+// listeners.
+type Server struct {
+	cfg  config.Config
+	opts Options
+	log  *slog.Logger
+
+	svc     *service.Service
+	reg     *prometheus.Registry
+	auth    *auth.Authenticator
+	rest    *rest.Handler
+	grpcAPI *grpcapi.Server
+	tls     *tls.Config // nil without TLS
+
+	httpSrv *http.Server
+	grpcSrv *grpc.Server // nil when gRPC is disabled
+
+	mu       sync.Mutex // guards the fields below
+	httpLn   net.Listener
+	grpcLn   net.Listener
+	started  bool
+	closed   bool
+	closeErr error
+
+	ready  atomic.Bool
+	serveW sync.WaitGroup
+	errc   chan error // first fatal serve error
+}
+
+// New validates cfg, creates the data directories, opens the service (and
+// so the storage), and builds the adapters. Nothing listens until Start.
+func New(cfg config.Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = metrics.NewRegistry()
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 30 * time.Second
+	}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, reg: opts.Registry, errc: make(chan error, 2)}
+
+	for _, dir := range []string{cfg.Storage.StoragePath, cfg.Storage.SnapshotsPath, cfg.TempDir()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create data directory: %w", err)
+		}
+	}
+	if cfg.Service.EnableTLS {
+		tc, err := newTLSConfig(cfg, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.tls = tc
+	}
+
+	svc, err := service.New(service.Options{
+		StorageDir:      cfg.Storage.StoragePath,
+		Logger:          s.log.With("component", "service"),
+		Limits:          service.Limits{MaxCollections: cfg.Storage.MaxCollections},
+		IndexingThreads: cfg.Storage.HnswIndex.MaxIndexingThreads,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open storage %s: %w", cfg.Storage.StoragePath, err)
+	}
+	s.svc = svc
+
+	s.auth = auth.New(auth.Options{
+		APIKey:         cfg.Service.APIKey,
+		AltAPIKey:      cfg.Service.AltAPIKey,
+		ReadOnlyAPIKey: cfg.Service.ReadOnlyAPIKey,
+		JWTRBAC:        cfg.Service.JWTRBAC,
+		ValueExists:    s.valueExists,
+	})
+
+	if _, err := metrics.Register(s.reg, metrics.Options{
+		Version:        opts.Version,
+		ClusterEnabled: cfg.Cluster.Enabled,
+		Source:         s.stats,
+		Logger:         s.log.With("component", "metrics"),
+	}); err != nil {
+		svc.Close()
+		return nil, err
+	}
+
+	s.rest = rest.New(rest.Options{
+		Service:         svc,
+		Auth:            s.auth,
+		Registerer:      s.reg,
+		Gatherer:        s.reg,
+		Logger:          s.log.With("component", "rest"),
+		MaxRequestBytes: cfg.MaxRequestBytes(),
+		EnableCORS:      cfg.Service.EnableCORS,
+		Version:         opts.Version,
+		Commit:          opts.Commit,
+		Ready:           s.ready.Load,
+	})
+	s.httpSrv = &http.Server{
+		Handler:           s.rest,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         s.tls.Clone(),
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+
+	if cfg.Service.GRPCEnabled() {
+		s.grpcAPI = grpcapi.New(grpcapi.Options{
+			Service:         svc,
+			Auth:            s.auth,
+			Registerer:      s.reg,
+			Logger:          s.log.With("component", "grpc"),
+			MaxMessageBytes: int(cfg.MaxRequestBytes()),
+			Version:         opts.Version,
+		})
+		gopts := s.grpcAPI.GRPCServerOptions()
+		if s.tls != nil {
+			gopts = append(gopts, grpc.Creds(credentials.NewTLS(s.tls)))
+		}
+		s.grpcSrv = grpc.NewServer(gopts...)
+		s.grpcAPI.Register(s.grpcSrv)
+	}
+	return s, nil
+}
+
+// Service returns the service layer (for in-process tools and tests).
+func (s *Server) Service() *service.Service { return s.svc }
+
+// Registry returns the metrics registry.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Config returns the configuration the server was built from.
+func (s *Server) Config() config.Config { return s.cfg }
+
+// Start binds host:http_port and host:grpc_port, serves both, and marks the
+// server ready. Port 0 picks a free port; HTTPAddr and GRPCAddr report the
+// bound addresses. When a port cannot be bound nothing is left listening.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("cannot start server: it is closed")
+	}
+	if s.started {
+		return errors.New("cannot start server: it is already started")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot start server: %w", err)
+	}
+	host := s.cfg.Service.Host
+	var lc net.ListenConfig
+	httpLn, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(s.cfg.Service.HTTPPort)))
+	if err != nil {
+		return fmt.Errorf("cannot listen for REST on service.http_port: %w", err)
+	}
+	var grpcLn net.Listener
+	if s.grpcSrv != nil {
+		grpcLn, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(*s.cfg.Service.GRPCPort)))
+		if err != nil {
+			httpLn.Close()
+			return fmt.Errorf("cannot listen for gRPC on service.grpc_port: %w", err)
+		}
+	}
+	s.httpLn, s.grpcLn, s.started = httpLn, grpcLn, true
+
+	scheme := "http"
+	s.serveW.Add(1)
+	go func() {
+		defer s.serveW.Done()
+		var err error
+		if s.tls != nil {
+			err = s.httpSrv.ServeTLS(httpLn, "", "")
+		} else {
+			err = s.httpSrv.Serve(httpLn)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("REST server stopped: %w", err))
+		}
+	}()
+	if s.tls != nil {
+		scheme = "https"
+	}
+	if grpcLn != nil {
+		s.serveW.Add(1)
+		go func() {
+			defer s.serveW.Done()
+			if err := s.grpcSrv.Serve(grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				s.fail(fmt.Errorf("gRPC server stopped: %w", err))
+			}
+		}()
+	}
+	s.ready.Store(true)
+	attrs := []any{"rest", scheme + "://" + httpLn.Addr().String()}
+	if grpcLn != nil {
+		attrs = append(attrs, "grpc", grpcLn.Addr().String())
+	} else {
+		attrs = append(attrs, "grpc", "disabled")
+	}
+	s.log.Info("shoal is ready", attrs...)
+	return nil
+}
+
+func (s *Server) fail(err error) {
+	s.log.Error("listener failed", "err", err)
+	select {
+	case s.errc <- err:
+	default:
+	}
+}
+
+// Err returns a channel that receives an error if a listener stops on its
+// own (not through Close); the caller should then Close the server.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Ready reports whether the server serves requests (after Start, before
+// Close).
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// HTTPAddr returns the bound REST address ("" before Start).
+func (s *Server) HTTPAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// GRPCAddr returns the bound gRPC address ("" before Start or when gRPC is
+// disabled).
+func (s *Server) GRPCAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.grpcLn == nil {
+		return ""
+	}
+	return s.grpcLn.Addr().String()
+}
+
+// Close shuts the server down gracefully: it stops accepting connections,
+// waits for in-flight REST and gRPC requests until ctx is done (or
+// Options.ShutdownGrace when ctx has no deadline), then cuts the remaining
+// ones, and finally closes the service, which flushes and closes every
+// shard. It is safe to call more than once; later calls return the first
+// result.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return s.closeErr
+	}
+	s.closed = true
+	started := s.started
+	s.mu.Unlock()
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.ShutdownGrace)
+		defer cancel()
+	}
+	s.ready.Store(false)
+	var errs []error
+	if started {
+		s.log.Info("shutting down: finishing in-flight requests")
+		if s.grpcAPI != nil {
+			s.grpcAPI.Shutdown()
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.httpSrv.Shutdown(ctx); err != nil {
+				s.log.Warn("REST requests cut at the shutdown deadline", "err", err)
+				s.httpSrv.Close()
+			}
+		}()
+		if s.grpcSrv != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				done := make(chan struct{})
+				go func() { s.grpcSrv.GracefulStop(); close(done) }()
+				select {
+				case <-done:
+				case <-ctx.Done():
+					s.log.Warn("gRPC requests cut at the shutdown deadline")
+					s.grpcSrv.Stop()
+					<-done
+				}
+			}()
+		}
+		wg.Wait()
+		s.serveW.Wait()
+	} else if s.grpcSrv != nil {
+		s.grpcSrv.Stop()
+	}
+	if err := s.svc.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("cannot close service: %w", err))
+	}
+	s.closeErr = errors.Join(errs...)
+	if s.closeErr == nil {
+		s.log.Info("shutdown complete")
+	}
+	return s.closeErr
+}
+
+// stats adapts the service's telemetry to the metrics package.
+func (s *Server) stats(ctx context.Context) (*metrics.Stats, error) {
+	t, err := s.svc.Telemetry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &metrics.Stats{Collections: make([]metrics.CollectionStats, 0, len(t.Collections))}
+	for _, c := range t.Collections {
+		vec := make(map[string]uint64, len(c.Vectors))
+		for name := range c.Vectors {
+			// The telemetry has no per-name count; a point may lack a
+			// named vector, so the point count is an upper bound.
+			vec[name] = c.Points
+		}
+		running := 0
+		if c.PendingOptimization > 0 {
+			running = 1
+		}
+		out.Collections = append(out.Collections, metrics.CollectionStats{
+			Name:                 c.Name,
+			Points:               c.Points,
+			Vectors:              vec,
+			Shards:               c.Shards,
+			RunningOptimizations: running,
+			PendingPoints:        uint64(c.PendingOptimization),
+		})
+	}
+	return out, nil
+}
+
+// valueExists backs the JWT value_exists claim with an exact count.
+func (s *Server) valueExists(ctx context.Context, collection string, f *api.Filter) (bool, error) {
+	exact := true
+	res, err := s.svc.Count(auth.WithAccess(ctx, auth.Full), collection, &api.CountRequest{Filter: f, Exact: &exact}, api.ReadParams{})
+	if err != nil {
+		return false, err
+	}
+	return res.Count > 0, nil
+}
