@@ -1,0 +1,288 @@
+// Package hnsw is Shoal's HNSW (hierarchical navigable small world) graph
+// index over vectors held in an index.Store.
+//
+// # Layout
+//
+// Nodes are addressed by the Store's dense uint32 offsets. Node data lives in
+// chunks of 1024 nodes: one flat []uint32 with a fixed-size level-0
+// neighbour list per node (a count followed by 2·M slots) and a small record
+// per node with its state, its level and, for the few nodes above level 0,
+// one []uint32 holding all upper-level lists (count + M slots each). The
+// chunk directory is copy-on-write, so growth never moves node data.
+//
+// # Concurrency
+//
+// Searches take no locks. Neighbour lists are read and written with atomic
+// 32-bit loads and stores; a reader racing with a writer may see a mix of
+// the old and new list, in which every id is still a valid node, which is
+// harmless for a greedy search. Writers of a list hold the list owner's
+// striped mutex (one of 4096, chosen by offset); a writer holds at most one
+// such mutex at a time, so there is no lock order among them. A node's
+// level and upper lists are written before the node is linked into any
+// list, and links are atomic stores, so a reader that finds a node through a
+// link sees its initialised record. entryMu serialises changes of the entry
+// point (inserts that raise the top level hold it for their whole insert,
+// as hnswlib does). persistMu is held shared by Insert, Delete and each
+// batch of Repair, and exclusively by WriteTo, which therefore writes one
+// consistent image. Lock order: persistMu, then entryMu, then a stripe.
+package hnsw
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/index"
+	"github.com/shoal-db/shoal/internal/vecmath"
+)
+
+// Options configure a Graph.
+type Options struct {
+	// M is the number of neighbours a new node links to on each level; the
+	// level-0 lists hold up to 2·M. Zero means DefaultM.
+	M int
+	// EfConstruct is the size of the candidate list while inserting. Zero
+	// means DefaultEfConstruct.
+	EfConstruct int
+	// Distance is the vector distance; the graph orders by vecmath.Dist.
+	// Cosine vectors (and queries) must be normalised by the caller.
+	Distance api.Distance
+	// Seed makes node levels reproducible: a node's level is a function of
+	// Seed and its offset only.
+	Seed int64
+}
+
+// Defaults of Options (Qdrant's HNSW defaults).
+const (
+	DefaultM           = 16
+	DefaultEfConstruct = 100
+)
+
+// maxLevel caps node levels; reaching it needs probability M^-maxLevel.
+const maxLevel = 30
+
+const (
+	chunkShift = 10
+	chunkLen   = 1 << chunkShift
+	numStripes = 4096
+	noEntry    = math.MaxUint64
+)
+
+// Node states (bits of node.state).
+const (
+	stInserted uint32 = 1 << iota // Insert has started; the node is in the graph
+	stDeleted                     // Delete was called; never returned by searches
+	stRemoved                     // Repair unlinked it; its lists are empty
+)
+
+// node is the per-node record beside the level-0 list.
+type node struct {
+	state atomic.Uint32
+	// level and upper are written once, before the node is linked anywhere.
+	level int32
+	upper []uint32 // level × (1+M): count, then M slots, per level 1..level
+}
+
+type chunk struct {
+	links []uint32 // chunkLen × (1+2M)
+	nodes []node   // chunkLen
+}
+
+// Graph is an HNSW index. All methods are safe for concurrent use.
+type Graph struct {
+	opts   Options
+	store  *index.Store
+	dist   func(a, b []float32) float32
+	m, m0  int     // max neighbours on upper levels and on level 0
+	stride int     // 1 + m0: uint32s per level-0 list
+	ml     float64 // level multiplier 1/ln(M)
+
+	chunks atomic.Pointer[[]*chunk] // copy-on-write directory
+	growMu sync.Mutex               // serialises growth of chunks
+
+	entry atomic.Uint64 // level<<32 | offset of the entry point, or noEntry
+	live  atomic.Int64  // nodes inserted and not deleted
+
+	entryMu   sync.Mutex   // serialises entry-point changes
+	persistMu sync.RWMutex // shared by writers, exclusive for WriteTo
+	stripes   [numStripes]sync.Mutex
+
+	searchers sync.Pool // *searcher
+}
+
+// New returns an empty graph over the vectors of store.
+func New(opts Options, store *index.Store) *Graph {
+	if opts.M <= 0 {
+		opts.M = DefaultM
+	}
+	if opts.M < 2 {
+		opts.M = 2
+	}
+	if opts.EfConstruct <= 0 {
+		opts.EfConstruct = DefaultEfConstruct
+	}
+	if !opts.Distance.Valid() {
+		panic(fmt.Sprintf("hnsw: unknown distance %q", opts.Distance))
+	}
+	g := &Graph{
+		opts:   opts,
+		store:  store,
+		dist:   vecmath.Dist(opts.Distance),
+		m:      opts.M,
+		m0:     2 * opts.M,
+		stride: 1 + 2*opts.M,
+		ml:     1 / math.Log(float64(opts.M)),
+	}
+	dir := []*chunk{}
+	g.chunks.Store(&dir)
+	g.entry.Store(noEntry)
+	g.searchers.New = func() any { return &searcher{} }
+	return g
+}
+
+// Options returns the graph's options with defaults applied.
+func (g *Graph) Options() Options { return g.opts }
+
+// Len returns the number of nodes inserted and not deleted.
+func (g *Graph) Len() int { return int(max(g.live.Load(), 0)) }
+
+// Contains reports whether off was inserted and not deleted.
+func (g *Graph) Contains(off uint32) bool {
+	n := g.nodeOrNil(off)
+	return n != nil && n.state.Load()&(stInserted|stDeleted) == stInserted
+}
+
+// Delete marks off as deleted: searches never return it again but may still
+// pass through it until Repair unlinks it. Deleting an offset that is not in
+// the graph or already deleted does nothing. An offset is never inserted
+// again after Delete.
+func (g *Graph) Delete(off uint32) {
+	g.persistMu.RLock()
+	defer g.persistMu.RUnlock()
+	n := g.nodeOrNil(off)
+	if n == nil {
+		return
+	}
+	for {
+		s := n.state.Load()
+		if s&stInserted == 0 || s&stDeleted != 0 {
+			return
+		}
+		if n.state.CompareAndSwap(s, s|stDeleted) {
+			g.live.Add(-1)
+			return
+		}
+	}
+}
+
+// Deleted returns the number of nodes deleted but not yet unlinked by Repair.
+func (g *Graph) Deleted() int {
+	cnt := 0
+	for _, c := range *g.chunks.Load() {
+		for i := range c.nodes {
+			if c.nodes[i].state.Load()&(stDeleted|stRemoved) == stDeleted {
+				cnt++
+			}
+		}
+	}
+	return cnt
+}
+
+// MemoryBytes returns the memory the graph holds (node chunks and upper
+// lists), not counting the vector store.
+func (g *Graph) MemoryBytes() int64 {
+	var b int64
+	for _, c := range *g.chunks.Load() {
+		b += int64(len(c.links))*4 + int64(len(c.nodes))*int64(nodeSize)
+		for i := range c.nodes {
+			if c.nodes[i].state.Load()&stInserted != 0 {
+				b += int64(cap(c.nodes[i].upper)) * 4
+			}
+		}
+	}
+	return b
+}
+
+// nodeSize is the size of a node record in bytes.
+const nodeSize = 4 + 4 + 24
+
+// grow makes sure off is backed by a chunk.
+func (g *Graph) grow(off uint32) {
+	need := int(off>>chunkShift) + 1
+	if len(*g.chunks.Load()) >= need {
+		return
+	}
+	g.growMu.Lock()
+	defer g.growMu.Unlock()
+	old := *g.chunks.Load()
+	if len(old) >= need {
+		return
+	}
+	grown := make([]*chunk, need, max(need, 2*len(old)))
+	copy(grown, old)
+	for i := len(old); i < need; i++ {
+		grown[i] = &chunk{links: make([]uint32, chunkLen*g.stride), nodes: make([]node, chunkLen)}
+	}
+	g.chunks.Store(&grown)
+}
+
+// nodeOrNil returns the record of off, or nil if off is beyond the chunks.
+func (g *Graph) nodeOrNil(off uint32) *node {
+	dir := *g.chunks.Load()
+	ci := int(off >> chunkShift)
+	if ci >= len(dir) {
+		return nil
+	}
+	return &dir[ci].nodes[off&(chunkLen-1)]
+}
+
+// node returns the record of off, which must be backed.
+func (g *Graph) node(off uint32) *node {
+	return &(*g.chunks.Load())[off>>chunkShift].nodes[off&(chunkLen-1)]
+}
+
+// list returns off's neighbour list on level l: element 0 is the count, the
+// rest are slots. off must be backed and have a level of at least l.
+func (g *Graph) list(off uint32, l int) []uint32 {
+	c := (*g.chunks.Load())[off>>chunkShift]
+	if l == 0 {
+		i := int(off&(chunkLen-1)) * g.stride
+		return c.links[i : i+g.stride : i+g.stride]
+	}
+	up := c.nodes[off&(chunkLen-1)].upper
+	i := (l - 1) * (1 + g.m)
+	return up[i : i+1+g.m : i+1+g.m]
+}
+
+// maxConn returns the capacity of neighbour lists on level l.
+func (g *Graph) maxConn(l int) int {
+	if l == 0 {
+		return g.m0
+	}
+	return g.m
+}
+
+func (g *Graph) stripe(off uint32) *sync.Mutex { return &g.stripes[off%numStripes] }
+
+// randomLevel draws off's level from an exponential distribution with
+// mean ml, as a pure function of the seed and the offset.
+func (g *Graph) randomLevel(off uint32) int {
+	x := uint64(g.opts.Seed) ^ (uint64(off)+1)*0x9E3779B97F4A7C15
+	x ^= x >> 30
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 27
+	x *= 0x94D049BB133111EB
+	x ^= x >> 31
+	u := float64(x>>11) / (1 << 53) // [0, 1)
+	l := int(-math.Log(1-u) * g.ml)
+	return min(l, maxLevel)
+}
+
+func packEntry(level int, off uint32) uint64 { return uint64(level)<<32 | uint64(off) }
+
+func unpackEntry(e uint64) (int, uint32) { return int(e >> 32), uint32(e) }
+
+// vec returns the stored vector of off.
+func (g *Graph) vec(off uint32) []float32 { return g.store.Get(off) }

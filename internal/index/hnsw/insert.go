@@ -1,0 +1,183 @@
+package hnsw
+
+import (
+	"slices"
+	"sync/atomic"
+
+	"github.com/shoal-db/shoal/internal/index"
+)
+
+// stClaimed marks a node whose Insert has started but whose record is not
+// yet initialised.
+const stClaimed uint32 = 1 << 8
+
+// Insert adds the vector at off (read from the store, which must hold it
+// before Insert is called) to the graph. Inserting an offset that is
+// already in the graph, or was deleted, does nothing. Insert is safe
+// concurrently with other Inserts, Deletes, Repairs and Searches.
+func (g *Graph) Insert(off uint32) {
+	g.persistMu.RLock()
+	defer g.persistMu.RUnlock()
+	g.grow(off)
+	nd := g.node(off)
+	if !nd.state.CompareAndSwap(0, stClaimed) {
+		return
+	}
+	g.live.Add(1)
+	level := g.randomLevel(off)
+	nd.level = int32(level)
+	if level > 0 {
+		nd.upper = make([]uint32, level*(1+g.m))
+	}
+	nd.state.Or(stInserted) // publishes level and upper to Repair and WriteTo
+
+	e := g.entry.Load()
+	held := false
+	if e == noEntry || level > int(e>>32) {
+		g.entryMu.Lock()
+		held = true
+		e = g.entry.Load()
+		if e == noEntry {
+			g.entry.Store(packEntry(level, off))
+			g.entryMu.Unlock()
+			return
+		}
+		if level <= int(e>>32) {
+			g.entryMu.Unlock()
+			held = false
+		}
+	}
+	top, ep := unpackEntry(e)
+	q := g.vec(off)
+	dist := func(n uint32) float32 { return g.dist(q, g.vec(n)) }
+	epd := dist(ep)
+	ep, epd = g.greedy(dist, ep, epd, top, level)
+
+	s := g.getSearcher()
+	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
+	for l := min(level, top); l >= 0; l-- {
+		g.searchLayer(s, dist, s.eps, g.opts.EfConstruct, l, nil, false)
+		s.buf = s.res.sortedAscending(s.buf[:0])
+		s.tmp = s.tmp[:0]
+		for _, c := range s.buf {
+			if c.Off != off && g.node(c.Off).state.Load()&stDeleted == 0 {
+				s.tmp = append(s.tmp, c)
+			}
+		}
+		s.sel = g.selectNeighbours(s.tmp, g.m, s.sel[:0])
+		g.setOwn(s, off, l)
+		for _, nb := range s.sel {
+			g.connect(s, nb.Off, l, off, nb.Dist)
+		}
+		s.eps = append(s.eps[:0], s.buf...)
+	}
+	g.putSearcher(s)
+	if held {
+		g.entry.Store(packEntry(level, off))
+		g.entryMu.Unlock()
+	}
+}
+
+// selectNeighbours appends to dst up to m of the candidates (sorted by
+// ascending distance to the base node) chosen by the HNSW heuristic: a
+// candidate is kept only if it is closer to the base than to every
+// candidate kept before it, which spreads links over directions.
+func (g *Graph) selectNeighbours(cands []index.Result, m int, dst []index.Result) []index.Result {
+	for _, c := range cands {
+		if len(dst) >= m {
+			break
+		}
+		cv := g.vec(c.Off)
+		good := true
+		for _, r := range dst {
+			if g.dist(cv, g.vec(r.Off)) < c.Dist {
+				good = false
+				break
+			}
+		}
+		if good {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// writeList stores ids into off's level-l list; the caller holds off's
+// stripe. Entries are stored before the count, both atomically.
+func writeList(lst []uint32, ids []index.Result) {
+	for i, r := range ids {
+		atomic.StoreUint32(&lst[1+i], r.Off)
+	}
+	atomic.StoreUint32(&lst[0], uint32(len(ids)))
+}
+
+func byDist(a, b index.Result) int {
+	switch {
+	case a.Dist < b.Dist:
+		return -1
+	case a.Dist > b.Dist:
+		return 1
+	}
+	return int(a.Off) - int(b.Off)
+}
+
+// setOwn makes s.sel off's level-l neighbour list, merged with the links
+// other inserts may already have added to it.
+func (g *Graph) setOwn(s *searcher, off uint32, l int) {
+	mu := g.stripe(off)
+	mu.Lock()
+	defer mu.Unlock()
+	lst := g.list(off, l)
+	cnt := int(lst[0])
+	if cnt == 0 {
+		writeList(lst, s.sel)
+		return
+	}
+	s.tmp = append(s.tmp[:0], s.sel...)
+	q := g.vec(off)
+	for i := 1; i <= cnt; i++ {
+		n := lst[i]
+		if !slices.ContainsFunc(s.tmp, func(r index.Result) bool { return r.Off == n }) {
+			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.dist(q, g.vec(n))})
+		}
+	}
+	if len(s.tmp) <= g.maxConn(l) {
+		writeList(lst, s.tmp)
+		return
+	}
+	slices.SortFunc(s.tmp, byDist)
+	var picked [2 * 64]index.Result
+	writeList(lst, g.selectNeighbours(s.tmp, g.maxConn(l), picked[:0]))
+}
+
+// connect adds the link n → x (at distance d) on level l, shrinking n's list
+// with the heuristic when it is full.
+func (g *Graph) connect(s *searcher, n uint32, l int, x uint32, d float32) {
+	mu := g.stripe(n)
+	mu.Lock()
+	defer mu.Unlock()
+	lst := g.list(n, l)
+	cnt := int(lst[0])
+	for i := 1; i <= cnt; i++ {
+		if lst[i] == x {
+			return
+		}
+	}
+	if cnt < g.maxConn(l) {
+		atomic.StoreUint32(&lst[1+cnt], x)
+		atomic.StoreUint32(&lst[0], uint32(cnt+1))
+		return
+	}
+	s.tmp = append(s.tmp[:0], index.Result{Off: x, Dist: d})
+	nv := g.vec(n)
+	for i := 1; i <= cnt; i++ {
+		o := lst[i]
+		if g.node(o).state.Load()&stDeleted != 0 {
+			continue
+		}
+		s.tmp = append(s.tmp, index.Result{Off: o, Dist: g.dist(nv, g.vec(o))})
+	}
+	slices.SortFunc(s.tmp, byDist)
+	var picked [2 * 64]index.Result
+	writeList(lst, g.selectNeighbours(s.tmp, g.maxConn(l), picked[:0]))
+}

@@ -1,0 +1,163 @@
+package hnsw
+
+import (
+	"slices"
+	"sync/atomic"
+
+	"github.com/shoal-db/shoal/internal/index"
+)
+
+// repairBatch is the number of node slots Repair relinks per hold of
+// persistMu, so a waiting WriteTo is delayed by at most one batch.
+const repairBatch = 1024
+
+// Repair unlinks the nodes deleted so far: every node that links to one of
+// them gets a new list chosen by the neighbour heuristic from its remaining
+// neighbours and the deleted nodes' neighbours, and the deleted nodes' own
+// lists are emptied. It returns the number of nodes unlinked.
+//
+// Repair runs concurrently with Inserts, Deletes and Searches and holds no
+// lock for long: each list is rewritten under its own stripe, and the scan
+// takes persistMu shared in batches. Only one Repair should run at a time
+// (a second one concurrently is safe but duplicates work). If every node is
+// deleted, the entry point stays as a deleted node so that concurrent
+// inserts remain connected. Links to a deleted node created by an insert
+// racing with Repair are dropped by the next Repair.
+func (g *Graph) Repair() int {
+	dir := *g.chunks.Load()
+	n := len(dir) * chunkLen
+	gone := make([]uint64, (n+63)/64) // nodes to unlink
+	var victims []uint32
+	for ci, c := range dir {
+		for i := range c.nodes {
+			st := c.nodes[i].state.Load()
+			if st&stInserted != 0 && st&(stDeleted|stRemoved) == stDeleted {
+				off := uint32(ci<<chunkShift | i)
+				gone[off/64] |= 1 << (off % 64)
+				victims = append(victims, off)
+			}
+		}
+	}
+	if len(victims) == 0 {
+		return 0
+	}
+	g.replaceEntry(gone)
+	isGone := func(off uint32) bool {
+		if int(off/64) < len(gone) && gone[off/64]&(1<<(off%64)) != 0 {
+			return true
+		}
+		return g.node(off).state.Load()&stRemoved != 0
+	}
+
+	s := g.getSearcher()
+	defer g.putSearcher(s)
+	for start := 0; start < n; start += repairBatch {
+		g.persistMu.RLock()
+		for off := uint32(start); off < uint32(min(start+repairBatch, n)); off++ {
+			nd := g.node(off)
+			st := nd.state.Load()
+			if st&stInserted == 0 || st&stRemoved != 0 || isGone(off) {
+				continue
+			}
+			for l := 0; l <= int(nd.level); l++ {
+				g.relink(s, off, l, isGone)
+			}
+		}
+		g.persistMu.RUnlock()
+	}
+
+	removed := 0
+	g.persistMu.RLock()
+	defer g.persistMu.RUnlock()
+	for _, off := range victims {
+		if gone[off/64]&(1<<(off%64)) == 0 {
+			continue // kept as the entry point
+		}
+		nd := g.node(off)
+		mu := g.stripe(off)
+		mu.Lock()
+		for l := 0; l <= int(nd.level); l++ {
+			atomic.StoreUint32(&g.list(off, l)[0], 0)
+		}
+		nd.state.Or(stRemoved)
+		mu.Unlock()
+		removed++
+	}
+	return removed
+}
+
+// replaceEntry moves the entry point off a node in gone to the live node
+// with the highest level. If there is none, the entry point is taken out of
+// gone and stays.
+func (g *Graph) replaceEntry(gone []uint64) {
+	g.entryMu.Lock()
+	defer g.entryMu.Unlock()
+	e := g.entry.Load()
+	if e == noEntry {
+		return
+	}
+	_, eoff := unpackEntry(e)
+	if gone[eoff/64]&(1<<(eoff%64)) == 0 {
+		return
+	}
+	best, bestLevel := uint32(0), -1
+	for ci, c := range *g.chunks.Load() {
+		for i := range c.nodes {
+			st := c.nodes[i].state.Load()
+			if st&stInserted != 0 && st&(stDeleted|stRemoved) == 0 && int(c.nodes[i].level) > bestLevel {
+				best, bestLevel = uint32(ci<<chunkShift|i), int(c.nodes[i].level)
+			}
+		}
+	}
+	if bestLevel < 0 {
+		gone[eoff/64] &^= 1 << (eoff % 64)
+		return
+	}
+	g.entry.Store(packEntry(bestLevel, best))
+}
+
+// relink rewrites off's level-l list if it links to a node in gone.
+func (g *Graph) relink(s *searcher, off uint32, l int, isGone func(uint32) bool) {
+	lst := g.list(off, l)
+	cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+	dirty := false
+	for i := 1; i <= cnt; i++ {
+		if isGone(atomic.LoadUint32(&lst[i])) {
+			dirty = true
+			break
+		}
+	}
+	if !dirty {
+		return
+	}
+	mu := g.stripe(off)
+	mu.Lock()
+	defer mu.Unlock()
+	cnt = int(lst[0])
+	s.resetVisited(g.capacity())
+	s.visit(off)
+	q := g.vec(off)
+	s.tmp = s.tmp[:0]
+	add := func(n uint32) {
+		if !isGone(n) && s.visit(n) {
+			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.dist(q, g.vec(n))})
+		}
+	}
+	for i := 1; i <= cnt; i++ {
+		add(lst[i])
+	}
+	for i := 1; i <= cnt; i++ {
+		d := lst[i]
+		if !isGone(d) || g.node(d).state.Load()&stRemoved != 0 {
+			continue
+		}
+		dl := g.list(d, l)
+		dc := min(int(atomic.LoadUint32(&dl[0])), len(dl)-1)
+		for j := 1; j <= dc; j++ {
+			add(atomic.LoadUint32(&dl[j]))
+		}
+	}
+	slices.SortFunc(s.tmp, byDist)
+	s.sel = g.selectNeighbours(s.tmp, g.maxConn(l), s.sel[:0])
+	writeList(lst, s.sel)
+}

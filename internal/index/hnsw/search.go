@@ -1,0 +1,183 @@
+package hnsw
+
+import (
+	"math"
+	"sync/atomic"
+
+	"github.com/shoal-db/shoal/internal/index"
+)
+
+// searcher holds the reusable memory of one search or insert: the visited
+// marks (one uint16 epoch per node, so no O(n) clearing per search), the
+// two heaps and scratch buffers. Searchers come from the graph's pool.
+type searcher struct {
+	marks []uint16
+	epoch uint16
+	cand  minHeap
+	res   maxHeap
+	buf   []index.Result // sorted results of a layer
+	eps   []index.Result // entry points of the next layer
+	sel   []index.Result // selected neighbours
+	tmp   []index.Result // candidates for neighbour selection
+}
+
+func (g *Graph) getSearcher() *searcher { return g.searchers.Get().(*searcher) }
+
+func (g *Graph) putSearcher(s *searcher) { g.searchers.Put(s) }
+
+// resetVisited starts a new visited epoch sized for the graph's capacity.
+func (s *searcher) resetVisited(n int) {
+	if len(s.marks) < n {
+		s.marks = make([]uint16, n)
+		s.epoch = 0
+	}
+	s.epoch++
+	if s.epoch == 0 {
+		clear(s.marks)
+		s.epoch = 1
+	}
+}
+
+// visit marks off and reports whether it was not visited before.
+func (s *searcher) visit(off uint32) bool {
+	if int(off) >= len(s.marks) {
+		grown := make([]uint16, max(int(off)+1, 2*len(s.marks)))
+		copy(grown, s.marks)
+		s.marks = grown
+	}
+	if s.marks[off] == s.epoch {
+		return false
+	}
+	s.marks[off] = s.epoch
+	return true
+}
+
+// capacity returns the number of node slots currently backed.
+func (g *Graph) capacity() int { return len(*g.chunks.Load()) * chunkLen }
+
+// Search returns up to k nodes closest to query, best first (lower
+// distance first, as vecmath.Dist of the graph's distance). ef is the size
+// of the dynamic candidate list (raised to k if smaller). Deleted nodes are
+// never returned. With a non-nil allow, the search passes through nodes
+// allow rejects but returns only nodes it accepts, so recall stays high for
+// selective filters (at the cost of visiting more nodes).
+func (g *Graph) Search(query []float32, k, ef int, allow func(off uint32) bool) []index.Result {
+	dist := g.dist
+	store := g.store
+	view := store.View()
+	return g.SearchFunc(func(off uint32) float32 {
+		if int(off) >= view.Len() {
+			view = store.View()
+		}
+		return dist(query, view.Get(off))
+	}, k, ef, allow)
+}
+
+// SearchFunc is Search with an arbitrary distance of each node (lower is
+// better), for scorers that are not a distance to one query vector. dist is
+// called from the calling goroutine only.
+func (g *Graph) SearchFunc(dist func(off uint32) float32, k, ef int, allow func(off uint32) bool) []index.Result {
+	if k <= 0 {
+		return nil
+	}
+	e := g.entry.Load()
+	if e == noEntry {
+		return nil
+	}
+	top, ep := unpackEntry(e)
+	epd := dist(ep)
+	ep, epd = g.greedy(dist, ep, epd, top, 0)
+	s := g.getSearcher()
+	defer g.putSearcher(s)
+	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
+	g.searchLayer(s, dist, s.eps, max(ef, k), 0, allow, true)
+	for len(s.res) > k {
+		s.res.pop()
+	}
+	out := make([]index.Result, len(s.res))
+	return s.res.sortedAscending(out)
+}
+
+// greedy descends from level from to level to+1, moving to the closest
+// neighbour until no neighbour is closer, and returns the final node.
+func (g *Graph) greedy(dist func(uint32) float32, ep uint32, epd float32, from, to int) (uint32, float32) {
+	for l := from; l > to; l-- {
+		for changed := true; changed; {
+			changed = false
+			lst := g.list(ep, l)
+			cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+			for i := 1; i <= cnt; i++ {
+				n := atomic.LoadUint32(&lst[i])
+				if d := dist(n); d < epd {
+					ep, epd, changed = n, d, true
+				}
+			}
+		}
+	}
+	return ep, epd
+}
+
+// keep reports whether a search may return off.
+func (g *Graph) keep(off uint32, allow func(uint32) bool, skipDeleted bool) bool {
+	if skipDeleted && g.node(off).state.Load()&stDeleted != 0 {
+		return false
+	}
+	return allow == nil || allow(off)
+}
+
+// searchLayer runs the best-first beam search of width ef on level l from
+// the entry points eps, leaving the best ef kept nodes in s.res (a max-heap).
+// Nodes that allow rejects, or deleted ones when skipDeleted is set, are
+// traversed but not kept.
+func (g *Graph) searchLayer(s *searcher, dist func(uint32) float32, eps []index.Result, ef, l int, allow func(uint32) bool, skipDeleted bool) {
+	s.resetVisited(g.capacity())
+	s.cand = s.cand[:0]
+	s.res = s.res[:0]
+	for _, e := range eps {
+		if !s.visit(e.Off) {
+			continue
+		}
+		s.cand.push(e)
+		if g.keep(e.Off, allow, skipDeleted) {
+			s.res.push(e)
+			if len(s.res) > ef {
+				s.res.pop()
+			}
+		}
+	}
+	bound := float32(math.Inf(1))
+	if len(s.res) >= ef {
+		bound = s.res[0].Dist
+	}
+	filtering := allow != nil || skipDeleted
+	for len(s.cand) > 0 {
+		c := s.cand[0]
+		if c.Dist > bound {
+			break
+		}
+		s.cand.pop()
+		lst := g.list(c.Off, l)
+		cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+		for i := 1; i <= cnt; i++ {
+			n := atomic.LoadUint32(&lst[i])
+			if !s.visit(n) {
+				continue
+			}
+			d := dist(n)
+			if d >= bound {
+				continue
+			}
+			s.cand.push(index.Result{Off: n, Dist: d})
+			if filtering && !g.keep(n, allow, skipDeleted) {
+				continue
+			}
+			s.res.push(index.Result{Off: n, Dist: d})
+			if len(s.res) > ef {
+				s.res.pop()
+			}
+			if len(s.res) >= ef {
+				bound = s.res[0].Dist
+			}
+		}
+	}
+}

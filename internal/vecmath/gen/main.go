@@ -1,0 +1,131 @@
+// Command gen generates the AVX2+FMA distance kernels of package vecmath
+// with avo. Run it from this directory:
+//
+//	go run . -out ../kernels_amd64.s -stubs ../kernels_amd64_stubs.go -pkg vecmath
+//
+// It lives in its own module so that avo and its dependencies stay out of
+// Shoal's main module; the generated files have no dependencies.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+const unroll = 4 // 4 × 8 floats per main-loop iteration
+
+// kind selects the per-lane operation of a kernel.
+type kind int
+
+const (
+	kindDot kind = iota
+	kindL2
+	kindL1
+)
+
+func main() {
+	ConstraintExpr("amd64,!noasm")
+	absMask := GLOBL("absmask", RODATA|NOPTR)
+	DATA(0, U32(0x7fffffff))
+
+	kernel("dotAVX2", "returns the dot product of a and b[:len(a)].", kindDot, absMask)
+	kernel("l2AVX2", "returns the squared Euclidean distance of a and b[:len(a)].", kindL2, absMask)
+	kernel("l1AVX2", "returns the Manhattan distance of a and b[:len(a)].", kindL1, absMask)
+	Generate()
+}
+
+func kernel(name, doc string, k kind, absMask Mem) {
+	TEXT(name, NOSPLIT, "func(a, b []float32) float32")
+	Doc(fmt.Sprintf("%s %s It requires AVX2 and FMA.", name, doc))
+	pa := Load(Param("a").Base(), GP64())
+	pb := Load(Param("b").Base(), GP64())
+	n := Load(Param("a").Len(), GP64())
+
+	var mask VecVirtual
+	if k == kindL1 {
+		mask = YMM()
+		VBROADCASTSS(absMask, mask)
+	}
+	acc := make([]VecVirtual, unroll)
+	for i := range acc {
+		acc[i] = YMM()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+
+	// step accumulates one vector of 8 lanes at offset off into dst.
+	step := func(off int, dst VecVirtual) {
+		x := YMM()
+		VMOVUPS(Mem{Base: pa, Disp: off}, x)
+		switch k {
+		case kindDot:
+			VFMADD231PS(Mem{Base: pb, Disp: off}, x, dst)
+		case kindL2:
+			VSUBPS(Mem{Base: pb, Disp: off}, x, x)
+			VFMADD231PS(x, x, dst)
+		case kindL1:
+			VSUBPS(Mem{Base: pb, Disp: off}, x, x)
+			VANDPS(mask, x, x)
+			VADDPS(x, dst, dst)
+		}
+	}
+
+	Label(name + "_block")
+	CMPQ(n, U32(8*unroll))
+	JL(LabelRef(name + "_tail8"))
+	for i := 0; i < unroll; i++ {
+		step(32*i, acc[i])
+	}
+	ADDQ(U32(32*unroll), pa)
+	ADDQ(U32(32*unroll), pb)
+	SUBQ(U32(8*unroll), n)
+	JMP(LabelRef(name + "_block"))
+
+	Label(name + "_tail8")
+	CMPQ(n, U32(8))
+	JL(LabelRef(name + "_reduce"))
+	step(0, acc[0])
+	ADDQ(U32(32), pa)
+	ADDQ(U32(32), pb)
+	SUBQ(U32(8), n)
+	JMP(LabelRef(name + "_tail8"))
+
+	Label(name + "_reduce")
+	VADDPS(acc[1], acc[0], acc[0])
+	VADDPS(acc[3], acc[2], acc[2])
+	VADDPS(acc[2], acc[0], acc[0])
+	hi := XMM()
+	VEXTRACTF128(U8(1), acc[0], hi)
+	r := acc[0].AsX()
+	VADDPS(hi, r, r)
+	VHADDPS(r, r, r)
+	VHADDPS(r, r, r)
+
+	Label(name + "_tail1")
+	CMPQ(n, U32(0))
+	JE(LabelRef(name + "_done"))
+	s := XMM()
+	VMOVSS(Mem{Base: pa}, s)
+	switch k {
+	case kindDot:
+		VFMADD231SS(Mem{Base: pb}, s, r)
+	case kindL2:
+		VSUBSS(Mem{Base: pb}, s, s)
+		VFMADD231SS(s, s, r)
+	case kindL1:
+		VSUBSS(Mem{Base: pb}, s, s)
+		VANDPS(mask.AsX(), s, s)
+		VADDSS(s, r, r)
+	}
+	ADDQ(U32(4), pa)
+	ADDQ(U32(4), pb)
+	DECQ(n)
+	JMP(LabelRef(name + "_tail1"))
+
+	Label(name + "_done")
+	VZEROUPPER()
+	Store(r, ReturnIndex(0))
+	RET()
+}
