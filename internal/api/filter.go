@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -170,15 +171,55 @@ func (c *Condition) depth() int {
 }
 
 // UnmarshalJSON decodes a Filter, rejecting unknown keys.
+// The must, should and must_not keys each take a list of conditions or a single
+// condition object, as in Qdrant's schema.
 func (f *Filter) UnmarshalJSON(b []byte) error {
-	type plain Filter
-	var p plain
+	var p struct {
+		Must      json.RawMessage `json:"must"`
+		Should    json.RawMessage `json:"should"`
+		MustNot   json.RawMessage `json:"must_not"`
+		MinShould *MinShould      `json:"min_should"`
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return ErrBadInput("invalid filter: %v", err)
 	}
-	*f = Filter(p)
+	var out Filter
+	for _, part := range []struct {
+		raw json.RawMessage
+		dst *[]Condition
+	}{{p.Must, &out.Must}, {p.Should, &out.Should}, {p.MustNot, &out.MustNot}} {
+		if err := decodeConditions(part.raw, part.dst); err != nil {
+			return err
+		}
+	}
+	out.MinShould = p.MinShould
+	*f = out
+	return nil
+}
+
+// decodeConditions reads a list of conditions or one condition object.
+func decodeConditions(raw json.RawMessage, dst *[]Condition) error {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return nil
+	}
+	if t[0] == '{' {
+		var c Condition
+		if err := json.Unmarshal(t, &c); err != nil {
+			return err
+		}
+		*dst = []Condition{c}
+		return nil
+	}
+	if err := json.Unmarshal(t, dst); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return err
+		}
+		return ErrBadInput("invalid filter: %v", err)
+	}
 	return nil
 }
 
