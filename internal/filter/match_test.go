@@ -408,3 +408,20 @@ func TestValidate(t *testing.T) {
 		t.Errorf("nil filter: %v", err)
 	}
 }
+
+func TestSingleConditionForm(t *testing.T) {
+	// Qdrant's schema lets must/should/must_not be one condition object.
+	runMatchCases(t, []matchCase{
+		{"must object", `{"must":{"key":"city","match":{"value":"London"}}}`, `{"city":"London"}`, true},
+		{"must object miss", `{"must":{"key":"city","match":{"value":"London"}}}`, `{"city":"Paris"}`, false},
+		{"must_not object", `{"must_not":{"key":"city","match":{"value":"London"}}}`, `{"city":"London"}`, false},
+		{"should object and null", `{"should":{"has_id":[1]},"must":null}`, `{}`, true},
+	})
+	var f api.Filter
+	if err := json.Unmarshal([]byte(`{"must":{"key":"a","bogus":1}}`), &f); err == nil || api.KindOf(err) != api.KindBadInput {
+		t.Errorf("bad single condition: %v", err)
+	}
+	if err := json.Unmarshal([]byte(`{"must":5}`), &f); err == nil || api.KindOf(err) != api.KindBadInput {
+		t.Errorf("must number: %v", err)
+	}
+}
