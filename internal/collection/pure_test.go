@@ -87,7 +87,9 @@ func ids(hits []api.ScoredPoint) []uint64 {
 	return out
 }
 
-func sp(id uint64, score float32) api.ScoredPoint { return api.ScoredPoint{ID: api.NumID(id), Score: score} }
+func sp(id uint64, score float32) api.ScoredPoint {
+	return api.ScoredPoint{ID: api.NumID(id), Score: score}
+}
 
 func near(a, b float32) bool { return math.Abs(float64(a-b)) < 1e-5 }
 
