@@ -451,12 +451,22 @@ func TestQueryConversion(t *testing.T) {
 		"fusion":   qdrant.NewQueryFusion(qdrant.Fusion_DBSF),
 		"sample":   qdrant.NewQuerySample(qdrant.Sample_Random),
 	}
+	wantForms := map[string]string{
+		"discover": `{"discover":{"target":[1,0],"context":[{"positive":7,"negative":[0,1]}]}}`,
+		"context":  `{"context":[{"positive":[1,0],"negative":[0,1]}]}`,
+		"order_by": `{"order_by":{"key":"n","direction":"desc","start_from":10}}`,
+		"fusion":   `{"fusion":"dbsf"}`,
+		"sample":   `{"sample":"random"}`,
+	}
 	for name, f := range forms {
 		got, err := queryFromProto(f)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		js, _ := json.Marshal(got)
+		if w := wantForms[name]; string(js) != w {
+			t.Errorf("%s: got %s, want %s", name, js, w)
+		}
 		var rest api.Query // the REST decoder accepts what we produce
 		if err := json.Unmarshal(js, &rest); err != nil {
 			t.Errorf("%s: REST cannot decode %s: %v", name, js, err)
