@@ -169,7 +169,11 @@ func decodeJSON(body []byte, v any) error {
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return formatError(se.Error(), body, se.Offset)
+		detail := se.Error()
+		if detail == "unexpected end of JSON input" {
+			detail = "EOF while parsing a value"
+		}
+		return formatError(detail, body, se.Offset)
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {

@@ -84,23 +84,56 @@ func (h *Handler) queryGroups(w http.ResponseWriter, r *http.Request) (any, erro
 	return nonNilGroups(res), nil
 }
 
+// searchRequest is the legacy search body with Qdrant's alias "top" for
+// "limit" (`#[serde(alias = "top")]`), which old clients and the spec's
+// own introduction still use.
+type searchRequest struct {
+	api.SearchRequest
+	Top *int `json:"top,omitempty"`
+}
+
+func (s *searchRequest) resolve() api.SearchRequest {
+	if s.Limit == 0 && s.Top != nil {
+		s.Limit = *s.Top
+	}
+	return s.SearchRequest
+}
+
+// recommendRequest is the legacy recommend body with the "top" alias.
+type recommendRequest struct {
+	api.RecommendRequest
+	Top *int `json:"top,omitempty"`
+}
+
+func (s *recommendRequest) resolve() api.RecommendRequest {
+	if s.Limit == 0 && s.Top != nil {
+		s.Limit = *s.Top
+	}
+	return s.RecommendRequest
+}
+
 func (h *Handler) search(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.SearchRequest
+	var req searchRequest
 	rp, err := h.readCall(w, r, &req)
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.svc.Search(r.Context(), coll(r), &req, rp)
+	sr := req.resolve()
+	res, err := h.svc.Search(r.Context(), coll(r), &sr, rp)
 	return nonNilPoints(res), err
 }
 
 func (h *Handler) searchBatch(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req batch[api.SearchRequest]
+	var req batch[searchRequest]
 	rp, err := h.readCall(w, r, &req)
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.svc.SearchBatch(r.Context(), coll(r), req.Searches, rp)
+	reqs := make([]api.SearchRequest, len(req.Searches))
+	for i := range req.Searches {
+		reqs[i] = req.Searches[i].resolve()
+	}
+	res, err := h.svc.SearchBatch(r.Context(), coll(r), reqs, rp)
 	return nonNilLists(res), err
 }
 
@@ -118,22 +151,27 @@ func (h *Handler) searchGroups(w http.ResponseWriter, r *http.Request) (any, err
 }
 
 func (h *Handler) recommend(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.RecommendRequest
+	var req recommendRequest
 	rp, err := h.readCall(w, r, &req)
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.svc.Recommend(r.Context(), coll(r), &req, rp)
+	rr := req.resolve()
+	res, err := h.svc.Recommend(r.Context(), coll(r), &rr, rp)
 	return nonNilPoints(res), err
 }
 
 func (h *Handler) recommendBatch(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req batch[api.RecommendRequest]
+	var req batch[recommendRequest]
 	rp, err := h.readCall(w, r, &req)
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.svc.RecommendBatch(r.Context(), coll(r), req.Searches, rp)
+	reqs := make([]api.RecommendRequest, len(req.Searches))
+	for i := range req.Searches {
+		reqs[i] = req.Searches[i].resolve()
+	}
+	res, err := h.svc.RecommendBatch(r.Context(), coll(r), reqs, rp)
 	return nonNilLists(res), err
 }
 
