@@ -154,7 +154,18 @@ const demoPoints = `{"points": [
 // TestEndpointsEndToEnd walks every endpoint over real HTTP against the
 // real service with real shards, validating each answer against Qdrant's
 // OpenAPI spec.
+//
+// It ends by checking that the walk reached every registered route.
 func TestEndpointsEndToEnd(t *testing.T) {
+	c := walkServer(t)
+	if !t.Failed() {
+		checkEveryRoute(t, c)
+	}
+}
+
+// walkServer is TestEndpointsEndToEnd's body; it returns the client of the
+// server it walked.
+func walkServer(t *testing.T) *testClient {
 	reg := prometheus.NewRegistry()
 	c := newRealServer(t, Options{Registerer: reg, Gatherer: reg}, auth.Options{})
 	const d = "/collections/demo"
@@ -290,6 +301,44 @@ func TestEndpointsEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The routes without a success path in standalone Shoal answer in
+	// Qdrant's error shape.
+	for _, e := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"PUT", d + "/vectors/extra", `{"size": 2, "distance": "Dot"}`, 400, "named vectors"},
+		{"DELETE", d + "/vectors/extra", ``, 400, "named vectors"},
+		{"PUT", d + "/shards", `{"shard_key": "a"}`, 400, "custom sharding"},
+		{"POST", d + "/shards/delete", `{"shard_key": "a"}`, 400, "custom sharding"},
+		{"GET", d + "/cluster", ``, 405, "standalone"},
+		{"POST", d + "/cluster", `{"move_shard": {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 2}}`, 405, "standalone"},
+		{"GET", "/collections/nope/cluster", ``, 404, "Collection `nope` doesn't exist!"},
+		{"GET", "/cluster/telemetry", ``, 405, "standalone"},
+		{"POST", "/cluster/recover", ``, 405, "standalone"},
+		{"DELETE", "/cluster/peer/7", ``, 405, "standalone"},
+		{"GET", "/cluster/metadata/keys", ``, 405, "standalone"},
+		{"GET", "/quotas", ``, 400, "quotas are not supported"},
+		{"PUT", "/quotas", `{"enabled": true}`, 400, "quotas are not supported"},
+		{"GET", d + "/snapshots", ``, 501, "Snapshots are not available"},
+	} {
+		var body any
+		if e.body != "" {
+			body = e.body
+		}
+		c.do(e.method, e.path, body).wantError(t, e.status, e.want)
+	}
+	step{method: "GET", path: "/issues", check: wantJSON(`{"issues": []}`)}.run(t, c)
+	step{method: "DELETE", path: "/issues", check: wantJSON(`true`)}.run(t, c)
+	for _, p := range []string{"/", "/healthz", "/livez", "/readyz"} {
+		r := c.do("GET", p, nil)
+		if r.status != 200 {
+			t.Errorf("%s: %d", p, r.status)
+		}
+		spec(t).validateResponse(t, "GET", p, r.status, r.header, r.body)
+	}
+
 	r := c.do("GET", "/metrics", nil)
 	for _, want := range []string{
 		`rest_responses_total{endpoint="/collections/{collection_name}/points/query",method="POST",status="200"}`,
@@ -298,6 +347,32 @@ func TestEndpointsEndToEnd(t *testing.T) {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	return c
+}
+
+// checkEveryRoute checks, from the handler's own statistics, that every
+// registered route (snapshot routes aside, which belong to
+// Options.Snapshots) answered at least once.
+func checkEveryRoute(t *testing.T, c *testClient) {
+	seen := c.h.stats.seen()
+	snap := map[string]bool{}
+	for _, p := range SnapshotPatterns() {
+		snap[p] = true
+	}
+	n := 0
+	for _, p := range c.h.patterns {
+		if snap[p] && p != "GET /collections/{collection_name}/snapshots" {
+			continue
+		}
+		n++
+		if !seen[p] {
+			t.Errorf("route %s was not exercised", p)
+		}
+	}
+	t.Logf("%d routes exercised", n)
+	if n < 60 {
+		t.Errorf("only %d routes registered", n)
 	}
 }
 

@@ -72,6 +72,7 @@ type testClient struct {
 	t    testing.TB
 	base string
 	key  string
+	h    *Handler
 }
 
 type response struct {
@@ -146,9 +147,10 @@ func newFaultServer(t *testing.T, f *faultService, opts Options) (*testClient, *
 	var mu sync.Mutex
 	opts.Service = f
 	opts.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(New(opts))
+	h := New(opts)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testClient{t: t, base: srv.URL}, &logs
+	return &testClient{t: t, base: srv.URL, h: h}, &logs
 }
 
 type lockedWriter struct {

@@ -232,3 +232,14 @@ func (s *stats) snapshot() map[string]map[string]operationStats {
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// seen returns the "METHOD /endpoint" keys that have answered at least once.
+func (s *stats) seen() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]bool, len(s.ops))
+	for k := range s.ops {
+		out[k.method+" "+k.endpoint] = true
+	}
+	return out
+}

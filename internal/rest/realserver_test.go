@@ -23,12 +23,13 @@ func newRealServer(t *testing.T, opts Options, ao auth.Options) *testClient {
 	}
 	opts.Service = svc
 	opts.Auth = auth.New(ao)
-	srv := httptest.NewServer(New(opts))
+	h := New(opts)
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()
 		if err := svc.Close(); err != nil {
 			t.Errorf("cannot close service: %v", err)
 		}
 	})
-	return &testClient{t: t, base: srv.URL}
+	return &testClient{t: t, base: srv.URL, h: h}
 }

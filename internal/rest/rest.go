@@ -62,22 +62,22 @@ type Options struct {
 
 // Handler is the REST API. It is safe for concurrent use.
 type Handler struct {
-	svc        service.API
-	auth       *auth.Authenticator
-	gatherer   prometheus.Gatherer
-	log        *slog.Logger
-	maxBody    int64
-	cors       bool
-	version    string
-	commit     string
-	ready      func() bool
-	snapshots  http.Handler
-	telemetry  string // this instance's telemetry id
-	started    time.Time
-	mux        *http.ServeMux
-	stats      *stats
-	bufs       bufferPool
-	openPrefix []string
+	svc       service.API
+	auth      *auth.Authenticator
+	gatherer  prometheus.Gatherer
+	log       *slog.Logger
+	maxBody   int64
+	cors      bool
+	version   string
+	commit    string
+	ready     func() bool
+	snapshots http.Handler
+	telemetry string // this instance's telemetry id
+	started   time.Time
+	mux       *http.ServeMux
+	stats     *stats
+	bufs      bufferPool
+	patterns  []string // every registered route pattern, in order
 }
 
 // New returns the REST API handler.
@@ -135,11 +135,13 @@ const (
 
 // api registers an authenticated JSON endpoint.
 func (h *Handler) api(pattern string, fn apiFunc) {
+	h.patterns = append(h.patterns, pattern)
 	h.mux.Handle(pattern, h.wrap(pattern, routeAPI, h.serveAPI(fn)))
 }
 
 // raw registers an endpoint that writes its own response.
 func (h *Handler) raw(pattern string, kind routeKind, fn http.HandlerFunc) {
+	h.patterns = append(h.patterns, pattern)
 	h.mux.Handle(pattern, h.wrap(pattern, kind, fn))
 }
 
