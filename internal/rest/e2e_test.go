@@ -3,10 +3,13 @@ package rest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-db/shoal/internal/auth"
@@ -495,4 +498,46 @@ func TestAuthEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("bearer read-only key: %d", resp.StatusCode)
 	}
+}
+
+// TestJWTEndToEnd checks that a JWT given as a bearer token reaches the
+// service with its per-collection access.
+func TestJWTEndToEnd(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{APIKey: "signing-key", JWTRBAC: true})
+	c.key = "signing-key"
+	for _, n := range []string{"a", "b"} {
+		step{method: "PUT", path: "/collections/" + n, body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	}
+	c.key = ""
+	sign := func(key string, claims jwt.MapClaims) string {
+		claims["exp"] = time.Now().Add(time.Hour).Unix()
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	doBearer := func(token, method, path, body string) response {
+		req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{status: resp.StatusCode, header: resp.Header, body: b}
+	}
+	readA := sign("signing-key", jwt.MapClaims{"access": []map[string]string{{"collection": "a", "access": "r"}}})
+	if r := doBearer(readA, "GET", "/collections/a", ""); r.status != 200 {
+		t.Errorf("read a with r-token: %d %s", r.status, r.body)
+	}
+	doBearer(readA, "PUT", "/collections/a/points?wait=true", `{"points": [{"id": 1, "vector": [1, 0]}]}`).wantError(t, 403, "Forbidden")
+	doBearer(readA, "GET", "/collections/b", "").wantError(t, 403, "Forbidden")
+	writeA := sign("signing-key", jwt.MapClaims{"access": []map[string]string{{"collection": "a", "access": "rw"}}})
+	if r := doBearer(writeA, "PUT", "/collections/a/points?wait=true", `{"points": [{"id": 1, "vector": [1, 0]}]}`); r.status != 200 {
+		t.Errorf("write a with rw-token: %d %s", r.status, r.body)
+	}
+	forged := sign("other-key", jwt.MapClaims{"access": "m"})
+	doBearer(forged, "GET", "/collections", "").wantError(t, 403, "InvalidSignature")
 }
