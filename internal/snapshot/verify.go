@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -145,3 +146,5 @@ func verifyInto(ctx context.Context, r io.Reader, checksum, dir string, inspecto
 	}
 	return nil
 }
+
+func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
