@@ -16,9 +16,6 @@ import (
 	"github.com/shoal-db/shoal/internal/auth"
 )
 
-// grpcSetHeader is grpc.SetHeader, named for readability at call sites.
-var grpcSetHeader = grpc.SetHeader
-
 // unauthenticatedMethods may be called without credentials, as in Qdrant:
 // health checks.
 var unauthenticatedMethods = map[string]bool{

@@ -134,7 +134,7 @@ type qdrantService struct {
 // HealthCheck reports Qdrant's title and the Qdrant API version served.
 func (q *qdrantService) HealthCheck(ctx context.Context, _ *qdrant.HealthCheckRequest) (*qdrant.HealthCheckReply, error) {
 	if q.s.opts.Version != "" {
-		_ = grpcSetHeader(ctx, metadata.Pairs("shoal-version", q.s.opts.Version))
+		_ = grpc.SetHeader(ctx, metadata.Pairs("shoal-version", q.s.opts.Version))
 	}
 	return &qdrant.HealthCheckReply{Title: Title, Version: QdrantVersion}, nil
 }
