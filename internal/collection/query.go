@@ -457,8 +457,8 @@ func (c *Collection) searchShards(ctx context.Context, req shard.SearchRequest, 
 
 // resolveInputs turns query inputs into vectors of the named vector: raw
 // vectors are checked (dimension, finite) and normalised for Cosine; point
-// ids are looked up in this collection, or in lookup's collection (using
-// lookup's vector name when given). Ids looked up here are returned for
+// ids are looked up in this collection (vector using), or in lookup's
+// collection (lookup's vector name, else the unnamed vector). Ids looked up here are returned for
 // exclusion from the results, as Qdrant excludes them.
 func (c *Collection) resolveInputs(ctx context.Context, inputs []api.VectorInput, using string, lookup *api.LookupFrom) ([][]float32, []api.PointID, error) {
 	params, err := c.vectorParams(using)
@@ -483,6 +483,9 @@ func (c *Collection) resolveInputs(ctx context.Context, inputs []api.VectorInput
 	}
 	src, name := c, using
 	if lookup != nil {
+		// Qdrant: without lookup_from.vector the default (unnamed) vector
+		// of the lookup collection is used.
+		name = api.DefaultVectorName
 		if lookup.Vector != nil {
 			name = *lookup.Vector
 		}

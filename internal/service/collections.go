@@ -465,6 +465,7 @@ func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *
 		return nil, api.ErrBadInput("field_schema is required: one of keyword, integer, float, geo, text, bool, datetime, uuid")
 	}
 	s.ddlMu.Lock()
+	prev, hadPrev := s.meta.State().Collections[c.Name()].PayloadIndexes[req.FieldName]
 	err = s.meta.Apply(&meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(),
 		Field: req.FieldName, Schema: req.FieldSchema})
 	s.ddlMu.Unlock()
@@ -472,6 +473,29 @@ func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *
 		return nil, err
 	}
 	if err := c.CreatePayloadIndex(ctx, req.FieldName, *req.FieldSchema); err != nil {
+		// An index the shards refuse (bad parameters) must not stay in the
+		// metadata, or every later open would fail to build it.
+		// A previous index of the key is restored.
+		undo := &meta.Command{V: meta.CommandVersion, Type: meta.TypeDropPayloadIndex, Collection: c.Name(), Field: req.FieldName}
+		if hadPrev {
+			undo = &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(), Field: req.FieldName, Schema: &prev}
+		}
+		s.ddlMu.Lock()
+		uerr := s.meta.Apply(undo)
+		s.ddlMu.Unlock()
+		if uerr != nil {
+			s.log.Error("cannot undo payload index creation", "collection", c.Name(), "field", req.FieldName, "err", uerr)
+		}
+		rctx := context.WithoutCancel(ctx)
+		var rerr error
+		if hadPrev {
+			rerr = c.CreatePayloadIndex(rctx, req.FieldName, prev)
+		} else {
+			rerr = c.DropPayloadIndex(rctx, req.FieldName)
+		}
+		if rerr != nil {
+			s.log.Warn("cannot restore the payload index", "collection", c.Name(), "field", req.FieldName, "err", rerr)
+		}
 		return nil, fail(err)
 	}
 	return s.indexResult(c.Shards(), wp), nil

@@ -815,3 +815,76 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Fatalf("telemetry %+v", tel)
 	}
 }
+
+func TestFieldIndexLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	s := newService(t, dir)
+	createUnnamed(t, s, "c", 2, api.DistanceDot, 2)
+	upsert(t, s, "c", []api.PointStruct{
+		{ID: api.NumID(1), Vector: api.Vectors{"": {1, 0}}, Payload: payload(t, `{"n": 1, "k": "a"}`)},
+		{ID: api.NumID(2), Vector: api.Vectors{"": {0, 1}}, Payload: payload(t, `{"n": 2, "k": "b"}`)},
+	})
+	wp := api.WriteParams{Wait: true}
+	_, err := s.CreateFieldIndex(bg, "c", &api.CreateFieldIndex{FieldName: "k", FieldSchema: &api.PayloadFieldSchema{Type: api.SchemaKeyword}}, wp)
+	mustNil(t, err)
+	// An index the shards refuse is not kept anywhere; an existing index
+	// of the same key survives a refused replacement.
+	bad := &api.PayloadFieldSchema{Type: api.SchemaInteger, Params: map[string]any{"lookup": false, "range": false}}
+	_, err = s.CreateFieldIndex(bg, "c", &api.CreateFieldIndex{FieldName: "n", FieldSchema: bad}, wp)
+	wantErr(t, err, api.KindBadInput, "cannot both be false")
+	_, err = s.CreateFieldIndex(bg, "c", &api.CreateFieldIndex{FieldName: "k", FieldSchema: bad}, wp)
+	wantErr(t, err, api.KindBadInput, "cannot both be false")
+	_, err = s.CreateFieldIndex(bg, "c", &api.CreateFieldIndex{FieldName: "bad path["}, wp)
+	wantErr(t, err, api.KindBadInput, "Invalid json path")
+	check := func(s *Service) {
+		t.Helper()
+		info, err := s.CollectionInfo(bg, "c")
+		mustNil(t, err)
+		if len(info.PayloadSchema) != 1 || info.PayloadSchema["k"].DataType != api.SchemaKeyword || info.PayloadSchema["k"].Points != 2 {
+			t.Fatalf("payload schema %+v", info.PayloadSchema)
+		}
+	}
+	check(s)
+	mustNil(t, s.Close())
+	s = newService(t, dir)
+	check(s)
+	_, err = s.DeleteFieldIndex(bg, "c", "k", wp)
+	mustNil(t, err)
+	info, _ := s.CollectionInfo(bg, "c")
+	if len(info.PayloadSchema) != 0 {
+		t.Fatalf("index not dropped: %+v", info.PayloadSchema)
+	}
+	mustNil(t, s.Close())
+}
+
+func TestLookupFromNamedVector(t *testing.T) {
+	s := newService(t, t.TempDir())
+	defer s.Close()
+	createUnnamed(t, s, "target", 2, api.DistanceDot, 2)
+	upsert(t, s, "target", []api.PointStruct{
+		{ID: api.NumID(1), Vector: api.Vectors{"": {1, 0}}},
+		{ID: api.NumID(2), Vector: api.Vectors{"": {0, 1}}},
+	})
+	mustNil(t, s.CreateCollection(bg, "src", &api.CreateCollection{Vectors: api.VectorsConfig{
+		"x": {Size: 2, Distance: api.DistanceDot}, "y": {Size: 3, Distance: api.DistanceDot}}}))
+	upsert(t, s, "src", []api.PointStruct{{ID: api.NumID(7), Vector: api.Vectors{"x": {0, 5}, "y": {1, 1, 1}}}})
+	hits := query(t, s, "target", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{ID: ptr(api.NumID(7))}},
+		LookupFrom: &api.LookupFrom{Collection: "src", Vector: ptr("x")}, Limit: ptr(1)})
+	// Not excluded (the id belongs to src), scored by src's vector x.
+	if len(hits) != 1 || hits[0].ID.Num != 2 || hits[0].Score != 5 {
+		t.Fatalf("lookup_from x: %+v", hits)
+	}
+	// Without lookup_from.vector the unnamed vector is used, which src lacks.
+	_, err := s.Query(bg, "target", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{ID: ptr(api.NumID(7))}},
+		LookupFrom: &api.LookupFrom{Collection: "src"}}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "Not existing vector name error: ")
+	// A vector of the wrong size is refused.
+	_, err = s.Query(bg, "target", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{ID: ptr(api.NumID(7))}},
+		LookupFrom: &api.LookupFrom{Collection: "src", Vector: ptr("y")}}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "expected dim: 2, got 3")
+	// lookup_from needs read access to the other collection.
+	ctx := auth.WithAccess(bg, auth.Access{Collections: map[string]auth.Mode{"target": auth.Read}})
+	_, err = s.Query(ctx, "target", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{ID: ptr(api.NumID(7))}},
+		LookupFrom: &api.LookupFrom{Collection: "src", Vector: ptr("x")}}, api.ReadParams{})
+	wantErr(t, err, api.KindForbidden, "read access to collection src")
+}
