@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -540,4 +542,28 @@ func TestJWTEndToEnd(t *testing.T) {
 	}
 	forged := sign("other-key", jwt.MapClaims{"access": "m"})
 	doBearer(forged, "GET", "/collections", "").wantError(t, 403, "InvalidSignature")
+}
+
+// TestGzipEndToEnd upserts with a gzip-compressed body, as clients with
+// request compression enabled send it.
+func TestGzipEndToEnd(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	step{method: "PUT", path: "/collections/z", body: `{"vectors": {"size": 3, "distance": "Cosine"}}`}.run(t, c)
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, _ = zw.Write([]byte(batchOf(50)))
+	_ = zw.Close()
+	req, _ := http.NewRequest("PUT", c.base+"/collections/z/points?wait=true", &b)
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("gzip upsert: %d %s", resp.StatusCode, body)
+	}
+	step{method: "POST", path: "/collections/z/points/count", body: `{}`, check: wantJSON(`{"count": 50}`)}.run(t, c)
 }

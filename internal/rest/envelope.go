@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,24 +133,61 @@ func errTooLarge(size, limit int64) error {
 
 // readBody reads the request body, refusing more than limit bytes without
 // reading them: a declared Content-Length above the limit is refused at
-// once, and an undeclared length is cut off at limit+1 bytes.
+// once, and an undeclared length is cut off at limit+1 bytes. A body with
+// Content-Encoding gzip is decompressed, and the limit applies to both the
+// compressed and the decompressed size.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errTooLarge(r.ContentLength, limit)
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
+	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, api.ErrBadRequest("cannot decompress request body: %v", err)
+		}
+		defer zr.Close()
+		body = &limitedReader{r: zr, n: limit}
+	default:
+		return nil, api.ErrBadRequest("unsupported Content-Encoding %q: use gzip or none", enc)
+	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
 	if _, err := buf.ReadFrom(body); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.As(err, &mbe) || errors.Is(err, errInflatedTooLarge) {
 			return nil, errTooLarge(-1, limit)
 		}
 		return nil, api.ErrBadRequest("cannot read request body: %v", err)
 	}
 	return buf.Bytes(), nil
+}
+
+var errInflatedTooLarge = errors.New("decompressed body is too large")
+
+// limitedReader fails with errInflatedTooLarge after n bytes.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return 0, errInflatedTooLarge
+	}
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, errInflatedTooLarge
+	}
+	return n, err
 }
 
 // decodeJSON decodes a request body into v with Qdrant's error texts:

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -260,6 +261,35 @@ func TestBodyLimit(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	response{status: resp.StatusCode, body: b}.wantError(t, http.StatusRequestEntityTooLarge, "exceeded limit (1000 bytes)")
+}
+
+func TestGzipRequestBody(t *testing.T) {
+	c, _ := newFaultServer(t, &faultService{}, Options{MaxRequestBytes: 4096})
+	post := func(body []byte, enc string) response {
+		req, _ := http.NewRequest("PUT", c.base+"/collections/c/points", bytes.NewReader(body))
+		req.Header.Set("Content-Encoding", enc)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{status: resp.StatusCode, body: b}
+	}
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		_, _ = zw.Write([]byte(s))
+		_ = zw.Close()
+		return b.Bytes()
+	}
+	// A compressed syntax error proves the body was decompressed and
+	// decoded: the position is in the decompressed text.
+	post(gz("{\n\"points\": [}"), "gzip").wantError(t, 400, "Format error in JSON body: invalid character '}' looking for beginning of value at line 2 column 12")
+	// A small compressed body that inflates above the limit is refused.
+	post(gz(`{"points": [`+strings.Repeat(" ", 10000)+`]}`), "gzip").wantError(t, 413, "exceeded limit (4096 bytes)")
+	post([]byte("not gzip"), "gzip").wantError(t, 400, "cannot decompress")
+	post([]byte("{}"), "br").wantError(t, 400, "unsupported Content-Encoding")
 }
 
 func TestAuthentication(t *testing.T) {

@@ -247,7 +247,9 @@ func (h *Handler) wrap(pattern string, kind routeKind, next http.Handler) http.H
 			case status >= 400:
 				lvl = slog.LevelInfo
 			}
-			h.log.Log(r.Context(), lvl, "rest request", "method", r.Method, "route", endpoint, "path", r.URL.Path, "status", status, "duration", d)
+			if h.log.Enabled(r.Context(), lvl) {
+				h.log.Log(r.Context(), lvl, "rest request", "method", r.Method, "route", endpoint, "path", r.URL.Path, "status", status, "duration", d)
+			}
 		}()
 
 		ctx := context.WithValue(r.Context(), startKey{}, start)
