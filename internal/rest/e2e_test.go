@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,14 +23,14 @@ import (
 type step struct {
 	method, path string
 	body         string
-	check        func(t *testing.T, result json.RawMessage)
+	check        func(t testing.TB, result json.RawMessage)
 	// legacy names the spec schema that validates the result of a route the
 	// v1.19 spec no longer lists: "ScoredPoint" (a list of them),
 	// "ScoredPointBatch" (a list of lists) or "GroupsResult".
 	legacy string
 }
 
-func (s step) run(t *testing.T, c *testClient) json.RawMessage {
+func (s step) run(t testing.TB, c *testClient) json.RawMessage {
 	t.Helper()
 	var body any
 	if s.body != "" {
@@ -83,8 +84,8 @@ func (s step) run(t *testing.T, c *testClient) json.RawMessage {
 }
 
 // wantJSON checks that result, decoded, equals want decoded.
-func wantJSON(want string) func(*testing.T, json.RawMessage) {
-	return func(t *testing.T, got json.RawMessage) {
+func wantJSON(want string) func(testing.TB, json.RawMessage) {
+	return func(t testing.TB, got json.RawMessage) {
 		t.Helper()
 		var g, w any
 		if err := json.Unmarshal(got, &g); err != nil {
@@ -101,8 +102,8 @@ func wantJSON(want string) func(*testing.T, json.RawMessage) {
 
 // wantIDs checks the ids of a list of points (or of {"points": [...]}), in
 // order.
-func wantIDs(ids ...any) func(*testing.T, json.RawMessage) {
-	return func(t *testing.T, got json.RawMessage) {
+func wantIDs(ids ...any) func(testing.TB, json.RawMessage) {
+	return func(t testing.TB, got json.RawMessage) {
 		t.Helper()
 		var pts []struct {
 			ID any `json:"id"`
@@ -136,8 +137,8 @@ func wantIDs(ids ...any) func(*testing.T, json.RawMessage) {
 	}
 }
 
-func wantContains(subs ...string) func(*testing.T, json.RawMessage) {
-	return func(t *testing.T, got json.RawMessage) {
+func wantContains(subs ...string) func(testing.TB, json.RawMessage) {
+	return func(t testing.TB, got json.RawMessage) {
 		t.Helper()
 		for _, s := range subs {
 			if !strings.Contains(string(got), s) {
@@ -194,7 +195,7 @@ func walkServer(t *testing.T) *testClient {
 		{method: "GET", path: "/collections/named/points/5c56c793-69f3-4fbf-87e6-c4bf54c28c26", check: wantContains(`"img":[`, `"txt":[1,2,3]`)},
 		{method: "POST", path: d + "/points?consistency=2", body: `{"ids": [2, 1, 99], "with_vector": true, "with_payload": ["n"]}`, check: wantContains(`"vector":[`, `"n":1`)},
 		{method: "POST", path: d + "/points/scroll", body: `{"limit": 3, "with_payload": true}`, check: wantContains(`"next_page_offset":4`)},
-		{method: "POST", path: d + "/points/scroll?consistency=all", body: `{"filter": {"must": [{"key": "city", "match": {"value": "Berlin"}}]}, "limit": 10}`, check: func(t *testing.T, r json.RawMessage) {
+		{method: "POST", path: d + "/points/scroll?consistency=all", body: `{"filter": {"must": [{"key": "city", "match": {"value": "Berlin"}}]}, "limit": 10}`, check: func(t testing.TB, r json.RawMessage) {
 			wantContains(`"next_page_offset":null`)(t, r)
 			var s struct {
 				Points []any `json:"points"`
@@ -236,17 +237,17 @@ func walkServer(t *testing.T) *testClient {
 		{method: "POST", path: d + "/points/payload?wait=true", body: `{"payload": {"deep": 1}, "filter": {"must": [{"has_id": [3]}]}}`},
 		{method: "GET", path: d + "/points/2", check: wantContains(`"color":"red"`, `"n":2`)},
 		{method: "PUT", path: d + "/points/payload?wait=true", body: `{"payload": {"only": true}, "points": [2]}`},
-		{method: "GET", path: d + "/points/2", check: func(t *testing.T, r json.RawMessage) {
+		{method: "GET", path: d + "/points/2", check: func(t testing.TB, r json.RawMessage) {
 			wantContains(`"payload":{"only":true}`)(t, r)
 		}},
 		{method: "POST", path: d + "/points/payload/delete?wait=true", body: `{"keys": ["color"], "points": [1]}`},
-		{method: "GET", path: d + "/points/1", check: func(t *testing.T, r json.RawMessage) {
+		{method: "GET", path: d + "/points/1", check: func(t testing.TB, r json.RawMessage) {
 			if strings.Contains(string(r), "color") {
 				t.Errorf("payload key not deleted: %s", r)
 			}
 		}},
 		{method: "POST", path: d + "/points/payload/clear?wait=true", body: `{"points": [3]}`},
-		{method: "GET", path: d + "/points/3", check: func(t *testing.T, r json.RawMessage) {
+		{method: "GET", path: d + "/points/3", check: func(t testing.TB, r json.RawMessage) {
 			if strings.Contains(string(r), "city") {
 				t.Errorf("payload not cleared: %s", r)
 			}
@@ -254,7 +255,7 @@ func walkServer(t *testing.T) *testClient {
 		{method: "PUT", path: d + "/points/vectors?wait=true", body: `{"points": [{"id": 6, "vector": [1, 1, 1, 1]}]}`},
 		{method: "POST", path: d + "/points", body: `{"ids": [6], "with_vector": true}`, check: wantContains(`"vector":[1,1,1,1]`)},
 		{method: "POST", path: "/collections/named/points/vectors/delete?wait=true", body: `{"points": [2], "vector": ["txt"]}`},
-		{method: "POST", path: "/collections/named/points", body: `{"ids": [2], "with_vector": true}`, check: func(t *testing.T, r json.RawMessage) {
+		{method: "POST", path: "/collections/named/points", body: `{"ids": [2], "with_vector": true}`, check: func(t testing.TB, r json.RawMessage) {
 			if strings.Contains(string(r), "txt") || !strings.Contains(string(r), "img") {
 				t.Errorf("named vector not deleted: %s", r)
 			}
@@ -267,7 +268,7 @@ func walkServer(t *testing.T) *testClient {
 			{"clear_payload": {"points": [7]}},
 			{"update_vectors": {"points": [{"id": 7, "vector": [0, 0, 0, 1]}]}},
 			{"delete": {"points": [5]}}
-		]}`, check: func(t *testing.T, r json.RawMessage) {
+		]}`, check: func(t testing.TB, r json.RawMessage) {
 			var rs []map[string]any
 			_ = json.Unmarshal(r, &rs)
 			if len(rs) != 7 {
@@ -293,7 +294,7 @@ func walkServer(t *testing.T) *testClient {
 		{method: "GET", path: "/cluster", check: wantJSON(`{"status": "disabled"}`)},
 		{method: "GET", path: "/telemetry?details_level=2", check: wantContains(`"number_of_collections":2`, `"id":"demo"`)},
 		{method: "DELETE", path: "/collections/named", check: wantJSON(`true`)},
-		{method: "GET", path: "/collections", check: func(t *testing.T, r json.RawMessage) {
+		{method: "GET", path: "/collections", check: func(t testing.TB, r json.RawMessage) {
 			if strings.Contains(string(r), "named") {
 				t.Errorf("collection not deleted: %s", r)
 			}
@@ -566,4 +567,50 @@ func TestGzipEndToEnd(t *testing.T) {
 		t.Fatalf("gzip upsert: %d %s", resp.StatusCode, body)
 	}
 	step{method: "POST", path: "/collections/z/points/count", body: `{}`, check: wantJSON(`{"count": 50}`)}.run(t, c)
+}
+
+// BenchmarkQueryOverHTTP measures one top-10 query over loopback HTTP
+// against the real service (5,000 points of 64 dimensions, 2 shards):
+// the whole REST path, JSON both ways, plus the search itself.
+func BenchmarkQueryOverHTTP(b *testing.B) {
+	for _, withVector := range []bool{false, true} {
+		b.Run(fmt.Sprintf("with_vector=%v", withVector), func(b *testing.B) {
+			c := newRealServer(b, Options{}, auth.Options{})
+			step{method: "PUT", path: "/collections/bench", body: `{"vectors": {"size": 64, "distance": "Cosine"}, "shard_number": 2}`}.run(b, c)
+			r := rand.New(rand.NewPCG(7, 8))
+			vec := func() string {
+				parts := make([]string, 64)
+				for i := range parts {
+					parts[i] = fmt.Sprintf("%.4f", r.Float32())
+				}
+				return "[" + strings.Join(parts, ",") + "]"
+			}
+			for batchStart := 0; batchStart < 5000; batchStart += 500 {
+				var sb strings.Builder
+				sb.WriteString(`{"points": [`)
+				for i := range 500 {
+					if i > 0 {
+						sb.WriteByte(',')
+					}
+					fmt.Fprintf(&sb, `{"id": %d, "vector": %s, "payload": {"n": %d}}`, batchStart+i, vec(), i)
+				}
+				sb.WriteString(`]}`)
+				step{method: "PUT", path: "/collections/bench/points?wait=true", body: sb.String()}.run(b, c)
+			}
+			body := fmt.Sprintf(`{"query": %s, "limit": 10, "with_payload": true, "with_vector": %v}`, vec(), withVector)
+			client := &http.Client{}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := client.Post(c.base+"/collections/bench/points/query", "application/json", strings.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatal(resp.StatusCode)
+				}
+			}
+		})
+	}
 }

@@ -11,7 +11,7 @@ import (
 
 // newRealServer starts the REST API over the real service, with real
 // shards in a temporary directory, on a real loopback socket.
-func newRealServer(t *testing.T, opts Options, ao auth.Options) *testClient {
+func newRealServer(t testing.TB, opts Options, ao auth.Options) *testClient {
 	t.Helper()
 	svc, err := service.New(service.Options{
 		StorageDir: t.TempDir(),
