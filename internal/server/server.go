@@ -68,6 +68,7 @@ type Server struct {
 	rest    *rest.Handler
 	grpcAPI *grpcapi.Server
 	tls     *tls.Config // nil without TLS
+	snaps   *snapshots
 
 	httpSrv *http.Server
 	grpcSrv *grpc.Server // nil when gRPC is disabled
@@ -125,6 +126,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	s.svc = svc
 
+	if s.snaps, err = newSnapshots(cfg, svc, s.reg, s.log.With("component", "snapshots"), opts.Version); err != nil {
+		svc.Close()
+		return nil, err
+	}
+
 	s.auth = auth.New(auth.Options{
 		APIKey:         cfg.Service.APIKey,
 		AltAPIKey:      cfg.Service.AltAPIKey,
@@ -154,6 +160,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Version:         opts.Version,
 		Commit:          opts.Commit,
 		Ready:           s.ready.Load,
+		Snapshots:       s.snaps.handler,
 	})
 	s.httpSrv = &http.Server{
 		Handler:           s.rest,
@@ -171,6 +178,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			Logger:          s.log.With("component", "grpc"),
 			MaxMessageBytes: int(cfg.MaxRequestBytes()),
 			Version:         opts.Version,
+			Snapshots:       s.snaps.grpc,
 		})
 		gopts := s.grpcAPI.GRPCServerOptions()
 		if s.tls != nil {
@@ -248,6 +256,7 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}()
 	}
+	s.snaps.start()
 	s.ready.Store(true)
 	attrs := []any{"rest", scheme + "://" + httpLn.Addr().String()}
 	if grpcLn != nil {
@@ -353,6 +362,7 @@ func (s *Server) Close(ctx context.Context) error {
 	} else if s.grpcSrv != nil {
 		s.grpcSrv.Stop()
 	}
+	s.snaps.stop()
 	if err := s.svc.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("cannot close service: %w", err))
 	}

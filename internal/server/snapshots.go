@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoal-db/shoal/internal/config"
+	"github.com/shoal-db/shoal/internal/durable"
+	"github.com/shoal-db/shoal/internal/grpcapi"
+	"github.com/shoal-db/shoal/internal/rest"
+	"github.com/shoal-db/shoal/internal/service"
+	"github.com/shoal-db/shoal/internal/snapshot"
+)
+
+// snapshots holds the snapshot parts of a server: the manager behind the
+// REST and gRPC snapshot APIs, and the scheduler of the `snapshots:`
+// policies.
+type snapshots struct {
+	manager *snapshot.Manager
+	handler *snapshot.Handler
+	grpc    *grpcapi.SnapshotsService
+	sched   *snapshot.Scheduler // nil without policies
+	log     *slog.Logger
+
+	mu     sync.Mutex // guards cancel
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// peerIDFile holds a standalone node's generated peer id, used in snapshot
+// names when cluster.peer_id is not set.
+const peerIDFile = "snapshot_peer_id"
+
+// nodePeerID returns cluster.peer_id, or a random id generated once and kept
+// in the storage directory.
+func nodePeerID(cfg config.Config) (uint64, error) {
+	if cfg.Cluster.PeerID != 0 {
+		return cfg.Cluster.PeerID, nil
+	}
+	p := filepath.Join(cfg.Storage.StoragePath, peerIDFile)
+	if b, err := os.ReadFile(p); err == nil {
+		if id, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && id != 0 {
+			return id, nil
+		}
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("cannot generate peer id: %w", err)
+	}
+	id := binary.LittleEndian.Uint64(b[:])&(1<<53-1) | 1
+	if err := durable.WriteFile(p, []byte(strconv.FormatUint(id, 10)+"\n"), 0o644); err != nil {
+		return 0, fmt.Errorf("cannot store peer id: %w", err)
+	}
+	return id, nil
+}
+
+// snapshotStore opens the store of API-created snapshots: the local
+// snapshots_path, or S3 with storage.snapshots_config.snapshots_storage: s3.
+func snapshotStore(cfg config.Config) (snapshot.Store, *snapshot.DirStore, error) {
+	local, err := snapshot.OpenDirStore(cfg.Storage.SnapshotsPath, "local")
+	if err != nil {
+		return nil, nil, err
+	}
+	sc := cfg.Storage.SnapshotsConfig
+	if sc.SnapshotsStorage != "s3" {
+		return local, local, nil
+	}
+	s3 := sc.S3Config
+	opts := snapshot.S3Options{Bucket: s3.Bucket, Region: s3.Region, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Endpoint: "s3.amazonaws.com"}
+	if s3.EndpointURL != "" {
+		u, err := url.Parse(s3.EndpointURL)
+		if err != nil || u.Host == "" {
+			return nil, nil, fmt.Errorf("invalid storage.snapshots_config.s3_config.endpoint_url %q", s3.EndpointURL)
+		}
+		opts.Endpoint, opts.Insecure, opts.PathStyle = u.Host, u.Scheme == "http", true
+		opts.Prefix = strings.Trim(u.Path, "/")
+	}
+	st, err := snapshot.NewS3Store(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, local, nil
+}
+
+// newSnapshots builds the snapshot manager, its API adapters and the
+// scheduler from cfg.
+func newSnapshots(cfg config.Config, svc *service.Service, reg prometheus.Registerer, log *slog.Logger, version string) (*snapshots, error) {
+	peer, err := nodePeerID(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, local, err := snapshotStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hooks := svc.SnapshotHooks(cfg.TempDir())
+	mgr, err := snapshot.NewManager(snapshot.ManagerOptions{
+		Source: hooks, Inspector: hooks, Store: store, PeerID: peer, ShoalVersion: version,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sn := &snapshots{
+		manager: mgr,
+		handler: snapshot.NewHandler(snapshot.HandlerOptions{Manager: mgr, StatusOf: rest.StatusOf, Logger: log}),
+		grpc:    grpcapi.NewSnapshotsService(mgr),
+		log:     log,
+	}
+	policies, err := SnapshotPolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var resolved []*snapshot.Policy
+	for i := range policies {
+		p, err := policies[i].Resolve(local)
+		if err != nil {
+			return nil, err
+		}
+		resolved = append(resolved, p)
+	}
+	sched, err := snapshot.NewScheduler(snapshot.SchedulerOptions{Policies: resolved, Producer: mgr, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	if len(resolved) > 0 {
+		sn.sched = sched
+	}
+	return sn, nil
+}
+
+// SnapshotPolicies decodes the `snapshots:` config section:
+//
+//	snapshots:
+//	  policies:
+//	    - {name: hourly, collections: ["*"], interval: 1h, retention: {keep_last: 24}, destinations: [local]}
+func SnapshotPolicies(cfg config.Config) ([]snapshot.PolicyConfig, error) {
+	if len(cfg.Snapshots) == 0 {
+		return nil, nil
+	}
+	for k := range cfg.Snapshots {
+		if k != "policies" {
+			return nil, fmt.Errorf("invalid snapshots config: unknown key %q (expected policies)", k)
+		}
+	}
+	ps, err := snapshot.DecodePolicies(cfg.Snapshots["policies"])
+	if err != nil {
+		return nil, fmt.Errorf("invalid snapshots config: %w", err)
+	}
+	return ps, nil
+}
+
+// start runs the scheduler in the background.
+func (sn *snapshots) start() {
+	if sn == nil || sn.sched == nil {
+		return
+	}
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if sn.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sn.cancel, sn.done = cancel, make(chan struct{})
+	go func() {
+		defer close(sn.done)
+		sn.sched.Run(ctx)
+	}()
+	sn.log.Info("snapshot scheduler started")
+}
+
+// stop stops the scheduler and waits for a running snapshot to end.
+func (sn *snapshots) stop() {
+	if sn == nil {
+		return
+	}
+	sn.mu.Lock()
+	cancel, done := sn.cancel, sn.done
+	sn.cancel = nil
+	sn.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// Snapshots returns the snapshot manager (for in-process tools and tests).
+func (s *Server) Snapshots() *snapshot.Manager { return s.snaps.manager }

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qdrant/go-client/qdrant"
+
+	"github.com/shoal-db/shoal/internal/snapshot"
+)
+
+// TestSnapshotsWiring checks that a server serves the snapshot API over
+// REST and gRPC and runs the configured policies.
+func TestSnapshotsWiring(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	remote := filepath.Join(dir, "remote")
+	cfg.Snapshots = map[string]any{"policies": []any{map[string]any{
+		"name": "often", "collections": []any{"*"}, "interval": "1s",
+		"retention":    map[string]any{"keep_last": 2},
+		"destinations": []any{map[string]any{"fs": remote}},
+		"verify":       true,
+	}}}
+	s := start(t, cfg)
+	c := newREST(t, s)
+	seed(c, "cities")
+
+	code, out := c.do("POST", "/collections/cities/snapshots", nil)
+	if code != 200 {
+		t.Fatalf("create snapshot: %d %v", code, out)
+	}
+	name := out["result"].(map[string]any)["name"].(string)
+	if !strings.HasPrefix(name, "cities-") {
+		t.Fatal(name)
+	}
+
+	g := grpcClient(t, s.GRPCAddr(), qdrant.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	list, err := g.ListSnapshots(ctx, "cities")
+	if err != nil || len(list) != 1 || list[0].Name != name || list[0].GetChecksum() == "" {
+		t.Fatalf("gRPC list %v %v", list, err)
+	}
+	full, err := g.CreateFullSnapshot(ctx)
+	if err != nil || !strings.HasPrefix(full.Name, "full-snapshot-") {
+		t.Fatalf("gRPC full %v %v", full, err)
+	}
+
+	// The policy ships verified snapshots to the fs destination and prunes
+	// it to two.
+	st, err := snapshot.OpenDirStore(remote, "remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, _ := snapshot.ListSnapshots(ctx, st, "cities")
+		code, out = c.do("GET", "/metrics", nil)
+		text := fmt.Sprint(out["text"])
+		if len(ds) == 2 && strings.Contains(text, `snapshot_pruned_total{destination="fs:`+remote+`",policy="often"}`) {
+			rep, err := snapshot.ReadVerifyReport(ctx, st, "cities", ds[1].Name)
+			if err != nil || rep == nil || !rep.OK || rep.Points != 3 {
+				t.Fatalf("verification report %+v, %v", rep, err)
+			}
+			if !strings.Contains(text, `snapshot_last_success_timestamp_seconds{destination="fs:`+remote+`",policy="often"}`) {
+				t.Fatalf("metrics lack snapshot_last_success_timestamp_seconds:\n%s", text)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scheduler did not run and prune: %v\n%s", ds, text)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestSnapshotPoliciesConfigErrors(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Snapshots = map[string]any{"schedule": "0 * * * *"}
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "unknown key") {
+		t.Fatalf("got %v", err)
+	}
+	cfg.Snapshots = map[string]any{"policies": []any{map[string]any{"collections": []any{"*"}, "cron": "bad", "destinations": []any{"local"}}}}
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "cron") {
+		t.Fatalf("got %v", err)
+	}
+}
