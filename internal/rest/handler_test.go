@@ -142,27 +142,33 @@ func (r response) wantError(t testing.TB, status int, want string) {
 	spec(t).validateSchema(t, "ErrorResponse", r.body)
 }
 
-func newFaultServer(t *testing.T, f *faultService, opts Options) (*testClient, *bytes.Buffer) {
+func newFaultServer(t *testing.T, f *faultService, opts Options) (*testClient, *logBuffer) {
 	t.Helper()
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	logs := &logBuffer{}
 	opts.Service = f
-	opts.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := New(opts)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testClient{t: t, base: srv.URL, h: h}, &logs
+	return &testClient{t: t, base: srv.URL, h: h}, logs
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
+// logBuffer collects log output from concurrent handlers.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (l lockedWriter) Write(b []byte) (int, error) {
+func (l *logBuffer) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(b)
+	return l.buf.Write(b)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func TestErrorTable(t *testing.T) {
@@ -216,6 +222,29 @@ func TestTimeoutParamBecomesDeadline(t *testing.T) {
 	f.mu.Unlock()
 	if d.Before(before.Add(29*time.Second)) || d.After(time.Now().Add(30*time.Second)) {
 		t.Errorf("deadline %v is not 30 s after the request", d.Sub(before))
+	}
+}
+
+func TestClientDisconnect(t *testing.T) {
+	f := &faultService{block: true}
+	reg := prometheus.NewRegistry()
+	c, logs := newFaultServer(t, f, Options{Registerer: reg})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/collections", nil)
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("request did not fail")
+	}
+	// The handler finishes after the client is gone; wait for its log line.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "status=499") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no 499 log line:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("client disconnect logged as an error:\n%s", logs.String())
 	}
 }
 

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -186,6 +187,12 @@ func (h *Handler) serveAPI(fn apiFunc) http.HandlerFunc {
 		start := requestStart(r)
 		res, err := fn(w, r)
 		if err != nil {
+			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+				// The client went away; nobody reads this answer, but the
+				// log and the metrics should not count it as a server error.
+				writeErrorStatus(w, start, statusClientClosed, "Client closed the request")
+				return
+			}
 			writeError(w, start, err)
 			return
 		}
@@ -195,6 +202,10 @@ func (h *Handler) serveAPI(fn apiFunc) http.HandlerFunc {
 		}
 	}
 }
+
+// statusClientClosed is the status recorded for requests whose client
+// disconnected before the answer (nginx's convention).
+const statusClientClosed = 499
 
 type startKey struct{}
 
