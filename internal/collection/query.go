@@ -23,12 +23,17 @@ type stage struct {
 	threshold *float32
 	limit     int
 	lookup    *api.LookupFrom
+	// withPayload and withVector, when set on a stage without prefetches,
+	// let the shards attach payloads and vectors to the hits directly.
+	withPayload *api.PayloadSelector
+	withVector  *api.VectorSelector
 }
 
 // ranked is a stage's result, best first.
 type ranked struct {
-	hits   []api.ScoredPoint
-	higher bool // whether a larger score is better
+	hits     []api.ScoredPoint
+	higher   bool // whether a larger score is better
+	selected bool // payloads and vectors already attached as selected
 }
 
 // Query runs a universal query and returns the hits after offset, with
@@ -80,6 +85,7 @@ func (c *Collection) query(ctx context.Context, req *api.QueryRequest) ([]api.Sc
 	if err != nil {
 		return nil, err
 	}
+	st.withPayload, st.withVector = req.WithPayload, req.WithVector
 	r, err := c.runStage(ctx, st)
 	if err != nil {
 		return nil, err
@@ -93,7 +99,26 @@ func (c *Collection) query(ctx context.Context, req *api.QueryRequest) ([]api.Sc
 	if len(hits) > limit {
 		hits = hits[:limit]
 	}
+	if r.selected {
+		return normalizeSelected(hits, req.WithPayload), nil
+	}
 	return c.enrich(ctx, hits, req.WithPayload, req.WithVector)
+}
+
+// normalizeSelected gives hits selected by the shards the shape enrich
+// gives: an empty (not absent) payload when payloads were asked for.
+func normalizeSelected(hits []api.ScoredPoint, wp *api.PayloadSelector) []api.ScoredPoint {
+	if hits == nil {
+		hits = []api.ScoredPoint{}
+	}
+	if wp != nil && wp.Enable {
+		for i := range hits {
+			if hits[i].Payload == nil {
+				hits[i].Payload = api.Payload{}
+			}
+		}
+	}
+	return hits
 }
 
 func limitOffset(l, o *int, def int) (limit, offset int, err error) {
@@ -408,8 +433,11 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 	if len(exclude) > 0 {
 		req.Filter = andFilters(req.Filter, &api.Filter{MustNot: []api.Condition{{HasID: exclude}}})
 	}
+	selected := false
 	if candidates != nil {
 		req.Limit = len(candidates)
+	} else if st.withPayload != nil || st.withVector != nil {
+		req.WithPayload, req.WithVector, selected = st.withPayload, st.withVector, true
 	}
 	hits, err := c.searchShards(ctx, req, higher)
 	if err != nil {
@@ -418,7 +446,7 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 	if len(hits) > st.limit {
 		hits = hits[:st.limit]
 	}
-	return ranked{hits: hits, higher: higher}, nil
+	return ranked{hits: hits, higher: higher, selected: selected}, nil
 }
 
 func toPairs(vecs [][]float32) []Pair {
