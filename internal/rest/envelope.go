@@ -16,33 +16,41 @@ import (
 	"github.com/shoal-db/shoal/internal/api"
 )
 
-// statusByKind is the one table that maps an error Kind to an HTTP status,
+// statusOfKind is the one table that maps an error Kind to an HTTP status,
 // after Qdrant's `impl ResponseError for HttpError` (src/actix/helpers.rs).
-var statusByKind = [...]int{
-	api.KindInternal:            http.StatusInternalServerError,
-	api.KindBadInput:            http.StatusBadRequest,
-	api.KindBadRequest:          http.StatusBadRequest,
-	api.KindNotFound:            http.StatusNotFound,
-	api.KindAlreadyExists:       http.StatusConflict,
-	api.KindForbidden:           http.StatusForbidden,
-	api.KindUnauthorized:        http.StatusUnauthorized,
-	api.KindTimeout:             http.StatusRequestTimeout,
-	api.KindChecksumMismatch:    http.StatusBadRequest,
-	api.KindUnavailable:         http.StatusServiceUnavailable,
-	api.KindStandalone:          http.StatusMethodNotAllowed,
-	api.KindTooLarge:            http.StatusRequestEntityTooLarge,
-	api.KindRateLimited:         http.StatusTooManyRequests,
-	api.KindInsufficientStorage: http.StatusInsufficientStorage,
+func statusOfKind(k api.Kind) int {
+	switch k {
+	case api.KindBadInput, api.KindBadRequest, api.KindChecksumMismatch:
+		return http.StatusBadRequest // 400
+	case api.KindUnauthorized:
+		return http.StatusUnauthorized // 401
+	case api.KindForbidden:
+		return http.StatusForbidden // 403
+	case api.KindNotFound:
+		return http.StatusNotFound // 404
+	case api.KindStandalone:
+		return http.StatusMethodNotAllowed // 405
+	case api.KindTimeout:
+		return http.StatusRequestTimeout // 408
+	case api.KindAlreadyExists:
+		return http.StatusConflict // 409
+	case api.KindTooLarge:
+		return http.StatusRequestEntityTooLarge // 413
+	case api.KindRateLimited:
+		return http.StatusTooManyRequests // 429
+	case api.KindUnavailable:
+		return http.StatusServiceUnavailable // 503
+	case api.KindInsufficientStorage:
+		return http.StatusInsufficientStorage // 507
+	default: // api.KindInternal and kinds added later
+		return http.StatusInternalServerError // 500
+	}
 }
 
 // StatusOf returns the HTTP status for err: the status of its api.Kind, with
 // a context deadline that no *api.Error explains reported as a timeout.
 func StatusOf(err error) int {
-	k := api.KindOf(normalize(err))
-	if int(k) >= 0 && int(k) < len(statusByKind) && statusByKind[k] != 0 {
-		return statusByKind[k]
-	}
-	return http.StatusInternalServerError
+	return statusOfKind(api.KindOf(normalize(err)))
 }
 
 // normalize turns bare context errors (a request's timeout expiring inside

@@ -81,7 +81,7 @@ type Handler struct {
 	patterns  []string // every registered route pattern, in order
 }
 
-// New returns the REST API handler.
+// New returns the REST API handler. It panics if opts.Service is nil.
 func New(opts Options) *Handler {
 	if opts.Service == nil {
 		panic("rest: Options.Service is required")
