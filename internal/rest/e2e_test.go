@@ -36,6 +36,13 @@ func (s step) run(t testing.TB, c *testClient) json.RawMessage {
 	if s.body != "" {
 		body = s.body
 	}
+	if s.legacy == "" {
+		var b []byte
+		if s.body != "" {
+			b = []byte(s.body)
+		}
+		spec(t).validateRequest(t, s.method, s.path, b)
+	}
 	r := c.do(s.method, s.path, body)
 	if r.status != 200 {
 		t.Fatalf("%s %s: %d %s", s.method, s.path, r.status, r.body)

@@ -144,6 +144,43 @@ func (s *openAPI) checkResponse(method, path string, status int, header http.Hea
 	return openapi3filter.ValidateResponse(context.Background(), in)
 }
 
+// validateRequest checks that a request the tests send is valid by the
+// spec (path, query parameters and JSON body), so that the tests speak
+// Qdrant's dialect rather than only Shoal's.
+func (s *openAPI) validateRequest(t testing.TB, method, pathAndQuery string, body []byte) {
+	t.Helper()
+	if err := s.checkRequest(method, pathAndQuery, body); err != nil {
+		t.Errorf("%s %s: request does not match the spec: %v\nbody: %s", method, pathAndQuery, err, truncate(body, 2000))
+	}
+}
+
+// checkRequest is validateRequest returning the mismatch.
+func (s *openAPI) checkRequest(method, pathAndQuery string, body []byte) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, "http://localhost:6333"+pathAndQuery, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		return fmt.Errorf("no route in the spec: %w", err)
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{
+			MultiError:         true,
+			AuthenticationFunc: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil },
+		},
+	}
+	return openapi3filter.ValidateRequest(context.Background(), in)
+}
+
 // validateSchema checks a JSON value against a named component schema.
 func (s *openAPI) validateSchema(t testing.TB, name string, value []byte) {
 	t.Helper()
@@ -188,6 +225,18 @@ func TestSpecValidatorCatchesMismatches(t *testing.T) {
 	}
 	if err := s.checkResponse("GET", "/nonexistent", 200, h, []byte(good)); err == nil {
 		t.Errorf("unknown path accepted")
+	}
+	if err := s.checkRequest("POST", "/collections/c/points/query", []byte(`{"query": [0.1, 0.2], "limit": 3}`)); err != nil {
+		t.Errorf("valid request refused: %v", err)
+	}
+	for _, bad := range []struct{ path, body string }{
+		{"/collections/c/points/query", `{"query": [0.1], "limit": "three"}`},
+		{"/collections/c/points/query?consistency=most", `{"query": [0.1]}`},
+		{"/collections/c/points/scroll", `{"limit": -1}`},
+	} {
+		if err := s.checkRequest("POST", bad.path, []byte(bad.body)); err == nil {
+			t.Errorf("invalid request accepted: %s %s", bad.path, bad.body)
+		}
 	}
 }
 
