@@ -9,5 +9,6 @@ func addSubcommands(root *cobra.Command, env *Env) {
 	root.AddCommand(
 		newVersionCommand(env),
 		newConfigCommand(env),
+		newSnapshotCommand(env),
 	)
 }
