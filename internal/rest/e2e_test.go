@@ -299,7 +299,7 @@ func walkServer(t *testing.T) *testClient {
 		{method: "GET", path: d + "/optimizations"},
 		{method: "GET", path: d + "/shards"},
 		{method: "GET", path: "/cluster", check: wantJSON(`{"status": "disabled"}`)},
-		{method: "GET", path: "/telemetry?details_level=2", check: wantContains(`"number_of_collections":2`, `"id":"demo"`)},
+		{method: "GET", path: "/telemetry?details_level=2", check: wantContains(`"number_of_collections":2`, `"id":"demo"`, `"config":{"params":{"vectors":{"size":4,"distance":"Dot"`)},
 		{method: "DELETE", path: "/collections/named", check: wantJSON(`true`)},
 		{method: "GET", path: "/collections", check: func(t testing.TB, r json.RawMessage) {
 			if strings.Contains(string(r), "named") {

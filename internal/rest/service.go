@@ -84,6 +84,7 @@ type collectionsTelemetry struct {
 
 type collectionTelemetry struct {
 	ID     string                `json:"id"`
+	Config *api.CollectionConfig `json:"config,omitempty"`
 	Shards []replicaSetTelemetry `json:"shards,omitempty"`
 }
 
@@ -115,7 +116,8 @@ type grpcTelemetry struct {
 
 // telemetryData answers GET /telemetry?details_level=N: level 0 reports the
 // counts, level ≥ 1 adds the per-collection entries and the REST request
-// statistics, level ≥ 2 adds shard summaries.
+// statistics, level ≥ 2 adds each collection's configuration and shard
+// summaries.
 func (h *Handler) telemetryData(w http.ResponseWriter, r *http.Request) (any, error) {
 	level := 0
 	if v := r.URL.Query().Get("details_level"); v != "" {
@@ -154,6 +156,11 @@ func (h *Handler) telemetryData(w http.ResponseWriter, r *http.Request) (any, er
 			ct := collectionTelemetry{ID: c.Name}
 			if level >= 2 {
 				ct.Shards = shardSummaries(c)
+				// A collection deleted since Telemetry was read has no
+				// config to report; its entry stays without one.
+				if info, err := h.svc.CollectionInfo(r.Context(), c.Name); err == nil {
+					ct.Config = &info.Config
+				}
 			}
 			out.Collections.Collections = append(out.Collections.Collections, ct)
 		}
