@@ -159,13 +159,24 @@ func (c *Collection) Config() api.CollectionConfig {
 	return c.cfg
 }
 
-// SetConfig replaces the non-structural parts of the configuration reported
-// by Config (after an UpdateCollection). Vectors and shard number never
-// change on an open collection.
+// SetConfig replaces the configuration reported by Config (after an
+// UpdateCollection). The structure of an open collection never changes: the
+// shard number and each vector's name, size and distance are kept from the
+// current configuration; per-vector settings (HNSW, on_disk, quantization)
+// are taken from cfg.
 func (c *Collection) SetConfig(cfg api.CollectionConfig) {
 	c.cfgMu.Lock()
 	defer c.cfgMu.Unlock()
-	cfg.Params.Vectors = c.cfg.Params.Vectors
+	vectors := make(api.VectorsConfig, len(c.cfg.Params.Vectors))
+	for name, cur := range c.cfg.Params.Vectors {
+		p, ok := cfg.Params.Vectors[name]
+		if !ok {
+			p = cur
+		}
+		p.Size, p.Distance = cur.Size, cur.Distance
+		vectors[name] = p
+	}
+	cfg.Params.Vectors = vectors
 	cfg.Params.ShardNumber = c.cfg.Params.ShardNumber
 	c.cfg = cfg
 }

@@ -888,3 +888,68 @@ func TestLookupFromNamedVector(t *testing.T) {
 		LookupFrom: &api.LookupFrom{Collection: "src", Vector: ptr("x")}}, api.ReadParams{})
 	wantErr(t, err, api.KindForbidden, "read access to collection src")
 }
+
+func TestUpdateCollection(t *testing.T) {
+	s := newService(t, t.TempDir())
+	defer s.Close()
+	mustNil(t, s.CreateCollection(bg, "c", &api.CreateCollection{Vectors: api.VectorsConfig{
+		"a": {Size: 2, Distance: api.DistanceDot, HnswConfig: &api.HnswConfigDiff{M: ptr(8)}}, "b": {Size: 2, Distance: api.DistanceDot}}}))
+	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{
+		Vectors:          map[string]api.VectorParamsDiff{"a": {HnswConfig: &api.HnswConfigDiff{EfConstruct: ptr(200)}, OnDisk: ptr(true)}},
+		HnswConfig:       &api.HnswConfigDiff{M: ptr(24)},
+		OptimizersConfig: json.RawMessage(`{"deleted_threshold": 0.5}`),
+		Params:           &api.CollectionParamsDiff{WriteConsistencyFactor: ptr(2), OnDiskPayload: ptr(false)},
+	}))
+	info, err := s.CollectionInfo(bg, "c")
+	mustNil(t, err)
+	cfg := info.Config
+	// Vector a keeps its own m and gains ef_construct; b follows the collection.
+	if h := cfg.VectorHnsw("a"); h.M != 8 || h.EfConstruct != 200 {
+		t.Fatalf("vector a hnsw %+v", h)
+	}
+	if h := cfg.VectorHnsw("b"); h.M != 24 || h.EfConstruct != 100 {
+		t.Fatalf("vector b hnsw %+v", h)
+	}
+	if *cfg.Params.Vectors["a"].OnDisk != true || cfg.OptimizerConfig.DeletedThreshold != 0.5 || cfg.OptimizerConfig.VacuumMinVectorNumber != 1000 ||
+		cfg.Params.WriteConsistencyFactor != 2 || cfg.Params.OnDiskPayload {
+		t.Fatalf("config after update %+v", cfg)
+	}
+	wantErr(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"zz": {OnDisk: ptr(true)}}}),
+		api.KindBadInput, "Not existing vector name error: zz")
+	wantErr(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{HnswConfig: &api.HnswConfigDiff{EfConstruct: ptr(1)}}), api.KindBadInput, "ef_construct")
+	wantErr(t, s.UpdateCollection(bg, "nope", &api.UpdateCollection{}), api.KindNotFound, "doesn't exist")
+	info2, _ := s.CollectionInfo(bg, "c")
+	if info2.Config.HnswConfig.EfConstruct != 100 {
+		t.Fatal("refused update changed the config")
+	}
+}
+
+func TestLimits(t *testing.T) {
+	s, err := New(Options{StorageDir: t.TempDir(), Limits: Limits{MaxBatchPoints: 3, MaxBatchQueries: 2, MaxPrefetchDepth: 2, MaxLimit: 50, MaxCollections: 1}})
+	mustNil(t, err)
+	defer s.Close()
+	createUnnamed(t, s, "c", 2, api.DistanceDot, 1)
+	wantErr(t, s.CreateCollection(bg, "d", &api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 2, Distance: api.DistanceDot}}}), api.KindBadInput, "limited to 1")
+	var pts []api.PointStruct
+	for i := range 4 {
+		pts = append(pts, api.PointStruct{ID: api.NumID(uint64(i)), Vector: api.Vectors{"": {1, 1}}})
+	}
+	_, err = s.Upsert(bg, "c", &api.UpsertPoints{Points: pts}, api.WriteParams{})
+	wantErr(t, err, api.KindBadInput, "the limit is 3")
+	_, err = s.QueryBatch(bg, "c", make([]api.QueryRequest, 3), api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "too many queries")
+	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(40), Offset: ptr(20)}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "exceeds the maximum of 50")
+	nest := api.Prefetch{Limit: ptr(5)}
+	for range 2 {
+		nest = api.Prefetch{Prefetch: api.Prefetches{nest}, Limit: ptr(5)}
+	}
+	_, err = s.Query(bg, "c", &api.QueryRequest{Prefetch: api.Prefetches{nest}}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "nested deeper than 2")
+	deep := &api.Filter{}
+	for range api.MaxFilterDepth + 1 {
+		deep = &api.Filter{Must: []api.Condition{{Filter: deep}}}
+	}
+	_, err = s.Count(bg, "c", &api.CountRequest{Filter: deep}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "nested too deeply")
+}
