@@ -6,12 +6,13 @@
 # It writes dist/shoal and dist/rootfs (the image's directory tree: /qdrant
 # with storage/, snapshots/ and config/, /etc with a passwd entry for uid
 # 1000 and the host's CA bundle, /tmp), then builds docker/Dockerfile.scratch
-# with dist/ as the context. Set SHOAL_SKIP_DOCKER=1 to stop after dist/.
+# with dist/ as the context. SHOAL_DIST overrides the output directory;
+# SHOAL_SKIP_DOCKER=1 stops after preparing it.
 set -euo pipefail
 
 tag="${1:-shoal:dev}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-dist="${root}/dist"
+dist="${SHOAL_DIST:-${root}/dist}"
 cd "${root}"
 
 rm -rf "${dist}/rootfs"
