@@ -30,7 +30,8 @@ type fileBody struct {
 // Store holds the State of one node and persists it to <dir>/meta.json
 // after every applied command. It is safe for concurrent use.
 type Store struct {
-	path string
+	path    string
+	existed bool // meta.json existed when the store was opened
 
 	// mu serialises Apply; the published state is replaced, never mutated.
 	mu    sync.Mutex
@@ -56,9 +57,13 @@ func OpenStore(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", s.path, err)
 	}
-	s.state = st
+	s.state, s.existed = st, true
 	return s, nil
 }
+
+// Existed reports whether meta.json existed when the store was opened (false
+// for a new storage directory).
+func (s *Store) Existed() bool { return s.existed }
 
 func decodeFile(b []byte) (*State, error) {
 	var body fileBody

@@ -149,6 +149,10 @@ func (s *Service) collectionsDir() string { return filepath.Join(s.opts.StorageD
 // hold no path separators, so this never leaves collectionsDir.
 func (s *Service) collectionDir(name string) string { return filepath.Join(s.collectionsDir(), name) }
 
+// removeStrayDirs removes collection directories the metadata does not
+// know. Without a meta.json it removes nothing and refuses to start if
+// collection directories exist: deleting them would turn a lost metadata
+// file into lost data.
 func (s *Service) removeStrayDirs(st *meta.State) error {
 	entries, err := os.ReadDir(s.collectionsDir())
 	if errors.Is(err, os.ErrNotExist) {
@@ -156,6 +160,10 @@ func (s *Service) removeStrayDirs(st *meta.State) error {
 	}
 	if err != nil {
 		return fmt.Errorf("cannot list collections: %w", err)
+	}
+	if !s.meta.Existed() && len(entries) > 0 {
+		return fmt.Errorf("cannot start service: %s holds %d collection directories but %s is missing; restore %s or move the directories away",
+			s.collectionsDir(), len(entries), meta.FileName, meta.FileName)
 	}
 	for _, e := range entries {
 		if _, ok := st.Collections[e.Name()]; ok {

@@ -953,3 +953,18 @@ func TestLimits(t *testing.T) {
 	_, err = s.Count(bg, "c", &api.CountRequest{Filter: deep}, api.ReadParams{})
 	wantErr(t, err, api.KindBadInput, "nested too deeply")
 }
+
+func TestMissingMetaRefusesToDeleteData(t *testing.T) {
+	dir := t.TempDir()
+	s := newService(t, dir)
+	createUnnamed(t, s, "keep", 2, api.DistanceDot, 1)
+	upsert(t, s, "keep", []api.PointStruct{{ID: api.NumID(1), Vector: api.Vectors{"": {1, 0}}}})
+	mustNil(t, s.Close())
+	mustNil(t, os.Remove(filepath.Join(dir, "meta.json")))
+	if _, err := New(Options{StorageDir: dir}); err == nil || !strings.Contains(err.Error(), "meta.json is missing") {
+		t.Fatalf("started without meta.json over existing data: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "collections", "keep", "0")); err != nil {
+		t.Fatalf("data removed: %v", err)
+	}
+}
