@@ -38,6 +38,7 @@ func run() error {
 	flag.StringVar(&sels, "filter", "", "comma-separated selectivities for filtered runs, e.g. 0.5,0.1,0.01")
 	flag.IntVar(&o.FilterQueries, "filter-queries", 1000, "queries per filtered run")
 	flag.Int64Var(&o.Seed, "seed", 100, "seed of levels and allow sets")
+	flag.StringVar(&o.GraphFile, "graph", "", "cache file for the graph: loaded if it exists, else written after the build")
 	flag.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	o.Distance = api.Distance(dist)

@@ -1,5 +1,19 @@
 package vecmath
 
+import "github.com/shoal-db/shoal/internal/api"
+
+func kernelGeneric(d api.Distance) func(a, b []float32) float32 {
+	switch d {
+	case api.DistanceCosine, api.DistanceDot:
+		return negDotGeneric
+	case api.DistanceEuclid:
+		return l2Generic
+	case api.DistanceManhattan:
+		return l1Generic
+	}
+	return nil
+}
+
 // The pure-Go kernels use eight independent accumulators so that the CPU can
 // overlap the floating-point additions; they are the fallback for CPUs and
 // builds without the assembly kernels, and the reference the assembly is

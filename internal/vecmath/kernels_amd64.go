@@ -2,7 +2,11 @@
 
 package vecmath
 
-import "golang.org/x/sys/cpu"
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
 
 //go:generate sh -c "cd gen && go run . -out ../kernels_amd64.s -stubs ../kernels_amd64_stubs.go -pkg vecmath"
 
@@ -17,6 +21,31 @@ func dot(a, b []float32) float32 {
 		return dotAVX2(a, b)
 	}
 	return dotGeneric(a, b)
+}
+
+func negDotGeneric(a, b []float32) float32 { return -dotGeneric(a, b) }
+
+func kernel(d api.Distance) func(a, b []float32) float32 {
+	if !useAsm {
+		return kernelGeneric(d)
+	}
+	switch d {
+	case api.DistanceCosine, api.DistanceDot:
+		return negDotAVX2
+	case api.DistanceEuclid:
+		return l2AVX2
+	case api.DistanceManhattan:
+		return l1AVX2
+	}
+	return nil
+}
+
+// Prefetch hints the CPU to start loading the beginning of v into cache; it
+// has no other effect. v must not be empty.
+func Prefetch(v []float32) {
+	if useAsm {
+		prefetchVec(v)
+	}
 }
 
 func l2(a, b []float32) float32 {

@@ -68,6 +68,67 @@ dotAVX2_done:
 	MOVSS X0, ret+48(FP)
 	RET
 
+// func negDotAVX2(a []float32, b []float32) float32
+// Requires: AVX, FMA3, SSE
+TEXT ·negDotAVX2(SB), NOSPLIT, $0-52
+	MOVQ   a_base+0(FP), AX
+	MOVQ   b_base+24(FP), CX
+	MOVQ   a_len+8(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+negDotAVX2_block:
+	CMPQ         DX, $0x00000020
+	JL           negDotAVX2_tail8
+	VMOVUPS      (AX), Y4
+	VFNMADD231PS (CX), Y4, Y0
+	VMOVUPS      32(AX), Y4
+	VFNMADD231PS 32(CX), Y4, Y1
+	VMOVUPS      64(AX), Y4
+	VFNMADD231PS 64(CX), Y4, Y2
+	VMOVUPS      96(AX), Y4
+	VFNMADD231PS 96(CX), Y4, Y3
+	ADDQ         $0x00000080, AX
+	ADDQ         $0x00000080, CX
+	SUBQ         $0x00000020, DX
+	JMP          negDotAVX2_block
+
+negDotAVX2_tail8:
+	CMPQ         DX, $0x00000008
+	JL           negDotAVX2_reduce
+	VMOVUPS      (AX), Y4
+	VFNMADD231PS (CX), Y4, Y0
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	SUBQ         $0x00000008, DX
+	JMP          negDotAVX2_tail8
+
+negDotAVX2_reduce:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+
+negDotAVX2_tail1:
+	CMPQ         DX, $0x00000000
+	JE           negDotAVX2_done
+	VMOVSS       (AX), X1
+	VFNMADD231SS (CX), X1, X0
+	ADDQ         $0x00000004, AX
+	ADDQ         $0x00000004, CX
+	DECQ         DX
+	JMP          negDotAVX2_tail1
+
+negDotAVX2_done:
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
 // func l2AVX2(a []float32, b []float32) float32
 // Requires: AVX, FMA3, SSE
 TEXT ·l2AVX2(SB), NOSPLIT, $0-52
@@ -207,4 +268,12 @@ l1AVX2_tail1:
 l1AVX2_done:
 	VZEROUPPER
 	MOVSS X1, ret+48(FP)
+	RET
+
+// func prefetchVec(v []float32)
+// Requires: MMX+
+TEXT ·prefetchVec(SB), NOSPLIT, $0-24
+	MOVQ       v_base+0(FP), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
 	RET

@@ -7,8 +7,14 @@ package vecmath
 // dotAVX2 returns the dot product of a and b[:len(a)]. It requires AVX2 and FMA.
 func dotAVX2(a []float32, b []float32) float32
 
+// negDotAVX2 returns the negated dot product of a and b[:len(a)]. It requires AVX2 and FMA.
+func negDotAVX2(a []float32, b []float32) float32
+
 // l2AVX2 returns the squared Euclidean distance of a and b[:len(a)]. It requires AVX2 and FMA.
 func l2AVX2(a []float32, b []float32) float32
 
 // l1AVX2 returns the Manhattan distance of a and b[:len(a)]. It requires AVX2 and FMA.
 func l1AVX2(a []float32, b []float32) float32
+
+// prefetchVec prefetches the first 128 bytes of v (v must not be empty).
+func prefetchVec(v []float32)

@@ -2,9 +2,19 @@
 
 package vecmath
 
+import "github.com/shoal-db/shoal/internal/api"
+
 // Accelerated reports whether the assembly kernels are in use.
 func Accelerated() bool { return false }
 
 func dot(a, b []float32) float32 { return dotGeneric(a, b) }
 func l2(a, b []float32) float32  { return l2Generic(a, b) }
 func l1(a, b []float32) float32  { return l1Generic(a, b) }
+
+func negDotGeneric(a, b []float32) float32 { return -dotGeneric(a, b) }
+
+func kernel(d api.Distance) func(a, b []float32) float32 { return kernelGeneric(d) }
+
+// Prefetch hints the CPU to start loading the beginning of v into cache; it
+// has no other effect (and does nothing in this build).
+func Prefetch(v []float32) {}

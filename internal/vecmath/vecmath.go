@@ -89,6 +89,17 @@ func Dist(d api.Distance) func(a, b []float32) float32 {
 	panic(fmt.Sprintf("vecmath: unknown distance %q", d))
 }
 
+// Kernel returns the fastest implementation of Dist(d) for hot loops: it
+// skips the length check, so the caller must guarantee len(b) >= len(a)
+// (only len(a) elements are read; a shorter b reads out of bounds). It
+// panics on an unknown distance.
+func Kernel(d api.Distance) func(a, b []float32) float32 {
+	if k := kernel(d); k != nil {
+		return k
+	}
+	panic(fmt.Sprintf("vecmath: unknown distance %q", d))
+}
+
 // ScoreFromDist converts an internal distance returned by Dist(d) to the
 // score Score(d) would report for the same pair of vectors.
 func ScoreFromDist(d api.Distance, dist float32) float32 {

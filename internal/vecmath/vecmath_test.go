@@ -65,6 +65,9 @@ func kernelCases() []kernelCase {
 	}
 	return []kernelCase{
 		{"dot", dot, dotGeneric, naiveDot, absDot},
+		{"negdot", kernel(api.DistanceDot), negDotGeneric, func(a, b []float32) float64 { return -naiveDot(a, b) }, absDot},
+		{"kernel-l2", kernel(api.DistanceEuclid), l2Generic, naiveL2, naiveL2},
+		{"kernel-l1", kernel(api.DistanceManhattan), l1Generic, naiveL1, naiveL1},
 		{"l2", l2, l2Generic, naiveL2, naiveL2},
 		{"l1", l1, l1Generic, naiveL1, naiveL1},
 	}
@@ -156,6 +159,12 @@ func TestPublicAPI(t *testing.T) {
 			t.Fatalf("%s: DistFromScore %v, want %v", d, got, dist)
 		}
 	}
+	for _, d := range []api.Distance{api.DistanceCosine, api.DistanceDot, api.DistanceEuclid, api.DistanceManhattan} {
+		if got, want := Kernel(d)(a, b), Dist(d)(a, b); got != want {
+			t.Fatalf("%s: Kernel %v, Dist %v", d, got, want)
+		}
+	}
+	Prefetch(a)
 	if got := Score(api.DistanceEuclid, a, b); math.Abs(float64(got)-math.Sqrt(67)) > 1e-6 {
 		t.Fatalf("Euclid score %v", got)
 	}

@@ -47,6 +47,10 @@ type Options struct {
 	FilterQueries int
 	// Seed drives the graph's levels and the random allow sets.
 	Seed int64
+	// GraphFile, if set, caches the built graph: when the file exists the
+	// graph is loaded from it instead of built (build_seconds is then 0),
+	// otherwise it is written there after the build.
+	GraphFile string
 	// Log receives progress lines (nil: none).
 	Log io.Writer
 }
@@ -60,10 +64,12 @@ type BuildResult struct {
 	EfConstruct        int     `json:"ef_construct"`
 	Threads            int     `json:"threads"`
 	BuildSeconds       float64 `json:"build_seconds"`
+	BuildCPUSeconds    float64 `json:"build_cpu_seconds"`
 	BytesPerPoint      float64 `json:"bytes_per_point"`
 	HeapBytesPerPoint  float64 `json:"heap_bytes_per_point"`
 	GraphBytesPerPoint float64 `json:"graph_bytes_per_point"`
 	Asm                bool    `json:"asm"`
+	Loaded             bool    `json:"loaded,omitempty"`
 }
 
 // SearchResult is one line per ef (and selectivity).
@@ -71,6 +77,7 @@ type SearchResult struct {
 	Ef          int      `json:"ef"`
 	Recall      float64  `json:"recall"`
 	QPS         float64  `json:"qps"`
+	CPUQPS      float64  `json:"cpu_qps"`
 	Selectivity *float64 `json:"selectivity,omitempty"`
 	Queries     int      `json:"queries"`
 }
@@ -167,34 +174,56 @@ func Run(opts Options, out io.Writer) error {
 		truth = exactTruth(store, opts.Distance, queries, opts.K, nil, opts.Threads)
 	}
 
-	g := hnsw.New(hnsw.Options{M: opts.M, EfConstruct: opts.EfConstruct, Distance: opts.Distance, Seed: opts.Seed}, store)
-	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < opts.Threads; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
+	hopts := hnsw.Options{M: opts.M, EfConstruct: opts.EfConstruct, Distance: opts.Distance, Seed: opts.Seed}
+	var g *hnsw.Graph
+	var buildSec, buildCPU float64
+	loaded := false
+	if f, err := os.Open(opts.GraphFile); opts.GraphFile != "" && err == nil {
+		g, err = hnsw.Load(f, hopts, store)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		loaded = true
+	} else {
+		g = hnsw.New(hopts, store)
+		cpu0 := processCPU()
+		start := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < opts.Threads; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(n) {
+						return
+					}
+					g.Insert(uint32(i))
 				}
-				g.Insert(uint32(i))
+			}()
+		}
+		wg.Wait()
+		buildSec = time.Since(start).Seconds()
+		buildCPU = (processCPU() - cpu0).Seconds()
+		if opts.GraphFile != "" {
+			if err := saveGraph(g, opts.GraphFile); err != nil {
+				return err
 			}
-		}()
+		}
 	}
-	wg.Wait()
-	buildSec := time.Since(start).Seconds()
 	heap := heapInUse()
 	graphBytes := g.MemoryBytes()
 	if err := enc.Encode(BuildResult{
 		Engine: "shoal", N: n, Dim: dim, M: opts.M, EfConstruct: opts.EfConstruct, Threads: opts.Threads,
 		BuildSeconds:       buildSec,
+		BuildCPUSeconds:    buildCPU,
 		BytesPerPoint:      float64(store.Bytes()+graphBytes) / float64(n),
 		HeapBytesPerPoint:  float64(int64(heap)-int64(baseline)) / float64(n),
 		GraphBytesPerPoint: float64(graphBytes) / float64(n),
 		Asm:                vecmath.Accelerated(),
+		Loaded:             loaded,
 	}); err != nil {
 		return err
 	}
@@ -235,14 +264,20 @@ func Run(opts Options, out io.Writer) error {
 
 func float32frombits(x uint32) float32 { return math.Float32frombits(x) }
 
-// searchRun times single-threaded searches of all queries at one ef.
+// searchRun times single-threaded searches of all queries at one ef, in
+// wall-clock time and in CPU time of the searching thread (the latter is
+// robust against other processes competing for the cores).
 func searchRun(g *hnsw.Graph, queries [][]float32, truth [][]int32, k, ef int, allow func(uint32) bool) SearchResult {
 	results := make([][]index.Result, len(queries))
+	runtime.LockOSThread()
+	cpu0 := threadCPU()
 	start := time.Now()
 	for i, q := range queries {
 		results[i] = g.Search(q, k, ef, allow)
 	}
 	elapsed := time.Since(start).Seconds()
+	cpu := (threadCPU() - cpu0).Seconds()
+	runtime.UnlockOSThread()
 	hit, total := 0, 0
 	for i, res := range results {
 		want := truth[i]
@@ -264,7 +299,11 @@ func searchRun(g *hnsw.Graph, queries [][]float32, truth [][]int32, k, ef int, a
 	if total > 0 {
 		rec = float64(hit) / float64(total)
 	}
-	return SearchResult{Ef: ef, Recall: rec, QPS: float64(len(queries)) / elapsed, Queries: len(queries)}
+	res := SearchResult{Ef: ef, Recall: rec, QPS: float64(len(queries)) / elapsed, Queries: len(queries)}
+	if cpu > 0 {
+		res.CPUQPS = float64(len(queries)) / cpu
+	}
+	return res
 }
 
 // exactTruth computes the exact top k of each query under allow with flat,
@@ -293,4 +332,19 @@ func exactTruth(store *index.Store, d api.Distance, queries [][]float32, k int, 
 	}
 	wg.Wait()
 	return out
+}
+
+func saveGraph(g *hnsw.Graph, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cannot save graph: %w", err)
+	}
+	if _, err := g.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot save graph: %w", err)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -70,5 +71,25 @@ func TestRunSmall(t *testing.T) {
 		if s.Ef == 100 && s.Recall < 0.95 {
 			t.Fatalf("recall at ef=100 is %.3f: %s", s.Recall, l)
 		}
+	}
+	// With a graph file: the first run builds and saves, the second loads
+	// and finds the same recall.
+	gf := filepath.Join(dir, "graph.hnsw")
+	var runs [2]bytes.Buffer
+	for i := range runs {
+		if err := Run(Options{DataDir: dir, M: 8, EfConstruct: 64, Threads: 2, Efs: []int{50}, K: 10, Seed: 1, GraphFile: gf}, &runs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l0 := strings.Split(runs[0].String(), "\n")
+	l1 := strings.Split(runs[1].String(), "\n")
+	var b0, b1 BuildResult
+	var s0, s1 SearchResult
+	json.Unmarshal([]byte(l0[0]), &b0)
+	json.Unmarshal([]byte(l1[0]), &b1)
+	json.Unmarshal([]byte(l0[1]), &s0)
+	json.Unmarshal([]byte(l1[1]), &s1)
+	if b0.Loaded || !b1.Loaded || s0.Recall != s1.Recall || s0.Recall < 0.9 {
+		t.Fatalf("graph file runs:\n%s\n%s", runs[0].String(), runs[1].String())
 	}
 }

@@ -94,16 +94,20 @@ type chunk struct {
 type Graph struct {
 	opts   Options
 	store  *index.Store
-	dist   func(a, b []float32) float32
-	m, m0  int     // max neighbours on upper levels and on level 0
-	stride int     // 1 + m0: uint32s per level-0 list
-	ml     float64 // level multiplier 1/ln(M)
+	dist   func(a, b []float32) float32 // vecmath.Dist (checks lengths)
+	kern   func(a, b []float32) float32 // vecmath.Kernel, for vectors of the store's dimension
+	m, m0  int                          // max neighbours on upper levels and on level 0
+	stride int                          // 1 + m0: uint32s per level-0 list
+	ml     float64                      // level multiplier 1/ln(M)
 
 	chunks atomic.Pointer[[]*chunk] // copy-on-write directory
 	growMu sync.Mutex               // serialises growth of chunks
 
 	entry atomic.Uint64 // level<<32 | offset of the entry point, or noEntry
 	live  atomic.Int64  // nodes inserted and not deleted
+	// hasDeleted is set by the first Delete (or Load of a graph with deleted
+	// nodes); until then searches skip the deleted-state check.
+	hasDeleted atomic.Bool
 
 	entryMu   sync.Mutex   // serialises entry-point changes
 	persistMu sync.RWMutex // shared by writers, exclusive for WriteTo
@@ -130,6 +134,7 @@ func New(opts Options, store *index.Store) *Graph {
 		opts:   opts,
 		store:  store,
 		dist:   vecmath.Dist(opts.Distance),
+		kern:   vecmath.Kernel(opts.Distance),
 		m:      opts.M,
 		m0:     2 * opts.M,
 		stride: 1 + 2*opts.M,
@@ -170,6 +175,7 @@ func (g *Graph) Delete(off uint32) {
 		if s&stInserted == 0 || s&stDeleted != 0 {
 			return
 		}
+		g.hasDeleted.Store(true)
 		if n.state.CompareAndSwap(s, s|stDeleted) {
 			g.live.Add(-1)
 			return

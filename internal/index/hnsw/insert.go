@@ -48,15 +48,14 @@ func (g *Graph) Insert(off uint32) {
 		}
 	}
 	top, ep := unpackEntry(e)
-	q := g.vec(off)
-	dist := func(n uint32) float32 { return g.dist(q, g.vec(n)) }
-	epd := dist(ep)
-	ep, epd = g.greedy(dist, ep, epd, top, level)
+	sc := g.vectorScorer(g.vec(off))
+	epd := sc.dist(ep)
+	ep, epd = g.greedy(&sc, ep, epd, top, level)
 
 	s := g.getSearcher()
 	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
 	for l := min(level, top); l >= 0; l-- {
-		g.searchLayer(s, dist, s.eps, g.opts.EfConstruct, l, nil, false)
+		g.searchLayer(s, &sc, s.eps, g.opts.EfConstruct, l, nil, false)
 		s.buf = s.res.sortedAscending(s.buf[:0])
 		s.tmp = s.tmp[:0]
 		for _, c := range s.buf {
@@ -90,7 +89,7 @@ func (g *Graph) selectNeighbours(cands []index.Result, m int, dst []index.Result
 		cv := g.vec(c.Off)
 		good := true
 		for _, r := range dst {
-			if g.dist(cv, g.vec(r.Off)) < c.Dist {
+			if g.kern(cv, g.vec(r.Off)) < c.Dist {
 				good = false
 				break
 			}
@@ -138,7 +137,7 @@ func (g *Graph) setOwn(s *searcher, off uint32, l int) {
 	for i := 1; i <= cnt; i++ {
 		n := lst[i]
 		if !slices.ContainsFunc(s.tmp, func(r index.Result) bool { return r.Off == n }) {
-			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.dist(q, g.vec(n))})
+			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.kern(q, g.vec(n))})
 		}
 	}
 	if len(s.tmp) <= g.maxConn(l) {
@@ -175,7 +174,7 @@ func (g *Graph) connect(s *searcher, n uint32, l int, x uint32, d float32) {
 		if g.node(o).state.Load()&stDeleted != 0 {
 			continue
 		}
-		s.tmp = append(s.tmp, index.Result{Off: o, Dist: g.dist(nv, g.vec(o))})
+		s.tmp = append(s.tmp, index.Result{Off: o, Dist: g.kern(nv, g.vec(o))})
 	}
 	slices.SortFunc(s.tmp, byDist)
 	var picked [2 * 64]index.Result

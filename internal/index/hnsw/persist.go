@@ -223,8 +223,10 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 			liveSeen++
 		case fileDeleted:
 			nd.state.Store(stInserted | stDeleted)
+			g.hasDeleted.Store(true)
 		case fileRemoved:
 			nd.state.Store(stInserted | stDeleted | stRemoved)
+			g.hasDeleted.Store(true)
 		}
 		for l := 0; l <= level; l++ {
 			if err := cr.read(small[:2]); err != nil {

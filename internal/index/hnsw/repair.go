@@ -140,7 +140,7 @@ func (g *Graph) relink(s *searcher, off uint32, l int, isGone func(uint32) bool)
 	s.tmp = s.tmp[:0]
 	add := func(n uint32) {
 		if !isGone(n) && s.visit(n) {
-			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.dist(q, g.vec(n))})
+			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.kern(q, g.vec(n))})
 		}
 	}
 	for i := 1; i <= cnt; i++ {

@@ -1,10 +1,12 @@
 package hnsw
 
 import (
+	"fmt"
 	"math"
 	"sync/atomic"
 
 	"github.com/shoal-db/shoal/internal/index"
+	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
 // searcher holds the reusable memory of one search or insert: the visited
@@ -19,6 +21,40 @@ type searcher struct {
 	eps   []index.Result // entry points of the next layer
 	sel   []index.Result // selected neighbours
 	tmp   []index.Result // candidates for neighbour selection
+	next  []uint32       // unvisited neighbours of the node being expanded
+}
+
+// prefetchAhead is how many neighbours' vectors are prefetched ahead of the
+// distance computation.
+const prefetchAhead = 2
+
+// scorer computes the distance of nodes to the current query: either a
+// query vector through the raw kernel, or an arbitrary function.
+type scorer struct {
+	q     []float32
+	kern  func(a, b []float32) float32
+	view  index.View
+	store *index.Store
+	fn    func(off uint32) float32
+}
+
+func (g *Graph) vectorScorer(q []float32) scorer {
+	return scorer{q: q, kern: g.kern, view: g.store.View(), store: g.store}
+}
+
+// vec returns the stored vector of off (vector scorers only).
+func (sc *scorer) vec(off uint32) []float32 {
+	if int(off) >= sc.view.Len() {
+		sc.view = sc.store.View()
+	}
+	return sc.view.Get(off)
+}
+
+func (sc *scorer) dist(off uint32) float32 {
+	if sc.q != nil {
+		return sc.kern(sc.q, sc.vec(off))
+	}
+	return sc.fn(off)
 }
 
 func (g *Graph) getSearcher() *searcher { return g.searchers.Get().(*searcher) }
@@ -62,21 +98,22 @@ func (g *Graph) capacity() int { return len(*g.chunks.Load()) * chunkLen }
 // allow rejects but returns only nodes it accepts, so recall stays high for
 // selective filters (at the cost of visiting more nodes).
 func (g *Graph) Search(query []float32, k, ef int, allow func(off uint32) bool) []index.Result {
-	dist := g.dist
-	store := g.store
-	view := store.View()
-	return g.SearchFunc(func(off uint32) float32 {
-		if int(off) >= view.Len() {
-			view = store.View()
-		}
-		return dist(query, view.Get(off))
-	}, k, ef, allow)
+	if len(query) != g.store.Dim() {
+		panic(fmt.Sprintf("hnsw: query of dimension %d in a graph of dimension %d", len(query), g.store.Dim()))
+	}
+	sc := g.vectorScorer(query)
+	return g.search(&sc, k, ef, allow)
 }
 
 // SearchFunc is Search with an arbitrary distance of each node (lower is
 // better), for scorers that are not a distance to one query vector. dist is
 // called from the calling goroutine only.
 func (g *Graph) SearchFunc(dist func(off uint32) float32, k, ef int, allow func(off uint32) bool) []index.Result {
+	sc := scorer{fn: dist}
+	return g.search(&sc, k, ef, allow)
+}
+
+func (g *Graph) search(sc *scorer, k, ef int, allow func(off uint32) bool) []index.Result {
 	if k <= 0 {
 		return nil
 	}
@@ -85,12 +122,12 @@ func (g *Graph) SearchFunc(dist func(off uint32) float32, k, ef int, allow func(
 		return nil
 	}
 	top, ep := unpackEntry(e)
-	epd := dist(ep)
-	ep, epd = g.greedy(dist, ep, epd, top, 0)
+	epd := sc.dist(ep)
+	ep, epd = g.greedy(sc, ep, epd, top, 0)
 	s := g.getSearcher()
 	defer g.putSearcher(s)
 	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
-	g.searchLayer(s, dist, s.eps, max(ef, k), 0, allow, true)
+	g.searchLayer(s, sc, s.eps, max(ef, k), 0, allow, g.hasDeleted.Load())
 	for len(s.res) > k {
 		s.res.pop()
 	}
@@ -100,7 +137,7 @@ func (g *Graph) SearchFunc(dist func(off uint32) float32, k, ef int, allow func(
 
 // greedy descends from level from to level to+1, moving to the closest
 // neighbour until no neighbour is closer, and returns the final node.
-func (g *Graph) greedy(dist func(uint32) float32, ep uint32, epd float32, from, to int) (uint32, float32) {
+func (g *Graph) greedy(sc *scorer, ep uint32, epd float32, from, to int) (uint32, float32) {
 	for l := from; l > to; l-- {
 		for changed := true; changed; {
 			changed = false
@@ -108,7 +145,7 @@ func (g *Graph) greedy(dist func(uint32) float32, ep uint32, epd float32, from, 
 			cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
 			for i := 1; i <= cnt; i++ {
 				n := atomic.LoadUint32(&lst[i])
-				if d := dist(n); d < epd {
+				if d := sc.dist(n); d < epd {
 					ep, epd, changed = n, d, true
 				}
 			}
@@ -129,7 +166,7 @@ func (g *Graph) keep(off uint32, allow func(uint32) bool, skipDeleted bool) bool
 // the entry points eps, leaving the best ef kept nodes in s.res (a max-heap).
 // Nodes that allow rejects, or deleted ones when skipDeleted is set, are
 // traversed but not kept.
-func (g *Graph) searchLayer(s *searcher, dist func(uint32) float32, eps []index.Result, ef, l int, allow func(uint32) bool, skipDeleted bool) {
+func (g *Graph) searchLayer(s *searcher, sc *scorer, eps []index.Result, ef, l int, allow func(uint32) bool, skipDeleted bool) {
 	s.resetVisited(g.capacity())
 	s.cand = s.cand[:0]
 	s.res = s.res[:0]
@@ -158,12 +195,23 @@ func (g *Graph) searchLayer(s *searcher, dist func(uint32) float32, eps []index.
 		s.cand.pop()
 		lst := g.list(c.Off, l)
 		cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+		next := s.next[:0]
 		for i := 1; i <= cnt; i++ {
-			n := atomic.LoadUint32(&lst[i])
-			if !s.visit(n) {
-				continue
+			if n := atomic.LoadUint32(&lst[i]); s.visit(n) {
+				next = append(next, n)
 			}
-			d := dist(n)
+		}
+		s.next = next
+		if sc.q != nil {
+			for j := 0; j < min(prefetchAhead, len(next)); j++ {
+				vecmath.Prefetch(sc.vec(next[j]))
+			}
+		}
+		for j, n := range next {
+			if sc.q != nil && j+prefetchAhead < len(next) {
+				vecmath.Prefetch(sc.vec(next[j+prefetchAhead]))
+			}
+			d := sc.dist(n)
 			if d >= bound {
 				continue
 			}

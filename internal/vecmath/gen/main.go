@@ -22,6 +22,7 @@ type kind int
 
 const (
 	kindDot kind = iota
+	kindNegDot
 	kindL2
 	kindL1
 )
@@ -32,8 +33,10 @@ func main() {
 	DATA(0, U32(0x7fffffff))
 
 	kernel("dotAVX2", "returns the dot product of a and b[:len(a)].", kindDot, absMask)
+	kernel("negDotAVX2", "returns the negated dot product of a and b[:len(a)].", kindNegDot, absMask)
 	kernel("l2AVX2", "returns the squared Euclidean distance of a and b[:len(a)].", kindL2, absMask)
 	kernel("l1AVX2", "returns the Manhattan distance of a and b[:len(a)].", kindL1, absMask)
+	prefetch()
 	Generate()
 }
 
@@ -62,6 +65,8 @@ func kernel(name, doc string, k kind, absMask Mem) {
 		switch k {
 		case kindDot:
 			VFMADD231PS(Mem{Base: pb, Disp: off}, x, dst)
+		case kindNegDot:
+			VFNMADD231PS(Mem{Base: pb, Disp: off}, x, dst)
 		case kindL2:
 			VSUBPS(Mem{Base: pb, Disp: off}, x, x)
 			VFMADD231PS(x, x, dst)
@@ -111,6 +116,8 @@ func kernel(name, doc string, k kind, absMask Mem) {
 	switch k {
 	case kindDot:
 		VFMADD231SS(Mem{Base: pb}, s, r)
+	case kindNegDot:
+		VFNMADD231SS(Mem{Base: pb}, s, r)
 	case kindL2:
 		VSUBSS(Mem{Base: pb}, s, s)
 		VFMADD231SS(s, s, r)
@@ -127,5 +134,16 @@ func kernel(name, doc string, k kind, absMask Mem) {
 	Label(name + "_done")
 	VZEROUPPER()
 	Store(r, ReturnIndex(0))
+	RET()
+}
+
+// prefetch emits prefetchVec, which asks the CPU to load the first two cache
+// lines of a vector into all cache levels.
+func prefetch() {
+	TEXT("prefetchVec", NOSPLIT, "func(v []float32)")
+	Doc("prefetchVec prefetches the first 128 bytes of v (v must not be empty).")
+	p := Load(Param("v").Base(), GP64())
+	PREFETCHT0(Mem{Base: p})
+	PREFETCHT0(Mem{Base: p, Disp: 64})
 	RET()
 }
