@@ -20,10 +20,6 @@ const (
 	DefaultGroupSize   = 3
 	DefaultMatrixLimit = 3
 	DefaultSample      = 10
-	// facetShardLimit is how many values each shard reports when a facet
-	// spans several shards, so that the merged counts are exact for every
-	// value that appears among them.
-	facetShardLimit = 1 << 20
 )
 
 // Get returns the points with the given ids that exist, in the order asked,
@@ -295,9 +291,12 @@ func (c *Collection) Facet(ctx context.Context, req *api.FacetRequest) (*api.Fac
 		return nil, api.ErrBadInput("limit must be at least 1, got %d", limit)
 	}
 	exact := req.Exact != nil && *req.Exact
+	// With several shards every shard reports all its values (limit 0), so
+	// that the merged counts are exact: a value just outside one shard's
+	// top list may still be in the overall top.
 	perShard := limit
 	if len(c.shards) > 1 {
-		perShard = max(limit, facetShardLimit)
+		perShard = 0
 	}
 	results := make([][]api.FacetHit, len(c.shards))
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {

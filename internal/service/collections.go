@@ -255,9 +255,9 @@ func (s *Service) CreateCollection(ctx context.Context, name string, req *api.Cr
 	return nil
 }
 
-// UpdateCollection changes a collection's parameters. HNSW changes are
-// recorded and take effect for the shards when the collection is next
-// opened.
+// UpdateCollection changes a collection's parameters. They are recorded
+// in the metadata and reported at once; HNSW changes reach the shards when
+// the collection is next opened (for vectors indexed from then on).
 func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.UpdateCollection) error {
 	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
 		return err

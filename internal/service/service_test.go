@@ -968,3 +968,32 @@ func TestMissingMetaRefusesToDeleteData(t *testing.T) {
 		t.Fatalf("data removed: %v", err)
 	}
 }
+
+func TestFacetExactAcrossShards(t *testing.T) {
+	s := newService(t, t.TempDir())
+	defer s.Close()
+	createUnnamed(t, s, "f", 2, api.DistanceDot, 2)
+	_, err := s.CreateFieldIndex(bg, "f", &api.CreateFieldIndex{FieldName: "k", FieldSchema: &api.PayloadFieldSchema{Type: api.SchemaKeyword}}, api.WriteParams{Wait: true})
+	mustNil(t, err)
+	// Shard 0 holds x:5 y:4, shard 1 holds y:4 z:3. Each shard's own top
+	// value is x or y with at most 5, but y's total of 8 is the answer.
+	r := collection.NewRouter(2)
+	plan := [][]string{{"x", "x", "x", "x", "x", "y", "y", "y", "y"}, {"y", "y", "y", "y", "z", "z", "z"}}
+	var pts []api.PointStruct
+	next := uint64(0)
+	for sh, vals := range plan {
+		for _, v := range vals {
+			for r.ShardOf(api.NumID(next)) != sh {
+				next++
+			}
+			pts = append(pts, api.PointStruct{ID: api.NumID(next), Vector: api.Vectors{"": {1, 0}}, Payload: api.Payload{"k": v}})
+			next++
+		}
+	}
+	upsert(t, s, "f", pts)
+	fr, err := s.Facet(bg, "f", &api.FacetRequest{Key: "k", Limit: ptr(1)}, api.ReadParams{})
+	mustNil(t, err)
+	if len(fr.Hits) != 1 || fr.Hits[0] != (api.FacetHit{Value: "y", Count: 8}) {
+		t.Fatalf("facet %+v, want y:8", fr.Hits)
+	}
+}
