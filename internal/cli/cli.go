@@ -81,8 +81,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if asCoded(err, &ce) {
 		return ce.code
 	}
-	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "unknown command") ||
-		strings.Contains(err.Error(), "invalid argument") || strings.Contains(err.Error(), "accepts ") {
+	// Cobra reports a wrong command or argument count as a plain error.
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "accepts ") {
 		return ExitUsage
 	}
 	return ExitError
@@ -96,6 +96,8 @@ func NewRootCommand(env *Env) *cobra.Command {
 	root.SilenceUsage = true
 	root.SilenceErrors = true
 	root.CompletionOptions.DisableDefaultCmd = true
+	// Flag errors of every command are usage errors (exit 2).
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	addSubcommands(root, env)
 	return root
 }
