@@ -93,9 +93,9 @@ func TestSchedulerRunsPrunesAndSurvivesFailingDestination(t *testing.T) {
 		os.WriteFile(brokenRoot, []byte("not a directory"), 0o644)
 
 		prod := &treeProducer{t: t, src: makeTree(t, 11, 10, 300), staging: local, names: []string{"books", "films", "other"}, failFor: "films"}
-		cron, _ := ParseCron("0 */6 * * *")
+		cron, _ := ParseCron("0 */12 * * *")
 		pol := &Policy{
-			Name: "six-hourly", Collections: []string{"books", "films"}, Cron: cron,
+			Name: "twice-daily", Collections: []string{"books", "films"}, Cron: cron,
 			Retention:    Retention{KeepLast: 2, Daily: 7, Weekly: 4},
 			Destinations: []Store{broken, remote, local}, Verify: true,
 		}
@@ -109,36 +109,36 @@ func TestSchedulerRunsPrunesAndSurvivesFailingDestination(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { s.Run(ctx); close(done) }()
-		time.Sleep(60*24*time.Hour + time.Minute)
+		time.Sleep(35*24*time.Hour + time.Minute)
 		synctest.Wait()
 		cancel()
 		<-done
 
-		runs := 60 * 4 // every 6 hours for 60 days
+		runs := 35 * 2 // every 12 hours for 35 days
 		if got := prod.created.Load(); got != int64(runs) {
 			t.Fatalf("created %d snapshots, want %d", got, runs)
 		}
-		last := start.Add(60 * 24 * time.Hour)
+		last := start.Add(35 * 24 * time.Hour)
 		want := map[string]bool{}
 		add := func(tm time.Time) { want[CollectionSnapshotName("books", 7, tm)] = true }
 		add(last)
-		add(last.Add(-6 * time.Hour))
-		for d := 0; d < 7; d++ { // newest of each of the last 7 days: 18:00 (today: 00:00)
-			day := time.Date(last.Year(), last.Month(), last.Day(), 18, 0, 0, 0, time.UTC).AddDate(0, 0, -d)
+		add(last.Add(-12 * time.Hour))
+		for d := 0; d < 7; d++ { // newest of each of the last 7 days: 12:00 (today: 00:00)
+			day := time.Date(last.Year(), last.Month(), last.Day(), 12, 0, 0, 0, time.UTC).AddDate(0, 0, -d)
 			if day.After(last) {
 				day = last
 			}
 			add(day)
 		}
 		// Newest of each of the last 4 ISO weeks: the current week's is the
-		// last snapshot; earlier weeks end on Sunday, whose last run is 18:00.
+		// last snapshot; earlier weeks end on Sunday, whose last run is 12:00.
 		add(last)
 		monday := time.Date(last.Year(), last.Month(), last.Day(), 0, 0, 0, 0, time.UTC)
 		for monday.Weekday() != time.Monday {
 			monday = monday.AddDate(0, 0, -1)
 		}
 		for w := 1; w < 4; w++ {
-			add(monday.AddDate(0, 0, -7*(w-1)).Add(-6 * time.Hour))
+			add(monday.AddDate(0, 0, -7*(w-1)).Add(-12 * time.Hour))
 		}
 		var wantList []string
 		for n := range want {
@@ -172,19 +172,19 @@ func TestSchedulerRunsPrunesAndSurvivesFailingDestination(t *testing.T) {
 			}
 		}
 		// Metrics.
-		if v := testutil.ToFloat64(s.m.failures.WithLabelValues("six-hourly", "fs:broken")); v != float64(runs) {
+		if v := testutil.ToFloat64(s.m.failures.WithLabelValues("twice-daily", "fs:broken")); v != float64(runs) {
 			t.Fatalf("broken destination failures %v, want %d", v, runs)
 		}
-		if v := testutil.ToFloat64(s.m.failures.WithLabelValues("six-hourly", creationDestination)); v != float64(runs) {
+		if v := testutil.ToFloat64(s.m.failures.WithLabelValues("twice-daily", creationDestination)); v != float64(runs) {
 			t.Fatalf("creation failures %v, want %d", v, runs)
 		}
-		if v := testutil.ToFloat64(s.m.failures.WithLabelValues("six-hourly", "local")); v != 0 {
+		if v := testutil.ToFloat64(s.m.failures.WithLabelValues("twice-daily", "local")); v != 0 {
 			t.Fatalf("local failures %v", v)
 		}
-		if v := testutil.ToFloat64(s.m.lastSuccess.WithLabelValues("six-hourly", "fs:remote")); v != float64(last.Unix()) {
+		if v := testutil.ToFloat64(s.m.lastSuccess.WithLabelValues("twice-daily", "fs:remote")); v != float64(last.Unix()) {
 			t.Fatalf("last success %v, want %d", v, last.Unix())
 		}
-		if v := testutil.ToFloat64(s.m.verifyTotal.WithLabelValues("six-hourly", "ok")); v != float64(runs) {
+		if v := testutil.ToFloat64(s.m.verifyTotal.WithLabelValues("twice-daily", "ok")); v != float64(runs) {
 			t.Fatalf("verifications %v", v)
 		}
 		if n := testutil.CollectAndCount(reg, "snapshot_size_bytes", "snapshot_duration_seconds"); n != 2 {
