@@ -104,10 +104,14 @@ func newSnapshots(cfg config.Config, svc *service.Service, reg prometheus.Regist
 	if err != nil {
 		return nil, err
 	}
+	rate, err := snapshotWriteRate(cfg)
+	if err != nil {
+		return nil, err
+	}
 	hooks := svc.SnapshotHooks(cfg.TempDir())
 	mgr, err := snapshot.NewManager(snapshot.ManagerOptions{
 		Source: hooks, Inspector: hooks, Store: store, PeerID: peer, ShoalVersion: version,
-		Logger: log,
+		Logger: log, WriteBytesPerSecond: rate,
 	})
 	if err != nil {
 		return nil, err
@@ -143,6 +147,7 @@ func newSnapshots(cfg config.Config, svc *service.Service, reg prometheus.Regist
 // SnapshotPolicies decodes the `snapshots:` config section:
 //
 //	snapshots:
+//	  write_rate_mb: 50   # optional: pace archive writing to 50 MiB/s
 //	  policies:
 //	    - {name: hourly, collections: ["*"], interval: 1h, retention: {keep_last: 24}, destinations: [local]}
 func SnapshotPolicies(cfg config.Config) ([]snapshot.PolicyConfig, error) {
@@ -150,8 +155,8 @@ func SnapshotPolicies(cfg config.Config) ([]snapshot.PolicyConfig, error) {
 		return nil, nil
 	}
 	for k := range cfg.Snapshots {
-		if k != "policies" {
-			return nil, fmt.Errorf("invalid snapshots config: unknown key %q (expected policies)", k)
+		if k != "policies" && k != "write_rate_mb" {
+			return nil, fmt.Errorf("invalid snapshots config: unknown key %q (expected policies, write_rate_mb)", k)
 		}
 	}
 	ps, err := snapshot.DecodePolicies(cfg.Snapshots["policies"])
@@ -159,6 +164,35 @@ func SnapshotPolicies(cfg config.Config) ([]snapshot.PolicyConfig, error) {
 		return nil, fmt.Errorf("invalid snapshots config: %w", err)
 	}
 	return ps, nil
+}
+
+// snapshotWriteRate reads snapshots.write_rate_mb (MiB/s, 0: unpaced).
+func snapshotWriteRate(cfg config.Config) (int64, error) {
+	v, ok := cfg.Snapshots["write_rate_mb"]
+	if !ok || v == nil {
+		return 0, nil
+	}
+	var mb float64
+	switch x := v.(type) {
+	case int:
+		mb = float64(x)
+	case int64:
+		mb = float64(x)
+	case float64:
+		mb = x
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid snapshots.write_rate_mb %q: want MiB per second", x)
+		}
+		mb = f
+	default:
+		return 0, fmt.Errorf("invalid snapshots.write_rate_mb %v: want MiB per second", v)
+	}
+	if mb < 0 {
+		return 0, fmt.Errorf("invalid snapshots.write_rate_mb %v: must not be negative", mb)
+	}
+	return int64(mb * (1 << 20)), nil
 }
 
 // start runs the scheduler in the background.

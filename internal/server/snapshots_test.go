@@ -24,7 +24,7 @@ func TestSnapshotsWiring(t *testing.T) {
 		"retention":    map[string]any{"keep_last": 2},
 		"destinations": []any{map[string]any{"fs": remote}},
 		"verify":       true,
-	}}}
+	}}, "write_rate_mb": 100}
 	s := start(t, cfg)
 	c := newREST(t, s)
 	seed(c, "cities")
@@ -87,5 +87,15 @@ func TestSnapshotPoliciesConfigErrors(t *testing.T) {
 	cfg.Snapshots = map[string]any{"policies": []any{map[string]any{"collections": []any{"*"}, "cron": "bad", "destinations": []any{"local"}}}}
 	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "cron") {
 		t.Fatalf("got %v", err)
+	}
+	cfg.Snapshots = map[string]any{"write_rate_mb": "fast"}
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "write_rate_mb") {
+		t.Fatalf("got %v", err)
+	}
+	for v, want := range map[any]int64{50: 50 << 20, "2.5": 5 << 19, 0.5: 1 << 19} {
+		cfg.Snapshots = map[string]any{"write_rate_mb": v}
+		if got, err := snapshotWriteRate(cfg); err != nil || got != want {
+			t.Fatalf("write_rate_mb %v: %d, %v", v, got, err)
+		}
 	}
 }

@@ -50,29 +50,37 @@ func benchPoint(r *rand.Rand, id uint64) api.PointStruct {
 // synced) on a 20k-point collection, idle and while snapshots of the same
 // collection are taken back to back. Compare the two ns/op.
 func BenchmarkWritesDuringSnapshot(b *testing.B) {
-	for _, mode := range []string{"idle", "snapshotting"} {
+	for _, mode := range []string{"idle", "snapshotting", "snapshotting-paced-20MBps"} {
 		b.Run(mode, func(b *testing.B) {
 			n := newNode(b)
 			loadBench(b, n, 20000)
+			mgr := n.mgr
+			if mode == "snapshotting-paced-20MBps" {
+				var err error
+				mgr, err = snapshot.NewManager(snapshot.ManagerOptions{Source: n.hooks, Store: n.store, PeerID: 1, WriteBytesPerSecond: 20 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
 			var (
 				stop  atomic.Bool
 				wg    sync.WaitGroup
 				snaps atomic.Int64
 				bytes atomic.Int64
 			)
-			if mode == "snapshotting" {
+			if mode != "idle" {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					for !stop.Load() {
-						d, err := n.mgr.CreateCollectionSnapshot(bg, "bench")
+						d, err := mgr.CreateCollectionSnapshot(bg, "bench")
 						if err != nil {
 							b.Error(err)
 							return
 						}
 						snaps.Add(1)
 						bytes.Add(d.Size)
-						n.mgr.DeleteCollectionSnapshot(bg, "bench", d.Name)
+						mgr.DeleteCollectionSnapshot(bg, "bench", d.Name)
 					}
 				}()
 			}
@@ -92,7 +100,7 @@ func BenchmarkWritesDuringSnapshot(b *testing.B) {
 			b.StopTimer()
 			stop.Store(true)
 			wg.Wait()
-			if mode == "snapshotting" {
+			if mode != "idle" {
 				b.ReportMetric(float64(snaps.Load()), "snapshots")
 				if snaps.Load() > 0 {
 					b.ReportMetric(float64(bytes.Load())/float64(snaps.Load())/1e6, "MB/snapshot")

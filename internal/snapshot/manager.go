@@ -62,6 +62,10 @@ type ManagerOptions struct {
 	PeerID uint64
 	// ShoalVersion is recorded in manifests.
 	ShoalVersion string
+	// WriteBytesPerSecond, when positive, paces the writing of archives so
+	// that a snapshot leaves disk bandwidth to concurrent writes (see
+	// docs/benchmarks.md, "Snapshots").
+	WriteBytesPerSecond int64
 	// MaxArchiveSize caps restored archives (DefaultMaxArchiveSize when 0).
 	MaxArchiveSize int64
 	// HTTPClient downloads recover locations (http.DefaultClient when nil).
@@ -79,10 +83,8 @@ type Manager struct {
 	opts ManagerOptions
 	log  *slog.Logger
 
-	// mu serialises snapshot creation per name, so two requests in the same
-	// second do not race on the same archive name.
+	// mu guards lastNow, which keeps archive names unique.
 	mu      sync.Mutex
-	busy    map[string]bool
 	lastNow time.Time
 }
 
@@ -118,7 +120,7 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 			}
 		}
 	}
-	return &Manager{opts: opts, log: opts.Logger, busy: map[string]bool{}}, nil
+	return &Manager{opts: opts, log: opts.Logger}, nil
 }
 
 // Store returns the manager's store.
@@ -211,7 +213,7 @@ func (m *Manager) writeLocal(ctx context.Context, man *Manifest, root, dir, name
 			os.Remove(f.Name())
 		}
 	}()
-	hw := NewHashingWriter(f)
+	hw := NewHashingWriter(newRateLimitedWriter(ctx, f, m.opts.WriteBytesPerSecond))
 	if _, err := WriteArchive(ctx, hw, man, root); err != nil {
 		return nil, fmt.Errorf("cannot write snapshot %s: %w", name, err)
 	}
