@@ -72,8 +72,8 @@ const (
 
 // Node states (bits of node.state).
 const (
-	stInserted uint32 = 1 << iota // Insert has started; the node is in the graph
-	stDeleted                     // Delete was called; never returned by searches
+	stInserted uint32 = 1 << iota // Insert has initialised the node's record
+	stDeleted                     // Delete was called; never returned by searches (alone: a tombstone)
 	stRemoved                     // Repair unlinked it; its lists are empty
 )
 
@@ -160,24 +160,26 @@ func (g *Graph) Contains(off uint32) bool {
 }
 
 // Delete marks off as deleted: searches never return it again but may still
-// pass through it until Repair unlinks it. Deleting an offset that is not in
-// the graph or already deleted does nothing. An offset is never inserted
-// again after Delete.
+// pass through it until Repair unlinks it. Deleting an offset whose Insert
+// is still running marks it all the same; deleting an offset that was never
+// inserted leaves a tombstone, so that a later Insert of it (say, from an
+// indexing queue that lags behind the writes) does nothing. Deleting twice
+// does nothing. An offset is never inserted again after Delete.
 func (g *Graph) Delete(off uint32) {
 	g.persistMu.RLock()
 	defer g.persistMu.RUnlock()
-	n := g.nodeOrNil(off)
-	if n == nil {
-		return
-	}
+	g.grow(off)
+	n := g.node(off)
+	g.hasDeleted.Store(true)
 	for {
 		s := n.state.Load()
-		if s&stInserted == 0 || s&stDeleted != 0 {
+		if s&stDeleted != 0 {
 			return
 		}
-		g.hasDeleted.Store(true)
 		if n.state.CompareAndSwap(s, s|stDeleted) {
-			g.live.Add(-1)
+			if s&(stInserted|stClaimed) != 0 {
+				g.live.Add(-1)
+			}
 			return
 		}
 	}
@@ -188,7 +190,7 @@ func (g *Graph) Deleted() int {
 	cnt := 0
 	for _, c := range *g.chunks.Load() {
 		for i := range c.nodes {
-			if c.nodes[i].state.Load()&(stDeleted|stRemoved) == stDeleted {
+			if c.nodes[i].state.Load()&(stInserted|stDeleted|stRemoved) == stInserted|stDeleted {
 				cnt++
 			}
 		}

@@ -203,6 +203,41 @@ func TestEmptyAndSmall(t *testing.T) {
 	}
 }
 
+// TestTombstone checks that deleting an offset before it is inserted keeps
+// it out of the graph, also across a save and load.
+func TestTombstone(t *testing.T) {
+	s := index.NewStore(2)
+	opts := Options{Distance: api.DistanceEuclid}
+	g := New(opts, s)
+	for i := uint32(0); i < 5; i++ {
+		s.Set(i, []float32{float32(i), 0})
+	}
+	g.Delete(2)
+	for i := uint32(0); i < 5; i++ {
+		g.Insert(i)
+	}
+	if g.Contains(2) || g.Len() != 4 || g.Deleted() != 0 {
+		t.Fatalf("tombstoned offset inserted: Contains %v Len %d Deleted %d", g.Contains(2), g.Len(), g.Deleted())
+	}
+	var buf bytes.Buffer
+	if _, err := g.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	g2, err := Load(&buf, opts, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2.Insert(2)
+	if g2.Contains(2) || g2.Len() != 4 {
+		t.Fatalf("tombstone lost on load: Contains %v Len %d", g2.Contains(2), g2.Len())
+	}
+	for _, r := range g2.Search([]float32{2, 0}, 5, 10, nil) {
+		if r.Off == 2 {
+			t.Fatal("tombstoned offset returned")
+		}
+	}
+}
+
 func TestSearchFuncMatchesSearch(t *testing.T) {
 	const n, dim = 2000, 16
 	d := api.DistanceDot

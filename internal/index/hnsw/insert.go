@@ -13,7 +13,8 @@ const stClaimed uint32 = 1 << 8
 
 // Insert adds the vector at off (read from the store, which must hold it
 // before Insert is called) to the graph. Inserting an offset that is
-// already in the graph, or was deleted, does nothing. Insert is safe
+// already in the graph, or was deleted (even before it was inserted), does
+// nothing. Insert is safe
 // concurrently with other Inserts, Deletes, Repairs and Searches.
 func (g *Graph) Insert(off uint32) {
 	g.persistMu.RLock()

@@ -98,6 +98,11 @@ func (g *Graph) WriteTo(w io.Writer) (int64, error) {
 		st := nd.state.Load()
 		code := byte(fileAbsent)
 		switch {
+		case st&stInserted == 0 && st&stDeleted != 0:
+			// A tombstone (deleted before inserted) is written as an
+			// unlinked node of level 0, which keeps later Inserts out.
+			cw.write([]byte{fileRemoved, 0, 0, 0})
+			continue
 		case st&stInserted == 0:
 		case st&stRemoved != 0:
 			code = fileRemoved

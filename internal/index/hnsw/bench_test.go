@@ -1,0 +1,67 @@
+package hnsw
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/index"
+)
+
+// Benchmarks on random data; the real-data comparison with hnswlib is
+// cmd/hnswbench (docs/benchmarks.md).
+
+var benchGraph struct {
+	once sync.Once
+	s    *index.Store
+	g    *Graph
+	qs   [][]float32
+}
+
+const benchN, benchDim = 20000, 128
+
+func sharedGraph(b *testing.B) (*Graph, [][]float32) {
+	benchGraph.once.Do(func() {
+		r := rand.New(rand.NewPCG(11, 11))
+		benchGraph.s = randomStore(r, api.DistanceEuclid, benchN, benchDim)
+		benchGraph.g = build(b, Options{M: 16, EfConstruct: 100, Distance: api.DistanceEuclid, Seed: 1}, benchGraph.s, benchN, 2)
+		benchGraph.qs = queries(r, api.DistanceEuclid, 1000, benchDim)
+	})
+	return benchGraph.g, benchGraph.qs
+}
+
+func BenchmarkSearchEf64(b *testing.B) {
+	g, qs := sharedGraph(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		g.Search(qs[i%len(qs)], 10, 64, nil)
+		i++
+	}
+}
+
+func BenchmarkSearchEf64Filter10(b *testing.B) {
+	g, qs := sharedGraph(b)
+	allow := func(off uint32) bool { return off%10 == 3 }
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		g.Search(qs[i%len(qs)], 10, 64, allow)
+		i++
+	}
+}
+
+func BenchmarkInsert(b *testing.B) {
+	r := rand.New(rand.NewPCG(12, 12))
+	const n = 5000
+	s := randomStore(r, api.DistanceEuclid, n, benchDim)
+	b.ReportAllocs()
+	for b.Loop() {
+		g := New(Options{M: 16, EfConstruct: 100, Distance: api.DistanceEuclid, Seed: 1}, s)
+		for i := uint32(0); i < n; i++ {
+			g.Insert(i)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/insert")
+}
