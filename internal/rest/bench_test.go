@@ -48,25 +48,36 @@ func searchResult(n, dim int, withVector bool) []api.ScoredPoint {
 
 // BenchmarkWriteSearchResult measures encoding a search answer into the
 // envelope: 10 hits with payloads (the common case) and 100 hits with
-// 768-d vectors (the heavy case).
+// 768-d vectors (the heavy case), plain and gzipped (bytes/s are of the
+// bytes written to the client).
 func BenchmarkWriteSearchResult(b *testing.B) {
 	h := New(Options{Service: &faultService{}})
 	for _, bc := range []struct {
 		name       string
 		n, dim     int
 		withVector bool
-	}{{"10hits_payload", 10, 0, false}, {"100hits_768d_vectors", 100, 768, true}} {
+		gzip       bool
+	}{
+		{"10hits_payload", 10, 0, false, false},
+		{"10hits_payload_gzip", 10, 0, false, true},
+		{"100hits_768d_vectors", 100, 768, true, false},
+		{"100hits_768d_vectors_gzip", 100, 768, true, true},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			res := searchResult(bc.n, bc.dim, bc.withVector)
 			w := &discardWriter{h: http.Header{}}
+			req := httptest.NewRequest("POST", "/collections/c/points/search", nil)
+			if bc.gzip {
+				req.Header.Set("Accept-Encoding", "gzip")
+			}
 			start := time.Now()
-			if err := h.writeResult(w, start, res); err != nil {
+			if err := h.writeResult(w, req, start, res); err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(int64(w.n))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := h.writeResult(w, start, res); err != nil {
+				if err := h.writeResult(w, req, start, res); err != nil {
 					b.Fatal(err)
 				}
 			}

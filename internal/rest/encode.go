@@ -24,6 +24,9 @@ type encoder struct {
 	buf *bytes.Buffer
 	enc *json.Encoder
 	err error
+	// vecBytes counts the bytes of vector text written; the compressor
+	// picks its method by the share of them (see Handler.gzip).
+	vecBytes int
 }
 
 func newEncoder(buf *bytes.Buffer) *encoder {
@@ -217,6 +220,7 @@ func (e *encoder) floats(v []float32) {
 		out = api.AppendFloat32(out, x)
 	}
 	out = append(out, ']')
+	e.vecBytes += len(out)
 	b.Write(out)
 }
 

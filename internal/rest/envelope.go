@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,23 +87,87 @@ func (bp *bufferPool) put(b *bytes.Buffer) {
 }
 
 // writeResult writes the success envelope
-// {"result":…,"status":"ok","time":<seconds>}.
-func (h *Handler) writeResult(w http.ResponseWriter, start time.Time, result any) error {
+// {"result":…,"status":"ok","time":<seconds>}, gzipped when the answer is
+// large enough and the client accepts gzip.
+func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, start time.Time, result any) error {
 	buf := h.bufs.get()
 	defer h.bufs.put(buf)
-	buf.Reset()
 	buf.WriteString(`{"result":`)
-	if err := newEncoder(buf).encodeResult(result); err != nil {
+	enc := newEncoder(buf)
+	if err := enc.encodeResult(result); err != nil {
 		return fmt.Errorf("cannot encode response: %w", err)
 	}
 	buf.WriteString(`,"status":"ok","time":`)
 	buf.Write(strconv.AppendFloat(buf.AvailableBuffer(), time.Since(start).Seconds(), 'g', -1, 64))
 	buf.WriteByte('}')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	body := buf.Bytes()
+	if h.compressAt > 0 {
+		hd.Add("Vary", "Accept-Encoding")
+		if len(body) >= h.compressAt && acceptsGzip(r) {
+			zbuf := h.bufs.get()
+			defer h.bufs.put(zbuf)
+			if err := h.gzip(zbuf, body, enc.vecBytes*2 > len(body)); err != nil {
+				return err
+			}
+			body = zbuf.Bytes()
+			hd.Set("Content-Encoding", "gzip")
+		}
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(body)
 	return err
+}
+
+// gzip compresses src into dst with a pooled writer. Answers made mostly
+// of vector text (mostly is vectorHeavy) are compressed with Huffman coding
+// only: decimal digits gain nothing from LZ77 matching, which costs four
+// times the CPU for the same ratio (about 2.2 on 768-d vectors). Other
+// answers, with their repeated keys, use BestSpeed.
+func (h *Handler) gzip(dst *bytes.Buffer, src []byte, vectorHeavy bool) error {
+	pool, level := &h.gzips, gzip.BestSpeed
+	if vectorHeavy {
+		pool, level = &h.huffs, gzip.HuffmanOnly
+	}
+	zw, _ := pool.Get().(*gzip.Writer)
+	if zw == nil {
+		var err error
+		if zw, err = gzip.NewWriterLevel(dst, level); err != nil {
+			return fmt.Errorf("cannot compress response: %w", err)
+		}
+	} else {
+		zw.Reset(dst)
+	}
+	defer pool.Put(zw)
+	if _, err := zw.Write(src); err != nil {
+		return fmt.Errorf("cannot compress response: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("cannot compress response: %w", err)
+	}
+	return nil
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip
+// (listed, or "*", without q=0).
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			name = strings.ToLower(strings.TrimSpace(name))
+			if name != "gzip" && name != "x-gzip" && name != "*" {
+				continue
+			}
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			if q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000" {
+				return false
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // writeError writes Qdrant's ErrorResponse {"status":{"error":…},"time":…,

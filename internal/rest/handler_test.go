@@ -32,6 +32,7 @@ type faultService struct {
 	err     error
 	panicky bool
 	block   bool
+	many    int // extra collections ListCollections returns
 	// lastCtx records the deadline the handler gave the service.
 	mu       sync.Mutex
 	deadline time.Time
@@ -53,7 +54,11 @@ func (f *faultService) ListCollections(ctx context.Context) ([]api.CollectionDes
 	if f.err != nil {
 		return nil, f.err
 	}
-	return []api.CollectionDescription{{Name: "a"}}, nil
+	out := []api.CollectionDescription{{Name: "a"}}
+	for i := range f.many {
+		out = append(out, api.CollectionDescription{Name: fmt.Sprintf("collection-%d", i)})
+	}
+	return out, nil
 }
 
 func (f *faultService) CollectionInfo(ctx context.Context, name string) (*api.CollectionInfo, error) {
@@ -337,6 +342,75 @@ func TestGzipRequestBody(t *testing.T) {
 	post([]byte("{}"), "br").wantError(t, 400, "unsupported Content-Encoding")
 }
 
+func TestResponseCompression(t *testing.T) {
+	get := func(c *testClient, acceptEncoding string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", c.base+"/collections", nil)
+		if acceptEncoding != "" {
+			// Set explicitly, so the transport leaves the body compressed.
+			req.Header.Set("Accept-Encoding", acceptEncoding)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	f := &faultService{many: 500}
+	c, _ := newFaultServer(t, f, Options{})
+	resp, z := get(c, "br, gzip;q=0.8")
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("large answer not gzipped: %v", resp.Header)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(plain), `"collection-499"`) || len(z) >= len(plain) {
+		t.Errorf("gzip body: %d compressed, %d plain", len(z), len(plain))
+	}
+	spec(t).validateResponse(t, "GET", "/collections", 200, resp.Header, plain)
+	// Refused, absent, or the answer is small: not compressed.
+	for _, ae := range []string{"gzip;q=0", "identity", "br"} {
+		if resp, b := get(c, ae); resp.Header.Get("Content-Encoding") != "" || !strings.Contains(string(b), `"collection-499"`) {
+			t.Errorf("Accept-Encoding %q: compressed", ae)
+		}
+	}
+	f.many = 0
+	if resp, _ := get(c, "gzip"); resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("small answer compressed")
+	}
+	// Both methods round-trip.
+	for _, heavy := range []bool{false, true} {
+		src := []byte(strings.Repeat(`{"vector":[0.12345678,-9.876543e-05,1],"id":7}`, 200))
+		var dst bytes.Buffer
+		if err := c.h.gzip(&dst, src, heavy); err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(&dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, src) {
+			t.Errorf("vectorHeavy=%v: gzip round trip failed: %v", heavy, err)
+		}
+	}
+	// Compression can be turned off.
+	c2, _ := newFaultServer(t, &faultService{many: 500}, Options{DisableCompression: true})
+	if resp, _ := get(c2, "gzip"); resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("compressed with DisableCompression")
+	}
+}
+
 func TestAuthentication(t *testing.T) {
 	a := auth.New(auth.Options{APIKey: "secret", ReadOnlyAPIKey: "reader"})
 	c, _ := newFaultServer(t, &faultService{}, Options{Auth: a})
@@ -506,7 +580,7 @@ func TestMetricsAndTelemetry(t *testing.T) {
 	if got := tel.Result.Requests.Rest.Responses["GET /collections"]["200"].Count; got != 3 {
 		t.Errorf("telemetry counts %d GET /collections 200, want 3", got)
 	}
-	c.do("GET", "/telemetry?details_level=x", nil).wantError(t, 400, "Query deserialize error")
+	c.do("GET", "/telemetry?details_level=x", nil).wantError(t, 400, "Deserialize error in query parameters")
 }
 
 func TestSnapshotHook(t *testing.T) {

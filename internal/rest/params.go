@@ -10,15 +10,18 @@ import (
 	"github.com/shoal-db/shoal/internal/api"
 )
 
-// Query-parameter errors use the words of Qdrant's actix query extractor
-// ("Query deserialize error: …") and of its validator.
+// Query-parameter errors use the words of Qdrant's query extractor error
+// handler (src/actix/mod.rs, validation_error_handler): "Deserialize error
+// in query parameters: <serde text>" and "Validation error in query
+// parameters: [<field>: <text>]". Qdrant answers the latter with 422; Shoal
+// has no such Kind and answers 400, as for every other validation error.
 
 func queryError(detail string) error {
-	return &api.Error{Kind: api.KindBadRequest, Message: "Query deserialize error: " + detail}
+	return &api.Error{Kind: api.KindBadRequest, Message: "Deserialize error in query parameters: " + detail}
 }
 
 func validationError(field, detail string) error {
-	return &api.Error{Kind: api.KindBadRequest, Message: fmt.Sprintf("Validation error in query params: [%s: %s]", field, detail)}
+	return &api.Error{Kind: api.KindBadRequest, Message: fmt.Sprintf("Validation error in query parameters: [%s: %s]", field, detail)}
 }
 
 // parseWait reads the wait parameter (absent means false).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +25,10 @@ const QdrantVersion = "1.17.1"
 // DefaultMaxRequestBytes is the default limit on a JSON request body
 // (Qdrant's service.max_request_size_mb: 32).
 const DefaultMaxRequestBytes = 32 << 20
+
+// DefaultCompressMinBytes is the default size from which answers are
+// gzipped: below it the saving does not pay for the CPU.
+const DefaultCompressMinBytes = 2048
 
 // Options configure a Handler.
 type Options struct {
@@ -52,6 +57,13 @@ type Options struct {
 	Commit string
 	// Ready reports readiness for /readyz; nil means always ready.
 	Ready func() bool
+	// DisableCompression turns off gzip compression of JSON answers.
+	// Compression is on by default, as in Qdrant (actix Compress): answers
+	// of at least CompressMinBytes are gzipped for clients that accept it.
+	DisableCompression bool
+	// CompressMinBytes is the smallest answer compressed; 0 means
+	// DefaultCompressMinBytes.
+	CompressMinBytes int
 	// Snapshots, when non-nil, serves every snapshot route (see
 	// SnapshotPatterns) after authentication: the request carries the
 	// caller's auth.Access in its context, r.Pattern names the route, and
@@ -63,22 +75,25 @@ type Options struct {
 
 // Handler is the REST API. It is safe for concurrent use.
 type Handler struct {
-	svc       service.API
-	auth      *auth.Authenticator
-	gatherer  prometheus.Gatherer
-	log       *slog.Logger
-	maxBody   int64
-	cors      bool
-	version   string
-	commit    string
-	ready     func() bool
-	snapshots http.Handler
-	telemetry string // this instance's telemetry id
-	started   time.Time
-	mux       *http.ServeMux
-	stats     *stats
-	bufs      bufferPool
-	patterns  []string // every registered route pattern, in order
+	svc        service.API
+	auth       *auth.Authenticator
+	gatherer   prometheus.Gatherer
+	log        *slog.Logger
+	maxBody    int64
+	cors       bool
+	version    string
+	commit     string
+	ready      func() bool
+	snapshots  http.Handler
+	telemetry  string // this instance's telemetry id
+	started    time.Time
+	mux        *http.ServeMux
+	stats      *stats
+	bufs       bufferPool
+	gzips      sync.Pool // *gzip.Writer at BestSpeed
+	huffs      sync.Pool // *gzip.Writer at HuffmanOnly
+	compressAt int       // smallest answer to compress; 0: never
+	patterns   []string  // every registered route pattern, in order
 }
 
 // New returns the REST API handler. It panics if opts.Service is nil.
@@ -109,6 +124,12 @@ func New(opts Options) *Handler {
 	}
 	if h.ready == nil {
 		h.ready = func() bool { return true }
+	}
+	if !opts.DisableCompression {
+		h.compressAt = opts.CompressMinBytes
+		if h.compressAt <= 0 {
+			h.compressAt = DefaultCompressMinBytes
+		}
 	}
 	h.stats = newStats()
 	if opts.Registerer != nil {
@@ -196,7 +217,7 @@ func (h *Handler) serveAPI(fn apiFunc) http.HandlerFunc {
 			writeError(w, start, err)
 			return
 		}
-		if err := h.writeResult(w, start, res); err != nil {
+		if err := h.writeResult(w, r, start, res); err != nil {
 			// Headers may be gone already; only the log can tell.
 			h.log.Error("cannot write response", "err", err, "path", r.URL.Path)
 		}
