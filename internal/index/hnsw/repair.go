@@ -66,6 +66,10 @@ func (g *Graph) Repair() int {
 		g.persistMu.RUnlock()
 	}
 
+	g.persistMu.RLock()
+	g.reconnectOrphans(s, isGone)
+	g.persistMu.RUnlock()
+
 	removed := 0
 	g.persistMu.RLock()
 	defer g.persistMu.RUnlock()
@@ -160,4 +164,136 @@ func (g *Graph) relink(s *searcher, off uint32, l int, isGone func(uint32) bool)
 	slices.SortFunc(s.tmp, byDist)
 	s.sel = g.selectNeighbours(s.tmp, g.maxConn(l), s.sel[:0])
 	writeList(lst, s.sel)
+}
+
+// reconnectOrphans finds the live nodes that have no incoming link on one
+// of their levels once the victims' links are gone, and links them again:
+// from the neighbours an insert would choose, and if the heuristic of every
+// one of those prunes the link, by replacing the farthest link of the
+// nearest one. Without this, a node whose only incoming links came from
+// deleted nodes (or were pruned by later inserts) would be unreachable.
+// The scan costs one pass over every link.
+func (g *Graph) reconnectOrphans(s *searcher, isGone func(uint32) bool) {
+	type key struct {
+		off   uint32
+		level int
+	}
+	dir := *g.chunks.Load()
+	n := len(dir) * chunkLen
+	hasIn0 := make([]uint64, (n+63)/64) // level 0
+	hasInUp := map[key]bool{}           // levels above 0
+	for ci, c := range dir {
+		for i := range c.nodes {
+			y := uint32(ci<<chunkShift | i)
+			st := c.nodes[i].state.Load()
+			if st&stInserted == 0 || st&stRemoved != 0 || isGone(y) {
+				continue
+			}
+			for l := 0; l <= int(c.nodes[i].level); l++ {
+				lst := g.list(y, l)
+				cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+				for j := 1; j <= cnt; j++ {
+					x := atomic.LoadUint32(&lst[j])
+					if l == 0 {
+						if int(x) < n {
+							hasIn0[x/64] |= 1 << (x % 64)
+						}
+					} else {
+						hasInUp[key{x, l}] = true
+					}
+				}
+			}
+		}
+	}
+	_, entry := unpackEntry(g.entry.Load())
+	for ci, c := range dir {
+		for i := range c.nodes {
+			x := uint32(ci<<chunkShift | i)
+			st := c.nodes[i].state.Load()
+			if st&(stInserted|stDeleted|stRemoved) != stInserted || x == entry {
+				continue
+			}
+			if hasIn0[x/64]&(1<<(x%64)) == 0 {
+				g.reconnect(s, x, 0, isGone)
+			}
+			for l := 1; l <= int(c.nodes[i].level); l++ {
+				if !hasInUp[key{x, l}] {
+					g.reconnect(s, x, l, isGone)
+				}
+			}
+		}
+	}
+}
+
+// reconnect gives x at least one incoming link on level l.
+func (g *Graph) reconnect(s *searcher, x uint32, l int, isGone func(uint32) bool) {
+	e := g.entry.Load()
+	if e == noEntry {
+		return
+	}
+	top, ep := unpackEntry(e)
+	if top < l {
+		return
+	}
+	sc := g.vectorScorer(g.vec(x))
+	epd := sc.dist(ep)
+	ep, epd = g.greedy(&sc, ep, epd, top, l)
+	usable := func(n uint32) bool { return n != x && !isGone(n) && g.node(n).state.Load()&stDeleted == 0 }
+	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
+	g.searchLayer(s, &sc, s.eps, g.opts.EfConstruct, l, usable, false)
+	s.buf = s.res.sortedAscending(s.buf[:0])
+	if len(s.buf) == 0 {
+		return
+	}
+	s.sel = g.selectNeighbours(s.buf, g.m, s.sel[:0])
+	linked := false
+	for _, nb := range s.sel {
+		g.connect(s, nb.Off, l, x, nb.Dist)
+		if g.links(nb.Off, l, x) {
+			linked = true
+		}
+	}
+	if !linked {
+		g.forceLink(s.sel[0].Off, l, x)
+	}
+}
+
+// links reports whether n's level-l list contains x.
+func (g *Graph) links(n uint32, l int, x uint32) bool {
+	lst := g.list(n, l)
+	cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+	for i := 1; i <= cnt; i++ {
+		if atomic.LoadUint32(&lst[i]) == x {
+			return true
+		}
+	}
+	return false
+}
+
+// forceLink adds n → x on level l, replacing n's farthest link if the list
+// is full.
+func (g *Graph) forceLink(n uint32, l int, x uint32) {
+	mu := g.stripe(n)
+	mu.Lock()
+	defer mu.Unlock()
+	lst := g.list(n, l)
+	cnt := int(lst[0])
+	for i := 1; i <= cnt; i++ {
+		if lst[i] == x {
+			return
+		}
+	}
+	if cnt < g.maxConn(l) {
+		atomic.StoreUint32(&lst[1+cnt], x)
+		atomic.StoreUint32(&lst[0], uint32(cnt+1))
+		return
+	}
+	nv := g.vec(n)
+	worst, worstD := 1, float32(-1)
+	for i := 1; i <= cnt; i++ {
+		if d := g.kern(nv, g.vec(lst[i])); d > worstD {
+			worst, worstD = i, d
+		}
+	}
+	atomic.StoreUint32(&lst[worst], x)
 }
