@@ -2,6 +2,8 @@ package shard
 
 import (
 	"time"
+
+	"github.com/shoal-db/shoal/internal/index/hnsw"
 )
 
 // maintenanceInterval is how often the maintenance loop checks the op log,
@@ -10,14 +12,8 @@ const maintenanceInterval = time.Second
 
 // startBackground starts the indexer workers and the maintenance loop.
 func (s *Shard) startBackground() {
-	for _, sp := range s.spaces {
-		for range sp.threads {
-			s.bgWG.Add(1)
-			go func() {
-				defer s.bgWG.Done()
-				sp.worker(s.bgCtx)
-			}()
-		}
+	if !s.opts.noIndexer {
+		s.startWorkers()
 	}
 	s.bgWG.Add(1)
 	go func() {
@@ -26,10 +22,28 @@ func (s *Shard) startBackground() {
 	}()
 }
 
+// startWorkers starts each space's indexer workers.
+func (s *Shard) startWorkers() {
+	for _, sp := range s.spaces {
+		sp.degraded = func() { s.rebuildGraph(sp) }
+		for range sp.threads {
+			s.bgWG.Add(1)
+			go func() {
+				defer s.bgWG.Done()
+				sp.worker(s.bgCtx)
+			}()
+		}
+	}
+}
+
 // maintain truncates the op log, repairs graphs with many deleted nodes and
 // persists index files periodically, until the shard closes.
 func (s *Shard) maintain() {
-	t := time.NewTicker(maintenanceInterval)
+	every := maintenanceInterval
+	if p := s.opts.PersistInterval; p > 0 && p < every {
+		every = p
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	lastPersist := time.Now()
 	for {
@@ -45,8 +59,11 @@ func (s *Shard) maintain() {
 		spaces := s.sortedSpaces()
 		s.mu.RUnlock()
 		for _, sp := range spaces {
-			if n := sp.maybeRepair(s.opts.Optimizers); n > 0 {
+			switch n := sp.maybeRepair(); {
+			case n > 0:
 				s.log.Debug("graph repaired", "vector", sp.name, "unlinked", n)
+			case n < 0:
+				s.rebuildGraph(sp)
 			}
 		}
 		if s.opts.PersistInterval > 0 && time.Since(lastPersist) >= s.opts.PersistInterval {
@@ -56,4 +73,50 @@ func (s *Shard) maintain() {
 			}
 		}
 	}
+}
+
+// rebuildGraph replaces sp's graph with an empty one and queues every live
+// vector for it. Searches stay correct meanwhile: the whole space is in the
+// unindexed tail, which they scan exactly.
+func (s *Shard) rebuildGraph(sp *space) {
+	if !sp.repairMu.TryLock() {
+		return
+	}
+	defer sp.repairMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !sp.indexing || s.closed {
+		return
+	}
+	old := sp.graph.Load()
+	if old != nil && sp.graphUsable(old) {
+		return // repaired meanwhile
+	}
+	var offs []uint32
+	s.live.each(func(off uint32) bool {
+		if sp.has.has(off) {
+			offs = append(offs, off)
+		}
+		return true
+	})
+	sp.qMu.Lock()
+	sp.gen++
+	sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))
+	sp.tomb.Store(0)
+	sp.retired = nil
+	wasIdle := len(sp.pending) == 0
+	sp.pending = make(map[uint32]bool, len(offs))
+	for _, off := range offs {
+		sp.pending[off] = false
+	}
+	sp.queue = offs
+	switch {
+	case wasIdle && len(offs) > 0:
+		sp.idle = make(chan struct{})
+	case !wasIdle && len(offs) == 0:
+		close(sp.idle)
+	}
+	sp.qMu.Unlock()
+	sp.kick()
+	s.log.Info("rebuilding HNSW graph with too many deleted nodes", "vector", sp.name, "vectors", len(offs))
 }

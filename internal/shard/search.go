@@ -167,7 +167,7 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 	t := &topK{k: k}
 	g := sp.graph.Load()
 	total := sp.count
-	exact := req.Params.Exact || !sp.indexing || g == nil || total < sp.fullScanVectors()
+	exact := req.Params.Exact || !sp.indexing || !sp.graphUsable(g) || total < sp.fullScanVectors()
 	selectivity := 1.0
 	if req.Filter != nil && !exact {
 		est := s.pidx.estimate(req.Filter, total)
@@ -179,6 +179,7 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 		}
 	}
 	if exact {
+		s.plansExact.Add(1)
 		if req.Filter != nil {
 			if cands, ok := s.pidx.set.Candidates(req.Filter, s.nLive); ok {
 				for i, off := range cands {
@@ -200,6 +201,7 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 		}
 		return t.sorted(), nil
 	}
+	s.plansGraph.Add(1)
 	// The tail is taken before the graph search: whatever leaves it
 	// meanwhile is in the graph by the time the search runs.
 	tail := sp.tail()
@@ -230,6 +232,22 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 		}
 		if allow(off) {
 			t.offer(hit{off, distOf(off)})
+		}
+	}
+	// Safety net: a graph that returns fewer hits than certainly exist
+	// (a disconnected or mis-entered graph) is not trusted; the exact scan
+	// answers instead.
+	if t.Len() < k {
+		atLeast := total
+		if req.Filter != nil {
+			atLeast = s.pidx.estimate(req.Filter, total).Min
+		}
+		if t.Len() < min(k, atLeast) {
+			s.plansFallback.Add(1)
+			t = &topK{k: k}
+			if err := s.scanExact(ctx, sp, m, func(off uint32) { t.offer(hit{off, distOf(off)}) }); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return t.sorted(), nil

@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -74,6 +75,9 @@ type Options struct {
 	// files when the shard changed (0: DefaultPersistInterval; negative:
 	// only on Close and Checkpoint).
 	PersistInterval time.Duration
+
+	// noIndexer keeps the indexer workers from starting (tests only).
+	noIndexer bool
 }
 
 // Defaults of Options.
@@ -120,6 +124,13 @@ type Shard struct {
 	persistMu   sync.Mutex
 	persistedAt uint64 // sequence covered by the index files in Dir
 	persistedOK bool   // the index files in Dir are complete for persistedAt
+
+	// loadedFromStore counts the vectors Open read from the point store
+	// because no index file covered them.
+	loadedFromStore int
+
+	// Search plans taken, for tests and metrics.
+	plansExact, plansGraph, plansFallback atomic.Uint64
 }
 
 // Open opens or creates the shard in opts.Dir, recovering from any crash:
@@ -302,7 +313,13 @@ func (s *Shard) load() error {
 	if err := s.findLogFirst(); err != nil {
 		return err
 	}
+	for _, sp := range s.spaces {
+		if sp.maybeRepair() < 0 {
+			s.rebuildGraph(sp)
+		}
+	}
 	s.persistedAt = files.minSeq(len(s.spaces))
+	s.loadedFromStore = len(need)
 	s.log.Info("shard opened", "points", s.nLive, "last_seq", s.lastSeq, "index_files_seq", s.persistedAt, "vectors_loaded_from_store", len(need))
 	return nil
 }

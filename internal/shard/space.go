@@ -40,6 +40,10 @@ type space struct {
 	// graph is set once, under Shard.mu, before indexing starts; the
 	// workers load it without mu.
 	graph atomic.Pointer[hnsw.Graph]
+	// tomb counts graph nodes deleted and not yet unlinked by Repair.
+	tomb     atomic.Int64
+	repairMu sync.Mutex // one Repair at a time
+	opt      api.OptimizersConfig
 
 	// qMu guards the indexer state below. Lock order: Shard.mu, then qMu.
 	qMu     sync.Mutex
@@ -48,7 +52,11 @@ type space struct {
 	retired []uint32        // offsets to delete from the graph
 	idle    chan struct{}   // closed when pending becomes empty
 	wake    chan struct{}
-	started bool
+	gen     uint64 // graph generation, bumped by rebuild
+
+	// degraded is called (from a worker) when the graph has more
+	// tombstones than live nodes; the shard then rebuilds it.
+	degraded func()
 }
 
 func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.OptimizersConfig, threads int) (*space, error) {
@@ -85,7 +93,7 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 	close(idle)
 	return &space{
 		name: name, dim: p.Size, dist: p.Distance, distFn: vecmath.Dist(p.Distance), hnsw: h,
-		store: index.NewStore(p.Size), threads: threads, indexAt: indexAt,
+		store: index.NewStore(p.Size), threads: threads, indexAt: indexAt, opt: opt,
 		pending: map[uint32]bool{}, idle: idle, wake: make(chan struct{}, 1),
 	}, nil
 }
@@ -218,6 +226,8 @@ const batchSize = 32
 func (sp *space) worker(ctx context.Context) {
 	for {
 		sp.qMu.Lock()
+		gen := sp.gen
+		graph := sp.graph.Load()
 		retired := sp.retired
 		sp.retired = nil
 		n := min(batchSize, len(sp.queue))
@@ -239,21 +249,35 @@ func (sp *space) worker(ctx context.Context) {
 				return
 			}
 		}
-		graph := sp.graph.Load()
 		for _, off := range retired {
-			graph.Delete(off)
+			if graph.Contains(off) {
+				graph.Delete(off)
+				sp.tomb.Add(1)
+			}
+		}
+		if len(retired) > 0 && sp.maybeRepair() < 0 && sp.degraded != nil {
+			sp.degraded()
 		}
 		for _, off := range batch {
 			sp.qMu.Lock()
 			gone := sp.pending[off]
+			stale := sp.gen != gen
 			sp.qMu.Unlock()
+			if stale {
+				break // rebuilt meanwhile: the new generation requeued everything
+			}
 			if !gone {
 				graph.Insert(off)
 			}
 			sp.qMu.Lock()
+			if sp.gen != gen {
+				sp.qMu.Unlock()
+				break
+			}
 			if sp.pending[off] && !gone {
 				// Retired while being inserted.
 				sp.retired = append(sp.retired, off)
+				sp.kick()
 			}
 			delete(sp.pending, off)
 			if len(sp.pending) == 0 {
@@ -294,20 +318,56 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 			g.Delete(off)
 		}
 	}
+	sp.tomb.Store(int64(g.Deleted()))
 	sp.enqueue(offs...)
 }
 
-// maybeRepair unlinks deleted nodes from the graph when they exceed the
-// optimizer's deleted_threshold (and vacuum_min_vector_number).
-func (sp *space) maybeRepair(opt api.OptimizersConfig) int {
+// minRepair is the fewest deleted graph nodes worth a Repair.
+const minRepair = 32
+
+// repairGraphs enables hnsw.Graph.Repair. It is off because Repair (as of
+// internal/index commit f0f943b) can leave live nodes unreachable after
+// churn (reproduced by TestProbeHNSWRepairReachability); without it
+// deleted nodes stay in the graph as tombstones that searches pass through
+// but never return, and a graph with more tombstones than live nodes is
+// rebuilt instead.
+const repairGraphs = false
+
+// maybeRepair unlinks deleted nodes from the graph once they exceed the
+// optimizer's deleted_threshold of the graph's nodes, and returns how many
+// it unlinked, or -1 when the graph has more tombstones than live nodes and
+// should be rebuilt instead (repairing such a graph leaves nodes
+// unreachable). Unlike Qdrant's
+// segment vacuum it does not wait for vacuum_min_vector_number deleted
+// vectors: a repair costs little next to a rebuild, and an HNSW graph full
+// of tombstones loses recall quickly (new nodes link to deleted ones).
+func (sp *space) maybeRepair() int {
 	g := sp.graph.Load()
 	if g == nil {
 		return 0
 	}
-	deleted := g.Deleted()
-	total := deleted + g.Len()
-	if deleted == 0 || deleted < opt.VacuumMinVectorNumber || float64(deleted) <= opt.DeletedThreshold*float64(total) {
+	tomb := sp.tomb.Load()
+	if tomb < minRepair || float64(tomb) <= sp.opt.DeletedThreshold*float64(tomb+int64(g.Len())) {
 		return 0
 	}
-	return g.Repair()
+	if !sp.graphUsable(g) {
+		return -1 // too many tombstones to repair well: rebuild
+	}
+	if !repairGraphs {
+		return 0
+	}
+	if !sp.repairMu.TryLock() {
+		return 0
+	}
+	defer sp.repairMu.Unlock()
+	n := g.Repair()
+	sp.tomb.Add(-int64(n))
+	return n
+}
+
+// graphUsable reports whether the graph can serve searches: a graph with
+// more tombstones than live nodes (before its repair) loses recall, so
+// searches go exact until the repair catches up.
+func (sp *space) graphUsable(g *hnsw.Graph) bool {
+	return g != nil && sp.tomb.Load() <= int64(g.Len())
 }

@@ -1,0 +1,219 @@
+package shard
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+const crashDirEnv = "SHOAL_SHARD_CRASH_DIR"
+
+func crashOptions(dir string) Options {
+	o := indexedOptions(dir, 8, api.DistanceEuclid)
+	o.PersistInterval = 150 * time.Millisecond
+	o.OpLogRetain = 50
+	return o
+}
+
+// TestCrashChild is the writer process of TestCrashRecovery: it applies
+// upserts and deletes in a loop and prints each acknowledged operation.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if dir == "" {
+		t.Skip("run by TestCrashRecovery")
+	}
+	s, err := Open(crashOptions(dir))
+	if err != nil {
+		fmt.Printf("OPENFAIL %v\n", err)
+		os.Exit(3)
+	}
+	seed, _ := strconv.ParseUint(os.Getenv(crashDirEnv+"_SEED"), 10, 64)
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := 0; ; i++ {
+		var op *api.UpdateOperation
+		if r.IntN(4) == 0 {
+			var ids []api.PointID
+			for range 1 + r.IntN(3) {
+				ids = append(ids, api.NumID(uint64(r.IntN(300))))
+			}
+			op = &api.UpdateOperation{Delete: &api.PointsSelector{Points: ids}}
+		} else {
+			var pts []api.PointStruct
+			for range 1 + r.IntN(20) {
+				id := uint64(r.IntN(300))
+				pts = append(pts, pt(id, randVec(r, 8), api.Payload{"round": json.Number(fmt.Sprint(seed)), "i": json.Number(fmt.Sprint(i))}))
+			}
+			op = upsert(pts...)
+		}
+		seq, err := s.Apply(bg, op)
+		if err != nil {
+			fmt.Printf("APPLYFAIL %v\n", err)
+			os.Exit(4)
+		}
+		js, _ := json.Marshal(op)
+		os.Stdout.Write([]byte("ACK " + strconv.FormatUint(seq, 10) + " " + string(js) + "\n"))
+	}
+}
+
+// model is the expected content of the shard: id -> point.
+type model map[uint64]api.PointStruct
+
+func (m model) apply(op *api.UpdateOperation) {
+	switch {
+	case op.Upsert != nil:
+		for _, p := range op.Upsert.Points {
+			m[p.ID.Num] = p
+		}
+	case op.Delete != nil:
+		for _, id := range op.Delete.Points {
+			delete(m, id.Num)
+		}
+	}
+}
+
+// TestCrashRecovery SIGKILLs a writer process at random moments and checks
+// after each kill that the shard reopens and holds every acknowledged
+// operation (and at most the one operation in flight).
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	if d := os.Getenv("SHOAL_CRASH_KEEP"); d != "" {
+		dir = d
+	}
+	m := model{}
+	var lastSeq uint64
+	r := rand.New(rand.NewPCG(42, 42))
+	rounds := 20
+	for round := range rounds {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprintf("%s_SEED=%d", crashDirEnv, round+1))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		type ack struct {
+			seq uint64
+			op  *api.UpdateOperation
+		}
+		acks := make(chan ack, 1<<16)
+		readDone := make(chan error, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				line := sc.Text()
+				if !strings.HasPrefix(line, "ACK ") {
+					readDone <- fmt.Errorf("child: %s", line)
+					return
+				}
+				parts := strings.SplitN(line, " ", 3)
+				seq, _ := strconv.ParseUint(parts[1], 10, 64)
+				op := new(api.UpdateOperation)
+				if err := json.Unmarshal([]byte(parts[2]), op); err != nil {
+					readDone <- fmt.Errorf("bad ack line %q: %v", line, err)
+					return
+				}
+				acks <- ack{seq, op}
+			}
+			readDone <- nil
+		}()
+		time.Sleep(time.Duration(100+r.IntN(500)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		if err := <-readDone; err != nil {
+			t.Fatalf("round %d: %v\nstderr: %s", round, err, stderr.String())
+		}
+		cmd.Wait()
+		close(acks)
+		n := 0
+		for a := range acks {
+			if a.seq != lastSeq+1 {
+				t.Fatalf("round %d: acknowledged seq %d after %d", round, a.seq, lastSeq)
+			}
+			m.apply(a.op)
+			lastSeq = a.seq
+			n++
+		}
+		if n == 0 {
+			t.Logf("round %d: no acknowledged writes (stderr: %s)", round, stderr.String())
+		}
+		s, err := Open(crashOptions(dir))
+		if err != nil {
+			t.Fatalf("round %d: reopen after kill: %v", round, err)
+		}
+		// At most one operation was in flight: committed, not acknowledged.
+		switch got := s.LastSeq(); {
+		case got == lastSeq:
+		case got == lastSeq+1:
+			err := s.ReadOps(bg, got, func(seq uint64, op *api.UpdateOperation) error {
+				m.apply(op)
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("round %d: reading the in-flight op: %v", round, err)
+			}
+			lastSeq = got
+		default:
+			t.Fatalf("round %d: store at seq %d, last acknowledged %d", round, got, lastSeq)
+		}
+		if os.Getenv("SHOAL_CRASH_KEEP") != "" {
+			exec.Command("cp", "-a", dir, dir+fmt.Sprintf(".r%d", round)).Run()
+		}
+		verifyModel(t, s, m, round)
+		if err := s.Close(); err != nil {
+			t.Fatalf("round %d: close: %v", round, err)
+		}
+		t.Logf("round %d: %d acks, seq %d, %d points", round, n, lastSeq, len(m))
+	}
+}
+
+func verifyModel(t *testing.T, s *Shard, m model, round int) {
+	t.Helper()
+	if n, _ := s.Count(bg, nil, true); n != uint64(len(m)) {
+		t.Fatalf("round %d: %d points, model has %d", round, n, len(m))
+	}
+	page, err := s.Scroll(bg, ScrollRequest{Limit: 1000, WithPayload: api.PayloadAll, WithVector: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range page {
+		want, ok := m[rec.ID.Num]
+		if !ok {
+			t.Fatalf("round %d: point %d should not exist", round, rec.ID.Num)
+		}
+		if !slices.Equal(rec.Vector[""], want.Vector[""]) || jsonOf(t, rec.Payload) != jsonOf(t, want.Payload) {
+			t.Fatalf("round %d: point %d is %s, want %s", round, rec.ID.Num, jsonOf(t, rec), jsonOf(t, want))
+		}
+	}
+	// Every point is found by an exact search at once, and through the
+	// graph once the indexer has caught up.
+	for _, exact := range []bool{true, false} {
+		if !exact {
+			waitIndexed(t, s)
+		}
+		for id, p := range m {
+			hits, err := s.Search(bg, SearchRequest{Vector: p.Vector[""], Limit: 1, Params: api.SearchParams{Exact: exact, HnswEf: ptr(128)}})
+			if err != nil || len(hits) == 0 || hits[0].Score != 0 {
+				t.Fatalf("round %d: point %d not found by its vector (exact %v): %v %s", round, id, exact, err, jsonOf(t, hits))
+			}
+		}
+	}
+}

@@ -1,0 +1,485 @@
+package shard
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// indexedOptions makes a shard that indexes from the first vector and uses
+// the graph above 16 vectors, so small tests exercise the HNSW paths.
+func indexedOptions(dir string, dim int, d api.Distance) Options {
+	one := 1
+	o := testOptions(dir)
+	o.Vectors = api.VectorsConfig{"": {Size: dim, Distance: d}}
+	o.Hnsw = map[string]api.HnswConfig{"": {M: 16, EfConstruct: 64, FullScanThreshold: 1}}
+	o.Optimizers = api.DefaultOptimizersConfig()
+	o.Optimizers.IndexingThreshold = &one
+	o.IndexingThreads = 2
+	return o
+}
+
+// crash stops the shard without persisting index files, as a kill would
+// (the Pebble store is closed cleanly, which its WAL replay makes
+// equivalent for synced writes).
+func crash(t testing.TB, s *Shard) {
+	t.Helper()
+	s.writeMu.Lock()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.writeMu.Unlock()
+	s.bgCancel()
+	s.bgWG.Wait()
+	if err := s.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitIndexed(t testing.TB, s *Shard) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 60*time.Second)
+	defer cancel()
+	if err := s.WaitIndexed(ctx); err != nil {
+		t.Fatalf("WaitIndexed: %v (stats %+v)", err, s.Stats())
+	}
+}
+
+func loadRandom(t testing.TB, s *Shard, r *rand.Rand, n, dim int, mkPayload func(i int) api.Payload) map[uint64][]float32 {
+	t.Helper()
+	vecs := map[uint64][]float32{}
+	for start := 0; start < n; start += 500 {
+		var batch []api.PointStruct
+		for i := start; i < min(n, start+500); i++ {
+			v := randVec(r, dim)
+			vecs[uint64(i)] = v
+			var p api.Payload
+			if mkPayload != nil {
+				p = mkPayload(i)
+			}
+			batch = append(batch, pt(uint64(i), v, p))
+		}
+		apply(t, s, upsert(batch...))
+	}
+	return vecs
+}
+
+func ids(hits []api.ScoredPoint) []uint64 {
+	out := make([]uint64, len(hits))
+	for i, h := range hits {
+		out[i] = h.ID.Num
+	}
+	return out
+}
+
+func recall(got, want []uint64) float64 {
+	if len(want) == 0 {
+		return 1
+	}
+	n := 0
+	for _, w := range want {
+		if slices.Contains(got, w) {
+			n++
+		}
+	}
+	return float64(n) / float64(len(want))
+}
+
+func TestHNSWRecallAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(indexedOptions(dir, 16, api.DistanceEuclid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	const n = 3000
+	loadRandom(t, s, r, n, 16, nil)
+	waitIndexed(t, s)
+	st := s.Stats()
+	if st.Status != api.StatusGreen || st.IndexedVectors != n || st.PendingIndex != 0 {
+		t.Fatalf("stats after indexing: %+v", st)
+	}
+	queries := make([][]float32, 50)
+	for i := range queries {
+		queries[i] = randVec(r, 16)
+	}
+	search := func(s *Shard, q []float32, exact bool) []api.ScoredPoint {
+		hits, err := s.Search(bg, SearchRequest{Vector: q, Limit: 10, Params: api.SearchParams{Exact: exact}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hits
+	}
+	var sum float64
+	before := make([][]api.ScoredPoint, len(queries))
+	for i, q := range queries {
+		before[i] = search(s, q, false)
+		sum += recall(ids(before[i]), ids(search(s, q, true)))
+	}
+	if g, e := s.plansGraph.Load(), s.plansExact.Load(); g != 50 || e != 50 {
+		t.Fatalf("plans: %d graph, %d exact; want 50 each", g, e)
+	}
+	if rc := sum / float64(len(queries)); rc < 0.95 {
+		t.Fatalf("HNSW recall@10 %.3f < 0.95", rc)
+	} else {
+		t.Logf("HNSW recall@10 = %.3f", rc)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, indexDirName, indexFileName(""))); err != nil {
+		t.Fatalf("no index file after Close: %v", err)
+	}
+	// Reopen: the graph and vectors come from the index file.
+	s2 := openShard(t, indexedOptions(dir, 16, api.DistanceEuclid))
+	if s2.loadedFromStore != 0 {
+		t.Fatalf("reopen read %d vectors from the store despite a current index file", s2.loadedFromStore)
+	}
+	if st := s2.Stats(); st.IndexedVectors != n || st.PendingIndex != 0 || st.Status != api.StatusGreen {
+		t.Fatalf("stats after reopen: %+v", st)
+	}
+	for i, q := range queries {
+		if got := search(s2, q, false); jsonOf(t, got) != jsonOf(t, before[i]) {
+			t.Fatalf("query %d differs after reopen:\n%s\n%s", i, jsonOf(t, got), jsonOf(t, before[i]))
+		}
+	}
+}
+
+func TestFilteredSearchRecall(t *testing.T) {
+	opts := indexedOptions(t.TempDir(), 16, api.DistanceCosine)
+	opts.PayloadIndexes = map[string]api.PayloadFieldSchema{"k": {Type: api.SchemaKeyword}}
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 4000
+	loadRandom(t, s, r, n, 16, func(i int) api.Payload {
+		return api.Payload{"k": fmt.Sprintf("v%d", i%1000)}
+	})
+	waitIndexed(t, s)
+	for _, sel := range []struct {
+		name   string
+		values int
+	}{{"50%", 500}, {"10%", 100}, {"1%", 10}, {"0.1%", 1}} {
+		vals := make([]any, sel.values)
+		for i := range vals {
+			vals[i] = fmt.Sprintf("v%d", i)
+		}
+		f := &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: "k", Match: &api.Match{Kind: api.MatchAny, Values: vals}}}}}
+		var sum float64
+		const queries = 30
+		g0 := s.plansGraph.Load()
+		for range queries {
+			q := randVec(r, 16)
+			got, err := s.Search(bg, SearchRequest{Vector: q, Limit: 10, Filter: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := s.Search(bg, SearchRequest{Vector: q, Limit: 10, Filter: f, Params: api.SearchParams{Exact: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) != min(10, n*sel.values/1000) {
+				t.Fatalf("%s: exact search found %d", sel.name, len(want))
+			}
+			for _, h := range got {
+				if int(h.ID.Num%1000) >= sel.values {
+					t.Fatalf("%s: hit %d does not match the filter", sel.name, h.ID.Num)
+				}
+			}
+			sum += recall(ids(got), ids(want))
+		}
+		rc := sum / queries
+		graphPlans := s.plansGraph.Load() - g0
+		t.Logf("filtered recall@10 at %s: %.3f (%d of %d searches on the graph)", sel.name, rc, graphPlans, queries)
+		if wantGraph := sel.values >= 100; (graphPlans == queries) != wantGraph || (!wantGraph && graphPlans != 0) {
+			t.Fatalf("%s: %d of %d searches used the graph; want all: %v", sel.name, graphPlans, queries, wantGraph)
+		}
+		if rc < 0.95 {
+			t.Fatalf("filtered recall@10 at %s = %.3f < 0.95", sel.name, rc)
+		}
+	}
+}
+
+func TestUnindexedTailIsSearchable(t *testing.T) {
+	opts := indexedOptions(t.TempDir(), 8, api.DistanceDot)
+	opts.noIndexer = true
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(7, 8))
+	vecs := loadRandom(t, s, r, 300, 8, nil)
+	st := s.Stats()
+	if st.Status != api.StatusYellow || st.PendingIndex != 300 || st.IndexedVectors != 0 {
+		t.Fatalf("stats with a stopped indexer: %+v", st)
+	}
+	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+	if err := s.WaitIndexed(ctx); err == nil {
+		t.Fatal("WaitIndexed returned with a pending queue")
+	}
+	cancel()
+	dot := func(a, b []float32) float32 {
+		var s float32
+		for i := range a {
+			s += a[i] * b[i]
+		}
+		return -s
+	}
+	q := randVec(r, 8)
+	hits, err := s.Search(bg, SearchRequest{Vector: q, Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := bruteForce(vecs, q, 5, dot, nil); !slices.Equal(ids(hits), want) {
+		t.Fatalf("tail search %v, want %v", ids(hits), want)
+	}
+	// Deleting a queued point cancels its insert.
+	apply(t, s, &api.UpdateOperation{Delete: &api.PointsSelector{Points: []api.PointID{api.NumID(0), api.NumID(1)}}})
+	s.startWorkers()
+	waitIndexed(t, s)
+	st = s.Stats()
+	if st.Status != api.StatusGreen || st.IndexedVectors != 298 {
+		t.Fatalf("stats after indexing: %+v", st)
+	}
+	delete(vecs, 0)
+	delete(vecs, 1)
+	hits, _ = s.Search(bg, SearchRequest{Vector: q, Limit: 5, Params: api.SearchParams{HnswEf: ptr(200)}})
+	if want := bruteForce(vecs, q, 5, dot, nil); !slices.Equal(ids(hits), want) {
+		t.Fatalf("graph search %v, want %v", ids(hits), want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestDamagedIndexFileIsRebuilt(t *testing.T) {
+	for _, damage := range []string{"flip", "truncate", "garbage", "wrong-dim"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := indexedOptions(dir, 8, api.DistanceEuclid)
+			s, err := Open(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(9, 10))
+			vecs := loadRandom(t, s, r, 1000, 8, nil)
+			waitIndexed(t, s)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, indexDirName, indexFileName(""))
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch damage {
+			case "flip":
+				b[len(b)/2] ^= 0x40
+			case "truncate":
+				b = b[:len(b)*2/3]
+			case "garbage":
+				b = []byte("not an index file at all")
+			case "wrong-dim":
+				opts.Vectors = api.VectorsConfig{"": {Size: 8, Distance: api.DistanceEuclid}}
+				b[20] = 9 // the dimension field
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s2 := openShard(t, opts)
+			if s2.loadedFromStore != 1000 {
+				t.Fatalf("damaged file used: %d vectors read from the store, want 1000", s2.loadedFromStore)
+			}
+			waitIndexed(t, s2)
+			if st := s2.Stats(); st.Points != 1000 || st.IndexedVectors != 1000 {
+				t.Fatalf("stats after rebuild: %+v", st)
+			}
+			euclid := func(a, b []float32) float32 {
+				var s float32
+				for i := range a {
+					d := a[i] - b[i]
+					s += d * d
+				}
+				return s
+			}
+			for range 10 {
+				q := randVec(r, 8)
+				hits, _ := s2.Search(bg, SearchRequest{Vector: q, Limit: 5, Params: api.SearchParams{Exact: true}})
+				if want := bruteForce(vecs, q, 5, euclid, nil); !slices.Equal(ids(hits), want) {
+					t.Fatalf("after rebuild %v, want %v", ids(hits), want)
+				}
+			}
+		})
+	}
+}
+
+// TestStaleIndexFilesReconcile persists index files, changes the shard
+// (updates, deletes, vector updates), crashes without persisting, and
+// checks that the reopened shard reflects every change.
+func TestStaleIndexFilesReconcile(t *testing.T) {
+	dir := t.TempDir()
+	opts := indexedOptions(dir, 8, api.DistanceEuclid)
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	vecs := loadRandom(t, s, r, 1000, 8, nil)
+	waitIndexed(t, s)
+	if err := s.persist(bg, dir, true); err != nil {
+		t.Fatal(err)
+	}
+	// Changes after the index files.
+	for i := range 100 {
+		v := randVec(r, 8)
+		vecs[uint64(i)] = v
+		apply(t, s, upsert(pt(uint64(i), v, nil)))
+	}
+	var del []api.PointID
+	for i := 100; i < 200; i++ {
+		del = append(del, api.NumID(uint64(i)))
+		delete(vecs, uint64(i))
+	}
+	apply(t, s, &api.UpdateOperation{Delete: &api.PointsSelector{Points: del}})
+	for i := 1000; i < 1100; i++ {
+		v := randVec(r, 8)
+		vecs[uint64(i)] = v
+		apply(t, s, upsert(pt(uint64(i), v, nil)))
+	}
+	crash(t, s)
+
+	s2 := openShard(t, opts)
+	if s2.loadedFromStore != 200 {
+		t.Fatalf("read %d vectors from the store, want the 200 written after the index files", s2.loadedFromStore)
+	}
+	waitIndexed(t, s2)
+	if st := s2.Stats(); st.Points != 1000 || st.IndexedVectors != 1000 {
+		t.Fatalf("stats after reconcile: %+v", st)
+	}
+	euclid := func(a, b []float32) float32 {
+		var s float32
+		for i := range a {
+			d := a[i] - b[i]
+			s += d * d
+		}
+		return s
+	}
+	var sum float64
+	for range 30 {
+		q := randVec(r, 8)
+		hits, _ := s2.Search(bg, SearchRequest{Vector: q, Limit: 10})
+		for _, h := range hits {
+			if _, ok := vecs[h.ID.Num]; !ok {
+				t.Fatalf("deleted point %d returned", h.ID.Num)
+			}
+		}
+		sum += recall(ids(hits), bruteForce(vecs, q, 10, euclid, nil))
+	}
+	if rc := sum / 30; rc < 0.95 {
+		t.Fatalf("recall after reconcile %.3f", rc)
+	}
+	for id, v := range vecs {
+		r := getOne(t, s2, id)
+		if r == nil || !slices.Equal(r.Vector[""], v) {
+			t.Fatalf("point %d after reconcile: %v, want %v", id, r, v)
+		}
+	}
+}
+
+// TestMassDeleteRebuildsGraph deletes most points: the graph, with more
+// tombstones than live nodes, is bypassed by searches (exact) and rebuilt
+// in the background.
+func TestMassDeleteRebuildsGraph(t *testing.T) {
+	opts := indexedOptions(t.TempDir(), 8, api.DistanceEuclid)
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(13, 14))
+	vecs := loadRandom(t, s, r, 1000, 8, nil)
+	waitIndexed(t, s)
+	before := s.spaces[""].graph.Load()
+	var del []api.PointID
+	for i := range 600 {
+		del = append(del, api.NumID(uint64(i)))
+		delete(vecs, uint64(i))
+	}
+	apply(t, s, &api.UpdateOperation{Delete: &api.PointsSelector{Points: del}})
+	euclid := func(a, b []float32) float32 {
+		var s float32
+		for i := range a {
+			d := a[i] - b[i]
+			s += d * d
+		}
+		return s
+	}
+	check := func(stage string) {
+		t.Helper()
+		for range 20 {
+			q := randVec(r, 8)
+			hits, err := s.Search(bg, SearchRequest{Vector: q, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rc := recall(ids(hits), bruteForce(vecs, q, 10, euclid, nil)); rc < 0.9 {
+				t.Fatalf("%s: recall %.2f", stage, rc)
+			}
+		}
+	}
+	check("right after the delete")
+	deadline := time.Now().Add(20 * time.Second)
+	for s.spaces[""].graph.Load() == before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitIndexed(t, s)
+	g := s.spaces[""].graph.Load()
+	if g == before || g.Len() != 400 || g.Deleted() != 0 {
+		t.Fatalf("graph not rebuilt: same %v, len %d, deleted %d", g == before, g.Len(), g.Deleted())
+	}
+	check("after the rebuild")
+}
+
+func TestCheckpointWithIndexOpens(t *testing.T) {
+	dir := t.TempDir()
+	opts := indexedOptions(filepath.Join(dir, "live"), 8, api.DistanceEuclid)
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(15, 16))
+	loadRandom(t, s, r, 1000, 8, nil)
+	waitIndexed(t, s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1000; i < 1200; i++ {
+			if _, err := s.Apply(bg, upsert(pt(uint64(i), randVec(rand.New(rand.NewPCG(uint64(i), 1)), 8), nil))); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	cp := filepath.Join(dir, "cp")
+	seq, err := s.Checkpoint(bg, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	copts := opts
+	copts.Dir = cp
+	c := openShard(t, copts)
+	if c.LastSeq() != seq {
+		t.Fatalf("copy at %d, want %d", c.LastSeq(), seq)
+	}
+	// Upserts are batches of 500 then single points.
+	want := uint64(1000) + seq - 2
+	if n, _ := c.Count(bg, nil, true); n != want {
+		t.Fatalf("copy has %d points, want %d", n, want)
+	}
+	waitIndexed(t, c)
+	if st := c.Stats(); st.IndexedVectors != want {
+		t.Fatalf("copy stats %+v", st)
+	}
+	// New writes to the copy get fresh offsets.
+	apply(t, c, upsert(pt(5000, []float32{9, 9, 9, 9, 9, 9, 9, 9}, nil)))
+	hits, _ := c.Search(bg, SearchRequest{Vector: []float32{9, 9, 9, 9, 9, 9, 9, 9}, Limit: 1})
+	if len(hits) != 1 || hits[0].ID.Num != 5000 {
+		t.Fatalf("search in copy: %s", jsonOf(t, hits))
+	}
+}
