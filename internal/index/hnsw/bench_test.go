@@ -65,3 +65,22 @@ func BenchmarkInsert(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/insert")
 }
+
+// BenchmarkRepair measures Repair of a 10,000-node graph (dim 128) after
+// deleting 10 % of its nodes; the build is not timed.
+func BenchmarkRepair(b *testing.B) {
+	r := rand.New(rand.NewPCG(13, 13))
+	const n = 10000
+	s := randomStore(r, api.DistanceEuclid, n, benchDim)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		g := build(b, Options{M: 16, EfConstruct: 64, Distance: api.DistanceEuclid, Seed: int64(i)}, s, n, 2)
+		for off := uint32(0); off < n; off += 10 {
+			g.Delete(off)
+		}
+		b.StartTimer()
+		if got := g.Repair(); got != n/10 {
+			b.Fatalf("Repair removed %d", got)
+		}
+	}
+}
