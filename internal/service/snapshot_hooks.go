@@ -146,8 +146,12 @@ func (h *SnapshotHooks) RestoreCollection(ctx context.Context, name, dir string,
 	defer os.RemoveAll(staging) // gone after a successful swap; otherwise garbage
 	for i := range m.Config.Params.ShardNumber {
 		src := filepath.Join(dir, "shards", strconv.Itoa(i))
+		if _, err := os.Stat(src); err != nil {
+			return api.ErrBadInput("snapshot lacks shard %d", i)
+		}
 		if err := os.Rename(src, filepath.Join(staging, strconv.Itoa(i))); err != nil {
-			return api.ErrBadInput("snapshot lacks shard %d: %v", i, err)
+			// storage.temp_path must be on the storage's file system.
+			return fmt.Errorf("cannot move restored shard %d into %s: %w", i, staging, err)
 		}
 	}
 	if err := durable.SyncDir(staging); err != nil {

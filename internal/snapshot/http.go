@@ -224,7 +224,11 @@ func (h *Handler) recover(w http.ResponseWriter, r *http.Request, start time.Tim
 		if shardID >= 0 {
 			dir = ShardStoreDir(coll, shardID)
 		}
-		rc, err := h.m.OpenLocation(ctx, req.Location, dir)
+		key := ""
+		if req.APIKey != nil {
+			key = *req.APIKey
+		}
+		rc, err := h.m.OpenLocation(ctx, req.Location, dir, key)
 		if err != nil {
 			return nil, err
 		}

@@ -582,6 +582,23 @@ func TestRESTEndpoints(t *testing.T) {
 	if code != 200 || !reflect.DeepEqual(readAll(t, n.svc, "fromurl"), want) {
 		t.Fatalf("recover from url: %d %s", code, raw)
 	}
+	// A peer that wants an API key: api_key is sent as the api-key header.
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("api-key") != "secret" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Write(archive)
+	}))
+	defer peer.Close()
+	code, m, _ = call("PUT", "/collections/frompeer/snapshots/recover", strings.NewReader(`{"location":"`+peer.URL+`/s"}`), "application/json")
+	if code != 400 || !strings.Contains(fmt.Sprint(m["status"]), "401") {
+		t.Fatalf("recover from a peer without the key: %d %v", code, m)
+	}
+	code, _, raw = call("PUT", "/collections/frompeer/snapshots/recover", strings.NewReader(`{"location":"`+peer.URL+`/s","api_key":"secret"}`), "application/json")
+	if code != 200 || !reflect.DeepEqual(readAll(t, n.svc, "frompeer"), want) {
+		t.Fatalf("recover from a peer with the key: %d %s", code, raw)
+	}
 	code, m, _ = call("PUT", "/collections/bad/snapshots/recover", strings.NewReader(`{"location":"`+loc+`","checksum":"`+strings.Repeat("0", 64)+`"}`), "application/json")
 	if code != 400 || !strings.Contains(fmt.Sprint(m["status"]), "Checksum mismatch") {
 		t.Fatalf("bad checksum: %d %v", code, m)

@@ -383,10 +383,11 @@ func ValidPriority(p string) bool {
 	return false
 }
 
-// OpenLocation opens a recover location: an http(s) URL, a file:// URL or
-// a plain path on this node, or the name of a snapshot in the store's
-// directory dir.
-func (m *Manager) OpenLocation(ctx context.Context, location, dir string) (io.ReadCloser, error) {
+// OpenLocation opens a recover location: an http(s) URL (sent with the
+// api-key header when apiKey is set, as Qdrant does between peers), a
+// file:// URL or a plain path on this node, or the name of a snapshot in the
+// store's directory dir.
+func (m *Manager) OpenLocation(ctx context.Context, location, dir, apiKey string) (io.ReadCloser, error) {
 	u, err := url.Parse(location)
 	if err != nil {
 		return nil, api.ErrBadInput("invalid snapshot location %q: %v", location, err)
@@ -396,6 +397,9 @@ func (m *Manager) OpenLocation(ctx context.Context, location, dir string) (io.Re
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
 		if err != nil {
 			return nil, api.ErrBadInput("invalid snapshot location %q: %v", location, err)
+		}
+		if apiKey != "" {
+			req.Header.Set("api-key", apiKey)
 		}
 		resp, err := m.opts.HTTPClient.Do(req)
 		if err != nil {
