@@ -189,7 +189,7 @@ func writeErrorStatus(w http.ResponseWriter, start time.Time, status int, msg st
 		Result any     `json:"result"`
 	}{Time: time.Since(start).Seconds()}
 	body.Status.Error = msg
-	b, _ := json.Marshal(body) // cannot fail: strings and a float
+	b, _ := jsonMarshal(body) // cannot fail: strings and a float
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
