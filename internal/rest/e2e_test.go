@@ -623,3 +623,60 @@ func BenchmarkQueryOverHTTP(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrentRequests runs writers and readers in parallel over real
+// HTTP (run with -race): every answer must be 200, every write must be
+// visible at the end, and the statistics must count every request.
+func TestConcurrentRequests(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := newRealServer(t, Options{Registerer: reg, Gatherer: reg}, auth.Options{})
+	step{method: "PUT", path: "/collections/cc", body: `{"vectors": {"size": 3, "distance": "Dot"}, "shard_number": 3}`}.run(t, c)
+	const workers, perWorker = 6, 30
+	errs := make(chan error, workers*perWorker)
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range perWorker {
+				var method, path, body string
+				switch i % 3 {
+				case 0:
+					method, path = "PUT", "/collections/cc/points?wait=true"
+					body = fmt.Sprintf(`{"points": [{"id": %d, "vector": [%d, 1, 0.5], "payload": {"w": %d}}]}`, w*perWorker+i, i, w)
+				case 1:
+					method, path, body = "POST", "/collections/cc/points/query", `{"query": [1, 0, 0], "limit": 5, "with_payload": true}`
+				default:
+					method, path, body = "POST", "/collections/cc/points/scroll", `{"limit": 100, "with_vector": true}`
+				}
+				req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+				req.Header.Set("Accept-Encoding", "gzip")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+				}
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	writes := workers * perWorker / 3
+	step{method: "POST", path: "/collections/cc/points/count", body: `{}`, check: wantJSON(fmt.Sprintf(`{"count": %d}`, writes))}.run(t, c)
+	seen := c.h.stats.snapshot()
+	if got := seen["PUT /collections/{collection_name}/points"]["200"].Count; got != uint64(writes) {
+		t.Errorf("statistics count %d upserts, want %d", got, writes)
+	}
+	if got := seen["POST /collections/{collection_name}/points/query"]["200"].Count; got != uint64(writes) {
+		t.Errorf("statistics count %d queries, want %d", got, writes)
+	}
+}
