@@ -668,3 +668,47 @@ func snapshotSum(b []byte) string {
 	s, _, _ := snapshot.ChecksumFile(p)
 	return s
 }
+
+// TestScheduledFullSnapshots runs a full-storage policy with the real
+// Manager as producer: verified full archives land in two stores and
+// retention keeps one.
+func TestScheduledFullSnapshots(t *testing.T) {
+	n := newNode(t)
+	createCollection(t, n.svc, "a", 1)
+	createCollection(t, n.svc, "b", 2)
+	for k := 0; k < 10; k++ {
+		apply(t, n.svc, "a", op{id: uint64(k), seq: k})
+		apply(t, n.svc, "b", op{id: uint64(k), seq: k})
+	}
+	remote, err := snapshot.OpenDirStore(filepath.Join(t.TempDir(), "remote"), "fs:remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := snapshot.PolicyConfig{Name: "full", Full: true, Interval: snapshot.Duration(time.Hour), Retention: snapshot.Retention{KeepLast: 1},
+		Destinations: []snapshot.DestinationConfig{{Local: true}, {FS: filepath.Join(t.TempDir(), "unused")}}, Verify: true}
+	p, err := pc.Resolve(n.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Destinations[1] = remote
+	s, err := snapshot.NewScheduler(snapshot.SchedulerOptions{Policies: []*snapshot.Policy{p}, Producer: n.mgr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		res := s.RunPolicy(bg, p)
+		if len(res) != 1 || len(res[0].Errors) != 0 || res[0].Verify == nil || !res[0].Verify.OK || len(res[0].Verify.Collections) != 2 {
+			t.Fatalf("run %d: %+v", i, res)
+		}
+	}
+	for _, st := range []snapshot.Store{n.store, remote} {
+		ds, err := snapshot.ListSnapshots(bg, st, snapshot.FullDir)
+		if err != nil || len(ds) != 1 || !strings.HasPrefix(ds[0].Name, "full-snapshot-") {
+			t.Fatalf("%s: %+v, %v", st, ds, err)
+		}
+	}
+	if _, err := (&snapshot.PolicyConfig{Name: "x", Full: true, Collections: []string{"a"}, Interval: snapshot.Duration(time.Hour),
+		Destinations: []snapshot.DestinationConfig{{Local: true}}}).Resolve(n.store); err == nil {
+		t.Fatal("full policy with collections accepted")
+	}
+}

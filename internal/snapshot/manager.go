@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -543,43 +544,7 @@ func (m *Manager) CreateFullSnapshot(ctx context.Context) (Description, error) {
 	if err := checkAccess(ctx, "", auth.Manage); err != nil {
 		return Description{}, err
 	}
-	names, err := m.opts.Source.CollectionNames(ctx)
-	if err != nil {
-		return Description{}, err
-	}
-	aliases, err := m.opts.Source.Aliases(ctx)
-	if err != nil {
-		return Description{}, err
-	}
-	root, err := m.scratch("full")
-	if err != nil {
-		return Description{}, err
-	}
-	defer os.RemoveAll(root)
-	if err := os.Mkdir(filepath.Join(root, "collections"), 0o755); err != nil {
-		return Description{}, fmt.Errorf("cannot create full snapshot: %w", err)
-	}
-	for _, name := range names {
-		ckpt, err := m.scratch("checkpoint")
-		if err != nil {
-			return Description{}, err
-		}
-		man, err := m.opts.Source.CheckpointCollection(ctx, name, ckpt)
-		if err != nil {
-			os.RemoveAll(ckpt)
-			return Description{}, err
-		}
-		man.FormatVersion, man.ShoalVersion, man.PeerID, man.CreatedAt = FormatVersion, m.opts.ShoalVersion, m.opts.PeerID, m.opts.Now()
-		err = writeFileArchive(ctx, filepath.Join(root, filepath.FromSlash(CollectionEntry(name))), man, ckpt)
-		os.RemoveAll(ckpt)
-		if err != nil {
-			return Description{}, err
-		}
-	}
-	created := m.now()
-	man := &Manifest{FormatVersion: FormatVersion, Kind: KindFull, ShoalVersion: m.opts.ShoalVersion, PeerID: m.opts.PeerID,
-		CreatedAt: created, Aliases: aliases, Collections: names}
-	a, err := m.writeLocal(ctx, man, root, FullDir, FullSnapshotName(created))
+	a, err := m.CreateFullArchive(ctx)
 	if err != nil {
 		return Description{}, err
 	}
@@ -587,8 +552,62 @@ func (m *Manager) CreateFullSnapshot(ctx context.Context) (Description, error) {
 	if err := PutArchive(ctx, m.opts.Store, FullDir, a.Description.Name, a.Path, a.Description.Checksum, true); err != nil {
 		return Description{}, err
 	}
-	m.log.Info("full snapshot created", "snapshot", a.Description.Name, "collections", len(names), "size", a.Description.Size)
+	m.log.Info("full snapshot created", "snapshot", a.Description.Name, "collections", len(a.Manifest.Collections), "size", a.Description.Size)
 	return a.Description, nil
+}
+
+// CreateFullArchive implements Producer: it writes a full-storage archive
+// (every collection's archive and the aliases) into a local temporary file.
+// A collection deleted meanwhile is left out.
+func (m *Manager) CreateFullArchive(ctx context.Context) (*LocalArchive, error) {
+	names, err := m.opts.Source.CollectionNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	aliases, err := m.opts.Source.Aliases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	root, err := m.scratch("full")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(root)
+	if err := os.Mkdir(filepath.Join(root, "collections"), 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create full snapshot: %w", err)
+	}
+	var included []string
+	for _, name := range names {
+		ckpt, err := m.scratch("checkpoint")
+		if err != nil {
+			return nil, err
+		}
+		man, err := m.opts.Source.CheckpointCollection(ctx, name, ckpt)
+		if api.KindOf(err) == api.KindNotFound {
+			os.RemoveAll(ckpt)
+			continue
+		}
+		if err != nil {
+			os.RemoveAll(ckpt)
+			return nil, err
+		}
+		man.FormatVersion, man.ShoalVersion, man.PeerID, man.CreatedAt = FormatVersion, m.opts.ShoalVersion, m.opts.PeerID, m.opts.Now()
+		err = writeFileArchive(ctx, filepath.Join(root, filepath.FromSlash(CollectionEntry(name))), man, ckpt)
+		os.RemoveAll(ckpt)
+		if err != nil {
+			return nil, err
+		}
+		included = append(included, name)
+	}
+	for alias, target := range aliases {
+		if !slices.Contains(included, target) {
+			delete(aliases, alias)
+		}
+	}
+	created := m.now()
+	man := &Manifest{FormatVersion: FormatVersion, Kind: KindFull, ShoalVersion: m.opts.ShoalVersion, PeerID: m.opts.PeerID,
+		CreatedAt: created, Aliases: aliases, Collections: included}
+	return m.writeLocal(ctx, man, root, FullDir, FullSnapshotName(created))
 }
 
 func writeFileArchive(ctx context.Context, p string, man *Manifest, root string) error {

@@ -27,6 +27,10 @@ type PolicyConfig struct {
 	Retention    Retention           `json:"retention"`
 	Destinations []DestinationConfig `json:"destinations"`
 	Verify       bool                `json:"verify,omitempty"`
+	// Full takes full-storage snapshots (every collection and the aliases
+	// in one archive) instead of one per collection; Collections must then
+	// be empty.
+	Full bool `json:"full,omitempty"`
 }
 
 // DestinationConfig is one destination: the string "local" (the node's
@@ -130,7 +134,10 @@ func DecodePolicies(raw any) ([]PolicyConfig, error) {
 // Validate checks a policy: collections, exactly one of interval and cron,
 // retention, at least one destination.
 func (p *PolicyConfig) Validate() error {
-	if len(p.Collections) == 0 {
+	switch {
+	case p.Full && len(p.Collections) > 0:
+		return fmt.Errorf("snapshot policy %q: a full policy snapshots everything; remove collections", p.Name)
+	case !p.Full && len(p.Collections) == 0:
 		return fmt.Errorf("snapshot policy %q: collections must list names or \"*\"", p.Name)
 	}
 	for _, c := range p.Collections {
@@ -177,6 +184,8 @@ type Policy struct {
 	Destinations []Store
 	// Verify restores each new snapshot into a scratch directory and checks it.
 	Verify bool
+	// Full takes one full-storage snapshot per run instead of one per collection.
+	Full bool
 }
 
 // Resolve turns a policy config into a Policy; local is the node's
@@ -185,7 +194,7 @@ func (p *PolicyConfig) Resolve(local Store) (*Policy, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	out := &Policy{Name: p.Name, Collections: p.Collections, Interval: time.Duration(p.Interval), Retention: p.Retention, Verify: p.Verify}
+	out := &Policy{Name: p.Name, Collections: p.Collections, Interval: time.Duration(p.Interval), Retention: p.Retention, Verify: p.Verify, Full: p.Full}
 	if p.Cron != "" {
 		c, err := ParseCron(p.Cron)
 		if err != nil {

@@ -51,6 +51,8 @@ type Producer interface {
 	// CreateArchive writes a snapshot of one collection into a new local
 	// temporary file; the caller removes LocalArchive.Path when done.
 	CreateArchive(ctx context.Context, collection string) (*LocalArchive, error)
+	// CreateFullArchive writes a full-storage snapshot likewise.
+	CreateFullArchive(ctx context.Context) (*LocalArchive, error)
 	// VerifyArchive restores the archive into a scratch directory and checks it.
 	VerifyArchive(ctx context.Context, a *LocalArchive) (*VerifyReport, error)
 }
@@ -109,7 +111,7 @@ func newSchedulerMetrics(reg prometheus.Registerer) *schedulerMetrics {
 		}, []string{"policy"}),
 		size: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "snapshot_size_bytes",
-			Help: "Size of the last snapshot archive, by policy and collection.",
+			Help: "Size of the last snapshot archive, by policy and collection (\"full\" for full-storage snapshots).",
 		}, []string{"policy", "collection"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "snapshot_failures_total",
@@ -232,6 +234,9 @@ func (s *Scheduler) RunPolicy(ctx context.Context, p *Policy) []RunResult {
 		s.mu.Unlock()
 	}()
 	log := s.opts.Logger.With("policy", p.Name)
+	if p.Full {
+		return []RunResult{s.runOne(ctx, p, "", log.With("full", true))}
+	}
 	names, err := s.opts.Producer.CollectionNames(ctx)
 	if err != nil {
 		s.m.failures.WithLabelValues(p.Name, creationDestination).Inc()
@@ -243,16 +248,24 @@ func (s *Scheduler) RunPolicy(ctx context.Context, p *Policy) []RunResult {
 		if !p.matches(name) || ctx.Err() != nil {
 			continue
 		}
-		out = append(out, s.runCollection(ctx, p, name, log.With("collection", name)))
+		out = append(out, s.runOne(ctx, p, name, log.With("collection", name)))
 	}
 	return out
 }
 
-func (s *Scheduler) runCollection(ctx context.Context, p *Policy, name string, log *slog.Logger) RunResult {
+// runOne snapshots one collection (or, with an empty name, the full
+// storage), verifies, ships and prunes.
+func (s *Scheduler) runOne(ctx context.Context, p *Policy, name string, log *slog.Logger) RunResult {
 	clock := s.opts.Clock
 	res := RunResult{Collection: name, Pruned: map[string][]string{}}
 	start := clock.Now()
-	a, err := s.opts.Producer.CreateArchive(ctx, name)
+	var a *LocalArchive
+	var err error
+	if name == "" {
+		a, err = s.opts.Producer.CreateFullArchive(ctx)
+	} else {
+		a, err = s.opts.Producer.CreateArchive(ctx, name)
+	}
 	if err != nil {
 		s.m.failures.WithLabelValues(p.Name, creationDestination).Inc()
 		log.Error("cannot create scheduled snapshot", "err", err)
@@ -261,7 +274,11 @@ func (s *Scheduler) runCollection(ctx context.Context, p *Policy, name string, l
 	}
 	defer os.Remove(a.Path)
 	res.Snapshot = a.Description
-	s.m.size.WithLabelValues(p.Name, name).Set(float64(a.Description.Size))
+	label := name
+	if name == "" {
+		label = "full"
+	}
+	s.m.size.WithLabelValues(p.Name, label).Set(float64(a.Description.Size))
 	var verifyJSON []byte
 	if p.Verify {
 		vstart := clock.Now()
@@ -304,6 +321,9 @@ func (s *Scheduler) runCollection(ctx context.Context, p *Policy, name string, l
 		res.Stored = append(res.Stored, dest)
 		s.m.lastSuccess.WithLabelValues(p.Name, dest).Set(float64(clock.Now().Unix()))
 		prefix := name + "-"
+		if name == "" {
+			prefix = "full-snapshot-"
+		}
 		deleted, err := Prune(ctx, st, a.Dir, p.Retention, func(n string) bool {
 			return strings.HasPrefix(n, prefix)
 		})

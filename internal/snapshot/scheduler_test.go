@@ -54,6 +54,10 @@ func (p *treeProducer) CreateArchive(ctx context.Context, collection string) (*L
 		Description: Description{Name: name, Size: hw.Size(), Checksum: hw.Sum(), CreationTime: m.CreatedAt.UTC().Format(qdrantTimeLayout)}}, nil
 }
 
+func (p *treeProducer) CreateFullArchive(ctx context.Context) (*LocalArchive, error) {
+	return nil, errors.New("treeProducer makes collection archives only")
+}
+
 func (p *treeProducer) VerifyArchive(ctx context.Context, a *LocalArchive) (*VerifyReport, error) {
 	f, err := os.Open(a.Path)
 	if err != nil {
