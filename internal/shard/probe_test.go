@@ -12,16 +12,12 @@ import (
 )
 
 // TestProbeHNSWRepairReachability checks what the shard relies on from
-// index/hnsw under churn (deletes and inserts of the same ids, persisted
-// and reloaded): every live node stays reachable by a search for its own
-// vector. Without Repair this holds; with Repair (SHOAL_PROBE_HNSW_REPAIR=1)
-// it does not as of internal/index commit f0f943b, which is why
-// repairGraphs is off.
+// index/hnsw under churn (deletes and inserts of the same ids, repaired
+// when repairGraphs is on, persisted and reloaded): every live node stays
+// reachable by a search for its own vector. SHOAL_PROBE_HNSW_REPAIR=1
+// forces Repair on.
 func TestProbeHNSWRepairReachability(t *testing.T) {
-	repair := os.Getenv("SHOAL_PROBE_HNSW_REPAIR") != ""
-	if repairGraphs != repair && repairGraphs {
-		repair = true
-	}
+	repair := repairGraphs || os.Getenv("SHOAL_PROBE_HNSW_REPAIR") != ""
 	for _, stepN := range []int{50, 300} {
 		for trial := range 3 {
 			r := rand.New(rand.NewPCG(uint64(trial), 9))

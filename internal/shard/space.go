@@ -325,13 +325,12 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 // minRepair is the fewest deleted graph nodes worth a Repair.
 const minRepair = 32
 
-// repairGraphs enables hnsw.Graph.Repair. It is off because Repair (as of
-// internal/index commit f0f943b) can leave live nodes unreachable after
-// churn (reproduced by TestProbeHNSWRepairReachability); without it
-// deleted nodes stay in the graph as tombstones that searches pass through
-// but never return, and a graph with more tombstones than live nodes is
-// rebuilt instead.
-const repairGraphs = false
+// repairGraphs enables hnsw.Graph.Repair for graphs whose tombstones
+// exceed deleted_threshold. (It was off while Repair could leave live nodes
+// unreachable after churn; TestProbeHNSWRepairReachability reproduces that
+// case and guards the fix in internal/index 8a68d21.) A graph with more
+// tombstones than live nodes is rebuilt rather than repaired either way.
+const repairGraphs = true
 
 // maybeRepair unlinks deleted nodes from the graph once they exceed the
 // optimizer's deleted_threshold of the graph's nodes, and returns how many
