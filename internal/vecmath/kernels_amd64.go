@@ -10,8 +10,13 @@ import (
 
 //go:generate sh -c "cd gen && go run . -out ../kernels_amd64.s -stubs ../kernels_amd64_stubs.go -pkg vecmath"
 
-// useAsm is decided once from the CPU's features and never changes.
-var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// useAsm and use512 are decided once from the CPU's features and never
+// change. The AVX-512 kernels are used for Kernel (the index hot path) when
+// the CPU and OS support AVX-512F.
+var (
+	useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	use512 = useAsm && cpu.X86.HasAVX512F
+)
 
 // Accelerated reports whether the assembly kernels are in use.
 func Accelerated() bool { return useAsm }
@@ -28,6 +33,16 @@ func negDotGeneric(a, b []float32) float32 { return -dotGeneric(a, b) }
 func kernel(d api.Distance) func(a, b []float32) float32 {
 	if !useAsm {
 		return kernelGeneric(d)
+	}
+	if use512 {
+		switch d {
+		case api.DistanceCosine, api.DistanceDot:
+			return negDotAVX512
+		case api.DistanceEuclid:
+			return l2AVX512
+		case api.DistanceManhattan:
+			return l1AVX512
+		}
 	}
 	switch d {
 	case api.DistanceCosine, api.DistanceDot:

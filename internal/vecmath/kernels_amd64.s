@@ -270,6 +270,253 @@ l1AVX2_done:
 	MOVSS X1, ret+48(FP)
 	RET
 
+// func negDotAVX512(a []float32, b []float32) float32
+// Requires: AVX, AVX512F, FMA3, SSE
+TEXT ·negDotAVX512(SB), NOSPLIT, $0-52
+	MOVQ   a_base+0(FP), AX
+	MOVQ   b_base+24(FP), CX
+	MOVQ   a_len+8(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+negDotAVX512_block:
+	CMPQ         DX, $0x00000040
+	JL           negDotAVX512_tail16
+	VMOVUPS      (AX), Z4
+	VFNMADD231PS (CX), Z4, Z0
+	VMOVUPS      64(AX), Z4
+	VFNMADD231PS 64(CX), Z4, Z1
+	VMOVUPS      128(AX), Z4
+	VFNMADD231PS 128(CX), Z4, Z2
+	VMOVUPS      192(AX), Z4
+	VFNMADD231PS 192(CX), Z4, Z3
+	ADDQ         $0x00000100, AX
+	ADDQ         $0x00000100, CX
+	SUBQ         $0x00000040, DX
+	JMP          negDotAVX512_block
+
+negDotAVX512_tail16:
+	CMPQ         DX, $0x00000010
+	JL           negDotAVX512_reduce16
+	VMOVUPS      (AX), Z4
+	VFNMADD231PS (CX), Z4, Z0
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000010, DX
+	JMP          negDotAVX512_tail16
+
+negDotAVX512_reduce16:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+
+negDotAVX512_tail8:
+	CMPQ         DX, $0x00000008
+	JL           negDotAVX512_reduce
+	VMOVUPS      (AX), Y1
+	VFNMADD231PS (CX), Y1, Y0
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	SUBQ         $0x00000008, DX
+	JMP          negDotAVX512_tail8
+
+negDotAVX512_reduce:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+
+negDotAVX512_tail1:
+	CMPQ         DX, $0x00000000
+	JE           negDotAVX512_done
+	VMOVSS       (AX), X1
+	VFNMADD231SS (CX), X1, X0
+	ADDQ         $0x00000004, AX
+	ADDQ         $0x00000004, CX
+	DECQ         DX
+	JMP          negDotAVX512_tail1
+
+negDotAVX512_done:
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func l2AVX512(a []float32, b []float32) float32
+// Requires: AVX, AVX512F, FMA3, SSE
+TEXT ·l2AVX512(SB), NOSPLIT, $0-52
+	MOVQ   a_base+0(FP), AX
+	MOVQ   b_base+24(FP), CX
+	MOVQ   a_len+8(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+l2AVX512_block:
+	CMPQ        DX, $0x00000040
+	JL          l2AVX512_tail16
+	VMOVUPS     (AX), Z4
+	VSUBPS      (CX), Z4, Z4
+	VFMADD231PS Z4, Z4, Z0
+	VMOVUPS     64(AX), Z4
+	VSUBPS      64(CX), Z4, Z4
+	VFMADD231PS Z4, Z4, Z1
+	VMOVUPS     128(AX), Z4
+	VSUBPS      128(CX), Z4, Z4
+	VFMADD231PS Z4, Z4, Z2
+	VMOVUPS     192(AX), Z4
+	VSUBPS      192(CX), Z4, Z4
+	VFMADD231PS Z4, Z4, Z3
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, CX
+	SUBQ        $0x00000040, DX
+	JMP         l2AVX512_block
+
+l2AVX512_tail16:
+	CMPQ        DX, $0x00000010
+	JL          l2AVX512_reduce16
+	VMOVUPS     (AX), Z4
+	VSUBPS      (CX), Z4, Z4
+	VFMADD231PS Z4, Z4, Z0
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	SUBQ        $0x00000010, DX
+	JMP         l2AVX512_tail16
+
+l2AVX512_reduce16:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+
+l2AVX512_tail8:
+	CMPQ        DX, $0x00000008
+	JL          l2AVX512_reduce
+	VMOVUPS     (AX), Y1
+	VSUBPS      (CX), Y1, Y1
+	VFMADD231PS Y1, Y1, Y0
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
+	SUBQ        $0x00000008, DX
+	JMP         l2AVX512_tail8
+
+l2AVX512_reduce:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+
+l2AVX512_tail1:
+	CMPQ        DX, $0x00000000
+	JE          l2AVX512_done
+	VMOVSS      (AX), X1
+	VSUBSS      (CX), X1, X1
+	VFMADD231SS X1, X1, X0
+	ADDQ        $0x00000004, AX
+	ADDQ        $0x00000004, CX
+	DECQ        DX
+	JMP         l2AVX512_tail1
+
+l2AVX512_done:
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func l1AVX512(a []float32, b []float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·l1AVX512(SB), NOSPLIT, $0-52
+	MOVQ         a_base+0(FP), AX
+	MOVQ         b_base+24(FP), CX
+	MOVQ         a_len+8(FP), DX
+	VBROADCASTSS absmask<>+0(SB), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+
+l1AVX512_block:
+	CMPQ    DX, $0x00000040
+	JL      l1AVX512_tail16
+	VMOVUPS (AX), Z5
+	VSUBPS  (CX), Z5, Z5
+	VPANDD  Z0, Z5, Z5
+	VADDPS  Z5, Z1, Z1
+	VMOVUPS 64(AX), Z5
+	VSUBPS  64(CX), Z5, Z5
+	VPANDD  Z0, Z5, Z5
+	VADDPS  Z5, Z2, Z2
+	VMOVUPS 128(AX), Z5
+	VSUBPS  128(CX), Z5, Z5
+	VPANDD  Z0, Z5, Z5
+	VADDPS  Z5, Z3, Z3
+	VMOVUPS 192(AX), Z5
+	VSUBPS  192(CX), Z5, Z5
+	VPANDD  Z0, Z5, Z5
+	VADDPS  Z5, Z4, Z4
+	ADDQ    $0x00000100, AX
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x00000040, DX
+	JMP     l1AVX512_block
+
+l1AVX512_tail16:
+	CMPQ    DX, $0x00000010
+	JL      l1AVX512_reduce16
+	VMOVUPS (AX), Z5
+	VSUBPS  (CX), Z5, Z5
+	VPANDD  Z0, Z5, Z5
+	VADDPS  Z5, Z1, Z1
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, CX
+	SUBQ    $0x00000010, DX
+	JMP     l1AVX512_tail16
+
+l1AVX512_reduce16:
+	VADDPS        Z2, Z1, Z1
+	VADDPS        Z4, Z3, Z3
+	VADDPS        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y2
+	VADDPS        Y2, Y1, Y1
+
+l1AVX512_tail8:
+	CMPQ    DX, $0x00000008
+	JL      l1AVX512_reduce
+	VMOVUPS (AX), Y2
+	VSUBPS  (CX), Y2, Y2
+	VANDPS  Y0, Y2, Y2
+	VADDPS  Y2, Y1, Y1
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     l1AVX512_tail8
+
+l1AVX512_reduce:
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X2, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+
+l1AVX512_tail1:
+	CMPQ   DX, $0x00000000
+	JE     l1AVX512_done
+	VMOVSS (AX), X2
+	VSUBSS (CX), X2, X2
+	VANDPS X0, X2, X2
+	VADDSS X2, X1, X1
+	ADDQ   $0x00000004, AX
+	ADDQ   $0x00000004, CX
+	DECQ   DX
+	JMP    l1AVX512_tail1
+
+l1AVX512_done:
+	VZEROUPPER
+	MOVSS X1, ret+48(FP)
+	RET
+
 // func prefetchVec(v []float32)
 // Requires: MMX+
 TEXT ·prefetchVec(SB), NOSPLIT, $0-24

@@ -16,5 +16,14 @@ func l2AVX2(a []float32, b []float32) float32
 // l1AVX2 returns the Manhattan distance of a and b[:len(a)]. It requires AVX2 and FMA.
 func l1AVX2(a []float32, b []float32) float32
 
+// negDotAVX512 returns the negated dot product of a and b[:len(a)]. It requires AVX-512F, AVX2 and FMA.
+func negDotAVX512(a []float32, b []float32) float32
+
+// l2AVX512 returns the squared Euclidean distance of a and b[:len(a)]. It requires AVX-512F, AVX2 and FMA.
+func l2AVX512(a []float32, b []float32) float32
+
+// l1AVX512 returns the Manhattan distance of a and b[:len(a)]. It requires AVX-512F, AVX2 and FMA.
+func l1AVX512(a []float32, b []float32) float32
+
 // prefetchVec prefetches the first 128 bytes of v (v must not be empty).
 func prefetchVec(v []float32)

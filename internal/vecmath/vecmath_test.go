@@ -63,7 +63,7 @@ func kernelCases() []kernelCase {
 		}
 		return s
 	}
-	return []kernelCase{
+	cases := []kernelCase{
 		{"dot", dot, dotGeneric, naiveDot, absDot},
 		{"negdot", kernel(api.DistanceDot), negDotGeneric, func(a, b []float32) float64 { return -naiveDot(a, b) }, absDot},
 		{"kernel-l2", kernel(api.DistanceEuclid), l2Generic, naiveL2, naiveL2},
@@ -71,6 +71,7 @@ func kernelCases() []kernelCase {
 		{"l2", l2, l2Generic, naiveL2, naiveL2},
 		{"l1", l1, l1Generic, naiveL1, naiveL1},
 	}
+	return append(cases, asmCases()...)
 }
 
 func TestKernelsAgree(t *testing.T) {

@@ -36,6 +36,9 @@ func main() {
 	kernel("negDotAVX2", "returns the negated dot product of a and b[:len(a)].", kindNegDot, absMask)
 	kernel("l2AVX2", "returns the squared Euclidean distance of a and b[:len(a)].", kindL2, absMask)
 	kernel("l1AVX2", "returns the Manhattan distance of a and b[:len(a)].", kindL1, absMask)
+	kernel512("negDotAVX512", "returns the negated dot product of a and b[:len(a)].", kindNegDot, absMask)
+	kernel512("l2AVX512", "returns the squared Euclidean distance of a and b[:len(a)].", kindL2, absMask)
+	kernel512("l1AVX512", "returns the Manhattan distance of a and b[:len(a)].", kindL1, absMask)
 	prefetch()
 	Generate()
 }
@@ -145,5 +148,122 @@ func prefetch() {
 	p := Load(Param("v").Base(), GP64())
 	PREFETCHT0(Mem{Base: p})
 	PREFETCHT0(Mem{Base: p, Disp: 64})
+	RET()
+}
+
+// kernel512 emits an AVX-512F variant: 4 × 16 lanes per iteration, then 16
+// lanes, then the 8-lane, and scalar tails of the AVX2 kernel.
+func kernel512(name, doc string, k kind, absMask Mem) {
+	TEXT(name, NOSPLIT, "func(a, b []float32) float32")
+	Doc(fmt.Sprintf("%s %s It requires AVX-512F, AVX2 and FMA.", name, doc))
+	pa := Load(Param("a").Base(), GP64())
+	pb := Load(Param("b").Base(), GP64())
+	n := Load(Param("a").Len(), GP64())
+
+	var mask VecVirtual
+	if k == kindL1 {
+		mask = ZMM()
+		VBROADCASTSS(absMask, mask)
+	}
+	acc := make([]VecVirtual, unroll)
+	for i := range acc {
+		acc[i] = ZMM()
+		VPXORD(acc[i], acc[i], acc[i])
+	}
+	step := func(off int, dst Op, wide bool) {
+		var x VecVirtual
+		if wide {
+			x = ZMM()
+		} else {
+			x = YMM()
+		}
+		VMOVUPS(Mem{Base: pa, Disp: off}, x)
+		switch k {
+		case kindNegDot:
+			VFNMADD231PS(Mem{Base: pb, Disp: off}, x, dst)
+		case kindL2:
+			VSUBPS(Mem{Base: pb, Disp: off}, x, x)
+			VFMADD231PS(x, x, dst)
+		case kindL1:
+			VSUBPS(Mem{Base: pb, Disp: off}, x, x)
+			if wide {
+				VPANDD(mask, x, x)
+			} else {
+				VANDPS(mask.AsY(), x, x)
+			}
+			VADDPS(x, dst, dst)
+		}
+	}
+
+	Label(name + "_block")
+	CMPQ(n, U32(16*unroll))
+	JL(LabelRef(name + "_tail16"))
+	for i := 0; i < unroll; i++ {
+		step(64*i, acc[i], true)
+	}
+	ADDQ(U32(64*unroll), pa)
+	ADDQ(U32(64*unroll), pb)
+	SUBQ(U32(16*unroll), n)
+	JMP(LabelRef(name + "_block"))
+
+	Label(name + "_tail16")
+	CMPQ(n, U32(16))
+	JL(LabelRef(name + "_reduce16"))
+	step(0, acc[0], true)
+	ADDQ(U32(64), pa)
+	ADDQ(U32(64), pb)
+	SUBQ(U32(16), n)
+	JMP(LabelRef(name + "_tail16"))
+
+	Label(name + "_reduce16")
+	VADDPS(acc[1], acc[0], acc[0])
+	VADDPS(acc[3], acc[2], acc[2])
+	VADDPS(acc[2], acc[0], acc[0])
+	hi := YMM()
+	VEXTRACTF64X4(U8(1), acc[0], hi)
+	y := acc[0].AsY()
+	VADDPS(hi, y, y)
+
+	Label(name + "_tail8")
+	CMPQ(n, U32(8))
+	JL(LabelRef(name + "_reduce"))
+	step(0, y, false)
+	ADDQ(U32(32), pa)
+	ADDQ(U32(32), pb)
+	SUBQ(U32(8), n)
+	JMP(LabelRef(name + "_tail8"))
+
+	Label(name + "_reduce")
+	hx := XMM()
+	VEXTRACTF128(U8(1), y, hx)
+	r := acc[0].AsX()
+	VADDPS(hx, r, r)
+	VHADDPS(r, r, r)
+	VHADDPS(r, r, r)
+
+	Label(name + "_tail1")
+	CMPQ(n, U32(0))
+	JE(LabelRef(name + "_done"))
+	s := XMM()
+	VMOVSS(Mem{Base: pa}, s)
+	switch k {
+	case kindNegDot:
+		VFNMADD231SS(Mem{Base: pb}, s, r)
+	case kindL2:
+		VSUBSS(Mem{Base: pb}, s, s)
+		VFMADD231SS(s, s, r)
+	case kindL1:
+		VSUBSS(Mem{Base: pb}, s, s)
+		VANDPS(mask.AsX(), s, s)
+		VADDSS(s, r, r)
+	}
+	ADDQ(U32(4), pa)
+	ADDQ(U32(4), pb)
+	DECQ(n)
+	JMP(LabelRef(name + "_tail1"))
+
+	Label(name + "_done")
+	VZEROUPPER()
+	Store(r, ReturnIndex(0))
 	RET()
 }

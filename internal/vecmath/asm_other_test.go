@@ -1,0 +1,5 @@
+//go:build !amd64 || noasm
+
+package vecmath
+
+func asmCases() []kernelCase { return nil }
