@@ -2,7 +2,12 @@
 
 package vecmath
 
-import "testing"
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
 
 // asmCases adds every assembly kernel the CPU can run, whichever Kernel
 // picks, so that the AVX2 and the AVX-512 variants are both tested.
@@ -25,12 +30,27 @@ func asmCases() []kernelCase {
 	}
 	if use512 {
 		cases = append(cases,
+			kernelCase{"dotAVX512", dotAVX512, dotGeneric, naiveDot, absDot},
 			kernelCase{"negDotAVX512", negDotAVX512, negDotGeneric, negDot, absDot},
 			kernelCase{"l2AVX512", l2AVX512, l2Generic, naiveL2, naiveL2},
 			kernelCase{"l1AVX512", l1AVX512, l1Generic, naiveL1, naiveL1},
 		)
 	}
 	return cases
+}
+
+// TestKernelMatchesDist checks that Kernel and Dist give bit-identical
+// distances, so exact and graph search agree on scores and ties.
+func TestKernelMatchesDist(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, d := range []api.Distance{api.DistanceCosine, api.DistanceDot, api.DistanceEuclid, api.DistanceManhattan} {
+		for n := 0; n < 200; n++ {
+			a, b := randVec(r, n), randVec(r, n)
+			if k, want := Kernel(d)(a, b), Dist(d)(a, b); k != want {
+				t.Fatalf("%s n=%d: Kernel %v, Dist %v", d, n, k, want)
+			}
+		}
+	}
 }
 
 func abs64(x float64) float64 {

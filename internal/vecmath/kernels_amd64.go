@@ -22,6 +22,9 @@ var (
 func Accelerated() bool { return useAsm }
 
 func dot(a, b []float32) float32 {
+	if use512 {
+		return dotAVX512(a, b)
+	}
 	if useAsm {
 		return dotAVX2(a, b)
 	}
@@ -64,6 +67,9 @@ func Prefetch(v []float32) {
 }
 
 func l2(a, b []float32) float32 {
+	if use512 {
+		return l2AVX512(a, b)
+	}
 	if useAsm {
 		return l2AVX2(a, b)
 	}
@@ -71,6 +77,9 @@ func l2(a, b []float32) float32 {
 }
 
 func l1(a, b []float32) float32 {
+	if use512 {
+		return l1AVX512(a, b)
+	}
 	if useAsm {
 		return l1AVX2(a, b)
 	}

@@ -270,6 +270,81 @@ l1AVX2_done:
 	MOVSS X1, ret+48(FP)
 	RET
 
+// func dotAVX512(a []float32, b []float32) float32
+// Requires: AVX, AVX512F, FMA3, SSE
+TEXT ·dotAVX512(SB), NOSPLIT, $0-52
+	MOVQ   a_base+0(FP), AX
+	MOVQ   b_base+24(FP), CX
+	MOVQ   a_len+8(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+dotAVX512_block:
+	CMPQ        DX, $0x00000040
+	JL          dotAVX512_tail16
+	VMOVUPS     (AX), Z4
+	VFMADD231PS (CX), Z4, Z0
+	VMOVUPS     64(AX), Z4
+	VFMADD231PS 64(CX), Z4, Z1
+	VMOVUPS     128(AX), Z4
+	VFMADD231PS 128(CX), Z4, Z2
+	VMOVUPS     192(AX), Z4
+	VFMADD231PS 192(CX), Z4, Z3
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, CX
+	SUBQ        $0x00000040, DX
+	JMP         dotAVX512_block
+
+dotAVX512_tail16:
+	CMPQ        DX, $0x00000010
+	JL          dotAVX512_reduce16
+	VMOVUPS     (AX), Z4
+	VFMADD231PS (CX), Z4, Z0
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	SUBQ        $0x00000010, DX
+	JMP         dotAVX512_tail16
+
+dotAVX512_reduce16:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+
+dotAVX512_tail8:
+	CMPQ        DX, $0x00000008
+	JL          dotAVX512_reduce
+	VMOVUPS     (AX), Y1
+	VFMADD231PS (CX), Y1, Y0
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
+	SUBQ        $0x00000008, DX
+	JMP         dotAVX512_tail8
+
+dotAVX512_reduce:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+
+dotAVX512_tail1:
+	CMPQ        DX, $0x00000000
+	JE          dotAVX512_done
+	VMOVSS      (AX), X1
+	VFMADD231SS (CX), X1, X0
+	ADDQ        $0x00000004, AX
+	ADDQ        $0x00000004, CX
+	DECQ        DX
+	JMP         dotAVX512_tail1
+
+dotAVX512_done:
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
 // func negDotAVX512(a []float32, b []float32) float32
 // Requires: AVX, AVX512F, FMA3, SSE
 TEXT ·negDotAVX512(SB), NOSPLIT, $0-52

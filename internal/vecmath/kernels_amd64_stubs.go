@@ -16,6 +16,9 @@ func l2AVX2(a []float32, b []float32) float32
 // l1AVX2 returns the Manhattan distance of a and b[:len(a)]. It requires AVX2 and FMA.
 func l1AVX2(a []float32, b []float32) float32
 
+// dotAVX512 returns the dot product of a and b[:len(a)]. It requires AVX-512F, AVX2 and FMA.
+func dotAVX512(a []float32, b []float32) float32
+
 // negDotAVX512 returns the negated dot product of a and b[:len(a)]. It requires AVX-512F, AVX2 and FMA.
 func negDotAVX512(a []float32, b []float32) float32
 

@@ -36,6 +36,7 @@ func main() {
 	kernel("negDotAVX2", "returns the negated dot product of a and b[:len(a)].", kindNegDot, absMask)
 	kernel("l2AVX2", "returns the squared Euclidean distance of a and b[:len(a)].", kindL2, absMask)
 	kernel("l1AVX2", "returns the Manhattan distance of a and b[:len(a)].", kindL1, absMask)
+	kernel512("dotAVX512", "returns the dot product of a and b[:len(a)].", kindDot, absMask)
 	kernel512("negDotAVX512", "returns the negated dot product of a and b[:len(a)].", kindNegDot, absMask)
 	kernel512("l2AVX512", "returns the squared Euclidean distance of a and b[:len(a)].", kindL2, absMask)
 	kernel512("l1AVX512", "returns the Manhattan distance of a and b[:len(a)].", kindL1, absMask)
@@ -179,6 +180,8 @@ func kernel512(name, doc string, k kind, absMask Mem) {
 		}
 		VMOVUPS(Mem{Base: pa, Disp: off}, x)
 		switch k {
+		case kindDot:
+			VFMADD231PS(Mem{Base: pb, Disp: off}, x, dst)
 		case kindNegDot:
 			VFNMADD231PS(Mem{Base: pb, Disp: off}, x, dst)
 		case kindL2:
@@ -247,6 +250,8 @@ func kernel512(name, doc string, k kind, absMask Mem) {
 	s := XMM()
 	VMOVSS(Mem{Base: pa}, s)
 	switch k {
+	case kindDot:
+		VFMADD231SS(Mem{Base: pb}, s, r)
 	case kindNegDot:
 		VFNMADD231SS(Mem{Base: pb}, s, r)
 	case kindL2:
