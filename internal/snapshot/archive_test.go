@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -166,6 +168,12 @@ func hostile(t testing.TB) map[string]struct {
 		"refused by check": {data: good, checksum: goodSum, opts: ReadOptions{Check: func(m *Manifest) error {
 			return api.ErrBadRequest("wrong vector size")
 		}}, want: "wrong vector size"},
+		"sparse file": {data: sparseTar(t, "f", manifestEntry(t, func() *Manifest {
+			mm := *testManifest("c")
+			mm.FormatVersion, mm.Shards, mm.Dirs = FormatVersion, nil, nil
+			mm.Files = []FileEntry{payload("f", sparseContent())}
+			return &mm
+		}())), want: "sparse"},
 		"trailing garbage": {data: append(bytes.Clone(good), bytes.Repeat([]byte{1}, maxTrailing+10)...), want: "follow the end"},
 		"truncated":        {data: good[:len(good)/2], want: "invalid snapshot archive"},
 	}
@@ -253,5 +261,81 @@ func TestManifestValidate(t *testing.T) {
 		if err := m.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// sparseContent is what the PAX sparse entry of sparseEntry expands to:
+// "hello" followed by 995 zero bytes that the archive does not contain.
+func sparseContent() []byte {
+	b := make([]byte, 1000)
+	copy(b, "hello")
+	return b
+}
+
+// sparseTar returns a tar (after the given leading entries) holding a PAX
+// (GNU 1.0) sparse file: a sparse map, then 5 data bytes, expanding to
+// 1000 bytes on read. archive/tar cannot write sparse files, so the blocks
+// are built by hand.
+func sparseTar(t testing.TB, name string, leading ...rawEntry) []byte {
+	t.Helper()
+	head := rawTar(t, leading...)
+	head = head[:len(head)-1024] // drop the end-of-archive blocks
+	records := ""
+	for _, kv := range [][2]string{{"GNU.sparse.major", "1"}, {"GNU.sparse.minor", "0"}, {"GNU.sparse.name", name}, {"GNU.sparse.realsize", "1000"}} {
+		rec := " " + kv[0] + "=" + kv[1] + "\n"
+		n := len(rec) + 1
+		for len(fmt.Sprint(n))+len(rec) != n {
+			n = len(fmt.Sprint(n)) + len(rec)
+		}
+		records += fmt.Sprint(n) + rec
+	}
+	sparseMap := make([]byte, 512)
+	copy(sparseMap, "1\n0\n5\n")
+	body := append(sparseMap, "hello"...)
+	out := append(head, ustarBlock("PaxHeaders/"+name, 'x', len(records))...)
+	out = append(out, pad512([]byte(records))...)
+	out = append(out, ustarBlock(name, '0', len(body))...)
+	out = append(out, pad512(body)...)
+	return append(out, make([]byte, 1024)...)
+}
+
+func pad512(b []byte) []byte {
+	if r := len(b) % 512; r != 0 {
+		b = append(b, make([]byte, 512-r)...)
+	}
+	return b
+}
+
+func ustarBlock(name string, typ byte, size int) []byte {
+	b := make([]byte, 512)
+	copy(b[0:100], name)
+	copy(b[100:108], "0000644\x00")
+	copy(b[108:116], "0000000\x00")
+	copy(b[116:124], "0000000\x00")
+	copy(b[124:136], fmt.Sprintf("%011o\x00", size))
+	copy(b[136:148], "00000000000\x00")
+	b[156] = typ
+	copy(b[257:263], "ustar\x00")
+	copy(b[263:265], "00")
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+// TestSparseEntryWouldExpand shows why sparse entries are refused: Go's tar
+// reader expands them to bytes the archive does not hold.
+func TestSparseEntryWouldExpand(t *testing.T) {
+	tr := tar.NewReader(bytes.NewReader(sparseTar(t, "f")))
+	hdr, err := tr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(tr)
+	if hdr.Size != 1000 || !bytes.Equal(b, sparseContent()) {
+		t.Fatalf("size %d, %d bytes read", hdr.Size, len(b))
 	}
 }

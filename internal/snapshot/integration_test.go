@@ -1,6 +1,7 @@
 package snapshot_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -710,5 +711,36 @@ func TestScheduledFullSnapshots(t *testing.T) {
 	if _, err := (&snapshot.PolicyConfig{Name: "x", Full: true, Collections: []string{"a"}, Interval: snapshot.Duration(time.Hour),
 		Destinations: []snapshot.DestinationConfig{{Local: true}}}).Resolve(n.store); err == nil {
 		t.Fatal("full policy with collections accepted")
+	}
+}
+
+// TestRecoverRefusesArchiveLargerThanFreeSpace checks the free-space check
+// that runs on the manifest before anything is extracted.
+func TestRecoverRefusesArchiveLargerThanFreeSpace(t *testing.T) {
+	n := newNode(t)
+	mgr, err := snapshot.NewManager(snapshot.ManagerOptions{Source: n.hooks, Store: n.store, MaxArchiveSize: 1 << 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &api.CollectionConfig{Params: api.CollectionParams{Vectors: api.VectorsConfig{"": {Size: 4, Distance: "Dot"}}, ShardNumber: 1}}
+	man := snapshot.Manifest{FormatVersion: snapshot.FormatVersion, Kind: snapshot.KindCollection, Collection: "huge", Config: cfg,
+		Dirs:   []string{"shards", "shards/0"},
+		Shards: []snapshot.ShardManifest{{ID: 0, Dir: "shards/0"}},
+		Files:  []snapshot.FileEntry{{Path: "shards/0/big", Size: 1 << 49, SHA256: strings.Repeat("0", 64)}}}
+	mb, _ := json.Marshal(man)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: snapshot.ManifestName, Size: int64(len(mb)), Mode: 0o644})
+	tw.Write(mb)
+	tw.Close()
+	_, err = mgr.RecoverCollection(bg, "huge", &buf, snapshot.RecoverOptions{})
+	if api.KindOf(err) != api.KindInsufficientStorage || !strings.Contains(api.Message(err), "Not enough space") {
+		t.Fatalf("got %v (kind %v)", err, api.KindOf(err))
+	}
+	if ok, _ := n.svc.CollectionExists(bg, "huge"); ok {
+		t.Fatal("collection created")
+	}
+	if entries, _ := os.ReadDir(n.hooks.TempDir()); len(entries) != 0 {
+		t.Fatalf("scratch left: %v", entries)
 	}
 }

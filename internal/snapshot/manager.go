@@ -515,7 +515,14 @@ func (m *Manager) extract(ctx context.Context, r io.Reader, checksum string, che
 		return "", nil, err
 	}
 	dir := filepath.Join(scratch, "x")
-	man, err := Extract(ctx, r, dir, ReadOptions{ExpectedChecksum: checksum, MaxTotalSize: m.opts.MaxArchiveSize, Check: check})
+	withSpace := func(man *Manifest) error {
+		if free, ok := freeBytes(scratch); ok && uint64(man.TotalSize()) > free {
+			return &api.Error{Kind: api.KindInsufficientStorage, Message: fmt.Sprintf(
+				"Not enough space: the snapshot holds %d bytes, %d are free in %s", man.TotalSize(), free, m.opts.Source.TempDir())}
+		}
+		return check(man)
+	}
+	man, err := Extract(ctx, r, dir, ReadOptions{ExpectedChecksum: checksum, MaxTotalSize: m.opts.MaxArchiveSize, Check: withSpace})
 	if err != nil {
 		os.RemoveAll(scratch)
 		var ae *api.Error

@@ -155,6 +155,12 @@ func extract(ctx context.Context, r io.Reader, dir string, opts ReadOptions) (*M
 		if err := checkPath(name); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArchive, err)
 		}
+		for k := range hdr.PAXRecords {
+			// Sparse entries expand holes into zeros without input bytes.
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return nil, invalid("entry %q is a sparse file: only regular files and directories are allowed", name)
+			}
+		}
 		if seen[name] {
 			return nil, invalid("entry %q appears twice", name)
 		}
