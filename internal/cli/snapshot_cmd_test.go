@@ -93,6 +93,18 @@ func TestSnapshotCommand(t *testing.T) {
 	if sum, err := os.ReadFile(file + ".checksum"); err != nil || !strings.Contains(out, strings.TrimSpace(string(sum))) {
 		t.Fatalf("checksum sidecar %q, %v", sum, err)
 	}
+	code, out, errs = run("verify", file)
+	if code != ExitOK || !strings.Contains(out, `"ok": true`) || !strings.Contains(out, `"searches"`) {
+		t.Fatalf("verify: %d %q %q", code, out, errs)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.snapshot")
+	raw, _ := os.ReadFile(file)
+	raw[len(raw)/2] ^= 1
+	os.WriteFile(bad, raw, 0o644)
+	code, out, _ = run("verify", bad)
+	if code == ExitOK || !strings.Contains(out, `"ok": false`) {
+		t.Fatalf("verify of a damaged file: %d %q", code, out)
+	}
 	code, out, errs = run("upload", "-c", "copy", file, "--priority", "snapshot", "-q")
 	if code != ExitOK || countPoints(t, base, "copy") != 40 {
 		t.Fatalf("upload: %d %q %q", code, out, errs)
