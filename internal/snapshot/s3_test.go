@@ -68,22 +68,31 @@ func startS3(t *testing.T) *s3Server {
 
 func (s *s3Server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--access", testAccess, "--secret", testSecret, "--port", s.addr, "posix", s.dir)
-	var out bytes.Buffer
-	s.cmd.Stdout, s.cmd.Stderr = &out, &out
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("cannot start versitygw: %v", err)
+	if err := s.tryStart(); err != nil {
+		s.t.Fatal(err)
 	}
+}
+
+// tryStart starts the server and waits until it listens; it is safe to
+// call from any goroutine.
+func (s *s3Server) tryStart() error {
+	cmd := exec.Command(s.bin, "--access", testAccess, "--secret", testSecret, "--port", s.addr, "posix", s.dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("cannot start versitygw: %w", err)
+	}
+	s.cmd = cmd
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", s.addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			s.t.Fatalf("versitygw did not listen on %s: %s", s.addr, out.String())
+			return fmt.Errorf("versitygw did not listen on %s: %s", s.addr, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -179,12 +188,17 @@ func TestS3StoreAgainstVersityGW(t *testing.T) {
 		ctx := context.Background()
 		st := srv.store(t, "flaky", "", func(o *S3Options) { o.MaxAttempts = 12; o.RetryBase = 50 * time.Millisecond })
 		srv.stop()
+		restarted := make(chan error, 1)
 		go func() {
 			time.Sleep(400 * time.Millisecond)
-			srv.start()
+			restarted <- srv.tryStart()
 		}()
 		body := bytes.Repeat([]byte("z"), 1000)
-		if err := st.Put(ctx, "c/y.snapshot", bytes.NewReader(body), int64(len(body))); err != nil {
+		err := st.Put(ctx, "c/y.snapshot", bytes.NewReader(body), int64(len(body)))
+		if rerr := <-restarted; rerr != nil {
+			t.Fatal(rerr)
+		}
+		if err != nil {
 			t.Fatalf("Put did not survive a server restart: %v", err)
 		}
 		if info, err := st.Stat(ctx, "c/y.snapshot"); err != nil || info.Size != 1000 {
