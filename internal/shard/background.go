@@ -99,6 +99,7 @@ func (s *Shard) rebuildGraph(sp *space) {
 		}
 		return true
 	})
+	sp.dirty.Store(true)
 	sp.qMu.Lock()
 	sp.gen++
 	sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))

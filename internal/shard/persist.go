@@ -269,8 +269,21 @@ func (s *Shard) persist(ctx context.Context, dir string, force bool) error {
 	s.persistMu.Lock()
 	defer s.persistMu.Unlock()
 	seq := s.LastSeq()
-	if !force && dir == s.opts.Dir && seq == s.persistedAt && s.persistedOK {
+	s.mu.RLock()
+	dirty := false
+	for _, sp := range s.spaces {
+		dirty = dirty || sp.dirty.Load()
+	}
+	s.mu.RUnlock()
+	if !force && dir == s.opts.Dir && seq == s.persistedAt && s.persistedOK && !dirty {
 		return nil
+	}
+	if dir == s.opts.Dir {
+		// Cleared before the images are taken: a change racing with the
+		// write sets it again and is persisted next time.
+		for _, sp := range s.spaces {
+			sp.dirty.Store(false)
+		}
 	}
 	if err := s.writeIndexFiles(ctx, dir, seq); err != nil {
 		return err

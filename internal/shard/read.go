@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -17,7 +18,7 @@ import (
 )
 
 // ErrTruncated reports that the op log no longer holds the requested start.
-var ErrTruncated = fmt.Errorf("shard: operation log truncated")
+var ErrTruncated = errors.New("shard: operation log truncated")
 
 func seqFromOpKey(k []byte) uint64 { return binary.BigEndian.Uint64(k[1:]) }
 

@@ -78,6 +78,8 @@ type Options struct {
 
 	// noIndexer keeps the indexer workers from starting (tests only).
 	noIndexer bool
+	// graphCost overrides graphCostFactor (tests only; 0: default).
+	graphCost float64
 }
 
 // Defaults of Options.
@@ -319,6 +321,7 @@ func (s *Shard) load() error {
 		}
 	}
 	s.persistedAt = files.minSeq(len(s.spaces))
+	s.persistedOK = len(files) == len(s.spaces) && s.persistedAt == s.lastSeq
 	s.loadedFromStore = len(need)
 	s.log.Info("shard opened", "points", s.nLive, "last_seq", s.lastSeq, "index_files_seq", s.persistedAt, "vectors_loaded_from_store", len(need))
 	return nil

@@ -42,6 +42,8 @@ type space struct {
 	graph atomic.Pointer[hnsw.Graph]
 	// tomb counts graph nodes deleted and not yet unlinked by Repair.
 	tomb     atomic.Int64
+	// dirty is set whenever the graph changes; persist clears it.
+	dirty    atomic.Bool
 	repairMu sync.Mutex // one Repair at a time
 	opt      api.OptimizersConfig
 
@@ -253,6 +255,7 @@ func (sp *space) worker(ctx context.Context) {
 			if graph.Contains(off) {
 				graph.Delete(off)
 				sp.tomb.Add(1)
+				sp.dirty.Store(true)
 			}
 		}
 		if len(retired) > 0 && sp.maybeRepair() < 0 && sp.degraded != nil {
@@ -268,6 +271,7 @@ func (sp *space) worker(ctx context.Context) {
 			}
 			if !gone {
 				graph.Insert(off)
+				sp.dirty.Store(true)
 			}
 			sp.qMu.Lock()
 			if sp.gen != gen {
@@ -301,6 +305,7 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 	} else if sp.indexAt > 0 && sp.count >= sp.indexAt {
 		sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))
 		sp.indexing = true
+		sp.dirty.Store(true)
 	}
 	if !sp.indexing {
 		return
@@ -316,6 +321,7 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 			}
 		case in:
 			g.Delete(off)
+			sp.dirty.Store(true)
 		}
 	}
 	sp.tomb.Store(int64(g.Deleted()))
@@ -361,6 +367,7 @@ func (sp *space) maybeRepair() int {
 	defer sp.repairMu.Unlock()
 	n := g.Repair()
 	sp.tomb.Add(-int64(n))
+	sp.dirty.Store(true)
 	return n
 }
 

@@ -1,0 +1,229 @@
+package shard
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// The benchmarks read the TEXMEX fashion-mnist set when present
+// (SHOAL_DATA overrides the directory) and skip otherwise.
+func dataDir() string {
+	if d := os.Getenv("SHOAL_DATA"); d != "" {
+		return d
+	}
+	return "/work/shared/data/fashion-mnist-784-euclidean"
+}
+
+func readFvecs(path string) ([][]float32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	r := bufio.NewReaderSize(zr, 1<<20)
+	var out [][]float32
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err == io.EOF {
+			return out, nil
+		} else if err != nil {
+			return nil, err
+		}
+		dim := int(binary.LittleEndian.Uint32(hdr[:]))
+		raw := make([]byte, 4*dim)
+		if _, err := io.ReadFull(r, raw); err != nil {
+			return nil, err
+		}
+		v := make([]float32, dim)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		out = append(out, v)
+	}
+}
+
+// benchShard is one built 60k-point shard shared by the benchmarks.
+type benchShard struct {
+	once    sync.Once
+	dir     string
+	base    [][]float32
+	queries [][]float32
+	build   time.Duration
+	err     error
+}
+
+var fashion benchShard
+
+func benchOptions(dir string, dim int) Options {
+	o := Options{
+		Dir:            dir,
+		Vectors:        api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid}},
+		Hnsw:           map[string]api.HnswConfig{"": api.DefaultHnswConfig()},
+		Optimizers:     api.DefaultOptimizersConfig(),
+		PayloadIndexes: map[string]api.PayloadFieldSchema{"k": {Type: api.SchemaKeyword}},
+	}
+	return o
+}
+
+// buildFashion builds the shard once: upserts of 256 points (payload
+// k = "v<i mod 1000>") until every vector is in the graph, then Close.
+func buildFashion(b *testing.B) *benchShard {
+	fashion.once.Do(func() {
+		d := dataDir()
+		fashion.base, fashion.err = readFvecs(filepath.Join(d, "base.fvecs.gz"))
+		if fashion.err != nil {
+			return
+		}
+		fashion.queries, fashion.err = readFvecs(filepath.Join(d, "query.fvecs.gz"))
+		if fashion.err != nil {
+			return
+		}
+		fashion.dir, fashion.err = os.MkdirTemp("", "shoal-shard-bench-")
+		if fashion.err != nil {
+			return
+		}
+		start := time.Now()
+		s, err := Open(benchOptions(fashion.dir, len(fashion.base[0])))
+		if err != nil {
+			fashion.err = err
+			return
+		}
+		for i := 0; i < len(fashion.base); i += 256 {
+			var pts []api.PointStruct
+			for j := i; j < min(i+256, len(fashion.base)); j++ {
+				pts = append(pts, api.PointStruct{ID: api.NumID(uint64(j)), Vector: api.Vectors{"": fashion.base[j]}, Payload: api.Payload{"k": fmt.Sprintf("v%d", j%1000)}})
+			}
+			if _, err := s.Apply(bg, upsert(pts...)); err != nil {
+				fashion.err = err
+				return
+			}
+		}
+		if err := s.WaitIndexed(bg); err != nil {
+			fashion.err = err
+			return
+		}
+		if err := s.Close(); err != nil {
+			fashion.err = err
+			return
+		}
+		fashion.build = time.Since(start)
+	})
+	if fashion.err != nil {
+		if os.IsNotExist(fashion.err) {
+			b.Skipf("no benchmark data: %v", fashion.err)
+		}
+		b.Fatal(fashion.err)
+	}
+	return &fashion
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fashion.dir != "" {
+		os.RemoveAll(fashion.dir)
+	}
+	os.Exit(code)
+}
+
+// BenchmarkReopen60k measures Open+Close of the built fashion-mnist shard
+// (60,000 x 784) and reports the build time and the build/reopen ratio.
+func BenchmarkReopen60k(b *testing.B) {
+	f := buildFashion(b)
+	b.ReportAllocs()
+	var total time.Duration
+	n := 0
+	for b.Loop() {
+		start := time.Now()
+		s, err := Open(benchOptions(f.dir, len(f.base[0])))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.loadedFromStore != 0 || s.Stats().PendingIndex != 0 {
+			b.Fatalf("reopen rebuilt: %d vectors from the store, %d pending", s.loadedFromStore, s.Stats().PendingIndex)
+		}
+		total += time.Since(start)
+		n++
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(f.build.Seconds(), "build-s")
+	b.ReportMetric(f.build.Seconds()/(total.Seconds()/float64(n)), "build/reopen")
+}
+
+// BenchmarkFilteredSearch60k measures top-10 searches on the built shard
+// with a keyword filter of the given selectivity: one op is 200 queries
+// (reported as qps, single goroutine), with recall@10 against the exact
+// filtered answer and the share of searches planned on the graph.
+func BenchmarkFilteredSearch60k(b *testing.B) {
+	f := buildFashion(b)
+	s, err := Open(benchOptions(f.dir, len(f.base[0])))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const nq = 200
+	for _, sel := range []struct {
+		name   string
+		values int
+		graph  bool // force the graph path (cost model off)
+	}{{"none", 0, false}, {"50pct", 500, false}, {"10pct", 100, false}, {"1pct", 10, false}, {"0.1pct", 1, false},
+		{"50pct-graph", 500, true}, {"10pct-graph", 100, true}, {"1pct-graph", 10, true}} {
+		b.Run(sel.name, func(b *testing.B) {
+			s.opts.graphCost = 0
+			if sel.graph {
+				s.opts.graphCost = 1e-9
+			}
+			var flt *api.Filter
+			if sel.values > 0 {
+				vals := make([]any, sel.values)
+				for i := range vals {
+					vals[i] = fmt.Sprintf("v%d", i)
+				}
+				flt = &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: "k", Match: &api.Match{Kind: api.MatchAny, Values: vals}}}}}
+			}
+			truth := make([][]uint64, nq)
+			for i := range nq {
+				hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Filter: flt, Params: api.SearchParams{Exact: true}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				truth[i] = ids(hits)
+			}
+			var sum float64
+			n := 0
+			g0 := s.plansGraph.Load()
+			var elapsed time.Duration
+			for b.Loop() {
+				start := time.Now()
+				for i := range nq {
+					hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Filter: flt})
+					if err != nil {
+						b.Fatal(err)
+					}
+					sum += recall(ids(hits), truth[i])
+					n++
+				}
+				elapsed += time.Since(start)
+			}
+			b.ReportMetric(float64(n)/elapsed.Seconds(), "qps")
+			b.ReportMetric(sum/float64(n), "recall@10")
+			b.ReportMetric(float64(s.plansGraph.Load()-g0)/float64(n), "graph-share")
+		})
+	}
+}
