@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -81,18 +82,21 @@ func Prune(ctx context.Context, st Store, dir string, r Retention, match func(na
 	if r.IsZero() {
 		return nil, removeOrphanSidecars(ctx, st, dir)
 	}
-	snaps, err := ListSnapshots(ctx, st, dir)
+	objs, err := st.List(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
 	var times []time.Time
-	for _, d := range snaps {
-		t, ok := NameTime(d.Name)
-		if !ok || (match != nil && !match(d.Name)) {
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Name, Ext) {
 			continue
 		}
-		names = append(names, d.Name)
+		t, ok := NameTime(o.Name)
+		if !ok || (match != nil && !match(o.Name)) {
+			continue
+		}
+		names = append(names, o.Name)
 		times = append(times, t)
 	}
 	keep := r.Keep(times)

@@ -116,12 +116,8 @@ func (s *S3Store) String() string {
 }
 
 func (s *S3Store) key(k string) (string, error) {
-	if k != "" {
-		for _, part := range strings.Split(k, "/") {
-			if err := CheckName(part); err != nil {
-				return "", fmt.Errorf("invalid snapshot key %q: %w", k, err)
-			}
-		}
+	if err := CheckKey(k); err != nil {
+		return "", err
 	}
 	return path.Join(s.prefix, k), nil
 }

@@ -111,14 +111,24 @@ func (s *DirStore) cleanTemp() error {
 	})
 }
 
-func (s *DirStore) path(key string) (string, error) {
+// CheckKey refuses store keys that are not slash-separated plain names
+// (no "..", no empty or dot-leading parts, no absolute paths). The empty key
+// is the store's root.
+func CheckKey(key string) error {
 	if key == "" {
-		return s.root, nil
+		return nil
 	}
 	for _, part := range strings.Split(key, "/") {
 		if err := CheckName(part); err != nil {
-			return "", fmt.Errorf("invalid snapshot key %q: %w", key, err)
+			return fmt.Errorf("invalid snapshot key %q: %w", key, err)
 		}
+	}
+	return nil
+}
+
+func (s *DirStore) path(key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
 	}
 	return filepath.Join(s.root, filepath.FromSlash(key)), nil
 }
