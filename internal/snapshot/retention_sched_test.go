@@ -28,7 +28,9 @@ type memStore struct {
 	mod  map[string]time.Time
 }
 
-func newMemStore() *memStore { return &memStore{objs: map[string][]byte{}, mod: map[string]time.Time{}} }
+func newMemStore() *memStore {
+	return &memStore{objs: map[string][]byte{}, mod: map[string]time.Time{}}
+}
 
 func (m *memStore) String() string { return "mem" }
 
@@ -101,7 +103,9 @@ func TestMemStoreContract(t *testing.T) { storeContract(t, newMemStore()) }
 // retention code paths are the real ones, only the payload is small.
 type tinyProducer struct{ dir string }
 
-func (p *tinyProducer) CollectionNames(ctx context.Context) ([]string, error) { return []string{"books"}, nil }
+func (p *tinyProducer) CollectionNames(ctx context.Context) ([]string, error) {
+	return []string{"books"}, nil
+}
 
 func (p *tinyProducer) CreateArchive(ctx context.Context, collection string) (*LocalArchive, error) {
 	now := time.Now()
