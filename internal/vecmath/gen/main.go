@@ -1,4 +1,4 @@
-// Command gen generates the AVX2+FMA distance kernels of package vecmath
+// Command gen generates the AVX2+FMA and AVX-512F distance kernels of package vecmath
 // with avo. Run it from this directory:
 //
 //	go run . -out ../kernels_amd64.s -stubs ../kernels_amd64_stubs.go -pkg vecmath
