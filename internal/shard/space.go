@@ -41,7 +41,7 @@ type space struct {
 	// workers load it without mu.
 	graph atomic.Pointer[hnsw.Graph]
 	// tomb counts graph nodes deleted and not yet unlinked by Repair.
-	tomb     atomic.Int64
+	tomb atomic.Int64
 	// dirty is set whenever the graph changes; persist clears it.
 	dirty    atomic.Bool
 	repairMu sync.Mutex // one Repair at a time
