@@ -157,8 +157,33 @@ func TestS3StoreAgainstVersityGW(t *testing.T) {
 		if err != nil || sum(got) != sum(data) {
 			t.Fatalf("downloaded %d bytes (%v), differs from upload", len(got), err)
 		}
+		// An upload a killed writer left unfinished is never listed as an
+		// object, and AbortIncompleteUploads removes it.
+		core := minio.Core{Client: st.Client()}
+		if _, err := core.NewMultipartUpload(ctx, "big", "p/c/killed.snapshot", minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pending := func() int {
+			n := 0
+			for u := range st.Client().ListIncompleteUploads(ctx, "big", "p", true) {
+				if u.Err != nil {
+					t.Fatal(u.Err)
+				}
+				n++
+			}
+			return n
+		}
+		if n := pending(); n != 1 {
+			t.Fatalf("%d incomplete uploads, want 1", n)
+		}
+		if ds, _ := ListSnapshots(ctx, st, "c"); len(ds) != 1 {
+			t.Fatalf("incomplete upload listed: %+v", ds)
+		}
 		if err := st.AbortIncompleteUploads(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if n := pending(); n != 0 {
+			t.Fatalf("%d incomplete uploads after abort", n)
 		}
 	})
 

@@ -167,9 +167,34 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 	return &Scheduler{opts: opts, m: newSchedulerMetrics(opts.Registerer), running: map[string]bool{}}, nil
 }
 
-// Run runs every policy on its schedule until ctx ends.
+// incompleteAborter is implemented by stores that can clean uploads a
+// killed writer left unfinished (S3Store).
+type incompleteAborter interface {
+	AbortIncompleteUploads(ctx context.Context) error
+}
+
+// Run runs every policy on its schedule until ctx ends. It first asks every
+// destination that supports it to abort uploads a killed process left
+// unfinished.
 func (s *Scheduler) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	seen := map[Store]bool{}
+	for _, p := range s.opts.Policies {
+		for _, st := range p.Destinations {
+			a, ok := st.(incompleteAborter)
+			if !ok || seen[st] {
+				continue
+			}
+			seen[st] = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.AbortIncompleteUploads(ctx); err != nil && ctx.Err() == nil {
+					s.opts.Logger.Warn("cannot abort incomplete snapshot uploads", "destination", st.String(), "err", err)
+				}
+			}()
+		}
+	}
 	for _, p := range s.opts.Policies {
 		wg.Add(1)
 		go func() {
