@@ -56,26 +56,45 @@ func (g *Graph) Insert(off uint32) {
 	s := g.getSearcher()
 	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
 	for l := min(level, top); l >= 0; l-- {
-		g.searchLayer(s, &sc, s.eps, g.opts.EfConstruct, l, nil, false)
-		s.buf = s.res.sortedAscending(s.buf[:0])
-		s.tmp = s.tmp[:0]
-		for _, c := range s.buf {
-			if c.Off != off && g.node(c.Off).state.Load()&stDeleted == 0 {
-				s.tmp = append(s.tmp, c)
-			}
+		g.linkLevel(s, &sc, off, l)
+	}
+	// If Repair unlinked the entry point while this insert started from it,
+	// the search found nothing to link to: start again from the new entry
+	// point on level 0 (upper levels are left to Repair's orphan pass).
+	if len(s.sel) == 0 {
+		if e2 := g.entry.Load(); e2 != noEntry && e2 != e && uint32(e2) != off {
+			top2, ep2 := unpackEntry(e2)
+			d2 := sc.dist(ep2)
+			ep2, d2 = g.greedy(&sc, ep2, d2, top2, 0)
+			s.eps = append(s.eps[:0], index.Result{Off: ep2, Dist: d2})
+			g.linkLevel(s, &sc, off, 0)
 		}
-		s.sel = g.selectNeighbours(s.tmp, g.m, s.sel[:0])
-		g.setOwn(s, off, l)
-		for _, nb := range s.sel {
-			g.connect(s, nb.Off, l, off, nb.Dist)
-		}
-		s.eps = append(s.eps[:0], s.buf...)
 	}
 	g.putSearcher(s)
 	if held {
 		g.entry.Store(packEntry(level, off))
 		g.entryMu.Unlock()
 	}
+}
+
+// linkLevel searches level l from s.eps, links off to the neighbours chosen
+// by the heuristic (s.sel) and them to off, and leaves the candidates in
+// s.eps as the entry points of the next level down.
+func (g *Graph) linkLevel(s *searcher, sc *scorer, off uint32, l int) {
+	g.searchLayer(s, sc, s.eps, g.opts.EfConstruct, l, nil, false)
+	s.buf = s.res.sortedAscending(s.buf[:0])
+	s.tmp = s.tmp[:0]
+	for _, c := range s.buf {
+		if c.Off != off && g.node(c.Off).state.Load()&stDeleted == 0 {
+			s.tmp = append(s.tmp, c)
+		}
+	}
+	s.sel = g.selectNeighbours(s.tmp, g.m, s.sel[:0])
+	g.setOwn(s, off, l)
+	for _, nb := range s.sel {
+		g.connect(s, nb.Off, l, off, nb.Dist)
+	}
+	s.eps = append(s.eps[:0], s.buf...)
 }
 
 // selectNeighbours appends to dst up to m of the candidates (sorted by
