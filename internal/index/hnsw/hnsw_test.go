@@ -528,3 +528,33 @@ func TestLevelsDistribution(t *testing.T) {
 		t.Fatal("levels are not deterministic")
 	}
 }
+
+// FuzzLoad feeds arbitrary bytes (seeded with a valid file and damaged
+// copies) to Load: it must return an error or a usable graph, never panic
+// or allocate beyond the store's size.
+func FuzzLoad(f *testing.F) {
+	r := rand.New(rand.NewPCG(10, 10))
+	s := randomStore(r, api.DistanceEuclid, 300, 4)
+	opts := Options{M: 4, EfConstruct: 20, Distance: api.DistanceEuclid, Seed: 1}
+	g := build(f, opts, s, 300, 1)
+	g.Delete(7)
+	var buf bytes.Buffer
+	if _, err := g.WriteTo(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()[:100])
+	f.Add([]byte(fileMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g2, err := Load(bytes.NewReader(data), opts, s)
+		if err != nil {
+			return
+		}
+		for i := 0; i < 3; i++ {
+			res := g2.Search(s.Get(uint32(i)), 3, 10, nil)
+			if len(res) > 3 {
+				t.Fatalf("%d results", len(res))
+			}
+		}
+	})
+}

@@ -190,8 +190,12 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 	entry := binary.LittleEndian.Uint32(hdr[36:])
 	entryLevel := binary.LittleEndian.Uint32(hdr[40:])
 	live := binary.LittleEndian.Uint32(hdr[44:])
-	if slots%chunkLen != 0 || slots > 1<<31 {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: %d node slots", ErrCorrupt, slots)
+	// Every node's vector is in the store, so a valid file has no more slots
+	// than the store's length rounded up to whole chunks; checking this
+	// before the checksum keeps a corrupt header from allocating at will.
+	maxSlots := (uint64(store.Len()) + chunkLen - 1) / chunkLen * chunkLen
+	if slots%chunkLen != 0 || uint64(slots) > maxSlots {
+		return nil, fmt.Errorf("cannot load HNSW graph: %w: %d node slots for a store of %d vectors", ErrCorrupt, slots, store.Len())
 	}
 	if slots > 0 {
 		g.grow(slots - 1)
