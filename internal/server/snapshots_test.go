@@ -99,3 +99,45 @@ func TestSnapshotPoliciesConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotsAccess checks that the snapshot API enforces the API keys:
+// a read-only key lists and downloads but cannot create, delete or recover.
+func TestSnapshotsAccess(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Service.APIKey = "secret-key"
+	cfg.Service.ReadOnlyAPIKey = "ro-key"
+	s := start(t, cfg)
+	admin := newREST(t, s)
+	admin.header.Set("api-key", "secret-key")
+	seed(admin, "cities")
+	code, out := admin.do("POST", "/collections/cities/snapshots", nil)
+	if code != 200 {
+		t.Fatalf("admin create: %d %v", code, out)
+	}
+	name := out["result"].(map[string]any)["name"].(string)
+
+	anon := newREST(t, s)
+	if code, _ := anon.do("GET", "/collections/cities/snapshots", nil); code != 401 {
+		t.Fatalf("anonymous list: %d", code)
+	}
+	ro := newREST(t, s)
+	ro.header.Set("api-key", "ro-key")
+	if code, out := ro.do("GET", "/collections/cities/snapshots", nil); code != 200 {
+		t.Fatalf("read-only list: %d %v", code, out)
+	}
+	for _, req := range [][2]string{
+		{"POST", "/collections/cities/snapshots"},
+		{"DELETE", "/collections/cities/snapshots/" + name},
+		{"POST", "/snapshots"},
+	} {
+		if code, out := ro.do(req[0], req[1], nil); code != 403 {
+			t.Fatalf("read-only %s %s: %d %v", req[0], req[1], code, out)
+		}
+	}
+	if code, out := ro.do("PUT", "/collections/x/snapshots/recover", map[string]any{"location": "file:///etc/passwd"}); code != 403 {
+		t.Fatalf("read-only recover: %d %v", code, out)
+	}
+	if code, _ := admin.do("GET", "/collections/cities/snapshots", nil); code != 200 {
+		t.Fatalf("admin list: %d", code)
+	}
+}
