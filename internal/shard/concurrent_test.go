@@ -141,7 +141,7 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIndexed(t, s)
-	total := 0
+	total, miss := 0, 0
 	for w, model := range models {
 		total += len(model)
 		for id, v := range model {
@@ -149,11 +149,17 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 			if r == nil || !slices.Equal(r.Vector[""], v) {
 				t.Fatalf("writer %d point %d: %v, want %v", w, id, r, v)
 			}
-			hits, err := s.Search(bg, SearchRequest{Vector: v, Limit: 1, Params: api.SearchParams{HnswEf: ptr(100)}})
-			if err != nil || len(hits) != 1 || hits[0].Score != 0 {
+			hits, err := s.Search(bg, SearchRequest{Vector: v, Limit: 1, Params: api.SearchParams{Exact: true}})
+			if err != nil || len(hits) != 1 || hits[0].ID.Num != id || hits[0].Score != 0 {
 				t.Fatalf("point %d not found by its own vector: %v %s", id, err, jsonOf(t, hits))
 			}
+			if hits, _ := s.Search(bg, SearchRequest{Vector: v, Limit: 1, Params: api.SearchParams{HnswEf: ptr(100)}}); len(hits) != 1 || hits[0].Score != 0 {
+				miss++
+			}
 		}
+	}
+	if miss*100 > total {
+		t.Fatalf("%d of %d points not found through the graph", miss, total)
 	}
 	if n, _ := s.Count(bg, nil, true); n != uint64(total) {
 		t.Fatalf("count %d, model %d", n, total)

@@ -203,17 +203,37 @@ func verifyModel(t *testing.T, s *Shard, m model, round int) {
 			t.Fatalf("round %d: point %d is %s, want %s", round, rec.ID.Num, jsonOf(t, rec), jsonOf(t, want))
 		}
 	}
-	// Every point is found by an exact search at once, and through the
-	// graph once the indexer has caught up.
-	for _, exact := range []bool{true, false} {
-		if !exact {
-			waitIndexed(t, s)
-		}
-		for id, p := range m {
-			hits, err := s.Search(bg, SearchRequest{Vector: p.Vector[""], Limit: 1, Params: api.SearchParams{Exact: exact, HnswEf: ptr(128)}})
-			if err != nil || len(hits) == 0 || hits[0].Score != 0 {
-				t.Fatalf("round %d: point %d not found by its vector (exact %v): %v %s", round, id, exact, err, jsonOf(t, hits))
-			}
+	// Every point is found by an exact search at once. Through the graph
+	// (once the indexer has caught up) at least 99 % must be: HNSW under
+	// heavy churn can leave a rare node poorly connected, which is a recall
+	// matter, not a durability one.
+	for id, p := range m {
+		hits, err := s.Search(bg, SearchRequest{Vector: p.Vector[""], Limit: 1, Params: api.SearchParams{Exact: true}})
+		if err != nil || len(hits) == 0 || hits[0].ID.Num != id || hits[0].Score != 0 {
+			t.Fatalf("round %d: point %d not found by its vector: %v %s", round, id, err, jsonOf(t, hits))
 		}
 	}
+	waitIndexed(t, s)
+	if miss := graphMisses(t, s, m); miss*100 > len(m) {
+		t.Fatalf("round %d: %d of %d points not found through the graph", round, miss, len(m))
+	} else if miss > 0 {
+		t.Logf("round %d: %d of %d points not found through the graph", round, miss, len(m))
+	}
+}
+
+// graphMisses counts the points of m that a planner search (graph + tail,
+// ef 128) for their own vector does not return first.
+func graphMisses(t *testing.T, s *Shard, m model) int {
+	t.Helper()
+	miss := 0
+	for _, p := range m {
+		hits, err := s.Search(bg, SearchRequest{Vector: p.Vector[""], Limit: 1, Params: api.SearchParams{HnswEf: ptr(128)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) == 0 || hits[0].Score != 0 {
+			miss++
+		}
+	}
+	return miss
 }

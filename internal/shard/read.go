@@ -28,6 +28,14 @@ func (s *Shard) ReadOps(ctx context.Context, from uint64, fn func(seq uint64, op
 	if from == 0 {
 		from = 1
 	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	v, closer, err := snap.Get(metaKey)

@@ -103,6 +103,9 @@ type Shard struct {
 	logFirst uint64 // first sequence still in the op log (0: empty log)
 	// truncMu serialises op-log truncations.
 	truncMu sync.Mutex
+	// closeMu is held shared by readers of the store that do not hold mu
+	// (ReadOps) and exclusively by Close around closing the store.
+	closeMu sync.RWMutex
 
 	// mu guards the fields below (and the spaces' per-offset state).
 	mu       sync.RWMutex
@@ -397,9 +400,11 @@ func (s *Shard) Close() error {
 	if err := s.persist(context.Background(), s.opts.Dir, false); err != nil {
 		errs = append(errs, err)
 	}
+	s.closeMu.Lock()
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("cannot close shard store: %w", err))
 	}
+	s.closeMu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -379,6 +379,18 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.Apply(bg, upsert(pt(9, []float32{1, 2, 3, 4}, nil))); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Apply after Close: %v", err)
+	}
+	if _, err := s.Get(bg, []api.PointID{api.NumID(1)}, nil, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close: %v", err)
+	}
+	if err := s.ReadOps(bg, 1, func(uint64, *api.UpdateOperation) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ReadOps after Close: %v", err)
+	}
 	s2 := openShard(t, namedOptions(dir))
 	after, _ := s2.Scroll(bg, ScrollRequest{Limit: 10, WithPayload: api.PayloadAll, WithVector: all})
 	if jsonOf(t, before) != jsonOf(t, after) {
