@@ -215,6 +215,19 @@ func verifyModel(t *testing.T, s *Shard, m model, round int) {
 	}
 	waitIndexed(t, s)
 	if miss := graphMisses(t, s, m); miss*100 > len(m) {
+		sp := s.spaces[""]
+		g := sp.graph.Load()
+		in, raw := 0, 0
+		for id, p := range m {
+			off := s.ids[api.NumID(id)]
+			if g.Contains(off) {
+				in++
+			}
+			if res := g.Search(p.Vector[""], 1, 500, nil); len(res) > 0 && res[0].Dist == 0 {
+				raw++
+			}
+		}
+		t.Logf("gen %d tomb %d len %d deleted %d count %d; contained %d, raw-found %d, file seq %d, loaded from store %d", sp.gen, sp.tomb.Load(), g.Len(), g.Deleted(), sp.count, in, raw, s.persistedAt, s.loadedFromStore)
 		t.Fatalf("round %d: %d of %d points not found through the graph", round, miss, len(m))
 	} else if miss > 0 {
 		t.Logf("round %d: %d of %d points not found through the graph", round, miss, len(m))
