@@ -25,8 +25,17 @@ import (
 	"github.com/shoal-db/shoal/internal/api"
 )
 
-// CommandVersion is the envelope version this build writes and applies.
+// CommandVersion is the envelope version of every command type that
+// exists since version 1; this build writes it for them.
 const CommandVersion = 1
+
+// ReplaceCommandVersion is the envelope version of replace_collection, the
+// first command of version 2. Builds that apply only version 1 refuse it by
+// its version, before looking at its type.
+const ReplaceCommandVersion = 2
+
+// MaxCommandVersion is the newest envelope version this build applies.
+const MaxCommandVersion = ReplaceCommandVersion
 
 // Command types.
 const (
@@ -36,6 +45,7 @@ const (
 	TypeChangeAliases      = "change_aliases"
 	TypeCreatePayloadIndex = "create_payload_index"
 	TypeDropPayloadIndex   = "drop_payload_index"
+	TypeReplaceCollection  = "replace_collection"
 )
 
 // Command is one metadata change in its versioned envelope. Which fields are
@@ -47,6 +57,12 @@ const (
 //   - change_aliases: Aliases (applied all or nothing)
 //   - create_payload_index: Collection, Field, Schema
 //   - drop_payload_index: Collection, Field
+//   - replace_collection (version 2): Collection, Config, PayloadIndexes,
+//     Generation, CreatedAt. It installs a whole collection in one step:
+//     configuration, payload index definitions and the generation (the
+//     directory) that holds its data. An existing collection keeps its
+//     creation time and aliases, and Generation must be above its current
+//     one; a new collection is created with CreatedAt.
 type Command struct {
 	V          int                     `json:"v"`
 	Type       string                  `json:"type"`
@@ -56,6 +72,11 @@ type Command struct {
 	Aliases    []api.AliasOperation    `json:"aliases,omitempty"`
 	Field      string                  `json:"field,omitempty"`
 	Schema     *api.PayloadFieldSchema `json:"schema,omitempty"`
+	// PayloadIndexes are the complete payload index definitions of a
+	// replace_collection.
+	PayloadIndexes map[string]api.PayloadFieldSchema `json:"payload_indexes,omitempty"`
+	// Generation is the data generation a replace_collection installs.
+	Generation uint64 `json:"generation,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -85,6 +106,10 @@ type Collection struct {
 	Config         api.CollectionConfig              `json:"config"`
 	PayloadIndexes map[string]api.PayloadFieldSchema `json:"payload_indexes"`
 	CreatedAt      time.Time                         `json:"created_at"`
+	// Generation names the directory that holds the collection's data:
+	// 0 is collections/<name>/ itself, g > 0 is collections/<name>/gen-<g>/
+	// (see GenerationDir). Only replace_collection changes it.
+	Generation uint64 `json:"generation,omitempty"`
 }
 
 // State is the whole metadata. The zero value is not usable; call NewState.
@@ -162,8 +187,8 @@ func (s *State) Apply(cmd *Command) error {
 	if cmd == nil {
 		return api.ErrBadInput("empty metadata command")
 	}
-	if cmd.V != CommandVersion {
-		return api.ErrBadInput("unsupported metadata command version %d (this build applies version %d)", cmd.V, CommandVersion)
+	if cmd.V < CommandVersion || cmd.V > MaxCommandVersion {
+		return api.ErrBadInput("unsupported metadata command version %d (this build applies versions %d to %d)", cmd.V, CommandVersion, MaxCommandVersion)
 	}
 	var err error
 	switch cmd.Type {
@@ -179,6 +204,8 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.createPayloadIndex(cmd)
 	case TypeDropPayloadIndex:
 		err = s.dropPayloadIndex(cmd)
+	case TypeReplaceCollection:
+		err = s.replaceCollection(cmd)
 	default:
 		err = api.ErrBadInput("unknown metadata command type %q", cmd.Type)
 	}
@@ -222,7 +249,7 @@ func (s *State) updateCollection(cmd *Command) error {
 	if err != nil {
 		return err
 	}
-	s.Collections[cmd.Collection] = &Collection{Config: cfg, PayloadIndexes: old.PayloadIndexes, CreatedAt: old.CreatedAt}
+	s.Collections[cmd.Collection] = &Collection{Config: cfg, PayloadIndexes: old.PayloadIndexes, CreatedAt: old.CreatedAt, Generation: old.Generation}
 	return nil
 }
 
@@ -236,6 +263,51 @@ func (s *State) deleteCollection(cmd *Command) error {
 			delete(s.Aliases, alias)
 		}
 	}
+	return nil
+}
+
+// replaceCollection installs a whole collection (see Command). It checks
+// everything before it changes anything.
+func (s *State) replaceCollection(cmd *Command) error {
+	name := cmd.Collection
+	if cmd.V < ReplaceCommandVersion {
+		return api.ErrBadInput("replace_collection needs command version %d", ReplaceCommandVersion)
+	}
+	if name == "" {
+		return api.ErrBadInput("collection name must not be empty")
+	}
+	if cmd.Config == nil {
+		return api.ErrBadInput("replace_collection needs a config")
+	}
+	if _, ok := s.Aliases[name]; ok {
+		return api.ErrBadInput("Can't create collection with name %s. Alias with the same name already exists", name)
+	}
+	created := cmd.CreatedAt.UTC()
+	if old, ok := s.Collections[name]; ok {
+		if cmd.Generation <= old.Generation {
+			return api.ErrBadInput("replace_collection of %s needs a generation above %d, got %d", name, old.Generation, cmd.Generation)
+		}
+		created = old.CreatedAt
+	}
+	cfg, err := cloneConfig(*cmd.Config)
+	if err != nil {
+		return err
+	}
+	idx := make(map[string]api.PayloadFieldSchema, len(cmd.PayloadIndexes))
+	for field, schema := range cmd.PayloadIndexes {
+		if field == "" {
+			return api.ErrBadInput("field_name must not be empty")
+		}
+		if !schema.Type.Valid() {
+			return api.ErrBadInput("payload index %s: field_schema must be one of keyword, integer, float, geo, text, bool, datetime, uuid", field)
+		}
+		c, err := cloneSchema(schema)
+		if err != nil {
+			return err
+		}
+		idx[field] = c
+	}
+	s.Collections[name] = &Collection{Config: cfg, PayloadIndexes: idx, CreatedAt: created, Generation: cmd.Generation}
 	return nil
 }
 
@@ -319,7 +391,7 @@ func (s *State) createPayloadIndex(cmd *Command) error {
 		return err
 	}
 	idx[cmd.Field] = schema
-	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt}
+	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt, Generation: old.Generation}
 	return nil
 }
 
@@ -338,7 +410,7 @@ func (s *State) dropPayloadIndex(cmd *Command) error {
 			idx[k] = v
 		}
 	}
-	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt}
+	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt, Generation: old.Generation}
 	return nil
 }
 

@@ -17,9 +17,25 @@ import (
 // FileName is the name of the metadata file in the storage directory.
 const FileName = "meta.json"
 
-// FileFormat is the version of meta.json this build writes and reads
-// (docs/format/meta.md).
+// FileFormat is the oldest version of meta.json: collections without data
+// generations. This build writes it whenever the state fits it, so that a
+// build that reads only format 1 can still open such a storage.
 const FileFormat = 1
+
+// FileFormatGenerations is the version of meta.json whose collections may
+// name a data generation other than 0 (docs/format/meta.md). This build
+// writes it only when a collection has one, and reads both formats.
+const FileFormatGenerations = 2
+
+// fileFormatFor returns the oldest format that can hold st.
+func fileFormatFor(st *State) int {
+	for _, c := range st.Collections {
+		if c.Generation != 0 {
+			return FileFormatGenerations
+		}
+	}
+	return FileFormat
+}
 
 // fileBody is the on-disk form of meta.json.
 type fileBody struct {
@@ -72,8 +88,8 @@ func decodeFile(b []byte) (*State, error) {
 	if err := dec.Decode(&body); err != nil {
 		return nil, fmt.Errorf("cannot decode metadata: %w", err)
 	}
-	if body.Format != FileFormat {
-		return nil, fmt.Errorf("cannot read metadata format %d: this build reads format %d", body.Format, FileFormat)
+	if body.Format != FileFormat && body.Format != FileFormatGenerations {
+		return nil, fmt.Errorf("cannot read metadata format %d: this build reads formats %d and %d", body.Format, FileFormat, FileFormatGenerations)
 	}
 	st := body.State
 	if st == nil {
@@ -91,6 +107,9 @@ func decodeFile(b []byte) (*State, error) {
 		}
 		if c.PayloadIndexes == nil {
 			c.PayloadIndexes = map[string]api.PayloadFieldSchema{}
+		}
+		if c.Generation != 0 && body.Format < FileFormatGenerations {
+			return nil, fmt.Errorf("cannot decode metadata: collection %q has generation %d in format %d", name, c.Generation, body.Format)
 		}
 	}
 	return st, nil
@@ -114,7 +133,7 @@ func (s *Store) Apply(cmd *Command) error {
 	if err := next.Apply(cmd); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(fileBody{Format: FileFormat, State: next}, "", "  ")
+	b, err := json.MarshalIndent(fileBody{Format: fileFormatFor(next), State: next}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("cannot encode metadata: %w", err)
 	}

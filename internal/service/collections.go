@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/collection"
 	"github.com/shoal-db/shoal/internal/filter"
 	"github.com/shoal-db/shoal/internal/meta"
 )
@@ -447,70 +448,107 @@ func (s *Service) ListCollectionAliases(ctx context.Context, collection string) 
 
 // CreateFieldIndex records a payload index in the metadata and builds it on
 // every shard.
+//
+// The collection is looked up while holding ddlMu but the index is built
+// without it: nothing may wait for ddlMu while it holds a collection, since
+// a delete or restore holding ddlMu waits for the collection's users.
 func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *api.CreateFieldIndex, wp api.WriteParams) (*api.UpdateResult, error) {
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
+	s.ddlMu.Lock()
 	c, release, err := s.use(ctx, collection, auth.Manage)
 	if err != nil {
+		s.ddlMu.Unlock()
 		return nil, err
 	}
-	defer release()
-	if req == nil || req.FieldName == "" {
-		return nil, api.ErrBadInput("field_name must not be empty")
-	}
-	if _, err := filter.ParsePath(req.FieldName); err != nil {
+	if err := checkFieldIndex(req); err != nil {
+		s.ddlMu.Unlock()
+		release()
 		return nil, err
 	}
-	if req.FieldSchema == nil {
-		return nil, api.ErrBadInput("field_schema is required: one of keyword, integer, float, geo, text, bool, datetime, uuid")
-	}
-	s.ddlMu.Lock()
 	prev, hadPrev := s.meta.State().Collections[c.Name()].PayloadIndexes[req.FieldName]
 	err = s.meta.Apply(&meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(),
 		Field: req.FieldName, Schema: req.FieldSchema})
 	s.ddlMu.Unlock()
 	if err != nil {
+		release()
 		return nil, err
 	}
-	if err := c.CreatePayloadIndex(ctx, req.FieldName, *req.FieldSchema); err != nil {
+	berr := c.CreatePayloadIndex(ctx, req.FieldName, *req.FieldSchema)
+	release()
+	if berr != nil {
 		// An index the shards refuse (bad parameters) must not stay in the
 		// metadata, or every later open would fail to build it.
 		// A previous index of the key is restored.
-		undo := &meta.Command{V: meta.CommandVersion, Type: meta.TypeDropPayloadIndex, Collection: c.Name(), Field: req.FieldName}
-		if hadPrev {
-			undo = &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(), Field: req.FieldName, Schema: &prev}
-		}
-		s.ddlMu.Lock()
-		uerr := s.meta.Apply(undo)
-		s.ddlMu.Unlock()
-		if uerr != nil {
-			s.log.Error("cannot undo payload index creation", "collection", c.Name(), "field", req.FieldName, "err", uerr)
-		}
-		rctx := context.WithoutCancel(ctx)
-		var rerr error
-		if hadPrev {
-			rerr = c.CreatePayloadIndex(rctx, req.FieldName, prev)
-		} else {
-			rerr = c.DropPayloadIndex(rctx, req.FieldName)
-		}
-		if rerr != nil {
-			s.log.Warn("cannot restore the payload index", "collection", c.Name(), "field", req.FieldName, "err", rerr)
-		}
-		return nil, fail(err)
+		s.undoFieldIndex(c, req.FieldName, prev, hadPrev)
+		return nil, fail(berr)
 	}
 	return s.indexResult(c.Shards(), wp), nil
+}
+
+func checkFieldIndex(req *api.CreateFieldIndex) error {
+	if req == nil || req.FieldName == "" {
+		return api.ErrBadInput("field_name must not be empty")
+	}
+	if _, err := filter.ParsePath(req.FieldName); err != nil {
+		return err
+	}
+	if req.FieldSchema == nil {
+		return api.ErrBadInput("field_schema is required: one of keyword, integer, float, geo, text, bool, datetime, uuid")
+	}
+	return nil
+}
+
+// undoFieldIndex reverts a payload index creation that the shards refused,
+// in the metadata and on c, unless c was replaced (deleted or restored)
+// meanwhile: then the metadata belongs to the replacement.
+func (s *Service) undoFieldIndex(c *collection.Collection, field string, prev api.PayloadFieldSchema, hadPrev bool) {
+	s.ddlMu.Lock()
+	s.mu.RLock()
+	current := s.colls[c.Name()] == c
+	s.mu.RUnlock()
+	if !current {
+		s.ddlMu.Unlock()
+		return
+	}
+	// c is current and only closed under ddlMu, which is held.
+	release, err := c.Acquire()
+	if err != nil {
+		s.ddlMu.Unlock()
+		return
+	}
+	defer release()
+	undo := &meta.Command{V: meta.CommandVersion, Type: meta.TypeDropPayloadIndex, Collection: c.Name(), Field: field}
+	if hadPrev {
+		undo = &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(), Field: field, Schema: &prev}
+	}
+	uerr := s.meta.Apply(undo)
+	s.ddlMu.Unlock()
+	if uerr != nil {
+		s.log.Error("cannot undo payload index creation", "collection", c.Name(), "field", field, "err", uerr)
+	}
+	var rerr error
+	if hadPrev {
+		rerr = c.CreatePayloadIndex(context.Background(), field, prev)
+	} else {
+		rerr = c.DropPayloadIndex(context.Background(), field)
+	}
+	if rerr != nil {
+		s.log.Warn("cannot restore the payload index", "collection", c.Name(), "field", field, "err", rerr)
+	}
 }
 
 // DeleteFieldIndex drops a payload index from the metadata and the shards.
 func (s *Service) DeleteFieldIndex(ctx context.Context, collection, field string, wp api.WriteParams) (*api.UpdateResult, error) {
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
+	s.ddlMu.Lock()
 	c, release, err := s.use(ctx, collection, auth.Manage)
 	if err != nil {
+		s.ddlMu.Unlock()
 		return nil, err
 	}
 	defer release()
-	s.ddlMu.Lock()
 	err = s.meta.Apply(&meta.Command{V: meta.CommandVersion, Type: meta.TypeDropPayloadIndex, Collection: c.Name(), Field: field})
 	s.ddlMu.Unlock()
 	if err != nil {

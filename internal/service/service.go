@@ -8,14 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/collection"
+	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/meta"
 	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/snapshot"
 )
 
 // Limits bound what one request may ask for. Zero fields take the defaults.
@@ -84,7 +87,39 @@ type Options struct {
 	Now func() time.Time
 	// ShardOptions, when set, may adjust each shard's options (tests).
 	ShardOptions func(*shard.Options)
+	// Failpoint, when set, is called at the named steps of a collection
+	// restore (the Failpoint* constants; tests inject failures and crashes
+	// there). An error it returns before the commit point fails the restore
+	// as that step's failure would; after the commit point the restore has
+	// happened and the error is only logged.
+	Failpoint func(point string) error
 }
+
+// Named steps of SnapshotHooks.RestoreCollection, in order, passed to
+// Options.Failpoint.
+const (
+	// FailpointRestoreStaging: the new generation's directory exists and
+	// is empty; no shard has moved into it yet.
+	FailpointRestoreStaging = "restore/staging"
+	// FailpointRestoreStaged: every shard is in the new generation's
+	// directory, fsynced.
+	FailpointRestoreStaged = "restore/staged"
+	// FailpointRestoreOpened: the new collection is open (not yet served);
+	// the metadata still names the old generation.
+	FailpointRestoreOpened = "restore/opened"
+	// FailpointRestoreCommitted: the metadata names the new generation and
+	// requests are served by the new collection (the commit point).
+	FailpointRestoreCommitted = "restore/committed"
+	// FailpointRestoreOldClosed: the old collection is closed; its
+	// generation's files still exist.
+	FailpointRestoreOldClosed = "restore/old-closed"
+	// FailpointRestoreDone: the old generation's files are removed.
+	FailpointRestoreDone = "restore/done"
+)
+
+// FailpointsRestore lists the restore's failpoints in order.
+var FailpointsRestore = []string{FailpointRestoreStaging, FailpointRestoreStaged, FailpointRestoreOpened,
+	FailpointRestoreCommitted, FailpointRestoreOldClosed, FailpointRestoreDone}
 
 // Service implements API over the node's local collections. It is safe for
 // concurrent use.
@@ -98,16 +133,21 @@ type Service struct {
 	// closing and removing collection directories).
 	ddlMu sync.Mutex
 
-	// mu guards colls.
+	// mu guards colls and busy. A restore changes the metadata and colls
+	// together under mu, so a reader holding mu sees a matching pair.
 	mu    sync.RWMutex
 	colls map[string]*collection.Collection
+	// busy holds a channel, closed when done, for each collection that is
+	// briefly not open because a shard restore replaces a shard's files;
+	// requests wait for it instead of failing.
+	busy map[string]chan struct{}
 }
 
 var _ API = (*Service)(nil)
 
-// New loads the metadata from opts.StorageDir, removes collection
-// directories that the metadata does not know (left by a crash during
-// create or delete), and opens every collection.
+// New loads the metadata from opts.StorageDir, brings the collection
+// directories in line with it (see recoverDirs: what a crash during a
+// create, delete or restore left), and opens every collection.
 func New(opts Options) (*Service, error) {
 	if opts.StorageDir == "" {
 		return nil, errors.New("cannot start service: no storage directory")
@@ -126,9 +166,9 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("cannot start service: %w", err)
 	}
 	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), meta: store,
-		colls: map[string]*collection.Collection{}}
+		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}}
 	st := store.State()
-	if err := s.removeStrayDirs(st); err != nil {
+	if err := s.recoverDirs(st); err != nil {
 		return nil, err
 	}
 	for _, name := range st.CollectionNames() {
@@ -145,16 +185,44 @@ func New(opts Options) (*Service, error) {
 
 func (s *Service) collectionsDir() string { return filepath.Join(s.opts.StorageDir, "collections") }
 
-// collectionDir is the directory of a collection. Names are validated to
-// hold no path separators, so this never leaves collectionsDir.
+// collectionDir is the directory of a collection, holding all its
+// generations. Names are validated to hold no path separators, so this
+// never leaves collectionsDir.
 func (s *Service) collectionDir(name string) string { return filepath.Join(s.collectionsDir(), name) }
 
-// removeStrayDirs removes collection directories the metadata does not
-// know. Without a meta.json it removes nothing and refuses to start if
-// collection directories exist: deleting them would turn a lost metadata
-// file into lost data.
-func (s *Service) removeStrayDirs(st *meta.State) error {
-	entries, err := os.ReadDir(s.collectionsDir())
+// generationDir is the directory holding a collection's data generation
+// (meta.GenerationDir): collections/<name>/ for 0, else
+// collections/<name>/gen-<gen>/.
+func (s *Service) generationDir(name string, gen uint64) string {
+	return meta.GenerationDir(s.collectionDir(name), gen)
+}
+
+// legacyRestoreOldInfix marks a collection directory that an earlier
+// build's restore moved aside (collections/<name>.restore-old-<hex>).
+const legacyRestoreOldInfix = ".restore-old-"
+
+// recoverDirs makes the collection directories match the metadata, in an
+// order that does not depend on what the directory listing returns:
+//
+//  1. A collection directory that an earlier build's restore moved aside
+//     (<name>.restore-old-<hex>) while <name> is missing is moved back:
+//     that build crashed between its two renames, before its metadata
+//     changed.
+//  2. Every directory of collections/ the metadata does not name is
+//     removed (a create or delete, or a restore of a new collection,
+//     interrupted before or after its metadata change).
+//  3. Inside each collection's directory, everything that is not part of
+//     the generation the metadata names is removed (a restore interrupted
+//     before its commit leaves the new generation; after it, the old), and
+//     a shard restore interrupted inside that generation is completed or
+//     rolled back (snapshot.CleanStaleRestores).
+//
+// Without a meta.json it removes nothing and refuses to start if collection
+// directories exist: deleting them would turn a lost metadata file into
+// lost data.
+func (s *Service) recoverDirs(st *meta.State) error {
+	root := s.collectionsDir()
+	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -163,24 +231,94 @@ func (s *Service) removeStrayDirs(st *meta.State) error {
 	}
 	if !s.meta.Existed() && len(entries) > 0 {
 		return fmt.Errorf("cannot start service: %s holds %d collection directories but %s is missing; restore %s or move the directories away",
-			s.collectionsDir(), len(entries), meta.FileName, meta.FileName)
+			root, len(entries), meta.FileName, meta.FileName)
 	}
+	present := make(map[string]bool, len(entries))
 	for _, e := range entries {
-		if _, ok := st.Collections[e.Name()]; ok {
+		present[e.Name()] = true
+	}
+	changed := false
+	for _, e := range entries {
+		name := e.Name()
+		if _, known := st.Collections[name]; known {
 			continue
 		}
-		p := filepath.Join(s.collectionsDir(), e.Name())
+		i := strings.LastIndex(name, legacyRestoreOldInfix)
+		if i <= 0 {
+			continue
+		}
+		base := name[:i]
+		if _, known := st.Collections[base]; !known || present[base] {
+			continue
+		}
+		s.log.Warn("rolling back an interrupted restore", "dir", filepath.Join(root, name), "collection", base)
+		if err := os.Rename(filepath.Join(root, name), filepath.Join(root, base)); err != nil {
+			return fmt.Errorf("cannot roll back interrupted restore of %s: %w", base, err)
+		}
+		present[name], present[base] = false, true
+		changed = true
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if _, known := st.Collections[name]; known || !present[name] {
+			continue
+		}
+		p := filepath.Join(root, name)
 		s.log.Warn("removing collection directory not in metadata", "dir", p)
 		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("cannot remove stray collection directory %s: %w", p, err)
 		}
+		changed = true
+	}
+	if changed {
+		if err := durable.SyncDir(root); err != nil {
+			return err
+		}
+	}
+	for _, name := range st.CollectionNames() {
+		gen := st.Collections[name].Generation
+		if err := s.removeOtherGenerations(name, gen); err != nil {
+			return err
+		}
+		if err := snapshot.CleanStaleRestores(s.generationDir(name, gen)); err != nil {
+			return fmt.Errorf("cannot recover collection %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// removeOtherGenerations removes everything in the collection's directory
+// that is not part of generation keep.
+func (s *Service) removeOtherGenerations(name string, keep uint64) error {
+	dir := s.collectionDir(name)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot list collection directory %s: %w", dir, err)
+	}
+	removed := false
+	for _, e := range entries {
+		if meta.BelongsToGeneration(e.Name(), keep) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		s.log.Info("removing data of another collection generation", "collection", name, "path", p, "generation", keep)
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("cannot remove %s: %w", p, err)
+		}
+		removed = true
+	}
+	if removed {
+		return durable.SyncDir(dir)
 	}
 	return nil
 }
 
 func (s *Service) openCollection(name string, m *meta.Collection) (*collection.Collection, error) {
 	return collection.Open(collection.Options{
-		Dir:             s.collectionDir(name),
+		Dir:             s.generationDir(name, m.Generation),
 		Name:            name,
 		Config:          m.Config,
 		PayloadIndexes:  m.PayloadIndexes,
@@ -219,29 +357,53 @@ func (s *Service) resolve(name string) (string, error) {
 
 // use checks access to the collection named by name (or alias) and
 // registers the caller with it; release must be called when done.
+//
+// A restore never makes a collection that exists look missing: when the
+// collection it found was closed because a restore replaced it, use takes
+// the replacement; while a shard restore has it closed, use waits (until
+// ctx ends) and takes the reopened one.
 func (s *Service) use(ctx context.Context, name string, need auth.Mode) (*collection.Collection, func(), error) {
 	a := auth.FromContext(ctx)
-	// Access granted on the name given (it may be an alias) or on the
-	// collection it names. A caller without access gets 403 whether or not
-	// the collection exists, so it learns nothing about it.
-	real, rerr := s.resolve(name)
-	if err := a.CheckCollection(name, need); err != nil && (rerr != nil || a.CheckCollection(real, need) != nil) {
-		return nil, nil, err
-	}
-	if rerr != nil {
-		return nil, nil, rerr
-	}
-	s.mu.RLock()
-	c, ok := s.colls[real]
-	s.mu.RUnlock()
-	if !ok {
+	for {
+		// Access granted on the name given (it may be an alias) or on the
+		// collection it names. A caller without access gets 403 whether or
+		// not the collection exists, so it learns nothing about it.
+		real, rerr := s.resolve(name)
+		if err := a.CheckCollection(name, need); err != nil && (rerr != nil || a.CheckCollection(real, need) != nil) {
+			return nil, nil, err
+		}
+		if rerr != nil {
+			return nil, nil, rerr
+		}
+		s.mu.RLock()
+		c, ok := s.colls[real]
+		wait := s.busy[real]
+		s.mu.RUnlock()
+		if ok {
+			release, err := c.Acquire()
+			if err == nil {
+				return c, release, nil
+			}
+			// c is closing: replaced (take the new one), being restored
+			// shard by shard (wait), or deleted (not found).
+			s.mu.RLock()
+			cur := s.colls[real]
+			wait = s.busy[real]
+			s.mu.RUnlock()
+			if cur != nil && cur != c {
+				continue
+			}
+		}
+		if wait != nil {
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, nil, fail(ctx.Err())
+			}
+		}
 		return nil, nil, api.ErrCollectionNotFound(name)
 	}
-	release, err := c.Acquire()
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, release, nil
 }
 
 // resolver is the collection.Resolver for lookup_from and with_lookup; it

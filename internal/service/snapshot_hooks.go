@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/collection"
 	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/meta"
 	"github.com/shoal-db/shoal/internal/shard"
@@ -67,25 +68,17 @@ func (h *SnapshotHooks) CheckpointShard(ctx context.Context, name string, id int
 }
 
 func (h *SnapshotHooks) checkpoint(ctx context.Context, name, dir string, ids []int) (*snapshot.Manifest, error) {
-	h.s.mu.RLock()
-	c, ok := h.s.colls[name]
-	h.s.mu.RUnlock()
-	if !ok {
-		return nil, api.ErrCollectionNotFound(name)
-	}
-	release, err := c.Acquire()
+	// The collection and its metadata are read together: a restore
+	// changes both under mu, so they describe the same generation. The
+	// definitions are read before the checkpoint: a payload index created
+	// meanwhile is rebuilt from the points when the snapshot opens.
+	c, m, release, err := h.s.acquireWithMeta(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	if ids != nil && (ids[0] < 0 || ids[0] >= c.Shards()) {
 		return nil, api.ErrNotFound("Shard %d of collection `%s` doesn't exist", ids[0], name)
-	}
-	// The definitions are read before the checkpoint: a payload index
-	// created meanwhile is rebuilt from the points when the snapshot opens.
-	m := h.s.meta.State().Collections[name]
-	if m == nil {
-		return nil, api.ErrCollectionNotFound(name)
 	}
 	cfg := m.Config
 	cps, err := c.Checkpoint(ctx, dir, ids)
@@ -100,6 +93,42 @@ func (h *SnapshotHooks) checkpoint(ctx context.Context, name, dir string, ids []
 		man.Shards = append(man.Shards, snapshot.ShardManifest{ID: cp.ID, Dir: snapshot.ShardDir(cp.ID), LastSeq: cp.LastSeq, Points: cp.Points})
 	}
 	return man, nil
+}
+
+// acquireWithMeta registers the caller with the collection name (a real
+// name) and returns it with its metadata, read together under mu so that
+// both describe the same generation. Like use, it follows a restore's
+// replacement and waits out a shard restore.
+func (s *Service) acquireWithMeta(ctx context.Context, name string) (*collection.Collection, *meta.Collection, func(), error) {
+	for {
+		s.mu.RLock()
+		c, ok := s.colls[name]
+		m := s.meta.State().Collections[name]
+		wait := s.busy[name]
+		s.mu.RUnlock()
+		if ok && m != nil {
+			release, err := c.Acquire()
+			if err == nil {
+				return c, m, release, nil
+			}
+			s.mu.RLock()
+			cur := s.colls[name]
+			wait = s.busy[name]
+			s.mu.RUnlock()
+			if cur != nil && cur != c {
+				continue
+			}
+		}
+		if wait != nil {
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, nil, nil, fail(ctx.Err())
+			}
+		}
+		return nil, nil, nil, api.ErrCollectionNotFound(name)
+	}
 }
 
 // checkSnapshotConfig validates the configuration a snapshot carries, as a
@@ -120,10 +149,27 @@ func checkSnapshotConfig(m *snapshot.Manifest) error {
 	return nil
 }
 
-// RestoreCollection implements snapshot.Source: the shards are moved into a
-// staging directory beside the collection's, which is swapped in
-// atomically; then the metadata takes the snapshot's configuration and
-// payload indexes and the collection is reopened.
+// RestoreCollection implements snapshot.Source. It installs the snapshot
+// as a new data generation of the collection and switches to it with one
+// metadata command, so that every crash recovers to the old or the new
+// collection, never a mix (docs/format/meta.md, "Restore"):
+//
+//  1. Under the metadata lock, the shards move (rename) into the next
+//     generation's directory, collections/<name>/gen-<g+1>/ (for a new
+//     collection, collections/<name>/ itself as generation 0), which is
+//     fsynced. The old collection keeps serving requests meanwhile.
+//  2. The new collection is opened beside the old one.
+//  3. The commit: one replace_collection command records the
+//     configuration, the payload indexes and the new generation, and, under
+//     the same lock that readers take to find a collection, the new
+//     collection takes the old one's place.
+//  4. The old collection is closed (in-flight requests finish on it; later
+//     ones retry on the new one) and its generation's files are removed.
+//
+// A failure before the commit removes the new generation and leaves the
+// old collection serving; a crash before it leaves the new generation as
+// garbage that the next start removes, and a crash after it leaves the old
+// generation likewise.
 func (h *SnapshotHooks) RestoreCollection(ctx context.Context, name, dir string, m *snapshot.Manifest) error {
 	s := h.s
 	if err := ValidateCollectionName(name); err != nil {
@@ -132,30 +178,14 @@ func (h *SnapshotHooks) RestoreCollection(ctx context.Context, name, dir string,
 	if err := checkSnapshotConfig(m); err != nil {
 		return err
 	}
-	if len(m.Shards) != m.Config.Params.ShardNumber {
-		return api.ErrBadInput("snapshot holds %d shards, its config says %d", len(m.Shards), m.Config.Params.ShardNumber)
+	n := m.Config.Params.ShardNumber
+	if len(m.Shards) != n {
+		return api.ErrBadInput("snapshot holds %d shards, its config says %d", len(m.Shards), n)
 	}
-	target := s.collectionDir(name)
-	if err := os.MkdirAll(s.collectionsDir(), 0o755); err != nil {
-		return fmt.Errorf("cannot create collections directory: %w", err)
-	}
-	staging := snapshot.StagingDir(target)
-	if err := os.Mkdir(staging, 0o755); err != nil {
-		return fmt.Errorf("cannot stage restored collection: %w", err)
-	}
-	defer os.RemoveAll(staging) // gone after a successful swap; otherwise garbage
-	for i := range m.Config.Params.ShardNumber {
-		src := filepath.Join(dir, "shards", strconv.Itoa(i))
-		if _, err := os.Stat(src); err != nil {
+	for i := range n {
+		if _, err := os.Stat(filepath.Join(dir, "shards", strconv.Itoa(i))); err != nil {
 			return api.ErrBadInput("snapshot lacks shard %d", i)
 		}
-		if err := os.Rename(src, filepath.Join(staging, strconv.Itoa(i))); err != nil {
-			// storage.temp_path must be on the storage's file system.
-			return fmt.Errorf("cannot move restored shard %d into %s: %w", i, staging, err)
-		}
-	}
-	if err := durable.SyncDir(staging); err != nil {
-		return err
 	}
 
 	s.ddlMu.Lock()
@@ -165,63 +195,117 @@ func (h *SnapshotHooks) RestoreCollection(ctx context.Context, name, dir string,
 		return api.ErrBadInput("Can't recover collection %s: an alias with the same name exists", name)
 	}
 	old, exists := st.Collections[name]
-	if exists {
-		s.mu.Lock()
-		c := s.colls[name]
-		delete(s.colls, name)
-		s.mu.Unlock()
-		if c != nil {
-			if err := c.Close(); err != nil {
-				s.log.Warn("cannot close collection before restore", "collection", name, "err", err)
-			}
+	if !exists {
+		if n := s.limits.MaxCollections; n > 0 && len(st.Collections) >= n {
+			return api.ErrBadInput("the number of collections is limited to %d", n)
 		}
 	}
-	if err := snapshot.SwapDir(staging, target); err != nil {
-		// Put the old collection back as it was.
-		if exists {
-			if c, oerr := s.openCollection(name, old); oerr == nil {
-				s.mu.Lock()
-				s.colls[name] = c
-				s.mu.Unlock()
+	var gen uint64
+	if exists {
+		gen = old.Generation + 1
+	}
+	root := s.collectionDir(name)
+	target := s.generationDir(name, gen)
+	// What a failure before the commit removes: the new generation, or the
+	// whole directory of a collection that did not exist.
+	garbage := target
+	if !exists {
+		garbage = root
+	}
+	// Leftovers of an earlier failed attempt (removed at start otherwise).
+	if err := os.RemoveAll(garbage); err != nil {
+		return fmt.Errorf("cannot clear %s before restore: %w", garbage, err)
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("cannot create collection directory: %w", err)
+	}
+	var newC *collection.Collection
+	abort := func(err error) error {
+		if newC != nil {
+			if cerr := newC.Close(); cerr != nil {
+				s.log.Warn("cannot close collection of a failed restore", "collection", name, "err", cerr)
 			}
+		}
+		if rerr := os.RemoveAll(garbage); rerr != nil {
+			s.log.Warn("cannot remove data of a failed restore; it is removed at the next start", "path", garbage, "err", rerr)
 		}
 		return err
 	}
+	if err := durable.SyncDir(filepath.Dir(target)); err != nil {
+		return abort(err)
+	}
+	if err := h.failpoint(FailpointRestoreStaging); err != nil {
+		return abort(err)
+	}
+	for i := range n {
+		src := filepath.Join(dir, "shards", strconv.Itoa(i))
+		if err := os.Rename(src, filepath.Join(target, strconv.Itoa(i))); err != nil {
+			// storage.temp_path must be on the storage's file system.
+			return abort(fmt.Errorf("cannot move restored shard %d into %s: %w", i, target, err))
+		}
+	}
+	if err := durable.SyncDir(target); err != nil {
+		return abort(err)
+	}
+	if err := h.failpoint(FailpointRestoreStaged); err != nil {
+		return abort(err)
+	}
 	cfg := *m.Config
-	var cmds []*meta.Command
-	if exists {
-		cmds = append(cmds, &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: name, Config: &cfg})
-		for field := range old.PayloadIndexes {
-			if _, keep := m.PayloadIndexes[field]; !keep {
-				cmds = append(cmds, &meta.Command{V: meta.CommandVersion, Type: meta.TypeDropPayloadIndex, Collection: name, Field: field})
-			}
-		}
-	} else {
-		cmds = append(cmds, &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreateCollection, Collection: name, Config: &cfg, CreatedAt: s.opts.Now().UTC()})
+	indexes := maps.Clone(m.PayloadIndexes)
+	if indexes == nil {
+		indexes = map[string]api.PayloadFieldSchema{}
 	}
-	fields := make([]string, 0, len(m.PayloadIndexes))
-	for f := range m.PayloadIndexes {
-		fields = append(fields, f)
-	}
-	sort.Strings(fields)
-	for _, f := range fields {
-		schema := m.PayloadIndexes[f]
-		cmds = append(cmds, &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: name, Field: f, Schema: &schema})
-	}
-	for _, cmd := range cmds {
-		if err := s.meta.Apply(cmd); err != nil {
-			return api.ErrInternal(err, "cannot record restored collection %s: %v", name, err)
-		}
-	}
-	c, err := s.openCollection(name, s.meta.State().Collections[name])
+	newC, err := s.openCollection(name, &meta.Collection{Config: cfg, PayloadIndexes: indexes, Generation: gen})
 	if err != nil {
-		return api.ErrInternal(err, "cannot open restored collection %s: %v", name, err)
+		return abort(api.ErrInternal(err, "cannot open restored collection %s: %v", name, err))
 	}
+	if err := h.failpoint(FailpointRestoreOpened); err != nil {
+		return abort(err)
+	}
+
+	// The commit.
+	cmd := &meta.Command{V: meta.ReplaceCommandVersion, Type: meta.TypeReplaceCollection, Collection: name, Config: &cfg,
+		PayloadIndexes: indexes, Generation: gen, CreatedAt: s.opts.Now().UTC()}
 	s.mu.Lock()
-	s.colls[name] = c
+	if err := s.meta.Apply(cmd); err != nil {
+		s.mu.Unlock()
+		return abort(api.ErrInternal(err, "cannot record restored collection %s: %v", name, err))
+	}
+	oldC := s.colls[name]
+	s.colls[name] = newC
 	s.mu.Unlock()
-	s.log.Info("collection restored from snapshot", "collection", name, "shards", len(m.Shards), "points", m.Points())
+	h.failpointAfterCommit(FailpointRestoreCommitted)
+
+	if oldC != nil {
+		if err := oldC.Close(); err != nil {
+			s.log.Warn("cannot close the collection a restore replaced", "collection", name, "err", err)
+		}
+	}
+	h.failpointAfterCommit(FailpointRestoreOldClosed)
+	if exists {
+		if err := s.removeOtherGenerations(name, gen); err != nil {
+			s.log.Warn("cannot remove the replaced generation; it is removed at the next start", "collection", name, "err", err)
+		}
+	}
+	h.failpointAfterCommit(FailpointRestoreDone)
+	s.log.Info("collection restored from snapshot", "collection", name, "generation", gen, "shards", n, "points", m.Points())
 	return nil
+}
+
+// failpoint calls Options.Failpoint at a step before the commit.
+func (h *SnapshotHooks) failpoint(point string) error {
+	if h.s.opts.Failpoint == nil {
+		return nil
+	}
+	return h.s.opts.Failpoint(point)
+}
+
+// failpointAfterCommit calls Options.Failpoint at a step after the commit,
+// where the restore can no longer fail: an error is only logged.
+func (h *SnapshotHooks) failpointAfterCommit(point string) {
+	if err := h.failpoint(point); err != nil {
+		h.s.log.Warn("failpoint after the restore's commit ignored", "point", point, "err", err)
+	}
 }
 
 // RestoreShard implements snapshot.Source. The snapshot's vectors and shard
@@ -252,16 +336,25 @@ func (h *SnapshotHooks) RestoreShard(ctx context.Context, name string, id int, d
 	if _, err := os.Stat(src); err != nil {
 		return api.ErrBadInput("snapshot holds no shard %d", id)
 	}
+	// Requests wait while the collection is closed for the swap.
+	done := make(chan struct{})
 	s.mu.Lock()
 	c := s.colls[name]
 	delete(s.colls, name)
+	s.busy[name] = done
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.busy, name)
+		s.mu.Unlock()
+		close(done)
+	}()
 	if c != nil {
 		if err := c.Close(); err != nil {
 			s.log.Warn("cannot close collection before shard restore", "collection", name, "err", err)
 		}
 	}
-	swapErr := snapshot.SwapDir(src, filepath.Join(s.collectionDir(name), strconv.Itoa(id)))
+	swapErr := snapshot.SwapDir(src, filepath.Join(s.generationDir(name, cur.Generation), strconv.Itoa(id)))
 	c, err := s.openCollection(name, cur)
 	if err != nil {
 		return api.ErrInternal(err, "cannot reopen collection %s after shard restore: %v", name, err)
