@@ -100,6 +100,15 @@ func decodeBatchVectors(b json.RawMessage, n int) ([]Vectors, error) {
 	out := make([]Vectors, n)
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '[' {
+		if vecs, end, ok := parseFloatArrays(b, 0); ok && end == len(b) {
+			if len(vecs) != n {
+				return nil, ErrBadInput("batch has %d ids but %d vectors", n, len(vecs))
+			}
+			for i, v := range vecs {
+				out[i] = Vectors{DefaultVectorName: v}
+			}
+			return out, nil
+		}
 		var list []json.RawMessage
 		if err := json.Unmarshal(b, &list); err != nil {
 			return nil, ErrBadInput("invalid batch vectors: %v", err)

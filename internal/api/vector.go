@@ -60,18 +60,27 @@ func decodeDense(b []byte) ([]float32, error) {
 	if len(b) > 0 && b[0] == '{' {
 		return nil, ErrBadInput("sparse vectors and inference objects are not supported by this server; use dense vectors")
 	}
-	var f []float64
+	if vec, end, ok := parseFloatArray(b, 0, make([]float32, 0, bytes.Count(b, []byte{','})+1)); ok && end == len(b) {
+		return vec, nil
+	}
+	return decodeDenseSlow(b)
+}
+
+// decodeDenseSlow decodes with encoding/json what parseFloatArray refused:
+// it words the error (or accepts the forms encoding/json tolerates, such as
+// null elements, which read as 0).
+func decodeDenseSlow(b []byte) ([]float32, error) {
+	var f []float32
 	if err := json.Unmarshal(b, &f); err != nil {
-		if bytes.HasPrefix(b, []byte("[[")) || bytes.Contains(b, []byte("[[")) {
+		if bytes.Contains(b, []byte("[[")) {
 			return nil, ErrBadInput("multi-vectors are not supported by this server; use dense vectors")
 		}
 		return nil, ErrBadInput("vector must be an array of numbers: %v", err)
 	}
-	out := make([]float32, len(f))
-	for i, x := range f {
-		out[i] = float32(x)
+	if f == nil {
+		f = []float32{}
 	}
-	return out, nil
+	return f, nil
 }
 
 // marshalFloats writes a float32 slice compactly, each number formatted at
