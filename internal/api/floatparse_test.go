@@ -227,12 +227,24 @@ func BenchmarkDecodeBatchUpsert(b *testing.B) {
 	}
 	buf.WriteString(`]}}`)
 	body := buf.Bytes()
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var u UpsertPoints
-		if err := json.Unmarshal(body, &u); err != nil || len(u.Points) != 256 {
-			b.Fatal(err)
+	b.Run("DecodeFast", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var u UpsertPoints
+			if !DecodeFast(body, &u) || len(u.Points) != 256 {
+				b.Fatal("fast path refused")
+			}
 		}
-	}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var u UpsertPoints
+			if err := json.Unmarshal(body, &u); err != nil || len(u.Points) != 256 {
+				b.Fatal(err)
+			}
+		}
+	})
 }

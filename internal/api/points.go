@@ -74,24 +74,32 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return err
 		}
-		if batch.Payloads != nil && len(batch.Payloads) != len(batch.IDs) {
-			return ErrBadInput("batch has %d ids but %d payloads", len(batch.IDs), len(batch.Payloads))
-		}
-		u.Points = make([]PointStruct, len(batch.IDs))
-		for i, id := range batch.IDs {
-			u.Points[i] = PointStruct{ID: id, Vector: vecs[i]}
-			if batch.Payloads != nil && !bytes.Equal(bytes.TrimSpace(batch.Payloads[i]), []byte("null")) {
-				p, err := DecodePayload(batch.Payloads[i])
-				if err != nil {
-					return err
-				}
-				u.Points[i].Payload = p
-			}
+		if u.Points, err = assembleBatch(batch.IDs, vecs, batch.Payloads); err != nil {
+			return err
 		}
 	default:
 		return ErrBadInput("missing field `points` or `batch`")
 	}
 	return nil
+}
+
+// assembleBatch zips the columns of the batch form into points.
+func assembleBatch(ids []PointID, vecs []Vectors, payloads []json.RawMessage) ([]PointStruct, error) {
+	if payloads != nil && len(payloads) != len(ids) {
+		return nil, ErrBadInput("batch has %d ids but %d payloads", len(ids), len(payloads))
+	}
+	pts := make([]PointStruct, len(ids))
+	for i, id := range ids {
+		pts[i] = PointStruct{ID: id, Vector: vecs[i]}
+		if payloads != nil && !bytes.Equal(bytes.TrimSpace(payloads[i]), []byte("null")) {
+			p, err := DecodePayload(payloads[i])
+			if err != nil {
+				return nil, err
+			}
+			pts[i].Payload = p
+		}
+	}
+	return pts, nil
 }
 
 // decodeBatchVectors reads BatchVectorStruct: a list of vectors (unnamed) or

@@ -267,6 +267,11 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // structural errors of package api pass through as they are; syntax and
 // type errors read "Format error in JSON body: <detail> at line L column C".
 func decodeJSON(body []byte, v any) error {
+	// Bodies of the common vector-carrying shapes skip encoding/json's scans
+	// (anything else, and every error, takes the path below).
+	if api.DecodeFast(body, v) {
+		return nil
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return formatError("EOF while parsing a value", body, int64(len(body)))
 	}
