@@ -190,54 +190,62 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 	}
 }
 
-// extractMember splits the JSON object b (the whole of b, surrounding
-// whitespace allowed) into the value of member key and an object of all
-// other members in their order. val is nil when the member is absent. It
-// reports false when b is not a valid object, when a key holds an escape,
-// or when key occurs twice or in another letter case (encoding/json
-// matches field names case-insensitively; such bodies are left to it).
-func extractMember(b []byte, key string) (val, rest []byte, ok bool) {
-	i := skipSpace(b, 0)
+// scanObject walks the JSON object at b[i] (leading whitespace allowed)
+// and returns the index past its closing brace. The value of a member named
+// keys[k] is handed to parse(k, b, start of value), which must parse it and
+// return the index past it; all other members are copied in their order
+// into rest, an object of its own. It reports false when b is not a valid
+// object there, when parse refuses, when a member name holds an escape, or
+// when a key occurs twice or in another letter case (encoding/json matches
+// field names case-insensitively; such bodies are left to it).
+func scanObject(b []byte, i int, keys []string, parse func(k int, b []byte, i int) (int, bool)) (end int, rest []byte, ok bool) {
+	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '{' {
-		return nil, nil, false
+		return i, nil, false
 	}
 	out := make([]byte, 0, 128)
 	out = append(out, '{')
+	var seen uint64
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		if skipSpace(b, i+1) != len(b) {
-			return nil, nil, false
-		}
-		return nil, append(out, '}'), true
+		return i + 1, append(out, '}'), true
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return nil, nil, false
+			return i, nil, false
 		}
 		ks := i
 		ke, escaped, ok := skipString(b, i)
 		if !ok || escaped {
-			return nil, nil, false
+			return i, nil, false
 		}
 		name := b[ks+1 : ke-1]
 		i = skipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
-			return nil, nil, false
+			return i, nil, false
 		}
 		vs := skipSpace(b, i+1)
-		ve, ok := skipValue(b, vs, 1)
-		if !ok {
-			return nil, nil, false
-		}
-		switch {
-		case string(name) == key:
-			if val != nil {
-				return nil, nil, false
+		k := -1
+		for j, key := range keys {
+			if string(name) == key {
+				k = j
+			} else if strings.EqualFold(string(name), key) {
+				return i, nil, false
 			}
-			val = b[vs:ve]
-		case strings.EqualFold(string(name), key):
-			return nil, nil, false
-		default:
+		}
+		var ve int
+		if k >= 0 {
+			if seen&(1<<k) != 0 {
+				return i, nil, false
+			}
+			seen |= 1 << k
+			if ve, ok = parse(k, b, vs); !ok {
+				return i, nil, false
+			}
+		} else {
+			if ve, ok = skipValue(b, vs, 1); !ok {
+				return i, nil, false
+			}
 			if len(out) > 1 {
 				out = append(out, ',')
 			}
@@ -247,38 +255,50 @@ func extractMember(b []byte, key string) (val, rest []byte, ok bool) {
 		}
 		i = skipSpace(b, ve)
 		if i >= len(b) {
-			return nil, nil, false
+			return i, nil, false
 		}
 		if b[i] == '}' {
-			if skipSpace(b, i+1) != len(b) {
-				return nil, nil, false
-			}
-			return val, append(out, '}'), true
+			return i + 1, append(out, '}'), true
 		}
 		if b[i] != ',' {
-			return nil, nil, false
+			return i, nil, false
 		}
 		i = skipSpace(b, i+1)
 	}
 }
 
-// denseOnly parses val as one dense vector, the whole of val.
-func denseOnly(val []byte) ([]float32, bool) {
-	if len(val) == 0 || val[0] != '[' {
-		return nil, false
-	}
-	vec, end, ok := parseFloatArray(val, 0, make([]float32, 0, bytes.Count(val, []byte{','})+1))
-	return vec, ok && end == len(val)
+// scanBody is scanObject over a whole body: nothing but whitespace may
+// follow the object.
+func scanBody(b []byte, keys []string, parse func(k int, b []byte, i int) (int, bool)) (rest []byte, ok bool) {
+	end, rest, ok := scanObject(b, 0, keys, parse)
+	return rest, ok && skipSpace(b, end) == len(b)
 }
+
+// denseMember returns a parse function for scanObject that reads one dense
+// vector into *dst.
+func denseMember(dst *[]float32) func(int, []byte, int) (int, bool) {
+	return func(_ int, b []byte, i int) (int, bool) {
+		vec, end, ok := parseFloatArray(b, i, nil)
+		if vec == nil {
+			vec = []float32{}
+		}
+		*dst = vec
+		return end, ok
+	}
+}
+
+var (
+	queryKeys  = []string{"query"}
+	vectorKeys = []string{"vector"}
+	upsertKeys = []string{"points", "batch"}
+	batchKeys  = []string{"vectors"}
+)
 
 // decodeFast decodes the nearest-vector query {"query": [numbers], ...}.
 func (r *QueryRequest) decodeFast(b []byte) bool {
-	val, rest, ok := extractMember(b, "query")
-	if !ok || val == nil {
-		return false
-	}
-	vec, ok := denseOnly(val)
-	if !ok {
+	var vec []float32
+	rest, ok := scanBody(b, queryKeys, denseMember(&vec))
+	if !ok || vec == nil {
 		return false
 	}
 	var q QueryRequest
@@ -292,12 +312,9 @@ func (r *QueryRequest) decodeFast(b []byte) bool {
 
 // decodeFast decodes the legacy search {"vector": [numbers], ...}.
 func (r *SearchRequest) decodeFast(b []byte) bool {
-	val, rest, ok := extractMember(b, "vector")
-	if !ok || val == nil {
-		return false
-	}
-	vec, ok := denseOnly(val)
-	if !ok {
+	var vec []float32
+	rest, ok := scanBody(b, vectorKeys, denseMember(&vec))
+	if !ok || vec == nil {
 		return false
 	}
 	var s SearchRequest
@@ -309,104 +326,94 @@ func (r *SearchRequest) decodeFast(b []byte) bool {
 	return true
 }
 
-// decodeFast decodes both forms of an upsert: the column form {"batch": {"ids", "vectors": [[numbers]...], "payloads"}}
-// and the list form {"points": [{"id", "vector": [numbers], "payload"}...]}.
+// decodeFast decodes both forms of an upsert: the column form
+// {"batch": {"ids", "vectors": [[numbers]...], "payloads"}} and the list
+// form {"points": [{"id", "vector": [numbers], "payload"}...]}.
 func (u *UpsertPoints) decodeFast(b []byte) bool {
-	batch, rest, ok := extractMember(b, "batch")
-	if !ok {
-		return false
-	}
 	var points []PointStruct
-	if batch == nil {
-		var pts []byte
-		if pts, rest, ok = extractMember(b, "points"); !ok || pts == nil {
-			return false
+	found := 0
+	rest, ok := scanBody(b, upsertKeys, func(k int, b []byte, i int) (end int, ok bool) {
+		found++
+		if k == 0 {
+			points, end, ok = decodePointList(b, i)
+		} else {
+			points, end, ok = decodeBatchFast(b, i)
 		}
-		if points, ok = decodePointList(pts); !ok {
-			return false
-		}
-	} else if points, ok = decodeBatchFast(batch); !ok {
+		return end, ok
+	})
+	if !ok || found != 1 {
 		return false
 	}
 	var others struct {
-		Points       json.RawMessage `json:"points"`
-		Batch        json.RawMessage `json:"batch"`
-		ShardKey     any             `json:"shard_key"`
-		UpdateFilter *Filter         `json:"update_filter"`
+		ShardKey     any     `json:"shard_key"`
+		UpdateFilter *Filter `json:"update_filter"`
 	}
-	if json.Unmarshal(rest, &others) != nil || others.Points != nil || others.Batch != nil {
+	if json.Unmarshal(rest, &others) != nil {
 		return false
 	}
 	*u = UpsertPoints{Points: points, ShardKey: others.ShardKey, UpdateFilter: others.UpdateFilter}
 	return true
 }
 
-// decodeBatchFast decodes the column form's object with unnamed vectors.
-func decodeBatchFast(b []byte) ([]PointStruct, bool) {
-	vb, rest, ok := extractMember(b, "vectors")
-	if !ok || vb == nil {
-		return nil, false
-	}
-	vecs, end, ok := parseFloatArrays(vb, 0)
-	if !ok || end != len(vb) {
-		return nil, false
+// decodeBatchFast decodes the column form's object at b[i] with unnamed
+// vectors.
+func decodeBatchFast(b []byte, i int) ([]PointStruct, int, bool) {
+	var vecs [][]float32
+	end, rest, ok := scanObject(b, i, batchKeys, func(_ int, b []byte, i int) (end int, ok bool) {
+		vecs, end, ok = parseFloatArrays(b, i)
+		return end, ok
+	})
+	if !ok || vecs == nil {
+		return nil, end, false
 	}
 	var batch struct {
 		IDs      []PointID         `json:"ids"`
-		Vectors  json.RawMessage   `json:"vectors"`
 		Payloads []json.RawMessage `json:"payloads"`
 	}
-	if json.Unmarshal(rest, &batch) != nil || batch.Vectors != nil || len(vecs) != len(batch.IDs) {
-		return nil, false
+	if json.Unmarshal(rest, &batch) != nil || len(vecs) != len(batch.IDs) {
+		return nil, end, false
 	}
 	vs := make([]Vectors, len(vecs))
 	for i, v := range vecs {
 		vs[i] = Vectors{DefaultVectorName: v}
 	}
 	pts, err := assembleBatch(batch.IDs, vs, batch.Payloads)
-	return pts, err == nil
+	return pts, end, err == nil
 }
 
-// decodePointList decodes the list form's array of points, parsing each
-// unnamed vector in place.
-func decodePointList(b []byte) ([]PointStruct, bool) {
-	i := skipSpace(b, 0)
+// decodePointList decodes the list form's array of points at b[i],
+// parsing each unnamed vector in place.
+func decodePointList(b []byte, i int) ([]PointStruct, int, bool) {
+	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '[' {
-		return nil, false
+		return nil, i, false
 	}
 	i = skipSpace(b, i+1)
 	out := []PointStruct{}
 	if i < len(b) && b[i] == ']' {
-		return out, skipSpace(b, i+1) == len(b)
+		return out, i + 1, true
 	}
 	for {
-		end, ok := skipValue(b, i, 1)
-		if !ok {
-			return nil, false
-		}
-		vb, rest, ok := extractMember(b[i:end], "vector")
-		if !ok || vb == nil {
-			return nil, false
-		}
-		vec, ok := denseOnly(vb)
-		if !ok {
-			return nil, false
+		var vec []float32
+		end, rest, ok := scanObject(b, i, vectorKeys, denseMember(&vec))
+		if !ok || vec == nil {
+			return nil, end, false
 		}
 		var p PointStruct
-		if json.Unmarshal(rest, &p) != nil || p.Vector != nil {
-			return nil, false
+		if json.Unmarshal(rest, &p) != nil {
+			return nil, end, false
 		}
 		p.Vector = Vectors{DefaultVectorName: vec}
 		out = append(out, p)
 		i = skipSpace(b, end)
 		if i >= len(b) {
-			return nil, false
+			return nil, i, false
 		}
 		if b[i] == ']' {
-			return out, skipSpace(b, i+1) == len(b)
+			return out, i + 1, true
 		}
 		if b[i] != ',' {
-			return nil, false
+			return nil, i, false
 		}
 		i = skipSpace(b, i+1)
 	}

@@ -176,7 +176,7 @@ func benchSearch(b *testing.B, proto string) {
 	}
 	defer t.Close()
 	r := rand.New(rand.NewPCG(1, 2))
-	base := make([][]float32, 3000)
+	base := make([][]float32, 4000)
 	for i := range base {
 		v := make([]float32, dim)
 		for j := range v {

@@ -2,10 +2,12 @@ package loadtool
 
 import (
 	"compress/gzip"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -106,6 +108,26 @@ func TestParseInts(t *testing.T) {
 	for _, bad := range []string{"", "a", "0", "-3", "1,,2"} {
 		if _, err := parseInts(bad); err == nil {
 			t.Fatalf("parseInts(%q) accepted", bad)
+		}
+	}
+}
+
+// TestAppendFloat32 checks the integer fast path against strconv for
+// integers around its bounds and random values.
+func TestAppendFloat32(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	vals := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 255, 999999, -999999, 1e6, -1e6, 1e7, 0.5, -2.5, 16777217, 1e-7, 123456.5}
+	for range 100000 {
+		vals = append(vals, float32(r.IntN(4_000_000)-2_000_000), math.Float32frombits(r.Uint32()), float32(r.NormFloat64()))
+	}
+	for _, x := range vals {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			continue
+		}
+		got := string(appendFloat32(nil, x))
+		want := strconv.FormatFloat(float64(x), 'g', -1, 32)
+		if got != want {
+			t.Fatalf("%v: got %s, want %s", x, got, want)
 		}
 	}
 }
