@@ -161,3 +161,24 @@ func TestStoreFormatFollowsGenerations(t *testing.T) {
 		t.Fatalf("format-1 file with a generation: %v", err)
 	}
 }
+
+func TestStoreSaveCreatesFile(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Existed() {
+		t.Fatal("new store existed")
+	}
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st2.Existed() || len(st2.State().Collections) != 0 {
+		t.Fatalf("saved empty store: existed %v, %d collections", st2.Existed(), len(st2.State().Collections))
+	}
+}

@@ -123,6 +123,27 @@ func (s *Store) State() *State {
 	return s.state
 }
 
+// Save writes the current state to meta.json, creating the file if it does
+// not exist yet. The service saves a new storage at once, so that data
+// written before its first command (a restore's staged collection) is never
+// found without a meta.json.
+func (s *Store) Save() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.write(s.state)
+}
+
+func (s *Store) write(st *State) error {
+	b, err := json.MarshalIndent(fileBody{Format: fileFormatFor(st), State: st}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode metadata: %w", err)
+	}
+	if err := durable.WriteFile(s.path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("cannot persist metadata: %w", err)
+	}
+	return nil
+}
+
 // Apply applies cmd to a copy of the current state, writes the copy to
 // meta.json and then publishes it. On any error (a refused command or a
 // failed write) the published state is unchanged.
@@ -133,12 +154,8 @@ func (s *Store) Apply(cmd *Command) error {
 	if err := next.Apply(cmd); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(fileBody{Format: fileFormatFor(next), State: next}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("cannot encode metadata: %w", err)
-	}
-	if err := durable.WriteFile(s.path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("cannot persist metadata: %w", err)
+	if err := s.write(next); err != nil {
+		return err
 	}
 	s.state = next
 	return nil

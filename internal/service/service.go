@@ -115,11 +115,17 @@ const (
 	FailpointRestoreOldClosed = "restore/old-closed"
 	// FailpointRestoreDone: the old generation's files are removed.
 	FailpointRestoreDone = "restore/done"
+	// FailpointShardRestoreSwapped: a shard restore has swapped the shard's
+	// files and not yet reopened the collection. An error it returns fails
+	// the shard restore after the collection is reopened.
+	FailpointShardRestoreSwapped = "restore-shard/swapped"
 )
 
-// FailpointsRestore lists the restore's failpoints in order.
-var FailpointsRestore = []string{FailpointRestoreStaging, FailpointRestoreStaged, FailpointRestoreOpened,
-	FailpointRestoreCommitted, FailpointRestoreOldClosed, FailpointRestoreDone}
+// RestoreFailpoints returns the collection restore's failpoints in order.
+func RestoreFailpoints() []string {
+	return []string{FailpointRestoreStaging, FailpointRestoreStaged, FailpointRestoreOpened,
+		FailpointRestoreCommitted, FailpointRestoreOldClosed, FailpointRestoreDone}
+}
 
 // Service implements API over the node's local collections. It is safe for
 // concurrent use.
@@ -141,6 +147,11 @@ type Service struct {
 	// briefly not open because a shard restore replaces a shard's files;
 	// requests wait for it instead of failing.
 	busy map[string]chan struct{}
+
+	// afterLookup, when set (tests only), runs in use between finding a
+	// collection and registering with it: the window in which a restore
+	// may close it.
+	afterLookup func(name string)
 }
 
 var _ API = (*Service)(nil)
@@ -170,6 +181,11 @@ func New(opts Options) (*Service, error) {
 	st := store.State()
 	if err := s.recoverDirs(st); err != nil {
 		return nil, err
+	}
+	if !store.Existed() {
+		if err := store.Save(); err != nil {
+			return nil, fmt.Errorf("cannot start service: %w", err)
+		}
 	}
 	for _, name := range st.CollectionNames() {
 		c, err := s.openCollection(name, st.Collections[name])
@@ -380,6 +396,9 @@ func (s *Service) use(ctx context.Context, name string, need auth.Mode) (*collec
 		wait := s.busy[real]
 		s.mu.RUnlock()
 		if ok {
+			if s.afterLookup != nil {
+				s.afterLookup(real)
+			}
 			release, err := c.Acquire()
 			if err == nil {
 				return c, release, nil

@@ -355,6 +355,9 @@ func (h *SnapshotHooks) RestoreShard(ctx context.Context, name string, id int, d
 		}
 	}
 	swapErr := snapshot.SwapDir(src, filepath.Join(s.generationDir(name, cur.Generation), strconv.Itoa(id)))
+	if swapErr == nil {
+		swapErr = h.failpoint(FailpointShardRestoreSwapped)
+	}
 	c, err := s.openCollection(name, cur)
 	if err != nil {
 		return api.ErrInternal(err, "cannot reopen collection %s after shard restore: %v", name, err)

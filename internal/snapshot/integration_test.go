@@ -646,6 +646,17 @@ func TestRESTEndpoints(t *testing.T) {
 	if code != 202 || m["status"] != "accepted" {
 		t.Fatalf("async create: %d %v", code, m)
 	}
+	// Wait for it to be stored: it runs on after the response, and must not
+	// write into the directory while the test's cleanup removes it.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		code, m, _ = call("GET", "/collections/books/snapshots", nil, "")
+		if code == 200 && len(m["result"].([]any)) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("async snapshot not stored: %d %v", code, m)
+		}
+	}
 	// Delete.
 	code, _, _ = call("DELETE", "/collections/books/snapshots/"+name, nil, "")
 	if code != 200 {

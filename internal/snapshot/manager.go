@@ -38,7 +38,10 @@ type Source interface {
 	CheckpointShard(ctx context.Context, name string, shard int, dir string) (*Manifest, error)
 	// RestoreCollection installs the verified extraction in dir (layout
 	// shards/<id>, described by m) as collection name, replacing any
-	// existing collection of that name. It takes dir over.
+	// existing collection of that name atomically: requests are served by
+	// the old collection until the new one takes over, never answered "not
+	// found", and a crash at any point recovers to the old or the new
+	// collection whole (docs/format/meta.md, "Restore"). It takes dir over.
 	RestoreCollection(ctx context.Context, name, dir string, m *Manifest) error
 	// RestoreShard replaces one shard of an existing collection with the
 	// verified extraction in dir (layout shards/<id>). It takes dir over.

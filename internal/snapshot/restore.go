@@ -91,9 +91,12 @@ func SwapDir(src, target string) error {
 	return nil
 }
 
-// CleanStaleRestores repairs what an interrupted restore left in parent:
-// staging directories are removed; a target moved aside is put back if the
-// new one never arrived, and removed otherwise.
+// CleanStaleRestores repairs what an interrupted SwapDir or Restore left in
+// parent: staging directories are removed; a target moved aside is put back
+// if the new one never arrived, and removed otherwise. It treats every name
+// containing the restore infixes as a leftover, so parent must be a
+// directory whose entries the caller names (the service runs it on a
+// collection generation's directory, whose shards are numbers, at start-up).
 func CleanStaleRestores(parent string) error {
 	entries, err := os.ReadDir(parent)
 	if os.IsNotExist(err) {
