@@ -202,15 +202,27 @@ func benchSearch(b *testing.B, proto string) {
 // (dimension 784, batches of 256, 2 upload threads) over REST against an
 // in-process server, until the upserts return (not until indexed).
 func BenchmarkRESTUpload(b *testing.B) {
-	benchUpload(b, "rest")
+	benchUpload(b, "rest", nil)
 }
 
 // BenchmarkGRPCUpload is BenchmarkRESTUpload over gRPC.
 func BenchmarkGRPCUpload(b *testing.B) {
-	benchUpload(b, "grpc")
+	benchUpload(b, "grpc", nil)
 }
 
-func benchUpload(b *testing.B, proto string) {
+// BenchmarkRESTUploadNoIndex is BenchmarkRESTUpload into a collection with
+// indexing off (indexing_threshold 0): protocol and write path alone,
+// without background HNSW building competing for the CPU.
+func BenchmarkRESTUploadNoIndex(b *testing.B) {
+	benchUpload(b, "rest", new(int))
+}
+
+// BenchmarkGRPCUploadNoIndex is BenchmarkRESTUploadNoIndex over gRPC.
+func BenchmarkGRPCUploadNoIndex(b *testing.B) {
+	benchUpload(b, "grpc", new(int))
+}
+
+func benchUpload(b *testing.B, proto string, indexingThreshold *int) {
 	s := startServer(b)
 	_, grpcPort, _ := net.SplitHostPort(s.GRPCAddr())
 	t, err := newTarget(proto, "http://"+s.HTTPAddr(), "127.0.0.1:"+grpcPort, "")
@@ -228,7 +240,7 @@ func benchUpload(b *testing.B, proto string) {
 		base[i] = v
 	}
 	ctx := context.Background()
-	spec := CollectionSpec{Name: "u", Dim: 784, Distance: "Euclid", M: 16, EfConstruct: 200, Shards: 1}
+	spec := CollectionSpec{Name: "u", Dim: 784, Distance: "Euclid", M: 16, EfConstruct: 200, Shards: 1, IndexingThreshold: indexingThreshold}
 	o := Options{Collection: spec, BatchSize: 256, UploadThreads: 2, GreenTimeout: time.Nanosecond}
 	for b.Loop() {
 		if _, err := Upload(ctx, t, proto, &Dataset{Base: base}, o); err != nil && !strings.Contains(err.Error(), "not green") {

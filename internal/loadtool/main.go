@@ -35,6 +35,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	batch := fs.Int("batch", 256, "points per upsert request")
 	upThreads := fs.Int("upload-threads", 2, "concurrent upsert requests")
 	skipUpload := fs.Bool("skip-upload", false, "reuse the existing collection")
+	skipSearch := fs.Bool("skip-search", false, "only import (with -indexing-threshold 0: measure the write path alone)")
+	indexingThreshold := fs.Int("indexing-threshold", -1, "optimizers_config.indexing_threshold in KB for the new collection (-1: server default; 0: no index)")
 	efs := fs.String("ef", "16,32,64,128,256", "comma-separated hnsw_ef values")
 	threads := fs.String("threads", "1,2", "comma-separated client thread counts")
 	queries := fs.Int("queries", 2000, "queries per measurement (0: all)")
@@ -71,6 +73,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		BatchSize:  *batch, UploadThreads: *upThreads, SkipUpload: *skipUpload, EFs: efList, Threads: thList,
 		Queries: *queries, K: 10, GreenTimeout: 30 * time.Minute,
 	}
+	if *indexingThreshold >= 0 {
+		o.Collection.IndexingThreshold = indexingThreshold
+	}
 	if *progress {
 		o.Progress = stderr
 	}
@@ -90,6 +95,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 			ups = append(ups, *u)
+		}
+		if *skipSearch {
+			t.Close()
+			continue
 		}
 		r, err := SearchAll(ctx, t, proto, ds, o)
 		t.Close()

@@ -25,6 +25,11 @@ type CollectionSpec struct {
 	M           int
 	EfConstruct int
 	Shards      int
+	// IndexingThreshold, when not nil, is sent as
+	// optimizers_config.indexing_threshold (kilobytes of vectors from which
+	// a segment is indexed; 0 turns indexing off, Qdrant's bulk-load
+	// recipe).
+	IndexingThreshold *int
 }
 
 // Target is one Qdrant-compatible endpoint reached over one protocol.
@@ -86,11 +91,15 @@ func (t *RESTTarget) do(ctx context.Context, method, path string, body []byte, o
 // Recreate implements Target.
 func (t *RESTTarget) Recreate(ctx context.Context, s CollectionSpec) error {
 	_ = t.do(ctx, http.MethodDelete, "/collections/"+s.Name, nil, nil)
-	body, _ := json.Marshal(map[string]any{
+	req := map[string]any{
 		"vectors":      map[string]any{"size": s.Dim, "distance": s.Distance},
 		"hnsw_config":  map[string]any{"m": s.M, "ef_construct": s.EfConstruct},
 		"shard_number": max(1, s.Shards),
-	})
+	}
+	if s.IndexingThreshold != nil {
+		req["optimizers_config"] = map[string]any{"indexing_threshold": *s.IndexingThreshold}
+	}
+	body, _ := json.Marshal(req)
 	return t.do(ctx, http.MethodPut, "/collections/"+s.Name, body, nil)
 }
 
@@ -185,12 +194,16 @@ func (t *GRPCTarget) Recreate(ctx context.Context, s CollectionSpec) error {
 	case "Manhattan":
 		dist = qdrant.Distance_Manhattan
 	}
-	return t.c.CreateCollection(ctx, &qdrant.CreateCollection{
+	req := &qdrant.CreateCollection{
 		CollectionName: s.Name,
 		VectorsConfig:  qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: uint64(s.Dim), Distance: dist}),
 		HnswConfig:     &qdrant.HnswConfigDiff{M: qdrant.PtrOf(uint64(s.M)), EfConstruct: qdrant.PtrOf(uint64(s.EfConstruct))},
 		ShardNumber:    qdrant.PtrOf(uint32(max(1, s.Shards))),
-	})
+	}
+	if s.IndexingThreshold != nil {
+		req.OptimizersConfig = &qdrant.OptimizersConfigDiff{IndexingThreshold: qdrant.PtrOf(uint64(*s.IndexingThreshold))}
+	}
+	return t.c.CreateCollection(ctx, req)
 }
 
 // Upsert implements Target.
