@@ -65,6 +65,11 @@ func (s *Shard) maintain() {
 			case n < 0:
 				s.rebuildGraph(sp)
 			}
+			if sp.idleNow() {
+				if n := sp.checkReach(false); n > 0 {
+					s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
+				}
+			}
 		}
 		if s.opts.PersistInterval > 0 && time.Since(lastPersist) >= s.opts.PersistInterval {
 			lastPersist = time.Now()
@@ -104,19 +109,14 @@ func (s *Shard) rebuildGraph(sp *space) {
 	sp.gen++
 	sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))
 	sp.tomb.Store(0)
+	sp.unchecked.Store(true)
 	sp.retired = nil
-	wasIdle := len(sp.pending) == 0
 	sp.pending = make(map[uint32]bool, len(offs))
 	for _, off := range offs {
 		sp.pending[off] = false
 	}
 	sp.queue = offs
-	switch {
-	case wasIdle && len(offs) > 0:
-		sp.idle = make(chan struct{})
-	case !wasIdle && len(offs) == 0:
-		close(sp.idle)
-	}
+	sp.syncIdleLocked()
 	sp.qMu.Unlock()
 	sp.kick()
 	s.log.Info("rebuilding HNSW graph with too many deleted nodes", "vector", sp.name, "vectors", len(offs))

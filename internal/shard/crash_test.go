@@ -203,34 +203,33 @@ func verifyModel(t *testing.T, s *Shard, m model, round int) {
 			t.Fatalf("round %d: point %d is %s, want %s", round, rec.ID.Num, jsonOf(t, rec), jsonOf(t, want))
 		}
 	}
-	// Every point is found by an exact search at once. Through the graph
-	// (once the indexer has caught up) at least 99 % must be: HNSW under
-	// heavy churn can leave a rare node poorly connected, which is a recall
-	// matter, not a durability one.
+	// Every point is found by an exact search at once.
 	for id, p := range m {
 		hits, err := s.Search(bg, SearchRequest{Vector: p.Vector[""], Limit: 1, Params: api.SearchParams{Exact: true}})
 		if err != nil || len(hits) == 0 || hits[0].ID.Num != id || hits[0].Score != 0 {
-			t.Fatalf("round %d: point %d not found by its vector: %v %s", round, id, err, jsonOf(t, hits))
+			t.Fatalf("round %d: point %d not found by its own vector: %v %s", round, id, err, jsonOf(t, hits))
 		}
 	}
+	// Once indexed, every point is reachable through the graph (waitIndexed
+	// asserts it: a walk from the entry point visits every live node), so a
+	// graph search wider than the graph finds each one; the planner's
+	// ordinary search (ef 128) must find at least 99 %, a recall matter.
 	waitIndexed(t, s)
-	if miss := graphMisses(t, s, m); miss*100 > len(m) {
-		sp := s.spaces[""]
-		g := sp.graph.Load()
-		in, raw := 0, 0
-		for id, p := range m {
-			off := s.ids[api.NumID(id)]
-			if g.Contains(off) {
-				in++
-			}
-			if res := g.Search(p.Vector[""], 1, 500, nil); len(res) > 0 && res[0].Dist == 0 {
-				raw++
-			}
+	sp := s.spaces[""]
+	g := sp.graph.Load()
+	for id, p := range m {
+		off := s.ids[api.NumID(id)]
+		if !g.Contains(off) {
+			t.Fatalf("round %d: point %d (offset %d) is not in the graph after WaitIndexed", round, id, off)
 		}
-		t.Logf("gen %d tomb %d len %d deleted %d count %d; contained %d, raw-found %d, file seq %d, loaded from store %d", sp.gen, sp.tomb.Load(), g.Len(), g.Deleted(), sp.count, in, raw, s.persistedAt, s.loadedFromStore)
-		t.Fatalf("round %d: %d of %d points not found through the graph", round, miss, len(m))
+		if res := g.Search(p.Vector[""], 1, int(s.nextOff)+1, nil); len(res) == 0 || res[0].Off != off || res[0].Dist != 0 {
+			t.Fatalf("round %d: point %d (offset %d) not found by an exhaustive graph search: %v (graph len %d, deleted %d)", round, id, off, res, g.Len(), g.Deleted())
+		}
+	}
+	if miss := graphMisses(t, s, m); miss*100 > len(m) {
+		t.Fatalf("round %d: %d of %d points not found through the graph with ef 128", round, miss, len(m))
 	} else if miss > 0 {
-		t.Logf("round %d: %d of %d points not found through the graph", round, miss, len(m))
+		t.Logf("round %d: %d of %d points not found through the graph with ef 128", round, miss, len(m))
 	}
 }
 

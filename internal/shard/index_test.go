@@ -50,6 +50,24 @@ func waitIndexed(t testing.TB, s *Shard) {
 	if err := s.WaitIndexed(ctx); err != nil {
 		t.Fatalf("WaitIndexed: %v (stats %+v)", err, s.Stats())
 	}
+	assertReachable(t, s)
+}
+
+// assertReachable checks the invariant WaitIndexed guarantees while no
+// writes run: every live node of every graph is reachable from the entry
+// point through level-0 links, so a wide enough search finds it.
+func assertReachable(t testing.TB, s *Shard) {
+	t.Helper()
+	s.mu.RLock()
+	spaces := s.sortedSpaces()
+	s.mu.RUnlock()
+	for _, sp := range spaces {
+		if g := sp.graph.Load(); g != nil {
+			if un := g.Unreachable(); len(un) > 0 {
+				t.Fatalf("vector %q: %d of %d graph nodes unreachable from the entry point after WaitIndexed: %v", sp.name, len(un), g.Len(), un[:min(len(un), 20)])
+			}
+		}
+	}
 }
 
 func loadRandom(t testing.TB, s *Shard, r *rand.Rand, n, dim int, mkPayload func(i int) api.Payload) map[uint64][]float32 {

@@ -457,7 +457,9 @@ func (s *Shard) sortedSpaces() []*space {
 }
 
 // WaitIndexed blocks until every vector applied so far is in its HNSW index
-// (status green) or ctx ends.
+// (status green) or ctx ends. Once it returns, and until the next write,
+// every indexed vector is reachable by graph searches: it waits for a
+// running graph repair and links any node no search reaches.
 func (s *Shard) WaitIndexed(ctx context.Context) error {
 	s.mu.RLock()
 	spaces := s.sortedSpaces()
@@ -465,6 +467,9 @@ func (s *Shard) WaitIndexed(ctx context.Context) error {
 	for _, sp := range spaces {
 		if err := sp.waitIdle(ctx); err != nil {
 			return err
+		}
+		if n := sp.checkReach(true); n > 0 {
+			s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
 		}
 	}
 	return nil

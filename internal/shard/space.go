@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/index"
@@ -43,18 +44,25 @@ type space struct {
 	// tomb counts graph nodes deleted and not yet unlinked by Repair.
 	tomb atomic.Int64
 	// dirty is set whenever the graph changes; persist clears it.
-	dirty    atomic.Bool
-	repairMu sync.Mutex // one Repair at a time
-	opt      api.OptimizersConfig
+	dirty atomic.Bool
+	// unchecked is set whenever the graph changes; checkReach clears it.
+	unchecked atomic.Bool
+	// repairMu serialises Repair, Reconnect and rebuilds.
+	repairMu sync.Mutex
+	// Guarded by repairMu: when the last reachability check ran and took.
+	lastCheck     time.Time
+	lastCheckTook time.Duration
+	opt           api.OptimizersConfig
 
 	// qMu guards the indexer state below. Lock order: Shard.mu, then qMu.
-	qMu     sync.Mutex
-	queue   []uint32        // offsets waiting for a worker, FIFO
-	pending map[uint32]bool // queued or being inserted; true: retired meanwhile
-	retired []uint32        // offsets to delete from the graph
-	idle    chan struct{}   // closed when pending becomes empty
-	wake    chan struct{}
-	gen     uint64 // graph generation, bumped by rebuild
+	qMu      sync.Mutex
+	queue    []uint32        // offsets waiting for a worker, FIFO
+	pending  map[uint32]bool // queued or being inserted; true: retired meanwhile
+	retired  []uint32        // offsets to delete from the graph
+	deleting int             // workers deleting retired offsets (and repairing)
+	idle     chan struct{}   // closed while pending, retired and deleting are empty
+	wake     chan struct{}
+	gen      uint64 // graph generation, bumped by rebuild
 
 	// degraded is called (from a worker) when the graph has more
 	// tombstones than live nodes; the shard then rebuilds it.
@@ -148,13 +156,11 @@ func (sp *space) enqueue(offs ...uint32) {
 		return
 	}
 	sp.qMu.Lock()
-	if len(sp.pending) == 0 {
-		sp.idle = make(chan struct{})
-	}
 	for _, off := range offs {
 		sp.pending[off] = false
 	}
 	sp.queue = append(sp.queue, offs...)
+	sp.syncIdleLocked()
 	sp.qMu.Unlock()
 	sp.kick()
 }
@@ -170,6 +176,7 @@ func (sp *space) retire(off uint32) {
 		sp.pending[off] = true
 	} else {
 		sp.retired = append(sp.retired, off)
+		sp.syncIdleLocked()
 	}
 	sp.qMu.Unlock()
 	sp.kick()
@@ -208,7 +215,26 @@ func (sp *space) indexStats(g *hnsw.Graph) (indexed uint64, pending int) {
 	return indexed, pending
 }
 
-// waitIdle waits until the indexer has nothing pending.
+// syncIdleLocked opens or closes the idle channel to match the indexer's
+// state. Caller holds qMu.
+func (sp *space) syncIdleLocked() {
+	busy := len(sp.pending) > 0 || len(sp.retired) > 0 || sp.deleting > 0
+	closed := false
+	select {
+	case <-sp.idle:
+		closed = true
+	default:
+	}
+	switch {
+	case busy && closed:
+		sp.idle = make(chan struct{})
+	case !busy && !closed:
+		close(sp.idle)
+	}
+}
+
+// waitIdle waits until the indexer has nothing pending, nothing retired
+// and no worker deleting (deleting workers may repair the graph).
 func (sp *space) waitIdle(ctx context.Context) error {
 	sp.qMu.Lock()
 	ch := sp.idle
@@ -232,6 +258,9 @@ func (sp *space) worker(ctx context.Context) {
 		graph := sp.graph.Load()
 		retired := sp.retired
 		sp.retired = nil
+		if len(retired) > 0 {
+			sp.deleting++
+		}
 		n := min(batchSize, len(sp.queue))
 		batch := append([]uint32(nil), sp.queue[:n]...)
 		sp.queue = sp.queue[n:]
@@ -254,12 +283,21 @@ func (sp *space) worker(ctx context.Context) {
 		for _, off := range retired {
 			if graph.Contains(off) {
 				graph.Delete(off)
-				sp.tomb.Add(1)
+				if sp.graph.Load() == graph { // not rebuilt meanwhile
+					sp.tomb.Add(1)
+				}
 				sp.dirty.Store(true)
+				sp.unchecked.Store(true)
 			}
 		}
-		if len(retired) > 0 && sp.maybeRepair() < 0 && sp.degraded != nil {
-			sp.degraded()
+		if len(retired) > 0 {
+			if sp.maybeRepair() < 0 && sp.degraded != nil {
+				sp.degraded()
+			}
+			sp.qMu.Lock()
+			sp.deleting--
+			sp.syncIdleLocked()
+			sp.qMu.Unlock()
 		}
 		for _, off := range batch {
 			sp.qMu.Lock()
@@ -272,6 +310,7 @@ func (sp *space) worker(ctx context.Context) {
 			if !gone {
 				graph.Insert(off)
 				sp.dirty.Store(true)
+				sp.unchecked.Store(true)
 			}
 			sp.qMu.Lock()
 			if sp.gen != gen {
@@ -284,9 +323,7 @@ func (sp *space) worker(ctx context.Context) {
 				sp.kick()
 			}
 			delete(sp.pending, off)
-			if len(sp.pending) == 0 {
-				close(sp.idle)
-			}
+			sp.syncIdleLocked()
 			sp.qMu.Unlock()
 			if ctx.Err() != nil {
 				return
@@ -325,6 +362,7 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 		}
 	}
 	sp.tomb.Store(int64(g.Deleted()))
+	sp.unchecked.Store(true)
 	sp.enqueue(offs...)
 }
 
@@ -348,11 +386,7 @@ const repairGraphs = true
 // of tombstones loses recall quickly (new nodes link to deleted ones).
 func (sp *space) maybeRepair() int {
 	g := sp.graph.Load()
-	if g == nil {
-		return 0
-	}
-	tomb := sp.tomb.Load()
-	if tomb < minRepair || float64(tomb) <= sp.opt.DeletedThreshold*float64(tomb+int64(g.Len())) {
+	if g == nil || !sp.needsRepair(g) {
 		return 0
 	}
 	if !sp.graphUsable(g) {
@@ -365,10 +399,22 @@ func (sp *space) maybeRepair() int {
 		return 0
 	}
 	defer sp.repairMu.Unlock()
+	return sp.repairLocked(g)
+}
+
+// repairLocked repairs g, sp's graph. Caller holds repairMu.
+func (sp *space) repairLocked(g *hnsw.Graph) int {
 	n := g.Repair()
 	sp.tomb.Add(-int64(n))
 	sp.dirty.Store(true)
 	return n
+}
+
+// needsRepair reports whether g's deleted nodes exceed the optimizer's
+// deleted_threshold (and minRepair).
+func (sp *space) needsRepair(g *hnsw.Graph) bool {
+	tomb := sp.tomb.Load()
+	return tomb >= minRepair && float64(tomb) > sp.opt.DeletedThreshold*float64(tomb+int64(g.Len()))
 }
 
 // graphUsable reports whether the graph can serve searches: a graph with
@@ -376,4 +422,63 @@ func (sp *space) maybeRepair() int {
 // searches go exact until the repair catches up.
 func (sp *space) graphUsable(g *hnsw.Graph) bool {
 	return g != nil && sp.tomb.Load() <= int64(g.Len())
+}
+
+// checkReachEvery is the least time between two reachability checks the
+// maintenance loop starts, as a multiple of the last check's duration, so
+// that checking a large graph takes at most a few percent of one core.
+const checkReachEvery = 50
+
+// checkReach makes every live node of sp's graph reachable by searches
+// (hnsw.Graph.Reconnect) if the graph changed since the last check, and
+// returns how many nodes it linked. With wait it waits for a running
+// Repair, Reconnect or rebuild and always checks a changed graph; without,
+// it skips when one runs or when the last check was too recent. Inserts
+// and Repair can leave live nodes that no search reaches (the neighbour
+// heuristic prunes links, and a repair pass or index file can catch a
+// graph midway); the maintenance loop and WaitIndexed call this so that,
+// once the indexer is idle, every indexed vector is findable.
+func (sp *space) checkReach(wait bool) int {
+	if !sp.unchecked.Load() {
+		return 0
+	}
+	if wait {
+		sp.repairMu.Lock()
+	} else if !sp.repairMu.TryLock() {
+		return 0
+	}
+	defer sp.repairMu.Unlock()
+	g := sp.graph.Load()
+	if g == nil || !sp.unchecked.Load() {
+		return 0
+	}
+	if !wait && time.Since(sp.lastCheck) < checkReachEvery*sp.lastCheckTook {
+		return 0
+	}
+	if wait && sp.needsRepair(g) && sp.graphUsable(g) {
+		// A repair the maintenance loop would start soon: run it now, so
+		// that none runs after WaitIndexed returns.
+		sp.repairLocked(g)
+	}
+	sp.unchecked.Store(false) // a change from now on is checked next time
+	start := time.Now()
+	n := g.Reconnect()
+	sp.lastCheck, sp.lastCheckTook = time.Now(), time.Since(start)
+	if n > 0 {
+		sp.dirty.Store(true)
+	}
+	return n
+}
+
+// idleNow reports whether the indexer is idle (see waitIdle).
+func (sp *space) idleNow() bool {
+	sp.qMu.Lock()
+	ch := sp.idle
+	sp.qMu.Unlock()
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

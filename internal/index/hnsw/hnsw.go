@@ -114,6 +114,9 @@ type Graph struct {
 	stripes   [numStripes]sync.Mutex
 
 	searchers sync.Pool // *searcher
+
+	afterRelink  func()           // test hook: called by Repair between its passes
+	afterPublish func(off uint32) // test hook: called by Insert once off is marked inserted
 }
 
 // New returns an empty graph over the vectors of store.

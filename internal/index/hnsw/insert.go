@@ -8,8 +8,12 @@ import (
 )
 
 // stClaimed marks a node whose Insert has started but whose record is not
-// yet initialised.
-const stClaimed uint32 = 1 << 8
+// yet initialised; stLinked one whose Insert has linked it on every level
+// (or that Load read), which makes it eligible as the entry point.
+const (
+	stClaimed uint32 = 1 << 8
+	stLinked  uint32 = 1 << 9
+)
 
 // Insert adds the vector at off (read from the store, which must hold it
 // before Insert is called) to the graph. Inserting an offset that is
@@ -31,6 +35,9 @@ func (g *Graph) Insert(off uint32) {
 		nd.upper = make([]uint32, level*(1+g.m))
 	}
 	nd.state.Or(stInserted) // publishes level and upper to Repair and WriteTo
+	if g.afterPublish != nil {
+		g.afterPublish(off)
+	}
 
 	e := g.entry.Load()
 	held := false
@@ -39,6 +46,7 @@ func (g *Graph) Insert(off uint32) {
 		held = true
 		e = g.entry.Load()
 		if e == noEntry {
+			nd.state.Or(stLinked)
 			g.entry.Store(packEntry(level, off))
 			g.entryMu.Unlock()
 			return
@@ -60,7 +68,8 @@ func (g *Graph) Insert(off uint32) {
 	}
 	// If Repair unlinked the entry point while this insert started from it,
 	// the search found nothing to link to: start again from the new entry
-	// point on level 0 (upper levels are left to Repair's orphan pass).
+	// point on level 0 (upper levels are left to Repair's orphan pass). The
+	// new entry point is never this node: Repair only promotes linked ones.
 	if len(s.sel) == 0 {
 		if e2 := g.entry.Load(); e2 != noEntry && e2 != e && uint32(e2) != off {
 			top2, ep2 := unpackEntry(e2)
@@ -71,6 +80,7 @@ func (g *Graph) Insert(off uint32) {
 		}
 	}
 	g.putSearcher(s)
+	nd.state.Or(stLinked)
 	if held {
 		g.entry.Store(packEntry(level, off))
 		g.entryMu.Unlock()

@@ -228,13 +228,13 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 		}
 		switch code {
 		case fileLive:
-			nd.state.Store(stInserted)
+			nd.state.Store(stInserted | stLinked)
 			liveSeen++
 		case fileDeleted:
-			nd.state.Store(stInserted | stDeleted)
+			nd.state.Store(stInserted | stLinked | stDeleted)
 			g.hasDeleted.Store(true)
 		case fileRemoved:
-			nd.state.Store(stInserted | stDeleted | stRemoved)
+			nd.state.Store(stInserted | stLinked | stDeleted | stRemoved)
 			g.hasDeleted.Store(true)
 		}
 		for l := 0; l <= level; l++ {

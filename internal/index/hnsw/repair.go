@@ -14,9 +14,11 @@ const repairBatch = 1024
 // Repair unlinks the nodes deleted so far: every node that links to one of
 // them gets a new list chosen by the neighbour heuristic from its remaining
 // neighbours and the deleted nodes' neighbours; then every live node left
-// without an incoming link on one of its levels is linked again (as an
-// insert would link it); finally the deleted nodes' own lists are emptied.
-// It returns the number of nodes unlinked.
+// without an incoming link on one of its upper levels is linked again (as
+// an insert would link it), and every live node that a walk of the level-0
+// links from the entry point no longer reaches is linked from its nearest
+// reached nodes (see Reconnect); finally the deleted nodes' own lists are
+// emptied. It returns the number of nodes unlinked.
 //
 // Repair runs concurrently with Inserts, Deletes and Searches and holds no
 // lock for long: each list is rewritten under its own stripe, and the scan
@@ -69,6 +71,9 @@ func (g *Graph) Repair() int {
 		g.persistMu.RUnlock()
 	}
 
+	if g.afterRelink != nil {
+		g.afterRelink()
+	}
 	g.persistMu.RLock()
 	g.reconnectOrphans(s, isGone)
 	g.persistMu.RUnlock()
@@ -93,9 +98,16 @@ func (g *Graph) Repair() int {
 	return removed
 }
 
-// replaceEntry moves the entry point off a node in gone to the live node
-// with the highest level. If there is none, the entry point is taken out of
-// gone and stays.
+// replaceEntry moves the entry point off a node in gone to the linked live
+// node with the highest level. If there is none, the entry point is taken
+// out of gone and stays.
+//
+// Only a node whose Insert has finished (stLinked) may become the entry
+// point. A node whose Insert is still running has empty lists, and its
+// Insert may have started from the very entry point being replaced: once
+// Repair empties that node's lists, the insert finds nothing to link to, so
+// promoting it would leave an entry point that reaches none of the old
+// graph, and every later insert would hang off it.
 func (g *Graph) replaceEntry(gone []uint64) {
 	g.entryMu.Lock()
 	defer g.entryMu.Unlock()
@@ -104,14 +116,14 @@ func (g *Graph) replaceEntry(gone []uint64) {
 		return
 	}
 	_, eoff := unpackEntry(e)
-	if gone[eoff/64]&(1<<(eoff%64)) == 0 {
-		return
+	if !bits(gone).has(eoff) {
+		return // live, or inserted after Repair took its list of victims
 	}
 	best, bestLevel := uint32(0), -1
 	for ci, c := range *g.chunks.Load() {
 		for i := range c.nodes {
 			st := c.nodes[i].state.Load()
-			if st&stInserted != 0 && st&(stDeleted|stRemoved) == 0 && int(c.nodes[i].level) > bestLevel {
+			if st&(stInserted|stLinked|stDeleted|stRemoved) == stInserted|stLinked && int(c.nodes[i].level) > bestLevel {
 				best, bestLevel = uint32(ci<<chunkShift|i), int(c.nodes[i].level)
 			}
 		}
@@ -170,11 +182,12 @@ func (g *Graph) relink(s *searcher, off uint32, l int, isGone func(uint32) bool)
 }
 
 // reconnectOrphans finds the live nodes that have no incoming link on one
-// of their levels once the victims' links are gone, and links them again:
-// from the neighbours an insert would choose, and if the heuristic of every
-// one of those prunes the link, by replacing the farthest link of the
-// nearest one. Without this, a node whose only incoming links came from
-// deleted nodes (or were pruned by later inserts) would be unreachable.
+// of their upper levels once the victims' links are gone, and links them
+// again: from the neighbours an insert would choose, and if the heuristic
+// of every one of those prunes the link, by replacing the farthest link of
+// the nearest one. Level 0, where searches must reach every node, is left
+// to linkUnreachable, which it calls last: a node can have incoming links
+// and still be unreachable (a group of nodes that only link to each other).
 // The scan costs one pass over every link.
 func (g *Graph) reconnectOrphans(s *searcher, isGone func(uint32) bool) {
 	type key struct {
@@ -182,9 +195,7 @@ func (g *Graph) reconnectOrphans(s *searcher, isGone func(uint32) bool) {
 		level int
 	}
 	dir := *g.chunks.Load()
-	n := len(dir) * chunkLen
-	hasIn0 := make([]uint64, (n+63)/64) // level 0
-	hasInUp := map[key]bool{}           // levels above 0
+	hasInUp := map[key]bool{}
 	for ci, c := range dir {
 		for i := range c.nodes {
 			y := uint32(ci<<chunkShift | i)
@@ -192,18 +203,11 @@ func (g *Graph) reconnectOrphans(s *searcher, isGone func(uint32) bool) {
 			if st&stInserted == 0 || st&stRemoved != 0 || isGone(y) {
 				continue
 			}
-			for l := 0; l <= int(c.nodes[i].level); l++ {
+			for l := 1; l <= int(c.nodes[i].level); l++ {
 				lst := g.list(y, l)
 				cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
 				for j := 1; j <= cnt; j++ {
-					x := atomic.LoadUint32(&lst[j])
-					if l == 0 {
-						if int(x) < n {
-							hasIn0[x/64] |= 1 << (x % 64)
-						}
-					} else {
-						hasInUp[key{x, l}] = true
-					}
+					hasInUp[key{atomic.LoadUint32(&lst[j]), l}] = true
 				}
 			}
 		}
@@ -213,11 +217,9 @@ func (g *Graph) reconnectOrphans(s *searcher, isGone func(uint32) bool) {
 		for i := range c.nodes {
 			x := uint32(ci<<chunkShift | i)
 			st := c.nodes[i].state.Load()
-			if st&(stInserted|stDeleted|stRemoved) != stInserted || x == entry {
+			// A node whose Insert is still running links itself.
+			if st&(stInserted|stLinked|stDeleted|stRemoved) != stInserted|stLinked || x == entry {
 				continue
-			}
-			if hasIn0[x/64]&(1<<(x%64)) == 0 {
-				g.reconnect(s, x, 0, isGone)
 			}
 			for l := 1; l <= int(c.nodes[i].level); l++ {
 				if !hasInUp[key{x, l}] {
@@ -226,6 +228,7 @@ func (g *Graph) reconnectOrphans(s *searcher, isGone func(uint32) bool) {
 			}
 		}
 	}
+	g.linkUnreachable(s, isGone)
 }
 
 // reconnect gives x at least one incoming link on level l.

@@ -1,0 +1,199 @@
+package hnsw
+
+import (
+	"sync/atomic"
+
+	"github.com/shoal-db/shoal/internal/index"
+)
+
+// A search reaches a node only through level-0 links from the entry point
+// (the upper levels merely choose where level 0 starts). HNSW insertion
+// does not guarantee that every node stays reachable: the neighbour
+// heuristic prunes links, and unlinking deleted nodes removes paths. The
+// code here checks reachability with a walk of the level-0 links and links
+// the nodes the walk misses; Repair does so after every unlink, and
+// Reconnect on demand.
+
+// reachLinks is the number of incoming links linkUnreachable gives a node
+// that the walk does not reach (when lists have room).
+const reachLinks = 2
+
+// maxReachRounds bounds the walks of linkUnreachable. Linking a node into a
+// full list replaces a link, which can strand another node; the next round
+// catches it. In practice the second walk finds nothing.
+const maxReachRounds = 8
+
+// bits is a bitset over node offsets.
+type bits []uint64
+
+func (b bits) has(off uint32) bool { return int(off/64) < len(b) && b[off/64]&(1<<(off%64)) != 0 }
+
+// add sets off, which must be within b, and reports whether it was not set
+// before.
+func (b bits) add(off uint32) bool {
+	if b.has(off) {
+		return false
+	}
+	b[off/64] |= 1 << (off % 64)
+	return true
+}
+
+// walk marks in seen every node reached from start (which it marks too)
+// through level-0 links, not following the links of nodes for which stop
+// returns true, and returns queue's memory for reuse. Nodes beyond seen
+// are not followed.
+func (g *Graph) walk(start uint32, seen bits, stop func(uint32) bool, queue []uint32) []uint32 {
+	if !seen.add(start) {
+		return queue
+	}
+	queue = append(queue[:0], start)
+	for len(queue) > 0 {
+		x := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		if stop != nil && stop(x) {
+			continue
+		}
+		lst := g.list(x, 0)
+		cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+		for i := 1; i <= cnt; i++ {
+			if n := atomic.LoadUint32(&lst[i]); int(n/64) < len(seen) && seen.add(n) {
+				queue = append(queue, n)
+			}
+		}
+	}
+	return queue
+}
+
+// Unreachable returns the live nodes (inserted, not deleted) that a search
+// cannot reach: those a walk of the level-0 links from the entry point does
+// not visit. The walk passes through deleted nodes that are still linked,
+// as searches do. It reads links without locks, so it is exact only while
+// no Insert, Delete, Repair or Reconnect runs; concurrently it may report a
+// node whose links are being written.
+func (g *Graph) Unreachable() []uint32 {
+	dir := *g.chunks.Load()
+	seen := make(bits, (len(dir)*chunkLen+63)/64)
+	if e := g.entry.Load(); e != noEntry {
+		_, ep := unpackEntry(e)
+		g.walk(ep, seen, nil, nil)
+	}
+	var out []uint32
+	for ci, c := range dir {
+		for i := range c.nodes {
+			off := uint32(ci<<chunkShift | i)
+			if c.nodes[i].state.Load()&(stInserted|stDeleted) == stInserted && !seen.has(off) {
+				out = append(out, off)
+			}
+		}
+	}
+	return out
+}
+
+// Reconnect links every live node that searches cannot reach (see
+// Unreachable) from the nearest nodes they do reach, and returns how many
+// nodes it linked. Afterwards, if no Insert, Delete or Repair ran
+// meanwhile, every live node is reachable from the entry point. It costs a
+// walk of every level-0 link (plus a search per node it links), holds the
+// persistence lock shared throughout, and is safe concurrently with every
+// other method; Repair ends with the same pass.
+func (g *Graph) Reconnect() int {
+	g.persistMu.RLock()
+	defer g.persistMu.RUnlock()
+	s := g.getSearcher()
+	defer g.putSearcher(s)
+	return g.linkUnreachable(s, func(off uint32) bool { return g.node(off).state.Load()&stRemoved != 0 })
+}
+
+// linkUnreachable walks the level-0 links from the entry point, not through
+// gone nodes (whose lists Repair is about to empty), and links every linked
+// live node the walk misses from the nearest nodes it reached; each linked
+// node's own reach is then added to the walk, so a stranded group needs one
+// link. It walks again until a walk misses nothing, at most maxReachRounds
+// times, and returns the number of nodes it linked. Nodes whose Insert is
+// still running are left to it.
+func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool) int {
+	total := 0
+	var queue []uint32
+	for range maxReachRounds {
+		e := g.entry.Load()
+		if e == noEntry {
+			return total
+		}
+		_, entry := unpackEntry(e)
+		dir := *g.chunks.Load()
+		seen := make(bits, (len(dir)*chunkLen+63)/64)
+		queue = g.walk(entry, seen, isGone, queue)
+		linked := 0
+		for ci, c := range dir {
+			for i := range c.nodes {
+				x := uint32(ci<<chunkShift | i)
+				st := c.nodes[i].state.Load()
+				if st&(stInserted|stLinked|stDeleted|stRemoved) != stInserted|stLinked || seen.has(x) || isGone(x) {
+					continue
+				}
+				g.linkFromReached(s, x, entry, seen, isGone)
+				queue = g.walk(x, seen, isGone, queue)
+				linked++
+			}
+		}
+		total += linked
+		if linked == 0 {
+			break
+		}
+	}
+	return total
+}
+
+// linkFromReached adds level-0 links to x from up to reachLinks of the
+// nearest live nodes in seen that have room in their lists, found by a
+// search from the entry point; if none has room, it replaces the farthest
+// link of the nearest one (or of the entry point if the search found none).
+func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, isGone func(uint32) bool) {
+	sc := g.vectorScorer(g.vec(x))
+	top, ep := unpackEntry(g.entry.Load())
+	epd := sc.dist(ep)
+	ep, epd = g.greedy(&sc, ep, epd, top, 0)
+	usable := func(n uint32) bool {
+		return n != x && seen.has(n) && !isGone(n) && g.node(n).state.Load()&stDeleted == 0
+	}
+	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
+	g.searchLayer(s, &sc, s.eps, g.opts.EfConstruct, 0, usable, false)
+	s.buf = s.res.sortedAscending(s.buf[:0])
+	added := 0
+	for _, c := range s.buf {
+		if g.addLink(c.Off, x) {
+			if added++; added == reachLinks {
+				return
+			}
+		}
+	}
+	if added > 0 {
+		return
+	}
+	src := entry
+	if len(s.buf) > 0 {
+		src = s.buf[0].Off
+	}
+	g.forceLink(src, 0, x)
+}
+
+// addLink adds the level-0 link n → x if n's list has room (or already
+// holds x) and reports whether n now links to x.
+func (g *Graph) addLink(n, x uint32) bool {
+	mu := g.stripe(n)
+	mu.Lock()
+	defer mu.Unlock()
+	lst := g.list(n, 0)
+	cnt := int(lst[0])
+	for i := 1; i <= cnt; i++ {
+		if lst[i] == x {
+			return true
+		}
+	}
+	if cnt >= g.m0 {
+		return false
+	}
+	atomic.StoreUint32(&lst[1+cnt], x)
+	atomic.StoreUint32(&lst[0], uint32(cnt+1))
+	return true
+}
