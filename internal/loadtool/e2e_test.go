@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,7 +46,7 @@ func startServer(tb testing.TB) *server.Server {
 // TestMainAgainstRealServer runs the whole command (dataset files on disk,
 // upload, wait for green, search) over REST and gRPC against an in-process
 // server and checks that the JSON lines parse and report what happened:
-// every point imported and recall about 1 at a high ef.
+// every point imported and indexed, and recall about 1 at a high ef.
 func TestMainAgainstRealServer(t *testing.T) {
 	s := startServer(t)
 	r := rand.New(rand.NewPCG(7, 8))
@@ -64,6 +65,9 @@ func TestMainAgainstRealServer(t *testing.T) {
 		"-data", dir, "-url", "http://" + s.HTTPAddr(), "-grpc", "127.0.0.1:" + grpcPort,
 		"-protocols", "rest,grpc", "-ef", "8,256", "-threads", "1,2", "-batch", "300",
 		"-upload-threads", "2", "-queries", "0", "-json", "-progress=false",
+		// Index from 1 KB of vectors on, so that the searches go through
+		// the HNSW graph and the upload waits for it to be built.
+		"-indexing-threshold", "1",
 	}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit code %d, stderr:\n%s", code, stderr.String())
@@ -99,6 +103,25 @@ func TestMainAgainstRealServer(t *testing.T) {
 	}
 	if uploads != 2 || searches != 8 {
 		t.Fatalf("got %d upload and %d search lines, want 2 and 8:\n%s", uploads, searches, stdout.String())
+	}
+	// The searches ran on a built graph: every vector is indexed.
+	resp, err := http.Get("http://" + s.HTTPAddr() + "/collections/bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info struct {
+		Result struct {
+			Status              string `json:"status"`
+			PointsCount         uint64 `json:"points_count"`
+			IndexedVectorsCount uint64 `json:"indexed_vectors_count"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Result.Status != "green" || info.Result.PointsCount != 2000 || info.Result.IndexedVectorsCount != 2000 {
+		t.Errorf("collection after the run: %+v, want green with 2000 points, all indexed", info.Result)
 	}
 }
 
