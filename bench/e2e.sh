@@ -14,7 +14,8 @@
 #
 # Usage: bench/e2e.sh [extra shoal-bench flags]
 # Environment: DATA (TEXMEX directory), HTTP_PORT, GRPC_PORT, EF (hnsw_ef
-# list), THREADS (client threads list), BATCH, QUERIES, HNSWLIB=0 to skip it.
+# list), THREADS (client threads list), BATCH, QUERIES, HNSWLIB=0 to skip it,
+# ORDER (protocol order, default "rest grpc").
 # Needs: go; for the baseline g++ and libhnswlib-dev; python3 for the summary.
 set -eu
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ THREADS=${THREADS:-1,2}
 BATCH=${BATCH:-256}
 QUERIES=${QUERIES:-0}
 HNSWLIB=${HNSWLIB:-1}
+ORDER=${ORDER:-rest grpc}
 
 tmp=$(mktemp -d)
 server=
@@ -77,7 +79,7 @@ if ! kill -0 "$server" 2>/dev/null; then
 	exit 1
 fi
 
-for proto in rest grpc; do
+for proto in $ORDER; do
 	load "before shoal $proto"
 	echo "# shoal-bench -protocols $proto -batch $BATCH -upload-threads 2 -ef $EF -threads $THREADS -queries $QUERIES $*"
 	"$tmp/shoal-bench" -data "$DATA" -url "http://127.0.0.1:$HTTP_PORT" -grpc "127.0.0.1:$GRPC_PORT" \
@@ -87,7 +89,7 @@ done
 # Issue 4's write-path comparison without background indexing competing for
 # the 2 cores: the same import into a collection with indexing off
 # (indexing_threshold 0, Qdrant's bulk-load recipe), upload only.
-for proto in rest grpc; do
+for proto in $ORDER; do
 	load "before shoal $proto, indexing off"
 	echo "# shoal-bench -protocols $proto -batch $BATCH -upload-threads 2 -indexing-threshold 0 -skip-search"
 	"$tmp/shoal-bench" -data "$DATA" -url "http://127.0.0.1:$HTTP_PORT" -grpc "127.0.0.1:$GRPC_PORT" \
