@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/shoal-db/shoal/internal/texmex"
 )
 
 func randVecs(r *rand.Rand, n, d int) [][]float32 {
@@ -51,9 +53,9 @@ func writeDataset(t *testing.T, dir string, base, queries [][]float32, gt [][]in
 		zw.Write(raw)
 		zw.Close()
 	}
-	write("base.fvecs", func(f *os.File) error { return WriteFvecs(f, base) })
-	write("query.fvecs", func(f *os.File) error { return WriteFvecs(f, queries) })
-	write("groundtruth.ivecs", func(f *os.File) error { return WriteIvecs(f, gt) })
+	write("base.fvecs", func(f *os.File) error { return texmex.WriteFvecs(f, base) })
+	write("query.fvecs", func(f *os.File) error { return texmex.WriteFvecs(f, queries) })
+	write("groundtruth.ivecs", func(f *os.File) error { return texmex.WriteIvecs(f, gt) })
 }
 
 func TestDatasetRoundTrip(t *testing.T) {
@@ -77,11 +79,11 @@ func TestReadFvecsRejectsTruncated(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "x.fvecs")
 	f, _ := os.Create(p)
-	WriteFvecs(f, [][]float32{{1, 2, 3}})
+	texmex.WriteFvecs(f, [][]float32{{1, 2, 3}})
 	f.Close()
 	b, _ := os.ReadFile(p)
 	os.WriteFile(p, b[:len(b)-2], 0o644)
-	if _, err := ReadFvecs(p); err == nil {
+	if _, err := texmex.ReadFvecs(p, 0); err == nil {
 		t.Fatal("truncated file read without error")
 	}
 }

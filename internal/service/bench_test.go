@@ -1,17 +1,14 @@
 package service
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/texmex"
 )
 
 // benchService builds a collection of n random points in dim dimensions
@@ -131,35 +128,6 @@ func BenchmarkUpsert(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(pts))/b.Elapsed().Seconds(), "points/s")
 }
 
-// readFvecs reads up to n vectors of a gzip TEXMEX .fvecs file.
-func readFvecs(path string, n int) ([][]float32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
-	r := bufio.NewReader(zr)
-	var out [][]float32
-	for len(out) < n {
-		var dim int32
-		if err := binary.Read(r, binary.LittleEndian, &dim); err == io.EOF {
-			break
-		} else if err != nil {
-			return nil, err
-		}
-		v := make([]float32, dim)
-		if err := binary.Read(r, binary.LittleEndian, v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
 // BenchmarkFashionMNIST loads the first SHOAL_BENCH_POINTS (default 20000)
 // vectors of fashion-mnist-784-euclidean into 2 shards and measures top-10
 // queries with recall@10 against exact search through the same service.
@@ -175,11 +143,11 @@ func BenchmarkFashionMNIST(b *testing.B) {
 		fmt.Sscan(v, &n)
 	}
 	dir := filepath.Join(root, "fashion-mnist-784-euclidean")
-	base, err := readFvecs(filepath.Join(dir, "base.fvecs.gz"), n)
+	base, err := texmex.ReadFvecs(filepath.Join(dir, "base.fvecs.gz"), n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	queries, err := readFvecs(filepath.Join(dir, "query.fvecs.gz"), 100)
+	queries, err := texmex.ReadFvecs(filepath.Join(dir, "query.fvecs.gz"), 100)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,12 +1,7 @@
 package shard
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/binary"
 	"fmt"
-	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/texmex"
 )
 
 // The benchmarks read the TEXMEX fashion-mnist set when present
@@ -23,38 +19,6 @@ func dataDir() string {
 		return d
 	}
 	return "/work/shared/data/fashion-mnist-784-euclidean"
-}
-
-func readFvecs(path string) ([][]float32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
-	r := bufio.NewReaderSize(zr, 1<<20)
-	var out [][]float32
-	var hdr [4]byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err == io.EOF {
-			return out, nil
-		} else if err != nil {
-			return nil, err
-		}
-		dim := int(binary.LittleEndian.Uint32(hdr[:]))
-		raw := make([]byte, 4*dim)
-		if _, err := io.ReadFull(r, raw); err != nil {
-			return nil, err
-		}
-		v := make([]float32, dim)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-		out = append(out, v)
-	}
 }
 
 // benchShard is one built 60k-point shard shared by the benchmarks.
@@ -85,11 +49,11 @@ func benchOptions(dir string, dim int) Options {
 func buildFashion(b *testing.B) *benchShard {
 	fashion.once.Do(func() {
 		d := dataDir()
-		fashion.base, fashion.err = readFvecs(filepath.Join(d, "base.fvecs.gz"))
+		fashion.base, fashion.err = texmex.ReadFvecs(filepath.Join(d, "base.fvecs.gz"), 0)
 		if fashion.err != nil {
 			return
 		}
-		fashion.queries, fashion.err = readFvecs(filepath.Join(d, "query.fvecs.gz"))
+		fashion.queries, fashion.err = texmex.ReadFvecs(filepath.Join(d, "query.fvecs.gz"), 0)
 		if fashion.err != nil {
 			return
 		}

@@ -1,3 +1,9 @@
+// Package bench measures the HNSW index on TEXMEX data sets (fvecs/ivecs,
+// optionally gzipped): build time with N threads, single-threaded search
+// QPS and recall@k per ef, memory per point, and filtered recall at given
+// selectivities with exact filtered ground truth from index/flat. It backs
+// cmd/hnswbench and prints one JSON object per line, in the same shape as
+// bench/hnswlib/bench.py so that the two can be compared line by line.
 package bench
 
 import (
@@ -17,6 +23,7 @@ import (
 	"github.com/shoal-db/shoal/internal/index"
 	"github.com/shoal-db/shoal/internal/index/flat"
 	"github.com/shoal-db/shoal/internal/index/hnsw"
+	"github.com/shoal-db/shoal/internal/texmex"
 	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
@@ -124,7 +131,7 @@ func Run(opts Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	queries, err := ReadFvecs(queryPath, opts.Queries)
+	queries, err := texmex.ReadFvecs(queryPath, opts.Queries)
 	if err != nil {
 		return err
 	}
@@ -137,7 +144,7 @@ func Run(opts Options, out io.Writer) error {
 	baseline := heapInUse()
 	var store *index.Store
 	vec := []float32{}
-	dim, n, err := ReadVecs(basePath, opts.Limit, func(i int, raw []uint32) error {
+	dim, n, err := texmex.ReadVecs(basePath, opts.Limit, func(i int, raw []uint32) error {
 		if store == nil {
 			store = index.NewStore(len(raw))
 			vec = make([]float32, len(raw))
@@ -163,7 +170,7 @@ func Run(opts Options, out io.Writer) error {
 	if opts.Limit == 0 {
 		gtPath, err := findFile(opts.DataDir, "groundtruth.ivecs")
 		if err == nil {
-			truth, err = ReadIvecs(gtPath, len(queries))
+			truth, err = texmex.ReadIvecs(gtPath, len(queries))
 			if err != nil {
 				return err
 			}

@@ -1,10 +1,8 @@
-// Package bench measures the HNSW index on TEXMEX data sets (fvecs/ivecs,
-// optionally gzipped): build time with N threads, single-threaded search
-// QPS and recall@k per ef, memory per point, and filtered recall at given
-// selectivities with exact filtered ground truth from index/flat. It backs
-// cmd/hnswbench and prints one JSON object per line, in the same shape as
-// bench/hnswlib/bench.py so that the two can be compared line by line.
-package bench
+// Package texmex reads and writes ANN benchmark data in TEXMEX format
+// (.fvecs float32 rows and .ivecs int32 rows, each a little-endian int32
+// length followed by that many 4-byte values), optionally gzip-compressed.
+// The engine benchmark, the load tool and the benchmark tests share it.
+package texmex
 
 import (
 	"bufio"
@@ -105,4 +103,34 @@ func ReadIvecs(path string, limit int) ([][]int32, error) {
 		return nil
 	})
 	return out, err
+}
+
+// WriteFvecs writes vectors in .fvecs format (used by tests to make data).
+func WriteFvecs(w io.Writer, vecs [][]float32) error {
+	bw := bufio.NewWriter(w)
+	var b [4]byte
+	for _, v := range vecs {
+		binary.LittleEndian.PutUint32(b[:], uint32(len(v)))
+		bw.Write(b[:])
+		for _, x := range v {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(x))
+			bw.Write(b[:])
+		}
+	}
+	return bw.Flush()
+}
+
+// WriteIvecs writes rows in .ivecs format.
+func WriteIvecs(w io.Writer, rows [][]int32) error {
+	bw := bufio.NewWriter(w)
+	var b [4]byte
+	for _, row := range rows {
+		binary.LittleEndian.PutUint32(b[:], uint32(len(row)))
+		bw.Write(b[:])
+		for _, x := range row {
+			binary.LittleEndian.PutUint32(b[:], uint32(x))
+			bw.Write(b[:])
+		}
+	}
+	return bw.Flush()
 }
