@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -38,13 +39,13 @@ func (s *Shard) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, err
 		return 0, err
 	}
 	seq := s.lastSeq + 1
-	enc, err := encodeOp(op)
-	if err != nil {
-		return 0, err
-	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := p.write(b, seq); err != nil {
+		return 0, err
+	}
+	enc, err := encodeOp(op, s.nextOff, p.storedAt)
+	if err != nil {
 		return 0, err
 	}
 	if err := b.Set(opKey(seq), enc, nil); err != nil {
@@ -57,10 +58,10 @@ func (s *Shard) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, err
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, fmt.Errorf("cannot commit operation %d: %w", seq, err)
 	}
-	s.publish(p, seq)
 	if s.logFirst == 0 {
-		s.logFirst = seq
+		s.logFirst, s.logFirstOff = seq, s.nextOff
 	}
+	s.publish(p, seq)
 	return seq, nil
 }
 
@@ -354,12 +355,23 @@ func (p *plan) build(op *api.UpdateOperation) error {
 	return nil
 }
 
-// write adds the plan's point records to b, assigning offsets.
+// write adds the plan's point records to b, assigning offsets. The vectors
+// of an offset that dies are deleted with it unless an operation still in
+// the op log refers to them (the offset is at or above logFirstOff); those
+// are deleted when the log is truncated past the operation that stored
+// them.
 func (p *plan) write(b *pebble.Batch, seq uint64) error {
 	for _, c := range p.order {
 		var oldNames []string
 		if c.hadOld {
 			oldNames = p.s.namesAt(c.oldOff)
+		}
+		if c.hadOld && (!c.exists || c.newVecs) && c.oldOff < p.s.logFirstOffset() {
+			for _, n := range oldNames {
+				if err := b.Delete(vectorKey(c.oldOff, n), nil); err != nil {
+					return fmt.Errorf("cannot delete vector: %w", err)
+				}
+			}
 		}
 		if !c.exists {
 			if !c.hadOld {
@@ -367,11 +379,6 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 			}
 			if err := b.Delete(pointKey(c.id), nil); err != nil {
 				return fmt.Errorf("cannot delete point %s: %w", c.id, err)
-			}
-			for _, n := range oldNames {
-				if err := b.Delete(vectorKey(c.id, n), nil); err != nil {
-					return fmt.Errorf("cannot delete vector: %w", err)
-				}
 			}
 			continue
 		}
@@ -394,15 +401,12 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 		if !c.newVecs {
 			continue
 		}
-		for _, n := range oldNames {
-			if _, ok := c.vectors[n]; !ok {
-				if err := b.Delete(vectorKey(c.id, n), nil); err != nil {
-					return fmt.Errorf("cannot delete vector: %w", err)
-				}
-			}
-		}
 		for _, n := range names {
-			if err := b.Set(vectorKey(c.id, n), encodeFloats(c.vectors[n]), nil); err != nil {
+			vec := c.vectors[n]
+			d := b.SetDeferred(5+len(n), 4*len(vec))
+			copy(d.Key, vectorKey(off, n))
+			putFloats(d.Value, vec)
+			if err := d.Finish(); err != nil {
 				return fmt.Errorf("cannot write vector: %w", err)
 			}
 		}
@@ -411,6 +415,22 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 		panic("shard: offset counter went backwards")
 	}
 	return nil
+}
+
+// storedAt is the plan's vecRef: the new offset of id when this operation
+// stored exactly vec (the same slice) as its vector name there. A point
+// that appears twice in one operation, or one skipped by an update filter,
+// does not match and is logged inline.
+func (p *plan) storedAt(id api.PointID, name string, vec []float32) (uint32, bool) {
+	c := p.changes[id]
+	if c == nil || !c.exists || !c.newVecs || len(vec) == 0 {
+		return 0, false
+	}
+	have, ok := c.vectors[name]
+	if !ok || len(have) != len(vec) || unsafe.SliceData(have) != unsafe.SliceData(vec) {
+		return 0, false
+	}
+	return c.newOff, true
 }
 
 // publish makes a committed plan visible to readers and queues index work.

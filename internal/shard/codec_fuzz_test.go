@@ -33,11 +33,14 @@ func fuzzSeedOps() []*api.UpdateOperation {
 // TestOpCodecRoundTrip checks that every operation kind survives the op log.
 func TestOpCodecRoundTrip(t *testing.T) {
 	for i, op := range fuzzSeedOps() {
-		b, err := encodeOp(op)
+		b, err := encodeOp(op, 7, nil)
 		if err != nil {
 			t.Fatalf("op %d: encode: %v", i, err)
 		}
-		got, err := decodeOp(b)
+		if off, err := opOffBefore(b); err != nil || off != 7 {
+			t.Fatalf("op %d: offset before = %d, %v; want 7", i, off, err)
+		}
+		got, err := decodeOp(b, nil)
 		if err != nil {
 			t.Fatalf("op %d: decode: %v", i, err)
 		}
@@ -54,7 +57,7 @@ func TestOpCodecRoundTrip(t *testing.T) {
 // panic or allocate without bound, and whatever decodes must encode again.
 func FuzzOpLogRecord(f *testing.F) {
 	for _, op := range fuzzSeedOps() {
-		b, err := encodeOp(op)
+		b, err := encodeOp(op, 3, nil)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -64,8 +67,14 @@ func FuzzOpLogRecord(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if op, err := decodeOp(b); err == nil {
-			if _, err := encodeOp(op); err != nil {
+		load := func(off uint32, name string) ([]float32, error) {
+			if off%2 == 1 {
+				return nil, errCorrupt
+			}
+			return []float32{float32(off), float32(len(name))}, nil
+		}
+		if op, err := decodeOp(b, load); err == nil {
+			if _, err := encodeOp(op, 0, nil); err != nil {
 				t.Fatalf("decoded op does not encode again: %v", err)
 			}
 		}

@@ -178,6 +178,7 @@ func TestCrashRecovery(t *testing.T) {
 			exec.Command("cp", "-a", dir, dir+fmt.Sprintf(".r%d", round)).Run()
 		}
 		verifyModel(t, s, m, round)
+		checkVectorKeys(t, s)
 		if err := s.Close(); err != nil {
 			t.Fatalf("round %d: close: %v", round, err)
 		}

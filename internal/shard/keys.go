@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
@@ -15,19 +16,21 @@ import (
 const (
 	prefixMeta   byte = 0x01 // the single meta record
 	prefixPoint  byte = 0x02 // point header by id key
-	prefixVector byte = 0x03 // one vector by id key + name
+	prefixVector byte = 0x03 // one vector by big-endian offset + name
 	prefixOp     byte = 0x04 // op log by big-endian sequence
 )
 
 // storeFormatVersion is the version of the store layout; Open refuses other
-// versions.
-const storeFormatVersion = 1
+// versions. Version 2 keys vectors by offset and lets op-log records refer
+// to them instead of holding a second copy; version 1 (id-keyed vectors,
+// every vector in the op log too) was never released.
+const storeFormatVersion = 2
 
 // Record versions inside values.
 const (
 	metaVersion  = 1
 	pointVersion = 1
-	opEnvVersion = 1
+	opEnvVersion = 2
 )
 
 var errCorrupt = errors.New("shard: corrupt record")
@@ -65,25 +68,33 @@ func pointKey(id api.PointID) []byte {
 	return append([]byte{prefixPoint}, id.Key()...)
 }
 
-func vectorKey(id api.PointID, name string) []byte {
-	k := append([]byte{prefixVector}, id.Key()...)
+// vectorKey is the key of the vector name stored at offset off.
+func vectorKey(off uint32, name string) []byte {
+	k := make([]byte, 5, 5+len(name))
+	k[0] = prefixVector
+	binary.BigEndian.PutUint32(k[1:], off)
 	return append(k, name...)
 }
 
-// vectorKeyName splits a vector key into id and name.
-func vectorKeyName(k []byte) (api.PointID, string, bool) {
-	if len(k) < 2 || k[0] != prefixVector {
-		return api.PointID{}, "", false
+// vectorOffsetKey is the first key of offset off's vectors; the keys of
+// offsets [a, b) are exactly those in [vectorOffsetKey(a), vectorOffsetKey(b)).
+// b may be 1<<32 (the end of the keyspace).
+func vectorOffsetKey(off uint64) []byte {
+	if off >= 1<<32 {
+		return []byte{prefixVector + 1}
 	}
-	n := 9
-	if k[1] == 1 {
-		n = 17
+	k := make([]byte, 5)
+	k[0] = prefixVector
+	binary.BigEndian.PutUint32(k[1:], uint32(off))
+	return k
+}
+
+// vectorKeyOffset splits a vector key into offset and name.
+func vectorKeyOffset(k []byte) (uint32, string, bool) {
+	if len(k) < 5 || k[0] != prefixVector {
+		return 0, "", false
 	}
-	if len(k) < 1+n {
-		return api.PointID{}, "", false
-	}
-	id, ok := api.PointIDFromKey(k[1 : 1+n])
-	return id, string(k[1+n:]), ok
+	return binary.BigEndian.Uint32(k[1:]), string(k[5:]), true
 }
 
 func opKey(seq uint64) []byte {
@@ -157,10 +168,23 @@ func decodePointHeader(b []byte, withPayload bool) (pointHeader, error) {
 
 func encodeFloats(v []float32) []byte {
 	b := make([]byte, 4*len(v))
+	putFloats(b, v)
+	return b
+}
+
+// littleEndian reports whether float32s are stored in memory as the
+// little-endian bytes of the on-disk format, so that they can be copied.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// putFloats writes v into b (len 4*len(v)) as float32 LE.
+func putFloats(b []byte, v []float32) {
+	if littleEndian && len(v) > 0 {
+		copy(b, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)))
+		return
+	}
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
-	return b
 }
 
 func decodeFloats(b []byte) ([]float32, error) {
@@ -168,6 +192,10 @@ func decodeFloats(b []byte) ([]float32, error) {
 		return nil, fmt.Errorf("cannot decode vector of %d bytes: %w", len(b), errCorrupt)
 	}
 	v := make([]float32, len(b)/4)
+	if littleEndian && len(v) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(b)), b)
+		return v, nil
+	}
 	for i := range v {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -19,13 +20,42 @@ const (
 
 const noPayload = math.MaxUint32
 
-// encodeOp encodes op for the op log. Operations carrying vectors use a
-// binary body so that logging a large upsert costs a copy, not a JSON
-// rendering of every float.
-func encodeOp(op *api.UpdateOperation) ([]byte, error) {
+// vecRef reports the offset whose stored vector name equals vec, when the
+// operation being logged stored it there; the op-log record then refers to
+// it instead of holding a second copy.
+type vecRef func(id api.PointID, name string, vec []float32) (uint32, bool)
+
+// vecLoader reads the vector name stored at offset off.
+type vecLoader func(off uint32, name string) ([]float32, error)
+
+// Kinds of a vector entry in a binary op-log body.
+const (
+	vecInline = 0 // u32 dim + dim × float32
+	vecStored = 1 // u32 offset of the 0x03 record holding it
+)
+
+// opHeaderLen is the length of the op-log envelope: version, encoding and
+// the offset counter before the operation.
+const opHeaderLen = 6
+
+// encodeOp encodes op for the op log. offBefore is the shard's offset
+// counter before the operation. Operations carrying vectors use a binary
+// body; a vector the operation stored at an offset is written as a
+// reference to it when ref says so, any other inline.
+func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, error) {
+	head := func(enc byte, size int) []byte {
+		b := make([]byte, opHeaderLen, opHeaderLen+size)
+		b[0], b[1] = opEnvVersion, enc
+		binary.LittleEndian.PutUint32(b[2:], offBefore)
+		return b
+	}
 	switch {
 	case op.Upsert != nil:
-		b := []byte{opEnvVersion, opEncUpsert}
+		size := 8
+		for i := range op.Upsert.Points {
+			size += 32 + vectorsSize(op.Upsert.Points[i].Vector)
+		}
+		b := head(opEncUpsert, size)
 		b, err := appendFilter(b, op.Upsert.UpdateFilter)
 		if err != nil {
 			return nil, err
@@ -34,7 +64,7 @@ func encodeOp(op *api.UpdateOperation) ([]byte, error) {
 		for i := range op.Upsert.Points {
 			p := &op.Upsert.Points[i]
 			b = appendID(b, p.ID)
-			b = appendVectors(b, p.Vector)
+			b = appendVectors(b, p.ID, p.Vector, ref)
 			if p.Payload == nil {
 				b = binary.LittleEndian.AppendUint32(b, noPayload)
 				continue
@@ -48,7 +78,11 @@ func encodeOp(op *api.UpdateOperation) ([]byte, error) {
 		}
 		return b, nil
 	case op.UpdateVectors != nil:
-		b := []byte{opEnvVersion, opEncUpdateVectors}
+		size := 8
+		for i := range op.UpdateVectors.Points {
+			size += 32 + vectorsSize(op.UpdateVectors.Points[i].Vector)
+		}
+		b := head(opEncUpdateVectors, size)
 		b, err := appendFilter(b, op.UpdateVectors.UpdateFilter)
 		if err != nil {
 			return nil, err
@@ -57,7 +91,7 @@ func encodeOp(op *api.UpdateOperation) ([]byte, error) {
 		for i := range op.UpdateVectors.Points {
 			p := &op.UpdateVectors.Points[i]
 			b = appendID(b, p.ID)
-			b = appendVectors(b, p.Vector)
+			b = appendVectors(b, p.ID, p.Vector, ref)
 		}
 		return b, nil
 	}
@@ -65,7 +99,25 @@ func encodeOp(op *api.UpdateOperation) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode operation: %w", err)
 	}
-	return append([]byte{opEnvVersion, opEncJSON}, js...), nil
+	return append(head(opEncJSON, len(js)), js...), nil
+}
+
+// vectorsSize bounds the encoded size of v written inline.
+func vectorsSize(v api.Vectors) int {
+	n := 1
+	for name, vec := range v {
+		n += 2 + len(name) + 1 + 4 + 4*len(vec)
+	}
+	return n
+}
+
+// opOffBefore returns the offset counter before the operation of an op-log
+// record.
+func opOffBefore(b []byte) (uint32, error) {
+	if len(b) < opHeaderLen || b[0] != opEnvVersion {
+		return 0, fmt.Errorf("cannot decode operation envelope: %w", errCorrupt)
+	}
+	return binary.LittleEndian.Uint32(b[2:]), nil
 }
 
 func appendFilter(b []byte, f *api.Filter) ([]byte, error) {
@@ -86,7 +138,7 @@ func appendID(b []byte, id api.PointID) []byte {
 	return append(b, k...)
 }
 
-func appendVectors(b []byte, v api.Vectors) []byte {
+func appendVectors(b []byte, id api.PointID, v api.Vectors, ref vecRef) []byte {
 	names := make([]string, 0, len(v))
 	for n := range v {
 		names = append(names, n)
@@ -97,21 +149,30 @@ func appendVectors(b []byte, v api.Vectors) []byte {
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(n)))
 		b = append(b, n...)
 		vec := v[n]
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(vec)))
-		for _, x := range vec {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+		if ref != nil {
+			if off, ok := ref(id, n, vec); ok {
+				b = append(b, vecStored)
+				b = binary.LittleEndian.AppendUint32(b, off)
+				continue
+			}
 		}
+		b = append(b, vecInline)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(vec)))
+		b = slices.Grow(b, 4*len(vec))
+		putFloats(b[len(b):len(b)+4*len(vec)], vec)
+		b = b[:len(b)+4*len(vec)]
 	}
 	return b
 }
 
-// decodeOp decodes an op-log value made by encodeOp.
-func decodeOp(b []byte) (*api.UpdateOperation, error) {
-	if len(b) < 2 || b[0] != opEnvVersion {
-		return nil, fmt.Errorf("cannot decode operation envelope: %w", errCorrupt)
+// decodeOp decodes an op-log value made by encodeOp, reading the vectors
+// it refers to with load (nil: such a record is an error).
+func decodeOp(b []byte, load vecLoader) (*api.UpdateOperation, error) {
+	if _, err := opOffBefore(b); err != nil {
+		return nil, err
 	}
 	enc := b[1]
-	r := &reader{b: b[2:]}
+	r := &reader{b: b[opHeaderLen:], load: load}
 	switch enc {
 	case opEncJSON:
 		op := new(api.UpdateOperation)
@@ -128,7 +189,8 @@ func decodeOp(b []byte) (*api.UpdateOperation, error) {
 		if enc == opEncUpsert {
 			up := &api.UpsertPoints{UpdateFilter: f, Points: make([]api.PointStruct, 0, n)}
 			for range n {
-				p := api.PointStruct{ID: r.id(), Vector: r.vectors()}
+				p := api.PointStruct{ID: r.id()}
+				p.Vector = r.vectors()
 				if l := r.u32(); l != noPayload {
 					js := r.bytes(int(l))
 					if r.err == nil {
@@ -142,16 +204,18 @@ func decodeOp(b []byte) (*api.UpdateOperation, error) {
 				up.Points = append(up.Points, p)
 			}
 			if r.err != nil || len(r.b) != 0 {
-				return nil, fmt.Errorf("cannot decode upsert: %w", errCorrupt)
+				return nil, fmt.Errorf("cannot decode upsert: %w", r.failure())
 			}
 			return &api.UpdateOperation{Upsert: up}, nil
 		}
 		uv := &api.UpdateVectors{UpdateFilter: f, Points: make([]api.PointVectors, 0, n)}
 		for range n {
-			uv.Points = append(uv.Points, api.PointVectors{ID: r.id(), Vector: r.vectors()})
+			p := api.PointVectors{ID: r.id()}
+			p.Vector = r.vectors()
+			uv.Points = append(uv.Points, p)
 		}
 		if r.err != nil || len(r.b) != 0 {
-			return nil, fmt.Errorf("cannot decode update_vectors: %w", errCorrupt)
+			return nil, fmt.Errorf("cannot decode update_vectors: %w", r.failure())
 		}
 		return &api.UpdateOperation{UpdateVectors: uv}, nil
 	}
@@ -160,8 +224,17 @@ func decodeOp(b []byte) (*api.UpdateOperation, error) {
 
 // reader consumes a byte slice, remembering the first error.
 type reader struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	load vecLoader // reads vectors the record refers to
+}
+
+// failure is the error to report for a record that did not decode.
+func (r *reader) failure() error {
+	if r.err != nil {
+		return r.err
+	}
+	return errCorrupt
 }
 
 func (r *reader) bytes(n int) []byte {
@@ -226,16 +299,36 @@ func (r *reader) vectors() api.Vectors {
 	v := make(api.Vectors, n)
 	for range n {
 		name := string(r.bytes(int(r.u16())))
-		dim := int(r.u32())
-		raw := r.bytes(4 * dim)
-		if r.err != nil {
+		switch kind := r.u8(); {
+		case r.err != nil:
+			return v
+		case kind == vecStored:
+			off := r.u32()
+			if r.err != nil {
+				return v
+			}
+			if r.load == nil {
+				r.err = fmt.Errorf("operation refers to the stored vector %q at offset %d: %w", name, off, errCorrupt)
+				return v
+			}
+			vec, err := r.load(off, name)
+			if err != nil {
+				r.err = err
+				return v
+			}
+			v[name] = vec
+		case kind == vecInline:
+			dim := int(r.u32())
+			raw := r.bytes(4 * dim)
+			if r.err != nil {
+				return v
+			}
+			vec, _ := decodeFloats(raw)
+			v[name] = vec
+		default:
+			r.err = fmt.Errorf("unknown vector entry kind %d: %w", kind, errCorrupt)
 			return v
 		}
-		vec := make([]float32, dim)
-		for i := range vec {
-			vec[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-		v[name] = vec
 	}
 	return v
 }

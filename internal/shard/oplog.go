@@ -1,20 +1,36 @@
 package shard
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// truncateLog drops the operations older than the last opts.OpLogRetain.
-// The deletion is not synced: after a crash the ops may reappear, which is
-// harmless because the log only ever loses a prefix.
+// logFirstOffset is the offset counter before the first operation still in
+// the op log: operations in the log refer only to vectors at offsets at or
+// above it. With an empty log it is the current counter. Caller holds
+// writeMu.
+func (s *Shard) logFirstOffset() uint32 {
+	if s.logFirst == 0 {
+		return s.nextOff
+	}
+	return s.logFirstOff
+}
+
+// truncateLog drops the operations older than the last opts.OpLogRetain,
+// and with them the stored vectors of dead offsets that only those
+// operations referred to. Both go in one batch, which is not synced: after
+// a crash the batch may be lost as a whole, which is harmless because the
+// log then still starts at the old first operation and its vectors are
+// still there.
 func (s *Shard) truncateLog() error {
-	s.truncMu.Lock()
-	defer s.truncMu.Unlock()
 	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return nil
+	}
 	last, first := s.lastSeq, s.logFirst
-	s.writeMu.Unlock()
 	retain := uint64(s.opts.OpLogRetain)
 	if first == 0 || last < retain {
 		return nil
@@ -23,12 +39,57 @@ func (s *Shard) truncateLog() error {
 	if cut <= first {
 		return nil
 	}
-	if err := s.db.DeleteRange(opKey(first), opKey(cut), pebble.NoSync); err != nil {
+	v, closer, err := s.db.Get(opKey(cut))
+	if err != nil {
+		return fmt.Errorf("cannot truncate op log: read operation %d: %w", cut, err)
+	}
+	cutOff, err := opOffBefore(v)
+	closer.Close()
+	if err != nil {
+		return fmt.Errorf("cannot truncate op log: operation %d: %w", cut, err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange(opKey(first), opKey(cut), nil); err != nil {
 		return fmt.Errorf("cannot truncate op log: %w", err)
 	}
-	s.writeMu.Lock()
-	s.logFirst = cut
-	s.writeMu.Unlock()
-	s.log.Debug("op log truncated", "first", cut, "last", last)
+	dead, err := s.deleteDeadVectors(b, s.logFirstOff, cutOff)
+	if err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("cannot truncate op log: %w", err)
+	}
+	s.logFirst, s.logFirstOff = cut, cutOff
+	s.log.Debug("op log truncated", "first", cut, "last", last, "dead_offsets_freed", dead)
 	return nil
+}
+
+// deleteDeadVectors adds to b the deletion of the stored vectors of every
+// offset in [from, to) that is not live, one range deletion per run of
+// dead offsets, and returns how many offsets that covered. Caller holds
+// writeMu (which keeps the live set still).
+func (s *Shard) deleteDeadVectors(b *pebble.Batch, from, to uint32) (int, error) {
+	n := 0
+	var errs []error
+	flush := func(a, z uint32) {
+		if a < z {
+			n += int(z - a)
+			if err := b.DeleteRange(vectorOffsetKey(uint64(a)), vectorOffsetKey(uint64(z)), nil); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	start := from
+	for off := from; off < to; off++ {
+		if s.live.has(off) {
+			flush(start, off)
+			start = off + 1
+		}
+	}
+	flush(start, to)
+	if err := errors.Join(errs...); err != nil {
+		return 0, fmt.Errorf("cannot delete dead vectors: %w", err)
+	}
+	return n, nil
 }

@@ -71,7 +71,14 @@ func (s *Shard) ReadOps(ctx context.Context, from uint64, fn func(seq uint64, op
 		if err != nil {
 			return fmt.Errorf("cannot read operation %d: %w", seq, err)
 		}
-		op, err := decodeOp(val)
+		op, err := decodeOp(val, func(off uint32, name string) ([]float32, error) {
+			v, closer, err := snap.Get(vectorKey(off, name))
+			if err != nil {
+				return nil, fmt.Errorf("cannot read vector %q at offset %d of operation %d: %w", name, off, seq, err)
+			}
+			defer closer.Close()
+			return decodeFloats(v)
+		})
 		if err != nil {
 			return fmt.Errorf("cannot read operation %d: %w", seq, err)
 		}

@@ -10,7 +10,10 @@
 // Durable state lives in one Pebble store per shard (<dir>/store, layout in
 // docs/format/shard.md). Every Apply is one Pebble batch committed with
 // Sync: the point records, the op-log record and the meta record with the
-// new sequence number become durable together or not at all.
+// new sequence number become durable together or not at all. Vectors are
+// written once, keyed by offset; the op-log record refers to them, and the
+// vectors of a dead offset are kept until the log is truncated past the
+// operation that stored them.
 //
 // Every point is given a dense uint32 offset that addresses the in-memory
 // structures (vector stores, HNSW graphs, payloads, payload indexes). The
@@ -22,19 +25,22 @@
 //
 // # Locking
 //
-// writeMu serialises writers (Apply, payload index changes, checkpoints) and
+// writeMu serialises writers (Apply, op-log truncation, payload index
+// changes, checkpoints) and
 // is held across the Pebble commit; mu guards the in-memory state and is
 // taken exclusively only to publish a committed change, so readers never
 // wait for an fsync. Lock order: writeMu, then a space's graphMu, then mu.
 package shard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -97,12 +103,12 @@ type Shard struct {
 	log  *slog.Logger
 	db   *pebble.DB
 
-	// writeMu serialises writers; it guards nextOff and logFirst and is held
-	// across every Pebble commit.
-	writeMu  sync.Mutex
-	logFirst uint64 // first sequence still in the op log (0: empty log)
-	// truncMu serialises op-log truncations.
-	truncMu sync.Mutex
+	// writeMu serialises writers (Apply, op-log truncation); it guards
+	// nextOff, logFirst and logFirstOff and is held across every Pebble
+	// commit.
+	writeMu     sync.Mutex
+	logFirst    uint64 // first sequence still in the op log (0: empty log)
+	logFirstOff uint32 // offset counter before operation logFirst
 	// closeMu is held shared by readers of the store that do not hold mu
 	// (ReadOps) and exclusively by Close around closing the store.
 	closeMu sync.RWMutex
@@ -187,6 +193,9 @@ func (s *Shard) pebbleOptions() *pebble.Options {
 		MemTableSize:       32 << 20,
 		Logger:             pebbleLogger{s.log},
 	}
+	// Vectors, most of the bytes, are floats that snappy hardly shrinks;
+	// compressing every flushed block cost a quarter of an import's CPU.
+	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	return o
 }
 
@@ -243,6 +252,7 @@ func (s *Shard) load() error {
 		name string
 		off  uint32
 	}
+	// need is in offset order, the order of the vector keys.
 	var need []missing
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixPoint}, UpperBound: []byte{prefixPoint + 1}})
 	if err != nil {
@@ -291,8 +301,9 @@ func (s *Shard) load() error {
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("cannot read points: %w", err)
 	}
+	slices.SortFunc(need, func(a, b missing) int { return cmp.Compare(a.off, b.off) })
 	for _, m := range need {
-		v, closer, err := s.db.Get(vectorKey(m.id, m.name))
+		v, closer, err := s.db.Get(vectorKey(m.off, m.name))
 		if err != nil {
 			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
 		}
@@ -375,8 +386,16 @@ func (s *Shard) findLogFirst() error {
 		return fmt.Errorf("cannot read op log: %w", err)
 	}
 	defer it.Close()
+	s.logFirst, s.logFirstOff = 0, 0
 	if it.First() {
 		s.logFirst = seqFromOpKey(it.Key())
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("cannot read operation %d: %w", s.logFirst, err)
+		}
+		if s.logFirstOff, err = opOffBefore(v); err != nil {
+			return fmt.Errorf("cannot read operation %d: %w", s.logFirst, err)
+		}
 	}
 	return it.Error()
 }
