@@ -61,6 +61,9 @@ func (s *Shard) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, err
 	if s.logFirst == 0 {
 		s.logFirst, s.logFirstOff = seq, s.nextOff
 	}
+	size := s.opSize(len(enc), s.nextOff, p.nextOff)
+	s.logSizes = append(s.logSizes, size)
+	s.logBytes += size
 	s.publish(p, seq)
 	return seq, nil
 }

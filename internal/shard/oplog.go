@@ -3,6 +3,7 @@ package shard
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -18,8 +19,9 @@ func (s *Shard) logFirstOffset() uint32 {
 	return s.logFirstOff
 }
 
-// truncateLog drops the operations older than the last opts.OpLogRetain,
-// and with them the stored vectors of dead offsets that only those
+// truncateLog drops the oldest operations until the log holds at most
+// opts.OpLogRetain operations of at most opts.OpLogRetainBytes in all
+// (always keeping the last one), and with them the stored vectors of dead offsets that only those
 // operations referred to. Both go in one batch, which is not synced: after
 // a crash the batch may be lost as a whole, which is harmless because the
 // log then still starts at the old first operation and its vectors are
@@ -31,11 +33,21 @@ func (s *Shard) truncateLog() error {
 		return nil
 	}
 	last, first := s.lastSeq, s.logFirst
-	retain := uint64(s.opts.OpLogRetain)
-	if first == 0 || last < retain {
+	if first == 0 {
 		return nil
 	}
-	cut := last - retain + 1
+	cut := first
+	if retain := uint64(s.opts.OpLogRetain); last-first+1 > retain {
+		cut = last - retain + 1
+	}
+	bytes := s.logBytes
+	for _, n := range s.logSizes[:cut-first] {
+		bytes -= n
+	}
+	for bytes > uint64(s.opts.OpLogRetainBytes) && cut < last {
+		bytes -= s.logSizes[cut-first]
+		cut++
+	}
 	if cut <= first {
 		return nil
 	}
@@ -61,6 +73,10 @@ func (s *Shard) truncateLog() error {
 		return fmt.Errorf("cannot truncate op log: %w", err)
 	}
 	s.logFirst, s.logFirstOff = cut, cutOff
+	s.logSizes, s.logBytes = s.logSizes[cut-first:], bytes
+	if cap(s.logSizes) > 2*len(s.logSizes)+1024 {
+		s.logSizes = slices.Clone(s.logSizes)
+	}
 	s.log.Debug("op log truncated", "first", cut, "last", last, "dead_offsets_freed", dead)
 	return nil
 }

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -282,4 +283,65 @@ func TestOpLogMixedOperations(t *testing.T) {
 // Open reads every vector from the store.
 func removeIndexFiles(dir string) error {
 	return os.RemoveAll(filepath.Join(dir, "index"))
+}
+
+// TestOpLogRetainBytes checks that the op log is truncated by size as well
+// as by count, counting the vectors each operation stored, and that the
+// sizes are the same after a reopen.
+func TestOpLogRetainBytes(t *testing.T) {
+	const dim = 32 // 128 bytes per offset
+	opts := testOptions(t.TempDir())
+	opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceDot}}
+	opts.OpLogRetainBytes = 10_000
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(5, 6))
+	batch := func(first, n int) *api.UpdateOperation {
+		ps := make([]api.PointStruct, n)
+		for i := range ps {
+			ps[i] = pt(uint64(first+i), randVec(r, dim), nil)
+		}
+		return upsert(ps...)
+	}
+	for i := range 10 {
+		apply(t, s, batch(i*10, 10)) // 10 offsets: ~1,280 bytes of vectors + the record
+	}
+	s.writeMu.Lock()
+	total, ops := s.logBytes, len(s.logSizes)
+	s.writeMu.Unlock()
+	if ops != 10 || total < 10*1280 || total > 10*(1280+400) {
+		t.Fatalf("op log: %d ops of %d bytes in all, want 10 ops of 12,800-16,800 bytes", ops, total)
+	}
+	if err := s.truncateLog(); err != nil {
+		t.Fatal(err)
+	}
+	s.writeMu.Lock()
+	first, total, ops := s.logFirst, s.logBytes, len(s.logSizes)
+	s.writeMu.Unlock()
+	if total > 10_000 || ops < 5 || ops > 7 || first != uint64(10-ops+1) {
+		t.Fatalf("after truncation: %d ops from %d, %d bytes; want the newest 5-7 under 10,000 bytes", ops, first, total)
+	}
+	if err := s.ReadOps(bg, first-1, func(uint64, *api.UpdateOperation) error { return nil }); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("ReadOps(%d) after truncation: %v, want ErrTruncated", first-1, err)
+	}
+	// A single operation over the budget is still kept (the last one is).
+	apply(t, s, batch(1000, 100))
+	if err := s.truncateLog(); err != nil {
+		t.Fatal(err)
+	}
+	s.writeMu.Lock()
+	first, total, ops = s.logFirst, s.logBytes, len(s.logSizes)
+	s.writeMu.Unlock()
+	if ops != 1 || first != 11 || total < 12_800 {
+		t.Fatalf("after a 100-point operation: %d ops from %d, %d bytes; want only operation 11", ops, first, total)
+	}
+	checkVectorKeys(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openShard(t, opts)
+	s2.writeMu.Lock()
+	defer s2.writeMu.Unlock()
+	if s2.logFirst != first || s2.logBytes != total || len(s2.logSizes) != 1 {
+		t.Fatalf("after reopen: %d ops from %d, %d bytes; before: %d from %d, %d bytes", len(s2.logSizes), s2.logFirst, s2.logBytes, ops, first, total)
+	}
 }

@@ -73,10 +73,14 @@ type Options struct {
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
 
-	// OpLogRetain is the number of most recent operations the op log keeps
-	// at least (0: DefaultOpLogRetain). Older ones are truncated in the
-	// background.
-	OpLogRetain int
+	// OpLogRetain is the most operations the op log keeps (0:
+	// DefaultOpLogRetain); OpLogRetainBytes bounds their size (0:
+	// DefaultOpLogRetainBytes), counting each operation's record and the
+	// vectors it stored, which stay on disk while it is logged. Older
+	// operations are truncated in the background; the last one is always
+	// kept. A replica that falls further behind needs a full transfer.
+	OpLogRetain      int
+	OpLogRetainBytes int64
 	// PersistInterval is how often the background persister writes index
 	// files when the shard changed (0: DefaultPersistInterval; negative:
 	// only on Close and Checkpoint).
@@ -90,8 +94,9 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultOpLogRetain     = 100_000
-	DefaultPersistInterval = 5 * time.Minute
+	DefaultOpLogRetain      = 100_000
+	DefaultOpLogRetainBytes = 256 << 20
+	DefaultPersistInterval  = 5 * time.Minute
 )
 
 // ErrClosed is returned by operations on a closed shard.
@@ -109,6 +114,10 @@ type Shard struct {
 	writeMu     sync.Mutex
 	logFirst    uint64 // first sequence still in the op log (0: empty log)
 	logFirstOff uint32 // offset counter before operation logFirst
+	// logSizes[i] is the size of operation logFirst+i (see
+	// Options.OpLogRetainBytes), logBytes their sum.
+	logSizes []uint64
+	logBytes uint64
 	// closeMu is held shared by readers of the store that do not hold mu
 	// (ReadOps) and exclusively by Close around closing the store.
 	closeMu sync.RWMutex
@@ -159,6 +168,9 @@ func Open(opts Options) (*Shard, error) {
 	}
 	if opts.OpLogRetain <= 0 {
 		opts.OpLogRetain = DefaultOpLogRetain
+	}
+	if opts.OpLogRetainBytes <= 0 {
+		opts.OpLogRetainBytes = DefaultOpLogRetainBytes
 	}
 	if opts.PersistInterval == 0 {
 		opts.PersistInterval = DefaultPersistInterval
@@ -326,7 +338,7 @@ func (s *Shard) load() error {
 			s.pidx.add(off, s.payloads[off])
 		}
 	}
-	if err := s.findLogFirst(); err != nil {
+	if err := s.loadLog(m.NextOffset); err != nil {
 		return err
 	}
 	for _, sp := range s.spaces {
@@ -380,24 +392,63 @@ func (s *Shard) growTo(n uint32) {
 	s.offID, s.version, s.payloads = offID, version, payloads
 }
 
-func (s *Shard) findLogFirst() error {
+// loadLog finds the first logged operation and the size of each one.
+// next is the offset counter after the last operation.
+func (s *Shard) loadLog(next uint32) error {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOp}, UpperBound: []byte{prefixOp + 1}})
 	if err != nil {
 		return fmt.Errorf("cannot read op log: %w", err)
 	}
 	defer it.Close()
-	s.logFirst, s.logFirstOff = 0, 0
-	if it.First() {
-		s.logFirst = seqFromOpKey(it.Key())
+	s.logFirst, s.logFirstOff, s.logSizes, s.logBytes = 0, 0, nil, 0
+	var lens []int
+	var offs []uint32
+	for ok := it.First(); ok; ok = it.Next() {
+		seq := seqFromOpKey(it.Key())
+		if s.logFirst == 0 {
+			s.logFirst = seq
+		} else if want := s.logFirst + uint64(len(lens)); seq != want {
+			return fmt.Errorf("cannot read op log: gap at sequence %d (found %d): %w", want, seq, errCorrupt)
+		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return fmt.Errorf("cannot read operation %d: %w", s.logFirst, err)
+			return fmt.Errorf("cannot read operation %d: %w", seq, err)
 		}
-		if s.logFirstOff, err = opOffBefore(v); err != nil {
-			return fmt.Errorf("cannot read operation %d: %w", s.logFirst, err)
+		off, err := opOffBefore(v)
+		if err != nil {
+			return fmt.Errorf("cannot read operation %d: %w", seq, err)
 		}
+		lens, offs = append(lens, len(v)), append(offs, off)
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("cannot read op log: %w", err)
+	}
+	if len(offs) > 0 {
+		s.logFirstOff = offs[0]
+	}
+	for i := range lens {
+		after := next
+		if i+1 < len(offs) {
+			after = offs[i+1]
+		}
+		s.logSizes = append(s.logSizes, s.opSize(lens[i], offs[i], after))
+		s.logBytes += s.logSizes[i]
+	}
+	return nil
+}
+
+// opSize is the size an operation counts for in the op log's byte budget:
+// its record plus the vectors of the offsets it took, at the size of every
+// configured vector (an upper bound for points without some of them).
+func (s *Shard) opSize(recordLen int, before, after uint32) uint64 {
+	per := uint64(0)
+	for _, p := range s.opts.Vectors {
+		per += 4 * uint64(p.Size)
+	}
+	if after < before {
+		after = before
+	}
+	return uint64(recordLen) + uint64(after-before)*per
 }
 
 // Close stops background work, persists index checkpoints and closes the store.
