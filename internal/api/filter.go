@@ -76,6 +76,7 @@ const (
 	MatchPhrase                  // {"phrase": s}: full-text phrase match
 	MatchAny                     // {"any": [...]}
 	MatchExcept                  // {"except": [...]}
+	MatchTextAny                 // {"text_any": s}: full-text match of at least one token
 )
 
 // Match is Qdrant's Match union. Value is a string, json.Number (integer) or
@@ -428,11 +429,12 @@ func (r DatetimeRange) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// UnmarshalJSON reads {"value"}, {"text"}, {"phrase"}, {"any"} or {"except"}.
+// UnmarshalJSON reads {"value"}, {"text"}, {"text_any"}, {"phrase"}, {"any"}
+// or {"except"}.
 func (m *Match) UnmarshalJSON(b []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil || len(raw) != 1 {
-		return ErrBadInput("match must be an object with one of value, text, phrase, any, except")
+		return ErrBadInput("match must be an object with one of value, text, text_any, phrase, any, except")
 	}
 	for k, v := range raw {
 		switch k {
@@ -445,14 +447,17 @@ func (m *Match) UnmarshalJSON(b []byte) error {
 				return ErrBadInput("match value must be a string, an integer or a bool")
 			}
 			*m = Match{Kind: MatchValue, Value: val}
-		case "text", "phrase":
+		case "text", "text_any", "phrase":
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil {
 				return ErrBadInput("match %s must be a string", k)
 			}
 			kind := MatchText
-			if k == "phrase" {
+			switch k {
+			case "phrase":
 				kind = MatchPhrase
+			case "text_any":
+				kind = MatchTextAny
 			}
 			*m = Match{Kind: kind, Text: s}
 		case "any", "except":
@@ -488,6 +493,8 @@ func (m Match) MarshalJSON() ([]byte, error) {
 		return json.Marshal(map[string]string{"text": m.Text})
 	case MatchPhrase:
 		return json.Marshal(map[string]string{"phrase": m.Text})
+	case MatchTextAny:
+		return json.Marshal(map[string]string{"text_any": m.Text})
 	case MatchAny:
 		return json.Marshal(map[string]any{"any": m.Values})
 	case MatchExcept:

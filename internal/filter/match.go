@@ -277,7 +277,7 @@ type fieldNode struct {
 func (c *compiler) field(fc *api.FieldCondition, prefix Path) node {
 	n := &fieldNode{path: mustPath(fc.Key), count: fc.ValuesCount, isEmpty: fc.IsEmpty, isNull: fc.IsNull}
 	var text *textConfig
-	if c.texts != nil && fc.Match != nil && (fc.Match.Kind == api.MatchText || fc.Match.Kind == api.MatchPhrase) {
+	if c.texts != nil && fc.Match != nil && isTextMatch(fc.Match.Kind) {
 		text = c.texts(join(prefix, n.path).String())
 	}
 	if m := fc.Match; m != nil {
@@ -397,9 +397,12 @@ func compileMatch(m *api.Match, text *textConfig) valueTest {
 			n, _ := asInt64(x)
 			return intTest(n)
 		}
-	case api.MatchText, api.MatchPhrase:
+	case api.MatchText, api.MatchPhrase, api.MatchTextAny:
 		if text != nil {
-			return indexedTextTest{cfg: text, query: text.queryTokens(m.Text), phrase: m.Kind == api.MatchPhrase}
+			return indexedTextTest{cfg: text, query: text.queryTokens(m.Text), kind: m.Kind}
+		}
+		if m.Kind == api.MatchTextAny {
+			return substringAnyTest(strings.Fields(m.Text))
 		}
 		return substringTest(m.Text)
 	case api.MatchAny, api.MatchExcept:
@@ -444,12 +447,37 @@ func (t substringTest) test(v any) bool {
 	return ok && strings.Contains(s, string(t))
 }
 
+// substringAnyTest is text_any without a text index (Qdrant's behaviour):
+// some whitespace-separated word of the query is a substring of the value.
+// An empty query matches nothing.
+type substringAnyTest []string
+
+func (t substringAnyTest) test(v any) bool {
+	s, ok := v.(string)
+	if !ok {
+		return false
+	}
+	for _, w := range t {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// isTextMatch reports whether k is a full-text match kind, whose meaning
+// changes with a text index.
+func isTextMatch(k api.MatchKind) bool {
+	return k == api.MatchText || k == api.MatchPhrase || k == api.MatchTextAny
+}
+
 // indexedTextTest is a full-text condition on a text-indexed key: the value
-// (or any string in an array value) is tokenized like the index does.
+// (or any string in an array value) is analysed like the index does, and so
+// is the query.
 type indexedTextTest struct {
-	cfg    *textConfig
-	query  []string
-	phrase bool
+	cfg   *textConfig
+	query []string
+	kind  api.MatchKind // MatchText, MatchPhrase or MatchTextAny
 }
 
 func (t indexedTextTest) test(v any) bool {
@@ -468,8 +496,11 @@ func (t indexedTextTest) test(v any) bool {
 
 func (t indexedTextTest) one(s string) bool {
 	doc := t.cfg.docTokens(s)
-	if t.phrase {
+	switch t.kind {
+	case api.MatchPhrase:
 		return t.cfg.matchPhrase(doc, t.query)
+	case api.MatchTextAny:
+		return t.cfg.matchAny(doc, t.query)
 	}
 	return t.cfg.matchText(doc, t.query)
 }

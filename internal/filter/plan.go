@@ -185,6 +185,25 @@ func (fi *fieldIndex) matchOffsets(m *api.Match) (postings, bool, bool) {
 			}
 		}
 		return unionBits(lists), true, true
+	case api.MatchTextAny:
+		if fi.text == nil {
+			return nil, false, false
+		}
+		var lists []postings
+		for _, t := range fi.text.queryTokens(m.Text) {
+			if ps := fi.terms[t]; len(ps) > 0 {
+				lists = append(lists, ps)
+			}
+		}
+		if len(lists) == 0 {
+			// No query token is in the index (or the query has no
+			// token after analysis): nothing matches.
+			return postings{}, true, true
+		}
+		// A point is in a token's postings exactly when one of its values
+		// (a string, or a string in an array) has the token, which is what
+		// the condition tests: the union is exact.
+		return unionBits(lists), true, true
 	case api.MatchText, api.MatchPhrase:
 		if fi.text == nil {
 			return nil, false, false

@@ -17,12 +17,19 @@ const (
 	tokMultilingual = "multilingual"
 )
 
-// textConfig is a text index's tokenizer configuration.
+// textConfig is a text index's analyser: how a string becomes tokens, for
+// the indexed values and for the query text alike. A word goes through
+// lowercasing, ASCII folding, stopword removal and stemming, in that order,
+// and then through the token length filters.
 type textConfig struct {
-	tokenizer string
-	lowercase bool
-	minLen    int // 0: no minimum
-	maxLen    int // 0: no maximum
+	tokenizer      string
+	lowercase      bool
+	asciiFolding   bool
+	phraseMatching bool                // accepted and reported; phrases are always matched
+	minLen         int                 // 0: no minimum
+	maxLen         int                 // 0: no maximum
+	stopwords      map[string]struct{} // lowercase; nil: none
+	stem           func(string) string // nil: no stemming
 }
 
 func paramInt(params map[string]any, key string) (int, bool, error) {
@@ -74,17 +81,133 @@ func parseTextConfig(params map[string]any) (textConfig, error) {
 	if c.lowercase, err = paramBool(params, "lowercase", true); err != nil {
 		return c, err
 	}
+	if c.asciiFolding, err = paramBool(params, "ascii_folding", false); err != nil {
+		return c, err
+	}
+	if c.phraseMatching, err = paramBool(params, "phrase_matching", false); err != nil {
+		return c, err
+	}
 	if c.minLen, _, err = paramInt(params, "min_token_len"); err != nil {
 		return c, err
 	}
 	if c.maxLen, _, err = paramInt(params, "max_token_len"); err != nil {
 		return c, err
 	}
+	if c.stopwords, err = parseStopwords(params["stopwords"]); err != nil {
+		return c, err
+	}
+	if c.stem, err = parseStemmer(params["stemmer"]); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
-// words splits s into the tokenizer's words, lowercased when configured,
-// without length filtering.
+// parseStopwords reads Qdrant's StopwordsInterface: a language name or
+// {"languages": [...], "custom": [...]}.
+func parseStopwords(v any) (map[string]struct{}, error) {
+	if v == nil {
+		return nil, nil
+	}
+	set := map[string]struct{}{}
+	switch x := v.(type) {
+	case string:
+		if err := addStopwords(set, x); err != nil {
+			return nil, err
+		}
+		return set, nil
+	case map[string]any:
+		for k := range x {
+			if k != "languages" && k != "custom" {
+				return nil, api.ErrBadInput("stopwords: unknown field %q: expected languages or custom", k)
+			}
+		}
+		langs, err := stringList(x["languages"], "stopwords.languages")
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range langs {
+			if err := addStopwords(set, l); err != nil {
+				return nil, err
+			}
+		}
+		custom, err := stringList(x["custom"], "stopwords.custom")
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range custom {
+			set[strings.ToLower(w)] = struct{}{}
+		}
+		return set, nil
+	}
+	return nil, api.ErrBadInput("stopwords must be a language name or an object with languages and custom")
+}
+
+// stringList reads a JSON list of strings (null: empty).
+func stringList(v any, what string) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, api.ErrBadInput("%s must be a list of strings", what)
+	}
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			return nil, api.ErrBadInput("%s must be a list of strings, got %v", what, e)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// parseStemmer reads Qdrant's StemmingAlgorithm: {"type": "snowball",
+// "language": ...} or {"type": "none"}.
+func parseStemmer(v any) (func(string) string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, api.ErrBadInput(`stemmer must be an object: {"type": "snowball", "language": ...} or {"type": "none"}`)
+	}
+	switch m["type"] {
+	case "none":
+		return nil, nil
+	case "snowball":
+		lang, ok := m["language"].(string)
+		if !ok {
+			return nil, api.ErrBadInput("stemmer: the snowball stemmer needs a language")
+		}
+		return newStemmer(lang)
+	}
+	return nil, api.ErrBadInput("stemmer: unknown type %v: expected snowball or none", m["type"])
+}
+
+// analyse turns one word of the tokenizer into its token: lowercased when
+// configured, ASCII-folded when configured, dropped when it is a stopword,
+// stemmed when configured. ok is false for a dropped word.
+func (c textConfig) analyse(w string) (string, bool) {
+	if c.lowercase {
+		w = strings.ToLower(w)
+	}
+	if c.asciiFolding {
+		w = foldASCII(w)
+	}
+	if c.stopwords != nil {
+		if _, stop := c.stopwords[strings.ToLower(w)]; stop {
+			return "", false
+		}
+	}
+	if c.stem != nil {
+		w = c.stem(w)
+	}
+	return w, w != ""
+}
+
+// words splits s into the tokenizer's words and analyses each (see
+// analyse), without length filtering.
 func (c textConfig) words(s string) []string {
 	var ws []string
 	if c.tokenizer == tokWhitespace {
@@ -92,12 +215,13 @@ func (c textConfig) words(s string) []string {
 	} else {
 		ws = strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 	}
-	if c.lowercase {
-		for i, w := range ws {
-			ws[i] = strings.ToLower(w)
+	out := ws[:0]
+	for _, w := range ws {
+		if t, ok := c.analyse(w); ok {
+			out = append(out, t)
 		}
 	}
-	return ws
+	return out
 }
 
 func (c textConfig) lengthOK(w string) bool {
@@ -204,6 +328,18 @@ func (c textConfig) matchText(doc []string, query []string) bool {
 		}
 	}
 	return true
+}
+
+// matchAny reports whether some query token occurs in the document.
+func (c textConfig) matchAny(doc []string, query []string) bool {
+	for _, q := range query {
+		for _, d := range doc {
+			if c.tokenMatches(d, q) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // matchPhrase reports whether the query tokens occur consecutively.

@@ -646,7 +646,15 @@ func textParamsToMap(p *qdrant.TextIndexParams) map[string]any {
 		m["enable_hnsw"] = p.GetEnableHnsw()
 	}
 	if sw := p.GetStopwords(); sw != nil {
-		m["stopwords"] = map[string]any{"languages": stringsToAny(sw.GetLanguages()), "custom": stringsToAny(sw.GetCustom())}
+		// Qdrant's REST StopwordsSet; empty lists are left out.
+		set := map[string]any{}
+		if len(sw.GetLanguages()) > 0 {
+			set["languages"] = stringsToAny(sw.GetLanguages())
+		}
+		if len(sw.GetCustom()) > 0 {
+			set["custom"] = stringsToAny(sw.GetCustom())
+		}
+		m["stopwords"] = set
 	}
 	if sb := p.GetStemmer().GetSnowball(); sb != nil {
 		m["stemmer"] = map[string]any{"type": "snowball", "language": sb.GetLanguage()}

@@ -264,9 +264,9 @@ func matchFromProto(m *qdrant.Match) (*api.Match, error) {
 	case *qdrant.Match_ExceptIntegers:
 		return &api.Match{Kind: api.MatchExcept, Values: intsToAny(v.ExceptIntegers.GetIntegers())}, nil
 	case *qdrant.Match_TextAny:
-		return nil, api.ErrBadInput("text_any match is not supported by this server")
+		return &api.Match{Kind: api.MatchTextAny, Text: v.TextAny}, nil
 	}
-	return nil, api.ErrBadInput("match is empty: expected keyword, integer, boolean, text, phrase, keywords, integers or except")
+	return nil, api.ErrBadInput("match is empty: expected keyword, integer, boolean, text, text_any, phrase, keywords, integers or except")
 }
 
 func stringsToAny(s []string) []any {
@@ -414,6 +414,8 @@ func matchToProto(m *api.Match) (*qdrant.Match, error) {
 		return &qdrant.Match{MatchValue: &qdrant.Match_Text{Text: m.Text}}, nil
 	case api.MatchPhrase:
 		return &qdrant.Match{MatchValue: &qdrant.Match_Phrase{Phrase: m.Text}}, nil
+	case api.MatchTextAny:
+		return &qdrant.Match{MatchValue: &qdrant.Match_TextAny{TextAny: m.Text}}, nil
 	case api.MatchAny, api.MatchExcept:
 		strs, ints, err := splitMatchValues(m.Values)
 		if err != nil {

@@ -205,6 +205,7 @@ func protoFilterAllKinds() *qdrant.Filter {
 			qdrant.NewIsNull("owner"),
 			qdrant.NewHasID(qdrant.NewIDNum(1), qdrant.NewIDUUID("5c56c793-69f3-4fbf-87e6-c4bf54c28c26")),
 			qdrant.NewHasVector("image"),
+			qdrant.NewMatchTextAny("description", "good cheap"),
 		},
 		MustNot: []*qdrant.Condition{
 			qdrant.NewMatchExceptKeywords("color", "blue"),
@@ -296,7 +297,6 @@ func TestFilterRejections(t *testing.T) {
 		"empty cond":     {Must: []*qdrant.Condition{{}}},
 		"no key":         {Must: []*qdrant.Condition{{ConditionOneOf: &qdrant.Condition_Field{Field: &qdrant.FieldCondition{}}}}},
 		"no test":        {Must: []*qdrant.Condition{{ConditionOneOf: &qdrant.Condition_Field{Field: &qdrant.FieldCondition{Key: "k"}}}}},
-		"text_any":       {Must: []*qdrant.Condition{qdrant.NewMatchTextAny("k", "a b")}},
 		"empty match":    {Must: []*qdrant.Condition{{ConditionOneOf: &qdrant.Condition_Field{Field: &qdrant.FieldCondition{Key: "k", Match: &qdrant.Match{}}}}}},
 		"bad timestamp":  {Must: []*qdrant.Condition{qdrant.NewDatetimeRange("t", &qdrant.DatetimeRange{Lt: &timestamppb.Timestamp{Seconds: 1, Nanos: -5}})}},
 		"bad has_id uid": {Must: []*qdrant.Condition{qdrant.NewHasID(qdrant.NewIDUUID("zz"))}},
