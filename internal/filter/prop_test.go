@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/kljensen/snowball/english"
 	"pgregory.net/rapid"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -26,7 +27,39 @@ type refEnv struct {
 	id        api.PointID
 	vectors   map[string]bool
 	nested    bool
-	textIndex map[string]bool // keys with a word/lowercase text index
+	textIndex map[string]string // keys with a text index: refPlain or refAnalysed
+}
+
+// Text index configurations known to the reference.
+const (
+	refPlain    = "plain"    // word tokenizer, lowercase
+	refAnalysed = "analysed" // plus ascii_folding, english stopwords and the english snowball stemmer
+)
+
+// refStopwords are the words of the generated texts that are English
+// stopwords; the other words of those texts are not.
+var refStopwords = map[string]bool{"the": true, "a": true, "are": true, "and": true, "is": true, "of": true, "o": true}
+
+// refFold folds the accented letters the generated texts use.
+var refFold = strings.NewReplacer("é", "e", "É", "E", "ç", "c", "ã", "a", "á", "a", "Á", "A")
+
+// refTokens splits x into the words of a word tokenizer, lowercased, and for
+// the analysed configuration folded, without stopwords, and stemmed by the
+// snowball library itself.
+func refTokens(x, config string) []string {
+	ws := strings.FieldsFunc(strings.ToLower(x), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	if config != refAnalysed {
+		return ws
+	}
+	var out []string
+	for _, w := range ws {
+		w = refFold.Replace(w)
+		if refStopwords[w] {
+			continue
+		}
+		out = append(out, english.Stem(w, true))
+	}
+	return out
 }
 
 // refGet walks path segments like "a", "b[]", "c[2]" by hand.
@@ -99,7 +132,7 @@ func refFloat(v any) (float64, bool) {
 	return f, err == nil
 }
 
-func refScalarMatch(m *api.Match, v any, textIndexed bool) bool {
+func refScalarMatch(m *api.Match, v any, textIndex string) bool {
 	switch m.Kind {
 	case api.MatchValue:
 		switch want := m.Value.(type) {
@@ -116,7 +149,7 @@ func refScalarMatch(m *api.Match, v any, textIndexed bool) bool {
 		}
 	case api.MatchAny:
 		for _, w := range m.Values {
-			if refScalarMatch(&api.Match{Kind: api.MatchValue, Value: w}, v, false) {
+			if refScalarMatch(&api.Match{Kind: api.MatchValue, Value: w}, v, "") {
 				return true
 			}
 		}
@@ -150,18 +183,31 @@ func refScalarMatch(m *api.Match, v any, textIndexed bool) bool {
 			return true
 		}
 		return true
-	case api.MatchText, api.MatchPhrase:
+	case api.MatchText, api.MatchPhrase, api.MatchTextAny:
 		s, ok := v.(string)
 		if !ok {
 			return false
 		}
-		if !textIndexed {
+		if textIndex == "" {
+			if m.Kind == api.MatchTextAny {
+				for _, w := range strings.Fields(m.Text) {
+					if strings.Contains(s, w) {
+						return true
+					}
+				}
+				return false
+			}
 			return strings.Contains(s, m.Text)
 		}
-		split := func(x string) []string {
-			return strings.FieldsFunc(strings.ToLower(x), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		doc, q := refTokens(s, textIndex), refTokens(m.Text, textIndex)
+		if m.Kind == api.MatchTextAny {
+			for _, t := range q {
+				if slices.Contains(doc, t) {
+					return true
+				}
+			}
+			return false
 		}
-		doc, q := split(s), split(m.Text)
 		if m.Kind == api.MatchText {
 			for _, t := range q {
 				if !slices.Contains(doc, t) {
@@ -204,24 +250,24 @@ func refCheckOne(fc *api.FieldCondition, v any, env *refEnv) bool {
 		}
 		return null == *fc.IsNull
 	}
-	textIndexed := env.textIndex[fc.Key] && fc.Match != nil && (fc.Match.Kind == api.MatchText || fc.Match.Kind == api.MatchPhrase)
-	if textIndexed {
+	textIndex := env.textIndex[fc.Key]
+	if textIndex != "" && fc.Match != nil && (fc.Match.Kind == api.MatchText || fc.Match.Kind == api.MatchPhrase || fc.Match.Kind == api.MatchTextAny) {
 		if a, ok := v.([]any); ok {
 			for _, e := range a {
-				if refScalarMatch(fc.Match, e, true) {
+				if refScalarMatch(fc.Match, e, textIndex) {
 					return true
 				}
 			}
 			return false
 		}
-		return refScalarMatch(fc.Match, v, true)
+		return refScalarMatch(fc.Match, v, textIndex)
 	}
 	elems := []any{v}
 	if a, ok := v.([]any); ok {
 		elems = a
 	}
 	for _, e := range elems {
-		if fc.Match != nil && refScalarMatch(fc.Match, e, false) {
+		if fc.Match != nil && refScalarMatch(fc.Match, e, "") {
 			return true
 		}
 		if r := fc.Range; r != nil {
@@ -324,10 +370,10 @@ func refCond(c *api.Condition, p map[string]any, env *refEnv) bool {
 		if !strings.HasSuffix(key, "[]") {
 			key += "[]"
 		}
-		inner := &refEnv{nested: true, textIndex: map[string]bool{}}
-		for k := range env.textIndex {
+		inner := &refEnv{nested: true, textIndex: map[string]string{}}
+		for k, cfg := range env.textIndex {
 			if rest, ok := strings.CutPrefix(k, key+"."); ok {
-				inner.textIndex[rest] = true
+				inner.textIndex[rest] = cfg
 			}
 		}
 		for _, v := range refValues(p, key) {
@@ -385,6 +431,8 @@ var (
 	datetimes = []string{"2024-01-01T00:00:00Z", "2024-01-02", "2024-01-03T12:00:00+02:00", "2024-01-05 10:00:00", "2024-01-09T00:00:00.5Z"}
 	uuids     = []string{"550e8400-e29b-41d4-a716-446655440000", "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "not-a-uuid"}
 	texts     = []string{"the quick brown fox", "Quick, quick!", "brown dog jumps", "fox", ""}
+	// Texts for the analysed index: stopwords, inflected forms, accents.
+	atexts = []string{"The cats are running", "a Café near the station", "Running CAFES and stations", "ação rápida", "the", "", "cat-running"}
 )
 
 func num(s string) json.Number { return json.Number(s) }
@@ -410,6 +458,8 @@ func genScalar(t *rapid.T, kind string) any {
 		return rapid.SampledFrom(uuids).Draw(t, "uuid")
 	case "txt":
 		return rapid.SampledFrom(texts).Draw(t, "text")
+	case "atx":
+		return rapid.SampledFrom(atexts).Draw(t, "atext")
 	}
 	return genAnything(t, 1)
 }
@@ -441,7 +491,7 @@ func genAnything(t *rapid.T, depth int) any {
 	return map[string]any{"s": genAnything(t, depth+1)}
 }
 
-var payloadKeys = []string{"s", "i", "f", "b", "t", "g", "u", "txt", "m"}
+var payloadKeys = []string{"s", "i", "f", "b", "t", "g", "u", "txt", "atx", "m"}
 
 func genValue(t *rapid.T, kind string) any {
 	switch rapid.IntRange(0, 9).Draw(t, "shape") {
@@ -509,7 +559,7 @@ func genBounds(t *rapid.T) (lt, gt, lte, gte *float64) {
 }
 
 func genField(t *rapid.T, inNested bool) *api.FieldCondition {
-	kinds := []string{"s", "i", "f", "b", "t", "g", "u", "txt", "m"}
+	kinds := []string{"s", "i", "f", "b", "t", "g", "u", "txt", "atx", "m"}
 	if inNested {
 		kinds = []string{"s", "i", "txt"}
 	}
@@ -551,11 +601,12 @@ func genField(t *rapid.T, inNested bool) *api.FieldCondition {
 		}
 		fc.Match = &api.Match{Kind: kindAny, Values: vals}
 	case 3:
-		k := api.MatchText
-		if rapid.Bool().Draw(t, "phrase") {
-			k = api.MatchPhrase
+		k := rapid.SampledFrom([]api.MatchKind{api.MatchText, api.MatchPhrase, api.MatchTextAny}).Draw(t, "textKind")
+		queries := []string{"quick", "QUICK brown", "brown fox", "fox", "dog", "o", "cat fox", "", "the"}
+		if kind == "atx" {
+			queries = []string{"running", "cat station", "CAFÉ", "cafe", "the", "THE cats", "acao", "rapid run", "a", "stations running", "", "near station"}
 		}
-		fc.Match = &api.Match{Kind: k, Text: rapid.SampledFrom([]string{"quick", "QUICK brown", "brown fox", "fox", "dog", "o"}).Draw(t, "q")}
+		fc.Match = &api.Match{Kind: k, Text: rapid.SampledFrom(queries).Draw(t, "q")}
 	case 4, 5:
 		r := &api.Range{}
 		r.Lt, r.Gt, r.Lte, r.Gte = genBounds(t)
@@ -736,14 +787,16 @@ func TestPropMatcherAgreesWithReference(t *testing.T) {
 func indexedSet(t interface{ Fatalf(string, ...any) }) *IndexSet {
 	s := NewIndexSet()
 	for key, schema := range map[string]api.PayloadFieldSchema{
-		"s":       {Type: api.SchemaKeyword},
-		"i":       {Type: api.SchemaInteger},
-		"f":       {Type: api.SchemaFloat},
-		"b":       {Type: api.SchemaBool},
-		"t":       {Type: api.SchemaDatetime},
-		"g":       {Type: api.SchemaGeo},
-		"u":       {Type: api.SchemaUUID},
-		"txt":     {Type: api.SchemaText, Params: map[string]any{"tokenizer": "word"}},
+		"s":   {Type: api.SchemaKeyword},
+		"i":   {Type: api.SchemaInteger},
+		"f":   {Type: api.SchemaFloat},
+		"b":   {Type: api.SchemaBool},
+		"t":   {Type: api.SchemaDatetime},
+		"g":   {Type: api.SchemaGeo},
+		"u":   {Type: api.SchemaUUID},
+		"txt": {Type: api.SchemaText, Params: map[string]any{"tokenizer": "word"}},
+		"atx": {Type: api.SchemaText, Params: map[string]any{"ascii_folding": true, "stopwords": "english",
+			"stemmer": map[string]any{"type": "snowball", "language": "english"}}},
 		"o[].s":   {Type: api.SchemaKeyword},
 		"o[].txt": {Type: api.SchemaText},
 		"m":       {Type: api.SchemaInteger, Params: map[string]any{"lookup": true, "range": true}},
@@ -774,7 +827,7 @@ func TestPropIndexCandidatesAndEstimate(t *testing.T) {
 			payloads[i] = genPayload(t)
 			s.Add(uint32(i), payloads[i])
 		}
-		textKeys := map[string]bool{"txt": true, "o[].txt": true}
+		textKeys := map[string]string{"txt": refPlain, "o[].txt": refPlain, "atx": refAnalysed}
 		for range 4 {
 			f := genFilter(t, 0, false)
 			m, err := s.Compile(f)
@@ -914,6 +967,75 @@ func TestPropIndexSingleCondition(t *testing.T) {
 			}
 			if est := s.Estimate(f, n); est.Min > len(truth) || est.Max < len(truth) {
 				t.Fatalf("estimate %+v, true count %d\nfilter %s", est, len(truth), b)
+			}
+		}
+	})
+}
+
+// TestPropTextConditions concentrates on the full-text conditions (text,
+// text_any, phrase) on the plain and the analysed text index and on keys
+// without an index: the matcher agrees with the reference, with and without
+// the index, and the index's candidates and estimate agree with the matcher.
+func TestPropTextConditions(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := indexedSet(t)
+		n := rapid.IntRange(1, 30).Draw(t, "points")
+		payloads := make([]api.Payload, n)
+		for i := range payloads {
+			p := api.Payload{}
+			for _, k := range []string{"txt", "atx"} {
+				if rapid.IntRange(0, 5).Draw(t, "present_"+k) > 0 {
+					p[k] = genValue(t, k)
+				}
+			}
+			payloads[i] = p
+			s.Add(uint32(i), p)
+		}
+		textKeys := map[string]string{"txt": refPlain, "o[].txt": refPlain, "atx": refAnalysed}
+		for range 8 {
+			var fc *api.FieldCondition
+			for fc == nil || fc.Match == nil || !isTextMatch(fc.Match.Kind) {
+				fc = genField(t, false)
+			}
+			fc.Key = rapid.SampledFrom([]string{"txt", "atx"}).Draw(t, "textKey")
+			f := &api.Filter{Must: []api.Condition{{Field: fc}}}
+			indexed, err := s.Compile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := Compile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var truth postings
+			for i, p := range payloads {
+				b, _ := json.Marshal(f)
+				pb, _ := json.Marshal(p)
+				got, want := indexed.Match(api.NumID(uint64(i)), p, nil), refFilter(f, p, &refEnv{textIndex: textKeys})
+				if got != want {
+					t.Fatalf("indexed matcher %v, reference %v\nfilter %s\npayload %s", got, want, b, pb)
+				}
+				if got {
+					truth = append(truth, uint32(i))
+				}
+				got, want = plain.Match(api.NumID(uint64(i)), p, nil), refFilter(f, p, &refEnv{})
+				if got != want {
+					t.Fatalf("unindexed matcher %v, reference %v\nfilter %s\npayload %s", got, want, b, pb)
+				}
+			}
+			b, _ := json.Marshal(f)
+			if est := s.Estimate(f, n); est.Min > len(truth) || est.Max < len(truth) || est.Exp < est.Min || est.Exp > est.Max {
+				t.Fatalf("estimate %+v does not bound the true count %d\nfilter %s", est, len(truth), b)
+			}
+			offs, exact, ok := s.fieldOffsets(fc)
+			if fc.Match.Kind == api.MatchTextAny && (!ok || !exact) {
+				t.Fatalf("text_any on a text index must be answered exactly\nfilter %s", b)
+			}
+			if ok && exact && !slices.Equal(offs, truth) {
+				t.Fatalf("exact index answer %v, true matches %v\nfilter %s", offs, truth, b)
+			}
+			if ok && len(intersect(offs, truth)) != len(truth) {
+				t.Fatalf("index answer %v misses true matches %v\nfilter %s", offs, truth, b)
 			}
 		}
 	})
