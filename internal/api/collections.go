@@ -321,11 +321,48 @@ type CreateFieldIndex struct {
 	FieldSchema *PayloadFieldSchema `json:"field_schema,omitempty"`
 }
 
-// PayloadIndexInfo describes one payload index in collection info.
+// PayloadIndexInfo describes one payload index in collection info. Params
+// holds the index parameters without their "type" key; in JSON they are
+// Qdrant's PayloadSchemaParams, which carry it.
 type PayloadIndexInfo struct {
 	DataType PayloadSchemaType `json:"data_type"`
 	Params   map[string]any    `json:"params,omitempty"`
 	Points   uint64            `json:"points"`
+}
+
+// payloadIndexInfoJSON is PayloadIndexInfo's JSON form.
+type payloadIndexInfoJSON struct {
+	DataType PayloadSchemaType `json:"data_type"`
+	Params   map[string]any    `json:"params,omitempty"`
+	Points   uint64            `json:"points"`
+}
+
+// MarshalJSON writes the params with their "type" (Qdrant's
+// PayloadSchemaParams requires it).
+func (i PayloadIndexInfo) MarshalJSON() ([]byte, error) {
+	out := payloadIndexInfoJSON{DataType: i.DataType, Points: i.Points}
+	if len(i.Params) > 0 {
+		out.Params = make(map[string]any, len(i.Params)+1)
+		for k, v := range i.Params {
+			out.Params[k] = v
+		}
+		out.Params["type"] = i.DataType
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (i *PayloadIndexInfo) UnmarshalJSON(b []byte) error {
+	var in payloadIndexInfoJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	delete(in.Params, "type")
+	if len(in.Params) == 0 {
+		in.Params = nil
+	}
+	*i = PayloadIndexInfo{DataType: in.DataType, Params: in.Params, Points: in.Points}
+	return nil
 }
 
 // CollectionInfo is the result of GET /collections/{name}.
