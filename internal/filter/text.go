@@ -196,7 +196,11 @@ func (c textConfig) analyse(w string) (string, bool) {
 		w = foldASCII(w)
 	}
 	if c.stopwords != nil {
-		if _, stop := c.stopwords[strings.ToLower(w)]; stop {
+		key := w
+		if !c.lowercase {
+			key = strings.ToLower(w)
+		}
+		if _, stop := c.stopwords[key]; stop {
 			return "", false
 		}
 	}

@@ -345,3 +345,35 @@ func matchJSON(t *testing.T, s *IndexSet, filter, payload string) bool {
 	}
 	return m.Match(api.NumID(1), p, nil)
 }
+
+// TestAnalysedMatchingConcurrently evaluates one compiled matcher of an
+// analysed text index from several goroutines (run with -race).
+func TestAnalysedMatchingConcurrently(t *testing.T) {
+	s := NewIndexSet()
+	if err := s.Create("d", api.PayloadFieldSchema{Type: api.SchemaText, Params: map[string]any{
+		"stopwords": "english", "ascii_folding": true,
+		"stemmer": map[string]any{"type": "snowball", "language": "hungarian"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f := &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: "d", Match: &api.Match{Kind: api.MatchTextAny, Text: "házakban kertekben"}}}}}
+	m, err := s.Compile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := api.Payload{"d": "a házak és a kertek"}
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			ok := true
+			for range 200 {
+				ok = ok && m.Match(api.NumID(1), p, nil)
+			}
+			done <- ok
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Fatal("an inflected form did not match its stem")
+		}
+	}
+}
