@@ -71,12 +71,12 @@ type MatchKind int
 
 // Match kinds.
 const (
-	MatchValue  MatchKind = iota // {"value": v}: keyword, integer or bool equality
-	MatchText                    // {"text": s}: full-text match
-	MatchPhrase                  // {"phrase": s}: full-text phrase match
-	MatchAny                     // {"any": [...]}
-	MatchExcept                  // {"except": [...]}
-	MatchTextAny                 // {"text_any": s}: full-text match of at least one token
+	MatchValue   MatchKind = iota // {"value": v}: keyword, integer or bool equality
+	MatchText                     // {"text": s}: full-text match
+	MatchPhrase                   // {"phrase": s}: full-text phrase match
+	MatchAny                      // {"any": [...]}
+	MatchExcept                   // {"except": [...]}
+	MatchTextAny                  // {"text_any": s}: full-text match of at least one token
 )
 
 // Match is Qdrant's Match union. Value is a string, json.Number (integer) or
