@@ -28,6 +28,7 @@ var qdrantDocFilters = []string{
 	`{"must":[{"nested":{"key":"diet","filter":{"must":[{"key":"food","match":{"value":"meat"}},{"key":"likes","match":{"value":true}}]}}},{"has_id":[1]}]}`,
 	`{"must":[{"key":"description","match":{"text":"good cheap"}}]}`,
 	`{"must":[{"key":"description","match":{"phrase":"brown fox"}}]}`,
+	`{"must":[{"key":"description","match":{"text_any":"good cheap"}}]}`,
 	`{"must":[{"key":"price","range":{"gt":null,"gte":100.0,"lt":null,"lte":450.0}}]}`,
 	`{"must":[{"key":"date","range":{"gt":"2023-02-08T10:49:00Z","gte":null,"lt":null,"lte":"2024-01-31 10:14:31Z"}}]}`,
 	`{"must":[{"key":"location","geo_bounding_box":{"bottom_right":{"lon":13.455868,"lat":52.495862},"top_left":{"lon":13.403683,"lat":52.520711}}}]}`,
