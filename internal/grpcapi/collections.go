@@ -153,35 +153,31 @@ func (c *collectionsService) ListAliases(ctx context.Context, _ *qdrant.ListAlia
 // collections do not use), and shard placement cannot be changed
 // ("Qdrant is running in standalone mode"). Texts match the REST adapter.
 
-// shardPointCounter is an optional extension of service.API that reports
-// the number of points in each shard of a collection, for cluster info.
-type shardPointCounter interface {
-	ShardPointCounts(ctx context.Context, collection string) ([]uint64, error)
-}
-
 func (c *collectionsService) CollectionClusterInfo(ctx context.Context, r *qdrant.CollectionClusterInfoRequest) (*qdrant.CollectionClusterInfoResponse, error) {
-	info, err := c.svc.CollectionInfo(ctx, r.GetCollectionName())
+	info, err := c.svc.CollectionClusterInfo(ctx, r.GetCollectionName())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	n := max(info.Config.Params.ShardNumber, 1)
-	counts := make([]uint64, n)
-	if sc, ok := c.svc.(shardPointCounter); ok {
-		got, err := sc.ShardPointCounts(ctx, r.GetCollectionName())
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		copy(counts, got)
-	} else if n == 1 {
-		counts[0] = info.PointsCount
+	return clusterInfoToProto(info), nil
+}
+
+// clusterInfoToProto converts cluster info; replica states have the same
+// names in both protocols.
+func clusterInfoToProto(in *api.CollectionClusterInfo) *qdrant.CollectionClusterInfoResponse {
+	state := func(s api.ReplicaState) qdrant.ReplicaState {
+		return qdrant.ReplicaState(qdrant.ReplicaState_value[string(s)])
 	}
-	out := &qdrant.CollectionClusterInfoResponse{ShardCount: uint64(n)}
-	for i := range n {
-		out.LocalShards = append(out.LocalShards, &qdrant.LocalShardInfo{
-			ShardId: uint32(i), PointsCount: counts[i], State: qdrant.ReplicaState_Active,
-		})
+	out := &qdrant.CollectionClusterInfoResponse{PeerId: in.PeerID, ShardCount: uint64(in.ShardCount)}
+	for _, l := range in.LocalShards {
+		out.LocalShards = append(out.LocalShards, &qdrant.LocalShardInfo{ShardId: l.ShardID, PointsCount: l.PointsCount, State: state(l.State)})
 	}
-	return out, nil
+	for _, r := range in.RemoteShards {
+		out.RemoteShards = append(out.RemoteShards, &qdrant.RemoteShardInfo{ShardId: r.ShardID, PeerId: r.PeerID, State: state(r.State)})
+	}
+	for _, t := range in.ShardTransfers {
+		out.ShardTransfers = append(out.ShardTransfers, &qdrant.ShardTransferInfo{ShardId: t.ShardID, From: t.From, To: t.To, Sync: t.Sync})
+	}
+	return out
 }
 
 // requireManage checks manage access to an existing collection, as the

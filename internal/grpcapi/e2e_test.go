@@ -43,11 +43,15 @@ type serverConfig struct {
 	auth     auth.Options
 	maxBytes int
 	wrap     func(service.API) service.API // fault injection
+	svc      service.API                   // nil: a new real service
 }
 
 func startServer(t *testing.T, cfg serverConfig) *testServer {
 	t.Helper()
-	var svc service.API = newRealService(t)
+	svc := cfg.svc
+	if svc == nil {
+		svc = newRealService(t)
+	}
 	if cfg.wrap != nil {
 		svc = cfg.wrap(svc)
 	}

@@ -155,7 +155,13 @@ func (h *Handler) namedVectorUnsupported(w http.ResponseWriter, r *http.Request)
 	return nil, api.ErrBadRequest("adding or removing named vectors of an existing collection is not supported by this server")
 }
 
-// collectionStandalone answers the collection cluster operations of a
+// collectionClusterInfo reports where the collection's shards live (on a
+// standalone node: all local, with their point counts).
+func (h *Handler) collectionClusterInfo(w http.ResponseWriter, r *http.Request) (any, error) {
+	return h.svc.CollectionClusterInfo(r.Context(), coll(r))
+}
+
+// collectionStandalone answers the collection cluster updates of a
 // standalone node, after checking that the collection exists.
 func (h *Handler) collectionStandalone(w http.ResponseWriter, r *http.Request) (any, error) {
 	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {

@@ -299,6 +299,7 @@ func walkServer(t *testing.T) *testClient {
 		{method: "GET", path: d + "/optimizations"},
 		{method: "GET", path: d + "/shards"},
 		{method: "GET", path: "/cluster", check: wantJSON(`{"status": "disabled"}`)},
+		{method: "GET", path: d + "/cluster", check: wantContains(`"shard_count":2`, `{"shard_id":0,"points_count":`, `{"shard_id":1,"points_count":`, `"remote_shards":[]`)},
 		{method: "GET", path: "/telemetry?details_level=2", check: wantContains(`"number_of_collections":2`, `"id":"demo"`, `"config":{"params":{"vectors":{"size":4,"distance":"Dot"`)},
 		{method: "DELETE", path: "/collections/named", check: wantJSON(`true`)},
 		{method: "GET", path: "/collections", check: func(t testing.TB, r json.RawMessage) {
@@ -325,7 +326,6 @@ func walkServer(t *testing.T) *testClient {
 		{"DELETE", d + "/vectors/extra", ``, 400, "named vectors"},
 		{"PUT", d + "/shards", `{"shard_key": "a"}`, 400, "custom sharding"},
 		{"POST", d + "/shards/delete", `{"shard_key": "a"}`, 400, "custom sharding"},
-		{"GET", d + "/cluster", ``, 405, "standalone"},
 		{"POST", d + "/cluster", `{"move_shard": {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 2}}`, 405, "standalone"},
 		{"GET", "/collections/nope/cluster", ``, 404, "Collection `nope` doesn't exist!"},
 		{"GET", "/cluster/telemetry", ``, 405, "standalone"},

@@ -89,7 +89,7 @@ func (h *Handler) routes() {
 	h.api("POST "+c+"/points/discover", h.discover)
 	h.api("POST "+c+"/points/discover/batch", h.discoverBatch)
 
-	// Cluster (standalone answers) and shard keys.
+	// Cluster (standalone answers: local shards only) and shard keys.
 	h.api("GET /cluster", func(http.ResponseWriter, *http.Request) (any, error) {
 		return map[string]string{"status": "disabled"}, nil
 	})
@@ -98,7 +98,7 @@ func (h *Handler) routes() {
 	h.api("POST /cluster/recover", standalone)
 	h.api("DELETE /cluster/peer/{peer_id}", standalone)
 	h.api("GET /cluster/metadata/keys", standalone)
-	h.api("GET "+c+"/cluster", h.collectionStandalone)
+	h.api("GET "+c+"/cluster", h.collectionClusterInfo)
 	h.api("POST "+c+"/cluster", h.collectionStandalone)
 	h.api("GET "+c+"/shards", h.listShardKeys)
 	h.api("PUT "+c+"/shards", h.shardKeyUnsupported)
