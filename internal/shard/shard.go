@@ -203,7 +203,15 @@ func (s *Shard) pebbleOptions() *pebble.Options {
 	o := &pebble.Options{
 		FormatMajorVersion: pebble.FormatTableFormatV6,
 		MemTableSize:       32 << 20,
-		Logger:             pebbleLogger{s.log},
+		// Reads are served from memory; the store is read only by Open,
+		// ReadOps and checkpoints, so L0 may hold many overlapping files.
+		// Compacting later costs less write amplification during imports
+		// (a 60,000 × 784 import: 458 MB written for 183 MB, 2.51×, with
+		// Pebble's default threshold of 4; 337 MB, 1.85×, with 16).
+		L0CompactionThreshold:     16,
+		L0CompactionFileThreshold: 1000,
+		L0StopWritesThreshold:     64,
+		Logger:                    pebbleLogger{s.log},
 	}
 	// Vectors, most of the bytes, are floats that snappy hardly shrinks;
 	// compressing every flushed block cost a quarter of an import's CPU.
