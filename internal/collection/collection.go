@@ -229,7 +229,13 @@ func (c *Collection) Acquire() (func(), error) {
 
 // Close waits for in-flight operations, then closes every shard. New
 // operations fail with a not-found error from the moment Close is called.
-func (c *Collection) Close() error {
+func (c *Collection) Close() error { return c.close((*shard.Shard).Close) }
+
+// Drop is Close for a collection whose directory is about to be deleted:
+// shards are closed without persisting their index files.
+func (c *Collection) Drop() error { return c.close((*shard.Shard).Drop) }
+
+func (c *Collection) close(closeShard func(*shard.Shard) error) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -242,7 +248,7 @@ func (c *Collection) Close() error {
 	c.mu.Unlock()
 	var errs []error
 	for _, s := range c.shards {
-		if err := s.Close(); err != nil {
+		if err := closeShard(s); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -396,7 +396,7 @@ func (s *Service) DeleteCollection(ctx context.Context, name string) (bool, erro
 	s.mu.Unlock()
 	var errs []error
 	if c != nil {
-		if err := c.Close(); err != nil {
+		if err := c.Drop(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -277,7 +277,7 @@ func (h *SnapshotHooks) RestoreCollection(ctx context.Context, name, dir string,
 	h.failpointAfterCommit(FailpointRestoreCommitted)
 
 	if oldC != nil {
-		if err := oldC.Close(); err != nil {
+		if err := oldC.Drop(); err != nil {
 			s.log.Warn("cannot close the collection a restore replaced", "collection", name, "err", err)
 		}
 	}

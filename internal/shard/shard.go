@@ -460,7 +460,14 @@ func (s *Shard) opSize(recordLen int, before, after uint32) uint64 {
 }
 
 // Close stops background work, persists index checkpoints and closes the store.
-func (s *Shard) Close() error {
+func (s *Shard) Close() error { return s.close(true) }
+
+// Drop stops background work and closes the store without persisting index
+// files, for a shard whose directory is about to be deleted. Open still
+// works on a dropped shard's directory (the index files are caches).
+func (s *Shard) Drop() error { return s.close(false) }
+
+func (s *Shard) close(persist bool) error {
 	s.writeMu.Lock()
 	s.mu.Lock()
 	if s.closed {
@@ -475,8 +482,10 @@ func (s *Shard) Close() error {
 	s.bgCancel()
 	s.bgWG.Wait()
 	var errs []error
-	if err := s.persist(context.Background(), s.opts.Dir, false); err != nil {
-		errs = append(errs, err)
+	if persist {
+		if err := s.persist(context.Background(), s.opts.Dir, false); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.closeMu.Lock()
 	if err := s.db.Close(); err != nil {

@@ -684,3 +684,29 @@ func TestCheckpointIsConsistent(t *testing.T) {
 		t.Fatal("deleting in the copy changed the original")
 	}
 }
+
+// TestDropSkipsIndexFiles checks that Drop closes without writing index
+// files and that the directory still opens with every point.
+func TestDropSkipsIndexFiles(t *testing.T) {
+	opts := testOptions(t.TempDir())
+	s := openShard(t, opts)
+	for i := range 50 {
+		apply(t, s, upsert(pt(uint64(i), []float32{float32(i), 1, 2, 3}, nil)))
+	}
+	if err := s.Drop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(opts.Dir, "index")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("index files after Drop: %v", err)
+	}
+	if _, err := s.Apply(bg, upsert(pt(99, []float32{1, 1, 1, 1}, nil))); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Apply after Drop: %v, want ErrClosed", err)
+	}
+	s2 := openShard(t, opts)
+	if n, _ := s2.Count(bg, nil, true); n != 50 {
+		t.Fatalf("reopen after Drop: %d points, want 50", n)
+	}
+	if rec := getOne(t, s2, 7); rec == nil || rec.Vector[""][0] != 7 {
+		t.Fatalf("point 7 after Drop and reopen: %+v", rec)
+	}
+}
