@@ -27,3 +27,44 @@ func TestCheckFiniteAgreesWithMath(t *testing.T) {
 		t.Fatalf("empty vector: %v", err)
 	}
 }
+
+// TestCheckFiniteEveryPosition puts one bad value at every position of
+// vectors of odd and even lengths.
+func TestCheckFiniteEveryPosition(t *testing.T) {
+	for n := 1; n <= 9; n++ {
+		for i := range n {
+			for _, bad := range []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())} {
+				v := make([]float32, n)
+				for j := range v {
+					v[j] = float32(j) - 3.5
+				}
+				if CheckFinite("v", v) != nil {
+					t.Fatalf("finite vector of %d rejected", n)
+				}
+				v[i] = bad
+				if CheckFinite("v", v) == nil {
+					t.Fatalf("%v at %d of %d accepted", bad, i, n)
+				}
+				// The same values starting 4 bytes off an 8-byte boundary.
+				w := make([]float32, n+1)[1:]
+				copy(w, v)
+				if CheckFinite("v", w) == nil {
+					t.Fatalf("%v at %d of %d (unaligned) accepted", bad, i, n)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkCheckFinite(b *testing.B) {
+	v := make([]float32, 784)
+	for i := range v {
+		v[i] = float32(i % 256)
+	}
+	b.SetBytes(4 * 784)
+	for b.Loop() {
+		if CheckFinite("", v) != nil {
+			b.Fatal("rejected")
+		}
+	}
+}
