@@ -67,6 +67,40 @@ type space struct {
 	// degraded is called (from a worker) when the graph has more
 	// tombstones than live nodes; the shard then rebuilds it.
 	degraded func()
+	// writers counts the shard's Apply calls in flight (nil: never yield).
+	writers *atomic.Int32
+}
+
+// Writes come before indexing: while an Apply is in flight, a worker waits
+// up to yieldMax before each batch of inserts, polling every yieldPoll, so
+// that an import is not slowed by building the graph of what it already
+// wrote (searches scan the unindexed tail exactly meanwhile). Once more than
+// yieldLimit vectors wait, workers stop yielding, so that a steady stream of
+// writes cannot leave an unbounded tail to scan.
+const (
+	yieldMax   = 20 * time.Millisecond
+	yieldPoll  = time.Millisecond
+	yieldLimit = 100_000
+)
+
+// yieldToWriters waits while writes are in flight, for at most yieldMax.
+func (sp *space) yieldToWriters(ctx context.Context) {
+	if sp.writers == nil || sp.writers.Load() == 0 {
+		return
+	}
+	sp.qMu.Lock()
+	waiting := len(sp.queue)
+	sp.qMu.Unlock()
+	if waiting > yieldLimit {
+		return
+	}
+	for end := time.Now().Add(yieldMax); sp.writers.Load() > 0 && time.Now().Before(end); {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(yieldPoll):
+		}
+	}
 }
 
 func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.OptimizersConfig, threads int) (*space, error) {
@@ -298,6 +332,9 @@ func (sp *space) worker(ctx context.Context) {
 			sp.deleting--
 			sp.syncIdleLocked()
 			sp.qMu.Unlock()
+		}
+		if len(batch) > 0 {
+			sp.yieldToWriters(ctx)
 		}
 		for _, off := range batch {
 			sp.qMu.Lock()
