@@ -525,7 +525,7 @@ func TestIndexerYieldsToWritersButProgresses(t *testing.T) {
 		ps[i] = pt(uint64(i), randVec(r, 8), nil)
 	}
 	apply(t, s, upsert(ps...))
-	s.writers.Add(1) // a write that stays in flight
+	s.writes.begin() // a write that stays in flight
 	start := time.Now()
 	s.startWorkers()
 	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
@@ -534,7 +534,7 @@ func TestIndexerYieldsToWritersButProgresses(t *testing.T) {
 		t.Fatalf("indexing stalled behind a write in flight: %v", err)
 	}
 	took := time.Since(start)
-	s.writers.Add(-1)
+	s.writes.end()
 	// 20 batches over at most GOMAXPROCS workers, each waiting yieldMax.
 	workers := s.spaces[""].threads
 	if min := time.Duration(20/workers-1) * yieldMax; took < min {
