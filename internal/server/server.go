@@ -115,7 +115,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		s.tls = tc
 	}
 
+	peer, err := nodePeerID(cfg)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := service.New(service.Options{
+		PeerID:          peer,
 		StorageDir:      cfg.Storage.StoragePath,
 		Logger:          s.log.With("component", "service"),
 		Limits:          service.Limits{MaxCollections: cfg.Storage.MaxCollections},

@@ -201,6 +201,16 @@ func TestServeRESTAndGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Cluster information names this node: a peer id generated once (no
+	// cluster.peer_id configured), the same over both protocols.
+	peer := clusterPeerID(t, c, "cities")
+	if peer == 0 {
+		t.Fatal("cluster info reports peer id 0")
+	}
+	if gi, err := g.GetCollectionClusterInfo(ctx, "cities"); err != nil || gi.GetPeerId() != peer {
+		t.Fatalf("gRPC cluster info peer %d (%v), REST %d", gi.GetPeerId(), err, peer)
+	}
+
 	// Metrics carry Qdrant's names.
 	code, out := c.do("GET", "/metrics", nil)
 	text := fmt.Sprint(out["text"])
@@ -220,12 +230,28 @@ func TestServeRESTAndGRPC(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 
-	// Restart on the same storage: everything is still there.
+	// Restart on the same storage: everything is still there, and the
+	// node keeps its generated peer id.
 	s2 := start(t, cfg)
 	c2 := newREST(t, s2)
 	if got := searchIDs(c2, "cities", nil); fmt.Sprint(got) != "[4 1 3]" {
 		t.Fatalf("after restart: %v", got)
 	}
+	if p2 := clusterPeerID(t, c2, "cities"); p2 != peer {
+		t.Fatalf("peer id %d after restart, was %d", p2, peer)
+	}
+}
+
+// clusterPeerID returns the peer_id of GET /collections/{name}/cluster.
+func clusterPeerID(t *testing.T, c *restClient, name string) uint64 {
+	t.Helper()
+	code, out := c.do("GET", "/collections/"+name+"/cluster", nil)
+	res, _ := out["result"].(map[string]any)
+	id, ok := res["peer_id"].(float64)
+	if code != 200 || !ok {
+		t.Fatalf("cluster info (%d): %v", code, out)
+	}
+	return uint64(id)
 }
 
 // TestGracefulShutdownFinishesInFlightRequest holds a request open (body

@@ -22,6 +22,7 @@ func (s *Service) CollectionClusterInfo(ctx context.Context, name string) (*api.
 		return nil, fail(err)
 	}
 	info := &api.CollectionClusterInfo{
+		PeerID:         s.opts.PeerID,
 		ShardCount:     len(counts),
 		LocalShards:    make([]api.LocalShardInfo, len(counts)),
 		RemoteShards:   []api.RemoteShardInfo{},

@@ -74,6 +74,8 @@ func (l Limits) withDefaults() Limits {
 type Options struct {
 	// StorageDir holds meta.json and collections/<name>/.
 	StorageDir string
+	// PeerID is this node's peer id, reported in cluster information.
+	PeerID uint64
 	// Logger receives events; nil discards them.
 	Logger *slog.Logger
 	// Limits bound requests.
