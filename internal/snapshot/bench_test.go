@@ -127,6 +127,7 @@ func BenchmarkCreateSnapshot(b *testing.B) {
 		b.StartTimer()
 	}
 	b.SetBytes(size)
+	b.ReportMetric(float64(size)/1e6, "archive-MB")
 }
 
 // BenchmarkExtract measures verified extraction (hash of every file and of
