@@ -10,7 +10,7 @@ import (
 // shard id. Every shard is counted, so the counts add up to the points of
 // the collection at one moment per shard (not one moment for all).
 func (c *Collection) ShardPointCounts(ctx context.Context) ([]uint64, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()

@@ -197,10 +197,21 @@ func errNoVector(name string) error {
 }
 
 // acquire registers an operation; it fails once Close has begun.
-func (c *Collection) acquire() error {
+// heldKey marks a context whose caller holds the collection (Held).
+type heldKey struct{ c *Collection }
+
+// Held returns ctx marked as belonging to a caller that holds c (Acquire
+// succeeded and release was not called yet). c's methods called with it
+// keep working after Close has started, which waits for that caller
+// anyway; without the mark they refuse once Close has started.
+func (c *Collection) Held(ctx context.Context) context.Context {
+	return context.WithValue(ctx, heldKey{c}, true)
+}
+
+func (c *Collection) acquire(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed && ctx.Value(heldKey{c}) == nil {
 		return api.ErrCollectionNotFound(c.name)
 	}
 	c.inflight++
@@ -220,7 +231,7 @@ func (c *Collection) release() {
 // the returned release function; Close waits for every such caller. It
 // fails with a not-found error once Close has begun.
 func (c *Collection) Acquire() (func(), error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(context.Background()); err != nil {
 		return nil, err
 	}
 	var once sync.Once
@@ -289,7 +300,7 @@ func (c *Collection) eachShard(ctx context.Context, fn func(ctx context.Context,
 
 // Info reports the collection's status and sizes.
 func (c *Collection) Info(ctx context.Context) (*api.CollectionInfo, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()
@@ -361,7 +372,7 @@ func worseStatus(a, b api.CollectionStatus) api.CollectionStatus {
 
 // WaitIndexed blocks until every shard has indexed everything applied so far.
 func (c *Collection) WaitIndexed(ctx context.Context) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return err
 	}
 	defer c.release()
@@ -370,7 +381,7 @@ func (c *Collection) WaitIndexed(ctx context.Context) error {
 
 // CreatePayloadIndex builds the payload index on every shard.
 func (c *Collection) CreatePayloadIndex(ctx context.Context, key string, schema api.PayloadFieldSchema) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return err
 	}
 	defer c.release()
@@ -381,7 +392,7 @@ func (c *Collection) CreatePayloadIndex(ctx context.Context, key string, schema 
 
 // DropPayloadIndex drops the payload index on every shard.
 func (c *Collection) DropPayloadIndex(ctx context.Context, key string) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return err
 	}
 	defer c.release()

@@ -21,7 +21,7 @@ const maxGroupScan = 100_000
 // The query is re-run with a growing limit until the groups are full or the
 // collection is exhausted.
 func (c *Collection) QueryGroups(ctx context.Context, req *api.QueryGroupsRequest) (*api.GroupsResult, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()

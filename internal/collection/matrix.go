@@ -23,7 +23,7 @@ type Matrix struct {
 // have the vector req.Using, and for each finds its req.Limit nearest
 // neighbours among the sample (scores as Qdrant reports them).
 func (c *Collection) DistanceMatrix(ctx context.Context, req *api.SearchMatrixRequest) (*Matrix, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()

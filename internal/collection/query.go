@@ -39,7 +39,7 @@ type ranked struct {
 // Query runs a universal query and returns the hits after offset, with
 // payloads and vectors as selected.
 func (c *Collection) Query(ctx context.Context, req *api.QueryRequest) ([]api.ScoredPoint, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()
@@ -48,7 +48,7 @@ func (c *Collection) Query(ctx context.Context, req *api.QueryRequest) ([]api.Sc
 
 // QueryBatch runs several queries in parallel; the first error fails all.
 func (c *Collection) QueryBatch(ctx context.Context, reqs []api.QueryRequest) ([][]api.ScoredPoint, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()

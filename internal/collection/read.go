@@ -25,7 +25,7 @@ const (
 // Get returns the points with the given ids that exist, in the order asked,
 // each once.
 func (c *Collection) Get(ctx context.Context, ids []api.PointID, withPayload *api.PayloadSelector, withVector *api.VectorSelector) ([]api.Record, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()
@@ -90,7 +90,7 @@ func (c *Collection) checkVectorSelector(sel *api.VectorSelector) error {
 // Scroll pages through the points in id order (or by a payload value with
 // order_by). NextPageOffset is set in id order when more points follow.
 func (c *Collection) Scroll(ctx context.Context, req *api.ScrollRequest) (*api.ScrollResult, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()
@@ -251,7 +251,7 @@ func compareOrderValues(a, b any) int {
 
 // Count counts the points matching the filter over all shards.
 func (c *Collection) Count(ctx context.Context, f *api.Filter, exact bool) (uint64, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return 0, err
 	}
 	defer c.release()
@@ -273,7 +273,7 @@ func (c *Collection) Count(ctx context.Context, f *api.Filter, exact bool) (uint
 
 // Facet counts the values at key among the points matching the filter.
 func (c *Collection) Facet(ctx context.Context, req *api.FacetRequest) (*api.FacetResponse, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()

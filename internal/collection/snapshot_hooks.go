@@ -24,7 +24,7 @@ type ShardCheckpoint struct {
 // Each shard's checkpoint holds exactly its operations up to LastSeq.
 // Snapshots (internal/snapshot) are built on it.
 func (c *Collection) Checkpoint(ctx context.Context, dir string, ids []int) ([]ShardCheckpoint, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()

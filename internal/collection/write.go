@@ -221,7 +221,7 @@ func (c *Collection) Update(ctx context.Context, op *api.UpdateOperation, wait b
 // UpdateBatch validates every operation first and then applies them in
 // order; each operation's shard parts run in parallel.
 func (c *Collection) UpdateBatch(ctx context.Context, ops []api.UpdateOperation, wait bool) ([]api.UpdateResult, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()

@@ -12,7 +12,7 @@ import (
 // point count, and there are no remote shards or transfers. It needs read
 // access to the collection (or to the alias given).
 func (s *Service) CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error) {
-	c, release, err := s.use(ctx, name, auth.Read)
+	ctx, c, release, err := s.hold(ctx, name, auth.Read)
 	if err != nil {
 		return nil, err
 	}

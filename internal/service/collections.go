@@ -33,7 +33,7 @@ func (s *Service) ListCollections(ctx context.Context) ([]api.CollectionDescript
 
 // CollectionInfo reports a collection's status, sizes and configuration.
 func (s *Service) CollectionInfo(ctx context.Context, name string) (*api.CollectionInfo, error) {
-	c, release, err := s.use(ctx, name, auth.Read)
+	ctx, c, release, err := s.hold(ctx, name, auth.Read)
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +456,7 @@ func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
 	s.ddlMu.Lock()
-	c, release, err := s.use(ctx, collection, auth.Manage)
+	ctx, c, release, err := s.hold(ctx, collection, auth.Manage)
 	if err != nil {
 		s.ddlMu.Unlock()
 		return nil, err
@@ -546,7 +546,7 @@ func (s *Service) DeleteFieldIndex(ctx context.Context, collection, field string
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
 	s.ddlMu.Lock()
-	c, release, err := s.use(ctx, collection, auth.Manage)
+	ctx, c, release, err := s.hold(ctx, collection, auth.Manage)
 	if err != nil {
 		s.ddlMu.Unlock()
 		return nil, err

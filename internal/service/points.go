@@ -75,7 +75,7 @@ func (s *Service) checkOp(op *api.UpdateOperation) error {
 func (s *Service) write(ctx context.Context, collection string, ops []api.UpdateOperation, wp api.WriteParams) ([]api.UpdateResult, error) {
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
-	c, release, err := s.use(ctx, collection, auth.Write)
+	ctx, c, release, err := s.hold(ctx, collection, auth.Write)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func (s *Service) BatchUpdate(ctx context.Context, collection string, ops []api.
 // read opens a collection for reading with the request's timeout.
 func (s *Service) read(ctx context.Context, collection string, rp api.ReadParams) (context.Context, func(), *collection.Collection, error) {
 	ctx, cancel := withTimeout(ctx, rp.TimeoutSeconds)
-	c, release, err := s.use(ctx, collection, auth.Read)
+	ctx, c, release, err := s.hold(ctx, collection, auth.Read)
 	if err != nil {
 		cancel()
 		return nil, nil, nil, err

@@ -381,6 +381,15 @@ func (s *Service) resolve(name string) (string, error) {
 // the replacement; while a shard restore has it closed, use waits (until
 // ctx ends) and takes the reopened one.
 func (s *Service) use(ctx context.Context, name string, need auth.Mode) (*collection.Collection, func(), error) {
+	_, c, release, err := s.hold(ctx, name, need)
+	return c, release, err
+}
+
+// hold is use that also returns ctx marked as holding the collection
+// (collection.Held): calls on the collection with it cannot fail because a
+// restore started closing it after hold returned, since the close waits
+// for release. Requests pass it to every call on the collection.
+func (s *Service) hold(ctx context.Context, name string, need auth.Mode) (context.Context, *collection.Collection, func(), error) {
 	a := auth.FromContext(ctx)
 	for {
 		// Access granted on the name given (it may be an alias) or on the
@@ -388,10 +397,10 @@ func (s *Service) use(ctx context.Context, name string, need auth.Mode) (*collec
 		// not the collection exists, so it learns nothing about it.
 		real, rerr := s.resolve(name)
 		if err := a.CheckCollection(name, need); err != nil && (rerr != nil || a.CheckCollection(real, need) != nil) {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if rerr != nil {
-			return nil, nil, rerr
+			return nil, nil, nil, rerr
 		}
 		s.mu.RLock()
 		c, ok := s.colls[real]
@@ -403,7 +412,7 @@ func (s *Service) use(ctx context.Context, name string, need auth.Mode) (*collec
 			}
 			release, err := c.Acquire()
 			if err == nil {
-				return c, release, nil
+				return c.Held(ctx), c, release, nil
 			}
 			// c is closing: replaced (take the new one), being restored
 			// shard by shard (wait), or deleted (not found).
@@ -420,10 +429,10 @@ func (s *Service) use(ctx context.Context, name string, need auth.Mode) (*collec
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, nil, fail(ctx.Err())
+				return nil, nil, nil, fail(ctx.Err())
 			}
 		}
-		return nil, nil, api.ErrCollectionNotFound(name)
+		return nil, nil, nil, api.ErrCollectionNotFound(name)
 	}
 }
 
