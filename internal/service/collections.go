@@ -476,9 +476,6 @@ func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *
 	}
 	berr := c.CreatePayloadIndex(ctx, req.FieldName, *req.FieldSchema)
 	release()
-	if berr != nil && s.replacedMeanwhile(c, berr) {
-		return s.indexResult(c.Shards(), wp), nil
-	}
 	if berr != nil {
 		// An index the shards refuse (bad parameters) must not stay in the
 		// metadata, or every later open would fail to build it.
@@ -557,27 +554,10 @@ func (s *Service) DeleteFieldIndex(ctx context.Context, collection, field string
 	if err != nil {
 		return nil, err
 	}
-	if err := c.DropPayloadIndex(ctx, field); err != nil && !s.replacedMeanwhile(c, err) {
+	if err := c.DropPayloadIndex(ctx, field); err != nil {
 		return nil, fail(err)
 	}
 	return s.indexResult(c.Shards(), wp), nil
-}
-
-// replacedMeanwhile reports whether err, from a payload index change on c
-// after its metadata command was applied, only says that c closed because a
-// restore replaced it: by another collection of the same name (a collection
-// restore, which overwrote the change: it happened before the restore) or
-// by the same collection reopened from the metadata after a shard restore
-// (which carries the change). Either way the request succeeded. A deleted
-// collection is not replaced: not found stands.
-func (s *Service) replacedMeanwhile(c *collection.Collection, err error) bool {
-	if api.KindOf(err) != api.KindNotFound {
-		return false
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	cur := s.colls[c.Name()]
-	return (cur != nil && cur != c) || s.busy[c.Name()] != nil
 }
 
 func (s *Service) indexResult(_ int, wp api.WriteParams) *api.UpdateResult {
