@@ -2,6 +2,7 @@ package shard
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -190,4 +191,46 @@ func BenchmarkFilteredSearch60k(b *testing.B) {
 			b.ReportMetric(float64(s.plansGraph.Load()-g0)/float64(n), "graph-share")
 		})
 	}
+}
+
+// BenchmarkImportWriteAmp imports 60,000 random 784-dimensional vectors
+// (integers 0..255, like Fashion-MNIST) in batches of 256 into a shard
+// without indexing and reports the store's write amplification: bytes
+// written to the WAL, flushes and compactions over the bytes of input, once
+// the background compactions it triggered have settled.
+func BenchmarkImportWriteAmp(b *testing.B) {
+	const n, dim, batch = 60000, 784, 256
+	r := rand.New(rand.NewPCG(1, 2))
+	ops := make([]*api.UpdateOperation, 0, n/batch+1)
+	for first := 0; first < n; first += batch {
+		ps := make([]api.PointStruct, min(batch, n-first))
+		for i := range ps {
+			v := make([]float32, dim)
+			for j := range v {
+				v[j] = float32(r.IntN(256))
+			}
+			ps[i] = pt(uint64(first+i), v, nil)
+		}
+		ops = append(ops, upsert(ps...))
+	}
+	var amp float64
+	for b.Loop() {
+		b.StopTimer()
+		opts := testOptions(b.TempDir())
+		opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid}}
+		opts.noIndexer = true
+		s := openShard(b, opts)
+		b.StartTimer()
+		for _, op := range ops {
+			apply(b, s, op)
+		}
+		b.StopTimer()
+		time.Sleep(2 * time.Second) // let triggered compactions finish
+		m := s.db.Metrics()
+		t := m.Total()
+		amp = float64(t.TableBytesFlushed+t.TableBytesCompacted+m.WAL.BytesWritten) / float64(m.WAL.BytesIn)
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(amp, "write-amp")
 }
