@@ -509,3 +509,53 @@ func TestCheckpointWithIndexOpens(t *testing.T) {
 		t.Fatalf("search in copy: %s", jsonOf(t, hits))
 	}
 }
+
+// TestReconcileDeadIndexFile persists the index file of 20 points (too few tombstones for
+// a repair or rebuild to start by itself),
+// replaces all of them, crashes without persisting, and checks that the
+// reopened shard does not build its graph on the file's dead nodes (whose
+// vectors it no longer holds): it starts a new graph, with no tombstones,
+// that finds every point by its own vector. Building on the tombstones used
+// to leave most new nodes without links (TestCrashRecovery's recall check
+// caught it when the writer indexed little before it was killed).
+func TestReconcileDeadIndexFile(t *testing.T) {
+	dir := t.TempDir()
+	opts := indexedOptions(dir, 16, api.DistanceEuclid)
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	loadRandom(t, s, r, 20, 16, nil)
+	waitIndexed(t, s)
+	if err := s.persist(bg, dir, true); err != nil {
+		t.Fatal(err)
+	}
+	vecs := map[uint64][]float32{}
+	for i := range 300 {
+		v := randVec(r, 16)
+		vecs[uint64(i)] = v
+		apply(t, s, upsert(pt(uint64(i), v, nil)))
+	}
+	crash(t, s)
+
+	s2 := openShard(t, opts)
+	waitIndexed(t, s2)
+	g := s2.spaces[""].graph.Load()
+	if d := g.Deleted(); d != 0 {
+		t.Fatalf("graph after reopen holds %d deleted nodes of the old index file", d)
+	}
+	miss := 0
+	for id, v := range vecs {
+		hits, err := s2.Search(bg, SearchRequest{Vector: v, Limit: 1, Params: api.SearchParams{HnswEf: ptr(32)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) == 0 || hits[0].ID.Num != id {
+			miss++
+		}
+	}
+	if miss > 0 {
+		t.Fatalf("%d of %d points not found by their own vector at ef 32", miss, len(vecs))
+	}
+}

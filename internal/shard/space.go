@@ -362,6 +362,22 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 		}
 	}
 	sp.tomb.Store(int64(g.Deleted()))
+	if !sp.graphUsable(g) {
+		// More of the file's nodes are dead than live (its points were
+		// replaced since it was written): building afresh costs no more
+		// than repairing, and inserts into a graph of tombstones link
+		// poorly.
+		g = hnsw.New(sp.graphOptions(), sp.store)
+		sp.graph.Store(g)
+		sp.tomb.Store(0)
+		sp.dirty.Store(true)
+		offs = offs[:0]
+		for off := range n {
+			if live.has(off) && sp.has.has(off) {
+				offs = append(offs, off)
+			}
+		}
+	}
 	sp.unchecked.Store(true)
 	sp.enqueue(offs...)
 }

@@ -99,6 +99,17 @@ func (g *Graph) linkLevel(s *searcher, sc *scorer, off uint32, l int) {
 			s.tmp = append(s.tmp, c)
 		}
 	}
+	if len(s.tmp) == 0 {
+		// Every node found is deleted (a graph of tombstones, or a region
+		// emptied by deletes): link to them all the same, or this node
+		// would be isolated and the nodes inserted after it could not find
+		// it either. Repair later relinks it through their lists.
+		for _, c := range s.buf {
+			if c.Off != off && g.node(c.Off).state.Load()&stRemoved == 0 {
+				s.tmp = append(s.tmp, c)
+			}
+		}
+	}
 	s.sel = g.selectNeighbours(s.tmp, g.m, s.sel[:0])
 	g.setOwn(s, off, l)
 	for _, nb := range s.sel {
