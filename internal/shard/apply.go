@@ -26,6 +26,8 @@ func (s *Shard) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, err
 	if op == nil || countOps(op) != 1 {
 		return 0, api.ErrBadInput("an update operation must have exactly one action")
 	}
+	s.writes.begin()
+	defer s.writes.end()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed {

@@ -26,6 +26,7 @@ func (s *Shard) startBackground() {
 func (s *Shard) startWorkers() {
 	for _, sp := range s.spaces {
 		sp.degraded = func() { s.rebuildGraph(sp) }
+		sp.writes = &s.writes
 		for range sp.threads {
 			s.bgWG.Add(1)
 			go func() {

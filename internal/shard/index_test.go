@@ -559,3 +559,38 @@ func TestReconcileDeadIndexFile(t *testing.T) {
 		t.Fatalf("%d of %d points not found by their own vector at ef 32", miss, len(vecs))
 	}
 }
+
+// TestIndexerYieldsToWritersButProgresses checks both sides of the writer
+// priority: while a write is in flight, workers wait before each batch (so
+// indexing slows down), but never for more than yieldMax at a time, so that
+// a writer that never finishes cannot stall indexing.
+func TestIndexerYieldsToWritersButProgresses(t *testing.T) {
+	opts := indexedOptions(t.TempDir(), 8, api.DistanceEuclid)
+	opts.noIndexer = true
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(9, 10))
+	const n = 32 * 20 // 20 worker batches
+	ps := make([]api.PointStruct, n)
+	for i := range ps {
+		ps[i] = pt(uint64(i), randVec(r, 8), nil)
+	}
+	apply(t, s, upsert(ps...))
+	s.writes.begin() // a write that stays in flight
+	start := time.Now()
+	s.startWorkers()
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := s.WaitIndexed(ctx); err != nil {
+		t.Fatalf("indexing stalled behind a write in flight: %v", err)
+	}
+	took := time.Since(start)
+	s.writes.end()
+	// 20 batches over at most GOMAXPROCS workers, each waiting yieldMax.
+	workers := s.spaces[""].threads
+	if min := time.Duration(20/workers-1) * yieldMax; took < min {
+		t.Fatalf("indexing took %v with a write in flight; yielding should make it at least %v", took, min)
+	}
+	if st := s.Stats(); st.PendingIndex != 0 {
+		t.Fatalf("%d vectors still pending", st.PendingIndex)
+	}
+}

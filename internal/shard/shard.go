@@ -118,6 +118,8 @@ type Shard struct {
 	// Options.OpLogRetainBytes), logBytes their sum.
 	logSizes []uint64
 	logBytes uint64
+	// writes records write activity; indexer workers yield to it.
+	writes writeActivity
 	// closeMu is held shared by readers of the store that do not hold mu
 	// (ReadOps) and exclusively by Close around closing the store.
 	closeMu sync.RWMutex

@@ -67,6 +67,65 @@ type space struct {
 	// degraded is called (from a worker) when the graph has more
 	// tombstones than live nodes; the shard then rebuilds it.
 	degraded func()
+	// writes is the shard's record of write activity (nil: never yield).
+	writes *writeActivity
+}
+
+// writeActivity tells indexer workers whether writes are coming in.
+type writeActivity struct {
+	inFlight atomic.Int32 // Apply calls in flight
+	lastEnd  atomic.Int64 // when the last Apply returned (UnixNano)
+}
+
+func (w *writeActivity) begin() { w.inFlight.Add(1) }
+
+func (w *writeActivity) end() {
+	w.lastEnd.Store(time.Now().UnixNano())
+	w.inFlight.Add(-1)
+}
+
+// active reports whether an Apply is in flight or returned within
+// yieldQuiet (an import's next batch is usually on its way).
+func (w *writeActivity) active() bool {
+	return w.inFlight.Load() > 0 || time.Now().UnixNano()-w.lastEnd.Load() < int64(yieldQuiet)
+}
+
+// Writes come before indexing: while writes are coming in, a worker waits
+// up to yieldMax before each batch of inserts, polling every yieldPoll, so
+// that an import is not slowed by building the graph of what it already
+// wrote (searches scan the unindexed tail exactly meanwhile). Once more than
+// yieldLimit vectors, or yieldLimitBytes of them, wait, workers stop
+// yielding, so that a steady stream of writes cannot leave a tail that
+// makes every search slow.
+const (
+	yieldMax        = 50 * time.Millisecond
+	yieldPoll       = 2 * time.Millisecond
+	yieldQuiet      = 5 * time.Millisecond
+	yieldLimit      = 100_000
+	yieldLimitBytes = 256 << 20
+)
+
+// yieldToWriters waits while writes are coming in, for at most yieldMax.
+func (sp *space) yieldToWriters(ctx context.Context) {
+	if sp.writes == nil || !sp.writes.active() {
+		return
+	}
+	sp.qMu.Lock()
+	waiting := len(sp.pending)
+	sp.qMu.Unlock()
+	if waiting > yieldLimit || waiting*sp.dim*4 > yieldLimitBytes {
+		return
+	}
+	t := time.NewTimer(yieldPoll)
+	defer t.Stop()
+	for end := time.Now().Add(yieldMax); sp.writes.active() && time.Now().Before(end); {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			t.Reset(yieldPoll)
+		}
+	}
 }
 
 func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.OptimizersConfig, threads int) (*space, error) {
@@ -298,6 +357,9 @@ func (sp *space) worker(ctx context.Context) {
 			sp.deleting--
 			sp.syncIdleLocked()
 			sp.qMu.Unlock()
+		}
+		if len(batch) > 0 {
+			sp.yieldToWriters(ctx)
 		}
 		for _, off := range batch {
 			sp.qMu.Lock()
