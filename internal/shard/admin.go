@@ -21,14 +21,27 @@ func (s *Shard) CreatePayloadIndex(ctx context.Context, key string, schema api.P
 	if s.closed {
 		return ErrClosed
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pidx.create(key, schema, func(fn func(off uint32, p api.Payload)) {
+	// The writer lock keeps payloads and live offsets as they are; the new
+	// indexes are built under the state lock held shared, so searches go on
+	// meanwhile, and only swapping them in takes it exclusively.
+	s.mu.RLock()
+	n, err := s.pidx.with(key, schema, func(fn func(off uint32, p api.Payload)) {
 		s.live.each(func(off uint32) bool {
 			fn(off, s.payloads[off])
 			return true
 		})
 	})
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if s.opts.afterIndexBuild != nil {
+		s.opts.afterIndexBuild()
+	}
+	s.mu.Lock()
+	*s.pidx = *n
+	s.mu.Unlock()
+	return nil
 }
 
 // DropPayloadIndex drops the payload index for key.

@@ -52,11 +52,12 @@ func (p *payloadIndexes) estimate(f *api.Filter, n int) filter.Cardinality {
 	return p.set.Estimate(f, n)
 }
 
-// create adds (or replaces) the index on key. The whole set is rebuilt
-// from each (which must visit offsets in increasing order, so postings grow
-// by appending): refilling one index in place would re-add every payload to
-// the others.
-func (p *payloadIndexes) create(key string, schema api.PayloadFieldSchema, each func(fn func(off uint32, p api.Payload))) error {
+// with returns a new set holding p's indexes and one on key (replacing any
+// on key). The whole set is rebuilt from each (which must visit offsets in
+// increasing order, so postings grow by appending): refilling one index in
+// place would re-add every payload to the others. p is only read, so with
+// may run under Shard.mu held shared, while searches go on.
+func (p *payloadIndexes) with(key string, schema api.PayloadFieldSchema, each func(fn func(off uint32, p api.Payload))) (*payloadIndexes, error) {
 	defs := map[string]api.PayloadFieldSchema{}
 	for k, v := range p.schemas {
 		defs[k] = v
@@ -64,11 +65,10 @@ func (p *payloadIndexes) create(key string, schema api.PayloadFieldSchema, each 
 	defs[key] = schema
 	n, err := newPayloadIndexes(defs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	each(n.add)
-	*p = *n
-	return nil
+	return n, nil
 }
 
 // drop removes the index on key (no error when there is none).

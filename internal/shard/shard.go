@@ -88,6 +88,9 @@ type Options struct {
 
 	// noIndexer keeps the indexer workers from starting (tests only).
 	noIndexer bool
+	// afterIndexBuild is called by CreatePayloadIndex between building the
+	// new payload indexes and swapping them in (tests only).
+	afterIndexBuild func()
 	// graphCost overrides graphCostFactor (tests only; 0: default).
 	graphCost float64
 }
