@@ -5,6 +5,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/collection"
 )
 
 // CollectionClusterInfo reports where the shards of a collection live, as a
@@ -12,24 +13,21 @@ import (
 // point count, and there are no remote shards or transfers. It needs read
 // access to the collection (or to the alias given).
 func (s *Service) CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error) {
-	ctx, c, release, err := s.hold(ctx, name, auth.Read)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	counts, err := c.ShardPointCounts(ctx)
-	if err != nil {
-		return nil, fail(err)
-	}
-	info := &api.CollectionClusterInfo{
-		PeerID:         s.opts.PeerID,
-		ShardCount:     len(counts),
-		LocalShards:    make([]api.LocalShardInfo, len(counts)),
-		RemoteShards:   []api.RemoteShardInfo{},
-		ShardTransfers: []api.ShardTransferInfo{},
-	}
-	for i, n := range counts {
-		info.LocalShards[i] = api.LocalShardInfo{ShardID: uint32(i), PointsCount: n, State: api.ReplicaActive}
-	}
-	return info, nil
+	return withHeld(s, ctx, name, auth.Read, func(ctx context.Context, c *collection.Collection) (*api.CollectionClusterInfo, error) {
+		counts, err := c.ShardPointCounts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		info := &api.CollectionClusterInfo{
+			PeerID:         s.opts.PeerID,
+			ShardCount:     len(counts),
+			LocalShards:    make([]api.LocalShardInfo, len(counts)),
+			RemoteShards:   []api.RemoteShardInfo{},
+			ShardTransfers: []api.ShardTransferInfo{},
+		}
+		for i, n := range counts {
+			info.LocalShards[i] = api.LocalShardInfo{ShardID: uint32(i), PointsCount: n, State: api.ReplicaActive}
+		}
+		return info, nil
+	})
 }

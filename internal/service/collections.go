@@ -33,13 +33,9 @@ func (s *Service) ListCollections(ctx context.Context) ([]api.CollectionDescript
 
 // CollectionInfo reports a collection's status, sizes and configuration.
 func (s *Service) CollectionInfo(ctx context.Context, name string) (*api.CollectionInfo, error) {
-	ctx, c, release, err := s.hold(ctx, name, auth.Read)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	info, err := c.Info(ctx)
-	return info, fail(err)
+	return withHeld(s, ctx, name, auth.Read, func(ctx context.Context, c *collection.Collection) (*api.CollectionInfo, error) {
+		return c.Info(ctx)
+	})
 }
 
 // CollectionExists reports whether name is a collection or an alias of one.

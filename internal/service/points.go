@@ -5,7 +5,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
-	"github.com/shoal-db/shoal/internal/collection"
+	coll "github.com/shoal-db/shoal/internal/collection"
 )
 
 // checkFilterDepth enforces Limits.MaxFilterDepth (the full validation is
@@ -24,79 +24,96 @@ func (s *Service) checkBatch(n int, what string) error {
 	return nil
 }
 
+// checkMax enforces an upper bound on an optional request value; what
+// names the value in the error.
+func checkMax(what string, v *int, maximum int) error {
+	if v != nil && *v > maximum {
+		return api.ErrBadInput("%s %d exceeds the maximum of %d", what, *v, maximum)
+	}
+	return nil
+}
+
+// checkWrite enforces the limits on one write operation with filter f
+// that carries n points (or ids), named by what in the error.
+func (s *Service) checkWrite(f *api.Filter, n int, what string) error {
+	if err := s.checkFilterDepth(f); err != nil {
+		return err
+	}
+	return s.checkBatch(n, what)
+}
+
 // checkOp enforces the limits on one write operation.
 func (s *Service) checkOp(op *api.UpdateOperation) error {
 	switch {
 	case op.Upsert != nil:
-		if err := s.checkFilterDepth(op.Upsert.UpdateFilter); err != nil {
-			return err
-		}
-		return s.checkBatch(len(op.Upsert.Points), "points")
+		return s.checkWrite(op.Upsert.UpdateFilter, len(op.Upsert.Points), "points")
 	case op.Delete != nil:
-		if err := s.checkFilterDepth(op.Delete.Filter); err != nil {
-			return err
-		}
-		return s.checkBatch(len(op.Delete.Points), "point ids")
+		return s.checkWrite(op.Delete.Filter, len(op.Delete.Points), "point ids")
 	case op.SetPayload != nil:
-		if err := s.checkFilterDepth(op.SetPayload.Filter); err != nil {
-			return err
-		}
-		return s.checkBatch(len(op.SetPayload.Points), "point ids")
+		return s.checkWrite(op.SetPayload.Filter, len(op.SetPayload.Points), "point ids")
 	case op.OverwritePayload != nil:
-		if err := s.checkFilterDepth(op.OverwritePayload.Filter); err != nil {
-			return err
-		}
-		return s.checkBatch(len(op.OverwritePayload.Points), "point ids")
+		return s.checkWrite(op.OverwritePayload.Filter, len(op.OverwritePayload.Points), "point ids")
 	case op.DeletePayload != nil:
-		if err := s.checkFilterDepth(op.DeletePayload.Filter); err != nil {
-			return err
-		}
-		return s.checkBatch(len(op.DeletePayload.Points), "point ids")
+		return s.checkWrite(op.DeletePayload.Filter, len(op.DeletePayload.Points), "point ids")
 	case op.ClearPayload != nil:
-		if err := s.checkFilterDepth(op.ClearPayload.Filter); err != nil {
-			return err
-		}
-		return s.checkBatch(len(op.ClearPayload.Points), "point ids")
+		return s.checkWrite(op.ClearPayload.Filter, len(op.ClearPayload.Points), "point ids")
 	case op.UpdateVectors != nil:
-		if err := s.checkFilterDepth(op.UpdateVectors.UpdateFilter); err != nil {
-			return err
-		}
-		return s.checkBatch(len(op.UpdateVectors.Points), "points")
+		return s.checkWrite(op.UpdateVectors.UpdateFilter, len(op.UpdateVectors.Points), "points")
 	case op.DeleteVectors != nil:
-		if err := s.checkFilterDepth(op.DeleteVectors.Filter); err != nil {
-			return err
-		}
-		return s.checkBatch(len(op.DeleteVectors.Points), "point ids")
+		return s.checkWrite(op.DeleteVectors.Filter, len(op.DeleteVectors.Points), "point ids")
 	}
 	return nil
+}
+
+// withHeld holds the collection named by name (or alias) with access need,
+// calls call with the held context and the collection, and releases it.
+// Errors of call pass through fail.
+func withHeld[T any](s *Service, ctx context.Context, name string, need auth.Mode, call func(context.Context, *coll.Collection) (T, error)) (T, error) {
+	ctx, c, release, err := s.hold(ctx, name, need)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer release()
+	res, err := call(ctx, c)
+	return res, fail(err)
+}
+
+// withRead is withHeld for reading, bounded by the request's timeout.
+func withRead[T any](s *Service, ctx context.Context, collection string, rp api.ReadParams, call func(context.Context, *coll.Collection) (T, error)) (T, error) {
+	ctx, cancel := withTimeout(ctx, rp.TimeoutSeconds)
+	defer cancel()
+	return withHeld(s, ctx, collection, auth.Read, call)
 }
 
 // write runs a batch of write operations on a collection.
 func (s *Service) write(ctx context.Context, collection string, ops []api.UpdateOperation, wp api.WriteParams) ([]api.UpdateResult, error) {
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
-	ctx, c, release, err := s.hold(ctx, collection, auth.Write)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	total := 0
-	for i := range ops {
-		if err := s.checkOp(&ops[i]); err != nil {
+	return withHeld(s, ctx, collection, auth.Write, func(ctx context.Context, c *coll.Collection) ([]api.UpdateResult, error) {
+		total := 0
+		for i := range ops {
+			if err := s.checkOp(&ops[i]); err != nil {
+				return nil, err
+			}
+			if op := ops[i].Upsert; op != nil {
+				total += len(op.Points)
+			}
+		}
+		if err := s.checkBatch(total, "points"); err != nil {
 			return nil, err
 		}
-		if op := ops[i].Upsert; op != nil {
-			total += len(op.Points)
-		}
-	}
-	if err := s.checkBatch(total, "points"); err != nil {
-		return nil, err
-	}
-	res, err := c.UpdateBatch(ctx, ops, wp.Wait)
-	return res, fail(err)
+		return c.UpdateBatch(ctx, ops, wp.Wait)
+	})
 }
 
-func (s *Service) write1(ctx context.Context, collection string, op api.UpdateOperation, wp api.WriteParams) (*api.UpdateResult, error) {
+// write1 runs the single write operation op. When the request that op
+// carries is missing, it fails first with a bad-input error naming what
+// is missing.
+func (s *Service) write1(ctx context.Context, collection string, missing bool, what string, op api.UpdateOperation, wp api.WriteParams) (*api.UpdateResult, error) {
+	if missing {
+		return nil, api.ErrBadInput("missing %s", what)
+	}
 	res, err := s.write(ctx, collection, []api.UpdateOperation{op}, wp)
 	if err != nil {
 		return nil, err
@@ -106,82 +123,47 @@ func (s *Service) write1(ctx context.Context, collection string, op api.UpdateOp
 
 // Upsert inserts or replaces points.
 func (s *Service) Upsert(ctx context.Context, collection string, req *api.UpsertPoints, wp api.WriteParams) (*api.UpdateResult, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing points")
-	}
-	return s.write1(ctx, collection, api.UpdateOperation{Upsert: req}, wp)
+	return s.write1(ctx, collection, req == nil, "points", api.UpdateOperation{Upsert: req}, wp)
 }
 
 // DeletePoints deletes the selected points.
 func (s *Service) DeletePoints(ctx context.Context, collection string, sel *api.PointsSelector, wp api.WriteParams) (*api.UpdateResult, error) {
-	if sel == nil {
-		return nil, api.ErrBadInput("missing points selector")
-	}
-	return s.write1(ctx, collection, api.UpdateOperation{Delete: sel}, wp)
+	return s.write1(ctx, collection, sel == nil, "points selector", api.UpdateOperation{Delete: sel}, wp)
 }
 
 // UpdateVectors replaces the given named vectors of points.
 func (s *Service) UpdateVectors(ctx context.Context, collection string, req *api.UpdateVectors, wp api.WriteParams) (*api.UpdateResult, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing points")
-	}
-	return s.write1(ctx, collection, api.UpdateOperation{UpdateVectors: req}, wp)
+	return s.write1(ctx, collection, req == nil, "points", api.UpdateOperation{UpdateVectors: req}, wp)
 }
 
 // DeleteVectors removes named vectors from the selected points.
 func (s *Service) DeleteVectors(ctx context.Context, collection string, req *api.DeleteVectors, wp api.WriteParams) (*api.UpdateResult, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing selector")
-	}
-	return s.write1(ctx, collection, api.UpdateOperation{DeleteVectors: req}, wp)
+	return s.write1(ctx, collection, req == nil, "selector", api.UpdateOperation{DeleteVectors: req}, wp)
 }
 
 // SetPayload merges payload keys into the selected points.
 func (s *Service) SetPayload(ctx context.Context, collection string, req *api.SetPayload, wp api.WriteParams) (*api.UpdateResult, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing payload")
-	}
-	return s.write1(ctx, collection, api.UpdateOperation{SetPayload: req}, wp)
+	return s.write1(ctx, collection, req == nil, "payload", api.UpdateOperation{SetPayload: req}, wp)
 }
 
 // OverwritePayload replaces the selected points' payloads.
 func (s *Service) OverwritePayload(ctx context.Context, collection string, req *api.SetPayload, wp api.WriteParams) (*api.UpdateResult, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing payload")
-	}
-	return s.write1(ctx, collection, api.UpdateOperation{OverwritePayload: req}, wp)
+	return s.write1(ctx, collection, req == nil, "payload", api.UpdateOperation{OverwritePayload: req}, wp)
 }
 
 // DeletePayload deletes payload keys from the selected points.
 func (s *Service) DeletePayload(ctx context.Context, collection string, req *api.DeletePayload, wp api.WriteParams) (*api.UpdateResult, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing keys")
-	}
-	return s.write1(ctx, collection, api.UpdateOperation{DeletePayload: req}, wp)
+	return s.write1(ctx, collection, req == nil, "keys", api.UpdateOperation{DeletePayload: req}, wp)
 }
 
 // ClearPayload removes the whole payload of the selected points.
 func (s *Service) ClearPayload(ctx context.Context, collection string, sel *api.PointsSelector, wp api.WriteParams) (*api.UpdateResult, error) {
-	if sel == nil {
-		return nil, api.ErrBadInput("missing points selector")
-	}
-	return s.write1(ctx, collection, api.UpdateOperation{ClearPayload: sel}, wp)
+	return s.write1(ctx, collection, sel == nil, "points selector", api.UpdateOperation{ClearPayload: sel}, wp)
 }
 
 // BatchUpdate validates every operation, then applies them in order.
 func (s *Service) BatchUpdate(ctx context.Context, collection string, ops []api.UpdateOperation, wp api.WriteParams) ([]api.UpdateResult, error) {
 	return s.write(ctx, collection, ops, wp)
-}
-
-// read opens a collection for reading with the request's timeout.
-func (s *Service) read(ctx context.Context, collection string, rp api.ReadParams) (context.Context, func(), *collection.Collection, error) {
-	ctx, cancel := withTimeout(ctx, rp.TimeoutSeconds)
-	ctx, c, release, err := s.hold(ctx, collection, auth.Read)
-	if err != nil {
-		cancel()
-		return nil, nil, nil, err
-	}
-	return ctx, func() { release(); cancel() }, c, nil
 }
 
 // GetPoint returns one point or a 404.
@@ -204,17 +186,13 @@ func (s *Service) GetPoints(ctx context.Context, collection string, req *api.Get
 	if err := s.checkBatch(len(req.IDs), "point ids"); err != nil {
 		return nil, err
 	}
-	ctx, done, c, err := s.read(ctx, collection, rp)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	wp := req.WithPayload
-	if wp == nil {
-		wp = api.PayloadAll
-	}
-	recs, err := c.Get(ctx, req.IDs, wp, req.WithVector)
-	return recs, fail(err)
+	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) ([]api.Record, error) {
+		wp := req.WithPayload
+		if wp == nil {
+			wp = api.PayloadAll
+		}
+		return c.Get(ctx, req.IDs, wp, req.WithVector)
+	})
 }
 
 // Scroll pages through points.
@@ -225,16 +203,12 @@ func (s *Service) Scroll(ctx context.Context, collection string, req *api.Scroll
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return nil, err
 	}
-	if req.Limit != nil && *req.Limit > s.limits.MaxLimit {
-		return nil, api.ErrBadInput("limit %d exceeds the maximum of %d", *req.Limit, s.limits.MaxLimit)
-	}
-	ctx, done, c, err := s.read(ctx, collection, rp)
-	if err != nil {
+	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
 		return nil, err
 	}
-	defer done()
-	res, err := c.Scroll(ctx, req)
-	return res, fail(err)
+	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
+		return c.Scroll(ctx, req)
+	})
 }
 
 // Count counts the points matching a filter.
@@ -245,17 +219,14 @@ func (s *Service) Count(ctx context.Context, collection string, req *api.CountRe
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return nil, err
 	}
-	ctx, done, c, err := s.read(ctx, collection, rp)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	exact := req.Exact == nil || *req.Exact
-	n, err := c.Count(ctx, req.Filter, exact)
-	if err != nil {
-		return nil, fail(err)
-	}
-	return &api.CountResult{Count: n}, nil
+	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.CountResult, error) {
+		exact := req.Exact == nil || *req.Exact
+		n, err := c.Count(ctx, req.Filter, exact)
+		if err != nil {
+			return nil, err
+		}
+		return &api.CountResult{Count: n}, nil
+	})
 }
 
 // Facet counts the values of a payload key.
@@ -266,16 +237,12 @@ func (s *Service) Facet(ctx context.Context, collection string, req *api.FacetRe
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return nil, err
 	}
-	if req.Limit != nil && *req.Limit > s.limits.MaxLimit {
-		return nil, api.ErrBadInput("limit %d exceeds the maximum of %d", *req.Limit, s.limits.MaxLimit)
-	}
-	ctx, done, c, err := s.read(ctx, collection, rp)
-	if err != nil {
+	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
 		return nil, err
 	}
-	defer done()
-	res, err := c.Facet(ctx, req)
-	return res, fail(err)
+	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.FacetResponse, error) {
+		return c.Facet(ctx, req)
+	})
 }
 
 // SearchMatrixPairs returns the distance matrix of a sample as pairs.
@@ -297,27 +264,24 @@ func (s *Service) SearchMatrixOffsets(ctx context.Context, collection string, re
 	return m.Offsets(), nil
 }
 
-func (s *Service) matrix(ctx context.Context, collection string, req *api.SearchMatrixRequest, rp api.ReadParams) (*collection.Matrix, error) {
+func (s *Service) matrix(ctx context.Context, collection string, req *api.SearchMatrixRequest, rp api.ReadParams) (*coll.Matrix, error) {
 	if req == nil {
 		req = &api.SearchMatrixRequest{}
 	}
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return nil, err
 	}
-	if req.Sample != nil && *req.Sample > s.limits.MaxMatrixSample {
-		return nil, api.ErrBadInput("sample %d exceeds the maximum of %d", *req.Sample, s.limits.MaxMatrixSample)
-	}
-	if req.Limit != nil && *req.Limit > s.limits.MaxLimit {
-		return nil, api.ErrBadInput("limit %d exceeds the maximum of %d", *req.Limit, s.limits.MaxLimit)
-	}
-	ctx, done, c, err := s.read(ctx, collection, rp)
-	if err != nil {
+	if err := checkMax("sample", req.Sample, s.limits.MaxMatrixSample); err != nil {
 		return nil, err
 	}
-	defer done()
-	m, err := c.DistanceMatrix(ctx, req)
-	if err != nil {
-		return nil, fail(err)
+	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
+		return nil, err
 	}
-	return m, nil
+	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
+		m, err := c.DistanceMatrix(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	})
 }

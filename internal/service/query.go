@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/shoal-db/shoal/internal/api"
+	coll "github.com/shoal-db/shoal/internal/collection"
 )
 
 // checkQuery enforces the limits on a query: limit plus offset, filter
@@ -55,16 +56,13 @@ func (s *Service) Query(ctx context.Context, collection string, req *api.QueryRe
 	if err := s.checkQuery(req); err != nil {
 		return nil, err
 	}
-	ctx, done, c, err := s.read(ctx, collection, rp)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	hits, err := c.Query(ctx, req)
-	if err != nil {
-		return nil, fail(err)
-	}
-	return &api.QueryResponse{Points: hits}, nil
+	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.QueryResponse, error) {
+		hits, err := c.Query(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return &api.QueryResponse{Points: hits}, nil
+	})
 }
 
 // QueryBatch runs several queries; the first error fails the batch.
@@ -89,13 +87,9 @@ func (s *Service) queryBatch(ctx context.Context, collection string, reqs []api.
 			return nil, err
 		}
 	}
-	ctx, done, c, err := s.read(ctx, collection, rp)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	lists, err := c.QueryBatch(ctx, reqs)
-	return lists, fail(err)
+	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) ([][]api.ScoredPoint, error) {
+		return c.QueryBatch(ctx, reqs)
+	})
 }
 
 // QueryGroups runs a query and groups its hits by a payload value.
@@ -109,13 +103,9 @@ func (s *Service) QueryGroups(ctx context.Context, collection string, req *api.Q
 	if req.Limit != nil && req.GroupSize != nil && *req.Limit**req.GroupSize > s.limits.MaxLimit {
 		return nil, api.ErrBadInput("limit × group_size exceeds the maximum of %d", s.limits.MaxLimit)
 	}
-	ctx, done, c, err := s.read(ctx, collection, rp)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	res, err := c.QueryGroups(ctx, req)
-	return res, fail(err)
+	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.GroupsResult, error) {
+		return c.QueryGroups(ctx, req)
+	})
 }
 
 // searchToQuery translates a legacy search into a query.
@@ -176,7 +166,29 @@ func discoverToQuery(r *api.DiscoverRequest) api.QueryRequest {
 	}
 }
 
-func (s *Service) legacy(ctx context.Context, collection string, q api.QueryRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
+// searchGroupsToQuery translates a legacy grouped search into a grouped
+// query.
+func searchGroupsToQuery(r *api.SearchGroupsRequest) api.QueryGroupsRequest {
+	size := r.GroupSize
+	return api.QueryGroupsRequest{QueryRequest: searchToQuery(&r.SearchRequest),
+		GroupBy: r.GroupBy, GroupSize: &size, WithLookup: r.WithLookup}
+}
+
+// recommendGroupsToQuery translates a legacy grouped recommendation into a
+// grouped query.
+func recommendGroupsToQuery(r *api.RecommendGroupsRequest) api.QueryGroupsRequest {
+	size := r.GroupSize
+	return api.QueryGroupsRequest{QueryRequest: recommendToQuery(&r.RecommendRequest),
+		GroupBy: r.GroupBy, GroupSize: &size, WithLookup: r.WithLookup}
+}
+
+// legacy runs a legacy request as the query toQuery translates it into; a
+// nil request fails with a bad-input error naming what is missing.
+func legacy[R any](s *Service, ctx context.Context, collection string, req *R, what string, toQuery func(*R) api.QueryRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
+	if req == nil {
+		return nil, api.ErrBadInput("missing %s", what)
+	}
+	q := toQuery(req)
 	res, err := s.Query(ctx, collection, &q, rp)
 	if err != nil {
 		return nil, err
@@ -184,73 +196,63 @@ func (s *Service) legacy(ctx context.Context, collection string, q api.QueryRequ
 	return res.Points, nil
 }
 
+// legacyBatch runs a batch of legacy requests as the queries toQuery
+// translates them into.
+func legacyBatch[R any](s *Service, ctx context.Context, collection string, reqs []R, toQuery func(*R) api.QueryRequest, rp api.ReadParams) ([][]api.ScoredPoint, error) {
+	qs := make([]api.QueryRequest, len(reqs))
+	for i := range reqs {
+		qs[i] = toQuery(&reqs[i])
+	}
+	return s.queryBatch(ctx, collection, qs, rp)
+}
+
+// legacyGroups runs a legacy grouped request as the grouped query toQuery
+// translates it into; a nil request fails with a bad-input error naming
+// what is missing.
+func legacyGroups[R any](s *Service, ctx context.Context, collection string, req *R, what string, toQuery func(*R) api.QueryGroupsRequest, rp api.ReadParams) (*api.GroupsResult, error) {
+	if req == nil {
+		return nil, api.ErrBadInput("missing %s", what)
+	}
+	q := toQuery(req)
+	return s.QueryGroups(ctx, collection, &q, rp)
+}
+
 // Search is the legacy nearest-neighbour search.
 func (s *Service) Search(ctx context.Context, collection string, req *api.SearchRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing search request")
-	}
-	return s.legacy(ctx, collection, searchToQuery(req), rp)
+	return legacy(s, ctx, collection, req, "search request", searchToQuery, rp)
 }
 
 // SearchBatch runs several legacy searches.
 func (s *Service) SearchBatch(ctx context.Context, collection string, reqs []api.SearchRequest, rp api.ReadParams) ([][]api.ScoredPoint, error) {
-	qs := make([]api.QueryRequest, len(reqs))
-	for i := range reqs {
-		qs[i] = searchToQuery(&reqs[i])
-	}
-	return s.queryBatch(ctx, collection, qs, rp)
+	return legacyBatch(s, ctx, collection, reqs, searchToQuery, rp)
 }
 
 // SearchGroups is the legacy grouped search.
 func (s *Service) SearchGroups(ctx context.Context, collection string, req *api.SearchGroupsRequest, rp api.ReadParams) (*api.GroupsResult, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing search request")
-	}
-	size := req.GroupSize
-	return s.QueryGroups(ctx, collection, &api.QueryGroupsRequest{QueryRequest: searchToQuery(&req.SearchRequest),
-		GroupBy: req.GroupBy, GroupSize: &size, WithLookup: req.WithLookup}, rp)
+	return legacyGroups(s, ctx, collection, req, "search request", searchGroupsToQuery, rp)
 }
 
 // Recommend is the legacy recommendation search.
 func (s *Service) Recommend(ctx context.Context, collection string, req *api.RecommendRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing recommend request")
-	}
-	return s.legacy(ctx, collection, recommendToQuery(req), rp)
+	return legacy(s, ctx, collection, req, "recommend request", recommendToQuery, rp)
 }
 
 // RecommendBatch runs several legacy recommendations.
 func (s *Service) RecommendBatch(ctx context.Context, collection string, reqs []api.RecommendRequest, rp api.ReadParams) ([][]api.ScoredPoint, error) {
-	qs := make([]api.QueryRequest, len(reqs))
-	for i := range reqs {
-		qs[i] = recommendToQuery(&reqs[i])
-	}
-	return s.queryBatch(ctx, collection, qs, rp)
+	return legacyBatch(s, ctx, collection, reqs, recommendToQuery, rp)
 }
 
 // RecommendGroups is the legacy grouped recommendation.
 func (s *Service) RecommendGroups(ctx context.Context, collection string, req *api.RecommendGroupsRequest, rp api.ReadParams) (*api.GroupsResult, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing recommend request")
-	}
-	size := req.GroupSize
-	return s.QueryGroups(ctx, collection, &api.QueryGroupsRequest{QueryRequest: recommendToQuery(&req.RecommendRequest),
-		GroupBy: req.GroupBy, GroupSize: &size, WithLookup: req.WithLookup}, rp)
+	return legacyGroups(s, ctx, collection, req, "recommend request", recommendGroupsToQuery, rp)
 }
 
 // Discover is the legacy discovery search.
 func (s *Service) Discover(ctx context.Context, collection string, req *api.DiscoverRequest, rp api.ReadParams) ([]api.ScoredPoint, error) {
-	if req == nil {
-		return nil, api.ErrBadInput("missing discover request")
-	}
-	return s.legacy(ctx, collection, discoverToQuery(req), rp)
+	return legacy(s, ctx, collection, req, "discover request", discoverToQuery, rp)
 }
 
 // DiscoverBatch runs several legacy discovery searches.
 func (s *Service) DiscoverBatch(ctx context.Context, collection string, reqs []api.DiscoverRequest, rp api.ReadParams) ([][]api.ScoredPoint, error) {
-	qs := make([]api.QueryRequest, len(reqs))
-	for i := range reqs {
-		qs[i] = discoverToQuery(&reqs[i])
-	}
-	return s.queryBatch(ctx, collection, qs, rp)
+	return legacyBatch(s, ctx, collection, reqs, discoverToQuery, rp)
 }

@@ -406,34 +406,53 @@ func (s *Service) hold(ctx context.Context, name string, need auth.Mode) (contex
 		c, ok := s.colls[real]
 		wait := s.busy[real]
 		s.mu.RUnlock()
-		if ok {
-			if s.afterLookup != nil {
-				s.afterLookup(real)
-			}
-			release, err := c.Acquire()
-			if err == nil {
-				return c.Held(ctx), c, release, nil
-			}
-			// c is closing: replaced (take the new one), being restored
-			// shard by shard (wait), or deleted (not found).
-			s.mu.RLock()
-			cur := s.colls[real]
-			wait = s.busy[real]
-			s.mu.RUnlock()
-			if cur != nil && cur != c {
-				continue
-			}
+		if ok && s.afterLookup != nil {
+			s.afterLookup(real)
 		}
-		if wait != nil {
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, nil, nil, fail(ctx.Err())
-			}
+		release, retry, err := s.acquire(ctx, real, c, ok, wait, name)
+		if err != nil {
+			return nil, nil, nil, err
 		}
-		return nil, nil, nil, api.ErrCollectionNotFound(name)
+		if retry {
+			continue
+		}
+		return c.Held(ctx), c, release, nil
 	}
+}
+
+// acquire registers the caller with c, the collection the caller found
+// open under the real name real (found is false when there was none);
+// wait is the channel the caller found in busy for it. When c was closed
+// because a restore replaced it, or once a shard restore that has the
+// collection closed is done, acquire returns retry: the caller looks the
+// collection up again. A collection that is gone fails with the not-found
+// error for notFound (the name the caller was given), and ctx ending while
+// acquire waits fails with fail(ctx.Err()).
+func (s *Service) acquire(ctx context.Context, real string, c *collection.Collection, found bool, wait chan struct{}, notFound string) (release func(), retry bool, err error) {
+	if found {
+		release, err := c.Acquire()
+		if err == nil {
+			return release, false, nil
+		}
+		// c is closing: replaced (take the new one), being restored
+		// shard by shard (wait), or deleted (not found).
+		s.mu.RLock()
+		cur := s.colls[real]
+		wait = s.busy[real]
+		s.mu.RUnlock()
+		if cur != nil && cur != c {
+			return nil, true, nil
+		}
+	}
+	if wait != nil {
+		select {
+		case <-wait:
+			return nil, true, nil
+		case <-ctx.Done():
+			return nil, false, fail(ctx.Err())
+		}
+	}
+	return nil, false, api.ErrCollectionNotFound(notFound)
 }
 
 // resolver is the collection.Resolver for lookup_from and with_lookup; it

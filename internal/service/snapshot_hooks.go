@@ -106,28 +106,14 @@ func (s *Service) acquireWithMeta(ctx context.Context, name string) (*collection
 		m := s.meta.State().Collections[name]
 		wait := s.busy[name]
 		s.mu.RUnlock()
-		if ok && m != nil {
-			release, err := c.Acquire()
-			if err == nil {
-				return c, m, release, nil
-			}
-			s.mu.RLock()
-			cur := s.colls[name]
-			wait = s.busy[name]
-			s.mu.RUnlock()
-			if cur != nil && cur != c {
-				continue
-			}
+		release, retry, err := s.acquire(ctx, name, c, ok && m != nil, wait, name)
+		if err != nil {
+			return nil, nil, nil, err
 		}
-		if wait != nil {
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, nil, nil, fail(ctx.Err())
-			}
+		if retry {
+			continue
 		}
-		return nil, nil, nil, api.ErrCollectionNotFound(name)
+		return c, m, release, nil
 	}
 }
 
