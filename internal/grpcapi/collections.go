@@ -45,32 +45,29 @@ func (c *collectionsService) List(ctx context.Context, _ *qdrant.ListCollections
 	return out, nil
 }
 
-func (c *collectionsService) Create(ctx context.Context, r *qdrant.CreateCollection) (*qdrant.CollectionOperationResponse, error) {
+// changeCollection serves Create and Update: it bounds ctx by r's timeout,
+// converts r with conv and applies the result to r's collection with call.
+func changeCollection[R timedRequest, Req any](ctx context.Context, r R, conv func(R) (Req, error), call func(context.Context, string, Req) error) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
+	timeout := r.GetTimeout()
+	ctx, cancel := withTimeout(ctx, &timeout)
 	defer cancel()
-	req, err := createCollectionFromProto(r)
+	req, err := conv(r)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := c.svc.CreateCollection(ctx, r.GetCollectionName(), req); err != nil {
+	if err := call(ctx, r.GetCollectionName(), req); err != nil {
 		return nil, toStatus(err)
 	}
 	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
 }
 
+func (c *collectionsService) Create(ctx context.Context, r *qdrant.CreateCollection) (*qdrant.CollectionOperationResponse, error) {
+	return changeCollection(ctx, r, createCollectionFromProto, c.svc.CreateCollection)
+}
+
 func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollection) (*qdrant.CollectionOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	req, err := updateCollectionFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	if err := c.svc.UpdateCollection(ctx, r.GetCollectionName(), req); err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
+	return changeCollection(ctx, r, updateCollectionFromProto, c.svc.UpdateCollection)
 }
 
 func (c *collectionsService) Delete(ctx context.Context, r *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {

@@ -414,12 +414,7 @@ func createCollectionFromProto(r *qdrant.CreateCollection) (*api.CreateCollectio
 	if out.QuantizationConfig, err = quantizationToJSON(r.GetQuantizationConfig()); err != nil {
 		return nil, err
 	}
-	if r.StrictModeConfig != nil {
-		if out.StrictModeConfig, err = messageToJSON(r.GetStrictModeConfig().ProtoReflect()); err != nil {
-			return nil, err
-		}
-	}
-	if out.Metadata, err = metadataFromProto(r.GetMetadata()); err != nil {
+	if out.StrictModeConfig, out.Metadata, err = strictModeAndMetadataFromProto(r); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -462,15 +457,31 @@ func updateCollectionFromProto(r *qdrant.UpdateCollection) (*api.UpdateCollectio
 	if out.QuantizationConfig, err = quantizationDiffToJSON(r.GetQuantizationConfig()); err != nil {
 		return nil, err
 	}
-	if r.StrictModeConfig != nil {
-		if out.StrictModeConfig, err = messageToJSON(r.GetStrictModeConfig().ProtoReflect()); err != nil {
-			return nil, err
-		}
-	}
-	if out.Metadata, err = metadataFromProto(r.GetMetadata()); err != nil {
+	if out.StrictModeConfig, out.Metadata, err = strictModeAndMetadataFromProto(r); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// strictModeAndMetadataFromProto converts the strict mode config (when
+// set) and then the metadata, the last settings CreateCollection and
+// UpdateCollection share.
+func strictModeAndMetadataFromProto(r interface {
+	GetStrictModeConfig() *qdrant.StrictModeConfig
+	GetMetadata() map[string]*qdrant.Value
+}) (json.RawMessage, map[string]any, error) {
+	var strict json.RawMessage
+	if sm := r.GetStrictModeConfig(); sm != nil {
+		var err error
+		if strict, err = messageToJSON(sm.ProtoReflect()); err != nil {
+			return nil, nil, err
+		}
+	}
+	meta, err := metadataFromProto(r.GetMetadata())
+	if err != nil {
+		return nil, nil, err
+	}
+	return strict, meta, nil
 }
 
 func vectorParamsDiffFromProto(p *qdrant.VectorParamsDiff) (api.VectorParamsDiff, error) {
@@ -672,47 +683,34 @@ func indexParamsToProto(t api.PayloadSchemaType, params map[string]any) *qdrant.
 	if err != nil {
 		return nil
 	}
-	fill := func(m protoreflect.Message) bool { return jsonToMessage(raw, m) == nil }
 	switch t {
 	case api.SchemaKeyword:
-		p := &qdrant.KeywordIndexParams{}
-		if fill(p.ProtoReflect()) {
-			return qdrant.NewPayloadIndexParamsKeyword(p)
-		}
+		return indexParamsFromJSON(raw, &qdrant.KeywordIndexParams{}, qdrant.NewPayloadIndexParamsKeyword)
 	case api.SchemaInteger:
-		p := &qdrant.IntegerIndexParams{}
-		if fill(p.ProtoReflect()) {
-			return qdrant.NewPayloadIndexParamsInt(p)
-		}
+		return indexParamsFromJSON(raw, &qdrant.IntegerIndexParams{}, qdrant.NewPayloadIndexParamsInt)
 	case api.SchemaFloat:
-		p := &qdrant.FloatIndexParams{}
-		if fill(p.ProtoReflect()) {
-			return qdrant.NewPayloadIndexParamsFloat(p)
-		}
+		return indexParamsFromJSON(raw, &qdrant.FloatIndexParams{}, qdrant.NewPayloadIndexParamsFloat)
 	case api.SchemaGeo:
-		p := &qdrant.GeoIndexParams{}
-		if fill(p.ProtoReflect()) {
-			return qdrant.NewPayloadIndexParamsGeo(p)
-		}
+		return indexParamsFromJSON(raw, &qdrant.GeoIndexParams{}, qdrant.NewPayloadIndexParamsGeo)
 	case api.SchemaBool:
-		p := &qdrant.BoolIndexParams{}
-		if fill(p.ProtoReflect()) {
-			return qdrant.NewPayloadIndexParamsBool(p)
-		}
+		return indexParamsFromJSON(raw, &qdrant.BoolIndexParams{}, qdrant.NewPayloadIndexParamsBool)
 	case api.SchemaDatetime:
-		p := &qdrant.DatetimeIndexParams{}
-		if fill(p.ProtoReflect()) {
-			return qdrant.NewPayloadIndexParamsDatetime(p)
-		}
+		return indexParamsFromJSON(raw, &qdrant.DatetimeIndexParams{}, qdrant.NewPayloadIndexParamsDatetime)
 	case api.SchemaUUID:
-		p := &qdrant.UuidIndexParams{}
-		if fill(p.ProtoReflect()) {
-			return qdrant.NewPayloadIndexParamsUUID(p)
-		}
+		return indexParamsFromJSON(raw, &qdrant.UuidIndexParams{}, qdrant.NewPayloadIndexParamsUUID)
 	case api.SchemaText:
 		return qdrant.NewPayloadIndexParamsText(textParamsFromMap(params))
 	}
 	return nil
+}
+
+// indexParamsFromJSON fills p from the REST form raw and wraps it with
+// wrap; params that do not fit p give nil.
+func indexParamsFromJSON[P interface{ ProtoReflect() protoreflect.Message }](raw json.RawMessage, p P, wrap func(P) *qdrant.PayloadIndexParams) *qdrant.PayloadIndexParams {
+	if jsonToMessage(raw, p.ProtoReflect()) != nil {
+		return nil
+	}
+	return wrap(p)
 }
 
 func textParamsFromMap(m map[string]any) *qdrant.TextIndexParams {

@@ -122,14 +122,24 @@ func vectorsFromOutput(v *qdrant.VectorsOutput) api.Vectors {
 	return nil
 }
 
+// idAndVectorsFromProto converts the id and the vectors of a point, in that
+// order.
+func idAndVectorsFromProto(pid *qdrant.PointId, v *qdrant.Vectors) (api.PointID, api.Vectors, error) {
+	id, err := idFromProto(pid)
+	if err != nil {
+		return api.PointID{}, nil, err
+	}
+	vecs, err := vectorsFromProto(v)
+	if err != nil {
+		return api.PointID{}, nil, err
+	}
+	return id, vecs, nil
+}
+
 func pointsFromProto(ps []*qdrant.PointStruct) ([]api.PointStruct, error) {
 	out := make([]api.PointStruct, len(ps))
 	for i, p := range ps {
-		id, err := idFromProto(p.GetId())
-		if err != nil {
-			return nil, err
-		}
-		vecs, err := vectorsFromProto(p.GetVectors())
+		id, vecs, err := idAndVectorsFromProto(p.GetId(), p.GetVectors())
 		if err != nil {
 			return nil, err
 		}
@@ -145,11 +155,7 @@ func pointsFromProto(ps []*qdrant.PointStruct) ([]api.PointStruct, error) {
 func pointVectorsFromProto(ps []*qdrant.PointVectors) ([]api.PointVectors, error) {
 	out := make([]api.PointVectors, len(ps))
 	for i, p := range ps {
-		id, err := idFromProto(p.GetId())
-		if err != nil {
-			return nil, err
-		}
-		vecs, err := vectorsFromProto(p.GetVectors())
+		id, vecs, err := idAndVectorsFromProto(p.GetId(), p.GetVectors())
 		if err != nil {
 			return nil, err
 		}
@@ -250,13 +256,19 @@ func recordToProto(r *api.Record) (*qdrant.RetrievedPoint, error) {
 }
 
 func recordsToProto(rs []api.Record) ([]*qdrant.RetrievedPoint, error) {
-	out := make([]*qdrant.RetrievedPoint, len(rs))
-	for i := range rs {
-		p, err := recordToProto(&rs[i])
+	return listToProto(rs, recordToProto)
+}
+
+// listToProto converts every element of in with conv, stopping at the first
+// error.
+func listToProto[In, Out any](in []In, conv func(*In) (Out, error)) ([]Out, error) {
+	out := make([]Out, len(in))
+	for i := range in {
+		o, err := conv(&in[i])
 		if err != nil {
 			return nil, err
 		}
-		out[i] = p
+		out[i] = o
 	}
 	return out, nil
 }
@@ -281,15 +293,7 @@ func scoredToProto(s *api.ScoredPoint) (*qdrant.ScoredPoint, error) {
 }
 
 func scoredListToProto(ss []api.ScoredPoint) ([]*qdrant.ScoredPoint, error) {
-	out := make([]*qdrant.ScoredPoint, len(ss))
-	for i := range ss {
-		p, err := scoredToProto(&ss[i])
-		if err != nil {
-			return nil, err
-		}
-		out[i] = p
-	}
-	return out, nil
+	return listToProto(ss, scoredToProto)
 }
 
 func batchToProto(lists [][]api.ScoredPoint) ([]*qdrant.BatchResult, error) {

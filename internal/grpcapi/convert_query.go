@@ -333,46 +333,55 @@ func queryGroupsFromProto(r *qdrant.QueryPointGroups) (*api.QueryGroupsRequest, 
 
 // Legacy search families.
 
-func searchFromProto(r *qdrant.SearchPoints) (*api.SearchRequest, error) {
+// searchRequestFromProto converts the fields SearchPoints and
+// SearchPointGroups share; the caller sets Limit and Offset.
+func searchRequestFromProto(r interface {
+	GetSparseIndices() *qdrant.SparseIndices
+	GetFilter() *qdrant.Filter
+	GetShardKeySelector() *qdrant.ShardKeySelector
+	GetVectorName() string
+	GetVector() []float32
+	GetParams() *qdrant.SearchParams
+	GetWithPayload() *qdrant.WithPayloadSelector
+	GetWithVectors() *qdrant.WithVectorsSelector
+}, scoreThreshold *float32) (api.SearchRequest, error) {
 	if len(r.GetSparseIndices().GetData()) > 0 {
-		return nil, api.ErrBadInput(errSparse)
+		return api.SearchRequest{}, api.ErrBadInput(errSparse)
 	}
 	f, err := filterFromProto(r.GetFilter())
 	if err != nil {
-		return nil, err
+		return api.SearchRequest{}, err
 	}
 	sk, err := shardKeySelectorFromProto(r.GetShardKeySelector())
 	if err != nil {
-		return nil, err
+		return api.SearchRequest{}, err
 	}
-	return &api.SearchRequest{
+	return api.SearchRequest{
 		ShardKey: sk, Vector: api.NamedVector{Name: r.GetVectorName(), Vector: nonNilFloats(r.GetVector())},
-		Filter: f, Params: searchParamsFromProto(r.GetParams()), Limit: limitOf(r.GetLimit()), Offset: limitPtr(r.Offset),
+		Filter: f, Params: searchParamsFromProto(r.GetParams()),
 		WithPayload: payloadSelectorFromProto(r.GetWithPayload()), WithVector: vectorSelectorFromProto(r.GetWithVectors()),
-		ScoreThreshold: r.ScoreThreshold,
+		ScoreThreshold: scoreThreshold,
 	}, nil
 }
 
+func searchFromProto(r *qdrant.SearchPoints) (*api.SearchRequest, error) {
+	out, err := searchRequestFromProto(r, r.ScoreThreshold)
+	if err != nil {
+		return nil, err
+	}
+	out.Limit = limitOf(r.GetLimit())
+	out.Offset = limitPtr(r.Offset)
+	return &out, nil
+}
+
 func searchGroupsFromProto(r *qdrant.SearchPointGroups) (*api.SearchGroupsRequest, error) {
-	if len(r.GetSparseIndices().GetData()) > 0 {
-		return nil, api.ErrBadInput(errSparse)
-	}
-	f, err := filterFromProto(r.GetFilter())
+	q, err := searchRequestFromProto(r, r.ScoreThreshold)
 	if err != nil {
 		return nil, err
 	}
-	sk, err := shardKeySelectorFromProto(r.GetShardKeySelector())
-	if err != nil {
-		return nil, err
-	}
+	q.Limit = int(r.GetLimit())
 	return &api.SearchGroupsRequest{
-		SearchRequest: api.SearchRequest{
-			ShardKey: sk, Vector: api.NamedVector{Name: r.GetVectorName(), Vector: nonNilFloats(r.GetVector())},
-			Filter: f, Params: searchParamsFromProto(r.GetParams()), Limit: int(r.GetLimit()),
-			WithPayload: payloadSelectorFromProto(r.GetWithPayload()), WithVector: vectorSelectorFromProto(r.GetWithVectors()),
-			ScoreThreshold: r.ScoreThreshold,
-		},
-		GroupBy: r.GetGroupBy(), GroupSize: int(r.GetGroupSize()), WithLookup: withLookupFromProto(r.GetWithLookup()),
+		SearchRequest: q, GroupBy: r.GetGroupBy(), GroupSize: int(r.GetGroupSize()), WithLookup: withLookupFromProto(r.GetWithLookup()),
 	}, nil
 }
 

@@ -2,7 +2,6 @@ package grpcapi
 
 import (
 	"context"
-	"time"
 
 	"github.com/qdrant/go-client/qdrant"
 
@@ -17,24 +16,10 @@ type pointsService struct {
 	svc service.API
 }
 
-// writeResponse finishes every single-operation write RPC.
-func writeResponse(res *api.UpdateResult, err error, start time.Time) (*qdrant.PointsOperationResponse, error) {
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.PointsOperationResponse{Result: updateResultToProto(res), Time: since(start)}, nil
-}
-
 func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	req, err := upsertFromProto(r.GetPoints(), r.GetShardKeySelector(), r.GetUpdateFilter(), r.UpdateMode)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.Upsert(ctx, r.GetCollectionName(), req, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, func(r *qdrant.UpsertPoints) (*api.UpsertPoints, error) {
+		return upsertFromProto(r.GetPoints(), r.GetShardKeySelector(), r.GetUpdateFilter(), r.UpdateMode)
+	}, p.svc.Upsert)
 }
 
 func upsertFromProto(ps []*qdrant.PointStruct, sk *qdrant.ShardKeySelector, uf *qdrant.Filter, mode *qdrant.UpdateMode) (*api.UpsertPoints, error) {
@@ -57,27 +42,15 @@ func upsertFromProto(ps []*qdrant.PointStruct, sk *qdrant.ShardKeySelector, uf *
 }
 
 func (p *pointsService) Delete(ctx context.Context, r *qdrant.DeletePoints) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	sel, err := selectorFromProto(r.GetPoints(), r.GetShardKeySelector())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.DeletePoints(ctx, r.GetCollectionName(), sel, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, func(r *qdrant.DeletePoints) (*api.PointsSelector, error) {
+		return selectorFromProto(r.GetPoints(), r.GetShardKeySelector())
+	}, p.svc.DeletePoints)
 }
 
 func (p *pointsService) UpdateVectors(ctx context.Context, r *qdrant.UpdatePointVectors) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	req, err := updateVectorsFromProto(r.GetPoints(), r.GetShardKeySelector(), r.GetUpdateFilter())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.UpdateVectors(ctx, r.GetCollectionName(), req, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, func(r *qdrant.UpdatePointVectors) (*api.UpdateVectors, error) {
+		return updateVectorsFromProto(r.GetPoints(), r.GetShardKeySelector(), r.GetUpdateFilter())
+	}, p.svc.UpdateVectors)
 }
 
 func updateVectorsFromProto(ps []*qdrant.PointVectors, sk *qdrant.ShardKeySelector, uf *qdrant.Filter) (*api.UpdateVectors, error) {
@@ -97,15 +70,9 @@ func updateVectorsFromProto(ps []*qdrant.PointVectors, sk *qdrant.ShardKeySelect
 }
 
 func (p *pointsService) DeleteVectors(ctx context.Context, r *qdrant.DeletePointVectors) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	req, err := deleteVectorsFromProto(r.GetPointsSelector(), r.GetVectors(), r.GetShardKeySelector())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.DeleteVectors(ctx, r.GetCollectionName(), req, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, func(r *qdrant.DeletePointVectors) (*api.DeleteVectors, error) {
+		return deleteVectorsFromProto(r.GetPointsSelector(), r.GetVectors(), r.GetShardKeySelector())
+	}, p.svc.DeleteVectors)
 }
 
 func deleteVectorsFromProto(s *qdrant.PointsSelector, v *qdrant.VectorsSelector, sk *qdrant.ShardKeySelector) (*api.DeleteVectors, error) {
@@ -117,27 +84,17 @@ func deleteVectorsFromProto(s *qdrant.PointsSelector, v *qdrant.VectorsSelector,
 }
 
 func (p *pointsService) SetPayload(ctx context.Context, r *qdrant.SetPayloadPoints) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	req, err := setPayloadFromProto(r.GetPayload(), r.GetPointsSelector(), r.GetShardKeySelector(), r.Key)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.SetPayload(ctx, r.GetCollectionName(), req, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, setPayloadPointsFromProto, p.svc.SetPayload)
 }
 
 func (p *pointsService) OverwritePayload(ctx context.Context, r *qdrant.SetPayloadPoints) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	req, err := setPayloadFromProto(r.GetPayload(), r.GetPointsSelector(), r.GetShardKeySelector(), r.Key)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.OverwritePayload(ctx, r.GetCollectionName(), req, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, setPayloadPointsFromProto, p.svc.OverwritePayload)
+}
+
+// setPayloadPointsFromProto converts the request of SetPayload and
+// OverwritePayload.
+func setPayloadPointsFromProto(r *qdrant.SetPayloadPoints) (*api.SetPayload, error) {
+	return setPayloadFromProto(r.GetPayload(), r.GetPointsSelector(), r.GetShardKeySelector(), r.Key)
 }
 
 func setPayloadFromProto(payload map[string]*qdrant.Value, s *qdrant.PointsSelector, sk *qdrant.ShardKeySelector, key *string) (*api.SetPayload, error) {
@@ -160,15 +117,9 @@ func setPayloadFromProto(payload map[string]*qdrant.Value, s *qdrant.PointsSelec
 }
 
 func (p *pointsService) DeletePayload(ctx context.Context, r *qdrant.DeletePayloadPoints) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	req, err := deletePayloadFromProto(r.GetKeys(), r.GetPointsSelector(), r.GetShardKeySelector())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.DeletePayload(ctx, r.GetCollectionName(), req, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, func(r *qdrant.DeletePayloadPoints) (*api.DeletePayload, error) {
+		return deletePayloadFromProto(r.GetKeys(), r.GetPointsSelector(), r.GetShardKeySelector())
+	}, p.svc.DeletePayload)
 }
 
 func deletePayloadFromProto(keys []string, s *qdrant.PointsSelector, sk *qdrant.ShardKeySelector) (*api.DeletePayload, error) {
@@ -184,58 +135,45 @@ func deletePayloadFromProto(keys []string, s *qdrant.PointsSelector, sk *qdrant.
 }
 
 func (p *pointsService) ClearPayload(ctx context.Context, r *qdrant.ClearPayloadPoints) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	sel, err := selectorFromProto(r.GetPoints(), r.GetShardKeySelector())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.ClearPayload(ctx, r.GetCollectionName(), sel, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, func(r *qdrant.ClearPayloadPoints) (*api.PointsSelector, error) {
+		return selectorFromProto(r.GetPoints(), r.GetShardKeySelector())
+	}, p.svc.ClearPayload)
 }
 
 func (p *pointsService) CreateFieldIndex(ctx context.Context, r *qdrant.CreateFieldIndexCollection) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	req, err := createFieldIndexFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.CreateFieldIndex(ctx, r.GetCollectionName(), req, writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, createFieldIndexFromProto, p.svc.CreateFieldIndex)
 }
 
 func (p *pointsService) DeleteFieldIndex(ctx context.Context, r *qdrant.DeleteFieldIndexCollection) (*qdrant.PointsOperationResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	res, err := p.svc.DeleteFieldIndex(ctx, r.GetCollectionName(), r.GetFieldName(), writeParams(r.Wait, r.Ordering, r.Timeout))
-	return writeResponse(res, err, start)
+	return write(ctx, r, func(r *qdrant.DeleteFieldIndexCollection) (string, error) {
+		return r.GetFieldName(), nil
+	}, p.svc.DeleteFieldIndex)
 }
 
 func (p *pointsService) UpdateBatch(ctx context.Context, r *qdrant.UpdateBatchPoints) (*qdrant.UpdateBatchResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	ops := make([]api.UpdateOperation, len(r.GetOperations()))
-	for i, op := range r.GetOperations() {
-		var err error
-		if ops[i], err = updateOperationFromProto(op); err != nil {
-			return nil, toStatus(err)
+	res, secs, err := serve(ctx, r, writeParamsOf[*qdrant.UpdateBatchPoints], func(r *qdrant.UpdateBatchPoints) ([]api.UpdateOperation, error) {
+		ops := make([]api.UpdateOperation, len(r.GetOperations()))
+		for i, op := range r.GetOperations() {
+			var err error
+			if ops[i], err = updateOperationFromProto(op); err != nil {
+				return nil, err
+			}
 		}
-	}
-	res, err := p.svc.BatchUpdate(ctx, r.GetCollectionName(), ops, writeParams(r.Wait, r.Ordering, r.Timeout))
+		return ops, nil
+	}, p.svc.BatchUpdate, infallible(updateResultsToProto))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	out := &qdrant.UpdateBatchResponse{Result: make([]*qdrant.UpdateResult, len(res))}
+	return &qdrant.UpdateBatchResponse{Result: res, Time: secs}, nil
+}
+
+// updateResultsToProto converts the results of a batch of updates.
+func updateResultsToProto(res []api.UpdateResult) []*qdrant.UpdateResult {
+	out := make([]*qdrant.UpdateResult, len(res))
 	for i := range res {
-		out.Result[i] = updateResultToProto(&res[i])
+		out[i] = updateResultToProto(&res[i])
 	}
-	out.Time = since(start)
-	return out, nil
+	return out
 }
 
 func updateOperationFromProto(op *qdrant.PointsUpdateOperation) (api.UpdateOperation, error) {
@@ -276,47 +214,41 @@ func updateOperationFromProto(op *qdrant.PointsUpdateOperation) (api.UpdateOpera
 // Reads.
 
 func (p *pointsService) Get(ctx context.Context, r *qdrant.GetPoints) (*qdrant.GetResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	pts, secs, err := read(ctx, r, getPointsFromProto, p.svc.GetPoints, recordsToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
+	return &qdrant.GetResponse{Result: pts, Time: secs}, nil
+}
+
+func getPointsFromProto(r *qdrant.GetPoints) (*api.GetPoints, error) {
 	ids, err := idsFromProto(r.GetIds())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	sk, err := shardKeySelectorFromProto(r.GetShardKeySelector())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	if ids == nil {
 		ids = []api.PointID{}
 	}
-	req := &api.GetPoints{
+	return &api.GetPoints{
 		IDs: ids, WithPayload: payloadSelectorFromProto(r.GetWithPayload()),
 		WithVector: vectorSelectorFromProto(r.GetWithVectors()), ShardKey: sk,
-	}
-	recs, err := p.svc.GetPoints(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	pts, err := recordsToProto(recs)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.GetResponse{Result: pts, Time: since(start)}, nil
+	}, nil
 }
 
 func (p *pointsService) Scroll(ctx context.Context, r *qdrant.ScrollPoints) (*qdrant.ScrollResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	out, secs, err := read(ctx, r, scrollFromProto, p.svc.Scroll, scrollResultToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
+	out.Time = secs
+	return out, nil
+}
+
+func scrollFromProto(r *qdrant.ScrollPoints) (*api.ScrollRequest, error) {
 	req := &api.ScrollRequest{
 		WithPayload: payloadSelectorFromProto(r.GetWithPayload()),
 		WithVector:  vectorSelectorFromProto(r.GetWithVectors()),
@@ -324,7 +256,7 @@ func (p *pointsService) Scroll(ctx context.Context, r *qdrant.ScrollPoints) (*qd
 	if r.Offset != nil {
 		id, err := idFromProto(r.GetOffset())
 		if err != nil {
-			return nil, toStatus(err)
+			return nil, err
 		}
 		req.Offset = &id
 	}
@@ -332,24 +264,26 @@ func (p *pointsService) Scroll(ctx context.Context, r *qdrant.ScrollPoints) (*qd
 		l := int(r.GetLimit())
 		req.Limit = &l
 	}
+	var err error
 	if req.Filter, err = filterFromProto(r.GetFilter()); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	if req.OrderBy, err = orderByFromProto(r.GetOrderBy()); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	if req.ShardKey, err = shardKeySelectorFromProto(r.GetShardKeySelector()); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	res, err := p.svc.Scroll(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
+	return req, nil
+}
+
+// scrollResultToProto converts a page of records; the caller sets Time.
+func scrollResultToProto(res *api.ScrollResult) (*qdrant.ScrollResponse, error) {
 	pts, err := recordsToProto(res.Points)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	out := &qdrant.ScrollResponse{Result: pts, Time: since(start)}
+	out := &qdrant.ScrollResponse{Result: pts}
 	if res.NextPageOffset != nil {
 		out.NextPageOffset = idToProto(*res.NextPageOffset)
 	}
@@ -357,334 +291,169 @@ func (p *pointsService) Scroll(ctx context.Context, r *qdrant.ScrollPoints) (*qd
 }
 
 func (p *pointsService) Count(ctx context.Context, r *qdrant.CountPoints) (*qdrant.CountResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	res, secs, err := read(ctx, r, countFromProto, p.svc.Count, infallible(func(res *api.CountResult) *qdrant.CountResult {
+		return &qdrant.CountResult{Count: res.Count}
+	}))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
+	return &qdrant.CountResponse{Result: res, Time: secs}, nil
+}
+
+func countFromProto(r *qdrant.CountPoints) (*api.CountRequest, error) {
 	req := &api.CountRequest{Exact: r.Exact}
+	var err error
 	if req.Filter, err = filterFromProto(r.GetFilter()); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	if req.ShardKey, err = shardKeySelectorFromProto(r.GetShardKeySelector()); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	res, err := p.svc.Count(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: res.Count}, Time: since(start)}, nil
+	return req, nil
 }
 
 func (p *pointsService) Facet(ctx context.Context, r *qdrant.FacetCounts) (*qdrant.FacetResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	hits, secs, err := read(ctx, r, facetFromProto, p.svc.Facet, facetHitsToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
+	return &qdrant.FacetResponse{Hits: hits, Time: secs}, nil
+}
+
+func facetFromProto(r *qdrant.FacetCounts) (*api.FacetRequest, error) {
 	req := &api.FacetRequest{Key: r.GetKey(), Limit: limitPtr(r.Limit), Exact: r.Exact}
+	var err error
 	if req.Filter, err = filterFromProto(r.GetFilter()); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	if req.ShardKey, err = shardKeySelectorFromProto(r.GetShardKeySelector()); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	res, err := p.svc.Facet(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out := &qdrant.FacetResponse{Hits: make([]*qdrant.FacetHit, len(res.Hits))}
+	return req, nil
+}
+
+func facetHitsToProto(res *api.FacetResponse) ([]*qdrant.FacetHit, error) {
+	out := make([]*qdrant.FacetHit, len(res.Hits))
 	for i, h := range res.Hits {
 		v, err := facetValueToProto(h.Value)
 		if err != nil {
-			return nil, toStatus(err)
+			return nil, err
 		}
-		out.Hits[i] = &qdrant.FacetHit{Value: v, Count: h.Count}
+		out[i] = &qdrant.FacetHit{Value: v, Count: h.Count}
 	}
-	out.Time = since(start)
 	return out, nil
 }
 
 // Universal query API.
 
 func (p *pointsService) Query(ctx context.Context, r *qdrant.QueryPoints) (*qdrant.QueryResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	pts, secs, err := read(ctx, r, queryPointsFromProto, p.svc.Query, func(res *api.QueryResponse) ([]*qdrant.ScoredPoint, error) {
+		return scoredListToProto(res.Points)
+	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := queryPointsFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.Query(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	pts, err := scoredListToProto(res.Points)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.QueryResponse{Result: pts, Time: since(start)}, nil
+	return &qdrant.QueryResponse{Result: pts, Time: secs}, nil
 }
 
 func (p *pointsService) QueryBatch(ctx context.Context, r *qdrant.QueryBatchPoints) (*qdrant.QueryBatchResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	reqs := make([]api.QueryRequest, len(r.GetQueryPoints()))
-	for i, q := range r.GetQueryPoints() {
-		req, err := queryPointsFromProto(q)
-		if err != nil {
-			return nil, toStatus(err)
+	res, secs, err := read(ctx, r, func(r *qdrant.QueryBatchPoints) ([]api.QueryRequest, error) {
+		return requestsFromProto(r.GetQueryPoints(), queryPointsFromProto)
+	}, p.svc.QueryBatch, func(res []api.QueryResponse) ([]*qdrant.BatchResult, error) {
+		out := make([]*qdrant.BatchResult, len(res))
+		for i := range res {
+			pts, err := scoredListToProto(res[i].Points)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = &qdrant.BatchResult{Result: pts}
 		}
-		reqs[i] = *req
-	}
-	res, err := p.svc.QueryBatch(ctx, r.GetCollectionName(), reqs, rp)
+		return out, nil
+	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	out := &qdrant.QueryBatchResponse{Result: make([]*qdrant.BatchResult, len(res))}
-	for i := range res {
-		pts, err := scoredListToProto(res[i].Points)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		out.Result[i] = &qdrant.BatchResult{Result: pts}
-	}
-	out.Time = since(start)
-	return out, nil
+	return &qdrant.QueryBatchResponse{Result: res, Time: secs}, nil
 }
 
 func (p *pointsService) QueryGroups(ctx context.Context, r *qdrant.QueryPointGroups) (*qdrant.QueryGroupsResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	g, secs, err := read(ctx, r, queryGroupsFromProto, p.svc.QueryGroups, groupsToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := queryGroupsFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.QueryGroups(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	g, err := groupsToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.QueryGroupsResponse{Result: g, Time: since(start)}, nil
+	return &qdrant.QueryGroupsResponse{Result: g, Time: secs}, nil
 }
 
 // Legacy search families.
 
 func (p *pointsService) Search(ctx context.Context, r *qdrant.SearchPoints) (*qdrant.SearchResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	pts, secs, err := read(ctx, r, searchFromProto, p.svc.Search, scoredListToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := searchFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.Search(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	pts, err := scoredListToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.SearchResponse{Result: pts, Time: since(start)}, nil
+	return &qdrant.SearchResponse{Result: pts, Time: secs}, nil
 }
 
 func (p *pointsService) SearchBatch(ctx context.Context, r *qdrant.SearchBatchPoints) (*qdrant.SearchBatchResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	res, secs, err := read(ctx, r, func(r *qdrant.SearchBatchPoints) ([]api.SearchRequest, error) {
+		return requestsFromProto(r.GetSearchPoints(), searchFromProto)
+	}, p.svc.SearchBatch, batchToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	reqs := make([]api.SearchRequest, len(r.GetSearchPoints()))
-	for i, s := range r.GetSearchPoints() {
-		req, err := searchFromProto(s)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		reqs[i] = *req
-	}
-	res, err := p.svc.SearchBatch(ctx, r.GetCollectionName(), reqs, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out, err := batchToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.SearchBatchResponse{Result: out, Time: since(start)}, nil
+	return &qdrant.SearchBatchResponse{Result: res, Time: secs}, nil
 }
 
 func (p *pointsService) SearchGroups(ctx context.Context, r *qdrant.SearchPointGroups) (*qdrant.SearchGroupsResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	g, secs, err := read(ctx, r, searchGroupsFromProto, p.svc.SearchGroups, groupsToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := searchGroupsFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.SearchGroups(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	g, err := groupsToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.SearchGroupsResponse{Result: g, Time: since(start)}, nil
+	return &qdrant.SearchGroupsResponse{Result: g, Time: secs}, nil
 }
 
 func (p *pointsService) Recommend(ctx context.Context, r *qdrant.RecommendPoints) (*qdrant.RecommendResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	pts, secs, err := read(ctx, r, recommendFromProto, p.svc.Recommend, scoredListToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := recommendFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.Recommend(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	pts, err := scoredListToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.RecommendResponse{Result: pts, Time: since(start)}, nil
+	return &qdrant.RecommendResponse{Result: pts, Time: secs}, nil
 }
 
 func (p *pointsService) RecommendBatch(ctx context.Context, r *qdrant.RecommendBatchPoints) (*qdrant.RecommendBatchResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	res, secs, err := read(ctx, r, func(r *qdrant.RecommendBatchPoints) ([]api.RecommendRequest, error) {
+		return requestsFromProto(r.GetRecommendPoints(), recommendFromProto)
+	}, p.svc.RecommendBatch, batchToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	reqs := make([]api.RecommendRequest, len(r.GetRecommendPoints()))
-	for i, s := range r.GetRecommendPoints() {
-		req, err := recommendFromProto(s)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		reqs[i] = *req
-	}
-	res, err := p.svc.RecommendBatch(ctx, r.GetCollectionName(), reqs, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out, err := batchToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.RecommendBatchResponse{Result: out, Time: since(start)}, nil
+	return &qdrant.RecommendBatchResponse{Result: res, Time: secs}, nil
 }
 
 func (p *pointsService) RecommendGroups(ctx context.Context, r *qdrant.RecommendPointGroups) (*qdrant.RecommendGroupsResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	g, secs, err := read(ctx, r, recommendGroupsFromProto, p.svc.RecommendGroups, groupsToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := recommendGroupsFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.RecommendGroups(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	g, err := groupsToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.RecommendGroupsResponse{Result: g, Time: since(start)}, nil
+	return &qdrant.RecommendGroupsResponse{Result: g, Time: secs}, nil
 }
 
 func (p *pointsService) Discover(ctx context.Context, r *qdrant.DiscoverPoints) (*qdrant.DiscoverResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	pts, secs, err := read(ctx, r, discoverFromProto, p.svc.Discover, scoredListToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := discoverFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.Discover(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	pts, err := scoredListToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.DiscoverResponse{Result: pts, Time: since(start)}, nil
+	return &qdrant.DiscoverResponse{Result: pts, Time: secs}, nil
 }
 
 func (p *pointsService) DiscoverBatch(ctx context.Context, r *qdrant.DiscoverBatchPoints) (*qdrant.DiscoverBatchResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	res, secs, err := read(ctx, r, func(r *qdrant.DiscoverBatchPoints) ([]api.DiscoverRequest, error) {
+		return requestsFromProto(r.GetDiscoverPoints(), discoverFromProto)
+	}, p.svc.DiscoverBatch, batchToProto)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	reqs := make([]api.DiscoverRequest, len(r.GetDiscoverPoints()))
-	for i, s := range r.GetDiscoverPoints() {
-		req, err := discoverFromProto(s)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		reqs[i] = *req
-	}
-	res, err := p.svc.DiscoverBatch(ctx, r.GetCollectionName(), reqs, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out, err := batchToProto(res)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &qdrant.DiscoverBatchResponse{Result: out, Time: since(start)}, nil
+	return &qdrant.DiscoverBatchResponse{Result: res, Time: secs}, nil
 }
 
 // Distance matrix.
@@ -702,46 +471,27 @@ func matrixFromProto(r *qdrant.SearchMatrixPoints) (*api.SearchMatrixRequest, er
 }
 
 func (p *pointsService) SearchMatrixPairs(ctx context.Context, r *qdrant.SearchMatrixPoints) (*qdrant.SearchMatrixPairsResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	out, secs, err := read(ctx, r, matrixFromProto, p.svc.SearchMatrixPairs, infallible(func(res *api.SearchMatrixPairs) *qdrant.SearchMatrixPairs {
+		out := &qdrant.SearchMatrixPairs{Pairs: make([]*qdrant.SearchMatrixPair, len(res.Pairs))}
+		for i, pr := range res.Pairs {
+			out.Pairs[i] = &qdrant.SearchMatrixPair{A: idToProto(pr.A), B: idToProto(pr.B), Score: pr.Score}
+		}
+		return out
+	}))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := matrixFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.SearchMatrixPairs(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out := &qdrant.SearchMatrixPairs{Pairs: make([]*qdrant.SearchMatrixPair, len(res.Pairs))}
-	for i, pr := range res.Pairs {
-		out.Pairs[i] = &qdrant.SearchMatrixPair{A: idToProto(pr.A), B: idToProto(pr.B), Score: pr.Score}
-	}
-	return &qdrant.SearchMatrixPairsResponse{Result: out, Time: since(start)}, nil
+	return &qdrant.SearchMatrixPairsResponse{Result: out, Time: secs}, nil
 }
 
 func (p *pointsService) SearchMatrixOffsets(ctx context.Context, r *qdrant.SearchMatrixPoints) (*qdrant.SearchMatrixOffsetsResponse, error) {
-	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
-	rp, err := readParams(r.GetReadConsistency(), r.Timeout)
+	out, secs, err := read(ctx, r, matrixFromProto, p.svc.SearchMatrixOffsets, infallible(func(res *api.SearchMatrixOffsets) *qdrant.SearchMatrixOffsets {
+		return &qdrant.SearchMatrixOffsets{
+			OffsetsRow: res.OffsetsRow, OffsetsCol: res.OffsetsCol, Scores: res.Scores, Ids: idsToProto(res.IDs),
+		}
+	}))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	req, err := matrixFromProto(r)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := p.svc.SearchMatrixOffsets(ctx, r.GetCollectionName(), req, rp)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out := &qdrant.SearchMatrixOffsets{
-		OffsetsRow: res.OffsetsRow, OffsetsCol: res.OffsetsCol, Scores: res.Scores, Ids: idsToProto(res.IDs),
-	}
-	return &qdrant.SearchMatrixOffsetsResponse{Result: out, Time: since(start)}, nil
+	return &qdrant.SearchMatrixOffsetsResponse{Result: out, Time: secs}, nil
 }

@@ -1,0 +1,129 @@
+package grpcapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/qdrant/go-client/qdrant"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// The steps that every Points RPC takes (bound the context by the request's
+// timeout, take the read or write parameters, convert the request, call the
+// service, convert the answer, map errors to gRPC statuses and report the
+// elapsed time) live here once; each handler names only what differs.
+
+// timedRequest is what every Points request message has: the collection it
+// addresses and a timeout in seconds (zero for none).
+type timedRequest interface {
+	GetCollectionName() string
+	GetTimeout() uint64
+}
+
+// readRequest is a request of a read RPC, which also names a read
+// consistency.
+type readRequest interface {
+	timedRequest
+	GetReadConsistency() *qdrant.ReadConsistency
+}
+
+// writeRequest is a request of a write RPC, which also says whether to wait
+// for the write and with which ordering.
+type writeRequest interface {
+	timedRequest
+	GetWait() bool
+	GetOrdering() *qdrant.WriteOrdering
+}
+
+// readParamsOf returns the read parameters of r.
+func readParamsOf[R readRequest](r R) (api.ReadParams, error) {
+	timeout := r.GetTimeout()
+	return readParams(r.GetReadConsistency(), &timeout)
+}
+
+// writeParamsOf returns the write parameters of r; it never fails.
+func writeParamsOf[R writeRequest](r R) (api.WriteParams, error) {
+	wait, timeout := r.GetWait(), r.GetTimeout()
+	return writeParams(&wait, r.GetOrdering(), &timeout), nil
+}
+
+// serve is the body that every Points RPC shares. It bounds ctx by r's
+// timeout and then, stopping at the first error, takes r's parameters with
+// params, converts r with conv, calls the service with call on r's
+// collection and converts the answer with out. It returns the converted
+// answer and the seconds elapsed since it began, for the response's time
+// field; an error is already a gRPC status (toStatus).
+func serve[R timedRequest, P, Req, Res, Out any](
+	ctx context.Context, r R,
+	params func(R) (P, error),
+	conv func(R) (Req, error),
+	call func(context.Context, string, Req, P) (Res, error),
+	out func(Res) (Out, error),
+) (Out, float64, error) {
+	start := time.Now()
+	timeout := r.GetTimeout()
+	ctx, cancel := withTimeout(ctx, &timeout)
+	defer cancel()
+	var zero Out
+	ps, err := params(r)
+	if err != nil {
+		return zero, 0, toStatus(err)
+	}
+	req, err := conv(r)
+	if err != nil {
+		return zero, 0, toStatus(err)
+	}
+	res, err := call(ctx, r.GetCollectionName(), req, ps)
+	if err != nil {
+		return zero, 0, toStatus(err)
+	}
+	o, err := out(res)
+	if err != nil {
+		return zero, 0, toStatus(err)
+	}
+	return o, since(start), nil
+}
+
+// read serves a read RPC: serve with r's read parameters.
+func read[R readRequest, Req, Res, Out any](
+	ctx context.Context, r R,
+	conv func(R) (Req, error),
+	call func(context.Context, string, Req, api.ReadParams) (Res, error),
+	out func(Res) (Out, error),
+) (Out, float64, error) {
+	return serve(ctx, r, readParamsOf[R], conv, call, out)
+}
+
+// write serves a single-operation write RPC: serve with r's write
+// parameters, answered with the update result.
+func write[R writeRequest, Req any](
+	ctx context.Context, r R,
+	conv func(R) (Req, error),
+	call func(context.Context, string, Req, api.WriteParams) (*api.UpdateResult, error),
+) (*qdrant.PointsOperationResponse, error) {
+	res, secs, err := serve(ctx, r, writeParamsOf[R], conv, call, infallible(updateResultToProto))
+	if err != nil {
+		return nil, err
+	}
+	return &qdrant.PointsOperationResponse{Result: res, Time: secs}, nil
+}
+
+// infallible adapts a conversion that cannot fail to the form serve takes.
+func infallible[In, Out any](f func(In) Out) func(In) (Out, error) {
+	return func(in In) (Out, error) { return f(in), nil }
+}
+
+// requestsFromProto converts the requests of a batch RPC with conv, in
+// order, stopping at the first error.
+func requestsFromProto[In, Out any](in []In, conv func(In) (*Out, error)) ([]Out, error) {
+	out := make([]Out, len(in))
+	for i, x := range in {
+		req, err := conv(x)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = *req
+	}
+	return out, nil
+}
