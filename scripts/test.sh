@@ -6,8 +6,12 @@
 #   2. gofmt and go vet over the module;
 #   3. go test ./... , which includes the real-process tests, the
 #      fresh-clone test of the README and, where Docker answers, the
-#      container smoke test (tests/e2e).
-# Extra arguments go to go test (for example -run, -count=1, -short).
+#      container smoke test (tests/e2e);
+#   4. go test -race over the packages where goroutines share state
+#      (the HNSW graph, the vector store, shards, collections, the service
+#      and both API adapters); SHOAL_RACE=0 skips it.
+# Extra arguments go to both go test runs (for example -run, -count=1,
+# -short).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,3 +28,11 @@ if [[ -n "${unformatted}" ]]; then
 fi
 go vet ./...
 go test -timeout 20m "$@" ./...
+if [[ "${SHOAL_RACE:-1}" != 0 ]]; then
+  if ! command -v "$(go env CC)" >/dev/null 2>&1; then
+    echo "the race detector needs a C compiler ($(go env CC)); install gcc or set SHOAL_RACE=0" >&2
+    exit 1
+  fi
+  CGO_ENABLED=1 go test -race -timeout 20m "$@" ./internal/index/... ./internal/shard/ ./internal/collection/ \
+    ./internal/service/ ./internal/grpcapi/ ./internal/rest/
+fi
