@@ -17,8 +17,8 @@
 # Environment: DATA (TEXMEX directory), HTTP_PORT, GRPC_PORT, EF (hnsw_ef
 # list), THREADS (client threads list), BATCH, QUERIES, HNSWLIB=0 to skip it,
 # ORDER (protocol order, default "rest grpc"), SEARCH_ROUNDS / SEARCH_EF /
-# SEARCH_QUERIES (the interleaved search comparison, default 3 rounds at
-# ef 20 with 5,000 queries each).
+# SEARCH_QUERIES (the interleaved search comparison, default 9 rounds at
+# ef 20 with 3,000 queries each, the order of the two alternating).
 # Needs: go; for the baseline g++ and libhnswlib-dev; python3 for the summary.
 set -eu
 cd "$(dirname "$0")/.."
@@ -31,9 +31,9 @@ BATCH=${BATCH:-256}
 QUERIES=${QUERIES:-0}
 HNSWLIB=${HNSWLIB:-1}
 ORDER=${ORDER:-rest grpc}
-SEARCH_ROUNDS=${SEARCH_ROUNDS:-3}
+SEARCH_ROUNDS=${SEARCH_ROUNDS:-9}
 SEARCH_EF=${SEARCH_EF:-20}
-SEARCH_QUERIES=${SEARCH_QUERIES:-5000}
+SEARCH_QUERIES=${SEARCH_QUERIES:-3000}
 
 tmp=$(mktemp -d)
 server=
@@ -109,7 +109,14 @@ done
 # for SEARCH_ROUNDS rounds, so that other jobs on the machine weigh on both
 # alike; the summary gives each round's ratio and their median.
 for round in $(seq 1 "$SEARCH_ROUNDS"); do
-	for proto in $ORDER; do
+	# Each round pairs one search per protocol; the order alternates from
+	# round to round (ABBA), so that a load that rises or falls during the
+	# rounds weighs on both protocols alike.
+	order=$ORDER
+	if [ $((round % 2)) = 0 ]; then
+		order=$(echo "$ORDER" | awk '{for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "")}')
+	fi
+	for proto in $order; do
 		load "before $proto search, round $round"
 		echo "# shoal-bench -protocols $proto -skip-upload -ef $SEARCH_EF -threads 1 -queries $SEARCH_QUERIES (round $round)"
 		"$tmp/shoal-bench" -data "$DATA" -url "http://127.0.0.1:$HTTP_PORT" -grpc "127.0.0.1:$GRPC_PORT" \
