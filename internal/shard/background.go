@@ -117,6 +117,8 @@ func (s *Shard) rebuildGraph(sp *space) {
 		sp.pending[off] = false
 	}
 	sp.queue = offs
+	sp.queued = nil
+	sp.markQueued(len(offs), time.Now().UnixNano())
 	sp.syncIdleLocked()
 	sp.qMu.Unlock()
 	sp.kick()

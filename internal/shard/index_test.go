@@ -594,3 +594,47 @@ func TestIndexerYieldsToWritersButProgresses(t *testing.T) {
 		t.Fatalf("%d vectors still pending", st.PendingIndex)
 	}
 }
+
+// TestYieldBoundedByAge checks the queue's age bookkeeping and the yield
+// decision: workers yield to writes while the oldest queued vector is
+// younger than yieldAge, and not once it is older, so that a steady stream
+// of writes keeps a bounded tail unindexed.
+func TestYieldBoundedByAge(t *testing.T) {
+	sp, err := newSpace("", api.VectorParams{Size: 8, Distance: api.DistanceEuclid}, api.HnswConfig{M: 16, EfConstruct: 64, FullScanThreshold: 1}, api.DefaultOptimizersConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	if !sp.shouldYield(now) {
+		t.Fatal("an empty queue should let workers yield")
+	}
+	old := now - int64(yieldAge) - 1
+	sp.queue = append(sp.queue, 1, 2, 3)
+	sp.markQueued(3, old)
+	sp.queue = append(sp.queue, 4, 5)
+	sp.markQueued(2, now)
+	if sp.shouldYield(now) {
+		t.Fatal("workers yield although the oldest queued vector waited longer than yieldAge")
+	}
+	sp.markTaken(2) // offsets 1, 2
+	if got := sp.oldestQueued(); got != old {
+		t.Fatalf("oldest queued at %d after taking 2 of 3, want %d", got, old)
+	}
+	sp.markTaken(2) // offsets 3, 4
+	if got := sp.oldestQueued(); got != now {
+		t.Fatalf("oldest queued at %d after taking the old run, want %d", got, now)
+	}
+	if !sp.shouldYield(now) {
+		t.Fatal("workers should yield while the oldest queued vector is young")
+	}
+	sp.markTaken(1)
+	if sp.oldestQueued() != 0 || sp.queued != nil {
+		t.Fatalf("marks left after the queue emptied: %+v", sp.queued)
+	}
+	for i := range yieldLimit + 1 {
+		sp.pending[uint32(i)] = false
+	}
+	if sp.shouldYield(now) {
+		t.Fatal("workers yield with more than yieldLimit vectors waiting")
+	}
+}

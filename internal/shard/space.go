@@ -57,6 +57,7 @@ type space struct {
 	// qMu guards the indexer state below. Lock order: Shard.mu, then qMu.
 	qMu      sync.Mutex
 	queue    []uint32        // offsets waiting for a worker, FIFO
+	queued   []queueMark     // when the offsets of queue were queued, in runs, FIFO
 	pending  map[uint32]bool // queued or being inserted; true: retired meanwhile
 	retired  []uint32        // offsets to delete from the graph
 	deleting int             // workers deleting retired offsets (and repairing)
@@ -90,20 +91,75 @@ func (w *writeActivity) active() bool {
 	return w.inFlight.Load() > 0 || time.Now().UnixNano()-w.lastEnd.Load() < int64(yieldQuiet)
 }
 
+// queueMark says that the next n offsets of the queue were queued at the
+// same time (UnixNano).
+type queueMark struct {
+	n  int
+	at int64
+}
+
+// markQueued records that n offsets were appended to the queue at now.
+// Caller holds qMu.
+func (sp *space) markQueued(n int, now int64) {
+	if n > 0 {
+		sp.queued = append(sp.queued, queueMark{n, now})
+	}
+}
+
+// markTaken forgets the first n offsets of the queue (taken by a worker).
+// Caller holds qMu.
+func (sp *space) markTaken(n int) {
+	for n > 0 && len(sp.queued) > 0 {
+		m := &sp.queued[0]
+		if m.n > n {
+			m.n -= n
+			return
+		}
+		n -= m.n
+		sp.queued = sp.queued[1:]
+	}
+	if len(sp.queued) == 0 {
+		sp.queued = nil
+	}
+}
+
+// oldestQueued returns when the oldest offset still in the queue was queued
+// (0 when the queue is empty). Caller holds qMu.
+func (sp *space) oldestQueued() int64 {
+	if len(sp.queued) == 0 {
+		return 0
+	}
+	return sp.queued[0].at
+}
+
 // Writes come before indexing: while writes are coming in, a worker waits
 // up to yieldMax before each batch of inserts, polling every yieldPoll, so
 // that an import is not slowed by building the graph of what it already
 // wrote (searches scan the unindexed tail exactly meanwhile). Once more than
-// yieldLimit vectors, or yieldLimitBytes of them, wait, workers stop
-// yielding, so that a steady stream of writes cannot leave a tail that
-// makes every search slow.
+// yieldLimit vectors, or yieldLimitBytes of them, wait, or once the oldest
+// queued vector has waited yieldAge, workers stop yielding, so that a
+// steady stream of writes cannot leave a tail that makes every search slow
+// (an import is done long before; a stream keeps at most yieldAge of its
+// writes unindexed, plus what the workers cannot keep up with).
 const (
 	yieldMax        = 50 * time.Millisecond
 	yieldPoll       = 2 * time.Millisecond
 	yieldQuiet      = 5 * time.Millisecond
 	yieldLimit      = 100_000
 	yieldLimitBytes = 256 << 20
+	yieldAge        = 10 * time.Second
 )
+
+// shouldYield reports whether a worker should wait for writes at now,
+// given the state of the queue. Caller holds qMu.
+func (sp *space) shouldYield(now int64) bool {
+	waiting := len(sp.pending)
+	if waiting > yieldLimit || waiting*sp.dim*4 > yieldLimitBytes {
+		return false
+	}
+	oldest := sp.oldestQueued()
+	return oldest == 0 || now-oldest < int64(yieldAge)
+}
 
 // yieldToWriters waits while writes are coming in, for at most yieldMax.
 func (sp *space) yieldToWriters(ctx context.Context) {
@@ -111,9 +167,9 @@ func (sp *space) yieldToWriters(ctx context.Context) {
 		return
 	}
 	sp.qMu.Lock()
-	waiting := len(sp.pending)
+	yield := sp.shouldYield(time.Now().UnixNano())
 	sp.qMu.Unlock()
-	if waiting > yieldLimit || waiting*sp.dim*4 > yieldLimitBytes {
+	if !yield {
 		return
 	}
 	t := time.NewTimer(yieldPoll)
@@ -219,6 +275,7 @@ func (sp *space) enqueue(offs ...uint32) {
 		sp.pending[off] = false
 	}
 	sp.queue = append(sp.queue, offs...)
+	sp.markQueued(len(offs), time.Now().UnixNano())
 	sp.syncIdleLocked()
 	sp.qMu.Unlock()
 	sp.kick()
@@ -323,6 +380,7 @@ func (sp *space) worker(ctx context.Context) {
 		n := min(batchSize, len(sp.queue))
 		batch := append([]uint32(nil), sp.queue[:n]...)
 		sp.queue = sp.queue[n:]
+		sp.markTaken(n)
 		if len(sp.queue) == 0 {
 			sp.queue = nil
 		}
