@@ -605,15 +605,15 @@ func TestYieldBoundedByAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UnixNano()
-	if !sp.shouldYield(now) {
-		t.Fatal("an empty queue should let workers yield")
+	if !sp.shouldYield(now, now) {
+		t.Fatal("a batch queued just now should let workers yield")
 	}
 	old := now - int64(yieldAge) - 1
 	sp.queue = append(sp.queue, 1, 2, 3)
 	sp.markQueued(3, old)
 	sp.queue = append(sp.queue, 4, 5)
 	sp.markQueued(2, now)
-	if sp.shouldYield(now) {
+	if sp.shouldYield(now, sp.oldestQueued()) {
 		t.Fatal("workers yield although the oldest queued vector waited longer than yieldAge")
 	}
 	sp.markTaken(2) // offsets 1, 2
@@ -624,7 +624,7 @@ func TestYieldBoundedByAge(t *testing.T) {
 	if got := sp.oldestQueued(); got != now {
 		t.Fatalf("oldest queued at %d after taking the old run, want %d", got, now)
 	}
-	if !sp.shouldYield(now) {
+	if !sp.shouldYield(now, sp.oldestQueued()) {
 		t.Fatal("workers should yield while the oldest queued vector is young")
 	}
 	sp.markTaken(1)
@@ -634,7 +634,7 @@ func TestYieldBoundedByAge(t *testing.T) {
 	for i := range yieldLimit + 1 {
 		sp.pending[uint32(i)] = false
 	}
-	if sp.shouldYield(now) {
+	if sp.shouldYield(now, now) {
 		t.Fatal("workers yield with more than yieldLimit vectors waiting")
 	}
 }

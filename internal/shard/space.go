@@ -150,24 +150,25 @@ const (
 	yieldAge        = 10 * time.Second
 )
 
-// shouldYield reports whether a worker should wait for writes at now,
-// given the state of the queue. Caller holds qMu.
-func (sp *space) shouldYield(now int64) bool {
+// shouldYield reports whether a worker holding a batch queued at batchAt
+// (UnixNano; the oldest vectors waiting) should wait for writes at now.
+// Caller holds qMu.
+func (sp *space) shouldYield(now, batchAt int64) bool {
 	waiting := len(sp.pending)
 	if waiting > yieldLimit || waiting*sp.dim*4 > yieldLimitBytes {
 		return false
 	}
-	oldest := sp.oldestQueued()
-	return oldest == 0 || now-oldest < int64(yieldAge)
+	return now-batchAt < int64(yieldAge)
 }
 
-// yieldToWriters waits while writes are coming in, for at most yieldMax.
-func (sp *space) yieldToWriters(ctx context.Context) {
+// yieldToWriters waits while writes are coming in, for at most yieldMax,
+// before the worker inserts a batch queued at batchAt.
+func (sp *space) yieldToWriters(ctx context.Context, batchAt int64) {
 	if sp.writes == nil || !sp.writes.active() {
 		return
 	}
 	sp.qMu.Lock()
-	yield := sp.shouldYield(time.Now().UnixNano())
+	yield := sp.shouldYield(time.Now().UnixNano(), batchAt)
 	sp.qMu.Unlock()
 	if !yield {
 		return
@@ -379,6 +380,7 @@ func (sp *space) worker(ctx context.Context) {
 		}
 		n := min(batchSize, len(sp.queue))
 		batch := append([]uint32(nil), sp.queue[:n]...)
+		batchAt := sp.oldestQueued()
 		sp.queue = sp.queue[n:]
 		sp.markTaken(n)
 		if len(sp.queue) == 0 {
@@ -417,7 +419,7 @@ func (sp *space) worker(ctx context.Context) {
 			sp.qMu.Unlock()
 		}
 		if len(batch) > 0 {
-			sp.yieldToWriters(ctx)
+			sp.yieldToWriters(ctx, batchAt)
 		}
 		for _, off := range batch {
 			sp.qMu.Lock()
