@@ -115,8 +115,9 @@ type Graph struct {
 
 	searchers sync.Pool // *searcher
 
-	afterRelink  func()           // test hook: called by Repair between its passes
-	afterPublish func(off uint32) // test hook: called by Insert once off is marked inserted
+	afterRelink  func()                  // test hook: called by Repair between its passes
+	afterPublish func(off uint32)        // test hook: called by Insert once off is marked inserted
+	afterLink    func(off uint32, l int) // test hook: called by Insert once off is linked on level l
 }
 
 // New returns an empty graph over the vectors of store.

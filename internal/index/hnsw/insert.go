@@ -63,20 +63,36 @@ func (g *Graph) Insert(off uint32) {
 
 	s := g.getSearcher()
 	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
-	for l := min(level, top); l >= 0; l-- {
-		g.linkLevel(s, &sc, off, l)
+	// Choose the neighbours of every level top-down (each level's search
+	// starts from the candidates of the one above), then publish the links
+	// bottom-up. A node becomes reachable on a level only once its lists
+	// on every level below are in place: an insert running concurrently
+	// whose descent lands on it then finds its level-0 neighbourhood, where
+	// publishing top-down left a window in which that search saw one node
+	// with an empty list and linked the new node to it alone.
+	hi := min(level, top)
+	for l := hi; l >= 0; l-- {
+		g.chooseLevel(s, &sc, off, l)
+		s.keepLevel(hi - l)
+	}
+	for l := 0; l <= hi; l++ {
+		g.publishLevel(s, off, l, s.levels[hi-l])
+		if g.afterLink != nil {
+			g.afterLink(off, l)
+		}
 	}
 	// If Repair unlinked the entry point while this insert started from it,
 	// the search found nothing to link to: start again from the new entry
 	// point on level 0 (upper levels are left to Repair's orphan pass). The
 	// new entry point is never this node: Repair only promotes linked ones.
-	if len(s.sel) == 0 {
+	if len(s.levels[hi]) == 0 {
 		if e2 := g.entry.Load(); e2 != noEntry && e2 != e && uint32(e2) != off {
 			top2, ep2 := unpackEntry(e2)
 			d2 := sc.dist(ep2)
 			ep2, d2 = g.greedy(&sc, ep2, d2, top2, 0)
 			s.eps = append(s.eps[:0], index.Result{Off: ep2, Dist: d2})
-			g.linkLevel(s, &sc, off, 0)
+			g.chooseLevel(s, &sc, off, 0)
+			g.publishLevel(s, off, 0, s.sel)
 		}
 	}
 	g.putSearcher(s)
@@ -87,10 +103,10 @@ func (g *Graph) Insert(off uint32) {
 	}
 }
 
-// linkLevel searches level l from s.eps, links off to the neighbours chosen
-// by the heuristic (s.sel) and them to off, and leaves the candidates in
-// s.eps as the entry points of the next level down.
-func (g *Graph) linkLevel(s *searcher, sc *scorer, off uint32, l int) {
+// chooseLevel searches level l from s.eps for off's neighbours, leaves
+// those the heuristic chooses in s.sel and the candidates in s.eps as the
+// entry points of the next level down. It links nothing.
+func (g *Graph) chooseLevel(s *searcher, sc *scorer, off uint32, l int) {
 	g.searchLayer(s, sc, s.eps, g.opts.EfConstruct, l, nil, false)
 	s.buf = s.res.sortedAscending(s.buf[:0])
 	s.tmp = s.tmp[:0]
@@ -111,11 +127,23 @@ func (g *Graph) linkLevel(s *searcher, sc *scorer, off uint32, l int) {
 		}
 	}
 	s.sel = g.selectNeighbours(s.tmp, g.m, s.sel[:0])
-	g.setOwn(s, off, l)
-	for _, nb := range s.sel {
+	s.eps = append(s.eps[:0], s.buf...)
+}
+
+// keepLevel copies s.sel into s.levels[i], reusing its memory.
+func (s *searcher) keepLevel(i int) {
+	for len(s.levels) <= i {
+		s.levels = append(s.levels, nil)
+	}
+	s.levels[i] = append(s.levels[i][:0], s.sel...)
+}
+
+// publishLevel links off to sel on level l and each of sel to off.
+func (g *Graph) publishLevel(s *searcher, off uint32, l int, sel []index.Result) {
+	g.setOwn(s, off, l, sel)
+	for _, nb := range sel {
 		g.connect(s, nb.Off, l, off, nb.Dist)
 	}
-	s.eps = append(s.eps[:0], s.buf...)
 }
 
 // selectNeighbours appends to dst up to m of the candidates (sorted by
@@ -161,19 +189,19 @@ func byDist(a, b index.Result) int {
 	return int(a.Off) - int(b.Off)
 }
 
-// setOwn makes s.sel off's level-l neighbour list, merged with the links
+// setOwn makes sel off's level-l neighbour list, merged with the links
 // other inserts may already have added to it.
-func (g *Graph) setOwn(s *searcher, off uint32, l int) {
+func (g *Graph) setOwn(s *searcher, off uint32, l int, sel []index.Result) {
 	mu := g.stripe(off)
 	mu.Lock()
 	defer mu.Unlock()
 	lst := g.list(off, l)
 	cnt := int(lst[0])
 	if cnt == 0 {
-		writeList(lst, s.sel)
+		writeList(lst, sel)
 		return
 	}
-	s.tmp = append(s.tmp[:0], s.sel...)
+	s.tmp = append(s.tmp[:0], sel...)
 	q := g.vec(off)
 	for i := 1; i <= cnt; i++ {
 		n := lst[i]

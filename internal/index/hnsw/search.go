@@ -13,15 +13,16 @@ import (
 // marks (one uint16 epoch per node, so no O(n) clearing per search), the
 // two heaps and scratch buffers. Searchers come from the graph's pool.
 type searcher struct {
-	marks []uint16
-	epoch uint16
-	cand  minHeap
-	res   maxHeap
-	buf   []index.Result // sorted results of a layer
-	eps   []index.Result // entry points of the next layer
-	sel   []index.Result // selected neighbours
-	tmp   []index.Result // candidates for neighbour selection
-	next  []uint32       // unvisited neighbours of the node being expanded
+	marks  []uint16
+	epoch  uint16
+	cand   minHeap
+	res    maxHeap
+	buf    []index.Result   // sorted results of a layer
+	eps    []index.Result   // entry points of the next layer
+	sel    []index.Result   // selected neighbours
+	tmp    []index.Result   // candidates for neighbour selection
+	levels [][]index.Result // an insert's chosen neighbours, by level from its top
+	next   []uint32         // unvisited neighbours of the node being expanded
 }
 
 // prefetchAhead is how many neighbours' vectors are prefetched ahead of the

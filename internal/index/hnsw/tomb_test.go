@@ -56,3 +56,62 @@ func TestInsertIntoTombstones(t *testing.T) {
 		}
 	}
 }
+
+// TestInsertBesideHalfLinkedNode inserts a node right next to a node of
+// level 1 whose own Insert is paused after linking its first level. The
+// second insert's descent must not end on a node without level-0 links:
+// when Insert linked levels top-down, it did (the paused node was
+// reachable on level 1 with an empty level-0 list), so the level-0
+// search found that node alone and the new node was linked to it and
+// nothing else, out of reach of most later searches. Inserts now link
+// bottom-up, so a node is reachable on a level only once its lower lists
+// are in place.
+func TestInsertBesideHalfLinkedNode(t *testing.T) {
+	for trial := range 10 {
+		r := rand.New(rand.NewPCG(uint64(trial), 81))
+		st := index.NewStore(8)
+		g := New(Options{M: 16, EfConstruct: 64, Distance: api.DistanceEuclid, Seed: int64(trial)}, st)
+		const n = 300
+		for i := range uint32(n) {
+			st.Set(i, randomVec(r, api.DistanceEuclid, 8))
+			g.Insert(i)
+		}
+		if top, _ := unpackEntry(g.entry.Load()); top < 1 {
+			t.Fatalf("trial %d: a graph of %d nodes with only level 0", trial, n)
+		}
+		y := uint32(n) // a node of level 1
+		for g.randomLevel(y) != 1 {
+			y++
+		}
+		x := y + 1
+		for g.randomLevel(x) != 0 {
+			x++
+		}
+		vy := randomVec(r, api.DistanceEuclid, 8)
+		vx := append([]float32(nil), vy...)
+		for i := range vx {
+			vx[i] += 0.2 * float32(r.NormFloat64()) // closer to y than any other node
+		}
+		st.Set(y, vy)
+		st.Set(x, vx)
+		linked, resume := make(chan struct{}), make(chan struct{})
+		first := true // read and written by y's Insert only
+		g.afterLink = func(off uint32, l int) {
+			if off == y && first {
+				first = false
+				close(linked)
+				<-resume
+			}
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); g.Insert(y) }()
+		<-linked
+		g.Insert(x)
+		close(resume)
+		<-done
+		g.afterLink = nil
+		if lst := g.list(x, 0); lst[0] < 2 {
+			t.Errorf("trial %d: node %d, inserted beside half-linked node %d, has %d level-0 links: %v", trial, x, y, lst[0], lst[1:1+lst[0]])
+		}
+	}
+}
