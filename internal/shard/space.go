@@ -456,7 +456,9 @@ func (sp *space) worker(ctx context.Context) {
 
 // reconcile installs the graph of f (if any) and brings it in line with the
 // live offsets below n: dead nodes are deleted, live vectors missing from
-// it are queued. Called by Open only.
+// it are queued. A graph whose dead nodes would outnumber its live ones is
+// not installed: every live vector is queued for a new graph instead,
+// without deleting anything first. Called by Open only.
 func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 	if f != nil && f.graph != nil {
 		sp.graph.Store(f.graph)
@@ -470,35 +472,42 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 		return
 	}
 	g := sp.graph.Load()
-	var offs []uint32
+	keep := func(off uint32) bool { return live.has(off) && sp.has.has(off) }
+	var offs, dead []uint32
 	for off := range n {
 		in := g.Contains(off)
 		switch {
-		case live.has(off) && sp.has.has(off):
+		case keep(off):
 			if !in {
 				offs = append(offs, off)
 			}
 		case in:
-			g.Delete(off)
-			sp.dirty.Store(true)
+			dead = append(dead, off)
 		}
 	}
-	sp.tomb.Store(int64(g.Deleted()))
-	if !sp.graphUsable(g) {
+	if g.Deleted()+len(dead) > g.Len()-len(dead) {
 		// More of the file's nodes are dead than live (its points were
 		// replaced since it was written): building afresh costs no more
 		// than repairing, and inserts into a graph of tombstones link
-		// poorly.
+		// poorly. (The same test as graphUsable, made before deleting.)
 		g = hnsw.New(sp.graphOptions(), sp.store)
 		sp.graph.Store(g)
 		sp.tomb.Store(0)
 		sp.dirty.Store(true)
 		offs = offs[:0]
 		for off := range n {
-			if live.has(off) && sp.has.has(off) {
+			if keep(off) {
 				offs = append(offs, off)
 			}
 		}
+	} else {
+		for _, off := range dead {
+			g.Delete(off)
+		}
+		if len(dead) > 0 {
+			sp.dirty.Store(true)
+		}
+		sp.tomb.Store(int64(g.Deleted()))
 	}
 	sp.unchecked.Store(true)
 	sp.enqueue(offs...)
