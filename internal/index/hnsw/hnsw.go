@@ -189,6 +189,23 @@ func (g *Graph) Delete(off uint32) {
 	}
 }
 
+// UsesVectors reports whether any node of offset lo to hi-1 may still be
+// visited by a search or an insert, so that its vector is still needed: a
+// node whose Insert has started and that Repair has not unlinked. Nodes
+// never inserted, and deleted nodes Repair has unlinked, are not visited.
+func (g *Graph) UsesVectors(lo, hi uint32) bool {
+	for off := lo; off < hi; off++ {
+		n := g.nodeOrNil(off)
+		if n == nil {
+			continue
+		}
+		if st := n.state.Load(); st&(stClaimed|stInserted) != 0 && st&stRemoved == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Deleted returns the number of nodes deleted but not yet unlinked by Repair.
 func (g *Graph) Deleted() int {
 	cnt := 0

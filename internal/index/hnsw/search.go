@@ -137,8 +137,13 @@ func (g *Graph) search(sc *scorer, k, ef int, allow func(off uint32) bool) []ind
 }
 
 // greedy descends from level from to level to+1, moving to the closest
-// neighbour until no neighbour is closer, and returns the final node.
+// neighbour until no neighbour is closer, and returns the final node. It
+// never moves onto a node Repair has unlinked: an insert that chose such a
+// node as a neighbour just before Repair unlinked it can leave a link to
+// it behind, and from its empty lists the level-0 search would find
+// nothing.
 func (g *Graph) greedy(sc *scorer, ep uint32, epd float32, from, to int) (uint32, float32) {
+	gone := g.hasDeleted.Load()
 	for l := from; l > to; l-- {
 		for changed := true; changed; {
 			changed = false
@@ -146,7 +151,7 @@ func (g *Graph) greedy(sc *scorer, ep uint32, epd float32, from, to int) (uint32
 			cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
 			for i := 1; i <= cnt; i++ {
 				n := atomic.LoadUint32(&lst[i])
-				if d := sc.dist(n); d < epd {
+				if d := sc.dist(n); d < epd && !(gone && g.removed(n)) {
 					ep, epd, changed = n, d, true
 				}
 			}
@@ -154,6 +159,9 @@ func (g *Graph) greedy(sc *scorer, ep uint32, epd float32, from, to int) (uint32
 	}
 	return ep, epd
 }
+
+// removed reports whether Repair has unlinked off.
+func (g *Graph) removed(off uint32) bool { return g.node(off).state.Load()&stRemoved != 0 }
 
 // keep reports whether a search may return off.
 func (g *Graph) keep(off uint32, allow func(uint32) bool, skipDeleted bool) bool {
@@ -188,6 +196,7 @@ func (g *Graph) searchLayer(s *searcher, sc *scorer, eps []index.Result, ef, l i
 		bound = s.res[0].Dist
 	}
 	filtering := allow != nil || skipDeleted
+	gone := g.hasDeleted.Load()
 	for len(s.cand) > 0 {
 		c := s.cand[0]
 		if c.Dist > bound {
@@ -213,8 +222,8 @@ func (g *Graph) searchLayer(s *searcher, sc *scorer, eps []index.Result, ef, l i
 				vecmath.Prefetch(sc.vec(next[j+prefetchAhead]))
 			}
 			d := sc.dist(n)
-			if d >= bound {
-				continue
+			if d >= bound || (gone && g.removed(n)) {
+				continue // unlinked by Repair: a stale link, see greedy
 			}
 			s.cand.push(index.Result{Off: n, Dist: d})
 			if filtering && !g.keep(n, allow, skipDeleted) {
