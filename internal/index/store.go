@@ -21,6 +21,10 @@ const chunkShift = 10
 
 const chunkLen = 1 << chunkShift
 
+// ChunkLen is the number of offsets per chunk of a Store, the unit in
+// which ReleaseChunk frees memory.
+const ChunkLen = chunkLen
+
 // Store is in-memory float32 vector storage of one fixed dimension addressed
 // by dense uint32 offsets. It grows in fixed-size chunks of 1024 vectors, so
 // growth never copies vectors; its memory is about 4·dim bytes per offset
@@ -41,7 +45,11 @@ type Store struct {
 	chunks atomic.Pointer[[][]float32]
 	n      atomic.Uint32 // 1 + the highest offset set so far
 
-	growMu sync.Mutex // serialises Set and growth
+	growMu sync.Mutex // serialises Set, growth and releases
+	// zero backs every released chunk: stored by the first release, never
+	// written.
+	zero     atomic.Pointer[[]float32]
+	released atomic.Int64 // chunks released
 }
 
 // NewStore returns an empty store of vectors with dim elements.
@@ -64,8 +72,56 @@ func (s *Store) Len() int { return int(s.n.Load()) }
 // Cap returns the number of offsets currently backed by memory.
 func (s *Store) Cap() int { return len(*s.chunks.Load()) * chunkLen }
 
-// Bytes returns the memory the store holds for vectors.
-func (s *Store) Bytes() int64 { return int64(s.Cap()) * int64(s.dim) * 4 }
+// Bytes returns the memory the store holds for vectors: its backed chunks
+// less the released ones, plus the one zero chunk they share.
+func (s *Store) Bytes() int64 {
+	chunks := int64(len(*s.chunks.Load())) - s.released.Load()
+	if s.released.Load() > 0 {
+		chunks++
+	}
+	return chunks * chunkLen * int64(s.dim) * 4
+}
+
+// Released returns the number of chunks ReleaseChunk has freed.
+func (s *Store) Released() int { return int(s.released.Load()) }
+
+// ReleaseChunk frees the memory of chunk c, the offsets c·ChunkLen to
+// (c+1)·ChunkLen-1, and reports whether it did (false when the chunk is not
+// backed or was released before). Gets of those offsets return zero
+// vectors from then on; readers that loaded the chunk directory before
+// (a View, a Get in progress) still see the old vectors. The caller
+// guarantees that nothing needs those vectors any more and that no offset
+// of the chunk is Set again: Set panics on a released chunk.
+func (s *Store) ReleaseChunk(c int) bool {
+	s.growMu.Lock()
+	defer s.growMu.Unlock()
+	old := *s.chunks.Load()
+	if c < 0 || c >= len(old) || s.isZero(old[c]) {
+		return false
+	}
+	if s.zero.Load() == nil {
+		z := make([]float32, chunkLen*s.dim)
+		s.zero.Store(&z)
+	}
+	next := make([][]float32, len(old), cap(old))
+	copy(next, old)
+	next[c] = *s.zero.Load()
+	s.chunks.Store(&next)
+	s.released.Add(1)
+	return true
+}
+
+// ChunkReleased reports whether chunk c was released.
+func (s *Store) ChunkReleased(c int) bool {
+	chunks := *s.chunks.Load()
+	return c >= 0 && c < len(chunks) && s.isZero(chunks[c])
+}
+
+// isZero reports whether chunk is the shared zero chunk.
+func (s *Store) isZero(chunk []float32) bool {
+	z := s.zero.Load()
+	return z != nil && len(chunk) > 0 && &chunk[0] == &(*z)[0]
+}
 
 // Set copies vec into offset off, growing the store as needed. It panics if
 // len(vec) differs from the store's dimension.
@@ -78,6 +134,9 @@ func (s *Store) Set(off uint32, vec []float32) {
 	s.growLocked(int(off) + 1)
 	chunks := *s.chunks.Load()
 	i := int(off&(chunkLen-1)) * s.dim
+	if s.isZero(chunks[off>>chunkShift]) {
+		panic(fmt.Sprintf("index: Set of offset %d in a released chunk", off))
+	}
 	copy(chunks[off>>chunkShift][i:i+s.dim], vec)
 	if off+1 > s.n.Load() {
 		s.n.Store(off + 1)

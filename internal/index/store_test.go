@@ -98,3 +98,61 @@ func TestStoreConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestStoreReleaseChunk checks that a released chunk reads as zeros, no
+// longer counts in Bytes, cannot be written, and that a View taken before
+// the release still reads the old vectors.
+func TestStoreReleaseChunk(t *testing.T) {
+	s := NewStore(4)
+	for off := range uint32(3 * ChunkLen) {
+		s.Set(off, []float32{float32(off), 1, 2, 3})
+	}
+	full := s.Bytes()
+	if want := int64(3 * ChunkLen * 4 * 4); full != want {
+		t.Fatalf("Bytes = %d, want %d", full, want)
+	}
+	before := s.View()
+	if !s.ReleaseChunk(1) {
+		t.Fatal("ReleaseChunk(1) = false")
+	}
+	if s.ReleaseChunk(1) || s.ReleaseChunk(3) || s.ReleaseChunk(-1) {
+		t.Fatal("releasing a released or unbacked chunk reported true")
+	}
+	if !s.ReleaseChunk(0) {
+		t.Fatal("ReleaseChunk(0) = false")
+	}
+	// Two released chunks share one zero chunk: one chunk's memory left of
+	// the two, plus chunk 2.
+	if got, want := s.Bytes(), int64(2*ChunkLen*4*4); got != want {
+		t.Fatalf("Bytes after releasing 2 of 3 chunks = %d, want %d", got, want)
+	}
+	if s.Released() != 2 || !s.ChunkReleased(0) || !s.ChunkReleased(1) || s.ChunkReleased(2) {
+		t.Fatalf("Released = %d, ChunkReleased(0,1,2) = %v %v %v", s.Released(), s.ChunkReleased(0), s.ChunkReleased(1), s.ChunkReleased(2))
+	}
+	for _, off := range []uint32{0, ChunkLen + 5, 2*ChunkLen - 1} {
+		if v := s.Get(off); v[0] != 0 || v[1] != 0 || v[3] != 0 {
+			t.Fatalf("Get(%d) of a released chunk = %v, want zeros", off, v)
+		}
+	}
+	if v := s.Get(2*ChunkLen + 7); v[0] != float32(2*ChunkLen+7) || v[1] != 1 {
+		t.Fatalf("Get of a kept chunk = %v", v)
+	}
+	if v := before.Get(ChunkLen + 5); v[0] != float32(ChunkLen+5) || v[3] != 3 {
+		t.Fatalf("a View taken before the release reads %v, want the old vector", v)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Set into a released chunk did not panic")
+			}
+		}()
+		s.Set(ChunkLen+1, []float32{9, 9, 9, 9})
+	}()
+	if v := s.Get(5); v[0] != 0 {
+		t.Fatalf("the shared zero chunk was written: Get(5) = %v", v)
+	}
+	s.Set(3*ChunkLen, []float32{1, 1, 1, 1}) // growth keeps the released chunks
+	if !s.ChunkReleased(1) || s.Get(3 * ChunkLen)[0] != 1 {
+		t.Fatal("growth after a release lost the release or the new vector")
+	}
+}

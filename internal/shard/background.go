@@ -3,6 +3,7 @@ package shard
 import (
 	"time"
 
+	"github.com/shoal-db/shoal/internal/index"
 	"github.com/shoal-db/shoal/internal/index/hnsw"
 )
 
@@ -70,6 +71,9 @@ func (s *Shard) maintain() {
 				if n := sp.checkReach(false); n > 0 {
 					s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
 				}
+				if n := s.releaseDeadChunks(sp, false); n > 0 {
+					s.log.Debug("vector memory of dead offsets released", "vector", sp.name, "chunks", n, "bytes", n*index.ChunkLen*sp.dim*4)
+				}
 			}
 		}
 		if s.opts.PersistInterval > 0 && time.Since(lastPersist) >= s.opts.PersistInterval {
@@ -79,6 +83,44 @@ func (s *Shard) maintain() {
 			}
 		}
 	}
+}
+
+// releaseDeadChunks frees the memory of every chunk of sp's vector store
+// whose offsets are all dead (their points deleted or given new vectors)
+// and unused by the graph (never inserted, or unlinked by Repair), and
+// returns how many it freed. Offsets are never reused, so an update-heavy
+// workload would otherwise keep every vector it ever stored in memory.
+// Only chunks wholly below the offset counter qualify (new offsets are
+// never assigned in them), and only while the indexer is idle (no Insert
+// of one of their offsets can be in progress); the shard's state lock,
+// held shared, keeps writes out meanwhile, and repairMu keeps Repair,
+// Reconnect and rebuilds out (without wait, it skips the round when one
+// runs). The vectors stay in the store on disk while the op log refers to
+// them.
+func (s *Shard) releaseDeadChunks(sp *space, wait bool) int {
+	if wait {
+		sp.repairMu.Lock()
+	} else if !sp.repairMu.TryLock() {
+		return 0
+	}
+	defer sp.repairMu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed || !sp.idleNow() {
+		return 0
+	}
+	g := sp.graph.Load()
+	freed := 0
+	for c := range min(int(s.nextOff)/index.ChunkLen, sp.store.Cap()/index.ChunkLen) {
+		lo, hi := uint32(c*index.ChunkLen), uint32((c+1)*index.ChunkLen)
+		if sp.store.ChunkReleased(c) || anyBoth(s.live, sp.has, lo, hi) || (g != nil && g.UsesVectors(lo, hi)) {
+			continue
+		}
+		if sp.store.ReleaseChunk(c) {
+			freed++
+		}
+	}
+	return freed
 }
 
 // rebuildGraph replaces sp's graph with an empty one and queues every live

@@ -47,3 +47,14 @@ func (b bitset) count() int {
 	}
 	return n
 }
+
+// anyBoth reports whether some i in [lo, hi) is in both a and b; lo and hi
+// are multiples of 64.
+func anyBoth(a, b bitset, lo, hi uint32) bool {
+	for w := int(lo >> 6); w < int(hi>>6) && w < len(a) && w < len(b); w++ {
+		if a[w]&b[w] != 0 {
+			return true
+		}
+	}
+	return false
+}
