@@ -35,7 +35,7 @@ const CommandVersion = 1
 const ReplaceCommandVersion = 2
 
 // MaxCommandVersion is the newest envelope version this build applies.
-const MaxCommandVersion = ReplaceCommandVersion
+const MaxCommandVersion = ClusterCommandVersion
 
 // Command types.
 const (
@@ -75,8 +75,23 @@ type Command struct {
 	// PayloadIndexes are the complete payload index definitions of a
 	// replace_collection.
 	PayloadIndexes map[string]api.PayloadFieldSchema `json:"payload_indexes,omitempty"`
-	// Generation is the data generation a replace_collection installs.
+	// Generation is the data generation a replace_collection installs,
+	// or (version 3) the one a create_collection in a cluster starts with:
+	// a value unique to this incarnation of the name, so that replaying a
+	// create and a delete of an earlier collection of the same name never
+	// touches the later one's directory.
 	Generation uint64 `json:"generation,omitempty"`
+	// Placement (version 3, create_collection) lists, per shard, the peers
+	// holding its replicas, the primary first.
+	Placement [][]uint64 `json:"placement,omitempty"`
+	// ClusterID is the cluster an init_cluster names.
+	ClusterID string `json:"cluster_id,omitempty"`
+	// Peer is the peer of an add_peer or update_peer.
+	Peer *Peer `json:"peer,omitempty"`
+	// PeerID is the peer a remove_peer removes; Force removes it even while
+	// it holds shard replicas.
+	PeerID uint64 `json:"peer_id,omitempty"`
+	Force  bool   `json:"force,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -110,6 +125,9 @@ type Collection struct {
 	// 0 is collections/<name>/ itself, g > 0 is collections/<name>/gen-<g>/
 	// (see GenerationDir). Only replace_collection changes it.
 	Generation uint64 `json:"generation,omitempty"`
+	// Shards is the placement of the collection's shards in a cluster
+	// (nil on a standalone node, whose shards are all local).
+	Shards []ShardPlacement `json:"shards,omitempty"`
 }
 
 // State is the whole metadata. The zero value is not usable; call NewState.
@@ -120,11 +138,16 @@ type State struct {
 	Aliases map[string]string `json:"aliases"`
 	// Applied counts the commands applied so far.
 	Applied uint64 `json:"applied"`
+	// ClusterID names the cluster (set once by init_cluster; "" on a
+	// standalone node).
+	ClusterID string `json:"cluster_id,omitempty"`
+	// Peers are the cluster's members by id (empty on a standalone node).
+	Peers map[uint64]*Peer `json:"peers,omitempty"`
 }
 
 // NewState returns an empty State.
 func NewState() *State {
-	return &State{Collections: map[string]*Collection{}, Aliases: map[string]string{}}
+	return &State{Collections: map[string]*Collection{}, Aliases: map[string]string{}, Peers: map[uint64]*Peer{}}
 }
 
 // Clone returns a copy of s that shares the (immutable) Collection values.
@@ -133,6 +156,11 @@ func (s *State) Clone() *State {
 		Collections: make(map[string]*Collection, len(s.Collections)),
 		Aliases:     make(map[string]string, len(s.Aliases)),
 		Applied:     s.Applied,
+		ClusterID:   s.ClusterID,
+		Peers:       make(map[uint64]*Peer, len(s.Peers)),
+	}
+	for k, v := range s.Peers {
+		c.Peers[k] = v
 	}
 	for k, v := range s.Collections {
 		c.Collections[k] = v
@@ -206,6 +234,20 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.dropPayloadIndex(cmd)
 	case TypeReplaceCollection:
 		err = s.replaceCollection(cmd)
+	case TypeInitCluster, TypeAddPeer, TypeUpdatePeer, TypeRemovePeer:
+		if cmd.V < ClusterCommandVersion {
+			return api.ErrBadInput("%s needs command version %d", cmd.Type, ClusterCommandVersion)
+		}
+		switch cmd.Type {
+		case TypeInitCluster:
+			err = s.initCluster(cmd)
+		case TypeAddPeer:
+			err = s.addPeer(cmd)
+		case TypeUpdatePeer:
+			err = s.updatePeer(cmd)
+		case TypeRemovePeer:
+			err = s.removePeer(cmd)
+		}
 	default:
 		err = api.ErrBadInput("unknown metadata command type %q", cmd.Type)
 	}
@@ -233,7 +275,18 @@ func (s *State) createCollection(cmd *Command) error {
 	if err != nil {
 		return err
 	}
-	s.Collections[name] = &Collection{Config: cfg, PayloadIndexes: map[string]api.PayloadFieldSchema{}, CreatedAt: cmd.CreatedAt.UTC()}
+	c := &Collection{Config: cfg, PayloadIndexes: map[string]api.PayloadFieldSchema{}, CreatedAt: cmd.CreatedAt.UTC()}
+	if cmd.Placement != nil || cmd.Generation != 0 {
+		if cmd.V < ClusterCommandVersion {
+			return api.ErrBadInput("create_collection with a placement needs command version %d", ClusterCommandVersion)
+		}
+		shards, err := s.checkPlacement(cfg.Params.ShardNumber, cmd.Placement)
+		if err != nil {
+			return err
+		}
+		c.Shards, c.Generation = shards, cmd.Generation
+	}
+	s.Collections[name] = c
 	return nil
 }
 
@@ -249,7 +302,7 @@ func (s *State) updateCollection(cmd *Command) error {
 	if err != nil {
 		return err
 	}
-	s.Collections[cmd.Collection] = &Collection{Config: cfg, PayloadIndexes: old.PayloadIndexes, CreatedAt: old.CreatedAt, Generation: old.Generation}
+	s.Collections[cmd.Collection] = &Collection{Config: cfg, PayloadIndexes: old.PayloadIndexes, CreatedAt: old.CreatedAt, Generation: old.Generation, Shards: old.Shards}
 	return nil
 }
 
@@ -391,7 +444,7 @@ func (s *State) createPayloadIndex(cmd *Command) error {
 		return err
 	}
 	idx[cmd.Field] = schema
-	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt, Generation: old.Generation}
+	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt, Generation: old.Generation, Shards: old.Shards}
 	return nil
 }
 
@@ -410,7 +463,7 @@ func (s *State) dropPayloadIndex(cmd *Command) error {
 			idx[k] = v
 		}
 	}
-	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt, Generation: old.Generation}
+	s.Collections[cmd.Collection] = &Collection{Config: old.Config, PayloadIndexes: idx, CreatedAt: old.CreatedAt, Generation: old.Generation, Shards: old.Shards}
 	return nil
 }
 

@@ -101,6 +101,9 @@ func decodeFile(b []byte) (*State, error) {
 	if st.Aliases == nil {
 		st.Aliases = map[string]string{}
 	}
+	if st.Peers == nil {
+		st.Peers = map[uint64]*Peer{}
+	}
 	for name, c := range st.Collections {
 		if c == nil {
 			return nil, fmt.Errorf("cannot decode metadata: collection %q is null", name)
