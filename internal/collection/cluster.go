@@ -3,7 +3,6 @@ package collection
 import (
 	"context"
 
-	"github.com/shoal-db/shoal/internal/shard"
 )
 
 // ShardPointCounts returns the number of points in each shard, indexed by
@@ -15,7 +14,7 @@ func (c *Collection) ShardPointCounts(ctx context.Context) ([]uint64, error) {
 	}
 	defer c.release()
 	counts := make([]uint64, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		n, err := s.Count(ctx, nil, true)
 		counts[i] = n
 		return err

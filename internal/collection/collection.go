@@ -53,6 +53,10 @@ type Options struct {
 	// ShardOptions, when set, may adjust each shard's options before it is
 	// opened (tests use it to shorten intervals).
 	ShardOptions func(*shard.Options)
+	// Remote, when set, returns the handle of shard i if another peer
+	// holds it, or nil if this node holds it (cluster mode); unset, every
+	// shard is local.
+	Remote func(i int) Shard
 }
 
 // Collection is one open collection. It is safe for concurrent use.
@@ -61,7 +65,10 @@ type Collection struct {
 	dir    string
 	log    *slog.Logger
 	router *Router
-	shards []*shard.Shard
+	// shards are all shards by id; local holds those on this node (nil
+	// where another peer holds the shard).
+	shards []Shard
+	local  []*shard.Shard
 	res    Resolver
 
 	// cfgMu guards cfg (UpdateCollection may change non-structural parts).
@@ -108,10 +115,17 @@ func Open(opts Options) (*Collection, error) {
 		hnsw[name] = cfg.VectorHnsw(name)
 	}
 	// Open the shards in parallel: each replays its own store.
-	c.shards = make([]*shard.Shard, n)
+	c.shards = make([]Shard, n)
+	c.local = make([]*shard.Shard, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
+		if opts.Remote != nil {
+			if h := opts.Remote(i); h != nil {
+				c.shards[i] = h
+				continue
+			}
+		}
 		so := shard.Options{
 			Dir:             filepath.Join(opts.Dir, strconv.Itoa(i)),
 			ID:              i,
@@ -128,12 +142,16 @@ func Open(opts Options) (*Collection, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.shards[i], errs[i] = shard.Open(so)
+			s, err := shard.Open(so)
+			c.local[i], errs[i] = s, err
+			if err == nil {
+				c.shards[i] = s
+			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		for _, s := range c.shards {
+		for _, s := range c.local {
 			if s != nil {
 				s.Close()
 			}
@@ -258,7 +276,10 @@ func (c *Collection) close(closeShard func(*shard.Shard) error) error {
 	}
 	c.mu.Unlock()
 	var errs []error
-	for _, s := range c.shards {
+	for _, s := range c.local {
+		if s == nil {
+			continue
+		}
 		if err := closeShard(s); err != nil {
 			errs = append(errs, err)
 		}
@@ -270,7 +291,7 @@ func (c *Collection) close(closeShard func(*shard.Shard) error) error {
 }
 
 // eachShard runs fn on every shard in parallel and returns the first error.
-func (c *Collection) eachShard(ctx context.Context, fn func(ctx context.Context, i int, s *shard.Shard) error) error {
+func (c *Collection) eachShard(ctx context.Context, fn func(ctx context.Context, i int, s Shard) error) error {
 	if len(c.shards) == 1 {
 		return fn(ctx, 0, c.shards[0])
 	}
@@ -311,7 +332,17 @@ func (c *Collection) Info(ctx context.Context) (*api.CollectionInfo, error) {
 		Config:          c.Config(),
 		PayloadSchema:   map[string]api.PayloadIndexInfo{},
 	}
-	for _, s := range c.shards {
+	for i, h := range c.shards {
+		s := c.local[i]
+		if s == nil {
+			// Another peer holds the shard: count its points there.
+			n, err := h.Count(ctx, nil, true)
+			if err != nil {
+				return nil, err
+			}
+			info.PointsCount += n
+			continue
+		}
 		st := s.Stats()
 		info.PointsCount += st.Points
 		info.IndexedVectorsCount += st.IndexedVectors
@@ -339,7 +370,10 @@ type Stats struct {
 // Stats sums the shards' statistics.
 func (c *Collection) Stats() Stats {
 	st := Stats{Status: api.StatusGreen}
-	for _, s := range c.shards {
+	for _, s := range c.local {
+		if s == nil {
+			continue
+		}
 		ss := s.Stats()
 		st.Points += ss.Points
 		st.IndexedVectors += ss.IndexedVectors
@@ -376,7 +410,7 @@ func (c *Collection) WaitIndexed(ctx context.Context) error {
 		return err
 	}
 	defer c.release()
-	return c.eachShard(ctx, func(ctx context.Context, _ int, s *shard.Shard) error { return s.WaitIndexed(ctx) })
+	return c.eachLocal(ctx, func(ctx context.Context, _ int, s *shard.Shard) error { return s.WaitIndexed(ctx) })
 }
 
 // CreatePayloadIndex builds the payload index on every shard.
@@ -385,7 +419,7 @@ func (c *Collection) CreatePayloadIndex(ctx context.Context, key string, schema 
 		return err
 	}
 	defer c.release()
-	return c.eachShard(ctx, func(ctx context.Context, _ int, s *shard.Shard) error {
+	return c.eachLocal(ctx, func(ctx context.Context, _ int, s *shard.Shard) error {
 		return s.CreatePayloadIndex(ctx, key, schema)
 	})
 }
@@ -396,7 +430,7 @@ func (c *Collection) DropPayloadIndex(ctx context.Context, key string) error {
 		return err
 	}
 	defer c.release()
-	return c.eachShard(ctx, func(ctx context.Context, _ int, s *shard.Shard) error {
+	return c.eachLocal(ctx, func(ctx context.Context, _ int, s *shard.Shard) error {
 		return s.DropPayloadIndex(ctx, key)
 	})
 }
@@ -404,7 +438,10 @@ func (c *Collection) DropPayloadIndex(ctx context.Context, key string) error {
 // LastSeq returns the largest applied sequence number over the shards.
 func (c *Collection) lastSeq() uint64 {
 	var m uint64
-	for _, s := range c.shards {
+	for _, s := range c.local {
+		if s == nil {
+			continue
+		}
 		m = max(m, s.LastSeq())
 	}
 	return m

@@ -461,7 +461,7 @@ func toPairs(vecs [][]float32) []Pair {
 // top lists into the overall top req.Limit.
 func (c *Collection) searchShards(ctx context.Context, req shard.SearchRequest, higher bool) ([]api.ScoredPoint, error) {
 	results := make([][]api.ScoredPoint, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		hits, err := s.Search(ctx, req)
 		results[i] = hits
 		return err

@@ -49,7 +49,7 @@ func (c *Collection) get(ctx context.Context, ids []api.PointID, withPayload *ap
 		by[s] = append(by[s], id)
 	}
 	results := make([][]api.Record, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		if len(by[i]) == 0 {
 			return nil
 		}
@@ -153,7 +153,7 @@ func checkOrderBy(o *api.OrderBy) error {
 // scrollByID merges the shards' id-ordered pages and keeps sr.Limit records.
 func (c *Collection) scrollByID(ctx context.Context, sr shard.ScrollRequest) ([]api.Record, error) {
 	results := make([][]api.Record, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		recs, err := s.Scroll(ctx, sr)
 		results[i] = recs
 		return err
@@ -178,7 +178,7 @@ func (c *Collection) scrollByID(ctx context.Context, sr shard.ScrollRequest) ([]
 func (c *Collection) scrollOrdered(ctx context.Context, ob *api.OrderBy, f *api.Filter, limit int, wp *api.PayloadSelector, wv *api.VectorSelector) ([]api.Record, error) {
 	sr := shard.ScrollRequest{Limit: limit, Filter: f, WithPayload: wp, WithVector: wv, OrderBy: ob}
 	results := make([][]api.Record, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		recs, err := s.Scroll(ctx, sr)
 		results[i] = recs
 		return err
@@ -259,7 +259,7 @@ func (c *Collection) Count(ctx context.Context, f *api.Filter, exact bool) (uint
 		return 0, err
 	}
 	counts := make([]uint64, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		n, err := s.Count(ctx, f, exact)
 		counts[i] = n
 		return err
@@ -299,7 +299,7 @@ func (c *Collection) Facet(ctx context.Context, req *api.FacetRequest) (*api.Fac
 		perShard = 0
 	}
 	results := make([][]api.FacetHit, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		hits, err := s.Facet(ctx, req.Key, req.Filter, perShard, exact)
 		results[i] = hits
 		return err
@@ -390,7 +390,7 @@ func (c *Collection) sample(ctx context.Context, n int, f *api.Filter) ([]api.Po
 	}
 	samples := make([][]api.PointID, len(c.shards))
 	counts := make([]uint64, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		ids, err := s.Sample(ctx, n, f)
 		if err != nil {
 			return err

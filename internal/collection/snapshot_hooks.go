@@ -41,7 +41,12 @@ func (c *Collection) Checkpoint(ctx context.Context, dir string, ids []int) ([]S
 		want[id] = true
 	}
 	out := make([]ShardCheckpoint, len(c.shards))
-	err := c.eachShard(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
+	for id := range want {
+		if c.local[id] == nil {
+			return nil, fmt.Errorf("cannot checkpoint collection %s: shard %d is held by another peer", c.name, id)
+		}
+	}
+	err := c.eachLocal(ctx, func(ctx context.Context, i int, s *shard.Shard) error {
 		if !want[i] {
 			return nil
 		}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/filter"
-	"github.com/shoal-db/shoal/internal/shard"
 )
 
 // checkVector validates one vector against the named vector's config and
@@ -243,7 +242,7 @@ func (c *Collection) UpdateBatch(ctx context.Context, ops []api.UpdateOperation,
 			return nil, err
 		}
 		seqs := make([]uint64, len(c.shards))
-		err := c.eachShard(ctx, func(ctx context.Context, si int, s *shard.Shard) error {
+		err := c.eachShard(ctx, func(ctx context.Context, si int, s Shard) error {
 			part, ok := p.parts[si]
 			if !ok {
 				return nil

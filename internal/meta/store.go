@@ -91,7 +91,21 @@ func decodeFile(b []byte) (*State, error) {
 	if body.Format != FileFormat && body.Format != FileFormatGenerations {
 		return nil, fmt.Errorf("cannot read metadata format %d: this build reads formats %d and %d", body.Format, FileFormat, FileFormatGenerations)
 	}
-	st := body.State
+	st, err := NormalizeState(body.State)
+	if err != nil {
+		return nil, err
+	}
+	for name, c := range st.Collections {
+		if c.Generation != 0 && body.Format < FileFormatGenerations {
+			return nil, fmt.Errorf("cannot decode metadata: collection %q has generation %d in format %d", name, c.Generation, body.Format)
+		}
+	}
+	return st, nil
+}
+
+// NormalizeState checks a decoded State and fills its nil maps, so that it
+// is ready for Apply; a nil st yields an empty State.
+func NormalizeState(st *State) (*State, error) {
 	if st == nil {
 		st = NewState()
 	}
@@ -111,8 +125,10 @@ func decodeFile(b []byte) (*State, error) {
 		if c.PayloadIndexes == nil {
 			c.PayloadIndexes = map[string]api.PayloadFieldSchema{}
 		}
-		if c.Generation != 0 && body.Format < FileFormatGenerations {
-			return nil, fmt.Errorf("cannot decode metadata: collection %q has generation %d in format %d", name, c.Generation, body.Format)
+	}
+	for id, p := range st.Peers {
+		if p == nil {
+			return nil, fmt.Errorf("cannot decode metadata: peer %d is null", id)
 		}
 	}
 	return st, nil

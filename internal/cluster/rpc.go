@@ -1,0 +1,215 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/meta"
+	"github.com/shoal-db/shoal/internal/p2p"
+)
+
+// The Meta service on the p2p port: formation (Join, Notify) and the
+// forwarding of metadata commands and read indexes to the leader.
+const metaServiceName = "shoal.cluster.Meta"
+
+const (
+	methodJoin      = "/" + metaServiceName + "/Join"
+	methodNotify    = "/" + metaServiceName + "/Notify"
+	methodPropose   = "/" + metaServiceName + "/Propose"
+	methodReadIndex = "/" + metaServiceName + "/ReadIndex"
+)
+
+// JoinRequest asks the cluster to add (or re-address) a peer.
+type JoinRequest struct {
+	ID        uint64 `json:"id"`
+	Addr      string `json:"addr"`
+	URI       string `json:"uri"`
+	Zone      string `json:"zone,omitempty"`
+	Region    string `json:"region,omitempty"`
+	ClusterID string `json:"cluster_id,omitempty"`
+}
+
+// JoinResponse answers a join.
+type JoinResponse struct {
+	ClusterID string `json:"cluster_id"`
+	Leader    string `json:"leader"`
+}
+
+// NotifyRequest tells a node that another one, without a cluster yet, is
+// waiting to bootstrap one.
+type NotifyRequest struct {
+	ID   uint64 `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// NotifyResponse tells the notifier whether this node is in a cluster
+// already (then the notifier joins instead of bootstrapping).
+type NotifyResponse struct {
+	ID       uint64 `json:"id"`
+	HasState bool   `json:"has_state"`
+}
+
+// ProposeRequest carries an encoded meta.Command to the leader.
+type ProposeRequest struct {
+	Command []byte `json:"command"`
+}
+
+// ProposeResponse returns the index of the applied entry.
+type ProposeResponse struct {
+	Index uint64 `json:"index"`
+}
+
+// ReadIndexRequest asks the leader for a read index.
+type ReadIndexRequest struct{}
+
+// ReadIndexResponse is an index covering every committed entry.
+type ReadIndexResponse struct {
+	Index uint64 `json:"index"`
+}
+
+func (n *Node) metaService() *grpc.ServiceDesc {
+	return p2p.Service(metaServiceName, []grpc.MethodDesc{
+		p2p.Unary("Join", n.handleJoin),
+		p2p.Unary("Notify", n.handleNotify),
+		p2p.Unary("Propose", n.handlePropose),
+		p2p.Unary("ReadIndex", n.handleReadIndex),
+	}, nil)
+}
+
+var errNotLeader = &api.Error{Kind: api.KindUnavailable, Message: "Service unavailable: not the leader"}
+
+// handleJoin adds the peer to Raft and to the metadata on the leader, and
+// forwards the request to the leader elsewhere.
+func (n *Node) handleJoin(ctx context.Context, req *JoinRequest) (*JoinResponse, error) {
+	r := n.getRaft()
+	if r == nil || !n.isFormed() {
+		return nil, errNotLeader
+	}
+	if r.State() != raft.Leader {
+		addr, _ := r.LeaderWithID()
+		if addr == "" {
+			return nil, errNotLeader
+		}
+		cc, err := n.opts.Pool.Conn(string(addr))
+		if err != nil {
+			return nil, err
+		}
+		return p2p.Call[JoinRequest, JoinResponse](ctx, cc, methodJoin, req)
+	}
+	st := n.State()
+	if req.ClusterID != "" && st.ClusterID != "" && req.ClusterID != st.ClusterID {
+		return nil, api.ErrBadInput("peer %d holds data of cluster %s, this is cluster %s; give it an empty storage directory to join", req.ID, req.ClusterID, st.ClusterID)
+	}
+	if err := n.addToRaft(req.ID, req.Addr); err != nil {
+		return nil, err
+	}
+	p := &meta.Peer{ID: req.ID, Addr: req.Addr, URI: req.URI, Zone: req.Zone, Region: req.Region}
+	if cur, ok := st.Peers[req.ID]; !ok || *cur != *p {
+		if err := n.Apply(ctx, &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeAddPeer, Peer: p}); err != nil {
+			return nil, err
+		}
+	}
+	return &JoinResponse{ClusterID: n.State().ClusterID, Leader: n.opts.Advertise}, nil
+}
+
+// maxVoters is the most Raft voters; later members are non-voters.
+const maxVoters = 5
+
+// addToRaft makes id a Raft member at addr (a voter while there are fewer
+// than maxVoters), or updates its address.
+func (n *Node) addToRaft(id uint64, addr string) error {
+	r := n.getRaft()
+	cf := r.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return errNotLeader
+	}
+	sid := raft.ServerID(strconv.FormatUint(id, 10))
+	voters := 0
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == sid && s.Address == raft.ServerAddress(addr) {
+			return nil
+		}
+		if s.Suffrage == raft.Voter && s.ID != sid {
+			voters++
+		}
+	}
+	var f raft.IndexFuture
+	if voters < maxVoters {
+		f = r.AddVoter(sid, raft.ServerAddress(addr), 0, 10*time.Second)
+	} else {
+		f = r.AddNonvoter(sid, raft.ServerAddress(addr), 0, 10*time.Second)
+	}
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return errNotLeader
+		}
+		return api.ErrInternal(err, "cannot add peer %d: %v", id, err)
+	}
+	n.log.Info("peer added to raft", "peer", id, "addr", addr, "voter", voters < maxVoters)
+	return nil
+}
+
+func (n *Node) handleNotify(_ context.Context, req *NotifyRequest) (*NotifyResponse, error) {
+	n.form.notified(req.ID, req.Addr)
+	return &NotifyResponse{ID: n.id, HasState: n.isFormed()}, nil
+}
+
+func (n *Node) handlePropose(ctx context.Context, req *ProposeRequest) (*ProposeResponse, error) {
+	r := n.getRaft()
+	if r == nil || r.State() != raft.Leader {
+		return nil, errNotLeader
+	}
+	index, err := n.applyLocal(ctx, req.Command)
+	if errors.Is(err, errRetry) {
+		return nil, errNotLeader
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ProposeResponse{Index: index}, nil
+}
+
+func (n *Node) handleReadIndex(_ context.Context, _ *ReadIndexRequest) (*ReadIndexResponse, error) {
+	r := n.getRaft()
+	if r == nil || r.State() != raft.Leader {
+		return nil, errNotLeader
+	}
+	if err := r.VerifyLeader().Error(); err != nil {
+		return nil, errNotLeader
+	}
+	return &ReadIndexResponse{Index: r.LastIndex()}, nil
+}
+
+func (n *Node) forwardPropose(ctx context.Context, leader string, b []byte) (uint64, error) {
+	cc, err := n.opts.Pool.Conn(leader)
+	if err != nil {
+		return 0, errRetry
+	}
+	resp, err := p2p.Call[ProposeRequest, ProposeResponse](ctx, cc, methodPropose, &ProposeRequest{Command: b})
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Kind != api.KindUnavailable {
+			return 0, err
+		}
+		return 0, errRetry
+	}
+	return resp.Index, nil
+}
+
+func (n *Node) forwardReadIndex(ctx context.Context, leader string) (uint64, error) {
+	cc, err := n.opts.Pool.Conn(leader)
+	if err != nil {
+		return 0, errRetry
+	}
+	resp, err := p2p.Call[ReadIndexRequest, ReadIndexResponse](ctx, cc, methodReadIndex, &ReadIndexRequest{})
+	if err != nil {
+		return 0, errRetry
+	}
+	return resp.Index, nil
+}
