@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // ReplicaState is the state of one replica of a shard, spelled as in
 // Qdrant's JSON.
 type ReplicaState string
@@ -40,4 +42,48 @@ type ShardTransferInfo struct {
 	From    uint64 `json:"from"`
 	To      uint64 `json:"to"`
 	Sync    bool   `json:"sync"`
+}
+
+// ClusterStatus is Qdrant's GET /cluster result of a cluster member
+// (a standalone node answers {"status":"disabled"}).
+type ClusterStatus struct {
+	Status                string                       `json:"status"`
+	PeerID                uint64                       `json:"peer_id"`
+	Peers                 map[string]PeerInfo          `json:"peers"`
+	RaftInfo              RaftInfo                     `json:"raft_info"`
+	ConsensusThreadStatus ConsensusThreadStatus        `json:"consensus_thread_status"`
+	MessageSendFailures   map[string]MessageSendErrors `json:"message_send_failures"`
+}
+
+// PeerInfo describes one peer: Qdrant's uri, plus Shoal's failure domains
+// and the number of shard replicas the peer holds.
+type PeerInfo struct {
+	URI      string `json:"uri"`
+	Zone     string `json:"zone,omitempty"`
+	Region   string `json:"region,omitempty"`
+	Replicas int    `json:"replicas"`
+}
+
+// RaftInfo is Qdrant's raft_info.
+type RaftInfo struct {
+	Term              uint64  `json:"term"`
+	Commit            uint64  `json:"commit"`
+	PendingOperations int     `json:"pending_operations"`
+	Leader            *uint64 `json:"leader"`
+	Role              string  `json:"role,omitempty"`
+	IsVoter           bool    `json:"is_voter"`
+}
+
+// ConsensusThreadStatus is Qdrant's consensus_thread_status.
+type ConsensusThreadStatus struct {
+	Status     string    `json:"consensus_thread_status"`
+	LastUpdate time.Time `json:"last_update,omitzero"`
+	Err        string    `json:"err,omitempty"`
+}
+
+// MessageSendErrors counts failed messages to one peer.
+type MessageSendErrors struct {
+	Count                int        `json:"count"`
+	LatestError          *string    `json:"latest_error"`
+	LatestErrorTimestamp *time.Time `json:"latest_error_timestamp"`
 }

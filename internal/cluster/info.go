@@ -4,69 +4,84 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoal-db/shoal/internal/api"
 )
 
-// RaftInfo is Qdrant's raft_info of GET /cluster.
-type RaftInfo struct {
-	Term              uint64  `json:"term"`
-	Commit            uint64  `json:"commit"`
-	PendingOperations int     `json:"pending_operations"`
-	Leader            *uint64 `json:"leader"`
-	Role              string  `json:"role"`
-	IsVoter           bool    `json:"is_voter"`
+// Status reports this node's view of the cluster in Qdrant's GET /cluster
+// shape, with each peer's failure domains and replica count.
+func (n *Node) Status() *api.ClusterStatus {
+	st := n.State()
+	out := &api.ClusterStatus{Status: "enabled", PeerID: n.id, Peers: map[string]api.PeerInfo{},
+		MessageSendFailures: map[string]api.MessageSendErrors{}}
+	for id, p := range st.Peers {
+		out.Peers[strconv.FormatUint(id, 10)] = api.PeerInfo{URI: p.URI, Zone: p.Zone, Region: p.Region, Replicas: st.ReplicaCount(id)}
+	}
+	out.RaftInfo = n.raftInfo()
+	out.ConsensusThreadStatus = api.ConsensusThreadStatus{Status: "working", LastUpdate: n.lastContact()}
+	if n.isClosed() {
+		out.ConsensusThreadStatus = api.ConsensusThreadStatus{Status: "stopped"}
+	}
+	return out
 }
 
-// Info is this node's view of the cluster for GET /cluster.
-type Info struct {
-	PeerID    uint64
-	ClusterID string
-	Raft      RaftInfo
-	// Voters are the Raft voters' peer ids.
-	Voters map[uint64]bool
-}
-
-// Info reports this node's view of Raft.
-func (n *Node) Info() Info {
-	info := Info{PeerID: n.id, ClusterID: n.State().ClusterID, Voters: map[uint64]bool{}}
+func (n *Node) lastContact() time.Time {
 	r := n.getRaft()
 	if r == nil {
-		info.Raft.Role = "Follower"
+		return time.Now().UTC()
+	}
+	if r.State() == raft.Leader {
+		return time.Now().UTC()
+	}
+	return r.LastContact().UTC()
+}
+
+func (n *Node) isClosed() bool {
+	select {
+	case <-n.closeCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (n *Node) raftInfo() api.RaftInfo {
+	var info api.RaftInfo
+	r := n.getRaft()
+	if r == nil {
+		info.Role = "Follower"
 		return info
 	}
-	info.Raft.Term = r.CurrentTerm()
-	info.Raft.Commit = r.CommitIndex()
-	if applied := n.fsm.Applied(); info.Raft.Commit > applied {
-		info.Raft.PendingOperations = int(info.Raft.Commit - applied)
+	info.Term = r.CurrentTerm()
+	info.Commit = r.CommitIndex()
+	if applied := n.fsm.Applied(); info.Commit > applied {
+		info.PendingOperations = int(info.Commit - applied)
 	}
 	if _, id := r.LeaderWithID(); id != "" {
 		if v, err := strconv.ParseUint(string(id), 10, 64); err == nil {
-			info.Raft.Leader = &v
+			info.Leader = &v
 		}
 	}
 	switch r.State() {
 	case raft.Leader:
-		info.Raft.Role = "Leader"
+		info.Role = "Leader"
 	case raft.Candidate:
-		info.Raft.Role = "Candidate"
+		info.Role = "Candidate"
 	default:
-		info.Raft.Role = "Follower"
+		info.Role = "Follower"
 	}
 	if cf := r.GetConfiguration(); cf.Error() == nil {
 		for _, s := range cf.Configuration().Servers {
-			id, err := strconv.ParseUint(string(s.ID), 10, 64)
-			if err != nil {
-				continue
-			}
-			if s.Suffrage == raft.Voter {
-				info.Voters[id] = true
+			if s.ID == raft.ServerID(strconv.FormatUint(n.id, 10)) && s.Suffrage == raft.Voter {
+				info.IsVoter = true
 			}
 		}
 	}
-	info.Raft.IsVoter = info.Voters[n.id]
 	return info
 }
 
@@ -88,11 +103,11 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) *nodeMetrics {
 	}
 	gauge("cluster_enabled", "Whether cluster support is enabled (1) or not (0).", func() float64 { return 1 })
 	gauge("cluster_peers_total", "Total number of cluster peers.", func() float64 { return float64(len(n.State().Peers)) })
-	gauge("cluster_term", "Current cluster term.", func() float64 { return float64(n.Info().Raft.Term) })
-	gauge("cluster_commit", "Index of last committed (finalized) operation cluster peer is aware of.", func() float64 { return float64(n.Info().Raft.Commit) })
-	gauge("cluster_pending_operations_total", "Total number of pending operations for cluster peer.", func() float64 { return float64(n.Info().Raft.PendingOperations) })
+	gauge("cluster_term", "Current cluster term.", func() float64 { return float64(n.raftInfo().Term) })
+	gauge("cluster_commit", "Index of last committed (finalized) operation cluster peer is aware of.", func() float64 { return float64(n.raftInfo().Commit) })
+	gauge("cluster_pending_operations_total", "Total number of pending operations for cluster peer.", func() float64 { return float64(n.raftInfo().PendingOperations) })
 	gauge("cluster_voter", "Whether the cluster peer is a voter (1) or learner (0).", func() float64 {
-		if n.Info().Raft.IsVoter {
+		if n.raftInfo().IsVoter {
 			return 1
 		}
 		return 0

@@ -395,12 +395,12 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 			if len(all) == 0 {
 				return ranked{}, api.ErrBadInput("At least one positive or negative example is required")
 			}
-			req.Scorer, higher = BestScore(dist, pos, neg), true
+			req.Custom = &shard.CustomScore{Kind: shard.CustomBestScore, Pos: pos, Neg: neg}
 		case api.StrategySumScores:
 			if len(all) == 0 {
 				return ranked{}, api.ErrBadInput("At least one positive or negative example is required")
 			}
-			req.Scorer, higher = SumScores(dist, pos, neg), true
+			req.Custom = &shard.CustomScore{Kind: shard.CustomSumScores, Pos: pos, Neg: neg}
 		default:
 			return ranked{}, api.ErrBadInput("unknown recommend strategy %q", r.Strategy)
 		}
@@ -415,7 +415,7 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 			return ranked{}, err
 		}
 		exclude = ex
-		req.Scorer, higher = DiscoverScore(dist, vecs[0], toPairs(vecs[1:])), true
+		req.Custom = &shard.CustomScore{Kind: shard.CustomDiscover, Target: vecs[0], Pairs: toPairs(vecs[1:])}
 	case q.Context != nil:
 		var all []api.VectorInput
 		for _, p := range q.Context {
@@ -426,9 +426,12 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 			return ranked{}, err
 		}
 		exclude = ex
-		req.Scorer, higher = ContextScore(dist, toPairs(vecs)), true
+		req.Custom = &shard.CustomScore{Kind: shard.CustomContext, Pairs: toPairs(vecs)}
 	default:
 		return ranked{}, api.ErrBadInput("unsupported query")
+	}
+	if req.Custom != nil {
+		req.Scorer, higher = CustomScorer(dist, req.Custom), true
 	}
 	if len(exclude) > 0 {
 		req.Filter = andFilters(req.Filter, &api.Filter{MustNot: []api.Condition{{HasID: exclude}}})
@@ -449,12 +452,32 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 	return ranked{hits: hits, higher: higher, selected: selected}, nil
 }
 
-func toPairs(vecs [][]float32) []Pair {
-	out := make([]Pair, 0, len(vecs)/2)
+func toPairs(vecs [][]float32) [][2][]float32 {
+	out := make([][2][]float32, 0, len(vecs)/2)
 	for i := 0; i+1 < len(vecs); i += 2 {
-		out = append(out, Pair{Pos: vecs[i], Neg: vecs[i+1]})
+		out = append(out, [2][]float32{vecs[i], vecs[i+1]})
 	}
 	return out
+}
+
+// CustomScorer builds the scorer that cs describes for vectors compared
+// by d (nil for an unknown kind, which the query engine never produces).
+func CustomScorer(d api.Distance, cs *shard.CustomScore) shard.Scorer {
+	pairs := make([]Pair, len(cs.Pairs))
+	for i, p := range cs.Pairs {
+		pairs[i] = Pair{Pos: p[0], Neg: p[1]}
+	}
+	switch cs.Kind {
+	case shard.CustomBestScore:
+		return BestScore(d, cs.Pos, cs.Neg)
+	case shard.CustomSumScores:
+		return SumScores(d, cs.Pos, cs.Neg)
+	case shard.CustomDiscover:
+		return DiscoverScore(d, cs.Target, pairs)
+	case shard.CustomContext:
+		return ContextScore(d, pairs)
+	}
+	return nil
 }
 
 // searchShards fans a search out to every shard and merges the per-shard

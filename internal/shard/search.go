@@ -16,6 +16,25 @@ import (
 // traversed by this score, as Qdrant does.
 type Scorer func(vec []float32) float32
 
+// CustomScore is a custom query's scorer as data: Kind is best_score or
+// sum_scores (Pos, Neg), discover (Target, Pairs) or context (Pairs). Each
+// pair is a positive and a negative vector.
+type CustomScore struct {
+	Kind   string         `json:"kind"`
+	Pos    [][]float32    `json:"pos,omitempty"`
+	Neg    [][]float32    `json:"neg,omitempty"`
+	Target []float32      `json:"target,omitempty"`
+	Pairs  [][2][]float32 `json:"pairs,omitempty"`
+}
+
+// Custom score kinds.
+const (
+	CustomBestScore = "best_score"
+	CustomSumScores = "sum_scores"
+	CustomDiscover  = "discover"
+	CustomContext   = "context"
+)
+
 // SearchRequest is one vector search on one shard.
 type SearchRequest struct {
 	// Using names the vector searched.
@@ -24,7 +43,10 @@ type SearchRequest struct {
 	// Cosine). Ignored when Scorer is set.
 	Vector []float32
 	// Scorer, when set, replaces distance to Vector.
-	Scorer Scorer
+	Scorer Scorer `json:"-"`
+	// Custom describes Scorer as data, so that a search can be sent to a
+	// shard on another peer, which rebuilds Scorer from it.
+	Custom *CustomScore `json:",omitempty"`
 	Filter *api.Filter
 	// Limit is the number of hits wanted (the caller's offset+limit).
 	Limit          int
