@@ -116,3 +116,9 @@ func ErrChecksumMismatch(expected, actual string) *Error {
 
 // ErrStandalone is returned by cluster operations on a node without clustering.
 var ErrStandalone = &Error{Kind: KindStandalone, Message: "Qdrant is running in standalone mode"}
+
+// ErrUnavailable returns a 503 error reading "Service unavailable: <text>"
+// (no quorum, no peer to place shards on, a peer that cannot be reached).
+func ErrUnavailable(format string, args ...any) *Error {
+	return &Error{Kind: KindUnavailable, Message: "Service unavailable: " + fmt.Sprintf(format, args...)}
+}

@@ -53,10 +53,14 @@ type Options struct {
 	// ShardOptions, when set, may adjust each shard's options before it is
 	// opened (tests use it to shorten intervals).
 	ShardOptions func(*shard.Options)
-	// Remote, when set, returns the handle of shard i if another peer
-	// holds it, or nil if this node holds it (cluster mode); unset, every
-	// shard is local.
-	Remote func(i int) Shard
+	// Local, when set, reports whether this node holds a replica of shard
+	// i (cluster mode); unset, every shard is local.
+	Local func(i int) bool
+	// Route, when set, returns the handle the router uses for shard i,
+	// given this node's replica of it (nil when it holds none): in a
+	// cluster, one that also reaches the replicas on other peers. Unset,
+	// the router uses the local shard.
+	Route func(i int, local *shard.Shard) Shard
 }
 
 // Collection is one open collection. It is safe for concurrent use.
@@ -120,11 +124,8 @@ func Open(opts Options) (*Collection, error) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		if opts.Remote != nil {
-			if h := opts.Remote(i); h != nil {
-				c.shards[i] = h
-				continue
-			}
+		if opts.Local != nil && !opts.Local(i) {
+			continue
 		}
 		so := shard.Options{
 			Dir:             filepath.Join(opts.Dir, strconv.Itoa(i)),
@@ -157,6 +158,11 @@ func Open(opts Options) (*Collection, error) {
 			}
 		}
 		return nil, fmt.Errorf("cannot open collection %s: %w", opts.Name, err)
+	}
+	if opts.Route != nil {
+		for i := range c.shards {
+			c.shards[i] = opts.Route(i, c.local[i])
+		}
 	}
 	return c, nil
 }

@@ -13,7 +13,13 @@ import (
 // point count, and there are no remote shards or transfers. It needs read
 // access to the collection (or to the alias given).
 func (s *Service) CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error) {
+	if err := s.linearize(ctx); err != nil {
+		return nil, err
+	}
 	return withHeld(s, ctx, name, auth.Read, func(ctx context.Context, c *collection.Collection) (*api.CollectionClusterInfo, error) {
+		if s.cluster != nil {
+			return s.clusterInfo(ctx, c)
+		}
 		counts, err := c.ShardPointCounts(ctx)
 		if err != nil {
 			return nil, err

@@ -21,9 +21,12 @@ const MaxShardNumber = 1024
 
 // ListCollections lists the collections the caller may read.
 func (s *Service) ListCollections(ctx context.Context) ([]api.CollectionDescription, error) {
+	if err := s.linearize(ctx); err != nil {
+		return nil, err
+	}
 	a := auth.FromContext(ctx)
 	out := []api.CollectionDescription{}
-	for _, name := range s.meta.State().CollectionNames() {
+	for _, name := range s.state().CollectionNames() {
 		if a.ModeFor(name) >= auth.Read {
 			out = append(out, api.CollectionDescription{Name: name})
 		}
@@ -40,13 +43,16 @@ func (s *Service) CollectionInfo(ctx context.Context, name string) (*api.Collect
 
 // CollectionExists reports whether name is a collection or an alias of one.
 func (s *Service) CollectionExists(ctx context.Context, name string) (bool, error) {
+	if err := s.linearize(ctx); err != nil {
+		return false, err
+	}
 	if err := auth.FromContext(ctx).CheckCollection(name, auth.Read); err != nil {
-		real, ok := s.meta.State().Resolve(name)
+		real, ok := s.state().Resolve(name)
 		if !ok || auth.FromContext(ctx).CheckCollection(real, auth.Read) != nil {
 			return false, err
 		}
 	}
-	_, ok := s.meta.State().Resolve(name)
+	_, ok := s.state().Resolve(name)
 	return ok, nil
 }
 
@@ -218,14 +224,17 @@ func (s *Service) CreateCollection(ctx context.Context, name string, req *api.Cr
 	if err != nil {
 		return err
 	}
+	if s.cluster != nil {
+		return s.clusterCreate(ctx, name, cfg)
+	}
 	s.ddlMu.Lock()
 	defer s.ddlMu.Unlock()
-	if n := s.limits.MaxCollections; n > 0 && len(s.meta.State().Collections) >= n {
+	if n := s.limits.MaxCollections; n > 0 && len(s.state().Collections) >= n {
 		return api.ErrBadInput("the number of collections is limited to %d", n)
 	}
 	// A directory left by a crash between a delete's metadata change and
 	// its removal holds stale data: clear it before the metadata names it.
-	if _, ok := s.meta.State().Collections[name]; !ok {
+	if _, ok := s.state().Collections[name]; !ok {
 		if err := os.RemoveAll(s.collectionDir(name)); err != nil {
 			return fmt.Errorf("cannot clear collection directory: %w", err)
 		}
@@ -234,7 +243,7 @@ func (s *Service) CreateCollection(ctx context.Context, name string, req *api.Cr
 	if err := s.meta.Apply(cmd); err != nil {
 		return err
 	}
-	m := s.meta.State().Collections[name]
+	m := s.state().Collections[name]
 	c, err := s.openCollection(name, m)
 	if err != nil {
 		// Undo the metadata change so that the name is free again.
@@ -262,13 +271,24 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 	if req == nil {
 		return api.ErrBadInput("missing update")
 	}
+	if s.cluster != nil {
+		real, err := s.resolveLinearized(ctx, name)
+		if err != nil {
+			return err
+		}
+		cfg, err := applyUpdate(s.state().Collections[real].Config, req)
+		if err != nil {
+			return err
+		}
+		return s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: real, Config: &cfg})
+	}
 	s.ddlMu.Lock()
 	defer s.ddlMu.Unlock()
 	real, err := s.resolve(name)
 	if err != nil {
 		return err
 	}
-	m := s.meta.State().Collections[real]
+	m := s.state().Collections[real]
 	cfg, err := applyUpdate(m.Config, req)
 	if err != nil {
 		return err
@@ -281,7 +301,7 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 	c := s.colls[real]
 	s.mu.RUnlock()
 	if c != nil {
-		c.SetConfig(s.meta.State().Collections[real].Config)
+		c.SetConfig(s.state().Collections[real].Config)
 	}
 	return nil
 }
@@ -377,9 +397,22 @@ func (s *Service) DeleteCollection(ctx context.Context, name string) (bool, erro
 	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
 		return false, err
 	}
+	if s.cluster != nil {
+		if err := s.linearize(ctx); err != nil {
+			return false, err
+		}
+		if _, ok := s.state().Collections[name]; !ok {
+			return false, nil
+		}
+		err := s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeDeleteCollection, Collection: name})
+		if api.KindOf(err) == api.KindNotFound {
+			return false, nil
+		}
+		return err == nil, err
+	}
 	s.ddlMu.Lock()
 	defer s.ddlMu.Unlock()
-	if _, ok := s.meta.State().Collections[name]; !ok {
+	if _, ok := s.state().Collections[name]; !ok {
 		return false, nil
 	}
 	cmd := &meta.Command{V: meta.CommandVersion, Type: meta.TypeDeleteCollection, Collection: name}
@@ -413,6 +446,9 @@ func (s *Service) UpdateAliases(ctx context.Context, actions []api.AliasOperatio
 	if err := auth.FromContext(ctx).CheckGlobal(auth.Manage); err != nil {
 		return err
 	}
+	if s.cluster != nil {
+		return s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeChangeAliases, Aliases: actions})
+	}
 	s.ddlMu.Lock()
 	defer s.ddlMu.Unlock()
 	return s.meta.Apply(&meta.Command{V: meta.CommandVersion, Type: meta.TypeChangeAliases, Aliases: actions})
@@ -420,9 +456,12 @@ func (s *Service) UpdateAliases(ctx context.Context, actions []api.AliasOperatio
 
 // ListAliases lists the aliases of the collections the caller may read.
 func (s *Service) ListAliases(ctx context.Context) ([]api.AliasDescription, error) {
+	if err := s.linearize(ctx); err != nil {
+		return nil, err
+	}
 	a := auth.FromContext(ctx)
 	out := []api.AliasDescription{}
-	for _, d := range s.meta.State().AliasesOf("") {
+	for _, d := range s.state().AliasesOf("") {
 		if a.ModeFor(d.CollectionName) >= auth.Read || a.ModeFor(d.AliasName) >= auth.Read {
 			out = append(out, d)
 		}
@@ -435,7 +474,10 @@ func (s *Service) ListCollectionAliases(ctx context.Context, collection string) 
 	if err := auth.FromContext(ctx).CheckCollection(collection, auth.Read); err != nil {
 		return nil, err
 	}
-	st := s.meta.State()
+	if err := s.linearize(ctx); err != nil {
+		return nil, err
+	}
+	st := s.state()
 	if _, ok := st.Collections[collection]; !ok {
 		return nil, api.ErrCollectionNotFound(collection)
 	}
@@ -451,6 +493,9 @@ func (s *Service) ListCollectionAliases(ctx context.Context, collection string) 
 func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *api.CreateFieldIndex, wp api.WriteParams) (*api.UpdateResult, error) {
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
+	if s.cluster != nil {
+		return s.clusterFieldIndex(ctx, collection, req, wp)
+	}
 	s.ddlMu.Lock()
 	ctx, c, release, err := s.hold(ctx, collection, auth.Manage)
 	if err != nil {
@@ -462,7 +507,7 @@ func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *
 		release()
 		return nil, err
 	}
-	prev, hadPrev := s.meta.State().Collections[c.Name()].PayloadIndexes[req.FieldName]
+	prev, hadPrev := s.state().Collections[c.Name()].PayloadIndexes[req.FieldName]
 	err = s.meta.Apply(&meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(),
 		Field: req.FieldName, Schema: req.FieldSchema})
 	s.ddlMu.Unlock()
@@ -538,6 +583,9 @@ func (s *Service) undoFieldIndex(c *collection.Collection, field string, prev ap
 func (s *Service) DeleteFieldIndex(ctx context.Context, collection, field string, wp api.WriteParams) (*api.UpdateResult, error) {
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
+	if s.cluster != nil {
+		return s.clusterDropFieldIndex(ctx, collection, field, wp)
+	}
 	s.ddlMu.Lock()
 	ctx, c, release, err := s.hold(ctx, collection, auth.Manage)
 	if err != nil {
@@ -557,7 +605,7 @@ func (s *Service) DeleteFieldIndex(ctx context.Context, collection, field string
 }
 
 func (s *Service) indexResult(_ int, wp api.WriteParams) *api.UpdateResult {
-	id := s.meta.State().Applied
+	id := s.state().Applied
 	st := api.UpdateAcknowledged
 	if wp.Wait {
 		st = api.UpdateCompleted

@@ -105,7 +105,7 @@ func checkCollection(t *testing.T, s *Service, rc restoreCase) {
 	if _, ok := info.PayloadSchema[rc.index]; !ok || len(info.PayloadSchema) != 1 {
 		t.Fatalf("payload schema %v, want only %s", info.PayloadSchema, rc.index)
 	}
-	m := s.meta.State().Collections["c"]
+	m := s.state().Collections["c"]
 	if _, ok := m.PayloadIndexes[rc.index]; !ok || len(m.PayloadIndexes) != 1 {
 		t.Fatalf("metadata payload indexes %v, want only %s", m.PayloadIndexes, rc.index)
 	}
@@ -325,7 +325,7 @@ func TestRestoreNewCollectionCrash(t *testing.T) {
 			}
 			mustNil(t, s.UpdateAliases(bg, []api.AliasOperation{{CreateAlias: &api.AliasDescription{AliasName: "al", CollectionName: "c"}}}))
 			checkCollection(t, s, newCase)
-			if g := s.meta.State().Collections["c"].Generation; g != 0 {
+			if g := s.state().Collections["c"].Generation; g != 0 {
 				t.Fatalf("new collection restored as generation %d, want 0", g)
 			}
 		})

@@ -89,6 +89,15 @@ type Options struct {
 	Now func() time.Time
 	// ShardOptions, when set, may adjust each shard's options (tests).
 	ShardOptions func(*shard.Options)
+	// Cluster, when set, makes the service a cluster member: metadata
+	// changes go through it (Raft) and its applied state is the metadata;
+	// the service is its Listener (Applied, Restored) and opens, routes and
+	// drops collections as the state says. Unset, the node is standalone
+	// and keeps its metadata in meta.json.
+	Cluster Cluster
+	// RemoteShard returns the handle of a shard replica held by another
+	// peer (cluster mode).
+	RemoteShard func(t RemoteTarget) collection.Shard
 	// Failpoint, when set, is called at the named steps of a collection
 	// restore (the Failpoint* constants; tests inject failures and crashes
 	// there). An error it returns before the commit point fails the restore
@@ -135,7 +144,9 @@ type Service struct {
 	opts   Options
 	log    *slog.Logger
 	limits Limits
-	meta   *meta.Store
+	meta   *meta.Store // standalone only
+	// cluster is opts.Cluster (nil on a standalone node).
+	cluster Cluster
 
 	// ddlMu serialises metadata changes with their side effects (opening,
 	// closing and removing collection directories).
@@ -149,6 +160,12 @@ type Service struct {
 	// briefly not open because a shard restore replaces a shard's files;
 	// requests wait for it instead of failing.
 	busy map[string]chan struct{}
+
+	// gens holds the generation of each open collection (cluster mode).
+	gens map[string]uint64
+	// reconMu serialises the cluster listener's side effects (Applied,
+	// Restored) with the lookups that wait for them (cluster mode).
+	reconMu sync.Mutex
 
 	// afterLookup, when set (tests only), runs in use between finding a
 	// collection and registering with it: the window in which a restore
@@ -173,6 +190,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.DefaultShardNumber <= 0 {
 		opts.DefaultShardNumber = 1
+	}
+	if opts.Cluster != nil {
+		return newClustered(opts)
 	}
 	store, err := meta.OpenStore(opts.StorageDir)
 	if err != nil {
@@ -199,6 +219,15 @@ func New(opts Options) (*Service, error) {
 	}
 	s.log.Info("service started", "collections", len(s.colls), "storage", opts.StorageDir)
 	return s, nil
+}
+
+// state returns the current metadata: the cluster's applied state, or
+// meta.json's on a standalone node. The caller must not modify it.
+func (s *Service) state() *meta.State {
+	if s.cluster != nil {
+		return s.cluster.State()
+	}
+	return s.meta.State()
 }
 
 func (s *Service) collectionsDir() string { return filepath.Join(s.opts.StorageDir, "collections") }
@@ -366,7 +395,7 @@ func (s *Service) Close() error {
 
 // resolve maps a collection name or alias to the collection's real name.
 func (s *Service) resolve(name string) (string, error) {
-	real, ok := s.meta.State().Resolve(name)
+	real, ok := s.state().Resolve(name)
 	if !ok {
 		return "", api.ErrCollectionNotFound(name)
 	}
@@ -391,11 +420,23 @@ func (s *Service) use(ctx context.Context, name string, need auth.Mode) (*collec
 // for release. Requests pass it to every call on the collection.
 func (s *Service) hold(ctx context.Context, name string, need auth.Mode) (context.Context, *collection.Collection, func(), error) {
 	a := auth.FromContext(ctx)
+	linearized := false
 	for {
 		// Access granted on the name given (it may be an alias) or on the
 		// collection it names. A caller without access gets 403 whether or
 		// not the collection exists, so it learns nothing about it.
 		real, rerr := s.resolve(name)
+		if rerr != nil && s.cluster != nil && !linearized {
+			// This node may not have applied a change another node has
+			// acknowledged (a create through another node): catch up once.
+			linearized = true
+			if err := s.linearize(ctx); err != nil {
+				return nil, nil, nil, err
+			}
+			s.reconMu.Lock()
+			s.reconMu.Unlock() //nolint:staticcheck // waits for the listener's side effects
+			continue
+		}
 		if err := a.CheckCollection(name, need); err != nil && (rerr != nil || a.CheckCollection(real, need) != nil) {
 			return nil, nil, nil, err
 		}
@@ -491,7 +532,7 @@ func fail(err error) error {
 // Telemetry summarises every collection.
 func (s *Service) Telemetry(ctx context.Context) (*Telemetry, error) {
 	a := auth.FromContext(ctx)
-	st := s.meta.State()
+	st := s.state()
 	t := &Telemetry{}
 	s.mu.RLock()
 	names := make([]string, 0, len(s.colls))

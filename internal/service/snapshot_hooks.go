@@ -44,7 +44,7 @@ func (h *SnapshotHooks) TempDir() string { return h.tempDir }
 
 // CollectionNames implements snapshot.Source.
 func (h *SnapshotHooks) CollectionNames(ctx context.Context) ([]string, error) {
-	return h.s.meta.State().CollectionNames(), nil
+	return h.s.state().CollectionNames(), nil
 }
 
 // ResolveCollection implements snapshot.Source.
@@ -54,7 +54,7 @@ func (h *SnapshotHooks) ResolveCollection(ctx context.Context, name string) (str
 
 // Aliases implements snapshot.Source.
 func (h *SnapshotHooks) Aliases(ctx context.Context) (map[string]string, error) {
-	return maps.Clone(h.s.meta.State().Aliases), nil
+	return maps.Clone(h.s.state().Aliases), nil
 }
 
 // CheckpointCollection implements snapshot.Source.
@@ -103,7 +103,7 @@ func (s *Service) acquireWithMeta(ctx context.Context, name string) (*collection
 	for {
 		s.mu.RLock()
 		c, ok := s.colls[name]
-		m := s.meta.State().Collections[name]
+		m := s.state().Collections[name]
 		wait := s.busy[name]
 		s.mu.RUnlock()
 		release, retry, err := s.acquire(ctx, name, c, ok && m != nil, wait, name)
@@ -158,6 +158,9 @@ func checkSnapshotConfig(m *snapshot.Manifest) error {
 // generation likewise.
 func (h *SnapshotHooks) RestoreCollection(ctx context.Context, name, dir string, m *snapshot.Manifest) error {
 	s := h.s
+	if s.cluster != nil {
+		return errClusterUnsupported("Recovering a collection from a snapshot")
+	}
 	if err := ValidateCollectionName(name); err != nil {
 		return err
 	}
@@ -176,7 +179,7 @@ func (h *SnapshotHooks) RestoreCollection(ctx context.Context, name, dir string,
 
 	s.ddlMu.Lock()
 	defer s.ddlMu.Unlock()
-	st := s.meta.State()
+	st := s.state()
 	if _, ok := st.Aliases[name]; ok {
 		return api.ErrBadInput("Can't recover collection %s: an alias with the same name exists", name)
 	}
@@ -299,12 +302,15 @@ func (h *SnapshotHooks) failpointAfterCommit(point string) {
 // points the router never sends to it.
 func (h *SnapshotHooks) RestoreShard(ctx context.Context, name string, id int, dir string, m *snapshot.Manifest) error {
 	s := h.s
+	if s.cluster != nil {
+		return errClusterUnsupported("Recovering a shard from a snapshot")
+	}
 	if err := checkSnapshotConfig(m); err != nil {
 		return err
 	}
 	s.ddlMu.Lock()
 	defer s.ddlMu.Unlock()
-	cur, ok := s.meta.State().Collections[name]
+	cur, ok := s.state().Collections[name]
 	if !ok {
 		return api.ErrCollectionNotFound(name)
 	}

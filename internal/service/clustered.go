@@ -1,0 +1,484 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/collection"
+	"github.com/shoal-db/shoal/internal/meta"
+	"github.com/shoal-db/shoal/internal/placement"
+	"github.com/shoal-db/shoal/internal/shard"
+)
+
+// Cluster is the cluster membership as the service sees it (implemented
+// by cluster.Node).
+type Cluster interface {
+	// ID returns this node's peer id.
+	ID() uint64
+	// State returns the applied metadata; callers must not modify it.
+	State() *meta.State
+	// Apply proposes a metadata change and waits until this node has
+	// applied it, side effects included.
+	Apply(ctx context.Context, cmd *meta.Command) error
+	// ReadIndex waits until this node has applied everything committed
+	// before the call (a linearizable read of State follows).
+	ReadIndex(ctx context.Context) error
+	// Status reports the cluster for GET /cluster.
+	Status() *api.ClusterStatus
+}
+
+// RemoteTarget names a shard replica on another peer.
+type RemoteTarget struct {
+	Collection string
+	Generation uint64
+	Shard      int
+	Peer       uint64
+}
+
+// newClustered returns a service whose metadata is the cluster's. It opens
+// nothing: collections are opened by Applied and Restored as Raft replays
+// the metadata.
+func newClustered(opts Options) (*Service, error) {
+	if _, err := os.Stat(filepath.Join(opts.StorageDir, meta.FileName)); err == nil {
+		return nil, fmt.Errorf("cannot start in cluster mode: %s holds the metadata of a standalone node; "+
+			"start this storage with cluster.enabled: false, or give the cluster node an empty storage directory",
+			filepath.Join(opts.StorageDir, meta.FileName))
+	}
+	if err := os.MkdirAll(filepath.Join(opts.StorageDir, "collections"), 0o755); err != nil {
+		return nil, fmt.Errorf("cannot start service: %w", err)
+	}
+	if opts.RemoteShard == nil {
+		return nil, errors.New("cannot start service: cluster mode needs RemoteShard")
+	}
+	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster,
+		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}, gens: map[string]uint64{}}
+	s.log.Info("service started in cluster mode", "peer_id", opts.Cluster.ID(), "storage", opts.StorageDir)
+	return s, nil
+}
+
+// errClusterUnsupported refuses what a cluster member cannot do yet.
+func errClusterUnsupported(what string) error {
+	return api.ErrBadRequest("%s is not supported in cluster mode by this version of Shoal", what)
+}
+
+// linearize makes the metadata reads that follow linearizable in cluster
+// mode (nothing on a standalone node, whose metadata is local).
+func (s *Service) linearize(ctx context.Context) error {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.ReadIndex(ctx)
+}
+
+// clusterCreate places the shards over the peers and proposes the
+// collection; every node opens its replicas when it applies the command.
+func (s *Service) clusterCreate(ctx context.Context, name string, cfg api.CollectionConfig) error {
+	st := s.state()
+	if _, ok := st.Collections[name]; ok {
+		return api.ErrBadInput("Collection `%s` already exists!", name)
+	}
+	if n := s.limits.MaxCollections; n > 0 && len(st.Collections) >= n {
+		return api.ErrBadInput("the number of collections is limited to %d", n)
+	}
+	peers := make([]placement.Peer, 0, len(st.Peers))
+	for _, id := range st.PeerIDs() {
+		p := st.Peers[id]
+		peers = append(peers, placement.Peer{ID: id, Zone: p.Zone, Region: p.Region, Replicas: st.ReplicaCount(id)})
+	}
+	plan, err := placement.Place(peers, cfg.Params.ShardNumber, cfg.Params.ReplicationFactor)
+	if err != nil {
+		return api.ErrUnavailable("%v", err)
+	}
+	cmd := &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeCreateCollection, Collection: name, Config: &cfg,
+		CreatedAt: s.opts.Now().UTC(), Placement: plan, Generation: newGeneration()}
+	if err := s.cluster.Apply(ctx, cmd); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	_, opened := s.colls[name]
+	s.mu.RUnlock()
+	if !opened {
+		return api.ErrInternal(nil, "cannot create collection %s: its local shards did not open (see the log)", name)
+	}
+	return nil
+}
+
+// newGeneration returns a random non-zero generation below 2^53: the name
+// of one incarnation of a collection's data directory.
+func newGeneration() uint64 {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(fmt.Sprintf("cannot read random bytes: %v", err))
+		}
+		if g := binary.LittleEndian.Uint64(b[:]) & (1<<53 - 1); g != 0 {
+			return g
+		}
+	}
+}
+
+// Applied implements cluster.Listener: the side effects of one applied
+// metadata command on this node, in log order.
+func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
+	s.reconMu.Lock()
+	defer s.reconMu.Unlock()
+	switch cmd.Type {
+	case meta.TypeCreateCollection, meta.TypeReplaceCollection:
+		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
+	case meta.TypeDeleteCollection:
+		s.dropPlaced(cmd.Collection, prev.Collections[cmd.Collection])
+	case meta.TypeUpdateCollection:
+		if c := s.openColl(cmd.Collection); c != nil {
+			c.SetConfig(next.Collections[cmd.Collection].Config)
+		}
+	case meta.TypeCreatePayloadIndex:
+		if c := s.openColl(cmd.Collection); c != nil && cmd.Schema != nil {
+			if err := c.CreatePayloadIndex(context.Background(), cmd.Field, *cmd.Schema); err != nil {
+				s.log.Error("cannot build payload index", "collection", cmd.Collection, "field", cmd.Field, "err", err)
+			}
+		}
+	case meta.TypeDropPayloadIndex:
+		if c := s.openColl(cmd.Collection); c != nil {
+			if err := c.DropPayloadIndex(context.Background(), cmd.Field); err != nil {
+				s.log.Error("cannot drop payload index", "collection", cmd.Collection, "field", cmd.Field, "err", err)
+			}
+		}
+	case meta.TypeRemovePeer:
+		// Placements lost the peer's replicas: route around them.
+		for name, c := range next.Collections {
+			if pc := prev.Collections[name]; pc != nil && !samePlacement(pc.Shards, c.Shards) {
+				s.closeColl(name)
+				s.openPlaced(name, c)
+			}
+		}
+	}
+}
+
+// Restored implements cluster.Listener: the whole metadata was replaced
+// from a Raft snapshot. Collections it does not name are closed (their
+// directories stay: a log entry replayed next may name them again, and a
+// delete removes them); the others are opened as placed.
+func (s *Service) Restored(st *meta.State) {
+	s.reconMu.Lock()
+	defer s.reconMu.Unlock()
+	s.mu.RLock()
+	var stale []string
+	for name := range s.colls {
+		if m, ok := st.Collections[name]; !ok || m.Generation != s.gens[name] {
+			stale = append(stale, name)
+		}
+	}
+	s.mu.RUnlock()
+	for _, name := range stale {
+		s.closeColl(name)
+	}
+	for _, name := range st.CollectionNames() {
+		if s.openColl(name) == nil {
+			s.openPlaced(name, st.Collections[name])
+		}
+	}
+}
+
+func samePlacement(a, b []meta.ShardPlacement) bool {
+	return slices.EqualFunc(a, b, func(x, y meta.ShardPlacement) bool { return slices.Equal(x.Replicas, y.Replicas) })
+}
+
+func (s *Service) openColl(name string) *collection.Collection {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.colls[name]
+}
+
+// closeColl closes and forgets an open collection, keeping its files.
+func (s *Service) closeColl(name string) {
+	s.mu.Lock()
+	c := s.colls[name]
+	delete(s.colls, name)
+	delete(s.gens, name)
+	s.mu.Unlock()
+	if c != nil {
+		if err := c.Close(); err != nil {
+			s.log.Error("cannot close collection", "collection", name, "err", err)
+		}
+	}
+}
+
+// openPlaced opens this node's replicas of a collection (creating their
+// directories) and routes the other shards to their peers.
+func (s *Service) openPlaced(name string, m *meta.Collection) {
+	if m == nil {
+		return
+	}
+	self := s.cluster.ID()
+	gen := m.Generation
+	holds := func(i int) bool {
+		return i < len(m.Shards) && slices.Contains(m.Shards[i].Peers(), self)
+	}
+	route := func(i int, local *shard.Shard) collection.Shard {
+		rs := &replicaSet{local: local}
+		if i < len(m.Shards) {
+			for _, r := range m.Shards[i].Replicas {
+				if r.Peer != self {
+					rs.remotes = append(rs.remotes, s.opts.RemoteShard(RemoteTarget{Collection: name, Generation: gen, Shard: i, Peer: r.Peer}))
+				}
+			}
+		}
+		return rs
+	}
+	c, err := collection.Open(collection.Options{
+		Dir:             s.generationDir(name, gen),
+		Name:            name,
+		Config:          m.Config,
+		PayloadIndexes:  m.PayloadIndexes,
+		Logger:          s.log,
+		IndexingThreads: s.opts.IndexingThreads,
+		Resolver:        s.resolver,
+		ShardOptions:    s.opts.ShardOptions,
+		Local:           holds,
+		Route:           route,
+	})
+	if err != nil {
+		s.log.Error("cannot open collection", "collection", name, "generation", gen, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.colls[name] = c
+	s.gens[name] = gen
+	s.mu.Unlock()
+	s.log.Info("collection opened", "collection", name, "shards", len(m.Shards), "generation", gen)
+}
+
+// dropPlaced closes a deleted collection and removes its generation's
+// directory (only that one: a later collection of the same name has
+// another generation).
+func (s *Service) dropPlaced(name string, m *meta.Collection) {
+	s.mu.Lock()
+	c := s.colls[name]
+	if c != nil && m != nil && s.gens[name] != m.Generation {
+		c = nil // an open collection of another generation is not the one deleted
+	}
+	if c != nil {
+		delete(s.colls, name)
+		delete(s.gens, name)
+	}
+	s.mu.Unlock()
+	if c != nil {
+		if err := c.Drop(); err != nil {
+			s.log.Error("cannot close deleted collection", "collection", name, "err", err)
+		}
+	}
+	if m == nil {
+		return
+	}
+	if err := os.RemoveAll(s.generationDir(name, m.Generation)); err != nil {
+		s.log.Error("cannot remove deleted collection's files", "collection", name, "err", err)
+	}
+	os.Remove(s.collectionDir(name)) // only when empty
+	s.log.Info("collection deleted", "collection", name)
+}
+
+// LocateShard finds this node's replica of a shard for a call from
+// another peer (remote.Locator). A collection not known yet is looked up
+// again after a read index: the caller may have seen a newer metadata
+// state than this node has applied.
+func (s *Service) LocateShard(ctx context.Context, name string, gen uint64, id int) (*shard.Shard, func(using string) (api.Distance, error), func(), error) {
+	for attempt := 0; ; attempt++ {
+		s.mu.RLock()
+		c, ok := s.colls[name]
+		g := s.gens[name]
+		s.mu.RUnlock()
+		if ok && g == gen {
+			release, err := c.Acquire()
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			sh := c.LocalShard(id)
+			if sh == nil {
+				release()
+				return nil, nil, nil, api.ErrNotFound("Shard %d of collection %s is not held by peer %d", id, name, s.cluster.ID())
+			}
+			dist := func(using string) (api.Distance, error) {
+				p, ok := c.Config().Params.Vectors[using]
+				if !ok {
+					return "", api.ErrBadInput("Not existing vector name error: %s", using)
+				}
+				return p.Distance, nil
+			}
+			return sh, dist, release, nil
+		}
+		if attempt > 0 {
+			return nil, nil, nil, api.ErrCollectionNotFound(name)
+		}
+		if err := s.cluster.ReadIndex(ctx); err != nil {
+			return nil, nil, nil, err
+		}
+		// Applied runs on the FSM goroutine: wait for it to finish the
+		// command the read index covered.
+		s.reconMu.Lock()
+		s.reconMu.Unlock() //nolint:staticcheck // an empty critical section waits for the listener
+	}
+}
+
+// ClusterStatus reports GET /cluster: the cluster's view on a member,
+// {"status":"disabled"} on a standalone node.
+func (s *Service) ClusterStatus(ctx context.Context) (any, error) {
+	if err := auth.FromContext(ctx).CheckGlobal(auth.Read); err != nil {
+		return nil, err
+	}
+	if s.cluster == nil {
+		return map[string]string{"status": "disabled"}, nil
+	}
+	return s.cluster.Status(), nil
+}
+
+// clusterInfo reports where a collection's shards live in a cluster.
+func (s *Service) clusterInfo(ctx context.Context, c *collection.Collection) (*api.CollectionClusterInfo, error) {
+	m, ok := s.state().Collections[c.Name()]
+	if !ok {
+		return nil, api.ErrCollectionNotFound(c.Name())
+	}
+	self := s.cluster.ID()
+	info := &api.CollectionClusterInfo{PeerID: self, ShardCount: len(m.Shards),
+		LocalShards: []api.LocalShardInfo{}, RemoteShards: []api.RemoteShardInfo{}, ShardTransfers: []api.ShardTransferInfo{}}
+	for i, sp := range m.Shards {
+		for _, r := range sp.Replicas {
+			if r.Peer == self {
+				var n uint64
+				if sh := c.LocalShard(i); sh != nil {
+					var err error
+					if n, err = sh.Count(ctx, nil, true); err != nil {
+						return nil, err
+					}
+				}
+				info.LocalShards = append(info.LocalShards, api.LocalShardInfo{ShardID: uint32(i), PointsCount: n, State: r.State})
+				continue
+			}
+			info.RemoteShards = append(info.RemoteShards, api.RemoteShardInfo{ShardID: uint32(i), PeerID: r.Peer, State: r.State})
+		}
+	}
+	return info, nil
+}
+
+// replicaSet routes one shard's calls over its replicas: reads go to this
+// node's replica when it holds one, else to the primary; writes go to
+// every replica, this node's first, and fail if any replica fails.
+//
+// This is placement-correct routing, not yet replication with its
+// guarantees (write consistency, replica states, catch-up): replicas
+// assign their own sequence numbers, and a replica that misses a write is
+// not marked Dead.
+type replicaSet struct {
+	local   *shard.Shard
+	remotes []collection.Shard
+}
+
+func (r *replicaSet) reader() collection.Shard {
+	if r.local != nil {
+		return r.local
+	}
+	return r.remotes[0]
+}
+
+func (r *replicaSet) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, error) {
+	var seq uint64
+	if r.local != nil {
+		s, err := r.local.Apply(ctx, op)
+		if err != nil {
+			return 0, err
+		}
+		seq = s
+	}
+	if len(r.remotes) == 0 {
+		return seq, nil
+	}
+	seqs := make([]uint64, len(r.remotes))
+	errs := make([]error, len(r.remotes))
+	var wg sync.WaitGroup
+	for i, rem := range r.remotes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seqs[i], errs[i] = rem.Apply(ctx, op)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	if r.local == nil {
+		seq = seqs[0]
+	}
+	return seq, nil
+}
+
+func (r *replicaSet) Get(ctx context.Context, ids []api.PointID, wp *api.PayloadSelector, wv *api.VectorSelector) ([]api.Record, error) {
+	return r.reader().Get(ctx, ids, wp, wv)
+}
+
+func (r *replicaSet) Scroll(ctx context.Context, req shard.ScrollRequest) ([]api.Record, error) {
+	return r.reader().Scroll(ctx, req)
+}
+
+func (r *replicaSet) Count(ctx context.Context, f *api.Filter, exact bool) (uint64, error) {
+	return r.reader().Count(ctx, f, exact)
+}
+
+func (r *replicaSet) Facet(ctx context.Context, key string, f *api.Filter, limit int, exact bool) ([]api.FacetHit, error) {
+	return r.reader().Facet(ctx, key, f, limit, exact)
+}
+
+func (r *replicaSet) Sample(ctx context.Context, n int, f *api.Filter) ([]api.PointID, error) {
+	return r.reader().Sample(ctx, n, f)
+}
+
+func (r *replicaSet) Search(ctx context.Context, req shard.SearchRequest) ([]api.ScoredPoint, error) {
+	return r.reader().Search(ctx, req)
+}
+
+// resolveLinearized is resolve after a read index (cluster mode).
+func (s *Service) resolveLinearized(ctx context.Context, name string) (string, error) {
+	if err := s.linearize(ctx); err != nil {
+		return "", err
+	}
+	return s.resolve(name)
+}
+
+// clusterFieldIndex proposes a payload index; every node builds it on its
+// replicas when it applies the command.
+func (s *Service) clusterFieldIndex(ctx context.Context, name string, req *api.CreateFieldIndex, wp api.WriteParams) (*api.UpdateResult, error) {
+	ctx, c, release, err := s.hold(ctx, name, auth.Manage)
+	if err != nil {
+		return nil, err
+	}
+	release()
+	if err := checkFieldIndex(req); err != nil {
+		return nil, err
+	}
+	err = s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(),
+		Field: req.FieldName, Schema: req.FieldSchema})
+	if err != nil {
+		return nil, err
+	}
+	return s.indexResult(c.Shards(), wp), nil
+}
+
+func (s *Service) clusterDropFieldIndex(ctx context.Context, name, field string, wp api.WriteParams) (*api.UpdateResult, error) {
+	_, c, release, err := s.hold(ctx, name, auth.Manage)
+	if err != nil {
+		return nil, err
+	}
+	release()
+	if err := s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeDropPayloadIndex, Collection: c.Name(), Field: field}); err != nil {
+		return nil, err
+	}
+	return s.indexResult(c.Shards(), wp), nil
+}
