@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shoal-db/shoal/internal/p2p"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,6 +27,7 @@ type endpoint struct {
 	srv  *grpc.Server
 	pool *p2p.Pool
 	addr raft.ServerAddress
+	reg  *prometheus.Registry // the server's p2p metrics
 }
 
 // newEndpoint serves a transport on 127.0.0.1 with the shared test secret.
@@ -38,9 +40,10 @@ func newEndpoint(t *testing.T, id uint64, opts Options) *endpoint {
 	return serveEndpoint(t, lis, id, testSecret, opts)
 }
 
-func serveEndpoint(t *testing.T, lis net.Listener, id uint64, secret []byte, opts Options) *endpoint {
+func serveEndpoint(t testing.TB, lis net.Listener, id uint64, secret []byte, opts Options) *endpoint {
 	t.Helper()
-	popts := p2p.Options{PeerID: id, Secret: secret}
+	reg := prometheus.NewRegistry()
+	popts := p2p.Options{PeerID: id, Secret: secret, Registerer: reg}
 	srv, err := p2p.NewServer(popts)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +56,7 @@ func serveEndpoint(t *testing.T, lis net.Listener, id uint64, secret []byte, opt
 	tr := New(pool, addr, opts)
 	tr.Register(srv)
 	go func() { _ = srv.Serve(lis) }()
-	e := &endpoint{t: tr, srv: srv, pool: pool, addr: addr}
+	e := &endpoint{t: tr, srv: srv, pool: pool, addr: addr, reg: reg}
 	t.Cleanup(e.stop)
 	return e
 }
@@ -62,6 +65,30 @@ func (e *endpoint) stop() {
 	_ = e.t.Close()
 	e.srv.Stop()
 	_ = e.pool.Close()
+}
+
+// served returns how many calls of method ("AppendEntries", ...) e's
+// server has finished, whatever their status.
+func (e *endpoint) served(t testing.TB, method string) int {
+	t.Helper()
+	families, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, f := range families {
+		if f.GetName() != "shoal_p2p_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "method" && l.GetValue() == "/"+ServiceName+"/"+method {
+					total += int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return total
 }
 
 // serve answers every RPC arriving at e with answer until the test ends.
