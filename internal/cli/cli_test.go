@@ -127,7 +127,13 @@ func TestRefusals(t *testing.T) {
 		code int
 		text string
 	}{
-		{"cluster enabled", nil, []string{"QDRANT__CLUSTER__ENABLED=true"}, ExitUsage, "clustering is not available"},
+		{"cluster enabled", nil, []string{"QDRANT__CLUSTER__ENABLED=true", "SHOAL__CLUSTER__P2P__INSECURE=true"}, ExitUsage, "clustering is not available"},
+		{"cluster enabled without peer auth", nil, []string{"QDRANT__CLUSTER__ENABLED=true"}, ExitUsage, "cluster.enabled: peers must authenticate"},
+		{"bad --join", []string{"--join", "a:1,b"}, nil, ExitUsage, `cluster.join: entry 1 "b": expected host:port`},
+		{"repeated --join against bootstrap_expect", []string{"--join", "127.0.0.1:6335", "--join", "127.0.0.2:6335"},
+			[]string{"SHOAL__CLUSTER__BOOTSTRAP_EXPECT=3"}, ExitUsage, "cluster.bootstrap_expect: is 3 but cluster.join lists 2 IP addresses"},
+		{"bad --uri", []string{"--uri", "ftp://x:1"}, nil, ExitUsage, "cluster.advertise_uri"},
+		{"bad QDRANT_URI", nil, []string{"QDRANT_URI=http://nohost"}, ExitUsage, "cluster.advertise_uri"},
 		{"snapshot flag", []string{"--snapshot", "/nonexistent/a.snapshot:books"}, nil, ExitUsage, "snapshot /nonexistent/a.snapshot does not exist"},
 		{"malformed snapshot flag", []string{"--snapshot", "nocolon"}, nil, ExitUsage, "expected <snapshot path>:<collection name>"},
 		{"force without snapshot", []string{"--force-snapshot"}, nil, ExitUsage, "--force-snapshot needs --snapshot"},

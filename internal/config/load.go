@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -152,7 +153,11 @@ func load(opts LoadOptions) (Config, error) {
 	err = k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{
 		Tag: "yaml",
 		DecoderConfig: &mapstructure.DecoderConfig{
-			DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+			DecodeHook: mapstructure.ComposeDecodeHookFunc(
+				durationHook,
+				mapstructure.StringToTimeDurationHookFunc(),
+				mapstructure.StringToSliceHookFunc(","),
+			),
 			WeaklyTypedInput: true,
 			Metadata:         &md,
 		},
@@ -162,7 +167,49 @@ func load(opts LoadOptions) (Config, error) {
 	}
 	cfg.Unknown = unknownKeys(md.Unused)
 	cfg.Sources = sources
+	normalize(&cfg)
 	return cfg, nil
+}
+
+// normalize trims list entries given as comma-separated strings and fills
+// keys whose default is another key's value.
+func normalize(cfg *Config) {
+	join := make([]string, 0, len(cfg.Cluster.Join))
+	for _, j := range cfg.Cluster.Join {
+		if j = strings.TrimSpace(j); j != "" {
+			join = append(join, j)
+		}
+	}
+	cfg.Cluster.Join = join
+	if cfg.Cluster.Labels == nil {
+		cfg.Cluster.Labels = map[string]string{}
+	}
+	if cfg.Cluster.P2P.Host == "" {
+		cfg.Cluster.P2P.Host = cfg.Service.Host
+	}
+}
+
+// durationHook decodes a Duration from a Go duration string or a number of
+// seconds.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[Duration]() {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case string:
+		return parseDuration(v)
+	case int:
+		return secondsDuration(float64(v))
+	case int64:
+		return secondsDuration(float64(v))
+	case uint64:
+		return secondsDuration(float64(v))
+	case float64:
+		return secondsDuration(v)
+	case Duration:
+		return v, nil
+	}
+	return nil, fmt.Errorf("cannot read a duration from %v (%s): give a duration such as \"30s\" or a number of seconds", data, from)
 }
 
 // envTransform maps PREFIX_SECTION__KEY=value to section.key: "__"
