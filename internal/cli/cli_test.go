@@ -46,7 +46,7 @@ func testEnv(t *testing.T, extra ...string) (Env, *syncBuffer, *syncBuffer) {
 // TestServeUntilSignal runs the root command in process: it serves, answers
 // REST, and exits 0 on the (injected) stop signal.
 func TestServeUntilSignal(t *testing.T) {
-	env, _, logs := testEnv(t, "QDRANT__LOGGER__FORMAT=json", "QDRANT__SERVICE__API_KEY=hunter2")
+	env, _, logs := testEnv(t, "QDRANT__LOGGER__FORMAT=json", "QDRANT__SERVICE__API_KEY=hunter2", "QDRANT__HTTP__API_KEY=hunter3")
 	stop := make(chan struct{})
 	env.Signals = func(ctx context.Context) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(ctx)
@@ -97,7 +97,7 @@ func TestServeUntilSignal(t *testing.T) {
 	}
 	// JSON logs, one object per line, with the redacted config and the
 	// shutdown.
-	var sawConfig, sawShutdown bool
+	var sawConfig, sawShutdown, sawUnknown bool
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
@@ -113,8 +113,15 @@ func TestServeUntilSignal(t *testing.T) {
 		if m["msg"] == "shutdown complete" {
 			sawShutdown = true
 		}
+		if m["level"] == "WARN" && m["key"] == "QDRANT__HTTP__API_KEY" &&
+			strings.Contains(m["msg"].(string), "did you mean QDRANT__SERVICE__API_KEY?") {
+			sawUnknown = true
+		}
 	}
-	if !sawConfig || !sawShutdown {
+	if strings.Contains(out, "hunter3") || strings.Contains(out, "no API key is in effect") {
+		t.Fatalf("value of an unknown variable, or a wrong no-key warning, in the logs:\n%s", out)
+	}
+	if !sawConfig || !sawShutdown || !sawUnknown {
 		t.Fatalf("logs lack the config or the shutdown:\n%s", out)
 	}
 }
@@ -164,6 +171,23 @@ func TestConfigAndVersionCommands(t *testing.T) {
 	s := out2.String()
 	if strings.Contains(s, "s3cr3t") || !strings.Contains(s, "api_key: '***'") || !strings.Contains(s, "# ignored unknown key storage.wal") {
 		t.Fatalf("config output:\n%s", s)
+	}
+
+	// Settings that map to nothing and a node open to other hosts without
+	// a key are reported.
+	out3 := &syncBuffer{}
+	env3, _, _ := testEnv(t, "QDRANT__HTTP__API_KEY=k", "QDRANT__SERVICE__HOST=0.0.0.0")
+	env3.Stdout = out3
+	if code := Run(context.Background(), []string{"config"}, env3); code != ExitOK {
+		t.Fatalf("config: %d", code)
+	}
+	for _, w := range []string{
+		"# warning: environment variable QDRANT__HTTP__API_KEY sets http.api_key, which is not a config key: it has no effect; did you mean QDRANT__SERVICE__API_KEY?",
+		"# warning: no API key is in effect: service.api_key is not set and the APIs listen on 0.0.0.0",
+	} {
+		if !strings.Contains(out3.String(), w) {
+			t.Fatalf("config output lacks %q:\n%s", w, out3)
+		}
 	}
 	env.Stdout = &syncBuffer{}
 	if code := Run(context.Background(), []string{"version"}, env); code != ExitOK || !strings.HasPrefix(env.Stdout.(*syncBuffer).String(), "shoal "+Version) {

@@ -117,8 +117,8 @@ func runServer(ctx context.Context, env *Env, flags *pflag.FlagSet, f serveFlags
 	log := newLogger(env.Stderr, cfg.Logger.Format, cfg.SlogLevel())
 	log.Info("starting shoal", "version", Version, "commit", commit(), "config_files", cfg.Sources)
 	log.Info("configuration", "config", cfg)
-	if len(cfg.Unknown) > 0 {
-		log.Warn("ignoring config keys this version does not use", "keys", cfg.Unknown)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.Message, "key", w.Key)
 	}
 
 	if cfg.Cluster.Enabled {

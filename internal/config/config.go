@@ -53,8 +53,11 @@ type Config struct {
 	Snapshots map[string]any `yaml:"snapshots,omitempty"`
 
 	// Unknown lists the dotted keys present in the sources that no field
-	// of Config takes (for a warning at start).
+	// of Config takes.
 	Unknown []string `yaml:"-"`
+	// UnknownSettings lists, per source, the settings that map to no key,
+	// with the closest real key (see Warnings).
+	UnknownSettings []UnknownSetting `yaml:"-"`
 	// Sources lists the files that were loaded, in order.
 	Sources []string `yaml:"-"`
 }
@@ -76,8 +79,9 @@ type StorageConfig struct {
 	// TempPath holds temporary files; empty means
 	// <storage_path>/snapshots_temp, as in Qdrant.
 	TempPath string `yaml:"temp_path"`
-	// OnDiskPayload is accepted for compatibility (payloads always live in
-	// the shard's store).
+	// OnDiskPayload is the on_disk_payload of new collections. Payloads
+	// are held in memory (and stored in the shard's store) in this version,
+	// so true has no effect and is warned about; the default is false.
 	OnDiskPayload bool `yaml:"on_disk_payload"`
 	// Performance holds concurrency limits.
 	Performance PerformanceConfig `yaml:"performance"`
@@ -108,12 +112,19 @@ type S3Config struct {
 
 // PerformanceConfig is storage.performance.
 type PerformanceConfig struct {
-	// MaxSearchThreads limits concurrent search work; 0 means automatic.
+	// MaxSearchThreads bounds the read requests (searches, queries,
+	// scroll, count, facet) that run at once; 0 means no bound.
 	MaxSearchThreads int `yaml:"max_search_threads"`
-	// OptimizerCPUBudget limits background index building; 0 means
-	// automatic.
+	// MaxOptimizationThreads is Qdrant's bound on optimization jobs across
+	// all collections; Shoal has no node-wide pool (only 0 takes effect,
+	// other values are warned about).
+	MaxOptimizationThreads int `yaml:"max_optimization_threads"`
+	// OptimizerCPUBudget is the number of background HNSW indexing
+	// workers per shard: positive N uses N, negative -N all CPUs but N
+	// (at least 1), 0 automatic.
 	OptimizerCPUBudget int `yaml:"optimizer_cpu_budget"`
-	// UpdateRateLimit limits point updates per second; 0 means none.
+	// UpdateRateLimit bounds the point updates that run at once; 0 means
+	// no bound.
 	UpdateRateLimit int `yaml:"update_rate_limit"`
 }
 
@@ -148,7 +159,8 @@ type ServiceConfig struct {
 	GRPCPort *int `yaml:"grpc_port"`
 	// MaxRequestSizeMB limits REST request bodies and gRPC messages.
 	MaxRequestSizeMB int `yaml:"max_request_size_mb"`
-	// MaxWorkers is accepted for compatibility; 0 means automatic.
+	// MaxWorkers bounds the API requests (REST and gRPC, health checks and
+	// metrics excepted) handled at once; more wait. 0 means no bound.
 	MaxWorkers int `yaml:"max_workers"`
 	// EnableCORS allows browser clients from other origins.
 	EnableCORS bool `yaml:"enable_cors"`
@@ -312,7 +324,6 @@ func Default() Config {
 			StoragePath:     "./storage",
 			SnapshotsPath:   "./snapshots",
 			SnapshotsConfig: SnapshotsStorageConfig{SnapshotsStorage: "local"},
-			OnDiskPayload:   true,
 			Optimizers: OptimizersConfig{
 				DeletedThreshold:      0.2,
 				VacuumMinVectorNumber: 1000,

@@ -79,6 +79,11 @@ func load(opts LoadOptions) (Config, error) {
 		environ = os.Environ()
 	}
 	var sources []string
+	known, err := knownKeys()
+	if err != nil {
+		return Config{}, err
+	}
+	var unknown []UnknownSetting
 
 	// Implicit files, as Qdrant: config/config, config/$RUN_MODE,
 	// config/local; each only when present.
@@ -100,8 +105,8 @@ func load(opts LoadOptions) (Config, error) {
 			if opts.ConfigPath != "" && sameFile(p, opts.ConfigPath) {
 				continue // loaded below, in its own place
 			}
-			if err := k.Load(file.Provider(p), yaml.Parser()); err != nil {
-				return Config{}, fmt.Errorf("cannot load config file %s: %w", p, err)
+			if err := loadFile(k, p, known, &unknown); err != nil {
+				return Config{}, err
 			}
 			sources = append(sources, p)
 			break
@@ -112,8 +117,8 @@ func load(opts LoadOptions) (Config, error) {
 		if _, err := os.Stat(opts.ConfigPath); err != nil {
 			return Config{}, fmt.Errorf("cannot read config file given by --config-path: %w", err)
 		}
-		if err := k.Load(file.Provider(opts.ConfigPath), yaml.Parser()); err != nil {
-			return Config{}, fmt.Errorf("cannot load config file %s: %w", opts.ConfigPath, err)
+		if err := loadFile(k, opts.ConfigPath, known, &unknown); err != nil {
+			return Config{}, err
 		}
 		sources = append(sources, opts.ConfigPath)
 	}
@@ -166,6 +171,7 @@ func load(opts LoadOptions) (Config, error) {
 		return Config{}, fmt.Errorf("cannot decode config: %w", err)
 	}
 	cfg.Unknown = unknownKeys(md.Unused)
+	cfg.UnknownSettings = append(unknown, unknownInEnv(known, environ)...)
 	cfg.Sources = sources
 	normalize(&cfg)
 	return cfg, nil
@@ -210,6 +216,20 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return v, nil
 	}
 	return nil, fmt.Errorf("cannot read a duration from %v (%s): give a duration such as \"30s\" or a number of seconds", data, from)
+}
+
+// loadFile merges the YAML file at path into k and adds its keys that map
+// to nothing to unknown.
+func loadFile(k *koanf.Koanf, path string, known map[string]bool, unknown *[]UnknownSetting) error {
+	fk := koanf.New(".")
+	if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
+		return fmt.Errorf("cannot load config file %s: %w", path, err)
+	}
+	if err := k.Merge(fk); err != nil {
+		return fmt.Errorf("cannot load config file %s: %w", path, err)
+	}
+	*unknown = append(*unknown, unknownInFile(known, path, fk)...)
+	return nil
 }
 
 // envTransform maps PREFIX_SECTION__KEY=value to section.key: "__"

@@ -58,8 +58,18 @@ func (c Config) Validate() error {
 		bad("storage.snapshots_config.snapshots_storage", "must be \"local\" or \"s3\", got %q", c.Storage.SnapshotsConfig.SnapshotsStorage)
 	}
 	// optimizer_cpu_budget may be negative (all CPUs minus N), as in Qdrant.
-	if p := c.Storage.Performance; p.MaxSearchThreads < 0 || p.UpdateRateLimit < 0 {
-		bad("storage.performance", "max_search_threads and update_rate_limit must not be negative")
+	perf := c.Storage.Performance
+	for _, kv := range []struct {
+		key string
+		v   int
+	}{
+		{"storage.performance.max_search_threads", perf.MaxSearchThreads},
+		{"storage.performance.max_optimization_threads", perf.MaxOptimizationThreads},
+		{"storage.performance.update_rate_limit", perf.UpdateRateLimit},
+	} {
+		if kv.v < 0 {
+			bad(kv.key, "must not be negative (0 means no bound), got %d", kv.v)
+		}
 	}
 	o := c.Storage.Optimizers
 	if o.DeletedThreshold < 0 || o.DeletedThreshold > 1 {
