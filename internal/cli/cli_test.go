@@ -46,7 +46,7 @@ func testEnv(t *testing.T, extra ...string) (Env, *syncBuffer, *syncBuffer) {
 // TestServeUntilSignal runs the root command in process: it serves, answers
 // REST, and exits 0 on the (injected) stop signal.
 func TestServeUntilSignal(t *testing.T) {
-	env, _, logs := testEnv(t, "QDRANT__LOGGER__FORMAT=json", "QDRANT__SERVICE__API_KEY=hunter2")
+	env, _, logs := testEnv(t, "QDRANT__LOGGER__FORMAT=json", "QDRANT__SERVICE__API_KEY=hunter2", "QDRANT__HTTP__API_KEY=hunter3")
 	stop := make(chan struct{})
 	env.Signals = func(ctx context.Context) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(ctx)
@@ -97,7 +97,7 @@ func TestServeUntilSignal(t *testing.T) {
 	}
 	// JSON logs, one object per line, with the redacted config and the
 	// shutdown.
-	var sawConfig, sawShutdown bool
+	var sawConfig, sawShutdown, sawUnknown bool
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
@@ -113,8 +113,15 @@ func TestServeUntilSignal(t *testing.T) {
 		if m["msg"] == "shutdown complete" {
 			sawShutdown = true
 		}
+		if m["level"] == "WARN" && m["key"] == "QDRANT__HTTP__API_KEY" &&
+			strings.Contains(m["msg"].(string), "did you mean QDRANT__SERVICE__API_KEY?") {
+			sawUnknown = true
+		}
 	}
-	if !sawConfig || !sawShutdown {
+	if strings.Contains(out, "hunter3") || strings.Contains(out, "no API key is in effect") {
+		t.Fatalf("value of an unknown variable, or a wrong no-key warning, in the logs:\n%s", out)
+	}
+	if !sawConfig || !sawShutdown || !sawUnknown {
 		t.Fatalf("logs lack the config or the shutdown:\n%s", out)
 	}
 }
@@ -127,7 +134,13 @@ func TestRefusals(t *testing.T) {
 		code int
 		text string
 	}{
-		{"cluster enabled", nil, []string{"QDRANT__CLUSTER__ENABLED=true"}, ExitUsage, "clustering is not available"},
+		{"cluster enabled", nil, []string{"QDRANT__CLUSTER__ENABLED=true", "SHOAL__CLUSTER__P2P__INSECURE=true"}, ExitUsage, "clustering is not available"},
+		{"cluster enabled without peer auth", nil, []string{"QDRANT__CLUSTER__ENABLED=true"}, ExitUsage, "cluster.enabled: peers must authenticate"},
+		{"bad --join", []string{"--join", "a:1,b"}, nil, ExitUsage, `cluster.join: entry 1 "b": expected host:port`},
+		{"repeated --join against bootstrap_expect", []string{"--join", "127.0.0.1:6335", "--join", "127.0.0.2:6335"},
+			[]string{"SHOAL__CLUSTER__BOOTSTRAP_EXPECT=3"}, ExitUsage, "cluster.bootstrap_expect: is 3 but cluster.join lists 2 IP addresses"},
+		{"bad --uri", []string{"--uri", "ftp://x:1"}, nil, ExitUsage, "cluster.advertise_uri"},
+		{"bad QDRANT_URI", nil, []string{"QDRANT_URI=http://nohost"}, ExitUsage, "cluster.advertise_uri"},
 		{"snapshot flag", []string{"--snapshot", "/nonexistent/a.snapshot:books"}, nil, ExitUsage, "snapshot /nonexistent/a.snapshot does not exist"},
 		{"malformed snapshot flag", []string{"--snapshot", "nocolon"}, nil, ExitUsage, "expected <snapshot path>:<collection name>"},
 		{"force without snapshot", []string{"--force-snapshot"}, nil, ExitUsage, "--force-snapshot needs --snapshot"},
@@ -158,6 +171,23 @@ func TestConfigAndVersionCommands(t *testing.T) {
 	s := out2.String()
 	if strings.Contains(s, "s3cr3t") || !strings.Contains(s, "api_key: '***'") || !strings.Contains(s, "# ignored unknown key storage.wal") {
 		t.Fatalf("config output:\n%s", s)
+	}
+
+	// Settings that map to nothing and a node open to other hosts without
+	// a key are reported.
+	out3 := &syncBuffer{}
+	env3, _, _ := testEnv(t, "QDRANT__HTTP__API_KEY=k", "QDRANT__SERVICE__HOST=0.0.0.0")
+	env3.Stdout = out3
+	if code := Run(context.Background(), []string{"config"}, env3); code != ExitOK {
+		t.Fatalf("config: %d", code)
+	}
+	for _, w := range []string{
+		"# warning: environment variable QDRANT__HTTP__API_KEY sets http.api_key, which is not a config key: it has no effect; did you mean QDRANT__SERVICE__API_KEY?",
+		"# warning: no API key is in effect: service.api_key is not set and the APIs listen on 0.0.0.0",
+	} {
+		if !strings.Contains(out3.String(), w) {
+			t.Fatalf("config output lacks %q:\n%s", w, out3)
+		}
 	}
 	env.Stdout = &syncBuffer{}
 	if code := Run(context.Background(), []string{"version"}, env); code != ExitOK || !strings.HasPrefix(env.Stdout.(*syncBuffer).String(), "shoal "+Version) {

@@ -30,6 +30,9 @@ func newConfigCommand(env *Env) *cobra.Command {
 			for _, k := range cfg.Unknown {
 				fmt.Fprintf(env.Stdout, "# ignored unknown key %s\n", k)
 			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintf(env.Stdout, "# warning: %s\n", w.Message)
+			}
 			_, err = env.Stdout.Write(y)
 			return err
 		},

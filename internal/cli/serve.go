@@ -33,7 +33,11 @@ type serveFlags struct {
 
 // configFlagKeys maps flags that are not spelled as config keys to keys.
 func configFlagKeys() map[string]string {
-	return map[string]string{"disable-telemetry": "telemetry_disabled"}
+	return map[string]string{
+		"disable-telemetry": "telemetry_disabled",
+		"uri":               "cluster.advertise_uri",
+		"join":              "cluster.join",
+	}
 }
 
 func newServeCommand(env *Env) *cobra.Command {
@@ -55,7 +59,8 @@ SHOAL__SECTION__KEY environment variables, and flags, later ones winning.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.configPath, "config-path", "", "path to a YAML config file, applied over config/config.yaml")
-	fs.StringVar(&f.uri, "uri", lookup(env.Environ, "QDRANT_URI"), "URI of this peer for other peers (cluster mode; env QDRANT_URI)")
+	fs.StringVar(&f.uri, "uri", lookup(env.Environ, "QDRANT_URI"), "URI of this peer for other peers, sets cluster.advertise_uri (cluster mode; env QDRANT_URI)")
+	fs.StringSlice("join", nil, "seed peers host:port, comma-separated and repeatable; sets cluster.join (cluster mode)")
 	fs.StringVar(&f.bootstrap, "bootstrap", lookup(env.Environ, "QDRANT_BOOTSTRAP"), "URI of a peer to join (cluster mode; env QDRANT_BOOTSTRAP)")
 	fs.StringArrayVar(&f.snapshots, "snapshot", nil, "recover a collection at start: <snapshot path>:<collection name> (repeatable)")
 	fs.StringVar(&f.storageSnapshot, "storage-snapshot", "", "recover a full storage snapshot at start")
@@ -98,6 +103,13 @@ func loadConfig(env *Env, flags *pflag.FlagSet, configPath string) (config.Confi
 }
 
 func runServer(ctx context.Context, env *Env, flags *pflag.FlagSet, f serveFlags) error {
+	// QDRANT_URI is --uri's default; as the flag's value it must reach the
+	// config like a flag given on the command line.
+	if uri := flags.Lookup("uri"); uri != nil && !uri.Changed && f.uri != "" {
+		if err := flags.Set("uri", f.uri); err != nil {
+			return usageError(err)
+		}
+	}
 	cfg, err := loadConfig(env, flags, f.configPath)
 	if err != nil {
 		return err
@@ -105,8 +117,8 @@ func runServer(ctx context.Context, env *Env, flags *pflag.FlagSet, f serveFlags
 	log := newLogger(env.Stderr, cfg.Logger.Format, cfg.SlogLevel())
 	log.Info("starting shoal", "version", Version, "commit", commit(), "config_files", cfg.Sources)
 	log.Info("configuration", "config", cfg)
-	if len(cfg.Unknown) > 0 {
-		log.Warn("ignoring config keys this version does not use", "keys", cfg.Unknown)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.Message, "key", w.Key)
 	}
 
 	if cfg.Cluster.Enabled {

@@ -247,7 +247,12 @@ func (n *Node) Start() error {
 		store.Close()
 		return fmt.Errorf("cannot read raft state: %w", err)
 	}
-	r, err := raft.NewRaft(cfg, n.fsm, raft.NewLogCache(512, store), store, snaps, n.trans)
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("cannot open raft log cache: %w", err)
+	}
+	r, err := raft.NewRaft(cfg, n.fsm, logs, store, snaps, n.trans)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("cannot start raft: %w", err)

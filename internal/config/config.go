@@ -13,8 +13,11 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -50,8 +53,11 @@ type Config struct {
 	Snapshots map[string]any `yaml:"snapshots,omitempty"`
 
 	// Unknown lists the dotted keys present in the sources that no field
-	// of Config takes (for a warning at start).
+	// of Config takes.
 	Unknown []string `yaml:"-"`
+	// UnknownSettings lists, per source, the settings that map to no key,
+	// with the closest real key (see Warnings).
+	UnknownSettings []UnknownSetting `yaml:"-"`
 	// Sources lists the files that were loaded, in order.
 	Sources []string `yaml:"-"`
 }
@@ -73,8 +79,9 @@ type StorageConfig struct {
 	// TempPath holds temporary files; empty means
 	// <storage_path>/snapshots_temp, as in Qdrant.
 	TempPath string `yaml:"temp_path"`
-	// OnDiskPayload is accepted for compatibility (payloads always live in
-	// the shard's store).
+	// OnDiskPayload is the on_disk_payload of new collections. Payloads
+	// are held in memory (and stored in the shard's store) in this version,
+	// so true has no effect and is warned about; the default is false.
 	OnDiskPayload bool `yaml:"on_disk_payload"`
 	// Performance holds concurrency limits.
 	Performance PerformanceConfig `yaml:"performance"`
@@ -105,12 +112,19 @@ type S3Config struct {
 
 // PerformanceConfig is storage.performance.
 type PerformanceConfig struct {
-	// MaxSearchThreads limits concurrent search work; 0 means automatic.
+	// MaxSearchThreads bounds the read requests (searches, queries,
+	// scroll, count, facet) that run at once; 0 means no bound.
 	MaxSearchThreads int `yaml:"max_search_threads"`
-	// OptimizerCPUBudget limits background index building; 0 means
-	// automatic.
+	// MaxOptimizationThreads is Qdrant's bound on optimization jobs across
+	// all collections; Shoal has no node-wide pool (only 0 takes effect,
+	// other values are warned about).
+	MaxOptimizationThreads int `yaml:"max_optimization_threads"`
+	// OptimizerCPUBudget is the number of background HNSW indexing
+	// workers per shard: positive N uses N, negative -N all CPUs but N
+	// (at least 1), 0 automatic.
 	OptimizerCPUBudget int `yaml:"optimizer_cpu_budget"`
-	// UpdateRateLimit limits point updates per second; 0 means none.
+	// UpdateRateLimit bounds the point updates that run at once; 0 means
+	// no bound.
 	UpdateRateLimit int `yaml:"update_rate_limit"`
 }
 
@@ -145,7 +159,8 @@ type ServiceConfig struct {
 	GRPCPort *int `yaml:"grpc_port"`
 	// MaxRequestSizeMB limits REST request bodies and gRPC messages.
 	MaxRequestSizeMB int `yaml:"max_request_size_mb"`
-	// MaxWorkers is accepted for compatibility; 0 means automatic.
+	// MaxWorkers bounds the API requests (REST and gRPC, health checks and
+	// metrics excepted) handled at once; more wait. 0 means no bound.
 	MaxWorkers int `yaml:"max_workers"`
 	// EnableCORS allows browser clients from other origins.
 	EnableCORS bool `yaml:"enable_cors"`
@@ -162,25 +177,126 @@ type ServiceConfig struct {
 	ReadOnlyAPIKey string `yaml:"read_only_api_key"`
 	// JWTRBAC accepts JWTs signed with the API key.
 	JWTRBAC bool `yaml:"jwt_rbac"`
+	// EnforceInternalAuth makes peers authenticate to each other with
+	// APIKey (Qdrant's key); see Config.ClusterSecret.
+	EnforceInternalAuth bool `yaml:"enforce_internal_auth"`
 }
 
 // GRPCEnabled reports whether the gRPC listener is configured.
 func (s ServiceConfig) GRPCEnabled() bool { return s.GRPCPort != nil }
 
-// ClusterConfig is Qdrant's cluster section.
+// ClusterConfig is Qdrant's cluster section plus Shoal's own cluster keys.
+// Durations accept a Go duration string ("5m", "30s") or a number of
+// seconds.
 type ClusterConfig struct {
-	// Enabled turns on distributed mode, which this version does not have.
+	// Enabled turns on distributed mode.
 	Enabled bool `yaml:"enabled"`
 	// PeerID fixes this node's id; 0 means generated.
 	PeerID uint64 `yaml:"peer_id"`
-	// P2P configures the internal port.
+	// P2P configures the internal (peer-to-peer) port.
 	P2P P2PConfig `yaml:"p2p"`
+	// Join lists seed peers as host:port (the host may be a DNS name).
+	// From the environment (SHOAL__CLUSTER__JOIN) and the --join flag it is
+	// a comma-separated list.
+	Join []string `yaml:"join"`
+	// BootstrapExpect is the number of peers the first cluster forms from
+	// (0: no expectation).
+	BootstrapExpect int `yaml:"bootstrap_expect"`
+	// AdvertiseURI is the address other peers reach this node's peer port
+	// at, http(s)://host:port or host:port; Qdrant's --uri sets it.
+	AdvertiseURI string `yaml:"advertise_uri"`
+	// Secret authenticates peers to each other (at least 32 bytes); see
+	// Config.ClusterSecret.
+	Secret string `yaml:"secret"`
+	// Zone and Region place the node for replica placement.
+	Zone   string `yaml:"zone"`
+	Region string `yaml:"region"`
+	// Labels are free-form placement labels.
+	Labels map[string]string `yaml:"labels"`
+	// DeadNodeTimeout is how long a peer may be unreachable before its
+	// replicas are replaced (minimum 1s).
+	DeadNodeTimeout Duration `yaml:"dead_node_timeout"`
+	// NodeDownAfter is how long a peer may be unreachable before it is
+	// reported down (minimum 100ms, at most DeadNodeTimeout).
+	NodeDownAfter Duration `yaml:"node_down_after"`
+	// MaxTransfersPerNode bounds the shard transfers a node takes part in
+	// at once.
+	MaxTransfersPerNode int `yaml:"max_transfers_per_node"`
+	// TransferRateLimitMB bounds one shard transfer's rate in MiB/s (0: no
+	// limit).
+	TransferRateLimitMB int `yaml:"transfer_rate_limit_mb"`
+	// AutoHeal re-creates the replicas of dead peers on live ones.
+	AutoHeal bool `yaml:"auto_heal"`
+	// Rebalance moves shards to even out peers.
+	Rebalance bool `yaml:"rebalance"`
+	// GRPCTimeoutMS bounds internal requests between peers.
+	GRPCTimeoutMS int `yaml:"grpc_timeout_ms"`
+	// ConnectionTimeoutMS bounds connecting to a peer.
+	ConnectionTimeoutMS int `yaml:"connection_timeout_ms"`
+	// Consensus tunes the metadata consensus.
+	Consensus ConsensusConfig `yaml:"consensus"`
 }
 
 // P2PConfig is cluster.p2p.
 type P2PConfig struct {
-	Port      int  `yaml:"port"`
+	// Port is the peer port.
+	Port int `yaml:"port"`
+	// Host is the bind host of the peer port; empty means service.host
+	// (see Config.P2PHost).
+	Host string `yaml:"host"`
+	// EnableTLS serves and dials the peer port over mutual TLS with tls.*.
 	EnableTLS bool `yaml:"enable_tls"`
+	// Insecure allows cluster mode without any peer authentication
+	// (trusted networks only); it must be set explicitly.
+	Insecure bool `yaml:"insecure"`
+	// ConnectionPoolSize is the number of connections kept to each peer.
+	ConnectionPoolSize int `yaml:"connection_pool_size"`
+}
+
+// ConsensusConfig is cluster.consensus (Qdrant's keys and defaults).
+type ConsensusConfig struct {
+	// TickPeriodMS is the consensus tick.
+	TickPeriodMS int `yaml:"tick_period_ms"`
+	// BootstrapTimeoutSec bounds joining through a bootstrap peer.
+	BootstrapTimeoutSec int `yaml:"bootstrap_timeout_sec"`
+	// MaxMessageQueueSize bounds queued consensus messages.
+	MaxMessageQueueSize int `yaml:"max_message_queue_size"`
+	// CompactWALEntries is the number of applied log entries kept before a
+	// compaction.
+	CompactWALEntries int `yaml:"compact_wal_entries"`
+}
+
+// Duration is a time.Duration that config sources give as a Go duration
+// string ("5m", "1m30s") or a number of seconds.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String returns d in Go's duration syntax.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalYAML writes d in Go's duration syntax, which loads back.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// parseDuration reads a Go duration string or a number of seconds.
+func parseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return secondsDuration(f)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither a duration (such as \"30s\" or \"5m\") nor a number of seconds", s)
+	}
+	return Duration(d), nil
+}
+
+func secondsDuration(f float64) (Duration, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > float64(math.MaxInt64/int64(time.Second)) {
+		return 0, fmt.Errorf("%v seconds is out of range", f)
+	}
+	return Duration(f * float64(time.Second)), nil
 }
 
 // TLSConfig is Qdrant's tls section.
@@ -208,7 +324,6 @@ func Default() Config {
 			StoragePath:     "./storage",
 			SnapshotsPath:   "./snapshots",
 			SnapshotsConfig: SnapshotsStorageConfig{SnapshotsStorage: "local"},
-			OnDiskPayload:   true,
 			Optimizers: OptimizersConfig{
 				DeletedThreshold:      0.2,
 				VacuumMinVectorNumber: 1000,
@@ -228,7 +343,24 @@ func Default() Config {
 			MaxRequestSizeMB: 32,
 			EnableCORS:       true,
 		},
-		Cluster: ClusterConfig{P2P: P2PConfig{Port: DefaultP2PPort}},
+		Cluster: ClusterConfig{
+			P2P:                 P2PConfig{Port: DefaultP2PPort, ConnectionPoolSize: 1},
+			Join:                []string{},
+			Labels:              map[string]string{},
+			DeadNodeTimeout:     Duration(5 * time.Minute),
+			NodeDownAfter:       Duration(10 * time.Second),
+			MaxTransfersPerNode: 1,
+			AutoHeal:            true,
+			Rebalance:           true,
+			GRPCTimeoutMS:       5000,
+			ConnectionTimeoutMS: 5000,
+			Consensus: ConsensusConfig{
+				TickPeriodMS:        100,
+				BootstrapTimeoutSec: 15,
+				MaxMessageQueueSize: 100,
+				CompactWALEntries:   128,
+			},
+		},
 		TLS: TLSConfig{
 			Cert:    "./tls/cert.pem",
 			Key:     "./tls/key.pem",
@@ -245,6 +377,28 @@ func (c Config) TempDir() string {
 		return c.Storage.TempPath
 	}
 	return strings.TrimRight(c.Storage.StoragePath, "/") + "/snapshots_temp"
+}
+
+// ClusterSecret returns the secret peers authenticate each other with:
+// cluster.secret when set, else service.api_key when
+// service.enforce_internal_auth is on, else "" (no shared secret).
+func (c Config) ClusterSecret() string {
+	if c.Cluster.Secret != "" {
+		return c.Cluster.Secret
+	}
+	if c.Service.EnforceInternalAuth {
+		return c.Service.APIKey
+	}
+	return ""
+}
+
+// P2PHost returns the bind host of the peer port: cluster.p2p.host, or
+// service.host when it is empty.
+func (c Config) P2PHost() string {
+	if c.Cluster.P2P.Host != "" {
+		return c.Cluster.P2P.Host
+	}
+	return c.Service.Host
 }
 
 // MaxRequestBytes returns service.max_request_size_mb in bytes.
@@ -284,9 +438,9 @@ func parseLevel(s string) (slog.Level, bool) {
 // redactedValue replaces secrets in dumps and logs.
 const redactedValue = "***"
 
-// Redacted returns a copy of c with every secret (API keys, S3 secret key)
-// replaced by "***"; empty secrets stay empty so a dump still shows whether
-// authentication is on.
+// Redacted returns a copy of c with every secret (API keys, S3 keys, the
+// cluster secret) replaced by "***"; empty secrets stay empty so a dump
+// still shows whether authentication is on.
 func (c Config) Redacted() Config {
 	r := c
 	redact := func(s *string) {
@@ -299,6 +453,7 @@ func (c Config) Redacted() Config {
 	redact(&r.Service.ReadOnlyAPIKey)
 	redact(&r.Storage.SnapshotsConfig.S3Config.AccessKey)
 	redact(&r.Storage.SnapshotsConfig.S3Config.SecretKey)
+	redact(&r.Cluster.Secret)
 	r.Snapshots = redactMap(c.Snapshots)
 	return r
 }

@@ -17,14 +17,15 @@ func TestShippedExampleMatchesDefaults(t *testing.T) {
 	if len(withFile.Sources) == 0 || withFile.Sources[0] != filepath.Join("../..", "config", "config.yaml") {
 		t.Fatalf("example not loaded: %v", withFile.Sources)
 	}
-	if len(withFile.Unknown) != 0 {
-		t.Fatalf("example has keys the loader does not know: %v", withFile.Unknown)
+	if len(withFile.Unknown) != 0 || len(withFile.UnknownSettings) != 0 {
+		t.Fatalf("example has keys the loader does not know: %v %v", withFile.Unknown, withFile.UnknownSettings)
 	}
 	plain, err := Load(LoadOptions{Dir: t.TempDir(), Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	withFile.Sources, plain.Sources = nil, nil
+	withFile.UnknownSettings, plain.UnknownSettings = nil, nil
 	if !reflect.DeepEqual(withFile, plain) {
 		a, _ := withFile.YAML()
 		b, _ := plain.YAML()

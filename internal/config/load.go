@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -78,6 +79,11 @@ func load(opts LoadOptions) (Config, error) {
 		environ = os.Environ()
 	}
 	var sources []string
+	known, err := knownKeys()
+	if err != nil {
+		return Config{}, err
+	}
+	var unknown []UnknownSetting
 
 	// Implicit files, as Qdrant: config/config, config/$RUN_MODE,
 	// config/local; each only when present.
@@ -99,8 +105,8 @@ func load(opts LoadOptions) (Config, error) {
 			if opts.ConfigPath != "" && sameFile(p, opts.ConfigPath) {
 				continue // loaded below, in its own place
 			}
-			if err := k.Load(file.Provider(p), yaml.Parser()); err != nil {
-				return Config{}, fmt.Errorf("cannot load config file %s: %w", p, err)
+			if err := loadFile(k, p, known, &unknown); err != nil {
+				return Config{}, err
 			}
 			sources = append(sources, p)
 			break
@@ -111,8 +117,8 @@ func load(opts LoadOptions) (Config, error) {
 		if _, err := os.Stat(opts.ConfigPath); err != nil {
 			return Config{}, fmt.Errorf("cannot read config file given by --config-path: %w", err)
 		}
-		if err := k.Load(file.Provider(opts.ConfigPath), yaml.Parser()); err != nil {
-			return Config{}, fmt.Errorf("cannot load config file %s: %w", opts.ConfigPath, err)
+		if err := loadFile(k, opts.ConfigPath, known, &unknown); err != nil {
+			return Config{}, err
 		}
 		sources = append(sources, opts.ConfigPath)
 	}
@@ -152,7 +158,11 @@ func load(opts LoadOptions) (Config, error) {
 	err = k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{
 		Tag: "yaml",
 		DecoderConfig: &mapstructure.DecoderConfig{
-			DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+			DecodeHook: mapstructure.ComposeDecodeHookFunc(
+				durationHook,
+				mapstructure.StringToTimeDurationHookFunc(),
+				mapstructure.StringToSliceHookFunc(","),
+			),
 			WeaklyTypedInput: true,
 			Metadata:         &md,
 		},
@@ -161,8 +171,65 @@ func load(opts LoadOptions) (Config, error) {
 		return Config{}, fmt.Errorf("cannot decode config: %w", err)
 	}
 	cfg.Unknown = unknownKeys(md.Unused)
+	cfg.UnknownSettings = append(unknown, unknownInEnv(known, environ)...)
 	cfg.Sources = sources
+	normalize(&cfg)
 	return cfg, nil
+}
+
+// normalize trims list entries given as comma-separated strings and fills
+// keys whose default is another key's value.
+func normalize(cfg *Config) {
+	join := make([]string, 0, len(cfg.Cluster.Join))
+	for _, j := range cfg.Cluster.Join {
+		if j = strings.TrimSpace(j); j != "" {
+			join = append(join, j)
+		}
+	}
+	cfg.Cluster.Join = join
+	if cfg.Cluster.Labels == nil {
+		cfg.Cluster.Labels = map[string]string{}
+	}
+	if cfg.Cluster.P2P.Host == "" {
+		cfg.Cluster.P2P.Host = cfg.Service.Host
+	}
+}
+
+// durationHook decodes a Duration from a Go duration string or a number of
+// seconds.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[Duration]() {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case string:
+		return parseDuration(v)
+	case int:
+		return secondsDuration(float64(v))
+	case int64:
+		return secondsDuration(float64(v))
+	case uint64:
+		return secondsDuration(float64(v))
+	case float64:
+		return secondsDuration(v)
+	case Duration:
+		return v, nil
+	}
+	return nil, fmt.Errorf("cannot read a duration from %v (%s): give a duration such as \"30s\" or a number of seconds", data, from)
+}
+
+// loadFile merges the YAML file at path into k and adds its keys that map
+// to nothing to unknown.
+func loadFile(k *koanf.Koanf, path string, known map[string]bool, unknown *[]UnknownSetting) error {
+	fk := koanf.New(".")
+	if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
+		return fmt.Errorf("cannot load config file %s: %w", path, err)
+	}
+	if err := k.Merge(fk); err != nil {
+		return fmt.Errorf("cannot load config file %s: %w", path, err)
+	}
+	*unknown = append(*unknown, unknownInFile(known, path, fk)...)
+	return nil
 }
 
 // envTransform maps PREFIX_SECTION__KEY=value to section.key: "__"

@@ -61,6 +61,7 @@ func newClustered(opts Options) (*Service, error) {
 	}
 	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster,
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}, gens: map[string]uint64{}}
+	s.initSlots()
 	s.log.Info("service started in cluster mode", "peer_id", opts.Cluster.ID(), "storage", opts.StorageDir)
 	return s, nil
 }

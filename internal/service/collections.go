@@ -73,8 +73,14 @@ func ValidateCollectionName(name string) error {
 }
 
 // ResolveConfig validates a create request and returns the configuration
-// with every default applied.
+// with every default applied (Qdrant's defaults for what the request
+// leaves out).
 func ResolveConfig(req *api.CreateCollection, defaultShards int) (api.CollectionConfig, error) {
+	return resolveConfig(req, defaultShards, DefaultCollectionDefaults())
+}
+
+// resolveConfig is ResolveConfig with the node's defaults.
+func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionDefaults) (api.CollectionConfig, error) {
 	var cfg api.CollectionConfig
 	if len(req.Vectors) == 0 {
 		return cfg, api.ErrBadInput("vectors config must not be empty: this server needs at least one dense vector")
@@ -120,15 +126,23 @@ func ResolveConfig(req *api.CreateCollection, defaultShards int) (api.Collection
 	if rf < 1 || wcf < 1 {
 		return cfg, api.ErrBadInput("replication_factor and write_consistency_factor must be at least 1")
 	}
-	onDisk := true
+	onDisk := def.OnDiskPayload
 	if req.OnDiskPayload != nil {
 		onDisk = *req.OnDiskPayload
 	}
-	hnsw := req.HnswConfig.Apply(api.DefaultHnswConfig())
+	hnsw := req.HnswConfig.Apply(def.Hnsw)
 	if err := validateHnsw(hnsw); err != nil {
 		return cfg, err
 	}
-	opt := api.DefaultOptimizersConfig()
+	// Copies of the pointed-to defaults: decoding the request writes
+	// through the pointers.
+	opt := def.Optimizers
+	for _, p := range []**int{&opt.MaxSegmentSize, &opt.MemmapThreshold, &opt.IndexingThreshold, &opt.MaxOptimizationThreads} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
+	}
 	if err := mergeJSON(req.OptimizersConfig, &opt, "optimizers_config"); err != nil {
 		return cfg, err
 	}
@@ -220,7 +234,11 @@ func (s *Service) CreateCollection(ctx context.Context, name string, req *api.Cr
 	if req == nil {
 		return api.ErrBadInput("missing collection config")
 	}
-	cfg, err := ResolveConfig(req, s.opts.DefaultShardNumber)
+	def := DefaultCollectionDefaults()
+	if s.opts.CollectionDefaults != nil {
+		def = *s.opts.CollectionDefaults
+	}
+	cfg, err := resolveConfig(req, s.opts.DefaultShardNumber, def)
 	if err != nil {
 		return err
 	}

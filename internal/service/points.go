@@ -79,17 +79,43 @@ func withHeld[T any](s *Service, ctx context.Context, name string, need auth.Mod
 	return res, fail(err)
 }
 
-// withRead is withHeld for reading, bounded by the request's timeout.
+// withRead is withHeld for reading, bounded by the request's timeout and
+// by Limits.MaxConcurrentReads.
 func withRead[T any](s *Service, ctx context.Context, collection string, rp api.ReadParams, call func(context.Context, *coll.Collection) (T, error)) (T, error) {
 	ctx, cancel := withTimeout(ctx, rp.TimeoutSeconds)
 	defer cancel()
+	release, err := acquire(ctx, s.readSlots)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer release()
 	return withHeld(s, ctx, collection, auth.Read, call)
+}
+
+// acquire takes a token of slots (nil: no limit), waiting until ctx ends,
+// and returns the function that gives it back.
+func acquire(ctx context.Context, slots chan struct{}) (func(), error) {
+	if slots == nil {
+		return func() {}, nil
+	}
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, fail(ctx.Err())
+	}
 }
 
 // write runs a batch of write operations on a collection.
 func (s *Service) write(ctx context.Context, collection string, ops []api.UpdateOperation, wp api.WriteParams) ([]api.UpdateResult, error) {
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
+	release, err := acquire(ctx, s.updateSlots)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	return withHeld(s, ctx, collection, auth.Write, func(ctx context.Context, c *coll.Collection) ([]api.UpdateResult, error) {
 		total := 0
 		for i := range ops {

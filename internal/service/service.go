@@ -37,6 +37,13 @@ type Limits struct {
 	MaxMatrixSample int
 	// MaxCollections is the most collections a node holds (0: no limit).
 	MaxCollections int
+	// MaxConcurrentReads bounds the read requests (queries, searches,
+	// scroll, count, facet, retrieval) that run at once; more wait for a
+	// slot until their timeout (0: no limit).
+	MaxConcurrentReads int
+	// MaxConcurrentUpdates bounds the point updates that run at once; more
+	// wait for a slot until their timeout (0: no limit).
+	MaxConcurrentUpdates int
 }
 
 // Default limits.
@@ -85,6 +92,11 @@ type Options struct {
 	DefaultShardNumber int
 	// IndexingThreads is passed to every shard (0: the shard's default).
 	IndexingThreads int
+	// CollectionDefaults, when set, are the settings of collections
+	// created without them (the node's storage.hnsw_index,
+	// storage.optimizers and storage.on_disk_payload); nil means Qdrant's
+	// defaults (DefaultCollectionDefaults).
+	CollectionDefaults *CollectionDefaults
 	// Now returns the current time for creation timestamps (nil: time.Now).
 	Now func() time.Time
 	// ShardOptions, when set, may adjust each shard's options (tests).
@@ -138,6 +150,23 @@ func RestoreFailpoints() []string {
 		FailpointRestoreCommitted, FailpointRestoreOldClosed, FailpointRestoreDone}
 }
 
+// CollectionDefaults are the settings a new collection takes when its
+// create request leaves them out; the request's values are merged onto
+// them.
+type CollectionDefaults struct {
+	// Hnsw is the default hnsw_config.
+	Hnsw api.HnswConfig
+	// Optimizers is the default optimizers_config.
+	Optimizers api.OptimizersConfig
+	// OnDiskPayload is the default on_disk_payload.
+	OnDiskPayload bool
+}
+
+// DefaultCollectionDefaults returns Qdrant's defaults for new collections.
+func DefaultCollectionDefaults() CollectionDefaults {
+	return CollectionDefaults{Hnsw: api.DefaultHnswConfig(), Optimizers: api.DefaultOptimizersConfig(), OnDiskPayload: true}
+}
+
 // Service implements API over the node's local collections. It is safe for
 // concurrent use.
 type Service struct {
@@ -166,6 +195,10 @@ type Service struct {
 	// reconMu serialises the cluster listener's side effects (Applied,
 	// Restored) with the lookups that wait for them (cluster mode).
 	reconMu sync.Mutex
+
+	// readSlots and updateSlots hold one token per running read or update
+	// when Limits bound them (nil: no limit).
+	readSlots, updateSlots chan struct{}
 
 	// afterLookup, when set (tests only), runs in use between finding a
 	// collection and registering with it: the window in which a restore
@@ -200,6 +233,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), meta: store,
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}}
+	s.initSlots()
 	st := store.State()
 	if err := s.recoverDirs(st); err != nil {
 		return nil, err
@@ -219,6 +253,16 @@ func New(opts Options) (*Service, error) {
 	}
 	s.log.Info("service started", "collections", len(s.colls), "storage", opts.StorageDir)
 	return s, nil
+}
+
+// initSlots creates the read and update slots when Limits bound them.
+func (s *Service) initSlots() {
+	if n := s.limits.MaxConcurrentReads; n > 0 {
+		s.readSlots = make(chan struct{}, n)
+	}
+	if n := s.limits.MaxConcurrentUpdates; n > 0 {
+		s.updateSlots = make(chan struct{}, n)
+	}
 }
 
 // state returns the current metadata: the cluster's applied state, or

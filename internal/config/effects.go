@@ -1,0 +1,61 @@
+package config
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// IndexingThreads returns the number of background HNSW indexing workers
+// of each shard that storage.performance.optimizer_cpu_budget and
+// storage.optimizers.max_optimization_threads ask for, the smaller of the
+// two that are set; 0 means automatic (one per CPU).
+func (c Config) IndexingThreads() int {
+	n := 0
+	switch b := c.Storage.Performance.OptimizerCPUBudget; {
+	case b > 0:
+		n = b
+	case b < 0:
+		n = max(1, runtime.GOMAXPROCS(0)+b)
+	}
+	if m := c.Storage.Optimizers.MaxOptimizationThreads; m > 0 && (n == 0 || m < n) {
+		n = m
+	}
+	return n
+}
+
+// noEffectWarnings names every key set to a value that changes nothing in
+// this version (each is accepted at its no-op value without a warning).
+func (c Config) noEffectWarnings() []Warning {
+	var ws []Warning
+	warn := func(key string, value any, why string) {
+		ws = append(ws, Warning{Key: key, Message: fmt.Sprintf("%s: %v has no effect in this version: %s", key, value, why)})
+	}
+	st := c.Storage
+	if st.OnDiskPayload {
+		warn("storage.on_disk_payload", true, "payloads are held in memory (and stored in each shard's store); "+
+			"new collections report on_disk_payload: true all the same")
+	}
+	if st.HnswIndex.OnDisk {
+		warn("storage.hnsw_index.on_disk", true, "HNSW graphs are held in memory")
+	}
+	if st.HnswIndex.PayloadM != 0 {
+		warn("storage.hnsw_index.payload_m", st.HnswIndex.PayloadM, "Shoal builds no per-payload graph links")
+	}
+	def := Default().Storage.Optimizers
+	if st.Optimizers.VacuumMinVectorNumber != def.VacuumMinVectorNumber {
+		warn("storage.optimizers.vacuum_min_vector_number", st.Optimizers.VacuumMinVectorNumber,
+			"deleted points are unlinked from the graph once they pass deleted_threshold, without waiting for a count")
+	}
+	if st.Optimizers.DefaultSegmentNumber != 0 {
+		warn("storage.optimizers.default_segment_number", st.Optimizers.DefaultSegmentNumber, "a shard is one store and one graph per vector, not segments")
+	}
+	if st.Optimizers.MaxSegmentSizeKB != 0 {
+		warn("storage.optimizers.max_segment_size_kb", st.Optimizers.MaxSegmentSizeKB, "a shard is one store and one graph per vector, not segments")
+	}
+	if st.Performance.MaxOptimizationThreads != 0 {
+		warn("storage.performance.max_optimization_threads", st.Performance.MaxOptimizationThreads,
+			"there is no node-wide optimizer pool; storage.performance.optimizer_cpu_budget and "+
+				"storage.optimizers.max_optimization_threads set the indexing workers of each shard")
+	}
+	return ws
+}
