@@ -134,7 +134,9 @@ func TestRefusals(t *testing.T) {
 		code int
 		text string
 	}{
-		{"cluster enabled", nil, []string{"QDRANT__CLUSTER__ENABLED=true", "SHOAL__CLUSTER__P2P__INSECURE=true"}, ExitUsage, "clustering is not available"},
+		{"--reinit in cluster mode", []string{"--reinit"}, []string{"QDRANT__CLUSTER__ENABLED=true", "SHOAL__CLUSTER__P2P__INSECURE=true"}, ExitUsage, "--reinit is not supported"},
+		{"--bootstrap and --join", []string{"--bootstrap", "http://127.0.0.1:6335", "--join", "127.0.0.1:6335"},
+			[]string{"QDRANT__CLUSTER__ENABLED=true", "SHOAL__CLUSTER__P2P__INSECURE=true"}, ExitUsage, "give one of them"},
 		{"cluster enabled without peer auth", nil, []string{"QDRANT__CLUSTER__ENABLED=true"}, ExitUsage, "cluster.enabled: peers must authenticate"},
 		{"bad --join", []string{"--join", "a:1,b"}, nil, ExitUsage, `cluster.join: entry 1 "b": expected host:port`},
 		{"repeated --join against bootstrap_expect", []string{"--join", "127.0.0.1:6335", "--join", "127.0.0.2:6335"},

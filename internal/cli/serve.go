@@ -121,13 +121,16 @@ func runServer(ctx context.Context, env *Env, flags *pflag.FlagSet, f serveFlags
 		log.Warn(w.Message, "key", w.Key)
 	}
 
-	if cfg.Cluster.Enabled {
-		return usageError(errors.New("cluster.enabled is true, but clustering is not available in this version of Shoal " +
-			"(it runs standalone only); set cluster.enabled: false (or QDRANT__CLUSTER__ENABLED=false) to start a single node"))
-	}
-	if f.uri != "" || f.bootstrap != "" || f.reinit {
-		log.Warn("clustering is not available yet: --uri, --bootstrap and --reinit are ignored and the node runs standalone",
+	if !cfg.Cluster.Enabled && (f.uri != "" || f.bootstrap != "" || f.reinit) {
+		log.Warn("cluster.enabled is false: --uri, --bootstrap and --reinit are ignored and the node runs standalone",
 			"uri", f.uri, "bootstrap", f.bootstrap, "reinit", f.reinit)
+	}
+	if cfg.Cluster.Enabled && f.reinit {
+		return usageError(errors.New("--reinit is not supported by this version of Shoal: a cluster that lost its quorum " +
+			"recovers when its nodes return; start without --reinit"))
+	}
+	if cfg.Cluster.Enabled && f.bootstrap != "" && len(cfg.Cluster.Join) > 0 {
+		return usageError(errors.New("--bootstrap and cluster.join (--join) both name peers to join: give one of them"))
 	}
 	if f.stacktrace {
 		log.Debug("--stacktrace accepted; Go prints goroutine stacks on a crash")
@@ -146,7 +149,7 @@ func runServer(ctx context.Context, env *Env, flags *pflag.FlagSet, f serveFlags
 		}
 	}
 
-	srv, err := server.New(cfg, server.Options{Logger: log, Version: Version, Commit: commit()})
+	srv, err := server.New(cfg, server.Options{Logger: log, Version: Version, Commit: commit(), Bootstrap: f.bootstrap})
 	if err != nil {
 		return fmt.Errorf("cannot create server: %w", err)
 	}

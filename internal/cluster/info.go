@@ -92,7 +92,8 @@ func (n *Node) isLeader() bool {
 
 type nodeMetrics struct{}
 
-// newNodeMetrics registers Qdrant's cluster gauges, read from the node on
+// newNodeMetrics registers Qdrant's cluster gauges (cluster_enabled is
+// internal/metrics'), read from the node on
 // every scrape.
 func newNodeMetrics(n *Node, reg prometheus.Registerer) *nodeMetrics {
 	if reg == nil {
@@ -101,7 +102,6 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) *nodeMetrics {
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
-	gauge("cluster_enabled", "Whether cluster support is enabled (1) or not (0).", func() float64 { return 1 })
 	gauge("cluster_peers_total", "Total number of cluster peers.", func() float64 { return float64(len(n.State().Peers)) })
 	gauge("cluster_term", "Current cluster term.", func() float64 { return float64(n.raftInfo().Term) })
 	gauge("cluster_commit", "Index of last committed (finalized) operation cluster peer is aware of.", func() float64 { return float64(n.raftInfo().Commit) })

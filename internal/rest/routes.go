@@ -90,8 +90,8 @@ func (h *Handler) routes() {
 	h.api("POST "+c+"/points/discover/batch", h.discoverBatch)
 
 	// Cluster (standalone answers: local shards only) and shard keys.
-	h.api("GET /cluster", func(http.ResponseWriter, *http.Request) (any, error) {
-		return map[string]string{"status": "disabled"}, nil
+	h.api("GET /cluster", func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		return h.svc.ClusterStatus(r.Context())
 	})
 	standalone := func(http.ResponseWriter, *http.Request) (any, error) { return nil, api.ErrStandalone }
 	h.api("GET /cluster/telemetry", standalone)

@@ -31,6 +31,8 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/cluster"
+	"github.com/shoal-db/shoal/internal/collection"
 	"github.com/shoal-db/shoal/internal/config"
 	"github.com/shoal-db/shoal/internal/grpcapi"
 	"github.com/shoal-db/shoal/internal/metrics"
@@ -53,6 +55,9 @@ type Options struct {
 	// ShutdownGrace is how long Close waits for in-flight requests when its
 	// context has no deadline; 0 means 30 s.
 	ShutdownGrace time.Duration
+	// Bootstrap is Qdrant's --bootstrap: a peer to join the cluster
+	// through (cluster mode).
+	Bootstrap string
 }
 
 // Server is one Shoal node: the service over its storage and the two API
@@ -71,7 +76,8 @@ type Server struct {
 	snaps   *snapshots
 
 	httpSrv *http.Server
-	grpcSrv *grpc.Server // nil when gRPC is disabled
+	grpcSrv *grpc.Server  // nil when gRPC is disabled
+	cl      *clusterParts // nil on a standalone node
 
 	mu       sync.Mutex // guards the fields below
 	httpLn   net.Listener
@@ -119,7 +125,17 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var cl service.Cluster
+	var remoteShard func(service.RemoteTarget) collection.Shard
+	if cfg.Cluster.Enabled {
+		if s.cl, err = newCluster(cfg, s, peer); err != nil {
+			return nil, err
+		}
+		cl, remoteShard = s.cl.node, s.cl.remoteShard
+	}
 	svc, err := service.New(service.Options{
+		Cluster:         cl,
+		RemoteShard:     remoteShard,
 		PeerID:          peer,
 		StorageDir:      cfg.Storage.StoragePath,
 		Logger:          s.log.With("component", "service"),
@@ -127,9 +143,16 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		IndexingThreads: cfg.Storage.HnswIndex.MaxIndexingThreads,
 	})
 	if err != nil {
+		if s.cl != nil {
+			s.cl.close()
+		}
 		return nil, fmt.Errorf("cannot open storage %s: %w", cfg.Storage.StoragePath, err)
 	}
 	s.svc = svc
+	if s.cl != nil {
+		s.cl.node.SetListener(svc)
+		s.cl.registerShards(svc)
+	}
 
 	if s.snaps, err = newSnapshots(cfg, svc, s.reg, s.log.With("component", "snapshots"), opts.Version); err != nil {
 		svc.Close()
@@ -164,7 +187,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		EnableCORS:      cfg.Service.EnableCORS,
 		Version:         opts.Version,
 		Commit:          opts.Commit,
-		Ready:           s.ready.Load,
+		Ready:           s.Ready,
 		Snapshots:       s.snaps.handler,
 	})
 	s.httpSrv = &http.Server{
@@ -233,6 +256,18 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("cannot listen for gRPC on service.grpc_port: %w", err)
 		}
 	}
+	if s.cl != nil {
+		// Raft replays the metadata into the service (which opens this
+		// node's replicas) before the APIs serve; formation goes on in
+		// the background and /readyz waits for it.
+		if err := s.cl.start(); err != nil {
+			httpLn.Close()
+			if grpcLn != nil {
+				grpcLn.Close()
+			}
+			return err
+		}
+	}
 	s.httpLn, s.grpcLn, s.started = httpLn, grpcLn, true
 
 	scheme := "http"
@@ -286,8 +321,27 @@ func (s *Server) fail(err error) {
 func (s *Server) Err() <-chan error { return s.errc }
 
 // Ready reports whether the server serves requests (after Start, before
-// Close).
-func (s *Server) Ready() bool { return s.ready.Load() }
+// Close); a cluster member also needs to be in a cluster with a leader,
+// with its metadata caught up.
+func (s *Server) Ready() bool {
+	return s.ready.Load() && (s.cl == nil || s.cl.node.Ready())
+}
+
+// Cluster returns the cluster node (nil on a standalone node).
+func (s *Server) Cluster() *cluster.Node {
+	if s.cl == nil {
+		return nil
+	}
+	return s.cl.node
+}
+
+// P2PAddr returns the bound peer address ("" on a standalone node).
+func (s *Server) P2PAddr() string {
+	if s.cl == nil {
+		return ""
+	}
+	return s.cl.ln.Addr().String()
+}
 
 // HTTPAddr returns the bound REST address ("" before Start).
 func (s *Server) HTTPAddr() string {
@@ -368,6 +422,11 @@ func (s *Server) Close(ctx context.Context) error {
 		s.grpcSrv.Stop()
 	}
 	s.snaps.stop()
+	if s.cl != nil {
+		if err := s.cl.close(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot leave the cluster: %w", err))
+		}
+	}
 	if err := s.svc.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("cannot close service: %w", err))
 	}

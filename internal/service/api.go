@@ -23,6 +23,9 @@ type API interface {
 	UpdateCollection(ctx context.Context, name string, req *api.UpdateCollection) error
 	// DeleteCollection returns false when there was no such collection.
 	DeleteCollection(ctx context.Context, name string) (bool, error)
+	// ClusterStatus reports GET /cluster: {"status":"disabled"} on a
+	// standalone node, *api.ClusterStatus on a cluster member.
+	ClusterStatus(ctx context.Context) (any, error)
 	// CollectionClusterInfo reports where the collection's shards live
 	// (on a standalone node: all local, with their point counts).
 	CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error)
