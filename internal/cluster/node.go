@@ -300,7 +300,7 @@ func (n *Node) Ready() bool {
 		return false
 	}
 	addr, _ := r.LeaderWithID()
-	return addr != "" && n.fsm.Applied() >= r.CommitIndex() && n.selfRegistered()
+	return addr != "" && r.AppliedIndex() >= r.CommitIndex() && n.selfRegistered()
 }
 
 func (n *Node) selfRegistered() bool {
@@ -440,23 +440,36 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	}
 }
 
-// leaderIndex returns an index that covers every entry committed before
-// the call: on the leader, its last index once it has confirmed it still
-// leads; elsewhere, the leader's answer.
+// leaderIndex returns an index that covers every command committed before
+// the call: on the leader, what it has applied after a barrier; elsewhere,
+// the leader's answer.
 func (n *Node) leaderIndex(ctx context.Context) (uint64, error) {
 	r := n.getRaft()
 	if r == nil {
 		return 0, errRetry
 	}
 	if r.State() == raft.Leader {
-		if err := r.VerifyLeader().Error(); err != nil {
-			return 0, errRetry
-		}
-		return r.LastIndex(), nil
+		return n.barrierIndex(ctx)
 	}
 	addr, _ := r.LeaderWithID()
 	if addr == "" {
 		return 0, errRetry
 	}
 	return n.forwardReadIndex(ctx, string(addr))
+}
+
+// barrierIndex commits a barrier through the leader's log and returns the
+// index of the last command the leader's state machine applied before it:
+// every command committed before the call. (Raft's own indexes also count
+// no-op and configuration entries, which never reach the state machine,
+// so waiting for them could wait for the next command.)
+func (n *Node) barrierIndex(ctx context.Context) (uint64, error) {
+	timeout := n.opts.ProposeTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := n.getRaft().Barrier(timeout).Error(); err != nil {
+		return 0, errRetry
+	}
+	return n.fsm.Applied(), nil
 }

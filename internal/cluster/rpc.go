@@ -175,15 +175,16 @@ func (n *Node) handlePropose(ctx context.Context, req *ProposeRequest) (*Propose
 	return &ProposeResponse{Index: index}, nil
 }
 
-func (n *Node) handleReadIndex(_ context.Context, _ *ReadIndexRequest) (*ReadIndexResponse, error) {
+func (n *Node) handleReadIndex(ctx context.Context, _ *ReadIndexRequest) (*ReadIndexResponse, error) {
 	r := n.getRaft()
 	if r == nil || r.State() != raft.Leader {
 		return nil, errNotLeader
 	}
-	if err := r.VerifyLeader().Error(); err != nil {
+	index, err := n.barrierIndex(ctx)
+	if err != nil {
 		return nil, errNotLeader
 	}
-	return &ReadIndexResponse{Index: r.LastIndex()}, nil
+	return &ReadIndexResponse{Index: index}, nil
 }
 
 func (n *Node) forwardPropose(ctx context.Context, leader string, b []byte) (uint64, error) {
