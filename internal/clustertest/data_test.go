@@ -105,6 +105,25 @@ func TestShardedCollectionAcrossNodes(t *testing.T) {
 		}
 	}
 
+	// A payload update naming one missing id changes no shard on any node.
+	if code, raw := c.Do(1, "POST", "/collections/docs/points/payload?wait=true",
+		map[string]any{"payload": map[string]any{"x": 1}, "points": []int{10, 11, 12, 13, 14, 15, 99999}}, nil); code != 404 {
+		t.Fatalf("set_payload with a missing id: %d %s", code, raw)
+	}
+	var touched struct{ Count int }
+	c.MustDo(2, "POST", "/collections/docs/points/count", map[string]any{"exact": true,
+		"filter": map[string]any{"must": []any{map[string]any{"key": "x", "match": map[string]any{"value": 1}}}}}, &touched)
+	if touched.Count != 0 {
+		t.Fatalf("%d points got the payload of a refused update", touched.Count)
+	}
+	c.MustDo(1, "POST", "/collections/docs/points/payload?wait=true",
+		map[string]any{"payload": map[string]any{"x": 1}, "points": []int{10, 11, 12, 13, 14, 15}}, nil)
+	c.MustDo(0, "POST", "/collections/docs/points/count", map[string]any{"exact": true,
+		"filter": map[string]any{"must": []any{map[string]any{"key": "x", "match": map[string]any{"value": 1}}}}}, &touched)
+	if touched.Count != 6 {
+		t.Fatalf("%d points have the payload, want 6", touched.Count)
+	}
+
 	// Deletes and payload updates through a third node reach the shards.
 	c.MustDo(2, "POST", "/collections/docs/points/delete?wait=true", map[string]any{"points": []int{1, 2, 3}}, nil)
 	var cnt struct{ Count int }

@@ -2,10 +2,14 @@ package collection
 
 import (
 	"context"
+	"maps"
 	"math"
+	"slices"
+	"sync"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/filter"
+	"github.com/shoal-db/shoal/internal/shard"
 )
 
 // checkVector validates one vector against the named vector's config and
@@ -205,10 +209,8 @@ func (c *Collection) splitSelector(ids []api.PointID, f *api.Filter, p *prepared
 	return nil
 }
 
-// Update validates op in full, then applies its per-shard parts in
-// parallel. Validation failures change nothing; a failure after validation
-// can only come from a shard (I/O) and may leave other shards' parts applied,
-// which the caller may retry (every operation is idempotent).
+// Update validates op in full, then applies it on every shard it touches,
+// whole or not at all (see UpdateBatch).
 func (c *Collection) Update(ctx context.Context, op *api.UpdateOperation, wait bool) (*api.UpdateResult, error) {
 	res, err := c.UpdateBatch(ctx, []api.UpdateOperation{*op}, wait)
 	if err != nil {
@@ -217,8 +219,16 @@ func (c *Collection) Update(ctx context.Context, op *api.UpdateOperation, wait b
 	return &res[0], nil
 }
 
-// UpdateBatch validates every operation first and then applies them in
-// order; each operation's shard parts run in parallel.
+// UpdateBatch validates every operation against the configuration first
+// and then applies them in order, stopping at the first that fails (the
+// ones before it stay applied, as in Qdrant). Each operation is applied
+// whole or not at all: its per-shard parts are first prepared, in
+// ascending shard order, each validated against its shard's current state
+// under that shard's writer lock (see shard.Prepare); only when every part
+// is prepared are they committed, in parallel, and if one part fails to
+// prepare (a point it names is missing, a disk is nearly full, ...) every
+// prepared part is aborted and no shard changes. An operation on one shard
+// is applied directly (shard.Apply).
 func (c *Collection) UpdateBatch(ctx context.Context, ops []api.UpdateOperation, wait bool) ([]api.UpdateResult, error) {
 	if err := c.acquire(ctx); err != nil {
 		return nil, err
@@ -241,27 +251,96 @@ func (c *Collection) UpdateBatch(ctx context.Context, ops []api.UpdateOperation,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		seqs := make([]uint64, len(c.shards))
-		err := c.eachShard(ctx, func(ctx context.Context, si int, s Shard) error {
-			part, ok := p.parts[si]
-			if !ok {
-				return nil
-			}
-			seq, err := s.Apply(ctx, part)
-			seqs[si] = seq
-			return err
-		})
+		opID, err := c.apply(ctx, p)
 		if err != nil {
 			return nil, err
-		}
-		var opID uint64
-		for _, s := range seqs {
-			opID = max(opID, s)
-		}
-		if len(p.parts) == 0 {
-			opID = c.lastSeq()
 		}
 		out[i] = api.UpdateResult{OperationID: &opID, Status: status}
 	}
 	return out, nil
 }
+
+// apply applies one prepared operation whole and returns its operation id
+// (the largest sequence number its parts got).
+func (c *Collection) apply(ctx context.Context, p *prepared) (uint64, error) {
+	switch len(p.parts) {
+	case 0:
+		return c.lastSeq(), nil
+	case 1:
+		for si, part := range p.parts {
+			return c.shards[si].Apply(ctx, part)
+		}
+	}
+	ids := slices.Sorted(maps.Keys(p.parts))
+	pending := make([]Pending, 0, len(ids))
+	for _, si := range ids {
+		pd, err := prepareOn(ctx, c.shards[si], p.parts[si])
+		if err != nil {
+			for _, prev := range pending {
+				prev.Abort()
+			}
+			return 0, err
+		}
+		pending = append(pending, pd)
+	}
+	// Every part is valid: commit them all, the fsyncs in parallel. A
+	// commit fails only on a store error of its shard, which then refuses
+	// writes until it has recovered its store.
+	seqs := make([]uint64, len(pending))
+	errs := make([]error, len(pending))
+	var wg sync.WaitGroup
+	for i, pd := range pending[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seqs[i+1], errs[i+1] = pd.Commit()
+		}()
+	}
+	seqs[0], errs[0] = pending[0].Commit()
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return slices.Max(seqs), nil
+}
+
+// Pending is a write prepared on one shard: validated, not yet applied.
+// Exactly one of Commit and Abort must be called.
+type Pending interface {
+	Commit() (uint64, error)
+	Abort()
+}
+
+// Preparer is a Shard that validates a write before it commits it (a
+// shard reached through its replicas in a cluster).
+type Preparer interface {
+	PrepareWrite(ctx context.Context, op *api.UpdateOperation) (Pending, error)
+}
+
+// prepareOn prepares op on s: under the writer lock of a local shard
+// (shard.Prepare), through the shard's own PrepareWrite, or, for a shard
+// that can do neither, as a plain Apply at commit.
+func prepareOn(ctx context.Context, s Shard, op *api.UpdateOperation) (Pending, error) {
+	switch x := s.(type) {
+	case *shard.Shard:
+		pd, err := x.Prepare(ctx, op)
+		if err != nil {
+			return nil, err
+		}
+		return pd, nil
+	case Preparer:
+		return x.PrepareWrite(ctx, op)
+	}
+	return applyAtCommit{ctx: ctx, s: s, op: op}, nil
+}
+
+type applyAtCommit struct {
+	ctx context.Context
+	s   Shard
+	op  *api.UpdateOperation
+}
+
+func (a applyAtCommit) Commit() (uint64, error) { return a.s.Apply(a.ctx, a.op) }
+func (a applyAtCommit) Abort()                  {}

@@ -20,6 +20,7 @@ const serviceName = "shoal.shard.Shards"
 
 const (
 	methodApply  = "/" + serviceName + "/Apply"
+	methodCheck  = "/" + serviceName + "/Check"
 	methodGet    = "/" + serviceName + "/Get"
 	methodScroll = "/" + serviceName + "/Scroll"
 	methodCount  = "/" + serviceName + "/Count"
@@ -148,6 +149,13 @@ func (c *Client) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, er
 	return r.Seq, nil
 }
 
+// Check validates a write against the replica's current state without
+// applying it: the first phase of a write over several shards.
+func (c *Client) Check(ctx context.Context, op *api.UpdateOperation) error {
+	_, err := call[ApplyRequest, ApplyResponse](ctx, c, methodCheck, &ApplyRequest{Target: c.target, Op: op})
+	return err
+}
+
 // Get implements collection.Shard.
 func (c *Client) Get(ctx context.Context, ids []api.PointID, wp *api.PayloadSelector, wv *api.VectorSelector) ([]api.Record, error) {
 	r, err := call[GetRequest, RecordsResponse](ctx, c, methodGet, &GetRequest{Target: c.target, IDs: ids, WithPayload: wp, WithVector: wv})
@@ -230,6 +238,16 @@ func (s *Server) Register(gs *grpc.Server) {
 			return with(s, ctx, r.Target, func(sh *shard.Shard, _ func(string) (api.Distance, error)) (*ApplyResponse, error) {
 				seq, err := sh.Apply(ctx, r.Op)
 				return &ApplyResponse{Seq: seq}, err
+			})
+		}),
+		p2p.Unary("Check", func(ctx context.Context, r *ApplyRequest) (*ApplyResponse, error) {
+			return with(s, ctx, r.Target, func(sh *shard.Shard, _ func(string) (api.Distance, error)) (*ApplyResponse, error) {
+				pd, err := sh.Prepare(ctx, r.Op)
+				if err != nil {
+					return nil, err
+				}
+				pd.Abort()
+				return &ApplyResponse{}, nil
 			})
 		}),
 		p2p.Unary("Get", func(ctx context.Context, r *GetRequest) (*RecordsResponse, error) {

@@ -398,8 +398,21 @@ func (r *replicaSet) Apply(ctx context.Context, op *api.UpdateOperation) (uint64
 		}
 		seq = s
 	}
+	rseq, err := r.applyRemotes(ctx, op)
+	if err != nil {
+		return 0, err
+	}
+	if r.local == nil {
+		seq = rseq
+	}
+	return seq, nil
+}
+
+// applyRemotes applies op on the remote replicas in parallel and returns
+// the first one's sequence number.
+func (r *replicaSet) applyRemotes(ctx context.Context, op *api.UpdateOperation) (uint64, error) {
 	if len(r.remotes) == 0 {
-		return seq, nil
+		return 0, nil
 	}
 	seqs := make([]uint64, len(r.remotes))
 	errs := make([]error, len(r.remotes))
@@ -415,10 +428,73 @@ func (r *replicaSet) Apply(ctx context.Context, op *api.UpdateOperation) (uint64
 	if err := errors.Join(errs...); err != nil {
 		return 0, err
 	}
-	if r.local == nil {
-		seq = seqs[0]
+	return seqs[0], nil
+}
+
+// checker validates a write on a replica without applying it
+// (remote.Client).
+type checker interface {
+	Check(ctx context.Context, op *api.UpdateOperation) error
+}
+
+// PrepareWrite implements collection.Preparer: the local replica is
+// prepared under its writer lock, the remote ones validate the write; the
+// commit then applies it everywhere. A remote replica's state may change
+// between its check and the commit (only the local replica's lock is
+// held), so a multi-shard write through a cluster is whole against
+// invalid input, not against every concurrent change.
+func (r *replicaSet) PrepareWrite(ctx context.Context, op *api.UpdateOperation) (collection.Pending, error) {
+	var local *shard.Pending
+	if r.local != nil {
+		pd, err := r.local.Prepare(ctx, op)
+		if err != nil {
+			return nil, err
+		}
+		local = pd
+	}
+	for _, rem := range r.remotes {
+		if c, ok := rem.(checker); ok {
+			if err := c.Check(ctx, op); err != nil {
+				if local != nil {
+					local.Abort()
+				}
+				return nil, err
+			}
+		}
+	}
+	return &replicaPending{rs: r, ctx: ctx, op: op, local: local}, nil
+}
+
+type replicaPending struct {
+	rs    *replicaSet
+	ctx   context.Context
+	op    *api.UpdateOperation
+	local *shard.Pending
+}
+
+func (p *replicaPending) Commit() (uint64, error) {
+	var seq uint64
+	if p.local != nil {
+		s, err := p.local.Commit()
+		if err != nil {
+			return 0, err
+		}
+		seq = s
+	}
+	rseq, err := p.rs.applyRemotes(p.ctx, p.op)
+	if err != nil {
+		return 0, err
+	}
+	if p.local == nil {
+		seq = rseq
 	}
 	return seq, nil
+}
+
+func (p *replicaPending) Abort() {
+	if p.local != nil {
+		p.local.Abort()
+	}
 }
 
 func (r *replicaSet) Get(ctx context.Context, ids []api.PointID, wp *api.PayloadSelector, wv *api.VectorSelector) ([]api.Record, error) {

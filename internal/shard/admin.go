@@ -106,6 +106,10 @@ func (s *Shard) checkpoint(ctx context.Context, dir string) (uint64, error) {
 		s.writeMu.Unlock()
 		return 0, ErrClosed
 	}
+	if err := s.recoverStore(); err != nil {
+		s.writeMu.Unlock()
+		return 0, err
+	}
 	seq := s.lastSeq
 	err := s.db.Checkpoint(filepath.Join(dir, "store"))
 	s.writeMu.Unlock()

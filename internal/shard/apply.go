@@ -2,10 +2,13 @@ package shard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
+	"strings"
+	"syscall"
 	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -18,56 +21,183 @@ import (
 // sequence number. Exactly one field of op is set. Vectors in upserts and
 // vector updates have been validated (names, dimensions, finite values) and
 // Cosine vectors normalised by the caller; payload paths and filters are
-// validated here. Nothing of a failed operation is applied.
+// validated here. Nothing of a failed operation is applied. Apply is
+// Prepare followed at once by Commit.
 func (s *Shard) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if op == nil || countOps(op) != 1 {
-		return 0, api.ErrBadInput("an update operation must have exactly one action")
-	}
-	s.writes.begin()
-	defer s.writes.end()
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if s.closed {
-		return 0, ErrClosed
-	}
-	p := &plan{s: s, changes: map[api.PointID]*change{}, nextOff: s.nextOff}
-	if err := p.build(op); err != nil {
-		return 0, err
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	seq := s.lastSeq + 1
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := p.write(b, seq); err != nil {
-		return 0, err
-	}
-	enc, err := encodeOp(op, s.nextOff, p.storedAt)
+	p, err := s.Prepare(ctx, op)
 	if err != nil {
 		return 0, err
 	}
-	if err := b.Set(opKey(seq), enc, nil); err != nil {
-		return 0, fmt.Errorf("cannot log operation: %w", err)
+	return p.Commit()
+}
+
+// Pending is an operation prepared on a shard by Prepare: validated against
+// the shard's current state and encoded into one store batch, with nothing
+// written yet. It holds the shard's writer lock, so the state it was
+// validated against cannot change before Commit; every Pending must end
+// with exactly one Commit or Abort, which release the lock (other writers,
+// op-log truncation, checkpoints and Close wait until then).
+//
+// The two phases let a caller apply an operation that spans several shards
+// whole or not at all: prepare every part first (always in ascending shard
+// order, so that two such callers cannot deadlock), then commit them all,
+// or abort them all when one part fails to prepare.
+type Pending struct {
+	s    *Shard
+	p    *plan
+	b    *pebble.Batch
+	seq  uint64
+	enc  int // length of the op-log record
+	done bool
+}
+
+// Prepare validates op against the shard's current state (see Apply for
+// what the caller has validated) and returns it ready to commit, holding
+// the shard's writer lock until Commit or Abort. It fails, changing
+// nothing, when op is invalid here (for example a point it names is
+// missing), when the shard is closed, when its store failed (see
+// ErrStoreFailed), or when the disk holding it is nearly full
+// (ErrDiskFull).
+func (s *Shard) Prepare(ctx context.Context, op *api.UpdateOperation) (*Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	m := meta{Format: storeFormatVersion, LastSeq: seq, NextOffset: p.nextOff}
+	if op == nil || countOps(op) != 1 {
+		return nil, api.ErrBadInput("an update operation must have exactly one action")
+	}
+	s.writes.begin()
+	s.writeMu.Lock()
+	pd, err := s.prepareLocked(ctx, op)
+	if err != nil {
+		s.writeMu.Unlock()
+		s.writes.end()
+		return nil, err
+	}
+	return pd, nil
+}
+
+// prepareLocked is Prepare under writeMu.
+func (s *Shard) prepareLocked(ctx context.Context, op *api.UpdateOperation) (*Pending, error) {
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if err := s.recoverStore(); err != nil {
+		return nil, err
+	}
+	p := &plan{s: s, changes: map[api.PointID]*change{}, nextOff: s.nextOff}
+	if err := p.build(op); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	seq := s.lastSeq + 1
+	b := s.db.NewBatch()
+	pd := &Pending{s: s, p: p, b: b, seq: seq}
+	if err := pd.encode(op); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if err := s.disk.check(uint64(b.Len())); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return pd, nil
+}
+
+// encode writes the plan's records, the op-log record and the meta record
+// into the batch.
+func (pd *Pending) encode(op *api.UpdateOperation) error {
+	s, p, b := pd.s, pd.p, pd.b
+	if err := p.write(b, pd.seq); err != nil {
+		return err
+	}
+	enc, err := encodeOp(op, s.nextOff, p.storedAt)
+	if err != nil {
+		return err
+	}
+	if err := b.Set(opKey(pd.seq), enc, nil); err != nil {
+		return fmt.Errorf("cannot log operation: %w", err)
+	}
+	m := meta{Format: storeFormatVersion, LastSeq: pd.seq, NextOffset: p.nextOff}
 	if err := b.Set(metaKey, m.encode(), nil); err != nil {
-		return 0, fmt.Errorf("cannot write meta: %w", err)
+		return fmt.Errorf("cannot write meta: %w", err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return 0, fmt.Errorf("cannot commit operation %d: %w", seq, err)
+	pd.enc = len(enc)
+	return nil
+}
+
+// Seq returns the sequence number the operation gets when committed.
+func (pd *Pending) Seq() uint64 { return pd.seq }
+
+// Commit writes the prepared operation durably (one store batch, synced),
+// publishes it to readers and releases the writer lock, and returns its
+// sequence number. It does not look at any context: once a caller has
+// prepared every part of an operation, each part must be committed. It
+// fails only when the store cannot write; the shard then refuses writes
+// (ErrStoreFailed) until it has reopened its store, and the operation is
+// applied or not as that store holds it.
+func (pd *Pending) Commit() (uint64, error) {
+	if pd.done {
+		return 0, errors.New("shard: operation already committed or aborted")
 	}
+	pd.done = true
+	s := pd.s
+	defer s.writes.end()
+	defer s.writeMu.Unlock()
+	defer pd.b.Close()
+	if err := commitBatch(pd.b); err != nil {
+		return 0, s.storeFailed(pd, err)
+	}
+	s.disk.spent(uint64(pd.b.Len()))
+	s.committed(pd)
+	return pd.seq, nil
+}
+
+// commitBatch commits b with Sync. Pebble treats a failed commit (its log
+// could not be written or synced, as on a full disk) as fatal and calls
+// Logger.Fatalf, whose panic is turned back into an error here: the shard
+// then stops writing to the store (storeFailed) and reopens it before the
+// next write, so the process goes on serving reads. The error wraps the
+// cause (for example syscall.ENOSPC) when Pebble's message names it.
+func commitBatch(b *pebble.Batch) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = f
+			if strings.Contains(f.msg, syscall.ENOSPC.Error()) {
+				err = fmt.Errorf("%w: %w", f, syscall.ENOSPC)
+			}
+		}
+	}()
+	return b.Commit(pebble.Sync)
+}
+
+// committed records a committed operation in the op-log bookkeeping and
+// publishes it. Caller holds writeMu.
+func (s *Shard) committed(pd *Pending) {
 	if s.logFirst == 0 {
-		s.logFirst, s.logFirstOff = seq, s.nextOff
+		s.logFirst, s.logFirstOff = pd.seq, s.nextOff
 	}
-	size := s.opSize(len(enc), s.nextOff, p.nextOff)
+	size := s.opSize(pd.enc, s.nextOff, pd.p.nextOff)
 	s.logSizes = append(s.logSizes, size)
 	s.logBytes += size
-	s.publish(p, seq)
-	return seq, nil
+	s.publish(pd.p, pd.seq)
+}
+
+// Abort drops the prepared operation and releases the writer lock. It does
+// nothing after Commit or a first Abort.
+func (pd *Pending) Abort() {
+	if pd.done {
+		return
+	}
+	pd.done = true
+	pd.b.Close()
+	pd.s.writeMu.Unlock()
+	pd.s.writes.end()
 }
 
 func countOps(op *api.UpdateOperation) int {

@@ -29,8 +29,8 @@ func (s *Shard) logFirstOffset() uint32 {
 func (s *Shard) truncateLog() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.closed {
-		return nil
+	if s.closed || s.storeErr != nil {
+		return nil // a failed store takes no writes until reopened
 	}
 	last, first := s.lastSeq, s.logFirst
 	if first == 0 {
@@ -70,6 +70,10 @@ func (s *Shard) truncateLog() error {
 		return err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
+		// The store's state is unknown now (its log may be broken): no
+		// more writes until it is reopened.
+		s.storeErr = err
+		s.storeBroken.Store(true)
 		return fmt.Errorf("cannot truncate op log: %w", err)
 	}
 	s.logFirst, s.logFirstOff = cut, cutOff

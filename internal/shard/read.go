@@ -36,6 +36,9 @@ func (s *Shard) ReadOps(ctx context.Context, from uint64, fn func(seq uint64, op
 	if closed {
 		return ErrClosed
 	}
+	if s.db == nil {
+		return errStoreClosed
+	}
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	v, closer, err := snap.Get(metaKey)
@@ -157,6 +160,9 @@ func (s *Shard) Scroll(ctx context.Context, req ScrollRequest) ([]api.Record, er
 	m, err := s.pidx.compile(req.Filter)
 	if err != nil {
 		return nil, err
+	}
+	if s.db == nil && req.OrderBy == nil {
+		return nil, errStoreClosed
 	}
 	if req.OrderBy != nil {
 		return s.scrollOrdered(ctx, req, m)

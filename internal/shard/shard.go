@@ -86,6 +86,12 @@ type Options struct {
 	// only on Close and Checkpoint).
 	PersistInterval time.Duration
 
+	// MinFreeDiskBytes is the free space writes leave on the file system
+	// of Dir (0: DefaultMinFreeDiskBytes; negative: no check). A write that
+	// would leave less is refused with an ErrDiskFull error; reads go on,
+	// and writes are accepted again once space is freed.
+	MinFreeDiskBytes int64
+
 	// noIndexer keeps the indexer workers from starting (tests only).
 	noIndexer bool
 	// afterIndexBuild is called by CreatePayloadIndex between building the
@@ -123,6 +129,15 @@ type Shard struct {
 	logBytes uint64
 	// writes records write activity; indexer workers yield to it.
 	writes writeActivity
+	// disk refuses writes on a nearly full disk (guarded by writeMu).
+	disk diskGuard
+	// storeErr is set when a store commit failed (guarded by writeMu):
+	// writes are refused until recoverStore reopens the store. failed is
+	// the operation whose commit failed.
+	storeErr error
+	failed   *failedOp
+	// storeBroken mirrors storeErr != nil for readers (Stats).
+	storeBroken atomic.Bool
 	// closeMu is held shared by readers of the store that do not hold mu
 	// (ReadOps) and exclusively by Close around closing the store.
 	closeMu sync.RWMutex
@@ -190,6 +205,7 @@ func Open(opts Options) (*Shard, error) {
 		spaces:   make(map[string]*space),
 		persistC: make(chan struct{}, 1),
 	}
+	s.disk = newDiskGuard(opts.Dir, opts.MinFreeDiskBytes, s.log)
 	db, err := pebble.Open(filepath.Join(opts.Dir, "store"), s.pebbleOptions())
 	if err != nil {
 		return nil, fmt.Errorf("cannot open shard store %s: %w", opts.Dir, err)
@@ -235,11 +251,19 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
 
+// Fatalf must not return: Pebble goes on as if nothing failed when it
+// does. It panics with a pebbleFatal, which Pending.Commit recovers from
+// when the commit it runs is what failed (see commitBatch).
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Error(msg, "component", "pebble")
-	panic("pebble: " + msg)
+	panic(pebbleFatal{msg})
 }
+
+// pebbleFatal is the panic value of pebbleLogger.Fatalf.
+type pebbleFatal struct{ msg string }
+
+func (f pebbleFatal) Error() string { return "pebble: " + f.msg }
 
 // load reads the meta record, the point headers and the index files, and
 // rebuilds every in-memory structure.
@@ -493,7 +517,9 @@ func (s *Shard) close(persist bool) error {
 		}
 	}
 	s.closeMu.Lock()
-	if err := s.db.Close(); err != nil {
+	if s.db == nil {
+		// A failed store could not be reopened; it is closed already.
+	} else if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("cannot close shard store: %w", err))
 	}
 	s.closeMu.Unlock()
@@ -535,6 +561,10 @@ func (s *Shard) Stats() Stats {
 	st.Status = api.StatusGreen
 	if st.PendingIndex > 0 {
 		st.Status = api.StatusYellow
+	}
+	if s.storeBroken.Load() {
+		// Qdrant's red: an operation failed and is not recovered yet.
+		st.Status = api.StatusRed
 	}
 	return st
 }

@@ -37,6 +37,10 @@ func (s *Shard) CheckpointCounted(ctx context.Context, dir string) (seq, points 
 		s.writeMu.Unlock()
 		return 0, 0, ErrClosed
 	}
+	if err := s.recoverStore(); err != nil {
+		s.writeMu.Unlock()
+		return 0, 0, err
+	}
 	seq = s.lastSeq
 	s.mu.RLock()
 	points = uint64(s.nLive)
