@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
 )
 
 type point struct {
@@ -56,7 +55,9 @@ func TestShardedCollectionAcrossNodes(t *testing.T) {
 
 	// Placement: 2 shards on each node, seen alike from every node.
 	var info struct {
-		LocalShards  []struct{ ShardID int `json:"shard_id"` } `json:"local_shards"`
+		LocalShards []struct {
+			ShardID int `json:"shard_id"`
+		} `json:"local_shards"`
 		RemoteShards []struct {
 			ShardID int    `json:"shard_id"`
 			PeerID  uint64 `json:"peer_id"`
@@ -162,4 +163,3 @@ func normalize(v any) any {
 	}
 	return v
 }
-

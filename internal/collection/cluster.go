@@ -2,7 +2,6 @@ package collection
 
 import (
 	"context"
-
 )
 
 // ShardPointCounts returns the number of points in each shard, indexed by
