@@ -60,6 +60,11 @@ func (p *pipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.App
 	f := &appendFuture{start: time.Now(), args: args, resp: resp, done: make(chan struct{})}
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
+	select {
+	case <-p.closed:
+		return nil, raft.ErrPipelineShutdown
+	default:
+	}
 	// Take a slot first, so that no more than MaxPipeline requests are
 	// ever sent without an answer, and the receiver sees them in order.
 	select {
@@ -121,15 +126,27 @@ func (p *pipeline) receive() {
 // Consumer returns the channel of completed futures, in request order.
 func (p *pipeline) Consumer() <-chan raft.AppendFuture { return p.doneCh }
 
-// Close ends the stream and cancels the requests in flight; it waits for
-// the receiver goroutine to exit.
+// Close ends the stream and fails the requests still in flight with
+// raft.ErrPipelineShutdown; it waits for the receiver goroutine to exit.
 func (p *pipeline) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closed)
 		p.cancel()
 	})
 	p.wg.Wait()
-	return nil
+	// The cancelled stream has unblocked any send; AppendEntries sees
+	// closed once it holds sendMu, so nothing enters inflight after this.
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	for {
+		select {
+		case f := <-p.inflight:
+			f.err = raft.ErrPipelineShutdown
+			close(f.done)
+		default:
+			return nil
+		}
+	}
 }
 
 // appendFuture is the future of one pipelined AppendEntries request.

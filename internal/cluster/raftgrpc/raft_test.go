@@ -420,8 +420,12 @@ func TestRaftInstallSnapshotOverGRPC(t *testing.T) {
 	if !found {
 		t.Fatalf("the lagging node's FSM was never restored from the leader's snapshot (%d restores)", len(restores))
 	}
-	if n := lagging.ep.served(t, "InstallSnapshot"); n == 0 {
-		t.Fatal("the lagging node served no InstallSnapshot call")
+	// The server counts a call once its handler has returned, which may be
+	// just after the state machine shows the restored data.
+	for deadline := time.Now().Add(10 * time.Second); lagging.ep.served(t, "InstallSnapshot") == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the lagging node served no InstallSnapshot call")
+		}
 	}
 
 	// Replication continues normally afterwards.
