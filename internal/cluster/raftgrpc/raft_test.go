@@ -134,9 +134,11 @@ func (n *testNode) start(t testing.TB) {
 	}
 	cfg := raft.DefaultConfig()
 	cfg.LocalID = raft.ServerID(strconv.FormatUint(n.id, 10))
-	cfg.HeartbeatTimeout = 400 * time.Millisecond
-	cfg.ElectionTimeout = 400 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 200 * time.Millisecond
+	// Short enough for quick failovers, long enough not to churn on two
+	// loaded cores under the race detector.
+	cfg.HeartbeatTimeout = time.Second
+	cfg.ElectionTimeout = time.Second
+	cfg.LeaderLeaseTimeout = 500 * time.Millisecond
 	cfg.CommitTimeout = 5 * time.Millisecond
 	cfg.LogOutput = io.Discard
 	if os.Getenv("SHOAL_RAFT_LOG") != "" {
@@ -373,52 +375,64 @@ func TestRaftInstallSnapshotOverGRPC(t *testing.T) {
 	// 400 values of 8 KiB: the snapshot spans several 1 MiB chunks.
 	c.apply(t, commands(20, 420, 8<<10, want))
 	waitConverged(t, c.running(), want)
-	leader = c.waitLeader(t)
-	if err := leader.r.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-		t.Fatal(err)
-	}
-	first, err := leader.store.FirstIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first <= lastSeen+1 {
-		t.Fatalf("leader's log starts at %d, the lagging node has up to %d: no snapshot needed", first, lastSeen)
-	}
-	metas, err := leader.snaps.List()
-	if err != nil || len(metas) == 0 {
-		t.Fatalf("leader has no snapshot: %v", err)
-	}
-	meta, rc, err := leader.snaps.Open(metas[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snapContent := map[string]string{}
-	err = json.NewDecoder(rc).Decode(&snapContent)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if meta.Size <= 2*SnapshotChunkSize {
-		t.Fatalf("snapshot of %d bytes does not span several chunks", meta.Size)
-	}
-	if !maps.Equal(snapContent, want) {
-		t.Fatalf("leader's snapshot holds %d keys, want %d", len(snapContent), len(want))
+	// Both running nodes snapshot and compact their logs, so whichever
+	// leads must send a snapshot: the entries the lagging node misses are
+	// gone everywhere.
+	snapshots := map[string]map[string]string{} // newest content by node/snapshot id
+	for _, n := range c.running() {
+		if err := n.r.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			t.Fatal(err)
+		}
+		first, err := n.store.FirstIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first <= lastSeen+1 {
+			t.Fatalf("node %d's log starts at %d, the lagging node has up to %d: no snapshot needed", n.id, first, lastSeen)
+		}
+		metas, err := n.snaps.List()
+		if err != nil || len(metas) == 0 {
+			t.Fatalf("node %d has no snapshot: %v", n.id, err)
+		}
+		// The newest snapshot is the one a leader sends.
+		meta, rc, err := n.snaps.Open(metas[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		content := map[string]string{}
+		err = json.NewDecoder(rc).Decode(&content)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta.Size <= 2*SnapshotChunkSize {
+			t.Fatalf("snapshot %s of %d bytes does not span several chunks", meta.ID, meta.Size)
+		}
+		if !maps.Equal(content, want) {
+			t.Fatalf("node %d's newest snapshot holds %d keys, want %d", n.id, len(content), len(want))
+		}
+		snapshots[fmt.Sprintf("%d/%s", n.id, meta.ID)] = content
 	}
 
-	// The lagging node must get the snapshot: the log it misses is gone.
+	// The lagging node restarts and must be sent a snapshot.
 	lagging.start(t)
 	waitConverged(t, c.nodes, want)
 	lagging.fsm.mu.Lock()
 	restores := lagging.fsm.restores
 	lagging.fsm.mu.Unlock()
-	found := false
+	found := ""
 	for _, r := range restores {
-		if maps.Equal(r, snapContent) {
-			found = true
+		if _, missed := r["k00020"]; !missed {
+			continue // its own older snapshot
+		}
+		for id, content := range snapshots {
+			if maps.Equal(r, content) {
+				found = id
+			}
 		}
 	}
-	if !found {
-		t.Fatalf("the lagging node's FSM was never restored from the leader's snapshot (%d restores)", len(restores))
+	if found == "" {
+		t.Fatalf("the lagging node's FSM was never restored from a snapshot of the others (%d restores, %d snapshots)", len(restores), len(snapshots))
 	}
 	// The server counts a call once its handler has returned, which may be
 	// just after the state machine shows the restored data.
