@@ -105,6 +105,11 @@ func (p *pipeline) receive() {
 				err = raft.ErrTransportShutdown
 			} else {
 				err = fmt.Errorf("cannot receive pipelined AppendEntries response from %s: %w", p.target, err)
+				select {
+				case <-p.closed: // raft closed the pipeline: expected
+				default:
+					p.t.log.Debug("raft pipeline broken", "peer", string(p.target), "error", err)
+				}
 			}
 		case r.Error != "":
 			err = errors.New(r.Error)
