@@ -73,12 +73,22 @@ func (p *pipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.App
 		return nil, raft.ErrPipelineShutdown
 	}
 	if err := p.send(args); err != nil {
-		// The stream is broken: the receiver fails f and everything after.
-		p.cancel()
+		// The stream has ended or broken, so the receiver fails f (and
+		// everything after it) with the stream's status, which says why
+		// better than the send error does.
+		timer := time.NewTimer(p.t.timeout)
+		defer timer.Stop()
+		select {
+		case <-f.done:
+			err = f.err
+		case <-timer.C:
+			p.cancel()
+			err = fmt.Errorf("cannot pipeline AppendEntries to %s: %w", p.target, err)
+		}
 		if p.t.isShutdown() {
 			return nil, raft.ErrTransportShutdown
 		}
-		return nil, fmt.Errorf("cannot pipeline AppendEntries to %s: %w", p.target, err)
+		return nil, err
 	}
 	return f, nil
 }
