@@ -85,6 +85,9 @@ type clusterOptions struct {
 	trailingLogs      uint64
 	snapshotInterval  time.Duration
 	maxPipeline       int
+	// netTransport runs raft's own TCP NetworkTransport instead of this
+	// package's, as the benchmarks' reference.
+	netTransport bool
 }
 
 // testNode is one raft server with its own directory, p2p server and pool.
@@ -96,6 +99,7 @@ type testNode struct {
 	fsm   *kvFSM
 	r     *raft.Raft
 	ep    *endpoint
+	net   *raft.NetworkTransport // instead of ep, with opts.netTransport
 	store *raftboltdb.BoltStore
 	snaps *raft.FileSnapshotStore
 }
@@ -122,9 +126,20 @@ func (n *testNode) start(t testing.TB) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	lis := listen(t, addr)
-	n.addr = raft.ServerAddress(lis.Addr().String())
-	n.ep = serveEndpoint(t, lis, n.id, testSecret, Options{MaxPipeline: n.opts.maxPipeline})
+	var trans raft.Transport
+	if n.opts.netTransport {
+		nt, err := raft.NewTCPTransport(addr, nil, 3, DefaultTimeout, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.net, trans = nt, nt
+		n.addr = nt.LocalAddr()
+	} else {
+		lis := listen(t, addr)
+		n.addr = raft.ServerAddress(lis.Addr().String())
+		n.ep = serveEndpoint(t, lis, n.id, testSecret, Options{MaxPipeline: n.opts.maxPipeline})
+		trans = n.ep.t
+	}
 	var err error
 	if n.store, err = raftboltdb.NewBoltStore(filepath.Join(n.dir, "raft.db")); err != nil {
 		t.Fatal(err)
@@ -153,7 +168,7 @@ func (n *testNode) start(t testing.TB) {
 	// A fresh state machine, as after a process restart: it is rebuilt
 	// from the snapshot store and the log.
 	n.fsm = newKV()
-	if n.r, err = raft.NewRaft(cfg, n.fsm, n.store, n.store, n.snaps, n.ep.t); err != nil {
+	if n.r, err = raft.NewRaft(cfg, n.fsm, n.store, n.store, n.snaps, trans); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -168,7 +183,11 @@ func (n *testNode) stop(t testing.TB) {
 	if err := n.r.Shutdown().Error(); err != nil {
 		t.Errorf("shutdown of node %d: %v", n.id, err)
 	}
-	n.ep.stop()
+	if n.ep != nil {
+		n.ep.stop()
+	} else {
+		_ = n.net.Close()
+	}
 	if err := n.store.Close(); err != nil {
 		t.Errorf("closing the store of node %d: %v", n.id, err)
 	}
@@ -448,21 +467,26 @@ func TestRaftInstallSnapshotOverGRPC(t *testing.T) {
 }
 
 // BenchmarkApply measures committed Applies per second on a 3-node
-// cluster over the transport, with window Applies in flight (1: one at a
-// time, latency-bound), with and without pipelined replication.
+// cluster (raft-boltdb stores, fsync on every append) over this transport,
+// with window Applies in flight (1: one at a time, latency-bound), with
+// and without pipelined replication, and over raft's own TCP transport
+// (NetworkTransport, unauthenticated) for reference.
 func BenchmarkApply(b *testing.B) {
 	for _, bc := range []struct {
 		name        string
 		window      int
 		maxPipeline int
+		net         bool
 	}{
-		{"window=1/pipeline", 1, 0},
-		{"window=256/pipeline", 256, 0},
-		{"window=1/no-pipeline", 1, -1},
-		{"window=256/no-pipeline", 256, -1},
+		{"window=1/grpc-pipeline", 1, 0, false},
+		{"window=256/grpc-pipeline", 256, 0, false},
+		{"window=1/grpc-no-pipeline", 1, -1, false},
+		{"window=256/grpc-no-pipeline", 256, -1, false},
+		{"window=1/raft-tcp", 1, 0, true},
+		{"window=256/raft-tcp", 256, 0, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			c := newCluster(b, 3, clusterOptions{maxPipeline: bc.maxPipeline})
+			c := newCluster(b, 3, clusterOptions{maxPipeline: bc.maxPipeline, netTransport: bc.net})
 			leader := c.waitLeader(b)
 			cmd, _ := json.Marshal(kvCmd{K: "k", V: strings.Repeat("v", 100)})
 			futures := make([]raft.ApplyFuture, 0, bc.window)
