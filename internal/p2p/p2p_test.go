@@ -190,6 +190,9 @@ func TestUnaryCallCarriesPeerIDAndData(t *testing.T) {
 	if ts.calls.Load() != 1 {
 		t.Fatalf("handler ran %d times", ts.calls.Load())
 	}
+	if _, ok := CallerPeerID(context.Background()); ok {
+		t.Fatal("CallerPeerID reports a caller outside a handler")
+	}
 }
 
 func TestErrorsKeepKindAndMessage(t *testing.T) {
