@@ -43,7 +43,7 @@ var codeKinds = map[codes.Code]api.Kind{
 	codes.PermissionDenied:   api.KindForbidden,
 	codes.Unauthenticated:    api.KindUnauthorized,
 	codes.DeadlineExceeded:   api.KindTimeout,
-	codes.Canceled:           api.KindTimeout,
+	codes.Canceled:           api.KindUnavailable,
 	codes.DataLoss:           api.KindChecksumMismatch,
 	codes.Unavailable:        api.KindUnavailable,
 	codes.Unimplemented:      api.KindBadRequest,

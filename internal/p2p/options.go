@@ -50,7 +50,9 @@ type Options struct {
 	Secret []byte
 	// ServerTLS enables TLS on the server side. The server always requires
 	// and verifies client certificates (ClientAuth is forced to
-	// tls.RequireAndVerifyClientCert on a copy); set ClientCAs accordingly.
+	// tls.RequireAndVerifyClientCert on a copy, and on the configurations a
+	// GetConfigForClient returns); ClientCAs must name the cluster's CA, as
+	// the system roots would admit a certificate from any public CA.
 	ServerTLS *tls.Config
 	// ClientTLS holds the client certificate and the roots used to verify
 	// servers when dialling, or nil for plaintext connections.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -188,6 +190,9 @@ func TestUnaryCallCarriesPeerIDAndData(t *testing.T) {
 	if ts.calls.Load() != 1 {
 		t.Fatalf("handler ran %d times", ts.calls.Load())
 	}
+	if _, ok := CallerPeerID(context.Background()); ok {
+		t.Fatal("CallerPeerID reports a caller outside a handler")
+	}
 }
 
 func TestErrorsKeepKindAndMessage(t *testing.T) {
@@ -328,7 +333,8 @@ func signed(t *testing.T, secret []byte, id uint64, ts time.Time, method string)
 
 func TestSecretAuthentication(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	addr, ts := startServer(t, Options{Secret: secretA, Registerer: reg})
+	var logs syncBuffer
+	addr, ts := startServer(t, Options{Secret: secretA, Registerer: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	const echo = "/shoal.test.Echo/Echo"
 	unauthenticated := func(name string, err error) {
 		t.Helper()
@@ -388,6 +394,11 @@ func TestSecretAuthentication(t *testing.T) {
 	if n := testutil.ToFloat64(mustGet(t, reg, "shoal_p2p_auth_failures_total")); n != 10 {
 		t.Fatalf("auth failures counted: %v, want 10", n)
 	}
+	for _, reason := range []string{"bad signature", "timestamp outside the allowed clock skew", "missing signature", "missing shoal-peer-id"} {
+		if !strings.Contains(logs.String(), reason) {
+			t.Fatalf("no refusal logged for %q in:\n%s", reason, logs.String())
+		}
+	}
 
 	// A correctly signed raw call within the skew passes.
 	resp, err := Call[echoReq, echoResp](signed(t, secretA, 9, time.Now().Add(-50*time.Second), echo), raw, echo, &echoReq{Text: "ok"})
@@ -418,6 +429,24 @@ shoal_p2p_requests_total{code="Unauthenticated",method="/shoal.test.Echo/Sum"} 1
 	if n := testutil.CollectAndCount(mustGet(t, reg, "shoal_p2p_request_duration_seconds")); n != 4 {
 		t.Fatalf("duration series: %d, want 4", n)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // mustGet finds the registered collector named name by registering a

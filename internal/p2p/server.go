@@ -134,9 +134,40 @@ func NewServer(opts Options, extra ...grpc.ServerOption) (*grpc.Server, error) {
 		grpc.ChainStreamInterceptor(s.streamMetrics, s.streamAuth),
 	}
 	if opts.ServerTLS != nil {
-		cfg := opts.ServerTLS.Clone()
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg, err := serverTLS(opts.ServerTLS)
+		if err != nil {
+			return nil, err
+		}
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
 	return grpc.NewServer(append(sopts, extra...)...), nil
+}
+
+// errNoClientCAs refuses a server TLS configuration that would verify client
+// certificates against the system roots, which any public CA satisfies.
+var errNoClientCAs = errors.New("cannot use p2p server TLS without ClientCAs: client certificates must be verified against the cluster's CA")
+
+// serverTLS returns a copy of cfg that requires and verifies client
+// certificates, including in the configurations its GetConfigForClient
+// returns (as a certificate reloader does).
+func serverTLS(cfg *tls.Config) (*tls.Config, error) {
+	out := cfg.Clone()
+	out.ClientAuth = tls.RequireAndVerifyClientCert
+	if get := cfg.GetConfigForClient; get != nil {
+		out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := get(hello)
+			if err != nil || c == nil {
+				return c, err
+			}
+			if c.ClientCAs == nil {
+				return nil, errNoClientCAs
+			}
+			c = c.Clone()
+			c.ClientAuth = tls.RequireAndVerifyClientCert
+			return c, nil
+		}
+	} else if cfg.ClientCAs == nil {
+		return nil, errNoClientCAs
+	}
+	return out, nil
 }

@@ -13,7 +13,8 @@ import (
 // Unary returns the description of a unary method called name whose handler
 // is h. The request is decoded only after the server's interceptors have
 // authenticated the call, so interceptors see a nil request. h's error is
-// sent as a status carrying its api.Kind (see the package doc).
+// sent as a status carrying its api.Kind (see the package doc); a nil
+// response with a nil error is sent as a zero Resp.
 func Unary[Req, Resp any](name string, h func(ctx context.Context, req *Req) (*Resp, error)) grpc.MethodDesc {
 	return grpc.MethodDesc{
 		MethodName: name,
@@ -26,6 +27,9 @@ func Unary[Req, Resp any](name string, h func(ctx context.Context, req *Req) (*R
 				resp, err := h(ctx, req)
 				if err != nil {
 					return nil, toStatus(err)
+				}
+				if resp == nil {
+					resp = new(Resp) // never send JSON null
 				}
 				return resp, nil
 			}
@@ -68,6 +72,9 @@ func ClientStream[Msg, Resp any](name string, h func(ctx context.Context, recv f
 			resp, err := h(stream.Context(), receiver[Msg](stream))
 			if err != nil {
 				return toStatus(err)
+			}
+			if resp == nil {
+				resp = new(Resp) // never send JSON null
 			}
 			return stream.SendMsg(resp)
 		},

@@ -7,8 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,6 +129,41 @@ func TestMutualTLS(t *testing.T) {
 	}
 	if n := ts.calls.Load(); n != 2 {
 		t.Fatalf("handlers ran %d times, want 2 (only the good calls)", n)
+	}
+}
+
+func TestServerTLSNeedsClientCAs(t *testing.T) {
+	ca := newCA(t, "cluster ca")
+	cert := ca.issue(t, "server", 2)
+	if _, err := NewServer(Options{ServerTLS: &tls.Config{Certificates: []tls.Certificate{cert}}}); !errors.Is(err, errNoClientCAs) {
+		t.Fatalf("server TLS without ClientCAs: %v", err)
+	}
+	// A reloading configuration is checked, and forced to verify clients,
+	// per handshake.
+	var served atomic.Int64
+	reloading := &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		served.Add(1)
+		return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: ca.pool, ClientAuth: tls.NoClientCert}, nil
+	}}
+	addr, ts := startServer(t, Options{ServerTLS: reloading})
+	noCert := conn(t, newPool(t, Options{PeerID: 1, ClientTLS: &tls.Config{RootCAs: ca.pool}}), addr)
+	if _, err := Call[echoReq, echoResp](ctxT(t), noCert, "/shoal.test.Echo/Echo", &echoReq{}); err == nil {
+		t.Fatal("a client without a certificate passed a reloading configuration")
+	}
+	good := conn(t, newPool(t, Options{PeerID: 1, ClientTLS: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{ca.issue(t, "node", 3)}}}), addr)
+	if _, err := Call[echoReq, echoResp](ctxT(t), good, "/shoal.test.Echo/Echo", &echoReq{}); err != nil {
+		t.Fatal(err)
+	}
+	if served.Load() == 0 || ts.calls.Load() != 1 {
+		t.Fatalf("reloader used %d times, handler ran %d times", served.Load(), ts.calls.Load())
+	}
+	broken := &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+	}}
+	addr, ts = startServer(t, Options{ServerTLS: broken})
+	cc := conn(t, newPool(t, Options{PeerID: 1, ClientTLS: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{ca.issue(t, "node", 4)}}}), addr)
+	if _, err := Call[echoReq, echoResp](ctxT(t), cc, "/shoal.test.Echo/Echo", &echoReq{}); err == nil || ts.calls.Load() != 0 {
+		t.Fatalf("a reloaded configuration without ClientCAs accepted a call: %v", err)
 	}
 }
 

@@ -60,6 +60,11 @@ func (p *pipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.App
 	f := &appendFuture{start: time.Now(), args: args, resp: resp, done: make(chan struct{})}
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
+	select {
+	case <-p.closed:
+		return nil, raft.ErrPipelineShutdown
+	default:
+	}
 	// Take a slot first, so that no more than MaxPipeline requests are
 	// ever sent without an answer, and the receiver sees them in order.
 	select {
@@ -68,12 +73,22 @@ func (p *pipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.App
 		return nil, raft.ErrPipelineShutdown
 	}
 	if err := p.send(args); err != nil {
-		// The stream is broken: the receiver fails f and everything after.
-		p.cancel()
+		// The stream has ended or broken, so the receiver fails f (and
+		// everything after it) with the stream's status, which says why
+		// better than the send error does.
+		timer := time.NewTimer(p.t.timeout)
+		defer timer.Stop()
+		select {
+		case <-f.done:
+			err = f.err
+		case <-timer.C:
+			p.cancel()
+			err = fmt.Errorf("cannot pipeline AppendEntries to %s: %w", p.target, err)
+		}
 		if p.t.isShutdown() {
 			return nil, raft.ErrTransportShutdown
 		}
-		return nil, fmt.Errorf("cannot pipeline AppendEntries to %s: %w", p.target, err)
+		return nil, err
 	}
 	return f, nil
 }
@@ -100,6 +115,11 @@ func (p *pipeline) receive() {
 				err = raft.ErrTransportShutdown
 			} else {
 				err = fmt.Errorf("cannot receive pipelined AppendEntries response from %s: %w", p.target, err)
+				select {
+				case <-p.closed: // raft closed the pipeline: expected
+				default:
+					p.t.log.Debug("raft pipeline broken", "peer", string(p.target), "error", err)
+				}
 			}
 		case r.Error != "":
 			err = errors.New(r.Error)
@@ -121,15 +141,27 @@ func (p *pipeline) receive() {
 // Consumer returns the channel of completed futures, in request order.
 func (p *pipeline) Consumer() <-chan raft.AppendFuture { return p.doneCh }
 
-// Close ends the stream and cancels the requests in flight; it waits for
-// the receiver goroutine to exit.
+// Close ends the stream and fails the requests still in flight with
+// raft.ErrPipelineShutdown; it waits for the receiver goroutine to exit.
 func (p *pipeline) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closed)
 		p.cancel()
 	})
 	p.wg.Wait()
-	return nil
+	// The cancelled stream has unblocked any send; AppendEntries sees
+	// closed once it holds sendMu, so nothing enters inflight after this.
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	for {
+		select {
+		case f := <-p.inflight:
+			f.err = raft.ErrPipelineShutdown
+			close(f.done)
+		default:
+			return nil
+		}
+	}
 }
 
 // appendFuture is the future of one pipelined AppendEntries request.

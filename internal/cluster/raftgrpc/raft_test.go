@@ -85,6 +85,9 @@ type clusterOptions struct {
 	trailingLogs      uint64
 	snapshotInterval  time.Duration
 	maxPipeline       int
+	// netTransport runs raft's own TCP NetworkTransport instead of this
+	// package's, as the benchmarks' reference.
+	netTransport bool
 }
 
 // testNode is one raft server with its own directory, p2p server and pool.
@@ -96,6 +99,7 @@ type testNode struct {
 	fsm   *kvFSM
 	r     *raft.Raft
 	ep    *endpoint
+	net   *raft.NetworkTransport // instead of ep, with opts.netTransport
 	store *raftboltdb.BoltStore
 	snaps *raft.FileSnapshotStore
 }
@@ -122,9 +126,20 @@ func (n *testNode) start(t testing.TB) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	lis := listen(t, addr)
-	n.addr = raft.ServerAddress(lis.Addr().String())
-	n.ep = serveEndpoint(t, lis, n.id, testSecret, Options{MaxPipeline: n.opts.maxPipeline})
+	var trans raft.Transport
+	if n.opts.netTransport {
+		nt, err := raft.NewTCPTransport(addr, nil, 3, DefaultTimeout, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.net, trans = nt, nt
+		n.addr = nt.LocalAddr()
+	} else {
+		lis := listen(t, addr)
+		n.addr = raft.ServerAddress(lis.Addr().String())
+		n.ep = serveEndpoint(t, lis, n.id, testSecret, Options{MaxPipeline: n.opts.maxPipeline})
+		trans = n.ep.t
+	}
 	var err error
 	if n.store, err = raftboltdb.NewBoltStore(filepath.Join(n.dir, "raft.db")); err != nil {
 		t.Fatal(err)
@@ -134,9 +149,11 @@ func (n *testNode) start(t testing.TB) {
 	}
 	cfg := raft.DefaultConfig()
 	cfg.LocalID = raft.ServerID(strconv.FormatUint(n.id, 10))
-	cfg.HeartbeatTimeout = 400 * time.Millisecond
-	cfg.ElectionTimeout = 400 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 200 * time.Millisecond
+	// Short enough for quick failovers, long enough not to churn on two
+	// loaded cores under the race detector.
+	cfg.HeartbeatTimeout = time.Second
+	cfg.ElectionTimeout = time.Second
+	cfg.LeaderLeaseTimeout = 500 * time.Millisecond
 	cfg.CommitTimeout = 5 * time.Millisecond
 	cfg.LogOutput = io.Discard
 	if os.Getenv("SHOAL_RAFT_LOG") != "" {
@@ -151,7 +168,7 @@ func (n *testNode) start(t testing.TB) {
 	// A fresh state machine, as after a process restart: it is rebuilt
 	// from the snapshot store and the log.
 	n.fsm = newKV()
-	if n.r, err = raft.NewRaft(cfg, n.fsm, n.store, n.store, n.snaps, n.ep.t); err != nil {
+	if n.r, err = raft.NewRaft(cfg, n.fsm, n.store, n.store, n.snaps, trans); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -166,7 +183,11 @@ func (n *testNode) stop(t testing.TB) {
 	if err := n.r.Shutdown().Error(); err != nil {
 		t.Errorf("shutdown of node %d: %v", n.id, err)
 	}
-	n.ep.stop()
+	if n.ep != nil {
+		n.ep.stop()
+	} else {
+		_ = n.net.Close()
+	}
 	if err := n.store.Close(); err != nil {
 		t.Errorf("closing the store of node %d: %v", n.id, err)
 	}
@@ -373,55 +394,71 @@ func TestRaftInstallSnapshotOverGRPC(t *testing.T) {
 	// 400 values of 8 KiB: the snapshot spans several 1 MiB chunks.
 	c.apply(t, commands(20, 420, 8<<10, want))
 	waitConverged(t, c.running(), want)
-	leader = c.waitLeader(t)
-	if err := leader.r.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-		t.Fatal(err)
-	}
-	first, err := leader.store.FirstIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first <= lastSeen+1 {
-		t.Fatalf("leader's log starts at %d, the lagging node has up to %d: no snapshot needed", first, lastSeen)
-	}
-	metas, err := leader.snaps.List()
-	if err != nil || len(metas) == 0 {
-		t.Fatalf("leader has no snapshot: %v", err)
-	}
-	meta, rc, err := leader.snaps.Open(metas[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snapContent := map[string]string{}
-	err = json.NewDecoder(rc).Decode(&snapContent)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if meta.Size <= 2*SnapshotChunkSize {
-		t.Fatalf("snapshot of %d bytes does not span several chunks", meta.Size)
-	}
-	if !maps.Equal(snapContent, want) {
-		t.Fatalf("leader's snapshot holds %d keys, want %d", len(snapContent), len(want))
+	// Both running nodes snapshot and compact their logs, so whichever
+	// leads must send a snapshot: the entries the lagging node misses are
+	// gone everywhere.
+	snapshots := map[string]map[string]string{} // newest content by node/snapshot id
+	for _, n := range c.running() {
+		if err := n.r.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			t.Fatal(err)
+		}
+		first, err := n.store.FirstIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first <= lastSeen+1 {
+			t.Fatalf("node %d's log starts at %d, the lagging node has up to %d: no snapshot needed", n.id, first, lastSeen)
+		}
+		metas, err := n.snaps.List()
+		if err != nil || len(metas) == 0 {
+			t.Fatalf("node %d has no snapshot: %v", n.id, err)
+		}
+		// The newest snapshot is the one a leader sends.
+		meta, rc, err := n.snaps.Open(metas[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		content := map[string]string{}
+		err = json.NewDecoder(rc).Decode(&content)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta.Size <= 2*SnapshotChunkSize {
+			t.Fatalf("snapshot %s of %d bytes does not span several chunks", meta.ID, meta.Size)
+		}
+		if !maps.Equal(content, want) {
+			t.Fatalf("node %d's newest snapshot holds %d keys, want %d", n.id, len(content), len(want))
+		}
+		snapshots[fmt.Sprintf("%d/%s", n.id, meta.ID)] = content
 	}
 
-	// The lagging node must get the snapshot: the log it misses is gone.
+	// The lagging node restarts and must be sent a snapshot.
 	lagging.start(t)
 	waitConverged(t, c.nodes, want)
 	lagging.fsm.mu.Lock()
 	restores := lagging.fsm.restores
 	lagging.fsm.mu.Unlock()
-	found := false
+	found := ""
 	for _, r := range restores {
-		if maps.Equal(r, snapContent) {
-			found = true
+		if _, missed := r["k00020"]; !missed {
+			continue // its own older snapshot
+		}
+		for id, content := range snapshots {
+			if maps.Equal(r, content) {
+				found = id
+			}
 		}
 	}
-	if !found {
-		t.Fatalf("the lagging node's FSM was never restored from the leader's snapshot (%d restores)", len(restores))
+	if found == "" {
+		t.Fatalf("the lagging node's FSM was never restored from a snapshot of the others (%d restores, %d snapshots)", len(restores), len(snapshots))
 	}
-	if n := lagging.ep.served(t, "InstallSnapshot"); n == 0 {
-		t.Fatal("the lagging node served no InstallSnapshot call")
+	// The server counts a call once its handler has returned, which may be
+	// just after the state machine shows the restored data.
+	for deadline := time.Now().Add(10 * time.Second); lagging.ep.served(t, "InstallSnapshot") == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the lagging node served no InstallSnapshot call")
+		}
 	}
 
 	// Replication continues normally afterwards.
@@ -430,21 +467,26 @@ func TestRaftInstallSnapshotOverGRPC(t *testing.T) {
 }
 
 // BenchmarkApply measures committed Applies per second on a 3-node
-// cluster over the transport, with window Applies in flight (1: one at a
-// time, latency-bound), with and without pipelined replication.
+// cluster (raft-boltdb stores, fsync on every append) over this transport,
+// with window Applies in flight (1: one at a time, latency-bound), with
+// and without pipelined replication, and over raft's own TCP transport
+// (NetworkTransport, unauthenticated) for reference.
 func BenchmarkApply(b *testing.B) {
 	for _, bc := range []struct {
 		name        string
 		window      int
 		maxPipeline int
+		net         bool
 	}{
-		{"window=1/pipeline", 1, 0},
-		{"window=256/pipeline", 256, 0},
-		{"window=1/no-pipeline", 1, -1},
-		{"window=256/no-pipeline", 256, -1},
+		{"window=1/grpc-pipeline", 1, 0, false},
+		{"window=256/grpc-pipeline", 256, 0, false},
+		{"window=1/grpc-no-pipeline", 1, -1, false},
+		{"window=256/grpc-no-pipeline", 256, -1, false},
+		{"window=1/raft-tcp", 1, 0, true},
+		{"window=256/raft-tcp", 256, 0, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			c := newCluster(b, 3, clusterOptions{maxPipeline: bc.maxPipeline})
+			c := newCluster(b, 3, clusterOptions{maxPipeline: bc.maxPipeline, netTransport: bc.net})
 			leader := c.waitLeader(b)
 			cmd, _ := json.Marshal(kvCmd{K: "k", V: strings.Repeat("v", 100)})
 			futures := make([]raft.ApplyFuture, 0, bc.window)

@@ -146,6 +146,8 @@ func (t *Transport) serveInstallSnapshot(ctx context.Context, recv func() (*snap
 	reader := io.LimitReader(&chunkReader{recv: recv, buf: first.Data}, first.Header.Size)
 	resp, err := t.dispatch(ctx, first.Header, reader, false)
 	if err != nil {
+		t.log.Warn("raft snapshot not installed", "leader", string(first.Header.RPCHeader.Addr),
+			"index", first.Header.LastLogIndex, "size", first.Header.Size, "error", err)
 		return nil, err
 	}
 	return typed[raft.InstallSnapshotResponse](resp)

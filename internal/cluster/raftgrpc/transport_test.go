@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"reflect"
 	"testing"
@@ -43,7 +44,8 @@ func newEndpoint(t *testing.T, id uint64, opts Options) *endpoint {
 func serveEndpoint(t testing.TB, lis net.Listener, id uint64, secret []byte, opts Options) *endpoint {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	popts := p2p.Options{PeerID: id, Secret: secret, Registerer: reg}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	popts := p2p.Options{PeerID: id, Secret: secret, Registerer: reg, Logger: quiet}
 	srv, err := p2p.NewServer(popts)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +55,9 @@ func serveEndpoint(t testing.TB, lis net.Listener, id uint64, secret []byte, opt
 		t.Fatal(err)
 	}
 	addr := raft.ServerAddress(lis.Addr().String())
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	tr := New(pool, addr, opts)
 	tr.Register(srv)
 	go func() { _ = srv.Serve(lis) }()
