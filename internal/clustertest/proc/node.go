@@ -375,7 +375,7 @@ func (n *Node) dumpLogs(t testing.TB) {
 	for _, name := range []string{"stdout.log", "stderr.log"} {
 		out := n.tail(name, max)
 		if out != "" {
-			t.Logf("%s %s (last %d KiB, full file in %s):\n%s", n.name, name, max>>10, n.opts.Dir, out)
+			t.Logf("%s %s (the last %d KiB of %s):\n%s", n.name, name, max>>10, filepath.Join(n.opts.Dir, name), out)
 		}
 	}
 }
