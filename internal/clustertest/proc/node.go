@@ -143,6 +143,7 @@ func (n *Node) start() error {
 	cmd.Dir = n.opts.Dir
 	cmd.Env = n.Env()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cannot start %s: %w", n.name, err)
 	}

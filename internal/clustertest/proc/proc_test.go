@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -224,4 +225,77 @@ func TestStartFailure(t *testing.T) {
 	if _, err := os.Stat(n.Dir() + "/stderr.log"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestHelperOrphanParent is the child process of TestNoOrphans: it starts
+// a node, prints its pid, and waits to be killed.
+func TestHelperOrphanParent(t *testing.T) {
+	bin := os.Getenv("PROC_TEST_ORPHAN_BIN")
+	if bin == "" {
+		t.Skip("helper process only")
+	}
+	n := Start(t, bin, NodeOptions{})
+	ready(t, n)
+	fmt.Printf("node pid %d\n", n.PID())
+	select {}
+}
+
+// TestNoOrphans kills (SIGKILL) a test process that started a node and
+// checks the node dies with it instead of running on as an orphan.
+func TestNoOrphans(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := Build(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperOrphanParent$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "PROC_TEST_ORPHAN_BIN="+bin)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	pid := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, err := fmt.Sscanf(sc.Text(), "node pid %d", &pid); err == nil {
+			break
+		}
+	}
+	if pid == 0 {
+		t.Fatal("the helper never reported its node")
+	}
+	go io.Copy(io.Discard, out)
+	if !alive(pid) {
+		t.Fatalf("node %d is not running", pid)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("node %d outlived the test process that started it", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid is a process that has not exited (a zombie
+// waiting to be reaped counts as exited).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package proc
+
+import "syscall"
+
+// sysProcAttr: only Linux can tie a child's life to its parent's.
+func sysProcAttr() *syscall.SysProcAttr { return nil }
