@@ -317,6 +317,7 @@ func TestDropResetsAfterHeal(t *testing.T) {
 	if err := roundTrip(talker, "x", 300*time.Millisecond); !isTimeout(err) {
 		t.Fatalf("round trip during a drop: %v, want a timeout", err)
 	}
+	waitFor(t, func() bool { return lostConns(p) == 1 }, "the proxy to drop the talker's bytes")
 	p.Drop(false)
 	talker.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := talker.Read(make([]byte, 16)); !errors.Is(err, syscall.ECONNRESET) {
@@ -724,4 +725,41 @@ func TestScheduleRun(t *testing.T) {
 	if got := reachability(t, n); got != "-11 1-1 11-" {
 		t.Fatalf("net after a cancelled schedule: %s", got)
 	}
+}
+
+// TestDropBeforeDial: connections opened during a drop do not reach the
+// target; at the heal, the one that sent bytes is reset and the silent one
+// is dialed through and works.
+func TestDropBeforeDial(t *testing.T) {
+	e := newEcho(t)
+	p := newProxy(t, e.addr())
+	p.Drop(true)
+	talker := dial(t, p.Addr())
+	silent := dial(t, p.Addr())
+	if _, err := io.WriteString(talker, "into the void"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return p.Conns() == 2 }, "both connections to be accepted")
+	waitFor(t, func() bool { return lostConns(p) == 1 }, "the proxy to drop the talker's bytes")
+	if n := e.accepted.Load(); n != 0 {
+		t.Fatalf("target accepted %d connections during the drop", n)
+	}
+	p.Heal()
+	talker.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := talker.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("connection that lost bytes before it was dialed: %v, want ECONNRESET", err)
+	}
+	if err := roundTrip(silent, "hello", 5*time.Second); err != nil {
+		t.Fatalf("silent connection after the heal: %v", err)
+	}
+	if n := e.accepted.Load(); n != 1 {
+		t.Fatalf("target accepted %d connections after the heal, want 1", n)
+	}
+}
+
+// lostConns returns the number of connections that lost bytes to a drop.
+func lostConns(p *Proxy) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.lostLocked())
 }

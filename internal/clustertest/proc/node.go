@@ -306,9 +306,18 @@ func (n *Node) Stop() error {
 	}
 }
 
-// Pause stops the process with SIGSTOP: its sockets stay open, but it
-// answers nothing until Resume.
-func (n *Node) Pause() error { return n.signalPause(syscall.SIGSTOP, true) }
+// Pause stops the process with SIGSTOP and waits until all its threads
+// have stopped: its sockets stay open (the kernel still completes TCP
+// handshakes on its listeners), but it answers nothing until Resume.
+func (n *Node) Pause() error {
+	if err := n.signalPause(syscall.SIGSTOP, true); err != nil {
+		return err
+	}
+	if err := waitStopped(n.PID()); err != nil {
+		return fmt.Errorf("cannot pause %s: %w", n.name, err)
+	}
+	return nil
+}
 
 // Resume continues a paused process with SIGCONT.
 func (n *Node) Resume() error { return n.signalPause(syscall.SIGCONT, false) }
