@@ -36,6 +36,9 @@ func (s *Service) ListCollections(ctx context.Context) ([]api.CollectionDescript
 
 // CollectionInfo reports a collection's status, sizes and configuration.
 func (s *Service) CollectionInfo(ctx context.Context, name string) (*api.CollectionInfo, error) {
+	if err := s.linearize(ctx); err != nil {
+		return nil, err
+	}
 	return withHeld(s, ctx, name, auth.Read, func(ctx context.Context, c *collection.Collection) (*api.CollectionInfo, error) {
 		return c.Info(ctx)
 	})
