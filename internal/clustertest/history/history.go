@@ -273,18 +273,11 @@ func ReadJSON(rd io.Reader) ([]Op, error) {
 	return h, nil
 }
 
-// validate checks that the history is one the checkers understand: known
-// kinds, completed operations, returns after calls, non-empty unique
-// written values per key, cas results "true" or "false".
-func validate(h []Op) error {
-	type kv struct{ key, value string }
-	writers := map[kv]int{}
+// validateShape checks what every checker needs: completed operations
+// whose returns do not precede their calls, and cas results "true" or
+// "false".
+func validateShape(h []Op) error {
 	for _, op := range h {
-		switch op.Kind {
-		case KindPut, KindGet, KindDelete, KindCAS:
-		default:
-			return fmt.Errorf("operation %v: unknown kind %q", op, op.Kind)
-		}
 		if op.Outcome == Pending {
 			return fmt.Errorf("operation %v is pending; take the history with Recorder.History", op)
 		}
@@ -293,6 +286,24 @@ func validate(h []Op) error {
 		}
 		if op.Kind == KindCAS && op.Outcome == OK && op.Result != "true" && op.Result != "false" {
 			return fmt.Errorf("operation %v: a cas result must be \"true\" or \"false\"", op)
+		}
+	}
+	return nil
+}
+
+// validateRegisters checks what CheckNoLostWrites needs on top: only the
+// register kinds, and written values non-empty and unique per key.
+func validateRegisters(h []Op) error {
+	if err := validateShape(h); err != nil {
+		return err
+	}
+	type kv struct{ key, value string }
+	writers := map[kv]int{}
+	for _, op := range h {
+		switch op.Kind {
+		case KindPut, KindGet, KindDelete, KindCAS:
+		default:
+			return fmt.Errorf("operation %v: unknown kind %q", op, op.Kind)
 		}
 		if op.Kind == KindPut || op.Kind == KindCAS {
 			if op.Value == "" {

@@ -14,7 +14,9 @@ import (
 // the input and as the output (the output carries Outcome and Result). Ops
 // that reach a model are OK, or Info writes whose result is unknown (their
 // Outcome is Info): Step must let an Info op succeed with any result. KV is
-// one; tests define others for their own state machines.
+// one; tests define others for their own state machines, with their own
+// kinds (CheckLinearizable accepts any Kind; CheckOptions.IsRead names the
+// read-only ones).
 type Model = porcupine.Model
 
 // KV returns the model of a map of string registers with put, get, delete
@@ -78,14 +80,20 @@ func partitionByKey(h []porcupine.Operation) [][]porcupine.Operation {
 	return parts
 }
 
+// IsGet reports whether op is a KV get: the default CheckOptions.IsRead.
+func IsGet(op Op) bool { return op.Kind == KindGet }
+
 // Operations converts a history for porcupine: failed operations and reads
-// of unknown outcome are left out (they had no effect), and the other
-// operations of unknown outcome never return (Return = MaxInt64), since
-// they may take effect at any time after their call.
-func Operations(h []Op) []porcupine.Operation {
+// (isRead; IsGet if nil) of unknown outcome are left out, since they had no
+// effect, and the other operations of unknown outcome never return (Return
+// = MaxInt64), since they may take effect at any time after their call.
+func Operations(h []Op, isRead func(Op) bool) []porcupine.Operation {
+	if isRead == nil {
+		isRead = IsGet
+	}
 	var ops []porcupine.Operation
 	for _, op := range h {
-		if op.Outcome == Fail || (op.Outcome == Info && op.Kind == KindGet) {
+		if op.Outcome == Fail || (op.Outcome == Info && isRead(op)) {
 			continue
 		}
 		ret := op.Return
@@ -104,6 +112,9 @@ type CheckOptions struct {
 	// VisualizePath, if set, receives porcupine's HTML visualization of
 	// the history when it is not linearizable (or the check timed out).
 	VisualizePath string
+	// IsRead tells the model's read-only operations, whose unknown
+	// outcomes are left out; nil means IsGet.
+	IsRead func(Op) bool
 }
 
 // CheckLinearizable checks the history against model with porcupine. ok
@@ -113,10 +124,10 @@ type CheckOptions struct {
 // when the history is malformed, the check timed out (ok is false then) or
 // the visualization could not be written.
 func CheckLinearizable(h []Op, model Model, opts CheckOptions) (ok bool, info string, err error) {
-	if err := validate(h); err != nil {
+	if err := validateShape(h); err != nil {
 		return false, "", fmt.Errorf("cannot check linearizability: %w", err)
 	}
-	ops := Operations(h)
+	ops := Operations(h, opts.IsRead)
 	res, lin := porcupine.CheckOperationsVerbose(model, ops, opts.Timeout)
 	if res == porcupine.Ok {
 		return true, "", nil

@@ -60,7 +60,7 @@ func (e *LostWritesError) Error() string {
 // The error is a *LostWritesError naming each bad key with the value it
 // holds and the values it may hold, or an error about a malformed history.
 func CheckNoLostWrites(h []Op, final map[string]string) error {
-	if err := validate(h); err != nil {
+	if err := validateRegisters(h); err != nil {
 		return fmt.Errorf("cannot check lost writes: %w", err)
 	}
 	writes := map[string][]Op{}
