@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shoal-db/shoal/internal/config"
+	"github.com/shoal-db/shoal/internal/faultnet"
 	"github.com/shoal-db/shoal/internal/server"
 )
 
@@ -32,12 +33,19 @@ type Options struct {
 	Tick time.Duration
 	// Configure, when set, adjusts node i's config before it starts.
 	Configure func(i int, cfg *config.Config)
+	// Faults routes every link between two nodes through its own fault
+	// proxy (Cluster.Net), so tests can delay, cut and partition them.
+	Faults bool
 }
 
 // Cluster is a set of in-process nodes.
 type Cluster struct {
 	t     testing.TB
 	Nodes []*Node
+	// Net is the mesh of fault proxies between the nodes (Options.Faults).
+	Net *faultnet.Net
+	// join lists the nodes' peer addresses, by index.
+	join []string
 }
 
 // Node is one server of a test cluster.
@@ -84,7 +92,15 @@ func New(t testing.TB, opts Options) *Cluster {
 	for _, p := range ports {
 		join = append(join, "127.0.0.1:"+strconv.Itoa(p))
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, join: join}
+	if opts.Faults {
+		n, err := faultnet.NewNet(join, faultnet.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Net = n
+		t.Cleanup(func() { n.Close() })
+	}
 	for i := range opts.Nodes {
 		dir := t.TempDir()
 		cfg := config.Default()
@@ -118,7 +134,18 @@ func (c *Cluster) Start(i int) {
 	if n.Srv != nil {
 		c.t.Fatalf("node %d already running", i)
 	}
-	srv, err := server.New(n.Cfg, server.Options{Version: "test"})
+	so := server.Options{Version: "test"}
+	if c.Net != nil {
+		so.PeerRoute = func(addr string) string {
+			for j, a := range c.join {
+				if a == addr && j != i {
+					return c.Net.Addr(i, j)
+				}
+			}
+			return addr
+		}
+	}
+	srv, err := server.New(n.Cfg, so)
 	if err != nil {
 		c.t.Fatalf("node %d: %v", i, err)
 	}

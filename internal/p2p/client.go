@@ -80,7 +80,11 @@ func (p *Pool) Conn(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := p.conns[addr]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(addr, p.dialOpts...)
+	target := addr
+	if p.opts.Route != nil {
+		target = p.opts.Route(addr)
+	}
+	cc, err := grpc.NewClient(target, p.dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create p2p connection to %s: %w", addr, err)
 	}

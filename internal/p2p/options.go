@@ -69,6 +69,9 @@ type Options struct {
 	// DialTimeout bounds establishing one connection (DefaultDialTimeout if
 	// zero).
 	DialTimeout time.Duration
+	// Route, when set, maps the address a caller names to the address the
+	// pool dials (tests put a fault proxy on every link between peers).
+	Route func(addr string) string
 }
 
 // validate checks the security settings. server selects which TLS side

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -39,7 +40,12 @@ func (h *Handler) createCollection(w http.ResponseWriter, r *http.Request) (any,
 	if err := h.body(w, r, &req); err != nil {
 		return nil, err
 	}
-	if err := h.svc.CreateCollection(r.Context(), coll(r), &req); err != nil {
+	ctx, cancel, err := metaContext(r)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	if err := h.svc.CreateCollection(ctx, coll(r), &req); err != nil {
 		return nil, err
 	}
 	return true, nil
@@ -50,14 +56,24 @@ func (h *Handler) updateCollection(w http.ResponseWriter, r *http.Request) (any,
 	if err := h.body(w, r, &req); err != nil {
 		return nil, err
 	}
-	if err := h.svc.UpdateCollection(r.Context(), coll(r), &req); err != nil {
+	ctx, cancel, err := metaContext(r)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	if err := h.svc.UpdateCollection(ctx, coll(r), &req); err != nil {
 		return nil, err
 	}
 	return true, nil
 }
 
 func (h *Handler) deleteCollection(w http.ResponseWriter, r *http.Request) (any, error) {
-	return h.svc.DeleteCollection(r.Context(), coll(r))
+	ctx, cancel, err := metaContext(r)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return h.svc.DeleteCollection(ctx, coll(r))
 }
 
 func (h *Handler) collectionExists(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -94,7 +110,12 @@ func (h *Handler) updateAliases(w http.ResponseWriter, r *http.Request) (any, er
 	if err := h.body(w, r, &req); err != nil {
 		return nil, err
 	}
-	if err := h.svc.UpdateAliases(r.Context(), req.Actions); err != nil {
+	ctx, cancel, err := metaContext(r)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	if err := h.svc.UpdateAliases(ctx, req.Actions); err != nil {
 		return nil, err
 	}
 	return true, nil
@@ -184,4 +205,16 @@ func (h *Handler) shardKeyUnsupported(w http.ResponseWriter, r *http.Request) (a
 		return nil, err
 	}
 	return nil, api.ErrBadRequest("Shard keys are only supported for collections with custom sharding method, which this server does not offer")
+}
+
+// metaContext bounds a metadata change by Qdrant's timeout parameter ("wait
+// for operation commit timeout in seconds"); in a cluster a change that
+// cannot commit in time (no quorum) then fails with 503.
+func metaContext(r *http.Request) (context.Context, context.CancelFunc, error) {
+	t, err := parseTimeout(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := withTimeout(r.Context(), t)
+	return ctx, cancel, nil
 }

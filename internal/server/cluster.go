@@ -59,7 +59,7 @@ func advertise(cfg config.Config, bound int) (string, error) {
 // p2pOptions builds the peer authentication from the config.
 func p2pOptions(cfg config.Config, s *Server, peerID uint64) (p2p.Options, error) {
 	o := p2p.Options{PeerID: peerID, Logger: s.log.With("component", "p2p"), Registerer: s.reg,
-		Insecure: cfg.Cluster.P2P.Insecure}
+		Insecure: cfg.Cluster.P2P.Insecure, Route: s.opts.PeerRoute}
 	if secret := cfg.ClusterSecret(); secret != "" {
 		o.Secret = []byte(secret)
 	}

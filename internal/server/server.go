@@ -58,6 +58,9 @@ type Options struct {
 	// Bootstrap is Qdrant's --bootstrap: a peer to join the cluster
 	// through (cluster mode).
 	Bootstrap string
+	// PeerRoute, when set, maps a peer's address to the address this node
+	// dials for it (tests route every link through a fault proxy).
+	PeerRoute func(addr string) string
 }
 
 // Server is one Shoal node: the service over its storage and the two API
