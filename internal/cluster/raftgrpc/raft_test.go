@@ -155,6 +155,8 @@ func (n *testNode) start(t testing.TB) {
 	cfg.ElectionTimeout = time.Second
 	cfg.LeaderLeaseTimeout = 500 * time.Millisecond
 	cfg.CommitTimeout = 5 * time.Millisecond
+	// Let concurrent Applies share one log write (and fsync).
+	cfg.BatchApplyCh = true
 	cfg.LogOutput = io.Discard
 	if os.Getenv("SHOAL_RAFT_LOG") != "" {
 		cfg.LogOutput = os.Stderr
