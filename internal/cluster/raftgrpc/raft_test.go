@@ -472,7 +472,9 @@ func TestRaftInstallSnapshotOverGRPC(t *testing.T) {
 // cluster (raft-boltdb stores, fsync on every append) over this transport,
 // with window Applies in flight (1: one at a time, latency-bound), with
 // and without pipelined replication, and over raft's own TCP transport
-// (NetworkTransport, unauthenticated) for reference.
+// (NetworkTransport, unauthenticated) for reference. Sub-benchmarks run
+// later in one process come out slower, so compare variants run alone
+// (-bench 'BenchmarkApply/window=256/raft-tcp', then the other).
 func BenchmarkApply(b *testing.B) {
 	for _, bc := range []struct {
 		name        string
