@@ -10,7 +10,8 @@
 //
 // Messages are ordinary Go structs encoded with encoding/json by a codec
 // (CodecName) that is forced per call and per server, never registered
-// globally. Services are hand-written grpc.ServiceDesc values assembled with
+// globally; a message type may instead encode itself (WireMarshaler,
+// WireUnmarshaler), for bulk data such as Raft log batches or vectors. Services are hand-written grpc.ServiceDesc values assembled with
 // Unary, ServerStream, ClientStream, BidiStream and Service; callers use Call,
 // OpenServerStream, OpenClientStream and OpenBidiStream on a connection from
 // a Pool.

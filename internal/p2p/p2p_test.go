@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,13 +124,51 @@ func (ts *testService) desc() *grpc.ServiceDesc {
 			}
 		}
 	}
+	raw := func(ctx context.Context, req *rawMsg) (*rawMsg, error) {
+		ts.calls.Add(1)
+		out := append([]byte(nil), req.b...)
+		slices.Reverse(out)
+		return &rawMsg{b: out}, nil
+	}
 	return Service("shoal.test.Echo",
-		[]grpc.MethodDesc{Unary("Echo", echo)},
+		[]grpc.MethodDesc{Unary("Echo", echo), Unary("Raw", raw)},
 		[]grpc.StreamDesc{
 			ServerStream("Count", count),
 			ClientStream("Sum", sum),
 			BidiStream("Chat", chat),
 		})
+}
+
+// rawMsg encodes itself: its only field is unexported, so JSON would lose
+// it.
+type rawMsg struct{ b []byte }
+
+func (m *rawMsg) MarshalWire() ([]byte, error) { return m.b, nil }
+
+func (m *rawMsg) UnmarshalWire(data []byte) error {
+	if len(data) > 0 && data[0] == 0 {
+		return errors.New("leading zero")
+	}
+	m.b = data
+	return nil
+}
+
+func TestWireMessagesSkipJSON(t *testing.T) {
+	addr, ts := startServer(t, Options{Secret: secretA})
+	cc := conn(t, newPool(t, Options{PeerID: 1, Secret: secretA}), addr)
+	resp, err := Call[rawMsg, rawMsg](ctxT(t), cc, "/shoal.test.Echo/Raw", &rawMsg{b: []byte{1, 0xff, '{', 3}})
+	if err != nil || !bytes.Equal(resp.b, []byte{3, '{', 0xff, 1}) {
+		t.Fatalf("raw round trip: %v %v", resp, err)
+	}
+	// A message the receiver cannot decode never reaches the handler, and
+	// the caller learns why.
+	_, err = Call[rawMsg, rawMsg](ctxT(t), cc, "/shoal.test.Echo/Raw", &rawMsg{b: []byte{0, 1}})
+	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "leading zero") {
+		t.Fatalf("undecodable message: %v", err)
+	}
+	if n := ts.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
 }
 
 // startServer serves the test service with opts on 127.0.0.1 and returns its

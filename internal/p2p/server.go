@@ -110,7 +110,7 @@ func (s *serverState) streamMetrics(srv any, ss grpc.ServerStream, info *grpc.St
 	return err
 }
 
-// NewServer returns a gRPC server for the p2p port: JSON codec, keepalive
+// NewServer returns a gRPC server for the p2p port: the p2p codec, keepalive
 // policy, TLS with required client certificates (ServerTLS), and unary and
 // stream interceptors that count and time every call and authenticate it
 // before any handler runs. extra options are applied after these. Register

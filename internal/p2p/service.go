@@ -22,7 +22,7 @@ func Unary[Req, Resp any](name string, h func(ctx context.Context, req *Req) (*R
 			handle := func(ctx context.Context, _ any) (any, error) {
 				req := new(Req)
 				if err := dec(req); err != nil {
-					return nil, status.Errorf(codes.InvalidArgument, "cannot decode request: %v", err)
+					return nil, err // gRPC's own status for an undecodable message
 				}
 				resp, err := h(ctx, req)
 				if err != nil {

@@ -19,7 +19,7 @@ type pipeline struct {
 	t      *Transport
 	target raft.ServerAddress
 	cancel context.CancelFunc // ends the stream
-	send   func(*raft.AppendEntriesRequest) error
+	send   func(*wireAppendEntries) error
 	recv   func() (*pipelineResponse, error)
 
 	sendMu   sync.Mutex         // serialises AppendEntries: one send, one slot, in order
@@ -33,7 +33,7 @@ type pipeline struct {
 
 func newPipeline(t *Transport, cc *grpc.ClientConn, target raft.ServerAddress) (*pipeline, error) {
 	ctx, cancel := context.WithCancel(t.ctx)
-	send, recv, _, err := p2p.OpenBidiStream[raft.AppendEntriesRequest, pipelineResponse](ctx, cc, methodAppendEntriesPipeline)
+	send, recv, _, err := p2p.OpenBidiStream[wireAppendEntries, pipelineResponse](ctx, cc, methodAppendEntriesPipeline)
 	if err != nil {
 		cancel()
 		return nil, t.callErr("AppendEntriesPipeline", target, err)
@@ -72,7 +72,7 @@ func (p *pipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.App
 	case <-p.closed:
 		return nil, raft.ErrPipelineShutdown
 	}
-	if err := p.send(args); err != nil {
+	if err := p.send((*wireAppendEntries)(args)); err != nil {
 		// The stream has ended or broken, so the receiver fails f (and
 		// everything after it) with the stream's status, which says why
 		// better than the send error does.

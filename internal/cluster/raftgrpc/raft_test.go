@@ -155,6 +155,8 @@ func (n *testNode) start(t testing.TB) {
 	cfg.ElectionTimeout = time.Second
 	cfg.LeaderLeaseTimeout = 500 * time.Millisecond
 	cfg.CommitTimeout = 5 * time.Millisecond
+	// Let concurrent Applies share one log write (and fsync).
+	cfg.BatchApplyCh = true
 	cfg.LogOutput = io.Discard
 	if os.Getenv("SHOAL_RAFT_LOG") != "" {
 		cfg.LogOutput = os.Stderr
@@ -470,7 +472,9 @@ func TestRaftInstallSnapshotOverGRPC(t *testing.T) {
 // cluster (raft-boltdb stores, fsync on every append) over this transport,
 // with window Applies in flight (1: one at a time, latency-bound), with
 // and without pipelined replication, and over raft's own TCP transport
-// (NetworkTransport, unauthenticated) for reference.
+// (NetworkTransport, unauthenticated) for reference. Sub-benchmarks run
+// later in one process come out slower, so compare variants run alone
+// (-bench 'BenchmarkApply/window=256/raft-tcp', then the other).
 func BenchmarkApply(b *testing.B) {
 	for _, bc := range []struct {
 		name        string

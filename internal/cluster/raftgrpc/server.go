@@ -100,7 +100,8 @@ func isHeartbeat(req *raft.AppendEntriesRequest) bool {
 		len(req.Entries) == 0 && req.LeaderCommitIndex == 0
 }
 
-func (t *Transport) serveAppendEntries(ctx context.Context, req *raft.AppendEntriesRequest) (*raft.AppendEntriesResponse, error) {
+func (t *Transport) serveAppendEntries(ctx context.Context, w *wireAppendEntries) (*raft.AppendEntriesResponse, error) {
+	req := (*raft.AppendEntriesRequest)(w)
 	resp, err := t.dispatch(ctx, req, nil, isHeartbeat(req))
 	if err != nil {
 		return nil, err
@@ -163,9 +164,9 @@ type pipelineResponse struct {
 // servePipeline answers pipelined AppendEntries requests in order. A raft
 // error answers that request and keeps the stream; a shutdown or a
 // cancelled stream ends it.
-func (t *Transport) servePipeline(ctx context.Context, recv func() (*raft.AppendEntriesRequest, error), send func(*pipelineResponse) error) error {
+func (t *Transport) servePipeline(ctx context.Context, recv func() (*wireAppendEntries, error), send func(*pipelineResponse) error) error {
 	for {
-		req, err := recv()
+		w, err := recv()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -173,7 +174,7 @@ func (t *Transport) servePipeline(ctx context.Context, recv func() (*raft.Append
 			return err
 		}
 		out := &pipelineResponse{}
-		resp, err := t.dispatch(ctx, req, nil, false)
+		resp, err := t.dispatch(ctx, (*raft.AppendEntriesRequest)(w), nil, false)
 		switch {
 		case t.isShutdown():
 			return errShutdown()

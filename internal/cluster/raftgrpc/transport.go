@@ -7,9 +7,10 @@
 // connection pool as every other cluster protocol. internal/cluster builds
 // its raft.Raft on top of this package.
 //
-// The service "shoal.raft.Raft" has these methods, all encoded with p2p's
-// JSON codec (raft's structs as they are: []byte fields travel as base64,
-// times as RFC 3339 with nanoseconds, so a raft.Log round-trips exactly):
+// The service "shoal.raft.Raft" has these methods, encoded by p2p's codec:
+// raft's structs as JSON, except AppendEntries requests and snapshot
+// chunks, which use the binary layout described in wire.go (log entries
+// round-trip exactly, times included):
 //
 //   - AppendEntries, RequestVote, RequestPreVote, TimeoutNow: unary.
 //   - InstallSnapshot: client streaming; the first message carries the
@@ -218,7 +219,7 @@ func unary[Req, Resp any](t *Transport, name, method string, target raft.ServerA
 
 // AppendEntries sends one AppendEntries request to target.
 func (t *Transport) AppendEntries(_ raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	return unary(t, "AppendEntries", methodAppendEntries, target, args, resp)
+	return unary(t, "AppendEntries", methodAppendEntries, target, (*wireAppendEntries)(args), resp)
 }
 
 // RequestVote asks target for its vote.
