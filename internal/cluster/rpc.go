@@ -23,7 +23,17 @@ const (
 	methodNotify    = "/" + metaServiceName + "/Notify"
 	methodPropose   = "/" + metaServiceName + "/Propose"
 	methodReadIndex = "/" + metaServiceName + "/ReadIndex"
+	methodRemove    = "/" + metaServiceName + "/Remove"
 )
+
+// RemoveRequest removes a peer from the metadata and from Raft.
+type RemoveRequest struct {
+	ID    uint64 `json:"id"`
+	Force bool   `json:"force"`
+}
+
+// RemoveResponse answers a removal.
+type RemoveResponse struct{}
 
 // JoinRequest asks the cluster to add (or re-address) a peer.
 type JoinRequest struct {
@@ -79,6 +89,7 @@ func (n *Node) metaService() *grpc.ServiceDesc {
 		p2p.Unary("Notify", n.handleNotify),
 		p2p.Unary("Propose", n.handlePropose),
 		p2p.Unary("ReadIndex", n.handleReadIndex),
+		p2p.Unary("Remove", n.handleRemove),
 	}, nil)
 }
 
@@ -105,6 +116,9 @@ func (n *Node) handleJoin(ctx context.Context, req *JoinRequest) (*JoinResponse,
 	st := n.State()
 	if req.ClusterID != "" && st.ClusterID != "" && req.ClusterID != st.ClusterID {
 		return nil, api.ErrBadInput("peer %d holds data of cluster %s, this is cluster %s; give it an empty storage directory to join", req.ID, req.ClusterID, st.ClusterID)
+	}
+	if st.Removed[req.ID] {
+		return nil, api.ErrBadInput("peer %d was removed from this cluster; give the node an empty storage directory to join again as a new peer", req.ID)
 	}
 	if err := n.addToRaft(req.ID, req.Addr); err != nil {
 		return nil, err
@@ -213,4 +227,77 @@ func (n *Node) forwardReadIndex(ctx context.Context, leader string) (uint64, err
 		return 0, errRetry
 	}
 	return resp.Index, nil
+}
+
+// RemovePeer removes a peer from the cluster: from the metadata (refused
+// while it holds shard replicas, unless force drops them) and from Raft.
+// It runs on the leader (forwarded there).
+func (n *Node) RemovePeer(ctx context.Context, id uint64, force bool) error {
+	ctx, cancel := context.WithTimeout(ctx, n.opts.ProposeTimeout)
+	defer cancel()
+	backoff := 20 * time.Millisecond
+	for {
+		var err error
+		r := n.getRaft()
+		switch {
+		case r == nil:
+			err = errRetry
+		case r.State() == raft.Leader:
+			_, err = n.handleRemove(ctx, &RemoveRequest{ID: id, Force: force})
+		default:
+			addr, _ := r.LeaderWithID()
+			if addr == "" {
+				err = errRetry
+				break
+			}
+			var cc *grpc.ClientConn
+			if cc, err = n.opts.Pool.Conn(string(addr)); err == nil {
+				_, err = p2p.Call[RemoveRequest, RemoveResponse](ctx, cc, methodRemove, &RemoveRequest{ID: id, Force: force})
+			}
+		}
+		if err == nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ErrNoLeader
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+func (n *Node) handleRemove(ctx context.Context, req *RemoveRequest) (*RemoveResponse, error) {
+	r := n.getRaft()
+	if r == nil || r.State() != raft.Leader {
+		return nil, errNotLeader
+	}
+	if req.ID == n.id {
+		return nil, api.ErrBadInput("peer %d is the leader: remove it through another peer once it has handed over, or stop it first", req.ID)
+	}
+	if _, ok := n.State().Peers[req.ID]; ok {
+		if err := n.Apply(ctx, &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeRemovePeer, PeerID: req.ID, Force: req.Force}); err != nil {
+			return nil, err
+		}
+	} else if !n.inRaft(req.ID) {
+		return nil, api.ErrNotFound("Peer %d does not exist", req.ID)
+	}
+	if err := r.RemoveServer(raft.ServerID(strconv.FormatUint(req.ID, 10)), 0, 10*time.Second).Error(); err != nil {
+		return nil, errNotLeader
+	}
+	n.log.Info("peer removed", "peer", req.ID, "force", req.Force)
+	return &RemoveResponse{}, nil
+}
+
+func (n *Node) inRaft(id uint64) bool {
+	cf := n.getRaft().GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == raft.ServerID(strconv.FormatUint(id, 10)) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,8 @@ package clustertest
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +69,50 @@ func TestRestartRejoinsAsItself(t *testing.T) {
 		if n := len(c.Nodes[0].Srv.Cluster().State().Peers); n != 3 {
 			t.Fatalf("%d peers after restarting node %d", n, i)
 		}
+	}
+}
+
+// TestRemovePeer removes a peer through DELETE /cluster/peer/{id}: refused
+// while it holds shards, done with force=true; the removed node does not
+// come back by itself.
+func TestRemovePeer(t *testing.T) {
+	c := New(t, Options{})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/r", map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}, "shard_number": 3}, nil)
+	victim := c.Nodes[2].Srv.Cluster().ID()
+	path := fmt.Sprintf("/cluster/peer/%d", victim)
+	if code, raw := c.Do(0, "DELETE", path, nil, nil); code != 400 || !strings.Contains(string(raw), "shards on it") {
+		t.Fatalf("removing a peer that holds shards: %d %s", code, raw)
+	}
+	c.MustDo(1, "DELETE", path+"?force=true", nil, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := c.Nodes[0].Srv.Cluster().Status()
+		if _, ok := st.Peers[strconv.FormatUint(victim, 10)]; !ok && len(st.Peers) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peer %d still listed: %+v", victim, st.Peers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The formation loop of the removed node keeps running; it must not be
+	// re-added.
+	time.Sleep(2 * time.Second)
+	if n := len(c.Nodes[0].Srv.Cluster().Status().Peers); n != 2 {
+		t.Fatalf("%d peers after the removal settled, want 2", n)
+	}
+	if code, raw := c.Do(0, "DELETE", path, nil, nil); code != 404 {
+		t.Fatalf("removing a removed peer: %d %s", code, raw)
+	}
+	// The shard that lived only on the removed peer answers 503; the
+	// others still serve.
+	if code, raw := c.Do(0, "POST", "/collections/r/points/count", map[string]any{"exact": true}, nil); code != 503 || !strings.Contains(string(raw), "has no replica") {
+		t.Fatalf("count over a shard without replicas: %d %s", code, raw)
 	}
 }

@@ -303,26 +303,30 @@ func (c *Collection) eachShard(ctx context.Context, fn func(ctx context.Context,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, len(c.shards))
+	// The first failure cancels the others; it is the one reported, not
+	// the cancellations it caused (which a remote shard reports as its own
+	// errors).
+	var (
+		mu    sync.Mutex
+		first error
+	)
 	var wg sync.WaitGroup
 	for i, s := range c.shards {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := fn(ctx, i, s); err != nil {
-				errs[i] = err
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
 				cancel()
 			}
 		}()
 	}
 	wg.Wait()
-	// Prefer a real error over the cancellations it caused.
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-	}
-	return errors.Join(errs...)
+	return first
 }
 
 // Info reports the collection's status and sizes.

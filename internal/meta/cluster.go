@@ -113,6 +113,9 @@ func (s *State) addPeer(cmd *Command) error {
 	if err := checkPeer(cmd.Peer); err != nil {
 		return err
 	}
+	if s.Removed[cmd.Peer.ID] {
+		return api.ErrBadInput("peer %d was removed from this cluster; give the node an empty storage directory to join again as a new peer", cmd.Peer.ID)
+	}
 	for id, p := range s.Peers {
 		if id != cmd.Peer.ID && p.Addr == cmd.Peer.Addr {
 			return api.ErrBadInput("address %s is already used by peer %d", p.Addr, id)
@@ -159,6 +162,10 @@ func (s *State) removePeer(cmd *Command) error {
 		}
 	}
 	delete(s.Peers, id)
+	if s.Removed == nil {
+		s.Removed = map[uint64]bool{}
+	}
+	s.Removed[id] = true
 	return nil
 }
 

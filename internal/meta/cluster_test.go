@@ -63,4 +63,5 @@ func TestClusterCommands(t *testing.T) {
 	}
 	mustApply(t, s, &Command{V: ClusterCommandVersion, Type: TypeRemovePeer, PeerID: 2, Force: true})
 	wantErr(t, s, &Command{V: ClusterCommandVersion, Type: TypeRemovePeer, PeerID: 2}, api.KindNotFound, "does not exist")
+	wantErr(t, s, peerCmd(TypeAddPeer, 2, "b:9"), api.KindBadInput, "was removed")
 }

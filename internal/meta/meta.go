@@ -143,6 +143,9 @@ type State struct {
 	ClusterID string `json:"cluster_id,omitempty"`
 	// Peers are the cluster's members by id (empty on a standalone node).
 	Peers map[uint64]*Peer `json:"peers,omitempty"`
+	// Removed holds the ids of removed peers, which may not join again
+	// (a node given an empty storage joins under a new id).
+	Removed map[uint64]bool `json:"removed,omitempty"`
 }
 
 // NewState returns an empty State.
@@ -161,6 +164,12 @@ func (s *State) Clone() *State {
 	}
 	for k, v := range s.Peers {
 		c.Peers[k] = v
+	}
+	if len(s.Removed) > 0 {
+		c.Removed = make(map[uint64]bool, len(s.Removed))
+		for k := range s.Removed {
+			c.Removed[k] = true
+		}
 	}
 	for k, v := range s.Collections {
 		c.Collections[k] = v

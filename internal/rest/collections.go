@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
@@ -217,4 +218,27 @@ func metaContext(r *http.Request) (context.Context, context.CancelFunc, error) {
 	}
 	ctx, cancel := withTimeout(r.Context(), t)
 	return ctx, cancel, nil
+}
+
+// removePeer is DELETE /cluster/peer/{peer_id}?force=&timeout=.
+func (h *Handler) removePeer(_ http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := strconv.ParseUint(r.PathValue("peer_id"), 10, 64)
+	if err != nil {
+		return nil, api.ErrBadInput("peer_id must be an unsigned integer, got %q", r.PathValue("peer_id"))
+	}
+	force := false
+	if v := r.URL.Query().Get("force"); v != "" {
+		if force, err = strconv.ParseBool(v); err != nil {
+			return nil, api.ErrBadInput("force must be true or false, got %q", v)
+		}
+	}
+	ctx, cancel, err := metaContext(r)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	if err := h.svc.RemovePeer(ctx, id, force); err != nil {
+		return nil, err
+	}
+	return true, nil
 }

@@ -94,9 +94,16 @@ func (h *Handler) routes() {
 		return h.svc.ClusterStatus(r.Context())
 	})
 	standalone := func(http.ResponseWriter, *http.Request) (any, error) { return nil, api.ErrStandalone }
-	h.api("GET /cluster/telemetry", standalone)
-	h.api("POST /cluster/recover", standalone)
-	h.api("DELETE /cluster/peer/{peer_id}", standalone)
+	h.api("GET /cluster/telemetry", func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		return h.svc.ClusterStatus(r.Context())
+	})
+	h.api("POST /cluster/recover", func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		if err := h.svc.RecoverPeer(r.Context()); err != nil {
+			return nil, err
+		}
+		return true, nil
+	})
+	h.api("DELETE /cluster/peer/{peer_id}", h.removePeer)
 	h.api("GET /cluster/metadata/keys", standalone)
 	h.api("GET "+c+"/cluster", h.collectionClusterInfo)
 	h.api("POST "+c+"/cluster", h.collectionStandalone)

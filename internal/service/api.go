@@ -26,6 +26,12 @@ type API interface {
 	// ClusterStatus reports GET /cluster: {"status":"disabled"} on a
 	// standalone node, *api.ClusterStatus on a cluster member.
 	ClusterStatus(ctx context.Context) (any, error)
+	// RemovePeer removes a peer from the cluster (Qdrant's DELETE
+	// /cluster/peer/{id}); RecoverPeer brings this node's metadata up to
+	// date with the leader (POST /cluster/recover). Both answer
+	// api.ErrStandalone on a standalone node.
+	RemovePeer(ctx context.Context, id uint64, force bool) error
+	RecoverPeer(ctx context.Context) error
 	// CollectionClusterInfo reports where the collection's shards live
 	// (on a standalone node: all local, with their point counts).
 	CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error)

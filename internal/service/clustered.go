@@ -34,6 +34,9 @@ type Cluster interface {
 	ReadIndex(ctx context.Context) error
 	// Status reports the cluster for GET /cluster.
 	Status() *api.ClusterStatus
+	// RemovePeer removes a peer (refused while it holds replicas, unless
+	// force).
+	RemovePeer(ctx context.Context, id uint64, force bool) error
 }
 
 // RemoteTarget names a shard replica on another peer.
@@ -232,6 +235,9 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 					rs.remotes = append(rs.remotes, s.opts.RemoteShard(RemoteTarget{Collection: name, Generation: gen, Shard: i, Peer: r.Peer}))
 				}
 			}
+		}
+		if rs.local == nil && len(rs.remotes) == 0 {
+			return noReplica{err: api.ErrUnavailable("shard %d of collection %s has no replica (its peers were removed)", i, name)}
 		}
 		return rs
 	}
@@ -558,4 +564,49 @@ func (s *Service) clusterDropFieldIndex(ctx context.Context, name, field string,
 		return nil, err
 	}
 	return s.indexResult(c.Shards(), wp), nil
+}
+
+// RemovePeer is DELETE /cluster/peer/{id}: it needs manage access to the
+// whole node.
+func (s *Service) RemovePeer(ctx context.Context, id uint64, force bool) error {
+	if err := auth.FromContext(ctx).CheckGlobal(auth.Manage); err != nil {
+		return err
+	}
+	if s.cluster == nil {
+		return api.ErrStandalone
+	}
+	return s.cluster.RemovePeer(ctx, id, force)
+}
+
+// RecoverPeer is POST /cluster/recover: this node catches up with the
+// leader's metadata (Raft sends it a snapshot when it is too far behind).
+func (s *Service) RecoverPeer(ctx context.Context) error {
+	if err := auth.FromContext(ctx).CheckGlobal(auth.Manage); err != nil {
+		return err
+	}
+	if s.cluster == nil {
+		return api.ErrStandalone
+	}
+	return s.cluster.ReadIndex(ctx)
+}
+
+// noReplica is a shard whose every replica is gone: each call fails.
+type noReplica struct{ err error }
+
+func (n noReplica) Apply(context.Context, *api.UpdateOperation) (uint64, error) { return 0, n.err }
+func (n noReplica) Get(context.Context, []api.PointID, *api.PayloadSelector, *api.VectorSelector) ([]api.Record, error) {
+	return nil, n.err
+}
+func (n noReplica) Scroll(context.Context, shard.ScrollRequest) ([]api.Record, error) {
+	return nil, n.err
+}
+func (n noReplica) Count(context.Context, *api.Filter, bool) (uint64, error) { return 0, n.err }
+func (n noReplica) Facet(context.Context, string, *api.Filter, int, bool) ([]api.FacetHit, error) {
+	return nil, n.err
+}
+func (n noReplica) Sample(context.Context, int, *api.Filter) ([]api.PointID, error) {
+	return nil, n.err
+}
+func (n noReplica) Search(context.Context, shard.SearchRequest) ([]api.ScoredPoint, error) {
+	return nil, n.err
 }
