@@ -123,6 +123,10 @@ func NewS3Store(opts S3Options) (*S3Store, error) {
 	return &S3Store{opts: opts, client: client, uploader: uploader, prefix: strings.Trim(opts.Prefix, "/")}, nil
 }
 
+// Options returns the options the store was made with, defaults applied
+// (secrets included: never log them).
+func (s *S3Store) Options() S3Options { return s.opts }
+
 // Client returns the underlying minio client (tests, bucket setup).
 func (s *S3Store) Client() *minio.Client { return s.client }
 
