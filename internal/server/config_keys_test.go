@@ -225,7 +225,9 @@ func keyRows() []keyRow {
 				e.t.Fatal(err)
 			}
 		}},
-		{"storage.snapshots_path", func(e *keyEnv) []string { return []string{env("storage.snapshots_path", filepath.Join(e.dir, "snaps"))} }, func(e *keyEnv) {
+		{"storage.snapshots_path", func(e *keyEnv) []string {
+			return []string{env("storage.snapshots_path", filepath.Join(e.dir, "snaps"))}
+		}, func(e *keyEnv) {
 			e.newCollection()
 			e.rest().ok("POST", "/collections/k/snapshots", nil)
 			m, _ := filepath.Glob(filepath.Join(e.dir, "snaps", "k", "*.snapshot"))
