@@ -16,9 +16,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// holdRequest sends the headers and half the body of an upsert and
-// returns the connection and a function that sends the rest and reads the
-// response: until then the request occupies a worker.
+// holdRequest sends the headers and the start of an upsert's body and
+// returns a function that sends the rest and reads the response status:
+// until then the request occupies a worker.
 func holdRequest(t *testing.T, addr string) (finish func() int) {
 	t.Helper()
 	body := []byte(`{"points":[{"id":7,"vector":[0.6,0.8]}]}`)
