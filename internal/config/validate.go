@@ -79,8 +79,8 @@ func (c Config) Validate() error {
 		bad("storage.optimizers", "values must not be negative")
 	}
 	h := c.Storage.HnswIndex
-	if h.M < 0 {
-		bad("storage.hnsw_index.m", "must not be negative, got %d", h.M)
+	if h.M < 1 {
+		bad("storage.hnsw_index.m", "must be at least 1, got %d (m: 0, which turns the graph off in Qdrant, is not supported)", h.M)
 	}
 	if h.EfConstruct < 4 {
 		bad("storage.hnsw_index.ef_construct", "must be at least 4, got %d", h.EfConstruct)

@@ -58,6 +58,22 @@ func knownKeys() (map[string]bool, error) {
 	return known, nil
 }
 
+// Keys returns every config key (the leaf keys of the default
+// configuration), sorted; keys below the free-form maps snapshots and
+// cluster.labels are not listed.
+func Keys() []string {
+	known, err := knownKeys()
+	if err != nil {
+		return nil
+	}
+	keys := make([]string, 0, len(known))
+	for k := range known {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // isKnown reports whether key names a config key (or lies in an open map).
 func isKnown(known map[string]bool, key string) bool {
 	if known[key] {

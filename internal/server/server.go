@@ -77,6 +77,7 @@ type Server struct {
 	grpcAPI *grpcapi.Server
 	tls     *tls.Config // nil without TLS
 	snaps   *snapshots
+	workers workerLimit // service.max_workers
 
 	httpSrv *http.Server
 	grpcSrv *grpc.Server  // nil when gRPC is disabled
@@ -137,13 +138,18 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		cl, remoteShard = s.cl.node, s.cl.remoteShard
 	}
 	svc, err := service.New(service.Options{
-		Cluster:         cl,
-		RemoteShard:     remoteShard,
-		PeerID:          peer,
-		StorageDir:      cfg.Storage.StoragePath,
-		Logger:          s.log.With("component", "service"),
-		Limits:          service.Limits{MaxCollections: cfg.Storage.MaxCollections},
-		IndexingThreads: cfg.Storage.HnswIndex.MaxIndexingThreads,
+		Cluster:     cl,
+		RemoteShard: remoteShard,
+		PeerID:      peer,
+		StorageDir:  cfg.Storage.StoragePath,
+		Logger:      s.log.With("component", "service"),
+		Limits: service.Limits{
+			MaxCollections:       cfg.Storage.MaxCollections,
+			MaxConcurrentReads:   cfg.Storage.Performance.MaxSearchThreads,
+			MaxConcurrentUpdates: cfg.Storage.Performance.UpdateRateLimit,
+		},
+		IndexingThreads:    cfg.IndexingThreads(),
+		CollectionDefaults: collectionDefaults(cfg.Storage),
 	})
 	if err != nil {
 		if s.cl != nil {
@@ -193,8 +199,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Ready:           s.Ready,
 		Snapshots:       s.snaps.handler,
 	})
+	s.workers = newWorkerLimit(cfg.Service.MaxWorkers)
 	s.httpSrv = &http.Server{
-		Handler:           s.rest,
+		Handler:           s.workers.http(s.rest),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		TLSConfig:         s.tls.Clone(),
@@ -211,7 +218,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			Version:         opts.Version,
 			Snapshots:       s.snaps.grpc,
 		})
-		gopts := s.grpcAPI.GRPCServerOptions()
+		gopts := append(s.grpcAPI.GRPCServerOptions(), s.workers.grpcOptions()...)
 		if s.tls != nil {
 			gopts = append(gopts, grpc.Creds(credentials.NewTLS(s.tls)))
 		}

@@ -274,6 +274,13 @@ func (s *Service) state() *meta.State {
 	return s.meta.State()
 }
 
+// Options returns the options the service runs with, limits resolved.
+func (s *Service) Options() Options {
+	o := s.opts
+	o.Limits = s.limits
+	return o
+}
+
 func (s *Service) collectionsDir() string { return filepath.Join(s.opts.StorageDir, "collections") }
 
 // collectionDir is the directory of a collection, holding all its

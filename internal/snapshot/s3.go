@@ -42,7 +42,11 @@ type S3Options struct {
 	// PartSize is the multipart upload part size in bytes (default 64 MiB);
 	// objects larger than one part are uploaded in parts.
 	PartSize uint64 `json:"part_size,omitempty" yaml:"part_size" koanf:"part_size"`
-	// MaxAttempts bounds attempts per operation (default 5), with
+	// MaxAttempts bounds attempts per request (default 5). An upload's
+	// requests (each part of a multipart upload, or the single PUT) are
+	// retried by the S3 client itself, with its exponential backoff (200ms
+	// unit, 1s cap) and full jitter, so a failed part is sent again without
+	// sending the whole object again; other operations retry with
 	// exponential backoff from RetryBase (default 200ms) and full jitter.
 	MaxAttempts int           `json:"max_attempts,omitempty" yaml:"max_attempts" koanf:"max_attempts"`
 	RetryBase   time.Duration `json:"retry_base,omitempty" yaml:"retry_base" koanf:"retry_base"`
@@ -54,9 +58,12 @@ type S3Options struct {
 // (a multipart upload becomes visible only when completed), so a killed
 // writer never leaves a partial object listed.
 type S3Store struct {
-	opts   S3Options
-	client *minio.Client
-	prefix string
+	opts S3Options
+	// client makes one attempt per request (retry wraps its calls);
+	// uploader retries each request itself (up to MaxAttempts), so a
+	// multipart upload retries a failed part, not the whole object.
+	client, uploader *minio.Client
+	prefix           string
 }
 
 // NewS3Store returns a store for opts. It does not contact the server.
@@ -91,19 +98,34 @@ func NewS3Store(opts S3Options) (*S3Store, error) {
 	if opts.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
-	client, err := minio.New(opts.Endpoint, &minio.Options{
-		Creds:        creds,
-		Secure:       !opts.Insecure,
-		Region:       opts.Region,
-		BucketLookup: lookup,
-		Transport:    opts.Transport,
-		MaxRetries:   1, // retries are ours, with jitter and context
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot configure S3 snapshot store: %w", err)
+	newClient := func(retries int) (*minio.Client, error) {
+		c, err := minio.New(opts.Endpoint, &minio.Options{
+			Creds:        creds,
+			Secure:       !opts.Insecure,
+			Region:       opts.Region,
+			BucketLookup: lookup,
+			Transport:    opts.Transport,
+			MaxRetries:   retries,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot configure S3 snapshot store: %w", err)
+		}
+		return c, nil
 	}
-	return &S3Store{opts: opts, client: client, prefix: strings.Trim(opts.Prefix, "/")}, nil
+	client, err := newClient(1) // retries are ours, with jitter and context
+	if err != nil {
+		return nil, err
+	}
+	uploader, err := newClient(opts.MaxAttempts) // per request: per part
+	if err != nil {
+		return nil, err
+	}
+	return &S3Store{opts: opts, client: client, uploader: uploader, prefix: strings.Trim(opts.Prefix, "/")}, nil
 }
+
+// Options returns the options the store was made with, defaults applied
+// (secrets included: never log them).
+func (s *S3Store) Options() S3Options { return s.opts }
 
 // Client returns the underlying minio client (tests, bucket setup).
 func (s *S3Store) Client() *minio.Client { return s.client }
@@ -178,34 +200,23 @@ func (s *S3Store) retry(ctx context.Context, what string, rewind func() error, o
 }
 
 // Put implements Store. Bodies larger than PartSize go up as multipart
-// uploads. Retries need r to be an io.Seeker; otherwise one attempt is made.
+// uploads. The S3 client retries each request of the upload (each part)
+// up to MaxAttempts times, so a failure resends one part, not the object;
+// it can resend a part only when r is an io.ReaderAt or io.Seeker (a
+// multipart upload buffers each part of other readers, so those retry too).
 func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	k, err := s.key(key)
 	if err != nil {
 		return err
 	}
-	var rewind func() error
-	var start int64
-	if sk, ok := r.(io.Seeker); ok {
-		if start, err = sk.Seek(0, io.SeekCurrent); err != nil {
-			return fmt.Errorf("cannot upload %s: %w", key, err)
-		}
-		rewind = func() error { _, err := sk.Seek(start, io.SeekStart); return err }
+	_, err = s.uploader.PutObject(ctx, s.opts.Bucket, k, r, size, minio.PutObjectOptions{
+		PartSize:    s.opts.PartSize,
+		ContentType: "application/octet-stream",
+	})
+	if err != nil {
+		return fmt.Errorf("cannot upload %s to %s: %w", key, s, err)
 	}
-	put := func() error {
-		_, err := s.client.PutObject(ctx, s.opts.Bucket, k, r, size, minio.PutObjectOptions{
-			PartSize:    s.opts.PartSize,
-			ContentType: "application/octet-stream",
-		})
-		return err
-	}
-	if rewind == nil {
-		if err := put(); err != nil {
-			return fmt.Errorf("cannot upload %s to %s: %w", key, s, err)
-		}
-		return nil
-	}
-	return s.retry(ctx, "upload "+key+" to "+s.String(), rewind, put)
+	return nil
 }
 
 // Get implements Store.

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,6 +212,34 @@ func TestS3StoreAgainstVersityGW(t *testing.T) {
 		}
 	})
 
+	t.Run("a failed part is retried alone", func(t *testing.T) {
+		ctx := context.Background()
+		ft := &failingParts{base: http.DefaultTransport.(*http.Transport).Clone(), failPart: "2", sent: map[string]int{}}
+		st := srv.store(t, "parts", "", func(o *S3Options) { o.PartSize = 5 << 20; o.Transport = ft })
+		data := make([]byte, 11<<20) // three parts
+		rand.Read(data)
+		if err := st.Put(ctx, "c/parts.snapshot", bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		ft.mu.Lock()
+		sent := fmt.Sprint(ft.sent)
+		ft.mu.Unlock()
+		// Part 2 failed once and went again; parts 1 and 3 went once: the
+		// whole object was not uploaded twice.
+		if sent != "map[1:1 2:2 3:1]" {
+			t.Fatalf("part uploads %s, want map[1:1 2:2 3:1]", sent)
+		}
+		rc, err := st.Get(ctx, "c/parts.snapshot")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("downloaded %d bytes (%v), differs from upload", len(got), err)
+		}
+	})
+
 	t.Run("retries until the server is back", func(t *testing.T) {
 		ctx := context.Background()
 		st := srv.store(t, "flaky", "", func(o *S3Options) { o.MaxAttempts = 12; o.RetryBase = 50 * time.Millisecond })
@@ -268,4 +299,34 @@ func TestS3StoreAgainstVersityGW(t *testing.T) {
 			}
 		}
 	})
+}
+
+// failingParts is an HTTP transport that counts multipart part uploads by
+// part number and fails the first attempt of failPart before sending it.
+type failingParts struct {
+	base     http.RoundTripper
+	failPart string
+
+	mu     sync.Mutex
+	sent   map[string]int // part number -> attempts
+	failed bool
+}
+
+func (f *failingParts) RoundTrip(r *http.Request) (*http.Response, error) {
+	if part := r.URL.Query().Get("partNumber"); r.Method == http.MethodPut && part != "" {
+		f.mu.Lock()
+		f.sent[part]++
+		fail := part == f.failPart && !f.failed
+		if fail {
+			f.failed = true
+		}
+		f.mu.Unlock()
+		if fail {
+			if r.Body != nil {
+				r.Body.Close()
+			}
+			return nil, errors.New("injected connection reset")
+		}
+	}
+	return f.base.RoundTrip(r)
 }

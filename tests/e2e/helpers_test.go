@@ -20,6 +20,27 @@ import (
 )
 
 // repoRoot returns the module root (two levels up from this package).
+// inCI reports whether the tests run in CI (CI=true, as .ci/run and most
+// CI systems set it), where a missing tool fails a test instead of
+// skipping it: a skip there would hide that the test never ran.
+func inCI(getenv func(string) string) bool {
+	switch strings.ToLower(strings.TrimSpace(getenv("CI"))) {
+	case "true", "1", "yes":
+		return true
+	}
+	return false
+}
+
+// missingTool skips t because a tool it needs is missing, or fails it in
+// CI (see inCI).
+func missingTool(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if inCI(os.Getenv) {
+		t.Fatalf("CI=true, and "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	dir, err := filepath.Abs("../..")
@@ -173,4 +194,41 @@ func cleanEnv(extra ...string) []string {
 		env = append(env, kv)
 	}
 	return append(env, extra...)
+}
+
+func TestInCI(t *testing.T) {
+	for v, want := range map[string]bool{"true": true, "TRUE": true, "1": true, "yes": true, "": false, "false": false, "0": false} {
+		if got := inCI(func(k string) string {
+			if k == "CI" {
+				return v
+			}
+			return ""
+		}); got != want {
+			t.Errorf("CI=%q: inCI = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// TestMissingToolFailsInCI runs a test that lacks a tool in a child
+// process: with CI=true it fails, without it it skips.
+func TestMissingToolFailsInCI(t *testing.T) {
+	if os.Getenv("SHOAL_E2E_MISSING_TOOL_CHILD") == "1" {
+		missingTool(t, "no frobnicator on PATH")
+		return
+	}
+	for _, c := range []struct {
+		ci       string
+		wantFail bool
+		wantText string
+	}{
+		{"true", true, "CI=true, and no frobnicator on PATH"},
+		{"", false, "--- SKIP: TestMissingToolFailsInCI"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMissingToolFailsInCI$", "-test.v")
+		cmd.Env = append(os.Environ(), "SHOAL_E2E_MISSING_TOOL_CHILD=1", "CI="+c.ci)
+		out, err := cmd.CombinedOutput()
+		if failed := err != nil; failed != c.wantFail || !strings.Contains(string(out), c.wantText) {
+			t.Errorf("CI=%q: failed=%v (%v), want %v with %q:\n%s", c.ci, failed, err, c.wantFail, c.wantText, out)
+		}
+	}
 }

@@ -73,8 +73,11 @@ func TestFreshCloneRunCommand(t *testing.T) {
 		t.Skip("clones and builds the repository")
 	}
 	root := repoRoot(t)
+	if _, err := exec.LookPath("git"); err != nil {
+		missingTool(t, "the fresh-clone test needs git: %v", err)
+	}
 	if out, err := exec.Command("git", "-C", root, "rev-parse", "--verify", "HEAD").CombinedOutput(); err != nil {
-		t.Skipf("no git history to clone: %v: %s", err, out)
+		missingTool(t, "no git history to clone: %v: %s", err, out)
 	}
 	clone := filepath.Join(t.TempDir(), "shoal")
 	if out, err := exec.Command("git", "clone", "--quiet", "--no-hardlinks", root, clone).CombinedOutput(); err != nil {
