@@ -77,6 +77,13 @@ func (f *faultService) CollectionInfo(ctx context.Context, name string) (*api.Co
 	}, nil
 }
 
+// The cluster methods answer as a standalone service does.
+func (f *faultService) ClusterStatus(context.Context) (any, error) {
+	return map[string]string{"status": "disabled"}, nil
+}
+func (f *faultService) RemovePeer(context.Context, uint64, bool) error { return api.ErrStandalone }
+func (f *faultService) RecoverPeer(context.Context) error              { return api.ErrStandalone }
+
 func (f *faultService) Telemetry(ctx context.Context) (*service.Telemetry, error) {
 	return &service.Telemetry{Collections: []service.CollectionTelemetry{{Name: "a", Status: api.StatusGreen, Shards: 2, Points: 10}}}, nil
 }

@@ -95,7 +95,11 @@ func (h *Handler) routes() {
 	})
 	standalone := func(http.ResponseWriter, *http.Request) (any, error) { return nil, api.ErrStandalone }
 	h.api("GET /cluster/telemetry", func(_ http.ResponseWriter, r *http.Request) (any, error) {
-		return h.svc.ClusterStatus(r.Context())
+		st, err := h.svc.ClusterStatus(r.Context())
+		if _, member := st.(*api.ClusterStatus); err == nil && !member {
+			return nil, api.ErrStandalone
+		}
+		return st, err
 	})
 	h.api("POST /cluster/recover", func(_ http.ResponseWriter, r *http.Request) (any, error) {
 		if err := h.svc.RecoverPeer(r.Context()); err != nil {
