@@ -63,13 +63,17 @@ func (f *fsm) Apply(l *raft.Log) any {
 		f.advance(l.Index)
 		return applyResult{err: err}
 	}
+	// The side effects run before the new state is published, so nobody
+	// sees a collection in the metadata before this node has opened it.
 	f.mu.Lock()
-	f.state = next
 	lst := f.listener
 	f.mu.Unlock()
 	if lst != nil {
 		lst.Applied(cmd, prev, next)
 	}
+	f.mu.Lock()
+	f.state = next
+	f.mu.Unlock()
 	f.advance(l.Index)
 	return applyResult{}
 }
@@ -155,12 +159,14 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("cannot restore metadata snapshot: %w", err)
 	}
 	f.mu.Lock()
-	f.state = st
 	lst := f.listener
 	f.mu.Unlock()
 	if lst != nil {
 		lst.Restored(st)
 	}
+	f.mu.Lock()
+	f.state = st
+	f.mu.Unlock()
 	return nil
 }
 

@@ -111,8 +111,8 @@ func TestBinaryLifecycle(t *testing.T) {
 	}
 }
 
-// TestBinaryRefusesClusterMode: a config asking for cluster mode is refused
-// with a message naming the key, not silently run standalone.
+// TestBinaryRefusesClusterMode: a config asking for cluster mode without any
+// peer authentication is refused with a message naming the key.
 func TestBinaryRefusesClusterMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
