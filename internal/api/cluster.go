@@ -62,6 +62,8 @@ type PeerInfo struct {
 	Zone     string `json:"zone,omitempty"`
 	Region   string `json:"region,omitempty"`
 	Replicas int    `json:"replicas"`
+	// Labels are the peer's cluster.labels.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // RaftInfo is Qdrant's raft_info.

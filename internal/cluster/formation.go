@@ -187,7 +187,7 @@ func (n *Node) joinRequest() *JoinRequest {
 	n.mu.Lock()
 	cid := n.identity.ClusterID
 	n.mu.Unlock()
-	return &JoinRequest{ID: n.id, Addr: n.opts.Advertise, URI: n.opts.URI, Zone: n.opts.Zone, Region: n.opts.Region, ClusterID: cid}
+	return &JoinRequest{ID: n.id, Addr: n.opts.Advertise, URI: n.opts.URI, Zone: n.opts.Zone, Region: n.opts.Region, Labels: n.opts.Labels, ClusterID: cid}
 }
 
 // register brings this node's peer record up to date through the leader.

@@ -20,7 +20,7 @@ func (n *Node) Status() *api.ClusterStatus {
 	out := &api.ClusterStatus{Status: "enabled", PeerID: n.id, Peers: map[string]api.PeerInfo{},
 		MessageSendFailures: map[string]api.MessageSendErrors{}}
 	for id, p := range st.Peers {
-		out.Peers[strconv.FormatUint(id, 10)] = api.PeerInfo{URI: p.URI, Zone: p.Zone, Region: p.Region, Replicas: st.ReplicaCount(id)}
+		out.Peers[strconv.FormatUint(id, 10)] = api.PeerInfo{URI: p.URI, Zone: p.Zone, Region: p.Region, Labels: p.Labels, Replicas: st.ReplicaCount(id)}
 	}
 	out.RaftInfo = n.raftInfo()
 	out.ConsensusThreadStatus = api.ConsensusThreadStatus{Status: "working", LastUpdate: n.lastContact()}

@@ -60,8 +60,10 @@ type Options struct {
 	// with neither Join nor Bootstrap starts a cluster of its own (Qdrant's
 	// first peer, --uri alone).
 	Bootstrap string
-	// Zone and Region are this node's failure domains.
+	// Zone and Region are this node's failure domains; Labels its
+	// free-form labels (shown in GET /cluster).
 	Zone, Region string
+	Labels       map[string]string
 	// Tick is the Raft tick (cluster.consensus.tick_period_ms): the
 	// heartbeat and election timeouts are 10 ticks, the leader lease 5.
 	Tick time.Duration
@@ -305,7 +307,11 @@ func (n *Node) Ready() bool {
 
 func (n *Node) selfRegistered() bool {
 	p, ok := n.State().Peers[n.id]
-	return ok && p.Addr == n.opts.Advertise
+	if !ok {
+		return false
+	}
+	r := n.joinRequest()
+	return p.Equal(&meta.Peer{ID: r.ID, Addr: r.Addr, URI: r.URI, Zone: r.Zone, Region: r.Region, Labels: r.Labels})
 }
 
 func (n *Node) getRaft() *raft.Raft {

@@ -37,12 +37,13 @@ type RemoveResponse struct{}
 
 // JoinRequest asks the cluster to add (or re-address) a peer.
 type JoinRequest struct {
-	ID        uint64 `json:"id"`
-	Addr      string `json:"addr"`
-	URI       string `json:"uri"`
-	Zone      string `json:"zone,omitempty"`
-	Region    string `json:"region,omitempty"`
-	ClusterID string `json:"cluster_id,omitempty"`
+	ID        uint64            `json:"id"`
+	Addr      string            `json:"addr"`
+	URI       string            `json:"uri"`
+	Zone      string            `json:"zone,omitempty"`
+	Region    string            `json:"region,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	ClusterID string            `json:"cluster_id,omitempty"`
 }
 
 // JoinResponse answers a join.
@@ -123,8 +124,8 @@ func (n *Node) handleJoin(ctx context.Context, req *JoinRequest) (*JoinResponse,
 	if err := n.addToRaft(req.ID, req.Addr); err != nil {
 		return nil, err
 	}
-	p := &meta.Peer{ID: req.ID, Addr: req.Addr, URI: req.URI, Zone: req.Zone, Region: req.Region}
-	if cur, ok := st.Peers[req.ID]; !ok || *cur != *p {
+	p := &meta.Peer{ID: req.ID, Addr: req.Addr, URI: req.URI, Zone: req.Zone, Region: req.Region, Labels: req.Labels}
+	if cur, ok := st.Peers[req.ID]; !ok || !cur.Equal(p) {
 		if err := n.Apply(ctx, &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeAddPeer, Peer: p}); err != nil {
 			return nil, err
 		}

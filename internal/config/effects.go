@@ -57,5 +57,45 @@ func (c Config) noEffectWarnings() []Warning {
 			"there is no node-wide optimizer pool; storage.performance.optimizer_cpu_budget and "+
 				"storage.optimizers.max_optimization_threads set the indexing workers of each shard")
 	}
+	ws = append(ws, c.clusterNoEffect(warn)...)
 	return ws
+}
+
+// clusterNoEffect names the cluster keys of replication and healing, which
+// this version accepts (so configurations written for it validate) but
+// does not act on yet, when set to anything but their defaults.
+func (c Config) clusterNoEffect(warn func(key string, value any, why string)) []Warning {
+	cl, def := c.Cluster, Default().Cluster
+	const later = "automatic healing, rebalancing and shard transfers are not in this version"
+	if cl.DeadNodeTimeout != def.DeadNodeTimeout {
+		warn("cluster.dead_node_timeout", cl.DeadNodeTimeout.Std(), later)
+	}
+	if cl.NodeDownAfter != def.NodeDownAfter {
+		warn("cluster.node_down_after", cl.NodeDownAfter.Std(), later)
+	}
+	if cl.MaxTransfersPerNode != def.MaxTransfersPerNode {
+		warn("cluster.max_transfers_per_node", cl.MaxTransfersPerNode, later)
+	}
+	if cl.TransferRateLimitMB != def.TransferRateLimitMB {
+		warn("cluster.transfer_rate_limit_mb", cl.TransferRateLimitMB, later)
+	}
+	if cl.AutoHeal != def.AutoHeal {
+		warn("cluster.auto_heal", cl.AutoHeal, later)
+	}
+	if cl.Rebalance != def.Rebalance {
+		warn("cluster.rebalance", cl.Rebalance, later)
+	}
+	if cl.GRPCTimeoutMS != def.GRPCTimeoutMS {
+		warn("cluster.grpc_timeout_ms", cl.GRPCTimeoutMS, "peer calls take the deadline of the client request they serve")
+	}
+	if cl.Consensus.BootstrapTimeoutSec != def.Consensus.BootstrapTimeoutSec {
+		warn("cluster.consensus.bootstrap_timeout_sec", cl.Consensus.BootstrapTimeoutSec, "a node keeps trying to join until it succeeds")
+	}
+	if cl.Consensus.MaxMessageQueueSize != def.Consensus.MaxMessageQueueSize {
+		warn("cluster.consensus.max_message_queue_size", cl.Consensus.MaxMessageQueueSize, "Raft messages are not queued per peer")
+	}
+	if cl.P2P.ConnectionPoolSize != def.P2P.ConnectionPoolSize {
+		warn("cluster.p2p.connection_pool_size", cl.P2P.ConnectionPoolSize, "one multiplexed connection serves each peer")
+	}
+	return nil
 }

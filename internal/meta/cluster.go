@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"maps"
 	"sort"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -34,6 +35,13 @@ type Peer struct {
 	// Zone and Region are the peer's failure domains ("" when unset).
 	Zone   string `json:"zone,omitempty"`
 	Region string `json:"region,omitempty"`
+	// Labels are the peer's free-form labels (cluster.labels).
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Equal reports whether p and q describe the peer alike.
+func (p *Peer) Equal(q *Peer) bool {
+	return p.ID == q.ID && p.Addr == q.Addr && p.URI == q.URI && p.Zone == q.Zone && p.Region == q.Region && maps.Equal(p.Labels, q.Labels)
 }
 
 // Replica is one copy of a shard on a peer.

@@ -59,7 +59,8 @@ func advertise(cfg config.Config, bound int) (string, error) {
 // p2pOptions builds the peer authentication from the config.
 func p2pOptions(cfg config.Config, s *Server, peerID uint64) (p2p.Options, error) {
 	o := p2p.Options{PeerID: peerID, Logger: s.log.With("component", "p2p"), Registerer: s.reg,
-		Insecure: cfg.Cluster.P2P.Insecure, Route: s.opts.PeerRoute}
+		Insecure: cfg.Cluster.P2P.Insecure, Route: s.opts.PeerRoute,
+		DialTimeout: msDuration(cfg.Cluster.ConnectionTimeoutMS)}
 	if secret := cfg.ClusterSecret(); secret != "" {
 		o.Secret = []byte(secret)
 	}
@@ -124,6 +125,7 @@ func newCluster(cfg config.Config, s *Server, peerID uint64) (*clusterParts, err
 		Bootstrap:         s.opts.Bootstrap,
 		Zone:              cfg.Cluster.Zone,
 		Region:            cfg.Cluster.Region,
+		Labels:            cfg.Cluster.Labels,
 		Tick:              msDuration(cfg.Cluster.Consensus.TickPeriodMS),
 		SnapshotThreshold: uint64(max(cfg.Cluster.Consensus.CompactWALEntries, 0)),
 		Pool:              pool,
