@@ -274,7 +274,12 @@ func (n *Node) handleRemove(ctx context.Context, req *RemoveRequest) (*RemoveRes
 		return nil, errNotLeader
 	}
 	if req.ID == n.id {
-		return nil, api.ErrBadInput("peer %d is the leader: remove it through another peer once it has handed over, or stop it first", req.ID)
+		// The leader cannot remove itself safely: it hands leadership
+		// over, and the caller retries on the new leader.
+		if err := r.LeadershipTransfer().Error(); err != nil {
+			n.log.Warn("cannot hand leadership over before removing this peer", "err", err)
+		}
+		return nil, errNotLeader
 	}
 	if _, ok := n.State().Peers[req.ID]; ok {
 		if err := n.Apply(ctx, &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeRemovePeer, PeerID: req.ID, Force: req.Force}); err != nil {
