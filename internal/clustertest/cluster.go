@@ -54,27 +54,36 @@ type Node struct {
 	Dir   string
 	Cfg   config.Config
 	Srv   *server.Server
+	// ln is the node's bound peer listener until the node first starts.
+	ln net.Listener
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1. The ports are
-// released before they are used; the kernel hands out ephemeral ports in
-// turn, so another process taking one in between is unlikely.
+// freePorts returns n distinct free TCP ports on 127.0.0.1 for other
+// processes (real-process tests). The ports are released before they are
+// used; the kernel hands out ephemeral ports in turn, so another process
+// taking one in between is unlikely.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var lns []net.Listener
+	lns := listeners(t, n)
 	var ports []int
+	for _, ln := range lns {
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+	}
+	return ports
+}
+
+func listeners(t testing.TB, n int) []net.Listener {
+	t.Helper()
+	var lns []net.Listener
 	for range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
+	return lns
 }
 
 // New prepares a cluster's configs (nothing runs until Start); every node
@@ -87,10 +96,14 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.Tick <= 0 {
 		opts.Tick = 20 * time.Millisecond
 	}
-	ports := freePorts(t, opts.Nodes)
+	// The peer ports stay bound from here on (the first start serves the
+	// listener), so nothing else can take one.
+	lns := listeners(t, opts.Nodes)
+	ports := make([]int, len(lns))
 	var join []string
-	for _, p := range ports {
-		join = append(join, "127.0.0.1:"+strconv.Itoa(p))
+	for i, ln := range lns {
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		join = append(join, "127.0.0.1:"+strconv.Itoa(ports[i]))
 	}
 	c := &Cluster{t: t, join: join}
 	if opts.Faults {
@@ -121,7 +134,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		if opts.Configure != nil {
 			opts.Configure(i, &cfg)
 		}
-		c.Nodes = append(c.Nodes, &Node{Index: i, Dir: dir, Cfg: cfg})
+		c.Nodes = append(c.Nodes, &Node{Index: i, Dir: dir, Cfg: cfg, ln: lns[i]})
 	}
 	t.Cleanup(c.Close)
 	return c
@@ -134,7 +147,20 @@ func (c *Cluster) Start(i int) {
 	if n.Srv != nil {
 		c.t.Fatalf("node %d already running", i)
 	}
-	so := server.Options{Version: "test"}
+	so := server.Options{Version: "test", P2PListener: n.ln}
+	n.ln = nil
+	if !n.Cfg.Cluster.Enabled && so.P2PListener != nil {
+		so.P2PListener.Close() // a standalone node has no peer port
+		so.P2PListener = nil
+	} else if so.P2PListener == nil && n.Cfg.Cluster.Enabled {
+		// A restart: bind the node's port again (its previous server
+		// closed it a moment ago).
+		ln, err := net.Listen("tcp", net.JoinHostPort(n.Cfg.Cluster.P2P.Host, strconv.Itoa(n.Cfg.Cluster.P2P.Port)))
+		if err != nil {
+			c.t.Fatalf("node %d: %v", i, err)
+		}
+		so.P2PListener = ln
+	}
 	if c.Net != nil {
 		so.PeerRoute = func(addr string) string {
 			for j, a := range c.join {
@@ -164,10 +190,13 @@ func (c *Cluster) Stop(i int) {
 	}
 }
 
-// Close stops every node.
+// Close stops every node and releases the ports of nodes never started.
 func (c *Cluster) Close() {
-	for i := range c.Nodes {
+	for i, n := range c.Nodes {
 		c.Stop(i)
+		if n.ln != nil {
+			n.ln.Close()
+		}
 	}
 }
 

@@ -8,7 +8,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,12 +212,17 @@ func TestProcessFormationOrders(t *testing.T) {
 	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
 		t.Run(fmt.Sprint(order), func(t *testing.T) {
 			pc := newProcCluster(t, 3)
-			for _, i := range order {
+			var last time.Time
+			for k, i := range order {
+				if k > 0 {
+					time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+				}
+				last = time.Now()
 				pc.start(i)
-				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 			}
 			pc.waitReady(30 * time.Second)
 			pc.waitFormed(30 * time.Second)
+			t.Logf("formed %v after the last start", time.Since(last).Round(time.Millisecond))
 		})
 	}
 }
@@ -385,4 +392,53 @@ func TestProcessLeaderKillMetadata(t *testing.T) {
 	if kills < 3 || oks < 50 {
 		t.Fatalf("too little happened: %d kills, %d ok operations", kills, oks)
 	}
+}
+
+// TestLeaderFailoverTimes measures, over 20 SIGKILLs of the leader of 3
+// real processes (default Raft tick), how long after the kill a metadata
+// change through a surviving node succeeds again. It is a benchmark, run
+// on demand:
+//
+//	SHOAL_BENCH_FAILOVER=1 go test -run TestLeaderFailoverTimes -v -timeout 30m ./internal/clustertest
+func TestLeaderFailoverTimes(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH_FAILOVER") == "" {
+		t.Skip("benchmark: set SHOAL_BENCH_FAILOVER=1")
+	}
+	pc := newProcCluster(t, 3, "QDRANT__CLUSTER__CONSENSUS__TICK_PERIOD_MS=100")
+	for i := range 3 {
+		pc.start(i)
+	}
+	pc.waitReady(60 * time.Second)
+	pc.waitFormed(60 * time.Second)
+	if code, raw, err := httpJSON(pc.nodes[0].HTTP(), "PUT", "/collections/f", map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}}, 30*time.Second); err != nil || code != 200 {
+		t.Fatalf("create: %d %s %v", code, raw, err)
+	}
+	var times []time.Duration
+	for k := range 20 {
+		l := pc.leaderIndex()
+		if l < 0 {
+			t.Fatal("no leader")
+		}
+		survivor := (l + 1) % 3
+		pc.nodes[l].Kill()
+		killed := time.Now()
+		for n := 0; ; n++ {
+			code, _, err := httpJSON(pc.nodes[survivor].HTTP(), "PATCH", "/collections/f?timeout=1",
+				map[string]any{"metadata": map[string]any{"kill": k, "try": n}}, 2*time.Second)
+			if err == nil && code == 200 {
+				break
+			}
+			if time.Since(killed) > 60*time.Second {
+				t.Fatalf("kill %d: no metadata change for 60 s", k)
+			}
+		}
+		times = append(times, time.Since(killed))
+		pc.nodes[l].Restart(t)
+		pc.waitReady(60 * time.Second)
+		pc.waitFormed(60 * time.Second)
+	}
+	sorted := slices.Clone(times)
+	slices.Sort(sorted)
+	t.Logf("metadata changes succeed again after a leader SIGKILL: p50 %v, p99 (max of 20) %v, all %v",
+		sorted[len(sorted)/2].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), times)
 }

@@ -94,9 +94,11 @@ func newCluster(cfg config.Config, s *Server, peerID uint64) (*clusterParts, err
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.P2PHost(), strconv.Itoa(cfg.Cluster.P2P.Port)))
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen for peers on cluster.p2p.port: %w", err)
+	ln := s.opts.P2PListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", net.JoinHostPort(cfg.P2PHost(), strconv.Itoa(cfg.Cluster.P2P.Port))); err != nil {
+			return nil, fmt.Errorf("cannot listen for peers on cluster.p2p.port: %w", err)
+		}
 	}
 	adv, err := advertise(cfg, ln.Addr().(*net.TCPAddr).Port)
 	if err != nil {

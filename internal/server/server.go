@@ -61,6 +61,10 @@ type Options struct {
 	// PeerRoute, when set, maps a peer's address to the address this node
 	// dials for it (tests route every link through a fault proxy).
 	PeerRoute func(addr string) string
+	// P2PListener, when set, is the bound peer listener to serve instead of
+	// binding cluster.p2p.port (tests bind every node's port before any
+	// node starts, so that no port is free in between).
+	P2PListener net.Listener
 }
 
 // Server is one Shoal node: the service over its storage and the two API
