@@ -85,12 +85,25 @@ func (d *HnswConfigDiff) Apply(c HnswConfig) HnswConfig {
 
 // VectorParams configures one named vector.
 type VectorParams struct {
-	Size               int             `json:"size"`
-	Distance           Distance        `json:"distance"`
-	HnswConfig         *HnswConfigDiff `json:"hnsw_config,omitempty"`
-	QuantizationConfig json.RawMessage `json:"quantization_config,omitempty"` // stored, not applied
-	OnDisk             *bool           `json:"on_disk,omitempty"`
-	Datatype           *string         `json:"datatype,omitempty"` // only "float32" is supported
+	Size               int                `json:"size"`
+	Distance           Distance           `json:"distance"`
+	HnswConfig         *HnswConfigDiff    `json:"hnsw_config,omitempty"`
+	QuantizationConfig json.RawMessage    `json:"quantization_config,omitempty"` // stored, not applied
+	OnDisk             *bool              `json:"on_disk,omitempty"`
+	Datatype           *string            `json:"datatype,omitempty"` // only "float32" is supported
+	MultivectorConfig  *MultiVectorConfig `json:"multivector_config,omitempty"`
+}
+
+// MultiVectorComparator scores a multi-vector against another.
+type MultiVectorComparator string
+
+// ComparatorMaxSim sums, over the query's vectors, the best score against
+// any of the point's vectors (late interaction, as in ColBERT).
+const ComparatorMaxSim MultiVectorComparator = "max_sim"
+
+// MultiVectorConfig makes a named vector hold a list of vectors per point.
+type MultiVectorConfig struct {
+	Comparator MultiVectorComparator `json:"comparator"`
 }
 
 // VectorsConfig is one unnamed VectorParams or a map of named ones; Named

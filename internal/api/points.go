@@ -16,7 +16,7 @@ type PointStruct struct {
 type Record struct {
 	ID         PointID `json:"id"`
 	Payload    Payload `json:"payload,omitempty"`
-	Vector     Vectors `json:"vector,omitempty"`
+	Vector     Vectors `json:"vector,omitzero"` // nil: not requested; empty: the point has none
 	ShardKey   any     `json:"shard_key,omitempty"`
 	OrderValue any     `json:"order_value,omitempty"` // json.Number when ordered by a field
 }
@@ -27,9 +27,34 @@ type ScoredPoint struct {
 	Version    uint64  `json:"version"`
 	Score      float32 `json:"score"`
 	Payload    Payload `json:"payload,omitempty"`
-	Vector     Vectors `json:"vector,omitempty"`
+	Vector     Vectors `json:"vector,omitzero"` // nil: not requested; empty: the point has none
 	ShardKey   any     `json:"shard_key,omitempty"`
 	OrderValue any     `json:"order_value,omitempty"`
+}
+
+// UpdateMode is the mode of an upsert: which of its points take effect.
+type UpdateMode string
+
+// Update modes; the empty mode means UpdateModeUpsert.
+const (
+	UpdateModeUpsert     UpdateMode = "upsert"      // insert new points, update existing ones
+	UpdateModeInsertOnly UpdateMode = "insert_only" // insert new points, leave existing ones as they are
+	UpdateModeUpdateOnly UpdateMode = "update_only" // update existing points, skip new ones
+)
+
+// UnmarshalJSON accepts the three modes and refuses anything else with
+// Qdrant's wording.
+func (m *UpdateMode) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return ErrBadInput("update_mode must be a string: one of `upsert`, `insert_only`, `update_only`")
+	}
+	switch mode := UpdateMode(s); mode {
+	case UpdateModeUpsert, UpdateModeInsertOnly, UpdateModeUpdateOnly:
+		*m = mode
+		return nil
+	}
+	return ErrBadInput("unknown variant `%s`, expected one of `upsert`, `insert_only`, `update_only`", s)
 }
 
 // UpsertPoints is PointInsertOperations: either Points or the column Batch
@@ -37,7 +62,8 @@ type ScoredPoint struct {
 type UpsertPoints struct {
 	Points       []PointStruct `json:"points"`
 	ShardKey     any           `json:"shard_key,omitempty"`
-	UpdateFilter *Filter       `json:"update_filter,omitempty"` // only update points matching it
+	UpdateFilter *Filter       `json:"update_filter,omitempty"` // only update existing points matching it
+	UpdateMode   UpdateMode    `json:"update_mode,omitempty"`   // "" is UpdateModeUpsert
 }
 
 // UnmarshalJSON accepts {"points": [...]} and {"batch": {ids, vectors, payloads}}.
@@ -47,6 +73,7 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		Batch        *json.RawMessage `json:"batch"`
 		ShardKey     any              `json:"shard_key"`
 		UpdateFilter *Filter          `json:"update_filter"`
+		UpdateMode   *UpdateMode      `json:"update_mode"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		var ae *Error
@@ -55,7 +82,10 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		}
 		return ErrBadInput("invalid points: %v", err)
 	}
-	u.ShardKey, u.UpdateFilter = raw.ShardKey, raw.UpdateFilter
+	u.ShardKey, u.UpdateFilter, u.UpdateMode = raw.ShardKey, raw.UpdateFilter, ""
+	if raw.UpdateMode != nil {
+		u.UpdateMode = *raw.UpdateMode
+	}
 	switch {
 	case raw.Points != nil && raw.Batch != nil:
 		return ErrBadInput("give either points or batch, not both")

@@ -62,6 +62,16 @@ func normalized(vec []float32) []float32 {
 
 func checkFilter(f *api.Filter) error { return filter.Validate(f) }
 
+// checkUpdateMode refuses a mode the JSON or protobuf decoders could not
+// have produced (a Go caller's typo).
+func checkUpdateMode(m api.UpdateMode) error {
+	switch m {
+	case "", api.UpdateModeUpsert, api.UpdateModeInsertOnly, api.UpdateModeUpdateOnly:
+		return nil
+	}
+	return api.ErrBadInput("unknown variant `%s`, expected one of `upsert`, `insert_only`, `update_only`", m)
+}
+
 // prepared is one validated operation split into per-shard parts.
 type prepared struct {
 	parts map[int]*api.UpdateOperation // shard -> operation
@@ -86,6 +96,9 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 		if err := checkFilter(u.UpdateFilter); err != nil {
 			return nil, err
 		}
+		if err := checkUpdateMode(u.UpdateMode); err != nil {
+			return nil, err
+		}
 		by := map[int][]api.PointStruct{}
 		for _, pt := range u.Points {
 			vecs, err := c.checkVectors(pt.Vector)
@@ -99,7 +112,7 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			by[s] = append(by[s], api.PointStruct{ID: pt.ID, Vector: vecs, Payload: pt.Payload})
 		}
 		for s, pts := range by {
-			p.parts[s] = &api.UpdateOperation{Upsert: &api.UpsertPoints{Points: pts, UpdateFilter: u.UpdateFilter}}
+			p.parts[s] = &api.UpdateOperation{Upsert: &api.UpsertPoints{Points: pts, UpdateFilter: u.UpdateFilter, UpdateMode: u.UpdateMode}}
 		}
 	case op.Delete != nil:
 		sel := op.Delete

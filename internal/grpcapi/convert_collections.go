@@ -38,14 +38,17 @@ func vectorParamsFromProto(name string, p *qdrant.VectorParams) (api.VectorParam
 	if !ok {
 		return api.VectorParams{}, api.ErrBadInput("vector %q: unknown distance %s; expected Cosine, Euclid, Dot or Manhattan", name, p.GetDistance())
 	}
-	if p.GetMultivectorConfig() != nil {
-		return api.VectorParams{}, api.ErrBadInput("vector %q: %s", name, errMulti)
-	}
 	out := api.VectorParams{
 		Size:       int(min(p.GetSize(), math.MaxInt32)),
 		Distance:   d,
 		HnswConfig: hnswDiffFromProto(p.GetHnswConfig()),
 		OnDisk:     p.OnDisk,
+	}
+	if mv := p.GetMultivectorConfig(); mv != nil {
+		if mv.GetComparator() != qdrant.MultiVectorComparator_MaxSim {
+			return api.VectorParams{}, api.ErrBadInput("vector %q: unknown multivector comparator %d: expected MaxSim", name, int32(mv.GetComparator()))
+		}
+		out.MultivectorConfig = &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}
 	}
 	if p.Datatype != nil && p.GetDatatype() != qdrant.Datatype_Default {
 		s, ok := datatypeNames[p.GetDatatype()]
@@ -77,6 +80,9 @@ func vectorParamsToProto(p api.VectorParams) *qdrant.VectorParams {
 				out.Datatype = &dt
 			}
 		}
+	}
+	if p.MultivectorConfig != nil {
+		out.MultivectorConfig = &qdrant.MultiVectorConfig{Comparator: qdrant.MultiVectorComparator_MaxSim}
 	}
 	return out
 }

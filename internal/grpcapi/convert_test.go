@@ -570,7 +570,7 @@ func TestCreateCollectionConversion(t *testing.T) {
 	}
 	for name, bad := range map[string]*qdrant.CreateCollection{
 		"sparse":   {SparseVectorsConfig: qdrant.NewSparseVectorsConfig(map[string]*qdrant.SparseVectorParams{"s": {}})},
-		"multi":    {VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot, MultivectorConfig: &qdrant.MultiVectorConfig{}})},
+		"multi":    {VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot, MultivectorConfig: &qdrant.MultiVectorConfig{Comparator: 7}})},
 		"distance": {VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2})},
 	} {
 		if _, err := createCollectionFromProto(bad); api.KindOf(err) != api.KindBadInput {

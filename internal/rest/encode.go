@@ -158,7 +158,7 @@ func (e *encoder) pointTail(payload api.Payload, vec api.Vectors, shardKey, orde
 		b.WriteString(`,"payload":`)
 		e.value(map[string]any(payload))
 	}
-	if len(vec) > 0 {
+	if vec != nil { // requested: a point without vectors has {}
 		b.WriteString(`,"vector":`)
 		e.vectors(vec)
 	}

@@ -159,6 +159,9 @@ func validateVectorParams(name string, p api.VectorParams) error {
 			return err
 		}
 	}
+	if p.MultivectorConfig != nil {
+		return api.ErrBadInput("vector %q: multivector_config is not supported by this server; use dense vectors", name)
+	}
 	return nil
 }
 

@@ -131,6 +131,24 @@ func (p *plan) peek(id api.PointID) (exists bool, payload api.Payload, has func(
 	return true, p.s.payloads[off], p.s.hasVectorFunc(off)
 }
 
+// upsertApplies reports whether an upsert of id takes effect under mode
+// and update filter m (nil: none): insert_only skips existing points,
+// update_only skips missing ones, and an existing point is replaced only
+// when it matches m. The state seen is the one left by the operation's
+// earlier points.
+func (p *plan) upsertApplies(mode api.UpdateMode, m *filter.Matcher, id api.PointID) bool {
+	exists, _, _ := p.peek(id)
+	switch {
+	case mode == api.UpdateModeInsertOnly && exists:
+		return false
+	case mode == api.UpdateModeUpdateOnly && !exists:
+		return false
+	case m != nil && exists && !p.matches(m, id):
+		return false
+	}
+	return true
+}
+
 func (p *plan) matches(m *filter.Matcher, id api.PointID) bool {
 	exists, pl, has := p.peek(id)
 	return exists && (m == nil || m.Match(id, pl, has))
@@ -219,10 +237,8 @@ func (p *plan) build(op *api.UpdateOperation) error {
 		}
 		for i := range up.Points {
 			pt := &up.Points[i]
-			if m != nil {
-				if exists, _, _ := p.peek(pt.ID); exists && !p.matches(m, pt.ID) {
-					continue
-				}
+			if !p.upsertApplies(up.UpdateMode, m, pt.ID) {
+				continue
 			}
 			c := p.view(pt.ID)
 			c.exists, c.newVecs = true, true

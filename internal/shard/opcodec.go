@@ -16,7 +16,11 @@ const (
 	opEncJSON          = 0 // api.UpdateOperation as JSON
 	opEncUpsert        = 1 // binary upsert (vectors as raw floats)
 	opEncUpdateVectors = 2 // binary update_vectors
+	opEncUpsertMode    = 3 // binary upsert with an update mode byte (insert_only, update_only)
 )
+
+// Update modes in an opEncUpsertMode body.
+var opModes = []api.UpdateMode{api.UpdateModeUpsert, api.UpdateModeInsertOnly, api.UpdateModeUpdateOnly}
 
 const noPayload = math.MaxUint32
 
@@ -55,7 +59,16 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 		for i := range op.Upsert.Points {
 			size += 32 + vectorsSize(op.Upsert.Points[i].Vector)
 		}
-		b := head(opEncUpsert, size)
+		var b []byte
+		if mode := op.Upsert.UpdateMode; mode != "" && mode != api.UpdateModeUpsert {
+			i := slices.Index(opModes, mode)
+			if i < 0 {
+				return nil, fmt.Errorf("cannot encode update mode %q", mode)
+			}
+			b = append(head(opEncUpsertMode, size+1), byte(i))
+		} else {
+			b = head(opEncUpsert, size)
+		}
 		b, err := appendFilter(b, op.Upsert.UpdateFilter)
 		if err != nil {
 			return nil, err
@@ -180,14 +193,22 @@ func decodeOp(b []byte, load vecLoader) (*api.UpdateOperation, error) {
 			return nil, fmt.Errorf("cannot decode operation: %w", err)
 		}
 		return op, nil
-	case opEncUpsert, opEncUpdateVectors:
+	case opEncUpsert, opEncUpsertMode, opEncUpdateVectors:
+		var mode api.UpdateMode
+		if enc == opEncUpsertMode {
+			i := int(r.u8())
+			if r.err != nil || i == 0 || i >= len(opModes) {
+				return nil, fmt.Errorf("cannot decode update mode: %w", errCorrupt)
+			}
+			mode = opModes[i]
+		}
 		f := r.filter()
 		n := int(r.u32())
 		if r.err != nil || n > len(r.b) {
 			return nil, fmt.Errorf("cannot decode operation: %w", errCorrupt)
 		}
-		if enc == opEncUpsert {
-			up := &api.UpsertPoints{UpdateFilter: f, Points: make([]api.PointStruct, 0, n)}
+		if enc != opEncUpdateVectors {
+			up := &api.UpsertPoints{UpdateFilter: f, UpdateMode: mode, Points: make([]api.PointStruct, 0, n)}
 			for range n {
 				p := api.PointStruct{ID: r.id()}
 				p.Vector = r.vectors()

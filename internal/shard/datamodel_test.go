@@ -1,0 +1,194 @@
+package shard
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+func dotNamedOptions(dir string) Options {
+	return Options{
+		Dir: dir,
+		Vectors: api.VectorsConfig{
+			"img":  {Size: 3, Distance: api.DistanceDot},
+			"text": {Size: 2, Distance: api.DistanceDot},
+		},
+		IndexingThreads: 1,
+	}
+}
+
+func countWhere(t *testing.T, s *Shard, js string) uint64 {
+	t.Helper()
+	n, err := s.Count(bg, filterJSON(t, js), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestOptionalVectors checks that a point may hold any subset of the
+// configured vectors, none included, that has_vector sees exactly that
+// subset, that searches skip points without the vector searched, and that
+// removing a point's last vector keeps the point. All of it survives a
+// reopen.
+func TestOptionalVectors(t *testing.T) {
+	dir := t.TempDir()
+	s := openShard(t, dotNamedOptions(dir))
+	apply(t, s, upsert(
+		api.PointStruct{ID: api.NumID(1), Vector: api.Vectors{"img": {1, 0, 0}, "text": {1, 0}}},
+		api.PointStruct{ID: api.NumID(2), Vector: api.Vectors{"text": {0, 1}}, Payload: payload(t, `{"k":2}`)},
+		api.PointStruct{ID: api.NumID(3), Vector: api.Vectors{}, Payload: payload(t, `{"k":3}`)},
+		api.PointStruct{ID: api.NumID(4), Vector: nil},
+	))
+	check := func(s *Shard, stage string) {
+		t.Helper()
+		if got := countWhere(t, s, `{"must":[{"has_vector":"img"}]}`); got != 1 {
+			t.Fatalf("%s: has_vector img = %d, want 1", stage, got)
+		}
+		if got := countWhere(t, s, `{"must":[{"has_vector":"text"}]}`); got != 2 {
+			t.Fatalf("%s: has_vector text = %d, want 2", stage, got)
+		}
+		if got := countWhere(t, s, `{"must_not":[{"has_vector":"img"},{"has_vector":"text"}]}`); got != 2 {
+			t.Fatalf("%s: points without vectors = %d, want 2", stage, got)
+		}
+		if got := countWhere(t, s, `{"must":[{"has_vector":"nope"}]}`); got != 0 {
+			t.Fatalf("%s: has_vector of an unknown name = %d, want 0", stage, got)
+		}
+		if n, _ := s.Count(bg, nil, true); n != 4 {
+			t.Fatalf("%s: count %d, want 4", stage, n)
+		}
+		hits, err := s.Search(bg, SearchRequest{Using: "img", Vector: []float32{1, 1, 1}, Limit: 10})
+		if err != nil || len(hits) != 1 || hits[0].ID.Num != 1 {
+			t.Fatalf("%s: img search: %v %s", stage, err, jsonOf(t, hits))
+		}
+		hits, err = s.Search(bg, SearchRequest{Using: "text", Vector: []float32{1, 1}, Limit: 10})
+		if err != nil || len(hits) != 2 {
+			t.Fatalf("%s: text search: %v %s", stage, err, jsonOf(t, hits))
+		}
+		if got := jsonOf(t, getOne(t, s, 3)); got != `{"id":3,"payload":{"k":3},"vector":{}}` {
+			t.Fatalf("%s: point without vectors reads %s", stage, got)
+		}
+	}
+	check(s, "before reopen")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openShard(t, dotNamedOptions(dir))
+	check(s, "after reopen")
+
+	// Deleting one named vector keeps the other; deleting the last one
+	// keeps the point and its payload.
+	apply(t, s, &api.UpdateOperation{DeleteVectors: &api.DeleteVectors{Points: []api.PointID{api.NumID(1)}, Vector: []string{"img"}}})
+	if got := jsonOf(t, getOne(t, s, 1).Vector); got != `{"text":[1,0]}` {
+		t.Fatalf("after deleting img: %s", got)
+	}
+	apply(t, s, &api.UpdateOperation{DeleteVectors: &api.DeleteVectors{Points: []api.PointID{api.NumID(2)}, Vector: []string{"text"}}})
+	if got := jsonOf(t, getOne(t, s, 2)); got != `{"id":2,"payload":{"k":2},"vector":{}}` {
+		t.Fatalf("after deleting the last vector: %s", got)
+	}
+	// Updating one named vector keeps the others; a point without vectors
+	// can gain one.
+	apply(t, s, &api.UpdateOperation{UpdateVectors: &api.UpdateVectors{Points: []api.PointVectors{
+		{ID: api.NumID(1), Vector: api.Vectors{"img": {0, 0, 2}}},
+		{ID: api.NumID(3), Vector: api.Vectors{"img": {0, 3, 0}}},
+	}}})
+	if got := jsonOf(t, getOne(t, s, 1).Vector); got != `{"img":[0,0,2],"text":[1,0]}` {
+		t.Fatalf("after updating img: %s", got)
+	}
+	if got := jsonOf(t, getOne(t, s, 3)); got != `{"id":3,"payload":{"k":3},"vector":{"img":[0,3,0]}}` {
+		t.Fatalf("point 3 after gaining img: %s", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openShard(t, dotNamedOptions(dir))
+	if got := countWhere(t, s, `{"must":[{"has_vector":"img"}]}`); got != 2 {
+		t.Fatalf("has_vector img after reopen = %d, want 2", got)
+	}
+	if got := countWhere(t, s, `{"must":[{"has_vector":"text"}]}`); got != 1 {
+		t.Fatalf("has_vector text after reopen = %d, want 1", got)
+	}
+	hits, err := s.Search(bg, SearchRequest{Using: "img", Vector: []float32{0, 1, 1}, Limit: 10})
+	if err != nil || len(hits) != 2 || hits[0].ID.Num != 3 || hits[1].ID.Num != 1 {
+		t.Fatalf("img search after reopen: %v %s", err, jsonOf(t, hits))
+	}
+}
+
+// TestUpsertUpdateModes checks insert_only, update_only and their
+// combination with update_filter, within one operation and across a
+// reopen, and that the op log replays each mode.
+func TestUpsertUpdateModes(t *testing.T) {
+	dir := t.TempDir()
+	s := openShard(t, testOptions(dir))
+	apply(t, s, upsert(pt(1, []float32{1, 0, 0, 0}, payload(t, `{"v":"old"}`)), pt(2, []float32{0, 1, 0, 0}, payload(t, `{"v":"keep"}`))))
+
+	mode := func(m api.UpdateMode, f *api.Filter, pts ...api.PointStruct) *api.UpdateOperation {
+		return &api.UpdateOperation{Upsert: &api.UpsertPoints{Points: pts, UpdateMode: m, UpdateFilter: f}}
+	}
+	// insert_only: 1 exists and stays; 3 is new.
+	apply(t, s, mode(api.UpdateModeInsertOnly, nil, pt(1, []float32{9, 9, 9, 9}, payload(t, `{"v":"new"}`)), pt(3, []float32{0, 0, 1, 0}, payload(t, `{"v":"ins"}`))))
+	if got := jsonOf(t, getOne(t, s, 1)); got != `{"id":1,"payload":{"v":"old"},"vector":[1,0,0,0]}` {
+		t.Fatalf("insert_only changed an existing point: %s", got)
+	}
+	if got := jsonOf(t, getOne(t, s, 3)); got != `{"id":3,"payload":{"v":"ins"},"vector":[0,0,1,0]}` {
+		t.Fatalf("insert_only did not insert: %s", got)
+	}
+	// update_only: 1 exists and changes; 4 is missing and stays missing.
+	apply(t, s, mode(api.UpdateModeUpdateOnly, nil, pt(1, []float32{2, 0, 0, 0}, payload(t, `{"v":"upd"}`)), pt(4, []float32{1, 1, 1, 1}, nil)))
+	if got := jsonOf(t, getOne(t, s, 1)); got != `{"id":1,"payload":{"v":"upd"},"vector":[2,0,0,0]}` {
+		t.Fatalf("update_only did not update: %s", got)
+	}
+	if r := getOne(t, s, 4); r != nil {
+		t.Fatalf("update_only inserted a new point: %s", jsonOf(t, r))
+	}
+	// update_only with update_filter: only matching existing points change.
+	f := filterJSON(t, `{"must":[{"key":"v","match":{"value":"upd"}}]}`)
+	apply(t, s, mode(api.UpdateModeUpdateOnly, f, pt(1, []float32{3, 0, 0, 0}, payload(t, `{"v":"f1"}`)), pt(2, []float32{3, 3, 3, 3}, payload(t, `{"v":"f2"}`)), pt(5, []float32{5, 5, 5, 5}, nil)))
+	if got := jsonOf(t, getOne(t, s, 1).Payload); got != `{"v":"f1"}` {
+		t.Fatalf("matching point: %s", got)
+	}
+	if got := jsonOf(t, getOne(t, s, 2)); got != `{"id":2,"payload":{"v":"keep"},"vector":[0,1,0,0]}` {
+		t.Fatalf("non-matching point changed: %s", got)
+	}
+	if r := getOne(t, s, 5); r != nil {
+		t.Fatalf("update_only with a filter inserted: %s", jsonOf(t, r))
+	}
+	// upsert with update_filter inserts new points regardless of it.
+	apply(t, s, mode("", f, pt(6, []float32{0, 0, 0, 6}, nil), pt(2, []float32{1, 1, 1, 1}, nil)))
+	if getOne(t, s, 6) == nil || jsonOf(t, getOne(t, s, 2).Payload) != `{"v":"keep"}` {
+		t.Fatalf("upsert with update_filter: 6=%s 2=%s", jsonOf(t, getOne(t, s, 6)), jsonOf(t, getOne(t, s, 2)))
+	}
+	// A point listed twice in one insert_only operation is inserted once:
+	// the second entry sees the first.
+	apply(t, s, mode(api.UpdateModeInsertOnly, nil, pt(7, []float32{7, 0, 0, 0}, payload(t, `{"n":1}`)), pt(7, []float32{0, 7, 0, 0}, payload(t, `{"n":2}`))))
+	if got := jsonOf(t, getOne(t, s, 7).Payload); got != `{"n":1}` {
+		t.Fatalf("insert_only twice in one operation: %s", got)
+	}
+
+	var modes []api.UpdateMode
+	if err := s.ReadOps(context.Background(), 1, func(_ uint64, op *api.UpdateOperation) error {
+		if op.Upsert != nil {
+			modes = append(modes, op.Upsert.UpdateMode)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []api.UpdateMode{"", api.UpdateModeInsertOnly, api.UpdateModeUpdateOnly, api.UpdateModeUpdateOnly, "", api.UpdateModeInsertOnly}
+	if !slices.Equal(modes, want) {
+		t.Fatalf("logged modes %q, want %q", modes, want)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openShard(t, testOptions(dir))
+	if n, _ := s.Count(bg, nil, true); n != 5 {
+		t.Fatalf("count after reopen %d, want 5 (1, 2, 3, 6, 7)", n)
+	}
+	if got := jsonOf(t, getOne(t, s, 1).Payload); got != `{"v":"f1"}` {
+		t.Fatalf("point 1 after reopen: %s", got)
+	}
+}
