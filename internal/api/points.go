@@ -7,29 +7,32 @@ import (
 
 // PointStruct is a point to upsert.
 type PointStruct struct {
-	ID      PointID `json:"id"`
-	Vector  Vectors `json:"vector"`
-	Payload Payload `json:"payload,omitempty"`
+	ID      PointID       `json:"id"`
+	Vector  Vectors       `json:"vector"`
+	Sparse  SparseVectors `json:"-"` // written into "vector" beside the dense ones
+	Payload Payload       `json:"payload,omitempty"`
 }
 
 // Record is a stored point as returned by get and scroll.
 type Record struct {
-	ID         PointID `json:"id"`
-	Payload    Payload `json:"payload,omitempty"`
-	Vector     Vectors `json:"vector,omitzero"` // nil: not requested; empty: the point has none
-	ShardKey   any     `json:"shard_key,omitempty"`
-	OrderValue any     `json:"order_value,omitempty"` // json.Number when ordered by a field
+	ID         PointID       `json:"id"`
+	Payload    Payload       `json:"payload,omitempty"`
+	Vector     Vectors       `json:"vector,omitzero"` // nil: not requested; empty: the point has none
+	Sparse     SparseVectors `json:"-"`               // written into "vector" beside the dense ones
+	ShardKey   any           `json:"shard_key,omitempty"`
+	OrderValue any           `json:"order_value,omitempty"` // json.Number when ordered by a field
 }
 
 // ScoredPoint is a search hit.
 type ScoredPoint struct {
-	ID         PointID `json:"id"`
-	Version    uint64  `json:"version"`
-	Score      float32 `json:"score"`
-	Payload    Payload `json:"payload,omitempty"`
-	Vector     Vectors `json:"vector,omitzero"` // nil: not requested; empty: the point has none
-	ShardKey   any     `json:"shard_key,omitempty"`
-	OrderValue any     `json:"order_value,omitempty"`
+	ID         PointID       `json:"id"`
+	Version    uint64        `json:"version"`
+	Score      float32       `json:"score"`
+	Payload    Payload       `json:"payload,omitempty"`
+	Vector     Vectors       `json:"vector,omitzero"` // nil: not requested; empty: the point has none
+	Sparse     SparseVectors `json:"-"`               // written into "vector" beside the dense ones
+	ShardKey   any           `json:"shard_key,omitempty"`
+	OrderValue any           `json:"order_value,omitempty"`
 }
 
 // UpdateMode is the mode of an upsert: which of its points take effect.
@@ -100,12 +103,15 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(*raw.Batch, &batch); err != nil {
 			return ErrBadInput("invalid batch: %v", err)
 		}
-		vecs, err := decodeBatchVectors(batch.Vectors, len(batch.IDs))
+		vecs, sparse, err := decodeBatchVectors(batch.Vectors, len(batch.IDs))
 		if err != nil {
 			return err
 		}
 		if u.Points, err = assembleBatch(batch.IDs, vecs, batch.Payloads); err != nil {
 			return err
+		}
+		for i, sv := range sparse {
+			u.Points[i].Sparse = sv
 		}
 	default:
 		return ErrBadInput("missing field `points` or `batch`")
@@ -133,56 +139,71 @@ func assembleBatch(ids []PointID, vecs []Vectors, payloads []json.RawMessage) ([
 }
 
 // decodeBatchVectors reads BatchVectorStruct: a list of vectors (unnamed) or
-// an object of name to list of vectors.
-func decodeBatchVectors(b json.RawMessage, n int) ([]Vectors, error) {
-	out := make([]Vectors, n)
+// an object of name to list of vectors, dense or sparse. sparse is nil
+// when there are none.
+func decodeBatchVectors(b json.RawMessage, n int) (out []Vectors, sparse []SparseVectors, err error) {
+	out = make([]Vectors, n)
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '[' {
 		if vecs, end, ok := parseFloatArrays(b, 0); ok && end == len(b) {
 			if len(vecs) != n {
-				return nil, ErrBadInput("batch has %d ids but %d vectors", n, len(vecs))
+				return nil, nil, ErrBadInput("batch has %d ids but %d vectors", n, len(vecs))
 			}
 			for i, v := range vecs {
 				out[i] = Vectors{DefaultVectorName: v}
 			}
-			return out, nil
+			return out, nil, nil
 		}
 		var list []json.RawMessage
 		if err := json.Unmarshal(b, &list); err != nil {
-			return nil, ErrBadInput("invalid batch vectors: %v", err)
+			return nil, nil, ErrBadInput("invalid batch vectors: %v", err)
 		}
 		if len(list) != n {
-			return nil, ErrBadInput("batch has %d ids but %d vectors", n, len(list))
+			return nil, nil, ErrBadInput("batch has %d ids but %d vectors", n, len(list))
 		}
 		for i, r := range list {
 			v, err := decodeDense(r)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out[i] = Vectors{DefaultVectorName: v}
 		}
-		return out, nil
+		return out, nil, nil
 	}
 	var named map[string][]json.RawMessage
 	if err := json.Unmarshal(b, &named); err != nil {
-		return nil, ErrBadInput("invalid batch vectors: %v", err)
+		return nil, nil, ErrBadInput("invalid batch vectors: %v", err)
 	}
 	for i := range out {
 		out[i] = Vectors{}
 	}
 	for name, list := range named {
 		if len(list) != n {
-			return nil, ErrBadInput("batch has %d ids but %d vectors named %q", n, len(list), name)
+			return nil, nil, ErrBadInput("batch has %d ids but %d vectors named %q", n, len(list), name)
 		}
 		for i, r := range list {
+			if r = bytes.TrimSpace(r); len(r) > 0 && r[0] == '{' && isSparseObject(r) {
+				var sv SparseVector
+				if err := json.Unmarshal(r, &sv); err != nil {
+					return nil, nil, err
+				}
+				if sparse == nil {
+					sparse = make([]SparseVectors, n)
+				}
+				if sparse[i] == nil {
+					sparse[i] = SparseVectors{}
+				}
+				sparse[i][name] = sv
+				continue
+			}
 			v, err := decodeDense(r)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out[i][name] = v
 		}
 	}
-	return out, nil
+	return out, sparse, nil
 }
 
 // PointsSelector selects points by ids or by filter.
@@ -212,8 +233,9 @@ type DeletePayload struct {
 
 // PointVectors is one point's vectors for UpdateVectors.
 type PointVectors struct {
-	ID     PointID `json:"id"`
-	Vector Vectors `json:"vector"`
+	ID     PointID       `json:"id"`
+	Vector Vectors       `json:"vector"`
+	Sparse SparseVectors `json:"-"` // written into "vector" beside the dense ones
 }
 
 // UpdateVectors replaces the named vectors given, keeping the others.

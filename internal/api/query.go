@@ -13,9 +13,11 @@ type SearchParams struct {
 	Quantization json.RawMessage `json:"quantization,omitempty"` // accepted, ignored
 }
 
-// VectorInput is a dense vector or the id of a point whose vector is used.
+// VectorInput is a dense vector, a sparse vector, or the id of a point
+// whose vector is used.
 type VectorInput struct {
 	Vector []float32
+	Sparse *SparseVector
 	ID     *PointID
 }
 
@@ -34,7 +36,15 @@ func (v *VectorInput) UnmarshalJSON(b []byte) error {
 		*v = VectorInput{Vector: vec}
 		return nil
 	case '{':
-		return ErrBadInput("sparse vectors, documents and images are not supported as query input by this server")
+		if !isSparseObject(b) {
+			return ErrBadInput("documents, images and inference objects are not supported as query input by this server")
+		}
+		var sv SparseVector
+		if err := json.Unmarshal(b, &sv); err != nil {
+			return err
+		}
+		*v = VectorInput{Sparse: &sv}
+		return nil
 	}
 	var id PointID
 	if err := id.UnmarshalJSON(b); err != nil {
@@ -48,6 +58,9 @@ func (v *VectorInput) UnmarshalJSON(b []byte) error {
 func (v VectorInput) MarshalJSON() ([]byte, error) {
 	if v.ID != nil {
 		return v.ID.MarshalJSON()
+	}
+	if v.Sparse != nil {
+		return v.Sparse.MarshalJSON()
 	}
 	return marshalFloats(v.Vector), nil
 }
