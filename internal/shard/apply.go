@@ -84,11 +84,12 @@ func countOps(op *api.UpdateOperation) int {
 // change is the state of one point after an operation.
 type change struct {
 	id      api.PointID
-	exists  bool        // the point exists after the operation
-	vectors api.Vectors // all its vectors after the operation
-	payload api.Payload // its payload after the operation
-	newVecs bool        // vectors changed: the point moves to a new offset
-	hadOld  bool        // the point existed before the operation
+	exists  bool              // the point exists after the operation
+	vectors api.Vectors       // all its dense vectors after the operation
+	sparse  api.SparseVectors // all its sparse vectors after the operation
+	payload api.Payload       // its payload after the operation
+	newVecs bool              // vectors changed: the point moves to a new offset
+	hadOld  bool              // the point existed before the operation
 	oldOff  uint32
 	newOff  uint32 // assigned by write
 }
@@ -113,6 +114,7 @@ func (p *plan) view(id api.PointID) *change {
 		c.exists, c.hadOld, c.oldOff = true, true, off
 		c.payload = p.s.payloads[off]
 		c.vectors = p.s.vectorsAt(off, nil)
+		c.sparse = p.s.sparseAt(off, nil)
 	}
 	p.changes[id] = c
 	p.order = append(p.order, c)
@@ -122,7 +124,11 @@ func (p *plan) view(id api.PointID) *change {
 // peek reports the current state of id without recording a change.
 func (p *plan) peek(id api.PointID) (exists bool, payload api.Payload, has func(string) bool) {
 	if c := p.changes[id]; c != nil {
-		return c.exists, c.payload, func(n string) bool { _, ok := c.vectors[n]; return ok }
+		return c.exists, c.payload, func(n string) bool {
+			_, ok := c.vectors[n]
+			_, okSparse := c.sparse[n]
+			return ok || okSparse
+		}
 	}
 	off, ok := p.s.ids[id]
 	if !ok {
@@ -210,6 +216,32 @@ func (p *plan) checkVectors(v api.Vectors) error {
 	return nil
 }
 
+// checkSparse validates sparse vectors against the configured names.
+func (p *plan) checkSparse(v api.SparseVectors) error {
+	for name, sv := range v {
+		if p.s.sparse[name] == nil {
+			return api.ErrBadInput("Not existing vector name error: %s", name)
+		}
+		if err := sv.Validate(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortedSparse returns v with every vector sorted by index (nil for none).
+func sortedSparse(v api.SparseVectors) api.SparseVectors {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make(api.SparseVectors, len(v))
+	for name, sv := range v {
+		sv = sv.Sorted()
+		out[name] = api.SparseVector{Indices: slices.Clone(sv.Indices), Values: slices.Clone(sv.Values)}
+	}
+	return out
+}
+
 func checkPayload(pl api.Payload) error {
 	if pl == nil {
 		return nil
@@ -231,6 +263,9 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if err := p.checkVectors(pt.Vector); err != nil {
 				return err
 			}
+			if err := p.checkSparse(pt.Sparse); err != nil {
+				return err
+			}
 			if err := checkPayload(pt.Payload); err != nil {
 				return err
 			}
@@ -246,6 +281,7 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if c.vectors == nil {
 				c.vectors = api.Vectors{}
 			}
+			c.sparse = sortedSparse(pt.Sparse)
 			c.payload = pt.Payload
 		}
 	case op.Delete != nil:
@@ -330,6 +366,9 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if err := p.checkVectors(uv.Points[i].Vector); err != nil {
 				return err
 			}
+			if err := p.checkSparse(uv.Points[i].Sparse); err != nil {
+				return err
+			}
 		}
 		for i := range uv.Points {
 			pt := &uv.Points[i]
@@ -346,11 +385,19 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			}
 			maps.Copy(nv, pt.Vector)
 			c.vectors, c.newVecs = nv, true
+			if len(pt.Sparse) > 0 {
+				ns := maps.Clone(c.sparse)
+				if ns == nil {
+					ns = api.SparseVectors{}
+				}
+				maps.Copy(ns, sortedSparse(pt.Sparse))
+				c.sparse = ns
+			}
 		}
 	case op.DeleteVectors != nil:
 		dv := op.DeleteVectors
 		for _, name := range dv.Vector {
-			if p.s.spaces[name] == nil {
+			if p.s.spaces[name] == nil && p.s.sparse[name] == nil {
 				return api.ErrBadInput("Not existing vector name error: %s", name)
 			}
 		}
@@ -360,16 +407,20 @@ func (p *plan) build(op *api.UpdateOperation) error {
 		}
 		for _, id := range ids {
 			c := p.view(id)
-			nv := maps.Clone(c.vectors)
+			nv, ns := maps.Clone(c.vectors), maps.Clone(c.sparse)
 			changed := false
 			for _, name := range dv.Vector {
 				if _, ok := nv[name]; ok {
 					delete(nv, name)
 					changed = true
 				}
+				if _, ok := ns[name]; ok {
+					delete(ns, name)
+					changed = true
+				}
 			}
 			if changed {
-				c.vectors, c.newVecs = nv, true
+				c.vectors, c.sparse, c.newVecs = nv, ns, true
 			}
 		}
 	}
@@ -411,6 +462,20 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 		}
 		c.newOff = off
 		names := slices.Sorted(maps.Keys(c.vectors))
+		if len(c.sparse) > 0 {
+			names = slices.Sorted(func(yield func(string) bool) {
+				for n := range c.vectors {
+					if !yield(n) {
+						return
+					}
+				}
+				for n := range c.sparse {
+					if !yield(n) {
+						return
+					}
+				}
+			})
+		}
 		h := pointHeader{Version: seq, Offset: off, Names: names, Payload: c.payload}
 		v, err := h.encode()
 		if err != nil {
@@ -423,6 +488,12 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 			continue
 		}
 		for _, n := range names {
+			if sv, ok := c.sparse[n]; ok {
+				if err := b.Set(vectorKey(off, n), encodeSparse(sv), nil); err != nil {
+					return fmt.Errorf("cannot write sparse vector: %w", err)
+				}
+				continue
+			}
 			vec := c.vectors[n]
 			d := b.SetDeferred(5+len(n), 4*len(vec))
 			copy(d.Key, vectorKey(off, n))
@@ -472,6 +543,9 @@ func (s *Shard) publish(p *plan, seq uint64) {
 					sp.retire(old)
 				}
 			}
+			for _, ss := range s.sparse {
+				ss.idx.Remove(old)
+			}
 			if !c.exists {
 				delete(s.ids, c.id)
 			}
@@ -489,6 +563,9 @@ func (s *Shard) publish(p *plan, seq uint64) {
 				sp.store.Set(off, vec)
 				sp.has.set(off)
 				sp.count++
+			}
+			for name, sv := range c.sparse {
+				s.sparse[name].idx.Add(off, toIndexVector(sv))
 			}
 			s.live.set(off)
 			s.nLive++
@@ -545,13 +622,21 @@ func (s *Shard) namesAt(off uint32) []string {
 			out = append(out, name)
 		}
 	}
+	for name, ss := range s.sparse {
+		if ss.idx.Has(off) {
+			out = append(out, name)
+		}
+	}
 	sort.Strings(out)
 	return out
 }
 
 func (s *Shard) hasVectorFunc(off uint32) func(string) bool {
 	return func(name string) bool {
-		sp := s.spaces[name]
-		return sp != nil && sp.has.has(off)
+		if sp := s.spaces[name]; sp != nil {
+			return sp.has.has(off)
+		}
+		ss := s.sparse[name]
+		return ss != nil && ss.idx.Has(off)
 	}
 }

@@ -19,6 +19,8 @@ func fuzzSeedOps() []*api.UpdateOperation {
 			{ID: api.NumID(1), Vector: api.Vectors{"": {1, 2, 3}}, Payload: api.Payload{"n": json.Number("7")}},
 			{ID: api.NumID(2), Vector: api.Vectors{"a": {0.5}, "b": {-1, 2}}},
 		}}},
+		{Upsert: &api.UpsertPoints{Points: []api.PointStruct{{ID: api.NumID(6), Vector: api.Vectors{"a": {1}}, Sparse: api.SparseVectors{"s": {Indices: []uint32{1, 7}, Values: []float32{0.5, -2}}}}}}},
+		{UpdateVectors: &api.UpdateVectors{Points: []api.PointVectors{{ID: api.NumID(6), Vector: api.Vectors{}, Sparse: api.SparseVectors{"s": {Indices: []uint32{}, Values: []float32{}}}}}}},
 		{Upsert: &api.UpsertPoints{UpdateMode: api.UpdateModeInsertOnly, Points: []api.PointStruct{{ID: api.NumID(4), Vector: api.Vectors{}}}}},
 		{Upsert: &api.UpsertPoints{UpdateMode: api.UpdateModeUpdateOnly, UpdateFilter: &f, Points: []api.PointStruct{{ID: api.NumID(5), Vector: api.Vectors{"a": {1}}}}}},
 		{Delete: &api.PointsSelector{Points: []api.PointID{api.NumID(3)}}},

@@ -36,6 +36,7 @@ type vecLoader func(off uint32, name string) ([]float32, error)
 const (
 	vecInline = 0 // u32 dim + dim × float32
 	vecStored = 1 // u32 offset of the 0x03 record holding it
+	vecSparse = 2 // a sparse vector, inline: u32 n + n × u32 index + n × float32
 )
 
 // opHeaderLen is the length of the op-log envelope: version, encoding and
@@ -57,7 +58,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 	case op.Upsert != nil:
 		size := 8
 		for i := range op.Upsert.Points {
-			size += 32 + vectorsSize(op.Upsert.Points[i].Vector)
+			size += 32 + vectorsSize(op.Upsert.Points[i].Vector, op.Upsert.Points[i].Sparse)
 		}
 		var b []byte
 		if mode := op.Upsert.UpdateMode; mode != "" && mode != api.UpdateModeUpsert {
@@ -77,7 +78,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 		for i := range op.Upsert.Points {
 			p := &op.Upsert.Points[i]
 			b = appendID(b, p.ID)
-			b = appendVectors(b, p.ID, p.Vector, ref)
+			b = appendVectors(b, p.ID, p.Vector, p.Sparse, ref)
 			if p.Payload == nil {
 				b = binary.LittleEndian.AppendUint32(b, noPayload)
 				continue
@@ -93,7 +94,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 	case op.UpdateVectors != nil:
 		size := 8
 		for i := range op.UpdateVectors.Points {
-			size += 32 + vectorsSize(op.UpdateVectors.Points[i].Vector)
+			size += 32 + vectorsSize(op.UpdateVectors.Points[i].Vector, op.UpdateVectors.Points[i].Sparse)
 		}
 		b := head(opEncUpdateVectors, size)
 		b, err := appendFilter(b, op.UpdateVectors.UpdateFilter)
@@ -104,7 +105,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 		for i := range op.UpdateVectors.Points {
 			p := &op.UpdateVectors.Points[i]
 			b = appendID(b, p.ID)
-			b = appendVectors(b, p.ID, p.Vector, ref)
+			b = appendVectors(b, p.ID, p.Vector, p.Sparse, ref)
 		}
 		return b, nil
 	}
@@ -116,10 +117,13 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 }
 
 // vectorsSize bounds the encoded size of v written inline.
-func vectorsSize(v api.Vectors) int {
+func vectorsSize(v api.Vectors, sv api.SparseVectors) int {
 	n := 1
 	for name, vec := range v {
 		n += 2 + len(name) + 1 + 4 + 4*len(vec)
+	}
+	for name, vec := range sv {
+		n += 2 + len(name) + 1 + 4 + 8*len(vec.Indices)
 	}
 	return n
 }
@@ -151,9 +155,12 @@ func appendID(b []byte, id api.PointID) []byte {
 	return append(b, k...)
 }
 
-func appendVectors(b []byte, id api.PointID, v api.Vectors, ref vecRef) []byte {
-	names := make([]string, 0, len(v))
+func appendVectors(b []byte, id api.PointID, v api.Vectors, sv api.SparseVectors, ref vecRef) []byte {
+	names := make([]string, 0, len(v)+len(sv))
 	for n := range v {
+		names = append(names, n)
+	}
+	for n := range sv {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -161,6 +168,12 @@ func appendVectors(b []byte, id api.PointID, v api.Vectors, ref vecRef) []byte {
 	for _, n := range names {
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(n)))
 		b = append(b, n...)
+		if s, ok := sv[n]; ok {
+			// Sparse vectors are small: always logged inline.
+			b = append(b, vecSparse)
+			b = append(b, encodeSparseEntry(s)...)
+			continue
+		}
 		vec := v[n]
 		if ref != nil {
 			if off, ok := ref(id, n, vec); ok {
@@ -211,7 +224,7 @@ func decodeOp(b []byte, load vecLoader) (*api.UpdateOperation, error) {
 			up := &api.UpsertPoints{UpdateFilter: f, UpdateMode: mode, Points: make([]api.PointStruct, 0, n)}
 			for range n {
 				p := api.PointStruct{ID: r.id()}
-				p.Vector = r.vectors()
+				p.Vector, p.Sparse = r.vectors()
 				if l := r.u32(); l != noPayload {
 					js := r.bytes(int(l))
 					if r.err == nil {
@@ -232,7 +245,7 @@ func decodeOp(b []byte, load vecLoader) (*api.UpdateOperation, error) {
 		uv := &api.UpdateVectors{UpdateFilter: f, Points: make([]api.PointVectors, 0, n)}
 		for range n {
 			p := api.PointVectors{ID: r.id()}
-			p.Vector = r.vectors()
+			p.Vector, p.Sparse = r.vectors()
 			uv.Points = append(uv.Points, p)
 		}
 		if r.err != nil || len(r.b) != 0 {
@@ -315,43 +328,63 @@ func (r *reader) id() api.PointID {
 	return id
 }
 
-func (r *reader) vectors() api.Vectors {
+func (r *reader) vectors() (api.Vectors, api.SparseVectors) {
 	n := int(r.u8())
 	v := make(api.Vectors, n)
+	var sv api.SparseVectors
 	for range n {
 		name := string(r.bytes(int(r.u16())))
 		switch kind := r.u8(); {
 		case r.err != nil:
-			return v
+			return v, sv
+		case kind == vecSparse:
+			cnt := int(r.u32())
+			if r.err != nil || cnt > len(r.b)/8 {
+				r.err = errCorrupt
+				return v, sv
+			}
+			raw := r.bytes(8 * cnt)
+			if r.err != nil {
+				return v, sv
+			}
+			s := api.SparseVector{Indices: make([]uint32, cnt), Values: make([]float32, cnt)}
+			for i := range cnt {
+				s.Indices[i] = binary.LittleEndian.Uint32(raw[4*i:])
+				s.Values[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*cnt+4*i:]))
+			}
+			if sv == nil {
+				sv = api.SparseVectors{}
+			}
+			sv[name] = s
 		case kind == vecStored:
 			off := r.u32()
 			if r.err != nil {
-				return v
+				return v, sv
 			}
 			if r.load == nil {
 				r.err = fmt.Errorf("operation refers to the stored vector %q at offset %d: %w", name, off, errCorrupt)
-				return v
+				return v, sv
 			}
 			vec, err := r.load(off, name)
 			if err != nil {
 				r.err = err
-				return v
+				return v, sv
 			}
 			v[name] = vec
 		case kind == vecInline:
 			dim := int(r.u32())
 			raw := r.bytes(4 * dim)
 			if r.err != nil {
-				return v
+				return v, sv
 			}
 			vec, _ := decodeFloats(raw)
 			v[name] = vec
 		default:
 			r.err = fmt.Errorf("unknown vector entry kind %d: %w", kind, errCorrupt)
-			return v
+			return v, sv
 		}
 	}
-	return v
+	return v, sv
 }
 
 func (r *reader) filter() *api.Filter {
@@ -370,3 +403,7 @@ func (r *reader) filter() *api.Filter {
 	}
 	return f
 }
+
+// encodeSparseEntry is a sparse vector in an op-log entry: u32 count n,
+// n × u32 index, n × float32 value (the 0x03 record's encoding).
+func encodeSparseEntry(v api.SparseVector) []byte { return encodeSparse(v) }

@@ -25,6 +25,11 @@ type SearchRequest struct {
 	Vector []float32
 	// Scorer, when set, replaces distance to Vector.
 	Scorer Scorer
+	// Sparse is the query when Using names a sparse vector: sorted by
+	// index, valid, already weighted by IDF when the vector's modifier
+	// says so. SparseFullScan is that vector's full_scan_threshold.
+	Sparse         *api.SparseVector
+	SparseFullScan int
 	Filter *api.Filter
 	// Limit is the number of hits wanted (the caller's offset+limit).
 	Limit          int
@@ -96,9 +101,15 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if ss := s.sparse[req.Using]; ss != nil {
+		return s.searchSparseHits(ctx, ss, req)
+	}
 	sp := s.spaces[req.Using]
 	if sp == nil {
 		return nil, api.ErrBadInput("Not existing vector name error: %s", req.Using)
+	}
+	if req.Sparse != nil {
+		return nil, api.ErrBadInput("vector %q is dense: query it with a dense vector", req.Using)
 	}
 	if req.Scorer == nil && len(req.Vector) != sp.dim {
 		return nil, api.ErrBadInput("Vector dimension error: expected dim: %d, got %d", sp.dim, len(req.Vector))
@@ -147,6 +158,48 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 			Score:   score,
 			Payload: filter.Select(s.payloads[h.off], req.WithPayload),
 			Vector:  s.selectVectors(h.off, req.WithVector),
+			Sparse:  s.selectSparse(h.off, req.WithVector),
+		})
+	}
+	return out, nil
+}
+
+// searchSparseHits is Search for a sparse vector name.
+func (s *Shard) searchSparseHits(ctx context.Context, ss *sparseSpace, req SearchRequest) ([]api.ScoredPoint, error) {
+	if req.Sparse == nil {
+		return nil, api.ErrBadInput("vector %q is sparse: query it with a sparse vector {indices, values}", req.Using)
+	}
+	if req.Scorer != nil {
+		return nil, api.ErrBadInput("recommend, discover and context queries on the sparse vector %q are not supported by this server", req.Using)
+	}
+	if req.Limit <= 0 {
+		return []api.ScoredPoint{}, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	m, err := s.pidx.compile(req.Filter)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := s.searchSparse(ctx, ss, req, m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ScoredPoint, 0, len(hits))
+	for _, h := range hits {
+		if t := req.ScoreThreshold; t != nil && h.Score < *t {
+			break
+		}
+		out = append(out, api.ScoredPoint{
+			ID:      s.offID[h.Off],
+			Version: s.version[h.Off],
+			Score:   h.Score,
+			Payload: filter.Select(s.payloads[h.Off], req.WithPayload),
+			Vector:  s.selectVectors(h.Off, req.WithVector),
+			Sparse:  s.selectSparse(h.Off, req.WithVector),
 		})
 	}
 	return out, nil
