@@ -30,7 +30,7 @@ type SearchRequest struct {
 	// says so. SparseFullScan is that vector's full_scan_threshold.
 	Sparse         *api.SparseVector
 	SparseFullScan int
-	Filter *api.Filter
+	Filter         *api.Filter
 	// Limit is the number of hits wanted (the caller's offset+limit).
 	Limit          int
 	Params         api.SearchParams

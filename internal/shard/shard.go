@@ -49,8 +49,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/shoal-db/shoal/internal/api"
-	"github.com/shoal-db/shoal/internal/index/sparse"
 	"github.com/shoal-db/shoal/internal/index/hnsw"
+	"github.com/shoal-db/shoal/internal/index/sparse"
 )
 
 // Options configure a shard. The collection resolves every default before
