@@ -155,7 +155,7 @@ type Query struct {
 // UnmarshalJSON reads every supported form of QueryInterface.
 func (q *Query) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] != '{' {
+	if len(b) > 0 && (b[0] != '{' || isSparseObject(b)) {
 		var v VectorInput
 		if err := v.UnmarshalJSON(b); err != nil {
 			return err

@@ -297,3 +297,13 @@ func nonNilVectors(v Vectors) Vectors {
 	}
 	return v
 }
+
+// VectorJSON returns the record's "vector" value (dense and sparse vectors
+// in one vector struct) as raw JSON.
+func (r Record) VectorJSON() json.RawMessage {
+	b, err := marshalVectorStruct(nonNilVectors(r.Vector), r.Sparse)
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return b
+}

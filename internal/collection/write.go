@@ -30,6 +30,9 @@ func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) 
 
 // checkVectors validates a point's vectors (see checkVector) into a new map.
 func (c *Collection) checkVectors(v api.Vectors) (api.Vectors, error) {
+	if err := c.checkDenseNames(v); err != nil {
+		return nil, err
+	}
 	out := make(api.Vectors, len(v))
 	for name, vec := range v {
 		nv, err := c.checkVector(name, vec)
@@ -105,11 +108,15 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			if err != nil {
 				return nil, err
 			}
+			sparse, err := c.checkSparse(pt.Sparse)
+			if err != nil {
+				return nil, err
+			}
 			if err := api.CheckPayloadDepth(pt.Payload); err != nil {
 				return nil, err
 			}
 			s := c.router.ShardOf(pt.ID)
-			by[s] = append(by[s], api.PointStruct{ID: pt.ID, Vector: vecs, Payload: pt.Payload})
+			by[s] = append(by[s], api.PointStruct{ID: pt.ID, Vector: vecs, Sparse: sparse, Payload: pt.Payload})
 		}
 		for s, pts := range by {
 			p.parts[s] = &api.UpdateOperation{Upsert: &api.UpsertPoints{Points: pts, UpdateFilter: u.UpdateFilter, UpdateMode: u.UpdateMode}}
@@ -163,15 +170,19 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 		}
 		by := map[int][]api.PointVectors{}
 		for _, pv := range uv.Points {
-			if len(pv.Vector) == 0 {
+			if len(pv.Vector) == 0 && len(pv.Sparse) == 0 {
 				return nil, api.ErrBadInput("update_vectors: point %s has no vectors", pv.ID)
 			}
 			vecs, err := c.checkVectors(pv.Vector)
 			if err != nil {
 				return nil, err
 			}
+			sparse, err := c.checkSparse(pv.Sparse)
+			if err != nil {
+				return nil, err
+			}
 			s := c.router.ShardOf(pv.ID)
-			by[s] = append(by[s], api.PointVectors{ID: pv.ID, Vector: vecs})
+			by[s] = append(by[s], api.PointVectors{ID: pv.ID, Vector: vecs, Sparse: sparse})
 		}
 		for s, pts := range by {
 			p.parts[s] = &api.UpdateOperation{UpdateVectors: &api.UpdateVectors{Points: pts, UpdateFilter: uv.UpdateFilter}}
@@ -179,7 +190,7 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 	case op.DeleteVectors != nil:
 		dv := op.DeleteVectors
 		for _, name := range dv.Vector {
-			if _, err := c.vectorParams(name); err != nil {
+			if err := c.checkVectorName(name); err != nil {
 				return nil, err
 			}
 		}

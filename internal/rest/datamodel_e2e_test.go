@@ -85,3 +85,66 @@ func TestMultivectorConfigRefused(t *testing.T) {
 		t.Fatalf("refused collection exists: %d %s", r.status, r.body)
 	}
 }
+
+// TestSparseVectorsEndToEnd walks sparse vectors over real HTTP: config
+// (reported back), upsert in both body forms, validation texts, sparse
+// queries with filters, IDF, hybrid prefetch + fusion with a dense
+// vector, reads, and per-name updates and deletions.
+func TestSparseVectorsEndToEnd(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/sp"
+	step{method: "PUT", path: d, body: `{"vectors": {"dense": {"size": 2, "distance": "Dot"}},
+		"sparse_vectors": {"lex": {"index": {"full_scan_threshold": 100, "on_disk": false}}, "bm25": {"modifier": "idf"}}, "shard_number": 2}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"sparse_vectors":{`, `"modifier":"idf"`, `"full_scan_threshold":100`)}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": {"dense": [1, 0], "lex": {"indices": [7, 1], "values": [2, 1]}}, "payload": {"c": "a"}},
+		{"id": 2, "vector": {"dense": [0, 1], "lex": {"indices": [1, 3], "values": [0.5, 4]}}, "payload": {"c": "b"}},
+		{"id": 3, "vector": {"lex": {"indices": [3], "values": [1]}, "bm25": {"indices": [10, 11], "values": [1, 1]}}, "payload": {"c": "a"}},
+		{"id": 4, "vector": {"dense": [1, 1]}}
+	]}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"batch": {"ids": [5, 6], "vectors": {"bm25": [{"indices": [10], "values": [1]}, {"indices": [10, 12], "values": [1, 1]}]}}}`}.run(t, c)
+
+	// Dot products: 1 -> 1*1 + 2*2 = 5, 2 -> 0.5*1 = 0.5; 3 shares nothing.
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"indices": [1, 7], "values": [1, 2]}, "using": "lex"}`, check: wantIDs(1, 2)}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"indices": [3], "values": [1]}, "using": "lex", "filter": {"must": [{"key": "c", "match": {"value": "a"}}]}}`, check: wantIDs(3)}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"nearest": {"indices": [3, 1], "values": [1, 1]}}, "using": "lex", "params": {"exact": true}}`, check: wantIDs(2, 1, 3)}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": 1, "using": "lex"}`, check: wantIDs(2)}.run(t, c)
+	// IDF: 10 is in 3 of the 3 bm25 vectors, 12 in 1: 12 outweighs 10.
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"indices": [10, 12], "values": [1, 1]}, "using": "bm25"}`, check: wantIDs(6, 3, 5)}.run(t, c)
+	// Hybrid: dense and sparse prefetches fused.
+	step{method: "POST", path: d + "/points/query", body: `{"prefetch": [{"query": [1, 0], "using": "dense"}, {"query": {"indices": [1, 7], "values": [1, 2]}, "using": "lex"}], "query": {"fusion": "rrf"}, "limit": 2}`, check: wantIDs(1, 2)}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"prefetch": [{"query": [0, 1], "using": "dense"}, {"query": {"indices": [3], "values": [1]}, "using": "lex"}], "query": {"fusion": "dbsf"}, "limit": 1}`, check: wantIDs(2)}.run(t, c)
+	// Re-scoring prefetched candidates with a sparse query.
+	step{method: "POST", path: d + "/points/query", body: `{"prefetch": {"query": [1, 1], "using": "dense", "limit": 3}, "query": {"indices": [3], "values": [1]}, "using": "lex"}`, check: wantIDs(2)}.run(t, c)
+	// Legacy search with a named sparse vector.
+	step{method: "POST", path: d + "/points/search", body: `{"vector": {"name": "lex", "vector": {"indices": [7], "values": [1]}}, "limit": 3}`, legacy: "ScoredPoint", check: wantIDs(1)}.run(t, c)
+
+	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "payload": {"c": "a"}, "vector": {"dense": [1, 0], "lex": {"indices": [1, 7], "values": [1, 2]}}}`)}.run(t, c)
+	step{method: "POST", path: d + "/points", body: `{"ids": [3], "with_vector": ["bm25"]}`, check: wantJSON(`[{"id": 3, "payload": {"c": "a"}, "vector": {"bm25": {"indices": [10, 11], "values": [1, 1]}}}]`)}.run(t, c)
+	step{method: "POST", path: d + "/points/count", body: `{"filter": {"must": [{"has_vector": "lex"}]}}`, check: wantJSON(`{"count": 3}`)}.run(t, c)
+
+	step{method: "PUT", path: d + "/points/vectors?wait=true", body: `{"points": [{"id": 4, "vector": {"lex": {"indices": [7], "values": [10]}}}]}`}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"indices": [7], "values": [1]}, "using": "lex"}`, check: wantIDs(4, 1)}.run(t, c)
+	step{method: "POST", path: d + "/points/vectors/delete?wait=true", body: `{"points": [1], "vector": ["lex"]}`}.run(t, c)
+	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "payload": {"c": "a"}, "vector": {"dense": [1, 0]}}`)}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"indices": [7], "values": [1]}, "using": "lex"}`, check: wantIDs(4)}.run(t, c)
+
+	for _, tc := range []struct{ body, want string }{
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [1, 2], "values": [1]}}}]}`, "Validation error in JSON body: [lex.values: must be the same length as indices]"},
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [2, 2], "values": [1, 1]}}}]}`, "Validation error in JSON body: [lex.indices: must be unique]"},
+		{`{"points": [{"id": 9, "vector": {"lex": [1, 2]}}]}`, `vector "lex" is sparse`},
+		{`{"points": [{"id": 9, "vector": {"dense": {"indices": [1], "values": [1]}}}]}`, `vector "dense" is dense`},
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [-1], "values": [1]}}}]}`, "invalid index -1"},
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [1]}}}]}`, "missing field `values`"},
+	} {
+		c.do("PUT", d+"/points?wait=true", tc.body).wantError(t, 400, tc.want)
+	}
+	c.do("POST", d+"/points/query", `{"query": [1, 0], "using": "lex"}`).wantError(t, 400, `vector "lex" is sparse`)
+	c.do("POST", d+"/points/query", `{"query": {"indices": [1], "values": [1]}, "using": "dense"}`).wantError(t, 400, `vector "dense" is dense`)
+	c.do("PUT", "/collections/bad", `{"vectors": {"x": {"size": 2, "distance": "Dot"}}, "sparse_vectors": {"x": {}}}`).wantError(t, 400, "used by both a dense and a sparse vector")
+	c.do("PUT", "/collections/bad", `{"sparse_vectors": {"x": {"modifier": "bm42"}}}`).wantError(t, 400, "")
+	// A collection of sparse vectors only.
+	step{method: "PUT", path: "/collections/only", body: `{"sparse_vectors": {"s": {}}}`}.run(t, c)
+	step{method: "PUT", path: "/collections/only/points?wait=true", body: `{"points": [{"id": 1, "vector": {"s": {"indices": [1], "values": [1]}}}, {"id": 2, "vector": {}}]}`}.run(t, c)
+	step{method: "POST", path: "/collections/only/points/query", body: `{"query": {"indices": [1], "values": [3]}, "using": "s"}`, check: wantIDs(1)}.run(t, c)
+}

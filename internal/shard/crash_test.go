@@ -223,6 +223,9 @@ func verifyModel(t *testing.T, s *Shard, m model, round int) {
 	}
 	// Sparse searches (indexed and exact) agree with the model.
 	for qi := range 5 {
+		if s.sparse["lex"] == nil {
+			break
+		}
 		q := api.SparseVector{Indices: []uint32{uint32(qi), uint32(qi + 7), uint32(qi + 20)}, Values: []float32{1, 0.5, 2}}
 		type scored struct {
 			id    uint64
