@@ -64,6 +64,9 @@ func vectorsFromProto(v *qdrant.Vectors) (api.Vectors, error) {
 		m := x.Vectors.GetVectors()
 		out := make(api.Vectors, len(m))
 		for name, vec := range m {
+			if isSparseVector(vec) {
+				continue // sparseFromProto takes it
+			}
 			d, err := denseFromVector(vec)
 			if err != nil {
 				return nil, err
@@ -73,6 +76,60 @@ func vectorsFromProto(v *qdrant.Vectors) (api.Vectors, error) {
 		return out, nil
 	}
 	return nil, nil
+}
+
+// isSparseVector reports whether a Vector holds a sparse vector, in the
+// oneof or the deprecated data + indices form.
+func isSparseVector(v *qdrant.Vector) bool {
+	if _, ok := v.GetVector().(*qdrant.Vector_Sparse); ok {
+		return true
+	}
+	//nolint:staticcheck // the deprecated fields are still sent by older clients.
+	return v.GetVector() == nil && v.GetIndices() != nil
+}
+
+// sparseFromProto collects the sparse vectors of a point's named vectors
+// (nil for none).
+func sparseFromProto(v *qdrant.Vectors) api.SparseVectors {
+	var out api.SparseVectors
+	for name, vec := range v.GetVectors().GetVectors() {
+		if !isSparseVector(vec) {
+			continue
+		}
+		if out == nil {
+			out = api.SparseVectors{}
+		}
+		if sv, ok := vec.GetVector().(*qdrant.Vector_Sparse); ok {
+			out[name] = api.SparseVector{Indices: nonNilU32(sv.Sparse.GetIndices()), Values: nonNilFloats(sv.Sparse.GetValues())}
+			continue
+		}
+		//nolint:staticcheck // as above.
+		out[name] = api.SparseVector{Indices: nonNilU32(vec.GetIndices().GetData()), Values: nonNilFloats(vec.GetData())}
+	}
+	return out
+}
+
+func nonNilU32(u []uint32) []uint32 {
+	if u == nil {
+		return []uint32{}
+	}
+	return u
+}
+
+// sparseOutputs adds sparse vectors to a point's output vectors (always
+// the named form then).
+func sparseOutputs(out *qdrant.VectorsOutput, dense api.Vectors, sparse api.SparseVectors) *qdrant.VectorsOutput {
+	if len(sparse) == 0 {
+		return out
+	}
+	m := make(map[string]*qdrant.VectorOutput, len(dense)+len(sparse))
+	for name, vec := range dense {
+		m[name] = denseOutput(vec)
+	}
+	for name, sv := range sparse {
+		m[name] = &qdrant.VectorOutput{Vector: &qdrant.VectorOutput_Sparse{Sparse: &qdrant.SparseVector{Indices: sv.Indices, Values: sv.Values}}}
+	}
+	return &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vectors{Vectors: &qdrant.NamedVectorsOutput{Vectors: m}}}
 }
 
 func vectorsToProto(v api.Vectors) *qdrant.Vectors {
@@ -147,7 +204,7 @@ func pointsFromProto(ps []*qdrant.PointStruct) ([]api.PointStruct, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = api.PointStruct{ID: id, Vector: vecs, Payload: payload}
+		out[i] = api.PointStruct{ID: id, Vector: vecs, Sparse: sparseFromProto(p.GetVectors()), Payload: payload}
 	}
 	return out, nil
 }
@@ -162,7 +219,7 @@ func pointVectorsFromProto(ps []*qdrant.PointVectors) ([]api.PointVectors, error
 		if vecs == nil {
 			vecs = api.Vectors{}
 		}
-		out[i] = api.PointVectors{ID: id, Vector: vecs}
+		out[i] = api.PointVectors{ID: id, Vector: vecs, Sparse: sparseFromProto(p.GetVectors())}
 	}
 	return out, nil
 }
@@ -246,7 +303,7 @@ func recordToProto(r *api.Record) (*qdrant.RetrievedPoint, error) {
 	out := &qdrant.RetrievedPoint{
 		Id:         idToProto(r.ID),
 		Payload:    payload,
-		Vectors:    vectorsOutputToProto(r.Vector),
+		Vectors:    sparseOutputs(vectorsOutputToProto(r.Vector), r.Vector, r.Sparse),
 		OrderValue: orderValueToProto(r.OrderValue),
 	}
 	if r.ShardKey != nil {
@@ -283,7 +340,7 @@ func scoredToProto(s *api.ScoredPoint) (*qdrant.ScoredPoint, error) {
 		Payload:    payload,
 		Score:      s.Score,
 		Version:    s.Version,
-		Vectors:    vectorsOutputToProto(s.Vector),
+		Vectors:    sparseOutputs(vectorsOutputToProto(s.Vector), s.Vector, s.Sparse),
 		OrderValue: orderValueToProto(s.OrderValue),
 	}
 	if s.ShardKey != nil {
