@@ -13,7 +13,7 @@ import (
 // Error texts for the vector kinds Shoal does not store; they match the
 // REST adapter's (package api) wording.
 const (
-	errSparse    = "sparse vectors are not supported by this server; use dense vectors"
+	errSparse    = "a sparse vector is not supported here: give it as a named vector of a sparse vector name"
 	errMulti     = "multi-vectors are not supported by this server; use dense vectors"
 	errInference = "documents, images and inference objects are not supported by this server; send dense vectors"
 )

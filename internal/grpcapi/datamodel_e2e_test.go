@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -75,4 +76,68 @@ func TestClientMultivectorRefused(t *testing.T) {
 	if ok, err := c.CollectionExists(ctx, "mv"); err != nil || ok {
 		t.Fatalf("refused collection exists: %v %v", ok, err)
 	}
+}
+
+// TestClientSparseVectors runs sparse vectors through the official client
+// against the real service: config round trip, upsert beside a dense
+// vector, sparse and hybrid queries, reads and the legacy sparse search.
+func TestClientSparseVectors(t *testing.T) {
+	ts := startServer(t, serverConfig{})
+	c := ts.client(t, "")
+	ctx := ctxT(t)
+	idf := qdrant.Modifier_Idf
+	err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "sp", ShardNumber: qdrant.PtrOf(uint32(2)),
+		VectorsConfig:       qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{"dense": {Size: 2, Distance: qdrant.Distance_Dot}}),
+		SparseVectorsConfig: qdrant.NewSparseVectorsConfig(map[string]*qdrant.SparseVectorParams{"lex": {}, "bm25": {Modifier: &idf}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := must[*qdrant.CollectionInfo](t, "info")(c.GetCollectionInfo(ctx, "sp"))
+	if m := info.GetConfig().GetParams().GetSparseVectorsConfig().GetMap(); len(m) != 2 || m["bm25"].GetModifier() != qdrant.Modifier_Idf {
+		t.Fatalf("sparse config back: %v", info.GetConfig().GetParams().GetSparseVectorsConfig())
+	}
+	pts := []*qdrant.PointStruct{
+		{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"dense": qdrant.NewVector(1, 0), "lex": qdrant.NewVectorSparse([]uint32{7, 1}, []float32{2, 1})})},
+		{Id: qdrant.NewIDNum(2), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"dense": qdrant.NewVector(0, 1), "lex": qdrant.NewVectorSparse([]uint32{1, 3}, []float32{0.5, 4})})},
+		{Id: qdrant.NewIDNum(3), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"bm25": qdrant.NewVectorSparse([]uint32{10, 11}, []float32{1, 1})})},
+		{Id: qdrant.NewIDNum(4), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"bm25": qdrant.NewVectorSparse([]uint32{10}, []float32{1})})},
+	}
+	if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "sp", Wait: qdrant.PtrOf(true), Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	res := must[[]*qdrant.ScoredPoint](t, "sparse query")(c.Query(ctx, &qdrant.QueryPoints{CollectionName: "sp", Query: qdrant.NewQuerySparse([]uint32{1, 7}, []float32{1, 2}), Using: qdrant.PtrOf("lex")}))
+	if fmt.Sprint(numIDs(res)) != "[1 2]" || res[0].GetScore() != 5 || res[1].GetScore() != 0.5 {
+		t.Fatalf("sparse query: %v", res)
+	}
+	// IDF: 10 is in both bm25 vectors, 11 in one.
+	res = must[[]*qdrant.ScoredPoint](t, "idf query")(c.Query(ctx, &qdrant.QueryPoints{CollectionName: "sp", Query: qdrant.NewQuerySparse([]uint32{10, 11}, []float32{1, 1}), Using: qdrant.PtrOf("bm25")}))
+	want10, want11 := math.Log((2-2+0.5)/(2+0.5)+1), math.Log((2-1+0.5)/(1+0.5)+1)
+	if fmt.Sprint(numIDs(res)) != "[3 4]" || math.Abs(float64(res[0].GetScore())-(want10+want11)) > 1e-5 || math.Abs(float64(res[1].GetScore())-want10) > 1e-5 {
+		t.Fatalf("idf query: %v, want scores %v and %v", res, want10+want11, want10)
+	}
+	res = must[[]*qdrant.ScoredPoint](t, "hybrid")(c.Query(ctx, &qdrant.QueryPoints{CollectionName: "sp",
+		Prefetch: []*qdrant.PrefetchQuery{
+			{Query: qdrant.NewQuery(0, 1), Using: qdrant.PtrOf("dense")},
+			{Query: qdrant.NewQuerySparse([]uint32{3}, []float32{1}), Using: qdrant.PtrOf("lex")},
+		},
+		Query: qdrant.NewQueryFusion(qdrant.Fusion_RRF), Limit: qdrant.PtrOf(uint64(1)),
+	}))
+	if fmt.Sprint(numIDs(res)) != "[2]" {
+		t.Fatalf("hybrid: %v", numIDs(res))
+	}
+	got := must[[]*qdrant.RetrievedPoint](t, "get")(c.Get(ctx, &qdrant.GetPoints{CollectionName: "sp", Ids: []*qdrant.PointId{qdrant.NewIDNum(1)}, WithVectors: qdrant.NewWithVectors(true)}))
+	lex := got[0].GetVectors().GetVectors().GetVectors()["lex"].GetSparse()
+	if fmt.Sprint(lex.GetIndices(), lex.GetValues()) != "[1 7] [1 2]" {
+		t.Fatalf("get sparse: %v", got[0].GetVectors())
+	}
+	legacy := must[*qdrant.SearchResponse](t, "legacy sparse search")(c.GetPointsClient().Search(ctx, &qdrant.SearchPoints{CollectionName: "sp",
+		Vector: []float32{1}, SparseIndices: &qdrant.SparseIndices{Data: []uint32{3}}, VectorName: qdrant.PtrOf("lex"), Limit: 5}))
+	if fmt.Sprint(numIDs(legacy.GetResult())) != "[2]" {
+		t.Fatalf("legacy sparse search: %v", numIDs(legacy.GetResult()))
+	}
+	_, err = c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "sp", Wait: qdrant.PtrOf(true), Points: []*qdrant.PointStruct{
+		{Id: qdrant.NewIDNum(9), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"lex": qdrant.NewVectorSparse([]uint32{1, 1}, []float32{1, 2})})},
+	}})
+	wantCode(t, "duplicate indices", err, codes.InvalidArgument, "Validation error in JSON body: [lex.indices: must be unique]")
 }
