@@ -59,7 +59,7 @@ func (v *Vectors) UnmarshalJSON(b []byte) error {
 func decodeDense(b []byte) ([]float32, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '{' {
-		return nil, ErrBadInput("sparse vectors and inference objects are not supported by this server; use dense vectors")
+		return nil, ErrBadInput("expected a dense vector (an array of numbers): sparse vectors are given by name, and inference objects are not supported by this server")
 	}
 	if vec, end, ok := parseFloatArray(b, 0, make([]float32, 0, bytes.Count(b, []byte{','})+1)); ok && end == len(b) {
 		return vec, nil
