@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"encoding/json"
+	"math"
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/auth"
@@ -143,6 +145,30 @@ func TestSparseVectorsEndToEnd(t *testing.T) {
 	c.do("POST", d+"/points/query", `{"query": {"indices": [1], "values": [1]}, "using": "dense"}`).wantError(t, 400, `vector "dense" is dense`)
 	c.do("PUT", "/collections/bad", `{"vectors": {"x": {"size": 2, "distance": "Dot"}}, "sparse_vectors": {"x": {}}}`).wantError(t, 400, "used by both a dense and a sparse vector")
 	c.do("PUT", "/collections/bad", `{"sparse_vectors": {"x": {"modifier": "bm42"}}}`).wantError(t, 400, "")
+	// PATCH changes a sparse vector's params; the idf modifier applies to
+	// the next query: 7 is in 1 of the 3 lex vectors, 1 in 1 (point 2),
+	// 3 in 2.
+	step{method: "PATCH", path: d, body: `{"sparse_vectors": {"lex": {"modifier": "idf", "index": {"full_scan_threshold": 0}}}}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"lex":{"index":{"full_scan_threshold":0,"on_disk":false},"modifier":"idf"}`)}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"indices": [3, 7], "values": [1, 1]}, "using": "lex"}`, check: func(t testing.TB, res json.RawMessage) {
+		var r struct {
+			Points []struct {
+				ID    int     `json:"id"`
+				Score float64 `json:"score"`
+			} `json:"points"`
+		}
+		if err := json.Unmarshal(res, &r); err != nil || len(r.Points) != 3 {
+			t.Fatalf("idf query: %s %v", res, err)
+		}
+		idf7, idf3 := math.Log((3-1+0.5)/(1+0.5)+1), math.Log((3-2+0.5)/(2+0.5)+1)
+		want := map[int]float64{4: 10 * idf7, 2: 4 * idf3, 3: idf3}
+		for _, p := range r.Points {
+			if math.Abs(p.Score-want[p.ID]) > 1e-4 {
+				t.Fatalf("point %d scored %v, want %v (%s)", p.ID, p.Score, want[p.ID], res)
+			}
+		}
+	}}.run(t, c)
+	c.do("PATCH", d, `{"sparse_vectors": {"nope": {"modifier": "idf"}}}`).wantError(t, 400, "Not existing vector name error: nope")
 	// A collection of sparse vectors only.
 	step{method: "PUT", path: "/collections/only", body: `{"sparse_vectors": {"s": {}}}`}.run(t, c)
 	step{method: "PUT", path: "/collections/only/points?wait=true", body: `{"points": [{"id": 1, "vector": {"s": {"indices": [1], "values": [1]}}}, {"id": 2, "vector": {}}]}`}.run(t, c)

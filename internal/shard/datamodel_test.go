@@ -2,8 +2,12 @@ package shard
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
@@ -190,5 +194,89 @@ func TestUpsertUpdateModes(t *testing.T) {
 	}
 	if got := jsonOf(t, getOne(t, s, 1).Payload); got != `{"v":"f1"}` {
 		t.Fatalf("point 1 after reopen: %s", got)
+	}
+}
+
+func sparseOptions(dir string) Options {
+	o := testOptions(dir)
+	o.Sparse = api.SparseVectorsConfig{"lex": {}}
+	return o
+}
+
+func sv(idx []uint32, vals []float32) api.SparseVectors {
+	return api.SparseVectors{"lex": {Indices: idx, Values: vals}}
+}
+
+// TestSparseCheckpointAndFormat checks that sparse vectors are part of a
+// checkpoint (what snapshots archive), that a version 2 store opens and is
+// marked 3 by its next write, and that unsorted input is stored sorted.
+func TestSparseCheckpointAndFormat(t *testing.T) {
+	dir := t.TempDir()
+	s := openShard(t, sparseOptions(dir))
+	p1 := pt(1, []float32{1, 0, 0, 0}, nil)
+	p1.Sparse = sv([]uint32{9, 2}, []float32{1, 3})
+	p2 := pt(2, []float32{0, 1, 0, 0}, nil)
+	p2.Sparse = sv([]uint32{2}, []float32{1})
+	apply(t, s, upsert(p1, p2))
+	if got := jsonOf(t, getOne(t, s, 1).Sparse); got != `{"lex":{"indices":[2,9],"values":[3,1]}}` {
+		t.Fatalf("stored sparse vector: %s", got)
+	}
+	cp := t.TempDir() + "/cp"
+	if _, err := s.Checkpoint(bg, cp); err != nil {
+		t.Fatal(err)
+	}
+	// Changes after the checkpoint are not in it.
+	apply(t, s, &api.UpdateOperation{DeleteVectors: &api.DeleteVectors{Points: []api.PointID{api.NumID(1)}, Vector: []string{"lex"}}})
+	c := openShard(t, sparseOptions(cp))
+	q := api.SparseVector{Indices: []uint32{2}, Values: []float32{1}}
+	hits, err := c.Search(bg, SearchRequest{Using: "lex", Sparse: &q, Limit: 5})
+	if err != nil || len(hits) != 2 || hits[0].ID.Num != 1 || hits[0].Score != 3 {
+		t.Fatalf("search in the checkpoint: %v %s", err, jsonOf(t, hits))
+	}
+	hits, err = s.Search(bg, SearchRequest{Using: "lex", Sparse: &q, Limit: 5})
+	if err != nil || len(hits) != 1 || hits[0].ID.Num != 2 {
+		t.Fatalf("search after deleting the sparse vector of 1: %v %s", err, jsonOf(t, hits))
+	}
+	n, df, err := s.SparseStats(bg, "lex", []uint32{2, 9, 100})
+	if err != nil || n != 1 || !slices.Equal(df, []int{1, 0, 0}) {
+		t.Fatalf("SparseStats = %d %v %v", n, df, err)
+	}
+
+	// A store written as version 2 opens, and the next write marks it 3.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2 := meta{Format: 2, LastSeq: 2, NextOffset: 3}
+	setMeta(t, dir, m2)
+	s = openShard(t, sparseOptions(dir))
+	if s.LastSeq() != 2 {
+		t.Fatalf("version 2 store at seq %d", s.LastSeq())
+	}
+	apply(t, s, upsert(pt(3, []float32{0, 0, 1, 0}, nil)))
+	m, err := s.readMeta()
+	if err != nil || m.Format != storeFormatVersion {
+		t.Fatalf("meta after a write: %+v %v", m, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	setMeta(t, dir, meta{Format: 1})
+	if _, err := Open(sparseOptions(dir)); err == nil || !strings.Contains(err.Error(), "format version 1") {
+		t.Fatalf("version 1 store: %v", err)
+	}
+}
+
+// setMeta rewrites the meta record of the closed shard in dir.
+func setMeta(t *testing.T, dir string, m meta) {
+	t.Helper()
+	db, err := pebble.Open(filepath.Join(dir, "store"), &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set(metaKey, m.encode(), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
