@@ -280,3 +280,54 @@ func setMeta(t *testing.T, dir string, m meta) {
 		t.Fatal(err)
 	}
 }
+
+// TestSparseConcurrent runs sparse upserts, deletions and searches at once
+// (run with -race): searches must see whole operations, never a torn index.
+func TestSparseConcurrent(t *testing.T) {
+	s := openShard(t, sparseOptions(t.TempDir()))
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	go func() {
+		defer close(done)
+		for i := range 300 {
+			p := pt(uint64(i%50), []float32{1, 0, 0, 0}, nil)
+			p.Sparse = sv([]uint32{uint32(i % 7), 100}, []float32{1, 1})
+			if _, err := s.Apply(bg, upsert(p)); err != nil {
+				errs <- err
+				return
+			}
+			if i%10 == 9 {
+				if _, err := s.Apply(bg, &api.UpdateOperation{DeleteVectors: &api.DeleteVectors{Points: []api.PointID{api.NumID(uint64(i % 50))}, Vector: []string{"lex"}}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	}()
+	q := api.SparseVector{Indices: []uint32{100}, Values: []float32{1}}
+	for {
+		select {
+		case <-done:
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			return
+		default:
+		}
+		for _, exact := range []bool{false, true} {
+			hits, err := s.Search(bg, SearchRequest{Using: "lex", Sparse: &q, Limit: 100, Params: api.SearchParams{Exact: exact}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hits {
+				if h.Score != 1 {
+					t.Fatalf("hit %s scored %v, want 1", h.ID, h.Score)
+				}
+			}
+			if _, _, err := s.SparseStats(bg, "lex", []uint32{100}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
