@@ -10,6 +10,7 @@ type PointStruct struct {
 	ID      PointID       `json:"id"`
 	Vector  Vectors       `json:"vector"`
 	Sparse  SparseVectors `json:"-"` // written into "vector" beside the dense ones
+	Multi   MultiVectors  `json:"-"` // likewise
 	Payload Payload       `json:"payload,omitempty"`
 }
 
@@ -19,6 +20,7 @@ type Record struct {
 	Payload    Payload       `json:"payload,omitempty"`
 	Vector     Vectors       `json:"vector,omitzero"` // nil: not requested; empty: the point has none
 	Sparse     SparseVectors `json:"-"`               // written into "vector" beside the dense ones
+	Multi      MultiVectors  `json:"-"`               // likewise
 	ShardKey   any           `json:"shard_key,omitempty"`
 	OrderValue any           `json:"order_value,omitempty"` // json.Number when ordered by a field
 }
@@ -31,6 +33,7 @@ type ScoredPoint struct {
 	Payload    Payload       `json:"payload,omitempty"`
 	Vector     Vectors       `json:"vector,omitzero"` // nil: not requested; empty: the point has none
 	Sparse     SparseVectors `json:"-"`               // written into "vector" beside the dense ones
+	Multi      MultiVectors  `json:"-"`               // likewise
 	ShardKey   any           `json:"shard_key,omitempty"`
 	OrderValue any           `json:"order_value,omitempty"`
 }
@@ -103,7 +106,8 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(*raw.Batch, &batch); err != nil {
 			return ErrBadInput("invalid batch: %v", err)
 		}
-		vecs, sparse, err := decodeBatchVectors(batch.Vectors, len(batch.IDs))
+		var multi []MultiVectors
+		vecs, sparse, err := decodeBatchVectors(batch.Vectors, len(batch.IDs), &multi)
 		if err != nil {
 			return err
 		}
@@ -112,6 +116,9 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		}
 		for i, sv := range sparse {
 			u.Points[i].Sparse = sv
+		}
+		for i, mv := range multi {
+			u.Points[i].Multi = mv
 		}
 	default:
 		return ErrBadInput("missing field `points` or `batch`")
@@ -141,7 +148,21 @@ func assembleBatch(ids []PointID, vecs []Vectors, payloads []json.RawMessage) ([
 // decodeBatchVectors reads BatchVectorStruct: a list of vectors (unnamed) or
 // an object of name to list of vectors, dense or sparse. sparse is nil
 // when there are none.
-func decodeBatchVectors(b json.RawMessage, n int) (out []Vectors, sparse []SparseVectors, err error) {
+func decodeBatchVectors(b json.RawMessage, n int, multi *[]MultiVectors) (out []Vectors, sparse []SparseVectors, err error) {
+	addMulti := func(i int, name string, r []byte) error {
+		vs, err := decodeMulti(r)
+		if err != nil {
+			return err
+		}
+		if *multi == nil {
+			*multi = make([]MultiVectors, n)
+		}
+		if (*multi)[i] == nil {
+			(*multi)[i] = MultiVectors{}
+		}
+		(*multi)[i][name] = vs
+		return nil
+	}
 	out = make([]Vectors, n)
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '[' {
@@ -162,6 +183,13 @@ func decodeBatchVectors(b json.RawMessage, n int) (out []Vectors, sparse []Spars
 			return nil, nil, ErrBadInput("batch has %d ids but %d vectors", n, len(list))
 		}
 		for i, r := range list {
+			if r = bytes.TrimSpace(r); isMultiArray(r) {
+				if err := addMulti(i, DefaultVectorName, r); err != nil {
+					return nil, nil, err
+				}
+				out[i] = Vectors{}
+				continue
+			}
 			v, err := decodeDense(r)
 			if err != nil {
 				return nil, nil, err
@@ -194,6 +222,12 @@ func decodeBatchVectors(b json.RawMessage, n int) (out []Vectors, sparse []Spars
 					sparse[i] = SparseVectors{}
 				}
 				sparse[i][name] = sv
+				continue
+			}
+			if isMultiArray(r) {
+				if err := addMulti(i, name, r); err != nil {
+					return nil, nil, err
+				}
 				continue
 			}
 			v, err := decodeDense(r)
@@ -236,6 +270,7 @@ type PointVectors struct {
 	ID     PointID       `json:"id"`
 	Vector Vectors       `json:"vector"`
 	Sparse SparseVectors `json:"-"` // written into "vector" beside the dense ones
+	Multi  MultiVectors  `json:"-"` // likewise
 }
 
 // UpdateVectors replaces the named vectors given, keeping the others.

@@ -18,6 +18,7 @@ type SearchParams struct {
 type VectorInput struct {
 	Vector []float32
 	Sparse *SparseVector
+	Multi  [][]float32 // a multi-vector query (MaxSim)
 	ID     *PointID
 }
 
@@ -29,6 +30,14 @@ func (v *VectorInput) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '[':
+		if isMultiArray(b) {
+			vs, err := decodeMulti(b)
+			if err != nil {
+				return err
+			}
+			*v = VectorInput{Multi: vs}
+			return nil
+		}
 		vec, err := decodeDense(b)
 		if err != nil {
 			return err
@@ -61,6 +70,9 @@ func (v VectorInput) MarshalJSON() ([]byte, error) {
 	}
 	if v.Sparse != nil {
 		return v.Sparse.MarshalJSON()
+	}
+	if v.Multi != nil {
+		return marshalMulti(v.Multi), nil
 	}
 	return marshalFloats(v.Vector), nil
 }

@@ -126,15 +126,39 @@ func isSparseObject(b []byte) bool {
 	return hasI || hasV
 }
 
-// DecodeVectorStruct reads a point's "vector" (Qdrant's VectorStruct): an
-// array (the unnamed dense vector) or an object of name to a dense array
-// or a sparse {indices, values} object. Multi-vectors and inference
-// objects are refused. sparse is nil when there are none.
+// DecodeVectorStruct reads a point's "vector" (Qdrant's VectorStruct) into
+// its dense, sparse and multi-vectors: see DecodeVectorStructMulti. A
+// multi-vector is refused here.
 func DecodeVectorStruct(b []byte) (dense Vectors, sparse SparseVectors, err error) {
+	dense, sparse, multi, err := DecodeVectorStructMulti(b)
+	if err == nil && len(multi) > 0 {
+		return nil, nil, ErrBadInput("a multi-vector is not accepted here")
+	}
+	return dense, sparse, err
+}
+
+// DecodeVectorStructMulti reads a point's "vector": an array (the unnamed
+// dense vector), an array of arrays (the unnamed multi-vector) or an
+// object of name to a dense array, a multi-vector or a sparse {indices,
+// values} object. Inference objects are refused. sparse and multi are nil
+// when there are none.
+func DecodeVectorStructMulti(b []byte) (dense Vectors, sparse SparseVectors, multi MultiVectors, err error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
+	if isMultiArray(b) {
+		vs, err := decodeMulti(b)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return Vectors{}, nil, MultiVectors{DefaultVectorName: vs}, nil
+	}
+	dense, sparse, err = decodeVectorStruct(b, &multi)
+	return dense, sparse, multi, err
+}
+
+func decodeVectorStruct(b []byte, multi *MultiVectors) (dense Vectors, sparse SparseVectors, err error) {
 	if b[0] == '[' {
 		vec, err := decodeDense(b)
 		if err != nil {
@@ -166,6 +190,17 @@ func DecodeVectorStruct(b []byte) (dense Vectors, sparse SparseVectors, err erro
 			sparse[name] = sv
 			continue
 		}
+		if isMultiArray(r) {
+			vs, err := decodeMulti(r)
+			if err != nil {
+				return nil, nil, err
+			}
+			if *multi == nil {
+				*multi = MultiVectors{}
+			}
+			(*multi)[name] = vs
+			continue
+		}
 		vec, err := decodeDense(r)
 		if err != nil {
 			return nil, nil, err
@@ -175,13 +210,26 @@ func DecodeVectorStruct(b []byte) (dense Vectors, sparse SparseVectors, err erro
 	return dense, sparse, nil
 }
 
-// marshalVectorStruct writes dense and sparse vectors as one VectorStruct:
-// the bare array for a lone unnamed dense vector, else one object.
-func marshalVectorStruct(dense Vectors, sparse SparseVectors) ([]byte, error) {
-	if len(sparse) == 0 {
+// marshalVectorStruct writes dense, sparse and multi-vectors as one
+// VectorStruct: the bare array for a lone unnamed dense vector (or array
+// of arrays for a lone unnamed multi-vector), else one object.
+func marshalVectorStruct(dense Vectors, sparse SparseVectors, multi ...MultiVectors) ([]byte, error) {
+	var mv MultiVectors
+	if len(multi) > 0 {
+		mv = multi[0]
+	}
+	if len(mv) > 0 {
+		if vs, ok := mv[DefaultVectorName]; ok && len(mv) == 1 && len(dense) == 0 && len(sparse) == 0 {
+			return marshalMulti(vs), nil
+		}
+	}
+	if len(sparse) == 0 && len(mv) == 0 {
 		return dense.MarshalJSON()
 	}
-	m := make(map[string]json.RawMessage, len(dense)+len(sparse))
+	m := make(map[string]json.RawMessage, len(dense)+len(sparse)+len(mv))
+	for name, vs := range mv {
+		m[name] = marshalMulti(vs)
+	}
 	for name, vec := range dense {
 		m[name] = marshalFloats(vec)
 	}
@@ -203,17 +251,17 @@ func (p *PointStruct) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	dense, sparse, err := DecodeVectorStruct(raw.Vector)
+	dense, sparse, multi, err := DecodeVectorStructMulti(raw.Vector)
 	if err != nil {
 		return err
 	}
-	*p = PointStruct{ID: raw.ID, Vector: dense, Sparse: sparse, Payload: raw.Payload}
+	*p = PointStruct{ID: raw.ID, Vector: dense, Sparse: sparse, Multi: multi, Payload: raw.Payload}
 	return nil
 }
 
 // MarshalJSON writes the point with dense and sparse vectors in "vector".
 func (p PointStruct) MarshalJSON() ([]byte, error) {
-	vec, err := marshalVectorStruct(p.Vector, p.Sparse)
+	vec, err := marshalVectorStruct(p.Vector, p.Sparse, p.Multi)
 	if err != nil {
 		return nil, err
 	}
@@ -233,17 +281,17 @@ func (p *PointVectors) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	dense, sparse, err := DecodeVectorStruct(raw.Vector)
+	dense, sparse, multi, err := DecodeVectorStructMulti(raw.Vector)
 	if err != nil {
 		return err
 	}
-	*p = PointVectors{ID: raw.ID, Vector: dense, Sparse: sparse}
+	*p = PointVectors{ID: raw.ID, Vector: dense, Sparse: sparse, Multi: multi}
 	return nil
 }
 
 // MarshalJSON writes {"id", "vector"} with dense and sparse vectors.
 func (p PointVectors) MarshalJSON() ([]byte, error) {
-	vec, err := marshalVectorStruct(p.Vector, p.Sparse)
+	vec, err := marshalVectorStruct(p.Vector, p.Sparse, p.Multi)
 	if err != nil {
 		return nil, err
 	}
@@ -268,8 +316,8 @@ type pointOut struct {
 // "vector" (present when vectors were requested, {} when it has none).
 func (r Record) MarshalJSON() ([]byte, error) {
 	out := pointOut{ID: r.ID, Payload: r.Payload, ShardKey: r.ShardKey, OrderValue: r.OrderValue}
-	if r.Vector != nil || r.Sparse != nil {
-		vec, err := marshalVectorStruct(nonNilVectors(r.Vector), r.Sparse)
+	if r.Vector != nil || r.Sparse != nil || r.Multi != nil {
+		vec, err := marshalVectorStruct(nonNilVectors(r.Vector), r.Sparse, r.Multi)
 		if err != nil {
 			return nil, err
 		}
@@ -281,8 +329,8 @@ func (r Record) MarshalJSON() ([]byte, error) {
 // MarshalJSON writes the hit like Record, with its version and score.
 func (s ScoredPoint) MarshalJSON() ([]byte, error) {
 	out := pointOut{ID: s.ID, Version: &s.Version, Score: &s.Score, Payload: s.Payload, ShardKey: s.ShardKey, OrderValue: s.OrderValue}
-	if s.Vector != nil || s.Sparse != nil {
-		vec, err := marshalVectorStruct(nonNilVectors(s.Vector), s.Sparse)
+	if s.Vector != nil || s.Sparse != nil || s.Multi != nil {
+		vec, err := marshalVectorStruct(nonNilVectors(s.Vector), s.Sparse, s.Multi)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +349,7 @@ func nonNilVectors(v Vectors) Vectors {
 // VectorJSON returns the record's "vector" value (dense and sparse vectors
 // in one vector struct) as raw JSON.
 func (r Record) VectorJSON() json.RawMessage {
-	b, err := marshalVectorStruct(nonNilVectors(r.Vector), r.Sparse)
+	b, err := marshalVectorStruct(nonNilVectors(r.Vector), r.Sparse, r.Multi)
 	if err != nil {
 		return json.RawMessage("{}")
 	}

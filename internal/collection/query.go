@@ -356,6 +356,9 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 	if c.isSparse(st.using) {
 		return c.sparseQuery(ctx, st, candidates)
 	}
+	if c.isMulti(st.using) {
+		return c.multiQuery(ctx, st, candidates)
+	}
 	q := st.query
 	params, err := c.vectorParams(st.using)
 	if err != nil {
@@ -503,8 +506,8 @@ func (c *Collection) resolveInputs(ctx context.Context, inputs []api.VectorInput
 			ids = append(ids, *in.ID)
 			continue
 		}
-		if in.Sparse != nil {
-			return nil, nil, api.ErrBadInput("vector %q is dense: query it with a dense vector, got a sparse one", using)
+		if in.Sparse != nil || in.Multi != nil {
+			return nil, nil, api.ErrBadInput("vector %q is dense: query it with one dense vector", using)
 		}
 		v, err := c.checkVector(using, in.Vector)
 		if err != nil {

@@ -55,11 +55,15 @@ func (c *Collection) checkSparse(v api.SparseVectors) (api.SparseVectors, error)
 	return out, nil
 }
 
-// checkDenseNames refuses dense vectors given for sparse names.
+// checkDenseNames refuses dense vectors given for sparse or multi-vector
+// names.
 func (c *Collection) checkDenseNames(v api.Vectors) error {
 	for name := range v {
 		if c.isSparse(name) {
 			return api.ErrBadInput("vector %q is sparse: give it as {\"indices\": [...], \"values\": [...]}", name)
+		}
+		if c.isMulti(name) {
+			return api.ErrBadInput("vector %q is a multi-vector: give it as a list of vectors [[...], ...]", name)
 		}
 	}
 	return nil

@@ -112,11 +112,15 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			if err != nil {
 				return nil, err
 			}
+			multi, err := c.checkMulti(pt.Multi)
+			if err != nil {
+				return nil, err
+			}
 			if err := api.CheckPayloadDepth(pt.Payload); err != nil {
 				return nil, err
 			}
 			s := c.router.ShardOf(pt.ID)
-			by[s] = append(by[s], api.PointStruct{ID: pt.ID, Vector: vecs, Sparse: sparse, Payload: pt.Payload})
+			by[s] = append(by[s], api.PointStruct{ID: pt.ID, Vector: vecs, Sparse: sparse, Multi: multi, Payload: pt.Payload})
 		}
 		for s, pts := range by {
 			p.parts[s] = &api.UpdateOperation{Upsert: &api.UpsertPoints{Points: pts, UpdateFilter: u.UpdateFilter, UpdateMode: u.UpdateMode}}
@@ -170,7 +174,7 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 		}
 		by := map[int][]api.PointVectors{}
 		for _, pv := range uv.Points {
-			if len(pv.Vector) == 0 && len(pv.Sparse) == 0 {
+			if len(pv.Vector) == 0 && len(pv.Sparse) == 0 && len(pv.Multi) == 0 {
 				return nil, api.ErrBadInput("update_vectors: point %s has no vectors", pv.ID)
 			}
 			vecs, err := c.checkVectors(pv.Vector)
@@ -181,8 +185,12 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			if err != nil {
 				return nil, err
 			}
+			multi, err := c.checkMulti(pv.Multi)
+			if err != nil {
+				return nil, err
+			}
 			s := c.router.ShardOf(pv.ID)
-			by[s] = append(by[s], api.PointVectors{ID: pv.ID, Vector: vecs, Sparse: sparse})
+			by[s] = append(by[s], api.PointVectors{ID: pv.ID, Vector: vecs, Sparse: sparse, Multi: multi})
 		}
 		for s, pts := range by {
 			p.parts[s] = &api.UpdateOperation{UpdateVectors: &api.UpdateVectors{Points: pts, UpdateFilter: uv.UpdateFilter}}

@@ -78,7 +78,11 @@ func vectorInputFromProto(v *qdrant.VectorInput) (api.VectorInput, error) {
 	case *qdrant.VectorInput_Sparse:
 		return api.VectorInput{Sparse: &api.SparseVector{Indices: nonNilU32(x.Sparse.GetIndices()), Values: nonNilFloats(x.Sparse.GetValues())}}, nil
 	case *qdrant.VectorInput_MultiDense:
-		return api.VectorInput{}, api.ErrBadInput(errMulti)
+		vs := make([][]float32, len(x.MultiDense.GetVectors()))
+		for i, d := range x.MultiDense.GetVectors() {
+			vs[i] = nonNilFloats(d.GetData())
+		}
+		return api.VectorInput{Multi: vs}, nil
 	case *qdrant.VectorInput_Document, *qdrant.VectorInput_Image, *qdrant.VectorInput_Object:
 		return api.VectorInput{}, api.ErrBadInput(errInference)
 	}

@@ -346,10 +346,8 @@ func TestVectorsConversion(t *testing.T) {
 	two := uint32(2)
 	bad := map[string]*qdrant.Vectors{
 		"sparse":            qdrant.NewVectorsSparse([]uint32{1}, []float32{1}),
-		"multi":             qdrant.NewVectorsMulti([][]float32{{1}, {2}}),
 		"document":          qdrant.NewVectorsDocument(&qdrant.Document{Text: "hi", Model: "m"}),
 		"deprecated sparse": {VectorsOptions: &qdrant.Vectors_Vector{Vector: &qdrant.Vector{Data: []float32{1}, Indices: &qdrant.SparseIndices{Data: []uint32{3}}}}},
-		"deprecated multi":  {VectorsOptions: &qdrant.Vectors_Vector{Vector: &qdrant.Vector{Data: []float32{1, 2}, VectorsCount: &two}}},
 	}
 	named := qdrant.NewVectorsMap(map[string]*qdrant.Vector{"s": qdrant.NewVectorSparse([]uint32{3, 1}, []float32{1, 2}), "d": qdrant.NewVector(1)})
 	if v, err := vectorsFromProto(named); err != nil || len(v) != 1 || fmt.Sprint(v["d"]) != "[1]" {
@@ -357,6 +355,16 @@ func TestVectorsConversion(t *testing.T) {
 	}
 	if sv := sparseFromProto(named); fmt.Sprint(sv["s"].Indices, sv["s"].Values) != "[3 1] [1 2]" || len(sv) != 1 {
 		t.Fatalf("named sparse: %v", sv)
+	}
+	for name, in := range map[string]*qdrant.Vectors{
+		"multi":            qdrant.NewVectorsMulti([][]float32{{1, 2}, {3, 4}}),
+		"deprecated multi": {VectorsOptions: &qdrant.Vectors_Vector{Vector: &qdrant.Vector{Data: []float32{1, 2, 3, 4}, VectorsCount: &two}}},
+	} {
+		v, err := vectorsFromProto(in)
+		mv, errMv := multiFromProto(in)
+		if err != nil || errMv != nil || len(v) != 0 || fmt.Sprint(mv[""]) != "[[1 2] [3 4]]" {
+			t.Errorf("%s: %v %v %v %v", name, v, mv, err, errMv)
+		}
 	}
 	for name, in := range bad {
 		_, err := vectorsFromProto(in)
@@ -485,7 +493,6 @@ func TestQueryConversion(t *testing.T) {
 	unsupported := map[string]*qdrant.Query{
 		"formula":  qdrant.NewQueryFormula(&qdrant.Formula{Expression: qdrant.NewExpressionConstant(1)}),
 		"mmr":      qdrant.NewQueryMMR(qdrant.NewVectorInput(1), &qdrant.Mmr{}),
-		"multi":    qdrant.NewQueryMulti([][]float32{{1}}),
 		"document": qdrant.NewQueryDocument(&qdrant.Document{Text: "x"}),
 		"empty":    {},
 	}

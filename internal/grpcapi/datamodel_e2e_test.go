@@ -63,18 +63,42 @@ func TestClientUpdateModes(t *testing.T) {
 	wantCode(t, "unknown mode", err, codes.InvalidArgument, "unknown update_mode 9")
 }
 
-// TestClientMultivectorRefused checks that gRPC refuses a multivector
-// config with the same text as REST.
-func TestClientMultivectorRefused(t *testing.T) {
+// TestClientMultiVectors runs multi-vectors (max_sim) through the official
+// client against the real service, and checks that Euclid is refused
+// with the same text as over REST.
+func TestClientMultiVectors(t *testing.T) {
 	ts := startServer(t, serverConfig{})
 	c := ts.client(t, "")
 	ctx := ctxT(t)
-	err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "mv", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{
-		Size: 4, Distance: qdrant.Distance_Cosine, MultivectorConfig: &qdrant.MultiVectorConfig{Comparator: qdrant.MultiVectorComparator_MaxSim},
+	mv := &qdrant.MultiVectorConfig{Comparator: qdrant.MultiVectorComparator_MaxSim}
+	err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "bad", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{
+		Size: 2, Distance: qdrant.Distance_Euclid, MultivectorConfig: mv,
 	})})
-	wantCode(t, "multivector", err, codes.InvalidArgument, `Wrong input: vector "": multivector_config is not supported by this server; use dense vectors`)
-	if ok, err := c.CollectionExists(ctx, "mv"); err != nil || ok {
-		t.Fatalf("refused collection exists: %v %v", ok, err)
+	wantCode(t, "euclid multivector", err, codes.InvalidArgument, `Wrong input: vector "": multi-vectors are supported with Cosine and Dot distances only, got Euclid`)
+	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "mv", ShardNumber: qdrant.PtrOf(uint32(2)),
+		VectorsConfig: qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{"colbert": {Size: 2, Distance: qdrant.Distance_Dot, MultivectorConfig: mv}}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	info := must[*qdrant.CollectionInfo](t, "info")(c.GetCollectionInfo(ctx, "mv"))
+	if info.GetConfig().GetParams().GetVectorsConfig().GetParamsMap().GetMap()["colbert"].GetMultivectorConfig() == nil {
+		t.Fatalf("multivector config not reported: %v", info.GetConfig().GetParams())
+	}
+	pts := []*qdrant.PointStruct{
+		{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"colbert": qdrant.NewVectorMulti([][]float32{{1, 0}, {0, 1}})})},
+		{Id: qdrant.NewIDNum(2), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"colbert": qdrant.NewVectorMulti([][]float32{{0, 3}, {1, 1}})})},
+	}
+	if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "mv", Wait: qdrant.PtrOf(true), Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	// MaxSim of [[1,0],[0,1]]: 1 -> 2, 2 -> 1 + 3 = 4.
+	res := must[[]*qdrant.ScoredPoint](t, "multi query")(c.Query(ctx, &qdrant.QueryPoints{CollectionName: "mv", Query: qdrant.NewQueryMulti([][]float32{{1, 0}, {0, 1}}), Using: qdrant.PtrOf("colbert"), WithVectors: qdrant.NewWithVectors(true)}))
+	if fmt.Sprint(numIDs(res)) != "[2 1]" || res[0].GetScore() != 4 || res[1].GetScore() != 2 {
+		t.Fatalf("multi query: %v", res)
+	}
+	got := res[0].GetVectors().GetVectors().GetVectors()["colbert"].GetMultiDense().GetVectors()
+	if len(got) != 2 || fmt.Sprint(got[0].GetData(), got[1].GetData()) != "[0 3] [1 1]" {
+		t.Fatalf("multi-vector back: %v", res[0].GetVectors())
 	}
 }
 

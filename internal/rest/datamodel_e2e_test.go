@@ -75,19 +75,6 @@ func TestUpdateModeEndToEnd(t *testing.T) {
 	step{method: "POST", path: d + "/points/count", body: `{}`, check: wantJSON(`{"count": 4}`)}.run(t, c)
 }
 
-// TestMultivectorConfigRefused checks that a multivector_config is refused,
-// not silently dropped (multi-vectors are not implemented yet).
-func TestMultivectorConfigRefused(t *testing.T) {
-	c := newRealServer(t, Options{}, auth.Options{})
-	c.do("PUT", "/collections/mv", `{"vectors": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}}`).
-		wantError(t, 400, `Wrong input: vector "": multivector_config is not supported by this server; use dense vectors`)
-	c.do("PUT", "/collections/mv", `{"vectors": {"colbert": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}}}`).
-		wantError(t, 400, `vector "colbert": multivector_config is not supported`)
-	if r := c.do("GET", "/collections/mv", nil); r.status != 404 {
-		t.Fatalf("refused collection exists: %d %s", r.status, r.body)
-	}
-}
-
 // TestSparseVectorsEndToEnd walks sparse vectors over real HTTP: config
 // (reported back), upsert in both body forms, validation texts, sparse
 // queries with filters, IDF, hybrid prefetch + fusion with a dense
@@ -173,4 +160,58 @@ func TestSparseVectorsEndToEnd(t *testing.T) {
 	step{method: "PUT", path: "/collections/only", body: `{"sparse_vectors": {"s": {}}}`}.run(t, c)
 	step{method: "PUT", path: "/collections/only/points?wait=true", body: `{"points": [{"id": 1, "vector": {"s": {"indices": [1], "values": [1]}}}, {"id": 2, "vector": {}}]}`}.run(t, c)
 	step{method: "POST", path: "/collections/only/points/query", body: `{"query": {"indices": [1], "values": [3]}, "using": "s"}`, check: wantIDs(1)}.run(t, c)
+}
+
+// TestMultiVectorsEndToEnd walks multi-vectors (multivector_config
+// max_sim) over real HTTP: config, upsert in both forms, MaxSim queries
+// (exact), re-scoring dense prefetch candidates, reads, updates and
+// validation.
+func TestMultiVectorsEndToEnd(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/mv"
+	step{method: "PUT", path: d, body: `{"vectors": {"dense": {"size": 2, "distance": "Dot"}, "colbert": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}, "shard_number": 2}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"multivector_config":{"comparator":"max_sim"}`)}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": {"dense": [1, 0], "colbert": [[1, 0], [0, 1]]}},
+		{"id": 2, "vector": {"dense": [0, 1], "colbert": [[2, 0]]}},
+		{"id": 3, "vector": {"colbert": [[0, 3], [1, 1], [0, 0]]}}
+	]}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"batch": {"ids": [4], "vectors": {"colbert": [[[0.5, 0.5]]]}}}`}.run(t, c)
+	// MaxSim of [[1,0],[0,1]]: 1 -> 1+1 = 2, 2 -> 2+0 = 2, 3 -> 1+3 = 4, 4 -> 0.5+0.5 = 1.
+	step{method: "POST", path: d + "/points/query", body: `{"query": [[1, 0], [0, 1]], "using": "colbert"}`, check: wantScores(map[int]float64{3: 4, 1: 2, 2: 2, 4: 1})}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": 1, "using": "colbert", "limit": 1}`, check: wantIDs(3)}.run(t, c)
+	// The usual ColBERT pattern: dense candidates re-scored by MaxSim.
+	step{method: "POST", path: d + "/points/query", body: `{"prefetch": {"query": [1, 1], "using": "dense", "limit": 2}, "query": [[0, 1]], "using": "colbert"}`, check: wantIDs(1, 2)}.run(t, c)
+	step{method: "GET", path: d + "/points/3", check: wantJSON(`{"id": 3, "vector": {"colbert": [[0, 3], [1, 1], [0, 0]]}}`)}.run(t, c)
+	step{method: "PUT", path: d + "/points/vectors?wait=true", body: `{"points": [{"id": 2, "vector": {"colbert": [[0, 9]]}}]}`}.run(t, c)
+	step{method: "GET", path: d + "/points/2", check: wantJSON(`{"id": 2, "vector": {"dense": [0, 1], "colbert": [[0, 9]]}}`)}.run(t, c)
+	step{method: "POST", path: d + "/points/vectors/delete?wait=true", body: `{"points": [3], "vector": ["colbert"]}`}.run(t, c)
+	step{method: "POST", path: d + "/points/count", body: `{"filter": {"must": [{"has_vector": "colbert"}]}}`, check: wantJSON(`{"count": 3}`)}.run(t, c)
+
+	c.do("PUT", d+"/points?wait=true", `{"points": [{"id": 9, "vector": {"colbert": [[1, 2, 3]]}}]}`).wantError(t, 400, "Vector dimension error: expected dim: 2, got 3")
+	c.do("PUT", d+"/points?wait=true", `{"points": [{"id": 9, "vector": {"colbert": [1, 2]}}]}`).wantError(t, 400, `vector "colbert" is a multi-vector`)
+	c.do("PUT", d+"/points?wait=true", `{"points": [{"id": 9, "vector": {"dense": [[1, 2]]}}]}`).wantError(t, 400, `vector "dense" is not a multi-vector`)
+	c.do("POST", d+"/points/query", `{"query": [[1, 2]], "using": "dense"}`).wantError(t, 400, `vector "dense" is dense`)
+	c.do("PUT", "/collections/bad", `{"vectors": {"size": 2, "distance": "Euclid", "multivector_config": {"comparator": "max_sim"}}}`).wantError(t, 400, "Cosine and Dot distances only")
+}
+
+// wantScores checks the hits' scores by id, and that they come best first.
+func wantScores(want map[int]float64) func(testing.TB, json.RawMessage) {
+	return func(t testing.TB, res json.RawMessage) {
+		t.Helper()
+		var r struct {
+			Points []struct {
+				ID    int     `json:"id"`
+				Score float64 `json:"score"`
+			} `json:"points"`
+		}
+		if err := json.Unmarshal(res, &r); err != nil || len(r.Points) != len(want) {
+			t.Fatalf("result %s, want the scores %v (%v)", res, want, err)
+		}
+		for i, p := range r.Points {
+			if w, ok := want[p.ID]; !ok || math.Abs(p.Score-w) > 1e-5 || (i > 0 && p.Score > r.Points[i-1].Score) {
+				t.Fatalf("result %s, want the scores %v best first", res, want)
+			}
+		}
+	}
 }

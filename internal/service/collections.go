@@ -160,8 +160,13 @@ func validateVectorParams(name string, p api.VectorParams) error {
 			return err
 		}
 	}
-	if p.MultivectorConfig != nil {
-		return api.ErrBadInput("vector %q: multivector_config is not supported by this server; use dense vectors", name)
+	if mv := p.MultivectorConfig; mv != nil {
+		if mv.Comparator != api.ComparatorMaxSim {
+			return api.ErrBadInput("vector %q: unknown multivector comparator %q: expected max_sim", name, mv.Comparator)
+		}
+		if p.Distance != api.DistanceCosine && p.Distance != api.DistanceDot {
+			return api.ErrBadInput("vector %q: multi-vectors are supported with Cosine and Dot distances only, got %s", name, p.Distance)
+		}
 	}
 	return nil
 }

@@ -87,6 +87,7 @@ type change struct {
 	exists  bool              // the point exists after the operation
 	vectors api.Vectors       // all its dense vectors after the operation
 	sparse  api.SparseVectors // all its sparse vectors after the operation
+	multi   api.MultiVectors  // all its multi-vectors after the operation
 	payload api.Payload       // its payload after the operation
 	newVecs bool              // vectors changed: the point moves to a new offset
 	hadOld  bool              // the point existed before the operation
@@ -115,6 +116,7 @@ func (p *plan) view(id api.PointID) *change {
 		c.payload = p.s.payloads[off]
 		c.vectors = p.s.vectorsAt(off, nil)
 		c.sparse = p.s.sparseAt(off, nil)
+		c.multi = p.s.multiAt(off, nil)
 	}
 	p.changes[id] = c
 	p.order = append(p.order, c)
@@ -127,7 +129,8 @@ func (p *plan) peek(id api.PointID) (exists bool, payload api.Payload, has func(
 		return c.exists, c.payload, func(n string) bool {
 			_, ok := c.vectors[n]
 			_, okSparse := c.sparse[n]
-			return ok || okSparse
+			_, okMulti := c.multi[n]
+			return ok || okSparse || okMulti
 		}
 	}
 	off, ok := p.s.ids[id]
@@ -229,6 +232,45 @@ func (p *plan) checkSparse(v api.SparseVectors) error {
 	return nil
 }
 
+// checkMulti validates multi-vectors against the configured names and
+// dimensions.
+func (p *plan) checkMulti(v api.MultiVectors) error {
+	for name, vs := range v {
+		ms := p.s.multi[name]
+		if ms == nil {
+			return api.ErrBadInput("Not existing vector name error: %s", name)
+		}
+		if len(vs) == 0 {
+			return api.ErrBadInput("multi-vector %q must hold at least one vector", name)
+		}
+		for _, vec := range vs {
+			if len(vec) != ms.dim {
+				return api.ErrBadInput("Vector dimension error: expected dim: %d, got %d", ms.dim, len(vec))
+			}
+			if err := api.CheckFinite(name, vec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cloneMulti deep-copies v (nil for none).
+func cloneMulti(v api.MultiVectors) api.MultiVectors {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make(api.MultiVectors, len(v))
+	for name, vs := range v {
+		c := make([][]float32, len(vs))
+		for i, vec := range vs {
+			c[i] = slices.Clone(vec)
+		}
+		out[name] = c
+	}
+	return out
+}
+
 // sortedSparse returns v with every vector sorted by index (nil for none).
 func sortedSparse(v api.SparseVectors) api.SparseVectors {
 	if len(v) == 0 {
@@ -266,6 +308,9 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if err := p.checkSparse(pt.Sparse); err != nil {
 				return err
 			}
+			if err := p.checkMulti(pt.Multi); err != nil {
+				return err
+			}
 			if err := checkPayload(pt.Payload); err != nil {
 				return err
 			}
@@ -282,6 +327,7 @@ func (p *plan) build(op *api.UpdateOperation) error {
 				c.vectors = api.Vectors{}
 			}
 			c.sparse = sortedSparse(pt.Sparse)
+			c.multi = cloneMulti(pt.Multi)
 			c.payload = pt.Payload
 		}
 	case op.Delete != nil:
@@ -369,6 +415,9 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if err := p.checkSparse(uv.Points[i].Sparse); err != nil {
 				return err
 			}
+			if err := p.checkMulti(uv.Points[i].Multi); err != nil {
+				return err
+			}
 		}
 		for i := range uv.Points {
 			pt := &uv.Points[i]
@@ -393,11 +442,19 @@ func (p *plan) build(op *api.UpdateOperation) error {
 				maps.Copy(ns, sortedSparse(pt.Sparse))
 				c.sparse = ns
 			}
+			if len(pt.Multi) > 0 {
+				nm := maps.Clone(c.multi)
+				if nm == nil {
+					nm = api.MultiVectors{}
+				}
+				maps.Copy(nm, cloneMulti(pt.Multi))
+				c.multi = nm
+			}
 		}
 	case op.DeleteVectors != nil:
 		dv := op.DeleteVectors
 		for _, name := range dv.Vector {
-			if p.s.spaces[name] == nil && p.s.sparse[name] == nil {
+			if p.s.spaces[name] == nil && p.s.sparse[name] == nil && p.s.multi[name] == nil {
 				return api.ErrBadInput("Not existing vector name error: %s", name)
 			}
 		}
@@ -407,9 +464,13 @@ func (p *plan) build(op *api.UpdateOperation) error {
 		}
 		for _, id := range ids {
 			c := p.view(id)
-			nv, ns := maps.Clone(c.vectors), maps.Clone(c.sparse)
+			nv, ns, nm := maps.Clone(c.vectors), maps.Clone(c.sparse), maps.Clone(c.multi)
 			changed := false
 			for _, name := range dv.Vector {
+				if _, ok := nm[name]; ok {
+					delete(nm, name)
+					changed = true
+				}
 				if _, ok := nv[name]; ok {
 					delete(nv, name)
 					changed = true
@@ -420,7 +481,7 @@ func (p *plan) build(op *api.UpdateOperation) error {
 				}
 			}
 			if changed {
-				c.vectors, c.sparse, c.newVecs = nv, ns, true
+				c.vectors, c.sparse, c.multi, c.newVecs = nv, ns, nm, true
 			}
 		}
 	}
@@ -462,8 +523,13 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 		}
 		c.newOff = off
 		names := slices.Sorted(maps.Keys(c.vectors))
-		if len(c.sparse) > 0 {
+		if len(c.sparse) > 0 || len(c.multi) > 0 {
 			names = slices.Sorted(func(yield func(string) bool) {
+				for n := range c.multi {
+					if !yield(n) {
+						return
+					}
+				}
 				for n := range c.vectors {
 					if !yield(n) {
 						return
@@ -488,6 +554,12 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 			continue
 		}
 		for _, n := range names {
+			if vs, ok := c.multi[n]; ok {
+				if err := b.Set(vectorKey(off, n), encodeMulti(vs, p.s.multi[n].dim), nil); err != nil {
+					return fmt.Errorf("cannot write multi-vector: %w", err)
+				}
+				continue
+			}
 			if sv, ok := c.sparse[n]; ok {
 				if err := b.Set(vectorKey(off, n), encodeSparse(sv), nil); err != nil {
 					return fmt.Errorf("cannot write sparse vector: %w", err)
@@ -546,6 +618,9 @@ func (s *Shard) publish(p *plan, seq uint64) {
 			for _, ss := range s.sparse {
 				ss.idx.Remove(old)
 			}
+			for _, ms := range s.multi {
+				delete(ms.vecs, old)
+			}
 			if !c.exists {
 				delete(s.ids, c.id)
 			}
@@ -566,6 +641,9 @@ func (s *Shard) publish(p *plan, seq uint64) {
 			}
 			for name, sv := range c.sparse {
 				s.sparse[name].idx.Add(off, toIndexVector(sv))
+			}
+			for name, vs := range c.multi {
+				s.multi[name].vecs[off] = vs
 			}
 			s.live.set(off)
 			s.nLive++
@@ -627,6 +705,11 @@ func (s *Shard) namesAt(off uint32) []string {
 			out = append(out, name)
 		}
 	}
+	for name, ms := range s.multi {
+		if _, ok := ms.vecs[off]; ok {
+			out = append(out, name)
+		}
+	}
 	sort.Strings(out)
 	return out
 }
@@ -636,7 +719,13 @@ func (s *Shard) hasVectorFunc(off uint32) func(string) bool {
 		if sp := s.spaces[name]; sp != nil {
 			return sp.has.has(off)
 		}
-		ss := s.sparse[name]
-		return ss != nil && ss.idx.Has(off)
+		if ss := s.sparse[name]; ss != nil {
+			return ss.idx.Has(off)
+		}
+		if ms := s.multi[name]; ms != nil {
+			_, ok := ms.vecs[off]
+			return ok
+		}
+		return false
 	}
 }

@@ -21,6 +21,8 @@ func fuzzSeedOps() []*api.UpdateOperation {
 		}}},
 		{Upsert: &api.UpsertPoints{Points: []api.PointStruct{{ID: api.NumID(6), Vector: api.Vectors{"a": {1}}, Sparse: api.SparseVectors{"s": {Indices: []uint32{1, 7}, Values: []float32{0.5, -2}}}}}}},
 		{UpdateVectors: &api.UpdateVectors{Points: []api.PointVectors{{ID: api.NumID(6), Vector: api.Vectors{}, Sparse: api.SparseVectors{"s": {Indices: []uint32{}, Values: []float32{}}}}}}},
+		{Upsert: &api.UpsertPoints{Points: []api.PointStruct{{ID: api.NumID(8), Vector: api.Vectors{}, Multi: api.MultiVectors{"m": {{1, 2}, {3, 4}, {5, 6}}}}}}},
+		{UpdateVectors: &api.UpdateVectors{Points: []api.PointVectors{{ID: api.NumID(8), Vector: api.Vectors{}, Multi: api.MultiVectors{"m": {{0, 1}}}}}}},
 		{Upsert: &api.UpsertPoints{UpdateMode: api.UpdateModeInsertOnly, Points: []api.PointStruct{{ID: api.NumID(4), Vector: api.Vectors{}}}}},
 		{Upsert: &api.UpsertPoints{UpdateMode: api.UpdateModeUpdateOnly, UpdateFilter: &f, Points: []api.PointStruct{{ID: api.NumID(5), Vector: api.Vectors{"a": {1}}}}}},
 		{Delete: &api.PointsSelector{Points: []api.PointID{api.NumID(3)}}},

@@ -331,3 +331,57 @@ func TestSparseConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiVectorsDurable checks multi-vectors through apply, MaxSim
+// search (with a filter), the op log and a reopen from the store.
+func TestMultiVectorsDurable(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(dir)
+	opts.Vectors = api.VectorsConfig{"m": {Size: 2, Distance: api.DistanceDot, MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}}
+	s := openShard(t, opts)
+	apply(t, s, upsert(
+		api.PointStruct{ID: api.NumID(1), Vector: api.Vectors{}, Multi: api.MultiVectors{"m": {{1, 0}, {0, 1}}}, Payload: payload(t, `{"k":1}`)},
+		api.PointStruct{ID: api.NumID(2), Vector: api.Vectors{}, Multi: api.MultiVectors{"m": {{0, 3}, {1, 1}, {2, 0}}}, Payload: payload(t, `{"k":2}`)},
+		api.PointStruct{ID: api.NumID(3), Vector: api.Vectors{}},
+	))
+	if _, err := s.Apply(bg, upsert(api.PointStruct{ID: api.NumID(4), Multi: api.MultiVectors{"m": {{1, 2, 3}}}})); api.KindOf(err) != api.KindBadInput {
+		t.Fatalf("wrong dimension: %v", err)
+	}
+	check := func(stage string) {
+		t.Helper()
+		q := [][]float32{{1, 0}, {0, 1}}
+		hits, err := s.Search(bg, SearchRequest{Using: "m", Multi: q, Limit: 10})
+		// 1 -> 1 + 1 = 2; 2 -> max(0, 1, 2) + max(3, 1, 0) = 5.
+		if err != nil || len(hits) != 2 || hits[0].ID.Num != 2 || hits[0].Score != 5 || hits[1].Score != 2 {
+			t.Fatalf("%s: MaxSim search: %v %s", stage, err, jsonOf(t, hits))
+		}
+		hits, err = s.Search(bg, SearchRequest{Using: "m", Multi: q, Limit: 10, Filter: filterJSON(t, `{"must":[{"key":"k","match":{"value":1}}]}`)})
+		if err != nil || len(hits) != 1 || hits[0].ID.Num != 1 {
+			t.Fatalf("%s: filtered MaxSim search: %v %s", stage, err, jsonOf(t, hits))
+		}
+		if got := jsonOf(t, getOne(t, s, 2).Multi); got != `{"m":[[0,3],[1,1],[2,0]]}` {
+			t.Fatalf("%s: stored multi-vector %s", stage, got)
+		}
+		if got := countWhere(t, s, `{"must":[{"has_vector":"m"}]}`); got != 2 {
+			t.Fatalf("%s: has_vector m = %d", stage, got)
+		}
+	}
+	check("before reopen")
+	var logged []string
+	if err := s.ReadOps(bg, 1, func(_ uint64, op *api.UpdateOperation) error {
+		for _, p := range op.Upsert.Points {
+			logged = append(logged, jsonOf(t, p.Multi))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(logged, " ") != `{"m":[[1,0],[0,1]]} {"m":[[0,3],[1,1],[2,0]]} null` {
+		t.Fatalf("logged multi-vectors: %v", logged)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openShard(t, opts)
+	check("after reopen")
+}

@@ -21,8 +21,9 @@ const (
 )
 
 // storeFormatVersion is the version of the store layout this build
-// writes. Version 3 adds sparse vectors (0x03 records of sparse names, op-log
-// entries of kind 2); a version 2 store is a version 3 store without them,
+// writes. Version 3 adds sparse vectors and multi-vectors (0x03 records of
+// their names, op-log entries of kinds 2 and 3); a version 2 store is a
+// version 3 store without them,
 // so Open reads both and the next write marks the store 3. Version 2 keys
 // vectors by offset and lets op-log records refer to them instead of
 // holding a second copy; version 1 (id-keyed vectors, every vector in the

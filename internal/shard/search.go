@@ -30,7 +30,10 @@ type SearchRequest struct {
 	// says so. SparseFullScan is that vector's full_scan_threshold.
 	Sparse         *api.SparseVector
 	SparseFullScan int
-	Filter         *api.Filter
+	// Multi is the query when Using names a multi-vector (vectors
+	// already normalised for Cosine).
+	Multi  [][]float32
+	Filter *api.Filter
 	// Limit is the number of hits wanted (the caller's offset+limit).
 	Limit          int
 	Params         api.SearchParams
@@ -104,11 +107,14 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 	if ss := s.sparse[req.Using]; ss != nil {
 		return s.searchSparseHits(ctx, ss, req)
 	}
+	if ms := s.multi[req.Using]; ms != nil {
+		return s.searchMultiHits(ctx, ms, req)
+	}
 	sp := s.spaces[req.Using]
 	if sp == nil {
 		return nil, api.ErrBadInput("Not existing vector name error: %s", req.Using)
 	}
-	if req.Sparse != nil {
+	if req.Sparse != nil || req.Multi != nil {
 		return nil, api.ErrBadInput("vector %q is dense: query it with a dense vector", req.Using)
 	}
 	if req.Scorer == nil && len(req.Vector) != sp.dim {
@@ -159,6 +165,7 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 			Payload: filter.Select(s.payloads[h.off], req.WithPayload),
 			Vector:  s.selectVectors(h.off, req.WithVector),
 			Sparse:  s.selectSparse(h.off, req.WithVector),
+			Multi:   s.selectMulti(h.off, req.WithVector),
 		})
 	}
 	return out, nil
@@ -200,6 +207,7 @@ func (s *Shard) searchSparseHits(ctx context.Context, ss *sparseSpace, req Searc
 			Payload: filter.Select(s.payloads[h.Off], req.WithPayload),
 			Vector:  s.selectVectors(h.Off, req.WithVector),
 			Sparse:  s.selectSparse(h.Off, req.WithVector),
+			Multi:   s.selectMulti(h.Off, req.WithVector),
 		})
 	}
 	return out, nil

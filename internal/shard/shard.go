@@ -144,6 +144,7 @@ type Shard struct {
 	nLive    int
 	spaces   map[string]*space
 	sparse   map[string]*sparseSpace // fixed at Open; per-offset state guarded by mu
+	multi    map[string]*multiSpace  // likewise
 	pidx     *payloadIndexes
 
 	bgCtx    context.Context
@@ -194,6 +195,7 @@ func Open(opts Options) (*Shard, error) {
 		ids:      make(map[api.PointID]uint32),
 		spaces:   make(map[string]*space),
 		sparse:   make(map[string]*sparseSpace),
+		multi:    make(map[string]*multiSpace),
 		persistC: make(chan struct{}, 1),
 	}
 	db, err := pebble.Open(filepath.Join(opts.Dir, "store"), s.pebbleOptions())
@@ -256,6 +258,10 @@ func (s *Shard) load() error {
 	}
 	s.lastSeq, s.nextOff = m.LastSeq, m.NextOffset
 	for name, p := range s.opts.Vectors {
+		if p.MultivectorConfig != nil {
+			s.multi[name] = &multiSpace{name: name, dim: p.Size, vecs: map[uint32][][]float32{}}
+			continue
+		}
 		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads)
 		if err != nil {
 			return fmt.Errorf("cannot open shard: %w", err)
@@ -323,7 +329,7 @@ func (s *Shard) load() error {
 		s.live.set(off)
 		s.nLive++
 		for _, name := range h.Names {
-			if s.sparse[name] != nil {
+			if s.sparse[name] != nil || s.multi[name] != nil {
 				needSparse = append(needSparse, missing{id, name, off})
 				continue
 			}
@@ -366,6 +372,15 @@ func (s *Shard) load() error {
 		v, closer, err := s.db.Get(vectorKey(m.off, m.name))
 		if err != nil {
 			return fmt.Errorf("cannot read sparse vector %q of point %s: %w", m.name, m.id, err)
+		}
+		if ms := s.multi[m.name]; ms != nil {
+			vs, err := decodeMulti(v, ms.dim)
+			closer.Close()
+			if err != nil {
+				return fmt.Errorf("cannot read multi-vector %q of point %s: %w", m.name, m.id, err)
+			}
+			ms.vecs[m.off] = vs
+			continue
 		}
 		sv, err := decodeSparse(v)
 		closer.Close()
