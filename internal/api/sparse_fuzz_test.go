@@ -6,7 +6,7 @@ import (
 )
 
 // FuzzDecodeVectorStruct feeds arbitrary JSON to the vector-struct decoder
-// (dense and sparse vectors by name): it must return an error or vectors,
+// (dense, sparse and multi-vectors by name): it must return an error or vectors,
 // never panic; decoded sparse vectors have as many indices as values once
 // they validate, and what decodes encodes and decodes again to the same.
 func FuzzDecodeVectorStruct(f *testing.F) {
@@ -23,12 +23,19 @@ func FuzzDecodeVectorStruct(f *testing.F) {
 		`{"s": {"text": "a document"}}`,
 		`{"indices": [1], "values": [1]}`,
 		`{"m": [[1, 2], [3, 4]]}`,
+		`[[1, 2], [3, 4]]`,
+		`{"m": [[]], "d": [1]}`,
 		`null`, `{}`, `[]`, `{"s": null}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dense, sparse, err := DecodeVectorStruct(b)
+		if _, _, err := DecodeVectorStruct(b); err == nil {
+			if _, _, mv, _ := DecodeVectorStructMulti(b); len(mv) > 0 {
+				t.Fatalf("DecodeVectorStruct accepted the multi-vectors of %s", b)
+			}
+		}
+		dense, sparse, multi, err := DecodeVectorStructMulti(b)
 		if err != nil {
 			return
 		}
@@ -37,19 +44,19 @@ func FuzzDecodeVectorStruct(f *testing.F) {
 				t.Fatalf("%q validated with %d indices and %d values", name, len(sv.Indices), len(sv.Values))
 			}
 		}
-		if dense == nil && sparse == nil {
+		if dense == nil && sparse == nil && multi == nil {
 			return
 		}
-		js, err := marshalVectorStruct(nonNilVectors(dense), sparse)
+		js, err := marshalVectorStruct(nonNilVectors(dense), sparse, multi)
 		if err != nil {
 			t.Fatalf("decoded vectors do not encode: %v", err)
 		}
-		dense2, sparse2, err := DecodeVectorStruct(js)
+		dense2, sparse2, multi2, err := DecodeVectorStructMulti(js)
 		if err != nil {
 			t.Fatalf("re-decoding %s: %v", js, err)
 		}
-		a, _ := json.Marshal(PointStruct{Vector: nonNilVectors(dense), Sparse: sparse})
-		c, _ := json.Marshal(PointStruct{Vector: nonNilVectors(dense2), Sparse: sparse2})
+		a, _ := json.Marshal(PointStruct{Vector: nonNilVectors(dense), Sparse: sparse, Multi: multi})
+		c, _ := json.Marshal(PointStruct{Vector: nonNilVectors(dense2), Sparse: sparse2, Multi: multi2})
 		if string(a) != string(c) {
 			t.Fatalf("round trip changed the vectors:\n%s\n%s", a, c)
 		}

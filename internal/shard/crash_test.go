@@ -25,7 +25,21 @@ func crashOptions(dir string) Options {
 	o.PersistInterval = 150 * time.Millisecond
 	o.OpLogRetain = 50
 	o.Sparse = api.SparseVectorsConfig{"lex": {}}
+	o.Vectors["colbert"] = api.VectorParams{Size: 3, Distance: api.DistanceDot, MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}
 	return o
+}
+
+// randMulti returns a multi-vector of 1 to 4 vectors of size 3, or nil one
+// time in two.
+func randMulti(r *rand.Rand) api.MultiVectors {
+	if r.IntN(2) == 0 {
+		return nil
+	}
+	vs := make([][]float32, 1+r.IntN(4))
+	for i := range vs {
+		vs[i] = randVec(r, 3)
+	}
+	return api.MultiVectors{"colbert": vs}
 }
 
 // randSparse returns a sparse vector of up to 8 distinct sorted indices
@@ -70,6 +84,7 @@ func TestCrashChild(t *testing.T) {
 				id := uint64(r.IntN(300))
 				p := pt(id, randVec(r, 8), api.Payload{"round": json.Number(fmt.Sprint(seed)), "i": json.Number(fmt.Sprint(i))})
 				p.Sparse = randSparse(r)
+				p.Multi = randMulti(r)
 				pts = append(pts, p)
 			}
 			op = upsert(pts...)
@@ -217,7 +232,7 @@ func verifyModel(t *testing.T, s *Shard, m model, round int) {
 		if !ok {
 			t.Fatalf("round %d: point %d should not exist", round, rec.ID.Num)
 		}
-		if !slices.Equal(rec.Vector[""], want.Vector[""]) || jsonOf(t, rec.Payload) != jsonOf(t, want.Payload) || jsonOf(t, rec.Sparse) != jsonOf(t, want.Sparse) {
+		if !slices.Equal(rec.Vector[""], want.Vector[""]) || jsonOf(t, rec.Payload) != jsonOf(t, want.Payload) || jsonOf(t, rec.Sparse) != jsonOf(t, want.Sparse) || jsonOf(t, rec.Multi) != jsonOf(t, want.Multi) {
 			t.Fatalf("round %d: point %d is %s, want %s", round, rec.ID.Num, jsonOf(t, rec), jsonOf(t, want))
 		}
 	}
