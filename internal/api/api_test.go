@@ -198,6 +198,8 @@ func TestQueryForms(t *testing.T) {
 		`{"fusion": "rrf"}`:                                   func(q Query) bool { return q.Fusion == "rrf" },
 		`{"rrf": {"k": 60}}`:                                  func(q Query) bool { return *q.RRF.K == 60 },
 		`{"sample": "random"}`:                                func(q Query) bool { return q.Sample == "random" },
+		`{"nearest": {"indices": [4, 1], "values": [1, 2]}}`:  func(q Query) bool { return q.Nearest.Sparse != nil && q.Nearest.Sparse.Indices[0] == 4 },
+		`{"indices": [1], "values": [0.5]}`:                   func(q Query) bool { return q.Nearest.Sparse != nil && q.Nearest.Sparse.Values[0] == 0.5 },
 	} {
 		var q Query
 		if err := json.Unmarshal([]byte(src), &q); err != nil {
@@ -207,7 +209,7 @@ func TestQueryForms(t *testing.T) {
 			t.Fatalf("%s decoded as %+v", src, q)
 		}
 	}
-	for _, bad := range []string{`{"fusion": "max"}`, `{"formula": {}}`, `{}`, `{"sample": "first"}`, `{"nearest": {"indices": [1], "values": [1]}}`} {
+	for _, bad := range []string{`{"fusion": "max"}`, `{"formula": {}}`, `{}`, `{"sample": "first"}`, `{"nearest": {"text": "a document"}}`, `{"nearest": {"indices": [1]}}`} {
 		var q Query
 		if err := json.Unmarshal([]byte(bad), &q); err == nil {
 			t.Fatalf("%s accepted", bad)

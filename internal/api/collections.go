@@ -85,12 +85,67 @@ func (d *HnswConfigDiff) Apply(c HnswConfig) HnswConfig {
 
 // VectorParams configures one named vector.
 type VectorParams struct {
-	Size               int             `json:"size"`
-	Distance           Distance        `json:"distance"`
-	HnswConfig         *HnswConfigDiff `json:"hnsw_config,omitempty"`
-	QuantizationConfig json.RawMessage `json:"quantization_config,omitempty"` // stored, not applied
-	OnDisk             *bool           `json:"on_disk,omitempty"`
-	Datatype           *string         `json:"datatype,omitempty"` // only "float32" is supported
+	Size               int                `json:"size"`
+	Distance           Distance           `json:"distance"`
+	HnswConfig         *HnswConfigDiff    `json:"hnsw_config,omitempty"`
+	QuantizationConfig json.RawMessage    `json:"quantization_config,omitempty"` // stored, not applied
+	OnDisk             *bool              `json:"on_disk,omitempty"`
+	Datatype           *string            `json:"datatype,omitempty"` // only "float32" is supported
+	MultivectorConfig  *MultiVectorConfig `json:"multivector_config,omitempty"`
+}
+
+// SparseModifier changes sparse query weights at search time.
+type SparseModifier string
+
+// Sparse modifiers.
+const (
+	ModifierNone SparseModifier = "none"
+	ModifierIDF  SparseModifier = "idf" // weight each query dimension by its inverse document frequency in the collection
+)
+
+// SparseIndexParams configure a sparse vector's inverted index.
+type SparseIndexParams struct {
+	// FullScanThreshold: a search whose filter leaves fewer vectors than
+	// this scores them directly instead of walking the postings.
+	FullScanThreshold *int    `json:"full_scan_threshold,omitempty"`
+	OnDisk            *bool   `json:"on_disk,omitempty"`  // accepted and reported; the index is held in memory
+	Datatype          *string `json:"datatype,omitempty"` // only "float32" is supported
+}
+
+// DefaultSparseFullScanThreshold is the full_scan_threshold of a sparse
+// index that sets none.
+const DefaultSparseFullScanThreshold = 5000
+
+// SparseVectorParams configures one named sparse vector.
+type SparseVectorParams struct {
+	Index    *SparseIndexParams `json:"index,omitempty"`
+	Modifier *SparseModifier    `json:"modifier,omitempty"`
+}
+
+// FullScanThreshold returns the threshold in force.
+func (p SparseVectorParams) FullScanThreshold() int {
+	if p.Index != nil && p.Index.FullScanThreshold != nil {
+		return *p.Index.FullScanThreshold
+	}
+	return DefaultSparseFullScanThreshold
+}
+
+// IDF reports whether the idf modifier is on.
+func (p SparseVectorParams) IDF() bool { return p.Modifier != nil && *p.Modifier == ModifierIDF }
+
+// SparseVectorsConfig holds the sparse vectors' params by name.
+type SparseVectorsConfig map[string]SparseVectorParams
+
+// MultiVectorComparator scores a multi-vector against another.
+type MultiVectorComparator string
+
+// ComparatorMaxSim sums, over the query's vectors, the best score against
+// any of the point's vectors (late interaction, as in ColBERT).
+const ComparatorMaxSim MultiVectorComparator = "max_sim"
+
+// MultiVectorConfig makes a named vector hold a list of vectors per point.
+type MultiVectorConfig struct {
+	Comparator MultiVectorComparator `json:"comparator"`
 }
 
 // VectorsConfig is one unnamed VectorParams or a map of named ones; Named
@@ -168,30 +223,31 @@ func DefaultWalConfig() WalConfig { return WalConfig{WalCapacityMB: 32, WalSegme
 // CreateCollection is the body of PUT /collections/{name}. Fields left nil
 // take defaults. Diff-typed fields are merged onto the defaults.
 type CreateCollection struct {
-	Vectors                VectorsConfig   `json:"vectors"`
-	ShardNumber            *int            `json:"shard_number,omitempty"`
-	ShardingMethod         *string         `json:"sharding_method,omitempty"` // "auto" (only) for now
-	ReplicationFactor      *int            `json:"replication_factor,omitempty"`
-	WriteConsistencyFactor *int            `json:"write_consistency_factor,omitempty"`
-	OnDiskPayload          *bool           `json:"on_disk_payload,omitempty"`
-	HnswConfig             *HnswConfigDiff `json:"hnsw_config,omitempty"`
-	WalConfig              json.RawMessage `json:"wal_config,omitempty"`
-	OptimizersConfig       json.RawMessage `json:"optimizers_config,omitempty"`
-	QuantizationConfig     json.RawMessage `json:"quantization_config,omitempty"`
-	SparseVectors          json.RawMessage `json:"sparse_vectors,omitempty"`
-	StrictModeConfig       json.RawMessage `json:"strict_mode_config,omitempty"`
-	Metadata               map[string]any  `json:"metadata,omitempty"`
-	InitFrom               json.RawMessage `json:"init_from,omitempty"`
+	Vectors                VectorsConfig       `json:"vectors"`
+	ShardNumber            *int                `json:"shard_number,omitempty"`
+	ShardingMethod         *string             `json:"sharding_method,omitempty"` // "auto" (only) for now
+	ReplicationFactor      *int                `json:"replication_factor,omitempty"`
+	WriteConsistencyFactor *int                `json:"write_consistency_factor,omitempty"`
+	OnDiskPayload          *bool               `json:"on_disk_payload,omitempty"`
+	HnswConfig             *HnswConfigDiff     `json:"hnsw_config,omitempty"`
+	WalConfig              json.RawMessage     `json:"wal_config,omitempty"`
+	OptimizersConfig       json.RawMessage     `json:"optimizers_config,omitempty"`
+	QuantizationConfig     json.RawMessage     `json:"quantization_config,omitempty"`
+	SparseVectors          SparseVectorsConfig `json:"sparse_vectors,omitempty"`
+	StrictModeConfig       json.RawMessage     `json:"strict_mode_config,omitempty"`
+	Metadata               map[string]any      `json:"metadata,omitempty"`
+	InitFrom               json.RawMessage     `json:"init_from,omitempty"`
 }
 
 // CollectionParams are a collection's structural parameters.
 type CollectionParams struct {
-	Vectors                VectorsConfig `json:"vectors"`
-	ShardNumber            int           `json:"shard_number"`
-	ShardingMethod         *string       `json:"sharding_method,omitempty"`
-	ReplicationFactor      int           `json:"replication_factor"`
-	WriteConsistencyFactor int           `json:"write_consistency_factor"`
-	OnDiskPayload          bool          `json:"on_disk_payload"`
+	Vectors                VectorsConfig       `json:"vectors"`
+	ShardNumber            int                 `json:"shard_number"`
+	ShardingMethod         *string             `json:"sharding_method,omitempty"`
+	ReplicationFactor      int                 `json:"replication_factor"`
+	WriteConsistencyFactor int                 `json:"write_consistency_factor"`
+	OnDiskPayload          bool                `json:"on_disk_payload"`
+	SparseVectors          SparseVectorsConfig `json:"sparse_vectors,omitempty"`
 }
 
 // CollectionConfig is a collection's whole configuration, as persisted in
@@ -219,7 +275,7 @@ type UpdateCollection struct {
 	Params             *CollectionParamsDiff       `json:"params,omitempty"`
 	HnswConfig         *HnswConfigDiff             `json:"hnsw_config,omitempty"`
 	QuantizationConfig json.RawMessage             `json:"quantization_config,omitempty"`
-	SparseVectors      json.RawMessage             `json:"sparse_vectors,omitempty"`
+	SparseVectors      SparseVectorsConfig         `json:"sparse_vectors,omitempty"`
 	StrictModeConfig   json.RawMessage             `json:"strict_mode_config,omitempty"`
 	Metadata           map[string]any              `json:"metadata,omitempty"`
 }

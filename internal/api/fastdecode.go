@@ -345,13 +345,17 @@ func (u *UpsertPoints) decodeFast(b []byte) bool {
 		return false
 	}
 	var others struct {
-		ShardKey     any     `json:"shard_key"`
-		UpdateFilter *Filter `json:"update_filter"`
+		ShardKey     any         `json:"shard_key"`
+		UpdateFilter *Filter     `json:"update_filter"`
+		UpdateMode   *UpdateMode `json:"update_mode"`
 	}
 	if json.Unmarshal(rest, &others) != nil {
 		return false
 	}
 	*u = UpsertPoints{Points: points, ShardKey: others.ShardKey, UpdateFilter: others.UpdateFilter}
+	if others.UpdateMode != nil {
+		u.UpdateMode = *others.UpdateMode
+	}
 	return true
 }
 

@@ -7,29 +7,60 @@ import (
 
 // PointStruct is a point to upsert.
 type PointStruct struct {
-	ID      PointID `json:"id"`
-	Vector  Vectors `json:"vector"`
-	Payload Payload `json:"payload,omitempty"`
+	ID      PointID       `json:"id"`
+	Vector  Vectors       `json:"vector"`
+	Sparse  SparseVectors `json:"-"` // written into "vector" beside the dense ones
+	Multi   MultiVectors  `json:"-"` // likewise
+	Payload Payload       `json:"payload,omitempty"`
 }
 
 // Record is a stored point as returned by get and scroll.
 type Record struct {
-	ID         PointID `json:"id"`
-	Payload    Payload `json:"payload,omitempty"`
-	Vector     Vectors `json:"vector,omitempty"`
-	ShardKey   any     `json:"shard_key,omitempty"`
-	OrderValue any     `json:"order_value,omitempty"` // json.Number when ordered by a field
+	ID         PointID       `json:"id"`
+	Payload    Payload       `json:"payload,omitempty"`
+	Vector     Vectors       `json:"vector,omitzero"` // nil: not requested; empty: the point has none
+	Sparse     SparseVectors `json:"-"`               // written into "vector" beside the dense ones
+	Multi      MultiVectors  `json:"-"`               // likewise
+	ShardKey   any           `json:"shard_key,omitempty"`
+	OrderValue any           `json:"order_value,omitempty"` // json.Number when ordered by a field
 }
 
 // ScoredPoint is a search hit.
 type ScoredPoint struct {
-	ID         PointID `json:"id"`
-	Version    uint64  `json:"version"`
-	Score      float32 `json:"score"`
-	Payload    Payload `json:"payload,omitempty"`
-	Vector     Vectors `json:"vector,omitempty"`
-	ShardKey   any     `json:"shard_key,omitempty"`
-	OrderValue any     `json:"order_value,omitempty"`
+	ID         PointID       `json:"id"`
+	Version    uint64        `json:"version"`
+	Score      float32       `json:"score"`
+	Payload    Payload       `json:"payload,omitempty"`
+	Vector     Vectors       `json:"vector,omitzero"` // nil: not requested; empty: the point has none
+	Sparse     SparseVectors `json:"-"`               // written into "vector" beside the dense ones
+	Multi      MultiVectors  `json:"-"`               // likewise
+	ShardKey   any           `json:"shard_key,omitempty"`
+	OrderValue any           `json:"order_value,omitempty"`
+}
+
+// UpdateMode is the mode of an upsert: which of its points take effect.
+type UpdateMode string
+
+// Update modes; the empty mode means UpdateModeUpsert.
+const (
+	UpdateModeUpsert     UpdateMode = "upsert"      // insert new points, update existing ones
+	UpdateModeInsertOnly UpdateMode = "insert_only" // insert new points, leave existing ones as they are
+	UpdateModeUpdateOnly UpdateMode = "update_only" // update existing points, skip new ones
+)
+
+// UnmarshalJSON accepts the three modes and refuses anything else with
+// Qdrant's wording.
+func (m *UpdateMode) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return ErrBadInput("update_mode must be a string: one of `upsert`, `insert_only`, `update_only`")
+	}
+	switch mode := UpdateMode(s); mode {
+	case UpdateModeUpsert, UpdateModeInsertOnly, UpdateModeUpdateOnly:
+		*m = mode
+		return nil
+	}
+	return ErrBadInput("unknown variant `%s`, expected one of `upsert`, `insert_only`, `update_only`", s)
 }
 
 // UpsertPoints is PointInsertOperations: either Points or the column Batch
@@ -37,7 +68,8 @@ type ScoredPoint struct {
 type UpsertPoints struct {
 	Points       []PointStruct `json:"points"`
 	ShardKey     any           `json:"shard_key,omitempty"`
-	UpdateFilter *Filter       `json:"update_filter,omitempty"` // only update points matching it
+	UpdateFilter *Filter       `json:"update_filter,omitempty"` // only update existing points matching it
+	UpdateMode   UpdateMode    `json:"update_mode,omitempty"`   // "" is UpdateModeUpsert
 }
 
 // UnmarshalJSON accepts {"points": [...]} and {"batch": {ids, vectors, payloads}}.
@@ -47,6 +79,7 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		Batch        *json.RawMessage `json:"batch"`
 		ShardKey     any              `json:"shard_key"`
 		UpdateFilter *Filter          `json:"update_filter"`
+		UpdateMode   *UpdateMode      `json:"update_mode"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		var ae *Error
@@ -55,7 +88,10 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		}
 		return ErrBadInput("invalid points: %v", err)
 	}
-	u.ShardKey, u.UpdateFilter = raw.ShardKey, raw.UpdateFilter
+	u.ShardKey, u.UpdateFilter, u.UpdateMode = raw.ShardKey, raw.UpdateFilter, ""
+	if raw.UpdateMode != nil {
+		u.UpdateMode = *raw.UpdateMode
+	}
 	switch {
 	case raw.Points != nil && raw.Batch != nil:
 		return ErrBadInput("give either points or batch, not both")
@@ -70,12 +106,19 @@ func (u *UpsertPoints) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(*raw.Batch, &batch); err != nil {
 			return ErrBadInput("invalid batch: %v", err)
 		}
-		vecs, err := decodeBatchVectors(batch.Vectors, len(batch.IDs))
+		var multi []MultiVectors
+		vecs, sparse, err := decodeBatchVectors(batch.Vectors, len(batch.IDs), &multi)
 		if err != nil {
 			return err
 		}
 		if u.Points, err = assembleBatch(batch.IDs, vecs, batch.Payloads); err != nil {
 			return err
+		}
+		for i, sv := range sparse {
+			u.Points[i].Sparse = sv
+		}
+		for i, mv := range multi {
+			u.Points[i].Multi = mv
 		}
 	default:
 		return ErrBadInput("missing field `points` or `batch`")
@@ -103,56 +146,98 @@ func assembleBatch(ids []PointID, vecs []Vectors, payloads []json.RawMessage) ([
 }
 
 // decodeBatchVectors reads BatchVectorStruct: a list of vectors (unnamed) or
-// an object of name to list of vectors.
-func decodeBatchVectors(b json.RawMessage, n int) ([]Vectors, error) {
-	out := make([]Vectors, n)
+// an object of name to list of vectors, dense or sparse. sparse is nil
+// when there are none.
+func decodeBatchVectors(b json.RawMessage, n int, multi *[]MultiVectors) (out []Vectors, sparse []SparseVectors, err error) {
+	addMulti := func(i int, name string, r []byte) error {
+		vs, err := decodeMulti(r)
+		if err != nil {
+			return err
+		}
+		if *multi == nil {
+			*multi = make([]MultiVectors, n)
+		}
+		if (*multi)[i] == nil {
+			(*multi)[i] = MultiVectors{}
+		}
+		(*multi)[i][name] = vs
+		return nil
+	}
+	out = make([]Vectors, n)
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '[' {
 		if vecs, end, ok := parseFloatArrays(b, 0); ok && end == len(b) {
 			if len(vecs) != n {
-				return nil, ErrBadInput("batch has %d ids but %d vectors", n, len(vecs))
+				return nil, nil, ErrBadInput("batch has %d ids but %d vectors", n, len(vecs))
 			}
 			for i, v := range vecs {
 				out[i] = Vectors{DefaultVectorName: v}
 			}
-			return out, nil
+			return out, nil, nil
 		}
 		var list []json.RawMessage
 		if err := json.Unmarshal(b, &list); err != nil {
-			return nil, ErrBadInput("invalid batch vectors: %v", err)
+			return nil, nil, ErrBadInput("invalid batch vectors: %v", err)
 		}
 		if len(list) != n {
-			return nil, ErrBadInput("batch has %d ids but %d vectors", n, len(list))
+			return nil, nil, ErrBadInput("batch has %d ids but %d vectors", n, len(list))
 		}
 		for i, r := range list {
+			if r = bytes.TrimSpace(r); isMultiArray(r) {
+				if err := addMulti(i, DefaultVectorName, r); err != nil {
+					return nil, nil, err
+				}
+				out[i] = Vectors{}
+				continue
+			}
 			v, err := decodeDense(r)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out[i] = Vectors{DefaultVectorName: v}
 		}
-		return out, nil
+		return out, nil, nil
 	}
 	var named map[string][]json.RawMessage
 	if err := json.Unmarshal(b, &named); err != nil {
-		return nil, ErrBadInput("invalid batch vectors: %v", err)
+		return nil, nil, ErrBadInput("invalid batch vectors: %v", err)
 	}
 	for i := range out {
 		out[i] = Vectors{}
 	}
 	for name, list := range named {
 		if len(list) != n {
-			return nil, ErrBadInput("batch has %d ids but %d vectors named %q", n, len(list), name)
+			return nil, nil, ErrBadInput("batch has %d ids but %d vectors named %q", n, len(list), name)
 		}
 		for i, r := range list {
+			if r = bytes.TrimSpace(r); len(r) > 0 && r[0] == '{' && isSparseObject(r) {
+				var sv SparseVector
+				if err := json.Unmarshal(r, &sv); err != nil {
+					return nil, nil, err
+				}
+				if sparse == nil {
+					sparse = make([]SparseVectors, n)
+				}
+				if sparse[i] == nil {
+					sparse[i] = SparseVectors{}
+				}
+				sparse[i][name] = sv
+				continue
+			}
+			if isMultiArray(r) {
+				if err := addMulti(i, name, r); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
 			v, err := decodeDense(r)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out[i][name] = v
 		}
 	}
-	return out, nil
+	return out, sparse, nil
 }
 
 // PointsSelector selects points by ids or by filter.
@@ -182,8 +267,10 @@ type DeletePayload struct {
 
 // PointVectors is one point's vectors for UpdateVectors.
 type PointVectors struct {
-	ID     PointID `json:"id"`
-	Vector Vectors `json:"vector"`
+	ID     PointID       `json:"id"`
+	Vector Vectors       `json:"vector"`
+	Sparse SparseVectors `json:"-"` // written into "vector" beside the dense ones
+	Multi  MultiVectors  `json:"-"` // likewise
 }
 
 // UpdateVectors replaces the named vectors given, keeping the others.

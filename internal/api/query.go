@@ -13,9 +13,12 @@ type SearchParams struct {
 	Quantization json.RawMessage `json:"quantization,omitempty"` // accepted, ignored
 }
 
-// VectorInput is a dense vector or the id of a point whose vector is used.
+// VectorInput is a dense vector, a sparse vector, or the id of a point
+// whose vector is used.
 type VectorInput struct {
 	Vector []float32
+	Sparse *SparseVector
+	Multi  [][]float32 // a multi-vector query (MaxSim)
 	ID     *PointID
 }
 
@@ -27,6 +30,14 @@ func (v *VectorInput) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '[':
+		if isMultiArray(b) {
+			vs, err := decodeMulti(b)
+			if err != nil {
+				return err
+			}
+			*v = VectorInput{Multi: vs}
+			return nil
+		}
 		vec, err := decodeDense(b)
 		if err != nil {
 			return err
@@ -34,7 +45,15 @@ func (v *VectorInput) UnmarshalJSON(b []byte) error {
 		*v = VectorInput{Vector: vec}
 		return nil
 	case '{':
-		return ErrBadInput("sparse vectors, documents and images are not supported as query input by this server")
+		if !isSparseObject(b) {
+			return ErrBadInput("documents, images and inference objects are not supported as query input by this server")
+		}
+		var sv SparseVector
+		if err := json.Unmarshal(b, &sv); err != nil {
+			return err
+		}
+		*v = VectorInput{Sparse: &sv}
+		return nil
 	}
 	var id PointID
 	if err := id.UnmarshalJSON(b); err != nil {
@@ -48,6 +67,12 @@ func (v *VectorInput) UnmarshalJSON(b []byte) error {
 func (v VectorInput) MarshalJSON() ([]byte, error) {
 	if v.ID != nil {
 		return v.ID.MarshalJSON()
+	}
+	if v.Sparse != nil {
+		return v.Sparse.MarshalJSON()
+	}
+	if v.Multi != nil {
+		return marshalMulti(v.Multi), nil
 	}
 	return marshalFloats(v.Vector), nil
 }
@@ -142,7 +167,7 @@ type Query struct {
 // UnmarshalJSON reads every supported form of QueryInterface.
 func (q *Query) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] != '{' {
+	if len(b) > 0 && (b[0] != '{' || isSparseObject(b)) {
 		var v VectorInput
 		if err := v.UnmarshalJSON(b); err != nil {
 			return err

@@ -59,7 +59,7 @@ func (v *Vectors) UnmarshalJSON(b []byte) error {
 func decodeDense(b []byte) ([]float32, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '{' {
-		return nil, ErrBadInput("sparse vectors and inference objects are not supported by this server; use dense vectors")
+		return nil, ErrBadInput("expected a dense vector (an array of numbers): sparse vectors are given by name, and inference objects are not supported by this server")
 	}
 	if vec, end, ok := parseFloatArray(b, 0, make([]float32, 0, bytes.Count(b, []byte{','})+1)); ok && end == len(b) {
 		return vec, nil
@@ -138,6 +138,7 @@ func CheckFinite(name string, vec []float32) error {
 type NamedVector struct {
 	Name   string
 	Vector []float32
+	Sparse *SparseVector // the legacy NamedSparseVector form
 }
 
 // UnmarshalJSON reads a bare array or {"name", "vector"}.
@@ -158,6 +159,14 @@ func (n *NamedVector) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return ErrBadInput("vector must be an array or {\"name\", \"vector\"}")
 	}
+	if r := bytes.TrimSpace(raw.Vector); len(r) > 0 && r[0] == '{' && isSparseObject(r) {
+		var sv SparseVector
+		if err := json.Unmarshal(r, &sv); err != nil {
+			return err
+		}
+		*n = NamedVector{Name: raw.Name, Sparse: &sv}
+		return nil
+	}
 	vec, err := decodeDense(raw.Vector)
 	if err != nil {
 		return err
@@ -168,6 +177,13 @@ func (n *NamedVector) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes a bare array for the default vector, else the object.
 func (n NamedVector) MarshalJSON() ([]byte, error) {
+	if n.Sparse != nil {
+		sv, _ := n.Sparse.MarshalJSON()
+		return json.Marshal(struct {
+			Name   string          `json:"name"`
+			Vector json.RawMessage `json:"vector"`
+		}{n.Name, sv})
+	}
 	if n.Name == DefaultVectorName {
 		return marshalFloats(n.Vector), nil
 	}

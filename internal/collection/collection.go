@@ -99,7 +99,7 @@ func Open(opts Options) (*Collection, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("cannot open collection %s: shard_number %d", opts.Name, n)
 	}
-	if len(cfg.Params.Vectors) == 0 {
+	if len(cfg.Params.Vectors) == 0 && len(cfg.Params.SparseVectors) == 0 {
 		return nil, fmt.Errorf("cannot open collection %s: no vectors configured", opts.Name)
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
@@ -131,6 +131,7 @@ func Open(opts Options) (*Collection, error) {
 			Dir:             filepath.Join(opts.Dir, strconv.Itoa(i)),
 			ID:              i,
 			Vectors:         cfg.Params.Vectors,
+			Sparse:          cfg.Params.SparseVectors,
 			Hnsw:            hnsw,
 			Optimizers:      cfg.OptimizerConfig,
 			PayloadIndexes:  opts.PayloadIndexes,

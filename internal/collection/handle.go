@@ -20,6 +20,9 @@ type Shard interface {
 	Facet(ctx context.Context, key string, f *api.Filter, limit int, exact bool) ([]api.FacetHit, error)
 	Sample(ctx context.Context, n int, f *api.Filter) ([]api.PointID, error)
 	Search(ctx context.Context, req shard.SearchRequest) ([]api.ScoredPoint, error)
+	// SparseStats returns the shard's point count with the sparse vector
+	// name and, per index, how many of them have it (IDF statistics).
+	SparseStats(ctx context.Context, name string, indices []uint32) (int, []int, error)
 }
 
 var _ Shard = (*shard.Shard)(nil)

@@ -157,7 +157,7 @@ func (c *Collection) runStage(ctx context.Context, st stage) (ranked, error) {
 		return ranked{}, err
 	}
 	if st.query != nil && needsVector(st.query) {
-		if _, err := c.vectorParams(st.using); err != nil {
+		if err := c.checkVectorName(st.using); err != nil {
 			return ranked{}, err
 		}
 	}
@@ -353,6 +353,12 @@ func recordsToHits(recs []api.Record) []api.ScoredPoint {
 // over the points matching st.filter. candidates, when set, are the only
 // points considered (the limit then covers them all).
 func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.PointID) (ranked, error) {
+	if c.isSparse(st.using) {
+		return c.sparseQuery(ctx, st, candidates)
+	}
+	if c.isMulti(st.using) {
+		return c.multiQuery(ctx, st, candidates)
+	}
 	q := st.query
 	params, err := c.vectorParams(st.using)
 	if err != nil {
@@ -522,6 +528,9 @@ func (c *Collection) resolveInputs(ctx context.Context, inputs []api.VectorInput
 		if in.ID != nil {
 			ids = append(ids, *in.ID)
 			continue
+		}
+		if in.Sparse != nil || in.Multi != nil {
+			return nil, nil, api.ErrBadInput("vector %q is dense: query it with one dense vector", using)
 		}
 		v, err := c.checkVector(using, in.Vector)
 		if err != nil {

@@ -80,7 +80,7 @@ func (c *Collection) checkVectorSelector(sel *api.VectorSelector) error {
 		return nil
 	}
 	for _, name := range sel.Names {
-		if _, err := c.vectorParams(name); err != nil {
+		if err := c.checkVectorName(name); err != nil {
 			return err
 		}
 	}

@@ -33,6 +33,9 @@ func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) 
 
 // checkVectors validates a point's vectors (see checkVector) into a new map.
 func (c *Collection) checkVectors(v api.Vectors) (api.Vectors, error) {
+	if err := c.checkDenseNames(v); err != nil {
+		return nil, err
+	}
 	out := make(api.Vectors, len(v))
 	for name, vec := range v {
 		nv, err := c.checkVector(name, vec)
@@ -65,6 +68,16 @@ func normalized(vec []float32) []float32 {
 
 func checkFilter(f *api.Filter) error { return filter.Validate(f) }
 
+// checkUpdateMode refuses a mode the JSON or protobuf decoders could not
+// have produced (a Go caller's typo).
+func checkUpdateMode(m api.UpdateMode) error {
+	switch m {
+	case "", api.UpdateModeUpsert, api.UpdateModeInsertOnly, api.UpdateModeUpdateOnly:
+		return nil
+	}
+	return api.ErrBadInput("unknown variant `%s`, expected one of `upsert`, `insert_only`, `update_only`", m)
+}
+
 // prepared is one validated operation split into per-shard parts.
 type prepared struct {
 	parts map[int]*api.UpdateOperation // shard -> operation
@@ -89,9 +102,20 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 		if err := checkFilter(u.UpdateFilter); err != nil {
 			return nil, err
 		}
+		if err := checkUpdateMode(u.UpdateMode); err != nil {
+			return nil, err
+		}
 		by := map[int][]api.PointStruct{}
 		for _, pt := range u.Points {
 			vecs, err := c.checkVectors(pt.Vector)
+			if err != nil {
+				return nil, err
+			}
+			sparse, err := c.checkSparse(pt.Sparse)
+			if err != nil {
+				return nil, err
+			}
+			multi, err := c.checkMulti(pt.Multi)
 			if err != nil {
 				return nil, err
 			}
@@ -99,10 +123,10 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 				return nil, err
 			}
 			s := c.router.ShardOf(pt.ID)
-			by[s] = append(by[s], api.PointStruct{ID: pt.ID, Vector: vecs, Payload: pt.Payload})
+			by[s] = append(by[s], api.PointStruct{ID: pt.ID, Vector: vecs, Sparse: sparse, Multi: multi, Payload: pt.Payload})
 		}
 		for s, pts := range by {
-			p.parts[s] = &api.UpdateOperation{Upsert: &api.UpsertPoints{Points: pts, UpdateFilter: u.UpdateFilter}}
+			p.parts[s] = &api.UpdateOperation{Upsert: &api.UpsertPoints{Points: pts, UpdateFilter: u.UpdateFilter, UpdateMode: u.UpdateMode}}
 		}
 	case op.Delete != nil:
 		sel := op.Delete
@@ -153,15 +177,23 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 		}
 		by := map[int][]api.PointVectors{}
 		for _, pv := range uv.Points {
-			if len(pv.Vector) == 0 {
+			if len(pv.Vector) == 0 && len(pv.Sparse) == 0 && len(pv.Multi) == 0 {
 				return nil, api.ErrBadInput("update_vectors: point %s has no vectors", pv.ID)
 			}
 			vecs, err := c.checkVectors(pv.Vector)
 			if err != nil {
 				return nil, err
 			}
+			sparse, err := c.checkSparse(pv.Sparse)
+			if err != nil {
+				return nil, err
+			}
+			multi, err := c.checkMulti(pv.Multi)
+			if err != nil {
+				return nil, err
+			}
 			s := c.router.ShardOf(pv.ID)
-			by[s] = append(by[s], api.PointVectors{ID: pv.ID, Vector: vecs})
+			by[s] = append(by[s], api.PointVectors{ID: pv.ID, Vector: vecs, Sparse: sparse, Multi: multi})
 		}
 		for s, pts := range by {
 			p.parts[s] = &api.UpdateOperation{UpdateVectors: &api.UpdateVectors{Points: pts, UpdateFilter: uv.UpdateFilter}}
@@ -169,7 +201,7 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 	case op.DeleteVectors != nil:
 		dv := op.DeleteVectors
 		for _, name := range dv.Vector {
-			if _, err := c.vectorParams(name); err != nil {
+			if err := c.checkVectorName(name); err != nil {
 				return nil, err
 			}
 		}

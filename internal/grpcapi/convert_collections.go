@@ -38,14 +38,17 @@ func vectorParamsFromProto(name string, p *qdrant.VectorParams) (api.VectorParam
 	if !ok {
 		return api.VectorParams{}, api.ErrBadInput("vector %q: unknown distance %s; expected Cosine, Euclid, Dot or Manhattan", name, p.GetDistance())
 	}
-	if p.GetMultivectorConfig() != nil {
-		return api.VectorParams{}, api.ErrBadInput("vector %q: %s", name, errMulti)
-	}
 	out := api.VectorParams{
 		Size:       int(min(p.GetSize(), math.MaxInt32)),
 		Distance:   d,
 		HnswConfig: hnswDiffFromProto(p.GetHnswConfig()),
 		OnDisk:     p.OnDisk,
+	}
+	if mv := p.GetMultivectorConfig(); mv != nil {
+		if mv.GetComparator() != qdrant.MultiVectorComparator_MaxSim {
+			return api.VectorParams{}, api.ErrBadInput("vector %q: unknown multivector comparator %d: expected MaxSim", name, int32(mv.GetComparator()))
+		}
+		out.MultivectorConfig = &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}
 	}
 	if p.Datatype != nil && p.GetDatatype() != qdrant.Datatype_Default {
 		s, ok := datatypeNames[p.GetDatatype()]
@@ -77,6 +80,9 @@ func vectorParamsToProto(p api.VectorParams) *qdrant.VectorParams {
 				out.Datatype = &dt
 			}
 		}
+	}
+	if p.MultivectorConfig != nil {
+		out.MultivectorConfig = &qdrant.MultiVectorConfig{Comparator: qdrant.MultiVectorComparator_MaxSim}
 	}
 	return out
 }
@@ -386,15 +392,93 @@ func shardingMethodToProto(s *string) *qdrant.ShardingMethod {
 	return &m
 }
 
+// sparseConfigFromProto converts sparse vector params by name.
+func sparseConfigFromProto(c *qdrant.SparseVectorConfig) (api.SparseVectorsConfig, error) {
+	m := c.GetMap()
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(api.SparseVectorsConfig, len(m))
+	for name, p := range m {
+		var sp api.SparseVectorParams
+		if ix := p.GetIndex(); ix != nil {
+			idx := &api.SparseIndexParams{OnDisk: ix.OnDisk}
+			if ix.FullScanThreshold != nil {
+				t := int(min(ix.GetFullScanThreshold(), math.MaxInt32))
+				idx.FullScanThreshold = &t
+			}
+			if ix.Datatype != nil && ix.GetDatatype() != qdrant.Datatype_Default {
+				dt, ok := datatypeNames[ix.GetDatatype()]
+				if !ok {
+					return nil, api.ErrBadInput("sparse vector %q: unknown datatype %d", name, int32(ix.GetDatatype()))
+				}
+				idx.Datatype = &dt
+			}
+			sp.Index = idx
+		}
+		if p.Modifier != nil {
+			var m api.SparseModifier
+			switch p.GetModifier() {
+			case qdrant.Modifier_None:
+				m = api.ModifierNone
+			case qdrant.Modifier_Idf:
+				m = api.ModifierIDF
+			default:
+				return nil, api.ErrBadInput("sparse vector %q: unknown modifier %d: expected None or Idf", name, int32(p.GetModifier()))
+			}
+			sp.Modifier = &m
+		}
+		out[name] = sp
+	}
+	return out, nil
+}
+
+// sparseConfigToProto is the inverse of sparseConfigFromProto.
+func sparseConfigToProto(c api.SparseVectorsConfig) *qdrant.SparseVectorConfig {
+	if len(c) == 0 {
+		return nil
+	}
+	m := make(map[string]*qdrant.SparseVectorParams, len(c))
+	for name, p := range c {
+		out := &qdrant.SparseVectorParams{}
+		if ix := p.Index; ix != nil {
+			out.Index = &qdrant.SparseIndexConfig{OnDisk: ix.OnDisk}
+			if ix.FullScanThreshold != nil {
+				t := uint64(max(*ix.FullScanThreshold, 0))
+				out.Index.FullScanThreshold = &t
+			}
+			if ix.Datatype != nil {
+				for k, v := range datatypeNames {
+					if v == *ix.Datatype {
+						dt := k
+						out.Index.Datatype = &dt
+					}
+				}
+			}
+		}
+		if p.Modifier != nil {
+			mod := qdrant.Modifier_None
+			if *p.Modifier == api.ModifierIDF {
+				mod = qdrant.Modifier_Idf
+			}
+			out.Modifier = &mod
+		}
+		m[name] = out
+	}
+	return &qdrant.SparseVectorConfig{Map: m}
+}
+
 func createCollectionFromProto(r *qdrant.CreateCollection) (*api.CreateCollection, error) {
-	if len(r.GetSparseVectorsConfig().GetMap()) > 0 {
-		return nil, api.ErrBadInput(errSparse)
+	sparse, err := sparseConfigFromProto(r.GetSparseVectorsConfig())
+	if err != nil {
+		return nil, err
 	}
 	vecs, err := vectorsConfigFromProto(r.GetVectorsConfig())
 	if err != nil {
 		return nil, err
 	}
 	out := &api.CreateCollection{
+		SparseVectors:          sparse,
 		Vectors:                vecs,
 		ShardNumber:            u32ToIntPtr(r.ShardNumber),
 		ShardingMethod:         shardingMethodFromProto(r.ShardingMethod),
@@ -421,11 +505,11 @@ func createCollectionFromProto(r *qdrant.CreateCollection) (*api.CreateCollectio
 }
 
 func updateCollectionFromProto(r *qdrant.UpdateCollection) (*api.UpdateCollection, error) {
-	if len(r.GetSparseVectorsConfig().GetMap()) > 0 {
-		return nil, api.ErrBadInput(errSparse)
+	sparse, err := sparseConfigFromProto(r.GetSparseVectorsConfig())
+	if err != nil {
+		return nil, err
 	}
-	out := &api.UpdateCollection{HnswConfig: hnswDiffFromProto(r.GetHnswConfig())}
-	var err error
+	out := &api.UpdateCollection{HnswConfig: hnswDiffFromProto(r.GetHnswConfig()), SparseVectors: sparse}
 	switch x := r.GetVectorsConfig().GetConfig().(type) {
 	case *qdrant.VectorsConfigDiff_Params:
 		d, err := vectorParamsDiffFromProto(x.Params)
@@ -524,6 +608,7 @@ func collectionInfoToProto(in *api.CollectionInfo) (*qdrant.CollectionInfo, erro
 		ReplicationFactor:      intToU32Ptr(&cfg.Params.ReplicationFactor),
 		WriteConsistencyFactor: intToU32Ptr(&cfg.Params.WriteConsistencyFactor),
 		ShardingMethod:         shardingMethodToProto(cfg.Params.ShardingMethod),
+		SparseVectorsConfig:    sparseConfigToProto(cfg.Params.SparseVectors),
 	}
 	wal := &qdrant.WalConfigDiff{
 		WalCapacityMb:    intToU64Ptr(&cfg.WalConfig.WalCapacityMB),

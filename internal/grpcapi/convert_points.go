@@ -13,8 +13,8 @@ import (
 // Error texts for the vector kinds Shoal does not store; they match the
 // REST adapter's (package api) wording.
 const (
-	errSparse    = "sparse vectors are not supported by this server; use dense vectors"
-	errMulti     = "multi-vectors are not supported by this server; use dense vectors"
+	errSparse    = "a sparse vector is not supported here: give it as a named vector of a sparse vector name"
+	errMulti     = "a multi-vector is not accepted here: give one dense vector"
 	errInference = "documents, images and inference objects are not supported by this server; send dense vectors"
 )
 
@@ -55,6 +55,9 @@ func nonNilFloats(f []float32) []float32 {
 func vectorsFromProto(v *qdrant.Vectors) (api.Vectors, error) {
 	switch x := v.GetVectorsOptions().(type) {
 	case *qdrant.Vectors_Vector:
+		if isMultiVector(x.Vector) {
+			return api.Vectors{}, nil // multiFromProto takes it
+		}
 		d, err := denseFromVector(x.Vector)
 		if err != nil {
 			return nil, err
@@ -64,6 +67,9 @@ func vectorsFromProto(v *qdrant.Vectors) (api.Vectors, error) {
 		m := x.Vectors.GetVectors()
 		out := make(api.Vectors, len(m))
 		for name, vec := range m {
+			if isSparseVector(vec) || isMultiVector(vec) {
+				continue // sparseFromProto or multiFromProto takes it
+			}
 			d, err := denseFromVector(vec)
 			if err != nil {
 				return nil, err
@@ -73,6 +79,135 @@ func vectorsFromProto(v *qdrant.Vectors) (api.Vectors, error) {
 		return out, nil
 	}
 	return nil, nil
+}
+
+// isSparseVector reports whether a Vector holds a sparse vector, in the
+// oneof or the deprecated data + indices form.
+func isSparseVector(v *qdrant.Vector) bool {
+	if _, ok := v.GetVector().(*qdrant.Vector_Sparse); ok {
+		return true
+	}
+	//nolint:staticcheck // the deprecated fields are still sent by older clients.
+	return v.GetVector() == nil && v.GetIndices() != nil
+}
+
+// isMultiVector reports whether a Vector holds a multi-vector, in the
+// oneof or the deprecated data + vectors_count form.
+func isMultiVector(v *qdrant.Vector) bool {
+	if _, ok := v.GetVector().(*qdrant.Vector_MultiDense); ok {
+		return true
+	}
+	//nolint:staticcheck // the deprecated fields are still sent by older clients.
+	return v.GetVector() == nil && v.VectorsCount != nil && v.GetVectorsCount() > 1
+}
+
+// multiOf converts a Vector holding a multi-vector.
+func multiOf(v *qdrant.Vector) ([][]float32, error) {
+	if md, ok := v.GetVector().(*qdrant.Vector_MultiDense); ok {
+		out := make([][]float32, len(md.MultiDense.GetVectors()))
+		for i, d := range md.MultiDense.GetVectors() {
+			out[i] = nonNilFloats(d.GetData())
+		}
+		return out, nil
+	}
+	//nolint:staticcheck // as above.
+	data, n := v.GetData(), int(v.GetVectorsCount())
+	if n <= 0 || len(data)%n != 0 {
+		return nil, api.ErrBadInput("multi-vector of %d numbers cannot be split into %d vectors", len(data), n)
+	}
+	dim := len(data) / n
+	out := make([][]float32, n)
+	for i := range out {
+		out[i] = data[i*dim : (i+1)*dim : (i+1)*dim]
+	}
+	return out, nil
+}
+
+// multiFromProto collects the multi-vectors of a point's vectors, unnamed
+// or named (nil for none).
+func multiFromProto(v *qdrant.Vectors) (api.MultiVectors, error) {
+	var out api.MultiVectors
+	add := func(name string, vec *qdrant.Vector) error {
+		if !isMultiVector(vec) {
+			return nil
+		}
+		vs, err := multiOf(vec)
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			out = api.MultiVectors{}
+		}
+		out[name] = vs
+		return nil
+	}
+	if x, ok := v.GetVectorsOptions().(*qdrant.Vectors_Vector); ok {
+		return out, add(api.DefaultVectorName, x.Vector)
+	}
+	for name, vec := range v.GetVectors().GetVectors() {
+		if err := add(name, vec); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func multiOutput(vs [][]float32) *qdrant.VectorOutput {
+	ds := make([]*qdrant.DenseVector, len(vs))
+	for i, v := range vs {
+		ds[i] = &qdrant.DenseVector{Data: v}
+	}
+	return &qdrant.VectorOutput{Vector: &qdrant.VectorOutput_MultiDense{MultiDense: &qdrant.MultiDenseVector{Vectors: ds}}}
+}
+
+// sparseFromProto collects the sparse vectors of a point's named vectors
+// (nil for none).
+func sparseFromProto(v *qdrant.Vectors) api.SparseVectors {
+	var out api.SparseVectors
+	for name, vec := range v.GetVectors().GetVectors() {
+		if !isSparseVector(vec) {
+			continue
+		}
+		if out == nil {
+			out = api.SparseVectors{}
+		}
+		if sv, ok := vec.GetVector().(*qdrant.Vector_Sparse); ok {
+			out[name] = api.SparseVector{Indices: nonNilU32(sv.Sparse.GetIndices()), Values: nonNilFloats(sv.Sparse.GetValues())}
+			continue
+		}
+		//nolint:staticcheck // as above.
+		out[name] = api.SparseVector{Indices: nonNilU32(vec.GetIndices().GetData()), Values: nonNilFloats(vec.GetData())}
+	}
+	return out
+}
+
+func nonNilU32(u []uint32) []uint32 {
+	if u == nil {
+		return []uint32{}
+	}
+	return u
+}
+
+// extraOutputs adds sparse and multi-vectors to a point's output vectors
+// (the named form, or the unnamed one for a lone unnamed multi-vector).
+func extraOutputs(out *qdrant.VectorsOutput, dense api.Vectors, sparse api.SparseVectors, multi api.MultiVectors) *qdrant.VectorsOutput {
+	if len(sparse) == 0 && len(multi) == 0 {
+		return out
+	}
+	if vs, ok := multi[api.DefaultVectorName]; ok && len(multi) == 1 && len(dense) == 0 && len(sparse) == 0 {
+		return &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vector{Vector: multiOutput(vs)}}
+	}
+	m := make(map[string]*qdrant.VectorOutput, len(dense)+len(sparse)+len(multi))
+	for name, vs := range multi {
+		m[name] = multiOutput(vs)
+	}
+	for name, vec := range dense {
+		m[name] = denseOutput(vec)
+	}
+	for name, sv := range sparse {
+		m[name] = &qdrant.VectorOutput{Vector: &qdrant.VectorOutput_Sparse{Sparse: &qdrant.SparseVector{Indices: sv.Indices, Values: sv.Values}}}
+	}
+	return &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vectors{Vectors: &qdrant.NamedVectorsOutput{Vectors: m}}}
 }
 
 func vectorsToProto(v api.Vectors) *qdrant.Vectors {
@@ -147,7 +282,11 @@ func pointsFromProto(ps []*qdrant.PointStruct) ([]api.PointStruct, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = api.PointStruct{ID: id, Vector: vecs, Payload: payload}
+		multi, err := multiFromProto(p.GetVectors())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = api.PointStruct{ID: id, Vector: vecs, Sparse: sparseFromProto(p.GetVectors()), Multi: multi, Payload: payload}
 	}
 	return out, nil
 }
@@ -162,7 +301,11 @@ func pointVectorsFromProto(ps []*qdrant.PointVectors) ([]api.PointVectors, error
 		if vecs == nil {
 			vecs = api.Vectors{}
 		}
-		out[i] = api.PointVectors{ID: id, Vector: vecs}
+		multi, err := multiFromProto(p.GetVectors())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = api.PointVectors{ID: id, Vector: vecs, Sparse: sparseFromProto(p.GetVectors()), Multi: multi}
 	}
 	return out, nil
 }
@@ -246,7 +389,7 @@ func recordToProto(r *api.Record) (*qdrant.RetrievedPoint, error) {
 	out := &qdrant.RetrievedPoint{
 		Id:         idToProto(r.ID),
 		Payload:    payload,
-		Vectors:    vectorsOutputToProto(r.Vector),
+		Vectors:    extraOutputs(vectorsOutputToProto(r.Vector), r.Vector, r.Sparse, r.Multi),
 		OrderValue: orderValueToProto(r.OrderValue),
 	}
 	if r.ShardKey != nil {
@@ -283,7 +426,7 @@ func scoredToProto(s *api.ScoredPoint) (*qdrant.ScoredPoint, error) {
 		Payload:    payload,
 		Score:      s.Score,
 		Version:    s.Version,
-		Vectors:    vectorsOutputToProto(s.Vector),
+		Vectors:    extraOutputs(vectorsOutputToProto(s.Vector), s.Vector, s.Sparse, s.Multi),
 		OrderValue: orderValueToProto(s.OrderValue),
 	}
 	if s.ShardKey != nil {

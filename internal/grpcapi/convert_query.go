@@ -76,9 +76,13 @@ func vectorInputFromProto(v *qdrant.VectorInput) (api.VectorInput, error) {
 	case *qdrant.VectorInput_Dense:
 		return api.VectorInput{Vector: nonNilFloats(x.Dense.GetData())}, nil
 	case *qdrant.VectorInput_Sparse:
-		return api.VectorInput{}, api.ErrBadInput(errSparse)
+		return api.VectorInput{Sparse: &api.SparseVector{Indices: nonNilU32(x.Sparse.GetIndices()), Values: nonNilFloats(x.Sparse.GetValues())}}, nil
 	case *qdrant.VectorInput_MultiDense:
-		return api.VectorInput{}, api.ErrBadInput(errMulti)
+		vs := make([][]float32, len(x.MultiDense.GetVectors()))
+		for i, d := range x.MultiDense.GetVectors() {
+			vs[i] = nonNilFloats(d.GetData())
+		}
+		return api.VectorInput{Multi: vs}, nil
 	case *qdrant.VectorInput_Document, *qdrant.VectorInput_Image, *qdrant.VectorInput_Object:
 		return api.VectorInput{}, api.ErrBadInput(errInference)
 	}
@@ -345,8 +349,9 @@ func searchRequestFromProto(r interface {
 	GetWithPayload() *qdrant.WithPayloadSelector
 	GetWithVectors() *qdrant.WithVectorsSelector
 }, scoreThreshold *float32) (api.SearchRequest, error) {
-	if len(r.GetSparseIndices().GetData()) > 0 {
-		return api.SearchRequest{}, api.ErrBadInput(errSparse)
+	nv := api.NamedVector{Name: r.GetVectorName(), Vector: nonNilFloats(r.GetVector())}
+	if idx := r.GetSparseIndices(); idx != nil {
+		nv = api.NamedVector{Name: r.GetVectorName(), Sparse: &api.SparseVector{Indices: nonNilU32(idx.GetData()), Values: nonNilFloats(r.GetVector())}}
 	}
 	f, err := filterFromProto(r.GetFilter())
 	if err != nil {
@@ -357,7 +362,7 @@ func searchRequestFromProto(r interface {
 		return api.SearchRequest{}, err
 	}
 	return api.SearchRequest{
-		ShardKey: sk, Vector: api.NamedVector{Name: r.GetVectorName(), Vector: nonNilFloats(r.GetVector())},
+		ShardKey: sk, Vector: nv,
 		Filter: f, Params: searchParamsFromProto(r.GetParams()),
 		WithPayload: payloadSelectorFromProto(r.GetWithPayload()), WithVector: vectorSelectorFromProto(r.GetWithVectors()),
 		ScoreThreshold: scoreThreshold,

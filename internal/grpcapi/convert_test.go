@@ -346,11 +346,25 @@ func TestVectorsConversion(t *testing.T) {
 	two := uint32(2)
 	bad := map[string]*qdrant.Vectors{
 		"sparse":            qdrant.NewVectorsSparse([]uint32{1}, []float32{1}),
-		"multi":             qdrant.NewVectorsMulti([][]float32{{1}, {2}}),
 		"document":          qdrant.NewVectorsDocument(&qdrant.Document{Text: "hi", Model: "m"}),
-		"named sparse":      qdrant.NewVectorsMap(map[string]*qdrant.Vector{"s": qdrant.NewVectorSparse([]uint32{1}, []float32{1})}),
 		"deprecated sparse": {VectorsOptions: &qdrant.Vectors_Vector{Vector: &qdrant.Vector{Data: []float32{1}, Indices: &qdrant.SparseIndices{Data: []uint32{3}}}}},
-		"deprecated multi":  {VectorsOptions: &qdrant.Vectors_Vector{Vector: &qdrant.Vector{Data: []float32{1, 2}, VectorsCount: &two}}},
+	}
+	named := qdrant.NewVectorsMap(map[string]*qdrant.Vector{"s": qdrant.NewVectorSparse([]uint32{3, 1}, []float32{1, 2}), "d": qdrant.NewVector(1)})
+	if v, err := vectorsFromProto(named); err != nil || len(v) != 1 || fmt.Sprint(v["d"]) != "[1]" {
+		t.Fatalf("named dense beside sparse: %v %v", v, err)
+	}
+	if sv := sparseFromProto(named); fmt.Sprint(sv["s"].Indices, sv["s"].Values) != "[3 1] [1 2]" || len(sv) != 1 {
+		t.Fatalf("named sparse: %v", sv)
+	}
+	for name, in := range map[string]*qdrant.Vectors{
+		"multi":            qdrant.NewVectorsMulti([][]float32{{1, 2}, {3, 4}}),
+		"deprecated multi": {VectorsOptions: &qdrant.Vectors_Vector{Vector: &qdrant.Vector{Data: []float32{1, 2, 3, 4}, VectorsCount: &two}}},
+	} {
+		v, err := vectorsFromProto(in)
+		mv, errMv := multiFromProto(in)
+		if err != nil || errMv != nil || len(v) != 0 || fmt.Sprint(mv[""]) != "[[1 2] [3 4]]" {
+			t.Errorf("%s: %v %v %v %v", name, v, mv, err, errMv)
+		}
 	}
 	for name, in := range bad {
 		_, err := vectorsFromProto(in)
@@ -479,10 +493,11 @@ func TestQueryConversion(t *testing.T) {
 	unsupported := map[string]*qdrant.Query{
 		"formula":  qdrant.NewQueryFormula(&qdrant.Formula{Expression: qdrant.NewExpressionConstant(1)}),
 		"mmr":      qdrant.NewQueryMMR(qdrant.NewVectorInput(1), &qdrant.Mmr{}),
-		"sparse":   qdrant.NewQuerySparse([]uint32{1}, []float32{1}),
-		"multi":    qdrant.NewQueryMulti([][]float32{{1}}),
 		"document": qdrant.NewQueryDocument(&qdrant.Document{Text: "x"}),
 		"empty":    {},
+	}
+	if q, err := queryFromProto(qdrant.NewQuerySparse([]uint32{1}, []float32{2})); err != nil || q.Nearest.Sparse == nil || q.Nearest.Sparse.Values[0] != 2 {
+		t.Errorf("sparse query: %+v %v", q, err)
 	}
 	for name, f := range unsupported {
 		if _, err := queryFromProto(f); api.KindOf(err) != api.KindBadInput {
@@ -497,8 +512,8 @@ func TestLegacySearchConversion(t *testing.T) {
 	if err != nil || s.Vector.Name != "img" || s.Limit != 3 || !s.WithPayload.Enable {
 		t.Fatalf("search: %+v %v", s, err)
 	}
-	if _, err := searchFromProto(&qdrant.SearchPoints{Vector: []float32{1}, SparseIndices: &qdrant.SparseIndices{Data: []uint32{0}}}); api.KindOf(err) != api.KindBadInput {
-		t.Fatalf("sparse search: %v", err)
+	if s, err := searchFromProto(&qdrant.SearchPoints{Vector: []float32{1}, VectorName: &name, SparseIndices: &qdrant.SparseIndices{Data: []uint32{7}}}); err != nil || s.Vector.Sparse == nil || s.Vector.Sparse.Indices[0] != 7 {
+		t.Fatalf("sparse search: %+v %v", s, err)
 	}
 	r, err := recommendFromProto(&qdrant.RecommendPoints{Positive: []*qdrant.PointId{qdrant.NewIDNum(1)}, PositiveVectors: []*qdrant.Vector{qdrant.NewVector(1, 2)}, Negative: []*qdrant.PointId{qdrant.NewIDNum(2)}, Limit: 4})
 	if err != nil || len(r.Positive) != 2 || r.Positive[0].ID.Num != 1 || len(r.Positive[1].Vector) != 2 || r.Negative[0].ID.Num != 2 {
@@ -568,9 +583,16 @@ func TestCreateCollectionConversion(t *testing.T) {
 	if got := quantizationFromJSON(c.QuantizationConfig); !proto.Equal(got, r.QuantizationConfig) {
 		t.Errorf("quantization back: %v", got)
 	}
+	idf, thr := qdrant.Modifier_Idf, uint64(77)
+	sp := &qdrant.CreateCollection{SparseVectorsConfig: qdrant.NewSparseVectorsConfig(map[string]*qdrant.SparseVectorParams{"s": {Modifier: &idf, Index: &qdrant.SparseIndexConfig{FullScanThreshold: &thr}}})}
+	if c, err := createCollectionFromProto(sp); err != nil || !c.SparseVectors["s"].IDF() || c.SparseVectors["s"].FullScanThreshold() != 77 {
+		t.Errorf("sparse config: %+v %v", c, err)
+	} else if back := sparseConfigToProto(c.SparseVectors); !proto.Equal(back, sp.SparseVectorsConfig) {
+		t.Errorf("sparse config back: %v", back)
+	}
 	for name, bad := range map[string]*qdrant.CreateCollection{
-		"sparse":   {SparseVectorsConfig: qdrant.NewSparseVectorsConfig(map[string]*qdrant.SparseVectorParams{"s": {}})},
-		"multi":    {VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot, MultivectorConfig: &qdrant.MultiVectorConfig{}})},
+		"sparse":   {SparseVectorsConfig: qdrant.NewSparseVectorsConfig(map[string]*qdrant.SparseVectorParams{"s": {Modifier: qdrant.Modifier(9).Enum()}})},
+		"multi":    {VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot, MultivectorConfig: &qdrant.MultiVectorConfig{Comparator: 7}})},
 		"distance": {VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2})},
 	} {
 		if _, err := createCollectionFromProto(bad); api.KindOf(err) != api.KindBadInput {

@@ -322,7 +322,7 @@ func TestClientErrorsAndAuth(t *testing.T) {
 	_, err = full.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "c", Wait: qdrant.PtrOf(true), Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectors(1, 2)}}})
 	wantCode(t, "wrong dimension", err, codes.InvalidArgument, "")
 	_, err = full.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "c", Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectorsSparse([]uint32{1}, []float32{1})}}})
-	wantCode(t, "sparse", err, codes.InvalidArgument, "sparse vectors are not supported")
+	wantCode(t, "unnamed sparse", err, codes.InvalidArgument, "a sparse vector is not supported here")
 	_, err = full.Query(ctx, &qdrant.QueryPoints{CollectionName: "c", Query: qdrant.NewQuery(1, 2)})
 	wantCode(t, "query wrong dimension", err, codes.InvalidArgument, "")
 	_, err = full.Query(ctx, &qdrant.QueryPoints{CollectionName: "c", Query: qdrant.NewQueryFormula(&qdrant.Formula{Expression: qdrant.NewExpressionConstant(1)})})

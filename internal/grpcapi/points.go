@@ -23,8 +23,9 @@ func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qd
 }
 
 func upsertFromProto(ps []*qdrant.PointStruct, sk *qdrant.ShardKeySelector, uf *qdrant.Filter, mode *qdrant.UpdateMode) (*api.UpsertPoints, error) {
-	if mode != nil && *mode != qdrant.UpdateMode_Upsert {
-		return nil, api.ErrBadInput("update_mode %s is not supported by this server; use Upsert", mode.String())
+	m, err := updateModeFromProto(mode)
+	if err != nil {
+		return nil, err
 	}
 	points, err := pointsFromProto(ps)
 	if err != nil {
@@ -38,7 +39,23 @@ func upsertFromProto(ps []*qdrant.PointStruct, sk *qdrant.ShardKeySelector, uf *
 	if err != nil {
 		return nil, err
 	}
-	return &api.UpsertPoints{Points: points, ShardKey: key, UpdateFilter: f}, nil
+	return &api.UpsertPoints{Points: points, ShardKey: key, UpdateFilter: f, UpdateMode: m}, nil
+}
+
+// updateModeFromProto maps the optional upsert mode; unset is upsert.
+func updateModeFromProto(mode *qdrant.UpdateMode) (api.UpdateMode, error) {
+	if mode == nil {
+		return "", nil
+	}
+	switch *mode {
+	case qdrant.UpdateMode_Upsert:
+		return api.UpdateModeUpsert, nil
+	case qdrant.UpdateMode_InsertOnly:
+		return api.UpdateModeInsertOnly, nil
+	case qdrant.UpdateMode_UpdateOnly:
+		return api.UpdateModeUpdateOnly, nil
+	}
+	return "", api.ErrBadInput("unknown update_mode %d: expected Upsert, InsertOnly or UpdateOnly", int32(*mode))
 }
 
 func (p *pointsService) Delete(ctx context.Context, r *qdrant.DeletePoints) (*qdrant.PointsOperationResponse, error) {

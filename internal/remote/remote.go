@@ -27,7 +27,21 @@ const (
 	methodFacet  = "/" + serviceName + "/Facet"
 	methodSample = "/" + serviceName + "/Sample"
 	methodSearch = "/" + serviceName + "/Search"
+	methodSparse = "/" + serviceName + "/SparseStats"
 )
+
+// SparseStatsRequest asks for a sparse vector's IDF statistics.
+type SparseStatsRequest struct {
+	Target
+	Name    string   `json:"name"`
+	Indices []uint32 `json:"indices"`
+}
+
+// SparseStatsResponse carries them.
+type SparseStatsResponse struct {
+	N  int   `json:"n"`
+	DF []int `json:"df"`
+}
 
 // Target names one shard replica.
 type Target struct {
@@ -211,6 +225,15 @@ func (c *Client) Search(ctx context.Context, req shard.SearchRequest) ([]api.Sco
 	return nonNil(r.Points), nil
 }
 
+// SparseStats implements collection.Shard.
+func (c *Client) SparseStats(ctx context.Context, name string, indices []uint32) (int, []int, error) {
+	r, err := call[SparseStatsRequest, SparseStatsResponse](ctx, c, methodSparse, &SparseStatsRequest{Target: c.target, Name: name, Indices: indices})
+	if err != nil {
+		return 0, nil, err
+	}
+	return r.N, r.DF, nil
+}
+
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
@@ -278,6 +301,12 @@ func (s *Server) Register(gs *grpc.Server) {
 			return with(s, ctx, r.Target, func(sh *shard.Shard, _ func(string) (api.Distance, error)) (*SampleResponse, error) {
 				ids, err := sh.Sample(ctx, r.N, r.Filter)
 				return &SampleResponse{IDs: ids}, err
+			})
+		}),
+		p2p.Unary("SparseStats", func(ctx context.Context, r *SparseStatsRequest) (*SparseStatsResponse, error) {
+			return with(s, ctx, r.Target, func(sh *shard.Shard, _ func(string) (api.Distance, error)) (*SparseStatsResponse, error) {
+				n, df, err := sh.SparseStats(ctx, r.Name, r.Indices)
+				return &SparseStatsResponse{N: n, DF: df}, err
 			})
 		}),
 		p2p.Unary("Search", func(ctx context.Context, r *SearchRequest) (*SearchResponse, error) {

@@ -122,7 +122,7 @@ func (e *encoder) scoredPoint(p *api.ScoredPoint) {
 	b.Write(strconv.AppendUint(b.AvailableBuffer(), p.Version, 10))
 	b.WriteString(`,"score":`)
 	b.Write(appendJSONFloat32(b.AvailableBuffer(), p.Score))
-	e.pointTail(p.Payload, p.Vector, p.ShardKey, p.OrderValue)
+	e.pointTail(p.Payload, p.Vector, p.Sparse, p.Multi, p.ShardKey, p.OrderValue)
 }
 
 func (e *encoder) records(rs []api.Record) {
@@ -147,18 +147,24 @@ func (e *encoder) record(r *api.Record) {
 	}
 	e.buf.WriteString(`{"id":`)
 	e.id(r.ID)
-	e.pointTail(r.Payload, r.Vector, r.ShardKey, r.OrderValue)
+	e.pointTail(r.Payload, r.Vector, r.Sparse, r.Multi, r.ShardKey, r.OrderValue)
 }
 
 // pointTail writes the optional fields shared by Record and ScoredPoint
 // (all omitempty) and closes the object.
-func (e *encoder) pointTail(payload api.Payload, vec api.Vectors, shardKey, orderValue any) {
+func (e *encoder) pointTail(payload api.Payload, vec api.Vectors, sparse api.SparseVectors, multi api.MultiVectors, shardKey, orderValue any) {
 	b := e.buf
 	if len(payload) > 0 {
 		b.WriteString(`,"payload":`)
 		e.value(map[string]any(payload))
 	}
-	if len(vec) > 0 {
+	switch {
+	case len(sparse) > 0 || len(multi) > 0:
+		// Dense, sparse and multi-vectors together; rare enough for
+		// encoding/json.
+		b.WriteString(`,"vector":`)
+		e.value(api.Record{Vector: vec, Sparse: sparse, Multi: multi}.VectorJSON())
+	case vec != nil: // requested: a point without vectors has {}
 		b.WriteString(`,"vector":`)
 		e.vectors(vec)
 	}

@@ -523,6 +523,10 @@ func (r *replicaSet) Sample(ctx context.Context, n int, f *api.Filter) ([]api.Po
 	return r.reader().Sample(ctx, n, f)
 }
 
+func (r *replicaSet) SparseStats(ctx context.Context, name string, indices []uint32) (int, []int, error) {
+	return r.reader().SparseStats(ctx, name, indices)
+}
+
 func (r *replicaSet) Search(ctx context.Context, req shard.SearchRequest) ([]api.ScoredPoint, error) {
 	return r.reader().Search(ctx, req)
 }
@@ -606,6 +610,9 @@ func (n noReplica) Facet(context.Context, string, *api.Filter, int, bool) ([]api
 }
 func (n noReplica) Sample(context.Context, int, *api.Filter) ([]api.PointID, error) {
 	return nil, n.err
+}
+func (n noReplica) SparseStats(context.Context, string, []uint32) (int, []int, error) {
+	return 0, nil, n.err
 }
 func (n noReplica) Search(context.Context, shard.SearchRequest) ([]api.ScoredPoint, error) {
 	return nil, n.err

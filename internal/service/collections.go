@@ -85,11 +85,12 @@ func ResolveConfig(req *api.CreateCollection, defaultShards int) (api.Collection
 // resolveConfig is ResolveConfig with the node's defaults.
 func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionDefaults) (api.CollectionConfig, error) {
 	var cfg api.CollectionConfig
-	if len(req.Vectors) == 0 {
-		return cfg, api.ErrBadInput("vectors config must not be empty: this server needs at least one dense vector")
+	if len(req.Vectors) == 0 && len(req.SparseVectors) == 0 {
+		return cfg, api.ErrBadInput("vectors config must not be empty: give vectors, sparse_vectors or both")
 	}
-	if isSet(req.SparseVectors) {
-		return cfg, api.ErrBadInput("sparse vectors are not supported by this server")
+	sparse, err := resolveSparse(req.SparseVectors, req.Vectors)
+	if err != nil {
+		return cfg, err
 	}
 	if isSet(req.InitFrom) {
 		return cfg, api.ErrBadInput("init_from is not supported by this server")
@@ -156,7 +157,7 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 	method := "auto"
 	cfg = api.CollectionConfig{
 		Params: api.CollectionParams{Vectors: vectors, ShardNumber: shards, ShardingMethod: &method,
-			ReplicationFactor: rf, WriteConsistencyFactor: wcf, OnDiskPayload: onDisk},
+			ReplicationFactor: rf, WriteConsistencyFactor: wcf, OnDiskPayload: onDisk, SparseVectors: sparse},
 		HnswConfig:         hnsw,
 		OptimizerConfig:    opt,
 		WalConfig:          wal,
@@ -180,6 +181,51 @@ func validateVectorParams(name string, p api.VectorParams) error {
 	if p.HnswConfig != nil {
 		if err := validateHnsw(p.HnswConfig.Apply(api.DefaultHnswConfig())); err != nil {
 			return err
+		}
+	}
+	if mv := p.MultivectorConfig; mv != nil {
+		if mv.Comparator != api.ComparatorMaxSim {
+			return api.ErrBadInput("vector %q: unknown multivector comparator %q: expected max_sim", name, mv.Comparator)
+		}
+		if p.Distance != api.DistanceCosine && p.Distance != api.DistanceDot {
+			return api.ErrBadInput("vector %q: multi-vectors are supported with Cosine and Dot distances only, got %s", name, p.Distance)
+		}
+	}
+	return nil
+}
+
+// resolveSparse validates the sparse vectors of a create request: names
+// must be non-empty and distinct from the dense vectors' names.
+func resolveSparse(cfg api.SparseVectorsConfig, dense api.VectorsConfig) (api.SparseVectorsConfig, error) {
+	if len(cfg) == 0 {
+		return nil, nil
+	}
+	out := make(api.SparseVectorsConfig, len(cfg))
+	for name, p := range cfg {
+		if name == "" {
+			return nil, api.ErrBadInput("sparse vector names must not be empty")
+		}
+		if _, clash := dense[name]; clash {
+			return nil, api.ErrBadInput("vector name %q is used by both a dense and a sparse vector", name)
+		}
+		if err := validateSparseParams(name, p); err != nil {
+			return nil, err
+		}
+		out[name] = p
+	}
+	return out, nil
+}
+
+func validateSparseParams(name string, p api.SparseVectorParams) error {
+	if m := p.Modifier; m != nil && *m != api.ModifierNone && *m != api.ModifierIDF {
+		return api.ErrBadInput("sparse vector %q: unknown modifier %q: expected none or idf", name, *m)
+	}
+	if p.Index != nil {
+		if t := p.Index.FullScanThreshold; t != nil && *t < 0 {
+			return api.ErrBadInput("sparse vector %q: full_scan_threshold must not be negative", name)
+		}
+		if dt := p.Index.Datatype; dt != nil && !strings.EqualFold(*dt, "float32") {
+			return api.ErrBadInput("sparse vector %q: datatype %q is not supported by this server: only float32", name, *dt)
 		}
 	}
 	return nil
@@ -329,10 +375,43 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 
 // applyUpdate returns cfg with the update's changes, or a bad-input error.
 func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.CollectionConfig, error) {
-	if isSet(req.SparseVectors) {
-		return cfg, api.ErrBadInput("sparse vectors are not supported by this server")
-	}
 	out := cfg
+	if len(req.SparseVectors) > 0 {
+		sparse := api.SparseVectorsConfig{}
+		for k, v := range cfg.Params.SparseVectors {
+			sparse[k] = v
+		}
+		for name, d := range req.SparseVectors {
+			p, ok := sparse[name]
+			if !ok {
+				return cfg, api.ErrBadInput("Not existing vector name error: %s", name)
+			}
+			if d.Modifier != nil {
+				p.Modifier = d.Modifier
+			}
+			if d.Index != nil {
+				idx := api.SparseIndexParams{}
+				if p.Index != nil {
+					idx = *p.Index
+				}
+				if d.Index.FullScanThreshold != nil {
+					idx.FullScanThreshold = d.Index.FullScanThreshold
+				}
+				if d.Index.OnDisk != nil {
+					idx.OnDisk = d.Index.OnDisk
+				}
+				if d.Index.Datatype != nil {
+					idx.Datatype = d.Index.Datatype
+				}
+				p.Index = &idx
+			}
+			if err := validateSparseParams(name, p); err != nil {
+				return cfg, err
+			}
+			sparse[name] = p
+		}
+		out.Params.SparseVectors = sparse
+	}
 	if len(req.Vectors) > 0 {
 		vectors := api.VectorsConfig{}
 		for k, v := range cfg.Params.Vectors {

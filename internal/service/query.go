@@ -113,7 +113,7 @@ func searchToQuery(r *api.SearchRequest) api.QueryRequest {
 	name := r.Vector.Name
 	limit := r.Limit
 	return api.QueryRequest{
-		Query:          &api.Query{Nearest: &api.VectorInput{Vector: r.Vector.Vector}},
+		Query:          &api.Query{Nearest: &api.VectorInput{Vector: r.Vector.Vector, Sparse: r.Vector.Sparse}},
 		Using:          &name,
 		Filter:         r.Filter,
 		Params:         r.Params,

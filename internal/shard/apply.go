@@ -214,11 +214,13 @@ func countOps(op *api.UpdateOperation) int {
 // change is the state of one point after an operation.
 type change struct {
 	id      api.PointID
-	exists  bool        // the point exists after the operation
-	vectors api.Vectors // all its vectors after the operation
-	payload api.Payload // its payload after the operation
-	newVecs bool        // vectors changed: the point moves to a new offset
-	hadOld  bool        // the point existed before the operation
+	exists  bool              // the point exists after the operation
+	vectors api.Vectors       // all its dense vectors after the operation
+	sparse  api.SparseVectors // all its sparse vectors after the operation
+	multi   api.MultiVectors  // all its multi-vectors after the operation
+	payload api.Payload       // its payload after the operation
+	newVecs bool              // vectors changed: the point moves to a new offset
+	hadOld  bool              // the point existed before the operation
 	oldOff  uint32
 	newOff  uint32 // assigned by write
 }
@@ -243,6 +245,8 @@ func (p *plan) view(id api.PointID) *change {
 		c.exists, c.hadOld, c.oldOff = true, true, off
 		c.payload = p.s.payloads[off]
 		c.vectors = p.s.vectorsAt(off, nil)
+		c.sparse = p.s.sparseAt(off, nil)
+		c.multi = p.s.multiAt(off, nil)
 	}
 	p.changes[id] = c
 	p.order = append(p.order, c)
@@ -252,13 +256,36 @@ func (p *plan) view(id api.PointID) *change {
 // peek reports the current state of id without recording a change.
 func (p *plan) peek(id api.PointID) (exists bool, payload api.Payload, has func(string) bool) {
 	if c := p.changes[id]; c != nil {
-		return c.exists, c.payload, func(n string) bool { _, ok := c.vectors[n]; return ok }
+		return c.exists, c.payload, func(n string) bool {
+			_, ok := c.vectors[n]
+			_, okSparse := c.sparse[n]
+			_, okMulti := c.multi[n]
+			return ok || okSparse || okMulti
+		}
 	}
 	off, ok := p.s.ids[id]
 	if !ok {
 		return false, nil, nil
 	}
 	return true, p.s.payloads[off], p.s.hasVectorFunc(off)
+}
+
+// upsertApplies reports whether an upsert of id takes effect under mode
+// and update filter m (nil: none): insert_only skips existing points,
+// update_only skips missing ones, and an existing point is replaced only
+// when it matches m. The state seen is the one left by the operation's
+// earlier points.
+func (p *plan) upsertApplies(mode api.UpdateMode, m *filter.Matcher, id api.PointID) bool {
+	exists, _, _ := p.peek(id)
+	switch {
+	case mode == api.UpdateModeInsertOnly && exists:
+		return false
+	case mode == api.UpdateModeUpdateOnly && !exists:
+		return false
+	case m != nil && exists && !p.matches(m, id):
+		return false
+	}
+	return true
 }
 
 func (p *plan) matches(m *filter.Matcher, id api.PointID) bool {
@@ -322,6 +349,71 @@ func (p *plan) checkVectors(v api.Vectors) error {
 	return nil
 }
 
+// checkSparse validates sparse vectors against the configured names.
+func (p *plan) checkSparse(v api.SparseVectors) error {
+	for name, sv := range v {
+		if p.s.sparse[name] == nil {
+			return api.ErrBadInput("Not existing vector name error: %s", name)
+		}
+		if err := sv.Validate(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkMulti validates multi-vectors against the configured names and
+// dimensions.
+func (p *plan) checkMulti(v api.MultiVectors) error {
+	for name, vs := range v {
+		ms := p.s.multi[name]
+		if ms == nil {
+			return api.ErrBadInput("Not existing vector name error: %s", name)
+		}
+		if len(vs) == 0 {
+			return api.ErrBadInput("multi-vector %q must hold at least one vector", name)
+		}
+		for _, vec := range vs {
+			if len(vec) != ms.dim {
+				return api.ErrBadInput("Vector dimension error: expected dim: %d, got %d", ms.dim, len(vec))
+			}
+			if err := api.CheckFinite(name, vec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cloneMulti deep-copies v (nil for none).
+func cloneMulti(v api.MultiVectors) api.MultiVectors {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make(api.MultiVectors, len(v))
+	for name, vs := range v {
+		c := make([][]float32, len(vs))
+		for i, vec := range vs {
+			c[i] = slices.Clone(vec)
+		}
+		out[name] = c
+	}
+	return out
+}
+
+// sortedSparse returns v with every vector sorted by index (nil for none).
+func sortedSparse(v api.SparseVectors) api.SparseVectors {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make(api.SparseVectors, len(v))
+	for name, sv := range v {
+		sv = sv.Sorted()
+		out[name] = api.SparseVector{Indices: slices.Clone(sv.Indices), Values: slices.Clone(sv.Values)}
+	}
+	return out
+}
+
 func checkPayload(pl api.Payload) error {
 	if pl == nil {
 		return nil
@@ -343,16 +435,20 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if err := p.checkVectors(pt.Vector); err != nil {
 				return err
 			}
+			if err := p.checkSparse(pt.Sparse); err != nil {
+				return err
+			}
+			if err := p.checkMulti(pt.Multi); err != nil {
+				return err
+			}
 			if err := checkPayload(pt.Payload); err != nil {
 				return err
 			}
 		}
 		for i := range up.Points {
 			pt := &up.Points[i]
-			if m != nil {
-				if exists, _, _ := p.peek(pt.ID); exists && !p.matches(m, pt.ID) {
-					continue
-				}
+			if !p.upsertApplies(up.UpdateMode, m, pt.ID) {
+				continue
 			}
 			c := p.view(pt.ID)
 			c.exists, c.newVecs = true, true
@@ -360,6 +456,8 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if c.vectors == nil {
 				c.vectors = api.Vectors{}
 			}
+			c.sparse = sortedSparse(pt.Sparse)
+			c.multi = cloneMulti(pt.Multi)
 			c.payload = pt.Payload
 		}
 	case op.Delete != nil:
@@ -444,6 +542,12 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if err := p.checkVectors(uv.Points[i].Vector); err != nil {
 				return err
 			}
+			if err := p.checkSparse(uv.Points[i].Sparse); err != nil {
+				return err
+			}
+			if err := p.checkMulti(uv.Points[i].Multi); err != nil {
+				return err
+			}
 		}
 		for i := range uv.Points {
 			pt := &uv.Points[i]
@@ -460,11 +564,27 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			}
 			maps.Copy(nv, pt.Vector)
 			c.vectors, c.newVecs = nv, true
+			if len(pt.Sparse) > 0 {
+				ns := maps.Clone(c.sparse)
+				if ns == nil {
+					ns = api.SparseVectors{}
+				}
+				maps.Copy(ns, sortedSparse(pt.Sparse))
+				c.sparse = ns
+			}
+			if len(pt.Multi) > 0 {
+				nm := maps.Clone(c.multi)
+				if nm == nil {
+					nm = api.MultiVectors{}
+				}
+				maps.Copy(nm, cloneMulti(pt.Multi))
+				c.multi = nm
+			}
 		}
 	case op.DeleteVectors != nil:
 		dv := op.DeleteVectors
 		for _, name := range dv.Vector {
-			if p.s.spaces[name] == nil {
+			if p.s.spaces[name] == nil && p.s.sparse[name] == nil && p.s.multi[name] == nil {
 				return api.ErrBadInput("Not existing vector name error: %s", name)
 			}
 		}
@@ -474,16 +594,24 @@ func (p *plan) build(op *api.UpdateOperation) error {
 		}
 		for _, id := range ids {
 			c := p.view(id)
-			nv := maps.Clone(c.vectors)
+			nv, ns, nm := maps.Clone(c.vectors), maps.Clone(c.sparse), maps.Clone(c.multi)
 			changed := false
 			for _, name := range dv.Vector {
+				if _, ok := nm[name]; ok {
+					delete(nm, name)
+					changed = true
+				}
 				if _, ok := nv[name]; ok {
 					delete(nv, name)
 					changed = true
 				}
+				if _, ok := ns[name]; ok {
+					delete(ns, name)
+					changed = true
+				}
 			}
 			if changed {
-				c.vectors, c.newVecs = nv, true
+				c.vectors, c.sparse, c.multi, c.newVecs = nv, ns, nm, true
 			}
 		}
 	}
@@ -525,6 +653,25 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 		}
 		c.newOff = off
 		names := slices.Sorted(maps.Keys(c.vectors))
+		if len(c.sparse) > 0 || len(c.multi) > 0 {
+			names = slices.Sorted(func(yield func(string) bool) {
+				for n := range c.multi {
+					if !yield(n) {
+						return
+					}
+				}
+				for n := range c.vectors {
+					if !yield(n) {
+						return
+					}
+				}
+				for n := range c.sparse {
+					if !yield(n) {
+						return
+					}
+				}
+			})
+		}
 		h := pointHeader{Version: seq, Offset: off, Names: names, Payload: c.payload}
 		v, err := h.encode()
 		if err != nil {
@@ -537,6 +684,18 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 			continue
 		}
 		for _, n := range names {
+			if vs, ok := c.multi[n]; ok {
+				if err := b.Set(vectorKey(off, n), encodeMulti(vs, p.s.multi[n].dim), nil); err != nil {
+					return fmt.Errorf("cannot write multi-vector: %w", err)
+				}
+				continue
+			}
+			if sv, ok := c.sparse[n]; ok {
+				if err := b.Set(vectorKey(off, n), encodeSparse(sv), nil); err != nil {
+					return fmt.Errorf("cannot write sparse vector: %w", err)
+				}
+				continue
+			}
 			vec := c.vectors[n]
 			d := b.SetDeferred(5+len(n), 4*len(vec))
 			copy(d.Key, vectorKey(off, n))
@@ -586,6 +745,12 @@ func (s *Shard) publish(p *plan, seq uint64) {
 					sp.retire(old)
 				}
 			}
+			for _, ss := range s.sparse {
+				ss.idx.Remove(old)
+			}
+			for _, ms := range s.multi {
+				delete(ms.vecs, old)
+			}
 			if !c.exists {
 				delete(s.ids, c.id)
 			}
@@ -603,6 +768,12 @@ func (s *Shard) publish(p *plan, seq uint64) {
 				sp.store.Set(off, vec)
 				sp.has.set(off)
 				sp.count++
+			}
+			for name, sv := range c.sparse {
+				s.sparse[name].idx.Add(off, toIndexVector(sv))
+			}
+			for name, vs := range c.multi {
+				s.multi[name].vecs[off] = vs
 			}
 			s.live.set(off)
 			s.nLive++
@@ -659,13 +830,32 @@ func (s *Shard) namesAt(off uint32) []string {
 			out = append(out, name)
 		}
 	}
+	for name, ss := range s.sparse {
+		if ss.idx.Has(off) {
+			out = append(out, name)
+		}
+	}
+	for name, ms := range s.multi {
+		if _, ok := ms.vecs[off]; ok {
+			out = append(out, name)
+		}
+	}
 	sort.Strings(out)
 	return out
 }
 
 func (s *Shard) hasVectorFunc(off uint32) func(string) bool {
 	return func(name string) bool {
-		sp := s.spaces[name]
-		return sp != nil && sp.has.has(off)
+		if sp := s.spaces[name]; sp != nil {
+			return sp.has.has(off)
+		}
+		if ss := s.sparse[name]; ss != nil {
+			return ss.idx.Has(off)
+		}
+		if ms := s.multi[name]; ms != nil {
+			_, ok := ms.vecs[off]
+			return ok
+		}
+		return false
 	}
 }

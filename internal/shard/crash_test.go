@@ -24,7 +24,36 @@ func crashOptions(dir string) Options {
 	o := indexedOptions(dir, 8, api.DistanceEuclid)
 	o.PersistInterval = 150 * time.Millisecond
 	o.OpLogRetain = 50
+	o.Sparse = api.SparseVectorsConfig{"lex": {}}
+	o.Vectors["colbert"] = api.VectorParams{Size: 3, Distance: api.DistanceDot, MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}
 	return o
+}
+
+// randMulti returns a multi-vector of 1 to 4 vectors of size 3, or nil one
+// time in two.
+func randMulti(r *rand.Rand) api.MultiVectors {
+	if r.IntN(2) == 0 {
+		return nil
+	}
+	vs := make([][]float32, 1+r.IntN(4))
+	for i := range vs {
+		vs[i] = randVec(r, 3)
+	}
+	return api.MultiVectors{"colbert": vs}
+}
+
+// randSparse returns a sparse vector of up to 8 distinct sorted indices
+// below 50, or nil (no sparse vector) one time in three.
+func randSparse(r *rand.Rand) api.SparseVectors {
+	if r.IntN(3) == 0 {
+		return nil
+	}
+	var sv api.SparseVector
+	for i := uint32(r.IntN(5)); i < 50 && len(sv.Indices) < 8; i += 1 + uint32(r.IntN(9)) {
+		sv.Indices = append(sv.Indices, i)
+		sv.Values = append(sv.Values, float32(r.IntN(100))/10)
+	}
+	return api.SparseVectors{"lex": sv}
 }
 
 // TestCrashChild is the writer process of TestCrashRecovery: it applies
@@ -53,7 +82,10 @@ func TestCrashChild(t *testing.T) {
 			var pts []api.PointStruct
 			for range 1 + r.IntN(20) {
 				id := uint64(r.IntN(300))
-				pts = append(pts, pt(id, randVec(r, 8), api.Payload{"round": json.Number(fmt.Sprint(seed)), "i": json.Number(fmt.Sprint(i))}))
+				p := pt(id, randVec(r, 8), api.Payload{"round": json.Number(fmt.Sprint(seed)), "i": json.Number(fmt.Sprint(i))})
+				p.Sparse = randSparse(r)
+				p.Multi = randMulti(r)
+				pts = append(pts, p)
 			}
 			op = upsert(pts...)
 		}
@@ -200,8 +232,58 @@ func verifyModel(t *testing.T, s *Shard, m model, round int) {
 		if !ok {
 			t.Fatalf("round %d: point %d should not exist", round, rec.ID.Num)
 		}
-		if !slices.Equal(rec.Vector[""], want.Vector[""]) || jsonOf(t, rec.Payload) != jsonOf(t, want.Payload) {
+		if !slices.Equal(rec.Vector[""], want.Vector[""]) || jsonOf(t, rec.Payload) != jsonOf(t, want.Payload) || jsonOf(t, rec.Sparse) != jsonOf(t, want.Sparse) || jsonOf(t, rec.Multi) != jsonOf(t, want.Multi) {
 			t.Fatalf("round %d: point %d is %s, want %s", round, rec.ID.Num, jsonOf(t, rec), jsonOf(t, want))
+		}
+	}
+	// Sparse searches (indexed and exact) agree with the model.
+	for qi := range 5 {
+		if s.sparse["lex"] == nil {
+			break
+		}
+		q := api.SparseVector{Indices: []uint32{uint32(qi), uint32(qi + 7), uint32(qi + 20)}, Values: []float32{1, 0.5, 2}}
+		type scored struct {
+			id    uint64
+			score float32
+		}
+		var want []scored
+		for id, p := range m {
+			sv, ok := p.Sparse["lex"]
+			if !ok {
+				continue
+			}
+			var sc float32
+			overlap := false
+			for i, x := range sv.Indices {
+				if j := slices.Index(q.Indices, x); j >= 0 {
+					sc += sv.Values[i] * q.Values[j]
+					overlap = true
+				}
+			}
+			if overlap {
+				want = append(want, scored{id, sc})
+			}
+		}
+		slices.SortFunc(want, func(a, b scored) int {
+			if a.score != b.score {
+				if a.score > b.score {
+					return -1
+				}
+				return 1
+			}
+			return int(a.id) - int(b.id)
+		})
+		want = want[:min(10, len(want))]
+		for _, exact := range []bool{false, true} {
+			hits, err := s.Search(bg, SearchRequest{Using: "lex", Sparse: &q, Limit: 10, Params: api.SearchParams{Exact: exact}})
+			if err != nil || len(hits) != len(want) {
+				t.Fatalf("round %d: sparse search (exact %v): %v, %d hits, want %d", round, exact, err, len(hits), len(want))
+			}
+			for i := range hits {
+				if d := hits[i].Score - want[i].score; d > 1e-4 || d < -1e-4 {
+					t.Fatalf("round %d: sparse search (exact %v) rank %d score %v, want %v", round, exact, i, hits[i].Score, want[i].score)
+				}
+			}
 		}
 	}
 	// Every point is found by an exact search at once.

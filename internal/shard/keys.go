@@ -20,11 +20,18 @@ const (
 	prefixOp     byte = 0x04 // op log by big-endian sequence
 )
 
-// storeFormatVersion is the version of the store layout; Open refuses other
-// versions. Version 2 keys vectors by offset and lets op-log records refer
-// to them instead of holding a second copy; version 1 (id-keyed vectors,
-// every vector in the op log too) was never released.
-const storeFormatVersion = 2
+// storeFormatVersion is the version of the store layout this build
+// writes. Version 3 adds sparse vectors and multi-vectors (0x03 records of
+// their names, op-log entries of kinds 2 and 3); a version 2 store is a
+// version 3 store without them,
+// so Open reads both and the next write marks the store 3. Version 2 keys
+// vectors by offset and lets op-log records refer to them instead of
+// holding a second copy; version 1 (id-keyed vectors, every vector in the
+// op log too) was never released and is refused.
+const (
+	storeFormatVersion    = 3
+	minStoreFormatVersion = 2
+)
 
 // Record versions inside values.
 const (

@@ -16,7 +16,11 @@ const (
 	opEncJSON          = 0 // api.UpdateOperation as JSON
 	opEncUpsert        = 1 // binary upsert (vectors as raw floats)
 	opEncUpdateVectors = 2 // binary update_vectors
+	opEncUpsertMode    = 3 // binary upsert with an update mode byte (insert_only, update_only)
 )
+
+// Update modes in an opEncUpsertMode body.
+var opModes = []api.UpdateMode{api.UpdateModeUpsert, api.UpdateModeInsertOnly, api.UpdateModeUpdateOnly}
 
 const noPayload = math.MaxUint32
 
@@ -32,6 +36,8 @@ type vecLoader func(off uint32, name string) ([]float32, error)
 const (
 	vecInline = 0 // u32 dim + dim × float32
 	vecStored = 1 // u32 offset of the 0x03 record holding it
+	vecSparse = 2 // a sparse vector, inline: u32 n + n × u32 index + n × float32
+	vecMulti  = 3 // a multi-vector, inline: u32 count + u32 dim + count × dim × float32
 )
 
 // opHeaderLen is the length of the op-log envelope: version, encoding and
@@ -53,9 +59,18 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 	case op.Upsert != nil:
 		size := 8
 		for i := range op.Upsert.Points {
-			size += 32 + vectorsSize(op.Upsert.Points[i].Vector)
+			size += 32 + vectorsSize(op.Upsert.Points[i].Vector, op.Upsert.Points[i].Sparse, op.Upsert.Points[i].Multi)
 		}
-		b := head(opEncUpsert, size)
+		var b []byte
+		if mode := op.Upsert.UpdateMode; mode != "" && mode != api.UpdateModeUpsert {
+			i := slices.Index(opModes, mode)
+			if i < 0 {
+				return nil, fmt.Errorf("cannot encode update mode %q", mode)
+			}
+			b = append(head(opEncUpsertMode, size+1), byte(i))
+		} else {
+			b = head(opEncUpsert, size)
+		}
 		b, err := appendFilter(b, op.Upsert.UpdateFilter)
 		if err != nil {
 			return nil, err
@@ -64,7 +79,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 		for i := range op.Upsert.Points {
 			p := &op.Upsert.Points[i]
 			b = appendID(b, p.ID)
-			b = appendVectors(b, p.ID, p.Vector, ref)
+			b = appendVectors(b, p.ID, p.Vector, p.Sparse, p.Multi, ref)
 			if p.Payload == nil {
 				b = binary.LittleEndian.AppendUint32(b, noPayload)
 				continue
@@ -80,7 +95,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 	case op.UpdateVectors != nil:
 		size := 8
 		for i := range op.UpdateVectors.Points {
-			size += 32 + vectorsSize(op.UpdateVectors.Points[i].Vector)
+			size += 32 + vectorsSize(op.UpdateVectors.Points[i].Vector, op.UpdateVectors.Points[i].Sparse, op.UpdateVectors.Points[i].Multi)
 		}
 		b := head(opEncUpdateVectors, size)
 		b, err := appendFilter(b, op.UpdateVectors.UpdateFilter)
@@ -91,7 +106,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 		for i := range op.UpdateVectors.Points {
 			p := &op.UpdateVectors.Points[i]
 			b = appendID(b, p.ID)
-			b = appendVectors(b, p.ID, p.Vector, ref)
+			b = appendVectors(b, p.ID, p.Vector, p.Sparse, p.Multi, ref)
 		}
 		return b, nil
 	}
@@ -103,10 +118,19 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 }
 
 // vectorsSize bounds the encoded size of v written inline.
-func vectorsSize(v api.Vectors) int {
+func vectorsSize(v api.Vectors, sv api.SparseVectors, mv api.MultiVectors) int {
 	n := 1
 	for name, vec := range v {
 		n += 2 + len(name) + 1 + 4 + 4*len(vec)
+	}
+	for name, vec := range sv {
+		n += 2 + len(name) + 1 + 4 + 8*len(vec.Indices)
+	}
+	for name, vs := range mv {
+		n += 2 + len(name) + 1 + 8
+		for _, vec := range vs {
+			n += 4 * len(vec)
+		}
 	}
 	return n
 }
@@ -138,9 +162,15 @@ func appendID(b []byte, id api.PointID) []byte {
 	return append(b, k...)
 }
 
-func appendVectors(b []byte, id api.PointID, v api.Vectors, ref vecRef) []byte {
-	names := make([]string, 0, len(v))
+func appendVectors(b []byte, id api.PointID, v api.Vectors, sv api.SparseVectors, mv api.MultiVectors, ref vecRef) []byte {
+	names := make([]string, 0, len(v)+len(sv)+len(mv))
+	for n := range mv {
+		names = append(names, n)
+	}
 	for n := range v {
+		names = append(names, n)
+	}
+	for n := range sv {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -148,6 +178,24 @@ func appendVectors(b []byte, id api.PointID, v api.Vectors, ref vecRef) []byte {
 	for _, n := range names {
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(n)))
 		b = append(b, n...)
+		if vs, ok := mv[n]; ok {
+			// Multi-vectors are logged inline too.
+			dim := 0
+			if len(vs) > 0 {
+				dim = len(vs[0])
+			}
+			b = append(b, vecMulti)
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(vs)))
+			b = binary.LittleEndian.AppendUint32(b, uint32(dim))
+			b = append(b, encodeMulti(vs, dim)...)
+			continue
+		}
+		if s, ok := sv[n]; ok {
+			// Sparse vectors are small: always logged inline.
+			b = append(b, vecSparse)
+			b = append(b, encodeSparseEntry(s)...)
+			continue
+		}
 		vec := v[n]
 		if ref != nil {
 			if off, ok := ref(id, n, vec); ok {
@@ -180,17 +228,25 @@ func decodeOp(b []byte, load vecLoader) (*api.UpdateOperation, error) {
 			return nil, fmt.Errorf("cannot decode operation: %w", err)
 		}
 		return op, nil
-	case opEncUpsert, opEncUpdateVectors:
+	case opEncUpsert, opEncUpsertMode, opEncUpdateVectors:
+		var mode api.UpdateMode
+		if enc == opEncUpsertMode {
+			i := int(r.u8())
+			if r.err != nil || i == 0 || i >= len(opModes) {
+				return nil, fmt.Errorf("cannot decode update mode: %w", errCorrupt)
+			}
+			mode = opModes[i]
+		}
 		f := r.filter()
 		n := int(r.u32())
 		if r.err != nil || n > len(r.b) {
 			return nil, fmt.Errorf("cannot decode operation: %w", errCorrupt)
 		}
-		if enc == opEncUpsert {
-			up := &api.UpsertPoints{UpdateFilter: f, Points: make([]api.PointStruct, 0, n)}
+		if enc != opEncUpdateVectors {
+			up := &api.UpsertPoints{UpdateFilter: f, UpdateMode: mode, Points: make([]api.PointStruct, 0, n)}
 			for range n {
 				p := api.PointStruct{ID: r.id()}
-				p.Vector = r.vectors()
+				p.Vector, p.Sparse, p.Multi = r.vectors()
 				if l := r.u32(); l != noPayload {
 					js := r.bytes(int(l))
 					if r.err == nil {
@@ -211,7 +267,7 @@ func decodeOp(b []byte, load vecLoader) (*api.UpdateOperation, error) {
 		uv := &api.UpdateVectors{UpdateFilter: f, Points: make([]api.PointVectors, 0, n)}
 		for range n {
 			p := api.PointVectors{ID: r.id()}
-			p.Vector = r.vectors()
+			p.Vector, p.Sparse, p.Multi = r.vectors()
 			uv.Points = append(uv.Points, p)
 		}
 		if r.err != nil || len(r.b) != 0 {
@@ -294,43 +350,83 @@ func (r *reader) id() api.PointID {
 	return id
 }
 
-func (r *reader) vectors() api.Vectors {
+func (r *reader) vectors() (api.Vectors, api.SparseVectors, api.MultiVectors) {
 	n := int(r.u8())
 	v := make(api.Vectors, n)
+	var sv api.SparseVectors
+	var mv api.MultiVectors
 	for range n {
 		name := string(r.bytes(int(r.u16())))
 		switch kind := r.u8(); {
 		case r.err != nil:
-			return v
+			return v, sv, mv
+		case kind == vecMulti:
+			cnt, dim := int(r.u32()), int(r.u32())
+			if r.err != nil || dim == 0 || cnt > len(r.b)/4/dim {
+				r.err = errCorrupt
+				return v, sv, mv
+			}
+			raw := r.bytes(4 * cnt * dim)
+			if r.err != nil {
+				return v, sv, mv
+			}
+			vs, err := decodeMulti(raw, dim)
+			if err != nil {
+				r.err = err
+				return v, sv, mv
+			}
+			if mv == nil {
+				mv = api.MultiVectors{}
+			}
+			mv[name] = vs
+		case kind == vecSparse:
+			cnt := int(r.u32())
+			if r.err != nil || cnt > len(r.b)/8 {
+				r.err = errCorrupt
+				return v, sv, mv
+			}
+			raw := r.bytes(8 * cnt)
+			if r.err != nil {
+				return v, sv, mv
+			}
+			s := api.SparseVector{Indices: make([]uint32, cnt), Values: make([]float32, cnt)}
+			for i := range cnt {
+				s.Indices[i] = binary.LittleEndian.Uint32(raw[4*i:])
+				s.Values[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*cnt+4*i:]))
+			}
+			if sv == nil {
+				sv = api.SparseVectors{}
+			}
+			sv[name] = s
 		case kind == vecStored:
 			off := r.u32()
 			if r.err != nil {
-				return v
+				return v, sv, mv
 			}
 			if r.load == nil {
 				r.err = fmt.Errorf("operation refers to the stored vector %q at offset %d: %w", name, off, errCorrupt)
-				return v
+				return v, sv, mv
 			}
 			vec, err := r.load(off, name)
 			if err != nil {
 				r.err = err
-				return v
+				return v, sv, mv
 			}
 			v[name] = vec
 		case kind == vecInline:
 			dim := int(r.u32())
 			raw := r.bytes(4 * dim)
 			if r.err != nil {
-				return v
+				return v, sv, mv
 			}
 			vec, _ := decodeFloats(raw)
 			v[name] = vec
 		default:
 			r.err = fmt.Errorf("unknown vector entry kind %d: %w", kind, errCorrupt)
-			return v
+			return v, sv, mv
 		}
 	}
-	return v
+	return v, sv, mv
 }
 
 func (r *reader) filter() *api.Filter {
@@ -349,3 +445,7 @@ func (r *reader) filter() *api.Filter {
 	}
 	return f
 }
+
+// encodeSparseEntry is a sparse vector in an op-log entry: u32 count n,
+// n × u32 index, n × float32 value (the 0x03 record's encoding).
+func encodeSparseEntry(v api.SparseVector) []byte { return encodeSparse(v) }

@@ -101,7 +101,16 @@ func (s *Shard) ReadOps(ctx context.Context, from uint64, fn func(seq uint64, op
 
 // record builds the record of the point at off. Caller holds mu.
 func (s *Shard) record(off uint32, withPayload *api.PayloadSelector, withVector *api.VectorSelector) api.Record {
-	return api.Record{ID: s.offID[off], Payload: filter.Select(s.payloads[off], withPayload), Vector: s.selectVectors(off, withVector)}
+	return api.Record{ID: s.offID[off], Payload: filter.Select(s.payloads[off], withPayload), Vector: s.selectVectors(off, withVector), Sparse: s.selectSparse(off, withVector), Multi: s.selectMulti(off, withVector)}
+}
+
+// selectSparse returns the sparse vectors selected by sel at off (the
+// slices are immutable, like the offsets).
+func (s *Shard) selectSparse(off uint32, sel *api.VectorSelector) api.SparseVectors {
+	if sel == nil || !sel.Enable || len(s.sparse) == 0 {
+		return nil
+	}
+	return s.sparseAt(off, sel.Names)
 }
 
 // selectVectors copies the vectors selected by sel at off.

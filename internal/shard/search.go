@@ -47,6 +47,14 @@ type SearchRequest struct {
 	// Custom describes Scorer as data, so that a search can be sent to a
 	// shard on another peer, which rebuilds Scorer from it.
 	Custom *CustomScore `json:",omitempty"`
+	// Sparse is the query when Using names a sparse vector: sorted by
+	// index, valid, already weighted by IDF when the vector's modifier
+	// says so. SparseFullScan is that vector's full_scan_threshold.
+	Sparse         *api.SparseVector
+	SparseFullScan int
+	// Multi is the query when Using names a multi-vector (vectors
+	// already normalised for Cosine).
+	Multi [][]float32
 	Filter *api.Filter
 	// Limit is the number of hits wanted (the caller's offset+limit).
 	Limit          int
@@ -118,9 +126,18 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if ss := s.sparse[req.Using]; ss != nil {
+		return s.searchSparseHits(ctx, ss, req)
+	}
+	if ms := s.multi[req.Using]; ms != nil {
+		return s.searchMultiHits(ctx, ms, req)
+	}
 	sp := s.spaces[req.Using]
 	if sp == nil {
 		return nil, api.ErrBadInput("Not existing vector name error: %s", req.Using)
+	}
+	if req.Sparse != nil || req.Multi != nil {
+		return nil, api.ErrBadInput("vector %q is dense: query it with a dense vector", req.Using)
 	}
 	if req.Scorer == nil && len(req.Vector) != sp.dim {
 		return nil, api.ErrBadInput("Vector dimension error: expected dim: %d, got %d", sp.dim, len(req.Vector))
@@ -169,6 +186,50 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 			Score:   score,
 			Payload: filter.Select(s.payloads[h.off], req.WithPayload),
 			Vector:  s.selectVectors(h.off, req.WithVector),
+			Sparse:  s.selectSparse(h.off, req.WithVector),
+			Multi:   s.selectMulti(h.off, req.WithVector),
+		})
+	}
+	return out, nil
+}
+
+// searchSparseHits is Search for a sparse vector name.
+func (s *Shard) searchSparseHits(ctx context.Context, ss *sparseSpace, req SearchRequest) ([]api.ScoredPoint, error) {
+	if req.Sparse == nil {
+		return nil, api.ErrBadInput("vector %q is sparse: query it with a sparse vector {indices, values}", req.Using)
+	}
+	if req.Scorer != nil {
+		return nil, api.ErrBadInput("recommend, discover and context queries on the sparse vector %q are not supported by this server", req.Using)
+	}
+	if req.Limit <= 0 {
+		return []api.ScoredPoint{}, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	m, err := s.pidx.compile(req.Filter)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := s.searchSparse(ctx, ss, req, m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ScoredPoint, 0, len(hits))
+	for _, h := range hits {
+		if t := req.ScoreThreshold; t != nil && h.Score < *t {
+			break
+		}
+		out = append(out, api.ScoredPoint{
+			ID:      s.offID[h.Off],
+			Version: s.version[h.Off],
+			Score:   h.Score,
+			Payload: filter.Select(s.payloads[h.Off], req.WithPayload),
+			Vector:  s.selectVectors(h.Off, req.WithVector),
+			Sparse:  s.selectSparse(h.Off, req.WithVector),
+			Multi:   s.selectMulti(h.Off, req.WithVector),
 		})
 	}
 	return out, nil

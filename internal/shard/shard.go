@@ -50,6 +50,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/index/hnsw"
+	"github.com/shoal-db/shoal/internal/index/sparse"
 )
 
 // Options configure a shard. The collection resolves every default before
@@ -62,6 +63,9 @@ type Options struct {
 	// Vectors are the collection's vector parameters by name (the unnamed
 	// vector under api.DefaultVectorName).
 	Vectors api.VectorsConfig
+	// Sparse are the collection's sparse vectors by name (the shard needs
+	// only the names; search parameters come with each request).
+	Sparse api.SparseVectorsConfig
 	// Hnsw is the resolved HNSW configuration per vector name.
 	Hnsw map[string]api.HnswConfig
 	// Optimizers drive background vacuum and index repair.
@@ -154,6 +158,8 @@ type Shard struct {
 	live     bitset        // offsets of current points
 	nLive    int
 	spaces   map[string]*space
+	sparse   map[string]*sparseSpace // fixed at Open; per-offset state guarded by mu
+	multi    map[string]*multiSpace  // likewise
 	pidx     *payloadIndexes
 
 	bgCtx    context.Context
@@ -180,7 +186,7 @@ func Open(opts Options) (*Shard, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("cannot open shard: no directory")
 	}
-	if len(opts.Vectors) == 0 {
+	if len(opts.Vectors) == 0 && len(opts.Sparse) == 0 {
 		return nil, errors.New("cannot open shard: no vectors configured")
 	}
 	if opts.Logger == nil {
@@ -203,6 +209,8 @@ func Open(opts Options) (*Shard, error) {
 		log:      opts.Logger.With("shard", opts.ID),
 		ids:      make(map[api.PointID]uint32),
 		spaces:   make(map[string]*space),
+		sparse:   make(map[string]*sparseSpace),
+		multi:    make(map[string]*multiSpace),
 		persistC: make(chan struct{}, 1),
 	}
 	s.disk = newDiskGuard(opts.Dir, opts.MinFreeDiskBytes, s.log)
@@ -274,11 +282,21 @@ func (s *Shard) load() error {
 	}
 	s.lastSeq, s.nextOff = m.LastSeq, m.NextOffset
 	for name, p := range s.opts.Vectors {
+		if p.MultivectorConfig != nil {
+			s.multi[name] = &multiSpace{name: name, dim: p.Size, vecs: map[uint32][][]float32{}}
+			continue
+		}
 		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads)
 		if err != nil {
 			return fmt.Errorf("cannot open shard: %w", err)
 		}
 		s.spaces[name] = sp
+	}
+	for name := range s.opts.Sparse {
+		if s.spaces[name] != nil {
+			return fmt.Errorf("cannot open shard: vector %q is configured as dense and sparse", name)
+		}
+		s.sparse[name] = &sparseSpace{name: name, idx: sparse.New()}
 	}
 	pidx, err := newPayloadIndexes(s.opts.PayloadIndexes)
 	if err != nil {
@@ -302,7 +320,7 @@ func (s *Shard) load() error {
 		off  uint32
 	}
 	// need is in offset order, the order of the vector keys.
-	var need []missing
+	var need, needSparse []missing
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixPoint}, UpperBound: []byte{prefixPoint + 1}})
 	if err != nil {
 		return fmt.Errorf("cannot read points: %w", err)
@@ -335,6 +353,10 @@ func (s *Shard) load() error {
 		s.live.set(off)
 		s.nLive++
 		for _, name := range h.Names {
+			if s.sparse[name] != nil || s.multi[name] != nil {
+				needSparse = append(needSparse, missing{id, name, off})
+				continue
+			}
 			sp := s.spaces[name]
 			if sp == nil {
 				it.Close()
@@ -366,6 +388,30 @@ func (s *Shard) load() error {
 			return fmt.Errorf("cannot read vector %q of point %s: dimension %d, want %d: %w", m.name, m.id, len(vec), sp.dim, errCorrupt)
 		}
 		sp.store.Set(m.off, vec)
+	}
+	// Sparse vectors are not in index files: the inverted indexes are
+	// rebuilt from the store, in offset order as they require.
+	slices.SortFunc(needSparse, func(a, b missing) int { return cmp.Compare(a.off, b.off) })
+	for _, m := range needSparse {
+		v, closer, err := s.db.Get(vectorKey(m.off, m.name))
+		if err != nil {
+			return fmt.Errorf("cannot read sparse vector %q of point %s: %w", m.name, m.id, err)
+		}
+		if ms := s.multi[m.name]; ms != nil {
+			vs, err := decodeMulti(v, ms.dim)
+			closer.Close()
+			if err != nil {
+				return fmt.Errorf("cannot read multi-vector %q of point %s: %w", m.name, m.id, err)
+			}
+			ms.vecs[m.off] = vs
+			continue
+		}
+		sv, err := decodeSparse(v)
+		closer.Close()
+		if err != nil {
+			return fmt.Errorf("cannot read sparse vector %q of point %s: %w", m.name, m.id, err)
+		}
+		s.sparse[m.name].idx.Add(m.off, toIndexVector(sv))
 	}
 	for name, sp := range s.spaces {
 		sp.reconcile(files[name], s.live, s.nextOff)
@@ -407,8 +453,8 @@ func (s *Shard) readMeta() (meta, error) {
 	if err != nil {
 		return m, err
 	}
-	if m.Format != storeFormatVersion {
-		return m, fmt.Errorf("cannot open shard store: format version %d, this build reads %d", m.Format, storeFormatVersion)
+	if m.Format < minStoreFormatVersion || m.Format > storeFormatVersion {
+		return m, fmt.Errorf("cannot open shard store: format version %d, this build reads %d to %d", m.Format, minStoreFormatVersion, storeFormatVersion)
 	}
 	return m, nil
 }

@@ -1,0 +1,130 @@
+package collection
+
+import (
+	"context"
+	"slices"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/shard"
+)
+
+// isMulti reports whether name is a configured multi-vector.
+func (c *Collection) isMulti(name string) bool {
+	p, err := c.vectorParams(name)
+	return err == nil && p.MultivectorConfig != nil
+}
+
+// checkMultiVector validates one multi-vector of name (at least one
+// vector, each of the configured size and finite) and returns it ready to
+// store: normalised copies for Cosine.
+func (c *Collection) checkMultiVector(name string, vs [][]float32) ([][]float32, error) {
+	p, err := c.vectorParams(name)
+	if err != nil {
+		return nil, err
+	}
+	if p.MultivectorConfig == nil {
+		return nil, api.ErrBadInput("vector %q is not a multi-vector: give it as one vector [...]", name)
+	}
+	if len(vs) == 0 {
+		return nil, api.ErrBadInput("multi-vector %q must hold at least one vector", name)
+	}
+	out := make([][]float32, len(vs))
+	for i, vec := range vs {
+		if len(vec) != p.Size {
+			return nil, api.ErrBadInput("Vector dimension error: expected dim: %d, got %d", p.Size, len(vec))
+		}
+		if err := api.CheckFinite(name, vec); err != nil {
+			return nil, err
+		}
+		out[i] = vec
+		if p.Distance == api.DistanceCosine {
+			out[i] = normalized(vec)
+		}
+	}
+	return out, nil
+}
+
+// checkMulti validates a point's multi-vectors into a new map (nil for
+// none).
+func (c *Collection) checkMulti(v api.MultiVectors) (api.MultiVectors, error) {
+	if len(v) == 0 {
+		return nil, nil
+	}
+	out := make(api.MultiVectors, len(v))
+	for name, vs := range v {
+		if c.isSparse(name) {
+			return nil, api.ErrBadInput("vector %q is sparse: give it as {\"indices\": [...], \"values\": [...]}", name)
+		}
+		nv, err := c.checkMultiVector(name, vs)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = nv
+	}
+	return out, nil
+}
+
+// multiQuery runs a nearest query on a multi-vector name, scoring by
+// MaxSim exactly: the query is a list of vectors or the id of a point whose
+// multi-vector is used (and excluded from the results).
+func (c *Collection) multiQuery(ctx context.Context, st stage, candidates []api.PointID) (ranked, error) {
+	q := st.query
+	if q.Nearest == nil {
+		return ranked{}, api.ErrBadInput("recommend, discover and context queries on the multi-vector %q are not supported by this server", st.using)
+	}
+	in := q.Nearest
+	var query [][]float32
+	var exclude []api.PointID
+	switch {
+	case in.Multi != nil:
+		var err error
+		if query, err = c.checkMultiVector(st.using, in.Multi); err != nil {
+			return ranked{}, err
+		}
+	case in.Vector != nil:
+		// One vector is a multi-vector of one, as in Qdrant.
+		var err error
+		if query, err = c.checkMultiVector(st.using, [][]float32{in.Vector}); err != nil {
+			return ranked{}, err
+		}
+	case in.ID != nil:
+		if st.lookup != nil {
+			return ranked{}, api.ErrBadInput("lookup_from with the multi-vector %q is not supported by this server", st.using)
+		}
+		recs, err := c.get(ctx, []api.PointID{*in.ID}, nil, &api.VectorSelector{Enable: true, Names: []string{st.using}})
+		if err != nil {
+			return ranked{}, err
+		}
+		if len(recs) == 0 {
+			return ranked{}, api.ErrPointNotFound(*in.ID)
+		}
+		vs, ok := recs[0].Multi[st.using]
+		if !ok {
+			return ranked{}, api.ErrBadInput("Vector %q of point %s not found", st.using, in.ID.String())
+		}
+		query, exclude = vs, []api.PointID{*in.ID}
+	default:
+		return ranked{}, api.ErrBadInput("vector %q is a multi-vector: query it with a list of vectors [[...], ...]", st.using)
+	}
+	req := shard.SearchRequest{Using: st.using, Multi: query, Filter: st.filter, Limit: st.limit, ScoreThreshold: st.threshold}
+	if st.params != nil {
+		req.Params = *st.params
+	}
+	if len(exclude) > 0 {
+		req.Filter = andFilters(req.Filter, &api.Filter{MustNot: []api.Condition{{HasID: exclude}}})
+	}
+	selected := false
+	if candidates != nil {
+		req.Limit = len(candidates)
+	} else if st.withPayload != nil || st.withVector != nil {
+		req.WithPayload, req.WithVector, selected = st.withPayload, st.withVector, true
+	}
+	hits, err := c.searchShards(ctx, req, true)
+	if err != nil {
+		return ranked{}, err
+	}
+	if len(hits) > st.limit {
+		hits = hits[:st.limit]
+	}
+	return ranked{hits: slices.Clip(hits), higher: true, selected: selected}, nil
+}
