@@ -311,11 +311,15 @@ func (c *Collection) Info(ctx context.Context) (*api.CollectionInfo, error) {
 		Config:          c.Config(),
 		PayloadSchema:   map[string]api.PayloadIndexInfo{},
 	}
-	for _, s := range c.shards {
+	for si, s := range c.shards {
 		st := s.Stats()
 		info.PointsCount += st.Points
 		info.IndexedVectorsCount += st.IndexedVectors
 		info.Status = worseStatus(info.Status, st.Status)
+		if st.OptimizerError != "" && info.OptimizerStatus == "ok" {
+			// Qdrant's {"error": "..."}: the first shard's failure.
+			info.OptimizerStatus = map[string]string{"error": fmt.Sprintf("shard %d: %s", si, st.OptimizerError)}
+		}
 		for key, pi := range st.PayloadSchema {
 			cur, ok := info.PayloadSchema[key]
 			if !ok {
@@ -334,17 +338,30 @@ type Stats struct {
 	Points         uint64
 	IndexedVectors uint64
 	PendingIndex   int
+	// Vectors counts the points holding each vector name.
+	Vectors map[string]uint64
+	// Indexing counts the (shard, vector name) pairs whose background
+	// indexer has work (the running optimizations).
+	Indexing int
 }
 
 // Stats sums the shards' statistics.
 func (c *Collection) Stats() Stats {
-	st := Stats{Status: api.StatusGreen}
+	st := Stats{Status: api.StatusGreen, Vectors: map[string]uint64{}}
 	for _, s := range c.shards {
 		ss := s.Stats()
 		st.Points += ss.Points
 		st.IndexedVectors += ss.IndexedVectors
 		st.PendingIndex += ss.PendingIndex
 		st.Status = worseStatus(st.Status, ss.Status)
+		for name, n := range ss.Vectors {
+			st.Vectors[name] += n
+		}
+		for _, ix := range s.Indexers() {
+			if ix.Running != nil {
+				st.Indexing++
+			}
+		}
 	}
 	return st
 }

@@ -23,6 +23,9 @@ type API interface {
 	UpdateCollection(ctx context.Context, name string, req *api.UpdateCollection) error
 	// DeleteCollection returns false when there was no such collection.
 	DeleteCollection(ctx context.Context, name string) (bool, error)
+	// Optimizations reports the collection's background index work in the
+	// shape of Qdrant's GET /collections/{name}/optimizations.
+	Optimizations(ctx context.Context, name string, req api.OptimizationsRequest) (*api.OptimizationsResponse, error)
 	// CollectionClusterInfo reports where the collection's shards live
 	// (on a standalone node: all local, with their point counts).
 	CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error)
@@ -92,4 +95,9 @@ type CollectionTelemetry struct {
 	Shards              int
 	Vectors             map[string]int // name -> dimension
 	PendingOptimization int            // points not yet in the vector index
+	// VectorCounts counts the points holding each vector name.
+	VectorCounts map[string]uint64
+	// RunningOptimizations counts the background indexers with work (one
+	// per shard and vector name).
+	RunningOptimizations int
 }

@@ -511,7 +511,8 @@ func (s *Service) Telemetry(ctx context.Context) (*Telemetry, error) {
 		cs := c.Stats()
 		release()
 		ct := CollectionTelemetry{Name: name, Status: cs.Status, Points: cs.Points, IndexedVectors: cs.IndexedVectors,
-			Shards: c.Shards(), Vectors: map[string]int{}, PendingOptimization: cs.PendingIndex}
+			Shards: c.Shards(), Vectors: map[string]int{}, PendingOptimization: cs.PendingIndex,
+			VectorCounts: cs.Vectors, RunningOptimizations: cs.Indexing}
 		if m, ok := st.Collections[name]; ok {
 			for vn, p := range m.Config.Params.Vectors {
 				ct.Vectors[vn] = p.Size
