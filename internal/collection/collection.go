@@ -47,6 +47,9 @@ type Options struct {
 	Logger *slog.Logger
 	// IndexingThreads is passed to every shard (0: the shard's default).
 	IndexingThreads int
+	// MinFreeDiskBytes is passed to every shard (shard.Options: 0 is
+	// shard.DefaultMinFreeDiskBytes, negative turns the check off).
+	MinFreeDiskBytes int64
 	// Resolver looks up other collections; nil makes lookup_from and
 	// with_lookup fail with a clear error.
 	Resolver Resolver
@@ -113,14 +116,15 @@ func Open(opts Options) (*Collection, error) {
 	var wg sync.WaitGroup
 	for i := range n {
 		so := shard.Options{
-			Dir:             filepath.Join(opts.Dir, strconv.Itoa(i)),
-			ID:              i,
-			Vectors:         cfg.Params.Vectors,
-			Hnsw:            hnsw,
-			Optimizers:      cfg.OptimizerConfig,
-			PayloadIndexes:  opts.PayloadIndexes,
-			IndexingThreads: opts.IndexingThreads,
-			Logger:          c.log,
+			Dir:              filepath.Join(opts.Dir, strconv.Itoa(i)),
+			ID:               i,
+			Vectors:          cfg.Params.Vectors,
+			Hnsw:             hnsw,
+			Optimizers:       cfg.OptimizerConfig,
+			PayloadIndexes:   opts.PayloadIndexes,
+			IndexingThreads:  opts.IndexingThreads,
+			MinFreeDiskBytes: opts.MinFreeDiskBytes,
+			Logger:           c.log,
 		}
 		if opts.ShardOptions != nil {
 			opts.ShardOptions(&so)

@@ -85,6 +85,10 @@ type Options struct {
 	DefaultShardNumber int
 	// IndexingThreads is passed to every shard (0: the shard's default).
 	IndexingThreads int
+	// MinFreeDiskBytes is the free space every shard keeps on its file
+	// system: writes that would leave less are refused (0:
+	// shard.DefaultMinFreeDiskBytes, 128 MiB; negative: no check).
+	MinFreeDiskBytes int64
 	// Now returns the current time for creation timestamps (nil: time.Now).
 	Now func() time.Time
 	// ShardOptions, when set, may adjust each shard's options (tests).
@@ -336,14 +340,15 @@ func (s *Service) removeOtherGenerations(name string, keep uint64) error {
 
 func (s *Service) openCollection(name string, m *meta.Collection) (*collection.Collection, error) {
 	return collection.Open(collection.Options{
-		Dir:             s.generationDir(name, m.Generation),
-		Name:            name,
-		Config:          m.Config,
-		PayloadIndexes:  m.PayloadIndexes,
-		Logger:          s.log,
-		IndexingThreads: s.opts.IndexingThreads,
-		Resolver:        s.resolver,
-		ShardOptions:    s.opts.ShardOptions,
+		Dir:              s.generationDir(name, m.Generation),
+		Name:             name,
+		Config:           m.Config,
+		PayloadIndexes:   m.PayloadIndexes,
+		Logger:           s.log,
+		IndexingThreads:  s.opts.IndexingThreads,
+		MinFreeDiskBytes: s.opts.MinFreeDiskBytes,
+		Resolver:         s.resolver,
+		ShardOptions:     s.opts.ShardOptions,
 	})
 }
 

@@ -26,8 +26,8 @@
 // # Locking
 //
 // writeMu serialises writers (Apply, op-log truncation, payload index
-// changes, checkpoints) and
-// is held across the Pebble commit; mu guards the in-memory state and is
+// changes, checkpoints; a Pending from Prepare holds it until its Commit or
+// Abort) and is held across the Pebble commit; mu guards the in-memory state and is
 // taken exclusively only to publish a committed change, so readers never
 // wait for an fsync. Lock order: writeMu, then a space's graphMu, then mu.
 package shard
