@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // OptimizationsResponse is the result of GET
 // /collections/{name}/optimizations: the collection's background index
@@ -10,11 +13,37 @@ import "time"
 type OptimizationsResponse struct {
 	Summary OptimizationsSummary `json:"summary"`
 	Running []Optimization       `json:"running"`
-	// Queued, Completed and IdleSegments are set only when asked for
-	// (?with=queued,completed,idle_segments).
+	// Queued, Completed and IdleSegments are set (non-nil) only when asked
+	// for (?with=queued,completed,idle_segments).
 	Queued       []PendingOptimization     `json:"queued,omitempty"`
 	Completed    []Optimization            `json:"completed,omitempty"`
 	IdleSegments []OptimizationSegmentInfo `json:"idle_segments,omitempty"`
+}
+
+// MarshalJSON writes the optional parts when they were asked for (set,
+// even if empty) and leaves them out otherwise.
+func (r OptimizationsResponse) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		Summary      OptimizationsSummary       `json:"summary"`
+		Running      []Optimization             `json:"running"`
+		Queued       *[]PendingOptimization     `json:"queued,omitempty"`
+		Completed    *[]Optimization            `json:"completed,omitempty"`
+		IdleSegments *[]OptimizationSegmentInfo `json:"idle_segments,omitempty"`
+	}
+	w := wire{Summary: r.Summary, Running: r.Running}
+	if w.Running == nil {
+		w.Running = []Optimization{}
+	}
+	if r.Queued != nil {
+		w.Queued = &r.Queued
+	}
+	if r.Completed != nil {
+		w.Completed = &r.Completed
+	}
+	if r.IdleSegments != nil {
+		w.IdleSegments = &r.IdleSegments
+	}
+	return json.Marshal(w)
 }
 
 // OptimizationsSummary counts the queued and idle work.

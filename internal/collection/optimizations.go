@@ -70,7 +70,7 @@ func (c *Collection) Optimizations(ctx context.Context, req api.OptimizationsReq
 		if limit < 0 {
 			limit = 0
 		}
-		out.Completed = completed[:min(limit, len(completed))]
+		out.Completed = append([]api.Optimization{}, completed[:min(limit, len(completed))]...)
 	}
 	return out, nil
 }

@@ -296,7 +296,8 @@ func walkServer(t *testing.T) *testClient {
 		{method: "GET", path: "/aliases", check: wantJSON(`{"aliases": []}`)},
 		// Index deletion, service endpoints, cluster, deletion.
 		{method: "DELETE", path: d + "/index/n?wait=true"},
-		{method: "GET", path: d + "/optimizations"},
+		{method: "GET", path: d + "/optimizations", check: wantContains(`"summary":{"queued_optimizations":`, `"idle_segments":`, `"running":[`)},
+		{method: "GET", path: d + "/optimizations?with=queued,completed,idle_segments&completed_limit=2", check: wantContains(`"queued":[`, `"completed":[`, `"idle_segments":[{"uuid":"`)},
 		{method: "GET", path: d + "/shards"},
 		{method: "GET", path: "/cluster", check: wantJSON(`{"status": "disabled"}`)},
 		{method: "GET", path: d + "/cluster", check: wantContains(`"shard_count":2`, `{"shard_id":0,"points_count":`, `{"shard_id":1,"points_count":`, `"remote_shards":[]`)},
