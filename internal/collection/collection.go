@@ -47,6 +47,9 @@ type Options struct {
 	Logger *slog.Logger
 	// IndexingThreads is passed to every shard (0: the shard's default).
 	IndexingThreads int
+	// MinFreeDiskBytes is passed to every shard (shard.Options: 0 is
+	// shard.DefaultMinFreeDiskBytes, negative turns the check off).
+	MinFreeDiskBytes int64
 	// Resolver looks up other collections; nil makes lookup_from and
 	// with_lookup fail with a clear error.
 	Resolver Resolver
@@ -128,15 +131,16 @@ func Open(opts Options) (*Collection, error) {
 			continue
 		}
 		so := shard.Options{
-			Dir:             filepath.Join(opts.Dir, strconv.Itoa(i)),
-			ID:              i,
-			Vectors:         cfg.Params.Vectors,
-			Sparse:          cfg.Params.SparseVectors,
-			Hnsw:            hnsw,
-			Optimizers:      cfg.OptimizerConfig,
-			PayloadIndexes:  opts.PayloadIndexes,
-			IndexingThreads: opts.IndexingThreads,
-			Logger:          c.log,
+			Dir:              filepath.Join(opts.Dir, strconv.Itoa(i)),
+			ID:               i,
+			Vectors:          cfg.Params.Vectors,
+			Sparse:           cfg.Params.SparseVectors,
+			Hnsw:             hnsw,
+			Optimizers:       cfg.OptimizerConfig,
+			PayloadIndexes:   opts.PayloadIndexes,
+			IndexingThreads:  opts.IndexingThreads,
+			MinFreeDiskBytes: opts.MinFreeDiskBytes,
+			Logger:           c.log,
 		}
 		if opts.ShardOptions != nil {
 			opts.ShardOptions(&so)
@@ -343,8 +347,8 @@ func (c *Collection) Info(ctx context.Context) (*api.CollectionInfo, error) {
 		Config:          c.Config(),
 		PayloadSchema:   map[string]api.PayloadIndexInfo{},
 	}
-	for i, h := range c.shards {
-		s := c.local[i]
+	for si, h := range c.shards {
+		s := c.local[si]
 		if s == nil {
 			// Another peer holds the shard: count its points there.
 			n, err := h.Count(ctx, nil, true)
@@ -358,6 +362,10 @@ func (c *Collection) Info(ctx context.Context) (*api.CollectionInfo, error) {
 		info.PointsCount += st.Points
 		info.IndexedVectorsCount += st.IndexedVectors
 		info.Status = worseStatus(info.Status, st.Status)
+		if st.OptimizerError != "" && info.OptimizerStatus == "ok" {
+			// Qdrant's {"error": "..."}: the first shard's failure.
+			info.OptimizerStatus = map[string]string{"error": fmt.Sprintf("shard %d: %s", si, st.OptimizerError)}
+		}
 		for key, pi := range st.PayloadSchema {
 			cur, ok := info.PayloadSchema[key]
 			if !ok {
@@ -376,11 +384,16 @@ type Stats struct {
 	Points         uint64
 	IndexedVectors uint64
 	PendingIndex   int
+	// Vectors counts the points holding each vector name.
+	Vectors map[string]uint64
+	// Indexing counts the (shard, vector name) pairs whose background
+	// indexer has work (the running optimizations).
+	Indexing int
 }
 
 // Stats sums the shards' statistics.
 func (c *Collection) Stats() Stats {
-	st := Stats{Status: api.StatusGreen}
+	st := Stats{Status: api.StatusGreen, Vectors: map[string]uint64{}}
 	for _, s := range c.local {
 		if s == nil {
 			continue
@@ -390,6 +403,14 @@ func (c *Collection) Stats() Stats {
 		st.IndexedVectors += ss.IndexedVectors
 		st.PendingIndex += ss.PendingIndex
 		st.Status = worseStatus(st.Status, ss.Status)
+		for name, n := range ss.Vectors {
+			st.Vectors[name] += n
+		}
+		for _, ix := range s.Indexers() {
+			if ix.Running != nil {
+				st.Indexing++
+			}
+		}
 	}
 	return st
 }

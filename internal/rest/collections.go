@@ -2,8 +2,10 @@ package rest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
@@ -87,23 +89,34 @@ func (h *Handler) collectionExists(w http.ResponseWriter, r *http.Request) (any,
 	}{ok}, nil
 }
 
-// optimizations reports no running or queued optimizations: Shoal indexes
-// in the background without Qdrant's segment optimizers. The collection
-// must exist.
+// optimizations reports the collection's background index work
+// (service.API.Optimizations). ?with lists the optional parts (queued,
+// completed, idle_segments); ?completed_limit bounds completed (16).
 func (h *Handler) optimizations(w http.ResponseWriter, r *http.Request) (any, error) {
-	info, err := h.svc.CollectionInfo(r.Context(), coll(r))
-	if err != nil {
-		return nil, err
+	req := api.OptimizationsRequest{CompletedLimit: 16}
+	q := r.URL.Query()
+	if with := q.Get("with"); with != "" {
+		for _, part := range strings.Split(with, ",") {
+			switch strings.TrimSpace(part) {
+			case "queued":
+				req.WithQueued = true
+			case "completed":
+				req.WithCompleted = true
+			case "idle_segments":
+				req.WithIdleSegments = true
+			default:
+				return nil, queryError(fmt.Sprintf("unknown variant `%s`, expected one of `queued`, `completed`, `idle_segments`", strings.TrimSpace(part)))
+			}
+		}
 	}
-	return map[string]any{
-		"summary": map[string]any{
-			"queued_optimizations": 0,
-			"queued_segments":      0,
-			"queued_points":        0,
-			"idle_segments":        info.SegmentsCount,
-		},
-		"running": []any{},
-	}, nil
+	if v := q.Get("completed_limit"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 31)
+		if err != nil {
+			return nil, queryError("invalid digit found in string")
+		}
+		req.CompletedLimit = int(n)
+	}
+	return h.svc.Optimizations(r.Context(), coll(r), req)
 }
 
 func (h *Handler) updateAliases(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -459,22 +459,18 @@ func (s *Server) stats(ctx context.Context) (*metrics.Stats, error) {
 	}
 	out := &metrics.Stats{Collections: make([]metrics.CollectionStats, 0, len(t.Collections))}
 	for _, c := range t.Collections {
+		// Every configured vector name is reported, with the number of
+		// points holding it (0 when none does).
 		vec := make(map[string]uint64, len(c.Vectors))
 		for name := range c.Vectors {
-			// The telemetry has no per-name count; a point may lack a
-			// named vector, so the point count is an upper bound.
-			vec[name] = c.Points
-		}
-		running := 0
-		if c.PendingOptimization > 0 {
-			running = 1
+			vec[name] = c.VectorCounts[name]
 		}
 		out.Collections = append(out.Collections, metrics.CollectionStats{
 			Name:                 c.Name,
 			Points:               c.Points,
 			Vectors:              vec,
 			Shards:               c.Shards,
-			RunningOptimizations: running,
+			RunningOptimizations: c.RunningOptimizations,
 			PendingPoints:        uint64(c.PendingOptimization),
 		})
 	}

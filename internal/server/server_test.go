@@ -214,7 +214,8 @@ func TestServeRESTAndGRPC(t *testing.T) {
 	// Metrics carry Qdrant's names.
 	code, out := c.do("GET", "/metrics", nil)
 	text := fmt.Sprint(out["text"])
-	for _, want := range []string{"collections_total 1", `app_info{name="shoal",version="test"} 1`, "collection_points{id=\"cities\"} 4", "process_open_fds"} {
+	for _, want := range []string{"collections_total 1", `app_info{name="shoal",version="test"} 1`, "collection_points{id=\"cities\"} 4",
+		`collection_vectors{collection="cities",vector=""} 4`, "process_open_fds"} {
 		if code != 200 || !strings.Contains(text, want) {
 			t.Fatalf("/metrics (%d) lacks %q:\n%s", code, want, text)
 		}

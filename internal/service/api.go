@@ -32,6 +32,9 @@ type API interface {
 	// api.ErrStandalone on a standalone node.
 	RemovePeer(ctx context.Context, id uint64, force bool) error
 	RecoverPeer(ctx context.Context) error
+	// Optimizations reports the collection's background index work in the
+	// shape of Qdrant's GET /collections/{name}/optimizations.
+	Optimizations(ctx context.Context, name string, req api.OptimizationsRequest) (*api.OptimizationsResponse, error)
 	// CollectionClusterInfo reports where the collection's shards live
 	// (on a standalone node: all local, with their point counts).
 	CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error)
@@ -101,4 +104,9 @@ type CollectionTelemetry struct {
 	Shards              int
 	Vectors             map[string]int // name -> dimension
 	PendingOptimization int            // points not yet in the vector index
+	// VectorCounts counts the points holding each vector name.
+	VectorCounts map[string]uint64
+	// RunningOptimizations counts the background indexers with work (one
+	// per shard and vector name).
+	RunningOptimizations int
 }

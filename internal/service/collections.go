@@ -44,6 +44,14 @@ func (s *Service) CollectionInfo(ctx context.Context, name string) (*api.Collect
 	})
 }
 
+// Optimizations reports the collection's background index work
+// (collection.Collection.Optimizations).
+func (s *Service) Optimizations(ctx context.Context, name string, req api.OptimizationsRequest) (*api.OptimizationsResponse, error) {
+	return withHeld(s, ctx, name, auth.Read, func(ctx context.Context, c *collection.Collection) (*api.OptimizationsResponse, error) {
+		return c.Optimizations(ctx, req)
+	})
+}
+
 // CollectionExists reports whether name is a collection or an alias of one.
 func (s *Service) CollectionExists(ctx context.Context, name string) (bool, error) {
 	if err := s.linearize(ctx); err != nil {

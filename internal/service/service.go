@@ -97,6 +97,10 @@ type Options struct {
 	// storage.optimizers and storage.on_disk_payload); nil means Qdrant's
 	// defaults (DefaultCollectionDefaults).
 	CollectionDefaults *CollectionDefaults
+	// MinFreeDiskBytes is the free space every shard keeps on its file
+	// system: writes that would leave less are refused (0:
+	// shard.DefaultMinFreeDiskBytes, 128 MiB; negative: no check).
+	MinFreeDiskBytes int64
 	// Now returns the current time for creation timestamps (nil: time.Now).
 	Now func() time.Time
 	// ShardOptions, when set, may adjust each shard's options (tests).
@@ -416,14 +420,15 @@ func (s *Service) removeOtherGenerations(name string, keep uint64) error {
 
 func (s *Service) openCollection(name string, m *meta.Collection) (*collection.Collection, error) {
 	return collection.Open(collection.Options{
-		Dir:             s.generationDir(name, m.Generation),
-		Name:            name,
-		Config:          m.Config,
-		PayloadIndexes:  m.PayloadIndexes,
-		Logger:          s.log,
-		IndexingThreads: s.opts.IndexingThreads,
-		Resolver:        s.resolver,
-		ShardOptions:    s.opts.ShardOptions,
+		Dir:              s.generationDir(name, m.Generation),
+		Name:             name,
+		Config:           m.Config,
+		PayloadIndexes:   m.PayloadIndexes,
+		Logger:           s.log,
+		IndexingThreads:  s.opts.IndexingThreads,
+		MinFreeDiskBytes: s.opts.MinFreeDiskBytes,
+		Resolver:         s.resolver,
+		ShardOptions:     s.opts.ShardOptions,
 	})
 }
 
@@ -603,7 +608,8 @@ func (s *Service) Telemetry(ctx context.Context) (*Telemetry, error) {
 		cs := c.Stats()
 		release()
 		ct := CollectionTelemetry{Name: name, Status: cs.Status, Points: cs.Points, IndexedVectors: cs.IndexedVectors,
-			Shards: c.Shards(), Vectors: map[string]int{}, PendingOptimization: cs.PendingIndex}
+			Shards: c.Shards(), Vectors: map[string]int{}, PendingOptimization: cs.PendingIndex,
+			VectorCounts: cs.Vectors, RunningOptimizations: cs.Indexing}
 		if m, ok := st.Collections[name]; ok {
 			for vn, p := range m.Config.Params.Vectors {
 				ct.Vectors[vn] = p.Size

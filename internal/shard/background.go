@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"strings"
 	"time"
 
 	"github.com/shoal-db/shoal/internal/index"
@@ -28,6 +29,7 @@ func (s *Shard) startWorkers() {
 	for _, sp := range s.spaces {
 		sp.degraded = func() { s.rebuildGraph(sp) }
 		sp.writes = &s.writes
+		sp.gate = s.opts.BeforeIndexBatch
 		for range sp.threads {
 			s.bgWG.Add(1)
 			go func() {
@@ -56,6 +58,9 @@ func (s *Shard) maintain() {
 		}
 		if err := s.truncateLog(); err != nil {
 			s.log.Error("op log truncation failed", "err", err)
+			s.bgErr.Store(&bgError{"op log truncation failed: " + err.Error()})
+		} else if e := s.bgErr.Load(); e != nil && strings.HasPrefix(e.msg, "op log") {
+			s.bgErr.CompareAndSwap(e, nil)
 		}
 		s.mu.RLock()
 		spaces := s.sortedSpaces()
@@ -80,6 +85,9 @@ func (s *Shard) maintain() {
 			lastPersist = time.Now()
 			if err := s.persist(s.bgCtx, s.opts.Dir, false); err != nil && s.bgCtx.Err() == nil {
 				s.log.Error("index persistence failed", "err", err)
+				s.bgErr.Store(&bgError{"index persistence failed: " + err.Error()})
+			} else if e := s.bgErr.Load(); err == nil && e != nil && strings.HasPrefix(e.msg, "index persistence") {
+				s.bgErr.CompareAndSwap(e, nil)
 			}
 		}
 	}
@@ -155,6 +163,9 @@ func (s *Shard) rebuildGraph(sp *space) {
 	sp.unchecked.Store(true)
 	sp.retired = nil
 	sp.pending = make(map[uint32]bool, len(offs))
+	// What the old graph still had to do is dropped: count the run anew.
+	sp.run.Total = sp.run.Done
+	sp.runAdd(len(offs), true)
 	for _, off := range offs {
 		sp.pending[off] = false
 	}

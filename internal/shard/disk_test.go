@@ -260,8 +260,8 @@ func TestStoreOutOfSpaceRecovers(t *testing.T) {
 	if s.LastSeq() != seq {
 		t.Fatal("a write was applied while the store was failed")
 	}
-	if st := s.Stats(); st.Status != api.StatusRed {
-		t.Fatalf("status of a failed store: %v", st.Status)
+	if st := s.Stats(); st.Status != api.StatusRed || st.OptimizerError == "" {
+		t.Fatalf("stats of a failed store: status %v, optimizer error %q", st.Status, st.OptimizerError)
 	}
 	if got := getOne(t, s, 1); got == nil {
 		t.Fatal("point 1 unreadable while the store is failed")
@@ -274,8 +274,8 @@ func TestStoreOutOfSpaceRecovers(t *testing.T) {
 		t.Fatalf("write after freeing space: %v", err)
 	}
 	ackBatch(acked, op)
-	if st := s.Stats(); st.Status == api.StatusRed {
-		t.Fatal("status still red after the store recovered")
+	if st := s.Stats(); st.Status == api.StatusRed || st.OptimizerError != "" {
+		t.Fatalf("after the store recovered: status %v, optimizer error %q", st.Status, st.OptimizerError)
 	}
 	// The failed write is in the shard whole or not at all, now and after
 	// a reopen.

@@ -26,8 +26,8 @@
 // # Locking
 //
 // writeMu serialises writers (Apply, op-log truncation, payload index
-// changes, checkpoints) and
-// is held across the Pebble commit; mu guards the in-memory state and is
+// changes, checkpoints; a Pending from Prepare holds it until its Commit or
+// Abort) and is held across the Pebble commit; mu guards the in-memory state and is
 // taken exclusively only to publish a committed change, so readers never
 // wait for an fsync. Lock order: writeMu, then a space's graphMu, then mu.
 package shard
@@ -96,6 +96,12 @@ type Options struct {
 	// and writes are accepted again once space is freed.
 	MinFreeDiskBytes int64
 
+	// BeforeIndexBatch, when set, is called by each background indexer
+	// worker before it inserts a batch of queued vectors into a graph; it
+	// may block (until ctx ends) to hold the indexer back, which tests use
+	// to observe pending index work.
+	BeforeIndexBatch func(ctx context.Context)
+
 	// noIndexer keeps the indexer workers from starting (tests only).
 	noIndexer bool
 	// afterIndexBuild is called by CreatePayloadIndex between building the
@@ -142,6 +148,9 @@ type Shard struct {
 	failed   *failedOp
 	// storeBroken mirrors storeErr != nil for readers (Stats).
 	storeBroken atomic.Bool
+	// bgErr is the last failure of background maintenance (op-log
+	// truncation, index persistence), cleared when it next succeeds.
+	bgErr atomic.Pointer[bgError]
 	// closeMu is held shared by readers of the store that do not hold mu
 	// (ReadOps) and exclusively by Close around closing the store.
 	closeMu sync.RWMutex
@@ -579,38 +588,56 @@ func (s *Shard) LastSeq() uint64 {
 	return s.lastSeq
 }
 
+// bgError is a background failure reported by Stats.
+type bgError struct{ msg string }
+
 // Stats is a shard's state for collection info and metrics.
 type Stats struct {
 	Points         uint64
 	IndexedVectors uint64 // vectors in HNSW graphs (all names)
 	PendingIndex   int    // vectors waiting for the background indexer
-	Status         api.CollectionStatus
-	PayloadSchema  map[string]api.PayloadIndexInfo
-	LastSeq        uint64
+	// Vectors counts the live points holding each vector name.
+	Vectors map[string]uint64
+	// Status is green when idle, yellow while the background indexer has
+	// work (inserts, deletions, repairs), red while the store is failed.
+	Status        api.CollectionStatus
+	PayloadSchema map[string]api.PayloadIndexInfo
+	LastSeq       uint64
+	// OptimizerError describes what keeps background work or writes from
+	// succeeding ("" when nothing does): a failed store, or the last
+	// failed op-log truncation or index persistence.
+	OptimizerError string
 }
 
 // Stats returns the shard's current statistics.
 func (s *Shard) Stats() Stats {
 	s.mu.RLock()
-	st := Stats{Points: uint64(s.nLive), LastSeq: s.lastSeq, PayloadSchema: s.pidx.info()}
+	st := Stats{Points: uint64(s.nLive), LastSeq: s.lastSeq, PayloadSchema: s.pidx.info(), Vectors: map[string]uint64{}}
 	spaces := s.sortedSpaces()
 	graphs := make([]*hnsw.Graph, len(spaces))
 	for i, sp := range spaces {
 		graphs[i] = sp.graph.Load()
+		st.Vectors[sp.name] = uint64(sp.count)
 	}
 	s.mu.RUnlock()
+	busy := false
 	for i, sp := range spaces {
 		indexed, pending := sp.indexStats(graphs[i])
 		st.IndexedVectors += indexed
 		st.PendingIndex += pending
+		busy = busy || !sp.idleNow()
 	}
 	st.Status = api.StatusGreen
-	if st.PendingIndex > 0 {
+	if busy || st.PendingIndex > 0 {
 		st.Status = api.StatusYellow
+	}
+	if e := s.bgErr.Load(); e != nil {
+		st.OptimizerError = e.msg
 	}
 	if s.storeBroken.Load() {
 		// Qdrant's red: an operation failed and is not recovered yet.
 		st.Status = api.StatusRed
+		st.OptimizerError = "writes are refused: the store failed to write and is not recovered yet"
 	}
 	return st
 }
@@ -621,6 +648,42 @@ func (s *Shard) sortedSpaces() []*space {
 		out = append(out, sp)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// IndexerState is one vector's background indexer on a shard.
+type IndexerState struct {
+	// Vector is the vector name.
+	Vector string
+	// Points counts the live points holding the vector.
+	Points uint64
+	// Pending counts the vectors waiting to be inserted into the graph.
+	Pending int
+	// Running is the current run; nil when the indexer is idle.
+	Running *IndexerRun
+	// Completed are the last completed runs, oldest first.
+	Completed []IndexerRun
+}
+
+// Indexers reports each vector's background indexer, in name order.
+func (s *Shard) Indexers() []IndexerState {
+	s.mu.RLock()
+	spaces := s.sortedSpaces()
+	out := make([]IndexerState, len(spaces))
+	for i, sp := range spaces {
+		out[i] = IndexerState{Vector: sp.name, Points: uint64(sp.count)}
+	}
+	s.mu.RUnlock()
+	for i, sp := range spaces {
+		sp.qMu.Lock()
+		out[i].Pending = len(sp.pending)
+		if !sp.run.Started.IsZero() {
+			r := sp.run
+			out[i].Running = &r
+		}
+		out[i].Completed = slices.Clone(sp.completed)
+		sp.qMu.Unlock()
+	}
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,12 +65,19 @@ type space struct {
 	idle     chan struct{}   // closed while pending, retired and deleting are empty
 	wake     chan struct{}
 	gen      uint64 // graph generation, bumped by rebuild
+	// The current run of the indexer (from busy to idle again) and the
+	// last completed ones, for the optimizations report.
+	run       IndexerRun // run.Started is zero while idle
+	completed []IndexerRun
 
 	// degraded is called (from a worker) when the graph has more
 	// tombstones than live nodes; the shard then rebuilds it.
 	degraded func()
 	// writes is the shard's record of write activity (nil: never yield).
 	writes *writeActivity
+	// gate, when set, is called by a worker before it inserts a batch
+	// (Options.BeforeIndexBatch).
+	gate func(ctx context.Context)
 }
 
 // writeActivity tells indexer workers whether writes are coming in.
@@ -272,6 +280,7 @@ func (sp *space) enqueue(offs ...uint32) {
 		return
 	}
 	sp.qMu.Lock()
+	sp.runAdd(len(offs), true)
 	for _, off := range offs {
 		sp.pending[off] = false
 	}
@@ -292,6 +301,7 @@ func (sp *space) retire(off uint32) {
 	if _, ok := sp.pending[off]; ok {
 		sp.pending[off] = true
 	} else {
+		sp.runAdd(1, false)
 		sp.retired = append(sp.retired, off)
 		sp.syncIdleLocked()
 	}
@@ -348,6 +358,43 @@ func (sp *space) syncIdleLocked() {
 	case !busy && !closed:
 		close(sp.idle)
 	}
+	if !busy && !sp.run.Started.IsZero() {
+		sp.run.Finished = time.Now()
+		sp.run.Done = max(sp.run.Done, sp.run.Total)
+		sp.completed = append(sp.completed, sp.run)
+		if len(sp.completed) > maxCompletedRuns {
+			sp.completed = slices.Delete(sp.completed, 0, len(sp.completed)-maxCompletedRuns)
+		}
+		sp.run = IndexerRun{}
+	}
+}
+
+// maxCompletedRuns is how many completed indexer runs a space remembers.
+const maxCompletedRuns = 16
+
+// IndexerRun is one run of a vector's background indexer on a shard: from
+// the moment it got work until it was idle again.
+type IndexerRun struct {
+	// Optimizer is "indexing" when the run inserts vectors into the graph,
+	// "vacuum" when it only deletes retired ones from it.
+	Optimizer string
+	Started   time.Time
+	Finished  time.Time // zero while running
+	// Total counts the vectors queued for insertion and the graph nodes
+	// queued for deletion during the run, Done those handled.
+	Total, Done uint64
+}
+
+// runAdd counts n units of work (inserts or deletions) into the current
+// run, starting one if the indexer was idle. Caller holds qMu.
+func (sp *space) runAdd(n int, insert bool) {
+	if sp.run.Started.IsZero() {
+		sp.run = IndexerRun{Optimizer: "vacuum", Started: time.Now()}
+	}
+	if insert {
+		sp.run.Optimizer = "indexing"
+	}
+	sp.run.Total += uint64(n)
 }
 
 // waitIdle waits until the indexer has nothing pending, nothing retired
@@ -415,10 +462,14 @@ func (sp *space) worker(ctx context.Context) {
 			}
 			sp.qMu.Lock()
 			sp.deleting--
+			sp.run.Done += uint64(len(retired))
 			sp.syncIdleLocked()
 			sp.qMu.Unlock()
 		}
 		if len(batch) > 0 {
+			if sp.gate != nil {
+				sp.gate(ctx)
+			}
 			sp.yieldToWriters(ctx, batchAt)
 		}
 		for _, off := range batch {
@@ -445,6 +496,7 @@ func (sp *space) worker(ctx context.Context) {
 				sp.kick()
 			}
 			delete(sp.pending, off)
+			sp.run.Done++
 			sp.syncIdleLocked()
 			sp.qMu.Unlock()
 			if ctx.Err() != nil {
