@@ -45,13 +45,10 @@ func (c *collectionsService) List(ctx context.Context, _ *qdrant.ListCollections
 	return out, nil
 }
 
-// changeCollection serves Create and Update: it bounds ctx by r's timeout,
-// converts r with conv and applies the result to r's collection with call.
+// changeCollection serves Create and Update (the timeout interceptor has
+// bounded ctx by r's timeout): it converts r with conv and applies the result to r's collection with call.
 func changeCollection[R timedRequest, Req any](ctx context.Context, r R, conv func(R) (Req, error), call func(context.Context, string, Req) error) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
-	timeout := r.GetTimeout()
-	ctx, cancel := withTimeout(ctx, &timeout)
-	defer cancel()
 	req, err := conv(r)
 	if err != nil {
 		return nil, toStatus(err)
@@ -72,8 +69,6 @@ func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollect
 
 func (c *collectionsService) Delete(ctx context.Context, r *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
 	ok, err := c.svc.DeleteCollection(ctx, r.GetCollectionName())
 	if err != nil {
 		return nil, toStatus(err)
@@ -92,8 +87,6 @@ func (c *collectionsService) CollectionExists(ctx context.Context, r *qdrant.Col
 
 func (c *collectionsService) UpdateAliases(ctx context.Context, r *qdrant.ChangeAliases) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
 	ops := make([]api.AliasOperation, len(r.GetActions()))
 	for i, a := range r.GetActions() {
 		switch x := a.GetAction().(type) {

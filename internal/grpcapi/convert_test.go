@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -372,7 +373,7 @@ func TestVectorsConversion(t *testing.T) {
 }
 
 func TestErrorTable(t *testing.T) {
-	for k := api.KindInternal; k <= api.KindInsufficientStorage; k++ {
+	for k := api.KindInternal; k <= api.KindCanceled; k++ {
 		if _, ok := kindCodes[k]; !ok {
 			t.Errorf("kind %d has no gRPC code", k)
 		}
@@ -390,7 +391,8 @@ func TestErrorTable(t *testing.T) {
 		{api.ErrTimeout("slow"), codes.DeadlineExceeded, "Timeout: slow"},
 		{api.ErrStandalone, codes.Unimplemented, "Qdrant is running in standalone mode"},
 		{errors.New("disk on fire"), codes.Internal, "Service internal error: disk on fire"},
-		{fmt.Errorf("search: %w", contextDeadline{}), codes.DeadlineExceeded, "Timeout: search: deadline"},
+		{fmt.Errorf("search: %w", contextDeadline{}), codes.DeadlineExceeded, "Timeout: Operation timed out"},
+		{fmt.Errorf("search: %w", context.Canceled), codes.Canceled, api.Message(api.ContextError(context.Canceled))},
 	}
 	for _, c := range cases {
 		st := status.Convert(toStatus(c.err))
@@ -714,14 +716,17 @@ func TestReadWriteParams(t *testing.T) {
 			t.Errorf("%v: %q", typ, rp.Consistency)
 		}
 	}
-	if _, err := readParams(qdrant.NewReadConsistencyFactor(0), nil); api.KindOf(err) != api.KindBadInput {
+	if _, err := readParams(qdrant.NewReadConsistencyFactor(0), nil); api.KindOf(err) != api.KindBadRequest {
 		t.Errorf("factor 0: %v", err)
 	}
-	wp := writeParams(proto.Bool(true), &qdrant.WriteOrdering{Type: qdrant.WriteOrderingType_Strong}, proto.Uint64(math.MaxUint64))
-	if !wp.Wait || wp.Ordering != api.OrderingStrong || wp.TimeoutSeconds != maxTimeoutSeconds {
+	wp, _ := writeParams(proto.Bool(true), &qdrant.WriteOrdering{Type: qdrant.WriteOrderingType_Strong}, proto.Uint64(math.MaxUint64))
+	if !wp.Wait || wp.Ordering != api.OrderingStrong || wp.TimeoutSeconds != api.MaxTimeoutSeconds {
 		t.Errorf("write params: %+v", wp)
 	}
-	if wp := writeParams(nil, nil, nil); wp.Wait || wp.Ordering != "" || wp.TimeoutSeconds != 0 {
+	if _, err := writeParams(nil, &qdrant.WriteOrdering{Type: 9}, nil); api.KindOf(err) != api.KindBadInput {
+		t.Errorf("unknown ordering type accepted: %v", err)
+	}
+	if wp, _ := writeParams(nil, nil, nil); wp.Wait || wp.Ordering != api.OrderingWeak || wp.TimeoutSeconds != 0 {
 		t.Errorf("default write params: %+v", wp)
 	}
 }

@@ -109,7 +109,7 @@ func (s *Server) observe(method string, start time.Time, err error) {
 	d := time.Since(start)
 	code := status.Code(err)
 	if s.metrics != nil && !strings.HasPrefix(method, "/grpc.reflection.") {
-		s.metrics.observe(method, d, err != nil)
+		observeResponse(s.metrics, method, code, d)
 	}
 	switch code {
 	case codes.OK:

@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
@@ -42,14 +45,43 @@ func readParamsOf[R readRequest](r R) (api.ReadParams, error) {
 	return readParams(r.GetReadConsistency(), &timeout)
 }
 
-// writeParamsOf returns the write parameters of r; it never fails.
+// writeParamsOf returns the write parameters of r.
 func writeParamsOf[R writeRequest](r R) (api.WriteParams, error) {
 	wait, timeout := r.GetWait(), r.GetTimeout()
-	return writeParams(&wait, r.GetOrdering(), &timeout), nil
+	return writeParams(&wait, r.GetOrdering(), &timeout)
 }
 
-// serve is the body that every Points RPC shares. It bounds ctx by r's
-// timeout and then, stopping at the first error, takes r's parameters with
+// requestTimeout returns the validated timeout (api.TimeoutSeconds, as
+// REST's ?timeout=) of a request message with a `timeout` field; 0 when
+// the message has none or it is not set.
+func requestTimeout(req any) (int, error) {
+	m, ok := req.(proto.Message)
+	if !ok {
+		return 0, nil
+	}
+	pr := m.ProtoReflect()
+	fd := pr.Descriptor().Fields().ByName("timeout")
+	if fd == nil || fd.Kind() != protoreflect.Uint64Kind || fd.IsList() || !pr.Has(fd) {
+		return 0, nil
+	}
+	return api.TimeoutSeconds(pr.Get(fd).Uint())
+}
+
+// unaryTimeout bounds every call by its request's timeout field (the one
+// place gRPC handles it), refusing a timeout of 0 as REST does.
+func unaryTimeout(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	secs, err := requestTimeout(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, cancel := api.WithTimeout(ctx, secs)
+	defer cancel()
+	return handler(ctx, req)
+}
+
+// serve is the body that every Points RPC shares (the timeout interceptor
+// has bounded ctx by r's timeout). Stopping at the first error, it takes
+// r's parameters with
 // params, converts r with conv, calls the service with call on r's
 // collection and converts the answer with out. It returns the converted
 // answer and the seconds elapsed since it began, for the response's time
@@ -62,9 +94,6 @@ func serve[R timedRequest, P, Req, Res, Out any](
 	out func(Res) (Out, error),
 ) (Out, float64, error) {
 	start := time.Now()
-	timeout := r.GetTimeout()
-	ctx, cancel := withTimeout(ctx, &timeout)
-	defer cancel()
 	var zero Out
 	ps, err := params(r)
 	if err != nil {

@@ -24,16 +24,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/metrics"
 	"github.com/shoal-db/shoal/internal/service"
 )
-
-// QdrantVersion is the Qdrant version whose API Shoal serves; HealthCheck
-// reports it so that the official clients' compatibility check passes.
-const QdrantVersion = "1.17.1"
-
-// Title is the title HealthCheck reports, as Qdrant's does.
-const Title = "qdrant - vector search engine"
 
 // DefaultMaxMessageBytes is the default limit on received and sent message
 // sizes (Qdrant's service.max_request_size_mb default of 32).
@@ -54,7 +49,7 @@ type Options struct {
 	// DefaultMaxMessageBytes.
 	MaxMessageBytes int
 	// Version is Shoal's version, sent as the "shoal-version" header of
-	// HealthCheck replies (the body reports QdrantVersion).
+	// HealthCheck replies (the body reports api.QdrantVersion).
 	Version string
 	// Snapshots, when set, serves qdrant.Snapshots; otherwise every
 	// Snapshots RPC answers Unimplemented.
@@ -65,7 +60,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	metrics *metrics
+	metrics *metrics.Responses
 	health  *health.Server
 }
 
@@ -102,7 +97,8 @@ const (
 )
 
 // GRPCServerOptions returns the options a grpc.Server needs to host this
-// adapter: the interceptor chains (metrics, logging, recovery, auth), the
+// adapter: the interceptor chains (metrics, logging, recovery, auth, the
+// request's timeout field), the
 // message size limits and the flow-control windows. Transport credentials
 // (TLS) are added by the caller.
 func (s *Server) GRPCServerOptions() []grpc.ServerOption {
@@ -116,7 +112,7 @@ func (s *Server) GRPCServerOptions() []grpc.ServerOption {
 		// its stack again on every search (runtime.newstack was ~6 % of a
 		// gRPC search's CPU). When all are busy gRPC starts a goroutine.
 		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
-		grpc.ChainUnaryInterceptor(s.unaryObserve, s.unaryAuth),
+		grpc.ChainUnaryInterceptor(s.unaryObserve, s.unaryAuth, unaryTimeout),
 		grpc.ChainStreamInterceptor(s.streamObserve, s.streamAuth),
 	}
 }
@@ -160,17 +156,8 @@ func (q *qdrantService) HealthCheck(ctx context.Context, _ *qdrant.HealthCheckRe
 	if q.s.opts.Version != "" {
 		_ = grpc.SetHeader(ctx, metadata.Pairs("shoal-version", q.s.opts.Version))
 	}
-	return &qdrant.HealthCheckReply{Title: Title, Version: QdrantVersion}, nil
+	return &qdrant.HealthCheckReply{Title: api.QdrantTitle, Version: api.QdrantVersion}, nil
 }
 
 // since returns the seconds elapsed since t, for the "time" response field.
 func since(t time.Time) float64 { return time.Since(t).Seconds() }
-
-// withTimeout bounds ctx by a request's timeout field (seconds); the
-// returned cancel must be called.
-func withTimeout(ctx context.Context, seconds *uint64) (context.Context, context.CancelFunc) {
-	if seconds == nil || *seconds == 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, time.Duration(clampSeconds(seconds))*time.Second)
-}

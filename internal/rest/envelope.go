@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,29 +42,17 @@ func statusOfKind(k api.Kind) int {
 		return http.StatusServiceUnavailable // 503
 	case api.KindInsufficientStorage:
 		return http.StatusInsufficientStorage // 507
+	case api.KindCanceled:
+		return statusClientClosed // 499
 	default: // api.KindInternal and kinds added later
 		return http.StatusInternalServerError // 500
 	}
 }
 
-// StatusOf returns the HTTP status for err: the status of its api.Kind, with
-// a context deadline that no *api.Error explains reported as a timeout.
+// StatusOf returns the HTTP status for err: the status of its api.Kind,
+// with bare context errors mapped by api.ContextError first.
 func StatusOf(err error) int {
-	return statusOfKind(api.KindOf(normalize(err)))
-}
-
-// normalize turns bare context errors (a request's timeout expiring inside
-// the service) into Qdrant's timeout error, leaving *api.Error values as
-// they are.
-func normalize(err error) error {
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &api.Error{Kind: api.KindTimeout, Message: "Timeout: Operation timed out", Err: err}
-	}
-	return err
+	return statusOfKind(api.KindOf(api.ContextError(err)))
 }
 
 // bufferPool recycles response buffers; buffers above 4 MiB are dropped so
@@ -173,7 +160,7 @@ func acceptsGzip(r *http.Request) bool {
 // writeError writes Qdrant's ErrorResponse {"status":{"error":…},"time":…,
 // "result":null} with the status of err's Kind, and returns that status.
 func writeError(w http.ResponseWriter, start time.Time, err error) int {
-	err = normalize(err)
+	err = api.ContextError(err)
 	status := StatusOf(err)
 	writeErrorStatus(w, start, status, api.Message(err))
 	return status

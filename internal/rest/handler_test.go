@@ -474,7 +474,7 @@ func TestHealthAndRoot(t *testing.T) {
 	if err := json.Unmarshal(r.body, &v); err != nil {
 		t.Fatal(err)
 	}
-	if v["title"] != "qdrant - vector search engine" || v["version"] != QdrantVersion || v["shoal_version"] != "0.1.0" || v["commit"] != "abc" {
+	if v["title"] != api.QdrantTitle || v["version"] != api.QdrantVersion || v["shoal_version"] != "0.1.0" || v["commit"] != "abc" {
 		t.Errorf("root: %s", r.body)
 	}
 	// Unknown routes get a Qdrant-shaped 404.

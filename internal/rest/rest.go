@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,15 +11,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/service"
 )
-
-// QdrantVersion is the Qdrant API version this adapter reports as
-// "version" in GET /. It matches the gRPC adapter's (grpcapi.QdrantVersion)
-// and the github.com/qdrant/go-client version whose protos that adapter
-// serves, so both ports report one version.
-const QdrantVersion = "1.17.1"
 
 // DefaultMaxRequestBytes is the default limit on a JSON request body
 // (Qdrant's service.max_request_size_mb: 32).
@@ -208,12 +202,9 @@ func (h *Handler) serveAPI(fn apiFunc) http.HandlerFunc {
 		start := requestStart(r)
 		res, err := fn(w, r)
 		if err != nil {
-			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-				// The client went away; nobody reads this answer, but the
-				// log and the metrics should not count it as a server error.
-				writeErrorStatus(w, start, statusClientClosed, "Client closed the request")
-				return
-			}
+			// A client that went away gets 499 (api.KindCanceled): nobody
+			// reads it, but the log and the metrics do not count it as a
+			// server error.
 			writeError(w, start, err)
 			return
 		}
@@ -224,8 +215,8 @@ func (h *Handler) serveAPI(fn apiFunc) http.HandlerFunc {
 	}
 }
 
-// statusClientClosed is the status recorded for requests whose client
-// disconnected before the answer (nginx's convention).
+// statusClientClosed is the status of api.KindCanceled: requests whose
+// client disconnected before the answer (nginx's convention).
 const statusClientClosed = 499
 
 type startKey struct{}
@@ -300,7 +291,7 @@ func (h *Handler) wrap(pattern string, kind routeKind, next http.Handler) http.H
 				return
 			}
 			var cancel context.CancelFunc
-			ctx, cancel = withTimeout(ctx, t)
+			ctx, cancel = api.WithTimeout(ctx, t)
 			defer cancel()
 		}
 		next.ServeHTTP(rec, r.WithContext(ctx))

@@ -23,8 +23,8 @@ type versionInfo struct {
 func (h *Handler) root(w http.ResponseWriter, r *http.Request) {
 	// GET / answers VersionInfo bare, without the envelope, as Qdrant does.
 	writeJSON(w, http.StatusOK, versionInfo{
-		Title:        "qdrant - vector search engine",
-		Version:      QdrantVersion,
+		Title:        api.QdrantTitle,
+		Version:      api.QdrantVersion,
 		Commit:       h.commit,
 		ShoalVersion: h.version,
 	})
@@ -176,7 +176,7 @@ func (h *Handler) appVersion() string {
 	if h.version != "" {
 		return h.version
 	}
-	return QdrantVersion
+	return api.QdrantVersion
 }
 
 // shardSummaries describes a collection's local shards. Point counts are
