@@ -75,8 +75,14 @@ func (bp *bufferPool) put(b *bytes.Buffer) {
 
 // writeResult writes the success envelope
 // {"result":…,"status":"ok","time":<seconds>}, gzipped when the answer is
-// large enough and the client accepts gzip.
+// large enough and the client accepts gzip. An accepted result (an
+// operation started in the background) is answered 202
+// {"result":true,"status":"accepted",…}.
 func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, start time.Time, result any) error {
+	code, status := http.StatusOK, `,"status":"ok","time":`
+	if _, ok := result.(accepted); ok {
+		code, status, result = http.StatusAccepted, `,"status":"accepted","time":`, true
+	}
 	buf := h.bufs.get()
 	defer h.bufs.put(buf)
 	buf.WriteString(`{"result":`)
@@ -84,7 +90,7 @@ func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, start time
 	if err := enc.encodeResult(result); err != nil {
 		return fmt.Errorf("cannot encode response: %w", err)
 	}
-	buf.WriteString(`,"status":"ok","time":`)
+	buf.WriteString(status)
 	buf.Write(strconv.AppendFloat(buf.AvailableBuffer(), time.Since(start).Seconds(), 'g', -1, 64))
 	buf.WriteByte('}')
 	hd := w.Header()
@@ -103,7 +109,7 @@ func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, start time
 		}
 	}
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(code)
 	_, err := w.Write(body)
 	return err
 }

@@ -583,40 +583,6 @@ func TestMetricsAndTelemetry(t *testing.T) {
 	c.do("GET", "/telemetry?details_level=x", nil).wantError(t, 400, "Deserialize error in query parameters")
 }
 
-func TestSnapshotHook(t *testing.T) {
-	c, _ := newFaultServer(t, &faultService{}, Options{})
-	c.do("GET", "/collections/c/snapshots", nil).wantError(t, http.StatusNotImplemented, "Snapshots are not available")
-
-	var got []string
-	var mu sync.Mutex
-	hook := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Pattern+" coll="+r.PathValue("collection_name")+" snap="+r.PathValue("snapshot_name")+" shard="+r.PathValue("shard_id")+
-			fmt.Sprintf(" access=%v", auth.FromContext(r.Context()).Global))
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	})
-	a := auth.New(auth.Options{APIKey: "k", ReadOnlyAPIKey: "ro"})
-	c, _ = newFaultServer(t, &faultService{}, Options{Snapshots: hook, Auth: a})
-	if r := c.do("GET", "/collections/c/snapshots/s1", nil); r.status != 401 {
-		t.Errorf("snapshot route without key: %d", r.status)
-	}
-	c.key = "ro"
-	c.do("GET", "/collections/c/snapshots/s1", nil)
-	c.do("POST", "/collections/c/shards/3/snapshots", nil)
-	c.do("DELETE", "/snapshots/full-1", nil)
-	want := []string{
-		"GET /collections/{collection_name}/snapshots/{snapshot_name} coll=c snap=s1 shard= access=1",
-		"POST /collections/{collection_name}/shards/{shard_id}/snapshots coll=c snap= shard=3 access=1",
-		"DELETE /snapshots/{snapshot_name} coll= snap=full-1 shard= access=1",
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("hook saw\n%q\nwant\n%q", got, want)
-	}
-}
-
 func TestClusterStandalone(t *testing.T) {
 	c, _ := newFaultServer(t, &faultService{}, Options{})
 	r := c.do("GET", "/cluster", nil)

@@ -58,13 +58,12 @@ type Options struct {
 	// CompressMinBytes is the smallest answer compressed; 0 means
 	// DefaultCompressMinBytes.
 	CompressMinBytes int
-	// Snapshots, when non-nil, serves every snapshot route (see
-	// SnapshotPatterns) after authentication: the request carries the
-	// caller's auth.Access in its context, r.Pattern names the route, and
-	// r.PathValue gives collection_name, shard_id and snapshot_name. Its
-	// body is not limited by MaxRequestBytes (uploads). When nil, those
-	// routes answer 501 in Qdrant's error shape.
-	Snapshots http.Handler
+	// Snapshots, when non-nil, serves Qdrant's snapshot API (the routes of
+	// SnapshotPatterns), routed, decoded and answered by this handler with
+	// its envelope and error table; *snapshot.Manager implements it. Upload
+	// bodies are not limited by MaxRequestBytes. When nil, those routes
+	// answer 501 in Qdrant's error shape.
+	Snapshots SnapshotManager
 }
 
 // Handler is the REST API. It is safe for concurrent use.
@@ -78,7 +77,7 @@ type Handler struct {
 	version    string
 	commit     string
 	ready      func() bool
-	snapshots  http.Handler
+	snapshots  SnapshotManager
 	telemetry  string // this instance's telemetry id
 	started    time.Time
 	mux        *http.ServeMux
@@ -146,7 +145,7 @@ const (
 	routeAPI      routeKind = iota // authenticated JSON API
 	routeOpen                      // no authentication (health, root)
 	routeRaw                       // authenticated, writes its own response
-	routeSnapshot                  // authenticated, delegated to Options.Snapshots
+	routeSnapshot                  // authenticated, no timeout parameter (snapshot API)
 )
 
 // api registers an authenticated JSON endpoint.

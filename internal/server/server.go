@@ -165,7 +165,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Version:         opts.Version,
 		Commit:          opts.Commit,
 		Ready:           s.ready.Load,
-		Snapshots:       s.snaps.handler,
+		Snapshots:       s.snaps.manager,
 	})
 	s.httpSrv = &http.Server{
 		Handler:           s.rest,
