@@ -259,7 +259,17 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // decodeJSON decodes a request body into v with Qdrant's error texts:
 // structural errors of package api pass through as they are; syntax and
 // type errors read "Format error in JSON body: <detail> at line L column C".
+// A body with a member that v's type does not know is refused
+// (api.CheckFields) rather than half applied.
 func decodeJSON(body []byte, v any) error {
+	if err := decodeJSONLoose(body, v); err != nil {
+		return err
+	}
+	return api.CheckFields(body, v)
+}
+
+// decodeJSONLoose is decodeJSON without the check for unknown members.
+func decodeJSONLoose(body []byte, v any) error {
 	// Bodies of the common vector-carrying shapes skip encoding/json's scans
 	// (anything else, and every error, takes the path below).
 	if api.DecodeFast(body, v) {
