@@ -7,7 +7,6 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 
 	"github.com/shoal-db/shoal/internal/api"
-	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/service"
 )
 
@@ -172,18 +171,10 @@ func clusterInfoToProto(in *api.CollectionClusterInfo) *qdrant.CollectionCluster
 
 // requireManage checks manage access to an existing collection, as the
 // service does for the operations it owns.
+// requireManage is service.CheckStandaloneChange, the check the REST
+// adapter makes too.
 func (c *collectionsService) requireManage(ctx context.Context, name string) error {
-	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
-		return err
-	}
-	ok, err := c.svc.CollectionExists(ctx, name)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return api.ErrCollectionNotFound(name)
-	}
-	return nil
+	return service.CheckStandaloneChange(ctx, c.svc, name)
 }
 
 func (c *collectionsService) UpdateCollectionClusterSetup(ctx context.Context, r *qdrant.UpdateCollectionClusterSetupRequest) (*qdrant.UpdateCollectionClusterSetupResponse, error) {
@@ -193,32 +184,25 @@ func (c *collectionsService) UpdateCollectionClusterSetup(ctx context.Context, r
 	return nil, toStatus(api.ErrStandalone)
 }
 
-func errNoShardKeys() error {
-	return api.ErrBadRequest("Shard keys are only supported for collections with custom sharding method, which this server does not offer")
-}
-
 func (c *collectionsService) CreateShardKey(ctx context.Context, r *qdrant.CreateShardKeyRequest) (*qdrant.CreateShardKeyResponse, error) {
 	if err := c.requireManage(ctx, r.GetCollectionName()); err != nil {
 		return nil, toStatus(err)
 	}
-	return nil, toStatus(errNoShardKeys())
+	return nil, toStatus(service.ErrNoShardKeys)
 }
 
 func (c *collectionsService) DeleteShardKey(ctx context.Context, r *qdrant.DeleteShardKeyRequest) (*qdrant.DeleteShardKeyResponse, error) {
 	if err := c.requireManage(ctx, r.GetCollectionName()); err != nil {
 		return nil, toStatus(err)
 	}
-	return nil, toStatus(errNoShardKeys())
+	return nil, toStatus(service.ErrNoShardKeys)
 }
 
 func (c *collectionsService) ListShardKeys(ctx context.Context, r *qdrant.ListShardKeysRequest) (*qdrant.ListShardKeysResponse, error) {
 	start := time.Now()
-	ok, err := c.svc.CollectionExists(ctx, r.GetCollectionName())
-	if err != nil {
+	// As REST: the collection must exist and be readable.
+	if _, err := c.svc.CollectionInfo(ctx, r.GetCollectionName()); err != nil {
 		return nil, toStatus(err)
-	}
-	if !ok {
-		return nil, toStatus(api.ErrCollectionNotFound(r.GetCollectionName()))
 	}
 	return &qdrant.ListShardKeysResponse{ShardKeys: []*qdrant.ShardKeyDescription{}, Time: since(start)}, nil
 }

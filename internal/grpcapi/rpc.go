@@ -6,6 +6,7 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -67,9 +68,16 @@ func requestTimeout(req any) (int, error) {
 	return api.TimeoutSeconds(pr.Get(fd).Uint())
 }
 
-// unaryTimeout bounds every call by its request's timeout field (the one
-// place gRPC handles it), refusing a timeout of 0 as REST does.
-func unaryTimeout(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// unaryRequest checks every request before its handler runs: it refuses
+// fields the served protos do not know (unknownField, as REST refuses
+// unknown JSON members) and bounds the call by the request's timeout field
+// (the one place gRPC handles it), refusing a timeout of 0 as REST does.
+func unaryRequest(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if m, ok := req.(proto.Message); ok {
+		if err := unknownField(m.ProtoReflect(), 0); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	secs, err := requestTimeout(req)
 	if err != nil {
 		return nil, toStatus(err)
@@ -155,4 +163,45 @@ func requestsFromProto[In, Out any](in []In, conv func(In) (*Out, error)) ([]Out
 		out[i] = *req
 	}
 	return out, nil
+}
+
+// maxUnknownFieldDepth bounds the recursion of unknownField; protobuf's
+// decoder already limits nesting to 100 levels.
+const maxUnknownFieldDepth = 128
+
+// unknownField returns an error naming the first field of m, or of a
+// message inside it, that the protos this server serves do not know: a
+// client built on a newer Qdrant API sent an option this server would
+// otherwise drop without a word. nil when there is none.
+func unknownField(m protoreflect.Message, depth int) error {
+	if u := m.GetUnknown(); len(u) > 0 {
+		num, _, _ := protowire.ConsumeTag(u)
+		return api.ErrBadInput("unknown field %d in %s: it is not part of the Qdrant %s API this server serves", num, m.Descriptor().FullName(), api.QdrantVersion)
+	}
+	if depth > maxUnknownFieldDepth {
+		return nil
+	}
+	var err error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList():
+			if fd.Message() != nil {
+				l := v.List()
+				for i := 0; i < l.Len() && err == nil; i++ {
+					err = unknownField(l.Get(i).Message(), depth+1)
+				}
+			}
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					err = unknownField(mv.Message(), depth+1)
+					return err == nil
+				})
+			}
+		case fd.Message() != nil:
+			err = unknownField(v.Message(), depth+1)
+		}
+		return err == nil
+	})
+	return err
 }

@@ -97,8 +97,8 @@ const (
 )
 
 // GRPCServerOptions returns the options a grpc.Server needs to host this
-// adapter: the interceptor chains (metrics, logging, recovery, auth, the
-// request's timeout field), the
+// adapter: the interceptor chains (metrics, logging, recovery, auth,
+// unknown fields and the request's timeout field), the
 // message size limits and the flow-control windows. Transport credentials
 // (TLS) are added by the caller.
 func (s *Server) GRPCServerOptions() []grpc.ServerOption {
@@ -112,7 +112,7 @@ func (s *Server) GRPCServerOptions() []grpc.ServerOption {
 		// its stack again on every search (runtime.newstack was ~6 % of a
 		// gRPC search's CPU). When all are busy gRPC starts a goroutine.
 		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
-		grpc.ChainUnaryInterceptor(s.unaryObserve, s.unaryAuth, unaryTimeout),
+		grpc.ChainUnaryInterceptor(s.unaryObserve, s.unaryAuth, unaryRequest),
 		grpc.ChainStreamInterceptor(s.streamObserve, s.streamAuth),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/service"
 )
 
 // body reads and decodes the request body into v.
@@ -162,9 +163,10 @@ func (h *Handler) collectionClusterInfo(w http.ResponseWriter, r *http.Request) 
 }
 
 // collectionStandalone answers the collection cluster updates of a
-// standalone node, after checking that the collection exists.
+// standalone node, after the check gRPC makes too
+// (service.CheckStandaloneChange).
 func (h *Handler) collectionStandalone(w http.ResponseWriter, r *http.Request) (any, error) {
-	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+	if err := service.CheckStandaloneChange(r.Context(), h.svc, coll(r)); err != nil {
 		return nil, err
 	}
 	return nil, api.ErrStandalone
@@ -180,8 +182,8 @@ func (h *Handler) listShardKeys(w http.ResponseWriter, r *http.Request) (any, er
 }
 
 func (h *Handler) shardKeyUnsupported(w http.ResponseWriter, r *http.Request) (any, error) {
-	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+	if err := service.CheckStandaloneChange(r.Context(), h.svc, coll(r)); err != nil {
 		return nil, err
 	}
-	return nil, api.ErrBadRequest("Shard keys are only supported for collections with custom sharding method, which this server does not offer")
+	return nil, service.ErrNoShardKeys
 }
