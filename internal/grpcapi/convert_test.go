@@ -14,6 +14,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -728,5 +729,56 @@ func TestReadWriteParams(t *testing.T) {
 	}
 	if wp, _ := writeParams(nil, nil, nil); wp.Wait || wp.Ordering != api.OrderingWeak || wp.TimeoutSeconds != 0 {
 		t.Errorf("default write params: %+v", wp)
+	}
+}
+
+func TestUnknownFieldFindsNestedUnknowns(t *testing.T) {
+	mark := func(m proto.Message) proto.Message {
+		m.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 900, protowire.VarintType), 1))
+		return m
+	}
+	point := func() *qdrant.PointStruct {
+		return &qdrant.PointStruct{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectorsDense([]float32{1, 2}),
+			Payload: qdrant.NewValueMap(map[string]any{"a": map[string]any{"b": []any{"x", map[string]any{"c": 1}}}})}
+	}
+	up := func(p *qdrant.PointStruct) *qdrant.UpsertPoints {
+		return &qdrant.UpsertPoints{CollectionName: "c", Points: []*qdrant.PointStruct{point(), p}}
+	}
+	if err := unknownField(up(point()).ProtoReflect(), 0); err != nil {
+		t.Fatalf("clean request refused: %v", err)
+	}
+	cases := map[string]struct {
+		req  proto.Message
+		want string
+	}{
+		"top level": {mark(up(point())), "qdrant.UpsertPoints"},
+		"point": {up(mark(point()).(*qdrant.PointStruct)), "qdrant.PointStruct"},
+		"point id": {func() proto.Message { p := point(); mark(p.Id); return up(p) }(), "qdrant.PointId"},
+		"dense vector": {func() proto.Message {
+			p := point()
+			mark(p.Vectors.GetVector())
+			return up(p)
+		}(), "qdrant.Vector"},
+		"deep payload value": {func() proto.Message {
+			p := point()
+			mark(p.Payload["a"].GetStructValue().Fields["b"].GetListValue().Values[1].GetStructValue().Fields["c"])
+			return up(p)
+		}(), "qdrant.Value"},
+		"payload list": {func() proto.Message {
+			p := point()
+			mark(p.Payload["a"].GetStructValue().Fields["b"].GetListValue())
+			return up(p)
+		}(), "qdrant.ListValue"},
+		"filter condition": {func() proto.Message {
+			f := &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewMatch("k", "v")}}
+			mark(f.Must[0].GetField())
+			return &qdrant.CountPoints{CollectionName: "c", Filter: f}
+		}(), "qdrant.FieldCondition"},
+	}
+	for name, c := range cases {
+		err := unknownField(c.req.ProtoReflect(), 0)
+		if api.KindOf(err) != api.KindBadInput || !strings.Contains(api.Message(err), "unknown field 900 in "+c.want+":") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -181,6 +182,33 @@ func unknownField(m protoreflect.Message, depth int) error {
 	if depth > maxUnknownFieldDepth {
 		return nil
 	}
+	// Payload values, the bulk of a write, are walked through their Go
+	// types: the reflective walk below costs several times more.
+	switch x := m.Interface().(type) {
+	case *qdrant.Value:
+		return unknownInValue(x, depth)
+	case *qdrant.PointStruct:
+		if id := x.GetId(); id != nil && len(id.ProtoReflect().GetUnknown()) > 0 {
+			return unknownField(id.ProtoReflect(), depth+1)
+		}
+		if v := x.GetVectors(); v != nil {
+			if err := unknownField(v.ProtoReflect(), depth+1); err != nil {
+				return err
+			}
+		}
+		return unknownInPayload(x.GetPayload(), depth+1)
+	case *qdrant.Vector:
+		// A dense vector's numbers hold no messages: only the vector's
+		// other parts are walked.
+		for _, f := range []proto.Message{x.GetDense(), x.GetSparse(), x.GetMultiDense(), x.GetIndices(), x.GetDocument(), x.GetImage(), x.GetObject()} {
+			if f != nil && !reflect.ValueOf(f).IsNil() {
+				if err := unknownField(f.ProtoReflect(), depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	var err error
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
@@ -204,4 +232,45 @@ func unknownField(m protoreflect.Message, depth int) error {
 		return err == nil
 	})
 	return err
+}
+
+// unknownInPayload is unknownField over the values of a payload.
+func unknownInPayload(p map[string]*qdrant.Value, depth int) error {
+	for _, v := range p {
+		if err := unknownInValue(v, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unknownInValue is unknownField over one payload value.
+func unknownInValue(v *qdrant.Value, depth int) error {
+	if v == nil || depth > maxUnknownFieldDepth {
+		return nil
+	}
+	if len(v.ProtoReflect().GetUnknown()) > 0 {
+		return unknownField(v.ProtoReflect(), depth)
+	}
+	switch k := v.GetKind().(type) {
+	case *qdrant.Value_StructValue:
+		if s := k.StructValue; s != nil {
+			if len(s.ProtoReflect().GetUnknown()) > 0 {
+				return unknownField(s.ProtoReflect(), depth+1)
+			}
+			return unknownInPayload(s.GetFields(), depth+2)
+		}
+	case *qdrant.Value_ListValue:
+		if l := k.ListValue; l != nil {
+			if len(l.ProtoReflect().GetUnknown()) > 0 {
+				return unknownField(l.ProtoReflect(), depth+1)
+			}
+			for _, e := range l.GetValues() {
+				if err := unknownInValue(e, depth+2); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
