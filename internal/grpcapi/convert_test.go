@@ -752,8 +752,8 @@ func TestUnknownFieldFindsNestedUnknowns(t *testing.T) {
 		want string
 	}{
 		"top level": {mark(up(point())), "qdrant.UpsertPoints"},
-		"point": {up(mark(point()).(*qdrant.PointStruct)), "qdrant.PointStruct"},
-		"point id": {func() proto.Message { p := point(); mark(p.Id); return up(p) }(), "qdrant.PointId"},
+		"point":     {up(mark(point()).(*qdrant.PointStruct)), "qdrant.PointStruct"},
+		"point id":  {func() proto.Message { p := point(); mark(p.Id); return up(p) }(), "qdrant.PointId"},
 		"dense vector": {func() proto.Message {
 			p := point()
 			mark(p.Vectors.GetVector())
