@@ -211,6 +211,7 @@ func TestErrorTable(t *testing.T) {
 		{api.KindTooLarge, 413},
 		{api.KindRateLimited, 429},
 		{api.KindInsufficientStorage, 507},
+		{api.KindCanceled, 499},
 	}
 	f := &faultService{}
 	c, _ := newFaultServer(t, f, Options{})
@@ -223,6 +224,11 @@ func TestErrorTable(t *testing.T) {
 	// A plain error is an internal error with Qdrant's prefix.
 	f.err = errors.New("disk on fire")
 	c.do("GET", "/collections", nil).wantError(t, 500, "Service internal error: disk on fire")
+	// Bare context errors go through api.ContextError, as on gRPC.
+	f.err = fmt.Errorf("cannot list collections: %w", context.DeadlineExceeded)
+	c.do("GET", "/collections", nil).wantError(t, 408, "Timeout: Operation timed out")
+	f.err = fmt.Errorf("cannot list collections: %w", context.Canceled)
+	c.do("GET", "/collections", nil).wantError(t, 499, "Operation cancelled")
 }
 
 func TestTimeoutParamBecomesDeadline(t *testing.T) {
