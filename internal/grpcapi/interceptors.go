@@ -108,7 +108,7 @@ func (s *Server) recoverInto(method string, err *error) {
 func (s *Server) observe(method string, start time.Time, err error) {
 	d := time.Since(start)
 	code := status.Code(err)
-	if s.metrics != nil && !strings.HasPrefix(method, "/grpc.reflection.") {
+	if !strings.HasPrefix(method, "/grpc.reflection.") {
 		observeResponse(s.metrics, method, code, d)
 	}
 	switch code {

@@ -41,7 +41,8 @@ type Options struct {
 	// Auth authenticates requests; nil (or an authenticator without keys)
 	// grants full access to everyone.
 	Auth *auth.Authenticator
-	// Registerer receives the gRPC metrics; nil disables them.
+	// Registerer receives the gRPC metrics; nil registers nothing (the
+	// statistics still feed Responses).
 	Registerer prometheus.Registerer
 	// Logger logs failed requests and panics; nil logs nowhere.
 	Logger *slog.Logger
@@ -73,9 +74,8 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: opts.Logger, health: health.NewServer()}
+	s := &Server{opts: opts, log: opts.Logger, health: health.NewServer(), metrics: newMetrics()}
 	if opts.Registerer != nil {
-		s.metrics = newMetrics()
 		opts.Registerer.MustRegister(s.metrics)
 	}
 	return s
@@ -134,6 +134,10 @@ func (s *Server) Register(gs *grpc.Server) {
 	s.health.SetServingStatus("qdrant.Qdrant", healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(gs)
 }
+
+// Responses returns the gRPC response statistics (grpc_responses_*), for
+// the REST adapter's /telemetry.
+func (s *Server) Responses() *metrics.Responses { return s.metrics }
 
 // Shutdown marks the grpc.health.v1 service NOT_SERVING; call it before
 // stopping the grpc.Server so that health checkers drain traffic first.

@@ -96,9 +96,16 @@ type operationStats struct {
 // snapshot returns the statistics as WebApiTelemetry.responses: "METHOD
 // /endpoint" → status → statistics.
 func (s *stats) snapshot() map[string]map[string]operationStats {
+	return responseTelemetry(s.resp.Snapshot(), func(v []string) (string, string) { return v[0] + " " + v[1], v[2] })
+}
+
+// responseTelemetry converts response statistics into Qdrant's telemetry
+// shape, operation → status → statistics; key names the operation and the
+// status of a statistic's label values.
+func responseTelemetry(st []metrics.ResponseStat, key func(values []string) (op, status string)) map[string]map[string]operationStats {
 	out := map[string]map[string]operationStats{}
-	for _, o := range s.resp.Snapshot() {
-		name := o.Values[0] + " " + o.Values[1]
+	for _, o := range st {
+		name, status := key(o.Values)
 		if out[name] == nil {
 			out[name] = map[string]operationStats{}
 		}
@@ -114,7 +121,7 @@ func (s *stats) snapshot() map[string]map[string]operationStats {
 			tot := uint64(o.Total / time.Microsecond)
 			st.AvgMicros, st.MinMicros, st.MaxMicros, st.TotalMicros = &avg, &mn, &mx, &tot
 		}
-		out[name][o.Values[2]] = st
+		out[name][status] = st
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/metrics"
 	"github.com/shoal-db/shoal/internal/service"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	// CompressMinBytes is the smallest answer compressed; 0 means
 	// DefaultCompressMinBytes.
 	CompressMinBytes int
+	// GRPCResponses, when non-nil, are the gRPC adapter's response
+	// statistics (grpcapi.Server.Responses), reported in /telemetry's
+	// requests.grpc as REST's are in requests.rest.
+	GRPCResponses *metrics.Responses
 	// Snapshots, when non-nil, serves Qdrant's snapshot API (the routes of
 	// SnapshotPatterns), routed, decoded and answered by this handler with
 	// its envelope and error table; *snapshot.Manager implements it. Upload
@@ -78,7 +83,8 @@ type Handler struct {
 	commit     string
 	ready      func() bool
 	snapshots  SnapshotManager
-	telemetry  string // this instance's telemetry id
+	grpcResp   *metrics.Responses // never nil
+	telemetry  string             // this instance's telemetry id
 	started    time.Time
 	mux        *http.ServeMux
 	stats      *stats
@@ -105,6 +111,7 @@ func New(opts Options) *Handler {
 		commit:    opts.Commit,
 		ready:     opts.Ready,
 		snapshots: opts.Snapshots,
+		grpcResp:  opts.GRPCResponses,
 		telemetry: uuid.NewString(),
 		started:   time.Now(),
 		mux:       http.NewServeMux(),
@@ -114,6 +121,9 @@ func New(opts Options) *Handler {
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxRequestBytes
+	}
+	if h.grpcResp == nil {
+		h.grpcResp = metrics.NewResponses("grpc", "endpoint", metrics.StatusLabel)
 	}
 	if h.ready == nil {
 		h.ready = func() bool { return true }

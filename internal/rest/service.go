@@ -103,16 +103,13 @@ type localShardTelemetry struct {
 
 type requestsTelemetry struct {
 	REST webAPITelemetry `json:"rest"`
-	GRPC grpcTelemetry   `json:"grpc"`
+	GRPC webAPITelemetry `json:"grpc"`
 }
 
 type webAPITelemetry struct {
 	Responses map[string]map[string]operationStats `json:"responses"`
 }
 
-type grpcTelemetry struct {
-	Responses map[string]operationStats `json:"responses"`
-}
 
 // telemetryData answers GET /telemetry?details_level=N: level 0 reports the
 // counts, level ≥ 1 adds the per-collection entries and the REST request
@@ -166,7 +163,7 @@ func (h *Handler) telemetryData(w http.ResponseWriter, r *http.Request) (any, er
 		}
 		out.Requests = &requestsTelemetry{
 			REST: webAPITelemetry{Responses: h.stats.snapshot()},
-			GRPC: grpcTelemetry{Responses: map[string]operationStats{}},
+			GRPC: webAPITelemetry{Responses: responseTelemetry(h.grpcResp.Snapshot(), func(v []string) (string, string) { return v[0], v[1] })},
 		}
 	}
 	return out, nil

@@ -422,3 +422,71 @@ func parityREST(t *testing.T, c *restClient, tc parityCase) (int, string) {
 	}
 	return resp.StatusCode, failure.Error
 }
+
+// TestRequestMetricsAlike checks that both APIs report their requests with
+// the one definition of request metrics: the same series, the same
+// histogram buckets, and both in /telemetry.
+func TestRequestMetricsAlike(t *testing.T) {
+	s := start(t, testConfig(t, t.TempDir()))
+	c := newREST(t, s)
+	seed(c, "c")
+	g := grpcClient(t, s.GRPCAddr(), qdrant.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := g.Query(ctx, &qdrant.QueryPoints{CollectionName: "c", Query: qdrant.NewQuery(1, 0, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Query(ctx, &qdrant.QueryPoints{CollectionName: "nope", Query: qdrant.NewQuery(1, 0, 0, 0)}); status.Code(err) != codes.NotFound {
+		t.Fatalf("query of a missing collection: %v", err)
+	}
+	c.ok("POST", "/collections/c/points/query", map[string]any{"query": []float32{1, 0, 0, 0}})
+
+	req, _ := http.NewRequest("GET", c.base+"/metrics", nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(raw)
+	for _, want := range []string{
+		`grpc_responses_total{endpoint="/qdrant.Points/Query",status="0"} 1`,
+		`grpc_responses_total{endpoint="/qdrant.Points/Query",status="5"} 1`,
+		`grpc_responses_fail_total{endpoint="/qdrant.Points/Query",status="5"} 1`,
+		`grpc_responses_avg_duration_seconds{endpoint="/qdrant.Points/Query",status="0"}`,
+		`grpc_responses_duration_seconds_count{endpoint="/qdrant.Points/Query"} 1`,
+		`rest_responses_total{endpoint="/collections/{collection_name}/points/query",method="POST",status="200"} 1`,
+		`rest_responses_duration_seconds_count{endpoint="/collections/{collection_name}/points/query",method="POST"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	buckets := func(prefix string) []string {
+		var les []string
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, prefix+"_bucket{") && strings.Contains(line, "/points/query") ||
+				strings.HasPrefix(line, prefix+"_bucket{") && strings.Contains(line, "/qdrant.Points/Query") {
+				_, le, _ := strings.Cut(line, `le="`)
+				le, _, _ = strings.Cut(le, `"`)
+				les = append(les, le)
+			}
+		}
+		return les
+	}
+	rb, gb := buckets("rest_responses_duration_seconds"), buckets("grpc_responses_duration_seconds")
+	if len(rb) < 10 || strings.Join(rb, ",") != strings.Join(gb, ",") {
+		t.Errorf("histogram buckets differ:\nREST %v\ngRPC %v", rb, gb)
+	}
+
+	out := c.ok("GET", "/telemetry?details_level=1", nil)
+	requests := out["result"].(map[string]any)["requests"].(map[string]any)
+	grpcQuery := requests["grpc"].(map[string]any)["responses"].(map[string]any)["/qdrant.Points/Query"].(map[string]any)
+	if grpcQuery["0"].(map[string]any)["count"] != 1.0 || grpcQuery["5"].(map[string]any)["fail_count"] != 1.0 {
+		t.Errorf("telemetry grpc: %v", grpcQuery)
+	}
+	restQuery := requests["rest"].(map[string]any)["responses"].(map[string]any)["POST /collections/{collection_name}/points/query"].(map[string]any)
+	if restQuery["200"].(map[string]any)["count"] != 1.0 {
+		t.Errorf("telemetry rest: %v", restQuery)
+	}
+}

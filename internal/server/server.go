@@ -154,27 +154,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	s.rest = rest.New(rest.Options{
-		Service:         svc,
-		Auth:            s.auth,
-		Registerer:      s.reg,
-		Gatherer:        s.reg,
-		Logger:          s.log.With("component", "rest"),
-		MaxRequestBytes: cfg.MaxRequestBytes(),
-		EnableCORS:      cfg.Service.EnableCORS,
-		Version:         opts.Version,
-		Commit:          opts.Commit,
-		Ready:           s.ready.Load,
-		Snapshots:       s.snaps.manager,
-	})
-	s.httpSrv = &http.Server{
-		Handler:           s.rest,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		TLSConfig:         s.tls.Clone(),
-		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
-	}
-
 	if cfg.Service.GRPCEnabled() {
 		s.grpcAPI = grpcapi.New(grpcapi.Options{
 			Service:         svc,
@@ -192,6 +171,33 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		s.grpcSrv = grpc.NewServer(gopts...)
 		s.grpcAPI.Register(s.grpcSrv)
 	}
+
+	var grpcResponses *metrics.Responses
+	if s.grpcAPI != nil {
+		grpcResponses = s.grpcAPI.Responses()
+	}
+	s.rest = rest.New(rest.Options{
+		Service:         svc,
+		Auth:            s.auth,
+		Registerer:      s.reg,
+		Gatherer:        s.reg,
+		Logger:          s.log.With("component", "rest"),
+		MaxRequestBytes: cfg.MaxRequestBytes(),
+		EnableCORS:      cfg.Service.EnableCORS,
+		Version:         opts.Version,
+		Commit:          opts.Commit,
+		Ready:           s.ready.Load,
+		Snapshots:       s.snaps.manager,
+		GRPCResponses:   grpcResponses,
+	})
+	s.httpSrv = &http.Server{
+		Handler:           s.rest,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         s.tls.Clone(),
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+
 	return s, nil
 }
 
