@@ -110,7 +110,6 @@ type webAPITelemetry struct {
 	Responses map[string]map[string]operationStats `json:"responses"`
 }
 
-
 // telemetryData answers GET /telemetry?details_level=N: level 0 reports the
 // counts, level ≥ 1 adds the per-collection entries and the REST request
 // statistics, level ≥ 2 adds each collection's configuration and shard
