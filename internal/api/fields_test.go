@@ -56,3 +56,42 @@ func TestCheckFields(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCheckFields runs CheckFields over arbitrary bodies that decode into
+// the main request types: it must neither panic nor loop, and a body it
+// refuses must name a member that occurs in the body.
+func FuzzCheckFields(f *testing.F) {
+	for _, s := range []string{
+		`{"query": [1, 2], "limit": 3, "params": {"hnsw_ef": 8}}`,
+		`{"prefetch": [{"query": [1], "limit": 2}], "query": {"fusion": "rrf"}}`,
+		`{"points": [{"id": 1, "vector": [1, 2], "payload": {"a": [1, {"b": null}]}}]}`,
+		`{"batch": {"ids": [1], "vectors": [[1, 2]]}}`,
+		`{"vectors": {"size": 4, "distance": "Dot", "hnsw_config": {"m": 8}}}`,
+		`{"vectors": {"a": {"size": 4, "distance": "Dot"}}, "x": 1}`,
+		`{"filter": {"must": [{"key": "a", "match": {"value": 1}}]}, "with_payload": {"include": ["a"]}}`,
+		`{"\u0071uery": 1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, v := range []any{&QueryRequest{}, &UpsertPoints{}, &CreateCollection{}, &ScrollRequest{}} {
+			if json.Unmarshal(b, v) != nil {
+				continue
+			}
+			err := CheckFields(b, v)
+			if err == nil {
+				continue
+			}
+			msg := Message(err)
+			_, rest, ok := strings.Cut(msg, "unknown field `")
+			name, _, ok2 := strings.Cut(rest, "`")
+			if !ok || !ok2 || KindOf(err) != KindBadInput {
+				t.Fatalf("%T %q: %v", v, b, err)
+			}
+			var probe any
+			if json.Unmarshal(b, &probe) == nil && !strings.Contains(string(b), name) && !strings.Contains(string(b), `\u`) && !strings.Contains(string(b), `\`) {
+				t.Fatalf("%T %q: refused a member %q the body lacks", v, b, name)
+			}
+		}
+	})
+}

@@ -79,3 +79,28 @@ func ContextError(err error) error {
 	}
 	return err
 }
+
+// The errors below are refused alike by both adapters, which meet the same
+// input in their own shapes (a JSON key, a protobuf oneof).
+
+// ErrQueryNotSupported is the error of a query variant this server does
+// not run (formula, relevance_feedback, mmr).
+func ErrQueryNotSupported(variant string) *Error {
+	return ErrBadInput("%s queries are not supported by this server", variant)
+}
+
+// ErrNearestWithMMR is the error of a nearest query with maximal marginal
+// relevance, which this server does not run.
+func ErrNearestWithMMR() *Error {
+	return ErrBadInput("nearest with mmr is not supported by this server")
+}
+
+// ErrDiscoverWithoutTarget is the error of a discover query without its
+// target.
+func ErrDiscoverWithoutTarget() *Error { return ErrBadInput("discover query needs a target") }
+
+// ErrPayloadTooDeep is the error of a payload nested deeper than
+// MaxPayloadDepth.
+func ErrPayloadTooDeep() *Error {
+	return ErrBadInput("payload is nested deeper than %d levels", MaxPayloadDepth)
+}

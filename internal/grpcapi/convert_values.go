@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/qdrant/go-client/qdrant"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -21,11 +20,7 @@ func idFromProto(p *qdrant.PointId) (api.PointID, error) {
 	case *qdrant.PointId_Num:
 		return api.NumID(v.Num), nil
 	case *qdrant.PointId_Uuid:
-		u, err := uuid.Parse(v.Uuid)
-		if err != nil {
-			return api.PointID{}, api.ErrBadInput("Unable to parse UUID: %s", v.Uuid)
-		}
-		return api.UUIDID(u), nil
+		return api.ParseUUIDID(v.Uuid)
 	}
 	return api.PointID{}, api.ErrBadInput("point id is empty: expected an unsigned integer or a UUID")
 }
@@ -90,7 +85,7 @@ func payloadFromProto(m map[string]*qdrant.Value) (api.Payload, error) {
 
 func valueFromProto(v *qdrant.Value, depth int) (any, error) {
 	if depth > maxValueDepth {
-		return nil, api.ErrBadInput("payload is nested deeper than %d levels", api.MaxPayloadDepth)
+		return nil, api.ErrPayloadTooDeep()
 	}
 	switch k := v.GetKind().(type) {
 	case nil, *qdrant.Value_NullValue:
@@ -169,7 +164,7 @@ func numberToProto(n json.Number) (*qdrant.Value, error) {
 
 func valueToProto(v any, depth int) (*qdrant.Value, error) {
 	if depth > maxValueDepth {
-		return nil, api.ErrBadInput("payload is nested deeper than %d levels", api.MaxPayloadDepth)
+		return nil, api.ErrPayloadTooDeep()
 	}
 	switch x := v.(type) {
 	case nil:
