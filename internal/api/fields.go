@@ -16,7 +16,8 @@ import (
 // `a`, `b` at line L column C". The gRPC adapter refuses the protobuf
 // equivalent (fields unknown to the served protos) in the same spirit.
 //
-// The walk follows json tags (and embedded structs) and recurses into
+// A member whose value is null is not refused: it asks for nothing. The
+// walk follows json tags (and embedded structs) and recurses into
 // struct fields, map values, slice and array elements and pointers. Types
 // whose JSON forms differ from their Go fields describe their object form
 // with a checkFields method (fieldChecker) below; values of type any,
@@ -192,6 +193,13 @@ func (w *fieldWalker) members(b []byte, i int, member func(name string, nameEnd,
 	return i, nil
 }
 
+// isNull reports whether the value at b[i] is null. An unknown member set
+// to null asks for nothing (clients write unset options as null), so it is
+// not refused.
+func isNull(b []byte, i int) bool {
+	return i+4 <= len(b) && string(b[i:i+4]) == "null"
+}
+
 // object checks the members of the object at b[i] against struct type t.
 func (w *fieldWalker) object(b []byte, i int, t reflect.Type, depth int) (int, error) {
 	names, types := jsonFields(t, nil, nil)
@@ -200,6 +208,9 @@ func (w *fieldWalker) object(b []byte, i int, t reflect.Type, depth int) (int, e
 			if n == name {
 				return w.value(b, vs, types[k], depth+1)
 			}
+		}
+		if isNull(b, vs) {
+			return vs + 4, nil
 		}
 		return vs, w.unknownField(name, nameEnd, names)
 	})
@@ -219,6 +230,9 @@ func (w *fieldWalker) checkKeys(b []byte, i int, allowed []string, types []refle
 				}
 				return w.value(b, vs, types[k], 1)
 			}
+		}
+		if isNull(b, vs) {
+			return vs + 4, nil
 		}
 		return vs, w.unknownField(name, nameEnd, allowed)
 	})
