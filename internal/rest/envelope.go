@@ -77,20 +77,22 @@ func (bp *bufferPool) put(b *bytes.Buffer) {
 // {"result":…,"status":"ok","time":<seconds>}, gzipped when the answer is
 // large enough and the client accepts gzip. An accepted result (an
 // operation started in the background) is answered 202
-// {"result":true,"status":"accepted",…}.
+// {"status":"accepted","time":…}, without a result, as Qdrant answers.
 func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, start time.Time, result any) error {
-	code, status := http.StatusOK, `,"status":"ok","time":`
-	if _, ok := result.(accepted); ok {
-		code, status, result = http.StatusAccepted, `,"status":"accepted","time":`, true
-	}
 	buf := h.bufs.get()
 	defer h.bufs.put(buf)
-	buf.WriteString(`{"result":`)
+	code := http.StatusOK
 	enc := newEncoder(buf)
-	if err := enc.encodeResult(result); err != nil {
-		return fmt.Errorf("cannot encode response: %w", err)
+	if _, ok := result.(accepted); ok {
+		code = http.StatusAccepted
+		buf.WriteString(`{"status":"accepted","time":`)
+	} else {
+		buf.WriteString(`{"result":`)
+		if err := enc.encodeResult(result); err != nil {
+			return fmt.Errorf("cannot encode response: %w", err)
+		}
+		buf.WriteString(`,"status":"ok","time":`)
 	}
-	buf.WriteString(status)
 	buf.Write(strconv.AppendFloat(buf.AvailableBuffer(), time.Since(start).Seconds(), 'g', -1, 64))
 	buf.WriteByte('}')
 	hd := w.Header()

@@ -46,7 +46,7 @@ const (
 )
 
 // accepted is the result of an operation started in the background
-// (wait=false): 202 with status "accepted", as Qdrant answers.
+// (wait=false): 202 {"status":"accepted","time":…}, as Qdrant answers.
 type accepted struct{}
 
 // snapshotRoutes registers Qdrant's snapshot API. Without a manager every
