@@ -4,10 +4,13 @@
 // Every RPC decodes its protobuf request into package api's types, calls
 // service.API, and encodes the answer; there is no business logic here.
 // Errors map from api.Kind to gRPC codes in one table (errors.go) with the
-// same message texts as the REST adapter. Interceptors authenticate
-// ("api-key" or "authorization: Bearer" metadata) into an auth.Access that
-// the service layer checks, record Qdrant's grpc_responses_* metrics, log
-// and recover from handler panics.
+// same message texts as the REST adapter; the checks both adapters make
+// (timeouts, read consistency, context errors) are package api's.
+// Interceptors authenticate ("api-key" or "authorization: Bearer" metadata)
+// into an auth.Access that the service layer checks, refuse fields unknown
+// to the served protos, bound each call by its timeout field, record
+// Qdrant's grpc_responses_* metrics (metrics.Responses), log and recover
+// from handler panics.
 package grpcapi
 
 import (
