@@ -44,9 +44,32 @@ func CheckFields(b []byte, v any) error {
 	return err
 }
 
-// fieldWalker carries the body, for error positions.
+// fieldWalker carries the body, for error positions, and the member names
+// and types of the struct types met so far (a body repeats the same types,
+// one per point of an upsert).
 type fieldWalker struct {
-	body []byte
+	body   []byte
+	fields map[reflect.Type]structFields
+}
+
+// structFields are the JSON members of a struct type (jsonFields).
+type structFields struct {
+	names []string
+	types []reflect.Type
+}
+
+// structFields returns jsonFields of t, computed once per walk.
+func (w *fieldWalker) structFields(t reflect.Type) structFields {
+	if f, ok := w.fields[t]; ok {
+		return f
+	}
+	if w.fields == nil {
+		w.fields = map[reflect.Type]structFields{}
+	}
+	var f structFields
+	f.names, f.types = jsonFields(t, nil, nil)
+	w.fields[t] = f
+	return f
 }
 
 var (
@@ -87,7 +110,9 @@ func (w *fieldWalker) value(b []byte, i int, t reflect.Type, depth int) (int, er
 		return w.skip(b, i)
 	}
 	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(fieldCheckerType) {
-		return reflect.New(t).Interface().(fieldChecker).checkFields(w, b, i)
+		// The methods do not use their receiver: a nil *T calls them
+		// without allocating.
+		return reflect.Zero(reflect.PointerTo(t)).Interface().(fieldChecker).checkFields(w, b, i)
 	}
 	if t.Kind() == reflect.Pointer {
 		return w.value(b, i, t.Elem(), depth)
@@ -129,14 +154,40 @@ func mayHoldObjects(t reflect.Type) bool {
 	return true
 }
 
+// skip returns the index past the value at b[i]. The body has decoded
+// already, so it is valid JSON: an array or object is skipped by matching
+// brackets outside strings, without checking the grammar again (the
+// vectors of a write are most of its bytes).
 func (w *fieldWalker) skip(b []byte, i int) (int, error) {
-	end, ok := skipValue(b, i, 1)
-	if !ok {
-		// The body decoded, so this cannot happen short of a nesting
-		// deeper than skipValue follows; nothing is left to check.
+	if i >= len(b) {
 		return len(b), nil
 	}
-	return end, nil
+	if c := b[i]; c != '[' && c != '{' {
+		end, ok := skipValue(b, i, 1)
+		if !ok {
+			return len(b), nil
+		}
+		return end, nil
+	}
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+			if depth == 0 {
+				return i + 1, nil
+			}
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return len(b), nil
 }
 
 // elements checks each element of the array at b[i] against t.
@@ -202,7 +253,8 @@ func isNull(b []byte, i int) bool {
 
 // object checks the members of the object at b[i] against struct type t.
 func (w *fieldWalker) object(b []byte, i int, t reflect.Type, depth int) (int, error) {
-	names, types := jsonFields(t, nil, nil)
+	f := w.structFields(t)
+	names, types := f.names, f.types
 	return w.members(b, i, func(name string, nameEnd, vs int) (int, error) {
 		for k, n := range names {
 			if n == name {
