@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -779,6 +780,29 @@ func TestUnknownFieldFindsNestedUnknowns(t *testing.T) {
 		err := unknownField(c.req.ProtoReflect(), 0)
 		if api.KindOf(err) != api.KindBadInput || !strings.Contains(api.Message(err), "unknown field 900 in "+c.want+":") {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestUnknownFieldFastPathsCoverEveryMessageField pins the typed walks of
+// unknownField to the served protos: a newer go-client that adds a message
+// field to PointStruct or Vector must extend them.
+func TestUnknownFieldFastPathsCoverEveryMessageField(t *testing.T) {
+	for msg, want := range map[proto.Message]string{
+		&qdrant.PointStruct{}: "[id payload vectors]",
+		&qdrant.Vector{}:      "[dense document image indices multi_dense object sparse]",
+	} {
+		var got []string
+		fields := msg.ProtoReflect().Descriptor().Fields()
+		for i := range fields.Len() {
+			fd := fields.Get(i)
+			if fd.Message() != nil {
+				got = append(got, string(fd.Name()))
+			}
+		}
+		sort.Strings(got)
+		if fmt.Sprint(got) != want {
+			t.Errorf("%s has message fields %v; unknownField's typed walk covers %s", msg.ProtoReflect().Descriptor().FullName(), got, want)
 		}
 	}
 }

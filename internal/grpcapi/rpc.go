@@ -90,11 +90,10 @@ func unaryRequest(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler
 
 // serve is the body that every Points RPC shares (the timeout interceptor
 // has bounded ctx by r's timeout). Stopping at the first error, it takes
-// r's parameters with
-// params, converts r with conv, calls the service with call on r's
-// collection and converts the answer with out. It returns the converted
-// answer and the seconds elapsed since it began, for the response's time
-// field; an error is already a gRPC status (toStatus).
+// r's parameters with params, converts r with conv, calls the service with
+// call on r's collection and converts the answer with out. It returns the
+// converted answer and the seconds elapsed since it began, for the
+// response's time field; an error is already a gRPC status (toStatus).
 func serve[R timedRequest, P, Req, Res, Out any](
 	ctx context.Context, r R,
 	params func(R) (P, error),
@@ -182,8 +181,10 @@ func unknownField(m protoreflect.Message, depth int) error {
 	if depth > maxUnknownFieldDepth {
 		return nil
 	}
-	// Payload values, the bulk of a write, are walked through their Go
-	// types: the reflective walk below costs several times more.
+	// Points, their vectors and payload values, the bulk of a write, are
+	// walked through their Go types (every message field of the served
+	// PointStruct and Vector is visited): the reflective walk below costs
+	// several times more.
 	switch x := m.Interface().(type) {
 	case *qdrant.Value:
 		return unknownInValue(x, depth)
