@@ -25,6 +25,7 @@ const (
 	KindTooLarge                        // 413 (body size)
 	KindRateLimited                     // 429
 	KindInsufficientStorage             // 507
+	KindCanceled                        // 499 (gRPC Canceled): the caller cancelled the request
 )
 
 // Error is an error with a Kind. Message is the full text shown to clients,

@@ -304,24 +304,30 @@ func (fc *FieldCondition) UnmarshalJSON(b []byte) error {
 	}
 	*fc = FieldCondition(aux.plain)
 	if fc.Key == "" {
-		return ErrBadInput("field condition needs a non-empty key")
+		return fc.CheckShape()
 	}
 	if len(aux.Range) > 0 && !bytes.Equal(aux.Range, []byte("null")) {
 		if err := decodeRange(aux.Range, fc); err != nil {
 			return err
 		}
 	}
-	n := 0
+	return fc.CheckShape()
+}
+
+// CheckShape checks what both adapters check once a field condition is
+// decoded (REST) or converted (gRPC): it names a key and sets at least one
+// condition on it.
+func (fc *FieldCondition) CheckShape() error {
+	if fc.Key == "" {
+		return ErrBadInput("field condition needs a non-empty key")
+	}
 	for _, set := range []bool{fc.Match != nil, fc.Range != nil, fc.DatetimeRange != nil, fc.GeoBoundingBox != nil,
 		fc.GeoRadius != nil, fc.GeoPolygon != nil, fc.ValuesCount != nil, fc.IsEmpty != nil, fc.IsNull != nil} {
 		if set {
-			n++
+			return nil
 		}
 	}
-	if n == 0 {
-		return ErrBadInput("field condition on key %q has no match, range, geo, values_count, is_empty or is_null", fc.Key)
-	}
-	return nil
+	return ErrBadInput("field condition on key %q has no match, range, geo, values_count, is_empty or is_null", fc.Key)
 }
 
 // MarshalJSON writes the field condition with its range in either form.

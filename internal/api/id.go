@@ -36,6 +36,16 @@ func ParsePointID(s string) (PointID, error) {
 	return UUIDID(u), nil
 }
 
+// ParseUUIDID parses a point id given as a UUID string (REST's string ids,
+// gRPC's uuid ids), with Qdrant's error text.
+func ParseUUIDID(s string) (PointID, error) {
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return PointID{}, ErrBadInput("Unable to parse UUID: %s", s)
+	}
+	return UUIDID(u), nil
+}
+
 // String returns the decimal integer or the hyphenated lower-case UUID.
 func (id PointID) String() string {
 	if id.IsUUID {
@@ -91,11 +101,11 @@ func (id *PointID) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return ErrBadInput("invalid point id: %v", err)
 		}
-		u, err := uuid.Parse(s)
+		u, err := ParseUUIDID(s)
 		if err != nil {
-			return ErrBadInput("Unable to parse UUID: %s", s)
+			return err
 		}
-		*id = UUIDID(u)
+		*id = u
 		return nil
 	}
 	n, err := strconv.ParseUint(string(b), 10, 64)

@@ -57,7 +57,7 @@ const MaxPayloadDepth = 64
 // MaxPayloadDepth.
 func CheckPayloadDepth(p Payload) error {
 	if depth(map[string]any(p), 0) > MaxPayloadDepth {
-		return ErrBadInput("payload is nested deeper than %d levels", MaxPayloadDepth)
+		return ErrPayloadTooDeep()
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func (d *DiscoverInput) UnmarshalJSON(b []byte) error {
 		return ErrBadInput("invalid discover query: %v", err)
 	}
 	if raw.Target == nil {
-		return ErrBadInput("discover query needs a target")
+		return ErrDiscoverWithoutTarget()
 	}
 	ctx, err := decodePairs(raw.Context)
 	if err != nil {
@@ -182,7 +182,7 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 	if len(raw) != 1 {
 		if _, ok := raw["nearest"]; ok {
 			if _, mmr := raw["mmr"]; mmr {
-				return ErrBadInput("nearest with mmr is not supported by this server")
+				return ErrNearestWithMMR()
 			}
 		}
 		if len(raw) == 0 {
@@ -221,7 +221,7 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 				return ErrBadInput("unknown sample %q: expected random", q.Sample)
 			}
 		case "formula", "relevance_feedback", "mmr":
-			return ErrBadInput("%s queries are not supported by this server", k)
+			return ErrQueryNotSupported(k)
 		default:
 			return ErrBadInput("unknown query variant %q", k)
 		}

@@ -7,7 +7,6 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 
 	"github.com/shoal-db/shoal/internal/api"
-	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/service"
 )
 
@@ -45,13 +44,10 @@ func (c *collectionsService) List(ctx context.Context, _ *qdrant.ListCollections
 	return out, nil
 }
 
-// changeCollection serves Create and Update: it bounds ctx by r's timeout,
-// converts r with conv and applies the result to r's collection with call.
+// changeCollection serves Create and Update (the timeout interceptor has
+// bounded ctx by r's timeout): it converts r with conv and applies the result to r's collection with call.
 func changeCollection[R timedRequest, Req any](ctx context.Context, r R, conv func(R) (Req, error), call func(context.Context, string, Req) error) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
-	timeout := r.GetTimeout()
-	ctx, cancel := withTimeout(ctx, &timeout)
-	defer cancel()
 	req, err := conv(r)
 	if err != nil {
 		return nil, toStatus(err)
@@ -72,8 +68,6 @@ func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollect
 
 func (c *collectionsService) Delete(ctx context.Context, r *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
 	ok, err := c.svc.DeleteCollection(ctx, r.GetCollectionName())
 	if err != nil {
 		return nil, toStatus(err)
@@ -92,8 +86,6 @@ func (c *collectionsService) CollectionExists(ctx context.Context, r *qdrant.Col
 
 func (c *collectionsService) UpdateAliases(ctx context.Context, r *qdrant.ChangeAliases) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.Timeout)
-	defer cancel()
 	ops := make([]api.AliasOperation, len(r.GetActions()))
 	for i, a := range r.GetActions() {
 		switch x := a.GetAction().(type) {
@@ -179,18 +171,10 @@ func clusterInfoToProto(in *api.CollectionClusterInfo) *qdrant.CollectionCluster
 
 // requireManage checks manage access to an existing collection, as the
 // service does for the operations it owns.
+// requireManage is service.CheckStandaloneChange, the check the REST
+// adapter makes too.
 func (c *collectionsService) requireManage(ctx context.Context, name string) error {
-	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
-		return err
-	}
-	ok, err := c.svc.CollectionExists(ctx, name)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return api.ErrCollectionNotFound(name)
-	}
-	return nil
+	return service.CheckStandaloneChange(ctx, c.svc, name)
 }
 
 func (c *collectionsService) UpdateCollectionClusterSetup(ctx context.Context, r *qdrant.UpdateCollectionClusterSetupRequest) (*qdrant.UpdateCollectionClusterSetupResponse, error) {
@@ -200,32 +184,25 @@ func (c *collectionsService) UpdateCollectionClusterSetup(ctx context.Context, r
 	return nil, toStatus(api.ErrStandalone)
 }
 
-func errNoShardKeys() error {
-	return api.ErrBadRequest("Shard keys are only supported for collections with custom sharding method, which this server does not offer")
-}
-
 func (c *collectionsService) CreateShardKey(ctx context.Context, r *qdrant.CreateShardKeyRequest) (*qdrant.CreateShardKeyResponse, error) {
 	if err := c.requireManage(ctx, r.GetCollectionName()); err != nil {
 		return nil, toStatus(err)
 	}
-	return nil, toStatus(errNoShardKeys())
+	return nil, toStatus(service.ErrNoShardKeys)
 }
 
 func (c *collectionsService) DeleteShardKey(ctx context.Context, r *qdrant.DeleteShardKeyRequest) (*qdrant.DeleteShardKeyResponse, error) {
 	if err := c.requireManage(ctx, r.GetCollectionName()); err != nil {
 		return nil, toStatus(err)
 	}
-	return nil, toStatus(errNoShardKeys())
+	return nil, toStatus(service.ErrNoShardKeys)
 }
 
 func (c *collectionsService) ListShardKeys(ctx context.Context, r *qdrant.ListShardKeysRequest) (*qdrant.ListShardKeysResponse, error) {
 	start := time.Now()
-	ok, err := c.svc.CollectionExists(ctx, r.GetCollectionName())
-	if err != nil {
+	// As REST: the collection must exist and be readable.
+	if _, err := c.svc.CollectionInfo(ctx, r.GetCollectionName()); err != nil {
 		return nil, toStatus(err)
-	}
-	if !ok {
-		return nil, toStatus(api.ErrCollectionNotFound(r.GetCollectionName()))
 	}
 	return &qdrant.ListShardKeysResponse{ShardKeys: []*qdrant.ShardKeyDescription{}, Time: since(start)}, nil
 }

@@ -852,9 +852,7 @@ func textParamsFromMap(m map[string]any) *qdrant.TextIndexParams {
 }
 
 func createFieldIndexFromProto(r *qdrant.CreateFieldIndexCollection) (*api.CreateFieldIndex, error) {
-	if r.GetFieldName() == "" {
-		return nil, api.ErrBadInput("field_name must not be empty")
-	}
+	// An empty field_name is refused by the service, for REST alike.
 	out := &api.CreateFieldIndex{FieldName: r.GetFieldName()}
 	pt, params, err := indexParamsFromProto(r.GetFieldIndexParams())
 	if err != nil {

@@ -110,20 +110,17 @@ func conditionFromProto(c *qdrant.Condition, depth int) (api.Condition, error) {
 func fieldConditionFromProto(p *qdrant.FieldCondition) (*api.FieldCondition, error) {
 	fc := &api.FieldCondition{Key: p.GetKey()}
 	if fc.Key == "" {
-		return nil, api.ErrBadInput("field condition needs a non-empty key")
+		return nil, fc.CheckShape()
 	}
-	n := 0
 	if m := p.GetMatch(); m != nil {
 		match, err := matchFromProto(m)
 		if err != nil {
 			return nil, err
 		}
 		fc.Match = match
-		n++
 	}
 	if r := p.GetRange(); r != nil {
 		fc.Range = &api.Range{Lt: r.Lt, Gt: r.Gt, Gte: r.Gte, Lte: r.Lte}
-		n++
 	}
 	if r := p.GetDatetimeRange(); r != nil {
 		dr, err := datetimeRangeFromProto(r)
@@ -131,15 +128,12 @@ func fieldConditionFromProto(p *qdrant.FieldCondition) (*api.FieldCondition, err
 			return nil, err
 		}
 		fc.DatetimeRange = dr
-		n++
 	}
 	if g := p.GetGeoBoundingBox(); g != nil {
 		fc.GeoBoundingBox = &api.GeoBoundingBox{TopLeft: geoPointFromProto(g.GetTopLeft()), BottomRight: geoPointFromProto(g.GetBottomRight())}
-		n++
 	}
 	if g := p.GetGeoRadius(); g != nil {
 		fc.GeoRadius = &api.GeoRadius{Center: geoPointFromProto(g.GetCenter()), Radius: float64(g.GetRadius())}
-		n++
 	}
 	if g := p.GetGeoPolygon(); g != nil {
 		poly := &api.GeoPolygon{Exterior: lineStringFromProto(g.GetExterior())}
@@ -147,22 +141,18 @@ func fieldConditionFromProto(p *qdrant.FieldCondition) (*api.FieldCondition, err
 			poly.Interiors = append(poly.Interiors, lineStringFromProto(in))
 		}
 		fc.GeoPolygon = poly
-		n++
 	}
 	if vc := p.GetValuesCount(); vc != nil {
 		fc.ValuesCount = &api.ValuesCount{Lt: intPtr(vc.Lt), Gt: intPtr(vc.Gt), Gte: intPtr(vc.Gte), Lte: intPtr(vc.Lte)}
-		n++
 	}
 	if p.IsEmpty != nil {
 		fc.IsEmpty = p.IsEmpty
-		n++
 	}
 	if p.IsNull != nil {
 		fc.IsNull = p.IsNull
-		n++
 	}
-	if n == 0 {
-		return nil, api.ErrBadInput("field condition on key %q has no match, range, geo, values_count, is_empty or is_null", fc.Key)
+	if err := fc.CheckShape(); err != nil {
+		return nil, err
 	}
 	return fc, nil
 }

@@ -197,7 +197,7 @@ func queryFromProto(q *qdrant.Query) (*api.Query, error) {
 		return &api.Query{Recommend: &api.RecommendInput{Positive: pos, Negative: neg, Strategy: st}}, nil
 	case *qdrant.Query_Discover:
 		if x.Discover.GetTarget() == nil {
-			return nil, api.ErrBadInput("discover query needs a target")
+			return nil, api.ErrDiscoverWithoutTarget()
 		}
 		t, err := vectorInputFromProto(x.Discover.GetTarget())
 		if err != nil {
@@ -237,11 +237,11 @@ func queryFromProto(q *qdrant.Query) (*api.Query, error) {
 		}
 		return &api.Query{Sample: "random"}, nil
 	case *qdrant.Query_Formula:
-		return nil, api.ErrBadInput("formula queries are not supported by this server")
+		return nil, api.ErrQueryNotSupported("formula")
 	case *qdrant.Query_NearestWithMmr:
-		return nil, api.ErrBadInput("nearest with mmr is not supported by this server")
+		return nil, api.ErrNearestWithMMR()
 	case *qdrant.Query_RelevanceFeedback:
-		return nil, api.ErrBadInput("relevance_feedback queries are not supported by this server")
+		return nil, api.ErrQueryNotSupported("relevance_feedback")
 	}
 	return nil, api.ErrBadInput("query is empty: expected nearest, recommend, discover, context, order_by, fusion, rrf or sample")
 }

@@ -1,10 +1,12 @@
 package grpcapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -386,7 +389,7 @@ func TestVectorsConversion(t *testing.T) {
 }
 
 func TestErrorTable(t *testing.T) {
-	for k := api.KindInternal; k <= api.KindInsufficientStorage; k++ {
+	for k := api.KindInternal; k <= api.KindCanceled; k++ {
 		if _, ok := kindCodes[k]; !ok {
 			t.Errorf("kind %d has no gRPC code", k)
 		}
@@ -404,7 +407,8 @@ func TestErrorTable(t *testing.T) {
 		{api.ErrTimeout("slow"), codes.DeadlineExceeded, "Timeout: slow"},
 		{api.ErrStandalone, codes.Unimplemented, "Qdrant is running in standalone mode"},
 		{errors.New("disk on fire"), codes.Internal, "Service internal error: disk on fire"},
-		{fmt.Errorf("search: %w", contextDeadline{}), codes.DeadlineExceeded, "Timeout: search: deadline"},
+		{fmt.Errorf("search: %w", contextDeadline{}), codes.DeadlineExceeded, "Timeout: Operation timed out"},
+		{fmt.Errorf("search: %w", context.Canceled), codes.Canceled, api.Message(api.ContextError(context.Canceled))},
 	}
 	for _, c := range cases {
 		st := status.Convert(toStatus(c.err))
@@ -736,14 +740,91 @@ func TestReadWriteParams(t *testing.T) {
 			t.Errorf("%v: %q", typ, rp.Consistency)
 		}
 	}
-	if _, err := readParams(qdrant.NewReadConsistencyFactor(0), nil); api.KindOf(err) != api.KindBadInput {
+	if _, err := readParams(qdrant.NewReadConsistencyFactor(0), nil); api.KindOf(err) != api.KindBadRequest {
 		t.Errorf("factor 0: %v", err)
 	}
-	wp := writeParams(proto.Bool(true), &qdrant.WriteOrdering{Type: qdrant.WriteOrderingType_Strong}, proto.Uint64(math.MaxUint64))
-	if !wp.Wait || wp.Ordering != api.OrderingStrong || wp.TimeoutSeconds != maxTimeoutSeconds {
+	wp, _ := writeParams(proto.Bool(true), &qdrant.WriteOrdering{Type: qdrant.WriteOrderingType_Strong}, proto.Uint64(math.MaxUint64))
+	if !wp.Wait || wp.Ordering != api.OrderingStrong || wp.TimeoutSeconds != api.MaxTimeoutSeconds {
 		t.Errorf("write params: %+v", wp)
 	}
-	if wp := writeParams(nil, nil, nil); wp.Wait || wp.Ordering != "" || wp.TimeoutSeconds != 0 {
+	if _, err := writeParams(nil, &qdrant.WriteOrdering{Type: 9}, nil); api.KindOf(err) != api.KindBadInput {
+		t.Errorf("unknown ordering type accepted: %v", err)
+	}
+	if wp, _ := writeParams(nil, nil, nil); wp.Wait || wp.Ordering != api.OrderingWeak || wp.TimeoutSeconds != 0 {
 		t.Errorf("default write params: %+v", wp)
+	}
+}
+
+func TestUnknownFieldFindsNestedUnknowns(t *testing.T) {
+	mark := func(m proto.Message) proto.Message {
+		m.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 900, protowire.VarintType), 1))
+		return m
+	}
+	point := func() *qdrant.PointStruct {
+		return &qdrant.PointStruct{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectorsDense([]float32{1, 2}),
+			Payload: qdrant.NewValueMap(map[string]any{"a": map[string]any{"b": []any{"x", map[string]any{"c": 1}}}})}
+	}
+	up := func(p *qdrant.PointStruct) *qdrant.UpsertPoints {
+		return &qdrant.UpsertPoints{CollectionName: "c", Points: []*qdrant.PointStruct{point(), p}}
+	}
+	if err := unknownField(up(point()).ProtoReflect(), 0); err != nil {
+		t.Fatalf("clean request refused: %v", err)
+	}
+	cases := map[string]struct {
+		req  proto.Message
+		want string
+	}{
+		"top level": {mark(up(point())), "qdrant.UpsertPoints"},
+		"point":     {up(mark(point()).(*qdrant.PointStruct)), "qdrant.PointStruct"},
+		"point id":  {func() proto.Message { p := point(); mark(p.Id); return up(p) }(), "qdrant.PointId"},
+		"dense vector": {func() proto.Message {
+			p := point()
+			mark(p.Vectors.GetVector())
+			return up(p)
+		}(), "qdrant.Vector"},
+		"deep payload value": {func() proto.Message {
+			p := point()
+			mark(p.Payload["a"].GetStructValue().Fields["b"].GetListValue().Values[1].GetStructValue().Fields["c"])
+			return up(p)
+		}(), "qdrant.Value"},
+		"payload list": {func() proto.Message {
+			p := point()
+			mark(p.Payload["a"].GetStructValue().Fields["b"].GetListValue())
+			return up(p)
+		}(), "qdrant.ListValue"},
+		"filter condition": {func() proto.Message {
+			f := &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewMatch("k", "v")}}
+			mark(f.Must[0].GetField())
+			return &qdrant.CountPoints{CollectionName: "c", Filter: f}
+		}(), "qdrant.FieldCondition"},
+	}
+	for name, c := range cases {
+		err := unknownField(c.req.ProtoReflect(), 0)
+		if api.KindOf(err) != api.KindBadInput || !strings.Contains(api.Message(err), "unknown field 900 in "+c.want+":") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestUnknownFieldFastPathsCoverEveryMessageField pins the typed walks of
+// unknownField to the served protos: a newer go-client that adds a message
+// field to PointStruct or Vector must extend them.
+func TestUnknownFieldFastPathsCoverEveryMessageField(t *testing.T) {
+	for msg, want := range map[proto.Message]string{
+		&qdrant.PointStruct{}: "[id payload vectors]",
+		&qdrant.Vector{}:      "[dense document image indices multi_dense object sparse]",
+	} {
+		var got []string
+		fields := msg.ProtoReflect().Descriptor().Fields()
+		for i := range fields.Len() {
+			fd := fields.Get(i)
+			if fd.Message() != nil {
+				got = append(got, string(fd.Name()))
+			}
+		}
+		sort.Strings(got)
+		if fmt.Sprint(got) != want {
+			t.Errorf("%s has message fields %v; unknownField's typed walk covers %s", msg.ProtoReflect().Descriptor().FullName(), got, want)
+		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/qdrant/go-client/qdrant"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -21,11 +20,7 @@ func idFromProto(p *qdrant.PointId) (api.PointID, error) {
 	case *qdrant.PointId_Num:
 		return api.NumID(v.Num), nil
 	case *qdrant.PointId_Uuid:
-		u, err := uuid.Parse(v.Uuid)
-		if err != nil {
-			return api.PointID{}, api.ErrBadInput("Unable to parse UUID: %s", v.Uuid)
-		}
-		return api.UUIDID(u), nil
+		return api.ParseUUIDID(v.Uuid)
 	}
 	return api.PointID{}, api.ErrBadInput("point id is empty: expected an unsigned integer or a UUID")
 }
@@ -90,7 +85,7 @@ func payloadFromProto(m map[string]*qdrant.Value) (api.Payload, error) {
 
 func valueFromProto(v *qdrant.Value, depth int) (any, error) {
 	if depth > maxValueDepth {
-		return nil, api.ErrBadInput("payload is nested deeper than %d levels", api.MaxPayloadDepth)
+		return nil, api.ErrPayloadTooDeep()
 	}
 	switch k := v.GetKind().(type) {
 	case nil, *qdrant.Value_NullValue:
@@ -169,7 +164,7 @@ func numberToProto(n json.Number) (*qdrant.Value, error) {
 
 func valueToProto(v any, depth int) (*qdrant.Value, error) {
 	if depth > maxValueDepth {
-		return nil, api.ErrBadInput("payload is nested deeper than %d levels", api.MaxPayloadDepth)
+		return nil, api.ErrPayloadTooDeep()
 	}
 	switch x := v.(type) {
 	case nil:
@@ -361,30 +356,38 @@ func nonNil(s []string) []string {
 
 // Write and read parameters.
 
-func writeParams(wait *bool, ordering *qdrant.WriteOrdering, timeout *uint64) api.WriteParams {
-	wp := api.WriteParams{Wait: wait != nil && *wait, TimeoutSeconds: clampSeconds(timeout)}
+// writeParams returns the write parameters: no wait and weak ordering by
+// default, as REST's, and the timeout already validated by the timeout
+// interceptor (0 for none).
+func writeParams(wait *bool, ordering *qdrant.WriteOrdering, timeout *uint64) (api.WriteParams, error) {
+	wp := api.WriteParams{Wait: wait != nil && *wait, Ordering: api.OrderingWeak, TimeoutSeconds: timeoutParam(timeout)}
 	if ordering != nil {
-		switch ordering.GetType() {
+		switch t := ordering.GetType(); t {
 		case qdrant.WriteOrderingType_Weak:
 			wp.Ordering = api.OrderingWeak
 		case qdrant.WriteOrderingType_Medium:
 			wp.Ordering = api.OrderingMedium
 		case qdrant.WriteOrderingType_Strong:
 			wp.Ordering = api.OrderingStrong
+		default:
+			return wp, api.ErrBadInput("unknown write ordering type %d: expected Weak, Medium or Strong", int32(t))
 		}
 	}
-	return wp
+	return wp, nil
 }
 
+// readParams returns the read parameters; a consistency factor is
+// validated by api.ReadConsistencyFactor, as REST's ?consistency=N.
 func readParams(rc *qdrant.ReadConsistency, timeout *uint64) (api.ReadParams, error) {
-	rp := api.ReadParams{TimeoutSeconds: clampSeconds(timeout)}
+	rp := api.ReadParams{TimeoutSeconds: timeoutParam(timeout)}
 	switch v := rc.GetValue().(type) {
 	case nil:
 	case *qdrant.ReadConsistency_Factor:
-		if v.Factor == 0 {
-			return rp, api.ErrBadInput("read consistency factor must be at least 1")
+		c, err := api.ReadConsistencyFactor(v.Factor)
+		if err != nil {
+			return rp, err
 		}
-		rp.Consistency = strconv.FormatUint(v.Factor, 10)
+		rp.Consistency = c
 	case *qdrant.ReadConsistency_Type:
 		switch v.Type {
 		case qdrant.ReadConsistencyType_All:
@@ -400,15 +403,15 @@ func readParams(rc *qdrant.ReadConsistency, timeout *uint64) (api.ReadParams, er
 	return rp, nil
 }
 
-// maxTimeoutSeconds caps request timeouts (a year) so that conversions to
-// int and time.Duration cannot overflow.
-const maxTimeoutSeconds = 365 * 24 * 3600
-
-func clampSeconds(t *uint64) int {
-	if t == nil {
+// timeoutParam returns a request's timeout in seconds for the service's
+// parameters (0 when absent). The timeout interceptor has already refused
+// invalid values with api.TimeoutSeconds' error.
+func timeoutParam(t *uint64) int {
+	if t == nil || *t == 0 {
 		return 0
 	}
-	return int(min(*t, maxTimeoutSeconds))
+	secs, _ := api.TimeoutSeconds(*t)
+	return secs
 }
 
 func updateResultToProto(r *api.UpdateResult) *qdrant.UpdateResult {

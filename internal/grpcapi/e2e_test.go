@@ -138,10 +138,10 @@ func TestClientHealthAndCollections(t *testing.T) {
 	ctx := ctxT(t)
 
 	h := must[*qdrant.HealthCheckReply](t, "health")(c.HealthCheck(ctx))
-	if h.GetTitle() != Title || h.GetVersion() != QdrantVersion {
+	if h.GetTitle() != api.QdrantTitle || h.GetVersion() != api.QdrantVersion {
 		t.Fatalf("health: %v", h)
 	}
-	if !qdrant.IsCompatible(QdrantVersion, h.GetVersion()) {
+	if !qdrant.IsCompatible(api.QdrantVersion, h.GetVersion()) {
 		t.Fatal("reported version must pass the client's compatibility check")
 	}
 	// The standard health service and reflection are served too.
@@ -433,7 +433,7 @@ func TestExampleProgram(t *testing.T) {
 	// Dot products of the query [0.2 0.1 0.9 0.7] with the six cities:
 	// New York 1.362, Berlin 1.273, Moscow 1.208, London 0.871, ...
 	for _, want := range []string{
-		"connected to qdrant - vector search engine (Qdrant API " + QdrantVersion + ")",
+		"connected to qdrant - vector search engine (Qdrant API " + api.QdrantVersion + ")",
 		"created collection example_cities",
 		"upserted 6 points: Completed",
 		"nearest to [0.2 0.1 0.9 0.7]\n  id=4 score=1.3620 city=New York\n  id=1 score=1.2730 city=Berlin\n  id=3 score=1.2080 city=Moscow\n",

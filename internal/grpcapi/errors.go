@@ -1,7 +1,6 @@
 package grpcapi
 
 import (
-	"context"
 	"errors"
 
 	"google.golang.org/grpc/codes"
@@ -28,6 +27,7 @@ var kindCodes = map[api.Kind]codes.Code{
 	api.KindTooLarge:            codes.ResourceExhausted,
 	api.KindRateLimited:         codes.ResourceExhausted,
 	api.KindInsufficientStorage: codes.ResourceExhausted,
+	api.KindCanceled:            codes.Canceled,
 }
 
 // CodeOf returns the gRPC code for err's Kind (codes.Internal for kinds not
@@ -43,9 +43,9 @@ func CodeOf(err error) codes.Code {
 }
 
 // toStatus converts an error returned by the service layer (or by a
-// conversion) into a gRPC status error. Errors that already are gRPC statuses
-// pass through; context errors that carry no *api.Error become
-// DeadlineExceeded or Canceled with Qdrant's "Timeout: " wording.
+// conversion) into a gRPC status error. Errors that already are gRPC
+// statuses pass through; bare context errors are mapped by
+// api.ContextError, the mapping the REST adapter uses too.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -55,12 +55,7 @@ func toStatus(err error) error {
 		if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
 			return err
 		}
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			return status.Error(codes.DeadlineExceeded, "Timeout: "+err.Error())
-		case errors.Is(err, context.Canceled):
-			return status.Error(codes.Canceled, err.Error())
-		}
+		err = api.ContextError(err)
 	}
 	return status.Error(CodeOf(err), api.Message(err))
 }

@@ -108,8 +108,8 @@ func (s *Server) recoverInto(method string, err *error) {
 func (s *Server) observe(method string, start time.Time, err error) {
 	d := time.Since(start)
 	code := status.Code(err)
-	if s.metrics != nil && !strings.HasPrefix(method, "/grpc.reflection.") {
-		s.metrics.observe(method, d, err != nil)
+	if !strings.HasPrefix(method, "/grpc.reflection.") {
+		observeResponse(s.metrics, method, code, d)
 	}
 	switch code {
 	case codes.OK:

@@ -4,10 +4,13 @@
 // Every RPC decodes its protobuf request into package api's types, calls
 // service.API, and encodes the answer; there is no business logic here.
 // Errors map from api.Kind to gRPC codes in one table (errors.go) with the
-// same message texts as the REST adapter. Interceptors authenticate
-// ("api-key" or "authorization: Bearer" metadata) into an auth.Access that
-// the service layer checks, record Qdrant's grpc_responses_* metrics, log
-// and recover from handler panics.
+// same message texts as the REST adapter; the checks both adapters make
+// (timeouts, read consistency, context errors) are package api's.
+// Interceptors authenticate ("api-key" or "authorization: Bearer" metadata)
+// into an auth.Access that the service layer checks, refuse fields unknown
+// to the served protos, bound each call by its timeout field, record
+// Qdrant's grpc_responses_* metrics (metrics.Responses), log and recover
+// from handler panics.
 package grpcapi
 
 import (
@@ -24,16 +27,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/metrics"
 	"github.com/shoal-db/shoal/internal/service"
 )
-
-// QdrantVersion is the Qdrant version whose API Shoal serves; HealthCheck
-// reports it so that the official clients' compatibility check passes.
-const QdrantVersion = "1.17.1"
-
-// Title is the title HealthCheck reports, as Qdrant's does.
-const Title = "qdrant - vector search engine"
 
 // DefaultMaxMessageBytes is the default limit on received and sent message
 // sizes (Qdrant's service.max_request_size_mb default of 32).
@@ -46,7 +44,8 @@ type Options struct {
 	// Auth authenticates requests; nil (or an authenticator without keys)
 	// grants full access to everyone.
 	Auth *auth.Authenticator
-	// Registerer receives the gRPC metrics; nil disables them.
+	// Registerer receives the gRPC metrics; nil registers nothing (the
+	// statistics still feed Responses).
 	Registerer prometheus.Registerer
 	// Logger logs failed requests and panics; nil logs nowhere.
 	Logger *slog.Logger
@@ -54,7 +53,7 @@ type Options struct {
 	// DefaultMaxMessageBytes.
 	MaxMessageBytes int
 	// Version is Shoal's version, sent as the "shoal-version" header of
-	// HealthCheck replies (the body reports QdrantVersion).
+	// HealthCheck replies (the body reports api.QdrantVersion).
 	Version string
 	// Snapshots, when set, serves qdrant.Snapshots; otherwise every
 	// Snapshots RPC answers Unimplemented.
@@ -65,7 +64,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	metrics *metrics
+	metrics *metrics.Responses
 	health  *health.Server
 }
 
@@ -78,9 +77,8 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: opts.Logger, health: health.NewServer()}
+	s := &Server{opts: opts, log: opts.Logger, health: health.NewServer(), metrics: newMetrics()}
 	if opts.Registerer != nil {
-		s.metrics = newMetrics()
 		opts.Registerer.MustRegister(s.metrics)
 	}
 	return s
@@ -102,7 +100,8 @@ const (
 )
 
 // GRPCServerOptions returns the options a grpc.Server needs to host this
-// adapter: the interceptor chains (metrics, logging, recovery, auth), the
+// adapter: the interceptor chains (metrics, logging, recovery, auth,
+// unknown fields and the request's timeout field), the
 // message size limits and the flow-control windows. Transport credentials
 // (TLS) are added by the caller.
 func (s *Server) GRPCServerOptions() []grpc.ServerOption {
@@ -116,7 +115,7 @@ func (s *Server) GRPCServerOptions() []grpc.ServerOption {
 		// its stack again on every search (runtime.newstack was ~6 % of a
 		// gRPC search's CPU). When all are busy gRPC starts a goroutine.
 		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
-		grpc.ChainUnaryInterceptor(s.unaryObserve, s.unaryAuth),
+		grpc.ChainUnaryInterceptor(s.unaryObserve, s.unaryAuth, unaryRequest),
 		grpc.ChainStreamInterceptor(s.streamObserve, s.streamAuth),
 	}
 }
@@ -139,6 +138,10 @@ func (s *Server) Register(gs *grpc.Server) {
 	reflection.Register(gs)
 }
 
+// Responses returns the gRPC response statistics (grpc_responses_*), for
+// the REST adapter's /telemetry.
+func (s *Server) Responses() *metrics.Responses { return s.metrics }
+
 // Shutdown marks the grpc.health.v1 service NOT_SERVING; call it before
 // stopping the grpc.Server so that health checkers drain traffic first.
 func (s *Server) Shutdown() { s.health.Shutdown() }
@@ -160,17 +163,8 @@ func (q *qdrantService) HealthCheck(ctx context.Context, _ *qdrant.HealthCheckRe
 	if q.s.opts.Version != "" {
 		_ = grpc.SetHeader(ctx, metadata.Pairs("shoal-version", q.s.opts.Version))
 	}
-	return &qdrant.HealthCheckReply{Title: Title, Version: QdrantVersion}, nil
+	return &qdrant.HealthCheckReply{Title: api.QdrantTitle, Version: api.QdrantVersion}, nil
 }
 
 // since returns the seconds elapsed since t, for the "time" response field.
 func since(t time.Time) float64 { return time.Since(t).Seconds() }
-
-// withTimeout bounds ctx by a request's timeout field (seconds); the
-// returned cancel must be called.
-func withTimeout(ctx context.Context, seconds *uint64) (context.Context, context.CancelFunc) {
-	if seconds == nil || *seconds == 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, time.Duration(clampSeconds(seconds))*time.Second)
-}

@@ -2,7 +2,8 @@
 // application metrics under Qdrant's names and labels (app_info,
 // collections_total, collections_vector_total, collection_points, ...), so
 // Grafana dashboards made for Qdrant work against Shoal. Request metrics
-// (rest_responses_*, grpc_responses_*) belong to the API adapters, which
+// (rest_responses_*, grpc_responses_*) are defined once here (Responses:
+// names, buckets, averaging) and recorded by the API adapters, which
 // register them on the same registry.
 //
 // The package sits below the service layer: the composition root adapts the

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/service"
 )
 
 // body reads and decodes the request body into v.
@@ -197,9 +198,10 @@ func (h *Handler) collectionClusterInfo(w http.ResponseWriter, r *http.Request) 
 }
 
 // collectionStandalone answers the collection cluster updates of a
-// standalone node, after checking that the collection exists.
+// standalone node, after the check gRPC makes too
+// (service.CheckStandaloneChange).
 func (h *Handler) collectionStandalone(w http.ResponseWriter, r *http.Request) (any, error) {
-	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+	if err := service.CheckStandaloneChange(r.Context(), h.svc, coll(r)); err != nil {
 		return nil, err
 	}
 	return nil, api.ErrStandalone
@@ -215,10 +217,10 @@ func (h *Handler) listShardKeys(w http.ResponseWriter, r *http.Request) (any, er
 }
 
 func (h *Handler) shardKeyUnsupported(w http.ResponseWriter, r *http.Request) (any, error) {
-	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+	if err := service.CheckStandaloneChange(r.Context(), h.svc, coll(r)); err != nil {
 		return nil, err
 	}
-	return nil, api.ErrBadRequest("Shard keys are only supported for collections with custom sharding method, which this server does not offer")
+	return nil, service.ErrNoShardKeys
 }
 
 // metaContext bounds a metadata change by Qdrant's timeout parameter ("wait
@@ -229,7 +231,7 @@ func metaContext(r *http.Request) (context.Context, context.CancelFunc, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := withTimeout(r.Context(), t)
+	ctx, cancel := api.WithTimeout(r.Context(), t)
 	return ctx, cancel, nil
 }
 

@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,29 +42,17 @@ func statusOfKind(k api.Kind) int {
 		return http.StatusServiceUnavailable // 503
 	case api.KindInsufficientStorage:
 		return http.StatusInsufficientStorage // 507
+	case api.KindCanceled:
+		return statusClientClosed // 499
 	default: // api.KindInternal and kinds added later
 		return http.StatusInternalServerError // 500
 	}
 }
 
-// StatusOf returns the HTTP status for err: the status of its api.Kind, with
-// a context deadline that no *api.Error explains reported as a timeout.
+// StatusOf returns the HTTP status for err: the status of its api.Kind,
+// with bare context errors mapped by api.ContextError first.
 func StatusOf(err error) int {
-	return statusOfKind(api.KindOf(normalize(err)))
-}
-
-// normalize turns bare context errors (a request's timeout expiring inside
-// the service) into Qdrant's timeout error, leaving *api.Error values as
-// they are.
-func normalize(err error) error {
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &api.Error{Kind: api.KindTimeout, Message: "Timeout: Operation timed out", Err: err}
-	}
-	return err
+	return statusOfKind(api.KindOf(api.ContextError(err)))
 }
 
 // bufferPool recycles response buffers; buffers above 4 MiB are dropped so
@@ -88,16 +75,24 @@ func (bp *bufferPool) put(b *bytes.Buffer) {
 
 // writeResult writes the success envelope
 // {"result":…,"status":"ok","time":<seconds>}, gzipped when the answer is
-// large enough and the client accepts gzip.
+// large enough and the client accepts gzip. An accepted result (an
+// operation started in the background) is answered 202
+// {"status":"accepted","time":…}, without a result, as Qdrant answers.
 func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, start time.Time, result any) error {
 	buf := h.bufs.get()
 	defer h.bufs.put(buf)
-	buf.WriteString(`{"result":`)
+	code := http.StatusOK
 	enc := newEncoder(buf)
-	if err := enc.encodeResult(result); err != nil {
-		return fmt.Errorf("cannot encode response: %w", err)
+	if _, ok := result.(accepted); ok {
+		code = http.StatusAccepted
+		buf.WriteString(`{"status":"accepted","time":`)
+	} else {
+		buf.WriteString(`{"result":`)
+		if err := enc.encodeResult(result); err != nil {
+			return fmt.Errorf("cannot encode response: %w", err)
+		}
+		buf.WriteString(`,"status":"ok","time":`)
 	}
-	buf.WriteString(`,"status":"ok","time":`)
 	buf.Write(strconv.AppendFloat(buf.AvailableBuffer(), time.Since(start).Seconds(), 'g', -1, 64))
 	buf.WriteByte('}')
 	hd := w.Header()
@@ -116,7 +111,7 @@ func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, start time
 		}
 	}
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(code)
 	_, err := w.Write(body)
 	return err
 }
@@ -173,7 +168,7 @@ func acceptsGzip(r *http.Request) bool {
 // writeError writes Qdrant's ErrorResponse {"status":{"error":…},"time":…,
 // "result":null} with the status of err's Kind, and returns that status.
 func writeError(w http.ResponseWriter, start time.Time, err error) int {
-	err = normalize(err)
+	err = api.ContextError(err)
 	status := StatusOf(err)
 	writeErrorStatus(w, start, status, api.Message(err))
 	return status
@@ -266,7 +261,17 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // decodeJSON decodes a request body into v with Qdrant's error texts:
 // structural errors of package api pass through as they are; syntax and
 // type errors read "Format error in JSON body: <detail> at line L column C".
+// A body with a member that v's type does not know is refused
+// (api.CheckFields) rather than half applied.
 func decodeJSON(body []byte, v any) error {
+	if err := decodeJSONLoose(body, v); err != nil {
+		return err
+	}
+	return api.CheckFields(body, v)
+}
+
+// decodeJSONLoose is decodeJSON without the check for unknown members.
+func decodeJSONLoose(body []byte, v any) error {
 	// Bodies of the common vector-carrying shapes skip encoding/json's scans
 	// (anything else, and every error, takes the path below).
 	if api.DecodeFast(body, v) {

@@ -218,6 +218,7 @@ func TestErrorTable(t *testing.T) {
 		{api.KindTooLarge, 413},
 		{api.KindRateLimited, 429},
 		{api.KindInsufficientStorage, 507},
+		{api.KindCanceled, 499},
 	}
 	f := &faultService{}
 	c, _ := newFaultServer(t, f, Options{})
@@ -230,6 +231,11 @@ func TestErrorTable(t *testing.T) {
 	// A plain error is an internal error with Qdrant's prefix.
 	f.err = errors.New("disk on fire")
 	c.do("GET", "/collections", nil).wantError(t, 500, "Service internal error: disk on fire")
+	// Bare context errors go through api.ContextError, as on gRPC.
+	f.err = fmt.Errorf("cannot list collections: %w", context.DeadlineExceeded)
+	c.do("GET", "/collections", nil).wantError(t, 408, "Timeout: Operation timed out")
+	f.err = fmt.Errorf("cannot list collections: %w", context.Canceled)
+	c.do("GET", "/collections", nil).wantError(t, 499, "Operation cancelled")
 }
 
 func TestTimeoutParamBecomesDeadline(t *testing.T) {
@@ -481,7 +487,7 @@ func TestHealthAndRoot(t *testing.T) {
 	if err := json.Unmarshal(r.body, &v); err != nil {
 		t.Fatal(err)
 	}
-	if v["title"] != "qdrant - vector search engine" || v["version"] != QdrantVersion || v["shoal_version"] != "0.1.0" || v["commit"] != "abc" {
+	if v["title"] != api.QdrantTitle || v["version"] != api.QdrantVersion || v["shoal_version"] != "0.1.0" || v["commit"] != "abc" {
 		t.Errorf("root: %s", r.body)
 	}
 	// Unknown routes get a Qdrant-shaped 404.
@@ -588,40 +594,6 @@ func TestMetricsAndTelemetry(t *testing.T) {
 		t.Errorf("telemetry counts %d GET /collections 200, want 3", got)
 	}
 	c.do("GET", "/telemetry?details_level=x", nil).wantError(t, 400, "Deserialize error in query parameters")
-}
-
-func TestSnapshotHook(t *testing.T) {
-	c, _ := newFaultServer(t, &faultService{}, Options{})
-	c.do("GET", "/collections/c/snapshots", nil).wantError(t, http.StatusNotImplemented, "Snapshots are not available")
-
-	var got []string
-	var mu sync.Mutex
-	hook := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Pattern+" coll="+r.PathValue("collection_name")+" snap="+r.PathValue("snapshot_name")+" shard="+r.PathValue("shard_id")+
-			fmt.Sprintf(" access=%v", auth.FromContext(r.Context()).Global))
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	})
-	a := auth.New(auth.Options{APIKey: "k", ReadOnlyAPIKey: "ro"})
-	c, _ = newFaultServer(t, &faultService{}, Options{Snapshots: hook, Auth: a})
-	if r := c.do("GET", "/collections/c/snapshots/s1", nil); r.status != 401 {
-		t.Errorf("snapshot route without key: %d", r.status)
-	}
-	c.key = "ro"
-	c.do("GET", "/collections/c/snapshots/s1", nil)
-	c.do("POST", "/collections/c/shards/3/snapshots", nil)
-	c.do("DELETE", "/snapshots/full-1", nil)
-	want := []string{
-		"GET /collections/{collection_name}/snapshots/{snapshot_name} coll=c snap=s1 shard= access=1",
-		"POST /collections/{collection_name}/shards/{shard_id}/snapshots coll=c snap= shard=3 access=1",
-		"DELETE /snapshots/{snapshot_name} coll= snap=full-1 shard= access=1",
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("hook saw\n%q\nwant\n%q", got, want)
-	}
 }
 
 func TestClusterStandalone(t *testing.T) {

@@ -1,27 +1,22 @@
 package rest
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
 
-// Query-parameter errors use the words of Qdrant's query extractor error
-// handler (src/actix/mod.rs, validation_error_handler): "Deserialize error
-// in query parameters: <serde text>" and "Validation error in query
-// parameters: [<field>: <text>]". Qdrant answers the latter with 422; Shoal
-// has no such Kind and answers 400, as for every other validation error.
+// Query-parameter errors that only REST can meet (a value that does not
+// parse) use the words of Qdrant's query extractor error handler
+// (src/actix/mod.rs): "Deserialize error in query parameters: <serde
+// text>". Values that parse but are out of range are checked by package
+// api's validators, which gRPC calls for the same fields, so both
+// protocols refuse them with one text (api.ErrValidation, 400).
 
 func queryError(detail string) error {
 	return &api.Error{Kind: api.KindBadRequest, Message: "Deserialize error in query parameters: " + detail}
-}
-
-func validationError(field, detail string) error {
-	return &api.Error{Kind: api.KindBadRequest, Message: fmt.Sprintf("Validation error in query parameters: [%s: %s]", field, detail)}
 }
 
 // parseWait reads the wait parameter (absent means false).
@@ -48,49 +43,47 @@ func parseOrdering(r *http.Request) (api.WriteOrdering, error) {
 	}
 }
 
-// parseTimeout reads the timeout parameter in whole seconds (0 when absent).
+// parseTimeout reads the timeout parameter in whole seconds (0 when absent),
+// validated by api.TimeoutSeconds as gRPC's timeout field is.
 func parseTimeout(r *http.Request) (int, error) {
 	v := r.URL.Query().Get("timeout")
 	if v == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseUint(v, 10, 32)
+	n, err := parseUint(v)
+	if err != nil {
+		return 0, err
+	}
+	return api.TimeoutSeconds(n)
+}
+
+// parseUint parses a non-negative integer query parameter with serde's
+// error texts.
+func parseUint(v string) (uint64, error) {
+	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
 			return 0, queryError("number too large to fit in target type")
 		}
 		return 0, queryError("invalid digit found in string")
 	}
-	if n < 1 {
-		return 0, validationError("timeout", "value 0 invalid, must be 1 or larger")
-	}
-	return int(n), nil
+	return n, nil
 }
 
-// parseConsistency reads ReadConsistency: a factor N ≥ 1 or majority,
-// quorum or all ("" when absent).
+// parseConsistency reads ReadConsistency: a factor N ≥ 1 (validated by
+// api.ReadConsistencyFactor, as gRPC's factor is) or majority, quorum or
+// all ("" when absent).
 func parseConsistency(r *http.Request) (string, error) {
 	v := r.URL.Query().Get("consistency")
 	switch v {
 	case "", "majority", "quorum", "all":
 		return v, nil
 	}
-	n, err := strconv.ParseUint(v, 10, 32)
+	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
 		return "", queryError("data did not match any variant of untagged enum ReadConsistency")
 	}
-	if n < 1 {
-		return "", validationError("consistency", "value 0 invalid, must be 1 or larger")
-	}
-	return v, nil
-}
-
-// withTimeout bounds ctx by the request's timeout parameter, if any.
-func withTimeout(ctx context.Context, seconds int) (context.Context, context.CancelFunc) {
-	if seconds <= 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, time.Duration(seconds)*time.Second)
+	return api.ReadConsistencyFactor(n)
 }
 
 // writeParams parses wait, ordering and timeout.

@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,15 +11,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/metrics"
 	"github.com/shoal-db/shoal/internal/service"
 )
-
-// QdrantVersion is the Qdrant API version this adapter reports as
-// "version" in GET /. It matches the gRPC adapter's (grpcapi.QdrantVersion)
-// and the github.com/qdrant/go-client version whose protos that adapter
-// serves, so both ports report one version.
-const QdrantVersion = "1.17.1"
 
 // DefaultMaxRequestBytes is the default limit on a JSON request body
 // (Qdrant's service.max_request_size_mb: 32).
@@ -64,13 +59,16 @@ type Options struct {
 	// CompressMinBytes is the smallest answer compressed; 0 means
 	// DefaultCompressMinBytes.
 	CompressMinBytes int
-	// Snapshots, when non-nil, serves every snapshot route (see
-	// SnapshotPatterns) after authentication: the request carries the
-	// caller's auth.Access in its context, r.Pattern names the route, and
-	// r.PathValue gives collection_name, shard_id and snapshot_name. Its
-	// body is not limited by MaxRequestBytes (uploads). When nil, those
-	// routes answer 501 in Qdrant's error shape.
-	Snapshots http.Handler
+	// GRPCResponses, when non-nil, are the gRPC adapter's response
+	// statistics (grpcapi.Server.Responses), reported in /telemetry's
+	// requests.grpc as REST's are in requests.rest.
+	GRPCResponses *metrics.Responses
+	// Snapshots, when non-nil, serves Qdrant's snapshot API (the routes of
+	// SnapshotPatterns), routed, decoded and answered by this handler with
+	// its envelope and error table; *snapshot.Manager implements it. Upload
+	// bodies are not limited by MaxRequestBytes. When nil, those routes
+	// answer 501 in Qdrant's error shape.
+	Snapshots SnapshotManager
 }
 
 // Handler is the REST API. It is safe for concurrent use.
@@ -84,8 +82,9 @@ type Handler struct {
 	version    string
 	commit     string
 	ready      func() bool
-	snapshots  http.Handler
-	telemetry  string // this instance's telemetry id
+	snapshots  SnapshotManager
+	grpcResp   *metrics.Responses // never nil
+	telemetry  string             // this instance's telemetry id
 	started    time.Time
 	mux        *http.ServeMux
 	stats      *stats
@@ -112,6 +111,7 @@ func New(opts Options) *Handler {
 		commit:    opts.Commit,
 		ready:     opts.Ready,
 		snapshots: opts.Snapshots,
+		grpcResp:  opts.GRPCResponses,
 		telemetry: uuid.NewString(),
 		started:   time.Now(),
 		mux:       http.NewServeMux(),
@@ -121,6 +121,9 @@ func New(opts Options) *Handler {
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxRequestBytes
+	}
+	if h.grpcResp == nil {
+		h.grpcResp = metrics.NewResponses("grpc", "endpoint", metrics.StatusLabel)
 	}
 	if h.ready == nil {
 		h.ready = func() bool { return true }
@@ -152,7 +155,7 @@ const (
 	routeAPI      routeKind = iota // authenticated JSON API
 	routeOpen                      // no authentication (health, root)
 	routeRaw                       // authenticated, writes its own response
-	routeSnapshot                  // authenticated, delegated to Options.Snapshots
+	routeSnapshot                  // authenticated, no timeout parameter (snapshot API)
 )
 
 // api registers an authenticated JSON endpoint.
@@ -208,12 +211,9 @@ func (h *Handler) serveAPI(fn apiFunc) http.HandlerFunc {
 		start := requestStart(r)
 		res, err := fn(w, r)
 		if err != nil {
-			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-				// The client went away; nobody reads this answer, but the
-				// log and the metrics should not count it as a server error.
-				writeErrorStatus(w, start, statusClientClosed, "Client closed the request")
-				return
-			}
+			// A client that went away gets 499 (api.KindCanceled): nobody
+			// reads it, but the log and the metrics do not count it as a
+			// server error.
 			writeError(w, start, err)
 			return
 		}
@@ -224,8 +224,8 @@ func (h *Handler) serveAPI(fn apiFunc) http.HandlerFunc {
 	}
 }
 
-// statusClientClosed is the status recorded for requests whose client
-// disconnected before the answer (nginx's convention).
+// statusClientClosed is the status of api.KindCanceled: requests whose
+// client disconnected before the answer (nginx's convention).
 const statusClientClosed = 499
 
 type startKey struct{}
@@ -300,7 +300,7 @@ func (h *Handler) wrap(pattern string, kind routeKind, next http.Handler) http.H
 				return
 			}
 			var cancel context.CancelFunc
-			ctx, cancel = withTimeout(ctx, t)
+			ctx, cancel = api.WithTimeout(ctx, t)
 			defer cancel()
 		}
 		next.ServeHTTP(rec, r.WithContext(ctx))

@@ -116,46 +116,10 @@ func (h *Handler) routes() {
 	h.api("POST "+c+"/shards/delete", h.shardKeyUnsupported)
 
 	// Snapshots, served by Options.Snapshots.
-	for _, p := range SnapshotPatterns() {
-		if h.snapshots != nil {
-			h.raw(p, routeSnapshot, h.snapshots.ServeHTTP)
-		} else {
-			h.raw(p, routeSnapshot, snapshotsUnavailable)
-		}
-	}
+	h.snapshotRoutes()
 
 	// Anything else: Qdrant-shaped 404.
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, time.Now(), http.StatusNotFound, "Not found: no route for "+r.Method+" "+r.URL.Path)
 	})
-}
-
-// SnapshotPatterns returns the route patterns of Qdrant's snapshot API, the
-// routes Options.Snapshots serves.
-func SnapshotPatterns() []string {
-	const c = "/collections/{collection_name}"
-	const s = c + "/shards/{shard_id}"
-	return []string{
-		"POST " + c + "/snapshots/upload",
-		"PUT " + c + "/snapshots/recover",
-		"GET " + c + "/snapshots",
-		"POST " + c + "/snapshots",
-		"DELETE " + c + "/snapshots/{snapshot_name}",
-		"GET " + c + "/snapshots/{snapshot_name}",
-		"GET /snapshots",
-		"POST /snapshots",
-		"DELETE /snapshots/{snapshot_name}",
-		"GET /snapshots/{snapshot_name}",
-		"GET " + s + "/snapshot",
-		"POST " + s + "/snapshots/upload",
-		"PUT " + s + "/snapshots/recover",
-		"GET " + s + "/snapshots",
-		"POST " + s + "/snapshots",
-		"DELETE " + s + "/snapshots/{snapshot_name}",
-		"GET " + s + "/snapshots/{snapshot_name}",
-	}
-}
-
-func snapshotsUnavailable(w http.ResponseWriter, r *http.Request) {
-	writeErrorStatus(w, requestStart(r), http.StatusNotImplemented, "Snapshots are not available on this server")
 }

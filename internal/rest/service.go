@@ -23,8 +23,8 @@ type versionInfo struct {
 func (h *Handler) root(w http.ResponseWriter, r *http.Request) {
 	// GET / answers VersionInfo bare, without the envelope, as Qdrant does.
 	writeJSON(w, http.StatusOK, versionInfo{
-		Title:        "qdrant - vector search engine",
-		Version:      QdrantVersion,
+		Title:        api.QdrantTitle,
+		Version:      api.QdrantVersion,
 		Commit:       h.commit,
 		ShoalVersion: h.version,
 	})
@@ -103,15 +103,11 @@ type localShardTelemetry struct {
 
 type requestsTelemetry struct {
 	REST webAPITelemetry `json:"rest"`
-	GRPC grpcTelemetry   `json:"grpc"`
+	GRPC webAPITelemetry `json:"grpc"`
 }
 
 type webAPITelemetry struct {
 	Responses map[string]map[string]operationStats `json:"responses"`
-}
-
-type grpcTelemetry struct {
-	Responses map[string]operationStats `json:"responses"`
 }
 
 // telemetryData answers GET /telemetry?details_level=N: level 0 reports the
@@ -166,7 +162,7 @@ func (h *Handler) telemetryData(w http.ResponseWriter, r *http.Request) (any, er
 		}
 		out.Requests = &requestsTelemetry{
 			REST: webAPITelemetry{Responses: h.stats.snapshot()},
-			GRPC: grpcTelemetry{Responses: map[string]operationStats{}},
+			GRPC: webAPITelemetry{Responses: responseTelemetry(h.grpcResp.Snapshot(), func(v []string) (string, string) { return v[0], v[1] })},
 		}
 	}
 	return out, nil
@@ -176,7 +172,7 @@ func (h *Handler) appVersion() string {
 	if h.version != "" {
 		return h.version
 	}
-	return QdrantVersion
+	return api.QdrantVersion
 }
 
 // shardSummaries describes a collection's local shards. Point counts are

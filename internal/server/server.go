@@ -190,28 +190,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	s.rest = rest.New(rest.Options{
-		Service:         svc,
-		Auth:            s.auth,
-		Registerer:      s.reg,
-		Gatherer:        s.reg,
-		Logger:          s.log.With("component", "rest"),
-		MaxRequestBytes: cfg.MaxRequestBytes(),
-		EnableCORS:      cfg.Service.EnableCORS,
-		Version:         opts.Version,
-		Commit:          opts.Commit,
-		Ready:           s.Ready,
-		Snapshots:       s.snaps.handler,
-	})
 	s.workers = newWorkerLimit(cfg.Service.MaxWorkers)
-	s.httpSrv = &http.Server{
-		Handler:           s.workers.http(s.rest),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		TLSConfig:         s.tls.Clone(),
-		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
-	}
-
 	if cfg.Service.GRPCEnabled() {
 		s.grpcAPI = grpcapi.New(grpcapi.Options{
 			Service:         svc,
@@ -229,6 +208,33 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		s.grpcSrv = grpc.NewServer(gopts...)
 		s.grpcAPI.Register(s.grpcSrv)
 	}
+
+	var grpcResponses *metrics.Responses
+	if s.grpcAPI != nil {
+		grpcResponses = s.grpcAPI.Responses()
+	}
+	s.rest = rest.New(rest.Options{
+		Service:         svc,
+		Auth:            s.auth,
+		Registerer:      s.reg,
+		Gatherer:        s.reg,
+		Logger:          s.log.With("component", "rest"),
+		MaxRequestBytes: cfg.MaxRequestBytes(),
+		EnableCORS:      cfg.Service.EnableCORS,
+		Version:         opts.Version,
+		Commit:          opts.Commit,
+		Ready:           s.Ready,
+		Snapshots:       s.snaps.manager,
+		GRPCResponses:   grpcResponses,
+	})
+	s.httpSrv = &http.Server{
+		Handler:           s.workers.http(s.rest),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         s.tls.Clone(),
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+
 	return s, nil
 }
 

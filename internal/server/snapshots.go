@@ -18,7 +18,6 @@ import (
 	"github.com/shoal-db/shoal/internal/config"
 	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/grpcapi"
-	"github.com/shoal-db/shoal/internal/rest"
 	"github.com/shoal-db/shoal/internal/service"
 	"github.com/shoal-db/shoal/internal/snapshot"
 )
@@ -28,7 +27,6 @@ import (
 // policies.
 type snapshots struct {
 	manager *snapshot.Manager
-	handler *snapshot.Handler
 	grpc    *grpcapi.SnapshotsService
 	sched   *snapshot.Scheduler // nil without policies
 	log     *slog.Logger
@@ -118,7 +116,6 @@ func newSnapshots(cfg config.Config, svc *service.Service, reg prometheus.Regist
 	}
 	sn := &snapshots{
 		manager: mgr,
-		handler: snapshot.NewHandler(snapshot.HandlerOptions{Manager: mgr, StatusOf: rest.StatusOf, Logger: log}),
 		grpc:    grpcapi.NewSnapshotsService(mgr),
 		log:     log,
 	}

@@ -567,23 +567,9 @@ func withTimeout(ctx context.Context, seconds int) (context.Context, context.Can
 }
 
 // fail converts context errors into Qdrant's timeout and cancellation
-// errors and leaves every other error as it is.
-func fail(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return &api.Error{Kind: api.KindTimeout, Message: "Timeout: Operation timed out", Err: err}
-	case errors.Is(err, context.Canceled):
-		return &api.Error{Kind: api.KindTimeout, Message: "Timeout: Operation was cancelled", Err: err}
-	}
-	return err
-}
+// errors (api.ContextError, the one mapping both adapters share) and leaves
+// every other error as it is.
+func fail(err error) error { return api.ContextError(err) }
 
 // Telemetry summarises every collection.
 func (s *Service) Telemetry(ctx context.Context) (*Telemetry, error) {

@@ -512,7 +512,7 @@ func TestFullSnapshotRoundTrip(t *testing.T) {
 }
 
 // TestRESTEndpoints drives the Qdrant snapshot API through the real REST
-// adapter with this package's handler mounted.
+// adapter over this package's Manager.
 func TestRESTEndpoints(t *testing.T) {
 	n := newNode(t)
 	createCollection(t, n.svc, "books", 2)
@@ -520,7 +520,7 @@ func TestRESTEndpoints(t *testing.T) {
 		apply(t, n.svc, "books", op{id: uint64(k), seq: k})
 	}
 	want := readAll(t, n.svc, "books")
-	h := rest.New(rest.Options{Service: n.svc, Snapshots: snapshot.NewHandler(snapshot.HandlerOptions{Manager: n.mgr, StatusOf: rest.StatusOf})})
+	h := rest.New(rest.Options{Service: n.svc, Snapshots: n.mgr})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	call := func(method, path string, body io.Reader, ctype string) (int, map[string]any, []byte) {

@@ -447,6 +447,84 @@ func openLocalFile(p string) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// CheckRecover checks, before any archive is read, that the caller may
+// recover collection (shardID < 0) or one of its shards, and that opts are
+// valid: the checks RecoverCollection and RecoverShard make first, for
+// callers that answer before the recovery runs (wait=false).
+func (m *Manager) CheckRecover(ctx context.Context, collection string, shardID int, opts RecoverOptions) error {
+	if shardID < 0 {
+		if err := checkAccess(ctx, "", auth.Manage); err != nil {
+			return err
+		}
+		if err := CheckName(collection); err != nil {
+			return api.ErrBadInput("%v", err)
+		}
+	} else if _, err := m.resolve(ctx, collection, auth.Manage); err != nil {
+		return err
+	}
+	if !ValidPriority(opts.Priority) {
+		return errPriority(opts.Priority)
+	}
+	return nil
+}
+
+func errPriority(p string) error {
+	return api.ErrBadInput("unknown snapshot priority %q: expected replica, snapshot or no_sync", p)
+}
+
+// RecoverFromLocation recovers collection (shardID < 0) or one of its
+// shards from the archive at location (see OpenLocation; a bare snapshot
+// name refers to the collection's or shard's own snapshots).
+func (m *Manager) RecoverFromLocation(ctx context.Context, collection string, shardID int, location, apiKey string, opts RecoverOptions) (*Manifest, error) {
+	if err := m.CheckRecover(ctx, collection, shardID, opts); err != nil {
+		return nil, err
+	}
+	dir := CollectionDir(collection)
+	if shardID >= 0 {
+		dir = ShardStoreDir(collection, shardID)
+	}
+	rc, err := m.OpenLocation(ctx, location, dir, apiKey)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if shardID >= 0 {
+		return m.RecoverShard(ctx, collection, shardID, rc, opts)
+	}
+	return m.RecoverCollection(ctx, collection, rc, opts)
+}
+
+// StreamShardSnapshot creates a fresh snapshot of one shard without
+// storing it: the archive is written to a temporary file, which the
+// returned reader removes when closed.
+func (m *Manager) StreamShardSnapshot(ctx context.Context, collection string, shardID int) (io.ReadCloser, Description, error) {
+	real, err := m.resolve(ctx, collection, auth.Manage)
+	if err != nil {
+		return nil, Description{}, err
+	}
+	a, err := m.createArchive(ctx, real, shardID)
+	if err != nil {
+		return nil, Description{}, err
+	}
+	f, err := os.Open(a.Path)
+	if err != nil {
+		os.Remove(a.Path)
+		return nil, Description{}, fmt.Errorf("cannot open shard snapshot %s: %w", a.Description.Name, err)
+	}
+	return &removeOnClose{File: f}, a.Description, nil
+}
+
+// removeOnClose is a temporary file removed when closed.
+type removeOnClose struct{ *os.File }
+
+func (r *removeOnClose) Close() error {
+	err := r.File.Close()
+	if rerr := os.Remove(r.Name()); err == nil {
+		err = rerr
+	}
+	return err
+}
+
 // RecoverCollection restores collection from the archive read from r,
 // replacing it if it exists. The archive is verified completely before
 // anything of the collection changes.
@@ -458,7 +536,7 @@ func (m *Manager) RecoverCollection(ctx context.Context, collection string, r io
 		return nil, api.ErrBadInput("%v", err)
 	}
 	if !ValidPriority(opts.Priority) {
-		return nil, api.ErrBadInput("unknown snapshot priority %q: expected replica, snapshot or no_sync", opts.Priority)
+		return nil, errPriority(opts.Priority)
 	}
 	dir, man, err := m.extract(ctx, r, opts.Checksum, func(man *Manifest) error {
 		if man.Kind != KindCollection {
@@ -487,7 +565,7 @@ func (m *Manager) RecoverShard(ctx context.Context, collection string, shardID i
 		return nil, err
 	}
 	if !ValidPriority(opts.Priority) {
-		return nil, api.ErrBadInput("unknown snapshot priority %q: expected replica, snapshot or no_sync", opts.Priority)
+		return nil, errPriority(opts.Priority)
 	}
 	dir, man, err := m.extract(ctx, r, opts.Checksum, func(man *Manifest) error {
 		if man.Kind != KindShard && man.Kind != KindCollection {
