@@ -54,7 +54,7 @@ type SearchRequest struct {
 	SparseFullScan int
 	// Multi is the query when Using names a multi-vector (vectors
 	// already normalised for Cosine).
-	Multi [][]float32
+	Multi  [][]float32
 	Filter *api.Filter
 	// Limit is the number of hits wanted (the caller's offset+limit).
 	Limit          int
