@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -200,6 +201,15 @@ func (f *formation) register(ctx context.Context) bool {
 	}
 	addr, _ := r.LeaderWithID()
 	if addr == "" {
+		// A node back on a new address hears from no leader: the others
+		// still dial its old one. Ask any seed or known peer to pass the
+		// new address to the leader.
+		for _, t := range f.registerTargets(ctx) {
+			if err := f.join(ctx, t); err == nil {
+				n.log.Info("re-registered through a peer", "through", t)
+				return n.selfRegistered()
+			}
+		}
 		f.waitLog("in a cluster, waiting for a leader")
 		return false
 	}
@@ -295,4 +305,21 @@ func (n *Node) rememberClusterID() {
 	if err := saveIdentity(n.opts.Dir, id); err != nil {
 		n.log.Warn("cannot record the cluster id", "err", err)
 	}
+}
+
+// registerTargets lists where a node in a cluster may re-register: its
+// seeds, and the peers its metadata knows, except itself.
+func (f *formation) registerTargets(ctx context.Context) []string {
+	n := f.n
+	seeds := n.opts.Join
+	if n.opts.Bootstrap != "" {
+		seeds = append([]string{n.opts.Bootstrap}, seeds...)
+	}
+	out := f.resolve(ctx, seeds)
+	for id, p := range n.State().Peers {
+		if id != n.id && !slices.Contains(out, p.Addr) {
+			out = append(out, p.Addr)
+		}
+	}
+	return slices.DeleteFunc(out, func(t string) bool { return t == n.opts.Advertise })
 }

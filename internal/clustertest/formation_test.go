@@ -116,3 +116,41 @@ func TestRemovePeer(t *testing.T) {
 		t.Fatalf("count over a shard without replicas: %d %s", code, raw)
 	}
 }
+
+// TestRestartOnNewAddress restarts a node on another peer port (a
+// container back on a new IP): it rejoins as itself, its peer record gets
+// the new address, and the others reach it there.
+func TestRestartOnNewAddress(t *testing.T) {
+	c := New(t, Options{})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/m", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"}, "shard_number": 3}, nil)
+	c.MustDo(0, "PUT", "/collections/m/points?wait=true", map[string]any{"points": testPoints(90, 8, 5)}, nil)
+	id := c.Nodes[2].Srv.Cluster().ID()
+	c.Stop(2)
+	port := freePorts(t, 1)[0]
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	c.Nodes[2].Cfg.Cluster.P2P.Port = port
+	c.Nodes[2].Cfg.Cluster.AdvertiseURI = "http://" + addr
+	c.Start(2)
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Nodes[2].Srv.Cluster().ID(); got != id {
+		t.Fatalf("came back as %d, was %d", got, id)
+	}
+	p := c.Nodes[0].Srv.Cluster().State().Peers[id]
+	if p == nil || p.Addr != addr {
+		t.Fatalf("peer record %+v, want address %s", p, addr)
+	}
+	// Every shard, including node 2's, answers through node 0.
+	var cnt struct{ Count int }
+	c.MustDo(0, "POST", "/collections/m/points/count", map[string]any{"exact": true}, &cnt)
+	if cnt.Count != 90 {
+		t.Fatalf("count %d, want 90", cnt.Count)
+	}
+}
