@@ -91,6 +91,10 @@ type StorageConfig struct {
 	HnswIndex HnswIndexConfig `yaml:"hnsw_index"`
 	// MaxCollections limits the number of collections; 0 means no limit.
 	MaxCollections int `yaml:"max_collections"`
+	// MinFreeDiskMB is the free space (MiB) writes keep on the storage's
+	// file system: a write that would leave less is refused (Shoal's own
+	// key; 0 turns the check off).
+	MinFreeDiskMB int `yaml:"min_free_disk_mb"`
 }
 
 // SnapshotsStorageConfig is storage.snapshots_config.
@@ -324,6 +328,7 @@ func Default() Config {
 			StoragePath:     "./storage",
 			SnapshotsPath:   "./snapshots",
 			SnapshotsConfig: SnapshotsStorageConfig{SnapshotsStorage: "local"},
+			MinFreeDiskMB:   128,
 			Optimizers: OptimizersConfig{
 				DeletedThreshold:      0.2,
 				VacuumMinVectorNumber: 1000,

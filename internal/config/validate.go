@@ -91,6 +91,9 @@ func (c Config) Validate() error {
 	if c.Storage.MaxCollections < 0 {
 		bad("storage.max_collections", "must not be negative, got %d", c.Storage.MaxCollections)
 	}
+	if c.Storage.MinFreeDiskMB < 0 {
+		bad("storage.min_free_disk_mb", "must not be negative (0 turns the check off), got %d", c.Storage.MinFreeDiskMB)
+	}
 
 	// Service.
 	s := c.Service

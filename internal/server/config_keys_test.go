@@ -347,6 +347,14 @@ func keyRows() []keyRow {
 				e.t.Fatalf("%d %v", code, out)
 			}
 		}},
+		{"storage.min_free_disk_mb", set("storage.min_free_disk_mb", 1<<30), func(e *keyEnv) {
+			// No file system here has an EiB free: every write is refused.
+			e.newCollection()
+			code, out := e.rest().do("PUT", "/collections/k/points?wait=true", map[string]any{"points": []any{map[string]any{"id": 1, "vector": []float32{1, 0, 0, 0}}}})
+			if code != 500 || !strings.Contains(fmt.Sprint(out), "No space left on device") {
+				e.t.Fatalf("%d %v", code, out)
+			}
+		}},
 		{"service.host", set("service.host", "127.0.0.2"), func(e *keyEnv) {
 			if a := e.server().HTTPAddr(); !strings.HasPrefix(a, "127.0.0.2:") {
 				e.t.Fatal(a)

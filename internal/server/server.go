@@ -154,6 +154,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		},
 		IndexingThreads:    cfg.IndexingThreads(),
 		CollectionDefaults: collectionDefaults(cfg.Storage),
+		MinFreeDiskBytes:   minFreeDisk(cfg.Storage.MinFreeDiskMB),
 	})
 	if err != nil {
 		if s.cl != nil {
@@ -491,4 +492,13 @@ func (s *Server) valueExists(ctx context.Context, collection string, f *api.Filt
 		return false, err
 	}
 	return res.Count > 0, nil
+}
+
+// minFreeDisk maps storage.min_free_disk_mb to the service option (0 turns
+// the check off, which the option spells as a negative value).
+func minFreeDisk(mb int) int64 {
+	if mb == 0 {
+		return -1
+	}
+	return int64(mb) << 20
 }
