@@ -397,3 +397,21 @@ func (*UpsertPoints) checkFields(w *fieldWalker, b []byte, i int) (int, error) {
 	}]())
 	return w.checkKeys(b, i, names, types)
 }
+
+// checkFields of a Query: besides its object form, a query may be a sparse
+// vector ({indices, values}) given directly.
+func (*Query) checkFields(w *fieldWalker, b []byte, i int) (int, error) {
+	if i < len(b) && b[i] == '{' {
+		var probe map[string]json.RawMessage
+		end, _ := w.skip(b, i)
+		if json.Unmarshal(b[i:end], &probe) == nil {
+			_, idx := probe["indices"]
+			_, vals := probe["values"]
+			if idx || vals {
+				return w.checkKeys(b, i, []string{"indices", "values"}, nil)
+			}
+		}
+	}
+	names, types := jsonFields(reflect.TypeFor[Query](), nil, nil)
+	return w.checkKeys(b, i, names, types)
+}
