@@ -8,8 +8,9 @@
 #      fresh-clone test of the README and, where Docker answers, the
 #      container smoke test (tests/e2e);
 #   4. go test -race over the packages where goroutines share state
-#      (the HNSW graph, the vector store, shards, collections, the service
-#      and both API adapters); SHOAL_RACE=0 skips it.
+#      (the HNSW graph, the vector store, shards, collections, the service,
+#      both API adapters, the peer port, Raft and the in-process and
+#      real-process cluster tests); SHOAL_RACE=0 skips it.
 # Extra arguments go to both go test runs (for example -run, -count=1,
 # -short).
 set -euo pipefail
@@ -34,5 +35,6 @@ if [[ "${SHOAL_RACE:-1}" != 0 ]]; then
     exit 1
   fi
   CGO_ENABLED=1 go test -race -timeout 20m "$@" ./internal/index/... ./internal/shard/ ./internal/collection/ \
-    ./internal/service/ ./internal/grpcapi/ ./internal/rest/
+    ./internal/service/ ./internal/grpcapi/ ./internal/rest/ ./internal/p2p/ ./internal/cluster/... \
+    ./internal/clustertest/
 fi
