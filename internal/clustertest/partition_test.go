@@ -1,10 +1,13 @@
 package clustertest
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/shoal-db/shoal/internal/faultnet"
 )
 
 // TestMinorityPartition cuts the leader off from the other two nodes
@@ -78,5 +81,32 @@ func TestMinorityPartition(t *testing.T) {
 	}
 	if err := c.WaitFormed(20 * time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStableLeaderUnderLatency delays every link between the nodes by
+// 50 ms each way (100 ms round trips) with Qdrant's default 100 ms tick:
+// the cluster forms and keeps one leader and one term for 10 s, and
+// metadata changes go through.
+func TestStableLeaderUnderLatency(t *testing.T) {
+	c := New(t, Options{Faults: true, Tick: 100 * time.Millisecond})
+	c.Net.Links(func(_, _ int, p *faultnet.Proxy) { p.Delay(50*time.Millisecond, 5*time.Millisecond) })
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Nodes[0].Srv.Cluster().Status()
+	leader, term := *st.RaftInfo.Leader, st.RaftInfo.Term
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ {
+		c.MustDo(n%3, "PUT", fmt.Sprintf("/collections/l%d", n), map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}}, nil)
+		for i := range c.Nodes {
+			s := c.Nodes[i].Srv.Cluster().Status()
+			if s.RaftInfo.Leader == nil || *s.RaftInfo.Leader != leader || s.RaftInfo.Term != term {
+				t.Fatalf("node %d: leader %v term %d, want leader %d term %d", i, s.RaftInfo.Leader, s.RaftInfo.Term, leader, term)
+			}
+		}
 	}
 }
