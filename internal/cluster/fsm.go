@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/meta"
 )
 
@@ -32,10 +33,53 @@ type fsm struct {
 	applied  uint64 // index of the last entry applied
 	listener Listener
 	closed   bool
+	// recent holds the outcome of the last maxRecent proposals by request
+	// id, oldest first in order: a proposal retried after a lost answer
+	// (the leader died after applying it) is answered from here instead
+	// of being applied a second time, later, over newer changes. It is
+	// part of the FSM's snapshot, so every node decides alike.
+	recent map[string]outcome
+	order  []string
+}
+
+// maxRecent bounds the proposals remembered for deduplication.
+const maxRecent = 4096
+
+// outcome is a remembered proposal's result: no error, or its kind and
+// text.
+type outcome struct {
+	ID   string   `json:"id"`
+	Kind api.Kind `json:"kind,omitempty"`
+	Msg  string   `json:"msg,omitempty"`
+}
+
+func (o outcome) err() error {
+	if o.Msg == "" {
+		return nil
+	}
+	return &api.Error{Kind: o.Kind, Message: o.Msg}
+}
+
+func (f *fsm) remember(id string, err error) {
+	if id == "" {
+		return
+	}
+	o := outcome{ID: id}
+	if err != nil {
+		o.Kind, o.Msg = api.KindOf(err), api.Message(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recent[id] = o
+	f.order = append(f.order, id)
+	if len(f.order) > maxRecent {
+		delete(f.recent, f.order[0])
+		f.order = f.order[1:]
+	}
 }
 
 func newFSM() *fsm {
-	f := &fsm{state: meta.NewState()}
+	f := &fsm{state: meta.NewState(), recent: map[string]outcome{}}
 	f.cond = sync.NewCond(&f.mu)
 	return f
 }
@@ -57,12 +101,19 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	prev := f.state
+	seen, dup := f.recent[cmd.RequestID]
 	f.mu.Unlock()
+	if dup && cmd.RequestID != "" {
+		f.advance(l.Index)
+		return applyResult{err: seen.err()}
+	}
 	next := prev.Clone()
 	if err := next.Apply(cmd); err != nil {
+		f.remember(cmd.RequestID, err)
 		f.advance(l.Index)
 		return applyResult{err: err}
 	}
+	f.remember(cmd.RequestID, nil)
 	// The side effects run before the new state is published, so nobody
 	// sees a collection in the metadata before this node has opened it.
 	f.mu.Lock()
@@ -139,7 +190,13 @@ func (f *fsm) close() {
 // Snapshot implements raft.FSM: the state is immutable once published, so
 // the snapshot just keeps the pointer.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &fsmSnapshot{state: f.State()}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	recent := make([]outcome, len(f.order))
+	for i, id := range f.order {
+		recent[i] = f.recent[id]
+	}
+	return &fsmSnapshot{state: f.state, recent: recent}, nil
 }
 
 // Restore implements raft.FSM.
@@ -159,6 +216,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("cannot restore metadata snapshot: %w", err)
 	}
 	f.mu.Lock()
+	f.recent, f.order = map[string]outcome{}, nil
+	for _, o := range body.Recent {
+		f.recent[o.ID] = o
+		f.order = append(f.order, o.ID)
+	}
+	f.mu.Unlock()
+	f.mu.Lock()
 	lst := f.listener
 	f.mu.Unlock()
 	if lst != nil {
@@ -177,12 +241,17 @@ const snapshotFormat = 3
 type snapshotBody struct {
 	Format int         `json:"format"`
 	State  *meta.State `json:"state"`
+	// Recent are the remembered proposals, oldest first.
+	Recent []outcome `json:"recent,omitempty"`
 }
 
-type fsmSnapshot struct{ state *meta.State }
+type fsmSnapshot struct {
+	state  *meta.State
+	recent []outcome
+}
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := json.Marshal(snapshotBody{Format: snapshotFormat, State: s.state})
+	b, err := json.Marshal(snapshotBody{Format: snapshotFormat, State: s.state, Recent: s.recent})
 	if err == nil {
 		_, err = sink.Write(b)
 	}

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -222,6 +223,10 @@ func (n *Node) raftConfig() *raft.Config {
 	c.SnapshotThreshold = n.opts.SnapshotThreshold
 	c.TrailingLogs = max(n.opts.SnapshotThreshold, 1024)
 	c.Logger = newHCLogger(n.opts.Logger)
+	// A node removed from the configuration keeps running: it may be
+	// re-added at once (a member back on a new address is removed and
+	// added again), and DELETE /cluster/peer decides its fate otherwise.
+	c.ShutdownOnRemove = false
 	return c
 }
 
@@ -337,6 +342,11 @@ func (n *Node) setFormed() {
 // returns the command's own error (a refused command) or ErrNoLeader when
 // no leader took it within ctx or the propose timeout.
 func (n *Node) Apply(ctx context.Context, cmd *meta.Command) error {
+	if cmd.RequestID == "" {
+		c := *cmd
+		c.RequestID = uuid.NewString()
+		cmd = &c
+	}
 	b, err := cmd.Encode()
 	if err != nil {
 		return err

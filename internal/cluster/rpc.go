@@ -146,12 +146,28 @@ func (n *Node) addToRaft(id uint64, addr string) error {
 	}
 	sid := raft.ServerID(strconv.FormatUint(id, 10))
 	voters := 0
+	moved := false
 	for _, s := range cf.Configuration().Servers {
-		if s.ID == sid && s.Address == raft.ServerAddress(addr) {
-			return nil
+		if s.ID == sid {
+			if s.Address == raft.ServerAddress(addr) {
+				return nil
+			}
+			moved = true
 		}
 		if s.Suffrage == raft.Voter && s.ID != sid {
 			voters++
+		}
+	}
+	if moved {
+		// A member back on a new address is removed and added again
+		// rather than re-addressed in place: raft v1.7.2 updates a
+		// follower's address while its pipeline goroutine may read it
+		// unlocked (a data race the race detector reports).
+		if err := r.RemoveServer(sid, 0, 10*time.Second).Error(); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				return errNotLeader
+			}
+			return api.ErrInternal(err, "cannot re-address peer %d: %v", id, err)
 		}
 	}
 	var f raft.IndexFuture

@@ -92,6 +92,10 @@ type Command struct {
 	// it holds shard replicas.
 	PeerID uint64 `json:"peer_id,omitempty"`
 	Force  bool   `json:"force,omitempty"`
+	// RequestID names one proposal in a cluster: a proposal retried after
+	// a lost answer carries the same id, and the Raft state machine
+	// applies it once (State.Apply ignores it).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
