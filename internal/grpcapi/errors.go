@@ -7,39 +7,18 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/p2p"
 )
 
-// kindCodes is the one table that maps an error Kind to a gRPC status code.
-// The message sent with the code is api.Message(err): the same text the REST
-// adapter puts in its error envelope.
-var kindCodes = map[api.Kind]codes.Code{
-	api.KindInternal:            codes.Internal,
-	api.KindBadInput:            codes.InvalidArgument,
-	api.KindBadRequest:          codes.InvalidArgument,
-	api.KindNotFound:            codes.NotFound,
-	api.KindAlreadyExists:       codes.AlreadyExists,
-	api.KindForbidden:           codes.PermissionDenied,
-	api.KindUnauthorized:        codes.Unauthenticated,
-	api.KindTimeout:             codes.DeadlineExceeded,
-	api.KindChecksumMismatch:    codes.DataLoss,
-	api.KindUnavailable:         codes.Unavailable,
-	api.KindStandalone:          codes.Unimplemented,
-	api.KindTooLarge:            codes.ResourceExhausted,
-	api.KindRateLimited:         codes.ResourceExhausted,
-	api.KindInsufficientStorage: codes.ResourceExhausted,
-	api.KindCanceled:            codes.Canceled,
-}
-
-// CodeOf returns the gRPC code for err's Kind (codes.Internal for kinds not
-// in the table, codes.OK for nil).
+// CodeOf returns the gRPC code for err's Kind (codes.OK for nil). The
+// Kind → code table is p2p's (p2p.Code), the one table of every gRPC edge;
+// the message sent with the code is api.Message(err), the same text the
+// REST adapter puts in its error envelope.
 func CodeOf(err error) codes.Code {
 	if err == nil {
 		return codes.OK
 	}
-	if c, ok := kindCodes[api.KindOf(err)]; ok {
-		return c
-	}
-	return codes.Internal
+	return p2p.Code(api.KindOf(err))
 }
 
 // toStatus converts an error returned by the service layer (or by a

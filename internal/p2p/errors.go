@@ -14,9 +14,10 @@ import (
 // errorDomain marks the status details that carry an api.Kind.
 const errorDomain = "shoal.p2p"
 
-// kindCodes is the one table that maps an error Kind to the gRPC code sent
-// on the wire. The Kind itself travels in the status details, so kinds that
-// share a code stay distinct.
+// kindCodes is Shoal's one table that maps an error Kind to a gRPC code:
+// the code sent on the peer port and, through Code, by the public gRPC API
+// (internal/grpcapi). On the peer port the Kind itself travels in the
+// status details too, so kinds that share a code stay distinct.
 var kindCodes = map[api.Kind]codes.Code{
 	api.KindInternal:            codes.Internal,
 	api.KindBadInput:            codes.InvalidArgument,
@@ -32,6 +33,16 @@ var kindCodes = map[api.Kind]codes.Code{
 	api.KindTooLarge:            codes.ResourceExhausted,
 	api.KindRateLimited:         codes.ResourceExhausted,
 	api.KindInsufficientStorage: codes.ResourceExhausted,
+	api.KindCanceled:            codes.Canceled,
+}
+
+// Code returns the gRPC code of an error Kind (codes.Internal for a kind
+// not in the table).
+func Code(k api.Kind) codes.Code {
+	if c, ok := kindCodes[k]; ok {
+		return c
+	}
+	return codes.Internal
 }
 
 // codeKinds maps a gRPC code without Kind details (raised by gRPC itself or
@@ -73,11 +84,7 @@ func toStatus(err error) error {
 			ae = &api.Error{Kind: api.KindInternal, Message: api.Message(err)}
 		}
 	}
-	code, ok := kindCodes[ae.Kind]
-	if !ok {
-		code = codes.Internal
-	}
-	st := status.New(code, ae.Message)
+	st := status.New(Code(ae.Kind), ae.Message)
 	withKind, derr := st.WithDetails(&errdetails.ErrorInfo{
 		Reason: "kind",
 		Domain: errorDomain,
