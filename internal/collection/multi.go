@@ -2,7 +2,6 @@ package collection
 
 import (
 	"context"
-	"slices"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/shard"
@@ -110,21 +109,5 @@ func (c *Collection) multiQuery(ctx context.Context, st stage, candidates []api.
 	if st.params != nil {
 		req.Params = *st.params
 	}
-	if len(exclude) > 0 {
-		req.Filter = andFilters(req.Filter, &api.Filter{MustNot: []api.Condition{{HasID: exclude}}})
-	}
-	selected := false
-	if candidates != nil {
-		req.Limit = len(candidates)
-	} else if st.withPayload != nil || st.withVector != nil {
-		req.WithPayload, req.WithVector, selected = st.withPayload, st.withVector, true
-	}
-	hits, err := c.searchShards(ctx, req, true)
-	if err != nil {
-		return ranked{}, err
-	}
-	if len(hits) > st.limit {
-		hits = hits[:st.limit]
-	}
-	return ranked{hits: slices.Clip(hits), higher: true, selected: selected}, nil
+	return c.searchStage(ctx, st, req, candidates, exclude, true)
 }

@@ -3,6 +3,7 @@ package collection
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -439,23 +440,7 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 	if req.Custom != nil {
 		req.Scorer, higher = CustomScorer(dist, req.Custom), true
 	}
-	if len(exclude) > 0 {
-		req.Filter = andFilters(req.Filter, &api.Filter{MustNot: []api.Condition{{HasID: exclude}}})
-	}
-	selected := false
-	if candidates != nil {
-		req.Limit = len(candidates)
-	} else if st.withPayload != nil || st.withVector != nil {
-		req.WithPayload, req.WithVector, selected = st.withPayload, st.withVector, true
-	}
-	hits, err := c.searchShards(ctx, req, higher)
-	if err != nil {
-		return ranked{}, err
-	}
-	if len(hits) > st.limit {
-		hits = hits[:st.limit]
-	}
-	return ranked{hits: hits, higher: higher, selected: selected}, nil
+	return c.searchStage(ctx, st, req, candidates, exclude, higher)
 }
 
 func toPairs(vecs [][]float32) [][2][]float32 {
@@ -671,4 +656,28 @@ func (c *Collection) enrich(ctx context.Context, hits []api.ScoredPoint, wp *api
 		}
 	}
 	return hits, nil
+}
+
+// searchStage runs one stage's search on every shard: points in exclude
+// are filtered out, a re-scoring stage (candidates set) asks for every
+// candidate, a final one for its payload and vector selection; the merged
+// hits are cut to the stage's limit.
+func (c *Collection) searchStage(ctx context.Context, st stage, req shard.SearchRequest, candidates, exclude []api.PointID, higher bool) (ranked, error) {
+	if len(exclude) > 0 {
+		req.Filter = andFilters(req.Filter, &api.Filter{MustNot: []api.Condition{{HasID: exclude}}})
+	}
+	selected := false
+	if candidates != nil {
+		req.Limit = len(candidates)
+	} else if st.withPayload != nil || st.withVector != nil {
+		req.WithPayload, req.WithVector, selected = st.withPayload, st.withVector, true
+	}
+	hits, err := c.searchShards(ctx, req, higher)
+	if err != nil {
+		return ranked{}, err
+	}
+	if len(hits) > st.limit {
+		hits = hits[:st.limit]
+	}
+	return ranked{hits: slices.Clip(hits), higher: higher, selected: selected}, nil
 }
