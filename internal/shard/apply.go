@@ -48,6 +48,9 @@ type Pending struct {
 	b    *pebble.Batch
 	seq  uint64
 	enc  int // length of the op-log record
+	// epoch is set when the operation opens a new epoch (PrepareEpoch,
+	// ApplyAt): it is added to the epoch table when committed.
+	epoch uint64
 	done bool
 }
 
@@ -181,6 +184,11 @@ func commitBatch(b *pebble.Batch) (err error) {
 func (s *Shard) committed(pd *Pending) {
 	if s.logFirst == 0 {
 		s.logFirst, s.logFirstOff = pd.seq, s.nextOff
+	}
+	if pd.epoch != 0 {
+		s.mu.Lock()
+		s.epochs = append(s.epochs, epochStart{Epoch: pd.epoch, Seq: pd.seq})
+		s.mu.Unlock()
 	}
 	size := s.opSize(pd.enc, s.nextOff, pd.p.nextOff)
 	s.logSizes = append(s.logSizes, size)

@@ -137,6 +137,9 @@ type Shard struct {
 	// Options.OpLogRetainBytes), logBytes their sum.
 	logSizes []uint64
 	logBytes uint64
+	// epochs is the epoch table (keyspace 0x05), ascending; guarded by
+	// writeMu for writers and mu for readers (both held to change it).
+	epochs []epochStart
 	// writes records write activity; indexer workers yield to it.
 	writes writeActivity
 	// disk refuses writes on a nearly full disk (guarded by writeMu).
@@ -429,6 +432,9 @@ func (s *Shard) load() error {
 		if s.live.has(off) {
 			s.pidx.add(off, s.payloads[off])
 		}
+	}
+	if err := s.loadEpochs(); err != nil {
+		return err
 	}
 	if err := s.loadLog(m.NextOffset); err != nil {
 		return err
