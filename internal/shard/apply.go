@@ -43,15 +43,15 @@ func (s *Shard) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, err
 // order, so that two such callers cannot deadlock), then commit them all,
 // or abort them all when one part fails to prepare.
 type Pending struct {
-	s    *Shard
-	p    *plan
-	b    *pebble.Batch
-	seq  uint64
-	enc  int // length of the op-log record
+	s   *Shard
+	p   *plan
+	b   *pebble.Batch
+	seq uint64
+	enc int // length of the op-log record
 	// epoch is set when the operation opens a new epoch (PrepareEpoch,
 	// ApplyAt): it is added to the epoch table when committed.
 	epoch uint64
-	done bool
+	done  bool
 }
 
 // Prepare validates op against the shard's current state (see Apply for
