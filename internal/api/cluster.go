@@ -10,6 +10,32 @@ type ReplicaState string
 // state a shard of a standalone node has.
 const ReplicaActive ReplicaState = "Active"
 
+// The other replica states, with Qdrant's names and meanings.
+const (
+	// ReplicaDead may lack acknowledged writes: it gets no reads and no
+	// writes until a transfer has caught it up.
+	ReplicaDead ReplicaState = "Dead"
+	// ReplicaPartial is receiving a checkpoint of the shard followed by
+	// the live writes; it gets no reads.
+	ReplicaPartial ReplicaState = "Partial"
+	// ReplicaRecovery is catching up from its primary's op log; it gets
+	// no reads.
+	ReplicaRecovery ReplicaState = "Recovery"
+	// ReplicaInitializing is created and not yet confirmed.
+	ReplicaInitializing ReplicaState = "Initializing"
+	// ReplicaListener receives writes and serves no reads.
+	ReplicaListener ReplicaState = "Listener"
+)
+
+// Valid reports whether s is a replica state Shoal knows.
+func (s ReplicaState) Valid() bool {
+	switch s {
+	case ReplicaActive, ReplicaDead, ReplicaPartial, ReplicaRecovery, ReplicaInitializing, ReplicaListener:
+		return true
+	}
+	return false
+}
+
 // CollectionClusterInfo is Qdrant's CollectionClusterInfo: where the shards
 // of a collection live, as seen from this node. The lists are never nil, so
 // that they encode as [] rather than null. Resharding operations are left

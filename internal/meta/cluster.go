@@ -51,9 +51,12 @@ type Replica struct {
 }
 
 // ShardPlacement lists the replicas of one shard. The first replica is the
-// shard's primary.
+// shard's primary, which is always Active; Epoch counts the shard's
+// primaries (1 at creation, one more at every change of primary), and
+// replicas refuse the operations of an older epoch's primary.
 type ShardPlacement struct {
 	Replicas []Replica `json:"replicas"`
+	Epoch    uint64    `json:"epoch,omitempty"`
 }
 
 // Peers returns the ids of the peers holding a replica of the shard, in
@@ -158,10 +161,14 @@ func (s *State) removePeer(cmd *Command) error {
 		for name, c := range s.Collections {
 			shards := make([]ShardPlacement, len(c.Shards))
 			for i, sp := range c.Shards {
+				shards[i].Epoch = sp.Epoch
 				for _, r := range sp.Replicas {
 					if r.Peer != id {
 						shards[i].Replicas = append(shards[i].Replicas, r)
 					}
+				}
+				if len(sp.Replicas) > 0 && sp.Replicas[0].Peer == id {
+					shards[i] = promote(shards[i])
 				}
 			}
 			nc := *c
@@ -199,6 +206,7 @@ func (s *State) checkPlacement(shardNumber int, placement [][]uint64) ([]ShardPl
 			seen[id] = true
 			out[i].Replicas = append(out[i].Replicas, Replica{Peer: id, State: api.ReplicaActive})
 		}
+		out[i].Epoch = 1
 	}
 	return out, nil
 }

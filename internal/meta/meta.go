@@ -35,7 +35,7 @@ const CommandVersion = 1
 const ReplaceCommandVersion = 2
 
 // MaxCommandVersion is the newest envelope version this build applies.
-const MaxCommandVersion = ClusterCommandVersion
+const MaxCommandVersion = ReplicationCommandVersion
 
 // Command types.
 const (
@@ -96,6 +96,12 @@ type Command struct {
 	// a lost answer carries the same id, and the Raft state machine
 	// applies it once (State.Apply ignores it).
 	RequestID string `json:"request_id,omitempty"`
+	// ShardID, State, FromState and Epoch are the fields of the
+	// replication commands (version 4, replication.go).
+	ShardID   int              `json:"shard_id,omitempty"`
+	State     api.ReplicaState `json:"state,omitempty"`
+	FromState api.ReplicaState `json:"from_state,omitempty"`
+	Epoch     uint64           `json:"epoch,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -261,6 +267,11 @@ func (s *State) Apply(cmd *Command) error {
 		case TypeRemovePeer:
 			err = s.removePeer(cmd)
 		}
+	case TypeSetReplicaState, TypeSetPrimary, TypeAddReplica, TypeDropReplica:
+		if cmd.V < ReplicationCommandVersion {
+			return api.ErrBadInput("%s needs command version %d", cmd.Type, ReplicationCommandVersion)
+		}
+		err = s.applyReplication(cmd)
 	default:
 		err = api.ErrBadInput("unknown metadata command type %q", cmd.Type)
 	}
