@@ -299,6 +299,12 @@ func (n *Node) Close() error {
 // State returns this node's applied metadata; the caller must not modify it.
 func (n *Node) State() *meta.State { return n.fsm.State() }
 
+// IsLeader reports whether this node is the Raft leader.
+func (n *Node) IsLeader() bool {
+	r := n.getRaft()
+	return r != nil && r.State() == raft.Leader
+}
+
 // Ready reports whether this node is in a cluster with a known leader and
 // has applied what it knows to be committed.
 func (n *Node) Ready() bool {

@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -148,6 +150,9 @@ func (c *Cluster) Start(i int) {
 		c.t.Fatalf("node %d already running", i)
 	}
 	so := server.Options{Version: "test", P2PListener: n.ln}
+	if os.Getenv("SHOAL_TEST_LOGS") != "" {
+		so.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", i)
+	}
 	n.ln = nil
 	if !n.Cfg.Cluster.Enabled && so.P2PListener != nil {
 		so.P2PListener.Close() // a standalone node has no peer port

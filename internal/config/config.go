@@ -221,7 +221,10 @@ type ClusterConfig struct {
 	// replicas are replaced (minimum 1s).
 	DeadNodeTimeout Duration `yaml:"dead_node_timeout"`
 	// NodeDownAfter is how long a peer may be unreachable before it is
-	// reported down (minimum 100ms, at most DeadNodeTimeout).
+	// reported down (minimum 100ms, at most DeadNodeTimeout): a backup
+	// replica that fails to acknowledge writes for this long is marked
+	// Dead by its primary, and a shard whose primary is unreachable for
+	// this long is handed to another Active replica.
 	NodeDownAfter Duration `yaml:"node_down_after"`
 	// MaxTransfersPerNode bounds the shard transfers a node takes part in
 	// at once.

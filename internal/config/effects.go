@@ -70,9 +70,6 @@ func (c Config) clusterNoEffect(warn func(key string, value any, why string)) []
 	if cl.DeadNodeTimeout != def.DeadNodeTimeout {
 		warn("cluster.dead_node_timeout", cl.DeadNodeTimeout.Std(), later)
 	}
-	if cl.NodeDownAfter != def.NodeDownAfter {
-		warn("cluster.node_down_after", cl.NodeDownAfter.Std(), later)
-	}
 	if cl.MaxTransfersPerNode != def.MaxTransfersPerNode {
 		warn("cluster.max_transfers_per_node", cl.MaxTransfersPerNode, later)
 	}

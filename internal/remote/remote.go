@@ -246,18 +246,31 @@ func nonNil[T any](s []T) []T {
 // or local replica is an error.
 type Locator func(ctx context.Context, t Target) (s *shard.Shard, dist func(using string) (api.Distance, error), release func(), err error)
 
+// Writer applies a write forwarded to the shard's primary (its
+// replication path).
+type Writer func(ctx context.Context, t Target, op *api.UpdateOperation) (uint64, error)
+
 // Server answers shard calls from local replicas.
 type Server struct {
 	locate Locator
+	write  Writer
 }
 
-// NewServer returns a server that finds replicas with locate.
-func NewServer(locate Locator) *Server { return &Server{locate: locate} }
+// NewServer returns a server that finds replicas with locate and applies
+// forwarded writes with write (nil: on the local replica directly).
+func NewServer(locate Locator, write Writer) *Server { return &Server{locate: locate, write: write} }
 
 // Register adds the Shards service to the p2p server.
 func (s *Server) Register(gs *grpc.Server) {
 	gs.RegisterService(p2p.Service(serviceName, []grpc.MethodDesc{
 		p2p.Unary("Apply", func(ctx context.Context, r *ApplyRequest) (*ApplyResponse, error) {
+			if s.write != nil {
+				seq, err := s.write(ctx, r.Target, r.Op)
+				if err != nil {
+					return nil, err
+				}
+				return &ApplyResponse{Seq: seq}, nil
+			}
 			return with(s, ctx, r.Target, func(sh *shard.Shard, _ func(string) (api.Distance, error)) (*ApplyResponse, error) {
 				seq, err := sh.Apply(ctx, r.Op)
 				return &ApplyResponse{Seq: seq}, err

@@ -20,6 +20,7 @@ import (
 	"github.com/shoal-db/shoal/internal/config"
 	"github.com/shoal-db/shoal/internal/p2p"
 	"github.com/shoal-db/shoal/internal/remote"
+	"github.com/shoal-db/shoal/internal/replica"
 	"github.com/shoal-db/shoal/internal/service"
 	"github.com/shoal-db/shoal/internal/shard"
 )
@@ -146,21 +147,27 @@ func newCluster(cfg config.Config, s *Server, peerID uint64) (*clusterParts, err
 // remoteShard returns the handle of a replica on another peer, dialled by
 // the peer's current address in the metadata.
 func (cp *clusterParts) remoteShard(t service.RemoteTarget) collection.Shard {
-	dial := func(peer uint64) (*grpc.ClientConn, error) {
-		p, ok := cp.node.State().Peers[peer]
-		if !ok {
-			return nil, api.ErrUnavailable("peer %d is not a member of the cluster", peer)
-		}
-		return cp.pool.Conn(p.Addr)
-	}
-	return remote.NewClient(remote.Target{Collection: t.Collection, Generation: t.Generation, Shard: t.Shard}, t.Peer, dial)
+	return remote.NewClient(remote.Target{Collection: t.Collection, Generation: t.Generation, Shard: t.Shard}, t.Peer, cp.dialPeer)
 }
 
 // registerShards serves this node's replicas to the other peers.
 func (cp *clusterParts) registerShards(svc *service.Service) {
 	remote.NewServer(func(ctx context.Context, t remote.Target) (*shard.Shard, func(string) (api.Distance, error), func(), error) {
 		return svc.LocateShard(ctx, t.Collection, t.Generation, t.Shard)
+	}, func(ctx context.Context, t remote.Target, op *api.UpdateOperation) (uint64, error) {
+		return svc.PrimaryWrite(ctx, t.Collection, t.Generation, t.Shard, op)
 	}).Register(cp.p2pSrv)
+	replica.NewServer(svc.LocateReplica).Register(cp.p2pSrv)
+}
+
+// dialPeer returns a connection to a peer by its current address in the
+// metadata.
+func (cp *clusterParts) dialPeer(peer uint64) (*grpc.ClientConn, error) {
+	p, ok := cp.node.State().Peers[peer]
+	if !ok {
+		return nil, api.ErrUnavailable("peer %d is not a member of the cluster", peer)
+	}
+	return cp.pool.Conn(p.Addr)
 }
 
 // start binds the peer port, serves it, and starts the node (Raft replays

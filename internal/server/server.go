@@ -135,15 +135,19 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	var cl service.Cluster
 	var remoteShard func(service.RemoteTarget) collection.Shard
+	var dialPeer func(uint64) (*grpc.ClientConn, error)
 	if cfg.Cluster.Enabled {
 		if s.cl, err = newCluster(cfg, s, peer); err != nil {
 			return nil, err
 		}
-		cl, remoteShard = s.cl.node, s.cl.remoteShard
+		cl, remoteShard, dialPeer = s.cl.node, s.cl.remoteShard, s.cl.dialPeer
 	}
 	svc, err := service.New(service.Options{
-		Cluster:     cl,
-		RemoteShard: remoteShard,
+		Cluster:       cl,
+		RemoteShard:   remoteShard,
+		PeerDial:      dialPeer,
+		AckTimeout:    cfg.Cluster.NodeDownAfter.Std(),
+		FailoverAfter: cfg.Cluster.NodeDownAfter.Std(),
 		PeerID:      peer,
 		StorageDir:  cfg.Storage.StoragePath,
 		Logger:      s.log.With("component", "service"),

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
+	"strconv"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
@@ -63,8 +63,11 @@ func newClustered(opts Options) (*Service, error) {
 		return nil, errors.New("cannot start service: cluster mode needs RemoteShard")
 	}
 	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster,
-		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}, gens: map[string]uint64{}}
+		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}, gens: map[string]uint64{},
+		sets: map[string][]*replicaSet{}}
 	s.initSlots()
+	s.stopLoops = make(chan struct{})
+	go s.failoverLoop(s.stopLoops)
 	s.log.Info("service started in cluster mode", "peer_id", opts.Cluster.ID(), "storage", opts.StorageDir)
 	return s, nil
 }
@@ -157,12 +160,64 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 			}
 		}
 	case meta.TypeRemovePeer:
-		// Placements lost the peer's replicas: route around them.
 		for name, c := range next.Collections {
 			if pc := prev.Collections[name]; pc != nil && !samePlacement(pc.Shards, c.Shards) {
-				s.closeColl(name)
-				s.openPlaced(name, c)
+				s.replaced(name, pc, c)
 			}
+		}
+	case meta.TypeSetReplicaState, meta.TypeSetPrimary, meta.TypeAddReplica, meta.TypeDropReplica:
+		s.replaced(cmd.Collection, prev.Collections[cmd.Collection], next.Collections[cmd.Collection])
+	}
+}
+
+// replaced applies a change of a collection's placement on this node:
+// when this node gains or loses a replica the collection is opened again
+// with its new local shards (a dropped replica's files are removed);
+// otherwise the replica sets learn the new states, primaries and epochs.
+func (s *Service) replaced(name string, prev, next *meta.Collection) {
+	if prev == nil || next == nil || prev.Generation != next.Generation {
+		return
+	}
+	self := s.cluster.ID()
+	gained, lost := false, []int{}
+	for i := range next.Shards {
+		_, had := prev.Shards[i].Replica(self)
+		_, has := next.Shards[i].Replica(self)
+		gained = gained || (has && !had)
+		if had && !has {
+			lost = append(lost, i)
+		}
+	}
+	if gained || len(lost) > 0 {
+		s.closeColl(name)
+		for _, i := range lost {
+			dir := filepath.Join(s.generationDir(name, next.Generation), strconv.Itoa(i))
+			if err := os.RemoveAll(dir); err != nil {
+				s.log.Error("cannot remove a dropped replica's files", "collection", name, "shard", i, "err", err)
+			}
+		}
+		s.openPlaced(name, next)
+		return
+	}
+	s.mu.RLock()
+	sets := s.sets[name]
+	open := s.gens[name] == next.Generation
+	s.mu.RUnlock()
+	if !open {
+		return
+	}
+	for i, r := range sets {
+		if r != nil && i < len(next.Shards) {
+			r.sync(next.Shards[i])
+		}
+	}
+}
+
+// stopSets stops the primaries of closed replica sets.
+func stopSets(sets []*replicaSet) {
+	for _, r := range sets {
+		if r != nil {
+			r.close()
 		}
 	}
 }
@@ -185,15 +240,37 @@ func (s *Service) Restored(st *meta.State) {
 	for _, name := range stale {
 		s.closeColl(name)
 	}
+	self := s.cluster.ID()
 	for _, name := range st.CollectionNames() {
-		if s.openColl(name) == nil {
-			s.openPlaced(name, st.Collections[name])
+		m := st.Collections[name]
+		c := s.openColl(name)
+		if c == nil {
+			s.openPlaced(name, m)
+			continue
+		}
+		same := true
+		for i, sp := range m.Shards {
+			_, has := sp.Replica(self)
+			same = same && has == (c.LocalShard(i) != nil)
+		}
+		if !same {
+			s.closeColl(name)
+			s.openPlaced(name, m)
+			continue
+		}
+		s.mu.RLock()
+		sets := s.sets[name]
+		s.mu.RUnlock()
+		for i, r := range sets {
+			if r != nil && i < len(m.Shards) {
+				r.sync(m.Shards[i])
+			}
 		}
 	}
 }
 
 func samePlacement(a, b []meta.ShardPlacement) bool {
-	return slices.EqualFunc(a, b, func(x, y meta.ShardPlacement) bool { return slices.Equal(x.Replicas, y.Replicas) })
+	return slices.EqualFunc(a, b, func(x, y meta.ShardPlacement) bool { return x.Epoch == y.Epoch && slices.Equal(x.Replicas, y.Replicas) })
 }
 
 func (s *Service) openColl(name string) *collection.Collection {
@@ -206,9 +283,12 @@ func (s *Service) openColl(name string) *collection.Collection {
 func (s *Service) closeColl(name string) {
 	s.mu.Lock()
 	c := s.colls[name]
+	sets := s.sets[name]
 	delete(s.colls, name)
 	delete(s.gens, name)
+	delete(s.sets, name)
 	s.mu.Unlock()
+	stopSets(sets)
 	if c != nil {
 		if err := c.Close(); err != nil {
 			s.log.Error("cannot close collection", "collection", name, "err", err)
@@ -227,19 +307,13 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 	holds := func(i int) bool {
 		return i < len(m.Shards) && slices.Contains(m.Shards[i].Peers(), self)
 	}
+	sets := make([]*replicaSet, len(m.Shards))
 	route := func(i int, local *shard.Shard) collection.Shard {
-		rs := &replicaSet{local: local}
-		if i < len(m.Shards) {
-			for _, r := range m.Shards[i].Replicas {
-				if r.Peer != self {
-					rs.remotes = append(rs.remotes, s.opts.RemoteShard(RemoteTarget{Collection: name, Generation: gen, Shard: i, Peer: r.Peer}))
-				}
-			}
-		}
-		if rs.local == nil && len(rs.remotes) == 0 {
+		if i >= len(m.Shards) || len(m.Shards[i].Replicas) == 0 {
 			return noReplica{err: api.ErrUnavailable("shard %d of collection %s has no replica (its peers were removed)", i, name)}
 		}
-		return rs
+		sets[i] = &replicaSet{s: s, name: name, gen: gen, idx: i, local: local}
+		return sets[i]
 	}
 	c, err := collection.Open(collection.Options{
 		Dir:             s.generationDir(name, gen),
@@ -260,7 +334,13 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 	s.mu.Lock()
 	s.colls[name] = c
 	s.gens[name] = gen
+	s.sets[name] = sets
 	s.mu.Unlock()
+	for i, r := range sets {
+		if r != nil {
+			r.sync(m.Shards[i])
+		}
+	}
 	s.log.Info("collection opened", "collection", name, "shards", len(m.Shards), "generation", gen)
 }
 
@@ -273,11 +353,15 @@ func (s *Service) dropPlaced(name string, m *meta.Collection) {
 	if c != nil && m != nil && s.gens[name] != m.Generation {
 		c = nil // an open collection of another generation is not the one deleted
 	}
+	var sets []*replicaSet
 	if c != nil {
+		sets = s.sets[name]
 		delete(s.colls, name)
 		delete(s.gens, name)
+		delete(s.sets, name)
 	}
 	s.mu.Unlock()
+	stopSets(sets)
 	if c != nil {
 		if err := c.Drop(); err != nil {
 			s.log.Error("cannot close deleted collection", "collection", name, "err", err)
@@ -375,162 +459,6 @@ func (s *Service) clusterInfo(ctx context.Context, c *collection.Collection) (*a
 	return info, nil
 }
 
-// replicaSet routes one shard's calls over its replicas: reads go to this
-// node's replica when it holds one, else to the primary; writes go to
-// every replica, this node's first, and fail if any replica fails.
-//
-// This is placement-correct routing, not yet replication with its
-// guarantees (write consistency, replica states, catch-up): replicas
-// assign their own sequence numbers, and a replica that misses a write is
-// not marked Dead.
-type replicaSet struct {
-	local   *shard.Shard
-	remotes []collection.Shard
-}
-
-func (r *replicaSet) reader() collection.Shard {
-	if r.local != nil {
-		return r.local
-	}
-	return r.remotes[0]
-}
-
-func (r *replicaSet) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, error) {
-	var seq uint64
-	if r.local != nil {
-		s, err := r.local.Apply(ctx, op)
-		if err != nil {
-			return 0, err
-		}
-		seq = s
-	}
-	rseq, err := r.applyRemotes(ctx, op)
-	if err != nil {
-		return 0, err
-	}
-	if r.local == nil {
-		seq = rseq
-	}
-	return seq, nil
-}
-
-// applyRemotes applies op on the remote replicas in parallel and returns
-// the first one's sequence number.
-func (r *replicaSet) applyRemotes(ctx context.Context, op *api.UpdateOperation) (uint64, error) {
-	if len(r.remotes) == 0 {
-		return 0, nil
-	}
-	seqs := make([]uint64, len(r.remotes))
-	errs := make([]error, len(r.remotes))
-	var wg sync.WaitGroup
-	for i, rem := range r.remotes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			seqs[i], errs[i] = rem.Apply(ctx, op)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return 0, err
-	}
-	return seqs[0], nil
-}
-
-// checker validates a write on a replica without applying it
-// (remote.Client).
-type checker interface {
-	Check(ctx context.Context, op *api.UpdateOperation) error
-}
-
-// PrepareWrite implements collection.Preparer: the local replica is
-// prepared under its writer lock, the remote ones validate the write; the
-// commit then applies it everywhere. A remote replica's state may change
-// between its check and the commit (only the local replica's lock is
-// held), so a multi-shard write through a cluster is whole against
-// invalid input, not against every concurrent change.
-func (r *replicaSet) PrepareWrite(ctx context.Context, op *api.UpdateOperation) (collection.Pending, error) {
-	var local *shard.Pending
-	if r.local != nil {
-		pd, err := r.local.Prepare(ctx, op)
-		if err != nil {
-			return nil, err
-		}
-		local = pd
-	}
-	for _, rem := range r.remotes {
-		if c, ok := rem.(checker); ok {
-			if err := c.Check(ctx, op); err != nil {
-				if local != nil {
-					local.Abort()
-				}
-				return nil, err
-			}
-		}
-	}
-	return &replicaPending{rs: r, ctx: ctx, op: op, local: local}, nil
-}
-
-type replicaPending struct {
-	rs    *replicaSet
-	ctx   context.Context
-	op    *api.UpdateOperation
-	local *shard.Pending
-}
-
-func (p *replicaPending) Commit() (uint64, error) {
-	var seq uint64
-	if p.local != nil {
-		s, err := p.local.Commit()
-		if err != nil {
-			return 0, err
-		}
-		seq = s
-	}
-	rseq, err := p.rs.applyRemotes(p.ctx, p.op)
-	if err != nil {
-		return 0, err
-	}
-	if p.local == nil {
-		seq = rseq
-	}
-	return seq, nil
-}
-
-func (p *replicaPending) Abort() {
-	if p.local != nil {
-		p.local.Abort()
-	}
-}
-
-func (r *replicaSet) Get(ctx context.Context, ids []api.PointID, wp *api.PayloadSelector, wv *api.VectorSelector) ([]api.Record, error) {
-	return r.reader().Get(ctx, ids, wp, wv)
-}
-
-func (r *replicaSet) Scroll(ctx context.Context, req shard.ScrollRequest) ([]api.Record, error) {
-	return r.reader().Scroll(ctx, req)
-}
-
-func (r *replicaSet) Count(ctx context.Context, f *api.Filter, exact bool) (uint64, error) {
-	return r.reader().Count(ctx, f, exact)
-}
-
-func (r *replicaSet) Facet(ctx context.Context, key string, f *api.Filter, limit int, exact bool) ([]api.FacetHit, error) {
-	return r.reader().Facet(ctx, key, f, limit, exact)
-}
-
-func (r *replicaSet) Sample(ctx context.Context, n int, f *api.Filter) ([]api.PointID, error) {
-	return r.reader().Sample(ctx, n, f)
-}
-
-func (r *replicaSet) SparseStats(ctx context.Context, name string, indices []uint32) (int, []int, error) {
-	return r.reader().SparseStats(ctx, name, indices)
-}
-
-func (r *replicaSet) Search(ctx context.Context, req shard.SearchRequest) ([]api.ScoredPoint, error) {
-	return r.reader().Search(ctx, req)
-}
-
 // resolveLinearized is resolve after a read index (cluster mode).
 func (s *Service) resolveLinearized(ctx context.Context, name string) (string, error) {
 	if err := s.linearize(ctx); err != nil {
@@ -594,26 +522,3 @@ func (s *Service) RecoverPeer(ctx context.Context) error {
 	return s.cluster.ReadIndex(ctx)
 }
 
-// noReplica is a shard whose every replica is gone: each call fails.
-type noReplica struct{ err error }
-
-func (n noReplica) Apply(context.Context, *api.UpdateOperation) (uint64, error) { return 0, n.err }
-func (n noReplica) Get(context.Context, []api.PointID, *api.PayloadSelector, *api.VectorSelector) ([]api.Record, error) {
-	return nil, n.err
-}
-func (n noReplica) Scroll(context.Context, shard.ScrollRequest) ([]api.Record, error) {
-	return nil, n.err
-}
-func (n noReplica) Count(context.Context, *api.Filter, bool) (uint64, error) { return 0, n.err }
-func (n noReplica) Facet(context.Context, string, *api.Filter, int, bool) ([]api.FacetHit, error) {
-	return nil, n.err
-}
-func (n noReplica) Sample(context.Context, int, *api.Filter) ([]api.PointID, error) {
-	return nil, n.err
-}
-func (n noReplica) SparseStats(context.Context, string, []uint32) (int, []int, error) {
-	return 0, nil, n.err
-}
-func (n noReplica) Search(context.Context, shard.SearchRequest) ([]api.ScoredPoint, error) {
-	return nil, n.err
-}

@@ -84,6 +84,7 @@ func withHeld[T any](s *Service, ctx context.Context, name string, need auth.Mod
 func withRead[T any](s *Service, ctx context.Context, collection string, rp api.ReadParams, call func(context.Context, *coll.Collection) (T, error)) (T, error) {
 	ctx, cancel := withTimeout(ctx, rp.TimeoutSeconds)
 	defer cancel()
+	ctx = withConsistency(ctx, rp.Consistency)
 	release, err := acquire(ctx, s.readSlots)
 	if err != nil {
 		var zero T
@@ -111,6 +112,7 @@ func acquire(ctx context.Context, slots chan struct{}) (func(), error) {
 func (s *Service) write(ctx context.Context, collection string, ops []api.UpdateOperation, wp api.WriteParams) ([]api.UpdateResult, error) {
 	ctx, cancel := withTimeout(ctx, wp.TimeoutSeconds)
 	defer cancel()
+	ctx = withOrdering(ctx, wp.Ordering)
 	release, err := acquire(ctx, s.updateSlots)
 	if err != nil {
 		return nil, err

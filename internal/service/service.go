@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/collection"
@@ -114,6 +116,17 @@ type Options struct {
 	// RemoteShard returns the handle of a shard replica held by another
 	// peer (cluster mode).
 	RemoteShard func(t RemoteTarget) collection.Shard
+	// PeerDial returns a connection to another peer's p2p port (cluster
+	// mode: replication streams).
+	PeerDial func(peer uint64) (*grpc.ClientConn, error)
+	// AckTimeout is how long a backup replica may fail to acknowledge
+	// writes before its primary marks it Dead (0:
+	// replica.DefaultAckTimeout).
+	AckTimeout time.Duration
+	// FailoverAfter is how long a shard's primary must be unreachable
+	// before the Raft leader hands the shard to another Active replica
+	// (0: DefaultFailoverAfter).
+	FailoverAfter time.Duration
 	// Failpoint, when set, is called at the named steps of a collection
 	// restore (the Failpoint* constants; tests inject failures and crashes
 	// there). An error it returns before the commit point fails the restore
@@ -196,6 +209,11 @@ type Service struct {
 
 	// gens holds the generation of each open collection (cluster mode).
 	gens map[string]uint64
+	// sets holds the replica sets of each open collection (cluster mode),
+	// by shard id.
+	sets map[string][]*replicaSet
+	// stopLoops stops the background loops of cluster mode (failover).
+	stopLoops chan struct{}
 	// reconMu serialises the cluster listener's side effects (Applied,
 	// Restored) with the lookups that wait for them (cluster mode).
 	reconMu sync.Mutex
@@ -439,7 +457,16 @@ func (s *Service) Close() error {
 	s.mu.Lock()
 	colls := s.colls
 	s.colls = map[string]*collection.Collection{}
+	sets := s.sets
+	s.sets = map[string][]*replicaSet{}
+	if s.stopLoops != nil {
+		close(s.stopLoops)
+		s.stopLoops = nil
+	}
 	s.mu.Unlock()
+	for _, ss := range sets {
+		stopSets(ss)
+	}
 	var errs []error
 	for _, c := range colls {
 		if err := c.Close(); err != nil {

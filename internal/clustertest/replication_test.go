@@ -1,0 +1,174 @@
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/config"
+	"github.com/shoal-db/shoal/internal/service"
+)
+
+// fastFailure makes replicas that stop acknowledging Dead, and failed
+// primaries replaced, within a second.
+func fastFailure(_ int, cfg *config.Config) {
+	cfg.Cluster.NodeDownAfter = config.Duration(time.Second)
+}
+
+// replicaView is every running node's view of its replicas of a
+// collection, by shard.
+type replicaView map[int][]nodeReplica
+
+type nodeReplica struct {
+	Node int
+	service.ReplicaDigest
+}
+
+func replicasOf(c *Cluster, name string) (replicaView, error) {
+	v := replicaView{}
+	for _, i := range c.Running() {
+		ds, err := c.Nodes[i].Srv.Service().ReplicaDigests(context.Background(), name)
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		for _, d := range ds {
+			v[d.Shard] = append(v[d.Shard], nodeReplica{Node: i, ReplicaDigest: d})
+		}
+	}
+	return v, nil
+}
+
+// converged reports whether every shard has want replicas, all Active,
+// at one sequence number with one digest.
+func (v replicaView) converged(shards, want int) (bool, string) {
+	if len(v) != shards {
+		return false, fmt.Sprintf("%d shards have replicas, want %d", len(v), shards)
+	}
+	for s, rs := range v {
+		if len(rs) != want {
+			return false, fmt.Sprintf("shard %d has %d replicas, want %d", s, len(rs), want)
+		}
+		for _, r := range rs {
+			if r.State != "Active" || r.Seq != rs[0].Seq || r.Digest != rs[0].Digest {
+				return false, fmt.Sprintf("shard %d: %+v", s, rs)
+			}
+		}
+	}
+	return true, ""
+}
+
+// waitConverged waits until every shard's replicas are Active and equal.
+func waitConverged(t *testing.T, c *Cluster, name string, shards, rf int, timeout time.Duration) replicaView {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		v, err := replicasOf(c, name)
+		ok, why := false, ""
+		if err == nil {
+			ok, why = v.converged(shards, rf)
+		} else {
+			why = err.Error()
+		}
+		if ok {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas did not converge in %s: %s", timeout, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func countAll(t *testing.T, c *Cluster, node int, name string) int {
+	t.Helper()
+	var out struct {
+		Count int `json:"count"`
+	}
+	c.MustDo(node, "POST", "/collections/"+name+"/points/count?consistency=all", map[string]any{"exact": true}, &out)
+	return out.Count
+}
+
+// TestReplicatedWrites writes through every node of three, concurrently
+// and to the same points, into 2 shards × 3 replicas: every replica of a
+// shard ends with the same points, versions, payloads and vectors, and
+// reads at consistency=all from every node see every write.
+func TestReplicatedWrites(t *testing.T) {
+	c := New(t, Options{Configure: fastFailure})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/rep", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"},
+		"shard_number": 2, "replication_factor": 3, "write_consistency_factor": 2}, nil)
+	pts := testPoints(300, 8, 3)
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lo := 0; lo < len(pts); lo += 50 {
+				batch := pts[lo : lo+50]
+				for j := range batch {
+					batch[j].Payload = map[string]any{"writer": w, "n": batch[j].ID}
+				}
+				body := map[string]any{"points": batch}
+				if code, raw := c.Do(w, "PUT", "/collections/rep/points?wait=true", body, nil); code != 200 {
+					t.Errorf("writer %d: %d %s", w, code, raw)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	waitConverged(t, c, "rep", 2, 3, 10*time.Second)
+	for i := range c.Nodes {
+		if n := countAll(t, c, i, "rep"); n != len(pts) {
+			t.Fatalf("node %d counts %d points at consistency=all, want %d", i, n, len(pts))
+		}
+	}
+	var info struct {
+		LocalShards []struct {
+			State string `json:"state"`
+		} `json:"local_shards"`
+	}
+	c.MustDo(2, "GET", "/collections/rep/cluster", nil, &info)
+	if len(info.LocalShards) != 2 || info.LocalShards[0].State != "Active" {
+		t.Fatalf("cluster info: %+v", info)
+	}
+}
+
+// TestReplicaCatchesUp stops the node of a backup replica while writes go
+// on: its primary marks it Dead within node_down_after, writes keep being
+// acknowledged by the others, and once the node is back the replica
+// catches up from the op log and is Active again with the same contents.
+func TestReplicaCatchesUp(t *testing.T) {
+	c := New(t, Options{Configure: fastFailure})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/cu", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"},
+		"shard_number": 3, "replication_factor": 2}, nil)
+	pts := testPoints(600, 8, 5)
+	c.MustDo(0, "PUT", "/collections/cu/points?wait=true", map[string]any{"points": pts[:200]}, nil)
+	c.Stop(2)
+	for lo := 200; lo < 600; lo += 50 {
+		c.MustDo(0, "PUT", "/collections/cu/points?wait=true", map[string]any{"points": pts[lo : lo+50]}, nil)
+	}
+	c.Start(2)
+	waitConverged(t, c, "cu", 3, 2, 20*time.Second)
+	for i := range c.Nodes {
+		if n := countAll(t, c, i, "cu"); n != len(pts) {
+			t.Fatalf("node %d counts %d points, want %d", i, n, len(pts))
+		}
+	}
+}

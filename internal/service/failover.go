@@ -1,0 +1,153 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/meta"
+	"github.com/shoal-db/shoal/internal/replica"
+)
+
+// DefaultFailoverAfter is how long a shard's primary may be unreachable
+// before the leader hands the shard to another Active replica.
+const DefaultFailoverAfter = 10 * time.Second
+
+// failoverTick is how often the leader checks the primaries.
+const failoverTick = 500 * time.Millisecond
+
+// failoverLoop runs on every node and acts on the Raft leader only: a
+// shard whose primary's node has not answered a ping for FailoverAfter is
+// handed (set_primary, conditioned on the shard's epoch) to the Active
+// replica whose log is the longest among those that answer. Every Active
+// replica holds every acknowledged write, so any of them would lose
+// nothing; the longest log keeps the most of the writes that were in
+// flight.
+func (s *Service) failoverLoop(stop <-chan struct{}) {
+	after := cmp.Or(s.opts.FailoverAfter, DefaultFailoverAfter)
+	t := time.NewTicker(failoverTick)
+	defer t.Stop()
+	downSince := map[uint64]time.Time{}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		leader, ok := s.cluster.(interface{ IsLeader() bool })
+		if !ok || !leader.IsLeader() || s.opts.PeerDial == nil {
+			clear(downSince)
+			continue
+		}
+		st := s.state()
+		now := time.Now()
+		up := map[uint64]bool{s.cluster.ID(): true}
+		for _, id := range st.PeerIDs() {
+			if id == s.cluster.ID() || !s.primaryOfSome(st, id) {
+				delete(downSince, id)
+				continue
+			}
+			if s.ping(id) {
+				up[id] = true
+				delete(downSince, id)
+			} else if _, ok := downSince[id]; !ok {
+				downSince[id] = now
+			}
+		}
+		for _, name := range st.CollectionNames() {
+			c := st.Collections[name]
+			for i, sp := range c.Shards {
+				p := sp.Primary()
+				since, down := downSince[p]
+				if p == 0 || !down || now.Sub(since) < after {
+					continue
+				}
+				s.failover(name, c, i, sp, up)
+			}
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+	}
+}
+
+// primaryOfSome reports whether peer is the primary of some shard.
+func (s *Service) primaryOfSome(st *meta.State, peer uint64) bool {
+	for _, c := range st.Collections {
+		for _, sp := range c.Shards {
+			if sp.Primary() == peer {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Service) ping(peer uint64) bool {
+	cc, err := s.opts.PeerDial(peer)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return replica.Ping(ctx, cc) == nil
+}
+
+// failover hands shard i to the best Active replica that answers.
+func (s *Service) failover(name string, c *meta.Collection, i int, sp meta.ShardPlacement, up map[uint64]bool) {
+	t := replica.Target{Collection: name, Generation: c.Generation, Shard: i}
+	var best uint64
+	var bestEpoch, bestSeq uint64
+	for _, r := range sp.Replicas[1:] {
+		if r.State != api.ReplicaActive || !up[r.Peer] {
+			continue
+		}
+		e, n, ok := s.replicaPosition(t, r.Peer)
+		if !ok {
+			continue
+		}
+		if best == 0 || e > bestEpoch || (e == bestEpoch && n > bestSeq) {
+			best, bestEpoch, bestSeq = r.Peer, e, n
+		}
+	}
+	if best == 0 {
+		s.log.Warn("shard primary is unreachable and no other Active replica answers", "collection", name, "shard", i, "primary", sp.Primary())
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.cluster.Apply(ctx, &meta.Command{V: meta.ReplicationCommandVersion, Type: meta.TypeSetPrimary,
+		Collection: name, Generation: c.Generation, ShardID: i, PeerID: best, Epoch: sp.Epoch})
+	if err != nil {
+		s.log.Warn("cannot hand a shard to a new primary", "collection", name, "shard", i, "to", best, "err", err)
+		return
+	}
+	s.log.Info("shard handed to a new primary", "collection", name, "shard", i, "from", sp.Primary(), "to", best,
+		"epoch", sp.Epoch+1, "seq", bestSeq)
+}
+
+// replicaPosition asks a replica where its log ends.
+func (s *Service) replicaPosition(t replica.Target, peer uint64) (epoch, seq uint64, ok bool) {
+	if peer == s.cluster.ID() {
+		r, err := s.replicaSetOf(t.Collection, t.Generation, t.Shard)
+		if err != nil || r.local == nil {
+			return 0, 0, false
+		}
+		e, n := r.local.Position()
+		return e, n, true
+	}
+	cc, err := s.opts.PeerDial(peer)
+	if err != nil {
+		return 0, 0, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := replica.Status(ctx, cc, t)
+	if err != nil {
+		return 0, 0, false
+	}
+	return st.Epoch, st.Seq, true
+}
