@@ -148,9 +148,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		PeerDial:      dialPeer,
 		AckTimeout:    cfg.Cluster.NodeDownAfter.Std(),
 		FailoverAfter: cfg.Cluster.NodeDownAfter.Std(),
-		PeerID:      peer,
-		StorageDir:  cfg.Storage.StoragePath,
-		Logger:      s.log.With("component", "service"),
+		PeerID:        peer,
+		StorageDir:    cfg.Storage.StoragePath,
+		Logger:        s.log.With("component", "service"),
 		Limits: service.Limits{
 			MaxCollections:       cfg.Storage.MaxCollections,
 			MaxConcurrentReads:   cfg.Storage.Performance.MaxSearchThreads,

@@ -521,4 +521,3 @@ func (s *Service) RecoverPeer(ctx context.Context) error {
 	}
 	return s.cluster.ReadIndex(ctx)
 }
-
