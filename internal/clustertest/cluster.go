@@ -22,6 +22,7 @@ import (
 	"github.com/shoal-db/shoal/internal/config"
 	"github.com/shoal-db/shoal/internal/faultnet"
 	"github.com/shoal-db/shoal/internal/server"
+	"github.com/shoal-db/shoal/internal/shard"
 )
 
 // Secret is the cluster secret test clusters use.
@@ -38,6 +39,8 @@ type Options struct {
 	// Faults routes every link between two nodes through its own fault
 	// proxy (Cluster.Net), so tests can delay, cut and partition them.
 	Faults bool
+	// ShardOptions, when set, adjusts every shard's options on every node.
+	ShardOptions func(*shard.Options)
 }
 
 // Cluster is a set of in-process nodes.
@@ -48,6 +51,7 @@ type Cluster struct {
 	Net *faultnet.Net
 	// join lists the nodes' peer addresses, by index.
 	join []string
+	opts Options
 }
 
 // Node is one server of a test cluster.
@@ -107,7 +111,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
 		join = append(join, "127.0.0.1:"+strconv.Itoa(ports[i]))
 	}
-	c := &Cluster{t: t, join: join}
+	c := &Cluster{t: t, join: join, opts: opts}
 	if opts.Faults {
 		n, err := faultnet.NewNet(join, faultnet.Options{})
 		if err != nil {
@@ -149,7 +153,7 @@ func (c *Cluster) Start(i int) {
 	if n.Srv != nil {
 		c.t.Fatalf("node %d already running", i)
 	}
-	so := server.Options{Version: "test", P2PListener: n.ln}
+	so := server.Options{Version: "test", P2PListener: n.ln, ShardOptions: c.opts.ShardOptions}
 	if os.Getenv("SHOAL_TEST_LOGS") != "" {
 		so.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", i)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/config"
 	"github.com/shoal-db/shoal/internal/service"
+	"github.com/shoal-db/shoal/internal/shard"
 )
 
 // fastFailure makes replicas that stop acknowledging Dead, and failed
@@ -168,6 +169,47 @@ func TestReplicaCatchesUp(t *testing.T) {
 	waitConverged(t, c, "cu", 3, 2, 20*time.Second)
 	for i := range c.Nodes {
 		if n := countAll(t, c, i, "cu"); n != len(pts) {
+			t.Fatalf("node %d counts %d points, want %d", i, n, len(pts))
+		}
+	}
+}
+
+// TestReplicaCatchesUpByCheckpoint stops a backup's node until its
+// primary's op log no longer holds what it missed: back, the replica goes
+// Dead → Recovery → Partial, receives a checkpoint of the shard (index
+// files included) while writes continue, then the log tail, and is Active
+// with the same contents.
+func TestReplicaCatchesUpByCheckpoint(t *testing.T) {
+	c := New(t, Options{Configure: fastFailure, ShardOptions: func(o *shard.Options) { o.OpLogRetain = 4 }})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/cp", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"},
+		"shard_number": 1, "replication_factor": 3}, nil)
+	pts := testPoints(400, 8, 9)
+	c.MustDo(0, "PUT", "/collections/cp/points?wait=true", map[string]any{"points": pts[:100]}, nil)
+	c.Stop(2)
+	for lo := 100; lo < 300; lo += 10 {
+		c.MustDo(0, "PUT", "/collections/cp/points?wait=true", map[string]any{"points": pts[lo : lo+10]}, nil)
+	}
+	c.Start(2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 300; i < 400; i++ {
+			if code, raw := c.Do(1, "PUT", "/collections/cp/points?wait=true", map[string]any{"points": pts[i : i+1]}, nil); code != 200 {
+				t.Errorf("write during the transfer: %d %s", code, raw)
+			}
+			time.Sleep(30 * time.Millisecond)
+		}
+	}()
+	<-done
+	waitConverged(t, c, "cp", 1, 3, 30*time.Second)
+	for i := range c.Nodes {
+		if n := countAll(t, c, i, "cp"); n != len(pts) {
 			t.Fatalf("node %d counts %d points, want %d", i, n, len(pts))
 		}
 	}

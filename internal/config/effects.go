@@ -73,9 +73,6 @@ func (c Config) clusterNoEffect(warn func(key string, value any, why string)) []
 	if cl.MaxTransfersPerNode != def.MaxTransfersPerNode {
 		warn("cluster.max_transfers_per_node", cl.MaxTransfersPerNode, later)
 	}
-	if cl.TransferRateLimitMB != def.TransferRateLimitMB {
-		warn("cluster.transfer_rate_limit_mb", cl.TransferRateLimitMB, later)
-	}
 	if cl.AutoHeal != def.AutoHeal {
 		warn("cluster.auto_heal", cl.AutoHeal, later)
 	}

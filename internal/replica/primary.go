@@ -46,7 +46,15 @@ type Options struct {
 	// BatchOps bounds the operations of one replication call (0:
 	// DefaultBatchOps).
 	BatchOps int
-	Logger   *slog.Logger
+	// Config returns the collection's configuration (for the manifest of
+	// a checkpoint transfer).
+	Config func() api.CollectionConfig
+	// TransferRate bounds a checkpoint transfer in bytes per second (0:
+	// no limit).
+	TransferRate float64
+	// OnTransfer, when set, is called after each checkpoint transfer.
+	OnTransfer func(bytes int64, took time.Duration)
+	Logger     *slog.Logger
 }
 
 // Primary is the primary replica of one shard in one epoch. Create it with

@@ -82,11 +82,15 @@ type Locator func(ctx context.Context, t Target) (sh *shard.Shard, epoch uint64,
 
 // Server answers a primary's calls on a backup replica.
 type Server struct {
-	locate Locator
+	locate  Locator
+	install Installer
 }
 
-// NewServer returns a server that finds replicas with locate.
-func NewServer(locate Locator) *Server { return &Server{locate: locate} }
+// NewServer returns a server that finds replicas with locate and installs
+// checkpoints with install.
+func NewServer(locate Locator, install Installer) *Server {
+	return &Server{locate: locate, install: install}
+}
 
 // Register adds the Replicas service to the p2p server.
 func (s *Server) Register(gs *grpc.Server) {
@@ -129,7 +133,7 @@ func (s *Server) Register(gs *grpc.Server) {
 			}
 			return &ReplicateResponse{Last: sh.LastSeq()}, nil
 		}),
-	}, nil), struct{}{})
+	}, []grpc.StreamDesc{installStream(s.install)}), struct{}{})
 }
 
 // Ping checks that a peer's replica service answers.

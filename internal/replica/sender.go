@@ -353,17 +353,21 @@ func (s *sender) diverged(st api.ReplicaState, hs *StatusResponse) {
 	p := s.p
 	p.log.Warn("replica needs a checkpoint transfer", "peer", s.peer, "replica_epoch", hs.Epoch, "replica_seq", hs.Seq,
 		"log_start", p.sh.LogStart(), "last", p.sh.LastSeq())
-	if st == api.ReplicaActive || st == api.ReplicaListener {
+	switch st {
+	case api.ReplicaActive, api.ReplicaListener:
 		s.markDead(st, errors.New("its log diverged"))
 		return
+	case api.ReplicaRecovery:
+		ctx, cancel := s.ctx(p.opts.AckTimeout)
+		defer cancel()
+		if err := p.opts.Env.SetState(ctx, s.peer, st, api.ReplicaPartial, p.opts.Epoch); err != nil {
+			p.log.Warn("cannot start a checkpoint transfer", "peer", s.peer, "err", err)
+			s.sleep(time.Second)
+		}
+		return
 	}
-	if err := s.transfer(st); err != nil {
+	if err := s.transfer(); err != nil {
 		p.log.Warn("checkpoint transfer failed", "peer", s.peer, "err", err)
 		s.sleep(time.Second)
 	}
-}
-
-// transfer sends a checkpoint of the shard to the replica.
-func (s *sender) transfer(st api.ReplicaState) error {
-	return errors.New("checkpoint transfers are not implemented yet")
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/shoal-db/shoal/internal/metrics"
 	"github.com/shoal-db/shoal/internal/rest"
 	"github.com/shoal-db/shoal/internal/service"
+	"github.com/shoal-db/shoal/internal/shard"
 )
 
 // Options are the parts of a server that do not come from the config.
@@ -65,6 +66,9 @@ type Options struct {
 	// binding cluster.p2p.port (tests bind every node's port before any
 	// node starts, so that no port is free in between).
 	P2PListener net.Listener
+	// ShardOptions, when set, adjusts every shard's options (tests: a
+	// short op log forces checkpoint transfers).
+	ShardOptions func(*shard.Options)
 }
 
 // Server is one Shoal node: the service over its storage and the two API
@@ -148,6 +152,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		PeerDial:      dialPeer,
 		AckTimeout:    cfg.Cluster.NodeDownAfter.Std(),
 		FailoverAfter: cfg.Cluster.NodeDownAfter.Std(),
+		TransferRate:  float64(cfg.Cluster.TransferRateLimitMB) * (1 << 20),
+		ShardOptions:  s.opts.ShardOptions,
 		PeerID:        peer,
 		StorageDir:    cfg.Storage.StoragePath,
 		Logger:        s.log.With("component", "service"),

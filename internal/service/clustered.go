@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-db/shoal/internal/meta"
 	"github.com/shoal-db/shoal/internal/placement"
 	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/snapshot"
 )
 
 // Cluster is the cluster membership as the service sees it (implemented
@@ -314,6 +315,9 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		}
 		sets[i] = &replicaSet{s: s, name: name, gen: gen, idx: i, local: local}
 		return sets[i]
+	}
+	if err := snapshot.CleanStaleRestores(s.generationDir(name, gen)); err != nil {
+		s.log.Error("cannot clean up an interrupted transfer", "collection", name, "err", err)
 	}
 	c, err := collection.Open(collection.Options{
 		Dir:             s.generationDir(name, gen),

@@ -3,6 +3,9 @@ package service
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,6 +19,7 @@ import (
 	"github.com/shoal-db/shoal/internal/meta"
 	"github.com/shoal-db/shoal/internal/replica"
 	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/snapshot"
 )
 
 // replicaSet is one shard of a collection as this node reaches it in a
@@ -91,7 +95,13 @@ func (r *replicaSet) sync(sp meta.ShardPlacement) {
 	}
 	if r.primary == nil {
 		r.primary = replica.NewPrimary(replica.Options{Target: r.target(), Self: self, Epoch: sp.Epoch, Shard: r.local,
-			Env: replicaEnv{r}, AckTimeout: r.s.opts.AckTimeout, Logger: r.s.log})
+			Env: replicaEnv{r}, AckTimeout: r.s.opts.AckTimeout, TransferRate: r.s.opts.TransferRate, Logger: r.s.log,
+			Config: func() api.CollectionConfig {
+				if _, c := r.placement(); c != nil {
+					return c.Config
+				}
+				return api.CollectionConfig{}
+			}})
 	}
 	r.primary.Sync(sp.Replicas)
 }
@@ -541,4 +551,53 @@ func (s *Service) ReplicaDigests(ctx context.Context, name string) ([]ReplicaDig
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// InstallReplica replaces this node's replica of a shard with a
+// checkpoint streamed by its primary (replica.Installer): the archive is
+// extracted beside the replica and verified, then swapped in while the
+// collection is briefly closed and opened again. An Active replica is
+// never replaced.
+func (s *Service) InstallReplica(ctx context.Context, t replica.Target, epoch, seq uint64, r io.Reader) (*replica.StatusResponse, error) {
+	m, ok := s.state().Collections[t.Collection]
+	if !ok || m.Generation != t.Generation || t.Shard < 0 || t.Shard >= len(m.Shards) {
+		return nil, api.ErrCollectionNotFound(t.Collection)
+	}
+	self := s.cluster.ID()
+	rep, ok := m.Shards[t.Shard].Replica(self)
+	if !ok {
+		return nil, api.ErrNotFound("Shard %d of collection %s is not held by peer %d", t.Shard, t.Collection, self)
+	}
+	if rep.State == api.ReplicaActive {
+		return nil, api.ErrBadRequest("the replica of shard %d on peer %d is Active: a checkpoint may not replace it", t.Shard, self)
+	}
+	target := filepath.Join(s.generationDir(t.Collection, t.Generation), strconv.Itoa(t.Shard))
+	tmp := snapshot.StagingDir(target)
+	_, err := snapshot.Extract(ctx, r, tmp, snapshot.ReadOptions{Check: func(man *snapshot.Manifest) error {
+		if man.Kind != snapshot.KindShard || man.Collection != t.Collection || len(man.Shards) != 1 || man.Shards[0].LastSeq != seq {
+			return api.ErrBadRequest("the checkpoint is not shard %d of collection %s at %d", t.Shard, t.Collection, seq)
+		}
+		return nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	s.reconMu.Lock()
+	defer s.reconMu.Unlock()
+	s.closeColl(t.Collection)
+	err = snapshot.SwapDir(filepath.Join(tmp, "shards", strconv.Itoa(t.Shard)), target)
+	if cur, ok := s.state().Collections[t.Collection]; ok && cur.Generation == t.Generation {
+		s.openPlaced(t.Collection, cur)
+	}
+	if err != nil {
+		return nil, api.ErrInternal(err, "cannot install the checkpoint of shard %d", t.Shard)
+	}
+	rs, err := s.replicaSetOf(t.Collection, t.Generation, t.Shard)
+	if err != nil || rs.local == nil {
+		return nil, api.ErrInternal(err, "the installed replica of shard %d did not open", t.Shard)
+	}
+	e, n := rs.local.Position()
+	s.log.Info("replica installed from a checkpoint", "collection", t.Collection, "shard", t.Shard, "seq", n, "epoch", e)
+	return &replica.StatusResponse{Epoch: e, Seq: n}, nil
 }

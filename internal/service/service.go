@@ -127,6 +127,9 @@ type Options struct {
 	// before the Raft leader hands the shard to another Active replica
 	// (0: DefaultFailoverAfter).
 	FailoverAfter time.Duration
+	// TransferRate bounds each checkpoint transfer in bytes per second
+	// (0: no limit).
+	TransferRate float64
 	// Failpoint, when set, is called at the named steps of a collection
 	// restore (the Failpoint* constants; tests inject failures and crashes
 	// there). An error it returns before the commit point fails the restore

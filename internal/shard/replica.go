@@ -271,3 +271,6 @@ func recordHash(r *api.Record, version uint64) ([sha256.Size]byte, error) {
 	copy(out[:], h.Sum(nil))
 	return out, nil
 }
+
+// Dir returns the shard's directory.
+func (s *Shard) Dir() string { return s.opts.Dir }
