@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ReplicaState is the state of one replica of a shard, spelled as in
 // Qdrant's JSON.
@@ -64,10 +67,12 @@ type RemoteShardInfo struct {
 
 // ShardTransferInfo describes one shard transfer between peers.
 type ShardTransferInfo struct {
-	ShardID uint32 `json:"shard_id"`
-	From    uint64 `json:"from"`
-	To      uint64 `json:"to"`
-	Sync    bool   `json:"sync"`
+	ShardID uint32               `json:"shard_id"`
+	From    uint64               `json:"from"`
+	To      uint64               `json:"to"`
+	Sync    bool                 `json:"sync"`
+	Method  *ShardTransferMethod `json:"method,omitempty"`
+	Comment *string              `json:"comment,omitempty"`
 }
 
 // ClusterStatus is Qdrant's GET /cluster result of a cluster member
@@ -114,4 +119,59 @@ type MessageSendErrors struct {
 	Count                int        `json:"count"`
 	LatestError          *string    `json:"latest_error"`
 	LatestErrorTimestamp *time.Time `json:"latest_error_timestamp"`
+}
+
+// ShardTransferMethod is Qdrant's shard transfer method.
+type ShardTransferMethod string
+
+// Transfer methods.
+const (
+	TransferStreamRecords ShardTransferMethod = "stream_records"
+	TransferSnapshot      ShardTransferMethod = "snapshot"
+	TransferWalDelta      ShardTransferMethod = "wal_delta"
+)
+
+// ShardTransfer names a transfer of one shard between two peers
+// (move_shard, replicate_shard, abort_transfer, restart_transfer).
+type ShardTransfer struct {
+	ShardID    uint32               `json:"shard_id"`
+	FromPeerID uint64               `json:"from_peer_id"`
+	ToPeerID   uint64               `json:"to_peer_id"`
+	Method     *ShardTransferMethod `json:"method,omitempty"`
+}
+
+// ReplicaRef names one replica (drop_replica).
+type ReplicaRef struct {
+	ShardID uint32 `json:"shard_id"`
+	PeerID  uint64 `json:"peer_id"`
+}
+
+// ClusterOperations is the body of POST /collections/{c}/cluster: exactly
+// one operation. The sharding-key, resharding and replicate-points
+// operations are recognised and refused.
+type ClusterOperations struct {
+	MoveShard         *ShardTransfer  `json:"move_shard,omitempty"`
+	ReplicateShard    *ShardTransfer  `json:"replicate_shard,omitempty"`
+	AbortTransfer     *ShardTransfer  `json:"abort_transfer,omitempty"`
+	RestartTransfer   *ShardTransfer  `json:"restart_transfer,omitempty"`
+	DropReplica       *ReplicaRef     `json:"drop_replica,omitempty"`
+	CreateShardingKey json.RawMessage `json:"create_sharding_key,omitempty"`
+	DropShardingKey   json.RawMessage `json:"drop_sharding_key,omitempty"`
+	StartResharding   json.RawMessage `json:"start_resharding,omitempty"`
+	AbortResharding   json.RawMessage `json:"abort_resharding,omitempty"`
+	ReplicatePoints   json.RawMessage `json:"replicate_points,omitempty"`
+}
+
+// Check validates the method of a transfer.
+func (m *ShardTransferMethod) Check() error {
+	if m == nil {
+		return nil
+	}
+	switch *m {
+	case TransferStreamRecords, TransferSnapshot, TransferWalDelta:
+		return nil
+	case "resharding_stream_records":
+		return ErrBadRequest("the resharding_stream_records method belongs to resharding, which this server does not offer")
+	}
+	return ErrBadInput("unknown shard transfer method %q", string(*m))
 }

@@ -3,6 +3,7 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,5 +213,124 @@ func TestReplicaCatchesUpByCheckpoint(t *testing.T) {
 		if n := countAll(t, c, i, "cp"); n != len(pts) {
 			t.Fatalf("node %d counts %d points, want %d", i, n, len(pts))
 		}
+	}
+}
+
+// shardPeers returns the peers holding shard 0 of a collection, by state.
+func shardPeers(t *testing.T, c *Cluster, node int, name string) map[uint64]string {
+	t.Helper()
+	var info struct {
+		PeerID      uint64 `json:"peer_id"`
+		LocalShards []struct {
+			State string `json:"state"`
+		} `json:"local_shards"`
+		RemoteShards []struct {
+			PeerID uint64 `json:"peer_id"`
+			State  string `json:"state"`
+		} `json:"remote_shards"`
+	}
+	c.MustDo(node, "GET", "/collections/"+name+"/cluster", nil, &info)
+	out := map[uint64]string{}
+	for _, l := range info.LocalShards {
+		out[info.PeerID] = l.State
+	}
+	for _, r := range info.RemoteShards {
+		out[r.PeerID] = r.State
+	}
+	return out
+}
+
+// TestShardTransfersAPI replicates a shard to a second node, moves it
+// from the first to the third, and drops a replica, through Qdrant's
+// POST /collections/{c}/cluster, with writes going on; refusals keep the
+// last Active replica.
+func TestShardTransfersAPI(t *testing.T) {
+	c := New(t, Options{Configure: fastFailure})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/mv", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"},
+		"shard_number": 1, "replication_factor": 1}, nil)
+	pts := testPoints(300, 8, 11)
+	c.MustDo(0, "PUT", "/collections/mv/points?wait=true", map[string]any{"points": pts[:100]}, nil)
+	peers := shardPeers(t, c, 0, "mv")
+	var src uint64
+	for p := range peers {
+		src = p
+	}
+	var others []uint64
+	for _, id := range c.Nodes[0].Srv.Cluster().State().PeerIDs() {
+		if id != src {
+			others = append(others, id)
+		}
+	}
+	// A writer goes on through every transfer below.
+	writes := make(chan error, 1)
+	go func() {
+		for i := 100; i < len(pts); i++ {
+			if code, raw := c.Do(1, "PUT", "/collections/mv/points?wait=true", map[string]any{"points": pts[i : i+1]}, nil); code != 200 {
+				writes <- fmt.Errorf("write %d: %d %s", i, code, raw)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		writes <- nil
+	}()
+	op := func(body map[string]any) (int, []byte) { return c.Do(2, "POST", "/collections/mv/cluster", body, nil) }
+	if code, raw := op(map[string]any{"replicate_shard": map[string]any{"shard_id": 0, "from_peer_id": src, "to_peer_id": others[0], "method": "stream_records"}}); code != 200 {
+		t.Fatalf("replicate_shard: %d %s", code, raw)
+	}
+	waitConverged(t, c, "mv", 1, 2, 20*time.Second)
+	if code, raw := op(map[string]any{"move_shard": map[string]any{"shard_id": 0, "from_peer_id": src, "to_peer_id": others[1], "method": "snapshot"}}); code != 200 {
+		t.Fatalf("move_shard: %d %s", code, raw)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p := shardPeers(t, c, 0, "mv")
+		if len(p) == 2 && p[others[0]] == "Active" && p[others[1]] == "Active" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("move did not finish: %v", p)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := <-writes; err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, c, "mv", 1, 2, 20*time.Second)
+	for i := range c.Nodes {
+		if n := countAll(t, c, i, "mv"); n != len(pts) {
+			t.Fatalf("node %d counts %d points, want %d", i, n, len(pts))
+		}
+	}
+	// Refusals.
+	for _, bad := range []struct {
+		body map[string]any
+		code int
+		text string
+	}{
+		{map[string]any{"replicate_shard": map[string]any{"shard_id": 0, "from_peer_id": src, "to_peer_id": others[0]}}, 400, "no replica on peer"},
+		{map[string]any{"replicate_shard": map[string]any{"shard_id": 3, "from_peer_id": others[0], "to_peer_id": src}}, 400, "Shard 3 does not exist"},
+		{map[string]any{"replicate_shard": map[string]any{"shard_id": 0, "from_peer_id": others[0], "to_peer_id": src, "method": "teleport"}}, 400, "unknown shard transfer method"},
+		{map[string]any{"abort_transfer": map[string]any{"shard_id": 0, "from_peer_id": others[0], "to_peer_id": others[1]}}, 400, "no transfer"},
+		{map[string]any{"start_resharding": map[string]any{}}, 400, "resharding is not supported"},
+		{map[string]any{}, 400, "exactly one"},
+	} {
+		if code, raw := op(bad.body); code != bad.code || !strings.Contains(string(raw), bad.text) {
+			t.Fatalf("%v: %d %s, want %d %q", bad.body, code, raw, bad.code, bad.text)
+		}
+	}
+	if code, raw := op(map[string]any{"drop_replica": map[string]any{"shard_id": 0, "peer_id": others[0]}}); code != 200 {
+		t.Fatalf("drop_replica: %d %s", code, raw)
+	}
+	if code, raw := op(map[string]any{"drop_replica": map[string]any{"shard_id": 0, "peer_id": others[1]}}); code != 400 || !strings.Contains(string(raw), "last active replica") {
+		t.Fatalf("dropping the last replica: %d %s", code, raw)
+	}
+	if n := countAll(t, c, 0, "mv"); n != len(pts) {
+		t.Fatalf("after the drop: %d points, want %d", n, len(pts))
 	}
 }

@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -178,10 +179,70 @@ func (c *collectionsService) requireManage(ctx context.Context, name string) err
 }
 
 func (c *collectionsService) UpdateCollectionClusterSetup(ctx context.Context, r *qdrant.UpdateCollectionClusterSetupRequest) (*qdrant.UpdateCollectionClusterSetupResponse, error) {
-	if err := c.requireManage(ctx, r.GetCollectionName()); err != nil {
+	op, err := clusterOperation(r)
+	if err != nil {
+		if cerr := c.requireManage(ctx, r.GetCollectionName()); cerr != nil {
+			return nil, toStatus(cerr)
+		}
 		return nil, toStatus(err)
 	}
-	return nil, toStatus(api.ErrStandalone)
+	if err := c.svc.UpdateCollectionCluster(ctx, r.GetCollectionName(), op); err != nil {
+		return nil, toStatus(err)
+	}
+	return &qdrant.UpdateCollectionClusterSetupResponse{Result: true}, nil
+}
+
+// transferMethod converts a transfer method.
+func transferMethod(m *qdrant.ShardTransferMethod) *api.ShardTransferMethod {
+	if m == nil {
+		return nil
+	}
+	var out api.ShardTransferMethod
+	switch *m {
+	case qdrant.ShardTransferMethod_StreamRecords:
+		out = api.TransferStreamRecords
+	case qdrant.ShardTransferMethod_Snapshot:
+		out = api.TransferSnapshot
+	case qdrant.ShardTransferMethod_WalDelta:
+		out = api.TransferWalDelta
+	case qdrant.ShardTransferMethod_ReshardingStreamRecords:
+		out = "resharding_stream_records"
+	default:
+		out = api.ShardTransferMethod(m.String())
+	}
+	return &out
+}
+
+// clusterOperation converts UpdateCollectionClusterSetup's operation.
+func clusterOperation(r *qdrant.UpdateCollectionClusterSetupRequest) (*api.ClusterOperations, error) {
+	op := &api.ClusterOperations{}
+	refused := json.RawMessage("{}")
+	switch x := r.GetOperation().(type) {
+	case *qdrant.UpdateCollectionClusterSetupRequest_MoveShard:
+		m := x.MoveShard
+		op.MoveShard = &api.ShardTransfer{ShardID: m.GetShardId(), FromPeerID: m.GetFromPeerId(), ToPeerID: m.GetToPeerId(), Method: transferMethod(m.Method)}
+	case *qdrant.UpdateCollectionClusterSetupRequest_ReplicateShard:
+		m := x.ReplicateShard
+		op.ReplicateShard = &api.ShardTransfer{ShardID: m.GetShardId(), FromPeerID: m.GetFromPeerId(), ToPeerID: m.GetToPeerId(), Method: transferMethod(m.Method)}
+	case *qdrant.UpdateCollectionClusterSetupRequest_AbortTransfer:
+		m := x.AbortTransfer
+		op.AbortTransfer = &api.ShardTransfer{ShardID: m.GetShardId(), FromPeerID: m.GetFromPeerId(), ToPeerID: m.GetToPeerId()}
+	case *qdrant.UpdateCollectionClusterSetupRequest_RestartTransfer:
+		m := x.RestartTransfer
+		method := m.GetMethod()
+		op.RestartTransfer = &api.ShardTransfer{ShardID: m.GetShardId(), FromPeerID: m.GetFromPeerId(), ToPeerID: m.GetToPeerId(), Method: transferMethod(&method)}
+	case *qdrant.UpdateCollectionClusterSetupRequest_DropReplica:
+		op.DropReplica = &api.ReplicaRef{ShardID: x.DropReplica.GetShardId(), PeerID: x.DropReplica.GetPeerId()}
+	case *qdrant.UpdateCollectionClusterSetupRequest_CreateShardKey:
+		op.CreateShardingKey = refused
+	case *qdrant.UpdateCollectionClusterSetupRequest_DeleteShardKey:
+		op.DropShardingKey = refused
+	case *qdrant.UpdateCollectionClusterSetupRequest_ReplicatePoints:
+		op.ReplicatePoints = refused
+	default:
+		return nil, api.ErrBadInput("a cluster operation must name exactly one of move_shard, replicate_shard, abort_transfer, restart_transfer, drop_replica")
+	}
+	return op, nil
 }
 
 func (c *collectionsService) CreateShardKey(ctx context.Context, r *qdrant.CreateShardKeyRequest) (*qdrant.CreateShardKeyResponse, error) {

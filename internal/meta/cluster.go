@@ -48,6 +48,11 @@ func (p *Peer) Equal(q *Peer) bool {
 type Replica struct {
 	Peer  uint64           `json:"peer"`
 	State api.ReplicaState `json:"state"`
+	// MoveFrom, on a replica being filled by a move_shard, is the peer
+	// whose replica is dropped when this one becomes Active.
+	MoveFrom uint64 `json:"move_from,omitempty"`
+	// Method is the transfer method a move or replication asked for.
+	Method string `json:"method,omitempty"`
 }
 
 // ShardPlacement lists the replicas of one shard. The first replica is the

@@ -102,6 +102,9 @@ type Command struct {
 	State     api.ReplicaState `json:"state,omitempty"`
 	FromState api.ReplicaState `json:"from_state,omitempty"`
 	Epoch     uint64           `json:"epoch,omitempty"`
+	// MoveFrom and Method describe the transfer an add_replica starts.
+	MoveFrom uint64 `json:"move_from,omitempty"`
+	Method   string `json:"method,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.

@@ -24,7 +24,9 @@ const ReplicationCommandVersion = 4
 //     epoch grows by one and the deposed primary becomes Dead (it may hold
 //     operations its backups never acknowledged).
 //   - add_replica: a new replica on PeerID in cmd.State (Partial when
-//     unset), which its primary then fills.
+//     unset), which its primary then fills; with MoveFrom (a move_shard),
+//     the replica on that peer is dropped when the new one becomes Active
+//     (in the same command, so the shard never has fewer Active replicas).
 //   - drop_replica: the replica is removed. The last Active replica is
 //     never dropped; dropping the primary hands it to another Active
 //     replica.
@@ -119,6 +121,19 @@ func (s *State) applyReplication(cmd *Command) error {
 			return api.ErrBadInput("a Dead replica becomes Active only after a transfer has caught it up")
 		}
 		sp.Replicas[idx].State = cmd.State
+		if cmd.State == api.ReplicaActive && sp.Replicas[idx].MoveFrom != 0 {
+			// A move's new replica is complete: the source goes.
+			src := sp.Replicas[idx].MoveFrom
+			sp.Replicas[idx].MoveFrom, sp.Replicas[idx].Method = 0, ""
+			if j := slices.IndexFunc(sp.Replicas, func(r Replica) bool { return r.Peer == src }); j >= 0 {
+				sp.Replicas = slices.Delete(sp.Replicas, j, j+1)
+				if j == 0 {
+					sp = promote(sp)
+				}
+			}
+		} else if cmd.State == api.ReplicaActive {
+			sp.Replicas[idx].Method = ""
+		}
 	case TypeSetPrimary:
 		if sp.Replicas[idx].State != api.ReplicaActive {
 			return api.ErrBadInput("the replica of shard %d on peer %d is %s: only an Active replica can become the primary", cmd.ShardID, cmd.PeerID, sp.Replicas[idx].State)
@@ -146,7 +161,12 @@ func (s *State) applyReplication(cmd *Command) error {
 		if st == api.ReplicaActive || !st.Valid() {
 			return api.ErrBadInput("a new replica cannot start as %q", st)
 		}
-		sp.Replicas = append(sp.Replicas, Replica{Peer: cmd.PeerID, State: st})
+		if cmd.MoveFrom != 0 {
+			if _, ok := sp.Replica(cmd.MoveFrom); !ok {
+				return api.ErrBadInput("Shard %d of collection %s has no replica on peer %d", cmd.ShardID, cmd.Collection, cmd.MoveFrom)
+			}
+		}
+		sp.Replicas = append(sp.Replicas, Replica{Peer: cmd.PeerID, State: st, MoveFrom: cmd.MoveFrom, Method: cmd.Method})
 	case TypeDropReplica:
 		if sp.Replicas[idx].State == api.ReplicaActive && sp.ActiveCount() == 1 {
 			return api.ErrBadInput("Cannot drop the last active replica of shard %d of collection %s", cmd.ShardID, cmd.Collection)

@@ -197,14 +197,22 @@ func (h *Handler) collectionClusterInfo(w http.ResponseWriter, r *http.Request) 
 	return h.svc.CollectionClusterInfo(r.Context(), coll(r))
 }
 
-// collectionStandalone answers the collection cluster updates of a
-// standalone node, after the check gRPC makes too
-// (service.CheckStandaloneChange).
-func (h *Handler) collectionStandalone(w http.ResponseWriter, r *http.Request) (any, error) {
-	if err := service.CheckStandaloneChange(r.Context(), h.svc, coll(r)); err != nil {
+// updateCollectionCluster runs a cluster operation on a collection's
+// replicas (a standalone node refuses it after the checks gRPC makes too).
+func (h *Handler) updateCollectionCluster(w http.ResponseWriter, r *http.Request) (any, error) {
+	var op api.ClusterOperations
+	if err := h.body(w, r, &op); err != nil {
 		return nil, err
 	}
-	return nil, api.ErrStandalone
+	ctx, cancel, err := metaContext(r)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	if err := h.svc.UpdateCollectionCluster(ctx, coll(r), &op); err != nil {
+		return nil, err
+	}
+	return true, nil
 }
 
 // listShardKeys answers for auto-sharded collections, which have no shard

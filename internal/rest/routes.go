@@ -110,7 +110,7 @@ func (h *Handler) routes() {
 	h.api("DELETE /cluster/peer/{peer_id}", h.removePeer)
 	h.api("GET /cluster/metadata/keys", standalone)
 	h.api("GET "+c+"/cluster", h.collectionClusterInfo)
-	h.api("POST "+c+"/cluster", h.collectionStandalone)
+	h.api("POST "+c+"/cluster", h.updateCollectionCluster)
 	h.api("GET "+c+"/shards", h.listShardKeys)
 	h.api("PUT "+c+"/shards", h.shardKeyUnsupported)
 	h.api("POST "+c+"/shards/delete", h.shardKeyUnsupported)

@@ -38,6 +38,10 @@ type API interface {
 	// CollectionClusterInfo reports where the collection's shards live
 	// (on a standalone node: all local, with their point counts).
 	CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error)
+	// UpdateCollectionCluster runs one cluster operation on the
+	// collection's replicas (move, replicate, abort or restart a transfer,
+	// drop a replica).
+	UpdateCollectionCluster(ctx context.Context, name string, op *api.ClusterOperations) error
 
 	// Aliases; UpdateAliases applies all actions atomically.
 	UpdateAliases(ctx context.Context, actions []api.AliasOperation) error

@@ -190,14 +190,14 @@ func (s *Service) replaced(name string, prev, next *meta.Collection) {
 		}
 	}
 	if gained || len(lost) > 0 {
-		s.closeColl(name)
-		for _, i := range lost {
-			dir := filepath.Join(s.generationDir(name, next.Generation), strconv.Itoa(i))
-			if err := os.RemoveAll(dir); err != nil {
-				s.log.Error("cannot remove a dropped replica's files", "collection", name, "shard", i, "err", err)
+		s.reopen(name, next, func() {
+			for _, i := range lost {
+				dir := filepath.Join(s.generationDir(name, next.Generation), strconv.Itoa(i))
+				if err := os.RemoveAll(dir); err != nil {
+					s.log.Error("cannot remove a dropped replica's files", "collection", name, "shard", i, "err", err)
+				}
 			}
-		}
-		s.openPlaced(name, next)
+		})
 		return
 	}
 	s.mu.RLock()
@@ -211,6 +211,30 @@ func (s *Service) replaced(name string, prev, next *meta.Collection) {
 		if r != nil && i < len(next.Shards) {
 			r.sync(next.Shards[i])
 		}
+	}
+}
+
+// reopen closes a collection, runs between (changes to its files), and
+// opens it again as m places it (the metadata being applied: during
+// Applied the published state is still the previous one), while requests
+// for it wait instead of failing. Caller holds reconMu.
+func (s *Service) reopen(name string, m *meta.Collection, between func()) {
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.busy[name] = done
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.busy, name)
+		s.mu.Unlock()
+		close(done)
+	}()
+	s.closeColl(name)
+	if between != nil {
+		between()
+	}
+	if m != nil {
+		s.openPlaced(name, m)
 	}
 }
 
@@ -255,8 +279,7 @@ func (s *Service) Restored(st *meta.State) {
 			same = same && has == (c.LocalShard(i) != nil)
 		}
 		if !same {
-			s.closeColl(name)
-			s.openPlaced(name, m)
+			s.reopen(name, m, nil)
 			continue
 		}
 		s.mu.RLock()
@@ -313,7 +336,7 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		if i >= len(m.Shards) || len(m.Shards[i].Replicas) == 0 {
 			return noReplica{err: api.ErrUnavailable("shard %d of collection %s has no replica (its peers were removed)", i, name)}
 		}
-		sets[i] = &replicaSet{s: s, name: name, gen: gen, idx: i, local: local}
+		sets[i] = newReplicaSet(s, name, gen, i, local)
 		return sets[i]
 	}
 	if err := snapshot.CleanStaleRestores(s.generationDir(name, gen)); err != nil {
@@ -445,6 +468,16 @@ func (s *Service) clusterInfo(ctx context.Context, c *collection.Collection) (*a
 	info := &api.CollectionClusterInfo{PeerID: self, ShardCount: len(m.Shards),
 		LocalShards: []api.LocalShardInfo{}, RemoteShards: []api.RemoteShardInfo{}, ShardTransfers: []api.ShardTransferInfo{}}
 	for i, sp := range m.Shards {
+		for _, r := range sp.Replicas {
+			if r.State == api.ReplicaPartial || r.State == api.ReplicaRecovery {
+				t := api.ShardTransferInfo{ShardID: uint32(i), From: sp.Primary(), To: r.Peer, Sync: r.State == api.ReplicaRecovery}
+				if r.Method != "" {
+					m := api.ShardTransferMethod(r.Method)
+					t.Method = &m
+				}
+				info.ShardTransfers = append(info.ShardTransfers, t)
+			}
+		}
 		for _, r := range sp.Replicas {
 			if r.Peer == self {
 				var n uint64

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"context"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -69,14 +70,22 @@ func (s *Service) checkOp(op *api.UpdateOperation) error {
 // calls call with the held context and the collection, and releases it.
 // Errors of call pass through fail.
 func withHeld[T any](s *Service, ctx context.Context, name string, need auth.Mode, call func(context.Context, *coll.Collection) (T, error)) (T, error) {
-	ctx, c, release, err := s.hold(ctx, name, need)
-	if err != nil {
-		var zero T
-		return zero, err
+	for {
+		hctx, c, release, err := s.hold(ctx, name, need)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		res, err := call(hctx, c)
+		release()
+		if errors.Is(err, errReopened) && ctx.Err() == nil {
+			// The collection closed under the call to be opened again
+			// with a new placement (cluster mode): call again once it
+			// is open.
+			continue
+		}
+		return res, fail(err)
 	}
-	defer release()
-	res, err := call(ctx, c)
-	return res, fail(err)
 }
 
 // withRead is withHeld for reading, bounded by the request's timeout and

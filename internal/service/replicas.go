@@ -36,10 +36,24 @@ type replicaSet struct {
 	idx   int
 	local *shard.Shard
 
+	// ctx is canceled when the replica set closes: calls in flight on it
+	// end with errReopened instead of holding the collection open.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu      sync.Mutex
 	remotes map[uint64]collection.Shard
 	primary *replica.Primary
 	closed  bool
+}
+
+// errReopened ends a write whose replica set closed under it because the
+// collection is opened again with a new placement; withHeld calls again.
+var errReopened = api.ErrUnavailable("the collection was reopened with a new placement during the call")
+
+func newReplicaSet(s *Service, name string, gen uint64, idx int, local *shard.Shard) *replicaSet {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &replicaSet{s: s, name: name, gen: gen, idx: idx, local: local, ctx: ctx, cancel: cancel}
 }
 
 var (
@@ -108,6 +122,7 @@ func (r *replicaSet) sync(sp meta.ShardPlacement) {
 
 // close stops the primary.
 func (r *replicaSet) close() {
+	r.cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
@@ -183,6 +198,8 @@ func (r *replicaSet) awaitChange(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-r.ctx.Done():
+		return errReopened
 	case <-t.C:
 		return nil
 	}
@@ -195,8 +212,15 @@ func wcf(c *meta.Collection) int {
 
 // write runs fn against the shard's primary, retrying at a new primary
 // after a failover unless the ordering is strong.
-func (r *replicaSet) write(ctx context.Context, local func(p *replica.Primary, wcf int) (uint64, error), remote func(h collection.Shard) (uint64, error)) (uint64, error) {
+func (r *replicaSet) write(ctx context.Context, local func(ctx context.Context, p *replica.Primary, wcf int) (uint64, error), remote func(ctx context.Context, h collection.Shard) (uint64, error)) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.ctx, cancel)
+	defer stop()
 	for {
+		if r.ctx.Err() != nil {
+			return 0, errReopened
+		}
 		sp, c := r.placement()
 		if c == nil {
 			return 0, api.ErrCollectionNotFound(r.name)
@@ -208,17 +232,23 @@ func (r *replicaSet) write(ctx context.Context, local func(p *replica.Primary, w
 			return 0, api.ErrUnavailable("shard %d of collection %s has no replica (its peers were removed)", r.idx, r.name)
 		case primary == r.s.cluster.ID():
 			if p := r.getPrimary(sp.Epoch); p != nil {
-				seq, err = local(p, wcf(c))
+				seq, err = local(ctx, p, wcf(c))
 			} else {
 				err = api.ErrUnavailable("the primary of shard %d of collection %s is not ready on this node", r.idx, r.name)
 			}
 		default:
-			seq, err = remote(r.remote(primary))
+			seq, err = remote(ctx, r.remote(primary))
+		}
+		if err != nil && r.ctx.Err() != nil {
+			return 0, errReopened
 		}
 		if err == nil || !retryable(err) || orderingOf(ctx) == api.OrderingStrong {
 			return seq, err
 		}
 		if werr := r.awaitChange(ctx); werr != nil {
+			if werr == errReopened {
+				return 0, werr
+			}
 			return 0, err
 		}
 	}
@@ -226,9 +256,9 @@ func (r *replicaSet) write(ctx context.Context, local func(p *replica.Primary, w
 
 // Apply implements collection.Shard.
 func (r *replicaSet) Apply(ctx context.Context, op *api.UpdateOperation) (uint64, error) {
-	return r.write(ctx, func(p *replica.Primary, wcf int) (uint64, error) {
+	return r.write(ctx, func(ctx context.Context, p *replica.Primary, wcf int) (uint64, error) {
 		return p.Write(ctx, op, wcf)
-	}, func(h collection.Shard) (uint64, error) {
+	}, func(ctx context.Context, h collection.Shard) (uint64, error) {
 		return h.Apply(ctx, op)
 	})
 }
@@ -254,7 +284,7 @@ func (r *replicaSet) PrepareWrite(ctx context.Context, op *api.UpdateOperation) 
 		if p := r.getPrimary(sp.Epoch); p != nil {
 			w, err := p.Prepare(ctx, op, wcf(c))
 			if err == nil {
-				return w, nil
+				return &localPending{r: r, ctx: ctx, op: op, w: w}, nil
 			}
 			if !retryable(err) {
 				return nil, err
@@ -267,6 +297,28 @@ func (r *replicaSet) PrepareWrite(ctx context.Context, op *api.UpdateOperation) 
 	}
 	return &applyLater{r: r, ctx: ctx, op: op}, nil
 }
+
+// localPending is a write prepared on this node's primary. When the
+// primary steps down before the write is acknowledged (a failover, or the
+// replica moving away), the write is sent again through the current
+// primary: the operations are idempotent, and the first attempt is
+// indeterminate anyway.
+type localPending struct {
+	r   *replicaSet
+	ctx context.Context
+	op  *api.UpdateOperation
+	w   *replica.Pending
+}
+
+func (l *localPending) Commit() (uint64, error) {
+	seq, err := l.w.Commit()
+	if err != nil && retryable(err) && orderingOf(l.ctx) != api.OrderingStrong {
+		return l.r.Apply(l.ctx, l.op)
+	}
+	return seq, err
+}
+
+func (l *localPending) Abort() { l.w.Abort() }
 
 // applyLater applies a checked write at commit.
 type applyLater struct {
@@ -438,7 +490,7 @@ func (r *replicaSet) Search(ctx context.Context, req shard.SearchRequest) ([]api
 // PrimaryWrite is a write forwarded by another node to this node's
 // primary replica of a shard (the remote server's Apply).
 func (s *Service) PrimaryWrite(ctx context.Context, name string, gen uint64, idx int, op *api.UpdateOperation) (uint64, error) {
-	r, err := s.replicaSetOf(name, gen, idx)
+	r, err := s.awaitReplicaSet(ctx, name, gen, idx)
 	if err != nil {
 		return 0, err
 	}
@@ -465,6 +517,41 @@ func (s *Service) replicaSetOf(name string, gen uint64, idx int) (*replicaSet, e
 		return nil, api.ErrNotFound("Shard %d of collection %s does not exist", idx, name)
 	}
 	return sets[idx], nil
+}
+
+// awaitReplicaSet is replicaSetOf for a call from another peer, which may
+// have seen a newer metadata state than this node has applied: a
+// collection not open here is looked up again after a read index, and one
+// being reopened is waited for.
+func (s *Service) awaitReplicaSet(ctx context.Context, name string, gen uint64, idx int) (*replicaSet, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := s.replicaSetOf(name, gen, idx)
+		if err == nil || attempt > 0 && api.KindOf(err) != api.KindNotFound {
+			return r, err
+		}
+		s.mu.RLock()
+		wait := s.busy[name]
+		s.mu.RUnlock()
+		switch {
+		case wait != nil:
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, fail(ctx.Err())
+			}
+		case attempt == 0:
+			if err := s.cluster.ReadIndex(ctx); err != nil {
+				return nil, err
+			}
+			s.reconMu.Lock()
+			s.reconMu.Unlock() //nolint:staticcheck // waits for the listener's side effects
+		default:
+			return nil, err
+		}
+		if attempt > 20 {
+			return nil, err
+		}
+	}
 }
 
 // LocateReplica finds this node's replica of a shard for its primary's
@@ -585,11 +672,13 @@ func (s *Service) InstallReplica(ctx context.Context, t replica.Target, epoch, s
 	defer os.RemoveAll(tmp)
 	s.reconMu.Lock()
 	defer s.reconMu.Unlock()
-	s.closeColl(t.Collection)
-	err = snapshot.SwapDir(filepath.Join(tmp, "shards", strconv.Itoa(t.Shard)), target)
-	if cur, ok := s.state().Collections[t.Collection]; ok && cur.Generation == t.Generation {
-		s.openPlaced(t.Collection, cur)
+	cur := s.state().Collections[t.Collection]
+	if cur == nil || cur.Generation != t.Generation {
+		cur = nil
 	}
+	s.reopen(t.Collection, cur, func() {
+		err = snapshot.SwapDir(filepath.Join(tmp, "shards", strconv.Itoa(t.Shard)), target)
+	})
 	if err != nil {
 		return nil, api.ErrInternal(err, "cannot install the checkpoint of shard %d", t.Shard)
 	}

@@ -1,0 +1,146 @@
+package service
+
+import (
+	"context"
+	"slices"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/meta"
+)
+
+// UpdateCollectionCluster is POST /collections/{c}/cluster (and gRPC
+// UpdateCollectionClusterSetup): one of Qdrant's cluster operations on a
+// collection's replicas. replicate_shard adds a Partial replica on the
+// target peer, which the shard's primary fills (from its op log when it
+// holds every operation, else with a checkpoint and the log tail; the
+// method names Qdrant's choice and the primary always takes the cheapest
+// that is correct) and makes Active; move_shard does the same and drops
+// the source replica in the command that makes the new one Active;
+// abort_transfer drops a replica that is not Active yet; restart_transfer
+// starts its filling over; drop_replica removes a replica (never the last
+// Active one). A standalone node refuses them all.
+func (s *Service) UpdateCollectionCluster(ctx context.Context, name string, op *api.ClusterOperations) error {
+	if err := CheckStandaloneChange(ctx, s, name); err != nil {
+		return err
+	}
+	if err := checkClusterOperation(op); err != nil {
+		return err
+	}
+	if s.cluster == nil {
+		return api.ErrStandalone
+	}
+	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
+		return err
+	}
+	real, err := s.resolveLinearized(ctx, name)
+	if err != nil {
+		return err
+	}
+	st := s.state()
+	c := st.Collections[real]
+	cmd := &meta.Command{V: meta.ReplicationCommandVersion, Collection: real, Generation: c.Generation}
+	shardOf := func(id uint32) (meta.ShardPlacement, error) {
+		if int(id) >= len(c.Shards) {
+			return meta.ShardPlacement{}, api.ErrBadInput("Shard %d does not exist in collection %s", id, real)
+		}
+		cmd.ShardID = int(id)
+		return c.Shards[id], nil
+	}
+	switch {
+	case op.MoveShard != nil || op.ReplicateShard != nil:
+		t := op.ReplicateShard
+		if op.MoveShard != nil {
+			t = op.MoveShard
+			cmd.MoveFrom = t.FromPeerID
+		}
+		sp, err := shardOf(t.ShardID)
+		if err != nil {
+			return err
+		}
+		from, ok := sp.Replica(t.FromPeerID)
+		if !ok {
+			return api.ErrBadInput("Shard %d of collection %s has no replica on peer %d", t.ShardID, real, t.FromPeerID)
+		}
+		if from.State != api.ReplicaActive {
+			return api.ErrBadInput("the replica of shard %d on peer %d is %s: a transfer starts from an Active replica", t.ShardID, t.FromPeerID, from.State)
+		}
+		if _, ok := st.Peers[t.ToPeerID]; !ok {
+			return api.ErrBadInput("Peer %d does not exist", t.ToPeerID)
+		}
+		if slices.ContainsFunc(sp.Replicas, func(r meta.Replica) bool { return r.State != api.ReplicaActive && r.State != api.ReplicaDead }) {
+			return api.ErrBadRequest("shard %d of collection %s already has a transfer in progress", t.ShardID, real)
+		}
+		cmd.Type, cmd.PeerID, cmd.State = meta.TypeAddReplica, t.ToPeerID, api.ReplicaPartial
+		if t.Method != nil {
+			cmd.Method = string(*t.Method)
+		}
+	case op.AbortTransfer != nil:
+		t := op.AbortTransfer
+		sp, err := shardOf(t.ShardID)
+		if err != nil {
+			return err
+		}
+		to, ok := sp.Replica(t.ToPeerID)
+		if !ok || to.State == api.ReplicaActive {
+			return api.ErrBadInput("there is no transfer of shard %d from peer %d to peer %d", t.ShardID, t.FromPeerID, t.ToPeerID)
+		}
+		cmd.Type, cmd.PeerID, cmd.FromState = meta.TypeDropReplica, t.ToPeerID, to.State
+	case op.RestartTransfer != nil:
+		t := op.RestartTransfer
+		sp, err := shardOf(t.ShardID)
+		if err != nil {
+			return err
+		}
+		to, ok := sp.Replica(t.ToPeerID)
+		if !ok || to.State == api.ReplicaActive {
+			return api.ErrBadInput("there is no transfer of shard %d from peer %d to peer %d", t.ShardID, t.FromPeerID, t.ToPeerID)
+		}
+		cmd.Type, cmd.PeerID, cmd.FromState, cmd.State = meta.TypeSetReplicaState, t.ToPeerID, to.State, api.ReplicaDead
+	case op.DropReplica != nil:
+		if _, err := shardOf(op.DropReplica.ShardID); err != nil {
+			return err
+		}
+		cmd.Type, cmd.PeerID = meta.TypeDropReplica, op.DropReplica.PeerID
+	}
+	return s.cluster.Apply(ctx, cmd)
+}
+
+// checkClusterOperation checks that op names exactly one operation this
+// server offers.
+func checkClusterOperation(op *api.ClusterOperations) error {
+	n := 0
+	for _, set := range []bool{op.MoveShard != nil, op.ReplicateShard != nil, op.AbortTransfer != nil, op.RestartTransfer != nil,
+		op.DropReplica != nil, op.CreateShardingKey != nil, op.DropShardingKey != nil, op.StartResharding != nil,
+		op.AbortResharding != nil, op.ReplicatePoints != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return api.ErrBadInput("a cluster operation must name exactly one of move_shard, replicate_shard, abort_transfer, restart_transfer, drop_replica")
+	}
+	switch {
+	case op.CreateShardingKey != nil || op.DropShardingKey != nil:
+		return ErrNoShardKeys
+	case op.StartResharding != nil || op.AbortResharding != nil:
+		return api.ErrBadRequest("resharding is not supported by this server")
+	case op.ReplicatePoints != nil:
+		return api.ErrBadRequest("replicate_points belongs to custom sharding, which this server does not offer")
+	}
+	for _, t := range []*api.ShardTransfer{op.MoveShard, op.ReplicateShard, op.RestartTransfer} {
+		if t == nil {
+			continue
+		}
+		if err := t.Method.Check(); err != nil {
+			return err
+		}
+		if t.FromPeerID == t.ToPeerID {
+			return api.ErrBadInput("a shard transfer needs two different peers, got %d twice", t.FromPeerID)
+		}
+	}
+	if op.RestartTransfer != nil && op.RestartTransfer.Method == nil {
+		return api.ErrBadInput("restart_transfer needs a method")
+	}
+	return nil
+}
