@@ -550,6 +550,9 @@ func (s *Service) clusterFieldIndex(ctx context.Context, name string, req *api.C
 	if err := checkFieldIndex(req); err != nil {
 		return nil, err
 	}
+	if err := s.checkStrict(c, wp.TimeoutSeconds, false, 0, s.indexCountCheck(req.FieldName)); err != nil {
+		return nil, err
+	}
 	err = s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(),
 		Field: req.FieldName, Schema: req.FieldSchema})
 	if err != nil {
