@@ -71,13 +71,13 @@ type MatchKind int
 
 // Match kinds.
 const (
-	MatchValue   MatchKind = iota // {"value": v}: keyword, integer or bool equality
-	MatchText                     // {"text": s}: full-text match
-	MatchPhrase                   // {"phrase": s}: full-text phrase match
-	MatchAny                      // {"any": [...]}
-	MatchExcept                   // {"except": [...]}
-	MatchTextAny                  // {"text_any": s}: full-text match of at least one token
-	MatchPrefixKind               // {"prefix": s}: keyword values starting with s (byte-wise, case-sensitive)
+	MatchValue      MatchKind = iota // {"value": v}: keyword, integer or bool equality
+	MatchText                        // {"text": s}: full-text match
+	MatchPhrase                      // {"phrase": s}: full-text phrase match
+	MatchAny                         // {"any": [...]}
+	MatchExcept                      // {"except": [...]}
+	MatchTextAny                     // {"text_any": s}: full-text match of at least one token
+	MatchPrefixKind                  // {"prefix": s}: keyword values starting with s (byte-wise, case-sensitive)
 )
 
 // Match is Qdrant's Match union. Value is a string, json.Number (integer) or
