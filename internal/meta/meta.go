@@ -96,6 +96,9 @@ type Command struct {
 	// a lost answer carries the same id, and the Raft state machine
 	// applies it once (State.Apply ignores it).
 	RequestID string `json:"request_id,omitempty"`
+	// Vector is the named vector of create_vector_name and
+	// delete_vector_name (vectors.go).
+	Vector *VectorChange `json:"vector,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -247,6 +250,8 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.dropPayloadIndex(cmd)
 	case TypeReplaceCollection:
 		err = s.replaceCollection(cmd)
+	case TypeCreateVector, TypeDeleteVector: // vectors.go
+		err = s.applyVector(cmd)
 	case TypeInitCluster, TypeAddPeer, TypeUpdatePeer, TypeRemovePeer:
 		if cmd.V < ClusterCommandVersion {
 			return api.ErrBadInput("%s needs command version %d", cmd.Type, ClusterCommandVersion)

@@ -156,6 +156,8 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 				s.log.Error("cannot drop payload index", "collection", cmd.Collection, "field", cmd.Field, "err", err)
 			}
 		}
+	case meta.TypeCreateVector, meta.TypeDeleteVector:
+		s.appliedVector(cmd, prev, next)
 	case meta.TypeRemovePeer:
 		// Placements lost the peer's replicas: route around them.
 		for name, c := range next.Collections {
