@@ -65,6 +65,14 @@ func (s *Service) changeVectors(ctx context.Context, coll, typ string, change *m
 		if err := s.checkVectorCommand(cmd); err != nil {
 			return nil, err
 		}
+		if typ == meta.TypeDeleteVector {
+			// Through the data path, on every replica, before the
+			// command: replaying the command later (a restart) must not
+			// touch data, which may by then hold a new vector of the name.
+			if err := s.purgeReplicas(ctx, real, change.Name); err != nil {
+				return nil, err
+			}
+		}
 		if err := s.cluster.Apply(ctx, cmd); err != nil {
 			return nil, err
 		}
@@ -165,22 +173,34 @@ func (s *Service) reopenWith(name string, change func() (*meta.Collection, error
 	return cerr
 }
 
+// purgeReplicas removes the vector name from every point of the
+// collection, on every replica (cluster mode, before delete_vector_name).
+func (s *Service) purgeReplicas(ctx context.Context, name, vector string) error {
+	_, err := withHeld(s, ctx, name, auth.Manage, func(ctx context.Context, c *collection.Collection) ([]api.UpdateResult, error) {
+		has := vector
+		return c.UpdateBatch(ctx, []api.UpdateOperation{{DeleteVectors: &api.DeleteVectors{
+			Filter: &api.Filter{Must: []api.Condition{{HasVector: &has}}}, Vector: []string{vector}}}}, true)
+	})
+	return err
+}
+
 // appliedVector is the cluster listener's side of a vector command: every
-// node reopens its replicas with the new vector set, after removing a
-// deleted vector from them.
+// node reopens its replicas with the new vector set (the proposer removed
+// a deleted vector's data first). It does not remove data itself: the
+// command is replayed at every restart, when the replicas may hold a
+// vector of the same name created later. While replaying, a collection
+// may fail to open with an intermediate vector set (its data is newer);
+// the command that matches the data opens it.
 func (s *Service) appliedVector(cmd *meta.Command, prev, next *meta.State) {
-	old, now := prev.Collections[cmd.Collection], next.Collections[cmd.Collection]
-	if old == nil || now == nil || s.openColl(cmd.Collection) == nil {
+	now := next.Collections[cmd.Collection]
+	if now == nil {
 		return
 	}
-	err := s.reopenWith(cmd.Collection, func() (*meta.Collection, error) {
-		if cmd.Type == meta.TypeDeleteVector && cmd.Vector != nil {
-			if err := collection.PurgeVector(context.Background(), s.vectorOptions(cmd.Collection, old), cmd.Vector.Name); err != nil {
-				s.log.Error("cannot remove vector from local replicas", "collection", cmd.Collection, "vector", cmd.Vector.Name, "err", err)
-			}
-		}
-		return now, nil
-	})
+	if s.openColl(cmd.Collection) == nil {
+		s.openPlaced(cmd.Collection, now)
+		return
+	}
+	err := s.reopenWith(cmd.Collection, func() (*meta.Collection, error) { return now, nil })
 	if err != nil {
 		s.log.Error("cannot reopen collection after a vector change", "collection", cmd.Collection, "err", err)
 	}
