@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 )
 
 // SearchParams tune a vector search.
@@ -151,10 +152,36 @@ type RRF struct {
 	Weights []float32 `json:"weights,omitempty"`
 }
 
-// Query is Qdrant's QueryInterface: exactly one field is set. A bare
-// VectorInput decodes as Nearest.
+// MaxMMRCandidates is the largest candidates_limit of an MMR query.
+const MaxMMRCandidates = 16384
+
+// MMR re-ranks a nearest query's candidates by maximal marginal relevance:
+// each next hit maximises (1 - diversity) × its similarity to the query
+// minus diversity × its largest similarity to the hits already chosen.
+type MMR struct {
+	Diversity       *float32 `json:"diversity,omitempty"`        // in [0, 1], default 0.5
+	CandidatesLimit *int     `json:"candidates_limit,omitempty"` // default: the limit
+}
+
+// Check validates the MMR parameters (both adapters call it).
+func (m *MMR) Check() error {
+	if m == nil {
+		return nil
+	}
+	if d := m.Diversity; d != nil && !(*d >= 0 && *d <= 1) {
+		return ErrValidation("mmr.diversity", fmt.Sprintf("value %v invalid, must be in the range 0.0 to 1.0", *d))
+	}
+	if c := m.CandidatesLimit; c != nil && (*c < 0 || *c > MaxMMRCandidates) {
+		return ErrValidation("mmr.candidates_limit", fmt.Sprintf("value %d invalid, must be %d or smaller", *c, MaxMMRCandidates))
+	}
+	return nil
+}
+
+// Query is Qdrant's QueryInterface: exactly one field is set, except that
+// MMR may accompany Nearest. A bare VectorInput decodes as Nearest.
 type Query struct {
 	Nearest   *VectorInput    `json:"nearest,omitempty"`
+	MMR       *MMR            `json:"mmr,omitempty"`
 	Recommend *RecommendInput `json:"recommend,omitempty"`
 	Discover  *DiscoverInput  `json:"discover,omitempty"`
 	Context   []ContextPair   `json:"context,omitempty"`
@@ -179,14 +206,12 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return ErrBadInput("invalid query: %v", err)
 	}
-	if len(raw) != 1 {
-		if _, ok := raw["nearest"]; ok {
-			if _, mmr := raw["mmr"]; mmr {
-				return ErrNearestWithMMR()
-			}
-		}
-		if len(raw) == 0 {
-			return ErrBadInput("empty query")
+	if len(raw) == 0 {
+		return ErrBadInput("empty query")
+	}
+	if _, mmr := raw["mmr"]; mmr {
+		if _, ok := raw["nearest"]; !ok || len(raw) != 2 {
+			return ErrBadInput("mmr is an option of a nearest query")
 		}
 	}
 	*q = Query{}
@@ -220,7 +245,13 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 			if err == nil && q.Sample != "random" {
 				return ErrBadInput("unknown sample %q: expected random", q.Sample)
 			}
-		case "formula", "relevance_feedback", "mmr":
+		case "mmr":
+			q.MMR = new(MMR)
+			err = json.Unmarshal(v, q.MMR)
+			if err == nil {
+				err = q.MMR.Check()
+			}
+		case "formula", "relevance_feedback":
 			return ErrQueryNotSupported(k)
 		default:
 			return ErrBadInput("unknown query variant %q", k)

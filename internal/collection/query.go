@@ -162,6 +162,9 @@ func (c *Collection) runStage(ctx context.Context, st stage) (ranked, error) {
 			return ranked{}, err
 		}
 	}
+	if st.query != nil && st.query.MMR != nil {
+		return c.mmrStage(ctx, st)
+	}
 	if len(st.prefetch) == 0 {
 		return c.runLeaf(ctx, st)
 	}

@@ -239,7 +239,25 @@ func queryFromProto(q *qdrant.Query) (*api.Query, error) {
 	case *qdrant.Query_Formula:
 		return nil, api.ErrQueryNotSupported("formula")
 	case *qdrant.Query_NearestWithMmr:
-		return nil, api.ErrNearestWithMMR()
+		if x.NearestWithMmr.GetNearest() == nil {
+			return nil, api.ErrBadInput("nearest with mmr needs the nearest vector")
+		}
+		v, err := vectorInputFromProto(x.NearestWithMmr.GetNearest())
+		if err != nil {
+			return nil, err
+		}
+		m := &api.MMR{}
+		if mm := x.NearestWithMmr.GetMmr(); mm != nil {
+			m.Diversity = mm.Diversity
+			if mm.CandidatesLimit != nil {
+				n := int(*mm.CandidatesLimit)
+				m.CandidatesLimit = &n
+			}
+		}
+		if err := m.Check(); err != nil {
+			return nil, err
+		}
+		return &api.Query{Nearest: &v, MMR: m}, nil
 	case *qdrant.Query_RelevanceFeedback:
 		return nil, api.ErrQueryNotSupported("relevance_feedback")
 	}
