@@ -189,6 +189,7 @@ type Query struct {
 	Fusion    string          `json:"fusion,omitempty"` // "rrf" or "dbsf"
 	RRF       *RRF            `json:"rrf,omitempty"`
 	Sample    string          `json:"sample,omitempty"` // "random"
+	Formula   *FormulaQuery   `json:"-"`                // {"formula": ..., "defaults": ...}
 }
 
 // UnmarshalJSON reads every supported form of QueryInterface.
@@ -208,6 +209,26 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 	}
 	if len(raw) == 0 {
 		return ErrBadInput("empty query")
+	}
+	if f, ok := raw["formula"]; ok {
+		d, hasDefaults := raw["defaults"]
+		if len(raw) != 1 && (len(raw) != 2 || !hasDefaults) {
+			return ErrBadInput("a formula query has only formula and defaults")
+		}
+		fq := &FormulaQuery{}
+		if err := json.Unmarshal(f, &fq.Formula); err != nil {
+			return exprErr("formula", err)
+		}
+		if hasDefaults && !bytes.Equal(bytes.TrimSpace(d), []byte("null")) {
+			if err := json.Unmarshal(d, &fq.Defaults); err != nil {
+				return ErrBadInput("formula defaults must be an object: %v", err)
+			}
+		}
+		if err := fq.CheckDefaults(); err != nil {
+			return err
+		}
+		*q = Query{Formula: fq}
+		return nil
 	}
 	if _, mmr := raw["mmr"]; mmr {
 		if _, ok := raw["nearest"]; !ok || len(raw) != 2 {
@@ -251,7 +272,7 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 			if err == nil {
 				err = q.MMR.Check()
 			}
-		case "formula", "relevance_feedback":
+		case "relevance_feedback":
 			return ErrQueryNotSupported(k)
 		default:
 			return ErrBadInput("unknown query variant %q", k)
@@ -268,6 +289,9 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the set form.
 func (q Query) MarshalJSON() ([]byte, error) {
+	if q.Formula != nil {
+		return json.Marshal(q.Formula)
+	}
 	type plain Query
 	return json.Marshal(plain(q))
 }

@@ -228,6 +228,8 @@ func (c *Collection) runLeaf(ctx context.Context, st stage) (ranked, error) {
 		return ranked{hits: recordsToHits(recs), higher: true}, nil
 	case q.Fusion != "" || q.RRF != nil:
 		return ranked{}, api.ErrBadInput("Fusion queries need at least one prefetch")
+	case q.Formula != nil:
+		return ranked{}, api.ErrBadInput("Formula queries need at least one prefetch")
 	case q.Sample != "":
 		ids, err := c.sample(ctx, st.limit, st.filter)
 		if err != nil {
@@ -259,6 +261,8 @@ func (c *Collection) rerank(ctx context.Context, st stage, subs []ranked) (ranke
 			r.hits = r.hits[:st.limit]
 		}
 		return r, nil
+	case q.Formula != nil:
+		return c.formulaStage(ctx, st, subs)
 	case q.Fusion != "" || q.RRF != nil:
 		var fused []api.ScoredPoint
 		switch {

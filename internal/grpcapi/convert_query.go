@@ -237,7 +237,7 @@ func queryFromProto(q *qdrant.Query) (*api.Query, error) {
 		}
 		return &api.Query{Sample: "random"}, nil
 	case *qdrant.Query_Formula:
-		return nil, api.ErrQueryNotSupported("formula")
+		return formulaFromProto(x.Formula)
 	case *qdrant.Query_NearestWithMmr:
 		if x.NearestWithMmr.GetNearest() == nil {
 			return nil, api.ErrBadInput("nearest with mmr needs the nearest vector")
