@@ -496,11 +496,11 @@ func TestQueryConversion(t *testing.T) {
 		}
 	}
 	unsupported := map[string]*qdrant.Query{
-		"formula":             qdrant.NewQueryFormula(&qdrant.Formula{Expression: qdrant.NewExpressionConstant(1)}),
-		"mmr without nearest": qdrant.NewQueryMMR(nil, &qdrant.Mmr{}),
-		"mmr diversity 2":     qdrant.NewQueryMMR(qdrant.NewVectorInput(1), &qdrant.Mmr{Diversity: proto.Float32(2)}),
-		"document":            qdrant.NewQueryDocument(&qdrant.Document{Text: "x"}),
-		"empty":               {},
+		"formula without expression": qdrant.NewQueryFormula(&qdrant.Formula{}),
+		"mmr without nearest":        qdrant.NewQueryMMR(nil, &qdrant.Mmr{}),
+		"mmr diversity 2":            qdrant.NewQueryMMR(qdrant.NewVectorInput(1), &qdrant.Mmr{Diversity: proto.Float32(2)}),
+		"document":                   qdrant.NewQueryDocument(&qdrant.Document{Text: "x"}),
+		"empty":                      {},
 	}
 	if q, err := queryFromProto(qdrant.NewQueryMMR(qdrant.NewVectorInput(1), &qdrant.Mmr{Diversity: proto.Float32(0.25), CandidatesLimit: proto.Uint32(7)})); err != nil ||
 		q.Nearest.Vector[0] != 1 || *q.MMR.Diversity != 0.25 || *q.MMR.CandidatesLimit != 7 {
