@@ -127,6 +127,9 @@ func (e *Expression) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return ErrBadInput("invalid expression: %v", err)
 	}
+	if len(raw) == 0 {
+		return ErrBadInput("empty expression: expected a number, a variable, an operator or a condition")
+	}
 	if len(raw) == 1 {
 		for k, v := range raw {
 			if ok, err := e.operator(k, v); ok || err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // SearchParams tune a vector search.
@@ -180,16 +181,62 @@ func (m *MMR) Check() error {
 // Query is Qdrant's QueryInterface: exactly one field is set, except that
 // MMR may accompany Nearest. A bare VectorInput decodes as Nearest.
 type Query struct {
-	Nearest   *VectorInput    `json:"nearest,omitempty"`
-	MMR       *MMR            `json:"mmr,omitempty"`
-	Recommend *RecommendInput `json:"recommend,omitempty"`
-	Discover  *DiscoverInput  `json:"discover,omitempty"`
-	Context   []ContextPair   `json:"context,omitempty"`
-	OrderBy   *OrderBy        `json:"order_by,omitempty"`
-	Fusion    string          `json:"fusion,omitempty"` // "rrf" or "dbsf"
-	RRF       *RRF            `json:"rrf,omitempty"`
-	Sample    string          `json:"sample,omitempty"` // "random"
-	Formula   *FormulaQuery   `json:"-"`                // {"formula": ..., "defaults": ...}
+	Nearest   *VectorInput       `json:"nearest,omitempty"`
+	MMR       *MMR               `json:"mmr,omitempty"`
+	Recommend *RecommendInput    `json:"recommend,omitempty"`
+	Discover  *DiscoverInput     `json:"discover,omitempty"`
+	Context   []ContextPair      `json:"context,omitempty"`
+	OrderBy   *OrderBy           `json:"order_by,omitempty"`
+	Fusion    string             `json:"fusion,omitempty"` // "rrf" or "dbsf"
+	RRF       *RRF               `json:"rrf,omitempty"`
+	Sample    string             `json:"sample,omitempty"` // "random"
+	Formula   *FormulaQuery      `json:"-"`                // {"formula": ..., "defaults": ...}
+	Feedback  *RelevanceFeedback `json:"relevance_feedback,omitempty"`
+}
+
+// RelevanceFeedback re-ranks by feedback on examples (Qdrant's
+// relevance_feedback query): the target, examples scored by a feedback
+// model, and the strategy that turns them into a score.
+type RelevanceFeedback struct {
+	Target   VectorInput      `json:"target"`
+	Feedback []FeedbackItem   `json:"feedback"`
+	Strategy FeedbackStrategy `json:"strategy"`
+}
+
+// FeedbackItem is one example with its feedback score.
+type FeedbackItem struct {
+	Example VectorInput `json:"example"`
+	Score   float32     `json:"score"`
+}
+
+// FeedbackStrategy is the only strategy, naive: score = a × sim(target) +
+// Σ over pairs of examples (better, worse) of (score difference)^b × c ×
+// (sim(better) − sim(worse)).
+type FeedbackStrategy struct {
+	Naive *NaiveFeedback `json:"naive"`
+}
+
+// NaiveFeedback holds the naive strategy's coefficients.
+type NaiveFeedback struct {
+	A float32 `json:"a"`
+	B float32 `json:"b"`
+	C float32 `json:"c"`
+}
+
+// Check validates the query (both adapters call it).
+func (r *RelevanceFeedback) Check() error {
+	if r.Strategy.Naive == nil {
+		return ErrBadInput("relevance_feedback needs a strategy: naive")
+	}
+	if n := r.Strategy.Naive; !(n.B >= 0) || math.IsInf(float64(n.B), 0) || math.IsNaN(float64(n.A)) || math.IsInf(float64(n.A), 0) || math.IsNaN(float64(n.C)) || math.IsInf(float64(n.C), 0) {
+		return ErrValidation("strategy.naive", "a, b and c must be finite and b at least 0")
+	}
+	for _, it := range r.Feedback {
+		if math.IsNaN(float64(it.Score)) || math.IsInf(float64(it.Score), 0) {
+			return ErrValidation("feedback.score", "must be finite")
+		}
+	}
+	return nil
 }
 
 // UnmarshalJSON reads every supported form of QueryInterface.
@@ -273,7 +320,11 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 				err = q.MMR.Check()
 			}
 		case "relevance_feedback":
-			return ErrQueryNotSupported(k)
+			q.Feedback = new(RelevanceFeedback)
+			err = json.Unmarshal(v, q.Feedback)
+			if err == nil {
+				err = q.Feedback.Check()
+			}
 		default:
 			return ErrBadInput("unknown query variant %q", k)
 		}

@@ -203,7 +203,7 @@ func (c *Collection) runStage(ctx context.Context, st stage) (ranked, error) {
 }
 
 func needsVector(q *api.Query) bool {
-	return q.Nearest != nil || q.Recommend != nil || q.Discover != nil || q.Context != nil
+	return q.Nearest != nil || q.Recommend != nil || q.Discover != nil || q.Context != nil || q.Feedback != nil
 }
 
 // runLeaf executes a query with no prefetch over the whole collection.
@@ -441,6 +441,22 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 		}
 		exclude = ex
 		req.Custom = &shard.CustomScore{Kind: shard.CustomContext, Pairs: toPairs(vecs)}
+	case q.Feedback != nil:
+		f := q.Feedback
+		all := []api.VectorInput{f.Target}
+		scores := make([]float32, len(f.Feedback))
+		for i, it := range f.Feedback {
+			all = append(all, it.Example)
+			scores[i] = it.Score
+		}
+		vecs, ex, err := c.resolveInputs(ctx, all, st.using, st.lookup)
+		if err != nil {
+			return ranked{}, err
+		}
+		exclude = ex
+		n := f.Strategy.Naive
+		pairs, weights := FeedbackPairs(vecs[1:], scores, n.B, n.C)
+		req.Custom = &shard.CustomScore{Kind: shard.CustomFeedback, Target: vecs[0], Pairs: pairs, Weights: weights, A: n.A}
 	default:
 		return ranked{}, api.ErrBadInput("unsupported query")
 	}
@@ -474,6 +490,11 @@ func CustomScorer(d api.Distance, cs *shard.CustomScore) shard.Scorer {
 		return DiscoverScore(d, cs.Target, pairs)
 	case shard.CustomContext:
 		return ContextScore(d, pairs)
+	case shard.CustomFeedback:
+		if len(cs.Weights) != len(pairs) {
+			return nil
+		}
+		return FeedbackScore(d, cs.A, cs.Target, pairs, cs.Weights)
 	}
 	return nil
 }
