@@ -351,3 +351,38 @@ func TestRelevanceFeedbackAlike(t *testing.T) {
 		t.Errorf("b < 0: %d %s", code, msg)
 	}
 }
+
+// TestMatchPrefix filters by match prefix (REST: the served gRPC protos
+// have no such match) with and without a keyword index: byte-wise and
+// case-sensitive, on single values and arrays.
+func TestMatchPrefix(t *testing.T) {
+	s := start(t, testConfig(t, t.TempDir()))
+	c := newREST(t, s)
+	c.ok("PUT", "/collections/p", map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}})
+	c.ok("PUT", "/collections/p/points?wait=true", map[string]any{"points": []any{
+		map[string]any{"id": 1, "vector": []float32{1, 0}, "payload": map[string]any{"sku": "AB-100"}},
+		map[string]any{"id": 2, "vector": []float32{1, 0}, "payload": map[string]any{"sku": []any{"x", "AB-200"}}},
+		map[string]any{"id": 3, "vector": []float32{1, 0}, "payload": map[string]any{"sku": "ab-300"}},
+		map[string]any{"id": 4, "vector": []float32{1, 0}, "payload": map[string]any{"sku": 12}},
+	}})
+	ids := func() []float64 {
+		t.Helper()
+		out := c.ok("POST", "/collections/p/points/scroll", map[string]any{"filter": map[string]any{"must": []any{map[string]any{"key": "sku", "match": map[string]any{"prefix": "AB-"}}}}})
+		var ids []float64
+		for _, p := range out["result"].(map[string]any)["points"].([]any) {
+			ids = append(ids, p.(map[string]any)["id"].(float64))
+		}
+		return ids
+	}
+	if got := ids(); !slices.Equal(got, []float64{1, 2}) {
+		t.Errorf("without index: %v", got)
+	}
+	c.ok("PUT", "/collections/p/index?wait=true", map[string]any{"field_name": "sku", "field_schema": "keyword"})
+	if got := ids(); !slices.Equal(got, []float64{1, 2}) {
+		t.Errorf("with a keyword index: %v", got)
+	}
+	code, msg := parityREST(t, c, parityCase{method: "POST", path: "p/points/scroll", body: `{"filter": {"must": [{"key": "sku", "match": {"prefix": 1}}]}}`})
+	if code != 400 || !strings.Contains(msg, "match prefix must be a string") {
+		t.Errorf("prefix 1: %d %s", code, msg)
+	}
+}
