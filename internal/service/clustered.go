@@ -140,6 +140,7 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
 	case meta.TypeDeleteCollection:
 		s.dropPlaced(cmd.Collection, prev.Collections[cmd.Collection])
+		s.rates.drop(cmd.Collection)
 	case meta.TypeUpdateCollection:
 		if c := s.openColl(cmd.Collection); c != nil {
 			c.SetConfig(next.Collections[cmd.Collection].Config)

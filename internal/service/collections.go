@@ -539,6 +539,7 @@ func (s *Service) DeleteCollection(ctx context.Context, name string) (bool, erro
 	c := s.colls[name]
 	delete(s.colls, name)
 	s.mu.Unlock()
+	s.rates.drop(name)
 	var errs []error
 	if c != nil {
 		if err := c.Drop(); err != nil {
