@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -122,5 +123,33 @@ func TestNamedVectorManagement(t *testing.T) {
 	code, msg = parityREST(t, c2, parityCase{method: "DELETE", path: "v/vectors/sp", body: ``})
 	if code != 400 || !strings.Contains(msg, "last vector") {
 		t.Errorf("last vector: %d %s", code, msg)
+	}
+}
+
+// TestNamedVectorsInSnapshots checks that a snapshot taken after a vector
+// change carries the new vector set: recovered under another name, the
+// collection has the added vector (with its data) and lacks the removed one.
+func TestNamedVectorsInSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	s := start(t, cfg)
+	c := newREST(t, s)
+	c.ok("PUT", "/collections/v", map[string]any{"vectors": map[string]any{"a": map[string]any{"size": 2, "distance": "Dot"}, "b": map[string]any{"size": 2, "distance": "Dot"}}})
+	c.ok("PUT", "/collections/v/vectors/sp?wait=true", map[string]any{"sparse": map[string]any{}})
+	c.ok("DELETE", "/collections/v/vectors/a?wait=true", nil)
+	c.ok("PUT", "/collections/v/points?wait=true", map[string]any{"points": []any{
+		map[string]any{"id": 1, "vector": map[string]any{"b": []float32{1, 0}, "sp": map[string]any{"indices": []int{7}, "values": []float32{2}}}}}})
+	out := c.ok("POST", "/collections/v/snapshots", nil)
+	name := out["result"].(map[string]any)["name"].(string)
+	c.ok("PUT", "/collections/v2/snapshots/recover", map[string]any{"location": "file://" + filepath.Join(cfg.Storage.SnapshotsPath, "v", name)})
+	info := c.ok("GET", "/collections/v2", nil)["result"].(map[string]any)
+	params := info["config"].(map[string]any)["params"].(map[string]any)
+	vecs := params["vectors"].(map[string]any)
+	if _, ok := vecs["a"]; ok || vecs["b"] == nil || params["sparse_vectors"].(map[string]any)["sp"] == nil {
+		t.Errorf("recovered config: %v", params)
+	}
+	pts := c.ok("POST", "/collections/v2/points/query", map[string]any{"query": map[string]any{"indices": []int{7}, "values": []float32{1}}, "using": "sp"})["result"].(map[string]any)["points"].([]any)
+	if len(pts) != 1 || pts[0].(map[string]any)["id"] != 1.0 {
+		t.Errorf("recovered sparse data: %v", pts)
 	}
 }
