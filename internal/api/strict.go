@@ -425,3 +425,58 @@ func valueIndexTypes(v any) []PayloadSchemaType {
 	}
 	return []PayloadSchemaType{SchemaKeyword, SchemaUUID}
 }
+
+// CheckFormula refuses, while unindexed retrieval filters are refused, a
+// formula reading a payload key that has no fitting index: a number
+// variable (integer, float), a geo_distance target (geo), a datetime_key
+// (datetime) or a condition's key.
+func (c *StrictModeConfig) CheckFormula(q *Query, indexes map[string]PayloadFieldSchema) error {
+	if q == nil || q.Formula == nil || c.UnindexedFilteringRetrieve == nil || *c.UnindexedFilteringRetrieve {
+		return nil
+	}
+	var key string
+	var types []PayloadSchemaType
+	found := false
+	q.Formula.Formula.Walk(func(e *Expression) {
+		if found {
+			return
+		}
+		var k string
+		var need []PayloadSchemaType
+		switch e.Kind {
+		case ExprVariable:
+			if e.ScoreVar {
+				return
+			}
+			k, need = e.Var, []PayloadSchemaType{SchemaInteger, SchemaFloat}
+		case ExprGeoDistance:
+			k, need = e.Var, []PayloadSchemaType{SchemaGeo}
+		case ExprDatetimeKey:
+			k, need = e.Var, []PayloadSchemaType{SchemaDatetime}
+		case ExprCondition:
+			f := &Filter{Must: []Condition{*e.Cond}}
+			key, types, found = f.UnindexedKey(indexes)
+			return
+		default:
+			return
+		}
+		if s, ok := indexes[k]; ok {
+			for _, t := range need {
+				if s.Type == t {
+					return
+				}
+			}
+		}
+		key, types, found = k, need, true
+	})
+	if !found {
+		return nil
+	}
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	sort.Strings(names)
+	return ErrStrictMode(fmt.Sprintf("Index required but not found for \"%s\" of one of the following types: [%s]", key, strings.Join(names, ", ")),
+		"Create an index for this key or use a different formula expression.")
+}

@@ -155,12 +155,31 @@ func TestStrictModeAlike(t *testing.T) {
 			status: 400, code: codes.InvalidArgument, want: `Limit exceeded 3 > 2 for "batch size"`,
 		},
 		{
-			name: "group_by unindexed", method: "POST", path: "s/points/query/groups", body: `{"query": [1, 0, 0, 0], "group_by": "color", "limit": 2}`,
+			name: "group_by unindexed", method: "POST", path: "s/points/query/groups", body: `{"query": [1, 0, 0, 0], "group_by": "color", "limit": 1}`,
 			grpc: func(ctx context.Context, g *parityClients) error {
-				_, err := g.points.QueryGroups(ctx, &qdrant.QueryPointGroups{CollectionName: "s", Query: qdrant.NewQuery(1, 0, 0, 0), GroupBy: "color", Limit: u64(2)})
+				_, err := g.points.QueryGroups(ctx, &qdrant.QueryPointGroups{CollectionName: "s", Query: qdrant.NewQuery(1, 0, 0, 0), GroupBy: "color", Limit: u64(1)})
 				return err
 			},
 			status: 400, code: codes.InvalidArgument, want: `Index required but not found for "color". Help: Create an index supporting ` + "`match`" + ` for this key.`,
+		},
+		{
+			name: "groups count limit × group_size", method: "POST", path: "s/points/query/groups", body: `{"query": [1, 0, 0, 0], "group_by": "city", "limit": 2}`,
+			grpc: func(ctx context.Context, g *parityClients) error {
+				_, err := g.points.QueryGroups(ctx, &qdrant.QueryPointGroups{CollectionName: "s", Query: qdrant.NewQuery(1, 0, 0, 0), GroupBy: "city", Limit: u64(2)})
+				return err
+			},
+			status: 400, code: codes.InvalidArgument, want: `Limit exceeded 6 > 5 for "limit"`,
+		},
+		{
+			name: "formula on an unindexed key", method: "POST", path: "s/points/query", body: `{"prefetch": {"query": [1, 0, 0, 0], "limit": 2}, "query": {"formula": {"mult": ["$score", "price"]}}, "limit": 2}`,
+			grpc: func(ctx context.Context, g *parityClients) error {
+				_, err := g.points.Query(ctx, &qdrant.QueryPoints{CollectionName: "s", Prefetch: []*qdrant.PrefetchQuery{{Query: qdrant.NewQuery(1, 0, 0, 0), Limit: u64(2)}},
+					Query: qdrant.NewQueryFormula(&qdrant.Formula{Expression: qdrant.NewExpressionMult(&qdrant.MultExpression{Mult: []*qdrant.Expression{qdrant.NewExpressionVariable("$score"), qdrant.NewExpressionVariable("price")}})}),
+					Limit: u64(2)})
+				return err
+			},
+			status: 400, code: codes.InvalidArgument,
+			want: `Bad request: Index required but not found for "price" of one of the following types: [float, integer]` + help + "Create an index for this key or use a different formula expression.",
 		},
 	}
 	for _, tc := range cases {

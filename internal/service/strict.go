@@ -100,14 +100,20 @@ func (s *Service) checkStrict(c *coll.Collection, timeout int, write bool, cost 
 	return nil
 }
 
-// queryChecks checks a universal query: limit, prefetch limits, filters
-// and search params at every level.
+// queryChecks checks a universal query: limit, prefetch limits, filters,
+// formulas and search params at every level.
 func (s *Service) queryChecks(req *api.QueryRequest) strictCheck {
+	limit := 10
+	if req.Limit != nil {
+		limit = *req.Limit
+	}
+	return s.queryChecksLimit(req, limit)
+}
+
+// queryChecksLimit is queryChecks with the limit the request counts as
+// (a group query counts limit × group_size).
+func (s *Service) queryChecksLimit(req *api.QueryRequest, limit int) strictCheck {
 	return func(sm *api.StrictModeConfig, c *coll.Collection) error {
-		limit := 10
-		if req.Limit != nil {
-			limit = *req.Limit
-		}
 		if err := api.StrictLimit(limit, sm.MaxQueryLimit, "limit"); err != nil {
 			return err
 		}
@@ -116,6 +122,9 @@ func (s *Service) queryChecks(req *api.QueryRequest) strictCheck {
 			return err
 		}
 		if err := sm.CheckSearchParams(req.Params); err != nil {
+			return err
+		}
+		if err := sm.CheckFormula(req.Query, idx); err != nil {
 			return err
 		}
 		return checkPrefetchesStrict(sm, req.Prefetch, idx)
@@ -134,6 +143,9 @@ func checkPrefetchesStrict(sm *api.StrictModeConfig, ps []api.Prefetch, idx map[
 			return err
 		}
 		if err := sm.CheckSearchParams(p.Params); err != nil {
+			return err
+		}
+		if err := sm.CheckFormula(p.Query, idx); err != nil {
 			return err
 		}
 		if err := checkPrefetchesStrict(sm, p.Prefetch, idx); err != nil {
@@ -161,8 +173,15 @@ func (s *Service) batchChecks(reqs []api.QueryRequest) strictCheck {
 // groupsChecks checks a group query, and that group_by has an index that
 // serves match conditions while unindexed retrieval filters are refused.
 func (s *Service) groupsChecks(req *api.QueryGroupsRequest) strictCheck {
+	groups, size := 10, 3
+	if req.Limit != nil {
+		groups = *req.Limit
+	}
+	if req.GroupSize != nil {
+		size = *req.GroupSize
+	}
 	return func(sm *api.StrictModeConfig, c *coll.Collection) error {
-		if err := s.queryChecks(&req.QueryRequest)(sm, c); err != nil {
+		if err := s.queryChecksLimit(&req.QueryRequest, groups*size)(sm, c); err != nil {
 			return err
 		}
 		if sm.UnindexedFilteringRetrieve == nil || *sm.UnindexedFilteringRetrieve {
