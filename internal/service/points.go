@@ -244,7 +244,7 @@ func (s *Service) Scroll(ctx context.Context, collection string, req *api.Scroll
 	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, 10, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
 		return c.Scroll(ctx, req)
 	})
 }
@@ -257,8 +257,7 @@ func (s *Service) Count(ctx context.Context, collection string, req *api.CountRe
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return nil, err
 	}
-	one := 1
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(&one, 1, req.Filter, req.Exact == nil || *req.Exact), func(ctx context.Context, c *coll.Collection) (*api.CountResult, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(nil, req.Filter, req.Exact == nil || *req.Exact), func(ctx context.Context, c *coll.Collection) (*api.CountResult, error) {
 		exact := req.Exact == nil || *req.Exact
 		n, err := c.Count(ctx, req.Filter, exact)
 		if err != nil {
@@ -279,7 +278,7 @@ func (s *Service) Facet(ctx context.Context, collection string, req *api.FacetRe
 	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, 10, req.Filter, req.Exact != nil && *req.Exact), func(ctx context.Context, c *coll.Collection) (*api.FacetResponse, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, req.Filter, req.Exact != nil && *req.Exact), func(ctx context.Context, c *coll.Collection) (*api.FacetResponse, error) {
 		return c.Facet(ctx, req)
 	})
 }
@@ -316,11 +315,7 @@ func (s *Service) matrix(ctx context.Context, collection string, req *api.Search
 	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
 		return nil, err
 	}
-	sample := 10
-	if req.Sample != nil {
-		sample = *req.Sample
-	}
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(&sample, 10, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Sample, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
 		m, err := c.DistanceMatrix(ctx, req)
 		if err != nil {
 			return nil, err

@@ -204,16 +204,14 @@ func (s *Service) groupsChecks(req *api.QueryGroupsRequest) strictCheck {
 	}
 }
 
-// limitFilterChecks checks a read with a limit (its default when unset),
-// a filter and an exact flag.
-func (s *Service) limitFilterChecks(limit *int, def int, f *api.Filter, exact bool) strictCheck {
+// limitFilterChecks checks a read with a limit (none checked when unset,
+// as Qdrant does for scroll and facet), a filter and an exact flag.
+func (s *Service) limitFilterChecks(limit *int, f *api.Filter, exact bool) strictCheck {
 	return func(sm *api.StrictModeConfig, c *coll.Collection) error {
-		n := def
 		if limit != nil {
-			n = *limit
-		}
-		if err := api.StrictLimit(n, sm.MaxQueryLimit, "limit"); err != nil {
-			return err
+			if err := api.StrictLimit(*limit, sm.MaxQueryLimit, "limit"); err != nil {
+				return err
+			}
 		}
 		if err := sm.CheckFilter(f, false, s.payloadIndexes(c)); err != nil {
 			return err
