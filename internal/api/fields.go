@@ -410,6 +410,11 @@ func (*Query) checkFields(w *fieldWalker, b []byte, i int) (int, error) {
 			if idx || vals {
 				return w.checkKeys(b, i, []string{"indices", "values"}, nil)
 			}
+			if _, f := probe["formula"]; f {
+				// The expressions decode strictly themselves.
+				raw := reflect.TypeFor[json.RawMessage]()
+				return w.checkKeys(b, i, []string{"formula", "defaults"}, []reflect.Type{raw, raw})
+			}
 		}
 	}
 	names, types := jsonFields(reflect.TypeFor[Query](), nil, nil)

@@ -71,12 +71,13 @@ type MatchKind int
 
 // Match kinds.
 const (
-	MatchValue   MatchKind = iota // {"value": v}: keyword, integer or bool equality
-	MatchText                     // {"text": s}: full-text match
-	MatchPhrase                   // {"phrase": s}: full-text phrase match
-	MatchAny                      // {"any": [...]}
-	MatchExcept                   // {"except": [...]}
-	MatchTextAny                  // {"text_any": s}: full-text match of at least one token
+	MatchValue      MatchKind = iota // {"value": v}: keyword, integer or bool equality
+	MatchText                        // {"text": s}: full-text match
+	MatchPhrase                      // {"phrase": s}: full-text phrase match
+	MatchAny                         // {"any": [...]}
+	MatchExcept                      // {"except": [...]}
+	MatchTextAny                     // {"text_any": s}: full-text match of at least one token
+	MatchPrefixKind                  // {"prefix": s}: keyword values starting with s (byte-wise, case-sensitive)
 )
 
 // Match is Qdrant's Match union. Value is a string, json.Number (integer) or
@@ -440,7 +441,7 @@ func (r DatetimeRange) MarshalJSON() ([]byte, error) {
 func (m *Match) UnmarshalJSON(b []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil || len(raw) != 1 {
-		return ErrBadInput("match must be an object with one of value, text, text_any, phrase, any, except")
+		return ErrBadInput("match must be an object with one of value, text, text_any, phrase, prefix, any, except")
 	}
 	for k, v := range raw {
 		switch k {
@@ -466,6 +467,12 @@ func (m *Match) UnmarshalJSON(b []byte) error {
 				kind = MatchTextAny
 			}
 			*m = Match{Kind: kind, Text: s}
+		case "prefix":
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return ErrBadInput("match prefix must be a string")
+			}
+			*m = Match{Kind: MatchPrefixKind, Text: s}
 		case "any", "except":
 			val, err := DecodeValue(v)
 			if err != nil {
@@ -501,6 +508,8 @@ func (m Match) MarshalJSON() ([]byte, error) {
 		return json.Marshal(map[string]string{"phrase": m.Text})
 	case MatchTextAny:
 		return json.Marshal(map[string]string{"text_any": m.Text})
+	case MatchPrefixKind:
+		return json.Marshal(map[string]string{"prefix": m.Text})
 	case MatchAny:
 		return json.Marshal(map[string]any{"any": m.Values})
 	case MatchExcept:

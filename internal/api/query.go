@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 )
 
 // SearchParams tune a vector search.
@@ -151,17 +153,90 @@ type RRF struct {
 	Weights []float32 `json:"weights,omitempty"`
 }
 
-// Query is Qdrant's QueryInterface: exactly one field is set. A bare
-// VectorInput decodes as Nearest.
+// MaxMMRCandidates is the largest candidates_limit of an MMR query.
+const MaxMMRCandidates = 16384
+
+// MMR re-ranks a nearest query's candidates by maximal marginal relevance:
+// each next hit maximises (1 - diversity) × its similarity to the query
+// minus diversity × its largest similarity to the hits already chosen.
+type MMR struct {
+	Diversity       *float32 `json:"diversity,omitempty"`        // in [0, 1], default 0.5
+	CandidatesLimit *int     `json:"candidates_limit,omitempty"` // default: the limit
+}
+
+// Check validates the MMR parameters (both adapters call it).
+func (m *MMR) Check() error {
+	if m == nil {
+		return nil
+	}
+	if d := m.Diversity; d != nil && !(*d >= 0 && *d <= 1) {
+		return ErrValidation("mmr.diversity", fmt.Sprintf("value %v invalid, must be in the range 0.0 to 1.0", *d))
+	}
+	if c := m.CandidatesLimit; c != nil && (*c < 0 || *c > MaxMMRCandidates) {
+		return ErrValidation("mmr.candidates_limit", fmt.Sprintf("value %d invalid, must be %d or smaller", *c, MaxMMRCandidates))
+	}
+	return nil
+}
+
+// Query is Qdrant's QueryInterface: exactly one field is set, except that
+// MMR may accompany Nearest. A bare VectorInput decodes as Nearest.
 type Query struct {
-	Nearest   *VectorInput    `json:"nearest,omitempty"`
-	Recommend *RecommendInput `json:"recommend,omitempty"`
-	Discover  *DiscoverInput  `json:"discover,omitempty"`
-	Context   []ContextPair   `json:"context,omitempty"`
-	OrderBy   *OrderBy        `json:"order_by,omitempty"`
-	Fusion    string          `json:"fusion,omitempty"` // "rrf" or "dbsf"
-	RRF       *RRF            `json:"rrf,omitempty"`
-	Sample    string          `json:"sample,omitempty"` // "random"
+	Nearest   *VectorInput       `json:"nearest,omitempty"`
+	MMR       *MMR               `json:"mmr,omitempty"`
+	Recommend *RecommendInput    `json:"recommend,omitempty"`
+	Discover  *DiscoverInput     `json:"discover,omitempty"`
+	Context   []ContextPair      `json:"context,omitempty"`
+	OrderBy   *OrderBy           `json:"order_by,omitempty"`
+	Fusion    string             `json:"fusion,omitempty"` // "rrf" or "dbsf"
+	RRF       *RRF               `json:"rrf,omitempty"`
+	Sample    string             `json:"sample,omitempty"` // "random"
+	Formula   *FormulaQuery      `json:"-"`                // {"formula": ..., "defaults": ...}
+	Feedback  *RelevanceFeedback `json:"relevance_feedback,omitempty"`
+}
+
+// RelevanceFeedback re-ranks by feedback on examples (Qdrant's
+// relevance_feedback query): the target, examples scored by a feedback
+// model, and the strategy that turns them into a score.
+type RelevanceFeedback struct {
+	Target   VectorInput      `json:"target"`
+	Feedback []FeedbackItem   `json:"feedback"`
+	Strategy FeedbackStrategy `json:"strategy"`
+}
+
+// FeedbackItem is one example with its feedback score.
+type FeedbackItem struct {
+	Example VectorInput `json:"example"`
+	Score   float32     `json:"score"`
+}
+
+// FeedbackStrategy is the only strategy, naive: score = a × sim(target) +
+// Σ over pairs of examples (better, worse) of (score difference)^b × c ×
+// (sim(better) − sim(worse)).
+type FeedbackStrategy struct {
+	Naive *NaiveFeedback `json:"naive"`
+}
+
+// NaiveFeedback holds the naive strategy's coefficients.
+type NaiveFeedback struct {
+	A float32 `json:"a"`
+	B float32 `json:"b"`
+	C float32 `json:"c"`
+}
+
+// Check validates the query (both adapters call it).
+func (r *RelevanceFeedback) Check() error {
+	if r.Strategy.Naive == nil {
+		return ErrBadInput("relevance_feedback needs a strategy: naive")
+	}
+	if n := r.Strategy.Naive; !(n.B >= 0) || math.IsInf(float64(n.B), 0) || math.IsNaN(float64(n.A)) || math.IsInf(float64(n.A), 0) || math.IsNaN(float64(n.C)) || math.IsInf(float64(n.C), 0) {
+		return ErrValidation("strategy.naive", "a, b and c must be finite and b at least 0")
+	}
+	for _, it := range r.Feedback {
+		if math.IsNaN(float64(it.Score)) || math.IsInf(float64(it.Score), 0) {
+			return ErrValidation("feedback.score", "must be finite")
+		}
+	}
+	return nil
 }
 
 // UnmarshalJSON reads every supported form of QueryInterface.
@@ -179,14 +254,32 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return ErrBadInput("invalid query: %v", err)
 	}
-	if len(raw) != 1 {
-		if _, ok := raw["nearest"]; ok {
-			if _, mmr := raw["mmr"]; mmr {
-				return ErrNearestWithMMR()
+	if len(raw) == 0 {
+		return ErrBadInput("empty query")
+	}
+	if f, ok := raw["formula"]; ok {
+		d, hasDefaults := raw["defaults"]
+		if len(raw) != 1 && (len(raw) != 2 || !hasDefaults) {
+			return ErrBadInput("a formula query has only formula and defaults")
+		}
+		fq := &FormulaQuery{}
+		if err := json.Unmarshal(f, &fq.Formula); err != nil {
+			return exprErr("formula", err)
+		}
+		if hasDefaults && !bytes.Equal(bytes.TrimSpace(d), []byte("null")) {
+			if err := json.Unmarshal(d, &fq.Defaults); err != nil {
+				return ErrBadInput("formula defaults must be an object: %v", err)
 			}
 		}
-		if len(raw) == 0 {
-			return ErrBadInput("empty query")
+		if err := fq.CheckDefaults(); err != nil {
+			return err
+		}
+		*q = Query{Formula: fq}
+		return nil
+	}
+	if _, mmr := raw["mmr"]; mmr {
+		if _, ok := raw["nearest"]; !ok || len(raw) != 2 {
+			return ErrBadInput("mmr is an option of a nearest query")
 		}
 	}
 	*q = Query{}
@@ -220,8 +313,18 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 			if err == nil && q.Sample != "random" {
 				return ErrBadInput("unknown sample %q: expected random", q.Sample)
 			}
-		case "formula", "relevance_feedback", "mmr":
-			return ErrQueryNotSupported(k)
+		case "mmr":
+			q.MMR = new(MMR)
+			err = json.Unmarshal(v, q.MMR)
+			if err == nil {
+				err = q.MMR.Check()
+			}
+		case "relevance_feedback":
+			q.Feedback = new(RelevanceFeedback)
+			err = json.Unmarshal(v, q.Feedback)
+			if err == nil {
+				err = q.Feedback.Check()
+			}
 		default:
 			return ErrBadInput("unknown query variant %q", k)
 		}
@@ -237,6 +340,9 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the set form.
 func (q Query) MarshalJSON() ([]byte, error) {
+	if q.Formula != nil {
+		return json.Marshal(q.Formula)
+	}
 	type plain Query
 	return json.Marshal(plain(q))
 }

@@ -89,12 +89,6 @@ func ErrQueryNotSupported(variant string) *Error {
 	return ErrBadInput("%s queries are not supported by this server", variant)
 }
 
-// ErrNearestWithMMR is the error of a nearest query with maximal marginal
-// relevance, which this server does not run.
-func ErrNearestWithMMR() *Error {
-	return ErrBadInput("nearest with mmr is not supported by this server")
-}
-
 // ErrDiscoverWithoutTarget is the error of a discover query without its
 // target.
 func ErrDiscoverWithoutTarget() *Error { return ErrBadInput("discover query needs a target") }

@@ -162,6 +162,9 @@ func (c *Collection) runStage(ctx context.Context, st stage) (ranked, error) {
 			return ranked{}, err
 		}
 	}
+	if st.query != nil && st.query.MMR != nil {
+		return c.mmrStage(ctx, st)
+	}
 	if len(st.prefetch) == 0 {
 		return c.runLeaf(ctx, st)
 	}
@@ -200,7 +203,7 @@ func (c *Collection) runStage(ctx context.Context, st stage) (ranked, error) {
 }
 
 func needsVector(q *api.Query) bool {
-	return q.Nearest != nil || q.Recommend != nil || q.Discover != nil || q.Context != nil
+	return q.Nearest != nil || q.Recommend != nil || q.Discover != nil || q.Context != nil || q.Feedback != nil
 }
 
 // runLeaf executes a query with no prefetch over the whole collection.
@@ -225,6 +228,8 @@ func (c *Collection) runLeaf(ctx context.Context, st stage) (ranked, error) {
 		return ranked{hits: recordsToHits(recs), higher: true}, nil
 	case q.Fusion != "" || q.RRF != nil:
 		return ranked{}, api.ErrBadInput("Fusion queries need at least one prefetch")
+	case q.Formula != nil:
+		return ranked{}, api.ErrBadInput("Formula queries need at least one prefetch")
 	case q.Sample != "":
 		ids, err := c.sample(ctx, st.limit, st.filter)
 		if err != nil {
@@ -256,6 +261,8 @@ func (c *Collection) rerank(ctx context.Context, st stage, subs []ranked) (ranke
 			r.hits = r.hits[:st.limit]
 		}
 		return r, nil
+	case q.Formula != nil:
+		return c.formulaStage(ctx, st, subs)
 	case q.Fusion != "" || q.RRF != nil:
 		var fused []api.ScoredPoint
 		switch {
@@ -434,6 +441,22 @@ func (c *Collection) scoreQuery(ctx context.Context, st stage, candidates []api.
 		}
 		exclude = ex
 		req.Custom = &shard.CustomScore{Kind: shard.CustomContext, Pairs: toPairs(vecs)}
+	case q.Feedback != nil:
+		f := q.Feedback
+		all := []api.VectorInput{f.Target}
+		scores := make([]float32, len(f.Feedback))
+		for i, it := range f.Feedback {
+			all = append(all, it.Example)
+			scores[i] = it.Score
+		}
+		vecs, ex, err := c.resolveInputs(ctx, all, st.using, st.lookup)
+		if err != nil {
+			return ranked{}, err
+		}
+		exclude = ex
+		n := f.Strategy.Naive
+		pairs, weights := FeedbackPairs(vecs[1:], scores, n.B, n.C)
+		req.Custom = &shard.CustomScore{Kind: shard.CustomFeedback, Target: vecs[0], Pairs: pairs, Weights: weights, A: n.A}
 	default:
 		return ranked{}, api.ErrBadInput("unsupported query")
 	}
@@ -467,6 +490,11 @@ func CustomScorer(d api.Distance, cs *shard.CustomScore) shard.Scorer {
 		return DiscoverScore(d, cs.Target, pairs)
 	case shard.CustomContext:
 		return ContextScore(d, pairs)
+	case shard.CustomFeedback:
+		if len(cs.Weights) != len(pairs) {
+			return nil
+		}
+		return FeedbackScore(d, cs.A, cs.Target, pairs, cs.Weights)
 	}
 	return nil
 }

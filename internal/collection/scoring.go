@@ -143,6 +143,41 @@ func DiscoverScore(d api.Distance, target []float32, pairs []Pair) shard.Scorer 
 	}
 }
 
+// FeedbackScore is relevance feedback's naive scorer: a × sim(target) plus,
+// for each pair of feedback examples whose scores differ (the better one
+// first), weight × (sim(better) − sim(worse)).
+func FeedbackScore(d api.Distance, a float32, target []float32, pairs []Pair, weights []float32) shard.Scorer {
+	return func(v []float32) float32 {
+		s := a * Similarity(d, target, v)
+		for i, p := range pairs {
+			s += weights[i] * (Similarity(d, p.Pos, v) - Similarity(d, p.Neg, v))
+		}
+		return s
+	}
+}
+
+// FeedbackPairs turns feedback examples with scores into the ordered pairs
+// of the naive strategy: every (better, worse) pair whose score difference
+// is above 0, weighted by difference^b × c.
+func FeedbackPairs(vecs [][]float32, scores []float32, b, c float32) ([][2][]float32, []float32) {
+	var pairs [][2][]float32
+	var weights []float32
+	for i := range vecs {
+		for j := range vecs {
+			if i == j {
+				continue
+			}
+			conf := scores[i] - scores[j]
+			if conf <= 0 {
+				continue
+			}
+			pairs = append(pairs, [2][]float32{vecs[i], vecs[j]})
+			weights = append(weights, float32(math.Pow(float64(conf), float64(b)))*c)
+		}
+	}
+	return pairs, weights
+}
+
 // contextMargin is Qdrant's margin in the context loss (f32::EPSILON).
 const contextMargin = float32(1.1920929e-07)
 

@@ -405,6 +405,8 @@ func compileMatch(m *api.Match, text *textConfig) valueTest {
 			return substringAnyTest(strings.Fields(m.Text))
 		}
 		return substringTest(m.Text)
+	case api.MatchPrefixKind:
+		return prefixTest(m.Text)
 	case api.MatchAny, api.MatchExcept:
 		s := newAnySet(m.Values)
 		if m.Kind == api.MatchAny {
@@ -424,6 +426,15 @@ type keywordTest string
 func (t keywordTest) test(v any) bool {
 	s, ok := v.(string)
 	return ok && s == string(t)
+}
+
+// prefixTest is match prefix: a string value starting with the prefix,
+// byte-wise and case-sensitive, as keyword equality is.
+type prefixTest string
+
+func (t prefixTest) test(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.HasPrefix(s, string(t))
 }
 
 type boolTest bool

@@ -153,7 +153,7 @@ func validateField(fc *api.FieldCondition, where string) error {
 				}
 				kind = k
 			}
-		case api.MatchText, api.MatchPhrase, api.MatchTextAny:
+		case api.MatchText, api.MatchPhrase, api.MatchTextAny, api.MatchPrefixKind:
 		default:
 			return api.ErrBadInput("unknown match kind %d", m.Kind)
 		}

@@ -560,6 +560,9 @@ func strictModeAndMetadataFromProto(r interface {
 		if strict, err = messageToJSON(sm.ProtoReflect()); err != nil {
 			return nil, nil, err
 		}
+		if strict, err = strictFromProtoShape(strict); err != nil {
+			return nil, nil, err
+		}
 	}
 	meta, err := metadataFromProto(r.GetMetadata())
 	if err != nil {
@@ -617,7 +620,11 @@ func collectionInfoToProto(in *api.CollectionInfo) (*qdrant.CollectionInfo, erro
 	var strict *qdrant.StrictModeConfig
 	if len(cfg.StrictModeConfig) > 0 && string(cfg.StrictModeConfig) != "null" {
 		strict = &qdrant.StrictModeConfig{}
-		if err := jsonToMessage(cfg.StrictModeConfig, strict.ProtoReflect()); err != nil {
+		raw, err := strictToProtoShape(cfg.StrictModeConfig)
+		if err != nil {
+			return nil, err
+		}
+		if err := jsonToMessage(raw, strict.ProtoReflect()); err != nil {
 			return nil, err
 		}
 	}
@@ -878,4 +885,54 @@ func createFieldIndexFromProto(r *qdrant.CreateFieldIndexCollection) (*api.Creat
 	}
 	out.FieldSchema = &api.PayloadFieldSchema{Type: t, Params: params}
 	return out, nil
+}
+
+// The protobuf StrictModeConfig wraps its per-name maps in a message
+// (multivector_config: {multivector_config: {name: ...}}, likewise
+// sparse_config), where REST has the map itself; these two move between
+// the shapes. Keys newer than the served protos (search_max_batchsize,
+// max_resident_memory_percent) are left out of the gRPC answer.
+var strictWrapped = []string{"multivector_config", "sparse_config"}
+
+func strictFromProtoShape(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 {
+		return raw, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range strictWrapped {
+		if w, ok := m[k]; ok {
+			var inner map[string]json.RawMessage
+			if err := json.Unmarshal(w, &inner); err != nil {
+				return nil, err
+			}
+			if v, ok := inner[k]; ok {
+				m[k] = v
+			} else {
+				delete(m, k)
+			}
+		}
+	}
+	return json.Marshal(m)
+}
+
+func strictToProtoShape(raw json.RawMessage) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range strictWrapped {
+		if v, ok := m[k]; ok {
+			w, err := json.Marshal(map[string]json.RawMessage{k: v})
+			if err != nil {
+				return nil, err
+			}
+			m[k] = w
+		}
+	}
+	delete(m, "search_max_batchsize")
+	delete(m, "max_resident_memory_percent")
+	return json.Marshal(m)
 }

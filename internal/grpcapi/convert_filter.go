@@ -406,6 +406,8 @@ func matchToProto(m *api.Match) (*qdrant.Match, error) {
 		return &qdrant.Match{MatchValue: &qdrant.Match_Phrase{Phrase: m.Text}}, nil
 	case api.MatchTextAny:
 		return &qdrant.Match{MatchValue: &qdrant.Match_TextAny{TextAny: m.Text}}, nil
+	case api.MatchPrefixKind:
+		return nil, api.ErrBadInput("match prefix is not part of the gRPC API this server speaks (qdrant go-client v1.17.1)")
 	case api.MatchAny, api.MatchExcept:
 		strs, ints, err := splitMatchValues(m.Values)
 		if err != nil {

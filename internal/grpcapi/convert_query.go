@@ -237,11 +237,53 @@ func queryFromProto(q *qdrant.Query) (*api.Query, error) {
 		}
 		return &api.Query{Sample: "random"}, nil
 	case *qdrant.Query_Formula:
-		return nil, api.ErrQueryNotSupported("formula")
+		return formulaFromProto(x.Formula)
 	case *qdrant.Query_NearestWithMmr:
-		return nil, api.ErrNearestWithMMR()
+		if x.NearestWithMmr.GetNearest() == nil {
+			return nil, api.ErrBadInput("nearest with mmr needs the nearest vector")
+		}
+		v, err := vectorInputFromProto(x.NearestWithMmr.GetNearest())
+		if err != nil {
+			return nil, err
+		}
+		m := &api.MMR{}
+		if mm := x.NearestWithMmr.GetMmr(); mm != nil {
+			m.Diversity = mm.Diversity
+			if mm.CandidatesLimit != nil {
+				n := int(*mm.CandidatesLimit)
+				m.CandidatesLimit = &n
+			}
+		}
+		if err := m.Check(); err != nil {
+			return nil, err
+		}
+		return &api.Query{Nearest: &v, MMR: m}, nil
 	case *qdrant.Query_RelevanceFeedback:
-		return nil, api.ErrQueryNotSupported("relevance_feedback")
+		rf := x.RelevanceFeedback
+		if rf.GetTarget() == nil {
+			return nil, api.ErrBadInput("relevance_feedback needs a target")
+		}
+		t, err := vectorInputFromProto(rf.GetTarget())
+		if err != nil {
+			return nil, err
+		}
+		out := &api.RelevanceFeedback{Target: t, Feedback: make([]api.FeedbackItem, len(rf.GetFeedback()))}
+		for i, it := range rf.GetFeedback() {
+			if it.GetExample() == nil {
+				return nil, api.ErrBadInput("relevance_feedback example %d is empty", i)
+			}
+			if out.Feedback[i].Example, err = vectorInputFromProto(it.GetExample()); err != nil {
+				return nil, err
+			}
+			out.Feedback[i].Score = it.GetScore()
+		}
+		if n := rf.GetStrategy().GetNaive(); n != nil {
+			out.Strategy.Naive = &api.NaiveFeedback{A: n.GetA(), B: n.GetB(), C: n.GetC()}
+		}
+		if err := out.Check(); err != nil {
+			return nil, err
+		}
+		return &api.Query{Feedback: out}, nil
 	}
 	return nil, api.ErrBadInput("query is empty: expected nearest, recommend, discover, context, order_by, fusion, rrf or sample")
 }

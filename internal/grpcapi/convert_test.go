@@ -496,16 +496,21 @@ func TestQueryConversion(t *testing.T) {
 		}
 	}
 	unsupported := map[string]*qdrant.Query{
-		"formula":  qdrant.NewQueryFormula(&qdrant.Formula{Expression: qdrant.NewExpressionConstant(1)}),
-		"mmr":      qdrant.NewQueryMMR(qdrant.NewVectorInput(1), &qdrant.Mmr{}),
-		"document": qdrant.NewQueryDocument(&qdrant.Document{Text: "x"}),
-		"empty":    {},
+		"formula without expression": qdrant.NewQueryFormula(&qdrant.Formula{}),
+		"mmr without nearest":        qdrant.NewQueryMMR(nil, &qdrant.Mmr{}),
+		"mmr diversity 2":            qdrant.NewQueryMMR(qdrant.NewVectorInput(1), &qdrant.Mmr{Diversity: proto.Float32(2)}),
+		"document":                   qdrant.NewQueryDocument(&qdrant.Document{Text: "x"}),
+		"empty":                      {},
+	}
+	if q, err := queryFromProto(qdrant.NewQueryMMR(qdrant.NewVectorInput(1), &qdrant.Mmr{Diversity: proto.Float32(0.25), CandidatesLimit: proto.Uint32(7)})); err != nil ||
+		q.Nearest.Vector[0] != 1 || *q.MMR.Diversity != 0.25 || *q.MMR.CandidatesLimit != 7 {
+		t.Errorf("mmr query: %+v %v", q, err)
 	}
 	if q, err := queryFromProto(qdrant.NewQuerySparse([]uint32{1}, []float32{2})); err != nil || q.Nearest.Sparse == nil || q.Nearest.Sparse.Values[0] != 2 {
 		t.Errorf("sparse query: %+v %v", q, err)
 	}
 	for name, f := range unsupported {
-		if _, err := queryFromProto(f); api.KindOf(err) != api.KindBadInput {
+		if _, err := queryFromProto(f); api.KindOf(err) != api.KindBadInput && api.KindOf(err) != api.KindBadRequest {
 			t.Errorf("%s: want bad input, got %v", name, err)
 		}
 	}

@@ -326,7 +326,7 @@ func TestClientErrorsAndAuth(t *testing.T) {
 	_, err = full.Query(ctx, &qdrant.QueryPoints{CollectionName: "c", Query: qdrant.NewQuery(1, 2)})
 	wantCode(t, "query wrong dimension", err, codes.InvalidArgument, "")
 	_, err = full.Query(ctx, &qdrant.QueryPoints{CollectionName: "c", Query: qdrant.NewQueryFormula(&qdrant.Formula{Expression: qdrant.NewExpressionConstant(1)})})
-	wantCode(t, "formula", err, codes.InvalidArgument, "formula queries are not supported")
+	wantCode(t, "formula without prefetch", err, codes.InvalidArgument, "Formula queries need at least one prefetch")
 	_, err = full.Get(ctx, &qdrant.GetPoints{CollectionName: "c", Ids: []*qdrant.PointId{qdrant.NewIDUUID("not-a-uuid")}})
 	wantCode(t, "bad uuid", err, codes.InvalidArgument, "UUID")
 	// Nothing of the refused upserts was applied.

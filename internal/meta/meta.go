@@ -105,6 +105,9 @@ type Command struct {
 	// MoveFrom and Method describe the transfer an add_replica starts.
 	MoveFrom uint64 `json:"move_from,omitempty"`
 	Method   string `json:"method,omitempty"`
+	// Vector is the named vector of create_vector_name and
+	// delete_vector_name (vectors.go).
+	Vector *VectorChange `json:"vector,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -256,6 +259,8 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.dropPayloadIndex(cmd)
 	case TypeReplaceCollection:
 		err = s.replaceCollection(cmd)
+	case TypeCreateVector, TypeDeleteVector: // vectors.go
+		err = s.applyVector(cmd)
 	case TypeInitCluster, TypeAddPeer, TypeUpdatePeer, TypeRemovePeer:
 		if cmd.V < ClusterCommandVersion {
 			return api.ErrBadInput("%s needs command version %d", cmd.Type, ClusterCommandVersion)

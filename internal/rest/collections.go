@@ -182,13 +182,26 @@ func (h *Handler) deleteFieldIndex(w http.ResponseWriter, r *http.Request) (any,
 	return h.svc.DeleteFieldIndex(r.Context(), coll(r), r.PathValue(pField), wp)
 }
 
-// namedVectorUnsupported answers the v1.18 named-vector schema operations,
-// which the service layer does not offer (vectors are fixed at creation).
-func (h *Handler) namedVectorUnsupported(w http.ResponseWriter, r *http.Request) (any, error) {
-	if _, err := h.svc.CollectionInfo(r.Context(), coll(r)); err != nil {
+// createVectorName adds a named vector to an existing collection.
+func (h *Handler) createVectorName(w http.ResponseWriter, r *http.Request) (any, error) {
+	wp, err := writeParams(r)
+	if err != nil {
 		return nil, err
 	}
-	return nil, api.ErrBadRequest("adding or removing named vectors of an existing collection is not supported by this server")
+	var req api.CreateVectorName
+	if err := h.body(w, r, &req); err != nil {
+		return nil, err
+	}
+	return h.svc.CreateVectorName(r.Context(), coll(r), r.PathValue("vector_name"), &req, wp)
+}
+
+// deleteVectorName removes a named vector (and its data) from a collection.
+func (h *Handler) deleteVectorName(w http.ResponseWriter, r *http.Request) (any, error) {
+	wp, err := writeParams(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.svc.DeleteVectorName(r.Context(), coll(r), r.PathValue("vector_name"), wp)
 }
 
 // collectionClusterInfo reports where the collection's shards live (on a

@@ -323,8 +323,8 @@ func walkServer(t *testing.T) *testClient {
 		status             int
 		want               string
 	}{
-		{"PUT", d + "/vectors/extra", `{"size": 2, "distance": "Dot"}`, 400, "named vectors"},
-		{"DELETE", d + "/vectors/extra", ``, 400, "named vectors"},
+		{"PUT", d + "/vectors/extra", `{"size": 2, "distance": "Dot"}`, 400, "unknown field `size`"},
+		{"DELETE", d + "/vectors/extra", ``, 400, "Not existing vector name error: extra"},
 		{"PUT", d + "/shards", `{"shard_key": "a"}`, 400, "custom sharding"},
 		{"POST", d + "/shards/delete", `{"shard_key": "a"}`, 400, "custom sharding"},
 		{"POST", d + "/cluster", `{"move_shard": {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 2}}`, 405, "standalone"},

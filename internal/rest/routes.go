@@ -53,8 +53,8 @@ func (h *Handler) routes() {
 	// Payload indexes and vector names.
 	h.api("PUT "+c+"/index", h.createFieldIndex)
 	h.api("DELETE "+c+"/index/{field_name}", h.deleteFieldIndex)
-	h.api("PUT "+c+"/vectors/{vector_name}", h.namedVectorUnsupported)
-	h.api("DELETE "+c+"/vectors/{vector_name}", h.namedVectorUnsupported)
+	h.api("PUT "+c+"/vectors/{vector_name}", h.createVectorName)
+	h.api("DELETE "+c+"/vectors/{vector_name}", h.deleteVectorName)
 
 	// Points.
 	h.api("PUT "+c+"/points", h.upsertPoints)

@@ -206,3 +206,48 @@ func BenchmarkFashionMNIST(b *testing.B) {
 	}
 	b.ReportMetric(float64(found)/float64(total), "recall@10")
 }
+
+// BenchmarkQueryFeatures measures, on one collection (10k × 64, 2 shards),
+// a plain nearest query with strict mode off and on (every check of a
+// query runs, none refuses), MMR over 100 candidates down to 10, and a
+// formula re-scoring 100 prefetched points by score and payload.
+func BenchmarkQueryFeatures(b *testing.B) {
+	s, _ := benchService(b, 10_000, 64, 2)
+	queries := makeDataset(9, 100, 64, api.DistanceCosine)
+	nearest := func(i uint64) *api.QueryRequest {
+		return &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: queries.vecs[i]}}, Limit: ptr(10)}
+	}
+	run := func(b *testing.B, req func(i uint64) *api.QueryRequest) {
+		b.ReportAllocs()
+		i := uint64(0)
+		for b.Loop() {
+			i = i%100 + 1
+			if _, err := s.Query(bg, "c", req(i), api.ReadParams{TimeoutSeconds: 5}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("strict=off", func(b *testing.B) { run(b, nearest) })
+	b.Run("mmr=100to10", func(b *testing.B) {
+		run(b, func(i uint64) *api.QueryRequest {
+			r := nearest(i)
+			r.Query.MMR = &api.MMR{CandidatesLimit: ptr(100)}
+			return r
+		})
+	})
+	formula := &api.Query{}
+	if err := formula.UnmarshalJSON([]byte(`{"formula": {"sum": ["$score", {"mult": [0.1, {"ln": {"sum": [1, "n"]}}]}]}, "defaults": {"n": 0}}`)); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("formula=100", func(b *testing.B) {
+		run(b, func(i uint64) *api.QueryRequest {
+			return &api.QueryRequest{Prefetch: api.Prefetches{{Query: &api.Query{Nearest: &api.VectorInput{Vector: queries.vecs[i]}}, Limit: ptr(100)}},
+				Query: formula, Limit: ptr(10)}
+		})
+	})
+	if err := s.UpdateCollection(bg, "c", &api.UpdateCollection{StrictModeConfig: []byte(`{"enabled": true, "max_query_limit": 100, "max_timeout": 10,
+		"search_max_hnsw_ef": 512, "search_allow_exact": false, "unindexed_filtering_retrieve": false, "filter_max_conditions": 10, "read_rate_limit": 1000000000}`)}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("strict=on", func(b *testing.B) { run(b, nearest) })
+}

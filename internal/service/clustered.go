@@ -144,6 +144,7 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
 	case meta.TypeDeleteCollection:
 		s.dropPlaced(cmd.Collection, prev.Collections[cmd.Collection])
+		s.rates.drop(cmd.Collection)
 	case meta.TypeUpdateCollection:
 		if c := s.openColl(cmd.Collection); c != nil {
 			c.SetConfig(next.Collections[cmd.Collection].Config)
@@ -160,6 +161,8 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 				s.log.Error("cannot drop payload index", "collection", cmd.Collection, "field", cmd.Field, "err", err)
 			}
 		}
+	case meta.TypeCreateVector, meta.TypeDeleteVector:
+		s.appliedVector(cmd, prev, next)
 	case meta.TypeRemovePeer:
 		for name, c := range next.Collections {
 			if pc := prev.Collections[name]; pc != nil && !samePlacement(pc.Shards, c.Shards) {
@@ -513,6 +516,9 @@ func (s *Service) clusterFieldIndex(ctx context.Context, name string, req *api.C
 	}
 	release()
 	if err := checkFieldIndex(req); err != nil {
+		return nil, err
+	}
+	if err := s.checkStrict(c, wp.TimeoutSeconds, false, 0, s.indexCountCheck(req.FieldName)); err != nil {
 		return nil, err
 	}
 	err = s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeCreatePayloadIndex, Collection: c.Name(),

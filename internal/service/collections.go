@@ -162,6 +162,10 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 	if err := mergeJSON(req.WalConfig, &wal, "wal_config"); err != nil {
 		return cfg, err
 	}
+	strict, err := resolveStrictMode(nil, req.StrictModeConfig)
+	if err != nil {
+		return cfg, err
+	}
 	method := "auto"
 	cfg = api.CollectionConfig{
 		Params: api.CollectionParams{Vectors: vectors, ShardNumber: shards, ShardingMethod: &method,
@@ -170,7 +174,7 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 		OptimizerConfig:    opt,
 		WalConfig:          wal,
 		QuantizationConfig: nullIfUnset(req.QuantizationConfig),
-		StrictModeConfig:   nullIfUnset(req.StrictModeConfig),
+		StrictModeConfig:   strict,
 		Metadata:           req.Metadata,
 	}
 	return cfg, nil
@@ -483,7 +487,11 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 		out.QuantizationConfig = req.QuantizationConfig
 	}
 	if len(bytes.TrimSpace(req.StrictModeConfig)) > 0 {
-		out.StrictModeConfig = req.StrictModeConfig
+		strict, err := resolveStrictMode(cfg.StrictModeConfig, req.StrictModeConfig)
+		if err != nil {
+			return cfg, err
+		}
+		out.StrictModeConfig = strict
 	}
 	if req.Metadata != nil {
 		md := map[string]any{}
@@ -531,6 +539,7 @@ func (s *Service) DeleteCollection(ctx context.Context, name string) (bool, erro
 	c := s.colls[name]
 	delete(s.colls, name)
 	s.mu.Unlock()
+	s.rates.drop(name)
 	var errs []error
 	if c != nil {
 		if err := c.Drop(); err != nil {
@@ -611,6 +620,11 @@ func (s *Service) CreateFieldIndex(ctx context.Context, collection string, req *
 		return nil, err
 	}
 	if err := checkFieldIndex(req); err != nil {
+		s.ddlMu.Unlock()
+		release()
+		return nil, err
+	}
+	if err := s.checkStrict(c, wp.TimeoutSeconds, false, 0, s.indexCountCheck(req.FieldName)); err != nil {
 		s.ddlMu.Unlock()
 		release()
 		return nil, err

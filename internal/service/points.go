@@ -90,7 +90,10 @@ func withHeld[T any](s *Service, ctx context.Context, name string, need auth.Mod
 
 // withRead is withHeld for reading, bounded by the request's timeout and
 // by Limits.MaxConcurrentReads.
-func withRead[T any](s *Service, ctx context.Context, collection string, rp api.ReadParams, call func(context.Context, *coll.Collection) (T, error)) (T, error) {
+//
+// When the collection has strict mode on, the request first passes its
+// checks (checkStrict: timeout, read rate limit at cost, then check).
+func withRead[T any](s *Service, ctx context.Context, collection string, rp api.ReadParams, cost int, check strictCheck, call func(context.Context, *coll.Collection) (T, error)) (T, error) {
 	ctx, cancel := withTimeout(ctx, rp.TimeoutSeconds)
 	defer cancel()
 	ctx = withConsistency(ctx, rp.Consistency)
@@ -100,7 +103,13 @@ func withRead[T any](s *Service, ctx context.Context, collection string, rp api.
 		return zero, err
 	}
 	defer release()
-	return withHeld(s, ctx, collection, auth.Read, call)
+	return withHeld(s, ctx, collection, auth.Read, func(ctx context.Context, c *coll.Collection) (T, error) {
+		if err := s.checkStrict(c, rp.TimeoutSeconds, false, cost, check); err != nil {
+			var zero T
+			return zero, err
+		}
+		return call(ctx, c)
+	})
 }
 
 // acquire takes a token of slots (nil: no limit), waiting until ctx ends,
@@ -138,6 +147,9 @@ func (s *Service) write(ctx context.Context, collection string, ops []api.Update
 			}
 		}
 		if err := s.checkBatch(total, "points"); err != nil {
+			return nil, err
+		}
+		if err := s.checkStrict(c, wp.TimeoutSeconds, true, writeCost(ops), s.writeChecks(ops)); err != nil {
 			return nil, err
 		}
 		return c.UpdateBatch(ctx, ops, wp.Wait)
@@ -223,7 +235,7 @@ func (s *Service) GetPoints(ctx context.Context, collection string, req *api.Get
 	if err := s.checkBatch(len(req.IDs), "point ids"); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) ([]api.Record, error) {
+	return withRead(s, ctx, collection, rp, 1, nil, func(ctx context.Context, c *coll.Collection) ([]api.Record, error) {
 		wp := req.WithPayload
 		if wp == nil {
 			wp = api.PayloadAll
@@ -243,7 +255,7 @@ func (s *Service) Scroll(ctx context.Context, collection string, req *api.Scroll
 	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
 		return c.Scroll(ctx, req)
 	})
 }
@@ -256,7 +268,7 @@ func (s *Service) Count(ctx context.Context, collection string, req *api.CountRe
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.CountResult, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(nil, req.Filter, req.Exact == nil || *req.Exact), func(ctx context.Context, c *coll.Collection) (*api.CountResult, error) {
 		exact := req.Exact == nil || *req.Exact
 		n, err := c.Count(ctx, req.Filter, exact)
 		if err != nil {
@@ -277,7 +289,7 @@ func (s *Service) Facet(ctx context.Context, collection string, req *api.FacetRe
 	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.FacetResponse, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, req.Filter, req.Exact != nil && *req.Exact), func(ctx context.Context, c *coll.Collection) (*api.FacetResponse, error) {
 		return c.Facet(ctx, req)
 	})
 }
@@ -314,7 +326,7 @@ func (s *Service) matrix(ctx context.Context, collection string, req *api.Search
 	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Sample, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
 		m, err := c.DistanceMatrix(ctx, req)
 		if err != nil {
 			return nil, err

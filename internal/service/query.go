@@ -56,7 +56,7 @@ func (s *Service) Query(ctx context.Context, collection string, req *api.QueryRe
 	if err := s.checkQuery(req); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.QueryResponse, error) {
+	return withRead(s, ctx, collection, rp, 1, s.queryChecks(req), func(ctx context.Context, c *coll.Collection) (*api.QueryResponse, error) {
 		hits, err := c.Query(ctx, req)
 		if err != nil {
 			return nil, err
@@ -87,7 +87,7 @@ func (s *Service) queryBatch(ctx context.Context, collection string, reqs []api.
 			return nil, err
 		}
 	}
-	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) ([][]api.ScoredPoint, error) {
+	return withRead(s, ctx, collection, rp, max(len(reqs), 1), s.batchChecks(reqs), func(ctx context.Context, c *coll.Collection) ([][]api.ScoredPoint, error) {
 		return c.QueryBatch(ctx, reqs)
 	})
 }
@@ -103,7 +103,7 @@ func (s *Service) QueryGroups(ctx context.Context, collection string, req *api.Q
 	if req.Limit != nil && req.GroupSize != nil && *req.Limit**req.GroupSize > s.limits.MaxLimit {
 		return nil, api.ErrBadInput("limit × group_size exceeds the maximum of %d", s.limits.MaxLimit)
 	}
-	return withRead(s, ctx, collection, rp, func(ctx context.Context, c *coll.Collection) (*api.GroupsResult, error) {
+	return withRead(s, ctx, collection, rp, 1, s.groupsChecks(req), func(ctx context.Context, c *coll.Collection) (*api.GroupsResult, error) {
 		return c.QueryGroups(ctx, req)
 	})
 }

@@ -190,7 +190,9 @@ func DefaultCollectionDefaults() CollectionDefaults {
 // Service implements API over the node's local collections. It is safe for
 // concurrent use.
 type Service struct {
-	opts   Options
+	opts Options
+	// rates are the strict-mode rate limiters (strict.go).
+	rates  rateLimiters
 	log    *slog.Logger
 	limits Limits
 	meta   *meta.Store // standalone only

@@ -25,6 +25,10 @@ type CustomScore struct {
 	Neg    [][]float32    `json:"neg,omitempty"`
 	Target []float32      `json:"target,omitempty"`
 	Pairs  [][2][]float32 `json:"pairs,omitempty"`
+	// Weights and A are relevance feedback's (Target, Pairs): the score is
+	// A × sim(Target) + Σ Weights[i] × (sim(Pairs[i][0]) − sim(Pairs[i][1])).
+	Weights []float32 `json:"weights,omitempty"`
+	A       float32   `json:"a,omitempty"`
 }
 
 // Custom score kinds.
@@ -33,6 +37,7 @@ const (
 	CustomSumScores = "sum_scores"
 	CustomDiscover  = "discover"
 	CustomContext   = "context"
+	CustomFeedback  = "feedback"
 )
 
 // SearchRequest is one vector search on one shard.
