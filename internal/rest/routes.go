@@ -111,6 +111,9 @@ func (h *Handler) routes() {
 	h.api("GET /cluster/metadata/keys", standalone)
 	h.api("GET "+c+"/cluster", h.collectionClusterInfo)
 	h.api("POST "+c+"/cluster", h.updateCollectionCluster)
+	h.api("GET "+c+"/cluster/digests", func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		return h.svc.ReplicaDigests(r.Context(), coll(r))
+	})
 	h.api("GET "+c+"/shards", h.listShardKeys)
 	h.api("PUT "+c+"/shards", h.shardKeyUnsupported)
 	h.api("POST "+c+"/shards/delete", h.shardKeyUnsupported)

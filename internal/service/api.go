@@ -38,6 +38,10 @@ type API interface {
 	// CollectionClusterInfo reports where the collection's shards live
 	// (on a standalone node: all local, with their point counts).
 	CollectionClusterInfo(ctx context.Context, name string) (*api.CollectionClusterInfo, error)
+	// ReplicaDigests reports this node's replicas of a collection with
+	// their positions and content digests (Shoal's extension, for
+	// convergence checks).
+	ReplicaDigests(ctx context.Context, name string) ([]ReplicaDigest, error)
 	// UpdateCollectionCluster runs one cluster operation on the
 	// collection's replicas (move, replicate, abort or restart a transfer,
 	// drop a replica).

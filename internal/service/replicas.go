@@ -619,7 +619,7 @@ func (s *Service) ReplicaDigests(ctx context.Context, name string) ([]ReplicaDig
 			sps = m.Shards
 		}
 	}
-	var out []ReplicaDigest
+	out := []ReplicaDigest{}
 	for i := range c.Shards() {
 		sh := c.LocalShard(i)
 		if sh == nil {
