@@ -1,0 +1,247 @@
+package clustertest
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/snapshot"
+	"github.com/shoal-db/shoal/internal/texmex"
+)
+
+// TestReplicationNumbers measures, in one run on one machine: gRPC import
+// throughput and p50 batch latency into a standalone node, a 3-node
+// cluster at replication factor 1 and the same at replication factor 2
+// (rounds in ABC, CBA order), and the speed of a checkpoint transfer over
+// loopback against writing the same shard's archive to a local file. A
+// benchmark, run on demand (docs/benchmarks.md, "Replication"):
+//
+//	SHOAL_BENCH_REPLICATION=1 go test -run TestReplicationNumbers -v -timeout 60m ./internal/clustertest
+func TestReplicationNumbers(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH_REPLICATION") == "" {
+		t.Skip("benchmark: set SHOAL_BENCH_REPLICATION=1")
+	}
+	dir := os.Getenv("SHOAL_DATA")
+	if dir == "" {
+		dir = "../../../shared/data/fashion-mnist-784-euclidean"
+	}
+	base, err := texmex.ReadFvecs(filepath.Join(dir, "base.fvecs.gz"), 30000)
+	if err != nil {
+		t.Fatalf("%v (set SHOAL_DATA to the data set's directory)", err)
+	}
+	c := New(t, Options{Configure: fastFailure, ShardOptions: func(o *shard.Options) { o.OpLogRetain = 64 }})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	single := New(t, Options{Nodes: 1})
+	single.Nodes[0].Cfg.Cluster.Enabled = false
+	single.Start(0)
+
+	dial := func(addr string) qdrant.PointsClient {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return qdrant.NewPointsClient(conn)
+	}
+	var clusterClients []qdrant.PointsClient
+	for _, n := range c.Nodes {
+		clusterClients = append(clusterClients, dial(n.Srv.GRPCAddr()))
+	}
+	singleClients := []qdrant.PointsClient{dial(single.Nodes[0].Srv.GRPCAddr())}
+
+	const batch, workers = 256, 4
+	importInto := func(clients []qdrant.PointsClient, name string) (float64, time.Duration) {
+		var mu sync.Mutex
+		var lat []time.Duration
+		next := 0
+		var wg sync.WaitGroup
+		start := time.Now()
+		wait := true
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					mu.Lock()
+					lo := next
+					next += batch
+					mu.Unlock()
+					if lo >= len(base) {
+						return
+					}
+					hi := min(lo+batch, len(base))
+					pts := make([]*qdrant.PointStruct, 0, hi-lo)
+					for i := lo; i < hi; i++ {
+						pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Vectors: qdrant.NewVectorsDense(base[i])})
+					}
+					t0 := time.Now()
+					_, err := clients[(lo/batch+w)%len(clients)].Upsert(context.Background(), &qdrant.UpsertPoints{CollectionName: name, Wait: &wait, Points: pts})
+					if err != nil {
+						t.Errorf("upsert into %s: %v", name, err)
+						return
+					}
+					mu.Lock()
+					lat = append(lat, time.Since(t0))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		took := time.Since(start)
+		slices.Sort(lat)
+		return float64(len(base)) / took.Seconds(), lat[len(lat)/2]
+	}
+	create := func(cl *Cluster, name string, rf int) {
+		cl.MustDo(0, "PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 784, "distance": "Euclid"},
+			"shard_number": 3, "replication_factor": rf}, nil)
+	}
+	type result struct {
+		pps []float64
+		p50 []time.Duration
+	}
+	res := map[string]*result{"single": {}, "rf1": {}, "rf2": {}}
+	run := func(cfg string, round int) {
+		name := cfg + "-" + string(rune('a'+round))
+		var pps float64
+		var p50 time.Duration
+		switch cfg {
+		case "single":
+			create(single, name, 1)
+			pps, p50 = importInto(singleClients, name)
+		case "rf1":
+			create(c, name, 1)
+			pps, p50 = importInto(clusterClients, name)
+		case "rf2":
+			create(c, name, 2)
+			pps, p50 = importInto(clusterClients, name)
+		}
+		res[cfg].pps = append(res[cfg].pps, pps)
+		res[cfg].p50 = append(res[cfg].p50, p50)
+		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v", round, cfg, pps, p50.Round(time.Millisecond))
+	}
+	for round, order := range [][]string{{"single", "rf1", "rf2"}, {"rf2", "rf1", "single"}} {
+		for _, cfg := range order {
+			run(cfg, round)
+		}
+	}
+	mean := func(xs []float64) float64 {
+		s := 0.0
+		for _, x := range xs {
+			s += x
+		}
+		return s / float64(len(xs))
+	}
+	meanD := func(xs []time.Duration) time.Duration {
+		var s time.Duration
+		for _, x := range xs {
+			s += x
+		}
+		return s / time.Duration(len(xs))
+	}
+	t.Logf("import: single %.0f/s, rf1 %.0f/s, rf2 %.0f/s; rf2/single %.2f, rf2/rf1 %.2f; p50 rf1 %v, rf2 %v (ratio %.2f)",
+		mean(res["single"].pps), mean(res["rf1"].pps), mean(res["rf2"].pps),
+		mean(res["rf2"].pps)/mean(res["single"].pps), mean(res["rf2"].pps)/mean(res["rf1"].pps),
+		meanD(res["rf1"].p50).Round(time.Millisecond), meanD(res["rf2"].p50).Round(time.Millisecond),
+		float64(meanD(res["rf2"].p50))/float64(meanD(res["rf1"].p50)))
+
+	// Checkpoint transfer: replicate shard 0 of rf1-b to a node that does
+	// not hold it; its op log (64 operations) no longer holds the start.
+	var info struct {
+		PeerID      uint64 `json:"peer_id"`
+		LocalShards []struct {
+			ShardID int `json:"shard_id"`
+		} `json:"local_shards"`
+	}
+	src, dst := -1, -1
+	var srcPeer, dstPeer uint64
+	for i := range c.Nodes {
+		c.MustDo(i, "GET", "/collections/rf1-b/cluster", nil, &info)
+		holds := slices.ContainsFunc(info.LocalShards, func(s struct {
+			ShardID int `json:"shard_id"`
+		}) bool {
+			return s.ShardID == 0
+		})
+		if holds && src < 0 {
+			src, srcPeer = i, info.PeerID
+		} else if !holds && dst < 0 {
+			dst, dstPeer = i, info.PeerID
+		}
+	}
+	gen := c.Nodes[src].Srv.Cluster().State().Collections["rf1-b"].Generation
+	shardDir := filepath.Join(c.Nodes[src].Cfg.Storage.StoragePath, "collections", "rf1-b", "gen-"+itoa(gen), "0")
+	// The local baseline: the same shard's checkpoint archived to a file.
+	tmp := t.TempDir()
+	size, local := archiveShard(t, shardDir, filepath.Join(tmp, "cp"), filepath.Join(tmp, "archive.tar"))
+	start := time.Now()
+	c.MustDo(dst, "POST", "/collections/rf1-b/cluster", map[string]any{"replicate_shard": map[string]any{"shard_id": 0, "from_peer_id": srcPeer, "to_peer_id": dstPeer}}, nil)
+	for {
+		p := shardPeers(t, c, 0, "rf1-b")
+		if p[dstPeer] == "Active" {
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			t.Fatalf("transfer did not finish: %v", p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	mb := float64(size) / (1 << 20)
+	t.Logf("checkpoint transfer: %.1f MB in %v = %.1f MB/s; local archive of the same shard %v = %.1f MB/s; ratio %.2f",
+		mb, took.Round(time.Millisecond), mb/took.Seconds(), local.Round(time.Millisecond), mb/local.Seconds(), local.Seconds()/took.Seconds())
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// archiveShard copies a shard directory's files (as the checkpoint's hard
+// links would be) and writes them as a snapshot archive to a file,
+// returning the bytes archived and the time the archive took (the copy
+// excluded).
+func archiveShard(t *testing.T, shardDir, copyDir, out string) (int64, time.Duration) {
+	t.Helper()
+	if err := os.CopyFS(copyDir, os.DirFS(shardDir)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var total int64
+	filepath.Walk(copyDir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			total += info.Size()
+		}
+		return nil
+	})
+	start := time.Now()
+	pr, pw := io.Pipe()
+	go func() {
+		ms := &snapshot.Manifest{Kind: snapshot.KindFull}
+		_, err := snapshot.WriteArchive(context.Background(), pw, ms, copyDir)
+		pw.CloseWithError(err)
+	}()
+	if _, err := io.Copy(f, pr); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return total, time.Since(start)
+}
