@@ -334,3 +334,29 @@ func TestShardTransfersAPI(t *testing.T) {
 		t.Fatalf("after the drop: %d points, want %d", n, len(pts))
 	}
 }
+
+// TestChangeReplicationFactor raises a collection's replication_factor
+// with PATCH (new replicas are filled and become Active) and lowers it
+// again (surplus replicas are dropped), losing nothing.
+func TestChangeReplicationFactor(t *testing.T) {
+	c := New(t, Options{Configure: fastFailure})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/rf", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"},
+		"shard_number": 2, "replication_factor": 1}, nil)
+	pts := testPoints(300, 8, 13)
+	c.MustDo(1, "PUT", "/collections/rf/points?wait=true", map[string]any{"points": pts}, nil)
+	c.MustDo(2, "PATCH", "/collections/rf", map[string]any{"params": map[string]any{"replication_factor": 3}}, nil)
+	waitConverged(t, c, "rf", 2, 3, 20*time.Second)
+	c.MustDo(0, "PATCH", "/collections/rf", map[string]any{"params": map[string]any{"replication_factor": 1}}, nil)
+	waitConverged(t, c, "rf", 2, 1, 20*time.Second)
+	for i := range c.Nodes {
+		if n := countAll(t, c, i, "rf"); n != len(pts) {
+			t.Fatalf("node %d counts %d points, want %d", i, n, len(pts))
+		}
+	}
+}

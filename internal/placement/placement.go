@@ -117,3 +117,47 @@ func diversity(p Peer, chosen []Peer) int {
 	}
 	return 0
 }
+
+// Extend returns up to n more peers for a shard whose replicas are on
+// existing, chosen as Place chooses (diversity first, then the fewest
+// replicas, then the lowest id); fewer when the other peers run out.
+func Extend(peers []Peer, existing []uint64, n int) []uint64 {
+	ps := append([]Peer(nil), peers...)
+	sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+	var chosen []Peer
+	for _, id := range existing {
+		for _, p := range ps {
+			if p.ID == id {
+				chosen = append(chosen, p)
+			}
+		}
+	}
+	local := map[uint64]int{}
+	var out []uint64
+	for range n {
+		best := -1
+		for i, p := range ps {
+			if contains(chosen, p.ID) || containsID(existing, p.ID) {
+				continue
+			}
+			if best < 0 || better(p, ps[best], chosen, local, nil, false) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		chosen = append(chosen, ps[best])
+		out = append(out, ps[best].ID)
+	}
+	return out
+}
+
+func containsID(ids []uint64, id uint64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}

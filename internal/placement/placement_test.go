@@ -102,3 +102,19 @@ func TestPlaceProperties(t *testing.T) {
 		}
 	})
 }
+
+// TestExtend checks that an extra replica goes to a new zone first, then
+// to the peer with the fewest replicas, and never to a peer that already
+// holds the shard.
+func TestExtend(t *testing.T) {
+	peers := []Peer{{ID: 1, Zone: "a"}, {ID: 2, Zone: "a", Replicas: 1}, {ID: 3, Zone: "b", Replicas: 5}, {ID: 4, Zone: "b", Replicas: 2}}
+	if got := Extend(peers, []uint64{1}, 1); len(got) != 1 || got[0] != 4 {
+		t.Fatalf("Extend one from zone a: %v, want [4] (zone b, fewer replicas)", got)
+	}
+	if got := Extend(peers, []uint64{1, 4}, 2); len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Fatalf("Extend two: %v, want [2 3]", got)
+	}
+	if got := Extend(peers, []uint64{1, 2, 3, 4}, 1); len(got) != 0 {
+		t.Fatalf("Extend with no peer left: %v", got)
+	}
+}

@@ -355,11 +355,18 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 		if err != nil {
 			return err
 		}
+		prevRF := s.state().Collections[real].Config.Params.ReplicationFactor
 		cfg, err := applyUpdate(s.state().Collections[real].Config, req)
 		if err != nil {
 			return err
 		}
-		return s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: real, Config: &cfg})
+		if err := s.cluster.Apply(ctx, &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: real, Config: &cfg}); err != nil {
+			return err
+		}
+		if cfg.Params.ReplicationFactor != prevRF {
+			return s.adjustReplication(ctx, real)
+		}
+		return nil
 	}
 	s.ddlMu.Lock()
 	defer s.ddlMu.Unlock()

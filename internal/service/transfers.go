@@ -7,6 +7,7 @@ import (
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/meta"
+	"github.com/shoal-db/shoal/internal/placement"
 )
 
 // UpdateCollectionCluster is POST /collections/{c}/cluster (and gRPC
@@ -143,4 +144,60 @@ func checkClusterOperation(op *api.ClusterOperations) error {
 		return api.ErrBadInput("restart_transfer needs a method")
 	}
 	return nil
+}
+
+// adjustReplication adds or drops replicas until every shard of a
+// collection has its replication_factor (bounded by the peers there are):
+// new replicas go where placement would put them and are filled by their
+// primary; surplus ones are dropped, those that are not Active first,
+// never the primary nor the last Active one.
+func (s *Service) adjustReplication(ctx context.Context, name string) error {
+	st := s.state()
+	c, ok := st.Collections[name]
+	if !ok {
+		return api.ErrCollectionNotFound(name)
+	}
+	rf := c.Config.Params.ReplicationFactor
+	var peers []placement.Peer
+	for _, id := range st.PeerIDs() {
+		p := st.Peers[id]
+		peers = append(peers, placement.Peer{ID: id, Zone: p.Zone, Region: p.Region, Replicas: st.ReplicaCount(id)})
+	}
+	for i, sp := range c.Shards {
+		cmd := func(typ string, peer uint64) *meta.Command {
+			return &meta.Command{V: meta.ReplicationCommandVersion, Type: typ, Collection: name, Generation: c.Generation, ShardID: i, PeerID: peer}
+		}
+		switch n := len(sp.Replicas); {
+		case n < rf:
+			for _, p := range placement.Extend(peers, sp.Peers(), rf-n) {
+				add := cmd(meta.TypeAddReplica, p)
+				add.State = api.ReplicaPartial
+				if err := s.cluster.Apply(ctx, add); err != nil {
+					return err
+				}
+			}
+		case n > rf:
+			drop := slices.Clone(sp.Replicas[1:])
+			slices.SortStableFunc(drop, func(a, b meta.Replica) int {
+				return cmpBool(a.State == api.ReplicaActive, b.State == api.ReplicaActive)
+			})
+			for _, r := range drop[:n-rf] {
+				if err := s.cluster.Apply(ctx, cmd(meta.TypeDropReplica, r.Peer)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }

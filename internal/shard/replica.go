@@ -274,3 +274,19 @@ func recordHash(r *api.Record, version uint64) ([sha256.Size]byte, error) {
 
 // Dir returns the shard's directory.
 func (s *Shard) Dir() string { return s.opts.Dir }
+
+// EncodeOperation encodes op in the op log's binary layout
+// (docs/format/shard.md) with every vector inline: the form in which
+// replicas pass operations to each other.
+func EncodeOperation(op *api.UpdateOperation) ([]byte, error) {
+	if op == nil || countOps(op) != 1 {
+		return nil, api.ErrBadInput("an update operation must have exactly one action")
+	}
+	return encodeOp(op, 0, func(api.PointID, string, []float32) (uint32, bool) { return 0, false })
+}
+
+// DecodeOperation decodes what EncodeOperation wrote. The vectors of the
+// result may share memory with b.
+func DecodeOperation(b []byte) (*api.UpdateOperation, error) {
+	return decodeOp(b, nil)
+}
