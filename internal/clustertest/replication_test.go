@@ -3,6 +3,9 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -358,5 +361,45 @@ func TestChangeReplicationFactor(t *testing.T) {
 		if n := countAll(t, c, i, "rf"); n != len(pts) {
 			t.Fatalf("node %d counts %d points, want %d", i, n, len(pts))
 		}
+	}
+}
+
+// TestCorruptReplicaIsRebuilt damages a replica's store while its node is
+// stopped: back, the node quarantines it (moved aside, never served),
+// gives up its standing, and the primary rebuilds it with a checkpoint;
+// the collection stays available on every node throughout.
+func TestCorruptReplicaIsRebuilt(t *testing.T) {
+	c := New(t, Options{Configure: fastFailure})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/qr", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"},
+		"shard_number": 1, "replication_factor": 3}, nil)
+	pts := testPoints(200, 8, 17)
+	c.MustDo(0, "PUT", "/collections/qr/points?wait=true", map[string]any{"points": pts}, nil)
+	gen := c.Nodes[0].Srv.Cluster().State().Collections["qr"].Generation
+	victim := 1
+	store := filepath.Join(c.Nodes[victim].Cfg.Storage.StoragePath, "collections", "qr", "gen-"+strconv.FormatUint(gen, 10), "0", "store")
+	c.Stop(victim)
+	manifests, _ := filepath.Glob(filepath.Join(store, "MANIFEST-*"))
+	if len(manifests) == 0 {
+		t.Fatalf("no MANIFEST in %s", store)
+	}
+	for _, m := range manifests {
+		if err := os.WriteFile(m, []byte("this is not a pebble manifest"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Start(victim)
+	waitConverged(t, c, "qr", 1, 3, 30*time.Second)
+	if n := countAll(t, c, victim, "qr"); n != len(pts) {
+		t.Fatalf("node %d counts %d points, want %d", victim, n, len(pts))
+	}
+	aside, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(store)), "0.quarantine-*"))
+	if len(aside) != 1 {
+		t.Fatalf("quarantined copies: %v", aside)
 	}
 }

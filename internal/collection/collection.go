@@ -64,6 +64,12 @@ type Options struct {
 	// cluster, one that also reaches the replicas on other peers. Unset,
 	// the router uses the local shard.
 	Route func(i int, local *shard.Shard) Shard
+	// Quarantine, when set, is asked about a local shard that fails to
+	// open (a corrupt store, say): when it moves the shard's directory
+	// aside and returns true, the shard is opened again empty, for its
+	// replicas to fill (cluster mode); otherwise the collection fails to
+	// open.
+	Quarantine func(i int, dir string, err error) bool
 }
 
 // Collection is one open collection. It is safe for concurrent use.
@@ -149,6 +155,9 @@ func Open(opts Options) (*Collection, error) {
 		go func() {
 			defer wg.Done()
 			s, err := shard.Open(so)
+			if err != nil && opts.Quarantine != nil && opts.Quarantine(i, so.Dir, err) {
+				s, err = shard.Open(so)
+			}
 			c.local[i], errs[i] = s, err
 			if err == nil {
 				c.shards[i] = s

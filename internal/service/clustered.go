@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
@@ -335,11 +336,13 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		return i < len(m.Shards) && slices.Contains(m.Shards[i].Peers(), self)
 	}
 	sets := make([]*replicaSet, len(m.Shards))
+	quarantined := make([]bool, len(m.Shards))
 	route := func(i int, local *shard.Shard) collection.Shard {
 		if i >= len(m.Shards) || len(m.Shards[i].Replicas) == 0 {
 			return noReplica{err: api.ErrUnavailable("shard %d of collection %s has no replica (its peers were removed)", i, name)}
 		}
 		sets[i] = newReplicaSet(s, name, gen, i, local)
+		sets[i].quarantined = quarantined[i]
 		return sets[i]
 	}
 	if err := snapshot.CleanStaleRestores(s.generationDir(name, gen)); err != nil {
@@ -356,6 +359,9 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		ShardOptions:    s.opts.ShardOptions,
 		Local:           holds,
 		Route:           route,
+		Quarantine: func(i int, dir string, err error) bool {
+			return s.quarantine(name, m, i, dir, err)
+		},
 	})
 	if err != nil {
 		s.log.Error("cannot open collection", "collection", name, "generation", gen, "err", err)
@@ -372,6 +378,86 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		}
 	}
 	s.log.Info("collection opened", "collection", name, "shards", len(m.Shards), "generation", gen)
+}
+
+// quarantine handles a local replica that fails to open: when another
+// replica of the shard is Active, the replica's directory is moved aside
+// (kept for inspection, logged) and the shard opens empty; this node then
+// gives up the replica's standing (Dead, or the primary handed to another
+// Active replica) so that the primary fills it again with a checkpoint.
+// The empty replica never acts as a primary meanwhile.
+func (s *Service) quarantine(name string, m *meta.Collection, i int, dir string, cause error) bool {
+	self := s.cluster.ID()
+	if i >= len(m.Shards) {
+		return false
+	}
+	sp := m.Shards[i]
+	other := 0
+	for _, r := range sp.Replicas {
+		if r.Peer != self && r.State == api.ReplicaActive {
+			other++
+		}
+	}
+	if other == 0 {
+		s.log.Error("replica cannot be opened and no other replica is Active: the collection stays closed on this node", "collection", name, "shard", i, "err", cause)
+		return false
+	}
+	aside := fmt.Sprintf("%s.quarantine-%d", dir, s.opts.Now().UnixNano())
+	if err := os.Rename(dir, aside); err != nil {
+		s.log.Error("cannot quarantine a replica", "collection", name, "shard", i, "err", err)
+		return false
+	}
+	s.log.Error("replica cannot be opened: quarantined, to be rebuilt from another replica", "collection", name, "shard", i, "moved_to", aside, "err", cause)
+	// The proposal cannot wait on the apply goroutine that may be running
+	// this open.
+	go s.demote(name, m.Generation, i)
+	return true
+}
+
+// demote makes this node's quarantined replica of shard i Dead (handing
+// the primary to another Active replica first when it holds it).
+func (s *Service) demote(name string, gen uint64, i int) {
+	self := s.cluster.ID()
+	for attempt := 0; attempt < 60; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, ok := s.state().Collections[name]
+		if !ok || c.Generation != gen || i >= len(c.Shards) {
+			// Opened while the log replays, the collection may not be
+			// published yet.
+			cancel()
+			time.Sleep(time.Second)
+			continue
+		}
+		sp := c.Shards[i]
+		r, ok := sp.Replica(self)
+		if !ok || r.State == api.ReplicaDead {
+			cancel()
+			return
+		}
+		cmd := &meta.Command{V: meta.ReplicationCommandVersion, Collection: name, Generation: gen, ShardID: i, Epoch: sp.Epoch}
+		if sp.Primary() == self {
+			for _, o := range sp.Replicas[1:] {
+				if o.State == api.ReplicaActive {
+					cmd.Type, cmd.PeerID = meta.TypeSetPrimary, o.Peer
+					break
+				}
+			}
+		} else {
+			cmd.Type, cmd.PeerID, cmd.State, cmd.FromState = meta.TypeSetReplicaState, self, api.ReplicaDead, r.State
+		}
+		var err error
+		if cmd.Type == "" {
+			err = errors.New("no other Active replica")
+		} else {
+			err = s.cluster.Apply(ctx, cmd)
+		}
+		cancel()
+		if err == nil {
+			continue // look again: the state may need one more step
+		}
+		s.log.Warn("cannot give up a quarantined replica yet", "collection", name, "shard", i, "err", err)
+		time.Sleep(time.Second)
+	}
 }
 
 // dropPlaced closes a deleted collection and removes its generation's

@@ -45,6 +45,10 @@ type replicaSet struct {
 	remotes map[uint64]collection.Shard
 	primary *replica.Primary
 	closed  bool
+	// quarantined is set when the local replica was found corrupt and
+	// opened empty: it never acts as the primary (it would hand its
+	// backups an empty log) until it has been filled again.
+	quarantined bool
 }
 
 // errReopened ends a write whose replica set closed under it because the
@@ -96,7 +100,10 @@ func (r *replicaSet) sync(sp meta.ShardPlacement) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	self := r.s.cluster.ID()
-	if r.closed || r.local == nil || sp.Primary() != self {
+	if rep, _ := sp.Replica(self); rep.State != api.ReplicaActive {
+		r.quarantined = false // it is being filled again
+	}
+	if r.closed || r.local == nil || sp.Primary() != self || r.quarantined {
 		if r.primary != nil {
 			r.primary.Stop()
 			r.primary = nil
@@ -340,10 +347,16 @@ func (r *replicaSet) readers() ([]collection.Shard, []uint64, error) {
 	self := r.s.cluster.ID()
 	var hs []collection.Shard
 	var peers []uint64
-	if rep, ok := sp.Replica(self); ok && rep.State == api.ReplicaActive && r.local != nil {
+	r.mu.Lock()
+	quarantined := r.quarantined
+	r.mu.Unlock()
+	if rep, ok := sp.Replica(self); ok && rep.State == api.ReplicaActive && r.local != nil && !quarantined {
 		hs, peers = append(hs, r.local), append(peers, self)
 	}
 	for _, rep := range sp.Replicas {
+		if rep.Peer == self && quarantined {
+			continue
+		}
 		if rep.Peer != self && rep.State == api.ReplicaActive {
 			hs, peers = append(hs, r.remote(rep.Peer)), append(peers, rep.Peer)
 		}
