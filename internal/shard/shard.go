@@ -96,6 +96,15 @@ type Options struct {
 	// and writes are accepted again once space is freed.
 	MinFreeDiskBytes int64
 
+	// CompactRatio and CompactMinDead trigger compaction (compact.go):
+	// the maintenance loop renumbers the shard's offsets once the dead
+	// ones (taken by earlier vectors of updated or deleted points) exceed
+	// CompactRatio times the live points and number at least
+	// CompactMinDead (0: DefaultCompactRatio, DefaultCompactMinDead;
+	// a negative CompactRatio: never).
+	CompactRatio   float64
+	CompactMinDead int
+
 	// BeforeIndexBatch, when set, is called by each background indexer
 	// worker before it inserts a batch of queued vectors into a graph; it
 	// may block (until ctx ends) to hold the indexer back, which tests use
@@ -109,6 +118,8 @@ type Options struct {
 	afterIndexBuild func()
 	// graphCost overrides graphCostFactor (tests only; 0: default).
 	graphCost float64
+	// compactStep is called at each step of a compaction (tests only).
+	compactStep func(step string)
 }
 
 // Defaults of Options.
@@ -180,6 +191,10 @@ type Shard struct {
 	persistedAt uint64 // sequence covered by the index files in Dir
 	persistedOK bool   // the index files in Dir are complete for persistedAt
 
+	// compactions counts completed compactions; it changes only under
+	// persistMu and writeMu.
+	compactions atomic.Uint64
+
 	// loadedFromStore counts the vectors Open read from the point store
 	// because no index file covered them.
 	loadedFromStore int
@@ -210,8 +225,19 @@ func Open(opts Options) (*Shard, error) {
 	if opts.PersistInterval == 0 {
 		opts.PersistInterval = DefaultPersistInterval
 	}
+	if opts.CompactRatio == 0 {
+		opts.CompactRatio = DefaultCompactRatio
+	}
+	if opts.CompactMinDead <= 0 {
+		opts.CompactMinDead = DefaultCompactMinDead
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create shard directory: %w", err)
+	}
+	// A compaction that did not finish left a new store (before its
+	// exchange) or the old one (after): either way not the store.
+	if err := os.RemoveAll(filepath.Join(opts.Dir, compactDirName)); err != nil {
+		return nil, fmt.Errorf("cannot remove an unfinished compaction: %w", err)
 	}
 	s := &Shard{
 		opts:     opts,
@@ -695,13 +721,19 @@ func (s *Shard) WaitIndexed(ctx context.Context) error {
 	s.mu.RLock()
 	spaces := s.sortedSpaces()
 	s.mu.RUnlock()
-	for _, sp := range spaces {
-		if err := sp.waitIdle(ctx); err != nil {
-			return err
+	for {
+		// A compaction meanwhile queues every vector again: wait anew.
+		gen := s.compactions.Load()
+		for _, sp := range spaces {
+			if err := sp.waitIdle(ctx); err != nil {
+				return err
+			}
+			if n := sp.checkReach(true); n > 0 {
+				s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
+			}
 		}
-		if n := sp.checkReach(true); n > 0 {
-			s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
+		if s.compactions.Load() == gen {
+			return nil
 		}
 	}
-	return nil
 }

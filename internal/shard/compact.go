@@ -1,0 +1,458 @@
+package shard
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/durable"
+	"github.com/shoal-db/shoal/internal/index/sparse"
+)
+
+// Compaction renumbers a shard's offsets.
+//
+// Offsets are never reused (see the package doc): every write that changes a
+// point's vectors takes a new one, so under steady updates the offset
+// counter grows without bound (uint32 runs out), and the per-offset arrays,
+// the vector stores, index files and graph nodes of dead offsets stay
+// behind. Compaction is the one mechanism that bounds them: once dead
+// offsets (taken and no longer live) exceed Options.CompactRatio of the
+// live points and Options.CompactMinDead, the maintenance loop rewrites the
+// shard with dense offsets 0..live-1:
+//
+//  1. Under the writer lock (writes wait; reads go on from memory), a new
+//     Pebble store is written into <dir>/store.compact from the current one:
+//     every point header with its new offset, its vectors under the new
+//     offset, the op log with every vector a record referred to by offset
+//     written inline (so the log refers to no offset), and the meta record
+//     with the same last sequence and the new offset counter. It is synced,
+//     flushed and closed.
+//  2. The index files are deleted (they describe the old offsets) and the
+//     directory synced.
+//  3. The in-memory state of the new store is loaded beside the current
+//     one, as Open loads a store (vectors from the store; empty graphs with
+//     every live vector queued for the background indexer; searches scan
+//     the queue exactly until it is indexed).
+//  4. With readers held out for a moment, the old store is closed, the two
+//     store directories are exchanged atomically (renameat2
+//     RENAME_EXCHANGE) and the directory synced, the new store is opened,
+//     and the new in-memory state replaces the old one.
+//  5. The old store (now in store.compact) is deleted.
+//
+// A crash before the exchange leaves the old store in place; one after
+// leaves the new one; Open deletes store.compact either way. Both stores
+// hold the same points, versions, payloads, vectors and operations, so
+// nothing is lost; only the index files are gone after step 2, and Open
+// rebuilds the graphs from the store.
+//
+// A checkpoint whose store was taken before a compaction writes no index
+// files (they would describe the new offsets); its Open rebuilds them.
+
+// Defaults of Options.CompactRatio and Options.CompactMinDead.
+const (
+	DefaultCompactRatio   = 0.5
+	DefaultCompactMinDead = 65_536
+)
+
+// compactDirName is the directory a compaction builds the new store in
+// (and, after the exchange, the one that holds the old store).
+const compactDirName = "store.compact"
+
+// compactBatchBytes bounds the batches that write the compacted store.
+const compactBatchBytes = 16 << 20
+
+// Steps of a compaction reported to Options.compactStep (tests kill the
+// process at each).
+const (
+	compactStepBuilt     = "built"
+	compactStepUncached  = "index-removed"
+	compactStepLoaded    = "loaded"
+	compactStepExchanged = "exchanged"
+	compactStepPublished = "published"
+	compactStepDone      = "done"
+)
+
+// compactDue reports whether dead offsets exceed the thresholds. Caller
+// holds writeMu (nextOff and nLive change only under it).
+func (s *Shard) compactDue() bool {
+	if s.opts.CompactRatio < 0 {
+		return false
+	}
+	dead := int64(s.nextOff) - int64(s.nLive)
+	return dead >= int64(s.opts.CompactMinDead) && float64(dead) > s.opts.CompactRatio*float64(s.nLive)
+}
+
+// Compact renumbers the shard's offsets now, whatever the thresholds (see
+// the description above). Writes wait until it is done; reads go on.
+func (s *Shard) Compact(ctx context.Context) error {
+	_, err := s.compact(ctx, true)
+	return err
+}
+
+// Compactions returns how many compactions the shard has completed since
+// it was opened.
+func (s *Shard) Compactions() uint64 { return s.compactions.Load() }
+
+// maybeCompact compacts when the thresholds say so (the maintenance loop).
+func (s *Shard) maybeCompact(ctx context.Context) {
+	s.writeMu.Lock()
+	due := !s.closed && s.compactDue()
+	s.writeMu.Unlock()
+	if !due {
+		return
+	}
+	done, err := s.compact(ctx, false)
+	switch {
+	case err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil:
+		s.log.Error("compaction failed", "err", err)
+		s.bgErr.Store(&bgError{"compaction failed: " + err.Error()})
+	case done:
+		if e := s.bgErr.Load(); e != nil && strings.HasPrefix(e.msg, "compaction") {
+			s.bgErr.CompareAndSwap(e, nil)
+		}
+	}
+}
+
+func (s *Shard) compactStep(step string) {
+	if s.opts.compactStep != nil {
+		s.opts.compactStep(step)
+	}
+}
+
+// compact runs a compaction when force or when it is due, and reports
+// whether it ran.
+func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
+	// persistMu first: no index file is written while the offsets change.
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	if s.storeErr != nil || s.db == nil {
+		return false, nil // a failed store is recovered by the next write first
+	}
+	if !force && !s.compactDue() {
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	start := time.Now()
+	before := s.nextOff
+	dir := s.opts.Dir
+	tmp := filepath.Join(dir, compactDirName)
+	if err := os.RemoveAll(tmp); err != nil {
+		return false, fmt.Errorf("cannot compact shard: %w", err)
+	}
+	fail := func(err error) (bool, error) {
+		os.RemoveAll(tmp)
+		return false, fmt.Errorf("cannot compact shard: %w", err)
+	}
+	if err := s.writeCompacted(tmp); err != nil {
+		return fail(err)
+	}
+	if err := durable.SyncDir(dir); err != nil {
+		return fail(err)
+	}
+	s.compactStep(compactStepBuilt)
+
+	// The index files describe the old offsets: gone before the new
+	// store can be the one Open finds.
+	if err := os.RemoveAll(filepath.Join(dir, indexDirName)); err != nil {
+		return fail(err)
+	}
+	if err := durable.SyncDir(dir); err != nil {
+		return fail(err)
+	}
+	s.persistedOK = false
+	for _, sp := range s.spaces {
+		sp.dirty.Store(true)
+	}
+	s.compactStep(compactStepUncached)
+
+	ns, err := s.loadCompacted(tmp)
+	if err != nil {
+		return fail(err)
+	}
+	s.compactStep(compactStepLoaded)
+
+	// Readers of the store hold closeMu (ReadOps) or mu (scrolls) shared;
+	// repairMu keeps repairs, reachability checks and chunk releases off
+	// the spaces while they change. Lock order: repairMu, then mu.
+	spaces := s.sortedSpaces()
+	s.closeMu.Lock()
+	for _, sp := range spaces {
+		sp.repairMu.Lock()
+	}
+	s.mu.Lock()
+	unlock := func() {
+		s.mu.Unlock()
+		for _, sp := range spaces {
+			sp.repairMu.Unlock()
+		}
+		s.closeMu.Unlock()
+	}
+	store := filepath.Join(dir, "store")
+	if err := s.db.Close(); err != nil {
+		s.log.Warn("closing the store before the compacted one replaces it", "err", err)
+	}
+	s.db = nil
+	swapped, err := exchange(tmp, store)
+	if err == nil && !swapped {
+		err = errors.New("the file system cannot exchange directories atomically (renameat2 RENAME_EXCHANGE)")
+	}
+	if err == nil {
+		err = durable.SyncDir(dir)
+	}
+	if err != nil && !swapped {
+		// Nothing changed on disk but the index files: go on with the
+		// old store (the next persistence writes them again).
+		db, oerr := pebble.Open(store, s.pebbleOptions())
+		if oerr != nil {
+			s.storeErr = fmt.Errorf("cannot reopen store after a failed compaction: %w", oerr)
+			s.storeBroken.Store(true)
+		} else {
+			s.db = db
+		}
+		unlock()
+		return fail(err)
+	}
+	s.compactStep(compactStepExchanged)
+	// The store in place is the compacted one from here on: the memory
+	// must describe it, whatever happens next.
+	s.adopt(ns)
+	db, err := pebble.Open(store, s.pebbleOptions())
+	if err != nil {
+		// Writes are refused until recoverStore reopens it.
+		s.storeErr = fmt.Errorf("cannot open the compacted store: %w", err)
+		s.storeBroken.Store(true)
+	} else {
+		s.db = db
+	}
+	s.compactions.Add(1)
+	unlock()
+	s.compactStep(compactStepPublished)
+	if err := os.RemoveAll(tmp); err != nil {
+		s.log.Warn("cannot remove the store a compaction replaced", "err", err)
+	} else if err := durable.SyncDir(dir); err != nil {
+		s.log.Warn("cannot sync the shard directory", "err", err)
+	}
+	s.compactStep(compactStepDone)
+	s.log.Info("shard compacted", "offsets_before", before, "offsets_after", s.nextOff, "points", s.nLive, "took", time.Since(start))
+	return true, nil
+}
+
+// writeCompacted writes the compacted copy of the store into dir (step 1).
+// Caller holds writeMu, so the store does not change meanwhile.
+func (s *Shard) writeCompacted(dir string) (err error) {
+	db, err := pebble.Open(dir, s.pebbleOptions())
+	if err != nil {
+		return fmt.Errorf("cannot create the compacted store: %w", err)
+	}
+	defer func() {
+		// The logger's Fatalf panics (disk full, ...): the old store is
+		// untouched, so the compaction just fails.
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = f
+			return
+		}
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("cannot close the compacted store: %w", cerr)
+		}
+	}()
+	b := db.NewBatch()
+	defer func() { b.Close() }()
+	flush := func(opts *pebble.WriteOptions) error {
+		if err := b.Commit(opts); err != nil {
+			return err
+		}
+		b.Close()
+		b = db.NewBatch()
+		return nil
+	}
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("cannot read the store: %w", err)
+	}
+	defer it.Close()
+	var next uint32
+	load := func(off uint32, name string) ([]float32, error) {
+		v, closer, err := s.db.Get(vectorKey(off, name))
+		if err != nil {
+			return nil, fmt.Errorf("cannot read vector %q at offset %d: %w", name, off, err)
+		}
+		defer closer.Close()
+		return decodeFloats(v)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("cannot read the store: %w", err)
+		}
+		switch k[0] {
+		case prefixMeta, prefixVector:
+			// The meta record is written last; vectors go with their
+			// points.
+		case prefixPoint:
+			h, err := decodePointHeader(v, false)
+			if err != nil {
+				return fmt.Errorf("cannot read point %x: %w", k, err)
+			}
+			// The header with its new offset: bytes 9..12 (see
+			// docs/format/shard.md); the rest is kept byte for byte.
+			nv := slices.Clone(v)
+			binary.LittleEndian.PutUint32(nv[9:13], next)
+			if err := b.Set(k, nv, nil); err != nil {
+				return err
+			}
+			for _, name := range h.Names {
+				vec, closer, err := s.db.Get(vectorKey(h.Offset, name))
+				if err != nil {
+					return fmt.Errorf("cannot read vector %q of point %x: %w", name, k, err)
+				}
+				err = b.Set(vectorKey(next, name), vec, nil)
+				closer.Close()
+				if err != nil {
+					return err
+				}
+			}
+			next++
+		case prefixOp:
+			// Points sort before the op log: next is final here.
+			op, err := decodeOp(v, load)
+			if err != nil {
+				return fmt.Errorf("cannot read operation %d: %w", seqFromOpKey(k), err)
+			}
+			enc, err := encodeOp(op, next, nil)
+			if err != nil {
+				return fmt.Errorf("cannot encode operation %d: %w", seqFromOpKey(k), err)
+			}
+			if err := b.Set(k, enc, nil); err != nil {
+				return err
+			}
+		default:
+			if err := b.Set(k, v, nil); err != nil {
+				return err
+			}
+		}
+		if b.Len() >= compactBatchBytes {
+			if err := flush(pebble.NoSync); err != nil {
+				return fmt.Errorf("cannot write the compacted store: %w", err)
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("cannot read the store: %w", err)
+	}
+	if int(next) != s.nLive {
+		return fmt.Errorf("the store holds %d points, the shard %d: %w", next, s.nLive, errCorrupt)
+	}
+	m := meta{Format: storeFormatVersion, LastSeq: s.lastSeq, NextOffset: next}
+	if err := b.Set(metaKey, m.encode(), nil); err != nil {
+		return err
+	}
+	if err := flush(pebble.Sync); err != nil {
+		return fmt.Errorf("cannot write the compacted store: %w", err)
+	}
+	// Flushed, so that opening it after the exchange replays no log.
+	if err := db.Flush(); err != nil {
+		return fmt.Errorf("cannot flush the compacted store: %w", err)
+	}
+	return nil
+}
+
+// loadCompacted builds the in-memory state of the compacted store in dir
+// (step 3) as Open would, in a shard value of its own that only adopt
+// reads.
+func (s *Shard) loadCompacted(dir string) (*Shard, error) {
+	db, err := pebble.Open(dir, s.pebbleOptions())
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the compacted store: %w", err)
+	}
+	defer db.Close()
+	ns := &Shard{
+		opts:   s.opts,
+		log:    s.log,
+		db:     db,
+		ids:    make(map[api.PointID]uint32, s.nLive),
+		spaces: make(map[string]*space),
+		sparse: make(map[string]*sparseSpace),
+		multi:  make(map[string]*multiSpace),
+	}
+	if err := ns.load(); err != nil {
+		return nil, err
+	}
+	ns.db = nil
+	return ns, nil
+}
+
+// adopt replaces the in-memory state with ns's (step 4), keeping the space
+// objects (searches look them up without the state lock; their indexer
+// workers keep running). Caller holds writeMu, every space's repairMu and
+// mu exclusively.
+func (s *Shard) adopt(ns *Shard) {
+	s.lastSeq, s.nextOff = ns.lastSeq, ns.nextOff
+	s.ids, s.offID, s.version, s.payloads = ns.ids, ns.offID, ns.version, ns.payloads
+	s.live, s.nLive = ns.live, ns.nLive
+	s.pidx = ns.pidx
+	s.logFirst, s.logFirstOff, s.logSizes, s.logBytes = ns.logFirst, ns.logFirstOff, ns.logSizes, ns.logBytes
+	s.persistedOK = false
+	for name, sp := range s.spaces {
+		sp.adopt(ns.spaces[name])
+	}
+	for name, ss := range s.sparse {
+		if n := ns.sparse[name]; n != nil {
+			ss.idx = n.idx
+		} else {
+			ss.idx = sparse.New()
+		}
+	}
+	for name, ms := range s.multi {
+		ms.vecs = ns.multi[name].vecs
+	}
+}
+
+// adopt replaces sp's vectors, graph and indexer queue with n's, which
+// describe the same points at new offsets. The graph generation changes,
+// so a worker that took a batch of old offsets drops it; one inserting
+// into the old graph meanwhile finishes harmlessly (the old graph and
+// store stay valid until nothing refers to them). Caller holds the locks
+// of Shard.adopt.
+func (sp *space) adopt(n *space) {
+	sp.store = n.store
+	sp.has, sp.count, sp.indexing = n.has, n.count, n.indexing
+	sp.tomb.Store(n.tomb.Load())
+	sp.dirty.Store(true)
+	sp.unchecked.Store(true)
+	sp.qMu.Lock()
+	sp.gen++
+	sp.graph.Store(n.graph.Load())
+	sp.queue, sp.queued, sp.pending, sp.retired = n.queue, n.queued, n.pending, nil
+	if sp.pending == nil {
+		sp.pending = map[uint32]bool{}
+	}
+	// What the old graph still had to do is dropped: count the run anew.
+	sp.run.Total = sp.run.Done
+	if len(sp.pending) > 0 {
+		sp.runAdd(len(sp.pending), true)
+	}
+	sp.syncIdleLocked()
+	sp.qMu.Unlock()
+	sp.kick()
+}
