@@ -39,9 +39,11 @@ import (
 //  2. The index files are deleted (they describe the old offsets) and the
 //     directory synced.
 //  3. The in-memory state of the new store is loaded beside the current
-//     one, as Open loads a store (vectors from the store; empty graphs with
-//     every live vector queued for the background indexer; searches scan
-//     the queue exactly until it is indexed).
+//     one, as Open loads a store (vectors from the store), and each HNSW
+//     graph, repaired first (dead nodes unlinked, their neighbours
+//     relinked), is copied with the new offsets (hnsw.Graph.Remap); live
+//     vectors the graph lacked are queued for the
+//     background indexer (searches scan the queue exactly meanwhile).
 //  4. With readers held out for a moment, the old store is closed, the two
 //     store directories are exchanged atomically (renameat2
 //     RENAME_EXCHANGE) and the directory synced, the new store is opened,
@@ -185,6 +187,7 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 	if err != nil {
 		return fail(err)
 	}
+	s.remapGraphs(ns)
 	s.compactStep(compactStepLoaded)
 
 	// Readers of the store hold closeMu (ReadOps) or mu (scrolls) shared;
@@ -400,6 +403,60 @@ func (s *Shard) loadCompacted(dir string) (*Shard, error) {
 	}
 	ns.db = nil
 	return ns, nil
+}
+
+// remapGraphs gives ns's spaces copies of the current graphs renumbered to
+// ns's offsets (hnsw.Graph.Remap), so that only the vectors the current
+// graphs lack are queued for the indexer, not every one. Caller holds
+// writeMu (the live set and the offsets stay still).
+func (s *Shard) remapGraphs(ns *Shard) {
+	for name, sp := range s.spaces {
+		nsp := ns.spaces[name]
+		old := sp.graph.Load()
+		if old == nil || nsp == nil || !nsp.indexing {
+			continue
+		}
+		sp.repairMu.Lock() // no other repair changes the graph meanwhile
+		// Offsets retired and not yet deleted by the indexer first.
+		for off := range s.nextOff {
+			if !(s.live.has(off) && sp.has.has(off)) && old.Contains(off) {
+				old.Delete(off)
+			}
+		}
+		if old.Deleted() > 0 {
+			// Unlink the dead nodes the way Repair does, relinking their
+			// neighbours, rather than just dropping them from the copy:
+			// a node whose links all came from dead nodes (an outlier
+			// among updated points) would be left without a way in.
+			sp.repairLocked(old)
+		}
+		g := old.Remap(nsp.store, func(off uint32) (uint32, bool) {
+			if off >= s.nextOff || !s.live.has(off) || !sp.has.has(off) {
+				return 0, false
+			}
+			no, ok := ns.ids[s.offID[off]]
+			return no, ok
+		})
+		sp.repairMu.Unlock()
+		var offs []uint32
+		ns.live.each(func(off uint32) bool {
+			if nsp.has.has(off) && !g.Contains(off) {
+				offs = append(offs, off)
+			}
+			return true
+		})
+		nsp.graph.Store(g)
+		nsp.tomb.Store(0)
+		nsp.unchecked.Store(true)
+		nsp.qMu.Lock()
+		nsp.queue, nsp.queued, nsp.retired = offs, nil, nil
+		nsp.pending = make(map[uint32]bool, len(offs))
+		for _, off := range offs {
+			nsp.pending[off] = false
+		}
+		nsp.markQueued(len(offs), time.Now().UnixNano())
+		nsp.qMu.Unlock()
+	}
 }
 
 // adopt replaces the in-memory state with ns's (step 4), keeping the space

