@@ -76,8 +76,9 @@ const compactBatchBytes = 16 << 20
 // process at each).
 const (
 	compactStepBuilt     = "built"
-	compactStepUncached  = "index-removed"
 	compactStepLoaded    = "loaded"
+	compactStepReplayed  = "replayed"
+	compactStepUncached  = "index-removed"
 	compactStepExchanged = "exchanged"
 	compactStepPublished = "published"
 	compactStepDone      = "done"
@@ -133,41 +134,89 @@ func (s *Shard) compactStep(step string) {
 // compact runs a compaction when force or when it is due, and reports
 // whether it ran.
 func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
-	// persistMu first: no index file is written while the offsets change.
+	// persistMu first and throughout: no index file is written while the
+	// offsets change.
 	s.persistMu.Lock()
 	defer s.persistMu.Unlock()
+
+	// Phase 1, writes going on: copy a snapshot of the store.
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	if s.closed {
+		s.writeMu.Unlock()
 		return false, ErrClosed
 	}
-	if s.storeErr != nil || s.db == nil {
-		return false, nil // a failed store is recovered by the next write first
-	}
-	if !force && !s.compactDue() {
+	if s.storeErr != nil || s.db == nil || (!force && !s.compactDue()) {
+		// (A failed store is recovered by the next write first.)
+		s.writeMu.Unlock()
 		return false, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return false, err
 	}
 	start := time.Now()
 	before := s.nextOff
+	snap := s.db.NewSnapshot()
+	s.compacting = true // the op log keeps what phase 2 replays
+	s.writeMu.Unlock()
+	defer func() {
+		s.writeMu.Lock()
+		s.compacting = false
+		s.writeMu.Unlock()
+	}()
 	dir := s.opts.Dir
 	tmp := filepath.Join(dir, compactDirName)
-	if err := os.RemoveAll(tmp); err != nil {
-		return false, fmt.Errorf("cannot compact shard: %w", err)
-	}
 	fail := func(err error) (bool, error) {
 		os.RemoveAll(tmp)
 		return false, fmt.Errorf("cannot compact shard: %w", err)
 	}
-	if err := s.writeCompacted(tmp); err != nil {
+	// Readers of the store hold closeMu shared; so does phase 1, so that
+	// the snapshot's store is not closed (recoverStore, Close) under it.
+	s.closeMu.RLock()
+	err := os.RemoveAll(tmp)
+	if err == nil {
+		err = s.writeCompacted(ctx, snap, tmp)
+	}
+	snap.Close()
+	s.closeMu.RUnlock()
+	if err != nil {
 		return fail(err)
 	}
 	if err := durable.SyncDir(dir); err != nil {
 		return fail(err)
 	}
 	s.compactStep(compactStepBuilt)
+	ns, err := s.loadCompacted(tmp)
+	if err != nil {
+		return fail(err)
+	}
+	closeNS := func() {
+		if ns.db != nil {
+			ns.db.Close()
+			ns.db = nil
+		}
+	}
+	defer closeNS()
+	s.compactStep(compactStepLoaded)
+
+	// Phase 2, writes waiting: the operations applied meanwhile, then
+	// the switch.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		closeNS()
+		return fail(ErrClosed)
+	}
+	if s.storeErr != nil || s.db == nil {
+		closeNS()
+		return fail(errors.New("the store failed meanwhile"))
+	}
+	if err := s.replayInto(ctx, ns); err != nil {
+		closeNS()
+		return fail(err)
+	}
+	if err := ns.db.Flush(); err != nil {
+		closeNS()
+		return fail(err)
+	}
+	closeNS()
+	s.compactStep(compactStepReplayed)
 
 	// The index files describe the old offsets: gone before the new
 	// store can be the one Open finds.
@@ -182,13 +231,7 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 		sp.dirty.Store(true)
 	}
 	s.compactStep(compactStepUncached)
-
-	ns, err := s.loadCompacted(tmp)
-	if err != nil {
-		return fail(err)
-	}
 	s.remapGraphs(ns)
-	s.compactStep(compactStepLoaded)
 
 	// Readers of the store hold closeMu (ReadOps) or mu (scrolls) shared;
 	// repairMu keeps repairs, reachability checks and chunk releases off
@@ -256,9 +299,61 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 	return true, nil
 }
 
-// writeCompacted writes the compacted copy of the store into dir (step 1).
-// Caller holds writeMu, so the store does not change meanwhile.
-func (s *Shard) writeCompacted(dir string) (err error) {
+// replayInto applies to ns, the compacted copy, the operations applied to
+// the shard after the snapshot it was made from, in order, as the shard
+// applied them (the same sequence numbers, so the same versions). Caller
+// holds writeMu.
+func (s *Shard) replayInto(ctx context.Context, ns *Shard) error {
+	from := ns.lastSeq + 1
+	if s.lastSeq >= from {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: opKey(from), UpperBound: opKey(s.lastSeq + 1)})
+		if err != nil {
+			return fmt.Errorf("cannot read op log: %w", err)
+		}
+		defer it.Close()
+		want := from
+		for ok := it.First(); ok; ok = it.Next() {
+			seq := seqFromOpKey(it.Key())
+			if seq != want {
+				return fmt.Errorf("cannot replay operation %d: the op log holds %d: %w", want, seq, errCorrupt)
+			}
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return fmt.Errorf("cannot read operation %d: %w", seq, err)
+			}
+			op, err := decodeOp(v, func(off uint32, name string) ([]float32, error) {
+				v, closer, err := s.db.Get(vectorKey(off, name))
+				if err != nil {
+					return nil, fmt.Errorf("cannot read vector %q at offset %d: %w", name, off, err)
+				}
+				defer closer.Close()
+				return decodeFloats(v)
+			})
+			if err != nil {
+				return fmt.Errorf("cannot read operation %d: %w", seq, err)
+			}
+			got, err := ns.Apply(ctx, op)
+			if err != nil {
+				return fmt.Errorf("cannot replay operation %d: %w", seq, err)
+			}
+			if got != seq {
+				return fmt.Errorf("operation %d replayed as %d: %w", seq, got, errCorrupt)
+			}
+			want++
+		}
+		if err := it.Error(); err != nil {
+			return fmt.Errorf("cannot read op log: %w", err)
+		}
+	}
+	if ns.lastSeq != s.lastSeq || ns.nLive != s.nLive {
+		return fmt.Errorf("the compacted copy is at sequence %d with %d points, the shard at %d with %d: %w", ns.lastSeq, ns.nLive, s.lastSeq, s.nLive, errCorrupt)
+	}
+	return nil
+}
+
+// writeCompacted writes the compacted copy of the store as snap sees it
+// into dir (step 1).
+func (s *Shard) writeCompacted(ctx context.Context, snap *pebble.Snapshot, dir string) (err error) {
 	db, err := pebble.Open(dir, s.pebbleOptions())
 	if err != nil {
 		return fmt.Errorf("cannot create the compacted store: %w", err)
@@ -288,30 +383,40 @@ func (s *Shard) writeCompacted(dir string) (err error) {
 		b = db.NewBatch()
 		return nil
 	}
-	it, err := s.db.NewIter(nil)
+	it, err := snap.NewIter(nil)
 	if err != nil {
 		return fmt.Errorf("cannot read the store: %w", err)
 	}
 	defer it.Close()
 	var next uint32
+	var m meta
 	load := func(off uint32, name string) ([]float32, error) {
-		v, closer, err := s.db.Get(vectorKey(off, name))
+		v, closer, err := snap.Get(vectorKey(off, name))
 		if err != nil {
 			return nil, fmt.Errorf("cannot read vector %q at offset %d: %w", name, off, err)
 		}
 		defer closer.Close()
 		return decodeFloats(v)
 	}
-	for ok := it.First(); ok; ok = it.Next() {
+	for i, ok := 0, it.First(); ok; i, ok = i+1, it.Next() {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		k := it.Key()
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return fmt.Errorf("cannot read the store: %w", err)
 		}
 		switch k[0] {
-		case prefixMeta, prefixVector:
-			// The meta record is written last; vectors go with their
-			// points.
+		case prefixMeta:
+			// Written last, with the new offset counter.
+			if m, err = decodeMeta(v); err != nil {
+				return err
+			}
+		case prefixVector:
+			// Vectors go with their points.
 		case prefixPoint:
 			h, err := decodePointHeader(v, false)
 			if err != nil {
@@ -325,7 +430,7 @@ func (s *Shard) writeCompacted(dir string) (err error) {
 				return err
 			}
 			for _, name := range h.Names {
-				vec, closer, err := s.db.Get(vectorKey(h.Offset, name))
+				vec, closer, err := snap.Get(vectorKey(h.Offset, name))
 				if err != nil {
 					return fmt.Errorf("cannot read vector %q of point %x: %w", name, k, err)
 				}
@@ -363,10 +468,7 @@ func (s *Shard) writeCompacted(dir string) (err error) {
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("cannot read the store: %w", err)
 	}
-	if int(next) != s.nLive {
-		return fmt.Errorf("the store holds %d points, the shard %d: %w", next, s.nLive, errCorrupt)
-	}
-	m := meta{Format: storeFormatVersion, LastSeq: s.lastSeq, NextOffset: next}
+	m = meta{Format: storeFormatVersion, LastSeq: m.LastSeq, NextOffset: next}
 	if err := b.Set(metaKey, m.encode(), nil); err != nil {
 		return err
 	}
@@ -381,16 +483,17 @@ func (s *Shard) writeCompacted(dir string) (err error) {
 }
 
 // loadCompacted builds the in-memory state of the compacted store in dir
-// (step 3) as Open would, in a shard value of its own that only adopt
-// reads.
+// (step 3) as Open would, in a shard value of its own (its store open,
+// for replayInto) that only adopt reads.
 func (s *Shard) loadCompacted(dir string) (*Shard, error) {
 	db, err := pebble.Open(dir, s.pebbleOptions())
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the compacted store: %w", err)
 	}
-	defer db.Close()
+	opts := s.opts
+	opts.MinFreeDiskBytes = -1 // the shard's own guard checked its writes
 	ns := &Shard{
-		opts:   s.opts,
+		opts:   opts,
 		log:    s.log,
 		db:     db,
 		ids:    make(map[api.PointID]uint32, s.nLive),
@@ -398,10 +501,12 @@ func (s *Shard) loadCompacted(dir string) (*Shard, error) {
 		sparse: make(map[string]*sparseSpace),
 		multi:  make(map[string]*multiSpace),
 	}
+	ns.disk = newDiskGuard(dir, -1, s.log)
+	ns.noIndexFiles = true
 	if err := ns.load(); err != nil {
+		db.Close()
 		return nil, err
 	}
-	ns.db = nil
 	return ns, nil
 }
 

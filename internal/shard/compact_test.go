@@ -346,8 +346,13 @@ func TestCompactionCrashChild(t *testing.T) {
 	step := os.Getenv(compactCrashEnv + "_STEP")
 	opts := crashOptions(dir)
 	opts.CompactRatio = -1
-	opts.compactStep = func(s string) {
-		if s == step {
+	var s *Shard
+	var ops func(n int)
+	opts.compactStep = func(st string) {
+		if st == compactStepBuilt {
+			ops(10) // writes while the store is copied: replayed
+		}
+		if st == step {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
 		}
@@ -359,7 +364,33 @@ func TestCompactionCrashChild(t *testing.T) {
 	}
 	seed, _ := strconv.ParseUint(os.Getenv(compactCrashEnv+"_SEED"), 10, 64)
 	r := rand.New(rand.NewPCG(seed, 2))
-	for i := range 60 {
+	i := 0
+	ops = func(n int) {
+		for range n {
+			i++
+			applyRandom(s, r, seed, i)
+		}
+	}
+	ops(60)
+	// Index files of the old offsets exist, so that a crash that kept them
+	// would show.
+	if err := s.persist(bg, dir, true); err != nil {
+		fmt.Printf("PERSISTFAIL %v\n", err)
+		os.Exit(5)
+	}
+	if err := s.Compact(bg); err != nil {
+		fmt.Printf("COMPACTFAIL %v\n", err)
+		os.Exit(6)
+	}
+	fmt.Println("DONE")
+	s.Close()
+	os.Exit(0)
+}
+
+// applyRandom applies the i-th random operation of the crash child and
+// prints its acknowledgement.
+func applyRandom(s *Shard, r *rand.Rand, seed uint64, i int) {
+	{
 		var op *api.UpdateOperation
 		if r.IntN(5) == 0 {
 			op = &api.UpdateOperation{Delete: &api.PointsSelector{Points: []api.PointID{api.NumID(uint64(r.IntN(200)))}}}
@@ -381,19 +412,6 @@ func TestCompactionCrashChild(t *testing.T) {
 		js, _ := json.Marshal(op)
 		os.Stdout.Write([]byte("ACK " + strconv.FormatUint(seq, 10) + " " + string(js) + "\n"))
 	}
-	// Index files of the old offsets exist, so that a crash that kept them
-	// would show.
-	if err := s.persist(bg, dir, true); err != nil {
-		fmt.Printf("PERSISTFAIL %v\n", err)
-		os.Exit(5)
-	}
-	if err := s.Compact(bg); err != nil {
-		fmt.Printf("COMPACTFAIL %v\n", err)
-		os.Exit(6)
-	}
-	fmt.Println("DONE")
-	s.Close()
-	os.Exit(0)
 }
 
 // TestCompactionCrash kills a process at every step of a compaction (and
@@ -407,7 +425,7 @@ func TestCompactionCrash(t *testing.T) {
 	dir := t.TempDir()
 	m := model{}
 	var lastSeq uint64
-	steps := []string{compactStepBuilt, compactStepUncached, compactStepLoaded, compactStepExchanged, compactStepPublished, compactStepDone, "none"}
+	steps := []string{compactStepBuilt, compactStepLoaded, compactStepReplayed, compactStepUncached, compactStepExchanged, compactStepPublished, compactStepDone, "none"}
 	for round, step := range steps {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCompactionCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), compactCrashEnv+"="+dir, compactCrashEnv+"_STEP="+step, fmt.Sprintf("%s_SEED=%d", compactCrashEnv, round+1))

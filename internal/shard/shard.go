@@ -21,7 +21,9 @@
 // gives the point a new offset and retires the old one. This makes persisted
 // index files (vector stores and graphs written at some sequence S) valid
 // forever for the offsets they hold, so Open reconciles them with the point
-// records instead of replaying the op log.
+// records instead of replaying the op log. The one exception is
+// compaction (compact.go), which renumbers every offset at once, in a new
+// store switched in atomically, after deleting the index files.
 //
 // # Locking
 //
@@ -157,6 +159,10 @@ type Shard struct {
 	// the operation whose commit failed.
 	storeErr error
 	failed   *failedOp
+	// compacting is set while a compaction copies the store (guarded by
+	// writeMu): the op log is not truncated meanwhile, so that the
+	// compaction can replay what was applied after its snapshot.
+	compacting bool
 	// storeBroken mirrors storeErr != nil for readers (Stats).
 	storeBroken atomic.Bool
 	// bgErr is the last failure of background maintenance (op-log
@@ -191,6 +197,9 @@ type Shard struct {
 	persistedAt uint64 // sequence covered by the index files in Dir
 	persistedOK bool   // the index files in Dir are complete for persistedAt
 
+	// noIndexFiles makes load ignore the index files in Dir (a
+	// compaction loading its new store: they describe the old one).
+	noIndexFiles bool
 	// compactions counts completed compactions; it changes only under
 	// persistMu and writeMu.
 	compactions atomic.Uint64
@@ -339,7 +348,10 @@ func (s *Shard) load() error {
 	}
 	s.pidx = pidx
 
-	files := s.loadIndexFiles(m)
+	var files indexFiles
+	if !s.noIndexFiles {
+		files = s.loadIndexFiles(m)
+	}
 	for name, f := range files {
 		s.spaces[name].store = f.store
 		// Offsets in a file beyond the store's counter (possible in a
