@@ -27,28 +27,29 @@ import (
 // behind. Compaction is the one mechanism that bounds them: once dead
 // offsets (taken and no longer live) exceed Options.CompactRatio of the
 // live points and Options.CompactMinDead, the maintenance loop rewrites the
-// shard with dense offsets 0..live-1:
+// shard with dense offsets 0..live-1 (docs/format/shard.md, "Compaction"):
 //
-//  1. Under the writer lock (writes wait; reads go on from memory), a new
-//     Pebble store is written into <dir>/store.compact from the current one:
-//     every point header with its new offset, its vectors under the new
-//     offset, the op log with every vector a record referred to by offset
-//     written inline (so the log refers to no offset), and the meta record
-//     with the same last sequence and the new offset counter. It is synced,
-//     flushed and closed.
-//  2. The index files are deleted (they describe the old offsets) and the
-//     directory synced.
-//  3. The in-memory state of the new store is loaded beside the current
-//     one, as Open loads a store (vectors from the store), and each HNSW
-//     graph, repaired first (dead nodes unlinked, their neighbours
-//     relinked), is copied with the new offsets (hnsw.Graph.Remap); live
-//     vectors the graph lacked are queued for the
+//  1. Phase 1, while writes go on: a new Pebble store is written into
+//     <dir>/store.compact from a snapshot of the current one: every point
+//     header with its new offset, its vectors under the new offset, the op
+//     log with every vector a record referred to by offset written inline
+//     (so the log refers to no offset), and the meta record with the
+//     snapshot's last sequence and the new offset counter. The op log is
+//     not truncated until the compaction ends. The new store's in-memory
+//     state is loaded beside the current one, as Open loads a store.
+//  2. Phase 2, under the writer lock: the operations applied since the
+//     snapshot are applied to the new store in order (replayInto), then
+//     the index files (which describe the old offsets) are deleted.
+//  3. Each HNSW graph, repaired first (dead nodes unlinked, their
+//     neighbours relinked), is copied with the new offsets
+//     (hnsw.Graph.Remap); live vectors it lacked are queued for the
 //     background indexer (searches scan the queue exactly meanwhile).
 //  4. With readers held out for a moment, the old store is closed, the two
 //     store directories are exchanged atomically (renameat2
 //     RENAME_EXCHANGE) and the directory synced, the new store is opened,
 //     and the new in-memory state replaces the old one.
-//  5. The old store (now in store.compact) is deleted.
+//  5. The old store (now in store.compact) is deleted, and index files of
+//     the new offsets are written.
 //
 // A crash before the exchange leaves the old store in place; one after
 // leaves the new one; Open deletes store.compact either way. Both stores
@@ -95,7 +96,8 @@ func (s *Shard) compactDue() bool {
 }
 
 // Compact renumbers the shard's offsets now, whatever the thresholds (see
-// the description above). Writes wait until it is done; reads go on.
+// the description above). Writes wait only for its second phase, reads only
+// for the switch.
 func (s *Shard) Compact(ctx context.Context) error {
 	_, err := s.compact(ctx, true)
 	return err
@@ -198,7 +200,12 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 	// Phase 2, writes waiting: the operations applied meanwhile, then
 	// the switch.
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	wlocked := true
+	defer func() {
+		if wlocked {
+			s.writeMu.Unlock()
+		}
+	}()
 	if s.closed {
 		closeNS()
 		return fail(ErrClosed)
@@ -288,14 +295,31 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 	}
 	s.compactions.Add(1)
 	unlock()
+	after, points := s.nextOff, s.nLive
+	wlocked = false
+	s.writeMu.Unlock()
 	s.compactStep(compactStepPublished)
 	if err := os.RemoveAll(tmp); err != nil {
 		s.log.Warn("cannot remove the store a compaction replaced", "err", err)
 	} else if err := durable.SyncDir(dir); err != nil {
 		s.log.Warn("cannot sync the shard directory", "err", err)
 	}
+	// Index files of the new offsets at once (persistMu is still held),
+	// so that a restart does not rebuild the graphs.
+	seq := s.LastSeq()
+	for _, sp := range s.spaces {
+		sp.dirty.Store(false)
+	}
+	if err := s.writeIndexFiles(ctx, dir, seq); err != nil {
+		s.log.Warn("cannot write index files after a compaction", "err", err)
+		for _, sp := range s.spaces {
+			sp.dirty.Store(true)
+		}
+	} else {
+		s.persistedAt, s.persistedOK = seq, true
+	}
 	s.compactStep(compactStepDone)
-	s.log.Info("shard compacted", "offsets_before", before, "offsets_after", s.nextOff, "points", s.nLive, "took", time.Since(start))
+	s.log.Info("shard compacted", "offsets_before", before, "offsets_after", after, "points", points, "took", time.Since(start))
 	return true, nil
 }
 

@@ -484,3 +484,63 @@ func TestCompactionCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactionPause measures how long writes wait for a compaction of a
+// larger shard (SHOAL_BENCH_COMPACT=1; docs/benchmarks.md): 20,000 points
+// of 128 dimensions, each updated once, so that half the offsets are dead.
+// Phase 1 (the store copied, writes going on) and phase 2 (replay and
+// switch, writes waiting) are timed through the step hook; a writer
+// upserts one point in a loop meanwhile, and its slowest write is
+// reported.
+func TestCompactionPause(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH_COMPACT") == "" {
+		t.Skip("set SHOAL_BENCH_COMPACT=1")
+	}
+	const n, dim = 20000, 128
+	opts := indexedOptions(t.TempDir(), dim, api.DistanceCosine)
+	opts.CompactRatio = -1
+	var steps sync.Map
+	opts.compactStep = func(st string) { steps.Store(st, time.Now()) }
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(9, 9))
+	for round := range 2 {
+		for lo := 0; lo < n; lo += 500 {
+			var pts []api.PointStruct
+			for id := lo; id < lo+500; id++ {
+				pts = append(pts, pt(uint64(id), randVec(r, dim), api.Payload{"round": round}))
+			}
+			apply(t, s, upsert(pts...))
+		}
+	}
+	waitIndexed(t, s)
+	stop := make(chan struct{})
+	var slowest time.Duration
+	var writes int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wr := rand.New(rand.NewPCG(10, 10))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			t0 := time.Now()
+			apply(t, s, upsert(pt(uint64(n+wr.IntN(100)), randVec(wr, dim), nil)))
+			slowest = max(slowest, time.Since(t0))
+			writes++
+		}
+	}()
+	start := time.Now()
+	if err := s.Compact(bg); err != nil {
+		t.Fatal(err)
+	}
+	total := time.Since(start)
+	close(stop)
+	<-done
+	at := func(st string) time.Time { v, _ := steps.Load(st); return v.(time.Time) }
+	t.Logf("compaction of %d points (%d offsets dead): %v in all; phase 1 (copy, writes go on) %v, phase 2 (replay and switch, writes wait) %v, of which remapping the graphs and the switch %v; %d writes meanwhile, the slowest %v",
+		n, n, total, at(compactStepLoaded).Sub(start), at(compactStepPublished).Sub(at(compactStepLoaded)), at(compactStepPublished).Sub(at(compactStepUncached)), writes, slowest)
+	waitIndexed(t, s)
+}
