@@ -239,6 +239,17 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 	}
 	s.compactStep(compactStepUncached)
 	s.remapGraphs(ns)
+	// The payload indexes the shard has now (created or dropped since
+	// Open, which is all ns knows of), over the new offsets.
+	pidx, err := newPayloadIndexes(s.pidx.schemas)
+	if err != nil {
+		return fail(err)
+	}
+	ns.live.each(func(off uint32) bool {
+		pidx.add(off, ns.payloads[off])
+		return true
+	})
+	ns.pidx = pidx
 
 	// Readers of the store hold closeMu (ReadOps) or mu (scrolls) shared;
 	// repairMu keeps repairs, reachability checks and chunk releases off
@@ -596,7 +607,7 @@ func (s *Shard) adopt(ns *Shard) {
 	s.lastSeq, s.nextOff = ns.lastSeq, ns.nextOff
 	s.ids, s.offID, s.version, s.payloads = ns.ids, ns.offID, ns.version, ns.payloads
 	s.live, s.nLive = ns.live, ns.nLive
-	s.pidx = ns.pidx
+	*s.pidx = *ns.pidx // (the object stays, as CreatePayloadIndex keeps it)
 	s.logFirst, s.logFirstOff, s.logSizes, s.logBytes = ns.logFirst, ns.logFirstOff, ns.logSizes, ns.logBytes
 	s.persistedOK = false
 	for name, sp := range s.spaces {

@@ -265,6 +265,15 @@ func TestCompactionKeepsOpLog(t *testing.T) {
 			apply(t, s, &api.UpdateOperation{Delete: &api.PointsSelector{Points: []api.PointID{api.NumID(uint64(r.IntN(50)))}}})
 		}
 	}
+	// A payload index created after Open survives the compaction.
+	if err := s.CreatePayloadIndex(bg, "i", api.PayloadFieldSchema{Type: api.SchemaInteger}); err != nil {
+		t.Fatal(err)
+	}
+	rangeFilter := &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: "i", Range: &api.Range{Gte: ptr(10.0), Lt: ptr(30.0)}}}}}
+	inRange, err := s.Count(bg, rangeFilter, true)
+	if err != nil || inRange == 0 {
+		t.Fatalf("count in range: %d, %v", inRange, err)
+	}
 	readAll := func() []string {
 		var out []string
 		err := s.ReadOps(bg, 1, func(seq uint64, op *api.UpdateOperation) error {
@@ -294,6 +303,15 @@ func TestCompactionKeepsOpLog(t *testing.T) {
 		t.Fatalf("%s left behind: %v", compactDirName, err)
 	}
 	checkVectorKeys(t, s)
+	if _, ok := s.pidx.schemas["i"]; !ok {
+		t.Fatal("payload index lost by compaction")
+	}
+	if got, err := s.Count(bg, rangeFilter, true); err != nil || got != inRange {
+		t.Fatalf("count in range %d after compaction, %d before (%v)", got, inRange, err)
+	}
+	if est := s.pidx.estimate(rangeFilter, s.nLive); est.Max < int(inRange) || est.Max >= s.nLive {
+		t.Fatalf("payload index estimate %+v for %d matching of %d", est, inRange, s.nLive)
+	}
 	// Writes after it log vectors by offset again; truncation frees them.
 	for i := range 5 {
 		apply(t, s, upsert(pt(uint64(i), randVec(r, 8), nil)))
