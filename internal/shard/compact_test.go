@@ -61,7 +61,11 @@ func heapBytes() uint64 {
 // through every compaction, and after each round graph searches keep
 // their recall against an exact oracle.
 func TestCompactionBoundsGrowth(t *testing.T) {
-	const n, dim, rounds, batch = 1000, 8, 20, 100
+	const dim, rounds, batch = 8, 20, 100
+	n := 1000
+	if raceEnabled {
+		n = 300
+	}
 	dir := t.TempDir()
 	opts := crashOptions(dir)
 	opts.CompactMinDead = 256
@@ -75,7 +79,7 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 	update := func(round int) {
 		for lo := 0; lo < n; lo += batch {
 			var pts []api.PointStruct
-			for id := lo; id < lo+batch; id++ {
+			for id := lo; id < min(lo+batch, n); id++ {
 				p := pt(uint64(id), randVec(r, dim), api.Payload{"round": json.Number(strconv.Itoa(round))})
 				p.Sparse = randSparse(r)
 				p.Multi = randMulti(r)
@@ -140,7 +144,7 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 			if err != nil || len(recs) != 1 || !slices.Equal(recs[0].Vector[""], anchor.Vector[""]) {
 				fail("anchor get: %v %s", err, jsonOf(t, recs))
 			}
-			if c, err := s.Count(bg, nil, true); err != nil || c != n+1 {
+			if c, err := s.Count(bg, nil, true); err != nil || c != uint64(n+1) {
 				fail("count %d, %v", c, err)
 			}
 			reads.Add(1)
@@ -216,7 +220,7 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 		t.Errorf("%d compactions, want at least 5", s.Compactions())
 	}
 	// Without compaction: 21 × n offsets and everything sized by them.
-	limit := uint32(float64(live)*(1+ratio)) + uint32(opts.CompactMinDead) + n
+	limit := uint32(float64(live)*(1+ratio)) + uint32(opts.CompactMinDead) + uint32(n)
 	if maxOff > limit {
 		t.Errorf("offset counter reached %d, want at most %d", maxOff, limit)
 	}
