@@ -36,12 +36,12 @@ import (
 //     (so the log refers to no offset), and the meta record with the
 //     snapshot's last sequence and the new offset counter. The op log is
 //     not truncated until the compaction ends. The new store's in-memory
-//     state is loaded beside the current one, as Open loads a store.
+//     state is loaded beside the current one, as Open loads a store, and
+//     the graphs' dead nodes are deleted and repaired.
 //  2. Phase 2, under the writer lock: the operations applied since the
 //     snapshot are applied to the new store in order (replayInto), then
 //     the index files (which describe the old offsets) are deleted.
-//  3. Each HNSW graph, repaired first (dead nodes unlinked, their
-//     neighbours relinked), is copied with the new offsets
+//  3. Each HNSW graph, repaired again for what died meanwhile, is copied with the new offsets
 //     (hnsw.Graph.Remap); live vectors it lacked are queued for the
 //     background indexer (searches scan the queue exactly meanwhile).
 //  4. With readers held out for a moment, the old store is closed, the two
@@ -195,6 +195,7 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 		}
 	}
 	defer closeNS()
+	s.repairDead()
 	s.compactStep(compactStepLoaded)
 
 	// Phase 2, writes waiting: the operations applied meanwhile, then
@@ -538,11 +539,43 @@ func (s *Shard) loadCompacted(dir string) (*Shard, error) {
 	}
 	ns.disk = newDiskGuard(dir, -1, s.log)
 	ns.noIndexFiles = true
+	ns.noSync = true // flushed (synced) before the exchange
 	if err := ns.load(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return ns, nil
+}
+
+// repairDead deletes the nodes of dead offsets from each graph and
+// repairs it (phase 1, while writes go on), so that phase 2 repairs only
+// what died meanwhile before copying the graph.
+func (s *Shard) repairDead() {
+	for _, sp := range s.sortedSpaces() {
+		g := sp.graph.Load()
+		if g == nil {
+			continue
+		}
+		sp.repairMu.Lock()
+		var dead []uint32
+		s.mu.RLock()
+		for off := range s.nextOff {
+			if !(s.live.has(off) && sp.has.has(off)) && g.Contains(off) {
+				dead = append(dead, off)
+			}
+		}
+		s.mu.RUnlock()
+		for _, off := range dead {
+			if g.Contains(off) {
+				g.Delete(off)
+				sp.tomb.Add(1)
+			}
+		}
+		if g.Deleted() > 0 && sp.graph.Load() == g {
+			sp.repairLocked(g)
+		}
+		sp.repairMu.Unlock()
+	}
 }
 
 // remapGraphs gives ns's spaces copies of the current graphs renumbered to

@@ -197,6 +197,9 @@ type Shard struct {
 	persistedAt uint64 // sequence covered by the index files in Dir
 	persistedOK bool   // the index files in Dir are complete for persistedAt
 
+	// noSync commits writes without Sync (a compaction's new store,
+	// flushed before it replaces the store; see replayInto).
+	noSync bool
 	// noIndexFiles makes load ignore the index files in Dir (a
 	// compaction loading its new store: they describe the old one).
 	noIndexFiles bool
