@@ -56,6 +56,8 @@ func NewPool(opts Options) (*Pool, error) {
 		grpc.WithChainUnaryInterceptor(p.opts.clientUnary),
 		grpc.WithChainStreamInterceptor(p.opts.clientStream),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff, MinConnectTimeout: opts.dialTimeout()}),
+		grpc.WithInitialWindowSize(streamWindow),
+		grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(
 			grpc.ForceCodecV2(codec),

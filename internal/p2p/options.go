@@ -22,6 +22,16 @@ const MaxClockSkew = 60 * time.Second
 // smaller chunks; this bounds single messages such as a large Raft batch.
 const MaxMessageSize = 64 << 20
 
+// Flow-control windows of every p2p connection and stream. Fixed windows
+// turn off gRPC's bandwidth-delay-product estimator, whose pings rode on
+// data frames and cost each small call (a remote search) extra writes and
+// wake-ups; these are large enough that a stream of 1 MiB snapshot chunks
+// or Raft batches is not held back on a fast link either.
+const (
+	streamWindow = 4 << 20
+	connWindow   = 16 << 20
+)
+
 // DefaultDialTimeout is the connection timeout used when
 // Options.DialTimeout is zero.
 const DefaultDialTimeout = 5 * time.Second

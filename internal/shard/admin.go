@@ -111,6 +111,7 @@ func (s *Shard) checkpoint(ctx context.Context, dir string) (uint64, error) {
 		return 0, err
 	}
 	seq := s.lastSeq
+	gen := s.compactions.Load()
 	err := s.db.Checkpoint(filepath.Join(dir, "store"))
 	s.writeMu.Unlock()
 	if err != nil {
@@ -118,6 +119,11 @@ func (s *Shard) checkpoint(ctx context.Context, dir string) (uint64, error) {
 	}
 	s.persistMu.Lock()
 	defer s.persistMu.Unlock()
+	if s.compactions.Load() != gen {
+		// The offsets changed since the store was copied: index files
+		// of the memory now would not describe it (its Open rebuilds).
+		return seq, nil
+	}
 	if err := s.writeIndexFiles(ctx, dir, seq); err != nil {
 		return 0, err
 	}

@@ -149,7 +149,7 @@ func (pd *Pending) Commit() (uint64, error) {
 	defer s.writes.end()
 	defer s.writeMu.Unlock()
 	defer pd.b.Close()
-	if err := commitBatch(pd.b); err != nil {
+	if err := commitBatch(pd.b, !s.noSync); err != nil {
 		return 0, s.storeFailed(pd, err)
 	}
 	s.disk.spent(uint64(pd.b.Len()))
@@ -157,13 +157,15 @@ func (pd *Pending) Commit() (uint64, error) {
 	return pd.seq, nil
 }
 
-// commitBatch commits b with Sync. Pebble treats a failed commit (its log
+// commitBatch commits b, with Sync when sync is set (always but for a
+// compaction replaying operations into its new store, which it flushes
+// before using it). Pebble treats a failed commit (its log
 // could not be written or synced, as on a full disk) as fatal and calls
 // Logger.Fatalf, whose panic is turned back into an error here: the shard
 // then stops writing to the store (storeFailed) and reopens it before the
 // next write, so the process goes on serving reads. The error wraps the
 // cause (for example syscall.ENOSPC) when Pebble's message names it.
-func commitBatch(b *pebble.Batch) (err error) {
+func commitBatch(b *pebble.Batch, sync bool) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f, ok := r.(pebbleFatal)
@@ -176,6 +178,9 @@ func commitBatch(b *pebble.Batch) (err error) {
 			}
 		}
 	}()
+	if !sync {
+		return b.Commit(pebble.NoSync)
+	}
 	return b.Commit(pebble.Sync)
 }
 

@@ -40,7 +40,7 @@ func (s *Shard) startWorkers() {
 	}
 }
 
-// maintain truncates the op log, repairs graphs with many deleted nodes and
+// maintain compacts offsets (compact.go), truncates the op log, repairs graphs with many deleted nodes and
 // persists index files periodically, until the shard closes.
 func (s *Shard) maintain() {
 	every := maintenanceInterval
@@ -56,6 +56,7 @@ func (s *Shard) maintain() {
 			return
 		case <-t.C:
 		}
+		s.maybeCompact(s.bgCtx)
 		if err := s.truncateLog(); err != nil {
 			s.log.Error("op log truncation failed", "err", err)
 			s.bgErr.Store(&bgError{"op log truncation failed: " + err.Error()})

@@ -32,6 +32,9 @@ func (s *Shard) truncateLog() error {
 	if s.closed || s.storeErr != nil {
 		return nil // a failed store takes no writes until reopened
 	}
+	if s.compacting {
+		return nil // a compaction replays the operations after its snapshot
+	}
 	last, first := s.lastSeq, s.logFirst
 	if first == 0 {
 		return nil

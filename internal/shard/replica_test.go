@@ -134,3 +134,26 @@ func TestDigestSeesEveryField(t *testing.T) {
 		t.Fatalf("digest did not change: %s %s %s %s", d0, d1, d2, d3)
 	}
 }
+
+// TestCompactionKeepsEpochs checks that a compaction keeps the epoch
+// table: across it and a reopen, the epochs and their ends are the same.
+func TestCompactionKeepsEpochs(t *testing.T) {
+	dir := t.TempDir()
+	s := openShard(t, testOptions(dir))
+	for i := range 30 {
+		commitEpoch(t, s, 1+uint64(i/10)*2, upsert(pt(uint64(i%5), []float32{float32(i), 1, 0, 0}, nil)))
+	}
+	if err := s.Compact(bg); err != nil {
+		t.Fatal(err)
+	}
+	commitEpoch(t, s, 7, upsert(pt(9, []float32{1, 1, 1, 1}, nil)))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openShard(t, testOptions(dir))
+	for _, c := range []struct{ epoch, end uint64 }{{1, 10}, {3, 20}, {5, 30}, {7, 31}} {
+		if end, ok := s2.EpochEnd(c.epoch); !ok || end != c.end {
+			t.Fatalf("EpochEnd(%d) = %d, %v; want %d", c.epoch, end, ok, c.end)
+		}
+	}
+}

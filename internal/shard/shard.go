@@ -21,7 +21,9 @@
 // gives the point a new offset and retires the old one. This makes persisted
 // index files (vector stores and graphs written at some sequence S) valid
 // forever for the offsets they hold, so Open reconciles them with the point
-// records instead of replaying the op log.
+// records instead of replaying the op log. The one exception is
+// compaction (compact.go), which renumbers every offset at once, in a new
+// store switched in atomically, after deleting the index files.
 //
 // # Locking
 //
@@ -96,6 +98,15 @@ type Options struct {
 	// and writes are accepted again once space is freed.
 	MinFreeDiskBytes int64
 
+	// CompactRatio and CompactMinDead trigger compaction (compact.go):
+	// the maintenance loop renumbers the shard's offsets once the dead
+	// ones (taken by earlier vectors of updated or deleted points) exceed
+	// CompactRatio times the live points and number at least
+	// CompactMinDead (0: DefaultCompactRatio, DefaultCompactMinDead;
+	// a negative CompactRatio: never).
+	CompactRatio   float64
+	CompactMinDead int
+
 	// BeforeIndexBatch, when set, is called by each background indexer
 	// worker before it inserts a batch of queued vectors into a graph; it
 	// may block (until ctx ends) to hold the indexer back, which tests use
@@ -109,6 +120,8 @@ type Options struct {
 	afterIndexBuild func()
 	// graphCost overrides graphCostFactor (tests only; 0: default).
 	graphCost float64
+	// compactStep is called at each step of a compaction (tests only).
+	compactStep func(step string)
 }
 
 // Defaults of Options.
@@ -149,6 +162,10 @@ type Shard struct {
 	// the operation whose commit failed.
 	storeErr error
 	failed   *failedOp
+	// compacting is set while a compaction copies the store (guarded by
+	// writeMu): the op log is not truncated meanwhile, so that the
+	// compaction can replay what was applied after its snapshot.
+	compacting bool
 	// storeBroken mirrors storeErr != nil for readers (Stats).
 	storeBroken atomic.Bool
 	// bgErr is the last failure of background maintenance (op-log
@@ -183,6 +200,16 @@ type Shard struct {
 	persistedAt uint64 // sequence covered by the index files in Dir
 	persistedOK bool   // the index files in Dir are complete for persistedAt
 
+	// noSync commits writes without Sync (a compaction's new store,
+	// flushed before it replaces the store; see replayInto).
+	noSync bool
+	// noIndexFiles makes load ignore the index files in Dir (a
+	// compaction loading its new store: they describe the old one).
+	noIndexFiles bool
+	// compactions counts completed compactions; it changes only under
+	// persistMu and writeMu.
+	compactions atomic.Uint64
+
 	// loadedFromStore counts the vectors Open read from the point store
 	// because no index file covered them.
 	loadedFromStore int
@@ -213,8 +240,19 @@ func Open(opts Options) (*Shard, error) {
 	if opts.PersistInterval == 0 {
 		opts.PersistInterval = DefaultPersistInterval
 	}
+	if opts.CompactRatio == 0 {
+		opts.CompactRatio = DefaultCompactRatio
+	}
+	if opts.CompactMinDead <= 0 {
+		opts.CompactMinDead = DefaultCompactMinDead
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create shard directory: %w", err)
+	}
+	// A compaction that did not finish left a new store (before its
+	// exchange) or the old one (after): either way not the store.
+	if err := os.RemoveAll(filepath.Join(opts.Dir, compactDirName)); err != nil {
+		return nil, fmt.Errorf("cannot remove an unfinished compaction: %w", err)
 	}
 	s := &Shard{
 		opts:     opts,
@@ -316,7 +354,10 @@ func (s *Shard) load() error {
 	}
 	s.pidx = pidx
 
-	files := s.loadIndexFiles(m)
+	var files indexFiles
+	if !s.noIndexFiles {
+		files = s.loadIndexFiles(m)
+	}
 	for name, f := range files {
 		s.spaces[name].store = f.store
 		// Offsets in a file beyond the store's counter (possible in a
@@ -701,13 +742,19 @@ func (s *Shard) WaitIndexed(ctx context.Context) error {
 	s.mu.RLock()
 	spaces := s.sortedSpaces()
 	s.mu.RUnlock()
-	for _, sp := range spaces {
-		if err := sp.waitIdle(ctx); err != nil {
-			return err
+	for {
+		// A compaction meanwhile queues every vector again: wait anew.
+		gen := s.compactions.Load()
+		for _, sp := range spaces {
+			if err := sp.waitIdle(ctx); err != nil {
+				return err
+			}
+			if n := sp.checkReach(true); n > 0 {
+				s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
+			}
 		}
-		if n := sp.checkReach(true); n > 0 {
-			s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
+		if s.compactions.Load() == gen {
+			return nil
 		}
 	}
-	return nil
 }

@@ -45,13 +45,18 @@ func (s *Shard) CheckpointCounted(ctx context.Context, dir string) (seq, points 
 	s.mu.RLock()
 	points = uint64(s.nLive)
 	s.mu.RUnlock()
+	gen := s.compactions.Load()
 	err = s.db.Checkpoint(filepath.Join(dir, "store"))
 	s.writeMu.Unlock()
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot checkpoint shard store: %w", err)
 	}
 	s.persistMu.Lock()
-	err = s.writeIndexFiles(ctx, dir, seq)
+	if s.compactions.Load() == gen {
+		// (After a compaction the memory no longer describes the copy:
+		// no index files then; its Open rebuilds them.)
+		err = s.writeIndexFiles(ctx, dir, seq)
+	}
 	s.persistMu.Unlock()
 	if err != nil {
 		return 0, 0, err
