@@ -16,6 +16,8 @@ import (
 var (
 	useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	use512 = useAsm && cpu.X86.HasAVX512F
+	// useCodeAsm selects the AVX2 kernels over quantization codes.
+	useCodeAsm = cpu.X86.HasAVX2
 )
 
 // Accelerated reports whether the assembly kernels are in use.

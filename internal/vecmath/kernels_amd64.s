@@ -592,6 +592,157 @@ l1AVX512_done:
 	MOVSS X1, ret+48(FP)
 	RET
 
+// func dotU8AVX2(a []byte, b []byte) int32
+// Requires: AVX, AVX2, SSE2
+TEXT ·dotU8AVX2(SB), NOSPLIT, $0-52
+	MOVQ         a_base+0(FP), AX
+	MOVQ         b_base+24(FP), CX
+	MOVQ         a_len+8(FP), DX
+	MOVL         $0x00010001, BX
+	MOVD         BX, X0
+	VPBROADCASTD X0, Y0
+	VPXOR        Y1, Y1, Y1
+	VPXOR        Y2, Y2, Y2
+
+dotU8AVX2_block:
+	CMPQ       DX, $0x00000040
+	JL         dotU8AVX2_tail
+	VMOVDQU    (AX), Y3
+	VPMADDUBSW (CX), Y3, Y3
+	VPMADDWD   Y0, Y3, Y3
+	VPADDD     Y3, Y1, Y1
+	VMOVDQU    32(AX), Y3
+	VPMADDUBSW 32(CX), Y3, Y3
+	VPMADDWD   Y0, Y3, Y3
+	VPADDD     Y3, Y2, Y2
+	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, CX
+	SUBQ       $0x00000040, DX
+	JMP        dotU8AVX2_block
+
+dotU8AVX2_tail:
+	CMPQ       DX, $0x00000020
+	JL         dotU8AVX2_reduce
+	VMOVDQU    (AX), Y3
+	VPMADDUBSW (CX), Y3, Y3
+	VPMADDWD   Y0, Y3, Y3
+	VPADDD     Y3, Y1, Y1
+
+dotU8AVX2_reduce:
+	VPADDD       Y2, Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0x4e, X1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0xb1, X1, X0
+	VPADDD       X0, X1, X1
+	VZEROUPPER
+	MOVD         X1, AX
+	MOVL         AX, ret+48(FP)
+	RET
+
+// func l2U8AVX2(a []byte, b []byte) int32
+// Requires: AVX, AVX2, SSE2
+TEXT ·l2U8AVX2(SB), NOSPLIT, $0-52
+	MOVQ         a_base+0(FP), AX
+	MOVQ         b_base+24(FP), CX
+	MOVQ         a_len+8(FP), DX
+	MOVL         $0x00010001, BX
+	MOVD         BX, X0
+	VPBROADCASTD X0, Y0
+	VPXOR        Y1, Y1, Y1
+	VPXOR        Y2, Y2, Y2
+
+l2U8AVX2_block:
+	CMPQ       DX, $0x00000040
+	JL         l2U8AVX2_tail
+	VMOVDQU    (AX), Y3
+	VMOVDQU    (CX), Y4
+	VPSUBUSB   Y4, Y3, Y5
+	VPSUBUSB   Y3, Y4, Y4
+	VPOR       Y4, Y5, Y5
+	VPMADDUBSW Y5, Y5, Y5
+	VPMADDWD   Y0, Y5, Y5
+	VPADDD     Y5, Y1, Y1
+	VMOVDQU    32(AX), Y3
+	VMOVDQU    32(CX), Y4
+	VPSUBUSB   Y4, Y3, Y5
+	VPSUBUSB   Y3, Y4, Y4
+	VPOR       Y4, Y5, Y5
+	VPMADDUBSW Y5, Y5, Y5
+	VPMADDWD   Y0, Y5, Y5
+	VPADDD     Y5, Y2, Y2
+	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, CX
+	SUBQ       $0x00000040, DX
+	JMP        l2U8AVX2_block
+
+l2U8AVX2_tail:
+	CMPQ       DX, $0x00000020
+	JL         l2U8AVX2_reduce
+	VMOVDQU    (AX), Y3
+	VMOVDQU    (CX), Y4
+	VPSUBUSB   Y4, Y3, Y5
+	VPSUBUSB   Y3, Y4, Y4
+	VPOR       Y4, Y5, Y5
+	VPMADDUBSW Y5, Y5, Y5
+	VPMADDWD   Y0, Y5, Y5
+	VPADDD     Y5, Y1, Y1
+
+l2U8AVX2_reduce:
+	VPADDD       Y2, Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0x4e, X1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0xb1, X1, X0
+	VPADDD       X0, X1, X1
+	VZEROUPPER
+	MOVD         X1, AX
+	MOVL         AX, ret+48(FP)
+	RET
+
+// func l1U8AVX2(a []byte, b []byte) int32
+// Requires: AVX, AVX2, SSE2
+TEXT ·l1U8AVX2(SB), NOSPLIT, $0-52
+	MOVQ  a_base+0(FP), AX
+	MOVQ  b_base+24(FP), CX
+	MOVQ  a_len+8(FP), DX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+
+l1U8AVX2_block:
+	CMPQ    DX, $0x00000040
+	JL      l1U8AVX2_tail
+	VMOVDQU (AX), Y2
+	VPSADBW (CX), Y2, Y2
+	VPADDQ  Y2, Y0, Y0
+	VMOVDQU 32(AX), Y2
+	VPSADBW 32(CX), Y2, Y2
+	VPADDQ  Y2, Y1, Y1
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, CX
+	SUBQ    $0x00000040, DX
+	JMP     l1U8AVX2_block
+
+l1U8AVX2_tail:
+	CMPQ    DX, $0x00000020
+	JL      l1U8AVX2_reduce
+	VMOVDQU (AX), Y2
+	VPSADBW (CX), Y2, Y2
+	VPADDQ  Y2, Y0, Y0
+
+l1U8AVX2_reduce:
+	VPADDQ       Y1, Y0, Y0
+	VEXTRACTI128 $0x01, Y0, X1
+	VPADDQ       X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDQ       X1, X0, X0
+	VZEROUPPER
+	MOVD         X0, AX
+	MOVL         AX, ret+48(FP)
+	RET
+
 // func prefetchVec(v []float32)
 // Requires: MMX+
 TEXT ·prefetchVec(SB), NOSPLIT, $0-24
