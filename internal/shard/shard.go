@@ -72,6 +72,9 @@ type Options struct {
 	Optimizers api.OptimizersConfig
 	// PayloadIndexes are the payload indexes to maintain, by key path.
 	PayloadIndexes map[string]api.PayloadFieldSchema
+	// Quantization is the quantization in force per dense vector name
+	// (the vector's own, else the collection's; absent: none).
+	Quantization map[string]*api.QuantizationConfig
 	// IndexingThreads is the number of background HNSW insert workers (0: GOMAXPROCS).
 	IndexingThreads int
 	// Logger receives background events; nil discards them.
@@ -299,6 +302,7 @@ func (s *Shard) load() error {
 		if err != nil {
 			return fmt.Errorf("cannot open shard: %w", err)
 		}
+		sp.quant.cfg = s.opts.Quantization[name]
 		s.spaces[name] = sp
 	}
 	for name := range s.opts.Sparse {

@@ -55,6 +55,10 @@ type space struct {
 	lastCheckTook time.Duration
 	opt           api.OptimizersConfig
 
+	// quant is the space's scalar quantization (quantspace.go). Guarded
+	// by Shard.mu.
+	quant quantState
+
 	// qMu guards the indexer state below. Lock order: Shard.mu, then qMu.
 	qMu      sync.Mutex
 	queue    []uint32        // offsets waiting for a worker, FIFO
@@ -250,6 +254,7 @@ func (sp *space) fullScanVectors() int {
 // the space reaches the indexing threshold. Caller holds Shard.mu
 // exclusively.
 func (sp *space) maybeStartIndexing(live bitset) {
+	defer sp.maybeTrain(live)
 	if sp.indexing || sp.indexAt == 0 || sp.count < sp.indexAt {
 		return
 	}
@@ -563,6 +568,7 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 	}
 	sp.unchecked.Store(true)
 	sp.enqueue(offs...)
+	sp.maybeTrain(live)
 }
 
 // minRepair is the fewest deleted graph nodes worth a Repair.
