@@ -9,10 +9,14 @@ package vecmath
 // DotCodes returns the dot product of the codes a and b.
 func DotCodes(a, b []byte) int32 {
 	b = b[:len(a)]
-	n := len(a) &^ 31
 	var s int32
+	if n := len(a) &^ 63; n > 0 && useCode512 {
+		s = dotU8AVX512(a[:n], b[:n])
+		a, b = a[n:], b[n:]
+	}
+	n := len(a) &^ 31
 	if n > 0 && useCodeAsm {
-		s = dotU8AVX2(a[:n], b[:n])
+		s += dotU8AVX2(a[:n], b[:n])
 	} else {
 		n = 0
 	}

@@ -9,7 +9,7 @@ import (
 // against naive loops for every length up to 300, codes from 0 to 127.
 func TestCodeKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for n := 0; n <= 300; n++ {
+	for n := 0; n <= 400; n++ {
 		a, b := make([]byte, n), make([]byte, n+3)
 		for i := range a {
 			a[i] = byte(r.IntN(128))

@@ -18,6 +18,7 @@ var (
 	use512 = useAsm && cpu.X86.HasAVX512F
 	// useCodeAsm selects the AVX2 kernels over quantization codes.
 	useCodeAsm = cpu.X86.HasAVX2
+	useCode512 = useCodeAsm && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 )
 
 // Accelerated reports whether the assembly kernels are in use.

@@ -743,6 +743,56 @@ l1U8AVX2_reduce:
 	MOVL         AX, ret+48(FP)
 	RET
 
+// func dotU8AVX512(a []byte, b []byte) int32
+// Requires: AVX, AVX2, AVX512BW, AVX512F, SSE2
+TEXT ·dotU8AVX512(SB), NOSPLIT, $0-52
+	MOVQ         a_base+0(FP), AX
+	MOVQ         b_base+24(FP), CX
+	MOVQ         a_len+8(FP), DX
+	MOVL         $0x00010001, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+
+dotU8AVX512_block:
+	CMPQ       DX, $0x00000080
+	JL         dotU8AVX512_tail
+	VMOVDQU8   (AX), Z3
+	VPMADDUBSW (CX), Z3, Z3
+	VPMADDWD   Z0, Z3, Z3
+	VPADDD     Z3, Z1, Z1
+	VMOVDQU8   64(AX), Z3
+	VPMADDUBSW 64(CX), Z3, Z3
+	VPMADDWD   Z0, Z3, Z3
+	VPADDD     Z3, Z2, Z2
+	ADDQ       $0x00000080, AX
+	ADDQ       $0x00000080, CX
+	SUBQ       $0x00000080, DX
+	JMP        dotU8AVX512_block
+
+dotU8AVX512_tail:
+	CMPQ       DX, $0x00000040
+	JL         dotU8AVX512_reduce
+	VMOVDQU8   (AX), Z3
+	VPMADDUBSW (CX), Z3, Z3
+	VPMADDWD   Z0, Z3, Z3
+	VPADDD     Z3, Z1, Z1
+
+dotU8AVX512_reduce:
+	VPADDD        Z2, Z1, Z1
+	VEXTRACTI64X4 $0x01, Z1, Y0
+	VPADDD        Y0, Y1, Y1
+	VEXTRACTI128  $0x01, Y1, X0
+	VPADDD        X0, X1, X1
+	VPSHUFD       $0x4e, X1, X0
+	VPADDD        X0, X1, X1
+	VPSHUFD       $0xb1, X1, X0
+	VPADDD        X0, X1, X1
+	VZEROUPPER
+	MOVD          X1, AX
+	MOVL          AX, ret+48(FP)
+	RET
+
 // func prefetchVec(v []float32)
 // Requires: MMX+
 TEXT ·prefetchVec(SB), NOSPLIT, $0-24

@@ -27,7 +27,7 @@ const Levels = 127
 type Scalar struct {
 	dist   api.Distance
 	dim    int
-	stride int // dim rounded up to 32: codes are padded with zeros
+	stride int // dim rounded up to 64: codes are padded with zeros
 	lo, hi float32
 	alpha  float32
 }
@@ -73,21 +73,21 @@ func NewScalar(dist api.Distance, dim int, lo, hi float32) *Scalar {
 	if !(hi >= lo) || math.IsInf(float64(hi-lo), 0) {
 		lo, hi = 0, 0
 	}
-	return &Scalar{dist: dist, dim: dim, stride: (dim + 31) &^ 31, lo: lo, hi: hi, alpha: (hi - lo) / Levels}
+	return &Scalar{dist: dist, dim: dim, stride: (dim + 63) &^ 63, lo: lo, hi: hi, alpha: (hi - lo) / Levels}
 }
 
 // Range returns the quantizer's range.
 func (q *Scalar) Range() (lo, hi float32) { return q.lo, q.hi }
 
 // Stride returns the bytes of one vector's codes (the dimension rounded up
-// to a multiple of 32, padded with zero codes).
+// to a multiple of 64, padded with zero codes).
 func (q *Scalar) Stride() int { return q.stride }
 
 // Encode writes the codes of vec into dst (Stride bytes) and returns their
-// sum (a correction term of the dot product).
-func (q *Scalar) Encode(dst []byte, vec []float32) int32 {
+// sum and the sum of their squares (correction terms of the dot product
+// and the squared distance).
+func (q *Scalar) Encode(dst []byte, vec []float32) (sum, sq int32) {
 	dst = dst[:q.stride]
-	var sum int32
 	inv := float32(0)
 	if q.alpha > 0 {
 		inv = 1 / q.alpha
@@ -103,16 +103,17 @@ func (q *Scalar) Encode(dst []byte, vec []float32) int32 {
 		b := byte(c + 0.5)
 		dst[i] = b
 		sum += int32(b)
+		sq += int32(b) * int32(b)
 	}
 	clear(dst[len(vec):])
-	return sum
+	return sum, sq
 }
 
 // Query is a query vector encoded for one quantizer.
 type Query struct {
 	q     *Scalar
-	codes []byte
-	sum   int32
+	codes   []byte
+	sum, sq int32
 }
 
 // Query encodes vec (of the quantizer's dimension) as a query.
@@ -121,21 +122,22 @@ func (q *Scalar) Query(vec []float32) *Query {
 		panic(fmt.Sprintf("quant: query of dimension %d for dimension %d", len(vec), q.dim))
 	}
 	out := &Query{q: q, codes: make([]byte, q.stride)}
-	out.sum = q.Encode(out.codes, vec)
+	out.sum, out.sq = q.Encode(out.codes, vec)
 	return out
 }
 
 // Dist returns the approximate internal distance (vecmath.Dist's ordering
 // and units, lower is better) between the query and a vector with codes c
-// and code sum s:
-//   - Euclid: α²·Σ(a−b)² (the offset Lo cancels);
+// and correction terms s = Σb, sq = Σb²:
+//   - Euclid: α²·Σ(a−b)² = α²·(Σa² + Σb² − 2·Σa·b) (the offset Lo
+//     cancels; one dot product is cheaper than a kernel of differences);
 //   - Dot, Cosine: −(d·Lo² + α·Lo·(Σa+Σb) + α²·Σa·b);
 //   - Manhattan: α·Σ|a−b|.
-func (qq *Query) Dist(c []byte, s int32) float32 {
+func (qq *Query) Dist(c []byte, s, sq int32) float32 {
 	q := qq.q
 	switch q.dist {
 	case api.DistanceEuclid:
-		return q.alpha * q.alpha * float32(vecmath.L2Codes(qq.codes, c))
+		return q.alpha * q.alpha * float32(qq.sq+sq-2*vecmath.DotCodes(qq.codes, c))
 	case api.DistanceManhattan:
 		return q.alpha * float32(vecmath.L1Codes(qq.codes, c))
 	default:
@@ -156,7 +158,8 @@ type Codes struct {
 
 type codeChunk struct {
 	codes []byte
-	sums  []int32
+	sums  []int32 // Σ codes of each vector
+	sqs   []int32 // Σ codes² of each vector
 }
 
 // NewCodes returns an empty code store of q.
@@ -180,14 +183,14 @@ func (c *Codes) Set(off uint32, vec []float32) {
 		grown := make([]codeChunk, need, max(need, 2*len(old)))
 		copy(grown, old)
 		for i := len(old); i < need; i++ {
-			grown[i] = codeChunk{codes: make([]byte, index.ChunkLen*c.q.stride), sums: make([]int32, index.ChunkLen)}
+			grown[i] = codeChunk{codes: make([]byte, index.ChunkLen*c.q.stride), sums: make([]int32, index.ChunkLen), sqs: make([]int32, index.ChunkLen)}
 		}
 		c.chunks.Store(&grown)
 		old = grown
 	}
 	ch := old[off>>chunkShift]
 	i := int(off & (index.ChunkLen - 1))
-	ch.sums[i] = c.q.Encode(ch.codes[i*c.q.stride:(i+1)*c.q.stride], vec)
+	ch.sums[i], ch.sqs[i] = c.q.Encode(ch.codes[i*c.q.stride:(i+1)*c.q.stride], vec)
 }
 
 const chunkShift = 10 // index.ChunkLen == 1 << chunkShift
@@ -203,7 +206,7 @@ func (c *Codes) Len() int { return len(*c.chunks.Load()) * index.ChunkLen }
 
 // Bytes returns the memory of the codes.
 func (c *Codes) Bytes() int64 {
-	return int64(len(*c.chunks.Load())) * index.ChunkLen * int64(c.q.stride+4)
+	return int64(len(*c.chunks.Load())) * index.ChunkLen * int64(c.q.stride+8)
 }
 
 // ReleaseChunk frees the codes of chunk i (under index.Store.ReleaseChunk's
@@ -226,11 +229,11 @@ func (c *Codes) Dist(qq *Query, off uint32) float32 {
 	chunks := *c.chunks.Load()
 	ci := int(off >> chunkShift)
 	if ci >= len(chunks) || chunks[ci].codes == nil {
-		return qq.Dist(zeroCodes(c.q.stride), 0)
+		return qq.Dist(zeroCodes(c.q.stride), 0, 0)
 	}
 	ch := chunks[ci]
 	i := int(off & (index.ChunkLen - 1))
-	return qq.Dist(ch.codes[i*c.q.stride:(i+1)*c.q.stride:(i+1)*c.q.stride], ch.sums[i])
+	return qq.Dist(ch.codes[i*c.q.stride:(i+1)*c.q.stride:(i+1)*c.q.stride], ch.sums[i], ch.sqs[i])
 }
 
 var zeros = make([]byte, api.MaxVectorDim)

@@ -62,7 +62,7 @@ func TestScalarQuantileAndClamp(t *testing.T) {
 	}
 	// NaN-free degenerate range: every code 0.
 	z := NewScalar(api.DistanceDot, 3, 1, 1)
-	if s := z.Encode(make([]byte, 32), []float32{1, 2, 3}); s != 0 {
+	if s, sq := z.Encode(make([]byte, 64), []float32{1, 2, 3}); s != 0 || sq != 0 {
 		t.Fatalf("degenerate range: sum %d", s)
 	}
 }

@@ -43,6 +43,7 @@ func main() {
 	codeKernel("dotU8AVX2", "returns the dot product of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 32.", kindDot)
 	codeKernel("l2U8AVX2", "returns the squared Euclidean distance of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 32.", kindL2)
 	codeKernel("l1U8AVX2", "returns the Manhattan distance of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 32.", kindL1)
+	dotCodes512()
 	prefetch()
 	Generate()
 }
@@ -359,6 +360,65 @@ func codeKernel(name, doc string, k kind) {
 	VEXTRACTI128(U8(1), acc[0], hi)
 	r := acc[0].AsX()
 	VPADDD(hi, r, r)
+	h2 := XMM()
+	VPSHUFD(U8(0x4e), r, h2)
+	VPADDD(h2, r, r)
+	VPSHUFD(U8(0xb1), r, h2)
+	VPADDD(h2, r, r)
+	VZEROUPPER()
+	out := GP32()
+	MOVD(r, out)
+	Store(out, ReturnIndex(0))
+	RET()
+}
+
+// dotCodes512 emits dotU8AVX512, the AVX-512BW variant of dotU8AVX2: 64
+// codes per step, two accumulators.
+func dotCodes512() {
+	name := "dotU8AVX512"
+	TEXT(name, NOSPLIT, "func(a, b []byte) int32")
+	Doc(name + " returns the dot product of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 64. It requires AVX-512BW.")
+	pa := Load(Param("a").Base(), GP64())
+	pb := Load(Param("b").Base(), GP64())
+	n := Load(Param("a").Len(), GP64())
+	one := GP32()
+	MOVL(U32(0x00010001), one)
+	ones := ZMM()
+	VPBROADCASTD(one, ones)
+	acc := []VecVirtual{ZMM(), ZMM()}
+	for _, a := range acc {
+		VPXORD(a, a, a)
+	}
+	step := func(off int, dst VecVirtual) {
+		x := ZMM()
+		VMOVDQU8(Mem{Base: pa, Disp: off}, x)
+		VPMADDUBSW(Mem{Base: pb, Disp: off}, x, x)
+		VPMADDWD(ones, x, x)
+		VPADDD(x, dst, dst)
+	}
+	Label(name + "_block")
+	CMPQ(n, U32(128))
+	JL(LabelRef(name + "_tail"))
+	step(0, acc[0])
+	step(64, acc[1])
+	ADDQ(U32(128), pa)
+	ADDQ(U32(128), pb)
+	SUBQ(U32(128), n)
+	JMP(LabelRef(name + "_block"))
+	Label(name + "_tail")
+	CMPQ(n, U32(64))
+	JL(LabelRef(name + "_reduce"))
+	step(0, acc[0])
+	Label(name + "_reduce")
+	VPADDD(acc[1], acc[0], acc[0])
+	hi := YMM()
+	VEXTRACTI64X4(U8(1), acc[0], hi)
+	y := acc[0].AsY()
+	VPADDD(hi, y, y)
+	hx := XMM()
+	VEXTRACTI128(U8(1), y, hx)
+	r := acc[0].AsX()
+	VPADDD(hx, r, r)
 	h2 := XMM()
 	VPSHUFD(U8(0x4e), r, h2)
 	VPADDD(h2, r, r)
