@@ -103,6 +103,7 @@ func (sp *space) quantCodesBytes() int64 {
 // offset by codes, k candidates are taken by it, and rescore says whether
 // the original vectors re-score them.
 type quantSearch struct {
+	scorer  *quant.Searcher
 	dist    func(off uint32) float32
 	k       int
 	rescore bool
@@ -120,13 +121,14 @@ func (sp *space) quantPlan(req SearchRequest) (*quantSearch, error) {
 	if codes == nil || req.Scorer != nil || req.Params.Exact || qp.Ignore || len(req.Vector) != sp.dim {
 		return nil, nil
 	}
-	qq := codes.Quantizer().Query(req.Vector)
+	sc := codes.Searcher(codes.Quantizer().Query(req.Vector))
 	k := req.Limit
 	if qp.OversamplingFactor() > 1 {
 		k = int(math.Ceil(float64(k) * qp.OversamplingFactor()))
 	}
 	return &quantSearch{
-		dist:    func(off uint32) float32 { return codes.Dist(qq, off) },
+		scorer:  sc,
+		dist:    sc.Dist,
 		k:       k,
 		rescore: qp.RescoreOn(),
 	}, nil

@@ -341,7 +341,7 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 	switch {
 	case qs != nil:
 		t = &topK{k: qs.k}
-		res = g.SearchFunc(qs.dist, qs.k, max(ef, qs.k), allow)
+		res = g.SearchScorer(qs.scorer, qs.k, max(ef, qs.k), allow)
 		tailDist = qs.dist
 	case req.Scorer != nil:
 		res = g.SearchFunc(distOf, k, ef, allow)

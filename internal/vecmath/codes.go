@@ -94,3 +94,11 @@ func l1CodesGeneric(a, b []byte) int32 {
 	}
 	return s
 }
+
+// PrefetchCodes hints the CPU to start loading the beginning of the codes
+// c into cache; it has no other effect. c must not be empty.
+func PrefetchCodes(c []byte) {
+	if useCodeAsm {
+		prefetchCodes(c)
+	}
+}

@@ -800,3 +800,11 @@ TEXT ·prefetchVec(SB), NOSPLIT, $0-24
 	PREFETCHT0 (AX)
 	PREFETCHT0 64(AX)
 	RET
+
+// func prefetchCodes(v []byte)
+// Requires: MMX+
+TEXT ·prefetchCodes(SB), NOSPLIT, $0-24
+	MOVQ       v_base+0(FP), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	RET

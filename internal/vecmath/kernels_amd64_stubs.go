@@ -42,3 +42,6 @@ func dotU8AVX512(a []byte, b []byte) int32
 
 // prefetchVec prefetches the first 128 bytes of v (v must not be empty).
 func prefetchVec(v []float32)
+
+// prefetchCodes prefetches the first 128 bytes of v (v must not be empty).
+func prefetchCodes(v []byte)

@@ -25,3 +25,4 @@ func dotU8AVX512(a, b []byte) int32 { panic("unreachable") }
 func dotU8AVX2(a, b []byte) int32   { panic("unreachable") }
 func l2U8AVX2(a, b []byte) int32    { panic("unreachable") }
 func l1U8AVX2(a, b []byte) int32    { panic("unreachable") }
+func prefetchCodes(v []byte)        { panic("unreachable") }

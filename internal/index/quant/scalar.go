@@ -239,3 +239,51 @@ func (c *Codes) Dist(qq *Query, off uint32) float32 {
 var zeros = make([]byte, api.MaxVectorDim)
 
 func zeroCodes(n int) []byte { return zeros[:n] }
+
+// Searcher scores offsets against one query for a graph search
+// (hnsw.Scorer): it reads the code store through the chunk directory it
+// loaded last (reloading it for offsets beyond), and prefetches codes.
+type Searcher struct {
+	c      *Codes
+	qq     *Query
+	chunks []codeChunk
+}
+
+// Searcher returns a Searcher of qq over c.
+func (c *Codes) Searcher(qq *Query) *Searcher {
+	return &Searcher{c: c, qq: qq, chunks: *c.chunks.Load()}
+}
+
+func (s *Searcher) chunk(off uint32) *codeChunk {
+	ci := int(off >> chunkShift)
+	if ci >= len(s.chunks) {
+		s.chunks = *s.c.chunks.Load()
+		if ci >= len(s.chunks) {
+			return nil
+		}
+	}
+	if s.chunks[ci].codes == nil {
+		return nil
+	}
+	return &s.chunks[ci]
+}
+
+// Dist returns the query's distance to the vector at off (zero codes for
+// an offset never set or released).
+func (s *Searcher) Dist(off uint32) float32 {
+	ch := s.chunk(off)
+	st := s.c.q.stride
+	if ch == nil {
+		return s.qq.Dist(zeroCodes(st), 0, 0)
+	}
+	i := int(off & (index.ChunkLen - 1))
+	return s.qq.Dist(ch.codes[i*st:(i+1)*st:(i+1)*st], ch.sums[i], ch.sqs[i])
+}
+
+// Prefetch starts loading the codes of off.
+func (s *Searcher) Prefetch(off uint32) {
+	if ch := s.chunk(off); ch != nil {
+		i := int(off & (index.ChunkLen - 1))
+		vecmath.PrefetchCodes(ch.codes[i*s.c.q.stride:])
+	}
+}

@@ -45,6 +45,7 @@ func main() {
 	codeKernel("l1U8AVX2", "returns the Manhattan distance of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 32.", kindL1)
 	dotCodes512()
 	prefetch()
+	prefetchCodes()
 	Generate()
 }
 
@@ -428,5 +429,15 @@ func dotCodes512() {
 	out := GP32()
 	MOVD(r, out)
 	Store(out, ReturnIndex(0))
+	RET()
+}
+
+// prefetchCodes emits prefetchCodes, prefetchVec for a vector's codes.
+func prefetchCodes() {
+	TEXT("prefetchCodes", NOSPLIT, "func(v []byte)")
+	Doc("prefetchCodes prefetches the first 128 bytes of v (v must not be empty).")
+	p := Load(Param("v").Base(), GP64())
+	PREFETCHT0(Mem{Base: p})
+	PREFETCHT0(Mem{Base: p, Disp: 64})
 	RET()
 }
