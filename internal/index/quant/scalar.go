@@ -111,7 +111,7 @@ func (q *Scalar) Encode(dst []byte, vec []float32) (sum, sq int32) {
 
 // Query is a query vector encoded for one quantizer.
 type Query struct {
-	q     *Scalar
+	q       *Scalar
 	codes   []byte
 	sum, sq int32
 }
