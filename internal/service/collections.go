@@ -210,11 +210,10 @@ func validateVectorParams(name string, p api.VectorParams) error {
 
 // validateVectorStorage checks a dense vector's on_disk and
 // quantization_config: quantization must be scalar int8
-// (api.ParseQuantization), and original vectors are kept in memory, so
-// on_disk: true is refused.
+// (api.ParseQuantization); on_disk is not supported for multi-vectors.
 func validateVectorStorage(name string, p api.VectorParams) error {
-	if p.OnDisk != nil && *p.OnDisk {
-		return api.ErrBadInput("vector %q: on_disk: true is not supported by this server: original vectors are kept in memory", name)
+	if p.OnDisk != nil && *p.OnDisk && p.MultivectorConfig != nil {
+		return api.ErrBadInput("vector %q: on_disk multi-vectors are not supported by this server", name)
 	}
 	if _, err := api.ParseQuantization(p.QuantizationConfig); err != nil {
 		return err
@@ -467,6 +466,9 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 				p.HnswConfig = &merged
 			}
 			if d.OnDisk != nil {
+				if (p.OnDisk != nil && *p.OnDisk) != *d.OnDisk {
+					return cfg, api.ErrBadInput("vector %q: changing on_disk of an existing vector is not supported by this server: create the collection with it", name)
+				}
 				p.OnDisk = d.OnDisk
 			}
 			if api.IsQuantizationDisabled(d.QuantizationConfig) {

@@ -9,7 +9,8 @@ import (
 
 // TestQuantizationConfigValidation: scalar int8 is accepted (collection
 // and vector level, in create and update, "Disabled" drops it), product
-// and binary quantization, bad quantiles and on_disk: true are refused.
+// and binary quantization and bad quantiles are refused; on_disk is
+// accepted at creation and refused as a change.
 func TestQuantizationConfigValidation(t *testing.T) {
 	vec := func(q string, onDisk *bool) api.VectorsConfig {
 		return api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, QuantizationConfig: json.RawMessage(q), OnDisk: onDisk}}
@@ -27,7 +28,7 @@ func TestQuantizationConfigValidation(t *testing.T) {
 		{"quantile", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8","quantile":0.3}}`, nil)}, false},
 		{"type", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int4"}}`, nil)}, false},
 		{"unknown member", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8","bits":3}}`, nil)}, false},
-		{"on_disk", api.CreateCollection{Vectors: vec("", &yes)}, false},
+		{"on_disk", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8"}}`, &yes)}, true},
 	} {
 		cfg, err := ResolveConfig(&c.req, 1)
 		if c.ok != (err == nil) {

@@ -89,6 +89,7 @@ func (sp *space) maybeTrain(live bitset) {
 		codes.Set(off, sp.store.Get(off))
 	}
 	qs.codes, qs.trainedAt = codes, sp.count
+	sp.store.DropResident() // the pass read every vector
 }
 
 // quantCodesBytes returns the memory of the space's codes.

@@ -298,7 +298,7 @@ func (s *Shard) load() error {
 			s.multi[name] = &multiSpace{name: name, dim: p.Size, vecs: map[uint32][][]float32{}}
 			continue
 		}
-		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads)
+		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads, s.opts.Dir)
 		if err != nil {
 			return fmt.Errorf("cannot open shard: %w", err)
 		}
@@ -319,6 +319,7 @@ func (s *Shard) load() error {
 
 	files := s.loadIndexFiles(m)
 	for name, f := range files {
+		s.spaces[name].store.Close()
 		s.spaces[name].store = f.store
 		// Offsets in a file beyond the store's counter (possible in a
 		// checkpoint copy) are dead; never hand them out again.
@@ -572,6 +573,11 @@ func (s *Shard) close(persist bool) error {
 	var errs []error
 	if persist {
 		if err := s.persist(context.Background(), s.opts.Dir, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, sp := range s.spaces {
+		if err := sp.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
