@@ -61,6 +61,9 @@ func (b *fileBacking) mapChunk(i int) []float32 {
 		panic(fmt.Sprintf("index: cannot map vector file chunk %d: %v", i, err))
 	}
 	m := unsafe.Slice((*byte)(p), b.size)
+	// Searches read scattered vectors: no readahead or fault-around, so
+	// the resident set holds the pages read, not their neighbours.
+	_ = unix.Madvise(m, unix.MADV_RANDOM)
 	b.mapped = append(b.mapped, m)
 	return unsafe.Slice((*float32)(p), chunkLen*b.dim)
 }

@@ -692,6 +692,7 @@ func (sp *space) checkReach(wait bool) int {
 	sp.unchecked.Store(false) // a change from now on is checked next time
 	start := time.Now()
 	n := g.Reconnect()
+	sp.store.DropResident() // the check read the vectors of every node
 	sp.lastCheck, sp.lastCheckTook = time.Now(), time.Since(start)
 	if n > 0 {
 		sp.dirty.Store(true)
