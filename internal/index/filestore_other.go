@@ -11,7 +11,7 @@ import (
 
 type fileBacking struct{}
 
-func (b *fileBacking) mapChunk(i int) []float32      { panic("unreachable") }
+func (b *fileBacking) mapChunk(i int) []float32       { panic("unreachable") }
 func (b *fileBacking) write(off int64, vec []float32) { panic("unreachable") }
 func (b *fileBacking) release(c int)                  {}
 
