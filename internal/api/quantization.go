@@ -9,7 +9,7 @@ import (
 type ScalarQuantization struct {
 	Type      string   `json:"type"`               // "int8", the only type
 	Quantile  *float64 `json:"quantile,omitempty"` // 0.5 to 1: the share of values the range covers (default 1: min to max)
-	AlwaysRAM *bool    `json:"always_ram,omitempty"`
+	AlwaysRAM *bool    `json:"always_ram,omitempty"` // accepted either way: the codes are always kept in RAM
 }
 
 // QuantizationConfig is a parsed quantization_config (collection-level or
