@@ -7,8 +7,8 @@ import (
 
 // ScalarQuantization configures Qdrant's scalar quantization.
 type ScalarQuantization struct {
-	Type      string   `json:"type"`               // "int8", the only type
-	Quantile  *float64 `json:"quantile,omitempty"` // 0.5 to 1: the share of values the range covers (default 1: min to max)
+	Type      string   `json:"type"`                 // "int8", the only type
+	Quantile  *float64 `json:"quantile,omitempty"`   // 0.5 to 1: the share of values the range covers (default 1: min to max)
 	AlwaysRAM *bool    `json:"always_ram,omitempty"` // accepted either way: the codes are always kept in RAM
 }
 
