@@ -11,7 +11,7 @@ func DotCodes(a, b []byte) int32 {
 	b = b[:len(a)]
 	var s int32
 	if n := len(a) &^ 63; n > 0 && useCode512 {
-		s = dotU8AVX512(a[:n], b[:n])
+		s = dotU8Wide(a[:n], b[:n])
 		a, b = a[n:], b[n:]
 	}
 	n := len(a) &^ 31

@@ -32,6 +32,7 @@ func TestCodeKernels(t *testing.T) {
 		if got := DotCodes(a, b); got != dot {
 			t.Fatalf("n=%d: DotCodes = %d, want %d", n, got, dot)
 		}
+		testWideDot(t, a, b, dot)
 		if got := L2Codes(a, b); got != l2 {
 			t.Fatalf("n=%d: L2Codes = %d, want %d", n, got, l2)
 		}

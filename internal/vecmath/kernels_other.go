@@ -26,3 +26,5 @@ func dotU8AVX2(a, b []byte) int32   { panic("unreachable") }
 func l2U8AVX2(a, b []byte) int32    { panic("unreachable") }
 func l1U8AVX2(a, b []byte) int32    { panic("unreachable") }
 func prefetchCodes(v []byte)        { panic("unreachable") }
+
+func dotU8Wide(a, b []byte) int32 { panic("unreachable") }
