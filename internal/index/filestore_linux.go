@@ -147,3 +147,31 @@ func (s *Store) Close() error {
 	}
 	return b.f.Close()
 }
+
+// ReadInto returns the vector at off like Get, but a file store reads it
+// with pread into dst (len ≥ Dim) instead of through the mapping: for
+// scattered reads of a few vectors (rescoring) that keeps the pages out of
+// the process's resident set, which a mapped read would fault in together
+// with their neighbours (the kernel's fault-around). A heap store returns
+// Get(off) and ignores dst.
+func (s *Store) ReadInto(off uint32, dst []float32) []float32 {
+	b := s.file
+	if b == nil {
+		return s.Get(off)
+	}
+	var raw [4 * 256]byte
+	buf := raw[:]
+	if n := 4 * s.dim; n > len(buf) {
+		buf = make([]byte, n)
+	} else {
+		buf = buf[:n]
+	}
+	dst = dst[:s.dim]
+	if _, err := b.f.ReadAt(buf, int64(off)*int64(s.dim)*4); err != nil {
+		return s.Get(off) // closed or short: the mapping answers (zeros once closed)
+	}
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
+	}
+	return dst
+}

@@ -46,3 +46,6 @@ func (s *Store) WriteVectors(w io.Writer, n uint32) error {
 	}
 	return nil
 }
+
+// ReadInto returns Get(off).
+func (s *Store) ReadInto(off uint32, dst []float32) []float32 { return s.Get(off) }

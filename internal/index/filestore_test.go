@@ -34,6 +34,13 @@ func TestFileStore(t *testing.T) {
 			t.Fatalf("Get(%d) = %v", off, got)
 		}
 	}
+	buf := make([]float32, 5)
+	if got := fs.ReadInto(77, buf); got[0] != 77 || got[4] != -77 || &got[0] != &buf[0] {
+		t.Fatalf("ReadInto(77) = %v", got)
+	}
+	if got := hs.ReadInto(77, buf); got[0] != 77 {
+		t.Fatalf("heap ReadInto(77) = %v", got)
+	}
 	fs.DropResident()
 	if got := fs.View().Get(n - 1); got[0] != n-1 {
 		t.Fatalf("after DropResident: %v", got)

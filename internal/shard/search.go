@@ -364,9 +364,11 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 	if qs != nil {
 		cands := t.h
 		t = &topK{k: k}
+		buf := make([]float32, sp.dim)
 		for _, h := range cands {
 			if qs.rescore {
-				h.dist = distOf(h.off)
+				// By pread for an on_disk store: see index.Store.ReadInto.
+				h.dist = sp.distFn(req.Vector, sp.store.ReadInto(h.off, buf))
 			}
 			t.offer(h)
 		}
