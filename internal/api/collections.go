@@ -88,7 +88,7 @@ type VectorParams struct {
 	Size               int                `json:"size"`
 	Distance           Distance           `json:"distance"`
 	HnswConfig         *HnswConfigDiff    `json:"hnsw_config,omitempty"`
-	QuantizationConfig json.RawMessage    `json:"quantization_config,omitempty"` // stored, not applied
+	QuantizationConfig json.RawMessage    `json:"quantization_config,omitempty"` // ParseQuantization; the collection-level one when absent
 	OnDisk             *bool              `json:"on_disk,omitempty"`
 	Datatype           *string            `json:"datatype,omitempty"` // only "float32" is supported
 	MultivectorConfig  *MultiVectorConfig `json:"multivector_config,omitempty"`

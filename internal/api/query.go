@@ -12,7 +12,7 @@ type SearchParams struct {
 	HnswEf       *int            `json:"hnsw_ef,omitempty"`
 	Exact        bool            `json:"exact,omitempty"`
 	IndexedOnly  bool            `json:"indexed_only,omitempty"`
-	Quantization json.RawMessage `json:"quantization,omitempty"` // accepted, ignored
+	Quantization json.RawMessage `json:"quantization,omitempty"` // parsed by QuantizationParams
 }
 
 // VectorInput is a dense vector, a sparse vector, or the id of a point

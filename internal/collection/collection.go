@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"sync"
 
@@ -124,8 +125,12 @@ func Open(opts Options) (*Collection, error) {
 	}
 	c.cond = sync.NewCond(&c.mu)
 	hnsw := make(map[string]api.HnswConfig, len(cfg.Params.Vectors))
+	quant := map[string]*api.QuantizationConfig{}
 	for name := range cfg.Params.Vectors {
 		hnsw[name] = cfg.VectorHnsw(name)
+		if q := cfg.VectorQuantization(name); q != nil {
+			quant[name] = q
+		}
 	}
 	// Open the shards in parallel: each replays its own store.
 	c.shards = make([]Shard, n)
@@ -142,6 +147,7 @@ func Open(opts Options) (*Collection, error) {
 			Vectors:          cfg.Params.Vectors,
 			Sparse:           cfg.Params.SparseVectors,
 			Hnsw:             hnsw,
+			Quantization:     quant,
 			Optimizers:       cfg.OptimizerConfig,
 			PayloadIndexes:   opts.PayloadIndexes,
 			IndexingThreads:  opts.IndexingThreads,
@@ -201,10 +207,23 @@ func (c *Collection) Config() api.CollectionConfig {
 // UpdateCollection). The structure of an open collection never changes: the
 // shard number and each vector's name, size and distance are kept from the
 // current configuration; per-vector settings (HNSW, on_disk, quantization)
-// are taken from cfg.
+// are taken from cfg. A changed quantization (the collection's or a
+// vector's) is applied to the local shards at once (shard.SetQuantization:
+// codes dropped, or trained and encoded afresh).
 func (c *Collection) SetConfig(cfg api.CollectionConfig) {
 	c.cfgMu.Lock()
 	defer c.cfgMu.Unlock()
+	for name := range c.cfg.Params.Vectors {
+		before, after := c.cfg.VectorQuantization(name), cfg.VectorQuantization(name)
+		if reflect.DeepEqual(before, after) {
+			continue
+		}
+		for _, s := range c.local {
+			if s != nil {
+				s.SetQuantization(name, after)
+			}
+		}
+	}
 	vectors := make(api.VectorsConfig, len(c.cfg.Params.Vectors))
 	for name, cur := range c.cfg.Params.Vectors {
 		p, ok := cfg.Params.Vectors[name]

@@ -50,6 +50,9 @@ type Store struct {
 	// written.
 	zero     atomic.Pointer[[]float32]
 	released atomic.Int64 // chunks released
+
+	// file, when set, backs the chunks (NewFileStore): guarded by growMu.
+	file *fileBacking
 }
 
 // NewStore returns an empty store of vectors with dim elements.
@@ -75,6 +78,9 @@ func (s *Store) Cap() int { return len(*s.chunks.Load()) * chunkLen }
 // Bytes returns the memory the store holds for vectors: its backed chunks
 // less the released ones, plus the one zero chunk they share.
 func (s *Store) Bytes() int64 {
+	if s.file != nil {
+		return 0 // mapped from the file: page cache, not heap
+	}
 	chunks := int64(len(*s.chunks.Load())) - s.released.Load()
 	if s.released.Load() > 0 {
 		chunks++
@@ -108,6 +114,9 @@ func (s *Store) ReleaseChunk(c int) bool {
 	next[c] = *s.zero.Load()
 	s.chunks.Store(&next)
 	s.released.Add(1)
+	if s.file != nil {
+		s.file.release(c)
+	}
 	return true
 }
 
@@ -137,7 +146,11 @@ func (s *Store) Set(off uint32, vec []float32) {
 	if s.isZero(chunks[off>>chunkShift]) {
 		panic(fmt.Sprintf("index: Set of offset %d in a released chunk", off))
 	}
-	copy(chunks[off>>chunkShift][i:i+s.dim], vec)
+	if s.file != nil {
+		s.file.write(int64(off)*int64(s.dim)*4, vec)
+	} else {
+		copy(chunks[off>>chunkShift][i:i+s.dim], vec)
+	}
 	if off+1 > s.n.Load() {
 		s.n.Store(off + 1)
 	}
@@ -160,7 +173,11 @@ func (s *Store) growLocked(n int) {
 	grown := make([][]float32, need, max(need, 2*len(old)))
 	copy(grown, old)
 	for i := len(old); i < need; i++ {
-		grown[i] = make([]float32, chunkLen*s.dim)
+		if s.file != nil {
+			grown[i] = s.file.mapChunk(i)
+		} else {
+			grown[i] = make([]float32, chunkLen*s.dim)
+		}
 	}
 	s.chunks.Store(&grown)
 }

@@ -146,6 +146,9 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 	if err := validateHnsw(hnsw); err != nil {
 		return cfg, err
 	}
+	if _, err := api.ParseQuantization(req.QuantizationConfig); err != nil {
+		return cfg, err
+	}
 	// Copies of the pointed-to defaults: decoding the request writes
 	// through the pointers.
 	opt := def.Optimizers
@@ -190,6 +193,9 @@ func validateVectorParams(name string, p api.VectorParams) error {
 	if p.Datatype != nil && !strings.EqualFold(*p.Datatype, "float32") {
 		return api.ErrBadInput("vector datatype %q is not supported by this server: only float32", *p.Datatype)
 	}
+	if err := validateVectorStorage(name, p); err != nil {
+		return err
+	}
 	if p.HnswConfig != nil {
 		if err := validateHnsw(p.HnswConfig.Apply(api.DefaultHnswConfig())); err != nil {
 			return err
@@ -202,6 +208,22 @@ func validateVectorParams(name string, p api.VectorParams) error {
 		if p.Distance != api.DistanceCosine && p.Distance != api.DistanceDot {
 			return api.ErrBadInput("vector %q: multi-vectors are supported with Cosine and Dot distances only, got %s", name, p.Distance)
 		}
+	}
+	return nil
+}
+
+// validateVectorStorage checks a dense vector's on_disk and
+// quantization_config: quantization must be scalar int8
+// (api.ParseQuantization); on_disk is not supported for multi-vectors.
+func validateVectorStorage(name string, p api.VectorParams) error {
+	if p.OnDisk != nil && *p.OnDisk && p.MultivectorConfig != nil {
+		return api.ErrBadInput("vector %q: on_disk multi-vectors are not supported by this server", name)
+	}
+	if _, err := api.ParseQuantization(p.QuantizationConfig); err != nil {
+		return err
+	}
+	if p.MultivectorConfig != nil && isSet(p.QuantizationConfig) && !api.IsQuantizationDisabled(p.QuantizationConfig) {
+		return api.ErrBadInput("vector %q: quantization of multi-vectors is not supported by this server", name)
 	}
 	return nil
 }
@@ -455,10 +477,18 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 				p.HnswConfig = &merged
 			}
 			if d.OnDisk != nil {
+				if (p.OnDisk != nil && *p.OnDisk) != *d.OnDisk {
+					return cfg, api.ErrBadInput("vector %q: changing on_disk of an existing vector is not supported by this server: create the collection with it", name)
+				}
 				p.OnDisk = d.OnDisk
 			}
-			if isSet(d.QuantizationConfig) {
+			if api.IsQuantizationDisabled(d.QuantizationConfig) {
+				p.QuantizationConfig = nil
+			} else if isSet(d.QuantizationConfig) {
 				p.QuantizationConfig = d.QuantizationConfig
+			}
+			if err := validateVectorStorage(name, p); err != nil {
+				return cfg, err
 			}
 			vectors[name] = p
 		}
@@ -490,7 +520,12 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 	if err := mergeJSON(req.OptimizersConfig, &out.OptimizerConfig, "optimizers_config"); err != nil {
 		return cfg, err
 	}
-	if len(bytes.TrimSpace(req.QuantizationConfig)) > 0 {
+	if api.IsQuantizationDisabled(req.QuantizationConfig) {
+		out.QuantizationConfig = nil
+	} else if len(bytes.TrimSpace(req.QuantizationConfig)) > 0 {
+		if _, err := api.ParseQuantization(req.QuantizationConfig); err != nil {
+			return cfg, err
+		}
 		out.QuantizationConfig = req.QuantizationConfig
 	}
 	if len(bytes.TrimSpace(req.StrictModeConfig)) > 0 {

@@ -896,7 +896,7 @@ func TestUpdateCollection(t *testing.T) {
 	mustNil(t, s.CreateCollection(bg, "c", &api.CreateCollection{Vectors: api.VectorsConfig{
 		"a": {Size: 2, Distance: api.DistanceDot, HnswConfig: &api.HnswConfigDiff{M: ptr(8)}}, "b": {Size: 2, Distance: api.DistanceDot}}}))
 	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{
-		Vectors:          map[string]api.VectorParamsDiff{"a": {HnswConfig: &api.HnswConfigDiff{EfConstruct: ptr(200)}, OnDisk: ptr(true)}},
+		Vectors:          map[string]api.VectorParamsDiff{"a": {HnswConfig: &api.HnswConfigDiff{EfConstruct: ptr(200)}, OnDisk: ptr(false)}},
 		HnswConfig:       &api.HnswConfigDiff{M: ptr(24)},
 		OptimizersConfig: json.RawMessage(`{"deleted_threshold": 0.5}`),
 		Params:           &api.CollectionParamsDiff{WriteConsistencyFactor: ptr(2), OnDiskPayload: ptr(false)},
@@ -911,7 +911,7 @@ func TestUpdateCollection(t *testing.T) {
 	if h := cfg.VectorHnsw("b"); h.M != 24 || h.EfConstruct != 100 {
 		t.Fatalf("vector b hnsw %+v", h)
 	}
-	if *cfg.Params.Vectors["a"].OnDisk != true || cfg.OptimizerConfig.DeletedThreshold != 0.5 || cfg.OptimizerConfig.VacuumMinVectorNumber != 1000 ||
+	if *cfg.Params.Vectors["a"].OnDisk != false || cfg.OptimizerConfig.DeletedThreshold != 0.5 || cfg.OptimizerConfig.VacuumMinVectorNumber != 1000 ||
 		cfg.Params.WriteConsistencyFactor != 2 || cfg.Params.OnDiskPayload {
 		t.Fatalf("config after update %+v", cfg)
 	}

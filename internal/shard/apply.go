@@ -778,7 +778,7 @@ func (s *Shard) publish(p *plan, seq uint64) {
 		} else {
 			for name, vec := range c.vectors {
 				sp := s.spaces[name]
-				sp.store.Set(off, vec)
+				sp.setVector(off, vec)
 				sp.has.set(off)
 				sp.count++
 			}

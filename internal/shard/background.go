@@ -126,6 +126,9 @@ func (s *Shard) releaseDeadChunks(sp *space, wait bool) int {
 			continue
 		}
 		if sp.store.ReleaseChunk(c) {
+			if codes := sp.quant.codes; codes != nil {
+				codes.ReleaseChunk(c)
+			}
 			freed++
 		}
 	}

@@ -234,3 +234,71 @@ func BenchmarkImportWriteAmp(b *testing.B) {
 	}
 	b.ReportMetric(amp, "write-amp")
 }
+
+// BenchmarkQuantizedSearch60k compares top-10 searches on the built
+// fashion-mnist shard by the original float32 vectors (quantization
+// ignore: Shoal's float32 path) and by scalar int8 codes rescored by the
+// originals, interleaved query by query in the same run so that the noise
+// of a shared machine hits both alike: one op is 1,000 queries of each
+// from one goroutine. It reports qps and recall@10 (against the data set's
+// ground truth) of each and the qps ratio.
+func BenchmarkQuantizedSearch60k(b *testing.B) {
+	f := buildFashion(b)
+	s, err := Open(benchOptions(f.dir, len(f.base[0])))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	truth, err := texmex.ReadIvecs(filepath.Join(dataDir(), "groundtruth.ivecs.gz"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q, err := api.ParseQuantization([]byte(`{"scalar":{"type":"int8","quantile":0.99,"always_ram":true}}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.SetQuantization("", q)
+	const nq = 1000
+	for _, c := range []struct {
+		name   string
+		params string
+		ef     int
+	}{
+		{"os1-ef64", `{"rescore":true}`, 64},
+		{"os2-ef64", `{"rescore":true,"oversampling":2}`, 64},
+		{"os2-ef100", `{"rescore":true,"oversampling":2}`, 100},
+		{"norescore-ef100", `{"rescore":false}`, 100},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ef := c.ef
+			float := api.SearchParams{HnswEf: &ef, Quantization: []byte(`{"ignore":true}`)}
+			int8 := api.SearchParams{HnswEf: &ef, Quantization: []byte(c.params)}
+			var rec [2]float64
+			var took [2]time.Duration
+			n := 0
+			for b.Loop() {
+				for i := range nq {
+					want := make([]uint64, 10)
+					for j := range want {
+						want[j] = uint64(truth[i][j])
+					}
+					for k, p := range []api.SearchParams{float, int8} {
+						start := time.Now()
+						hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Params: p})
+						took[k] += time.Since(start)
+						if err != nil {
+							b.Fatal(err)
+						}
+						rec[k] += recall(ids(hits), want)
+					}
+					n++
+				}
+			}
+			b.ReportMetric(float64(n)/took[0].Seconds(), "qps-float32")
+			b.ReportMetric(float64(n)/took[1].Seconds(), "qps-int8")
+			b.ReportMetric(took[0].Seconds()/took[1].Seconds(), "int8/float32")
+			b.ReportMetric(rec[0]/float64(n), "recall-float32")
+			b.ReportMetric(rec[1]/float64(n), "recall-int8")
+		})
+	}
+}

@@ -671,6 +671,12 @@ func (s *Shard) adopt(ns *Shard) {
 // of Shard.adopt.
 func (sp *space) adopt(n *space) {
 	sp.store = n.store
+	// The quantization codes are addressed by offset too: take the new
+	// copy's (trained at its load), keeping the configuration.
+	sp.quant = quantState{cfg: sp.quant.cfg, codes: n.quant.codes, trainedAt: n.quant.trainedAt}
+	if sp.quant.cfg == nil {
+		sp.quant.codes = nil
+	}
 	sp.has, sp.count, sp.indexing = n.has, n.count, n.indexing
 	sp.tomb.Store(n.tomb.Load())
 	sp.dirty.Store(true)

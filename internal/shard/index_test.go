@@ -600,7 +600,7 @@ func TestIndexerYieldsToWritersButProgresses(t *testing.T) {
 // younger than yieldAge, and not once it is older, so that a steady stream
 // of writes keeps a bounded tail unindexed.
 func TestYieldBoundedByAge(t *testing.T) {
-	sp, err := newSpace("", api.VectorParams{Size: 8, Distance: api.DistanceEuclid}, api.HnswConfig{M: 16, EfConstruct: 64, FullScanThreshold: 1}, api.DefaultOptimizersConfig(), 1)
+	sp, err := newSpace("", api.VectorParams{Size: 8, Distance: api.DistanceEuclid}, api.HnswConfig{M: 16, EfConstruct: 64, FullScanThreshold: 1}, api.DefaultOptimizersConfig(), 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func (s *Shard) loadIndexFiles(m meta) indexFiles {
 
 // header layout: magic, u32 version, u64 seq, u32 dim, u16 len + name,
 // u16 len + distance, u32 n, u8 flags.
-func readIndexFile(path string, sp *space, lastSeq uint64) (*indexFile, error) {
+func readIndexFile(path string, sp *space, lastSeq uint64) (_ *indexFile, err error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -144,7 +144,16 @@ func readIndexFile(path string, sp *space, lastSeq uint64) (*indexFile, error) {
 	}
 	f.n = binary.LittleEndian.Uint32(tail)
 	hasGraph := tail[4]&1 != 0
-	f.store = index.NewStore(sp.dim)
+	st, err := sp.newStore()
+	if err != nil {
+		return nil, err
+	}
+	f.store = st
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	f.store.Grow(int(f.n))
 	vec := make([]float32, sp.dim)
 	raw := make([]byte, 4*sp.dim)
@@ -223,7 +232,7 @@ func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64) error {
 		if _, err := mw.Write(h); err != nil {
 			return err
 		}
-		if err := writeVectors(mw, sp.store, n); err != nil {
+		if err := sp.store.WriteVectors(mw, n); err != nil {
 			return err
 		}
 		if g != nil {
@@ -243,23 +252,6 @@ func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64) error {
 		}
 		return bw.Flush()
 	})
-}
-
-func writeVectors(w io.Writer, st *index.Store, n uint32) error {
-	dim := st.Dim()
-	buf := make([]byte, 0, 4*dim*64)
-	for off := range n {
-		for _, x := range st.Get(off) {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
-		}
-		if len(buf)+4*dim > cap(buf) || off == n-1 {
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-		}
-	}
-	return nil
 }
 
 // persist writes the index files of every space into dir/index, tagged with

@@ -169,7 +169,11 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 	allow := func(off uint32) bool {
 		return s.live.has(off) && sp.has.has(off) && (m == nil || m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)))
 	}
-	hits, err := s.plan(ctx, sp, req, m, distOf, allow)
+	qs, err := sp.quantPlan(req)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := s.plan(ctx, sp, req, m, distOf, allow, qs)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +263,12 @@ const graphCostFactor = 22
 // graph is searched with the filter as allow-predicate (ef widened with
 // the selectivity), and the unindexed tail is always scanned exactly and
 // merged in.
-func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filter.Matcher, distOf func(uint32) float32, allow func(uint32) bool) ([]hit, error) {
+//
+// With qs (scalar quantization), the graph is traversed and the tail
+// scanned by the codes for qs.k candidates (limit × oversampling), which
+// the original vectors re-score when qs.rescore; the exact paths score the
+// original vectors.
+func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filter.Matcher, distOf func(uint32) float32, allow func(uint32) bool, qs *quantSearch) ([]hit, error) {
 	k := req.Limit
 	t := &topK{k: k}
 	g := sp.graph.Load()
@@ -333,9 +342,15 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 		}
 	}
 	var res []index.Result
-	if req.Scorer != nil {
+	tailDist := distOf
+	switch {
+	case qs != nil:
+		t = &topK{k: qs.k}
+		res = g.SearchScorer(qs.scorer, qs.k, max(ef, qs.k), allow)
+		tailDist = qs.dist
+	case req.Scorer != nil:
 		res = g.SearchFunc(distOf, k, ef, allow)
-	} else {
+	default:
 		res = g.Search(req.Vector, k, ef, allow)
 	}
 	seen := make(map[uint32]struct{}, len(res))
@@ -348,7 +363,19 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 			continue
 		}
 		if allow(off) {
-			t.offer(hit{off, distOf(off)})
+			t.offer(hit{off, tailDist(off)})
+		}
+	}
+	if qs != nil {
+		cands := t.h
+		t = &topK{k: k}
+		buf := make([]float32, sp.dim)
+		for _, h := range cands {
+			if qs.rescore {
+				// By pread for an on_disk store: see index.Store.ReadInto.
+				h.dist = sp.distFn(req.Vector, sp.store.ReadInto(h.off, buf))
+			}
+			t.offer(h)
 		}
 	}
 	// Safety net: a graph that returns fewer hits than certainly exist

@@ -74,6 +74,9 @@ type Options struct {
 	Optimizers api.OptimizersConfig
 	// PayloadIndexes are the payload indexes to maintain, by key path.
 	PayloadIndexes map[string]api.PayloadFieldSchema
+	// Quantization is the quantization in force per dense vector name
+	// (the vector's own, else the collection's; absent: none).
+	Quantization map[string]*api.QuantizationConfig
 	// IndexingThreads is the number of background HNSW insert workers (0: GOMAXPROCS).
 	IndexingThreads int
 	// Logger receives background events; nil discards them.
@@ -336,10 +339,11 @@ func (s *Shard) load() error {
 			s.multi[name] = &multiSpace{name: name, dim: p.Size, vecs: map[uint32][][]float32{}}
 			continue
 		}
-		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads)
+		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads, s.opts.Dir)
 		if err != nil {
 			return fmt.Errorf("cannot open shard: %w", err)
 		}
+		sp.quant.cfg = s.opts.Quantization[name]
 		s.spaces[name] = sp
 	}
 	for name := range s.opts.Sparse {
@@ -359,6 +363,7 @@ func (s *Shard) load() error {
 		files = s.loadIndexFiles(m)
 	}
 	for name, f := range files {
+		s.spaces[name].store.Close()
 		s.spaces[name].store = f.store
 		// Offsets in a file beyond the store's counter (possible in a
 		// checkpoint copy) are dead; never hand them out again.
@@ -615,6 +620,11 @@ func (s *Shard) close(persist bool) error {
 	var errs []error
 	if persist {
 		if err := s.persist(context.Background(), s.opts.Dir, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, sp := range s.spaces {
+		if err := sp.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

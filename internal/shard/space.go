@@ -31,6 +31,8 @@ type space struct {
 	distFn  func(a, b []float32) float32 // lower is better (vecmath.Dist)
 	hnsw    api.HnswConfig
 	store   *index.Store
+	onDisk  bool   // store is a file store (on_disk: true)
+	dir     string // where a file store keeps its file
 	threads int
 	// indexAt is the number of vectors at which indexing starts (0: never).
 	indexAt int
@@ -54,6 +56,10 @@ type space struct {
 	lastCheck     time.Time
 	lastCheckTook time.Duration
 	opt           api.OptimizersConfig
+
+	// quant is the space's scalar quantization (quantspace.go). Guarded
+	// by Shard.mu.
+	quant quantState
 
 	// qMu guards the indexer state below. Lock order: Shard.mu, then qMu.
 	qMu      sync.Mutex
@@ -193,7 +199,10 @@ func (sp *space) yieldToWriters(ctx context.Context, batchAt int64) {
 	}
 }
 
-func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.OptimizersConfig, threads int) (*space, error) {
+// newSpace returns the space of one dense vector; with p.OnDisk its
+// original vectors are kept in a memory-mapped file in dir
+// (index.NewFileStore) instead of the heap.
+func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.OptimizersConfig, threads int, dir string) (*space, error) {
 	if p.Size <= 0 || p.Size > api.MaxVectorDim {
 		return nil, fmt.Errorf("vector %q has invalid size %d", name, p.Size)
 	}
@@ -225,11 +234,27 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 	}
 	idle := make(chan struct{})
 	close(idle)
-	return &space{
+	sp := &space{
 		name: name, dim: p.Size, dist: p.Distance, distFn: vecmath.Dist(p.Distance), hnsw: h,
-		store: index.NewStore(p.Size), threads: threads, indexAt: indexAt, opt: opt,
+		threads: threads, indexAt: indexAt, opt: opt,
 		pending: map[uint32]bool{}, idle: idle, wake: make(chan struct{}, 1),
-	}, nil
+		onDisk: p.OnDisk != nil && *p.OnDisk, dir: dir,
+	}
+	st, err := sp.newStore()
+	if err != nil {
+		return nil, err
+	}
+	sp.store = st
+	return sp, nil
+}
+
+// newStore returns an empty vector store of the space: on the heap, or
+// mapped from a file in the shard's directory for on_disk vectors.
+func (sp *space) newStore() (*index.Store, error) {
+	if sp.onDisk {
+		return index.NewFileStore(sp.dim, sp.dir)
+	}
+	return index.NewStore(sp.dim), nil
 }
 
 func (sp *space) graphOptions() hnsw.Options {
@@ -250,6 +275,7 @@ func (sp *space) fullScanVectors() int {
 // the space reaches the indexing threshold. Caller holds Shard.mu
 // exclusively.
 func (sp *space) maybeStartIndexing(live bitset) {
+	defer sp.maybeTrain(live)
 	if sp.indexing || sp.indexAt == 0 || sp.count < sp.indexAt {
 		return
 	}
@@ -359,6 +385,9 @@ func (sp *space) syncIdleLocked() {
 		close(sp.idle)
 	}
 	if !busy && !sp.run.Started.IsZero() {
+		// The run read the vectors of every insert: give the mapped
+		// pages of an on_disk store back to the page cache.
+		sp.store.DropResident()
 		sp.run.Finished = time.Now()
 		sp.run.Done = max(sp.run.Done, sp.run.Total)
 		sp.completed = append(sp.completed, sp.run)
@@ -563,6 +592,7 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 	}
 	sp.unchecked.Store(true)
 	sp.enqueue(offs...)
+	sp.maybeTrain(live)
 }
 
 // minRepair is the fewest deleted graph nodes worth a Repair.
@@ -662,6 +692,7 @@ func (sp *space) checkReach(wait bool) int {
 	sp.unchecked.Store(false) // a change from now on is checked next time
 	start := time.Now()
 	n := g.Reconnect()
+	sp.store.DropResident() // the check read the vectors of every node
 	sp.lastCheck, sp.lastCheckTook = time.Now(), time.Since(start)
 	if n > 0 {
 		sp.dirty.Store(true)

@@ -68,3 +68,22 @@ func BenchmarkL2784AVX512(b *testing.B) {
 }
 
 func BenchmarkL2784AVX2(b *testing.B) { benchKernel(b, l2AVX2) }
+
+// testWideDot checks both 64-byte code dot kernels the CPU can run on
+// the multiple-of-64 prefix of a and b.
+func testWideDot(t *testing.T, a, b []byte, _ int32) {
+	t.Helper()
+	n := len(a) &^ 63
+	if n == 0 || !useCode512 {
+		return
+	}
+	want := dotCodesGeneric(a[:n], b[:n])
+	if got := dotU8AVX512(a[:n], b[:n]); got != want {
+		t.Fatalf("n=%d: dotU8AVX512 = %d, want %d", n, got, want)
+	}
+	if useVNNI {
+		if got := dotU8VNNI(a[:n], b[:n]); got != want {
+			t.Fatalf("n=%d: dotU8VNNI = %d, want %d", n, got, want)
+		}
+	}
+}

@@ -16,6 +16,10 @@ import (
 var (
 	useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	use512 = useAsm && cpu.X86.HasAVX512F
+	// useCodeAsm selects the AVX2 kernels over quantization codes.
+	useCodeAsm = cpu.X86.HasAVX2
+	useCode512 = useCodeAsm && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+	useVNNI    = useCode512 && cpu.X86.HasAVX512VNNI
 )
 
 // Accelerated reports whether the assembly kernels are in use.
@@ -84,4 +88,18 @@ func l1(a, b []float32) float32 {
 		return l1AVX2(a, b)
 	}
 	return l1Generic(a, b)
+}
+
+// dotU8VNNI is in codes_vnni_amd64.s (written by hand).
+//
+//go:noescape
+func dotU8VNNI(a, b []byte) int32
+
+// dotU8Wide is the 64-byte-step code dot product of the CPU: VNNI where
+// present, else AVX-512BW.
+func dotU8Wide(a, b []byte) int32 {
+	if useVNNI {
+		return dotU8VNNI(a, b)
+	}
+	return dotU8AVX512(a, b)
 }

@@ -592,9 +592,218 @@ l1AVX512_done:
 	MOVSS X1, ret+48(FP)
 	RET
 
+// func dotU8AVX2(a []byte, b []byte) int32
+// Requires: AVX, AVX2, SSE2
+TEXT ·dotU8AVX2(SB), NOSPLIT, $0-52
+	MOVQ         a_base+0(FP), AX
+	MOVQ         b_base+24(FP), CX
+	MOVQ         a_len+8(FP), DX
+	MOVL         $0x00010001, BX
+	MOVD         BX, X0
+	VPBROADCASTD X0, Y0
+	VPXOR        Y1, Y1, Y1
+	VPXOR        Y2, Y2, Y2
+
+dotU8AVX2_block:
+	CMPQ       DX, $0x00000040
+	JL         dotU8AVX2_tail
+	VMOVDQU    (AX), Y3
+	VPMADDUBSW (CX), Y3, Y3
+	VPMADDWD   Y0, Y3, Y3
+	VPADDD     Y3, Y1, Y1
+	VMOVDQU    32(AX), Y3
+	VPMADDUBSW 32(CX), Y3, Y3
+	VPMADDWD   Y0, Y3, Y3
+	VPADDD     Y3, Y2, Y2
+	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, CX
+	SUBQ       $0x00000040, DX
+	JMP        dotU8AVX2_block
+
+dotU8AVX2_tail:
+	CMPQ       DX, $0x00000020
+	JL         dotU8AVX2_reduce
+	VMOVDQU    (AX), Y3
+	VPMADDUBSW (CX), Y3, Y3
+	VPMADDWD   Y0, Y3, Y3
+	VPADDD     Y3, Y1, Y1
+
+dotU8AVX2_reduce:
+	VPADDD       Y2, Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0x4e, X1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0xb1, X1, X0
+	VPADDD       X0, X1, X1
+	VZEROUPPER
+	MOVD         X1, AX
+	MOVL         AX, ret+48(FP)
+	RET
+
+// func l2U8AVX2(a []byte, b []byte) int32
+// Requires: AVX, AVX2, SSE2
+TEXT ·l2U8AVX2(SB), NOSPLIT, $0-52
+	MOVQ         a_base+0(FP), AX
+	MOVQ         b_base+24(FP), CX
+	MOVQ         a_len+8(FP), DX
+	MOVL         $0x00010001, BX
+	MOVD         BX, X0
+	VPBROADCASTD X0, Y0
+	VPXOR        Y1, Y1, Y1
+	VPXOR        Y2, Y2, Y2
+
+l2U8AVX2_block:
+	CMPQ       DX, $0x00000040
+	JL         l2U8AVX2_tail
+	VMOVDQU    (AX), Y3
+	VMOVDQU    (CX), Y4
+	VPSUBUSB   Y4, Y3, Y5
+	VPSUBUSB   Y3, Y4, Y4
+	VPOR       Y4, Y5, Y5
+	VPMADDUBSW Y5, Y5, Y5
+	VPMADDWD   Y0, Y5, Y5
+	VPADDD     Y5, Y1, Y1
+	VMOVDQU    32(AX), Y3
+	VMOVDQU    32(CX), Y4
+	VPSUBUSB   Y4, Y3, Y5
+	VPSUBUSB   Y3, Y4, Y4
+	VPOR       Y4, Y5, Y5
+	VPMADDUBSW Y5, Y5, Y5
+	VPMADDWD   Y0, Y5, Y5
+	VPADDD     Y5, Y2, Y2
+	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, CX
+	SUBQ       $0x00000040, DX
+	JMP        l2U8AVX2_block
+
+l2U8AVX2_tail:
+	CMPQ       DX, $0x00000020
+	JL         l2U8AVX2_reduce
+	VMOVDQU    (AX), Y3
+	VMOVDQU    (CX), Y4
+	VPSUBUSB   Y4, Y3, Y5
+	VPSUBUSB   Y3, Y4, Y4
+	VPOR       Y4, Y5, Y5
+	VPMADDUBSW Y5, Y5, Y5
+	VPMADDWD   Y0, Y5, Y5
+	VPADDD     Y5, Y1, Y1
+
+l2U8AVX2_reduce:
+	VPADDD       Y2, Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0x4e, X1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0xb1, X1, X0
+	VPADDD       X0, X1, X1
+	VZEROUPPER
+	MOVD         X1, AX
+	MOVL         AX, ret+48(FP)
+	RET
+
+// func l1U8AVX2(a []byte, b []byte) int32
+// Requires: AVX, AVX2, SSE2
+TEXT ·l1U8AVX2(SB), NOSPLIT, $0-52
+	MOVQ  a_base+0(FP), AX
+	MOVQ  b_base+24(FP), CX
+	MOVQ  a_len+8(FP), DX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+
+l1U8AVX2_block:
+	CMPQ    DX, $0x00000040
+	JL      l1U8AVX2_tail
+	VMOVDQU (AX), Y2
+	VPSADBW (CX), Y2, Y2
+	VPADDQ  Y2, Y0, Y0
+	VMOVDQU 32(AX), Y2
+	VPSADBW 32(CX), Y2, Y2
+	VPADDQ  Y2, Y1, Y1
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, CX
+	SUBQ    $0x00000040, DX
+	JMP     l1U8AVX2_block
+
+l1U8AVX2_tail:
+	CMPQ    DX, $0x00000020
+	JL      l1U8AVX2_reduce
+	VMOVDQU (AX), Y2
+	VPSADBW (CX), Y2, Y2
+	VPADDQ  Y2, Y0, Y0
+
+l1U8AVX2_reduce:
+	VPADDQ       Y1, Y0, Y0
+	VEXTRACTI128 $0x01, Y0, X1
+	VPADDQ       X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDQ       X1, X0, X0
+	VZEROUPPER
+	MOVD         X0, AX
+	MOVL         AX, ret+48(FP)
+	RET
+
+// func dotU8AVX512(a []byte, b []byte) int32
+// Requires: AVX, AVX2, AVX512BW, AVX512F, SSE2
+TEXT ·dotU8AVX512(SB), NOSPLIT, $0-52
+	MOVQ         a_base+0(FP), AX
+	MOVQ         b_base+24(FP), CX
+	MOVQ         a_len+8(FP), DX
+	MOVL         $0x00010001, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+
+dotU8AVX512_block:
+	CMPQ       DX, $0x00000080
+	JL         dotU8AVX512_tail
+	VMOVDQU8   (AX), Z3
+	VPMADDUBSW (CX), Z3, Z3
+	VPMADDWD   Z0, Z3, Z3
+	VPADDD     Z3, Z1, Z1
+	VMOVDQU8   64(AX), Z3
+	VPMADDUBSW 64(CX), Z3, Z3
+	VPMADDWD   Z0, Z3, Z3
+	VPADDD     Z3, Z2, Z2
+	ADDQ       $0x00000080, AX
+	ADDQ       $0x00000080, CX
+	SUBQ       $0x00000080, DX
+	JMP        dotU8AVX512_block
+
+dotU8AVX512_tail:
+	CMPQ       DX, $0x00000040
+	JL         dotU8AVX512_reduce
+	VMOVDQU8   (AX), Z3
+	VPMADDUBSW (CX), Z3, Z3
+	VPMADDWD   Z0, Z3, Z3
+	VPADDD     Z3, Z1, Z1
+
+dotU8AVX512_reduce:
+	VPADDD        Z2, Z1, Z1
+	VEXTRACTI64X4 $0x01, Z1, Y0
+	VPADDD        Y0, Y1, Y1
+	VEXTRACTI128  $0x01, Y1, X0
+	VPADDD        X0, X1, X1
+	VPSHUFD       $0x4e, X1, X0
+	VPADDD        X0, X1, X1
+	VPSHUFD       $0xb1, X1, X0
+	VPADDD        X0, X1, X1
+	VZEROUPPER
+	MOVD          X1, AX
+	MOVL          AX, ret+48(FP)
+	RET
+
 // func prefetchVec(v []float32)
 // Requires: MMX+
 TEXT ·prefetchVec(SB), NOSPLIT, $0-24
+	MOVQ       v_base+0(FP), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	RET
+
+// func prefetchCodes(v []byte)
+// Requires: MMX+
+TEXT ·prefetchCodes(SB), NOSPLIT, $0-24
 	MOVQ       v_base+0(FP), AX
 	PREFETCHT0 (AX)
 	PREFETCHT0 64(AX)

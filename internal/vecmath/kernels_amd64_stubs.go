@@ -28,5 +28,20 @@ func l2AVX512(a []float32, b []float32) float32
 // l1AVX512 returns the Manhattan distance of a and b[:len(a)]. It requires AVX-512F, AVX2 and FMA.
 func l1AVX512(a []float32, b []float32) float32
 
+// dotU8AVX2 returns the dot product of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 32. It requires AVX2.
+func dotU8AVX2(a []byte, b []byte) int32
+
+// l2U8AVX2 returns the squared Euclidean distance of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 32. It requires AVX2.
+func l2U8AVX2(a []byte, b []byte) int32
+
+// l1U8AVX2 returns the Manhattan distance of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 32. It requires AVX2.
+func l1U8AVX2(a []byte, b []byte) int32
+
+// dotU8AVX512 returns the dot product of the 7-bit codes a and b[:len(a)]; len(a) must be a multiple of 64. It requires AVX-512BW.
+func dotU8AVX512(a []byte, b []byte) int32
+
 // prefetchVec prefetches the first 128 bytes of v (v must not be empty).
 func prefetchVec(v []float32)
+
+// prefetchCodes prefetches the first 128 bytes of v (v must not be empty).
+func prefetchCodes(v []byte)

@@ -18,3 +18,13 @@ func kernel(d api.Distance) func(a, b []float32) float32 { return kernelGeneric(
 // Prefetch hints the CPU to start loading the beginning of v into cache; it
 // has no other effect (and does nothing in this build).
 func Prefetch(v []float32) {}
+
+const useCodeAsm, useCode512 = false, false
+
+func dotU8AVX512(a, b []byte) int32 { panic("unreachable") }
+func dotU8AVX2(a, b []byte) int32   { panic("unreachable") }
+func l2U8AVX2(a, b []byte) int32    { panic("unreachable") }
+func l1U8AVX2(a, b []byte) int32    { panic("unreachable") }
+func prefetchCodes(v []byte)        { panic("unreachable") }
+
+func dotU8Wide(a, b []byte) int32 { panic("unreachable") }

@@ -32,6 +32,7 @@ const prefetchAhead = 2
 // scorer computes the distance of nodes to the current query: either a
 // query vector through the raw kernel, or an arbitrary function.
 type scorer struct {
+	ext   Scorer
 	q     []float32
 	kern  func(a, b []float32) float32
 	view  index.View
@@ -55,7 +56,38 @@ func (sc *scorer) dist(off uint32) float32 {
 	if sc.q != nil {
 		return sc.kern(sc.q, sc.vec(off))
 	}
+	if sc.ext != nil {
+		return sc.ext.Dist(off)
+	}
 	return sc.fn(off)
+}
+
+// prefetches reports whether the scorer can prefetch what it reads.
+func (sc *scorer) prefetches() bool { return sc.q != nil || sc.ext != nil }
+
+// prefetch starts loading what dist(off) reads (prefetching scorers only).
+func (sc *scorer) prefetch(off uint32) {
+	if sc.q != nil {
+		vecmath.Prefetch(sc.vec(off))
+	} else {
+		sc.ext.Prefetch(off)
+	}
+}
+
+// Scorer scores nodes for SearchScorer by data of its own, such as
+// quantization codes: Dist returns the distance of a node to the query
+// (lower is better), Prefetch hints that Dist(off) follows soon. Both are
+// called from the searching goroutine only.
+type Scorer interface {
+	Dist(off uint32) float32
+	Prefetch(off uint32)
+}
+
+// SearchScorer is Search with the distances of sc (which prefetches its
+// data ahead, as the search does for the stored vectors).
+func (g *Graph) SearchScorer(sc Scorer, k, ef int, allow func(off uint32) bool) []index.Result {
+	s := scorer{ext: sc}
+	return g.search(&s, k, ef, allow)
 }
 
 func (g *Graph) getSearcher() *searcher { return g.searchers.Get().(*searcher) }
@@ -212,14 +244,15 @@ func (g *Graph) searchLayer(s *searcher, sc *scorer, eps []index.Result, ef, l i
 			}
 		}
 		s.next = next
-		if sc.q != nil {
+		pf := sc.prefetches()
+		if pf {
 			for j := 0; j < min(prefetchAhead, len(next)); j++ {
-				vecmath.Prefetch(sc.vec(next[j]))
+				sc.prefetch(next[j])
 			}
 		}
 		for j, n := range next {
-			if sc.q != nil && j+prefetchAhead < len(next) {
-				vecmath.Prefetch(sc.vec(next[j+prefetchAhead]))
+			if pf && j+prefetchAhead < len(next) {
+				sc.prefetch(next[j+prefetchAhead])
 			}
 			d := sc.dist(n)
 			if d >= bound || (gone && g.removed(n)) {

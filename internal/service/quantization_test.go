@@ -1,0 +1,67 @@
+package service
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// TestQuantizationConfigValidation: scalar int8 is accepted (collection
+// and vector level, in create and update, "Disabled" drops it), product
+// and binary quantization and bad quantiles are refused; on_disk is
+// accepted at creation and refused as a change.
+func TestQuantizationConfigValidation(t *testing.T) {
+	vec := func(q string, onDisk *bool) api.VectorsConfig {
+		return api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, QuantizationConfig: json.RawMessage(q), OnDisk: onDisk}}
+	}
+	yes := true
+	for _, c := range []struct {
+		name string
+		req  api.CreateCollection
+		ok   bool
+	}{
+		{"collection scalar", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"scalar":{"type":"int8","quantile":0.99,"always_ram":true}}`)}, true},
+		{"vector scalar", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8"}}`, nil)}, true},
+		{"binary", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"binary":{"always_ram":true}}`)}, false},
+		{"product", api.CreateCollection{Vectors: vec(`{"product":{"compression":"x16"}}`, nil)}, false},
+		{"quantile", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8","quantile":0.3}}`, nil)}, false},
+		{"type", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int4"}}`, nil)}, false},
+		{"unknown member", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8","bits":3}}`, nil)}, false},
+		{"on_disk", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8"}}`, &yes)}, true},
+	} {
+		cfg, err := ResolveConfig(&c.req, 1)
+		if c.ok != (err == nil) {
+			t.Errorf("%s: err %v", c.name, err)
+			continue
+		}
+		if err != nil && api.KindOf(err) != api.KindBadInput {
+			t.Errorf("%s: kind %v", c.name, api.KindOf(err))
+		}
+		if c.ok && cfg.VectorQuantization("") == nil {
+			t.Errorf("%s: no quantization in force", c.name)
+		}
+	}
+	cfg, err := ResolveConfig(&api.CreateCollection{Vectors: vec("", nil)}, 1)
+	if err != nil || cfg.VectorQuantization("") != nil {
+		t.Fatalf("plain: %v %v", cfg.VectorQuantization(""), err)
+	}
+	up, err := applyUpdate(cfg, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"scalar":{"type":"int8"}}`)})
+	if err != nil || up.VectorQuantization("") == nil {
+		t.Fatalf("update to scalar: %v", err)
+	}
+	up, err = applyUpdate(up, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`"Disabled"`)})
+	if err != nil || up.VectorQuantization("") != nil {
+		t.Fatalf("update to Disabled: %v", err)
+	}
+	up, err = applyUpdate(up, &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"": {QuantizationConfig: json.RawMessage(`{"scalar":{"type":"int8","quantile":0.95}}`)}}})
+	if err != nil || up.VectorQuantization("").Quantile() != 0.95 {
+		t.Fatalf("vector update: %v", err)
+	}
+	if _, err := applyUpdate(up, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{}}`)}); api.KindOf(err) != api.KindBadInput {
+		t.Fatalf("update to binary: %v", err)
+	}
+	if _, err := applyUpdate(up, &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"": {OnDisk: &yes}}}); api.KindOf(err) != api.KindBadInput {
+		t.Fatalf("update to on_disk: %v", err)
+	}
+}
