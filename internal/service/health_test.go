@@ -22,7 +22,9 @@ func healthState(rf int, shards ...[]meta.Replica) *meta.State {
 	return st
 }
 
-func rep(peer uint64, state api.ReplicaState) meta.Replica { return meta.Replica{Peer: peer, State: state} }
+func rep(peer uint64, state api.ReplicaState) meta.Replica {
+	return meta.Replica{Peer: peer, State: state}
+}
 
 func TestHealthStatuses(t *testing.T) {
 	const dead = api.ReplicaState("Dead")
