@@ -102,6 +102,9 @@ func TestHealthStandaloneAndHiddenCanary(t *testing.T) {
 	if len(list) != 1 || list[0].Name != "docs" {
 		t.Fatalf("listing shows %v", list)
 	}
+	if names, _ := s.SnapshotHooks(t.TempDir()).CollectionNames(ctx); len(names) != 1 || names[0] != "docs" {
+		t.Fatalf("snapshot names %v", names)
+	}
 	// The canary collection is still addressable and in telemetry.
 	if ok, err := s.CollectionExists(ctx, CanaryCollection(7)); err != nil || !ok {
 		t.Fatal(ok, err)
