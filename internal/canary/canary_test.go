@@ -13,7 +13,7 @@ import (
 	"github.com/shoal-db/shoal/internal/service"
 )
 
-func newCanary(t *testing.T, interval time.Duration) (*Canary, *service.Service, *prometheus.Registry) {
+func newCanary(t testing.TB, interval time.Duration) (*Canary, *service.Service, *prometheus.Registry) {
 	t.Helper()
 	svc, err := service.New(service.Options{StorageDir: t.TempDir()})
 	if err != nil {
