@@ -139,6 +139,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	var cl service.Cluster
 	var remoteShard func(service.RemoteTarget) collection.Shard
 	if cfg.Cluster.Enabled {
+		if err := applyECSMetadata(context.Background(), &cfg, os.Getenv); err != nil {
+			return nil, err
+		}
+		s.cfg = cfg
 		if s.cl, err = newCluster(cfg, s, peer); err != nil {
 			return nil, err
 		}
