@@ -61,7 +61,8 @@ type Options struct {
 	ShardNumber int
 	// Interval is the time between runs (0: 30 s).
 	Interval time.Duration
-	// Timeout bounds one run (0: Interval, at most 30 s).
+	// Timeout bounds one run (0: 10 s; a run longer than Interval
+	// delays the next, runs never overlap).
 	Timeout time.Duration
 	// Ready, when set, gates every run (a node not ready skips it).
 	Ready func() bool
@@ -97,7 +98,7 @@ func New(opts Options) (*Canary, error) {
 		opts.Interval = 30 * time.Second
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = min(opts.Interval, 30*time.Second)
+		opts.Timeout = 10 * time.Second
 	}
 	if opts.ShardNumber <= 0 {
 		opts.ShardNumber = 2
