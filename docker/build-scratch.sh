@@ -7,7 +7,12 @@
 # with storage/, snapshots/ and config/, /etc with a passwd entry for uid
 # 1000 and the host's CA bundle, /tmp), then builds docker/Dockerfile.scratch
 # with dist/ as the context. SHOAL_DIST overrides the output directory;
-# SHOAL_SKIP_DOCKER=1 stops after preparing it.
+# SHOAL_SKIP_DOCKER=1 stops after preparing it. SHOAL_ARCH=arm64 (or amd64)
+# builds the binary and the image for that architecture (docker build
+# --platform linux/<arch>; on an amd64 host the arm64 image runs under
+# qemu-user binfmt, e.g. Debian's qemu-user-static):
+#
+#   SHOAL_ARCH=arm64 docker/build-scratch.sh shoal:dev-arm64
 set -euo pipefail
 
 tag="${1:-shoal:dev}"
@@ -17,7 +22,9 @@ cd "${root}"
 
 rm -rf "${dist}/rootfs"
 mkdir -p "${dist}"
-CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--mod=mod}" go build -trimpath -ldflags "-s -w" -o "${dist}/shoal" ./cmd/shoal
+arch="${SHOAL_ARCH:-}"
+CGO_ENABLED=0 GOOS=linux GOARCH="${arch:-$(go env GOARCH)}" GOFLAGS="${GOFLAGS:--mod=mod}" \
+  go build -trimpath -ldflags "-s -w" -o "${dist}/shoal" ./cmd/shoal
 
 rootfs="${dist}/rootfs"
 mkdir -p "${rootfs}/qdrant/storage" "${rootfs}/qdrant/snapshots" "${rootfs}/qdrant/config" \
@@ -36,4 +43,8 @@ fi
 if [[ "${SHOAL_SKIP_DOCKER:-}" == "1" ]]; then
   exit 0
 fi
-docker build -q -f docker/Dockerfile.scratch -t "${tag}" "${dist}"
+platform=()
+if [[ -n "${arch}" ]]; then
+  platform=(--platform "linux/${arch}")
+fi
+docker build -q "${platform[@]}" -f docker/Dockerfile.scratch -t "${tag}" "${dist}"

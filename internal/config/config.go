@@ -51,6 +51,8 @@ type Config struct {
 	// Snapshots is the snapshot scheduling section, kept as loaded for the
 	// snapshot package to decode.
 	Snapshots map[string]any `yaml:"snapshots,omitempty"`
+	// Canary configures the node's built-in canary (Shoal's own section).
+	Canary CanaryConfig `yaml:"canary"`
 
 	// Unknown lists the dotted keys present in the sources that no field
 	// of Config takes.
@@ -60,6 +62,17 @@ type Config struct {
 	UnknownSettings []UnknownSetting `yaml:"-"`
 	// Sources lists the files that were loaded, in order.
 	Sources []string `yaml:"-"`
+}
+
+// CanaryConfig is the canary section: every node periodically writes,
+// reads back and searches its own small hidden collection through its own
+// service, and reports shoal_canary_* metrics.
+type CanaryConfig struct {
+	// Enabled runs the canary (default true).
+	Enabled bool `yaml:"enabled"`
+	// IntervalSec is the time between two runs, the first one interval
+	// after the node is ready (default 30, at least 1).
+	IntervalSec int `yaml:"interval_sec"`
 }
 
 // LoggerConfig selects how logs are written.
@@ -327,6 +340,7 @@ func Default() Config {
 	return Config{
 		LogLevel: "INFO",
 		Logger:   LoggerConfig{Format: "text"},
+		Canary:   CanaryConfig{Enabled: true, IntervalSec: 30},
 		Storage: StorageConfig{
 			StoragePath:     "./storage",
 			SnapshotsPath:   "./snapshots",

@@ -33,6 +33,10 @@ func (c Config) Validate() error {
 		bad("logger.format", "must be \"text\" or \"json\", got %q", c.Logger.Format)
 	}
 
+	if c.Canary.IntervalSec < 1 {
+		bad("canary.interval_sec", "must be at least 1, got %d", c.Canary.IntervalSec)
+	}
+
 	// Storage.
 	pathKey := func(key, p string) {
 		if strings.TrimSpace(p) == "" {

@@ -56,6 +56,11 @@ type CollectionStats struct {
 	Shards int
 	// DeadReplicas counts replicas not in the active state.
 	DeadReplicas int
+	// ReplicaCounts is set when ActiveReplicasMin and ActiveReplicasMax
+	// come from the cluster's placement (the fewest and most Active
+	// replicas of a shard); unset, every shard is one local replica.
+	ReplicaCounts                        bool
+	ActiveReplicasMin, ActiveReplicasMax int
 	// RunningOptimizations counts background index builds in progress.
 	RunningOptimizations int
 	// PendingPoints counts points not yet in the vector index.
@@ -213,6 +218,9 @@ func (c *AppCollector) Collect(ch chan<- prometheus.Metric) {
 		minActive := active
 		if col.DeadReplicas > 0 {
 			minActive = 0
+		}
+		if col.ReplicaCounts {
+			minActive, active = float64(col.ActiveReplicasMin), float64(col.ActiveReplicasMax)
 		}
 		gauge(c.activeMin, minActive, col.Name)
 		gauge(c.activeMax, active, col.Name)

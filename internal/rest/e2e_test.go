@@ -303,6 +303,7 @@ func walkServer(t *testing.T) *testClient {
 		{method: "GET", path: d + "/shards"},
 		{method: "GET", path: "/cluster", check: wantJSON(`{"status": "disabled"}`)},
 		{method: "GET", path: d + "/cluster/digests", legacy: "shoal", check: wantContains(`{"shard":0,"state":"Active"`, `{"shard":1,"state":"Active"`, `"digest":"`)},
+		{method: "GET", path: "/cluster/health", legacy: "shoal", check: wantContains(`"status":"green"`, `"standalone":true`, `"reasons":[]`, `"shard_count":2`)},
 		{method: "GET", path: d + "/cluster", check: wantContains(`"shard_count":2`, `{"shard_id":0,"points_count":`, `{"shard_id":1,"points_count":`, `"remote_shards":[]`)},
 		{method: "GET", path: "/telemetry?details_level=2", check: wantContains(`"number_of_collections":2`, `"id":"demo"`, `"config":{"params":{"vectors":{"size":4,"distance":"Dot"`)},
 		{method: "DELETE", path: "/collections/named", check: wantJSON(`true`)},

@@ -108,6 +108,10 @@ func (h *Handler) routes() {
 		return true, nil
 	})
 	h.api("DELETE /cluster/peer/{peer_id}", h.removePeer)
+	// Shoal's own: green/yellow/red from the replica states.
+	h.api("GET /cluster/health", func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		return h.svc.ClusterHealth(r.Context())
+	})
 	h.api("GET /cluster/metadata/keys", standalone)
 	h.api("GET "+c+"/cluster", h.collectionClusterInfo)
 	h.api("POST "+c+"/cluster", h.updateCollectionCluster)

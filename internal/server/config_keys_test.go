@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/shoal-db/shoal/internal/config"
+	"github.com/shoal-db/shoal/internal/service"
 	"github.com/shoal-db/shoal/internal/snapshot"
 )
 
@@ -481,6 +483,35 @@ func keyRows() []keyRow {
 			e.loaded()
 			if !e.cfg.TelemetryDisabled {
 				e.t.Fatal("not decoded")
+			}
+		}},
+		{"canary.enabled", set("canary.enabled", false, "canary.interval_sec", 1), func(e *keyEnv) {
+			// canary.interval_sec's row shows a canary at this interval
+			// running; turned off, none runs.
+			e.server()
+			time.Sleep(2500 * time.Millisecond)
+			m := e.rest().metricsText()
+			if strings.Contains(m, "shoal_canary_success") || e.srv.canary != nil {
+				e.t.Fatalf("a canary ran with canary.enabled false:\n%s", m)
+			}
+			if ok, _ := e.srv.Service().CollectionExists(context.Background(), service.CanaryCollection(e.srv.Service().Options().PeerID)); ok {
+				e.t.Fatal("canary collection created")
+			}
+		}},
+		{"canary.interval_sec", set("canary.interval_sec", 1), func(e *keyEnv) {
+			// The default (30 s) runs nothing within the first seconds;
+			// 1 s runs every step within a few.
+			e.server()
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				m := e.rest().metricsText()
+				if strings.Contains(m, `shoal_canary_success{op="search"} 1`) && strings.Contains(m, `shoal_canary_runs_total{op="search",result="ok"}`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					e.t.Fatalf("no successful canary run at a 1 s interval:\n%s", m)
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
 		}},
 		{"cluster.enabled", set("cluster.enabled", true), func(e *keyEnv) { e.refused("cluster.enabled") }},

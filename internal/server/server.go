@@ -31,6 +31,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/canary"
 	"github.com/shoal-db/shoal/internal/cluster"
 	"github.com/shoal-db/shoal/internal/collection"
 	"github.com/shoal-db/shoal/internal/config"
@@ -88,8 +89,10 @@ type Server struct {
 	workers workerLimit // service.max_workers
 
 	httpSrv *http.Server
-	grpcSrv *grpc.Server  // nil when gRPC is disabled
-	cl      *clusterParts // nil on a standalone node
+	grpcSrv *grpc.Server   // nil when gRPC is disabled
+	cl      *clusterParts  // nil on a standalone node
+	ops     *opsMetrics    // nil on a standalone node
+	canary  *canary.Canary // nil when canary.enabled is false
 
 	mu       sync.Mutex // guards the fields below
 	httpLn   net.Listener
@@ -141,6 +144,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	var remoteShard func(service.RemoteTarget) collection.Shard
 	var dialPeer func(uint64) (*grpc.ClientConn, error)
 	if cfg.Cluster.Enabled {
+		if err := applyECSMetadata(context.Background(), &cfg, os.Getenv); err != nil {
+			return nil, err
+		}
+		s.cfg = cfg
 		if s.cl, err = newCluster(cfg, s, peer); err != nil {
 			return nil, err
 		}
@@ -199,6 +206,25 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}); err != nil {
 		svc.Close()
 		return nil, err
+	}
+	if err := s.registerOpsMetrics(); err != nil {
+		svc.Close()
+		return nil, fmt.Errorf("cannot register operator metrics: %w", err)
+	}
+	if cfg.Canary.Enabled {
+		s.canary, err = canary.New(canary.Options{
+			Service:    svc,
+			Health:     svc.LocalHealth,
+			Collection: service.CanaryCollection(peer),
+			Interval:   time.Duration(cfg.Canary.IntervalSec) * time.Second,
+			Ready:      s.Ready,
+			Registerer: s.reg,
+			Logger:     s.log.With("component", "canary"),
+		})
+		if err != nil {
+			svc.Close()
+			return nil, err
+		}
 	}
 
 	s.workers = newWorkerLimit(cfg.Service.MaxWorkers)
@@ -298,6 +324,9 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 			return err
 		}
+		if err := s.observeCluster(); err != nil {
+			s.log.Warn("cannot observe the cluster node", "err", err)
+		}
 	}
 	s.httpLn, s.grpcLn, s.started = httpLn, grpcLn, true
 
@@ -329,6 +358,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.snaps.start()
 	s.ready.Store(true)
+	if s.canary != nil {
+		s.canary.Start()
+	}
 	attrs := []any{"rest", scheme + "://" + httpLn.Addr().String()}
 	if grpcLn != nil {
 		attrs = append(attrs, "grpc", grpcLn.Addr().String())
@@ -417,6 +449,9 @@ func (s *Server) Close(ctx context.Context) error {
 		defer cancel()
 	}
 	s.ready.Store(false)
+	if s.canary != nil {
+		s.canary.Close()
+	}
 	var errs []error
 	if started {
 		s.log.Info("shutting down: finishing in-flight requests")
@@ -475,6 +510,10 @@ func (s *Server) stats(ctx context.Context) (*metrics.Stats, error) {
 		return nil, err
 	}
 	out := &metrics.Stats{Collections: make([]metrics.CollectionStats, 0, len(t.Collections))}
+	var health *api.ClusterHealth
+	if s.cl != nil {
+		health = s.svc.LocalHealth()
+	}
 	for _, c := range t.Collections {
 		// Every configured vector name is reported, with the number of
 		// points holding it (0 when none does).
@@ -490,6 +529,13 @@ func (s *Server) stats(ctx context.Context) (*metrics.Stats, error) {
 			RunningOptimizations: c.RunningOptimizations,
 			PendingPoints:        uint64(c.PendingOptimization),
 		})
+		if health == nil {
+			continue
+		}
+		if h, ok := health.Collections[c.Name]; ok {
+			cs := &out.Collections[len(out.Collections)-1]
+			cs.ReplicaCounts, cs.ActiveReplicasMin, cs.ActiveReplicasMax, cs.DeadReplicas = true, h.ActiveReplicasMin, h.ActiveReplicasMax, h.InactiveReplicas
+		}
 	}
 	return out, nil
 }

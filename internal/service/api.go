@@ -101,6 +101,9 @@ type API interface {
 
 	// Telemetry returns the statistics that /telemetry and /metrics report.
 	Telemetry(ctx context.Context) (*Telemetry, error)
+	// ClusterHealth reports GET /cluster/health: green, yellow or red per
+	// collection and for the cluster, with reasons (health.go).
+	ClusterHealth(ctx context.Context) (*api.ClusterHealth, error)
 }
 
 // Telemetry summarises the node's collections for /telemetry and /metrics.

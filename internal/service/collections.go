@@ -27,7 +27,8 @@ func (s *Service) ListCollections(ctx context.Context) ([]api.CollectionDescript
 	a := auth.FromContext(ctx)
 	out := []api.CollectionDescription{}
 	for _, name := range s.state().CollectionNames() {
-		if a.ModeFor(name) >= auth.Read {
+		// Canary collections are the nodes' own (CanaryPrefix).
+		if a.ModeFor(name) >= auth.Read && !IsCanary(name) {
 			out = append(out, api.CollectionDescription{Name: name})
 		}
 	}

@@ -43,8 +43,17 @@ func (s *Service) SnapshotHooks(tempDir string) *SnapshotHooks {
 func (h *SnapshotHooks) TempDir() string { return h.tempDir }
 
 // CollectionNames implements snapshot.Source.
+// Canary collections are left out: scheduled ("*") and full snapshots
+// skip them (each node re-creates its own).
 func (h *SnapshotHooks) CollectionNames(ctx context.Context) ([]string, error) {
-	return h.s.state().CollectionNames(), nil
+	names := h.s.state().CollectionNames()
+	out := names[:0:0]
+	for _, n := range names {
+		if !IsCanary(n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // ResolveCollection implements snapshot.Source.

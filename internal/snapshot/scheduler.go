@@ -79,8 +79,11 @@ type Scheduler struct {
 	opts SchedulerOptions
 	m    *schedulerMetrics
 
-	mu      sync.Mutex // guards running
+	mu      sync.Mutex // guards running and lastOK
 	running map[string]bool
+	// lastOK is when each policy last ran without an error (its start:
+	// the scheduler's creation), read by snapshot_age_seconds.
+	lastOK map[string]time.Time
 }
 
 type schedulerMetrics struct {
@@ -92,6 +95,10 @@ type schedulerMetrics struct {
 	verifyTotal    *prometheus.CounterVec
 	verifyDuration *prometheus.HistogramVec
 	verifyLastOK   *prometheus.GaugeVec
+	verifyLast     *prometheus.GaugeVec
+	interval       *prometheus.GaugeVec
+	lastRunOK      *prometheus.GaugeVec
+	lastRun        *prometheus.GaugeVec
 }
 
 // creationDestination is the destination label of failures that happen
@@ -134,9 +141,26 @@ func newSchedulerMetrics(reg prometheus.Registerer) *schedulerMetrics {
 			Name: "snapshot_verify_last_success_timestamp_seconds",
 			Help: "Unix time of the last snapshot that passed verification, by policy.",
 		}, []string{"policy"}),
+		verifyLast: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "snapshot_verify_last_result",
+			Help: "1 when the policy's last verified snapshot passed verification, 0 when it failed.",
+		}, []string{"policy"}),
+		interval: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "snapshot_interval_seconds",
+			Help: "Seconds between two runs of the policy (a cron policy: between its next two runs when the scheduler started).",
+		}, []string{"policy"}),
+		lastRunOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "snapshot_last_run_success",
+			Help: "1 when the policy's last run stored and verified every snapshot on every destination, 0 when anything failed.",
+		}, []string{"policy"}),
+		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "snapshot_last_run_timestamp_seconds",
+			Help: "Unix time the policy's last run ended.",
+		}, []string{"policy"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.lastSuccess, m.duration, m.size, m.failures, m.pruned, m.verifyTotal, m.verifyDuration, m.verifyLastOK} {
+		for _, c := range []prometheus.Collector{m.lastSuccess, m.duration, m.size, m.failures, m.pruned, m.verifyTotal, m.verifyDuration, m.verifyLastOK,
+			m.verifyLast, m.interval, m.lastRunOK, m.lastRun} {
 			reg.MustRegister(c)
 		}
 	}
@@ -164,7 +188,57 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 			return nil, fmt.Errorf("cannot create snapshot scheduler: policy %q has neither interval nor cron", p.Name)
 		}
 	}
-	return &Scheduler{opts: opts, m: newSchedulerMetrics(opts.Registerer), running: map[string]bool{}}, nil
+	s := &Scheduler{opts: opts, m: newSchedulerMetrics(opts.Registerer), running: map[string]bool{}, lastOK: map[string]time.Time{}}
+	now := opts.Clock.Now()
+	for _, p := range opts.Policies {
+		s.lastOK[p.Name] = now
+		if next := p.next(now); !next.IsZero() {
+			if after := p.next(next); !after.IsZero() {
+				s.m.interval.WithLabelValues(p.Name).Set(after.Sub(next).Seconds())
+			}
+		}
+		if opts.Registerer != nil {
+			name := p.Name
+			age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name:        "snapshot_age_seconds",
+				Help:        "Seconds since the policy last ran without an error (before that: since the scheduler started).",
+				ConstLabels: prometheus.Labels{"policy": name},
+			}, func() float64 { return s.Age(name).Seconds() })
+			if err := opts.Registerer.Register(age); err != nil {
+				return nil, fmt.Errorf("cannot register snapshot metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Age returns how long ago the policy last ran without an error (before
+// that: since the scheduler was created).
+func (s *Scheduler) Age(policy string) time.Duration {
+	s.mu.Lock()
+	t := s.lastOK[policy]
+	s.mu.Unlock()
+	return s.opts.Clock.Now().Sub(t)
+}
+
+// recordRun sets the last-run metrics from a run's results.
+func (s *Scheduler) recordRun(p *Policy, res []RunResult) {
+	ok := true
+	for _, r := range res {
+		if len(r.Errors) > 0 {
+			ok = false
+		}
+	}
+	now := s.opts.Clock.Now()
+	s.m.lastRun.WithLabelValues(p.Name).Set(float64(now.Unix()))
+	if ok {
+		s.m.lastRunOK.WithLabelValues(p.Name).Set(1)
+		s.mu.Lock()
+		s.lastOK[p.Name] = now
+		s.mu.Unlock()
+	} else {
+		s.m.lastRunOK.WithLabelValues(p.Name).Set(0)
+	}
 }
 
 // incompleteAborter is implemented by stores that can clean uploads a
@@ -259,16 +333,19 @@ func (s *Scheduler) RunPolicy(ctx context.Context, p *Policy) []RunResult {
 		s.mu.Unlock()
 	}()
 	log := s.opts.Logger.With("policy", p.Name)
+	var out []RunResult
+	defer func() { s.recordRun(p, out) }()
 	if p.Full {
-		return []RunResult{s.runOne(ctx, p, "", log.With("full", true))}
+		out = []RunResult{s.runOne(ctx, p, "", log.With("full", true))}
+		return out
 	}
 	names, err := s.opts.Producer.CollectionNames(ctx)
 	if err != nil {
 		s.m.failures.WithLabelValues(p.Name, creationDestination).Inc()
 		log.Error("cannot list collections for snapshot policy", "err", err)
-		return []RunResult{{Errors: []error{err}}}
+		out = []RunResult{{Errors: []error{err}}}
+		return out
 	}
-	var out []RunResult
 	for _, name := range names {
 		if !p.matches(name) || ctx.Err() != nil {
 			continue
@@ -313,6 +390,7 @@ func (s *Scheduler) runOne(ctx context.Context, p *Policy, name string, log *slo
 			rep = &VerifyReport{Name: a.Description.Name, Checksum: a.Description.Checksum, StartedAt: vstart.UTC(), Error: err.Error()}
 		}
 		res.Verify = rep
+		s.m.verifyLast.WithLabelValues(p.Name).Set(boolGauge(rep.OK))
 		if rep.OK {
 			s.m.verifyTotal.WithLabelValues(p.Name, "ok").Inc()
 			s.m.verifyLastOK.WithLabelValues(p.Name).Set(float64(clock.Now().Unix()))
@@ -367,4 +445,11 @@ func (s *Scheduler) runOne(ctx context.Context, p *Policy, name string, log *slo
 		log.Info("scheduled snapshot stored", "snapshot", a.Description.Name, "size", a.Description.Size, "destinations", res.Stored)
 	}
 	return res
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -191,6 +191,33 @@ func TestSchedulerRunsPrunesAndSurvivesFailingDestination(t *testing.T) {
 		if v := testutil.ToFloat64(s.m.verifyTotal.WithLabelValues("twice-daily", "ok")); v != float64(runs) {
 			t.Fatalf("verifications %v", v)
 		}
+		// films fails every run: no run was wholly successful, so the
+		// policy's snapshots are as old as the scheduler.
+		if v := testutil.ToFloat64(s.m.lastRunOK.WithLabelValues("twice-daily")); v != 0 {
+			t.Fatalf("last run success %v", v)
+		}
+		if v := testutil.ToFloat64(s.m.lastRun.WithLabelValues("twice-daily")); v != float64(last.Unix()) {
+			t.Fatalf("last run %v, want %d", v, last.Unix())
+		}
+		if age := s.Age("twice-daily"); age != time.Since(start) {
+			t.Fatalf("age %v, want %v", age, time.Since(start))
+		}
+		if v := testutil.ToFloat64(s.m.interval.WithLabelValues("twice-daily")); v != 12*3600 {
+			t.Fatalf("interval %v", v)
+		}
+		if v := testutil.ToFloat64(s.m.verifyLast.WithLabelValues("twice-daily")); v != 1 {
+			t.Fatalf("verify last result %v", v)
+		}
+		if n := testutil.CollectAndCount(reg, "snapshot_age_seconds"); n != 1 {
+			t.Fatalf("age series %d", n)
+		}
+		// Without the failing collection and destination the next run
+		// succeeds and the age starts again.
+		pol.Collections, pol.Destinations = []string{"books"}, []Store{remote, local}
+		s.RunPolicy(context.Background(), pol)
+		if v := testutil.ToFloat64(s.m.lastRunOK.WithLabelValues("twice-daily")); v != 1 || s.Age("twice-daily") != 0 {
+			t.Fatalf("after a good run: success %v age %v", v, s.Age("twice-daily"))
+		}
 		if n := testutil.CollectAndCount(reg, "snapshot_size_bytes", "snapshot_duration_seconds"); n != 2 {
 			t.Fatalf("size/duration series: %d", n)
 		}
