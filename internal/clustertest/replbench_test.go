@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/shoal-db/shoal/internal/config"
 	"github.com/shoal-db/shoal/internal/shard"
 	"github.com/shoal-db/shoal/internal/snapshot"
 	"github.com/shoal-db/shoal/internal/texmex"
@@ -244,4 +245,90 @@ func archiveShard(t *testing.T, shardDir, copyDir, out string) (int64, time.Dura
 		t.Fatal(err)
 	}
 	return total, time.Since(start)
+}
+
+// TestCatchUpAfterDowntime stops the node of a backup replica for a while
+// (60 s by default, SHOAL_BENCH_DOWN_SECONDS) under 200 writes per second,
+// restarts it and measures how long until its replicas are Active again,
+// checking that no checkpoint was needed. A benchmark, run on demand:
+//
+//	SHOAL_BENCH_CATCHUP=1 go test -run TestCatchUpAfterDowntime -v -timeout 20m ./internal/clustertest
+func TestCatchUpAfterDowntime(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH_CATCHUP") == "" {
+		t.Skip("benchmark: set SHOAL_BENCH_CATCHUP=1")
+	}
+	down := 60 * time.Second
+	if s, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_DOWN_SECONDS")); err == nil && s > 0 {
+		down = time.Duration(s) * time.Second
+	}
+	c := New(t, Options{Configure: func(_ int, cfg *config.Config) { cfg.Cluster.NodeDownAfter = config.Duration(2 * time.Second) }})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/cu", map[string]any{"vectors": map[string]any{"size": 128, "distance": "Cosine"},
+		"shard_number": 3, "replication_factor": 2}, nil)
+	pts := testPoints(20000, 128, 21)
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond) // 200 writes/s
+		defer tick.Stop()
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			case <-tick.C:
+			}
+			p := pts[n%len(pts)]
+			if code, raw := c.Do(n%2, "PUT", "/collections/cu/points?wait=true", map[string]any{"points": []point{p}}, nil); code != 200 {
+				t.Errorf("write %d: %d %s", n, code, raw)
+			}
+			n++
+		}
+	}()
+	time.Sleep(5 * time.Second)
+	c.Stop(2)
+	t.Logf("node 2 down for %v under writes", down)
+	time.Sleep(down)
+	start := time.Now()
+	c.Start(2)
+	deadline := start.Add(5 * time.Minute)
+	for {
+		v, err := replicasOf(c, "cu")
+		if err == nil {
+			all := true
+			for _, rs := range v {
+				for _, r := range rs {
+					if r.Node == 2 && r.State != "Active" {
+						all = false
+					}
+				}
+			}
+			if all && len(v) == 3 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replicas of the restarted node did not become Active")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(start)
+	close(stop)
+	n := <-done
+	var transfers int64
+	for _, i := range c.Running() {
+		k, _ := c.Nodes[i].Srv.Service().TransferStats()
+		transfers += k
+	}
+	t.Logf("%d writes in all; node 2's replicas Active %v after its restart; %d checkpoint transfers", n, took.Round(time.Millisecond), transfers)
+	if transfers != 0 {
+		t.Errorf("the catch-up needed %d checkpoint transfers, want log only", transfers)
+	}
+	waitConverged(t, c, "cu", 3, 2, time.Minute)
 }

@@ -117,6 +117,10 @@ func (r *replicaSet) sync(sp meta.ShardPlacement) {
 	if r.primary == nil {
 		r.primary = replica.NewPrimary(replica.Options{Target: r.target(), Self: self, Epoch: sp.Epoch, Shard: r.local,
 			Env: replicaEnv{r}, AckTimeout: r.s.opts.AckTimeout, TransferRate: r.s.opts.TransferRate, Logger: r.s.log,
+			OnTransfer: func(bytes int64, _ time.Duration) {
+				r.s.transfers.Add(1)
+				r.s.transferBytes.Add(bytes)
+			},
 			Config: func() api.CollectionConfig {
 				if _, c := r.placement(); c != nil {
 					return c.Config
@@ -604,6 +608,12 @@ func (n noReplica) SparseStats(context.Context, string, []uint32) (int, []int, e
 }
 func (n noReplica) Search(context.Context, shard.SearchRequest) ([]api.ScoredPoint, error) {
 	return nil, n.err
+}
+
+// TransferStats returns how many checkpoint transfers this node has sent
+// as a primary, and their bytes.
+func (s *Service) TransferStats() (count, bytes int64) {
+	return s.transfers.Load(), s.transferBytes.Load()
 }
 
 // ReplicaDigest describes one local replica for convergence checks.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -219,6 +220,9 @@ type Service struct {
 	sets map[string][]*replicaSet
 	// stopLoops stops the background loops of cluster mode (failover).
 	stopLoops chan struct{}
+	// transfers counts the checkpoint transfers this node sent as a
+	// primary, transferBytes their bytes.
+	transfers, transferBytes atomic.Int64
 	// reconMu serialises the cluster listener's side effects (Applied,
 	// Restored) with the lookups that wait for them (cluster mode).
 	reconMu sync.Mutex
