@@ -237,7 +237,7 @@ type ClusterConfig struct {
 	// reported down (minimum 100ms, at most DeadNodeTimeout): a backup
 	// replica that fails to acknowledge writes for this long is marked
 	// Dead by its primary, and a shard whose primary is unreachable for
-	// this long is handed to another Active replica.
+	// this long (at most 5 s) is handed to another Active replica.
 	NodeDownAfter Duration `yaml:"node_down_after"`
 	// MaxTransfersPerNode bounds the shard transfers a node takes part in
 	// at once.

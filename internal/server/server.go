@@ -158,7 +158,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		RemoteShard:   remoteShard,
 		PeerDial:      dialPeer,
 		AckTimeout:    cfg.Cluster.NodeDownAfter.Std(),
-		FailoverAfter: cfg.Cluster.NodeDownAfter.Std(),
+		FailoverAfter: min(cfg.Cluster.NodeDownAfter.Std(), service.DefaultFailoverAfter),
 		TransferRate:  float64(cfg.Cluster.TransferRateLimitMB) * (1 << 20),
 		ShardOptions:  s.opts.ShardOptions,
 		PeerID:        peer,

@@ -11,8 +11,9 @@ import (
 )
 
 // DefaultFailoverAfter is how long a shard's primary may be unreachable
-// before the leader hands the shard to another Active replica.
-const DefaultFailoverAfter = 10 * time.Second
+// before the leader hands the shard to another Active replica, at most
+// (the server passes min(cluster.node_down_after, this)).
+const DefaultFailoverAfter = 5 * time.Second
 
 // failoverTick is how often the leader checks the primaries.
 const failoverTick = 500 * time.Millisecond
