@@ -624,6 +624,8 @@ type ReplicaDigest struct {
 	Seq    uint64           `json:"seq"`
 	Points uint64           `json:"points"`
 	Digest string           `json:"digest"`
+	// Primary is set on the shard's primary replica.
+	Primary bool `json:"primary,omitempty"`
 }
 
 // ReplicaDigests returns the digest of every replica of a collection that
@@ -653,6 +655,7 @@ func (s *Service) ReplicaDigests(ctx context.Context, name string) ([]ReplicaDig
 			if r, ok := sps[i].Replica(s.cluster.ID()); ok {
 				d.State = r.State
 			}
+			d.Primary = sps[i].Primary() == s.cluster.ID()
 		}
 		d.Epoch, _ = sh.Position()
 		if d.Digest, d.Points, d.Seq, err = sh.Digest(ctx); err != nil {
