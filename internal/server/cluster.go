@@ -153,7 +153,7 @@ func (cp *clusterParts) remoteShard(t service.RemoteTarget) collection.Shard {
 // registerShards serves this node's replicas to the other peers.
 func (cp *clusterParts) registerShards(svc *service.Service) {
 	remote.NewServer(func(ctx context.Context, t remote.Target) (*shard.Shard, func(string) (api.Distance, error), func(), error) {
-		return svc.LocateShard(ctx, t.Collection, t.Generation, t.Shard)
+		return svc.LocateReadable(ctx, t.Collection, t.Generation, t.Shard)
 	}, func(ctx context.Context, t remote.Target, op *api.UpdateOperation) (uint64, error) {
 		return svc.PrimaryWrite(ctx, t.Collection, t.Generation, t.Shard, op)
 	}).Register(cp.p2pSrv)

@@ -360,7 +360,11 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		Local:           holds,
 		Route:           route,
 		Quarantine: func(i int, dir string, err error) bool {
-			return s.quarantine(name, m, i, dir, err)
+			if !s.quarantine(name, m, i, dir, err) {
+				return false
+			}
+			quarantined[i] = true // read by route, after every shard opened
+			return true
 		},
 	})
 	if err != nil {

@@ -571,6 +571,26 @@ func (s *Service) awaitReplicaSet(ctx context.Context, name string, gen uint64, 
 	}
 }
 
+// LocateReadable is LocateShard for another node's reads: a replica found
+// corrupt and opened empty (quarantined) answers 503 until it is filled
+// again, so the reader turns to another replica.
+func (s *Service) LocateReadable(ctx context.Context, name string, gen uint64, id int) (*shard.Shard, func(using string) (api.Distance, error), func(), error) {
+	sh, dist, release, err := s.LocateShard(ctx, name, gen, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if r, rerr := s.replicaSetOf(name, gen, id); rerr == nil {
+		r.mu.Lock()
+		q := r.quarantined
+		r.mu.Unlock()
+		if q {
+			release()
+			return nil, nil, nil, api.ErrUnavailable("the replica of shard %d of collection %s on peer %d is being rebuilt", id, name, s.cluster.ID())
+		}
+	}
+	return sh, dist, release, nil
+}
+
 // LocateReplica finds this node's replica of a shard for its primary's
 // calls (replica.Locator), with the shard's epoch in this node's
 // metadata.
