@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -45,6 +46,10 @@ type formation struct {
 	waiting  map[uint64]string // nodes known to wait for a bootstrap: id -> addr
 	lastLog  time.Time
 	attempts int
+	// foreign, when set, says that this node holds another cluster's data
+	// than its seeds belong to; lastSeedCheck is when that was last asked.
+	foreign       string
+	lastSeedCheck time.Time
 }
 
 func newFormation(n *Node) *formation {
@@ -90,6 +95,7 @@ func (f *formation) step() bool {
 	}
 	if n.isFormed() {
 		n.rememberClusterID()
+		f.checkSeeds(ctx)
 		if n.selfRegistered() {
 			return true
 		}
@@ -218,6 +224,77 @@ func (f *formation) register(ctx context.Context) bool {
 		return false
 	}
 	return n.selfRegistered()
+}
+
+// checkSeeds, on a node in a cluster that hears from no leader, asks its
+// seeds (every 5 s) which cluster they belong to: a node started with the
+// storage of another cluster than its seeds' waits for that cluster's
+// peers forever, so it says so (in the log, every 10 s, and in GET
+// /cluster) instead of waiting silently.
+func (f *formation) checkSeeds(ctx context.Context) {
+	n := f.n
+	if addr, _ := n.getRaft().LeaderWithID(); addr != "" {
+		f.setForeign("")
+		return
+	}
+	// From node.json: a node without a quorum may not have applied its
+	// log yet.
+	n.mu.Lock()
+	mine := n.identity.ClusterID
+	n.mu.Unlock()
+	f.mu.Lock()
+	due := time.Since(f.lastSeedCheck) >= 5*time.Second
+	if due {
+		f.lastSeedCheck = time.Now()
+	}
+	f.mu.Unlock()
+	if !due || mine == "" {
+		return
+	}
+	seeds := append([]string(nil), n.opts.Join...)
+	if n.opts.Bootstrap != "" {
+		seeds = append(seeds, n.opts.Bootstrap)
+	}
+	for _, t := range f.resolve(ctx, seeds) {
+		if t == n.opts.Advertise {
+			continue
+		}
+		cc, err := n.opts.Pool.Conn(t)
+		if err != nil {
+			continue
+		}
+		resp, err := p2p.Call[NotifyRequest, NotifyResponse](ctx, cc, methodNotify, &NotifyRequest{ID: n.id, Addr: n.opts.Advertise})
+		if err != nil || resp.ClusterID == "" || resp.ClusterID == mine {
+			continue
+		}
+		msg := fmt.Sprintf("this node holds the data of cluster %s, but its seed %s belongs to cluster %s: "+
+			"it cannot join that cluster with this storage; start it with an empty storage directory to join as a new peer, "+
+			"or give it the seeds of cluster %s", mine, t, resp.ClusterID, mine)
+		if f.setForeign(msg) {
+			n.log.Error(msg)
+		}
+		return
+	}
+}
+
+// setForeign records the foreign-cluster message; it reports whether the
+// message is new or due to be logged again (every 10 s).
+func (f *formation) setForeign(msg string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.foreign = msg
+	if msg == "" || time.Since(f.lastLog) < 10*time.Second {
+		return false
+	}
+	f.lastLog = time.Now()
+	return true
+}
+
+// foreignCluster returns the foreign-cluster message ("" when none).
+func (f *formation) foreignCluster() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.foreign
 }
 
 // waitLog logs what the node waits for, at most every 10 s.

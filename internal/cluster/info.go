@@ -24,6 +24,9 @@ func (n *Node) Status() *api.ClusterStatus {
 	}
 	out.RaftInfo = n.raftInfo()
 	out.ConsensusThreadStatus = api.ConsensusThreadStatus{Status: "working", LastUpdate: n.lastContact()}
+	if msg := n.form.foreignCluster(); msg != "" {
+		out.ConsensusThreadStatus = api.ConsensusThreadStatus{Status: "stopped_with_err", Err: msg}
+	}
 	if n.isClosed() {
 		out.ConsensusThreadStatus = api.ConsensusThreadStatus{Status: "stopped"}
 	}

@@ -64,6 +64,8 @@ type NotifyRequest struct {
 type NotifyResponse struct {
 	ID       uint64 `json:"id"`
 	HasState bool   `json:"has_state"`
+	// ClusterID is the answering node's cluster ("" before one is known).
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // ProposeRequest carries an encoded meta.Command to the leader.
@@ -187,8 +189,10 @@ func (n *Node) addToRaft(id uint64, addr string) error {
 }
 
 func (n *Node) handleNotify(_ context.Context, req *NotifyRequest) (*NotifyResponse, error) {
-	n.form.notified(req.ID, req.Addr)
-	return &NotifyResponse{ID: n.id, HasState: n.isFormed()}, nil
+	if !n.isFormed() {
+		n.form.notified(req.ID, req.Addr)
+	}
+	return &NotifyResponse{ID: n.id, HasState: n.isFormed(), ClusterID: n.State().ClusterID}, nil
 }
 
 func (n *Node) handlePropose(ctx context.Context, req *ProposeRequest) (*ProposeResponse, error) {

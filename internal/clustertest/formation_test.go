@@ -154,3 +154,48 @@ func TestRestartOnNewAddress(t *testing.T) {
 		t.Fatalf("count %d, want 90", cnt.Count)
 	}
 }
+
+// TestNodeOfAnotherClusterIsRefused starts a node that holds the data of
+// one cluster with the seeds of another: it never joins that cluster,
+// stays not ready, and says why in GET /cluster and its log.
+func TestNodeOfAnotherClusterIsRefused(t *testing.T) {
+	a := New(t, Options{})
+	for i := range a.Nodes {
+		a.Start(i)
+	}
+	if err := a.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b := New(t, Options{Nodes: 1})
+	b.Start(0)
+	if err := b.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.Nodes {
+		a.Stop(i)
+	}
+	// Node 0 of cluster a, its storage intact, with b's seed list.
+	a.Nodes[0].Cfg.Cluster.Join = append([]string(nil), b.Nodes[0].Cfg.Cluster.Join...)
+	a.Nodes[0].Cfg.Cluster.BootstrapExpect = 1
+	a.Start(0)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := a.Nodes[0].Srv.Cluster().Status()
+		if st.ConsensusThreadStatus.Status == "stopped_with_err" {
+			if !strings.Contains(st.ConsensusThreadStatus.Err, "holds the data of cluster") {
+				t.Fatalf("status: %+v", st.ConsensusThreadStatus)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not report the other cluster: %+v", st.ConsensusThreadStatus)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if a.Nodes[0].Srv.Ready() {
+		t.Fatal("a node of another cluster reports ready")
+	}
+	if n := len(b.Nodes[0].Srv.Cluster().State().Peers); n != 1 {
+		t.Fatalf("cluster b has %d peers after the foreign node started, want 1", n)
+	}
+}
