@@ -56,5 +56,5 @@ if [[ "${SHOAL_RACE:-1}" != 0 ]]; then
   fi
   CGO_ENABLED=1 go test -race -timeout 20m "$@" ./internal/index/... ./internal/shard/ ./internal/collection/ \
     ./internal/service/ ./internal/grpcapi/ ./internal/rest/ ./internal/p2p/ ./internal/cluster/... \
-    ./internal/clustertest/
+    ./internal/replica/ ./internal/canary/ ./internal/clustertest/
 fi

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,7 +117,7 @@ func TestReplicatedWrites(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for lo := 0; lo < len(pts); lo += 50 {
-				batch := pts[lo : lo+50]
+				batch := slices.Clone(pts[lo : lo+50]) // each writer its own payloads
 				for j := range batch {
 					batch[j].Payload = map[string]any{"writer": w, "n": batch[j].ID}
 				}

@@ -670,7 +670,6 @@ func (s *Shard) adopt(ns *Shard) {
 // store stay valid until nothing refers to them). Caller holds the locks
 // of Shard.adopt.
 func (sp *space) adopt(n *space) {
-	sp.store = n.store
 	// The quantization codes are addressed by offset too: take the new
 	// copy's (trained at its load), keeping the configuration.
 	sp.quant = quantState{cfg: sp.quant.cfg, codes: n.quant.codes, trainedAt: n.quant.trainedAt}
@@ -682,6 +681,9 @@ func (sp *space) adopt(n *space) {
 	sp.dirty.Store(true)
 	sp.unchecked.Store(true)
 	sp.qMu.Lock()
+	// Under qMu too: the indexer reads the store under qMu alone
+	// (syncIdleLocked).
+	sp.store = n.store
 	sp.gen++
 	sp.graph.Store(n.graph.Load())
 	sp.queue, sp.queued, sp.pending, sp.retired = n.queue, n.queued, n.pending, nil
