@@ -1,0 +1,61 @@
+package remote
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/shoal-db/shoal/internal/shard"
+)
+
+// ApplyRequest, the write a coordinator forwards to a shard's primary
+// (and the Check before it), travels in a binary layout too: a write's
+// vectors are most of its bytes, and JSON spells every component in
+// decimal. Version 1:
+//
+//	byte     version (1)
+//	uvarint  len(target JSON), then the Target as JSON
+//	         the rest: the operation in the op log's binary layout with
+//	         every vector inline (shard.EncodeOperation)
+const applyWireVersion = 1
+
+var errApplyWire = errors.New("remote: malformed apply request")
+
+// MarshalWire implements p2p.WireMarshaler.
+func (m *ApplyRequest) MarshalWire() ([]byte, error) {
+	t, err := json.Marshal(m.Target)
+	if err != nil {
+		return nil, err
+	}
+	op, err := shard.EncodeOperation(m.Op)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(t)+len(op))
+	b = append(b, applyWireVersion)
+	b = binary.AppendUvarint(b, uint64(len(t)))
+	b = append(b, t...)
+	return append(b, op...), nil
+}
+
+// UnmarshalWire implements p2p.WireUnmarshaler.
+func (m *ApplyRequest) UnmarshalWire(data []byte) error {
+	if len(data) < 1 || data[0] != applyWireVersion {
+		return fmt.Errorf("%w: unknown version", errApplyWire)
+	}
+	n, k := binary.Uvarint(data[1:])
+	if k <= 0 || n > uint64(len(data)-1-k) {
+		return errApplyWire
+	}
+	t := data[1+k : 1+k+int(n)]
+	if err := json.Unmarshal(t, &m.Target); err != nil {
+		return fmt.Errorf("%w: %v", errApplyWire, err)
+	}
+	op, err := shard.DecodeOperation(data[1+k+int(n):])
+	if err != nil {
+		return fmt.Errorf("%w: %v", errApplyWire, err)
+	}
+	m.Op = op
+	return nil
+}
