@@ -43,14 +43,12 @@ func (s *Service) failoverLoop(stop <-chan struct{}) {
 		}
 		st := s.state()
 		now := time.Now()
-		up := map[uint64]bool{s.cluster.ID(): true}
 		for _, id := range st.PeerIDs() {
 			if id == s.cluster.ID() || !s.primaryOfSome(st, id) {
 				delete(downSince, id)
 				continue
 			}
 			if s.ping(id) {
-				up[id] = true
 				delete(downSince, id)
 			} else if _, ok := downSince[id]; !ok {
 				downSince[id] = now
@@ -64,7 +62,7 @@ func (s *Service) failoverLoop(stop <-chan struct{}) {
 				if p == 0 || !down || now.Sub(since) < after {
 					continue
 				}
-				s.failover(name, c, i, sp, up)
+				s.failover(name, c, i, sp)
 			}
 		}
 		select {
@@ -98,12 +96,16 @@ func (s *Service) ping(peer uint64) bool {
 }
 
 // failover hands shard i to the best Active replica that answers.
-func (s *Service) failover(name string, c *meta.Collection, i int, sp meta.ShardPlacement, up map[uint64]bool) {
+func (s *Service) failover(name string, c *meta.Collection, i int, sp meta.ShardPlacement) {
 	t := replica.Target{Collection: name, Generation: c.Generation, Shard: i}
 	var best uint64
 	var bestEpoch, bestSeq uint64
 	for _, r := range sp.Replicas[1:] {
-		if r.State != api.ReplicaActive || !up[r.Peer] {
+		// replicaPosition asks the replica itself, so it also tells
+		// whether it answers: the loop pings only the nodes holding
+		// primaries, and a backup's node may hold none (requiring a ping
+		// left such shards without a failover).
+		if r.State != api.ReplicaActive {
 			continue
 		}
 		e, n, ok := s.replicaPosition(t, r.Peer)
