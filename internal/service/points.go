@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
@@ -70,6 +71,7 @@ func (s *Service) checkOp(op *api.UpdateOperation) error {
 // calls call with the held context and the collection, and releases it.
 // Errors of call pass through fail.
 func withHeld[T any](s *Service, ctx context.Context, name string, need auth.Mode, call func(context.Context, *coll.Collection) (T, error)) (T, error) {
+	caughtUp := false
 	for {
 		hctx, c, release, err := s.hold(ctx, name, need)
 		if err != nil {
@@ -83,6 +85,19 @@ func withHeld[T any](s *Service, ctx context.Context, name string, need auth.Mod
 			// with a new placement (cluster mode): call again once it
 			// is open.
 			continue
+		}
+		if err != nil && s.cluster != nil && !caughtUp && api.KindOf(err) == api.KindBadInput &&
+			strings.Contains(err.Error(), "Not existing vector name") {
+			// The vector may have been created through another node a
+			// moment ago: catch up with the metadata once and call again
+			// (a refused single operation changed nothing; the operations
+			// of a batch before it are applied again, as a retry would).
+			caughtUp = true
+			if lerr := s.linearize(ctx); lerr == nil {
+				s.reconMu.Lock()
+				s.reconMu.Unlock() //nolint:staticcheck // waits for the listener's side effects
+				continue
+			}
 		}
 		return res, fail(err)
 	}

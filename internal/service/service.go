@@ -543,6 +543,18 @@ func (s *Service) hold(ctx context.Context, name string, need auth.Mode) (contex
 			s.afterLookup(real)
 		}
 		release, retry, err := s.acquire(ctx, real, c, ok, wait, name)
+		if err != nil && !ok && wait == nil && s.cluster != nil && !linearized && api.KindOf(err) == api.KindNotFound {
+			// Named in the metadata but not open: this node may be
+			// replaying its log (a collection may not open at an
+			// intermediate step of it). Catch up once.
+			linearized = true
+			if err := s.linearize(ctx); err != nil {
+				return nil, nil, nil, err
+			}
+			s.reconMu.Lock()
+			s.reconMu.Unlock() //nolint:staticcheck // waits for the listener's side effects
+			continue
+		}
 		if err != nil {
 			return nil, nil, nil, err
 		}
