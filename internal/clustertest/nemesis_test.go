@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -150,6 +151,14 @@ func TestProcessNemesis(t *testing.T) {
 	}
 	h := rec.History()
 	if err := history.CheckNoLostWrites(h, final); err != nil {
+		// Keep the history for the post-mortem (the test's directories
+		// are removed).
+		path := filepath.Join(os.TempDir(), fmt.Sprintf("shoal-nemesis-%d.json", seed))
+		if werr := rec.WriteFile(path); werr != nil {
+			t.Logf("cannot keep the history: %v", werr)
+		} else {
+			t.Logf("history kept in %s", path)
+		}
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	oks := 0
