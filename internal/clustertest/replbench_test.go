@@ -186,7 +186,7 @@ func TestReplicationNumbers(t *testing.T) {
 		}
 	}
 	gen := c.Nodes[src].Srv.Cluster().State().Collections["rf1-b"].Generation
-	shardDir := filepath.Join(c.Nodes[src].Cfg.Storage.StoragePath, "collections", "rf1-b", "gen-"+itoa(gen), "0")
+	shardDir := filepath.Join(c.Nodes[src].Cfg.Storage.StoragePath, "collections", "rf1-b", "gen-"+strconv.FormatUint(gen, 10), "0")
 	// The local baseline: the same shard's checkpoint archived to a file.
 	tmp := t.TempDir()
 	size, local := archiveShard(t, shardDir, filepath.Join(tmp, "cp"), filepath.Join(tmp, "archive.tar"))
@@ -207,8 +207,6 @@ func TestReplicationNumbers(t *testing.T) {
 	t.Logf("checkpoint transfer: %.1f MB in %v = %.1f MB/s; local archive of the same shard %v = %.1f MB/s; ratio %.2f",
 		mb, took.Round(time.Millisecond), mb/took.Seconds(), local.Round(time.Millisecond), mb/local.Seconds(), local.Seconds()/took.Seconds())
 }
-
-func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // archiveShard copies a shard directory's files (as the checkpoint's hard
 // links would be) and writes them as a snapshot archive to a file,

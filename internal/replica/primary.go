@@ -3,7 +3,6 @@ package replica
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -282,25 +281,6 @@ func (p *Primary) Write(ctx context.Context, op *api.UpdateOperation, wcf int) (
 	return w.Commit()
 }
 
-// ReplicaStatus describes one backup as its sender sees it.
-type ReplicaStatus struct {
-	Peer   uint64
-	State  api.ReplicaState
-	Acked  uint64
-	InSync bool
-}
-
-// Replicas reports the backups' progress.
-func (p *Primary) Replicas() []ReplicaStatus {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]ReplicaStatus, 0, len(p.senders))
-	for _, s := range p.senders {
-		out = append(out, ReplicaStatus{Peer: s.peer, State: s.state, Acked: s.acked, InSync: s.insync})
-	}
-	return out
-}
-
 // resume decides where the stream to a replica whose log ends at (e, n)
 // starts: n+1 when its log is a prefix of this one's and this op log
 // still holds n+1.
@@ -318,8 +298,4 @@ func (p *Primary) resume(e, n uint64) (uint64, bool) {
 		return 0, false
 	}
 	return n + 1, true
-}
-
-func (p *Primary) String() string {
-	return fmt.Sprintf("primary of %s/%d epoch %d", p.opts.Target.Collection, p.opts.Target.Shard, p.opts.Epoch)
 }

@@ -144,11 +144,6 @@ func Ping(ctx context.Context, cc *grpc.ClientConn) error {
 
 // Status asks a replica where its log ends.
 func Status(ctx context.Context, cc *grpc.ClientConn, t Target) (*StatusResponse, error) {
-	return status(ctx, cc, t)
-}
-
-// status asks a replica where its log ends.
-func status(ctx context.Context, cc *grpc.ClientConn, t Target) (*StatusResponse, error) {
 	return p2p.Call[StatusRequest, StatusResponse](ctx, cc, methodStatus, &StatusRequest{Target: t})
 }
 

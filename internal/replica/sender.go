@@ -120,7 +120,7 @@ func (s *sender) recover() {
 	defer cancel()
 	cc, err := p.opts.Env.Dial(s.peer)
 	if err == nil {
-		_, err = status(ctx, cc, p.opts.Target)
+		_, err = Status(ctx, cc, p.opts.Target)
 	}
 	if err == nil && s.getState() == api.ReplicaDead {
 		if err = p.opts.Env.SetState(ctx, s.peer, api.ReplicaDead, api.ReplicaRecovery, p.opts.Epoch); err == nil {
@@ -143,7 +143,7 @@ func (s *sender) stream(st api.ReplicaState) {
 		return
 	}
 	ctx, cancel := s.ctx(p.opts.AckTimeout)
-	hs, err := status(ctx, cc, p.opts.Target)
+	hs, err := Status(ctx, cc, p.opts.Target)
 	cancel()
 	if err != nil {
 		s.failed(st, err)
@@ -165,7 +165,7 @@ func (s *sender) stream(st api.ReplicaState) {
 			}
 			// Idle: make sure the replica is still there.
 			ctx, cancel := s.ctx(p.opts.AckTimeout)
-			_, err := status(ctx, cc, p.opts.Target)
+			_, err := Status(ctx, cc, p.opts.Target)
 			cancel()
 			if err != nil {
 				s.failed(st, err)
