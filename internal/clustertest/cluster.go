@@ -140,6 +140,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		// The canary's collections would change the placements and
 		// collection counts tests assert; the canary tests turn it on.
 		cfg.Canary.Enabled = false
+		// Rebalancing would move replicas while tests assert placements;
+		// the healing tests turn it on.
+		cfg.Cluster.Rebalance = false
 		if opts.Configure != nil {
 			opts.Configure(i, &cfg)
 		}

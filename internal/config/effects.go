@@ -61,24 +61,11 @@ func (c Config) noEffectWarnings() []Warning {
 	return ws
 }
 
-// clusterNoEffect names the cluster keys of replication and healing, which
-// this version accepts (so configurations written for it validate) but
-// does not act on yet, when set to anything but their defaults.
+// clusterNoEffect names the cluster keys this version accepts (so
+// configurations written for Qdrant or a later Shoal validate) but does
+// not act on, when set to anything but their defaults.
 func (c Config) clusterNoEffect(warn func(key string, value any, why string)) []Warning {
 	cl, def := c.Cluster, Default().Cluster
-	const later = "automatic healing, rebalancing and shard transfers are not in this version"
-	if cl.DeadNodeTimeout != def.DeadNodeTimeout {
-		warn("cluster.dead_node_timeout", cl.DeadNodeTimeout.Std(), later)
-	}
-	if cl.MaxTransfersPerNode != def.MaxTransfersPerNode {
-		warn("cluster.max_transfers_per_node", cl.MaxTransfersPerNode, later)
-	}
-	if cl.AutoHeal != def.AutoHeal {
-		warn("cluster.auto_heal", cl.AutoHeal, later)
-	}
-	if cl.Rebalance != def.Rebalance {
-		warn("cluster.rebalance", cl.Rebalance, later)
-	}
 	if cl.GRPCTimeoutMS != def.GRPCTimeoutMS {
 		warn("cluster.grpc_timeout_ms", cl.GRPCTimeoutMS, "peer calls take the deadline of the client request they serve")
 	}

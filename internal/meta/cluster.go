@@ -182,6 +182,7 @@ func (s *State) removePeer(cmd *Command) error {
 		}
 	}
 	delete(s.Peers, id)
+	delete(s.Draining, id)
 	if s.Removed == nil {
 		s.Removed = map[uint64]bool{}
 	}

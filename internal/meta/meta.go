@@ -35,7 +35,7 @@ const CommandVersion = 1
 const ReplaceCommandVersion = 2
 
 // MaxCommandVersion is the newest envelope version this build applies.
-const MaxCommandVersion = ReplicationCommandVersion
+const MaxCommandVersion = HealCommandVersion
 
 // Command types.
 const (
@@ -105,6 +105,11 @@ type Command struct {
 	// MoveFrom and Method describe the transfer an add_replica starts.
 	MoveFrom uint64 `json:"move_from,omitempty"`
 	Method   string `json:"method,omitempty"`
+	// MinActive (version 5) is a precondition of drop_replica: at least
+	// this many Active replicas remain after the drop.
+	MinActive int `json:"min_active,omitempty"`
+	// Drain is what a drain_peer sets (version 5, heal.go).
+	Drain bool `json:"drain,omitempty"`
 	// Vector is the named vector of create_vector_name and
 	// delete_vector_name (vectors.go).
 	Vector *VectorChange `json:"vector,omitempty"`
@@ -162,6 +167,9 @@ type State struct {
 	// Removed holds the ids of removed peers, which may not join again
 	// (a node given an empty storage joins under a new id).
 	Removed map[uint64]bool `json:"removed,omitempty"`
+	// Draining holds the ids of peers being drained (drain_peer, heal.go):
+	// their replicas move away, then they are removed.
+	Draining map[uint64]bool `json:"draining,omitempty"`
 }
 
 // NewState returns an empty State.
@@ -185,6 +193,12 @@ func (s *State) Clone() *State {
 		c.Removed = make(map[uint64]bool, len(s.Removed))
 		for k := range s.Removed {
 			c.Removed[k] = true
+		}
+	}
+	if len(s.Draining) > 0 {
+		c.Draining = make(map[uint64]bool, len(s.Draining))
+		for k := range s.Draining {
+			c.Draining[k] = true
 		}
 	}
 	for k, v := range s.Collections {
@@ -275,6 +289,8 @@ func (s *State) Apply(cmd *Command) error {
 		case TypeRemovePeer:
 			err = s.removePeer(cmd)
 		}
+	case TypeDrainPeer: // heal.go
+		err = s.drainPeer(cmd)
 	case TypeSetReplicaState, TypeSetPrimary, TypeAddReplica, TypeDropReplica:
 		if cmd.V < ReplicationCommandVersion {
 			return api.ErrBadInput("%s needs command version %d", cmd.Type, ReplicationCommandVersion)

@@ -171,6 +171,15 @@ func (s *State) applyReplication(cmd *Command) error {
 		if sp.Replicas[idx].State == api.ReplicaActive && sp.ActiveCount() == 1 {
 			return api.ErrBadInput("Cannot drop the last active replica of shard %d of collection %s", cmd.ShardID, cmd.Collection)
 		}
+		if left := sp.ActiveCount(); cmd.MinActive > 0 {
+			if sp.Replicas[idx].State == api.ReplicaActive {
+				left--
+			}
+			if left < cmd.MinActive {
+				return api.ErrBadInput("dropping the replica of shard %d of collection %s on peer %d would leave %d Active replicas, fewer than %d",
+					cmd.ShardID, cmd.Collection, cmd.PeerID, left, cmd.MinActive)
+			}
+		}
 		sp.Replicas = slices.Delete(sp.Replicas, idx, idx+1)
 		if idx == 0 {
 			sp = promote(sp)

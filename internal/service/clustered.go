@@ -69,7 +69,7 @@ func newClustered(opts Options) (*Service, error) {
 		sets: map[string][]*replicaSet{}}
 	s.initSlots()
 	s.stopLoops = make(chan struct{})
-	go s.failoverLoop(s.stopLoops)
+	go s.livenessLoop(s.stopLoops)
 	s.log.Info("service started in cluster mode", "peer_id", opts.Cluster.ID(), "storage", opts.StorageDir)
 	return s, nil
 }
@@ -639,6 +639,11 @@ func (s *Service) RemovePeer(ctx context.Context, id uint64, force bool) error {
 	}
 	if s.cluster == nil {
 		return api.ErrStandalone
+	}
+	if !force && s.state().ReplicaCount(id) > 0 {
+		// Without force a peer holding replicas is drained first: the
+		// allocator moves them away, then removes it (heal.go).
+		return s.drain(ctx, id)
 	}
 	return s.cluster.RemovePeer(ctx, id, force)
 }

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"cmp"
 	"context"
 	"time"
 
@@ -17,61 +16,6 @@ const DefaultFailoverAfter = 5 * time.Second
 
 // failoverTick is how often the leader checks the primaries.
 const failoverTick = 500 * time.Millisecond
-
-// failoverLoop runs on every node and acts on the Raft leader only: a
-// shard whose primary's node has not answered a ping for FailoverAfter is
-// handed (set_primary, conditioned on the shard's epoch) to the Active
-// replica whose log is the longest among those that answer. Every Active
-// replica holds every acknowledged write, so any of them would lose
-// nothing; the longest log keeps the most of the writes that were in
-// flight.
-func (s *Service) failoverLoop(stop <-chan struct{}) {
-	after := cmp.Or(s.opts.FailoverAfter, DefaultFailoverAfter)
-	t := time.NewTicker(failoverTick)
-	defer t.Stop()
-	downSince := map[uint64]time.Time{}
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		leader, ok := s.cluster.(interface{ IsLeader() bool })
-		if !ok || !leader.IsLeader() || s.opts.PeerDial == nil {
-			clear(downSince)
-			continue
-		}
-		st := s.state()
-		now := time.Now()
-		for _, id := range st.PeerIDs() {
-			if id == s.cluster.ID() || !s.primaryOfSome(st, id) {
-				delete(downSince, id)
-				continue
-			}
-			if s.ping(id) {
-				delete(downSince, id)
-			} else if _, ok := downSince[id]; !ok {
-				downSince[id] = now
-			}
-		}
-		for _, name := range st.CollectionNames() {
-			c := st.Collections[name]
-			for i, sp := range c.Shards {
-				p := sp.Primary()
-				since, down := downSince[p]
-				if p == 0 || !down || now.Sub(since) < after {
-					continue
-				}
-				s.failover(name, c, i, sp)
-			}
-		}
-		select {
-		case <-stop:
-			return
-		default:
-		}
-	}
-}
 
 // primaryOfSome reports whether peer is the primary of some shard.
 func (s *Service) primaryOfSome(st *meta.State, peer uint64) bool {

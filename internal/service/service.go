@@ -131,6 +131,10 @@ type Options struct {
 	// TransferRate bounds each checkpoint transfer in bytes per second
 	// (0: no limit).
 	TransferRate float64
+	// Heal configures the Raft leader's allocator (heal.go): how long a
+	// peer may be unreachable before its replicas are re-created
+	// elsewhere, transfers per node, rebalancing.
+	Heal HealOptions
 	// Failpoint, when set, is called at the named steps of a collection
 	// restore (the Failpoint* constants; tests inject failures and crashes
 	// there). An error it returns before the commit point fails the restore
@@ -218,8 +222,13 @@ type Service struct {
 	// sets holds the replica sets of each open collection (cluster mode),
 	// by shard id.
 	sets map[string][]*replicaSet
-	// stopLoops stops the background loops of cluster mode (failover).
+	// stopLoops stops the background loops of cluster mode (liveness,
+	// failover, allocation: heal.go).
 	stopLoops chan struct{}
+	// live is this node's view of its peers' reachability; heals counts
+	// the allocator's applied actions (heal.go).
+	live  liveness
+	heals atomic.Int64
 	// transfers counts the checkpoint transfers this node sent as a
 	// primary, transferBytes their bytes.
 	transfers, transferBytes atomic.Int64

@@ -19,6 +19,9 @@ type LostWrite struct {
 	// LastAck is the acknowledged write that returned last, if any: the
 	// write the final value must not predate.
 	LastAck *Op
+	// Wrote is the write of the final value, whatever its outcome (nil
+	// when no write of the history wrote it).
+	Wrote *Op
 }
 
 // String describes the violation.
@@ -26,6 +29,9 @@ func (l LostWrite) String() string {
 	s := fmt.Sprintf("key %s: final value %q, want one of %q", l.Key, l.Got, l.Allowed)
 	if l.LastAck != nil {
 		s += fmt.Sprintf(" (last acknowledged write: %v)", *l.LastAck)
+	}
+	if l.Wrote != nil {
+		s += fmt.Sprintf(" (the final value's write: %v)", *l.Wrote)
 	}
 	return s
 }
@@ -87,7 +93,14 @@ func CheckNoLostWrites(h []Op, final map[string]string) error {
 		got := final[key]
 		allowed, lastAck := candidates(writes[key])
 		if !slices.Contains(allowed, got) {
-			lost = append(lost, LostWrite{Key: key, Got: got, Allowed: allowed, LastAck: lastAck})
+			l := LostWrite{Key: key, Got: got, Allowed: allowed, LastAck: lastAck}
+			for i := range h {
+				if h[i].Key == key && h[i].isWrite() && h[i].written() == got {
+					op := h[i]
+					l.Wrote = &op
+				}
+			}
+			lost = append(lost, l)
 		}
 	}
 	if len(lost) > 0 {

@@ -1,0 +1,248 @@
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-db/shoal/internal/clustertest/history"
+	"github.com/shoal-db/shoal/internal/config"
+)
+
+// healFast makes peers Dead after 3 s of silence (and backups Dead, and
+// primaries replaced, within a second).
+func healFast(deadAfter time.Duration) func(int, *config.Config) {
+	return func(_ int, cfg *config.Config) {
+		cfg.Cluster.NodeDownAfter = config.Duration(time.Second)
+		cfg.Cluster.DeadNodeTimeout = config.Duration(deadAfter)
+	}
+}
+
+// registerWriters runs clients that write unique values to a few point ids
+// through the given nodes until ctx ends, recording every call.
+type registerWriters struct {
+	rec  *history.Recorder
+	keys int
+	wg   sync.WaitGroup
+	// strict makes any failed write fail the test (drains promise none).
+	strict bool
+	mu     sync.Mutex
+	errs   []string
+}
+
+func startWriters(ctx context.Context, c *Cluster, name string, nodes []int, keys int, seed uint64, strict bool) *registerWriters {
+	w := &registerWriters{rec: history.NewRecorder(), keys: keys, strict: strict}
+	for client, node := range nodes {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(client)+1))
+			for n := 0; ctx.Err() == nil; n++ {
+				id := 1 + rng.IntN(keys)
+				v := fmt.Sprintf("c%d-%d", client, n)
+				call := w.rec.Invoke(client, history.KindPut, strconv.Itoa(id), v)
+				code, raw := c.Do(node, "PUT", "/collections/"+name+"/points?wait=true&timeout=10", map[string]any{
+					"points": []any{map[string]any{"id": id, "vector": []float32{1, float32(id), 0, 1}, "payload": map[string]any{"v": v}}}}, nil)
+				switch {
+				case code == 200:
+					call.OK("")
+				case code >= 400 && code < 500 && code != 408:
+					call.Fail(fmt.Errorf("%d %s", code, raw))
+				default:
+					call.Info(fmt.Errorf("%d %s", code, raw))
+				}
+				if code != 200 && w.strict {
+					w.mu.Lock()
+					w.errs = append(w.errs, fmt.Sprintf("node %d: %d %s", node, code, raw))
+					w.mu.Unlock()
+				}
+				time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)
+			}
+		}()
+	}
+	return w
+}
+
+// check waits for the writers, then reads every key at consistency=all
+// through node and checks that no acknowledged write was lost.
+func (w *registerWriters) check(t *testing.T, c *Cluster, node int, name string) {
+	t.Helper()
+	w.wg.Wait()
+	final := map[string]string{}
+	for id := 1; id <= w.keys; id++ {
+		var rec struct {
+			Payload map[string]any `json:"payload"`
+		}
+		code, raw := c.Do(node, "GET", "/collections/"+name+"/points/"+strconv.Itoa(id)+"?consistency=all", nil, &rec)
+		switch code {
+		case 200:
+			final[strconv.Itoa(id)], _ = rec.Payload["v"].(string)
+		case 404:
+		default:
+			t.Fatalf("final read of %d: %d %s", id, code, raw)
+		}
+	}
+	h := w.rec.History()
+	if err := history.CheckNoLostWrites(h, final); err != nil {
+		t.Fatal(err)
+	}
+	oks := 0
+	for _, op := range h {
+		if op.Outcome == history.OK {
+			oks++
+		}
+	}
+	t.Logf("%d writes, %d acknowledged", len(h), oks)
+	if oks < 50 {
+		t.Fatalf("too few acknowledged writes: %d", oks)
+	}
+	if len(w.errs) > 0 {
+		t.Fatalf("%d writes failed, none may: first %s", len(w.errs), w.errs[0])
+	}
+}
+
+// clusterPeers is GET /cluster's peers as node i sees them.
+func clusterPeers(t *testing.T, c *Cluster, i int) map[string]map[string]any {
+	t.Helper()
+	var out struct {
+		Peers map[string]map[string]any `json:"peers"`
+	}
+	c.MustDo(i, "GET", "/cluster", nil, &out)
+	return out.Peers
+}
+
+// waitFor polls cond until it returns "" or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, why)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestHealDeadNode stops one node of four for good while clients write
+// through the others: after cluster.dead_node_timeout its replicas are
+// re-created on the others with no API call, every shard is back at its
+// replication factor with equal digests, the dead peer is removed, and no
+// acknowledged write is lost.
+func TestHealDeadNode(t *testing.T) {
+	c := New(t, Options{Nodes: 4, Configure: healFast(3 * time.Second)})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/heal", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"},
+		"shard_number": 4, "replication_factor": 2}, nil)
+	victim := 3
+	if c.Leader() == victim {
+		victim = 2
+	}
+	var others []int
+	for i := range c.Nodes {
+		if i != victim {
+			others = append(others, i)
+		}
+	}
+	deadID := c.Nodes[victim].Srv.Cluster().ID()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := startWriters(ctx, c, "heal", others, 16, 11, false)
+	time.Sleep(500 * time.Millisecond)
+	c.Stop(victim)
+	start := time.Now()
+	waitFor(t, 60*time.Second, func() string {
+		if _, ok := clusterPeers(t, c, others[0])[strconv.FormatUint(deadID, 10)]; ok {
+			return fmt.Sprintf("peer %d is still a member", deadID)
+		}
+		v, err := replicasOf(c, "heal")
+		if err != nil {
+			return err.Error()
+		}
+		_, why := v.converged(4, 2)
+		return why
+	})
+	t.Logf("healed %s after the stop", time.Since(start).Round(100*time.Millisecond))
+	time.Sleep(500 * time.Millisecond) // writes against the healed placement
+	cancel()
+	w.check(t, c, others[0], "heal")
+	waitConverged(t, c, "heal", 4, 2, 20*time.Second)
+}
+
+// TestScaleOutDrainIn grows a cluster from 3 to 6 nodes (rebalancing
+// gives every node the mean ± 1 replicas) and drains it back to 3 through
+// DELETE /cluster/peer/{id}, while clients write through the nodes that
+// stay: no write fails, none is lost, replicas end equal.
+func TestScaleOutDrainIn(t *testing.T) {
+	c := New(t, Options{Nodes: 6, Configure: func(i int, cfg *config.Config) {
+		healFast(time.Minute)(i, cfg)
+		cfg.Cluster.BootstrapExpect = 3
+		cfg.Cluster.Join = cfg.Cluster.Join[:3] // the first three are the seeds
+		cfg.Cluster.Rebalance = true
+	}})
+	for i := range 3 {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/sc", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"},
+		"shard_number": 6, "replication_factor": 2}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := startWriters(ctx, c, "sc", []int{0, 1, 2}, 24, 5, true)
+	for i := 3; i < 6; i++ {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// 12 replicas over 6 nodes: 2 each once rebalanced.
+	waitFor(t, 120*time.Second, func() string {
+		v, err := replicasOf(c, "sc")
+		if err != nil {
+			return err.Error()
+		}
+		if ok, why := v.converged(6, 2); !ok {
+			return why
+		}
+		per := map[int]int{}
+		for _, rs := range v {
+			for _, r := range rs {
+				per[r.Node]++
+			}
+		}
+		for i := range 6 {
+			if per[i] < 1 || per[i] > 3 {
+				return fmt.Sprintf("replicas per node %v", per)
+			}
+		}
+		return ""
+	})
+	for i := 5; i >= 3; i-- {
+		id := c.Nodes[i].Srv.Cluster().ID()
+		if code, raw := c.Do(0, "DELETE", "/cluster/peer/"+strconv.FormatUint(id, 10)+"?timeout=120", nil, nil); code != 200 {
+			t.Fatalf("drain of node %d: %d %s", i, code, raw)
+		}
+		c.Stop(i)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	w.check(t, c, 0, "sc")
+	waitConverged(t, c, "sc", 6, 2, 20*time.Second)
+	if peers := clusterPeers(t, c, 0); len(peers) != 3 {
+		t.Fatalf("%d peers after the drains, want 3: %v", len(peers), peers)
+	}
+}
