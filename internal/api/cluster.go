@@ -95,6 +95,12 @@ type PeerInfo struct {
 	Replicas int    `json:"replicas"`
 	// Labels are the peer's cluster.labels.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Liveness is the answering node's view of the peer (alive, down,
+	// dead) and DownForSec how long the peer has not answered its pings;
+	// Draining is set while the peer's replicas move away.
+	Liveness   string  `json:"liveness,omitempty"`
+	DownForSec float64 `json:"down_for_sec,omitempty"`
+	Draining   bool    `json:"draining,omitempty"`
 }
 
 // RaftInfo is Qdrant's raft_info.

@@ -72,9 +72,10 @@ func TestRestartRejoinsAsItself(t *testing.T) {
 	}
 }
 
-// TestRemovePeer removes a peer through DELETE /cluster/peer/{id}: refused
-// while it holds shards, done with force=true; the removed node does not
-// come back by itself.
+// TestRemovePeer removes peers through DELETE /cluster/peer/{id}: without
+// force a peer that holds shards is drained first (its replicas move to
+// the others, nothing is lost), with force=true it goes at once and takes
+// its replicas along; a removed node does not come back by itself.
 func TestRemovePeer(t *testing.T) {
 	c := New(t, Options{})
 	for i := range c.Nodes {
@@ -84,33 +85,49 @@ func TestRemovePeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.MustDo(0, "PUT", "/collections/r", map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}, "shard_number": 3}, nil)
-	victim := c.Nodes[2].Srv.Cluster().ID()
+	var pts []map[string]any
+	for i := range 60 {
+		pts = append(pts, map[string]any{"id": i + 1, "vector": []float32{1, float32(i)}})
+	}
+	c.MustDo(0, "PUT", "/collections/r/points?wait=true", map[string]any{"points": pts}, nil)
+	removed := func(victim uint64, left int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st := c.Nodes[0].Srv.Cluster().Status()
+			if _, ok := st.Peers[strconv.FormatUint(victim, 10)]; !ok && len(st.Peers) == left {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("peer %d still listed: %+v", victim, st.Peers)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Drain: the call returns once the peer is gone; its shard moved.
+	drained := c.Nodes[2].Srv.Cluster().ID()
+	if code, raw := c.Do(0, "DELETE", fmt.Sprintf("/cluster/peer/%d?timeout=60", drained), nil, nil); code != 200 {
+		t.Fatalf("draining a peer that holds shards: %d %s", code, raw)
+	}
+	removed(drained, 2)
+	if n := countAll(t, c, 0, "r"); n != len(pts) {
+		t.Fatalf("%d points after the drain, want %d", n, len(pts))
+	}
+	// Force: the peer goes with its replicas.
+	victim := c.Nodes[1].Srv.Cluster().ID()
 	path := fmt.Sprintf("/cluster/peer/%d", victim)
-	if code, raw := c.Do(0, "DELETE", path, nil, nil); code != 400 || !strings.Contains(string(raw), "shards on it") {
-		t.Fatalf("removing a peer that holds shards: %d %s", code, raw)
-	}
-	c.MustDo(1, "DELETE", path+"?force=true", nil, nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := c.Nodes[0].Srv.Cluster().Status()
-		if _, ok := st.Peers[strconv.FormatUint(victim, 10)]; !ok && len(st.Peers) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("peer %d still listed: %+v", victim, st.Peers)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	// The formation loop of the removed node keeps running; it must not be
-	// re-added.
+	c.MustDo(0, "DELETE", path+"?force=true", nil, nil)
+	removed(victim, 1)
+	// The formation loop of the removed nodes keeps running; they must
+	// not be re-added.
 	time.Sleep(2 * time.Second)
-	if n := len(c.Nodes[0].Srv.Cluster().Status().Peers); n != 2 {
-		t.Fatalf("%d peers after the removal settled, want 2", n)
+	if n := len(c.Nodes[0].Srv.Cluster().Status().Peers); n != 1 {
+		t.Fatalf("%d peers after the removals settled, want 1", n)
 	}
 	if code, raw := c.Do(0, "DELETE", path, nil, nil); code != 404 {
 		t.Fatalf("removing a removed peer: %d %s", code, raw)
 	}
-	// The shard that lived only on the removed peer answers 503; the
+	// The shards that lived only on the removed peer answer 503; the
 	// others still serve.
 	if code, raw := c.Do(0, "POST", "/collections/r/points/count", map[string]any{"exact": true}, nil); code != 503 || !strings.Contains(string(raw), "has no replica") {
 		t.Fatalf("count over a shard without replicas: %d %s", code, raw)

@@ -246,3 +246,73 @@ func TestScaleOutDrainIn(t *testing.T) {
 		t.Fatalf("%d peers after the drains, want 3: %v", len(peers), peers)
 	}
 }
+
+// TestLoseZoneAndReplace runs 6 nodes in 3 zones with 2 shards × 3
+// replicas (one per zone), loses a whole zone (both its nodes, for good)
+// while clients write through the others, then brings up two empty
+// replacement nodes in that zone: the dead peers are removed and every
+// shard spans 3 zones again, with nothing acknowledged lost.
+func TestLoseZoneAndReplace(t *testing.T) {
+	zone := func(i int) string { return "z" + strconv.Itoa(min(i/2, 2)) }
+	c := New(t, Options{Nodes: 8, Configure: func(i int, cfg *config.Config) {
+		healFast(4*time.Second)(i, cfg)
+		cfg.Cluster.BootstrapExpect = 6
+		cfg.Cluster.Join = cfg.Cluster.Join[:6]
+		cfg.Cluster.Zone = zone(i)
+	}})
+	for i := range 6 {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/zn", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"},
+		"shard_number": 2, "replication_factor": 3}, nil)
+	zonesOK := func() string {
+		v, err := replicasOf(c, "zn")
+		if err != nil {
+			return err.Error()
+		}
+		if ok, why := v.converged(2, 3); !ok {
+			return why
+		}
+		for s, rs := range v {
+			zs := map[string]bool{}
+			for _, r := range rs {
+				zs[zone(r.Node)] = true
+			}
+			if len(zs) != 3 {
+				return fmt.Sprintf("shard %d spans zones %v", s, zs)
+			}
+		}
+		return ""
+	}
+	waitFor(t, 10*time.Second, zonesOK)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := startWriters(ctx, c, "zn", []int{0, 1, 2, 3}, 16, 3, false)
+	time.Sleep(300 * time.Millisecond)
+	dead := []uint64{c.Nodes[4].Srv.Cluster().ID(), c.Nodes[5].Srv.Cluster().ID()}
+	c.Stop(4)
+	c.Stop(5)
+	time.Sleep(2 * time.Second)
+	// Writes go on through the surviving zones.
+	if code, raw := c.Do(0, "PUT", "/collections/zn/points?wait=true", map[string]any{
+		"points": []any{map[string]any{"id": 100, "vector": []float32{1, 2, 3, 4}}}}, nil); code != 200 {
+		t.Fatalf("write with a zone down: %d %s", code, raw)
+	}
+	c.Start(6)
+	c.Start(7)
+	waitFor(t, 90*time.Second, func() string {
+		peers := clusterPeers(t, c, 0)
+		for _, id := range dead {
+			if _, ok := peers[strconv.FormatUint(id, 10)]; ok {
+				return fmt.Sprintf("dead peer %d is still a member", id)
+			}
+		}
+		return zonesOK()
+	})
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	w.check(t, c, 0, "zn")
+}

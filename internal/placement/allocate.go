@@ -62,8 +62,8 @@ func inTransfer(st api.ReplicaState) bool {
 // Allocate returns the next actions that bring every shard back to its
 // replication factor on peers that are alive and not draining, drop the
 // replicas of dead and draining peers once enough others are Active,
-// drop surplus replicas, spread each shard's replicas over regions and
-// zones, remove peers that are dead or drained and hold nothing, and,
+// spread each shard's replicas over regions and zones (moving a redundant
+// one; replicas beyond the factor, from replicate_shard, stay), remove peers that are dead or drained and hold nothing, and,
 // with opts.Rebalance and nothing else to do, even out the replica counts.
 // It is a pure function of the metadata, the peers' liveness (a peer
 // missing from live is Alive) and the options, so that it can be
@@ -184,37 +184,19 @@ func Allocate(st *meta.State, live map[uint64]Liveness, opts AllocOptions) []Act
 			if transfers > 0 || len(leaving) > 0 {
 				continue
 			}
-			// 3. Surplus replicas (a peer back after it was replaced, a
-			// lowered factor, a zone repair's old copy): drop the one whose
-			// loss keeps the shard most diverse, once the others hold the
-			// factor Active.
-			if len(kept) > rf {
-				if v, ok := surplusVictim(kept, rf, primary, peerOf); ok {
+			// 3. Zone repair: a shard whose replicas share a failure domain
+			// while a live peer would add a new one moves the redundant
+			// replica there (the move drops it once the new one is
+			// Active). Replicas beyond the factor (a replicate_shard) are
+			// the operator's and stay.
+			if len(kept) >= rf && keptActive == len(kept) && primaryUp && len(candidates) > 0 {
+				from, to, ok := zoneRepair(kept, candidates, primary, peerOf)
+				if ok && canTransfer(primary, to) {
 					cmd := base
-					cmd.Type, cmd.PeerID, cmd.FromState, cmd.Epoch, cmd.MinActive = meta.TypeDropReplica, v.Peer, v.State, sp.Epoch, rf
-					out = append(out, Action{Cmd: &cmd, Why: fmt.Sprintf("shard %d of %s has %d replicas, %d wanted", i, name, len(kept), rf)})
-				}
-				continue
-			}
-			// 4. Zone repair: a shard whose replicas share a failure domain
-			// while a live peer would add a new one gets a replica there
-			// (the surplus step then drops the redundant one).
-			if len(kept) == rf && keptActive == rf && primaryUp && len(candidates) > 0 {
-				chosen := make([]Peer, 0, len(kept))
-				for _, r := range kept {
-					if p, ok := peerOf(r.Peer); ok {
-						chosen = append(chosen, p)
-					}
-				}
-				if spreadScore(chosen) < bestSpread(chosen, candidates) {
-					to := Extend(eligibleFor(candidates, kept, peerOf), peersOf(kept), 1)
-					if len(to) == 1 && canTransfer(primary, to[0]) {
-						cmd := base
-						cmd.Type, cmd.PeerID, cmd.State, cmd.Epoch = meta.TypeAddReplica, to[0], api.ReplicaPartial, sp.Epoch
-						busy[primary]++
-						busy[to[0]]++
-						out = append(out, Action{Cmd: &cmd, Why: fmt.Sprintf("shard %d of %s: its replicas share a zone while peer %d is in another", i, name, to[0])})
-					}
+					cmd.Type, cmd.PeerID, cmd.State, cmd.MoveFrom, cmd.Epoch = meta.TypeAddReplica, to, api.ReplicaPartial, from, sp.Epoch
+					busy[primary]++
+					busy[to]++
+					out = append(out, Action{Cmd: &cmd, Why: fmt.Sprintf("shard %d of %s: its replicas share a zone; moving the one on peer %d to peer %d", i, name, from, to)})
 				}
 			}
 		}
@@ -275,72 +257,50 @@ func spreadScore(ps []Peer) int {
 	return len(regions)*1000 + len(zones)
 }
 
-// bestSpread is the best spreadScore of chosen with one replica replaced
-// by a candidate.
-func bestSpread(chosen, candidates []Peer) int {
-	best := spreadScore(chosen)
-	for i := range chosen {
-		for _, c := range candidates {
-			alt := slices.Clone(chosen)
-			alt[i] = c
-			best = max(best, spreadScore(alt))
-		}
-	}
-	return best
-}
-
-// surplusVictim picks the replica of a shard with more than rf kept
-// replicas to drop: never the primary; a replica not Active before an
-// Active one; the one whose loss leaves the most diverse set; then the
-// one on the fullest peer; then the highest id. It drops an Active
-// replica only if rf others stay Active.
-func surplusVictim(kept []meta.Replica, rf int, primary uint64, peerOf func(uint64) (Peer, bool)) (meta.Replica, bool) {
-	active := 0
+// zoneRepair finds a move that widens a shard's spread over regions and
+// zones: from a kept replica (a backup before the primary, then the one on
+// the fullest peer) to the candidate Extend would choose without it. ok is
+// false when no move widens the spread.
+func zoneRepair(kept []meta.Replica, candidates []Peer, primary uint64, peerOf func(uint64) (Peer, bool)) (from, to uint64, ok bool) {
+	var chosen []Peer
 	for _, r := range kept {
-		if r.State == api.ReplicaActive {
-			active++
+		if p, ok := peerOf(r.Peer); ok {
+			chosen = append(chosen, p)
 		}
 	}
+	now := spreadScore(chosen)
 	type option struct {
-		r      meta.Replica
-		spread int
-		load   int
+		from, to uint64
+		spread   int
+		primary  bool
+		load     int
 	}
-	var opts []option
+	var best *option
 	for i, r := range kept {
-		if r.Peer == primary {
+		rest := slices.Delete(slices.Clone(chosen), i, i+1)
+		restIDs := make([]uint64, len(rest))
+		for j, p := range rest {
+			restIDs[j] = p.ID
+		}
+		t := Extend(append(slices.Clone(candidates), rest...), restIDs, 1)
+		if len(t) == 0 {
 			continue
 		}
-		if r.State == api.ReplicaActive && active-1 < rf {
+		tp, _ := peerOf(t[0])
+		spread := spreadScore(append(rest, tp))
+		if spread <= now {
 			continue
 		}
-		var rest []Peer
-		for j, o := range kept {
-			if j != i {
-				if p, ok := peerOf(o.Peer); ok {
-					rest = append(rest, p)
-				}
-			}
+		o := option{from: r.Peer, to: t[0], spread: spread, primary: r.Peer == primary, load: chosen[i].Replicas}
+		if best == nil || o.spread > best.spread || (o.spread == best.spread && (cmpBool(o.primary, best.primary) < 0 ||
+			(o.primary == best.primary && (o.load > best.load || (o.load == best.load && o.from > best.from))))) {
+			best = &o
 		}
-		p, _ := peerOf(r.Peer)
-		opts = append(opts, option{r: r, spread: spreadScore(rest), load: p.Replicas})
 	}
-	if len(opts) == 0 {
-		return meta.Replica{}, false
+	if best == nil {
+		return 0, 0, false
 	}
-	best := slices.MinFunc(opts, func(a, b option) int {
-		if c := cmpBool(a.r.State == api.ReplicaActive, b.r.State == api.ReplicaActive); c != 0 {
-			return c
-		}
-		if a.spread != b.spread {
-			return cmp.Compare(b.spread, a.spread)
-		}
-		if a.load != b.load {
-			return cmp.Compare(b.load, a.load)
-		}
-		return cmp.Compare(b.r.Peer, a.r.Peer)
-	})
-	return best.r, true
+	return best.from, best.to, true
 }
 
 func cmpBool(a, b bool) int {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -422,4 +423,18 @@ func hasActiveOnLive(sp meta.ShardPlacement, live map[uint64]Liveness) bool {
 		}
 	}
 	return false
+}
+
+// bestSpread is the best spreadScore of chosen with one replica replaced
+// by a candidate.
+func bestSpread(chosen, candidates []Peer) int {
+	best := spreadScore(chosen)
+	for i := range chosen {
+		for _, c := range candidates {
+			alt := slices.Clone(chosen)
+			alt[i] = c
+			best = max(best, spreadScore(alt))
+		}
+	}
+	return best
 }

@@ -548,7 +548,19 @@ func (s *Service) ClusterStatus(ctx context.Context) (any, error) {
 	if s.cluster == nil {
 		return map[string]string{"status": "disabled"}, nil
 	}
-	return s.cluster.Status(), nil
+	st := s.cluster.Status()
+	meta := s.state()
+	for id, p := range st.Peers {
+		n, err := strconv.ParseUint(id, 10, 64)
+		if err != nil {
+			continue
+		}
+		l := s.PeerLiveness(n)
+		p.Liveness, p.DownForSec = l.State, l.DownFor.Seconds()
+		p.Draining = meta.Draining[n]
+		st.Peers[id] = p
+	}
+	return st, nil
 }
 
 // clusterInfo reports where a collection's shards live in a cluster.
