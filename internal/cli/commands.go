@@ -10,5 +10,6 @@ func addSubcommands(root *cobra.Command, env *Env) {
 		newVersionCommand(env),
 		newConfigCommand(env),
 		newSnapshotCommand(env),
+		newPeerCommand(env),
 	)
 }

@@ -162,10 +162,21 @@ func TestProcessNemesis(t *testing.T) {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	oks := 0
+	fails := map[string]int{}
 	for _, op := range h {
-		if op.Outcome == history.OK {
+		switch op.Outcome {
+		case history.OK:
 			oks++
+		case history.Fail, history.Info:
+			msg := op.Err
+			if len(msg) > 100 {
+				msg = msg[:100]
+			}
+			fails[fmt.Sprintf("%v: %s", op.Outcome, msg)]++
 		}
+	}
+	for msg, n := range fails {
+		t.Logf("%d× %s", n, msg)
 	}
 	t.Logf("%d faults, %d writes, %d acknowledged", faults, len(h), oks)
 	if faults < 3 || oks < 100 {

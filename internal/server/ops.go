@@ -66,6 +66,14 @@ func (s *Server) registerOpsMetrics() error {
 			}
 			return 0
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_cluster_heal_actions_total",
+			Help: "allocator actions (replicas added, moved, dropped, primaries handed over, peers removed) this node applied while it led"},
+			func() float64 { return float64(s.svc.HealActions()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_cluster_dead_peers_replaced_total",
+			Help: "dead peers whose replicas this node, leading, re-created elsewhere before removing them"},
+			func() float64 { return float64(s.svc.DeadPeersReplaced()) }),
+		&peerDownCollector{s: s, desc: prometheus.NewDesc("shoal_cluster_peer_down_seconds",
+			"how long a peer has not answered this node's pings (every node pings every member every 500 ms; 0 when it answers)", []string{"peer"}, nil)},
 		&peerUpCollector{s: s, desc: prometheus.NewDesc("shoal_cluster_peer_up",
 			"peer liveness as this node knows it: itself; on the leader every member (0 once heartbeats to it fail, 1 again when they resume); on a follower the leader it hears from",
 			[]string{"peer"}, nil)},
@@ -136,6 +144,21 @@ func (c *peerUpCollector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, strconv.FormatUint(id, 10))
+	}
+}
+
+// peerDownCollector reports, per member, how long it has not answered
+// this node's pings.
+type peerDownCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (c *peerDownCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *peerDownCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, id := range c.s.cl.node.State().PeerIDs() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, c.s.svc.PeerLiveness(id).DownFor.Seconds(), strconv.FormatUint(id, 10))
 	}
 }
 

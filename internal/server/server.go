@@ -101,9 +101,12 @@ type Server struct {
 	closed   bool
 	closeErr error
 
-	ready  atomic.Bool
-	serveW sync.WaitGroup
-	errc   chan error // first fatal serve error
+	ready atomic.Bool
+	// caughtUp latches the first time the node's replicas had caught up
+	// (Ready).
+	caughtUp atomic.Bool
+	serveW   sync.WaitGroup
+	errc     chan error // first fatal serve error
 }
 
 // New validates cfg, creates the data directories, opens the service (and
@@ -392,8 +395,21 @@ func (s *Server) Err() <-chan error { return s.errc }
 // Ready reports whether the server serves requests (after Start, before
 // Close); a cluster member also needs to be in a cluster with a leader,
 // with its metadata caught up.
+//
+// In a cluster a node is ready once Raft is, and once its replicas have
+// caught up after the start (service.CaughtUp, latched: a later transfer
+// does not make the node unready).
 func (s *Server) Ready() bool {
-	return s.ready.Load() && (s.cl == nil || s.cl.node.Ready())
+	if !s.ready.Load() || (s.cl != nil && !s.cl.node.Ready()) {
+		return false
+	}
+	if s.cl != nil && !s.caughtUp.Load() {
+		if !s.svc.CaughtUp() {
+			return false
+		}
+		s.caughtUp.Store(true)
+	}
+	return true
 }
 
 // Cluster returns the cluster node (nil on a standalone node).

@@ -214,6 +214,9 @@ func (s *Service) allocate(stop <-chan struct{}) {
 		}
 		s.log.Info("allocator: "+actionName(a), "why", a.Why)
 		s.heals.Add(1)
+		if a.RemovePeer != 0 && live[a.RemovePeer] == placement.Dead {
+			s.deadReplaced.Add(1)
+		}
 	}
 }
 
@@ -234,6 +237,10 @@ func actionName(a placement.Action) string {
 	}
 	return a.Cmd.Type
 }
+
+// DeadPeersReplaced counts the dead peers this node, leading, removed
+// after their replicas were re-created elsewhere.
+func (s *Service) DeadPeersReplaced() int64 { return s.deadReplaced.Load() }
 
 // HealActions counts the allocator's actions applied on this node while
 // it led (shoal_cluster_heal_actions_total).
@@ -280,4 +287,32 @@ func (s *Service) drain(ctx context.Context, id uint64) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// CaughtUp reports whether every replica the metadata places on this node
+// is Active, or cannot catch up (no other Active replica on a peer that
+// answers): a restarted node is ready (/readyz) only from then on, so a
+// rolling restart waits for each node's replicas to catch up before it
+// moves on. The server latches the first true answer.
+func (s *Service) CaughtUp() bool {
+	if s.cluster == nil {
+		return true
+	}
+	st := s.state()
+	self := s.cluster.ID()
+	now := time.Now()
+	for _, name := range st.CollectionNames() {
+		for _, sp := range st.Collections[name].Shards {
+			r, ok := sp.Replica(self)
+			if !ok || r.State == api.ReplicaActive {
+				continue
+			}
+			for _, o := range sp.Replicas {
+				if o.Peer != self && o.State == api.ReplicaActive && s.liveOf(o.Peer, now) == placement.Alive {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

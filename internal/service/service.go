@@ -227,8 +227,9 @@ type Service struct {
 	stopLoops chan struct{}
 	// live is this node's view of its peers' reachability; heals counts
 	// the allocator's applied actions (heal.go).
-	live  liveness
-	heals atomic.Int64
+	live         liveness
+	heals        atomic.Int64
+	deadReplaced atomic.Int64
 	// transfers counts the checkpoint transfers this node sent as a
 	// primary, transferBytes their bytes.
 	transfers, transferBytes atomic.Int64
