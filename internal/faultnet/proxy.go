@@ -41,9 +41,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Seed seeds the jitter of Delay, so that a run can be repeated.
 	Seed uint64
+	// Listen is the address the proxy listens on (default 127.0.0.1:0;
+	// a test that made a network namespace may give an address there).
+	Listen string
 }
 
-// Proxy forwards TCP connections from its own 127.0.0.1 listener to a target
+// Proxy forwards TCP connections from its own listener to a target
 // address and applies the faults currently switched on. Every method is safe
 // for concurrent use.
 //
@@ -70,10 +73,14 @@ type Proxy struct {
 	closed    bool
 }
 
-// NewProxy listens on 127.0.0.1:0 and forwards every accepted connection to
-// target.
+// NewProxy listens on opts.Listen (127.0.0.1:0 by default) and forwards
+// every accepted connection to target.
 func NewProxy(target string, opts Options) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := opts.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen for proxy to %s: %w", target, err)
 	}

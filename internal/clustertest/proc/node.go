@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,9 +35,16 @@ type NodeOptions struct {
 	Env []string
 	// Args are the command-line arguments of the shoal binary.
 	Args []string
-	// HTTPPort, GRPCPort and P2PPort are the ports on 127.0.0.1; 0 picks
-	// a free one. They are kept across restarts.
+	// HTTPPort, GRPCPort and P2PPort are the ports on Host; 0 picks a
+	// free one. They are kept across restarts.
 	HTTPPort, GRPCPort, P2PPort int
+	// Host is the address the node serves on (service.host, and so the
+	// peer port's host); default 127.0.0.1. A test that runs the node in
+	// a network namespace it made gives the address there.
+	Host string
+	// Prefix runs the binary through a command, for example
+	// ip netns exec NAME (which execs it: signals reach the node).
+	Prefix []string
 }
 
 // Node is a shoal process started by Start. Its methods may be called from
@@ -66,6 +74,9 @@ func Start(t testing.TB, bin string, opts NodeOptions) *Node {
 	}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
+	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
 	}
 	for _, p := range []*int{&opts.HTTPPort, &opts.GRPCPort, &opts.P2PPort} {
 		if *p == 0 {
@@ -110,7 +121,7 @@ func (n *Node) Env() []string {
 	}
 	o := n.opts
 	env = append(env,
-		"QDRANT__SERVICE__HOST=127.0.0.1",
+		"QDRANT__SERVICE__HOST="+o.Host,
 		"QDRANT__SERVICE__HTTP_PORT="+strconv.Itoa(o.HTTPPort),
 		"QDRANT__SERVICE__GRPC_PORT="+strconv.Itoa(o.GRPCPort),
 		"QDRANT__CLUSTER__P2P__PORT="+strconv.Itoa(o.P2PPort),
@@ -139,7 +150,8 @@ func (n *Node) start() error {
 		return err
 	}
 	defer stderr.Close()
-	cmd := exec.Command(n.bin, n.opts.Args...)
+	argv := append(append(slices.Clone(n.opts.Prefix), n.bin), n.opts.Args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = n.opts.Dir
 	cmd.Env = n.Env()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -189,13 +201,13 @@ func (n *Node) current() (*exec.Cmd, chan struct{}) {
 }
 
 // HTTP returns the base URL of the REST API, http://127.0.0.1:port.
-func (n *Node) HTTP() string { return fmt.Sprintf("http://127.0.0.1:%d", n.opts.HTTPPort) }
+func (n *Node) HTTP() string { return "http://" + net.JoinHostPort(n.opts.Host, strconv.Itoa(n.opts.HTTPPort)) }
 
 // GRPCAddr returns the gRPC API's address, 127.0.0.1:port.
-func (n *Node) GRPCAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.opts.GRPCPort) }
+func (n *Node) GRPCAddr() string { return net.JoinHostPort(n.opts.Host, strconv.Itoa(n.opts.GRPCPort)) }
 
 // P2PAddr returns the internal (peer-to-peer) address, 127.0.0.1:port.
-func (n *Node) P2PAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.opts.P2PPort) }
+func (n *Node) P2PAddr() string { return net.JoinHostPort(n.opts.Host, strconv.Itoa(n.opts.P2PPort)) }
 
 // Options returns the node's options with the chosen ports and directory.
 func (n *Node) Options() NodeOptions { return n.opts }
