@@ -201,7 +201,9 @@ func (n *Node) current() (*exec.Cmd, chan struct{}) {
 }
 
 // HTTP returns the base URL of the REST API, http://127.0.0.1:port.
-func (n *Node) HTTP() string { return "http://" + net.JoinHostPort(n.opts.Host, strconv.Itoa(n.opts.HTTPPort)) }
+func (n *Node) HTTP() string {
+	return "http://" + net.JoinHostPort(n.opts.Host, strconv.Itoa(n.opts.HTTPPort))
+}
 
 // GRPCAddr returns the gRPC API's address, 127.0.0.1:port.
 func (n *Node) GRPCAddr() string { return net.JoinHostPort(n.opts.Host, strconv.Itoa(n.opts.GRPCPort)) }
