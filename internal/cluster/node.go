@@ -96,15 +96,17 @@ type Node struct {
 	trans *raftgrpc.Transport
 	form  *formation
 
-	mu       sync.Mutex
-	raft     *raft.Raft
-	store    *raftboltdb.BoltStore
-	started  bool
-	formed   bool // this node is in a cluster (has Raft state)
-	closeCh  chan struct{}
-	wg       sync.WaitGroup
-	metrics  *nodeMetrics
-	identity identity
+	mu      sync.Mutex
+	raft    *raft.Raft
+	store   *raftboltdb.BoltStore
+	started bool
+	formed  bool // this node is in a cluster (has Raft state)
+	// raftStart is when Raft started (lastLeaderContact).
+	raftStart time.Time
+	closeCh   chan struct{}
+	wg        sync.WaitGroup
+	metrics   *nodeMetrics
+	identity  identity
 }
 
 // identity is node.json: what survives restarts and address changes.
@@ -265,6 +267,7 @@ func (n *Node) Start() error {
 		return fmt.Errorf("cannot start raft: %w", err)
 	}
 	n.raft, n.store, n.started, n.formed = r, store, true, has
+	n.raftStart = time.Now()
 	n.wg.Add(2)
 	go n.form.run()
 	go n.leaderLoop()
@@ -366,6 +369,50 @@ func (n *Node) Apply(ctx context.Context, cmd *meta.Command) error {
 	return n.waitApplied(ctx, index)
 }
 
+// failFastAfter is how long a node without a leader waits before metadata
+// changes fail at once: three election timeouts, at least 2 s, so that an
+// ordinary election never fails a proposal.
+func (n *Node) failFastAfter() time.Duration {
+	return max(30*n.opts.Tick, 2*time.Second)
+}
+
+// lastLeaderContact is when this node last heard from a leader (or
+// started Raft, if later).
+func (n *Node) lastLeaderContact(r *raft.Raft) time.Time {
+	n.mu.Lock()
+	t := n.raftStart
+	n.mu.Unlock()
+	if c := r.LastContact(); c.After(t) {
+		return c
+	}
+	return t
+}
+
+// inCluster reports whether this node has joined or formed a cluster (a
+// forming node's proposals wait instead of failing fast).
+func (n *Node) inCluster() bool {
+	return n.State().ClusterID != ""
+}
+
+// voters counts the voters of the Raft configuration.
+func (n *Node) voters() int {
+	r := n.getRaft()
+	if r == nil {
+		return 0
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	v := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			v++
+		}
+	}
+	return v
+}
+
 func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 	if !n.fsm.waitApplied(index, ctx.Done()) {
 		if ctx.Err() != nil {
@@ -391,6 +438,13 @@ func (n *Node) propose(ctx context.Context, b []byte) (uint64, error) {
 			index, err = n.applyLocal(ctx, b)
 		} else if addr, _ := r.LeaderWithID(); addr != "" {
 			index, err = n.forwardPropose(ctx, string(addr), b)
+		} else if d := time.Since(n.lastLeaderContact(r)); n.inCluster() && d > n.failFastAfter() {
+			// No leader for several election timeouts: the voters have
+			// no quorum. Fail now rather than after the propose timeout;
+			// everything resumes once a majority is back.
+			return 0, &api.Error{Kind: api.KindUnavailable, Message: fmt.Sprintf(
+				"Service unavailable: no leader: the cluster has no quorum for metadata changes (no leader heard for %s; a majority of the %d voters must be reachable)",
+				d.Round(100*time.Millisecond), n.voters())}
 		} else {
 			err = errRetry
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -315,4 +316,47 @@ func TestLoseZoneAndReplace(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	w.check(t, c, 0, "zn")
+}
+
+// TestNoQuorum stops two nodes of three: the survivor keeps serving reads
+// and searches of its replicas, refuses metadata changes within seconds
+// with a clear 503 (not after the propose timeout), and once the others
+// are back everything works again.
+func TestNoQuorum(t *testing.T) {
+	c := New(t, Options{Configure: healFast(time.Minute)})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/q", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"},
+		"shard_number": 2, "replication_factor": 3}, nil)
+	var pts []any
+	for id := 1; id <= 40; id++ {
+		pts = append(pts, map[string]any{"id": id, "vector": []float32{1, float32(id), 0, 1}})
+	}
+	c.MustDo(0, "PUT", "/collections/q/points?wait=true", map[string]any{"points": pts}, nil)
+	waitConverged(t, c, "q", 2, 3, 10*time.Second)
+	c.Stop(1)
+	c.Stop(2)
+	time.Sleep(3 * time.Second) // the survivor notices it has no leader
+	var hits []any
+	c.MustDo(0, "POST", "/collections/q/points/search", map[string]any{"vector": []float32{1, 1, 1, 1}, "limit": 5}, &hits)
+	if len(hits) != 5 {
+		t.Fatalf("search without quorum: %d hits", len(hits))
+	}
+	c.MustDo(0, "GET", "/collections/q/points/7", nil, nil)
+	start := time.Now()
+	code, raw := c.Do(0, "PUT", "/collections/q2", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	if took := time.Since(start); code != 503 || !strings.Contains(string(raw), "no quorum") || took > 5*time.Second {
+		t.Fatalf("metadata change without quorum: %d %s after %s", code, raw, took)
+	}
+	c.Start(1)
+	c.Start(2)
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/q2", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
+	c.MustDo(0, "PUT", "/collections/q/points?wait=true", map[string]any{"points": pts[:1]}, nil)
 }
