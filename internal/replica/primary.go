@@ -281,11 +281,24 @@ func (p *Primary) Write(ctx context.Context, op *api.UpdateOperation, wcf int) (
 	return w.Commit()
 }
 
+// freshLogLimit and freshPointsLimit bound what an empty replica (a new
+// one) is sent from the op log: a longer history, or a shard of more
+// points, goes as a checkpoint, which is proportional to the data rather
+// than to its history and carries the index files, so the receiver does
+// not rebuild its graphs.
+const (
+	freshLogLimit    = 4096
+	freshPointsLimit = 10000
+)
+
 // resume decides where the stream to a replica whose log ends at (e, n)
 // starts: n+1 when its log is a prefix of this one's and this op log
-// still holds n+1.
+// still holds n+1 (and, for an empty replica, the history is short).
 func (p *Primary) resume(e, n uint64) (uint64, bool) {
 	if n > p.sh.LastSeq() {
+		return 0, false
+	}
+	if n == 0 && (p.sh.LastSeq() > freshLogLimit || p.sh.Stats().Points > freshPointsLimit) {
 		return 0, false
 	}
 	if n > 0 {
