@@ -123,6 +123,9 @@ func (n *Node) handleJoin(ctx context.Context, req *JoinRequest) (*JoinResponse,
 	if st.Removed[req.ID] {
 		return nil, api.ErrBadInput("peer %d was removed from this cluster; give the node an empty storage directory to join again as a new peer", req.ID)
 	}
+	if err := n.takeOverAddress(ctx, st, req); err != nil {
+		return nil, err
+	}
 	if err := n.addToRaft(req.ID, req.Addr); err != nil {
 		return nil, err
 	}
@@ -133,6 +136,49 @@ func (n *Node) handleJoin(ctx context.Context, req *JoinRequest) (*JoinResponse,
 		}
 	}
 	return &JoinResponse{ClusterID: n.State().ClusterID, Leader: n.opts.Advertise}, nil
+}
+
+// takeOverAddress handles a joiner at an address recorded for another
+// peer: a replacement node with an empty disk in the old one's place (the
+// same host name in compose or a StatefulSet). The node answering at the
+// address must be the joiner itself; then the old peer is certainly gone
+// from there, and it is removed with its replicas (force: the others hold
+// every acknowledged write, and the allocator re-creates the replicas, on
+// the newcomer among others). Otherwise the join is refused.
+func (n *Node) takeOverAddress(ctx context.Context, st *meta.State, req *JoinRequest) error {
+	for _, id := range st.PeerIDs() {
+		if id == req.ID || st.Peers[id].Addr != req.Addr {
+			continue
+		}
+		who, err := n.whoIsAt(ctx, req.Addr)
+		if err != nil {
+			return api.ErrUnavailable("address %s is recorded for peer %d and does not answer: %v", req.Addr, id, err)
+		}
+		if who != req.ID {
+			return api.ErrBadInput("address %s is peer %d's, and the node there answers as peer %d, not as the joining peer %d", req.Addr, id, who, req.ID)
+		}
+		n.log.Warn("a new node took over a peer's address: the old peer is gone and is removed with its replicas",
+			"old_peer", id, "new_peer", req.ID, "addr", req.Addr)
+		if _, err := n.handleRemove(ctx, &RemoveRequest{ID: id, Force: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// whoIsAt asks the node at addr for its peer id.
+func (n *Node) whoIsAt(ctx context.Context, addr string) (uint64, error) {
+	cc, err := n.opts.Pool.Conn(addr)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := p2p.Call[NotifyRequest, NotifyResponse](ctx, cc, methodNotify, &NotifyRequest{})
+	if err != nil {
+		return 0, err
+	}
+	return resp.ID, nil
 }
 
 // maxVoters is the most Raft voters; later members are non-voters.
@@ -189,7 +235,7 @@ func (n *Node) addToRaft(id uint64, addr string) error {
 }
 
 func (n *Node) handleNotify(_ context.Context, req *NotifyRequest) (*NotifyResponse, error) {
-	if !n.isFormed() {
+	if !n.isFormed() && req.ID != 0 { // ID 0: a probe (whoIsAt)
 		n.form.notified(req.ID, req.Addr)
 	}
 	return &NotifyResponse{ID: n.id, HasState: n.isFormed(), ClusterID: n.State().ClusterID}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -359,4 +360,64 @@ func TestNoQuorum(t *testing.T) {
 	}
 	c.MustDo(0, "PUT", "/collections/q2", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"}}, nil)
 	c.MustDo(0, "PUT", "/collections/q/points?wait=true", map[string]any{"points": pts[:1]}, nil)
+}
+
+// TestReplacementTakesOverAddress stops a node for good and starts an
+// empty one at the same address (a compose service or StatefulSet pod
+// back with a new volume): it joins as a new peer, the old peer is removed
+// at once (its address now answers as the newcomer) and every shard is
+// back at its replication factor, with nothing acknowledged lost and no
+// wait for dead_node_timeout.
+func TestReplacementTakesOverAddress(t *testing.T) {
+	c := New(t, Options{Configure: healFast(10 * time.Minute)})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/ta", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"},
+		"shard_number": 3, "replication_factor": 2}, nil)
+	victim := 2
+	if c.Leader() == victim {
+		victim = 1
+	}
+	var others []int
+	for i := range c.Nodes {
+		if i != victim {
+			others = append(others, i)
+		}
+	}
+	old := c.Nodes[victim].Srv.Cluster().ID()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := startWriters(ctx, c, "ta", others, 12, 9, false)
+	time.Sleep(300 * time.Millisecond)
+	c.Stop(victim)
+	if err := os.RemoveAll(c.Nodes[victim].Cfg.Storage.StoragePath); err != nil {
+		t.Fatal(err)
+	}
+	c.Start(victim)
+	start := time.Now()
+	waitFor(t, 60*time.Second, func() string {
+		peers := clusterPeers(t, c, others[0])
+		if _, ok := peers[strconv.FormatUint(old, 10)]; ok {
+			return fmt.Sprintf("old peer %d is still a member", old)
+		}
+		if len(peers) != 3 {
+			return fmt.Sprintf("%d peers", len(peers))
+		}
+		v, err := replicasOf(c, "ta")
+		if err != nil {
+			return err.Error()
+		}
+		_, why := v.converged(3, 2)
+		return why
+	})
+	if id := c.Nodes[victim].Srv.Cluster().ID(); id == old {
+		t.Fatalf("the replacement kept the old id %d", id)
+	}
+	t.Logf("healed %s after the replacement started", time.Since(start).Round(100*time.Millisecond))
+	cancel()
+	w.check(t, c, others[0], "ta")
 }

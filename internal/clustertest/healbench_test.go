@@ -42,7 +42,6 @@ func TestHealNumbers(t *testing.T) {
 	}
 	const dim = 512
 	c := New(t, Options{Nodes: 4, Configure: func(i int, cfg *config.Config) {
-		cfg.Cluster.NodeDownAfter = config.Duration(time.Second)
 		cfg.Cluster.DeadNodeTimeout = config.Duration(deadAfter)
 	}})
 	for i := range c.Nodes {
