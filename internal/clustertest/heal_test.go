@@ -421,3 +421,58 @@ func TestReplacementTakesOverAddress(t *testing.T) {
 	cancel()
 	w.check(t, c, others[0], "ta")
 }
+
+// TestVotersSpreadOverZones starts a cluster from three nodes of one zone
+// and grows it to seven over three zones: the leader spreads the five
+// Raft voters so that no zone holds more than two, and losing the first
+// zone (three nodes) leaves a quorum that still accepts metadata changes.
+func TestVotersSpreadOverZones(t *testing.T) {
+	zone := func(i int) string { return []string{"z0", "z0", "z0", "z1", "z1", "z2", "z2"}[i] }
+	c := New(t, Options{Nodes: 7, Configure: func(i int, cfg *config.Config) {
+		healFast(time.Minute)(i, cfg)
+		cfg.Cluster.BootstrapExpect = 3
+		cfg.Cluster.Join = cfg.Cluster.Join[:3]
+		cfg.Cluster.Zone = zone(i)
+	}})
+	for i := range 3 {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i < 7; i++ {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	zoneOf := map[uint64]string{}
+	for i, n := range c.Nodes {
+		zoneOf[n.Srv.Cluster().ID()] = zone(i)
+	}
+	waitFor(t, 60*time.Second, func() string {
+		l := c.Leader()
+		if l < 0 {
+			return "no leader"
+		}
+		votes := map[string]int{}
+		vs := c.Nodes[l].Srv.Cluster().Voters()
+		for _, v := range vs {
+			votes[zoneOf[v]]++
+		}
+		if len(vs) != 5 || votes["z0"] > 2 || votes["z1"] > 2 || votes["z2"] > 2 {
+			return fmt.Sprintf("%d voters, per zone %v", len(vs), votes)
+		}
+		return ""
+	})
+	for i := range 3 {
+		c.Stop(i)
+	}
+	waitFor(t, 60*time.Second, func() string {
+		code, raw := c.Do(3, "PUT", "/collections/after-z0", map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"}}, nil)
+		if code != 200 {
+			return fmt.Sprintf("%d %s", code, raw)
+		}
+		return ""
+	})
+}

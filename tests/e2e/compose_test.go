@@ -141,7 +141,9 @@ func TestComposeCluster(t *testing.T) {
 			default:
 			}
 			body, _ := json.Marshal(map[string]any{"points": []any{map[string]any{"id": id, "vector": []float32{1, float32(id), 0, 1}}}})
-			resp, err := (&http.Client{Timeout: 15 * time.Second}).Post(bases[0]+"/collections/rf/points?wait=true", "application/json", bytes.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPut, bases[0]+"/collections/rf/points?wait=true", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
