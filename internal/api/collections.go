@@ -246,7 +246,13 @@ type CollectionParams struct {
 	ShardingMethod         *string             `json:"sharding_method,omitempty"`
 	ReplicationFactor      int                 `json:"replication_factor"`
 	WriteConsistencyFactor int                 `json:"write_consistency_factor"`
-	OnDiskPayload          bool                `json:"on_disk_payload"`
+	// ReadFanOutFactor is how many more replicas than the read
+	// consistency asks a read goes to at once (first answer wins);
+	// ReadFanOutDelayMs, when set, hedges instead: each further replica
+	// is asked only after that many milliseconds without an answer.
+	ReadFanOutFactor  *int `json:"read_fan_out_factor,omitempty"`
+	ReadFanOutDelayMs *int `json:"read_fan_out_delay_ms,omitempty"`
+	OnDiskPayload     bool `json:"on_disk_payload"`
 	SparseVectors          SparseVectorsConfig `json:"sparse_vectors,omitempty"`
 }
 
@@ -292,6 +298,7 @@ type CollectionParamsDiff struct {
 	ReplicationFactor      *int  `json:"replication_factor,omitempty"`
 	WriteConsistencyFactor *int  `json:"write_consistency_factor,omitempty"`
 	ReadFanOutFactor       *int  `json:"read_fan_out_factor,omitempty"`
+	ReadFanOutDelayMs      *int  `json:"read_fan_out_delay_ms,omitempty"`
 	OnDiskPayload          *bool `json:"on_disk_payload,omitempty"`
 }
 

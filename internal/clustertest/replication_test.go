@@ -404,3 +404,70 @@ func TestCorruptReplicaIsRebuilt(t *testing.T) {
 		t.Fatalf("quarantined copies: %v", aside)
 	}
 }
+
+// TestReadFanOut reads through a node that holds no replica of a shard
+// while the link to the shard's primary is slow (300 ms): a plain read
+// waits for the primary; with read_fan_out_factor 1 the other replica is
+// asked at once and answers first; with read_fan_out_delay_ms 50 it is
+// asked after 50 ms. The settings show in the collection's parameters.
+func TestReadFanOut(t *testing.T) {
+	c := New(t, Options{Faults: true})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/fo", map[string]any{"vectors": map[string]any{"size": 2, "distance": "Dot"},
+		"shard_number": 1, "replication_factor": 2}, nil)
+	c.MustDo(0, "PUT", "/collections/fo/points?wait=true", map[string]any{"points": []any{map[string]any{"id": 1, "vector": []float32{1, 2}}}}, nil)
+	waitConverged(t, c, "fo", 1, 2, 10*time.Second)
+	st := c.Nodes[0].Srv.Cluster().State()
+	sp := st.Collections["fo"].Shards[0]
+	index := map[uint64]int{}
+	for i, n := range c.Nodes {
+		index[n.Srv.Cluster().ID()] = i
+	}
+	coord := -1
+	for i, n := range c.Nodes {
+		if _, ok := sp.Replica(n.Srv.Cluster().ID()); !ok {
+			coord = i
+		}
+	}
+	primary := index[sp.Primary()]
+	c.Net.Link(coord, primary).Delay(300*time.Millisecond, 0)
+	median := func() time.Duration {
+		var ds []time.Duration
+		for range 7 {
+			start := time.Now()
+			c.MustDo(coord, "GET", "/collections/fo/points/1", nil, nil)
+			ds = append(ds, time.Since(start))
+		}
+		slices.Sort(ds)
+		t.Logf("reads through node %d: %v", coord, ds)
+		return ds[len(ds)/2]
+	}
+	if d := median(); d < 250*time.Millisecond {
+		t.Fatalf("a read through the slow link took %s: the test does not exercise the primary", d)
+	}
+	c.MustDo(coord, "PATCH", "/collections/fo", map[string]any{"params": map[string]any{"read_fan_out_factor": 1}}, nil) // the reading node applies it before answering
+	if d := median(); d > 150*time.Millisecond {
+		t.Fatalf("with read_fan_out_factor 1 a read took %s", d)
+	}
+	c.MustDo(coord, "PATCH", "/collections/fo", map[string]any{"params": map[string]any{"read_fan_out_delay_ms": 50}}, nil)
+	if d := median(); d < 45*time.Millisecond || d > 200*time.Millisecond {
+		t.Fatalf("with read_fan_out_delay_ms 50 a read took %s", d)
+	}
+	var info struct {
+		Config struct {
+			Params map[string]any `json:"params"`
+		} `json:"config"`
+	}
+	c.MustDo(coord, "GET", "/collections/fo", nil, &info)
+	if info.Config.Params["read_fan_out_factor"] != float64(1) || info.Config.Params["read_fan_out_delay_ms"] != float64(50) {
+		t.Fatalf("params: %v", info.Config.Params)
+	}
+	if code, raw := c.Do(0, "PATCH", "/collections/fo", map[string]any{"params": map[string]any{"read_fan_out_factor": -1}}, nil); code != 400 {
+		t.Fatalf("negative fan-out: %d %s", code, raw)
+	}
+}

@@ -535,6 +535,7 @@ func updateCollectionFromProto(r *qdrant.UpdateCollection) (*api.UpdateCollectio
 			ReplicationFactor:      u32ToIntPtr(p.ReplicationFactor),
 			WriteConsistencyFactor: u32ToIntPtr(p.WriteConsistencyFactor),
 			ReadFanOutFactor:       u32ToIntPtr(p.ReadFanOutFactor),
+			ReadFanOutDelayMs:      u64ToIntPtr(p.ReadFanOutDelayMs),
 			OnDiskPayload:          p.OnDiskPayload,
 		}
 	}
@@ -610,6 +611,8 @@ func collectionInfoToProto(in *api.CollectionInfo) (*qdrant.CollectionInfo, erro
 		VectorsConfig:          vectorsConfigToProto(cfg.Params.Vectors),
 		ReplicationFactor:      intToU32Ptr(&cfg.Params.ReplicationFactor),
 		WriteConsistencyFactor: intToU32Ptr(&cfg.Params.WriteConsistencyFactor),
+		ReadFanOutFactor:       intToU32Ptr(cfg.Params.ReadFanOutFactor),
+		ReadFanOutDelayMs:      intToU64Ptr(cfg.Params.ReadFanOutDelayMs),
 		ShardingMethod:         shardingMethodToProto(cfg.Params.ShardingMethod),
 		SparseVectorsConfig:    sparseConfigToProto(cfg.Params.SparseVectors),
 	}

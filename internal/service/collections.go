@@ -508,6 +508,18 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 			}
 			out.Params.WriteConsistencyFactor = *v
 		}
+		if v := req.Params.ReadFanOutFactor; v != nil {
+			if *v < 0 {
+				return cfg, api.ErrBadInput("read_fan_out_factor must not be negative")
+			}
+			out.Params.ReadFanOutFactor = v
+		}
+		if v := req.Params.ReadFanOutDelayMs; v != nil {
+			if *v < 0 {
+				return cfg, api.ErrBadInput("read_fan_out_delay_ms must not be negative")
+			}
+			out.Params.ReadFanOutDelayMs = v
+		}
 		if v := req.Params.OnDiskPayload; v != nil {
 			out.Params.OnDiskPayload = *v
 		}

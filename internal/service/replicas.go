@@ -414,6 +414,11 @@ func read[T any](r *replicaSet, ctx context.Context, fn func(collection.Shard) (
 		return zero, err
 	}
 	if ask == 1 {
+		if _, c := r.placement(); c != nil && len(hs) > 1 {
+			if f, d := fanOut(c); f > 0 || d > 0 {
+				return fanOutRead(ctx, hs, f, d, fn)
+			}
+		}
 		var first error
 		for _, h := range hs {
 			v, err := fn(h)
@@ -466,6 +471,84 @@ func read[T any](r *replicaSet, ctx context.Context, fn func(collection.Shard) (
 		return zero, api.ErrUnavailable("read consistency needs %d replicas, %d answered: %v", need, ok, errors.Join(errs...))
 	}
 	return res[best].v, nil
+}
+
+// fanOut returns the collection's read_fan_out_factor and
+// read_fan_out_delay_ms.
+func fanOut(c *meta.Collection) (int, time.Duration) {
+	f, d := 0, time.Duration(0)
+	if p := c.Config.Params.ReadFanOutFactor; p != nil {
+		f = *p
+	}
+	if p := c.Config.Params.ReadFanOutDelayMs; p != nil {
+		d = time.Duration(*p) * time.Millisecond
+	}
+	return f, d
+}
+
+// fanOutRead is a read at consistency 1 with read_fan_out_factor f and
+// read_fan_out_delay_ms d: the first replica (this node's, else the
+// primary) is asked at once, and 1+f replicas in all are asked at once
+// when d is 0; with d > 0 each further replica (up to 1+f, or every one
+// when f is 0) is asked only after d without an answer, or at once when
+// an earlier one failed. The first answer wins; the others are dropped.
+// When every asked replica failed, the rest are tried in turn.
+func fanOutRead[T any](ctx context.Context, hs []collection.Shard, f int, d time.Duration, fn func(collection.Shard) (T, error)) (T, error) {
+	var zero T
+	limit := len(hs)
+	if f > 0 {
+		limit = min(1+f, len(hs))
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, len(hs))
+	started, failed := 0, 0
+	start := func() {
+		h := hs[started]
+		started++
+		go func() {
+			v, err := fn(h)
+			ch <- result{v, err}
+		}()
+	}
+	start()
+	if d == 0 {
+		for started < limit {
+			start()
+		}
+	}
+	var first error
+	for {
+		var timer <-chan time.Time
+		if d > 0 && started < limit {
+			timer = time.After(d)
+		}
+		select {
+		case res := <-ch:
+			if res.err == nil {
+				return res.v, nil
+			}
+			failed++
+			if first == nil {
+				first = res.err
+			}
+			if !retryable(res.err) && api.KindOf(res.err) != api.KindTimeout {
+				return zero, res.err
+			}
+			if failed == started {
+				if started == len(hs) {
+					return zero, first
+				}
+				start() // the fallback goes on past the fan-out
+			}
+		case <-timer:
+			start()
+		case <-ctx.Done():
+			return zero, api.ContextError(ctx.Err())
+		}
+	}
 }
 
 func (r *replicaSet) Get(ctx context.Context, ids []api.PointID, wp *api.PayloadSelector, wv *api.VectorSelector) ([]api.Record, error) {
