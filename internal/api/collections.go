@@ -241,19 +241,19 @@ type CreateCollection struct {
 
 // CollectionParams are a collection's structural parameters.
 type CollectionParams struct {
-	Vectors                VectorsConfig       `json:"vectors"`
-	ShardNumber            int                 `json:"shard_number"`
-	ShardingMethod         *string             `json:"sharding_method,omitempty"`
-	ReplicationFactor      int                 `json:"replication_factor"`
-	WriteConsistencyFactor int                 `json:"write_consistency_factor"`
+	Vectors                VectorsConfig `json:"vectors"`
+	ShardNumber            int           `json:"shard_number"`
+	ShardingMethod         *string       `json:"sharding_method,omitempty"`
+	ReplicationFactor      int           `json:"replication_factor"`
+	WriteConsistencyFactor int           `json:"write_consistency_factor"`
 	// ReadFanOutFactor is how many more replicas than the read
 	// consistency asks a read goes to at once (first answer wins);
 	// ReadFanOutDelayMs, when set, hedges instead: each further replica
 	// is asked only after that many milliseconds without an answer.
-	ReadFanOutFactor  *int `json:"read_fan_out_factor,omitempty"`
-	ReadFanOutDelayMs *int `json:"read_fan_out_delay_ms,omitempty"`
-	OnDiskPayload     bool `json:"on_disk_payload"`
-	SparseVectors          SparseVectorsConfig `json:"sparse_vectors,omitempty"`
+	ReadFanOutFactor  *int                `json:"read_fan_out_factor,omitempty"`
+	ReadFanOutDelayMs *int                `json:"read_fan_out_delay_ms,omitempty"`
+	OnDiskPayload     bool                `json:"on_disk_payload"`
+	SparseVectors     SparseVectorsConfig `json:"sparse_vectors,omitempty"`
 }
 
 // CollectionConfig is a collection's whole configuration, as persisted in
