@@ -28,7 +28,8 @@ import (
 // clusterParts are what cluster mode adds to a server: the p2p server and
 // its client pool, the Raft node and the shard server.
 type clusterParts struct {
-	pool   *p2p.Pool
+	pool   *p2p.Pool // control: Raft, metadata calls, pings
+	bulk   *p2p.Pool // data: shard calls, replication, transfers
 	p2pSrv *grpc.Server
 	node   *cluster.Node
 	ln     net.Listener
@@ -107,15 +108,26 @@ func newCluster(cfg config.Config, s *Server, peerID uint64) (*clusterParts, err
 		return nil, err
 	}
 	uri := "http://" + adv + "/"
+	// Two connections per peer: pool carries Raft, the metadata calls and
+	// liveness pings, bulk the data path (shard calls, replication,
+	// checkpoint transfers), so that a transfer filling a connection's
+	// flow-control window never delays a heartbeat.
 	pool, err := p2p.NewPool(po)
 	if err != nil {
 		ln.Close()
+		return nil, fmt.Errorf("cannot set up the peer port: %w", err)
+	}
+	bulk, err := p2p.NewPool(po)
+	if err != nil {
+		ln.Close()
+		pool.Close()
 		return nil, fmt.Errorf("cannot set up the peer port: %w", err)
 	}
 	srv, err := p2p.NewServer(po)
 	if err != nil {
 		ln.Close()
 		pool.Close()
+		bulk.Close()
 		return nil, fmt.Errorf("cannot set up the peer port: %w", err)
 	}
 	node, err := cluster.New(cluster.Options{
@@ -138,10 +150,11 @@ func newCluster(cfg config.Config, s *Server, peerID uint64) (*clusterParts, err
 	if err != nil {
 		ln.Close()
 		pool.Close()
+		bulk.Close()
 		return nil, err
 	}
 	node.Register(srv)
-	return &clusterParts{pool: pool, p2pSrv: srv, node: node, ln: ln}, nil
+	return &clusterParts{pool: pool, bulk: bulk, p2pSrv: srv, node: node, ln: ln}, nil
 }
 
 // remoteShard returns the handle of a replica on another peer, dialled by
@@ -167,6 +180,15 @@ func (cp *clusterParts) dialPeer(peer uint64) (*grpc.ClientConn, error) {
 	if !ok {
 		return nil, api.ErrUnavailable("peer %d is not a member of the cluster", peer)
 	}
+	return cp.bulk.Conn(p.Addr)
+}
+
+// controlDial returns the control connection to a peer (liveness pings).
+func (cp *clusterParts) controlDial(peer uint64) (*grpc.ClientConn, error) {
+	p, ok := cp.node.State().Peers[peer]
+	if !ok {
+		return nil, api.ErrUnavailable("peer %d is not a member of the cluster", peer)
+	}
 	return cp.pool.Conn(p.Addr)
 }
 
@@ -186,7 +208,7 @@ func (cp *clusterParts) close() error {
 	err := cp.node.Close()
 	cp.p2pSrv.Stop()
 	cp.ln.Close()
-	return errors.Join(err, cp.pool.Close())
+	return errors.Join(err, cp.pool.Close(), cp.bulk.Close())
 }
 
 func msDuration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -145,7 +145,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	var cl service.Cluster
 	var remoteShard func(service.RemoteTarget) collection.Shard
-	var dialPeer func(uint64) (*grpc.ClientConn, error)
+	var dialPeer, controlDial func(uint64) (*grpc.ClientConn, error)
 	if cfg.Cluster.Enabled {
 		if err := applyECSMetadata(context.Background(), &cfg, os.Getenv); err != nil {
 			return nil, err
@@ -154,12 +154,13 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		if s.cl, err = newCluster(cfg, s, peer); err != nil {
 			return nil, err
 		}
-		cl, remoteShard, dialPeer = s.cl.node, s.cl.remoteShard, s.cl.dialPeer
+		cl, remoteShard, dialPeer, controlDial = s.cl.node, s.cl.remoteShard, s.cl.dialPeer, s.cl.controlDial
 	}
 	svc, err := service.New(service.Options{
 		Cluster:       cl,
 		RemoteShard:   remoteShard,
 		PeerDial:      dialPeer,
+		ControlDial:   controlDial,
 		AckTimeout:    cfg.Cluster.NodeDownAfter.Std(),
 		FailoverAfter: min(cfg.Cluster.NodeDownAfter.Std(), service.DefaultFailoverAfter),
 		TransferRate:  float64(cfg.Cluster.TransferRateLimitMB) * (1 << 20),

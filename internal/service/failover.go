@@ -30,7 +30,11 @@ func (s *Service) primaryOfSome(st *meta.State, peer uint64) bool {
 }
 
 func (s *Service) ping(peer uint64) bool {
-	cc, err := s.opts.PeerDial(peer)
+	dial := s.opts.ControlDial
+	if dial == nil {
+		dial = s.opts.PeerDial
+	}
+	cc, err := dial(peer)
 	if err != nil {
 		return false
 	}

@@ -120,6 +120,10 @@ type Options struct {
 	// PeerDial returns a connection to another peer's p2p port (cluster
 	// mode: replication streams).
 	PeerDial func(peer uint64) (*grpc.ClientConn, error)
+	// ControlDial returns the control connection to a peer (liveness
+	// pings), apart from the data connection PeerDial returns, so that
+	// bulk transfers never delay a ping (nil: PeerDial).
+	ControlDial func(peer uint64) (*grpc.ClientConn, error)
 	// AckTimeout is how long a backup replica may fail to acknowledge
 	// writes before its primary marks it Dead (0:
 	// replica.DefaultAckTimeout).
