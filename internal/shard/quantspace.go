@@ -7,7 +7,8 @@ import (
 	"github.com/shoal-db/shoal/internal/index/quant"
 )
 
-// Scalar quantization of a dense vector (quantization_config scalar int8).
+// Quantization of a dense vector (quantization_config scalar int8 or
+// binary one_bit).
 //
 // The codes are derived data: they are trained and encoded from the
 // original vectors in memory, never persisted, so an index file or a
@@ -17,7 +18,8 @@ import (
 // sample of the live vectors, and trained again while the space grows to
 // quantTrainFull vectors each time it doubles, so that the range follows
 // the data of an import; past that the range is fixed and new vectors are
-// clamped into it. Training and encoding run under Shard.mu held
+// clamped into it. Binary codes need no training: they are encoded once,
+// when indexing starts. Training and encoding run under Shard.mu held
 // exclusively; searches read the codes under Shard.mu held shared.
 
 // quantTrainFull is the vector count past which a space stops retraining
@@ -30,7 +32,7 @@ const quantSampleValues = 2_000_000
 // quantState is the quantization of one space. Guarded by Shard.mu.
 type quantState struct {
 	cfg       *api.QuantizationConfig // nil: not quantized
-	codes     *quant.Codes            // nil until trained
+	codes     quant.Encoded           // nil until trained
 	trainedAt int                     // sp.count when trained
 }
 
@@ -60,7 +62,7 @@ func (sp *space) maybeTrain(live bitset) {
 	if qs.cfg == nil || !sp.indexing || sp.count == 0 {
 		return
 	}
-	if qs.codes != nil && (qs.trainedAt >= quantTrainFull || sp.count < 2*qs.trainedAt) {
+	if qs.codes != nil && (qs.cfg.Binary != nil || qs.trainedAt >= quantTrainFull || sp.count < 2*qs.trainedAt) {
 		return
 	}
 	var offs []uint32
@@ -71,6 +73,15 @@ func (sp *space) maybeTrain(live bitset) {
 		return true
 	})
 	if len(offs) == 0 {
+		return
+	}
+	if b := qs.cfg.Binary; b != nil {
+		codes := quant.NewBinaryCodes(quant.NewBinary(sp.dist, sp.dim, b.QueryBits()))
+		for _, off := range offs {
+			codes.Set(off, sp.store.Get(off))
+		}
+		qs.codes, qs.trainedAt = codes, sp.count
+		sp.store.DropResident() // the pass read every vector
 		return
 	}
 	limit := len(offs)
@@ -104,7 +115,7 @@ func (sp *space) quantCodesBytes() int64 {
 // offset by codes, k candidates are taken by it, and rescore says whether
 // the original vectors re-score them.
 type quantSearch struct {
-	scorer  *quant.Searcher
+	scorer  quant.Scorer
 	dist    func(off uint32) float32
 	k       int
 	rescore bool
@@ -122,7 +133,7 @@ func (sp *space) quantPlan(req SearchRequest) (*quantSearch, error) {
 	if codes == nil || req.Scorer != nil || req.Params.Exact || qp.Ignore || len(req.Vector) != sp.dim {
 		return nil, nil
 	}
-	sc := codes.Searcher(codes.Quantizer().Query(req.Vector))
+	sc := codes.Scorer(req.Vector)
 	k := req.Limit
 	if qp.OversamplingFactor() > 1 {
 		k = int(math.Ceil(float64(k) * qp.OversamplingFactor()))
