@@ -2,6 +2,7 @@ package collection
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -9,11 +10,16 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/filter"
+	"github.com/shoal-db/shoal/internal/index"
 	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
 // checkVector validates one vector against the named vector's config and
-// returns it ready to store: a normalised copy for Cosine, else vec itself.
+// returns it ready to store: a normalised copy for Cosine, and for a
+// float16 vector a copy rounded to half precision (what the store keeps,
+// so the durable record, the replicas and every read agree); vec itself
+// otherwise. A uint8 vector must hold integers from 0 to 255.
 func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) {
 	p, err := c.vectorParams(name)
 	if err != nil {
@@ -25,10 +31,39 @@ func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) 
 	if err := api.CheckFinite(name, vec); err != nil {
 		return nil, err
 	}
+	out := vec
 	if p.Distance == api.DistanceCosine {
-		return normalized(vec), nil
+		out = normalized(vec)
 	}
-	return vec, nil
+	switch shard.StoreType(p) {
+	case index.Uint8:
+		for i, x := range vec {
+			if x < 0 || x > 255 || x != float32(math.Trunc(float64(x))) {
+				return nil, api.ErrBadInput("Wrong input: vector %s element %d is %v: a vector of datatype uint8 holds integers from 0 to 255", vectorLabel(name), i, x)
+			}
+		}
+	case index.Float16:
+		if &out[0] == &vec[0] {
+			out = slices.Clone(vec)
+		}
+		for i, x := range out {
+			r := vecmath.RoundF16(x)
+			if math.IsInf(float64(r), 0) {
+				return nil, api.ErrBadInput("Wrong input: vector %s element %d is %v: beyond the float16 range (±%d)", vectorLabel(name), i, x, vecmath.MaxFloat16)
+			}
+			out[i] = r
+		}
+	}
+	return out, nil
+}
+
+// vectorLabel names a vector in an error: quoted, or "(default)" for the
+// unnamed one.
+func vectorLabel(name string) string {
+	if name == "" {
+		return `""`
+	}
+	return fmt.Sprintf("%q", name)
 }
 
 // checkVectors validates a point's vectors (see checkVector) into a new map.

@@ -78,7 +78,7 @@ func TestQuantizationEndToEnd(t *testing.T) {
 		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"binary": {"encoding": "one_and_half_bits"}}}}`, `one_and_half_bits`},
 		{"PATCH", d, `{"quantization_config": {"binary": {"query_encoding": "scalar2bits"}}}`, "scalar2bits"},
 		{"PUT", "/collections/p", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"product": {"compression": "x16"}}}}`, "product quantization is not supported"},
-		{"PUT", "/collections/f16", `{"vectors": {"size": 8, "distance": "Dot", "datatype": "float16"}}`, "datatype"},
+		{"PUT", "/collections/t4", `{"vectors": {"size": 8, "distance": "Dot", "datatype": "turbo4"}}`, `datatype \"turbo4\" is not supported`},
 		{"PATCH", d, `{"vectors": {"": {"on_disk": false}}}`, "on_disk"},
 	} {
 		resp := c.do(bad.method, bad.path, bad.body)

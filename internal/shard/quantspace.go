@@ -78,7 +78,7 @@ func (sp *space) maybeTrain(live bitset) {
 	if b := qs.cfg.Binary; b != nil {
 		codes := quant.NewBinaryCodes(quant.NewBinary(sp.dist, sp.dim, b.QueryBits()))
 		for _, off := range offs {
-			codes.Set(off, sp.store.Get(off))
+			codes.Set(off, sp.store.Vector(off))
 		}
 		qs.codes, qs.trainedAt = codes, sp.count
 		sp.store.DropResident() // the pass read every vector
@@ -92,12 +92,12 @@ func (sp *space) maybeTrain(live bitset) {
 	step := max(1, len(offs)/limit)
 	sample := make([][]float32, 0, len(offs)/step+1)
 	for i := 0; i < len(offs); i += step {
-		sample = append(sample, sp.store.Get(offs[i]))
+		sample = append(sample, sp.store.Vector(offs[i]))
 	}
 	q := quant.TrainScalar(sp.dist, sp.dim, sample, qs.cfg.Quantile())
 	codes := quant.NewCodes(q)
 	for _, off := range offs {
-		codes.Set(off, sp.store.Get(off))
+		codes.Set(off, sp.store.Vector(off))
 	}
 	qs.codes, qs.trainedAt = codes, sp.count
 	sp.store.DropResident() // the pass read every vector

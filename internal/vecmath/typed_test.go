@@ -1,0 +1,79 @@
+package vecmath
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shoal-db/shoal/internal/api"
+)
+
+// TestFloat16RoundTrip: every half-precision value survives F16ToF32 and
+// back; F32ToF16 rounds to the nearest half (ties to even), overflows to
+// infinity and keeps signed zeros, subnormals and NaN.
+func TestFloat16RoundTrip(t *testing.T) {
+	for h := range 1 << 16 {
+		f := F16ToF32(uint16(h))
+		back := F32ToF16(f)
+		if f != f {
+			if back&0x7c00 != 0x7c00 || back&0x3ff == 0 {
+				t.Fatalf("NaN %04x came back as %04x", h, back)
+			}
+			continue
+		}
+		if back != uint16(h) {
+			t.Fatalf("%04x → %v → %04x", h, f, back)
+		}
+	}
+	for _, c := range []struct {
+		in   float32
+		want float32
+	}{
+		{1, 1}, {1 + 1.0/2048, 1}, {1 + 3.0/2048, 1 + 2.0/1024}, {65504, 65504}, {65519, 65504},
+		{65520, float32(math.Inf(1))}, {-1e9, float32(math.Inf(-1))}, {1e-9, 0}, {5.96e-8, 5.9604645e-8}, {0.1, 0.099975586},
+	} {
+		if got := RoundF16(c.in); got != c.want {
+			t.Errorf("RoundF16(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+	// Against a float64 nearest search on random values in range.
+	r := rand.New(rand.NewPCG(1, 1))
+	for range 100000 {
+		f := float32((r.Float64()*2 - 1) * math.Pow(2, float64(r.IntN(30)-20)))
+		got := float64(RoundF16(f))
+		h := F32ToF16(f)
+		for _, n := range []uint16{h - 1, h + 1} {
+			if alt := float64(F16ToF32(n)); alt == alt && math.Abs(alt-float64(f)) < math.Abs(got-float64(f)) {
+				t.Fatalf("RoundF16(%v) = %v, but %v is nearer", f, got, alt)
+			}
+		}
+	}
+}
+
+// TestTypedKernels: the uint8 and float16 kernels equal Dist over the
+// decoded vector.
+func TestTypedKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	for n := 1; n <= 70; n++ {
+		q := make([]float32, n)
+		u8, f16 := make([]byte, n), make([]byte, 2*n)
+		du8, df16 := make([]float32, n), make([]float32, n)
+		h := Uint16s(f16)
+		for i := range q {
+			q[i] = float32(r.NormFloat64() * 10)
+			u8[i] = byte(r.IntN(256))
+			du8[i] = float32(u8[i])
+			h[i] = F32ToF16(float32(r.NormFloat64()))
+			df16[i] = F16ToF32(h[i])
+		}
+		for _, d := range []api.Distance{api.DistanceCosine, api.DistanceDot, api.DistanceEuclid, api.DistanceManhattan} {
+			for _, c := range []struct {
+				got, want float32
+			}{{KernelU8(d)(q, u8), Dist(d)(q, du8)}, {KernelF16(d)(q, f16), Dist(d)(q, df16)}} {
+				if math.Abs(float64(c.got-c.want)) > 1e-3*(1+math.Abs(float64(c.want))) {
+					t.Fatalf("n=%d %s: kernel %v, Dist %v", n, d, c.got, c.want)
+				}
+			}
+		}
+	}
+}
