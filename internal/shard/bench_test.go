@@ -332,3 +332,79 @@ func benchQuantized(b *testing.B, label, cfg string, cases []quantBenchCase) {
 		})
 	}
 }
+
+// BenchmarkDatatypeSearch60k builds the fashion-mnist shard again with the
+// vectors kept as uint8 and as float16 (its pixels are integers from 0 to
+// 255, exact in both) and compares top-10 searches with the float32 shard,
+// interleaved query by query: one op is 1,000 queries of each from one
+// goroutine. It reports qps and recall@10 of each, the qps ratio, the
+// bytes of each store and the typed shard's build time.
+func BenchmarkDatatypeSearch60k(b *testing.B) {
+	f := buildFashion(b)
+	dim := len(f.base[0])
+	base, err := Open(benchOptions(f.dir, dim))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer base.Close()
+	truth, err := texmex.ReadIvecs(filepath.Join(dataDir(), "groundtruth.ivecs.gz"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, dt := range []string{"uint8", "float16"} {
+		b.Run(dt, func(b *testing.B) {
+			opts := benchOptions(b.TempDir(), dim)
+			opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid, Datatype: &dt}}
+			s, err := Open(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			start := time.Now()
+			for i := 0; i < len(f.base); i += 256 {
+				var pts []api.PointStruct
+				for j := i; j < min(i+256, len(f.base)); j++ {
+					pts = append(pts, api.PointStruct{ID: api.NumID(uint64(j)), Vector: api.Vectors{"": f.base[j]}})
+				}
+				if _, err := s.Apply(bg, upsert(pts...)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.WaitIndexed(bg); err != nil {
+				b.Fatal(err)
+			}
+			build := time.Since(start)
+			ef := 64
+			p := api.SearchParams{HnswEf: &ef}
+			var rec [2]float64
+			var took [2]time.Duration
+			n := 0
+			for b.Loop() {
+				for i := range 1000 {
+					want := make([]uint64, 10)
+					for j := range want {
+						want[j] = uint64(truth[i][j])
+					}
+					for k, sh := range []*Shard{base, s} {
+						t0 := time.Now()
+						hits, err := sh.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Params: p})
+						took[k] += time.Since(t0)
+						if err != nil {
+							b.Fatal(err)
+						}
+						rec[k] += recall(ids(hits), want)
+					}
+					n++
+				}
+			}
+			b.ReportMetric(float64(n)/took[0].Seconds(), "qps-float32")
+			b.ReportMetric(float64(n)/took[1].Seconds(), "qps-"+dt)
+			b.ReportMetric(took[0].Seconds()/took[1].Seconds(), dt+"/float32")
+			b.ReportMetric(rec[0]/float64(n), "recall-float32")
+			b.ReportMetric(rec[1]/float64(n), "recall-"+dt)
+			b.ReportMetric(float64(base.spaces[""].store.Bytes())/(1<<20), "MiB-float32")
+			b.ReportMetric(float64(s.spaces[""].store.Bytes())/(1<<20), "MiB-"+dt)
+			b.ReportMetric(build.Seconds(), "build-s")
+		})
+	}
+}
