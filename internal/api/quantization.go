@@ -41,12 +41,20 @@ func (b *BinaryQuantization) QueryBits() int {
 	return 0
 }
 
+// ProductQuantization configures Qdrant's product quantization.
+type ProductQuantization struct {
+	Compression string  `json:"compression"`          // xR for R in 4, 8, 16, 32, 64: R bytes of float32 (R/4 elements) per code byte
+	AlwaysRAM   *bool   `json:"always_ram,omitempty"` // accepted either way: the codes are always kept in RAM
+	Memory      *string `json:"memory,omitempty"`     // cold, cached or pinned: accepted, the codes are always kept in RAM
+}
+
 // QuantizationConfig is a parsed quantization_config (collection-level or
-// per vector): exactly one of Scalar (int8) and Binary (one_bit) is set.
-// Product quantization is refused by ParseQuantization.
+// per vector): exactly one of Scalar (int8), Product and Binary (one_bit)
+// is set.
 type QuantizationConfig struct {
-	Scalar *ScalarQuantization `json:"scalar,omitempty"`
-	Binary *BinaryQuantization `json:"binary,omitempty"`
+	Scalar  *ScalarQuantization  `json:"scalar,omitempty"`
+	Product *ProductQuantization `json:"product,omitempty"`
+	Binary  *BinaryQuantization  `json:"binary,omitempty"`
 }
 
 // Quantile returns the quantile in force.
@@ -67,9 +75,8 @@ func IsQuantizationDisabled(raw json.RawMessage) bool {
 }
 
 // ParseQuantization parses and validates a quantization_config: nil for an
-// absent, null or empty one (and for "Disabled"). Product quantization and
-// the binary encodings other than one_bit are refused: this server does not
-// implement them.
+// absent, null or empty one (and for "Disabled"). The binary encodings
+// other than one_bit are refused: this server does not implement them.
 func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("{}")) || IsQuantizationDisabled(t) {
@@ -84,9 +91,7 @@ func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 	}
 	for kind := range probe {
 		switch kind {
-		case "scalar", "binary":
-		case "product":
-			return nil, ErrBadInput("product quantization is not supported by this server: only scalar int8 and binary one_bit quantization")
+		case "scalar", "binary", "product":
 		default:
 			return nil, ErrBadInput("unknown quantization %q: expected scalar, product or binary", kind)
 		}
@@ -100,6 +105,23 @@ func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 	}
 	if _, ok := probe["binary"]; ok {
 		return &q, checkBinary(q.Binary)
+	}
+	if _, ok := probe["product"]; ok {
+		p := q.Product
+		if p == nil {
+			return nil, ErrBadInput("quantization_config.product must be an object")
+		}
+		if err := checkMemory("product", p.Memory); err != nil {
+			return nil, err
+		}
+		switch p.Compression {
+		case "x4", "x8", "x16", "x32", "x64":
+		case "":
+			return nil, ErrBadInput("Json deserialize error: missing field `compression` at quantization_config.product")
+		default:
+			return nil, ErrBadInput("Json deserialize error: unknown variant `%s`, expected one of `x4`, `x8`, `x16`, `x32`, `x64` at quantization_config.product.compression", p.Compression)
+		}
+		return &q, nil
 	}
 	s := q.Scalar
 	if s == nil {

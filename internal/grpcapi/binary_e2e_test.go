@@ -12,8 +12,9 @@ import (
 // TestBinaryQuantizationGRPC: a collection created over gRPC with binary
 // quantization reports it back, searches by the codes (rescore: false
 // gives the sign vectors' scores dim − 2·hamming, the default the exact
-// scores), refuses the two_bits encoding by name, and an update to
-// scalar quantization takes effect.
+// scores), refuses the two_bits encoding by name, and updates to scalar
+// and then product quantization take effect (the product config echoed
+// back, rescored scores exact).
 func TestBinaryQuantizationGRPC(t *testing.T) {
 	ts := startServer(t, serverConfig{})
 	c := ts.client(t, "")
@@ -94,6 +95,24 @@ func TestBinaryQuantizationGRPC(t *testing.T) {
 	for _, h := range query(&qdrant.SearchParams{Quantization: &qdrant.QuantizationSearchParams{Rescore: qdrant.PtrOf(false)}}, 10) {
 		if s := h.GetScore(); s == float32(math.Trunc(float64(s))) {
 			t.Errorf("score %v after the update to scalar is an integer: still binary codes?", s)
+		}
+	}
+	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: coll, QuantizationConfig: qdrant.NewQuantizationDiffProduct(&qdrant.ProductQuantization{
+		Compression: qdrant.CompressionRatio_x8, AlwaysRam: qdrant.PtrOf(true),
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err = c.GetCollectionInfo(ctx, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := info.GetConfig().GetQuantizationConfig().GetProduct(); p == nil || p.GetCompression() != qdrant.CompressionRatio_x8 || !p.GetAlwaysRam() {
+		t.Fatalf("quantization config after the update to product: %v", info.GetConfig().GetQuantizationConfig())
+	}
+	for _, h := range query(&qdrant.SearchParams{Quantization: &qdrant.QuantizationSearchParams{Oversampling: qdrant.PtrOf(3.0)}}, 10) {
+		if want := exact[h.GetId().GetNum()]; math.Abs(float64(h.GetScore()-want)) > 1e-5 {
+			t.Errorf("product: rescored score of %d: %v, exact %v", h.GetId().GetNum(), h.GetScore(), want)
 		}
 	}
 }

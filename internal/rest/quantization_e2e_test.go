@@ -14,8 +14,8 @@ import (
 // TestQuantizationEndToEnd: a collection created with scalar int8
 // quantization searches by its codes over REST (rescore: false reports
 // approximate scores, the default rescores to the exact ones),
-// params.quantization is validated, product quantization and binary
-// encodings other than one_bit are refused, and PATCH "Disabled" turns the
+// params.quantization is validated, unknown product compressions and
+// binary encodings other than one_bit are refused, and PATCH "Disabled" turns the
 // codes off.
 func TestQuantizationEndToEnd(t *testing.T) {
 	c := newRealServer(t, Options{}, auth.Options{})
@@ -77,7 +77,7 @@ func TestQuantizationEndToEnd(t *testing.T) {
 		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot"}, "quantization_config": {"binary": {"encoding": "two_bits"}}}`, `binary quantization encoding \"two_bits\" is not supported`},
 		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"binary": {"encoding": "one_and_half_bits"}}}}`, `one_and_half_bits`},
 		{"PATCH", d, `{"quantization_config": {"binary": {"query_encoding": "scalar2bits"}}}`, "scalar2bits"},
-		{"PUT", "/collections/p", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"product": {"compression": "x16"}}}}`, "product quantization is not supported"},
+		{"PUT", "/collections/p", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"product": {"compression": "x12"}}}}`, "unknown variant `x12`"},
 		{"PUT", "/collections/t4", `{"vectors": {"size": 8, "distance": "Dot", "datatype": "turbo4"}}`, `datatype \"turbo4\" is not supported`},
 		{"PATCH", d, `{"vectors": {"": {"on_disk": false}}}`, "on_disk"},
 	} {
@@ -196,5 +196,69 @@ func TestBinaryQuantizationEndToEnd(t *testing.T) {
 	got := search(`{"quantization": {"rescore": false}}`, 10)
 	if len(got) != 10 || got[0].Score == math.Trunc(got[0].Score) {
 		t.Errorf("after Disabled: %v", got)
+	}
+}
+
+// TestProductQuantizationEndToEnd: a collection with product quantization
+// echoes its config, rescored searches report the exact scores, searches
+// by the codes alone approximate scores, and PATCH "Disabled" turns the
+// codes off.
+func TestProductQuantizationEndToEnd(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/pq"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 16, "distance": "Euclid"},
+		"hnsw_config": {"full_scan_threshold": 10}, "optimizers_config": {"indexing_threshold": 1},
+		"quantization_config": {"product": {"compression": "x16", "always_ram": true}}}`}.run(t, c)
+	step{method: "GET", path: d, check: func(t testing.TB, res json.RawMessage) {
+		if !strings.Contains(string(res), `"quantization_config":{"product":{"compression":"x16","always_ram":true}}`) {
+			t.Errorf("collection info %s", res)
+		}
+	}}.run(t, c)
+	r := rand.New(rand.NewPCG(7, 8))
+	var pts []string
+	for i := range 600 {
+		v := make([]string, 16)
+		for j := range v {
+			v[j] = fmt.Sprintf("%.4f", r.NormFloat64()+float64(i%4))
+		}
+		pts = append(pts, fmt.Sprintf(`{"id": %d, "vector": [%s]}`, i, strings.Join(v, ",")))
+	}
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [` + strings.Join(pts, ",") + `]}`}.run(t, c)
+	q := make([]string, 16)
+	for j := range q {
+		q[j] = fmt.Sprintf("%.4f", r.NormFloat64()+1)
+	}
+	type hit struct {
+		ID    int     `json:"id"`
+		Score float64 `json:"score"`
+	}
+	search := func(params string) []hit {
+		t.Helper()
+		res := step{method: "POST", path: d + "/points/query", body: `{"query": [` + strings.Join(q, ",") + `], "limit": 10, "params": ` + params + `}`}.run(t, c)
+		var out struct {
+			Points []hit `json:"points"`
+		}
+		if err := json.Unmarshal(res, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Points
+	}
+	exact := search(`{"exact": true}`)
+	got := search(`{"quantization": {"rescore": true, "oversampling": 8}}`)
+	if len(got) != 10 || got[0] != exact[0] {
+		t.Errorf("rescored %v, exact %v", got, exact)
+	}
+	same := 0
+	for i, h := range search(`{"quantization": {"rescore": false}}`) {
+		if h.Score == exact[min(i, len(exact)-1)].Score {
+			same++
+		}
+	}
+	if same == 10 {
+		t.Error("scores by the product codes equal the exact ones")
+	}
+	step{method: "PATCH", path: d, body: `{"quantization_config": "Disabled"}`}.run(t, c)
+	if got := search(`{"quantization": {"rescore": false}}`); len(got) != 10 || got[0] != exact[0] || got[9] != exact[9] {
+		t.Errorf("after Disabled: %v, exact %v", got, exact)
 	}
 }

@@ -7,10 +7,10 @@ import (
 	"github.com/shoal-db/shoal/internal/api"
 )
 
-// TestQuantizationConfigValidation: scalar int8 and binary one_bit are
-// accepted (collection and vector level, in create and update, "Disabled"
-// drops them), product quantization, binary encodings other than one_bit
-// and bad quantiles are refused; on_disk is accepted at creation and
+// TestQuantizationConfigValidation: scalar int8, product and binary
+// one_bit are accepted (collection and vector level, in create and update,
+// "Disabled" drops them), unknown compressions, binary encodings other
+// than one_bit and bad quantiles are refused; on_disk is accepted at creation and
 // refused as a change.
 func TestQuantizationConfigValidation(t *testing.T) {
 	vec := func(q string, onDisk *bool) api.VectorsConfig {
@@ -30,7 +30,10 @@ func TestQuantizationConfigValidation(t *testing.T) {
 		{"binary one_and_half_bits", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"binary":{"encoding":"one_and_half_bits"}}`)}, false},
 		{"binary query encoding", api.CreateCollection{Vectors: vec(`{"binary":{"query_encoding":"scalar2bits"}}`, nil)}, false},
 		{"binary memory", api.CreateCollection{Vectors: vec(`{"binary":{"memory":"ram"}}`, nil)}, false},
-		{"product", api.CreateCollection{Vectors: vec(`{"product":{"compression":"x16"}}`, nil)}, false},
+		{"product", api.CreateCollection{Vectors: vec(`{"product":{"compression":"x16"}}`, nil)}, true},
+		{"collection product", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"product":{"compression":"x64","always_ram":false}}`)}, true},
+		{"product compression", api.CreateCollection{Vectors: vec(`{"product":{"compression":"x2"}}`, nil)}, false},
+		{"product no compression", api.CreateCollection{Vectors: vec(`{"product":{"always_ram":true}}`, nil)}, false},
 		{"quantile", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8","quantile":0.3}}`, nil)}, false},
 		{"type", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int4"}}`, nil)}, false},
 		{"unknown member", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8","bits":3}}`, nil)}, false},

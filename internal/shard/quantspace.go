@@ -7,8 +7,8 @@ import (
 	"github.com/shoal-db/shoal/internal/index/quant"
 )
 
-// Quantization of a dense vector (quantization_config scalar int8 or
-// binary one_bit).
+// Quantization of a dense vector (quantization_config scalar int8, product
+// or binary one_bit).
 //
 // The codes are derived data: they are trained and encoded from the
 // original vectors in memory, never persisted, so an index file or a
@@ -18,8 +18,9 @@ import (
 // sample of the live vectors, and trained again while the space grows to
 // quantTrainFull vectors each time it doubles, so that the range follows
 // the data of an import; past that the range is fixed and new vectors are
-// clamped into it. Binary codes need no training: they are encoded once,
-// when indexing starts. Training and encoding run under Shard.mu held
+// clamped into it. Product codes follow the same schedule, their centroids
+// trained by k-means on a sample of at most productSample vectors. Binary
+// codes need no training: they are encoded once, when indexing starts. Training and encoding run under Shard.mu held
 // exclusively; searches read the codes under Shard.mu held shared.
 
 // quantTrainFull is the vector count past which a space stops retraining
@@ -28,6 +29,9 @@ const quantTrainFull = 1 << 16
 
 // quantSampleValues bounds the element values a quantile is computed over.
 const quantSampleValues = 2_000_000
+
+// productSample bounds the vectors product quantization trains on.
+const productSample = 2048
 
 // quantState is the quantization of one space. Guarded by Shard.mu.
 type quantState struct {
@@ -88,14 +92,21 @@ func (sp *space) maybeTrain(live bitset) {
 	if qs.cfg.Quantile() < 1 {
 		limit = max(1, quantSampleValues/sp.dim)
 	}
+	if qs.cfg.Product != nil {
+		limit = productSample
+	}
 	limit = min(limit, quantTrainFull)
-	step := max(1, len(offs)/limit)
+	step := max(1, (len(offs)+limit-1)/limit)
 	sample := make([][]float32, 0, len(offs)/step+1)
 	for i := 0; i < len(offs); i += step {
 		sample = append(sample, sp.store.Vector(offs[i]))
 	}
-	q := quant.TrainScalar(sp.dist, sp.dim, sample, qs.cfg.Quantile())
-	codes := quant.NewCodes(q)
+	var codes quant.Encoded
+	if p := qs.cfg.Product; p != nil {
+		codes = quant.NewProductCodes(quant.TrainProduct(sp.dist, sp.dim, quant.CompressionSub(p.Compression), sample))
+	} else {
+		codes = quant.NewCodes(quant.TrainScalar(sp.dist, sp.dim, sample, qs.cfg.Quantile()))
+	}
 	for _, off := range offs {
 		codes.Set(off, sp.store.Vector(off))
 	}

@@ -264,7 +264,7 @@ const graphCostFactor = 22
 // the selectivity), and the unindexed tail is always scanned exactly and
 // merged in.
 //
-// With qs (scalar or binary quantization), the graph is traversed and the tail
+// With qs (scalar, product or binary quantization), the graph is traversed and the tail
 // scanned by the codes for qs.k candidates (limit × oversampling), which
 // the original vectors re-score when qs.rescore; the exact paths score the
 // original vectors.

@@ -2,10 +2,11 @@ package quant
 
 // Encoded is the code store of one trained quantizer, by dense offset: what
 // a quantized space keeps beside its original vectors and what its graph
-// searches score. *Codes (scalar) and *BinaryCodes implement it. Set calls
-// are serialised by the caller's writer lock; Scorer and the scorers it
-// returns run concurrently with Set under index.Store's rules (a read of an
-// offset happens after the Set that wrote it).
+// searches score. *Codes (scalar), *BinaryCodes and *ProductCodes
+// implement it. Set calls are serialised by the caller's writer lock;
+// Scorer and the scorers it returns run concurrently with Set under
+// index.Store's rules (a read of an offset happens after the Set that
+// wrote it).
 type Encoded interface {
 	// Set encodes vec into offset off.
 	Set(off uint32, vec []float32)
@@ -31,6 +32,7 @@ type Scorer interface {
 var (
 	_ Encoded = (*Codes)(nil)
 	_ Encoded = (*BinaryCodes)(nil)
+	_ Encoded = (*ProductCodes)(nil)
 )
 
 // Scorer returns the Searcher of query over c.

@@ -1,0 +1,74 @@
+package quant
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/vecmath"
+)
+
+// TestProductDistances: the ADC distance of a code is the exact distance
+// to the vector the code decodes to, the encoding picks the nearest
+// centroid of each sub-vector, and the quantization error falls as the
+// sub-vectors shrink (x64 → x4).
+func TestProductDistances(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	const dim, n = 30, 300
+	vecs := make([][]float32, n)
+	for i := range vecs {
+		vecs[i] = make([]float32, dim)
+		for j := range vecs[i] {
+			vecs[i][j] = float32(r.NormFloat64()) + float32(i%5)
+		}
+	}
+	prevErr := math.Inf(1)
+	for _, comp := range []string{"x64", "x32", "x16", "x8", "x4"} {
+		sub := CompressionSub(comp)
+		for _, d := range []api.Distance{api.DistanceEuclid, api.DistanceDot, api.DistanceCosine, api.DistanceManhattan} {
+			p := TrainProduct(d, dim, sub, vecs)
+			if p.Bytes() != (dim+sub-1)/sub {
+				t.Fatalf("%s: %d code bytes", comp, p.Bytes())
+			}
+			codes := NewProductCodes(p)
+			for i, v := range vecs {
+				codes.Set(uint32(i), v)
+			}
+			exact := vecmath.Dist(d)
+			var qerr float64
+			for i := range 10 {
+				q := vecs[r.IntN(n)]
+				sc := codes.Scorer(q)
+				for off := range uint32(n) {
+					code := codes.get(*codes.chunks.Load(), off)
+					dec := p.Decode(code)
+					want, got := exact(q, dec), sc.Dist(off)
+					if math.Abs(float64(got-want)) > 1e-3*(1+math.Abs(float64(want))) {
+						t.Fatalf("%s %s: ADC %v, distance to the decoded vector %v", comp, d, got, want)
+					}
+					if i == 0 && d == api.DistanceEuclid {
+						qerr += float64(vecmath.L2Squared(vecs[off], dec))
+					}
+				}
+			}
+			if d == api.DistanceEuclid {
+				if qerr >= prevErr {
+					t.Errorf("%s: quantization error %v, not below %v of the coarser compression", comp, qerr, prevErr)
+				}
+				prevErr = qerr
+			}
+		}
+	}
+	// A sample smaller than 256 vectors trains that many centroids.
+	p := TrainProduct(api.DistanceEuclid, dim, 4, vecs[:10])
+	c := NewProductCodes(p)
+	c.Set(0, vecs[3])
+	if got := p.Decode(c.get(*c.chunks.Load(), 0)); vecmath.L2Squared(got, vecs[3]) > 1e-6 {
+		t.Fatalf("a sample vector decodes to %v, was %v", got, vecs[3])
+	}
+	c.ReleaseChunk(0)
+	if c.Bytes() != int64(4*dim*10) {
+		t.Fatalf("%d bytes after release", c.Bytes())
+	}
+}
