@@ -295,8 +295,9 @@ func benchQuantized(b *testing.B, label, cfg string, cases []quantBenchCase) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	start := time.Now()
 	s.SetQuantization("", q)
-	b.Logf("codes: %d bytes", s.QuantizedBytes(""))
+	b.Logf("codes: %d bytes, trained and encoded in %v", s.QuantizedBytes(""), time.Since(start))
 	const nq = 1000
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -405,6 +406,22 @@ func BenchmarkDatatypeSearch60k(b *testing.B) {
 			b.ReportMetric(float64(base.spaces[""].store.Bytes())/(1<<20), "MiB-float32")
 			b.ReportMetric(float64(s.spaces[""].store.Bytes())/(1<<20), "MiB-"+dt)
 			b.ReportMetric(build.Seconds(), "build-s")
+		})
+	}
+}
+
+// BenchmarkProductSearch60k is BenchmarkQuantizedSearch60k with product
+// quantization at compressions x16 and x64 (4 and 16 elements per code
+// byte).
+func BenchmarkProductSearch60k(b *testing.B) {
+	cases := []quantBenchCase{
+		{"os1-ef100", `{"rescore":true}`, 100},
+		{"os4-ef100", `{"rescore":true,"oversampling":4}`, 100},
+		{"norescore-ef100", `{"rescore":false}`, 100},
+	}
+	for _, comp := range []string{"x16", "x64"} {
+		b.Run(comp, func(b *testing.B) {
+			benchQuantized(b, "pq", `{"product":{"compression":"`+comp+`","always_ram":true}}`, cases)
 		})
 	}
 }

@@ -77,3 +77,30 @@ func TestTypedKernels(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTyped784 is one distance between a float32 query and a stored
+// 784-element uint8 or float16 vector, next to BenchmarkL2784 (float32).
+func BenchmarkTyped784(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 3))
+	q := make([]float32, 784)
+	u8, f16 := make([]byte, 784), make([]byte, 2*784)
+	h := Uint16s(f16)
+	for i := range q {
+		q[i] = float32(r.IntN(256))
+		u8[i] = byte(r.IntN(256))
+		h[i] = F32ToF16(float32(r.IntN(256)))
+	}
+	for _, c := range []struct {
+		name string
+		k    func(q []float32, b []byte) float32
+		b    []byte
+	}{{"U8L2", KernelU8(api.DistanceEuclid), u8}, {"U8Dot", KernelU8(api.DistanceDot), u8}, {"F16L2", KernelF16(api.DistanceEuclid), f16}} {
+		b.Run(c.name, func(b *testing.B) {
+			var s float32
+			for b.Loop() {
+				s += c.k(q, c.b)
+			}
+			_ = s
+		})
+	}
+}
