@@ -18,8 +18,10 @@ import (
 // sample of the live vectors, and trained again while the space grows to
 // quantTrainFull vectors each time it doubles, so that the range follows
 // the data of an import; past that the range is fixed and new vectors are
-// clamped into it. Product codes follow the same schedule, their centroids
-// trained by k-means on a sample of at most productSample vectors. Binary
+// clamped into it. Product codes follow the same schedule until they were
+// trained on a full sample of productSample vectors (k-means centroids;
+// retraining on more would hardly move them, and encoding every vector
+// against 256 centroids per sub-vector is the expensive part). Binary
 // codes need no training: they are encoded once, when indexing starts. Training and encoding run under Shard.mu held
 // exclusively; searches read the codes under Shard.mu held shared.
 
@@ -66,7 +68,8 @@ func (sp *space) maybeTrain(live bitset) {
 	if qs.cfg == nil || !sp.indexing || sp.count == 0 {
 		return
 	}
-	if qs.codes != nil && (qs.cfg.Binary != nil || qs.trainedAt >= quantTrainFull || sp.count < 2*qs.trainedAt) {
+	if qs.codes != nil && (qs.cfg.Binary != nil || qs.trainedAt >= quantTrainFull || sp.count < 2*qs.trainedAt ||
+		(qs.cfg.Product != nil && qs.trainedAt >= productSample)) {
 		return
 	}
 	var offs []uint32

@@ -150,12 +150,40 @@ func (p *Product) Query(vec []float32) *ProductQuery {
 		panic(fmt.Sprintf("quant: query of dimension %d for dimension %d", len(vec), p.dim))
 	}
 	t := make([]float32, p.m*256)
-	kern := vecmath.Dist(p.dist)
 	for j := range p.m {
 		lo, hi := j*p.sub, min((j+1)*p.sub, p.dim)
 		w := hi - lo
-		for c := range p.k {
-			t[j*256+c] = kern(vec[lo:hi], p.cents[j][c*w:(c+1)*w])
+		x := vec[lo:hi]
+		cents := p.cents[j]
+		row := t[j*256 : j*256+p.k]
+		// One loop per distance, with no call per centroid: the table is
+		// 256 entries per code byte, rebuilt for every query.
+		switch p.dist {
+		case api.DistanceEuclid:
+			for c := range row {
+				var d float32
+				for e, y := range cents[c*w : (c+1)*w] {
+					u := x[e] - y
+					d += u * u
+				}
+				row[c] = d
+			}
+		case api.DistanceManhattan:
+			for c := range row {
+				var d float32
+				for e, y := range cents[c*w : (c+1)*w] {
+					d += float32(math.Abs(float64(x[e] - y)))
+				}
+				row[c] = d
+			}
+		default:
+			for c := range row {
+				var d float32
+				for e, y := range cents[c*w : (c+1)*w] {
+					d += x[e] * y
+				}
+				row[c] = -d
+			}
 		}
 	}
 	return &ProductQuery{table: t}
