@@ -1,10 +1,13 @@
 package shard
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -183,4 +186,95 @@ func oracle(vecs [][]float32, q []float32, d api.Distance, k int) []scored {
 		return out[i].score < out[j].score
 	})
 	return out[:k]
+}
+
+// TestTypedQuantizedConcurrent: searches (by product or binary codes, and
+// exact) run while writers upsert into a float16 or uint8 space that the
+// indexer is building and the quantizer retraining: every search succeeds
+// with a full result of live points, and a point written before a search
+// starts is found by its own vector.
+func TestTypedQuantizedConcurrent(t *testing.T) {
+	const dim = 16
+	for _, c := range []struct{ dt, q string }{
+		{"float16", `{"binary":{"query_encoding":"scalar4bits"}}`},
+		{"uint8", `{"product":{"compression":"x8"}}`},
+	} {
+		t.Run(c.dt, func(t *testing.T) {
+			cfg, err := api.ParseQuantization([]byte(c.q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := testOptions(t.TempDir())
+			dt := c.dt
+			opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid, Datatype: &dt}}
+			opts.Quantization = map[string]*api.QuantizationConfig{"": cfg}
+			it := 1
+			opts.Optimizers = api.DefaultOptimizersConfig()
+			opts.Optimizers.IndexingThreshold = &it
+			opts.Hnsw = map[string]api.HnswConfig{"": {M: 8, EfConstruct: 32, FullScanThreshold: 1}}
+			s := openShard(t, opts)
+			vecs := typedVectors(1200, dim, c.dt, api.DistanceEuclid)
+			apply(t, s, upsert(pt(0, vecs[0], nil)))
+			var written atomic.Int64
+			written.Store(1)
+			done := make(chan struct{})
+			errs := make(chan error, 4)
+			go func() {
+				defer close(done)
+				for i := 1; i < len(vecs); i += 50 {
+					var pts []api.PointStruct
+					for j := i; j < min(i+50, len(vecs)); j++ {
+						pts = append(pts, pt(uint64(j), vecs[j], nil))
+					}
+					if _, err := s.Apply(bg, upsert(pts...)); err != nil {
+						errs <- err
+						return
+					}
+					written.Store(int64(min(i+50, len(vecs))))
+				}
+			}()
+			var wg sync.WaitGroup
+			for g := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := 0; ; k++ {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						n := int(written.Load())
+						id := (k*31 + g) % n
+						params := quantParams(`{"rescore":true,"oversampling":4}`)
+						if g == 1 {
+							params = api.SearchParams{Exact: true}
+						}
+						hits, err := s.Search(bg, SearchRequest{Vector: vecs[id], Limit: 5, Params: params})
+						if err != nil {
+							errs <- err
+							return
+						}
+						if len(hits) < min(5, n) {
+							errs <- fmt.Errorf("%d hits of %d points", len(hits), n)
+							return
+						}
+						if g == 1 && hits[0].Score != 0 {
+							errs <- fmt.Errorf("exact search for point %d: best %+v", id, hits[0])
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			<-done
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if err := s.WaitIndexed(bg); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
