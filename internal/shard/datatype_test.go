@@ -278,3 +278,52 @@ func TestTypedQuantizedConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestTypedCompaction: a compaction of a float16 and a uint8 space (half of
+// the points deleted) keeps every live vector exactly, the element types,
+// and exact and graph searches.
+func TestTypedCompaction(t *testing.T) {
+	const n, dim = 1500, 12
+	for _, dt := range []string{"float16", "uint8"} {
+		t.Run(dt, func(t *testing.T) {
+			opts := testOptions(t.TempDir())
+			opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid, Datatype: &dt}}
+			it := 1
+			opts.Optimizers = api.DefaultOptimizersConfig()
+			opts.Optimizers.IndexingThreshold = &it
+			s := openShard(t, opts)
+			vecs := typedVectors(n, dim, dt, api.DistanceEuclid)
+			var pts []api.PointStruct
+			for i, v := range vecs {
+				pts = append(pts, pt(uint64(i), v, nil))
+			}
+			apply(t, s, upsert(pts...))
+			var del []api.PointID
+			for i := 0; i < n; i += 2 {
+				del = append(del, api.NumID(uint64(i)))
+			}
+			apply(t, s, &api.UpdateOperation{Delete: &api.PointsSelector{Points: del}})
+			if err := s.Compact(bg); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.WaitIndexed(bg); err != nil {
+				t.Fatal(err)
+			}
+			s.mu.RLock()
+			next := s.nextOff
+			s.mu.RUnlock()
+			if next != n/2 {
+				t.Fatalf("%d offsets after compaction, want %d", next, n/2)
+			}
+			if got := s.spaces[""].store.Type().String(); got != dt {
+				t.Fatalf("store of %s after compaction", got)
+			}
+			for i := 1; i < n; i += 2 {
+				hits, err := s.Search(bg, SearchRequest{Vector: vecs[i], Limit: 1, Params: api.SearchParams{Exact: i%4 == 1}, WithVector: all})
+				if err != nil || len(hits) != 1 || hits[0].ID.Num != uint64(i) || hits[0].Score != 0 || !slices.Equal(hits[0].Vector[""], vecs[i]) {
+					t.Fatalf("point %d after compaction: %+v %v", i, hits, err)
+				}
+			}
+		})
+	}
+}
