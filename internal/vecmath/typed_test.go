@@ -104,3 +104,50 @@ func BenchmarkTyped784(b *testing.B) {
 		})
 	}
 }
+
+// FuzzTypedKernels: for any stored bytes (every float16 bit pattern,
+// NaN and infinities included) and query, the uint8 and float16 kernels
+// (assembly where the CPU has it) agree with Dist over the decoded vector,
+// and float16 encoding round-trips every decoded value.
+func FuzzTypedKernels(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}, float32(0.5))
+	f.Add([]byte{0xff, 0x7b, 0x00, 0x7c, 0x01, 0x00}, float32(-3))
+	f.Fuzz(func(t *testing.T, raw []byte, x float32) {
+		if x != x || math.IsInf(float64(x), 0) || math.Abs(float64(x)) > 1e3 {
+			return
+		}
+		n := len(raw) / 2
+		if n == 0 {
+			return
+		}
+		q := make([]float32, n)
+		for i := range q {
+			q[i] = x + float32(i%7)
+		}
+		u8 := raw[:n]
+		f16 := append([]byte(nil), raw[:2*n]...) // 2-aligned copy
+		du8, df16 := make([]float32, n), make([]float32, n)
+		finite := true
+		for i := range n {
+			du8[i] = float32(u8[i])
+			h := uint16(f16[2*i]) | uint16(f16[2*i+1])<<8
+			df16[i] = F16ToF32(h)
+			if v := df16[i]; v != v || math.IsInf(float64(v), 0) {
+				finite = false
+			} else if F16ToF32(F32ToF16(v)) != v {
+				t.Fatalf("%04x decodes to %v, which encodes to %04x", h, v, F32ToF16(v))
+			}
+		}
+		for _, d := range []api.Distance{api.DistanceDot, api.DistanceEuclid, api.DistanceManhattan} {
+			if got, want := KernelU8(d)(q, u8), Dist(d)(q, du8); math.Abs(float64(got-want)) > 1e-4*(1+math.Abs(float64(want))) {
+				t.Fatalf("%s uint8 %v: kernel %v, Dist %v", d, u8, got, want)
+			}
+			if !finite {
+				continue
+			}
+			if got, want := KernelF16(d)(q, f16), Dist(d)(q, df16); math.Abs(float64(got-want)) > 1e-4*(1+math.Abs(float64(want))) {
+				t.Fatalf("%s float16 %v: kernel %v, Dist %v", d, df16, got, want)
+			}
+		}
+	})
+}
