@@ -46,3 +46,42 @@ func TestProductQuantizedRecall(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizationReopenRebuilds: binary and product codes come back after
+// a reopen (rebuilt from the vectors, never persisted) with the same size,
+// and SetQuantization switches between the kinds.
+func TestQuantizationReopenRebuilds(t *testing.T) {
+	vecs := centred(1500, 32, 17)
+	for _, raw := range []string{`{"binary":{}}`, `{"product":{"compression":"x16"}}`} {
+		t.Run(raw, func(t *testing.T) {
+			q, err := api.ParseQuantization(json.RawMessage(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			s := quantShardOf(t, dir, api.DistanceDot, vecs, q)
+			before := s.QuantizedBytes("")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			opts := testOptions(dir)
+			opts.Vectors = api.VectorsConfig{"": {Size: 32, Distance: api.DistanceDot}}
+			opts.Quantization = map[string]*api.QuantizationConfig{"": q}
+			it := 1
+			opts.Optimizers = api.DefaultOptimizersConfig()
+			opts.Optimizers.IndexingThreshold = &it
+			s = openShard(t, opts)
+			if got := s.QuantizedBytes(""); got != before || got == 0 {
+				t.Fatalf("codes after reopen: %d bytes, before %d", got, before)
+			}
+			hits, err := s.Search(bg, SearchRequest{Vector: vecs[7], Limit: 3, Params: quantParams(`{"oversampling":4}`)})
+			if err != nil || len(hits) != 3 {
+				t.Fatalf("search after reopen: %v %v", hits, err)
+			}
+			s.SetQuantization("", scalarInt8(t, ""))
+			if got := s.QuantizedBytes(""); got == before || got == 0 {
+				t.Fatalf("codes after switching to scalar: %d bytes", got)
+			}
+		})
+	}
+}
