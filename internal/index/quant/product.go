@@ -29,7 +29,10 @@ type Product struct {
 	m    int // sub-vectors: ceil(dim/sub)
 	// cents[j] holds the centroids of sub-vector j, k × width(j) floats.
 	cents [][]float32
-	k     int // centroids per sub-vector: 256, or fewer for a small sample
+	// tcents[j] is cents[j] transposed, width(j) × k floats (element e of
+	// every centroid together), for Encode's loops over the centroids.
+	tcents [][]float32
+	k      int // centroids per sub-vector: 256, or fewer for a small sample
 }
 
 // productIters is the number of k-means iterations of TrainProduct.
@@ -78,9 +81,11 @@ func TrainProduct(dist api.Distance, dim, sub int, sample [][]float32) *Product 
 		assign := make([]int, len(sample))
 		sums := make([]float64, p.k*w)
 		counts := make([]int, p.k)
+		t := make([]float32, len(cents))
 		for range productIters {
+			transpose(t, cents, p.k, w)
 			for i, v := range sample {
-				assign[i] = nearest(cents, w, v[lo:hi])
+				assign[i] = nearestT(t, p.k, v[lo:hi])
 			}
 			clear(sums)
 			clear(counts)
@@ -102,20 +107,42 @@ func TrainProduct(dist api.Distance, dim, sub int, sample [][]float32) *Product 
 		}
 		p.cents[j] = cents
 	}
+	p.tcents = make([][]float32, p.m)
+	for j, cents := range p.cents {
+		p.tcents[j] = make([]float32, len(cents))
+		transpose(p.tcents[j], cents, p.k, len(cents)/p.k)
+	}
 	return p
 }
 
-// nearest returns the index of the centroid (of width w) nearest to x.
-func nearest(cents []float32, w int, x []float32) int {
-	best, bestD := 0, float32(math.Inf(1))
-	for c := 0; c < len(cents)/w; c++ {
-		var d float32
-		for e, y := range cents[c*w : (c+1)*w] {
-			t := x[e] - y
-			d += t * t
+// transpose writes the k centroids of width w in cents (centroid-major)
+// into t element-major.
+func transpose(t, cents []float32, k, w int) {
+	for c := range k {
+		for e := range w {
+			t[e*k+c] = cents[c*w+e]
 		}
-		if d < bestD {
-			best, bestD = c, d
+	}
+}
+
+// nearestT returns the index of the centroid nearest to x (the first of
+// equals) among the k centroids of t (element-major, len(x) elements):
+// the squared distances to all centroids are accumulated element by
+// element, a tight loop of k iterations per element.
+func nearestT(t []float32, k int, x []float32) int {
+	var acc [256]float32
+	d := acc[:k]
+	for e, v := range x {
+		col := t[e*k : (e+1)*k]
+		for c, y := range col {
+			u := v - y
+			d[c] += u * u
+		}
+	}
+	best := 0
+	for c, v := range d {
+		if v < d[best] {
+			best = c
 		}
 	}
 	return best
@@ -127,11 +154,12 @@ func (p *Product) Bytes() int { return p.m }
 // Sub returns the elements per sub-vector.
 func (p *Product) Sub() int { return p.sub }
 
-// Encode writes the code of vec into dst (Bytes bytes).
+// Encode writes the code of vec into dst (Bytes bytes): for each
+// sub-vector the nearest centroid (the first of equals).
 func (p *Product) Encode(dst []byte, vec []float32) {
 	for j := range p.m {
 		lo, hi := j*p.sub, min((j+1)*p.sub, p.dim)
-		dst[j] = byte(nearest(p.cents[j], hi-lo, vec[lo:hi]))
+		dst[j] = byte(nearestT(p.tcents[j], p.k, vec[lo:hi]))
 	}
 }
 

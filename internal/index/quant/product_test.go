@@ -43,6 +43,14 @@ func TestProductDistances(t *testing.T) {
 				for off := range uint32(n) {
 					code := codes.get(*codes.chunks.Load(), off)
 					dec := p.Decode(code)
+					if i == 0 {
+						for j := range p.m {
+							lo, hi := j*p.sub, min((j+1)*p.sub, dim)
+							if want := nearest(p.cents[j], hi-lo, vecs[off][lo:hi]); int(code[j]) != want {
+								t.Fatalf("%s: code byte %d of %d is %d, the nearest centroid %d", comp, j, off, code[j], want)
+							}
+						}
+					}
 					want, got := exact(q, dec), sc.Dist(off)
 					if math.Abs(float64(got-want)) > 1e-3*(1+math.Abs(float64(want))) {
 						t.Fatalf("%s %s: ADC %v, distance to the decoded vector %v", comp, d, got, want)
@@ -71,4 +79,21 @@ func TestProductDistances(t *testing.T) {
 	if c.Bytes() != int64(4*dim*10) {
 		t.Fatalf("%d bytes after release", c.Bytes())
 	}
+}
+
+// nearest returns the index of the centroid (of width w) nearest to x, by
+// the definition: the reference for nearestT.
+func nearest(cents []float32, w int, x []float32) int {
+	best, bestD := 0, float32(math.Inf(1))
+	for c := 0; c < len(cents)/w; c++ {
+		var d float32
+		for e, y := range cents[c*w : (c+1)*w] {
+			t := x[e] - y
+			d += t * t
+		}
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
 }
