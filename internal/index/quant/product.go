@@ -180,37 +180,26 @@ func (p *Product) Query(vec []float32) *ProductQuery {
 	t := make([]float32, p.m*256)
 	for j := range p.m {
 		lo, hi := j*p.sub, min((j+1)*p.sub, p.dim)
-		w := hi - lo
-		x := vec[lo:hi]
-		cents := p.cents[j]
 		row := t[j*256 : j*256+p.k]
-		// One loop per distance, with no call per centroid: the table is
-		// 256 entries per code byte, rebuilt for every query.
-		switch p.dist {
-		case api.DistanceEuclid:
-			for c := range row {
-				var d float32
-				for e, y := range cents[c*w : (c+1)*w] {
-					u := x[e] - y
-					d += u * u
+		tc := p.tcents[j]
+		// Element by element over the element-major centroids: one tight
+		// loop over the centroids per element and distance.
+		for e, x := range vec[lo:hi] {
+			col := tc[e*p.k : (e+1)*p.k]
+			switch p.dist {
+			case api.DistanceEuclid:
+				for c, y := range col {
+					u := x - y
+					row[c] += u * u
 				}
-				row[c] = d
-			}
-		case api.DistanceManhattan:
-			for c := range row {
-				var d float32
-				for e, y := range cents[c*w : (c+1)*w] {
-					d += float32(math.Abs(float64(x[e] - y)))
+			case api.DistanceManhattan:
+				for c, y := range col {
+					row[c] += float32(math.Abs(float64(x - y)))
 				}
-				row[c] = d
-			}
-		default:
-			for c := range row {
-				var d float32
-				for e, y := range cents[c*w : (c+1)*w] {
-					d += x[e] * y
+			default: // Dot, Cosine: the negated dot product
+				for c, y := range col {
+					row[c] -= x * y
 				}
-				row[c] = -d
 			}
 		}
 	}

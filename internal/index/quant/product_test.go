@@ -97,3 +97,37 @@ func nearest(cents []float32, w int, x []float32) int {
 	}
 	return best
 }
+
+// BenchmarkProductEncode784 is the encoding of one 784-element vector at
+// x16 (196 sub-vectors of 4 elements, 256 centroids each), and the
+// distance of one code by a query's table.
+func BenchmarkProductEncode784(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	sample := make([][]float32, 300)
+	for i := range sample {
+		sample[i] = make([]float32, 784)
+		for j := range sample[i] {
+			sample[i][j] = float32(r.NormFloat64())
+		}
+	}
+	p := TrainProduct(api.DistanceEuclid, 784, CompressionSub("x16"), sample)
+	code := make([]byte, p.Bytes())
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			p.Encode(code, sample[0])
+		}
+	})
+	qq := p.Query(sample[1])
+	b.Run("dist", func(b *testing.B) {
+		var s float32
+		for b.Loop() {
+			s += qq.Dist(code)
+		}
+		_ = s
+	})
+	b.Run("query", func(b *testing.B) {
+		for b.Loop() {
+			p.Query(sample[1])
+		}
+	})
+}
