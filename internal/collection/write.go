@@ -15,11 +15,9 @@ import (
 	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
-// checkVector validates one vector against the named vector's config and
-// returns it ready to store: a normalised copy for Cosine, and for a
-// float16 vector a copy rounded to half precision (what the store keeps,
-// so the durable record, the replicas and every read agree); vec itself
-// otherwise. A uint8 vector must hold integers from 0 to 255.
+// checkVector validates one vector (to store, or a query's) against the
+// named vector's config and returns it ready to use: a normalised copy for
+// Cosine, else vec itself. Queries stay float32 whatever the datatype.
 func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) {
 	p, err := c.vectorParams(name)
 	if err != nil {
@@ -31,9 +29,24 @@ func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) 
 	if err := api.CheckFinite(name, vec); err != nil {
 		return nil, err
 	}
-	out := vec
 	if p.Distance == api.DistanceCosine {
-		out = normalized(vec)
+		return normalized(vec), nil
+	}
+	return vec, nil
+}
+
+// storedVector is checkVector for a vector to store: for a float16 vector
+// it returns a copy rounded to half precision (what the store keeps, so
+// the durable record, the replicas and every read agree), and a uint8
+// vector must hold integers from 0 to 255.
+func (c *Collection) storedVector(name string, vec []float32) ([]float32, error) {
+	out, err := c.checkVector(name, vec)
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.vectorParams(name)
+	if err != nil {
+		return nil, err
 	}
 	switch shard.StoreType(p) {
 	case index.Uint8:
@@ -57,8 +70,7 @@ func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) 
 	return out, nil
 }
 
-// vectorLabel names a vector in an error: quoted, or "(default)" for the
-// unnamed one.
+// vectorLabel names a vector in an error, quoted ("" for the unnamed one).
 func vectorLabel(name string) string {
 	if name == "" {
 		return `""`
@@ -66,14 +78,15 @@ func vectorLabel(name string) string {
 	return fmt.Sprintf("%q", name)
 }
 
-// checkVectors validates a point's vectors (see checkVector) into a new map.
+// checkVectors validates a point's vectors to store (see storedVector)
+// into a new map.
 func (c *Collection) checkVectors(v api.Vectors) (api.Vectors, error) {
 	if err := c.checkDenseNames(v); err != nil {
 		return nil, err
 	}
 	out := make(api.Vectors, len(v))
 	for name, vec := range v {
-		nv, err := c.checkVector(name, vec)
+		nv, err := c.storedVector(name, vec)
 		if err != nil {
 			return nil, err
 		}

@@ -15,7 +15,8 @@ import (
 // REST: the collection echoes the datatypes, float16 values come back
 // rounded to half precision, uint8 values that are not integers from 0 to
 // 255 and float16 values beyond its range are refused with 400, and graph
-// searches agree with exact ones.
+// searches (by queries of any float32 values) agree with exact ones; a
+// recommend query by an example vector is not bound by the datatype.
 func TestVectorDatatypesEndToEnd(t *testing.T) {
 	c := newRealServer(t, Options{}, auth.Options{})
 	const d = "/collections/dt"
@@ -93,10 +94,13 @@ func TestVectorDatatypesEndToEnd(t *testing.T) {
 		}
 		return ids
 	}
-	for _, q := range []struct{ using, vec string }{{"u", "[10, 200, 30, 99]"}, {"h", "[0.5, -1, 0.2, 0.1]"}} {
+	// Queries stay float32 whatever the datatype: a uint8 vector is
+	// searched by non-integers too.
+	for _, q := range []struct{ using, vec string }{{"u", "[10.5, 200, 30, 99]"}, {"h", "[0.5, -1, 0.2, 0.1]"}, {"h", "[1e6, 0, 0, 0]"}} {
 		exact, graph := ids(q.using, q.vec, `{"exact": true}`), ids(q.using, q.vec, `{"hnsw_ef": 200}`)
 		if len(exact) != 5 || !slices.Equal(exact, graph) {
 			t.Errorf("%s: graph %v, exact %v", q.using, graph, exact)
 		}
 	}
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[0.5, 1.5, 2.5, 300]], "negative": [1]}}, "using": "u", "limit": 3}`}.run(t, c)
 }
