@@ -10,13 +10,51 @@ type ScalarQuantization struct {
 	Type      string   `json:"type"`                 // "int8", the only type
 	Quantile  *float64 `json:"quantile,omitempty"`   // 0.5 to 1: the share of values the range covers (default 1: min to max)
 	AlwaysRAM *bool    `json:"always_ram,omitempty"` // accepted either way: the codes are always kept in RAM
+	Memory    *string  `json:"memory,omitempty"`     // cold, cached or pinned: accepted, the codes are always kept in RAM
+}
+
+// BinaryQuantization configures Qdrant's binary quantization.
+type BinaryQuantization struct {
+	AlwaysRAM *bool   `json:"always_ram,omitempty"` // accepted either way: the codes are always kept in RAM
+	Memory    *string `json:"memory,omitempty"`     // cold, cached or pinned: accepted, the codes are always kept in RAM
+	// Encoding is "one_bit" (the default, and the only one supported:
+	// ParseQuantization refuses two_bits and one_and_half_bits).
+	Encoding *string `json:"encoding,omitempty"`
+	// QueryEncoding is how queries are encoded: "default" and "binary"
+	// (one bit per element, like the vectors), "scalar4bits" or
+	// "scalar8bits" (asymmetric: 4 or 8 bits per element).
+	QueryEncoding *string `json:"query_encoding,omitempty"`
+}
+
+// QueryBits returns the bits per element of an encoded query: 0 for a
+// binary query, else 4 or 8.
+func (b *BinaryQuantization) QueryBits() int {
+	if b == nil || b.QueryEncoding == nil {
+		return 0
+	}
+	switch *b.QueryEncoding {
+	case "scalar4bits":
+		return 4
+	case "scalar8bits":
+		return 8
+	}
+	return 0
+}
+
+// ProductQuantization configures Qdrant's product quantization.
+type ProductQuantization struct {
+	Compression string  `json:"compression"`          // xR for R in 4, 8, 16, 32, 64: R bytes of float32 (R/4 elements) per code byte
+	AlwaysRAM   *bool   `json:"always_ram,omitempty"` // accepted either way: the codes are always kept in RAM
+	Memory      *string `json:"memory,omitempty"`     // cold, cached or pinned: accepted, the codes are always kept in RAM
 }
 
 // QuantizationConfig is a parsed quantization_config (collection-level or
-// per vector). Only scalar int8 quantization is supported; product and
-// binary are refused by ParseQuantization.
+// per vector): exactly one of Scalar (int8), Product and Binary (one_bit)
+// is set.
 type QuantizationConfig struct {
-	Scalar *ScalarQuantization `json:"scalar,omitempty"`
+	Scalar  *ScalarQuantization  `json:"scalar,omitempty"`
+	Product *ProductQuantization `json:"product,omitempty"`
+	Binary  *BinaryQuantization  `json:"binary,omitempty"`
 }
 
 // Quantile returns the quantile in force.
@@ -37,8 +75,8 @@ func IsQuantizationDisabled(raw json.RawMessage) bool {
 }
 
 // ParseQuantization parses and validates a quantization_config: nil for an
-// absent, null or empty one (and for "Disabled"). Product and binary
-// quantization are refused: this server implements scalar int8 only.
+// absent, null or empty one (and for "Disabled"). The binary encodings
+// other than one_bit are refused: this server does not implement them.
 func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("{}")) || IsQuantizationDisabled(t) {
@@ -53,9 +91,7 @@ func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 	}
 	for kind := range probe {
 		switch kind {
-		case "scalar":
-		case "product", "binary":
-			return nil, ErrBadInput("%s quantization is not supported by this server: only scalar int8 quantization", kind)
+		case "scalar", "binary", "product":
 		default:
 			return nil, ErrBadInput("unknown quantization %q: expected scalar, product or binary", kind)
 		}
@@ -67,9 +103,32 @@ func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 	if err := CheckFields(t, &q); err != nil {
 		return nil, err
 	}
+	if _, ok := probe["binary"]; ok {
+		return &q, checkBinary(q.Binary)
+	}
+	if _, ok := probe["product"]; ok {
+		p := q.Product
+		if p == nil {
+			return nil, ErrBadInput("quantization_config.product must be an object")
+		}
+		if err := checkMemory("product", p.Memory); err != nil {
+			return nil, err
+		}
+		switch p.Compression {
+		case "x4", "x8", "x16", "x32", "x64":
+		case "":
+			return nil, ErrBadInput("Json deserialize error: missing field `compression` at quantization_config.product")
+		default:
+			return nil, ErrBadInput("Json deserialize error: unknown variant `%s`, expected one of `x4`, `x8`, `x16`, `x32`, `x64` at quantization_config.product.compression", p.Compression)
+		}
+		return &q, nil
+	}
 	s := q.Scalar
 	if s == nil {
 		return nil, ErrBadInput("quantization_config.scalar must be an object")
+	}
+	if err := checkMemory("scalar", s.Memory); err != nil {
+		return nil, err
 	}
 	if s.Type != "int8" {
 		return nil, ErrBadInput("unknown scalar quantization type %q: expected int8", s.Type)
@@ -78,6 +137,45 @@ func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 		return nil, ErrBadInput("Validation error in JSON body: [quantization_config.scalar.quantile: value %v invalid, must be from 0.5 to 1.0]", *s.Quantile)
 	}
 	return &q, nil
+}
+
+// checkBinary validates a binary quantization config.
+func checkBinary(b *BinaryQuantization) error {
+	if b == nil {
+		return ErrBadInput("quantization_config.binary must be an object")
+	}
+	if err := checkMemory("binary", b.Memory); err != nil {
+		return err
+	}
+	if e := b.Encoding; e != nil {
+		switch *e {
+		case "one_bit":
+		case "two_bits", "one_and_half_bits":
+			return ErrBadInput("binary quantization encoding %q is not supported by this server: only one_bit", *e)
+		default:
+			return ErrBadInput("Json deserialize error: unknown variant `%s`, expected one of `one_bit`, `two_bits`, `one_and_half_bits` at quantization_config.binary.encoding", *e)
+		}
+	}
+	if e := b.QueryEncoding; e != nil {
+		switch *e {
+		case "default", "binary", "scalar4bits", "scalar8bits":
+		default:
+			return ErrBadInput("Json deserialize error: unknown variant `%s`, expected one of `default`, `binary`, `scalar4bits`, `scalar8bits` at quantization_config.binary.query_encoding", *e)
+		}
+	}
+	return nil
+}
+
+// checkMemory validates the memory placement of quantized vectors.
+func checkMemory(kind string, m *string) error {
+	if m == nil {
+		return nil
+	}
+	switch *m {
+	case "cold", "cached", "pinned":
+		return nil
+	}
+	return ErrBadInput("Json deserialize error: unknown variant `%s`, expected one of `cold`, `cached`, `pinned` at quantization_config.%s.memory", *m, kind)
 }
 
 // QuantizationSearchParams are a search's quantization parameters.

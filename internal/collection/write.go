@@ -2,6 +2,7 @@ package collection
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -9,11 +10,14 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/filter"
+	"github.com/shoal-db/shoal/internal/index"
 	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
-// checkVector validates one vector against the named vector's config and
-// returns it ready to store: a normalised copy for Cosine, else vec itself.
+// checkVector validates one vector (to store, or a query's) against the
+// named vector's config and returns it ready to use: a normalised copy for
+// Cosine, else vec itself. Queries stay float32 whatever the datatype.
 func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) {
 	p, err := c.vectorParams(name)
 	if err != nil {
@@ -31,14 +35,58 @@ func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) 
 	return vec, nil
 }
 
-// checkVectors validates a point's vectors (see checkVector) into a new map.
+// storedVector is checkVector for a vector to store: for a float16 vector
+// it returns a copy rounded to half precision (what the store keeps, so
+// the durable record, the replicas and every read agree), and a uint8
+// vector must hold integers from 0 to 255.
+func (c *Collection) storedVector(name string, vec []float32) ([]float32, error) {
+	out, err := c.checkVector(name, vec)
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.vectorParams(name)
+	if err != nil {
+		return nil, err
+	}
+	switch shard.StoreType(p) {
+	case index.Uint8:
+		for i, x := range vec {
+			if x < 0 || x > 255 || x != float32(math.Trunc(float64(x))) {
+				return nil, api.ErrBadInput("Wrong input: vector %s element %d is %v: a vector of datatype uint8 holds integers from 0 to 255", vectorLabel(name), i, x)
+			}
+		}
+	case index.Float16:
+		if &out[0] == &vec[0] {
+			out = slices.Clone(vec)
+		}
+		for i, x := range out {
+			r := vecmath.RoundF16(x)
+			if math.IsInf(float64(r), 0) {
+				return nil, api.ErrBadInput("Wrong input: vector %s element %d is %v: beyond the float16 range (±%d)", vectorLabel(name), i, x, vecmath.MaxFloat16)
+			}
+			out[i] = r
+		}
+	}
+	return out, nil
+}
+
+// vectorLabel names a vector in an error, quoted ("" for the unnamed one).
+func vectorLabel(name string) string {
+	if name == "" {
+		return `""`
+	}
+	return fmt.Sprintf("%q", name)
+}
+
+// checkVectors validates a point's vectors to store (see storedVector)
+// into a new map.
 func (c *Collection) checkVectors(v api.Vectors) (api.Vectors, error) {
 	if err := c.checkDenseNames(v); err != nil {
 		return nil, err
 	}
 	out := make(api.Vectors, len(v))
 	for name, vec := range v {
-		nv, err := c.checkVector(name, vec)
+		nv, err := c.storedVector(name, vec)
 		if err != nil {
 			return nil, err
 		}

@@ -1,10 +1,8 @@
 package index
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"unsafe"
 
@@ -24,18 +22,21 @@ import (
 // so a write never meets a full disk (a mapped write would then SIGBUS).
 type fileBacking struct {
 	f      *os.File
-	dim    int
 	size   int      // bytes per chunk
+	stride int      // bytes per chunk in the file: size rounded up to the page size (mappings start at page boundaries)
 	mapped [][]byte // every chunk mapping, released ones included
-	buf    []byte   // write scratch, guarded by Store.growMu
 	closed bool
 }
 
-// NewFileStore returns an empty store whose vectors are kept in a
-// memory-mapped temporary file in dir instead of the heap (see Store for
-// the concurrency rules, which are the same). Close releases the file.
-func NewFileStore(dim int, dir string) (*Store, error) {
-	s := NewStore(dim)
+// NewFileStore returns an empty store of float32 vectors whose vectors are
+// kept in a memory-mapped temporary file in dir instead of the heap (see
+// Store for the concurrency rules, which are the same). Close releases the
+// file.
+func NewFileStore(dim int, dir string) (*Store, error) { return NewTypedFileStore(dim, Float32, dir) }
+
+// NewTypedFileStore is NewFileStore for vectors of element type dt.
+func NewTypedFileStore(dim int, dt Datatype, dir string) (*Store, error) {
+	s := NewTypedStore(dim, dt)
 	f, err := os.CreateTemp(dir, ".vectors-*.f32")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create vector file: %w", err)
@@ -44,15 +45,17 @@ func NewFileStore(dim int, dir string) (*Store, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot unlink vector file: %w", err)
 	}
-	s.file = &fileBacking{f: f, dim: dim, size: chunkLen * dim * 4}
+	size := chunkLen * s.vbytes
+	page := os.Getpagesize()
+	s.file = &fileBacking{f: f, size: size, stride: (size + page - 1) / page * page}
 	return s, nil
 }
 
 // mapChunk allocates and maps chunk i. It panics when the file system
 // cannot hold the chunk or the mapping fails: Set and growth have no error
 // path (the shard's free-space guard keeps a reserve for this).
-func (b *fileBacking) mapChunk(i int) []float32 {
-	off := int64(i) * int64(b.size)
+func (b *fileBacking) mapChunk(i int) []byte {
+	off := int64(i) * int64(b.stride)
 	if err := unix.Fallocate(int(b.f.Fd()), 0, off, int64(b.size)); err != nil {
 		panic(fmt.Sprintf("index: cannot allocate vector file chunk %d: %v", i, err))
 	}
@@ -65,24 +68,26 @@ func (b *fileBacking) mapChunk(i int) []float32 {
 	// the resident set holds the pages read, not their neighbours.
 	_ = unix.Madvise(m, unix.MADV_RANDOM)
 	b.mapped = append(b.mapped, m)
-	return unsafe.Slice((*float32)(p), chunkLen*b.dim)
+	return m
 }
 
-// write stores vec at byte offset off of the file.
-func (b *fileBacking) write(off int64, vec []float32) {
-	b.buf = b.buf[:0]
-	for _, x := range vec {
-		b.buf = binary.LittleEndian.AppendUint32(b.buf, math.Float32bits(x))
-	}
-	if _, err := b.f.WriteAt(b.buf, off); err != nil {
+// write stores the encoded vector raw at byte offset off of the file.
+func (b *fileBacking) write(off int64, raw []byte) {
+	if _, err := b.f.WriteAt(raw, off); err != nil {
 		panic(fmt.Sprintf("index: cannot write vector file: %v", err))
 	}
+}
+
+// pos returns the byte offset in the file of the vector at off, of vbytes
+// bytes.
+func (b *fileBacking) pos(off uint32, vbytes int) int64 {
+	return int64(off>>chunkShift)*int64(b.stride) + int64(off&(chunkLen-1))*int64(vbytes)
 }
 
 // release frees the blocks (and page cache) of chunk c; its mapping stays
 // valid and reads zeros.
 func (b *fileBacking) release(c int) {
-	_ = unix.Fallocate(int(b.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(c)*int64(b.size), int64(b.size))
+	_ = unix.Fallocate(int(b.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(c)*int64(b.stride), int64(b.size))
 }
 
 // OnDisk reports whether the store keeps its vectors in a mapped file.
@@ -104,26 +109,46 @@ func (s *Store) DropResident() {
 }
 
 // WriteVectors writes the vectors of offsets below n to w as
-// little-endian float32s, reading a file store through the file rather
-// than the mapping (so a persist does not fault every page in).
+// little-endian float32s (whatever the store's datatype), reading a file
+// store through the file rather than the mapping (so a persist does not
+// fault every page in).
 func (s *Store) WriteVectors(w io.Writer, n uint32) error {
-	if s.file != nil {
+	if s.file != nil && s.dt == Float32 && s.file.stride == s.file.size {
 		_, err := io.Copy(w, io.NewSectionReader(s.file.f, 0, int64(n)*int64(s.dim)*4))
 		return err
 	}
-	buf := make([]byte, 0, 4*s.dim*64)
-	for off := range n {
-		for _, x := range s.Get(off) {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
-		}
-		if len(buf)+4*s.dim > cap(buf) || off == n-1 {
-			if _, err := w.Write(buf); err != nil {
-				return err
+	return s.writeVectors(w, n, func(off uint32, raw []byte) []byte {
+		if s.file != nil {
+			if _, err := s.file.f.ReadAt(raw, s.file.pos(off, s.vbytes)); err == nil {
+				return raw
 			}
-			buf = buf[:0]
 		}
+		return s.Raw(off)
+	})
+}
+
+// ReadInto returns the vector at off like Decode, but a file store reads it
+// with pread into dst (len ≥ Dim) instead of through the mapping: for
+// scattered reads of a few vectors (rescoring) that keeps the pages out of
+// the process's resident set, which a mapped read would fault in together
+// with their neighbours (the kernel's fault-around). A heap store returns
+// Decode(off, dst).
+func (s *Store) ReadInto(off uint32, dst []float32) []float32 {
+	b := s.file
+	if b == nil {
+		return s.Decode(off, dst)
 	}
-	return nil
+	var stack [4 * 256]byte
+	buf := stack[:]
+	if n := s.vbytes; n > len(buf) {
+		buf = make([]byte, n)
+	} else {
+		buf = buf[:n]
+	}
+	if _, err := b.f.ReadAt(buf, b.pos(off, s.vbytes)); err != nil {
+		return s.Decode(off, dst) // closed or short: the mapping answers (zeros once closed)
+	}
+	return decodeLE(s.dt, dst[:s.dim], buf)
 }
 
 // Close releases a file store's file: every mapping is replaced by
@@ -146,32 +171,4 @@ func (s *Store) Close() error {
 		}
 	}
 	return b.f.Close()
-}
-
-// ReadInto returns the vector at off like Get, but a file store reads it
-// with pread into dst (len ≥ Dim) instead of through the mapping: for
-// scattered reads of a few vectors (rescoring) that keeps the pages out of
-// the process's resident set, which a mapped read would fault in together
-// with their neighbours (the kernel's fault-around). A heap store returns
-// Get(off) and ignores dst.
-func (s *Store) ReadInto(off uint32, dst []float32) []float32 {
-	b := s.file
-	if b == nil {
-		return s.Get(off)
-	}
-	var raw [4 * 256]byte
-	buf := raw[:]
-	if n := 4 * s.dim; n > len(buf) {
-		buf = make([]byte, n)
-	} else {
-		buf = buf[:n]
-	}
-	dst = dst[:s.dim]
-	if _, err := b.f.ReadAt(buf, int64(off)*int64(s.dim)*4); err != nil {
-		return s.Get(off) // closed or short: the mapping answers (zeros once closed)
-	}
-	for i := range dst {
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
-	}
-	return dst
 }

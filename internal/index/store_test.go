@@ -1,6 +1,10 @@
 package index
 
 import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -154,5 +158,75 @@ func TestStoreReleaseChunk(t *testing.T) {
 	s.Set(3*ChunkLen, []float32{1, 1, 1, 1}) // growth keeps the released chunks
 	if !s.ChunkReleased(1) || s.Get(3 * ChunkLen)[0] != 1 {
 		t.Fatal("growth after a release lost the release or the new vector")
+	}
+}
+
+// TestTypedStore: float16 and uint8 stores, on the heap and in a file, keep
+// what they are given (values already rounded to the type), take 2 and 1
+// bytes per element, and write float32s to index files; Get is float32
+// only.
+func TestTypedStore(t *testing.T) {
+	for _, dim := range []int{5, 8} {
+		testTypedStore(t, dim)
+	}
+}
+
+func testTypedStore(t *testing.T, dim int) {
+	vals := map[Datatype][]float32{
+		Float16: {0.099975586, -2.5, 65504, 0, 5.9604645e-8, 1, 2, 3},
+		Uint8:   {0, 1, 127, 254, 255, 1, 2, 3},
+	}
+	for _, dt := range []Datatype{Float16, Uint8} {
+		for _, onDisk := range []bool{false, true} {
+			var s *Store
+			if onDisk {
+				var err error
+				if s, err = NewTypedFileStore(dim, dt, t.TempDir()); err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+			} else {
+				s = NewTypedStore(dim, dt)
+			}
+			v := vals[dt][:dim]
+			s.Set(3, v)
+			s.Set(1500, v)
+			if got := s.Vector(3); !slices.Equal(got, v) {
+				t.Errorf("%s on_disk=%v: Vector %v, want %v", dt, onDisk, got, v)
+			}
+			buf := make([]float32, dim)
+			if got := s.ReadInto(1500, buf); !slices.Equal(got, v) {
+				t.Errorf("%s on_disk=%v: ReadInto %v, want %v", dt, onDisk, got, v)
+			}
+			if got := s.Decode(2, buf); !slices.Equal(got, make([]float32, dim)) {
+				t.Errorf("%s on_disk=%v: unset offset %v", dt, onDisk, got)
+			}
+			if len(s.Raw(3)) != dim*dt.Size() {
+				t.Errorf("%s: raw of %d bytes", dt, len(s.Raw(3)))
+			}
+			if !onDisk && s.Bytes() != int64(2*ChunkLen*dim*dt.Size()) {
+				t.Errorf("%s: %d bytes for two chunks", dt, s.Bytes())
+			}
+			var out bytes.Buffer
+			if err := s.WriteVectors(&out, 4); err != nil {
+				t.Fatal(err)
+			}
+			if out.Len() != 4*dim*4 {
+				t.Fatalf("%s on_disk=%v: WriteVectors wrote %d bytes", dt, onDisk, out.Len())
+			}
+			for i, x := range v {
+				if got := math.Float32frombits(binary.LittleEndian.Uint32(out.Bytes()[3*dim*4+4*i:])); got != x {
+					t.Errorf("%s on_disk=%v: written element %d %v, want %v", dt, onDisk, i, got, x)
+				}
+			}
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Errorf("%s: Get did not panic", dt)
+					}
+				}()
+				s.Get(3)
+			}()
+		}
 	}
 }

@@ -116,10 +116,11 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 		if err := validateVectorParams(name, p); err != nil {
 			return cfg, err
 		}
-		if p.Datatype == nil {
-			dt := "float32"
-			p.Datatype = &dt
+		dt := "float32"
+		if p.Datatype != nil {
+			dt = strings.ToLower(*p.Datatype)
 		}
+		p.Datatype = &dt
 		vectors[name] = p
 	}
 	shards := defaultShards
@@ -191,8 +192,21 @@ func validateVectorParams(name string, p api.VectorParams) error {
 	if !p.Distance.Valid() {
 		return api.ErrBadInput("unknown distance %q for vector %q: expected Cosine, Euclid, Dot or Manhattan", p.Distance, name)
 	}
-	if p.Datatype != nil && !strings.EqualFold(*p.Datatype, "float32") {
-		return api.ErrBadInput("vector datatype %q is not supported by this server: only float32", *p.Datatype)
+	if p.Datatype != nil {
+		switch dt := strings.ToLower(*p.Datatype); dt {
+		case "float32":
+		case "float16", "uint8":
+			if p.MultivectorConfig != nil {
+				return api.ErrBadInput("vector %q: datatype %s is not supported by this server for multi-vectors: only float32", name, dt)
+			}
+			if dt == "uint8" && p.Distance == api.DistanceCosine {
+				return api.ErrBadInput("vector %q: datatype uint8 with Cosine distance is not supported by this server: use float16, or Dot, Euclid or Manhattan", name)
+			}
+		case "turbo4":
+			return api.ErrBadInput("vector datatype %q is not supported by this server: only float32, float16 and uint8", *p.Datatype)
+		default:
+			return api.ErrBadInput("Json deserialize error: unknown variant `%s`, expected one of `float32`, `uint8`, `float16`, `turbo4` at vectors.%s.datatype", *p.Datatype, name)
+		}
 	}
 	if err := validateVectorStorage(name, p); err != nil {
 		return err

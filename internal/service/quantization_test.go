@@ -7,10 +7,11 @@ import (
 	"github.com/shoal-db/shoal/internal/api"
 )
 
-// TestQuantizationConfigValidation: scalar int8 is accepted (collection
-// and vector level, in create and update, "Disabled" drops it), product
-// and binary quantization and bad quantiles are refused; on_disk is
-// accepted at creation and refused as a change.
+// TestQuantizationConfigValidation: scalar int8, product and binary
+// one_bit are accepted (collection and vector level, in create and update,
+// "Disabled" drops them), unknown compressions, binary encodings other
+// than one_bit and bad quantiles are refused; on_disk is accepted at creation and
+// refused as a change.
 func TestQuantizationConfigValidation(t *testing.T) {
 	vec := func(q string, onDisk *bool) api.VectorsConfig {
 		return api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, QuantizationConfig: json.RawMessage(q), OnDisk: onDisk}}
@@ -23,8 +24,16 @@ func TestQuantizationConfigValidation(t *testing.T) {
 	}{
 		{"collection scalar", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"scalar":{"type":"int8","quantile":0.99,"always_ram":true}}`)}, true},
 		{"vector scalar", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8"}}`, nil)}, true},
-		{"binary", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"binary":{"always_ram":true}}`)}, false},
-		{"product", api.CreateCollection{Vectors: vec(`{"product":{"compression":"x16"}}`, nil)}, false},
+		{"binary", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"binary":{"always_ram":true}}`)}, true},
+		{"vector binary", api.CreateCollection{Vectors: vec(`{"binary":{"encoding":"one_bit","query_encoding":"scalar8bits","memory":"pinned"}}`, nil)}, true},
+		{"binary two_bits", api.CreateCollection{Vectors: vec(`{"binary":{"encoding":"two_bits"}}`, nil)}, false},
+		{"binary one_and_half_bits", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"binary":{"encoding":"one_and_half_bits"}}`)}, false},
+		{"binary query encoding", api.CreateCollection{Vectors: vec(`{"binary":{"query_encoding":"scalar2bits"}}`, nil)}, false},
+		{"binary memory", api.CreateCollection{Vectors: vec(`{"binary":{"memory":"ram"}}`, nil)}, false},
+		{"product", api.CreateCollection{Vectors: vec(`{"product":{"compression":"x16"}}`, nil)}, true},
+		{"collection product", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"product":{"compression":"x64","always_ram":false}}`)}, true},
+		{"product compression", api.CreateCollection{Vectors: vec(`{"product":{"compression":"x2"}}`, nil)}, false},
+		{"product no compression", api.CreateCollection{Vectors: vec(`{"product":{"always_ram":true}}`, nil)}, false},
 		{"quantile", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8","quantile":0.3}}`, nil)}, false},
 		{"type", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int4"}}`, nil)}, false},
 		{"unknown member", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8","bits":3}}`, nil)}, false},
@@ -58,8 +67,14 @@ func TestQuantizationConfigValidation(t *testing.T) {
 	if err != nil || up.VectorQuantization("").Quantile() != 0.95 {
 		t.Fatalf("vector update: %v", err)
 	}
-	if _, err := applyUpdate(up, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{}}`)}); api.KindOf(err) != api.KindBadInput {
+	if b, err := applyUpdate(up, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{}}`)}); err != nil || b.VectorQuantization("").Scalar == nil {
+		t.Fatalf("update to binary (the vector's scalar config stays in force): %v", err)
+	}
+	if b, err := applyUpdate(cfg, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{}}`)}); err != nil || b.VectorQuantization("").Binary == nil {
 		t.Fatalf("update to binary: %v", err)
+	}
+	if _, err := applyUpdate(up, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{"encoding":"two_bits"}}`)}); api.KindOf(err) != api.KindBadInput {
+		t.Fatalf("update to binary two_bits: %v", err)
 	}
 	if _, err := applyUpdate(up, &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"": {OnDisk: &yes}}}); api.KindOf(err) != api.KindBadInput {
 		t.Fatalf("update to on_disk: %v", err)

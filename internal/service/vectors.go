@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
@@ -35,6 +36,10 @@ func (s *Service) CreateVectorName(ctx context.Context, collection, name string,
 	if dense != nil {
 		if err := validateVectorParams(name, *dense); err != nil {
 			return nil, err
+		}
+		if dense.Datatype != nil {
+			dt := strings.ToLower(*dense.Datatype)
+			dense.Datatype = &dt
 		}
 	} else if err := validateSparseParams(name, *sparse); err != nil {
 		return nil, err

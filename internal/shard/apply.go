@@ -816,20 +816,21 @@ func (s *Shard) publish(p *plan, seq uint64) {
 }
 
 // vectorsAt returns the vectors stored at off (all names when names is nil).
-// The slices alias the store: offsets are immutable, so they never change.
+// The slices alias a float32 store (offsets are immutable, so they never
+// change) and are decoded copies for float16 and uint8 stores.
 func (s *Shard) vectorsAt(off uint32, names []string) api.Vectors {
 	out := api.Vectors{}
 	if names == nil {
 		for name, sp := range s.spaces {
 			if sp.has.has(off) {
-				out[name] = sp.store.Get(off)
+				out[name] = sp.store.Vector(off)
 			}
 		}
 		return out
 	}
 	for _, name := range names {
 		if sp := s.spaces[name]; sp != nil && sp.has.has(off) {
-			out[name] = sp.store.Get(off)
+			out[name] = sp.store.Vector(off)
 		}
 	}
 	return out

@@ -243,6 +243,44 @@ func BenchmarkImportWriteAmp(b *testing.B) {
 // from one goroutine. It reports qps and recall@10 (against the data set's
 // ground truth) of each and the qps ratio.
 func BenchmarkQuantizedSearch60k(b *testing.B) {
+	benchQuantized(b, "int8", `{"scalar":{"type":"int8","quantile":0.99,"always_ram":true}}`, []quantBenchCase{
+		{"os1-ef64", `{"rescore":true}`, 64},
+		{"os2-ef64", `{"rescore":true,"oversampling":2}`, 64},
+		{"os2-ef100", `{"rescore":true,"oversampling":2}`, 100},
+		{"norescore-ef100", `{"rescore":false}`, 100},
+	})
+}
+
+// BenchmarkBinarySearch60k is BenchmarkQuantizedSearch60k with binary
+// one_bit quantization (binary queries, and the scalar8bits asymmetric
+// query encoding). Fashion-MNIST's pixels are never negative, so a code
+// holds which pixels are not black: the data set binary quantization fits
+// worst; the oversampling cases show what rescoring recovers.
+func BenchmarkBinarySearch60k(b *testing.B) {
+	cases := []quantBenchCase{
+		{"os1-ef100", `{"rescore":true}`, 100},
+		{"os4-ef100", `{"rescore":true,"oversampling":4}`, 100},
+		{"os10-ef100", `{"rescore":true,"oversampling":10}`, 100},
+		{"norescore-ef100", `{"rescore":false}`, 100},
+	}
+	b.Run("binary", func(b *testing.B) {
+		benchQuantized(b, "binary", `{"binary":{"always_ram":true}}`, cases)
+	})
+	b.Run("scalar8bits", func(b *testing.B) {
+		benchQuantized(b, "binary", `{"binary":{"always_ram":true,"query_encoding":"scalar8bits"}}`, cases)
+	})
+}
+
+type quantBenchCase struct {
+	name   string
+	params string
+	ef     int
+}
+
+// benchQuantized runs the cases of a quantized search benchmark on the
+// built fashion-mnist shard with quantization cfg; label names the
+// quantized metrics.
+func benchQuantized(b *testing.B, label, cfg string, cases []quantBenchCase) {
 	f := buildFashion(b)
 	s, err := Open(benchOptions(f.dir, len(f.base[0])))
 	if err != nil {
@@ -253,26 +291,19 @@ func BenchmarkQuantizedSearch60k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	q, err := api.ParseQuantization([]byte(`{"scalar":{"type":"int8","quantile":0.99,"always_ram":true}}`))
+	q, err := api.ParseQuantization([]byte(cfg))
 	if err != nil {
 		b.Fatal(err)
 	}
+	start := time.Now()
 	s.SetQuantization("", q)
+	b.Logf("codes: %d bytes, trained and encoded in %v", s.QuantizedBytes(""), time.Since(start))
 	const nq = 1000
-	for _, c := range []struct {
-		name   string
-		params string
-		ef     int
-	}{
-		{"os1-ef64", `{"rescore":true}`, 64},
-		{"os2-ef64", `{"rescore":true,"oversampling":2}`, 64},
-		{"os2-ef100", `{"rescore":true,"oversampling":2}`, 100},
-		{"norescore-ef100", `{"rescore":false}`, 100},
-	} {
+	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			ef := c.ef
 			float := api.SearchParams{HnswEf: &ef, Quantization: []byte(`{"ignore":true}`)}
-			int8 := api.SearchParams{HnswEf: &ef, Quantization: []byte(c.params)}
+			quantized := api.SearchParams{HnswEf: &ef, Quantization: []byte(c.params)}
 			var rec [2]float64
 			var took [2]time.Duration
 			n := 0
@@ -282,7 +313,7 @@ func BenchmarkQuantizedSearch60k(b *testing.B) {
 					for j := range want {
 						want[j] = uint64(truth[i][j])
 					}
-					for k, p := range []api.SearchParams{float, int8} {
+					for k, p := range []api.SearchParams{float, quantized} {
 						start := time.Now()
 						hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Params: p})
 						took[k] += time.Since(start)
@@ -295,10 +326,102 @@ func BenchmarkQuantizedSearch60k(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n)/took[0].Seconds(), "qps-float32")
-			b.ReportMetric(float64(n)/took[1].Seconds(), "qps-int8")
-			b.ReportMetric(took[0].Seconds()/took[1].Seconds(), "int8/float32")
+			b.ReportMetric(float64(n)/took[1].Seconds(), "qps-"+label)
+			b.ReportMetric(took[0].Seconds()/took[1].Seconds(), label+"/float32")
 			b.ReportMetric(rec[0]/float64(n), "recall-float32")
-			b.ReportMetric(rec[1]/float64(n), "recall-int8")
+			b.ReportMetric(rec[1]/float64(n), "recall-"+label)
+		})
+	}
+}
+
+// BenchmarkDatatypeSearch60k builds the fashion-mnist shard again with the
+// vectors kept as uint8 and as float16 (its pixels are integers from 0 to
+// 255, exact in both) and compares top-10 searches with the float32 shard,
+// interleaved query by query: one op is 1,000 queries of each from one
+// goroutine. It reports qps and recall@10 of each, the qps ratio, the
+// bytes of each store and the typed shard's build time.
+func BenchmarkDatatypeSearch60k(b *testing.B) {
+	f := buildFashion(b)
+	dim := len(f.base[0])
+	base, err := Open(benchOptions(f.dir, dim))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer base.Close()
+	truth, err := texmex.ReadIvecs(filepath.Join(dataDir(), "groundtruth.ivecs.gz"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, dt := range []string{"uint8", "float16"} {
+		b.Run(dt, func(b *testing.B) {
+			opts := benchOptions(b.TempDir(), dim)
+			opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid, Datatype: &dt}}
+			s, err := Open(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			start := time.Now()
+			for i := 0; i < len(f.base); i += 256 {
+				var pts []api.PointStruct
+				for j := i; j < min(i+256, len(f.base)); j++ {
+					pts = append(pts, api.PointStruct{ID: api.NumID(uint64(j)), Vector: api.Vectors{"": f.base[j]}})
+				}
+				if _, err := s.Apply(bg, upsert(pts...)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.WaitIndexed(bg); err != nil {
+				b.Fatal(err)
+			}
+			build := time.Since(start)
+			ef := 64
+			p := api.SearchParams{HnswEf: &ef}
+			var rec [2]float64
+			var took [2]time.Duration
+			n := 0
+			for b.Loop() {
+				for i := range 1000 {
+					want := make([]uint64, 10)
+					for j := range want {
+						want[j] = uint64(truth[i][j])
+					}
+					for k, sh := range []*Shard{base, s} {
+						t0 := time.Now()
+						hits, err := sh.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Params: p})
+						took[k] += time.Since(t0)
+						if err != nil {
+							b.Fatal(err)
+						}
+						rec[k] += recall(ids(hits), want)
+					}
+					n++
+				}
+			}
+			b.ReportMetric(float64(n)/took[0].Seconds(), "qps-float32")
+			b.ReportMetric(float64(n)/took[1].Seconds(), "qps-"+dt)
+			b.ReportMetric(took[0].Seconds()/took[1].Seconds(), dt+"/float32")
+			b.ReportMetric(rec[0]/float64(n), "recall-float32")
+			b.ReportMetric(rec[1]/float64(n), "recall-"+dt)
+			b.ReportMetric(float64(base.spaces[""].store.Bytes())/(1<<20), "MiB-float32")
+			b.ReportMetric(float64(s.spaces[""].store.Bytes())/(1<<20), "MiB-"+dt)
+			b.ReportMetric(build.Seconds(), "build-s")
+		})
+	}
+}
+
+// BenchmarkProductSearch60k is BenchmarkQuantizedSearch60k with product
+// quantization at compressions x16 and x64 (4 and 16 elements per code
+// byte).
+func BenchmarkProductSearch60k(b *testing.B) {
+	cases := []quantBenchCase{
+		{"os1-ef100", `{"rescore":true}`, 100},
+		{"os4-ef100", `{"rescore":true,"oversampling":4}`, 100},
+		{"norescore-ef100", `{"rescore":false}`, 100},
+	}
+	for _, comp := range []string{"x16", "x64"} {
+		b.Run(comp, func(b *testing.B) {
+			benchQuantized(b, "pq", `{"product":{"compression":"`+comp+`","always_ram":true}}`, cases)
 		})
 	}
 }

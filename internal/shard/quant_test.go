@@ -24,14 +24,6 @@ func scalarInt8(t testing.TB, quantile string) *api.QuantizationConfig {
 // under distance d with scalar quantization, indexed from the first vector.
 func quantShard(t testing.TB, dir string, d api.Distance, n, dim int) (*Shard, [][]float32) {
 	t.Helper()
-	opts := testOptions(dir)
-	opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: d}}
-	opts.Quantization = map[string]*api.QuantizationConfig{"": scalarInt8(t, `,"quantile":0.99`)}
-	it := 1
-	opts.Optimizers = api.DefaultOptimizersConfig()
-	opts.Optimizers.IndexingThreshold = &it
-	opts.Hnsw = map[string]api.HnswConfig{"": {M: 16, EfConstruct: 64}}
-	s := openShard(t, opts)
 	r := rand.New(rand.NewPCG(7, 8))
 	vecs := make([][]float32, n)
 	for i := range vecs {
@@ -41,6 +33,22 @@ func quantShard(t testing.TB, dir string, d api.Distance, n, dim int) (*Shard, [
 			vecs[i][j] = c + float32(r.NormFloat64())*0.3
 		}
 	}
+	return quantShardOf(t, dir, d, vecs, scalarInt8(t, `,"quantile":0.99`)), vecs
+}
+
+// quantShardOf opens a shard of vecs under distance d with quantization
+// cfg, indexed from the first vector.
+func quantShardOf(t testing.TB, dir string, d api.Distance, vecs [][]float32, cfg *api.QuantizationConfig) *Shard {
+	t.Helper()
+	n, dim := len(vecs), len(vecs[0])
+	opts := testOptions(dir)
+	opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: d}}
+	opts.Quantization = map[string]*api.QuantizationConfig{"": cfg}
+	it := 1
+	opts.Optimizers = api.DefaultOptimizersConfig()
+	opts.Optimizers.IndexingThreshold = &it
+	opts.Hnsw = map[string]api.HnswConfig{"": {M: 16, EfConstruct: 64}}
+	s := openShard(t, opts)
 	for i := 0; i < n; i += 200 {
 		var pts []api.PointStruct
 		for j := i; j < min(i+200, n); j++ {
@@ -51,7 +59,7 @@ func quantShard(t testing.TB, dir string, d api.Distance, n, dim int) (*Shard, [
 	if err := s.WaitIndexed(bg); err != nil {
 		t.Fatal(err)
 	}
-	return s, vecs
+	return s
 }
 
 func quantParams(js string) api.SearchParams {

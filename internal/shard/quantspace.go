@@ -7,7 +7,8 @@ import (
 	"github.com/shoal-db/shoal/internal/index/quant"
 )
 
-// Scalar quantization of a dense vector (quantization_config scalar int8).
+// Quantization of a dense vector (quantization_config scalar int8, product
+// or binary one_bit).
 //
 // The codes are derived data: they are trained and encoded from the
 // original vectors in memory, never persisted, so an index file or a
@@ -17,7 +18,11 @@ import (
 // sample of the live vectors, and trained again while the space grows to
 // quantTrainFull vectors each time it doubles, so that the range follows
 // the data of an import; past that the range is fixed and new vectors are
-// clamped into it. Training and encoding run under Shard.mu held
+// clamped into it. Product codes follow the same schedule until they were
+// trained on a full sample of productSample vectors (k-means centroids;
+// retraining on more would hardly move them, and encoding every vector
+// against 256 centroids per sub-vector is the expensive part). Binary
+// codes need no training: they are encoded once, when indexing starts. Training and encoding run under Shard.mu held
 // exclusively; searches read the codes under Shard.mu held shared.
 
 // quantTrainFull is the vector count past which a space stops retraining
@@ -27,10 +32,13 @@ const quantTrainFull = 1 << 16
 // quantSampleValues bounds the element values a quantile is computed over.
 const quantSampleValues = 2_000_000
 
+// productSample bounds the vectors product quantization trains on.
+const productSample = 2048
+
 // quantState is the quantization of one space. Guarded by Shard.mu.
 type quantState struct {
 	cfg       *api.QuantizationConfig // nil: not quantized
-	codes     *quant.Codes            // nil until trained
+	codes     quant.Encoded           // nil until trained
 	trainedAt int                     // sp.count when trained
 }
 
@@ -60,7 +68,8 @@ func (sp *space) maybeTrain(live bitset) {
 	if qs.cfg == nil || !sp.indexing || sp.count == 0 {
 		return
 	}
-	if qs.codes != nil && (qs.trainedAt >= quantTrainFull || sp.count < 2*qs.trainedAt) {
+	if qs.codes != nil && (qs.cfg.Binary != nil || qs.trainedAt >= quantTrainFull || sp.count < 2*qs.trainedAt ||
+		(qs.cfg.Product != nil && qs.trainedAt >= productSample)) {
 		return
 	}
 	var offs []uint32
@@ -73,20 +82,36 @@ func (sp *space) maybeTrain(live bitset) {
 	if len(offs) == 0 {
 		return
 	}
+	if b := qs.cfg.Binary; b != nil {
+		codes := quant.NewBinaryCodes(quant.NewBinary(sp.dist, sp.dim, b.QueryBits()))
+		for _, off := range offs {
+			codes.Set(off, sp.store.Vector(off))
+		}
+		qs.codes, qs.trainedAt = codes, sp.count
+		sp.store.DropResident() // the pass read every vector
+		return
+	}
 	limit := len(offs)
 	if qs.cfg.Quantile() < 1 {
 		limit = max(1, quantSampleValues/sp.dim)
 	}
+	if qs.cfg.Product != nil {
+		limit = productSample
+	}
 	limit = min(limit, quantTrainFull)
-	step := max(1, len(offs)/limit)
+	step := max(1, (len(offs)+limit-1)/limit)
 	sample := make([][]float32, 0, len(offs)/step+1)
 	for i := 0; i < len(offs); i += step {
-		sample = append(sample, sp.store.Get(offs[i]))
+		sample = append(sample, sp.store.Vector(offs[i]))
 	}
-	q := quant.TrainScalar(sp.dist, sp.dim, sample, qs.cfg.Quantile())
-	codes := quant.NewCodes(q)
+	var codes quant.Encoded
+	if p := qs.cfg.Product; p != nil {
+		codes = quant.NewProductCodes(quant.TrainProduct(sp.dist, sp.dim, quant.CompressionSub(p.Compression), sample))
+	} else {
+		codes = quant.NewCodes(quant.TrainScalar(sp.dist, sp.dim, sample, qs.cfg.Quantile()))
+	}
 	for _, off := range offs {
-		codes.Set(off, sp.store.Get(off))
+		codes.Set(off, sp.store.Vector(off))
 	}
 	qs.codes, qs.trainedAt = codes, sp.count
 	sp.store.DropResident() // the pass read every vector
@@ -104,7 +129,7 @@ func (sp *space) quantCodesBytes() int64 {
 // offset by codes, k candidates are taken by it, and rescore says whether
 // the original vectors re-score them.
 type quantSearch struct {
-	scorer  *quant.Searcher
+	scorer  quant.Scorer
 	dist    func(off uint32) float32
 	k       int
 	rescore bool
@@ -122,7 +147,7 @@ func (sp *space) quantPlan(req SearchRequest) (*quantSearch, error) {
 	if codes == nil || req.Scorer != nil || req.Params.Exact || qp.Ignore || len(req.Vector) != sp.dim {
 		return nil, nil
 	}
-	sc := codes.Searcher(codes.Quantizer().Query(req.Vector))
+	sc := codes.Scorer(req.Vector)
 	k := req.Limit
 	if qp.OversamplingFactor() > 1 {
 		k = int(math.Ceil(float64(k) * qp.OversamplingFactor()))

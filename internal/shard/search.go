@@ -161,10 +161,10 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 	}
 	var distOf func(off uint32) float32
 	if req.Scorer != nil {
-		distOf = func(off uint32) float32 { return -req.Scorer(sp.store.Get(off)) }
+		distOf = func(off uint32) float32 { return -req.Scorer(sp.store.Vector(off)) }
 	} else {
 		q := req.Vector
-		distOf = func(off uint32) float32 { return sp.distFn(q, sp.store.Get(off)) }
+		distOf = func(off uint32) float32 { return sp.distTo(q, off) }
 	}
 	allow := func(off uint32) bool {
 		return s.live.has(off) && sp.has.has(off) && (m == nil || m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)))
@@ -264,7 +264,7 @@ const graphCostFactor = 22
 // the selectivity), and the unindexed tail is always scanned exactly and
 // merged in.
 //
-// With qs (scalar quantization), the graph is traversed and the tail
+// With qs (scalar, product or binary quantization), the graph is traversed and the tail
 // scanned by the codes for qs.k candidates (limit × oversampling), which
 // the original vectors re-score when qs.rescore; the exact paths score the
 // original vectors.

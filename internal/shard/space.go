@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +26,14 @@ import (
 // "unindexed tail" that searches scan exactly, so a vector is searchable as
 // soon as Apply publishes it.
 type space struct {
-	name    string
-	dim     int
-	dist    api.Distance
-	distFn  func(a, b []float32) float32 // lower is better (vecmath.Dist)
+	name   string
+	dim    int
+	dist   api.Distance
+	distFn func(a, b []float32) float32 // lower is better (vecmath.Dist)
+	dtype  index.Datatype               // the element type of store
+	// tkern is distFn between a float32 query and a stored float16 or
+	// uint8 vector (nil for float32).
+	tkern   func(q []float32, b []byte) float32
 	hnsw    api.HnswConfig
 	store   *index.Store
 	onDisk  bool   // store is a file store (on_disk: true)
@@ -230,7 +235,7 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 	}
 	indexAt := 0
 	if kb > 0 {
-		indexAt = max(1, kb*1024/(4*p.Size))
+		indexAt = max(1, kb*1024/(StoreType(p).Size()*p.Size))
 	}
 	idle := make(chan struct{})
 	close(idle)
@@ -238,7 +243,13 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 		name: name, dim: p.Size, dist: p.Distance, distFn: vecmath.Dist(p.Distance), hnsw: h,
 		threads: threads, indexAt: indexAt, opt: opt,
 		pending: map[uint32]bool{}, idle: idle, wake: make(chan struct{}, 1),
-		onDisk: p.OnDisk != nil && *p.OnDisk, dir: dir,
+		onDisk: p.OnDisk != nil && *p.OnDisk, dir: dir, dtype: StoreType(p),
+	}
+	switch sp.dtype {
+	case index.Float16:
+		sp.tkern = vecmath.KernelF16(p.Distance)
+	case index.Uint8:
+		sp.tkern = vecmath.KernelU8(p.Distance)
 	}
 	st, err := sp.newStore()
 	if err != nil {
@@ -252,9 +263,35 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 // mapped from a file in the shard's directory for on_disk vectors.
 func (sp *space) newStore() (*index.Store, error) {
 	if sp.onDisk {
-		return index.NewFileStore(sp.dim, sp.dir)
+		return index.NewTypedFileStore(sp.dim, sp.dtype, sp.dir)
 	}
-	return index.NewStore(sp.dim), nil
+	return index.NewTypedStore(sp.dim, sp.dtype), nil
+}
+
+// StoreType returns the element type the vectors of p are kept in
+// (float32 unless p's datatype is float16 or uint8).
+func StoreType(p api.VectorParams) index.Datatype {
+	if p.Datatype != nil {
+		switch strings.ToLower(*p.Datatype) {
+		case "float16":
+			return index.Float16
+		case "uint8":
+			return index.Uint8
+		}
+	}
+	return index.Float32
+}
+
+// distTo returns the distance between q and the stored vector of off.
+// Caller holds Shard.mu (shared or exclusive).
+func (sp *space) distTo(q []float32, off uint32) float32 {
+	if sp.tkern != nil {
+		if len(q) != sp.dim {
+			panic(fmt.Sprintf("shard: query of dimension %d for vector %q of dimension %d", len(q), sp.name, sp.dim))
+		}
+		return sp.tkern(q, sp.store.Raw(off))
+	}
+	return sp.distFn(q, sp.store.Get(off))
 }
 
 func (sp *space) graphOptions() hnsw.Options {
@@ -268,7 +305,7 @@ func (sp *space) score(d float32) float32 { return vecmath.ScoreFromDist(sp.dist
 // filtered candidate set) is scored exactly: Qdrant's full_scan_threshold
 // in kilobytes of vectors.
 func (sp *space) fullScanVectors() int {
-	return sp.hnsw.FullScanThreshold * 1024 / (4 * sp.dim)
+	return sp.hnsw.FullScanThreshold * 1024 / (sp.dtype.Size() * sp.dim)
 }
 
 // maybeStartIndexing creates the graph and queues every live vector once

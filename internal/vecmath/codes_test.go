@@ -66,3 +66,51 @@ func BenchmarkCodes784(b *testing.B) {
 		}
 	})
 }
+
+// TestBitKernels checks the bit-vector kernels against a bit-by-bit count
+// for every length up to 11 words.
+func TestBitKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n <= 11; n++ {
+		a, b := make([]uint64, n), make([]uint64, n)
+		for i := range a {
+			a[i], b[i] = r.Uint64(), r.Uint64()
+		}
+		var xor, and, cnt int
+		for i := 0; i < 64*n; i++ {
+			x, y := a[i/64]>>(i%64)&1, b[i/64]>>(i%64)&1
+			xor += int(x ^ y)
+			and += int(x & y)
+			cnt += int(x)
+		}
+		if got := HammingBits(a, b); got != xor {
+			t.Errorf("n=%d: HammingBits %d, want %d", n, got, xor)
+		}
+		if got := AndBits(a, b); got != and {
+			t.Errorf("n=%d: AndBits %d, want %d", n, got, and)
+		}
+		if got := CountBits(a); got != cnt {
+			t.Errorf("n=%d: CountBits %d, want %d", n, got, cnt)
+		}
+		if n > 0 {
+			PrefetchBits(a)
+		}
+	}
+}
+
+// BenchmarkHamming784 is one binary-code distance of a 784-element vector
+// (13 words), the counterpart of BenchmarkCodes784 and BenchmarkL2784.
+func BenchmarkHamming784(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	x, y := make([]uint64, 13), make([]uint64, 13)
+	for i := range x {
+		x[i], y[i] = r.Uint64(), r.Uint64()
+	}
+	b.ReportAllocs()
+	b.SetBytes(2 * 13 * 8)
+	s := 0
+	for b.Loop() {
+		s += HammingBits(x, y)
+	}
+	_ = s
+}

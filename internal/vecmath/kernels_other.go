@@ -28,3 +28,10 @@ func l1U8AVX2(a, b []byte) int32    { panic("unreachable") }
 func prefetchCodes(v []byte)        { panic("unreachable") }
 
 func dotU8Wide(a, b []byte) int32 { panic("unreachable") }
+
+const useTypedU8Asm, useTypedF16Asm = false, false
+
+func dotU8F32AVX2(q []float32, b []byte) float32  { panic("unreachable") }
+func l2U8F32AVX2(q []float32, b []byte) float32   { panic("unreachable") }
+func dotF16F32AVX2(q []float32, b []byte) float32 { panic("unreachable") }
+func l2F16F32AVX2(q []float32, b []byte) float32  { panic("unreachable") }

@@ -18,14 +18,14 @@ import (
 // caller masks offsets that hold no live vector through allow.
 func Search(store *index.Store, d api.Distance, query []float32, k int, allow func(off uint32) bool) []index.Result {
 	dist := vecmath.Dist(d)
-	view := store.View()
+	buf := make([]float32, store.Dim())
 	n := uint32(store.Len())
 	top := NewTopK(k)
 	for off := uint32(0); off < n; off++ {
 		if allow != nil && !allow(off) {
 			continue
 		}
-		top.Push(off, dist(query, view.Get(off)))
+		top.Push(off, dist(query, store.Decode(off, buf)))
 	}
 	return top.Results()
 }
@@ -34,13 +34,13 @@ func Search(store *index.Store, d api.Distance, query []float32, k int, allow fu
 // be below store.Len(); duplicates are the caller's to avoid).
 func SearchCandidates(store *index.Store, d api.Distance, query []float32, k int, cands []uint32, allow func(off uint32) bool) []index.Result {
 	dist := vecmath.Dist(d)
-	view := store.View()
+	buf := make([]float32, store.Dim())
 	top := NewTopK(k)
 	for _, off := range cands {
 		if allow != nil && !allow(off) {
 			continue
 		}
-		top.Push(off, dist(query, view.Get(off)))
+		top.Push(off, dist(query, store.Decode(off, buf)))
 	}
 	return top.Results()
 }

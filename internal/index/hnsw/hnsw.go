@@ -92,13 +92,16 @@ type chunk struct {
 
 // Graph is an HNSW index. All methods are safe for concurrent use.
 type Graph struct {
-	opts   Options
-	store  *index.Store
-	dist   func(a, b []float32) float32 // vecmath.Dist (checks lengths)
-	kern   func(a, b []float32) float32 // vecmath.Kernel, for vectors of the store's dimension
-	m, m0  int                          // max neighbours on upper levels and on level 0
-	stride int                          // 1 + m0: uint32s per level-0 list
-	ml     float64                      // level multiplier 1/ln(M)
+	opts  Options
+	store *index.Store
+	dist  func(a, b []float32) float32 // vecmath.Dist (checks lengths)
+	kern  func(a, b []float32) float32 // vecmath.Kernel, for vectors of the store's dimension
+	// tkern is the kernel between a float32 query and a stored vector of a
+	// float16 or uint8 store (nil for a float32 store).
+	tkern  func(q []float32, b []byte) float32
+	m, m0  int     // max neighbours on upper levels and on level 0
+	stride int     // 1 + m0: uint32s per level-0 list
+	ml     float64 // level multiplier 1/ln(M)
 
 	chunks atomic.Pointer[[]*chunk] // copy-on-write directory
 	growMu sync.Mutex               // serialises growth of chunks
@@ -143,6 +146,12 @@ func New(opts Options, store *index.Store) *Graph {
 		m0:     2 * opts.M,
 		stride: 1 + 2*opts.M,
 		ml:     1 / math.Log(float64(opts.M)),
+	}
+	switch store.Type() {
+	case index.Float16:
+		g.tkern = vecmath.KernelF16(opts.Distance)
+	case index.Uint8:
+		g.tkern = vecmath.KernelU8(opts.Distance)
 	}
 	dir := []*chunk{}
 	g.chunks.Store(&dir)
@@ -313,5 +322,14 @@ func packEntry(level int, off uint32) uint64 { return uint64(level)<<32 | uint64
 
 func unpackEntry(e uint64) (int, uint32) { return int(e >> 32), uint32(e) }
 
-// vec returns the stored vector of off.
-func (g *Graph) vec(off uint32) []float32 { return g.store.Get(off) }
+// vec returns the stored vector of off as float32s (a decoded copy for a
+// float16 or uint8 store).
+func (g *Graph) vec(off uint32) []float32 { return g.store.Vector(off) }
+
+// distTo returns the distance between q and the stored vector of off.
+func (g *Graph) distTo(q []float32, off uint32) float32 {
+	if g.tkern != nil {
+		return g.tkern(q, g.store.Raw(off))
+	}
+	return g.kern(q, g.store.Get(off))
+}

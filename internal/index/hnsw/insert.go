@@ -158,7 +158,7 @@ func (g *Graph) selectNeighbours(cands []index.Result, m int, dst []index.Result
 		cv := g.vec(c.Off)
 		good := true
 		for _, r := range dst {
-			if g.kern(cv, g.vec(r.Off)) < c.Dist {
+			if g.distTo(cv, r.Off) < c.Dist {
 				good = false
 				break
 			}
@@ -206,7 +206,7 @@ func (g *Graph) setOwn(s *searcher, off uint32, l int, sel []index.Result) {
 	for i := 1; i <= cnt; i++ {
 		n := lst[i]
 		if !slices.ContainsFunc(s.tmp, func(r index.Result) bool { return r.Off == n }) {
-			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.kern(q, g.vec(n))})
+			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.distTo(q, n)})
 		}
 	}
 	if len(s.tmp) <= g.maxConn(l) {
@@ -243,7 +243,7 @@ func (g *Graph) connect(s *searcher, n uint32, l int, x uint32, d float32) {
 		if g.node(o).state.Load()&stDeleted != 0 {
 			continue
 		}
-		s.tmp = append(s.tmp, index.Result{Off: o, Dist: g.kern(nv, g.vec(o))})
+		s.tmp = append(s.tmp, index.Result{Off: o, Dist: g.distTo(nv, o)})
 	}
 	slices.SortFunc(s.tmp, byDist)
 	var picked [2 * 64]index.Result

@@ -159,7 +159,7 @@ func (g *Graph) relink(s *searcher, off uint32, l int, isGone func(uint32) bool)
 	s.tmp = s.tmp[:0]
 	add := func(n uint32) {
 		if !isGone(n) && s.visit(n) {
-			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.kern(q, g.vec(n))})
+			s.tmp = append(s.tmp, index.Result{Off: n, Dist: g.distTo(q, n)})
 		}
 	}
 	for i := 1; i <= cnt; i++ {
@@ -297,7 +297,7 @@ func (g *Graph) forceLink(n uint32, l int, x uint32) {
 	nv := g.vec(n)
 	worst, worstD := 1, float32(-1)
 	for i := 1; i <= cnt; i++ {
-		if d := g.kern(nv, g.vec(lst[i])); d > worstD {
+		if d := g.distTo(nv, lst[i]); d > worstD {
 			worst, worstD = i, d
 		}
 	}

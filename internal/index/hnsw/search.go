@@ -35,26 +35,33 @@ type scorer struct {
 	ext   Scorer
 	q     []float32
 	kern  func(a, b []float32) float32
+	tkern func(q []float32, b []byte) float32 // a float16 or uint8 store's kernel, else nil
 	view  index.View
 	store *index.Store
 	fn    func(off uint32) float32
 }
 
 func (g *Graph) vectorScorer(q []float32) scorer {
-	return scorer{q: q, kern: g.kern, view: g.store.View(), store: g.store}
+	return scorer{q: q, kern: g.kern, tkern: g.tkern, view: g.store.View(), store: g.store}
 }
 
-// vec returns the stored vector of off (vector scorers only).
-func (sc *scorer) vec(off uint32) []float32 {
+// raw returns the encoded stored vector of off (vector scorers only).
+func (sc *scorer) raw(off uint32) []byte {
 	if int(off) >= sc.view.Len() {
 		sc.view = sc.store.View()
 	}
-	return sc.view.Get(off)
+	return sc.view.Raw(off)
 }
 
 func (sc *scorer) dist(off uint32) float32 {
 	if sc.q != nil {
-		return sc.kern(sc.q, sc.vec(off))
+		if sc.tkern != nil {
+			return sc.tkern(sc.q, sc.raw(off))
+		}
+		if int(off) >= sc.view.Len() {
+			sc.view = sc.store.View()
+		}
+		return sc.kern(sc.q, sc.view.Get(off))
 	}
 	if sc.ext != nil {
 		return sc.ext.Dist(off)
@@ -68,7 +75,7 @@ func (sc *scorer) prefetches() bool { return sc.q != nil || sc.ext != nil }
 // prefetch starts loading what dist(off) reads (prefetching scorers only).
 func (sc *scorer) prefetch(off uint32) {
 	if sc.q != nil {
-		vecmath.Prefetch(sc.vec(off))
+		vecmath.PrefetchCodes(sc.raw(off))
 	} else {
 		sc.ext.Prefetch(off)
 	}
