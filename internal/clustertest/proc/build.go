@@ -37,8 +37,15 @@ var build struct {
 // temporary directory keyed by the module's location, replaced atomically by
 // each build, so concurrent test processes of one tree share it and nothing
 // accumulates.
+//
+// Under the race detector Build skips the test: the processes it starts
+// are not race-instrumented, so the race pass would only repeat the
+// normal pass (which runs every real-process test) more slowly.
 func Build(t testing.TB) string {
 	t.Helper()
+	if raceEnabled {
+		t.Skip("real-process test: runs in the pass without -race (the processes are not instrumented)")
+	}
 	build.once.Do(func() { build.path, build.err = compile() })
 	if build.err != nil {
 		t.Fatal(build.err)
