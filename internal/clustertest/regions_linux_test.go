@@ -179,8 +179,8 @@ func (n *regionNet) close() {
 // the other two) and catches that region up when the link returns.
 func TestThreeRegions(t *testing.T) {
 	delays := []time.Duration{20 * time.Millisecond, 30 * time.Millisecond, 45 * time.Millisecond}
-	rn := newRegionNet(t, delays)
 	bin := proc.Build(t)
+	rn := newRegionNet(t, delays)
 	const p2p, rest, grpc, proxied = 6335, 6333, 6334, 7335
 	var join []string
 	for i, a := range rn.addrs {
