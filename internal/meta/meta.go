@@ -35,7 +35,7 @@ const CommandVersion = 1
 const ReplaceCommandVersion = 2
 
 // MaxCommandVersion is the newest envelope version this build applies.
-const MaxCommandVersion = ReplicationCommandVersion
+const MaxCommandVersion = RestoreCommandVersion
 
 // Command types.
 const (
@@ -108,6 +108,9 @@ type Command struct {
 	// Vector is the named vector of create_vector_name and
 	// delete_vector_name (vectors.go).
 	Vector *VectorChange `json:"vector,omitempty"`
+	// Epochs are the starting epochs of a restore_collection's shards
+	// (version 5, restore.go).
+	Epochs []uint64 `json:"epochs,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -261,6 +264,8 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.replaceCollection(cmd)
 	case TypeCreateVector, TypeDeleteVector: // vectors.go
 		err = s.applyVector(cmd)
+	case TypeRestoreCollection: // restore.go
+		err = s.restoreCollection(cmd)
 	case TypeInitCluster, TypeAddPeer, TypeUpdatePeer, TypeRemovePeer:
 		if cmd.V < ClusterCommandVersion {
 			return api.ErrBadInput("%s needs command version %d", cmd.Type, ClusterCommandVersion)
