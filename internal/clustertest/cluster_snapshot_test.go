@@ -1,14 +1,19 @@
 package clustertest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shoal-db/shoal/internal/config"
+	"github.com/shoal-db/shoal/internal/snapshot"
 )
 
 // clusterSnap is an entry of GET /cluster/snapshots.
@@ -264,4 +269,98 @@ func TestClusterSnapshotRestore(t *testing.T) {
 		b, _ := json.Marshal(string(raw))
 		t.Fatalf("download of a deleted snapshot: %d %s", code, b)
 	}
+}
+
+// TestClusterSnapshotSchedule runs a cluster policy (every 2 s, verified,
+// into one shared destination) on three nodes and stops the leader twice,
+// once right at a due time: the destination ends with exactly one archive
+// per due time from the first to the last, none missing, each verified by
+// restoring it into scratch.
+func TestClusterSnapshotSchedule(t *testing.T) {
+	shared := t.TempDir()
+	policy := map[string]any{"name": "every2s", "cluster": true, "interval": "2s", "verify": true,
+		"retention": map[string]any{"keep_last": 1000}, "destinations": []any{map[string]any{"fs": shared}}}
+	c := New(t, Options{Configure: func(i int, cfg *config.Config) {
+		fastFailure(i, cfg)
+		cfg.Snapshots = map[string]any{"policies": []any{policy}}
+	}})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/sched", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"},
+		"shard_number": 2, "replication_factor": 2}, nil)
+	c.MustDo(1, "PUT", "/collections/sched/points?wait=true", map[string]any{"points": testPoints(300, 8, 5)}, nil)
+
+	store, err := snapshot.OpenDirStore(shared, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dues := func() []time.Time {
+		t.Helper()
+		ds, err := snapshot.ListSnapshots(context.Background(), store, snapshot.ClusterDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []time.Time
+		for _, d := range ds {
+			due, ok := snapshot.NameTime(d.Name)
+			if !ok || !strings.HasPrefix(d.Name, "cluster-every2s-") {
+				t.Fatalf("unexpected archive %s", d.Name)
+			}
+			out = append(out, due)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+		return out
+	}
+	waitDues := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for len(dues()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d scheduled cluster snapshots after a minute, want %d", len(dues()), n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitDues(2)
+	stopped := map[int]bool{}
+	for round := range 2 {
+		leader := -1
+		for leader < 0 {
+			leader = c.Leader()
+			time.Sleep(20 * time.Millisecond)
+		}
+		// Round 0 stops the leader just after a due time (its run under
+		// way), round 1 between two.
+		next := time.Now().UTC().Truncate(2 * time.Second).Add(2 * time.Second)
+		if round == 1 {
+			next = next.Add(time.Second)
+		}
+		time.Sleep(time.Until(next) + 30*time.Millisecond)
+		c.Stop(leader)
+		stopped[leader] = true
+		t.Logf("round %d: stopped leader node %d at %s", round, leader, time.Now().UTC().Format("15:04:05.000"))
+		c.Start(leader)
+		waitDues(len(dues()) + 2)
+	}
+	ds := dues()
+	for i := 1; i < len(ds); i++ {
+		if gap := ds[i].Sub(ds[i-1]); gap != 2*time.Second {
+			t.Fatalf("dues %s and %s are %s apart: a run was skipped (all: %v)", ds[i-1], ds[i], gap, ds)
+		}
+	}
+	for _, due := range ds {
+		name := snapshot.ScheduledClusterSnapshotName("every2s", due)
+		rep, err := snapshot.ReadVerifyReport(context.Background(), store, snapshot.ClusterDir, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !rep.OK || rep.Kind != snapshot.KindCluster || rep.Points != 300 || len(rep.Collections) != 2 {
+			t.Fatalf("%s: verification report %+v", name, rep)
+		}
+	}
+	t.Logf("%d scheduled cluster snapshots, one per due time, from %s to %s", len(ds), ds[0].Format("15:04:05"), ds[len(ds)-1].Format("15:04:05"))
 }
