@@ -102,9 +102,9 @@ func (h *SnapshotHooks) FetchShard(ctx context.Context, name string, gen uint64,
 	t := replica.Target{Collection: name, Generation: gen, Shard: id}
 	var errs []error
 	for _, peer := range activeReplicas(c.Shards[id], self) {
-		info, err := h.fetchFrom(ctx, peer, self, t, path)
+		info, sum, size, err := h.fetchFrom(ctx, peer, self, t, path)
 		if err == nil {
-			return snapshot.ClusterShard{ID: id, LastSeq: info.Seq, Epoch: info.Epoch, Points: info.Points, SourcePeer: peer}, nil
+			return snapshot.ClusterShard{ID: id, LastSeq: info.Seq, Epoch: info.Epoch, Points: info.Points, SourcePeer: peer, Size: size, SHA256: sum}, nil
 		}
 		if ctx.Err() != nil {
 			return snapshot.ClusterShard{}, ctx.Err()
@@ -121,49 +121,51 @@ func (h *SnapshotHooks) FetchShard(ctx context.Context, name string, gen uint64,
 	return snapshot.ClusterShard{}, api.ErrUnavailable("cannot fetch shard %d of collection %s from any Active replica: %v", id, name, errors.Join(errs...))
 }
 
-// fetchFrom writes a checkpoint of peer's replica of t into path.
-func (h *SnapshotHooks) fetchFrom(ctx context.Context, peer, self uint64, t replica.Target, path string) (replica.CheckpointInfo, error) {
+// fetchFrom writes a checkpoint of peer's replica of t into path and
+// returns it with the file's SHA-256 and size, hashed as it was written.
+func (h *SnapshotHooks) fetchFrom(ctx context.Context, peer, self uint64, t replica.Target, path string) (replica.CheckpointInfo, string, int64, error) {
+	var info replica.CheckpointInfo
 	f, err := os.Create(path)
 	if err != nil {
-		return replica.CheckpointInfo{}, fmt.Errorf("cannot create %s: %w", path, err)
+		return info, "", 0, fmt.Errorf("cannot create %s: %w", path, err)
 	}
 	defer f.Close()
-	var info replica.CheckpointInfo
+	hw := snapshot.NewHashingWriter(f)
 	if peer == self {
 		sh, cfg, release, err := h.s.CheckpointSource(ctx, t)
 		if err != nil {
-			return info, err
+			return info, "", 0, err
 		}
-		info, err = replica.WriteCheckpoint(ctx, sh, t, cfg, self, 0, f)
+		info, err = replica.WriteCheckpoint(ctx, sh, t, cfg, self, 0, hw)
 		release()
 		if err != nil {
-			return info, err
+			return info, "", 0, err
 		}
 	} else {
 		cc, err := h.s.opts.PeerDial(peer)
 		if err != nil {
-			return info, err
+			return info, "", 0, err
 		}
-		if info, err = replica.Fetch(ctx, cc, t, h.s.opts.TransferRate, f); err != nil {
-			return info, err
+		if info, err = replica.Fetch(ctx, cc, t, h.s.opts.TransferRate, hw); err != nil {
+			return info, "", 0, err
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return info, err
+			return info, "", 0, err
 		}
 		man, err := snapshot.ReadManifest(f)
 		if err != nil {
-			return info, err
+			return info, "", 0, err
 		}
 		if man.Kind != snapshot.KindShard || man.Collection != t.Collection || len(man.Shards) != 1 ||
 			man.Shards[0].ID != t.Shard || man.Shards[0].LastSeq != info.Seq {
-			return info, fmt.Errorf("peer %d sent an archive that is not shard %d of %s at %d", peer, t.Shard, t.Collection, info.Seq)
+			return info, "", 0, fmt.Errorf("peer %d sent an archive that is not shard %d of %s at %d", peer, t.Shard, t.Collection, info.Seq)
 		}
 		info.Points = man.Shards[0].Points
 	}
 	if err := f.Sync(); err != nil {
-		return info, err
+		return info, "", 0, err
 	}
-	return info, f.Close()
+	return info, hw.Sum(), hw.Size(), f.Close()
 }
 
 // CheckpointSource finds this node's Active replica of a shard for a

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -61,8 +62,9 @@ type ClusterSource interface {
 	// FetchShard writes a shard archive (kind shard) of one shard of a
 	// collection generation into the file path, taken from one Active
 	// replica (this node's when it holds one) at a consistent point while
-	// writes continue, and describes it (Entry, Size and SHA256 are left
-	// to the caller). Not-found errors mean the collection is gone.
+	// writes continue, and describes it (Entry is left to the caller; Size
+	// and SHA256 too when it does not hash the file as it writes it).
+	// Not-found errors mean the collection is gone.
 	FetchShard(ctx context.Context, collection string, generation uint64, shard int, path string) (ClusterShard, error)
 	// RestoreClusterCollection creates collection name in this cluster from
 	// cc and the verified shard archives shardFile(i) names: placement for
@@ -211,6 +213,20 @@ func (m *Manager) CreateClusterArchive(ctx context.Context, labels map[string]st
 			man.Aliases[alias] = target
 		}
 	}
+	// The tree is known with its hashes (taken as the shards arrived):
+	// the archive is written without scanning it again.
+	if len(man.ClusterCollections) > 0 {
+		man.Dirs = append(man.Dirs, "collections")
+	}
+	for _, c := range man.ClusterCollections {
+		man.Dirs = append(man.Dirs, "collections/"+c.Name, "collections/"+c.Name+"/shards")
+		for _, s := range c.Shards {
+			man.Files = append(man.Files, FileEntry{Path: s.Entry, Size: s.Size, SHA256: s.SHA256})
+		}
+	}
+	sort.Strings(man.Dirs)
+	sort.Slice(man.Files, func(i, j int) bool { return man.Files[i].Path < man.Files[j].Path })
+	man.scanned = true
 	return m.writeLocal(ctx, man, root, ClusterDir, name(created))
 }
 
@@ -231,11 +247,12 @@ func (m *Manager) fetchCollection(ctx context.Context, cs ClusterSource, root st
 			os.RemoveAll(filepath.Join(root, "collections", c.Name))
 			return nil, err
 		}
-		sum, size, err := ChecksumFile(p)
-		if err != nil {
-			return nil, err
+		if sh.SHA256 == "" {
+			if sh.SHA256, sh.Size, err = ChecksumFile(p); err != nil {
+				return nil, err
+			}
 		}
-		sh.ID, sh.Entry, sh.Size, sh.SHA256 = i, entry, size, sum
+		sh.ID, sh.Entry = i, entry
 		out.Shards = append(out.Shards, sh)
 	}
 	return &out, nil
