@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/shoal-db/shoal/internal/config"
 	"github.com/shoal-db/shoal/internal/texmex"
 )
 
@@ -53,7 +54,22 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := startCluster(t, 3)
+	// SHOAL_BENCH_RATE_MB paces the snapshot: each shard's fetch
+	// (cluster.transfer_rate_limit_mb) and the archive's writing
+	// (snapshots.write_rate_mb).
+	rate, _ := strconv.Atoi(os.Getenv("SHOAL_BENCH_RATE_MB"))
+	src := New(t, Options{Configure: func(i int, cfg *config.Config) {
+		fastFailure(i, cfg)
+		cfg.Cluster.TransferRateLimitMB = rate
+		cfg.Snapshots = map[string]any{"write_rate_mb": rate}
+	}})
+	for i := range src.Nodes {
+		src.Start(i)
+	}
+	if err := src.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("snapshot pacing: %d MiB/s (0: unpaced)", rate)
 	dial := func(addr string) qdrant.PointsClient {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
@@ -142,9 +158,9 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	var idle, busy []float64
 	var snapTimes []time.Duration
 	for round := range 2 {
-		pps, _ := writeFor(func() { time.Sleep(15 * time.Second) })
+		pps, _ := writeFor(func() { time.Sleep(10 * time.Second) })
 		idle = append(idle, pps)
-		pps, took := writeFor(func() { src.MustDo(round%3, "POST", "/cluster/snapshots", map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}}, &snap) })
+		pps, took := writeFor(func() { snap = createAndWait(t, src, 1, round) })
 		busy = append(busy, pps)
 		snapTimes = append(snapTimes, took)
 		t.Logf("round %d: %.0f points/s without a snapshot, %.0f during one (%.2f×); snapshot %s: %.1f MB in %s",
@@ -203,4 +219,22 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 		t.Logf("%s: recall@10 %.4f on the source, %.4f restored", name, srcRecall[name], recall(dst, name))
 	}
 	t.Logf("restore of %s (%.1f MB, %d points) into a fresh 3-node cluster: %s", snap.Name, float64(snap.Size)/1e6, snap.Points, restoreTook.Round(time.Millisecond))
+}
+
+// createAndWait creates a cluster snapshot through node i in the
+// background (it may outlast the harness's HTTP timeout) and waits until
+// the node lists it.
+func createAndWait(t *testing.T, c *Cluster, i, round int) clusterSnap {
+	t.Helper()
+	var before []clusterSnap
+	c.MustDo(i, "GET", "/cluster/snapshots", nil, &before)
+	c.MustDo(i, "POST", "/cluster/snapshots?wait=false", map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}}, nil)
+	for {
+		var list []clusterSnap
+		c.MustDo(i, "GET", "/cluster/snapshots", nil, &list)
+		if len(list) > len(before) {
+			return list[len(list)-1]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
