@@ -35,6 +35,9 @@ var _ snapshot.ClusterSource = (*SnapshotHooks)(nil)
 // errNotClustered refuses a cluster snapshot on a standalone node.
 var errNotClustered = api.ErrBadRequest("Cluster snapshots need a node in cluster mode")
 
+// ClusterMode implements snapshot.ClusterSource.
+func (h *SnapshotHooks) ClusterMode() bool { return h.s.cluster != nil }
+
 // IsLeader implements snapshot.ClusterSource.
 func (h *SnapshotHooks) IsLeader() bool {
 	c := h.s.cluster

@@ -78,6 +78,8 @@ type ClusterSource interface {
 	// IsLeader reports whether this node leads the cluster (the scheduler
 	// runs cluster policies on the leader only).
 	IsLeader() bool
+	// ClusterMode reports whether this node is a cluster member.
+	ClusterMode() bool
 }
 
 // ClusterSnapshot describes a stored cluster snapshot for listings.
@@ -132,6 +134,13 @@ func (m *Manager) cluster() (ClusterSource, error) {
 		return nil, api.ErrBadRequest("Cluster snapshots need a node in cluster mode")
 	}
 	return cs, nil
+}
+
+// ClusterMode reports whether this node is a cluster member (cluster
+// snapshots need one).
+func (m *Manager) ClusterMode() bool {
+	cs, err := m.cluster()
+	return err == nil && cs.ClusterMode()
 }
 
 // IsClusterLeader reports whether this node leads its cluster (false on a

@@ -111,6 +111,8 @@ type clusterProducer struct {
 
 func (p *clusterProducer) IsClusterLeader() bool { return p.leader.Load() }
 
+func (p *clusterProducer) ClusterMode() bool { return true }
+
 func (p *clusterProducer) CreateClusterArchive(ctx context.Context, labels map[string]string, name func(time.Time) string) (*LocalArchive, error) {
 	a, err := p.CreateArchive(ctx, "c")
 	if err != nil {
@@ -129,6 +131,12 @@ func TestClusterPolicyLeaderChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		shared, _ := OpenDirStore(filepath.Join(t.TempDir(), "shared"), "shared")
 		tree := makeTree(t, 13, 5)
+		// A producer that is not a cluster member cannot run cluster policies.
+		pol := &Policy{Name: "hourly", Cluster: true, Interval: time.Hour, Destinations: []Store{shared}}
+		if _, err := NewScheduler(SchedulerOptions{Policies: []*Policy{pol}, Producer: &treeProducer{t: t}}); err == nil ||
+			!strings.Contains(err.Error(), "need a node in cluster mode") {
+			t.Fatalf("cluster policy without a cluster producer: %v", err)
+		}
 		var nodes [2]*clusterProducer
 		var cancels [2]context.CancelFunc
 		var dones [2]chan struct{}

@@ -193,8 +193,8 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 		if p.Interval <= 0 && p.Cron == nil {
 			return nil, fmt.Errorf("cannot create snapshot scheduler: policy %q has neither interval nor cron", p.Name)
 		}
-		if _, ok := opts.Producer.(ClusterProducer); p.Cluster && !ok {
-			return nil, fmt.Errorf("cannot create snapshot scheduler: policy %q takes cluster snapshots, which the producer cannot", p.Name)
+		if cp, ok := opts.Producer.(ClusterProducer); p.Cluster && (!ok || !cp.ClusterMode()) {
+			return nil, fmt.Errorf("cannot create snapshot scheduler: policy %q takes cluster snapshots, which need a node in cluster mode (cluster.enabled: true)", p.Name)
 		}
 	}
 	s := &Scheduler{opts: opts, m: newSchedulerMetrics(opts.Registerer), running: map[string]bool{}, lastOK: map[string]time.Time{}}

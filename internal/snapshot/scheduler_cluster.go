@@ -19,6 +19,9 @@ type ClusterProducer interface {
 	CreateClusterArchive(ctx context.Context, labels map[string]string, name func(created time.Time) string) (*LocalArchive, error)
 	// IsClusterLeader reports whether this node leads the cluster.
 	IsClusterLeader() bool
+	// ClusterMode reports whether this node is a cluster member; a
+	// scheduler refuses cluster policies on a node that is not.
+	ClusterMode() bool
 }
 
 // clusterNext returns a cluster policy's first due time after t. Every node
