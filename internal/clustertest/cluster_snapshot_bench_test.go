@@ -228,7 +228,9 @@ func createAndWait(t *testing.T, c *Cluster, i, round int) clusterSnap {
 	t.Helper()
 	var before []clusterSnap
 	c.MustDo(i, "GET", "/cluster/snapshots", nil, &before)
-	c.MustDo(i, "POST", "/cluster/snapshots?wait=false", map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}}, nil)
+	if code, raw := c.Do(i, "POST", "/cluster/snapshots?wait=false", map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}}, nil); code != 202 {
+		t.Fatalf("POST /cluster/snapshots?wait=false: %d %s", code, raw)
+	}
 	for {
 		var list []clusterSnap
 		c.MustDo(i, "GET", "/cluster/snapshots", nil, &list)
