@@ -121,6 +121,31 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 		return
 	}
 	t.Logf("loaded %d points into each of %v in %s", len(base), colls, time.Since(loadStart).Round(time.Second))
+	// The measurements start once every replica has indexed its points
+	// (status green everywhere), so that indexing does not weigh on one
+	// round more than another.
+	waitGreen := func(c *Cluster) {
+		deadline := time.Now().Add(20 * time.Minute)
+		for _, name := range colls {
+			for i := range c.Nodes {
+				for {
+					var info struct {
+						Status string `json:"status"`
+					}
+					c.MustDo(i, "GET", "/collections/"+name, nil, &info)
+					if info.Status == "green" {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s on node %d is still %s", name, i, info.Status)
+					}
+					time.Sleep(time.Second)
+				}
+			}
+		}
+	}
+	waitGreen(src)
+	t.Logf("indexed after %s", time.Since(loadStart).Round(time.Second))
 
 	// The writers upsert fm-a's points again (same vectors) in batches of
 	// 64, two at a time, round-robin over the nodes.
@@ -157,7 +182,7 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	var snap clusterSnap
 	var idle, busy []float64
 	var snapTimes []time.Duration
-	for round := range 2 {
+	for round := range 3 {
 		pps, _ := writeFor(func() { time.Sleep(10 * time.Second) })
 		idle = append(idle, pps)
 		pps, took := writeFor(func() { snap = createAndWait(t, src, 1, round) })
