@@ -337,8 +337,13 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 	cmd := &meta.Command{V: meta.RestoreCommandVersion, Type: meta.TypeRestoreCollection, Collection: name, Config: cc.Config,
 		PayloadIndexes: cc.PayloadIndexes, CreatedAt: s.opts.Now().UTC(), Generation: gen, Placement: plan, Epochs: epochs}
 	if err := s.cluster.Apply(ctx, cmd); err != nil {
-		if cur, ok := s.state().Collections[name]; !ok || cur.Generation != gen {
+		// Only a refusal by the state machine is final: after a timeout or
+		// a lost leader the command may still commit, and its replicas must
+		// then find their data, so the staged replicas stay.
+		if k := api.KindOf(err); k == api.KindBadInput || k == api.KindNotFound {
 			unstage()
+		} else {
+			s.log.Warn("restore_collection not confirmed: its staged replicas are kept", "collection", name, "generation", gen, "err", err)
 		}
 		return err
 	}
