@@ -139,7 +139,7 @@ func (h *SnapshotHooks) fetchFrom(ctx context.Context, peer, self uint64, t repl
 		if err != nil {
 			return info, "", 0, err
 		}
-		info, err = replica.WriteCheckpoint(ctx, sh, t, cfg, self, 0, hw)
+		info, err = replica.WriteCheckpoint(ctx, sh, t, cfg, self, h.s.opts.TransferRate, hw)
 		release()
 		if err != nil {
 			return info, "", 0, err
