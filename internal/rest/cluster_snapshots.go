@@ -16,6 +16,7 @@ import (
 type ClusterSnapshotManager interface {
 	CreateClusterSnapshot(ctx context.Context, labels map[string]string) (snapshot.ClusterSnapshot, error)
 	ListClusterSnapshots(ctx context.Context) ([]snapshot.ClusterSnapshot, error)
+	DescribeClusterSnapshot(ctx context.Context, name string) (snapshot.ClusterSnapshot, *snapshot.Manifest, error)
 	DeleteClusterSnapshot(ctx context.Context, name string) error
 	OpenClusterSnapshot(ctx context.Context, name string) (io.ReadCloser, snapshot.Description, error)
 	CheckRecoverCluster(ctx context.Context, opts snapshot.ClusterRecoverOptions) error
@@ -30,6 +31,7 @@ func clusterSnapshotPatterns() []string {
 		"POST /cluster/snapshots",
 		"GET /cluster/snapshots",
 		"GET /cluster/snapshots/{snapshot_name}",
+		"GET /cluster/snapshots/{snapshot_name}/manifest",
 		"DELETE /cluster/snapshots/{snapshot_name}",
 		"POST /cluster/snapshots/recover",
 	}
@@ -102,6 +104,16 @@ func (h *Handler) clusterSnapshotRoutes() {
 	h.raw("GET /cluster/snapshots/{snapshot_name}", routeSnapshot, h.download(func(ctx context.Context, _ string, _ int, name string) (io.ReadCloser, snapshot.Description, error) {
 		return m.OpenClusterSnapshot(ctx, name)
 	}))
+	h.snap("GET /cluster/snapshots/{snapshot_name}/manifest", func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		d, man, err := m.DescribeClusterSnapshot(r.Context(), r.PathValue(pSnapshot))
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			Snapshot snapshot.ClusterSnapshot `json:"snapshot"`
+			Manifest *snapshot.Manifest       `json:"manifest"`
+		}{d, man}, nil
+	})
 	h.snap("POST /cluster/snapshots/recover", func(w http.ResponseWriter, r *http.Request) (any, error) {
 		wait, err := snapshotWait(r)
 		if err != nil {

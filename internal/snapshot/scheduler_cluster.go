@@ -34,29 +34,64 @@ func (p *Policy) clusterNext(t time.Time) time.Time {
 	return t.UTC().Truncate(p.Interval).Add(p.Interval)
 }
 
+// maxPendingRuns bounds the due runs a node remembers while no node leads.
+const maxPendingRuns = 8
+
+// clusterPrev returns a cluster policy's last due time at or before t
+// (zero when none within 400 days).
+func (p *Policy) clusterPrev(t time.Time) time.Time {
+	if p.Cron == nil {
+		return t.UTC().Truncate(p.Interval)
+	}
+	for w := time.Minute; w <= 400*24*time.Hour; w *= 2 {
+		first := p.Cron.Next(t.Add(-w))
+		if first.IsZero() || first.After(t) {
+			continue
+		}
+		for {
+			next := p.Cron.Next(first)
+			if next.IsZero() || next.After(t) {
+				return first
+			}
+			first = next
+		}
+	}
+	return time.Time{}
+}
+
 // clusterLoop runs a cluster policy once per cluster. Every node follows
-// the same due times; only the Raft leader acts. Runs are named by their
-// due time (ScheduledClusterSnapshotName), which makes them idempotent:
+// the same due times and remembers the runs that came due since it started
+// and are not stored yet; only the Raft leader takes them, oldest first.
+// Runs are named by their due time (ScheduledClusterSnapshotName), which
+// makes them idempotent:
 //
-//   - A leader change neither skips a run: a node that leads after a due
-//     time and finds no archive of that name in the destinations takes it
-//     (whether the previous leader died before or during the run),
+//   - A leader change never skips a run: a node that leads after a due time
+//     and finds no archive of that name in the destinations takes it
+//     (whether the previous leader died before or during the run, or the
+//     election outlasted an interval: up to maxPendingRuns runs are kept;
+//     a node starting takes over the last run due before it started, in
+//     case it was the leader that went down),
 //   - nor doubles one: a node that finds the archive leaves it, and two
 //     leaders racing on one due time (the old one not yet aware that it was
 //     deposed) write the same name, so one archive remains.
 //
-// A follower checks the destinations for the due run's archive too, so its
+// A follower checks the destinations for the due runs' archives too, so its
 // snapshot_age_seconds follows the cluster's runs rather than its own.
 func (s *Scheduler) clusterLoop(ctx context.Context, p *Policy) {
 	cp := s.opts.Producer.(ClusterProducer)
 	clock := s.opts.Clock
 	log := s.opts.Logger.With("policy", p.Name, "cluster", true)
-	planned := p.clusterNext(clock.Now())
-	// due is the last due time that has passed; done the last one known
-	// to be stored (or, after a failed run, given up until the next).
-	var due, done time.Time
+	now := clock.Now()
+	planned := p.clusterNext(now)
+	// The last run due before this node started may never have been taken
+	// (its leader restarted, and this may be that node): it is pending
+	// until found in a destination.
+	var pending []time.Time
+	if prev := p.clusterPrev(now); !prev.IsZero() {
+		pending = append(pending, prev)
+	}
 	for {
-		if planned.IsZero() && due.Equal(done) {
+		if planned.IsZero() && len(pending) == 0 {
 			log.Warn("snapshot policy never fires again")
 			return
 		}
@@ -71,23 +106,28 @@ func (s *Scheduler) clusterLoop(ctx context.Context, p *Policy) {
 		}
 		now := clock.Now()
 		for !planned.IsZero() && !planned.After(now) {
-			due, planned = planned, p.clusterNext(planned)
+			pending, planned = append(pending, planned), p.clusterNext(planned)
 		}
-		if due.IsZero() || !due.After(done) {
-			continue
+		if n := len(pending) - maxPendingRuns; n > 0 {
+			log.Error("cluster snapshot runs missed: no node led the cluster while they were due", "runs", n, "first", pending[0], "last", pending[n-1])
+			s.m.failures.WithLabelValues(p.Name, creationDestination).Add(float64(n))
+			pending = pending[n:]
 		}
-		name := ScheduledClusterSnapshotName(p.Name, due)
-		if s.storedAnywhere(ctx, p, name) {
-			done = due
-			s.markOK(p, now)
-			continue
+		for len(pending) > 0 && ctx.Err() == nil {
+			due := pending[0]
+			name := ScheduledClusterSnapshotName(p.Name, due)
+			if s.storedAnywhere(ctx, p, name) {
+				pending = pending[1:]
+				s.markOK(p, now)
+				continue
+			}
+			if !cp.IsClusterLeader() {
+				break
+			}
+			log.Info("cluster snapshot due", "due", due, "snapshot", name)
+			s.RunClusterPolicy(ctx, p, due)
+			pending = pending[1:]
 		}
-		if !cp.IsClusterLeader() {
-			continue
-		}
-		log.Info("cluster snapshot due", "due", due, "snapshot", name)
-		s.RunClusterPolicy(ctx, p, due)
-		done = due
 	}
 }
 
