@@ -380,9 +380,15 @@ func TestClusterSnapshotSchedule(t *testing.T) {
 	// hold them (each of the 2 shards opened and checked).
 	for _, due := range ds {
 		name := snapshot.ScheduledClusterSnapshotName("every2s", due)
-		rep, err := snapshot.ReadVerifyReport(context.Background(), store, snapshot.ClusterDir, name)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		// The report is stored just after the archive.
+		var rep *snapshot.VerifyReport
+		for deadline := time.Now().Add(10 * time.Second); rep == nil; time.Sleep(50 * time.Millisecond) {
+			if rep, err = snapshot.ReadVerifyReport(context.Background(), store, snapshot.ClusterDir, name); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if rep == nil && time.Now().After(deadline) {
+				t.Fatalf("%s has no verification report", name)
+			}
 		}
 		if !rep.OK || rep.Kind != snapshot.KindCluster || (due.After(written) && (rep.Points != 300 || len(rep.Collections) != 2)) {
 			t.Fatalf("%s: verification report %+v", name, rep)
