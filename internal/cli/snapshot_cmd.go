@@ -107,6 +107,7 @@ func newSnapshotCommand(env *Env) *cobra.Command {
 		&cobra.Command{Use: "delete NAME", Short: "Delete a snapshot", Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error { return c.delete(cmd.Context(), args[0]) }},
 		download, upload, restore,
+		newClusterSnapshotCommand(c),
 	)
 	return cmd
 }
@@ -271,6 +272,11 @@ func (c *snapshotClient) download(ctx context.Context, name, output string) erro
 	if err != nil {
 		return err
 	}
+	return c.downloadFrom(ctx, path, name, output)
+}
+
+// downloadFrom downloads snapshot name of the snapshots at path.
+func (c *snapshotClient) downloadFrom(ctx context.Context, path, name, output string) error {
 	if output == "" {
 		output = name
 	}

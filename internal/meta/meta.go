@@ -35,7 +35,9 @@ const CommandVersion = 1
 const ReplaceCommandVersion = 2
 
 // MaxCommandVersion is the newest envelope version this build applies.
-const MaxCommandVersion = HealCommandVersion
+// Version 5 holds both the healing commands (heal.go) and
+// restore_collection (restore.go): they arrived in one release.
+const MaxCommandVersion = max(HealCommandVersion, RestoreCommandVersion)
 
 // Command types.
 const (
@@ -113,6 +115,9 @@ type Command struct {
 	// Vector is the named vector of create_vector_name and
 	// delete_vector_name (vectors.go).
 	Vector *VectorChange `json:"vector,omitempty"`
+	// Epochs are the starting epochs of a restore_collection's shards
+	// (version 5, restore.go).
+	Epochs []uint64 `json:"epochs,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -275,6 +280,8 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.replaceCollection(cmd)
 	case TypeCreateVector, TypeDeleteVector: // vectors.go
 		err = s.applyVector(cmd)
+	case TypeRestoreCollection: // restore.go
+		err = s.restoreCollection(cmd)
 	case TypeInitCluster, TypeAddPeer, TypeUpdatePeer, TypeRemovePeer:
 		if cmd.V < ClusterCommandVersion {
 			return api.ErrBadInput("%s needs command version %d", cmd.Type, ClusterCommandVersion)

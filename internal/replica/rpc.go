@@ -84,6 +84,12 @@ type Locator func(ctx context.Context, t Target) (sh *shard.Shard, epoch uint64,
 type Server struct {
 	locate  Locator
 	install Installer
+
+	// checkpoints, stage and unstage serve cluster snapshots
+	// (checkpoint.go; nil without WithCheckpoints).
+	checkpoints CheckpointSource
+	stage       Stager
+	unstage     Unstager
 }
 
 // NewServer returns a server that finds replicas with locate and installs
@@ -94,7 +100,8 @@ func NewServer(locate Locator, install Installer) *Server {
 
 // Register adds the Replicas service to the p2p server.
 func (s *Server) Register(gs *grpc.Server) {
-	gs.RegisterService(p2p.Service(serviceName, []grpc.MethodDesc{
+	ckMethods, ckStreams := s.checkpointMethods()
+	gs.RegisterService(p2p.Service(serviceName, append([]grpc.MethodDesc{
 		p2p.Unary("Ping", func(ctx context.Context, _ *Empty) (*Empty, error) {
 			return &Empty{}, nil
 		}),
@@ -133,7 +140,7 @@ func (s *Server) Register(gs *grpc.Server) {
 			}
 			return &ReplicateResponse{Last: sh.LastSeq()}, nil
 		}),
-	}, []grpc.StreamDesc{installStream(s.install)}), struct{}{})
+	}, ckMethods...), append([]grpc.StreamDesc{installStream(s.install)}, ckStreams...)), struct{}{})
 }
 
 // Ping checks that a peer's replica service answers.

@@ -119,6 +119,7 @@ func (h *Handler) snapshotRoutes() {
 	h.snap("PUT "+s+"/snapshots/recover", h.recoverSnapshot)
 	h.snap("POST "+c+"/snapshots/upload", h.uploadSnapshot)
 	h.snap("POST "+s+"/snapshots/upload", h.uploadSnapshot)
+	h.clusterSnapshotRoutes()
 }
 
 // snap registers an authenticated JSON snapshot route. Snapshot routes take
@@ -332,29 +333,30 @@ func (h *Handler) uploadSnapshot(_ http.ResponseWriter, r *http.Request) (any, e
 	}
 }
 
-// SnapshotPatterns returns the route patterns of Qdrant's snapshot API.
+// SnapshotPatterns returns the route patterns of Qdrant's snapshot API
+// and of Shoal's cluster snapshots.
 func SnapshotPatterns() []string {
 	const c = "/collections/{collection_name}"
 	const s = c + "/shards/{shard_id}"
-	return []string{
-		"POST " + c + "/snapshots/upload",
-		"PUT " + c + "/snapshots/recover",
-		"GET " + c + "/snapshots",
-		"POST " + c + "/snapshots",
-		"DELETE " + c + "/snapshots/{snapshot_name}",
-		"GET " + c + "/snapshots/{snapshot_name}",
+	return append(clusterSnapshotPatterns(),
+		"POST "+c+"/snapshots/upload",
+		"PUT "+c+"/snapshots/recover",
+		"GET "+c+"/snapshots",
+		"POST "+c+"/snapshots",
+		"DELETE "+c+"/snapshots/{snapshot_name}",
+		"GET "+c+"/snapshots/{snapshot_name}",
 		"GET /snapshots",
 		"POST /snapshots",
 		"DELETE /snapshots/{snapshot_name}",
 		"GET /snapshots/{snapshot_name}",
-		"GET " + s + "/snapshot",
-		"POST " + s + "/snapshots/upload",
-		"PUT " + s + "/snapshots/recover",
-		"GET " + s + "/snapshots",
-		"POST " + s + "/snapshots",
-		"DELETE " + s + "/snapshots/{snapshot_name}",
-		"GET " + s + "/snapshots/{snapshot_name}",
-	}
+		"GET "+s+"/snapshot",
+		"POST "+s+"/snapshots/upload",
+		"PUT "+s+"/snapshots/recover",
+		"GET "+s+"/snapshots",
+		"POST "+s+"/snapshots",
+		"DELETE "+s+"/snapshots/{snapshot_name}",
+		"GET "+s+"/snapshots/{snapshot_name}",
+	)
 }
 
 func snapshotsUnavailable(w http.ResponseWriter, r *http.Request) {

@@ -170,7 +170,8 @@ func (cp *clusterParts) registerShards(svc *service.Service) {
 	}, func(ctx context.Context, t remote.Target, op *api.UpdateOperation) (uint64, error) {
 		return svc.PrimaryWrite(ctx, t.Collection, t.Generation, t.Shard, op)
 	}).Register(cp.p2pSrv)
-	replica.NewServer(svc.LocateReplica, svc.InstallReplica).Register(cp.p2pSrv)
+	replica.NewServer(svc.LocateReplica, svc.InstallReplica).
+		WithCheckpoints(svc.CheckpointSource, svc.StageReplica, svc.UnstageReplicas).Register(cp.p2pSrv)
 }
 
 // dialPeer returns a connection to a peer by its current address in the

@@ -16,7 +16,6 @@ import (
 	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/collection"
 	"github.com/shoal-db/shoal/internal/meta"
-	"github.com/shoal-db/shoal/internal/placement"
 	"github.com/shoal-db/shoal/internal/shard"
 	"github.com/shoal-db/shoal/internal/snapshot"
 )
@@ -98,14 +97,9 @@ func (s *Service) clusterCreate(ctx context.Context, name string, cfg api.Collec
 	if n := s.limits.MaxCollections; n > 0 && len(st.Collections) >= n {
 		return api.ErrBadInput("the number of collections is limited to %d", n)
 	}
-	peers := make([]placement.Peer, 0, len(st.Peers))
-	for _, id := range st.PeerIDs() {
-		p := st.Peers[id]
-		peers = append(peers, placement.Peer{ID: id, Zone: p.Zone, Region: p.Region, Replicas: st.ReplicaCount(id)})
-	}
-	plan, err := placement.Place(peers, cfg.Params.ShardNumber, cfg.Params.ReplicationFactor)
+	plan, err := s.placeShards(st, cfg)
 	if err != nil {
-		return api.ErrUnavailable("%v", err)
+		return err
 	}
 	cmd := &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeCreateCollection, Collection: name, Config: &cfg,
 		CreatedAt: s.opts.Now().UTC(), Placement: plan, Generation: newGeneration()}
@@ -141,7 +135,7 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 	s.reconMu.Lock()
 	defer s.reconMu.Unlock()
 	switch cmd.Type {
-	case meta.TypeCreateCollection, meta.TypeReplaceCollection:
+	case meta.TypeCreateCollection, meta.TypeReplaceCollection, meta.TypeRestoreCollection:
 		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
 	case meta.TypeDeleteCollection:
 		s.dropPlaced(cmd.Collection, prev.Collections[cmd.Collection])

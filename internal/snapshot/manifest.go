@@ -11,9 +11,18 @@ import (
 	"github.com/shoal-db/shoal/internal/api"
 )
 
-// FormatVersion is the archive format version this package writes. Readers
-// refuse manifests with a version they do not know.
+// FormatVersion is the archive format version this package writes for
+// collection, shard and full archives. Readers refuse manifests with a
+// version they do not know.
 const FormatVersion = 1
+
+// ClusterFormatVersion is the format version of cluster archives (kind
+// cluster, introduced by version 2). Readers accept versions 1 and 2; a
+// version 1 manifest may not be of kind cluster.
+const ClusterFormatVersion = 2
+
+// maxFormatVersion is the newest archive format version this build reads.
+const maxFormatVersion = ClusterFormatVersion
 
 // ManifestName is the name of the first tar entry of every archive.
 const ManifestName = "manifest.json"
@@ -34,6 +43,11 @@ const (
 	// KindFull is a full-storage snapshot: metadata plus one collection
 	// archive per collection under collections/<name>.snapshot.
 	KindFull Kind = "full"
+	// KindCluster is a snapshot of a whole cluster (format version 2): the
+	// metadata of every collection and one shard archive per shard under
+	// collections/<name>/shards/<id>.snapshot, each taken from one Active
+	// replica (docs/format/snapshot.md, "Cluster archives").
+	KindCluster Kind = "cluster"
 )
 
 // Manifest describes an archive. It is the first entry of the tar, so a
@@ -62,10 +76,22 @@ type Manifest struct {
 	// Collections lists the collections of a full snapshot; each is the
 	// file collections/<name>.snapshot.
 	Collections []string `json:"collections,omitempty"`
+	// Labels are the free-form labels given when a cluster snapshot was
+	// created (cluster kind).
+	Labels map[string]string `json:"labels,omitempty"`
+	// ClusterID names the cluster a cluster snapshot was taken of.
+	ClusterID string `json:"cluster_id,omitempty"`
+	// ClusterCollections describe every collection of a cluster snapshot.
+	ClusterCollections []ClusterCollection `json:"cluster_collections,omitempty"`
 	// Dirs lists every directory entry, slash-separated and relative.
 	Dirs []string `json:"dirs,omitempty"`
 	// Files lists every file entry after the manifest, in archive order.
 	Files []FileEntry `json:"files"`
+
+	// scanned tells WriteArchive that Dirs and Files already describe the
+	// tree (hashed as it was written), so it skips its own scan; every
+	// file is still hashed again as it is archived.
+	scanned bool
 }
 
 // ShardManifest describes one shard checkpoint in an archive.
@@ -78,6 +104,63 @@ type ShardManifest struct {
 	LastSeq uint64 `json:"last_seq"`
 	// Points is the number of points in the checkpoint.
 	Points uint64 `json:"points"`
+}
+
+// ClusterCollection describes one collection of a cluster archive: its
+// metadata as the cluster held it and where each shard's archive is.
+type ClusterCollection struct {
+	// Name is the collection's name.
+	Name string `json:"name"`
+	// Config is the collection's configuration.
+	Config *api.CollectionConfig `json:"config"`
+	// PayloadIndexes are the payload index definitions by key.
+	PayloadIndexes map[string]api.PayloadFieldSchema `json:"payload_indexes,omitempty"`
+	// Placement lists, per shard, the peers that held its replicas when
+	// the snapshot was taken, the primary first (informational: a restore
+	// places the shards over its own cluster's peers).
+	Placement [][]uint64 `json:"placement"`
+	// Shards describe each shard's archive, in id order.
+	Shards []ClusterShard `json:"shards"`
+}
+
+// ClusterShard is one shard of a cluster archive.
+type ClusterShard struct {
+	// ID is the shard number.
+	ID int `json:"id"`
+	// Entry is the shard archive's path in the cluster archive
+	// (ClusterShardEntry): a shard archive (kind shard) of its own.
+	Entry string `json:"entry"`
+	// LastSeq is the sequence of the last operation the shard holds: the
+	// checkpoint holds every operation up to it and none after.
+	LastSeq uint64 `json:"last_seq"`
+	// Epoch is the epoch of that operation (the restored shard's metadata
+	// epoch is at least this).
+	Epoch uint64 `json:"epoch"`
+	// Points is the shard's point count at LastSeq.
+	Points uint64 `json:"points"`
+	// SourcePeer is the peer whose Active replica the shard was taken from.
+	SourcePeer uint64 `json:"source_peer"`
+	// Size and SHA256 are the shard archive's length and lower-case hex
+	// SHA-256 (also listed in Files).
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// ClusterShardEntry returns the path of a shard's archive inside a cluster
+// archive.
+func ClusterShardEntry(collection string, shard int) string {
+	return fmt.Sprintf("collections/%s/shards/%d%s", collection, shard, Ext)
+}
+
+// ClusterPoints returns the total point count of a cluster archive.
+func (m *Manifest) ClusterPoints() uint64 {
+	var n uint64
+	for _, c := range m.ClusterCollections {
+		for _, s := range c.Shards {
+			n += s.Points
+		}
+	}
+	return n
 }
 
 // FileEntry is one regular file of an archive.
@@ -119,8 +202,8 @@ func (m *Manifest) Points() uint64 {
 // safe and unique paths, well-formed hashes, and shards that point at
 // directories the archive holds.
 func (m *Manifest) Validate() error {
-	if m.FormatVersion != FormatVersion {
-		return fmt.Errorf("unknown snapshot format version %d (this server reads version %d)", m.FormatVersion, FormatVersion)
+	if m.FormatVersion < FormatVersion || m.FormatVersion > maxFormatVersion {
+		return fmt.Errorf("unknown snapshot format version %d (this server reads versions %d to %d)", m.FormatVersion, FormatVersion, maxFormatVersion)
 	}
 	switch m.Kind {
 	case KindCollection, KindShard:
@@ -134,6 +217,10 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("manifest of a shard snapshot must describe exactly one shard, got %d", len(m.Shards))
 		}
 	case KindFull:
+	case KindCluster:
+		if m.FormatVersion < ClusterFormatVersion {
+			return fmt.Errorf("a cluster snapshot needs format version %d, the manifest says %d", ClusterFormatVersion, m.FormatVersion)
+		}
 	default:
 		return fmt.Errorf("unknown snapshot kind %q", m.Kind)
 	}
@@ -186,6 +273,11 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("manifest lists shard %d but not its directory %q", s.ID, s.Dir)
 		}
 	}
+	if m.Kind == KindCluster {
+		if err := m.validateCluster(dirs); err != nil {
+			return err
+		}
+	}
 	if m.Kind == KindFull {
 		for _, c := range m.Collections {
 			if !seen[CollectionEntry(c)] || dirs[CollectionEntry(c)] {
@@ -229,8 +321,8 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	if err := json.Unmarshal(b, &probe); err != nil {
 		return nil, fmt.Errorf("cannot decode snapshot manifest: %w", err)
 	}
-	if probe.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("unknown snapshot format version %d (this server reads version %d)", probe.FormatVersion, FormatVersion)
+	if probe.FormatVersion < FormatVersion || probe.FormatVersion > maxFormatVersion {
+		return nil, fmt.Errorf("unknown snapshot format version %d (this server reads versions %d to %d)", probe.FormatVersion, FormatVersion, maxFormatVersion)
 	}
 	m := new(Manifest)
 	if err := json.Unmarshal(b, m); err != nil {
@@ -240,4 +332,51 @@ func decodeManifest(b []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// validateCluster checks the collections of a cluster manifest: unique
+// valid names, a config, every shard once in id order, and each shard's
+// archive listed among the files with the same size and hash.
+func (m *Manifest) validateCluster(dirs map[string]bool) error {
+	files := make(map[string]FileEntry, len(m.Files))
+	for _, f := range m.Files {
+		files[f.Path] = f
+	}
+	names := map[string]bool{}
+	for _, c := range m.ClusterCollections {
+		if err := CheckName(c.Name); err != nil {
+			return fmt.Errorf("cluster manifest: collection %w", err)
+		}
+		if names[c.Name] {
+			return fmt.Errorf("cluster manifest lists collection %q twice", c.Name)
+		}
+		names[c.Name] = true
+		if c.Config == nil {
+			return fmt.Errorf("cluster manifest: collection %q has no config", c.Name)
+		}
+		if n := c.Config.Params.ShardNumber; n != len(c.Shards) {
+			return fmt.Errorf("cluster manifest: collection %q has %d shards, its config says %d", c.Name, len(c.Shards), n)
+		}
+		for i, s := range c.Shards {
+			if s.ID != i {
+				return fmt.Errorf("cluster manifest: collection %q lists shard %d at position %d", c.Name, s.ID, i)
+			}
+			if s.Entry != ClusterShardEntry(c.Name, i) {
+				return fmt.Errorf("cluster manifest puts shard %d of %q in %q, want %q", i, c.Name, s.Entry, ClusterShardEntry(c.Name, i))
+			}
+			f, ok := files[s.Entry]
+			if !ok || dirs[s.Entry] {
+				return fmt.Errorf("cluster manifest lists shard %d of %q but not its archive %q", i, c.Name, s.Entry)
+			}
+			if f.Size != s.Size || f.SHA256 != s.SHA256 {
+				return fmt.Errorf("cluster manifest describes the archive %q twice differently", s.Entry)
+			}
+		}
+	}
+	for alias, target := range m.Aliases {
+		if !names[target] {
+			return fmt.Errorf("cluster manifest: alias %q names collection %q, which it does not hold", alias, target)
+		}
+	}
+	return nil
 }

@@ -31,6 +31,10 @@ type PolicyConfig struct {
 	// in one archive) instead of one per collection; Collections must then
 	// be empty.
 	Full bool `json:"full,omitempty"`
+	// Cluster takes cluster snapshots (every collection of the cluster,
+	// each shard once) on the Raft leader only, once per run for the whole
+	// cluster; Collections must then be empty.
+	Cluster bool `json:"cluster,omitempty"`
 }
 
 // DestinationConfig is one destination: the string "local" (the node's
@@ -135,9 +139,11 @@ func DecodePolicies(raw any) ([]PolicyConfig, error) {
 // retention, at least one destination.
 func (p *PolicyConfig) Validate() error {
 	switch {
-	case p.Full && len(p.Collections) > 0:
-		return fmt.Errorf("snapshot policy %q: a full policy snapshots everything; remove collections", p.Name)
-	case !p.Full && len(p.Collections) == 0:
+	case p.Full && p.Cluster:
+		return fmt.Errorf("snapshot policy %q: set full or cluster, not both", p.Name)
+	case (p.Full || p.Cluster) && len(p.Collections) > 0:
+		return fmt.Errorf("snapshot policy %q: a full or cluster policy snapshots everything; remove collections", p.Name)
+	case !p.Full && !p.Cluster && len(p.Collections) == 0:
 		return fmt.Errorf("snapshot policy %q: collections must list names or \"*\"", p.Name)
 	}
 	for _, c := range p.Collections {
@@ -186,6 +192,9 @@ type Policy struct {
 	Verify bool
 	// Full takes one full-storage snapshot per run instead of one per collection.
 	Full bool
+	// Cluster takes one cluster snapshot per run, on the leader only
+	// (scheduler_cluster.go).
+	Cluster bool
 }
 
 // Resolve turns a policy config into a Policy; local is the node's
@@ -194,7 +203,7 @@ func (p *PolicyConfig) Resolve(local Store) (*Policy, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	out := &Policy{Name: p.Name, Collections: p.Collections, Interval: time.Duration(p.Interval), Retention: p.Retention, Verify: p.Verify, Full: p.Full}
+	out := &Policy{Name: p.Name, Collections: p.Collections, Interval: time.Duration(p.Interval), Retention: p.Retention, Verify: p.Verify, Full: p.Full, Cluster: p.Cluster}
 	if p.Cron != "" {
 		c, err := ParseCron(p.Cron)
 		if err != nil {

@@ -69,6 +69,9 @@ type SchedulerOptions struct {
 	Logger *slog.Logger
 	// Registerer receives the snapshot_* metrics (none when nil).
 	Registerer prometheus.Registerer
+	// LeaderPoll is how often a cluster policy checks, between its runs,
+	// whether this node leads and a run is due (DefaultLeaderPoll when 0).
+	LeaderPoll time.Duration
 }
 
 // Scheduler runs snapshot policies: at each policy's time it snapshots the
@@ -175,6 +178,9 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 	if opts.Clock == nil {
 		opts.Clock = RealClock{}
 	}
+	if opts.LeaderPoll <= 0 {
+		opts.LeaderPoll = DefaultLeaderPoll
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -186,6 +192,9 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 		names[p.Name] = true
 		if p.Interval <= 0 && p.Cron == nil {
 			return nil, fmt.Errorf("cannot create snapshot scheduler: policy %q has neither interval nor cron", p.Name)
+		}
+		if cp, ok := opts.Producer.(ClusterProducer); p.Cluster && (!ok || !cp.ClusterMode()) {
+			return nil, fmt.Errorf("cannot create snapshot scheduler: policy %q takes cluster snapshots, which need a node in cluster mode (cluster.enabled: true)", p.Name)
 		}
 	}
 	s := &Scheduler{opts: opts, m: newSchedulerMetrics(opts.Registerer), running: map[string]bool{}, lastOK: map[string]time.Time{}}
@@ -273,6 +282,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if p.Cluster {
+				s.clusterLoop(ctx, p)
+				return
+			}
 			s.loop(ctx, p)
 		}()
 	}
@@ -358,16 +371,26 @@ func (s *Scheduler) RunPolicy(ctx context.Context, p *Policy) []RunResult {
 // runOne snapshots one collection (or, with an empty name, the full
 // storage), verifies, ships and prunes.
 func (s *Scheduler) runOne(ctx context.Context, p *Policy, name string, log *slog.Logger) RunResult {
+	label, prefix := name, name+"-"
+	if name == "" {
+		label, prefix = "full", "full-snapshot-"
+	}
+	return s.runArchive(ctx, p, name, label, prefix, func() (*LocalArchive, error) {
+		if name == "" {
+			return s.opts.Producer.CreateFullArchive(ctx)
+		}
+		return s.opts.Producer.CreateArchive(ctx, name)
+	}, log)
+}
+
+// runArchive creates an archive with create, verifies, ships it and
+// prunes every destination's archives whose names start with prefix;
+// label names the archive in the size metric.
+func (s *Scheduler) runArchive(ctx context.Context, p *Policy, name, label, prefix string, create func() (*LocalArchive, error), log *slog.Logger) RunResult {
 	clock := s.opts.Clock
 	res := RunResult{Collection: name, Pruned: map[string][]string{}}
 	start := clock.Now()
-	var a *LocalArchive
-	var err error
-	if name == "" {
-		a, err = s.opts.Producer.CreateFullArchive(ctx)
-	} else {
-		a, err = s.opts.Producer.CreateArchive(ctx, name)
-	}
+	a, err := create()
 	if err != nil {
 		s.m.failures.WithLabelValues(p.Name, creationDestination).Inc()
 		log.Error("cannot create scheduled snapshot", "err", err)
@@ -376,10 +399,6 @@ func (s *Scheduler) runOne(ctx context.Context, p *Policy, name string, log *slo
 	}
 	defer os.Remove(a.Path)
 	res.Snapshot = a.Description
-	label := name
-	if name == "" {
-		label = "full"
-	}
 	s.m.size.WithLabelValues(p.Name, label).Set(float64(a.Description.Size))
 	var verifyJSON []byte
 	if p.Verify {
@@ -423,10 +442,6 @@ func (s *Scheduler) runOne(ctx context.Context, p *Policy, name string, log *slo
 		}
 		res.Stored = append(res.Stored, dest)
 		s.m.lastSuccess.WithLabelValues(p.Name, dest).Set(float64(clock.Now().Unix()))
-		prefix := name + "-"
-		if name == "" {
-			prefix = "full-snapshot-"
-		}
 		deleted, err := Prune(ctx, st, a.Dir, p.Retention, func(n string) bool {
 			return strings.HasPrefix(n, prefix)
 		})

@@ -105,6 +105,10 @@ func verifyInto(ctx context.Context, r io.Reader, checksum, dir string, inspecto
 	rep.Kind, rep.Collection, rep.Points = m.Kind, m.Collection, m.Points()
 	rep.Files, rep.Bytes = len(m.Files), m.TotalSize()
 	rep.OK = true
+	if m.Kind == KindCluster {
+		rep.Points = m.ClusterPoints()
+		return verifyCluster(ctx, dir, m, inspector, rep, now)
+	}
 	if m.Kind == KindFull {
 		for _, c := range m.Collections {
 			f, err := os.Open(filepath.Join(dir, filepath.FromSlash(CollectionEntry(c))))
@@ -148,3 +152,54 @@ func verifyInto(ctx context.Context, r io.Reader, checksum, dir string, inspecto
 }
 
 func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
+
+// verifyCluster verifies every shard archive of a cluster archive
+// extracted in dir: each is restored into scratch and, with an inspector,
+// opened, and its sequence and point count must be the ones the cluster
+// manifest records.
+func verifyCluster(ctx context.Context, dir string, m *Manifest, inspector Inspector, rep *VerifyReport, now func() time.Time) error {
+	for _, c := range m.ClusterCollections {
+		for _, s := range c.Shards {
+			f, err := os.Open(filepath.Join(dir, filepath.FromSlash(s.Entry)))
+			if err != nil {
+				return fmt.Errorf("cannot open nested snapshot %s: %w", s.Entry, err)
+			}
+			sub := &VerifyReport{Name: s.Entry, StartedAt: now().UTC()}
+			err = verifyInto(ctx, f, s.SHA256, filepath.Join(dir, fmt.Sprintf(".nested-%s-%d", c.Name, s.ID)), inspector, sub, now)
+			f.Close()
+			if err == nil {
+				err = checkClusterShard(sub, c.Name, s, inspector != nil)
+			}
+			if err != nil {
+				sub.OK, sub.Error = false, err.Error()
+			}
+			rep.Collections = append(rep.Collections, *sub)
+			if !sub.OK {
+				rep.OK = false
+				return fmt.Errorf("collection %s shard %d: %s", c.Name, s.ID, sub.Error)
+			}
+		}
+	}
+	return nil
+}
+
+// checkClusterShard compares a nested shard archive's report with the
+// cluster manifest's entry.
+func checkClusterShard(sub *VerifyReport, coll string, s ClusterShard, inspected bool) error {
+	if sub.Kind != KindShard || sub.Collection != coll {
+		return fmt.Errorf("the archive is a %s snapshot of %q, want shard %d of %q", sub.Kind, sub.Collection, s.ID, coll)
+	}
+	if sub.Points != s.Points {
+		return fmt.Errorf("the archive holds %d points, the cluster manifest says %d", sub.Points, s.Points)
+	}
+	if !inspected {
+		return nil
+	}
+	if len(sub.Shards) != 1 || sub.Shards[0].ID != s.ID {
+		return fmt.Errorf("the archive does not hold shard %d", s.ID)
+	}
+	if got := sub.Shards[0]; got.LastSeq != s.LastSeq || got.Points != s.Points {
+		return fmt.Errorf("the shard opened at sequence %d with %d points, the cluster manifest says %d and %d", got.LastSeq, got.Points, s.LastSeq, s.Points)
+	}
+	return nil
+}

@@ -88,8 +88,10 @@ func WriteArchive(ctx context.Context, w io.Writer, m *Manifest, root string) (i
 		m.CreatedAt = time.Now()
 	}
 	m.CreatedAt = m.CreatedAt.UTC().Truncate(time.Second)
-	if err := ScanDir(ctx, root, m); err != nil {
-		return 0, err
+	if !m.scanned {
+		if err := ScanDir(ctx, root, m); err != nil {
+			return 0, err
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return 0, fmt.Errorf("cannot write snapshot: %w", err)

@@ -1,0 +1,267 @@
+package clustertest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/shoal-db/shoal/internal/config"
+	"github.com/shoal-db/shoal/internal/texmex"
+)
+
+// TestClusterSnapshotNumbers measures cluster snapshots on a 3-node
+// cluster holding Fashion-MNIST twice (two collections, 3 shards,
+// replication factor 2): write throughput while a cluster snapshot runs
+// against the same writers without one (alternating rounds), the
+// snapshot's time and size, the restore into a fresh 3-node cluster, and
+// search recall of the source and the restored cluster. A benchmark, run
+// on demand (docs/benchmarks.md, "Cluster snapshots"):
+//
+//	SHOAL_BENCH_CLUSTER_SNAPSHOT=1 go test -run TestClusterSnapshotNumbers -v -timeout 60m ./internal/clustertest
+//
+// SHOAL_DATA names the data set's directory, SHOAL_BENCH_POINTS the points
+// per collection (default 60,000: all of them).
+func TestClusterSnapshotNumbers(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH_CLUSTER_SNAPSHOT") == "" {
+		t.Skip("benchmark: set SHOAL_BENCH_CLUSTER_SNAPSHOT=1")
+	}
+	dir := os.Getenv("SHOAL_DATA")
+	if dir == "" {
+		dir = "/work/shared/data/fashion-mnist-784-euclidean"
+	}
+	n := 60000
+	if v, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_POINTS")); err == nil && v > 0 {
+		n = v
+	}
+	base, err := texmex.ReadFvecs(filepath.Join(dir, "base.fvecs.gz"), n)
+	if err != nil {
+		t.Fatalf("%v (set SHOAL_DATA to the data set's directory)", err)
+	}
+	queries, err := texmex.ReadFvecs(filepath.Join(dir, "query.fvecs.gz"), 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := texmex.ReadIvecs(filepath.Join(dir, "groundtruth.ivecs.gz"), 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SHOAL_BENCH_RATE_MB paces the snapshot: each shard's fetch
+	// (cluster.transfer_rate_limit_mb) and the archive's writing
+	// (snapshots.write_rate_mb).
+	rate, _ := strconv.Atoi(os.Getenv("SHOAL_BENCH_RATE_MB"))
+	src := New(t, Options{Configure: func(i int, cfg *config.Config) {
+		fastFailure(i, cfg)
+		cfg.Cluster.TransferRateLimitMB = rate
+		cfg.Snapshots = map[string]any{"write_rate_mb": rate}
+	}})
+	for i := range src.Nodes {
+		src.Start(i)
+	}
+	if err := src.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("snapshot pacing: %d MiB/s (0: unpaced)", rate)
+	dial := func(addr string) qdrant.PointsClient {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return qdrant.NewPointsClient(conn)
+	}
+	var clients []qdrant.PointsClient
+	for _, nd := range src.Nodes {
+		clients = append(clients, dial(nd.Srv.GRPCAddr()))
+	}
+	wait := true
+	upsert := func(name string, lo, hi int, c qdrant.PointsClient) error {
+		pts := make([]*qdrant.PointStruct, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Vectors: qdrant.NewVectorsDense(base[i])})
+		}
+		_, err := c.Upsert(context.Background(), &qdrant.UpsertPoints{CollectionName: name, Wait: &wait, Points: pts})
+		return err
+	}
+	colls := []string{"fm-a", "fm-b"}
+	loadStart := time.Now()
+	for _, name := range colls {
+		src.MustDo(0, "PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 784, "distance": "Euclid"},
+			"shard_number": 3, "replication_factor": 2}, nil)
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					lo := int(next.Add(256)) - 256
+					if lo >= len(base) {
+						return
+					}
+					if err := upsert(name, lo, min(lo+256, len(base)), clients[w%len(clients)]); err != nil {
+						t.Errorf("load %s: %v", name, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if t.Failed() {
+		return
+	}
+	t.Logf("loaded %d points into each of %v in %s", len(base), colls, time.Since(loadStart).Round(time.Second))
+	// The measurements start once every replica has indexed its points
+	// (status green everywhere), so that indexing does not weigh on one
+	// round more than another.
+	waitGreen := func(c *Cluster) {
+		deadline := time.Now().Add(20 * time.Minute)
+		for _, name := range colls {
+			for i := range c.Nodes {
+				for {
+					var info struct {
+						Status string `json:"status"`
+					}
+					c.MustDo(i, "GET", "/collections/"+name, nil, &info)
+					if info.Status == "green" {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s on node %d is still %s", name, i, info.Status)
+					}
+					time.Sleep(time.Second)
+				}
+			}
+		}
+	}
+	waitGreen(src)
+	t.Logf("indexed after %s", time.Since(loadStart).Round(time.Second))
+
+	// The writers upsert fm-a's points again (same vectors) in batches of
+	// 64, two at a time, round-robin over the nodes.
+	writeFor := func(during func()) (float64, time.Duration) {
+		var written atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := w; ; k += 2 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					lo := (k * 64) % (len(base) - 64)
+					if err := upsert("fm-a", lo, lo+64, clients[k%len(clients)]); err != nil {
+						t.Errorf("write: %v", err)
+						return
+					}
+					written.Add(64)
+				}
+			}()
+		}
+		start := time.Now()
+		during()
+		took := time.Since(start)
+		close(stop)
+		wg.Wait()
+		return float64(written.Load()) / took.Seconds(), took
+	}
+	var snap clusterSnap
+	var idle, busy []float64
+	var snapTimes []time.Duration
+	for round := range 3 {
+		pps, _ := writeFor(func() { time.Sleep(10 * time.Second) })
+		idle = append(idle, pps)
+		pps, took := writeFor(func() { snap = createAndWait(t, src, 1, round) })
+		busy = append(busy, pps)
+		snapTimes = append(snapTimes, took)
+		t.Logf("round %d: %.0f points/s without a snapshot, %.0f during one (%.2f×); snapshot %s: %.1f MB in %s",
+			round, idle[round], busy[round], busy[round]/idle[round], snap.Name, float64(snap.Size)/1e6, took.Round(time.Millisecond))
+	}
+	if t.Failed() {
+		return
+	}
+	mean := func(xs []float64) float64 {
+		s := 0.0
+		for _, x := range xs {
+			s += x
+		}
+		return s / float64(len(xs))
+	}
+	t.Logf("writes: %.0f points/s idle, %.0f during a cluster snapshot: ratio %.2f (target >= 0.8)", mean(idle), mean(busy), mean(busy)/mean(idle))
+
+	recall := func(c *Cluster, name string) float64 {
+		hits := 0
+		for qi, q := range queries {
+			var res struct {
+				Points []struct {
+					ID int `json:"id"`
+				} `json:"points"`
+			}
+			c.MustDo(qi%len(c.Nodes), "POST", "/collections/"+name+"/points/query", map[string]any{"query": q, "limit": 10}, &res)
+			want := map[int]bool{}
+			for _, id := range truth[qi][:10] {
+				if int(id) < len(base) {
+					want[int(id)] = true
+				}
+			}
+			for _, p := range res.Points {
+				if want[p.ID] {
+					hits++
+				}
+			}
+		}
+		return float64(hits) / float64(10*len(queries))
+	}
+	for _, name := range colls {
+		waitConverged(t, src, name, 3, 2, 5*time.Minute)
+	}
+	srcRecall := map[string]float64{}
+	for _, name := range colls {
+		srcRecall[name] = recall(src, name)
+	}
+
+	dst := startCluster(t, 3)
+	start := time.Now()
+	location := "http://" + src.Nodes[1].Srv.HTTPAddr() + "/cluster/snapshots/" + snap.Name
+	dst.MustDo(0, "POST", "/cluster/snapshots/recover", map[string]any{"location": location, "checksum": snap.Checksum}, nil)
+	restoreTook := time.Since(start)
+	for _, name := range colls {
+		waitConverged(t, dst, name, 3, 2, 5*time.Minute)
+		t.Logf("%s: recall@10 %.4f on the source, %.4f restored", name, srcRecall[name], recall(dst, name))
+	}
+	t.Logf("restore of %s (%.1f MB, %d points) into a fresh 3-node cluster: %s", snap.Name, float64(snap.Size)/1e6, snap.Points, restoreTook.Round(time.Millisecond))
+}
+
+// createAndWait creates a cluster snapshot through node i in the
+// background (it may outlast the harness's HTTP timeout) and waits until
+// the node lists it.
+func createAndWait(t *testing.T, c *Cluster, i, round int) clusterSnap {
+	t.Helper()
+	var before []clusterSnap
+	c.MustDo(i, "GET", "/cluster/snapshots", nil, &before)
+	if code, raw := c.Do(i, "POST", "/cluster/snapshots?wait=false", map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}}, nil); code != 202 {
+		t.Fatalf("POST /cluster/snapshots?wait=false: %d %s", code, raw)
+	}
+	for {
+		var list []clusterSnap
+		c.MustDo(i, "GET", "/cluster/snapshots", nil, &list)
+		if len(list) > len(before) {
+			return list[len(list)-1]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
