@@ -177,6 +177,21 @@ func TestHealDeadNode(t *testing.T) {
 		return why
 	})
 	t.Logf("healed %s after the stop", time.Since(start).Round(100*time.Millisecond))
+	// The node that led the healing counts what it did (a leader change
+	// meanwhile moves the count to another node: look at all of them).
+	var all string
+	for _, i := range others {
+		_, raw := c.Do(i, "GET", "/metrics", nil, nil)
+		all += string(raw)
+		for _, want := range []string{"shoal_cluster_heal_actions_total ", "shoal_cluster_transfers_total ", "shoal_cluster_peer_down_seconds{peer=\""} {
+			if !strings.Contains(string(raw), want) {
+				t.Errorf("node %d's /metrics lacks %q", i, want)
+			}
+		}
+	}
+	if !strings.Contains(all, "shoal_cluster_dead_peers_replaced_total 1") {
+		t.Error("no node counts the dead peer it replaced")
+	}
 	time.Sleep(500 * time.Millisecond) // writes against the healed placement
 	cancel()
 	w.check(t, c, others[0], "heal")

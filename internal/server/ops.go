@@ -66,6 +66,12 @@ func (s *Server) registerOpsMetrics() error {
 			}
 			return 0
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_cluster_transfers_total",
+			Help: "checkpoint transfers this node sent as a shard's primary (filling a new, moved or lagging replica)"},
+			func() float64 { n, _ := s.svc.TransferStats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_cluster_transfer_bytes_total",
+			Help: "bytes of the checkpoint transfers this node sent"},
+			func() float64 { _, b := s.svc.TransferStats(); return float64(b) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_cluster_heal_actions_total",
 			Help: "allocator actions (replicas added, moved, dropped, primaries handed over, peers removed) this node applied while it led"},
 			func() float64 { return float64(s.svc.HealActions()) }),
