@@ -277,7 +277,7 @@ func TestThreeRegions(t *testing.T) {
 		}
 		health, read := med("/healthz?ID"), med("/collections/geo/points/ID")
 		t.Logf("region %d: health check %s, point read %s (medians)", i, health, read)
-		if read-health > 25*time.Millisecond {
+		if read-health > 35*time.Millisecond { // a cross-region round trip costs ≥ 40 ms
 			t.Fatalf("region %d reads cross regions: point read %s against a health check's %s", i, read, health)
 		}
 	}
