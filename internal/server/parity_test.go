@@ -193,9 +193,9 @@ func TestRESTAndGRPCRefuseAlike(t *testing.T) {
 			status: 400, code: codes.InvalidArgument, want: "not-a-uuid",
 		},
 		{
-			name: "unsupported datatype", method: "PUT", path: "z", body: `{"vectors": {"size": 4, "distance": "Dot", "datatype": "uint8"}}`,
+			name: "unsupported datatype", method: "PUT", path: "z", body: `{"vectors": {"size": 4, "distance": "Cosine", "datatype": "uint8"}}`,
 			grpc: func(ctx context.Context, g *parityClients) error {
-				_, err := g.collections.Create(ctx, &qdrant.CreateCollection{CollectionName: "z", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 4, Distance: qdrant.Distance_Dot, Datatype: qdrant.Datatype_Uint8.Enum()})})
+				_, err := g.collections.Create(ctx, &qdrant.CreateCollection{CollectionName: "z", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 4, Distance: qdrant.Distance_Cosine, Datatype: qdrant.Datatype_Uint8.Enum()})})
 				return err
 			},
 			status: 400, code: codes.InvalidArgument, want: "uint8",
