@@ -305,6 +305,16 @@ func TestShardTransfersAPI(t *testing.T) {
 	if err := <-writes; err != nil {
 		t.Fatal(err)
 	}
+	// The move asked for the snapshot method: a checkpoint was sent,
+	// although the op log held every operation.
+	var checkpoints int64
+	for _, n := range c.Nodes {
+		k, _ := n.Srv.Service().TransferStats()
+		checkpoints += k
+	}
+	if checkpoints < 1 {
+		t.Fatal("move_shard with method snapshot sent no checkpoint")
+	}
 	waitConverged(t, c, "mv", 1, 2, 20*time.Second)
 	for i := range c.Nodes {
 		if n := countAll(t, c, i, "mv"); n != len(pts) {

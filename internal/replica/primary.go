@@ -127,11 +127,12 @@ func (p *Primary) Sync(replicas []meta.Replica) {
 		seen[r.Peer] = true
 		s, ok := p.senders[r.Peer]
 		if !ok {
-			s = &sender{p: p, peer: r.Peer, state: r.State, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+			s = &sender{p: p, peer: r.Peer, state: r.State, method: r.Method, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 			p.senders[r.Peer] = s
 			go s.run()
 			continue
 		}
+		s.method = r.Method
 		if s.state != r.State {
 			s.state = r.State
 			if r.State == api.ReplicaDead {

@@ -33,7 +33,14 @@ type sender struct {
 	quit chan struct{}
 
 	// Guarded by p.mu.
-	state        api.ReplicaState
+	state api.ReplicaState
+	// method is the transfer method the operator asked for the replica
+	// (replicate_shard, move_shard): "snapshot" always sends a
+	// checkpoint; otherwise the cheapest correct way is taken.
+	method string
+	// checkpointed is set once a checkpoint transfer to the replica
+	// succeeded (the "snapshot" method is then satisfied).
+	checkpointed bool
 	acked        uint64
 	insync       bool
 	failErr      error
@@ -151,7 +158,10 @@ func (s *sender) stream(st api.ReplicaState) {
 		return
 	}
 	next, ok := p.resume(hs.Epoch, hs.Seq)
-	if !ok {
+	p.mu.Lock()
+	snapshot := s.method == "snapshot" && st == api.ReplicaPartial && !s.checkpointed
+	p.mu.Unlock()
+	if !ok || snapshot {
 		s.diverged(st, hs)
 		return
 	}

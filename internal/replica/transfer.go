@@ -175,6 +175,9 @@ func (s *sender) transfer() (err error) {
 	if p.opts.OnTransfer != nil {
 		p.opts.OnTransfer(total, d)
 	}
+	p.mu.Lock()
+	s.checkpointed = true
+	p.mu.Unlock()
 	s.ack(st.Seq)
 	return nil
 }

@@ -14,9 +14,10 @@ import (
 // UpdateCollectionClusterSetup): one of Qdrant's cluster operations on a
 // collection's replicas. replicate_shard adds a Partial replica on the
 // target peer, which the shard's primary fills (from its op log when it
-// holds every operation, else with a checkpoint and the log tail; the
-// method names Qdrant's choice and the primary always takes the cheapest
-// that is correct) and makes Active; move_shard does the same and drops
+// holds every operation, else with a checkpoint and the log tail; method
+// snapshot always sends a checkpoint, and stream_records and wal_delta
+// leave the primary the cheapest way that is correct, a checkpoint when
+// its log falls short) and makes Active; move_shard does the same and drops
 // the source replica in the command that makes the new one Active;
 // abort_transfer drops a replica that is not Active yet; restart_transfer
 // starts its filling over; drop_replica removes a replica (never the last
