@@ -461,7 +461,7 @@ func TestReadFanOut(t *testing.T) {
 		t.Fatalf("a read through the slow link took %s: the test does not exercise the primary", d)
 	}
 	c.MustDo(coord, "PATCH", "/collections/fo", map[string]any{"params": map[string]any{"read_fan_out_factor": 1}}, nil) // the reading node applies it before answering
-	if d := median(); d > 250*time.Millisecond { // the slow path costs ≥ 600 ms
+	if d := median(); d > 250*time.Millisecond {                                                                         // the slow path costs ≥ 600 ms
 		t.Fatalf("with read_fan_out_factor 1 a read took %s", d)
 	}
 	c.MustDo(coord, "PATCH", "/collections/fo", map[string]any{"params": map[string]any{"read_fan_out_delay_ms": 50}}, nil)
