@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -403,7 +404,36 @@ func consistency(ctx context.Context, n int) (ask, need int, err error) {
 // read runs fn on Active replicas per the read consistency and returns
 // the answer of the most up-to-date one that answered: the primary's when
 // it is among them (it holds every acknowledged write), else the first's.
+//
+// A replica's node that answers that it does not hold the shard (this
+// node's metadata is behind: the replica was dropped or moved) makes the
+// read catch up with the metadata (a read index) and run once more.
 func read[T any](r *replicaSet, ctx context.Context, fn func(collection.Shard) (T, error)) (T, error) {
+	var stale atomic.Bool
+	watch := func(h collection.Shard) (T, error) {
+		v, err := fn(h)
+		if err != nil && api.KindOf(err) == api.KindNotFound {
+			stale.Store(true)
+		}
+		return v, err
+	}
+	v, err := readOnce(r, ctx, watch)
+	if err == nil || !stale.Load() || r.s.cluster == nil {
+		return v, err
+	}
+	if rerr := r.s.cluster.ReadIndex(ctx); rerr != nil {
+		return v, err
+	}
+	r.s.reconMu.Lock()
+	r.s.reconMu.Unlock() //nolint:staticcheck // waits for the listener's side effects
+	if r.ctx.Err() != nil {
+		return v, errReopened
+	}
+	return readOnce(r, ctx, fn)
+}
+
+// readOnce is one attempt of read.
+func readOnce[T any](r *replicaSet, ctx context.Context, fn func(collection.Shard) (T, error)) (T, error) {
 	var zero T
 	hs, peers, err := r.readers()
 	if err != nil {
