@@ -155,23 +155,7 @@ func (s *Server) checkpointMethods() ([]grpc.MethodDesc, []grpc.StreamDesc) {
 		if first.Target == nil {
 			return nil, api.ErrBadRequest("a staged shard must name its target first")
 		}
-		pr, pw := io.Pipe()
-		go func() {
-			chunk := first
-			for {
-				if _, err := pw.Write(chunk.Data); err != nil {
-					return
-				}
-				var err error
-				if chunk, err = recv(); err != nil {
-					if errors.Is(err, io.EOF) {
-						err = nil
-					}
-					pw.CloseWithError(err)
-					return
-				}
-			}
-		}()
+		pr := chunkStream(first, recv)
 		err = stage(ctx, *first.Target, pr)
 		pr.CloseWithError(errors.New("stage ended"))
 		return &Empty{}, err

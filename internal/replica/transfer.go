@@ -39,6 +39,30 @@ type InstallChunk struct {
 // the replica's new position.
 type Installer func(ctx context.Context, t Target, epoch, seq uint64, r io.Reader) (*StatusResponse, error)
 
+// chunkStream joins a client stream of chunks, first already received,
+// into one reader of their data (Install and Stage); a failed receive
+// fails the reader.
+func chunkStream(first *InstallChunk, recv func() (*InstallChunk, error)) *io.PipeReader {
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := first
+		for {
+			if _, err := pw.Write(chunk.Data); err != nil {
+				return
+			}
+			var err error
+			if chunk, err = recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return pr
+}
+
 // installStream is the Install method: it feeds the chunks to install as
 // one archive stream.
 func installStream(install Installer) grpc.StreamDesc {
@@ -50,23 +74,7 @@ func installStream(install Installer) grpc.StreamDesc {
 		if first.Target == nil {
 			return nil, api.ErrBadRequest("a checkpoint transfer must name its target first")
 		}
-		pr, pw := io.Pipe()
-		go func() {
-			chunk := first
-			for {
-				if _, err := pw.Write(chunk.Data); err != nil {
-					return
-				}
-				var err error
-				if chunk, err = recv(); err != nil {
-					if errors.Is(err, io.EOF) {
-						err = nil
-					}
-					pw.CloseWithError(err)
-					return
-				}
-			}
-		}()
+		pr := chunkStream(first, recv)
 		st, err := install(ctx, *first.Target, first.Epoch, first.Seq, pr)
 		pr.CloseWithError(errors.New("install ended"))
 		return st, err
