@@ -66,7 +66,7 @@ func state(t *testing.T, c *Collection) string {
 		t.Fatal(err)
 	}
 	var seqs []string
-	for _, s := range c.local {
+	for _, s := range c.locals() {
 		seqs = append(seqs, fmt.Sprint(s.LastSeq()))
 	}
 	return string(b) + " seqs=" + strings.Join(seqs, ",")
@@ -87,7 +87,7 @@ func TestMultiShardWriteIsWhole(t *testing.T) {
 	}
 	// A missing id owned by each shard in turn.
 	missing := map[int]api.PointID{}
-	for id := uint64(1000); len(missing) < len(c.shards); id++ {
+	for id := uint64(1000); len(missing) < c.n; id++ {
 		s := c.router.ShardOf(api.NumID(id))
 		if _, ok := missing[s]; !ok {
 			missing[s] = api.NumID(id)
@@ -192,8 +192,8 @@ func TestConcurrentMultiShardWrites(t *testing.T) {
 			break
 		}
 	}
-	base := make([]uint64, len(c.shards))
-	for i, s := range c.local {
+	base := make([]uint64, c.n)
+	for i, s := range c.locals() {
 		base[i] = s.LastSeq()
 	}
 	var applied [4]atomic.Uint64 // successful operations per shard
@@ -297,7 +297,7 @@ func TestConcurrentMultiShardWrites(t *testing.T) {
 				r.ID, r.Payload["w"], r.Payload["r"], last["w"], last["r"])
 		}
 	}
-	for i, s := range c.local {
+	for i, s := range c.locals() {
 		if got, want := s.LastSeq()-base[i], applied[i].Load(); got != want {
 			t.Errorf("shard %d applied %d operations, %d succeeded on it", i, got, want)
 		}

@@ -12,7 +12,7 @@ func (c *Collection) ShardPointCounts(ctx context.Context) ([]uint64, error) {
 		return nil, err
 	}
 	defer c.release()
-	counts := make([]uint64, len(c.shards))
+	counts := make([]uint64, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		n, err := s.Count(ctx, nil, true)
 		counts[i] = n

@@ -24,6 +24,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/shard"
@@ -79,22 +80,42 @@ type Collection struct {
 	dir    string
 	log    *slog.Logger
 	router *Router
-	// shards are all shards by id; local holds those on this node (nil
-	// where another peer holds the shard).
-	shards []Shard
-	local  []*shard.Shard
-	res    Resolver
+	// n is the number of shards; tab holds the shards themselves (see
+	// shardTable), replaced whole by Reconfigure.
+	n    int
+	tab  atomic.Pointer[shardTable]
+	opts Options
+	res  Resolver
 
 	// cfgMu guards cfg (UpdateCollection may change non-structural parts).
 	cfgMu sync.RWMutex
 	cfg   api.CollectionConfig
 
-	// mu guards closed and inflight; cond signals inflight reaching zero.
+	// mu guards closed, paused and inflight; cond signals inflight
+	// reaching zero and a pause ending.
 	mu       sync.Mutex
 	cond     *sync.Cond
 	closed   bool
+	paused   bool
 	inflight int
 }
+
+// shardTable is the collection's shards by id: shards is what the router
+// calls (this node's replica, or a handle reaching the shard's replicas on
+// other peers), local this node's replica of each shard (nil where it
+// holds none). A table is never changed once published; Reconfigure
+// publishes a new one while no operation is in flight.
+type shardTable struct {
+	shards []Shard
+	local  []*shard.Shard
+}
+
+// routes returns the shards the router calls, by id.
+func (c *Collection) routes() []Shard { return c.tab.Load().shards }
+
+// locals returns this node's replica of each shard (nil where it holds
+// none), by id.
+func (c *Collection) locals() []*shard.Shard { return c.tab.Load().local }
 
 // Open opens (creating if needed) the collection's shards in opts.Dir.
 func Open(opts Options) (*Collection, error) {
@@ -120,10 +141,31 @@ func Open(opts Options) (*Collection, error) {
 		dir:    opts.Dir,
 		log:    opts.Logger.With("collection", opts.Name),
 		router: NewRouter(n),
+		n:      n,
+		opts:   opts,
 		res:    opts.Resolver,
 		cfg:    cfg,
 	}
 	c.cond = sync.NewCond(&c.mu)
+	local := make([]*shard.Shard, n)
+	opens := make([]int, 0, n)
+	for i := range n {
+		if opts.Local == nil || opts.Local(i) {
+			opens = append(opens, i)
+		}
+	}
+	if err := c.openShards(cfg, opts.PayloadIndexes, opens, local, opts.Quarantine); err != nil {
+		return nil, fmt.Errorf("cannot open collection %s: %w", opts.Name, err)
+	}
+	c.tab.Store(&shardTable{shards: routeAll(local, opts.Route), local: local})
+	return c, nil
+}
+
+// openShards opens (creating if needed) the shards ids in parallel, each
+// replaying its own store, into local. A shard that fails to open is
+// offered to quarantine (nil: none); when it accepts, the shard is opened
+// again empty. On error every shard opened here is closed again.
+func (c *Collection) openShards(cfg api.CollectionConfig, indexes map[string]api.PayloadFieldSchema, ids []int, local []*shard.Shard, quarantine func(i int, dir string, err error) bool) error {
 	hnsw := make(map[string]api.HnswConfig, len(cfg.Params.Vectors))
 	quant := map[string]*api.QuantizationConfig{}
 	for name := range cfg.Params.Vectors {
@@ -132,59 +174,61 @@ func Open(opts Options) (*Collection, error) {
 			quant[name] = q
 		}
 	}
-	// Open the shards in parallel: each replays its own store.
-	c.shards = make([]Shard, n)
-	c.local = make([]*shard.Shard, n)
-	errs := make([]error, n)
+	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
-	for i := range n {
-		if opts.Local != nil && !opts.Local(i) {
-			continue
-		}
+	for k, i := range ids {
 		so := shard.Options{
-			Dir:              filepath.Join(opts.Dir, strconv.Itoa(i)),
+			Dir:              filepath.Join(c.dir, strconv.Itoa(i)),
 			ID:               i,
 			Vectors:          cfg.Params.Vectors,
 			Sparse:           cfg.Params.SparseVectors,
 			Hnsw:             hnsw,
 			Quantization:     quant,
 			Optimizers:       cfg.OptimizerConfig,
-			PayloadIndexes:   opts.PayloadIndexes,
-			IndexingThreads:  opts.IndexingThreads,
-			MinFreeDiskBytes: opts.MinFreeDiskBytes,
+			PayloadIndexes:   indexes,
+			IndexingThreads:  c.opts.IndexingThreads,
+			MinFreeDiskBytes: c.opts.MinFreeDiskBytes,
 			Logger:           c.log,
 		}
-		if opts.ShardOptions != nil {
-			opts.ShardOptions(&so)
+		if c.opts.ShardOptions != nil {
+			c.opts.ShardOptions(&so)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s, err := shard.Open(so)
-			if err != nil && opts.Quarantine != nil && opts.Quarantine(i, so.Dir, err) {
+			if err != nil && quarantine != nil && quarantine(i, so.Dir, err) {
 				s, err = shard.Open(so)
 			}
-			c.local[i], errs[i] = s, err
-			if err == nil {
-				c.shards[i] = s
-			}
+			local[i], errs[k] = s, err
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		for _, s := range c.local {
-			if s != nil {
-				s.Close()
+		for _, i := range ids {
+			if local[i] != nil {
+				local[i].Close()
+				local[i] = nil
 			}
 		}
-		return nil, fmt.Errorf("cannot open collection %s: %w", opts.Name, err)
+		return err
 	}
-	if opts.Route != nil {
-		for i := range c.shards {
-			c.shards[i] = opts.Route(i, c.local[i])
+	return nil
+}
+
+// routeAll returns the router's shards for the local replicas: route's
+// handles when route is set, else the local shards themselves.
+func routeAll(local []*shard.Shard, route func(i int, local *shard.Shard) Shard) []Shard {
+	shards := make([]Shard, len(local))
+	for i, s := range local {
+		switch {
+		case route != nil:
+			shards[i] = route(i, s)
+		case s != nil:
+			shards[i] = s
 		}
 	}
-	return c, nil
+	return shards
 }
 
 // Name returns the collection's name.
@@ -194,7 +238,7 @@ func (c *Collection) Name() string { return c.name }
 func (c *Collection) Dir() string { return c.dir }
 
 // Shards returns the number of shards.
-func (c *Collection) Shards() int { return len(c.shards) }
+func (c *Collection) Shards() int { return c.n }
 
 // Config returns the collection's configuration.
 func (c *Collection) Config() api.CollectionConfig {
@@ -218,7 +262,7 @@ func (c *Collection) SetConfig(cfg api.CollectionConfig) {
 		if reflect.DeepEqual(before, after) {
 			continue
 		}
-		for _, s := range c.local {
+		for _, s := range c.locals() {
 			if s != nil {
 				s.SetQuantization(name, after)
 			}
@@ -266,9 +310,13 @@ func (c *Collection) Held(ctx context.Context) context.Context {
 }
 
 func (c *Collection) acquire(ctx context.Context) error {
+	held := ctx.Value(heldKey{c}) != nil
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed && ctx.Value(heldKey{c}) == nil {
+	for c.paused && !c.closed && !held {
+		c.cond.Wait() // Reconfigure runs: wait for its new shards
+	}
+	if c.closed && !held {
 		return api.ErrCollectionNotFound(c.name)
 	}
 	c.inflight++
@@ -305,6 +353,9 @@ func (c *Collection) Drop() error { return c.close((*shard.Shard).Drop) }
 
 func (c *Collection) close(closeShard func(*shard.Shard) error) error {
 	c.mu.Lock()
+	for c.paused {
+		c.cond.Wait() // Reconfigure runs: close what it leaves
+	}
 	if c.closed {
 		c.mu.Unlock()
 		return nil
@@ -315,7 +366,7 @@ func (c *Collection) close(closeShard func(*shard.Shard) error) error {
 	}
 	c.mu.Unlock()
 	var errs []error
-	for _, s := range c.local {
+	for _, s := range c.locals() {
 		if s == nil {
 			continue
 		}
@@ -331,8 +382,8 @@ func (c *Collection) close(closeShard func(*shard.Shard) error) error {
 
 // eachShard runs fn on every shard in parallel and returns the first error.
 func (c *Collection) eachShard(ctx context.Context, fn func(ctx context.Context, i int, s Shard) error) error {
-	if len(c.shards) == 1 {
-		return fn(ctx, 0, c.shards[0])
+	if c.n == 1 {
+		return fn(ctx, 0, c.routes()[0])
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -344,7 +395,7 @@ func (c *Collection) eachShard(ctx context.Context, fn func(ctx context.Context,
 		first error
 	)
 	var wg sync.WaitGroup
-	for i, s := range c.shards {
+	for i, s := range c.routes() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -371,12 +422,12 @@ func (c *Collection) Info(ctx context.Context) (*api.CollectionInfo, error) {
 	info := &api.CollectionInfo{
 		Status:          api.StatusGreen,
 		OptimizerStatus: "ok",
-		SegmentsCount:   len(c.shards),
+		SegmentsCount:   c.n,
 		Config:          c.Config(),
 		PayloadSchema:   map[string]api.PayloadIndexInfo{},
 	}
-	for si, h := range c.shards {
-		s := c.local[si]
+	for si, h := range c.routes() {
+		s := c.locals()[si]
 		if s == nil {
 			// Another peer holds the shard: count its points there.
 			n, err := h.Count(ctx, nil, true)
@@ -422,7 +473,7 @@ type Stats struct {
 // Stats sums the shards' statistics.
 func (c *Collection) Stats() Stats {
 	st := Stats{Status: api.StatusGreen, Vectors: map[string]uint64{}}
-	for _, s := range c.local {
+	for _, s := range c.locals() {
 		if s == nil {
 			continue
 		}
@@ -498,7 +549,7 @@ func (c *Collection) DropPayloadIndex(ctx context.Context, key string) error {
 // LastSeq returns the largest applied sequence number over the shards.
 func (c *Collection) lastSeq() uint64 {
 	var m uint64
-	for _, s := range c.local {
+	for _, s := range c.locals() {
 		if s == nil {
 			continue
 		}

@@ -29,10 +29,10 @@ var _ Shard = (*shard.Shard)(nil)
 
 // LocalShard returns shard i when this node holds it, else nil.
 func (c *Collection) LocalShard(i int) *shard.Shard {
-	if i < 0 || i >= len(c.local) {
+	if i < 0 || i >= c.n {
 		return nil
 	}
-	return c.local[i]
+	return c.locals()[i]
 }
 
 // eachLocal runs fn on every shard this node holds, in parallel, and
@@ -40,7 +40,7 @@ func (c *Collection) LocalShard(i int) *shard.Shard {
 // does (building payload indexes, waiting for the indexer, checkpoints).
 func (c *Collection) eachLocal(ctx context.Context, fn func(ctx context.Context, i int, s *shard.Shard) error) error {
 	return c.eachShard(ctx, func(ctx context.Context, i int, _ Shard) error {
-		if s := c.local[i]; s != nil {
+		if s := c.locals()[i]; s != nil {
 			return fn(ctx, i, s)
 		}
 		return nil

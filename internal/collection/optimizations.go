@@ -30,7 +30,7 @@ func (c *Collection) Optimizations(ctx context.Context, req api.OptimizationsReq
 	var completed []api.Optimization
 	// The background work of this node's replicas (another peer reports
 	// its own).
-	for si, s := range c.local {
+	for si, s := range c.locals() {
 		if s == nil {
 			continue
 		}

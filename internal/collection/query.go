@@ -502,7 +502,7 @@ func CustomScorer(d api.Distance, cs *shard.CustomScore) shard.Scorer {
 // searchShards fans a search out to every shard and merges the per-shard
 // top lists into the overall top req.Limit.
 func (c *Collection) searchShards(ctx context.Context, req shard.SearchRequest, higher bool) ([]api.ScoredPoint, error) {
-	results := make([][]api.ScoredPoint, len(c.shards))
+	results := make([][]api.ScoredPoint, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		hits, err := s.Search(ctx, req)
 		results[i] = hits

@@ -36,7 +36,7 @@ func (c *Collection) get(ctx context.Context, ids []api.PointID, withPayload *ap
 	if err := c.checkVectorSelector(withVector); err != nil {
 		return nil, err
 	}
-	by := make([][]api.PointID, len(c.shards))
+	by := make([][]api.PointID, c.n)
 	seen := make(map[api.PointID]bool, len(ids))
 	order := make([]api.PointID, 0, len(ids))
 	for _, id := range ids {
@@ -48,7 +48,7 @@ func (c *Collection) get(ctx context.Context, ids []api.PointID, withPayload *ap
 		s := c.router.ShardOf(id)
 		by[s] = append(by[s], id)
 	}
-	results := make([][]api.Record, len(c.shards))
+	results := make([][]api.Record, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		if len(by[i]) == 0 {
 			return nil
@@ -152,7 +152,7 @@ func checkOrderBy(o *api.OrderBy) error {
 
 // scrollByID merges the shards' id-ordered pages and keeps sr.Limit records.
 func (c *Collection) scrollByID(ctx context.Context, sr shard.ScrollRequest) ([]api.Record, error) {
-	results := make([][]api.Record, len(c.shards))
+	results := make([][]api.Record, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		recs, err := s.Scroll(ctx, sr)
 		results[i] = recs
@@ -177,7 +177,7 @@ func (c *Collection) scrollByID(ctx context.Context, sr shard.ScrollRequest) ([]
 // scrollOrdered merges the shards' pages ordered by a payload value.
 func (c *Collection) scrollOrdered(ctx context.Context, ob *api.OrderBy, f *api.Filter, limit int, wp *api.PayloadSelector, wv *api.VectorSelector) ([]api.Record, error) {
 	sr := shard.ScrollRequest{Limit: limit, Filter: f, WithPayload: wp, WithVector: wv, OrderBy: ob}
-	results := make([][]api.Record, len(c.shards))
+	results := make([][]api.Record, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		recs, err := s.Scroll(ctx, sr)
 		results[i] = recs
@@ -258,7 +258,7 @@ func (c *Collection) Count(ctx context.Context, f *api.Filter, exact bool) (uint
 	if err := checkFilter(f); err != nil {
 		return 0, err
 	}
-	counts := make([]uint64, len(c.shards))
+	counts := make([]uint64, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		n, err := s.Count(ctx, f, exact)
 		counts[i] = n
@@ -295,10 +295,10 @@ func (c *Collection) Facet(ctx context.Context, req *api.FacetRequest) (*api.Fac
 	// that the merged counts are exact: a value just outside one shard's
 	// top list may still be in the overall top.
 	perShard := limit
-	if len(c.shards) > 1 {
+	if c.n > 1 {
 		perShard = 0
 	}
-	results := make([][]api.FacetHit, len(c.shards))
+	results := make([][]api.FacetHit, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		hits, err := s.Facet(ctx, req.Key, req.Filter, perShard, exact)
 		results[i] = hits
@@ -388,15 +388,15 @@ func (c *Collection) sample(ctx context.Context, n int, f *api.Filter) ([]api.Po
 	if n <= 0 {
 		return nil, nil
 	}
-	samples := make([][]api.PointID, len(c.shards))
-	counts := make([]uint64, len(c.shards))
+	samples := make([][]api.PointID, c.n)
+	counts := make([]uint64, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		ids, err := s.Sample(ctx, n, f)
 		if err != nil {
 			return err
 		}
 		samples[i] = ids
-		if len(c.shards) > 1 {
+		if c.n > 1 {
 			counts[i], err = s.Count(ctx, f, false)
 		}
 		return err
@@ -404,14 +404,14 @@ func (c *Collection) sample(ctx context.Context, n int, f *api.Filter) ([]api.Po
 	if err != nil {
 		return nil, err
 	}
-	if len(c.shards) == 1 {
+	if c.n == 1 {
 		return samples[0], nil
 	}
 	// Draw without replacement: pick a shard with probability proportional
 	// to its remaining matching points, then take its next sampled id.
-	remaining := make([]float64, len(c.shards))
+	remaining := make([]float64, c.n)
 	var total float64
-	for i := range c.shards {
+	for i := range c.routes() {
 		if len(samples[i]) == 0 {
 			continue
 		}

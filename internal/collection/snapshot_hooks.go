@@ -29,20 +29,20 @@ func (c *Collection) Checkpoint(ctx context.Context, dir string, ids []int) ([]S
 	}
 	defer c.release()
 	if ids == nil {
-		for i := range c.shards {
+		for i := range c.routes() {
 			ids = append(ids, i)
 		}
 	}
 	want := make(map[int]bool, len(ids))
 	for _, id := range ids {
-		if id < 0 || id >= len(c.shards) {
-			return nil, fmt.Errorf("cannot checkpoint collection %s: no shard %d (it has %d)", c.name, id, len(c.shards))
+		if id < 0 || id >= c.n {
+			return nil, fmt.Errorf("cannot checkpoint collection %s: no shard %d (it has %d)", c.name, id, c.n)
 		}
 		want[id] = true
 	}
-	out := make([]ShardCheckpoint, len(c.shards))
+	out := make([]ShardCheckpoint, c.n)
 	for id := range want {
-		if c.local[id] == nil {
+		if c.locals()[id] == nil {
 			return nil, fmt.Errorf("cannot checkpoint collection %s: shard %d is held by another peer", c.name, id)
 		}
 	}

@@ -78,8 +78,8 @@ func IDF(n, df int) float32 {
 // withIDF returns q with each value multiplied by its dimension's IDF over
 // the whole collection (every shard's statistics summed).
 func (c *Collection) withIDF(ctx context.Context, name string, q api.SparseVector) (api.SparseVector, error) {
-	ns := make([]int, len(c.shards))
-	dfs := make([][]int, len(c.shards))
+	ns := make([]int, c.n)
+	dfs := make([][]int, c.n)
 	err := c.eachShard(ctx, func(ctx context.Context, i int, s Shard) error {
 		n, df, err := s.SparseStats(ctx, name, q.Indices)
 		ns[i], dfs[i] = n, df

@@ -29,7 +29,7 @@ func PurgeVector(ctx context.Context, opts Options, name string) error {
 		Vector: []string{name},
 	}}
 	var errs []error
-	for i, s := range c.local {
+	for i, s := range c.locals() {
 		if s == nil {
 			continue
 		}
@@ -43,7 +43,7 @@ func PurgeVector(ctx context.Context, opts Options, name string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for i, s := range c.local {
+	for i, s := range c.locals() {
 		if s == nil {
 			continue
 		}

@@ -273,7 +273,7 @@ func (c *Collection) splitSelector(ids []api.PointID, f *api.Filter, p *prepared
 		return api.ErrBadInput("either points or filter must be given")
 	}
 	if ids == nil {
-		for s := range c.shards {
+		for s := range c.routes() {
 			p.parts[s] = mk(nil)
 		}
 		return nil
@@ -348,13 +348,13 @@ func (c *Collection) apply(ctx context.Context, p *prepared) (uint64, error) {
 		return c.lastSeq(), nil
 	case 1:
 		for si, part := range p.parts {
-			return c.shards[si].Apply(ctx, part)
+			return c.routes()[si].Apply(ctx, part)
 		}
 	}
 	ids := slices.Sorted(maps.Keys(p.parts))
 	pending := make([]Pending, 0, len(ids))
 	for _, si := range ids {
-		pd, err := prepareOn(ctx, c.shards[si], p.parts[si])
+		pd, err := prepareOn(ctx, c.routes()[si], p.parts[si])
 		if err != nil {
 			for _, prev := range pending {
 				prev.Abort()

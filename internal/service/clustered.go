@@ -188,13 +188,14 @@ func (s *Service) replaced(name string, prev, next *meta.Collection) {
 		}
 	}
 	if gained || len(lost) > 0 {
-		s.reopen(name, next, func() {
+		s.reconfigure(name, next, nil, func() error {
 			for _, i := range lost {
 				dir := filepath.Join(s.generationDir(name, next.Generation), strconv.Itoa(i))
 				if err := os.RemoveAll(dir); err != nil {
 					s.log.Error("cannot remove a dropped replica's files", "collection", name, "shard", i, "err", err)
 				}
 			}
+			return nil
 		})
 		return
 	}
@@ -277,7 +278,7 @@ func (s *Service) Restored(st *meta.State) {
 			same = same && has == (c.LocalShard(i) != nil)
 		}
 		if !same {
-			s.reopen(name, m, nil)
+			s.reconfigure(name, m, nil, nil)
 			continue
 		}
 		s.mu.RLock()
@@ -318,48 +319,67 @@ func (s *Service) closeColl(name string) {
 	}
 }
 
+// placedOpen is what opening a collection as placed needs: which shards
+// this node holds, the route that makes each shard's replica set (into
+// sets), and the quarantine hook for a replica that fails to open.
+type placedOpen struct {
+	holds      func(i int) bool
+	route      func(i int, local *shard.Shard) collection.Shard
+	quarantine func(i int, dir string, err error) bool
+	sets       []*replicaSet
+}
+
+// placed returns the placedOpen of collection name as m places it.
+func (s *Service) placed(name string, m *meta.Collection) *placedOpen {
+	self := s.cluster.ID()
+	gen := m.Generation
+	p := &placedOpen{sets: make([]*replicaSet, len(m.Shards))}
+	quarantined := make([]bool, len(m.Shards))
+	p.holds = func(i int) bool {
+		return i < len(m.Shards) && slices.Contains(m.Shards[i].Peers(), self)
+	}
+	p.route = func(i int, local *shard.Shard) collection.Shard {
+		if i >= len(m.Shards) || len(m.Shards[i].Replicas) == 0 {
+			return noReplica{err: api.ErrUnavailable("shard %d of collection %s has no replica (its peers were removed)", i, name)}
+		}
+		p.sets[i] = newReplicaSet(s, name, gen, i, local)
+		p.sets[i].quarantined = quarantined[i]
+		return p.sets[i]
+	}
+	p.quarantine = func(i int, dir string, err error) bool {
+		if !s.quarantine(name, m, i, dir, err) {
+			return false
+		}
+		quarantined[i] = true // read by route, after every shard opened
+		return true
+	}
+	return p
+}
+
 // openPlaced opens this node's replicas of a collection (creating their
 // directories) and routes the other shards to their peers.
 func (s *Service) openPlaced(name string, m *meta.Collection) {
 	if m == nil {
 		return
 	}
-	self := s.cluster.ID()
 	gen := m.Generation
-	holds := func(i int) bool {
-		return i < len(m.Shards) && slices.Contains(m.Shards[i].Peers(), self)
-	}
-	sets := make([]*replicaSet, len(m.Shards))
-	quarantined := make([]bool, len(m.Shards))
-	route := func(i int, local *shard.Shard) collection.Shard {
-		if i >= len(m.Shards) || len(m.Shards[i].Replicas) == 0 {
-			return noReplica{err: api.ErrUnavailable("shard %d of collection %s has no replica (its peers were removed)", i, name)}
-		}
-		sets[i] = newReplicaSet(s, name, gen, i, local)
-		sets[i].quarantined = quarantined[i]
-		return sets[i]
-	}
+	p := s.placed(name, m)
 	if err := snapshot.CleanStaleRestores(s.generationDir(name, gen)); err != nil {
 		s.log.Error("cannot clean up an interrupted transfer", "collection", name, "err", err)
 	}
 	c, err := collection.Open(collection.Options{
-		Dir:             s.generationDir(name, gen),
-		Name:            name,
-		Config:          m.Config,
-		PayloadIndexes:  m.PayloadIndexes,
-		Logger:          s.log,
-		IndexingThreads: s.opts.IndexingThreads,
-		Resolver:        s.resolver,
-		ShardOptions:    s.opts.ShardOptions,
-		Local:           holds,
-		Route:           route,
-		Quarantine: func(i int, dir string, err error) bool {
-			if !s.quarantine(name, m, i, dir, err) {
-				return false
-			}
-			quarantined[i] = true // read by route, after every shard opened
-			return true
-		},
+		Dir:              s.generationDir(name, gen),
+		Name:             name,
+		Config:           m.Config,
+		PayloadIndexes:   m.PayloadIndexes,
+		Logger:           s.log,
+		IndexingThreads:  s.opts.IndexingThreads,
+		MinFreeDiskBytes: s.opts.MinFreeDiskBytes,
+		Resolver:         s.resolver,
+		ShardOptions:     s.opts.ShardOptions,
+		Local:            p.holds,
+		Route:            p.route,
+		Quarantine:       p.quarantine,
 	})
 	if err != nil {
 		s.log.Error("cannot open collection", "collection", name, "generation", gen, "err", err)
@@ -368,14 +388,80 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 	s.mu.Lock()
 	s.colls[name] = c
 	s.gens[name] = gen
-	s.sets[name] = sets
+	s.sets[name] = p.sets
 	s.mu.Unlock()
-	for i, r := range sets {
+	for i, r := range p.sets {
 		if r != nil {
 			r.sync(m.Shards[i])
 		}
 	}
 	s.log.Info("collection opened", "collection", name, "shards", len(m.Shards), "generation", gen)
+}
+
+// reconfigure changes the replicas this node holds of an open collection
+// to those m places here, without closing the replicas it keeps
+// (collection.Reconfigure): replicas given up are closed, reopen lists
+// replicas whose files between replaces, new ones are opened, and every
+// shard gets a new replica set (the old ones are stopped, their calls in
+// flight end with errReopened and run again). Requests wait meanwhile, as
+// for reopen. A collection not open here at m's generation is opened
+// whole (reopen). Caller holds reconMu.
+func (s *Service) reconfigure(name string, m *meta.Collection, reopen []int, between func() error) error {
+	s.mu.Lock()
+	c := s.colls[name]
+	if c == nil || s.gens[name] != m.Generation {
+		s.mu.Unlock()
+		var err error
+		s.reopen(name, m, func() {
+			if between != nil {
+				err = between()
+			}
+		})
+		return err
+	}
+	old := s.sets[name]
+	delete(s.sets, name) // peers' calls wait for the new sets (busy)
+	done := make(chan struct{})
+	s.busy[name] = done
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.busy, name)
+		s.mu.Unlock()
+		close(done)
+	}()
+	p := s.placed(name, m)
+	err := c.Reconfigure(collection.Reconfig{
+		Config:         m.Config,
+		PayloadIndexes: m.PayloadIndexes,
+		Local:          p.holds,
+		Reopen:         reopen,
+		Route:          p.route,
+		Interrupt:      func() { stopSets(old) },
+		Between:        between,
+		Quarantine:     p.quarantine,
+	})
+	for i, r := range p.sets {
+		// A kept replica that was found corrupt and opened empty stays
+		// quarantined until it is filled again.
+		if r != nil && i < len(old) && old[i] != nil && r.local != nil && r.local == old[i].local {
+			old[i].mu.Lock()
+			r.quarantined = r.quarantined || old[i].quarantined
+			old[i].mu.Unlock()
+		}
+	}
+	s.mu.Lock()
+	s.sets[name] = p.sets
+	s.mu.Unlock()
+	for i, r := range p.sets {
+		if r != nil {
+			r.sync(m.Shards[i])
+		}
+	}
+	if err != nil {
+		s.log.Error("cannot change the replicas of a collection", "collection", name, "err", err)
+	}
+	return err
 }
 
 // quarantine handles a local replica that fails to open: when another

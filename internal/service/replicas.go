@@ -424,8 +424,22 @@ func read[T any](r *replicaSet, ctx context.Context, fn func(collection.Shard) (
 	if rerr := r.s.cluster.ReadIndex(ctx); rerr != nil {
 		return v, err
 	}
-	r.s.reconMu.Lock()
-	r.s.reconMu.Unlock() //nolint:staticcheck // waits for the listener's side effects
+	// Wait for the listener's side effects of what the read index covered,
+	// but not past the replica set's end: this call holds the collection,
+	// and a reconfiguration running in the listener waits for it.
+	applied := make(chan struct{})
+	go func() {
+		r.s.reconMu.Lock()
+		r.s.reconMu.Unlock() //nolint:staticcheck // waits for the listener's side effects
+		close(applied)
+	}()
+	select {
+	case <-applied:
+	case <-r.ctx.Done():
+		return v, errReopened
+	case <-ctx.Done():
+		return v, fail(ctx.Err())
+	}
 	if r.ctx.Err() != nil {
 		return v, errReopened
 	}
@@ -801,9 +815,9 @@ func (s *Service) ReplicaDigests(ctx context.Context, name string) ([]ReplicaDig
 
 // InstallReplica replaces this node's replica of a shard with a
 // checkpoint streamed by its primary (replica.Installer): the archive is
-// extracted beside the replica and verified, then swapped in while the
-// collection is briefly closed and opened again. An Active replica is
-// never replaced.
+// extracted beside the replica and verified, then swapped in while that
+// replica alone is closed and opened again (reconfigure; requests for the
+// collection wait meanwhile). An Active replica is never replaced.
 func (s *Service) InstallReplica(ctx context.Context, t replica.Target, epoch, seq uint64, r io.Reader) (*replica.StatusResponse, error) {
 	m, ok := s.state().Collections[t.Collection]
 	if !ok || m.Generation != t.Generation || t.Shard < 0 || t.Shard >= len(m.Shards) {
@@ -835,8 +849,17 @@ func (s *Service) InstallReplica(ctx context.Context, t replica.Target, epoch, s
 	if cur == nil || cur.Generation != t.Generation {
 		cur = nil
 	}
-	s.reopen(t.Collection, cur, func() {
-		err = snapshot.SwapDir(filepath.Join(tmp, "shards", strconv.Itoa(t.Shard)), target)
+	if cur == nil {
+		return nil, api.ErrCollectionNotFound(t.Collection)
+	}
+	if t.Shard >= len(cur.Shards) {
+		return nil, api.ErrNotFound("Shard %d of collection %s does not exist", t.Shard, t.Collection)
+	}
+	if _, ok := cur.Shards[t.Shard].Replica(self); !ok {
+		return nil, api.ErrNotFound("Shard %d of collection %s is not held by peer %d", t.Shard, t.Collection, self)
+	}
+	err = s.reconfigure(t.Collection, cur, []int{t.Shard}, func() error {
+		return snapshot.SwapDir(filepath.Join(tmp, "shards", strconv.Itoa(t.Shard)), target)
 	})
 	if err != nil {
 		return nil, api.ErrInternal(err, "cannot install the checkpoint of shard %d", t.Shard)
