@@ -124,27 +124,7 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	// The measurements start once every replica has indexed its points
 	// (status green everywhere), so that indexing does not weigh on one
 	// round more than another.
-	waitGreen := func(c *Cluster) {
-		deadline := time.Now().Add(20 * time.Minute)
-		for _, name := range colls {
-			for i := range c.Nodes {
-				for {
-					var info struct {
-						Status string `json:"status"`
-					}
-					c.MustDo(i, "GET", "/collections/"+name, nil, &info)
-					if info.Status == "green" {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("%s on node %d is still %s", name, i, info.Status)
-					}
-					time.Sleep(time.Second)
-				}
-			}
-		}
-	}
-	waitGreen(src)
+	waitGreen(t, src, colls, 20*time.Minute)
 	t.Logf("indexed after %s", time.Since(loadStart).Round(time.Second))
 
 	// The writers upsert fm-a's points again (same vectors) in batches of

@@ -105,6 +105,10 @@ func TestHealNumbers(t *testing.T) {
 	}
 	t.Logf("imported %d points of %d dimensions in %s", points, dim, time.Since(start).Round(time.Second))
 	waitConverged(t, c, "hb", 4, 2, 10*time.Minute)
+	// The clock starts once every replica has indexed its points: the
+	// number is about re-replication, not about an import's indexing.
+	waitGreen(t, c, []string{"hb"}, 30*time.Minute)
+	t.Logf("indexed %s after the import began", time.Since(start).Round(time.Second))
 
 	victim := 3
 	if c.Leader() == victim {
@@ -123,10 +127,12 @@ func TestHealNumbers(t *testing.T) {
 		}
 	}
 	var before int64
+	var beforeTime time.Duration
 	for i, n := range c.Nodes {
 		if i != victim {
 			_, b := n.Srv.Service().TransferStats()
 			before += b
+			beforeTime += n.Srv.Service().TransferTime()
 		}
 	}
 	c.Stop(victim)
@@ -142,19 +148,48 @@ func TestHealNumbers(t *testing.T) {
 	})
 	healed := time.Since(down)
 	var after, count int64
+	var afterTime time.Duration
 	for i, n := range c.Nodes {
 		if i != victim {
 			n2, b := n.Srv.Service().TransferStats()
 			after += b
 			count += n2
+			afterTime += n.Srv.Service().TransferTime()
 		}
 	}
 	moved := after - before
 	copying := healed - deadAfter
-	t.Logf("healed %s after the stop (dead_node_timeout %s): checkpoint transfers (%d in all on the survivors) moved %.0f MB, %.0f MB/s over the %s after the timeout",
-		healed.Round(100*time.Millisecond), deadAfter, count, float64(moved)/1e6, float64(moved)/1e6/copying.Seconds(), copying.Round(100*time.Millisecond))
-	fmt.Fprintf(os.Stderr, "HEAL points=%d held=%d healed=%s moved_mb=%.0f rate_mb_s=%.1f\n", points, held, healed, float64(moved)/1e6, float64(moved)/1e6/copying.Seconds())
+	busy := afterTime - beforeTime // summed over transfers, which may overlap
+	t.Logf("healed %s after the stop (dead_node_timeout %s): checkpoint transfers (%d in all on the survivors) moved %.0f MB, %.0f MB/s over the %s after the timeout; %.0f MB/s per transfer (bytes over the transfers' summed time, %s)",
+		healed.Round(100*time.Millisecond), deadAfter, count, float64(moved)/1e6, float64(moved)/1e6/copying.Seconds(), copying.Round(100*time.Millisecond),
+		float64(moved)/1e6/busy.Seconds(), busy.Round(100*time.Millisecond))
+	fmt.Fprintf(os.Stderr, "HEAL points=%d held=%d healed=%s moved_mb=%.0f rate_mb_s=%.1f per_transfer_mb_s=%.1f\n", points, held, healed,
+		float64(moved)/1e6, float64(moved)/1e6/copying.Seconds(), float64(moved)/1e6/busy.Seconds())
 	if moved == 0 {
 		t.Fatal("the new replicas were not filled by checkpoints")
+	}
+}
+
+// waitGreen waits until every node reports each of the collections green
+// (every replica it holds has indexed its points).
+func waitGreen(t *testing.T, c *Cluster, colls []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, name := range colls {
+		for i := range c.Nodes {
+			for {
+				var info struct {
+					Status string `json:"status"`
+				}
+				c.MustDo(i, "GET", "/collections/"+name, nil, &info)
+				if info.Status == "green" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s on node %d is still %s", name, i, info.Status)
+				}
+				time.Sleep(time.Second)
+			}
+		}
 	}
 }

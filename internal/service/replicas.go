@@ -118,9 +118,10 @@ func (r *replicaSet) sync(sp meta.ShardPlacement) {
 	if r.primary == nil {
 		r.primary = replica.NewPrimary(replica.Options{Target: r.target(), Self: self, Epoch: sp.Epoch, Shard: r.local,
 			Env: replicaEnv{r}, AckTimeout: r.s.opts.AckTimeout, TransferRate: r.s.opts.TransferRate, Logger: r.s.log,
-			OnTransfer: func(bytes int64, _ time.Duration) {
+			OnTransfer: func(bytes int64, took time.Duration) {
 				r.s.transfers.Add(1)
 				r.s.transferBytes.Add(bytes)
+				r.s.transferNanos.Add(int64(took))
 			},
 			Config: func() api.CollectionConfig {
 				if _, c := r.placement(); c != nil {
@@ -761,6 +762,12 @@ func (n noReplica) Search(context.Context, shard.SearchRequest) ([]api.ScoredPoi
 // as a primary, and their bytes.
 func (s *Service) TransferStats() (count, bytes int64) {
 	return s.transfers.Load(), s.transferBytes.Load()
+}
+
+// TransferTime returns the time the checkpoint transfers counted by
+// TransferStats took, from each checkpoint to the receiver's answer.
+func (s *Service) TransferTime() time.Duration {
+	return time.Duration(s.transferNanos.Load())
 }
 
 // ReplicaDigest describes one local replica for convergence checks.

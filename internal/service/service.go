@@ -235,8 +235,8 @@ type Service struct {
 	heals        atomic.Int64
 	deadReplaced atomic.Int64
 	// transfers counts the checkpoint transfers this node sent as a
-	// primary, transferBytes their bytes.
-	transfers, transferBytes atomic.Int64
+	// primary, transferBytes their bytes, transferNanos their time.
+	transfers, transferBytes, transferNanos atomic.Int64
 	// reconMu serialises the cluster listener's side effects (Applied,
 	// Restored) with the lookups that wait for them (cluster mode).
 	reconMu sync.Mutex
