@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,52 +56,8 @@ func TestHealNumbers(t *testing.T) {
 	}
 	c.MustDo(0, "PUT", "/collections/hb", map[string]any{"vectors": map[string]any{"size": dim, "distance": "Dot"},
 		"shard_number": 4, "replication_factor": 2}, nil)
-	var clients []qdrant.PointsClient
-	for _, n := range c.Nodes {
-		conn, err := grpc.NewClient(n.Srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		clients = append(clients, qdrant.NewPointsClient(conn))
-	}
-	const batch, workers = 256, 4
 	start := time.Now()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 1))
-			wait := true
-			for {
-				mu.Lock()
-				lo := next
-				next += batch
-				mu.Unlock()
-				if lo >= points {
-					return
-				}
-				hi := min(lo+batch, points)
-				pts := make([]*qdrant.PointStruct, 0, hi-lo)
-				for i := lo; i < hi; i++ {
-					v := make([]float32, dim)
-					for j := range v {
-						v[j] = rng.Float32()
-					}
-					pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i) + 1), Vectors: qdrant.NewVectorsDense(v)})
-				}
-				if _, err := clients[w%len(clients)].Upsert(context.Background(), &qdrant.UpsertPoints{CollectionName: "hb", Wait: &wait, Points: pts}); err != nil {
-					t.Errorf("upsert: %v", err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	importRandom(t, c, "hb", points, dim)
 	if t.Failed() {
 		return
 	}
@@ -191,5 +149,202 @@ func waitGreen(t *testing.T, c *Cluster, colls []string, timeout time.Duration) 
 				time.Sleep(time.Second)
 			}
 		}
+	}
+}
+
+// pointsClients returns a gRPC points client for every running node.
+func pointsClients(t *testing.T, c *Cluster) []qdrant.PointsClient {
+	t.Helper()
+	var clients []qdrant.PointsClient
+	for _, i := range c.Running() {
+		conn, err := grpc.NewClient(c.Nodes[i].Srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		clients = append(clients, qdrant.NewPointsClient(conn))
+	}
+	return clients
+}
+
+// importRandom upserts points random vectors of dim dimensions (ids 1 to
+// points) into coll over gRPC, in batches of 256 from 4 clients spread
+// over the running nodes, waiting for each batch.
+func importRandom(t *testing.T, c *Cluster, coll string, points, dim int) {
+	t.Helper()
+	clients := pointsClients(t, c)
+	const batch, workers = 256, 4
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			wait := true
+			for {
+				mu.Lock()
+				lo := next
+				next += batch
+				mu.Unlock()
+				if lo >= points {
+					return
+				}
+				hi := min(lo+batch, points)
+				pts := make([]*qdrant.PointStruct, 0, hi-lo)
+				for i := lo; i < hi; i++ {
+					v := make([]float32, dim)
+					for j := range v {
+						v[j] = rng.Float32()
+					}
+					pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i) + 1), Vectors: qdrant.NewVectorsDense(v)})
+				}
+				if _, err := clients[w%len(clients)].Upsert(context.Background(), &qdrant.UpsertPoints{CollectionName: coll, Wait: &wait, Points: pts}); err != nil {
+					t.Errorf("upsert: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestRebalanceNumbers measures search throughput while a cluster
+// rebalances: 3 in-process nodes hold 12 shards × RF 2 of 128-d vectors
+// (SHOAL_BENCH_REBALANCE_POINTS, default 100,000); 4 clients search
+// through the first three nodes without pause; after a steady window a
+// fourth node joins with rebalancing on, and replicas move to it until
+// every node holds the mean ± 1. It reports the searches per second
+// before and during the moves, and their ratio (issue 13's target: at
+// least 0.7). A benchmark, run on demand (docs/benchmarks.md, "Healing"):
+//
+//	SHOAL_BENCH_REBALANCE=1 go test -run TestRebalanceNumbers -v -timeout 60m ./internal/clustertest
+func TestRebalanceNumbers(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH_REBALANCE") == "" {
+		t.Skip("benchmark: set SHOAL_BENCH_REBALANCE=1")
+	}
+	points := 100000
+	if n, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_REBALANCE_POINTS")); err == nil && n > 0 {
+		points = n
+	}
+	const dim, shards = 128, 12
+	c := New(t, Options{Nodes: 4, Tick: 100 * time.Millisecond, Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.BootstrapExpect = 3
+		cfg.Cluster.Join = cfg.Cluster.Join[:3]
+		cfg.Cluster.Rebalance = true
+	}})
+	for i := range 3 {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/rb", map[string]any{"vectors": map[string]any{"size": dim, "distance": "Dot"},
+		"shard_number": shards, "replication_factor": 2}, nil)
+	start := time.Now()
+	importRandom(t, c, "rb", points, dim)
+	if t.Failed() {
+		return
+	}
+	waitGreen(t, c, []string{"rb"}, 30*time.Minute)
+	t.Logf("imported and indexed %d points in %s", points, time.Since(start).Round(time.Second))
+
+	// Searchers count completed searches per second.
+	clients := pointsClients(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var done atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			limit := uint64(10)
+			for ctx.Err() == nil {
+				v := make([]float32, dim)
+				for j := range v {
+					v[j] = rng.Float32()
+				}
+				_, err := clients[w%len(clients)].Query(ctx, &qdrant.QueryPoints{CollectionName: "rb", Query: qdrant.NewQueryDense(v), Limit: &limit})
+				switch {
+				case err == nil:
+					done.Add(1)
+				case ctx.Err() == nil:
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer cancel()
+	rate := func(d time.Duration) float64 {
+		n0, t0 := done.Load(), time.Now()
+		time.Sleep(d)
+		return float64(done.Load()-n0) / time.Since(t0).Seconds()
+	}
+	rate(3 * time.Second) // warm-up
+	steady := rate(20 * time.Second)
+	t.Logf("steady: %.0f searches/s", steady)
+
+	// balanced reports whether every node holds 5 to 7 of the 24
+	// replicas, all Active, by node 0's metadata.
+	balanced := func() (bool, map[uint64]int) {
+		var info struct {
+			Result struct {
+				PeerID      uint64 `json:"peer_id"`
+				LocalShards []struct {
+					State string `json:"state"`
+				} `json:"local_shards"`
+				RemoteShards []struct {
+					PeerID uint64 `json:"peer_id"`
+					State  string `json:"state"`
+				} `json:"remote_shards"`
+			} `json:"result"`
+		}
+		c.MustDo(0, "GET", "/collections/rb/cluster", nil, &info)
+		per := map[uint64]int{}
+		ok := len(info.Result.LocalShards)+len(info.Result.RemoteShards) == 2*shards
+		for _, l := range info.Result.LocalShards {
+			per[info.Result.PeerID]++
+			ok = ok && l.State == "Active"
+		}
+		for _, r := range info.Result.RemoteShards {
+			per[r.PeerID]++
+			ok = ok && r.State == "Active"
+		}
+		ok = ok && len(per) == 4
+		for _, n := range per {
+			ok = ok && n >= 5 && n <= 7
+		}
+		return ok, per
+	}
+	failedBefore := failed.Load()
+	moveStart := time.Now()
+	n0 := done.Load()
+	c.Start(3)
+	var perSecond []float64
+	for {
+		perSecond = append(perSecond, rate(time.Second))
+		if ok, _ := balanced(); ok {
+			break
+		}
+		if time.Since(moveStart) > 30*time.Minute {
+			_, per := balanced()
+			t.Fatalf("not balanced after 30 minutes: %v", per)
+		}
+	}
+	took := time.Since(moveStart)
+	during := float64(done.Load()-n0) / took.Seconds()
+	slices.Sort(perSecond)
+	_, per := balanced()
+	t.Logf("rebalanced in %s (replicas per peer %v): %.0f searches/s during the moves, %.2f of steady; slowest second %.0f, median second %.0f; %d searches failed during the moves",
+		took.Round(100*time.Millisecond), per, during, during/steady, perSecond[0], perSecond[len(perSecond)/2], failed.Load()-failedBefore)
+	fmt.Fprintf(os.Stderr, "REBALANCE points=%d steady=%.0f during=%.0f ratio=%.2f took=%s failed=%d\n", points, steady, during, during/steady, took, failed.Load()-failedBefore)
+	if failed.Load() > failedBefore {
+		t.Errorf("%d searches failed during the moves", failed.Load()-failedBefore)
 	}
 }
