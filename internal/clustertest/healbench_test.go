@@ -128,13 +128,13 @@ func TestHealNumbers(t *testing.T) {
 	}
 }
 
-// waitGreen waits until every node reports each of the collections green
-// (every replica it holds has indexed its points).
+// waitGreen waits until every running node reports each of the
+// collections green (every replica it holds has indexed its points).
 func waitGreen(t *testing.T, c *Cluster, colls []string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for _, name := range colls {
-		for i := range c.Nodes {
+		for _, i := range c.Running() {
 			for {
 				var info struct {
 					Status string `json:"status"`

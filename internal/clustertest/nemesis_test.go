@@ -25,11 +25,21 @@ func nemesisDuration() time.Duration {
 	return 20 * time.Second
 }
 
+// partitioner cuts a cluster's peers apart (netnsProcCluster).
+type partitioner interface {
+	// partition lets only nodes of one group reach each other.
+	partition(groups ...[]int)
+	// heal lifts every partition.
+	heal()
+}
+
 // TestProcessNemesis runs 3 real shoal processes holding a collection of
 // 2 shards × 2 replicas while clients write registers (one payload value
 // per point id, unique per write) through every node and a seeded
-// schedule SIGKILLs and restarts nodes and SIGSTOPs and resumes them, one
-// at a time. Afterwards every node runs again and the checks are: every
+// schedule SIGKILLs and restarts nodes, SIGSTOPs and resumes them, and
+// (where the test can make network namespaces: root, ip, nft) cuts a node
+// off from its peers and heals the partition, one fault at a time; the
+// clients reach every node throughout. Afterwards every node runs again and the checks are: every
 // shard's replicas become Active with equal sequence numbers and digests,
 // and the value every point holds (read at consistency=all) is one the
 // history allows: no acknowledged write is lost.
@@ -39,7 +49,14 @@ func TestProcessNemesis(t *testing.T) {
 		seed = s
 	}
 	t.Logf("seed %d (SHOAL_NEMESIS_SEED=%d replays the schedule)", seed, seed)
-	pc := newProcCluster(t, 3, "SHOAL__CLUSTER__NODE_DOWN_AFTER=1s")
+	pc, part := netnsProcCluster(t, 3, "SHOAL__CLUSTER__NODE_DOWN_AFTER=1s")
+	if pc == nil {
+		pc = newProcCluster(t, 3, "SHOAL__CLUSTER__NODE_DOWN_AFTER=1s")
+	}
+	kinds := 2
+	if part != nil {
+		kinds = 3
+	}
 	for i := range 3 {
 		pc.start(i)
 	}
@@ -89,7 +106,19 @@ func TestProcessNemesis(t *testing.T) {
 		}
 		victim := rng.IntN(3)
 		down := time.Duration(500+rng.IntN(2500)) * time.Millisecond
-		if rng.IntN(2) == 0 {
+		switch kind := rng.IntN(kinds); kind {
+		case 2:
+			var rest []int
+			for i := range 3 {
+				if i != victim {
+					rest = append(rest, i)
+				}
+			}
+			t.Logf("fault %d: partition node %d from its peers for %s", faults, victim, down)
+			part.partition([]int{victim}, rest)
+			time.Sleep(down)
+			part.heal()
+		case 0:
 			t.Logf("fault %d: SIGKILL node %d for %s", faults, victim, down)
 			mu.Lock()
 			pc.nodes[victim].Kill()
@@ -98,7 +127,7 @@ func TestProcessNemesis(t *testing.T) {
 			mu.Lock()
 			pc.nodes[victim].Restart(t)
 			mu.Unlock()
-		} else {
+		default:
 			t.Logf("fault %d: SIGSTOP node %d for %s", faults, victim, down)
 			if err := pc.nodes[victim].Pause(); err != nil {
 				t.Fatal(err)

@@ -20,7 +20,8 @@ import (
 // regionNet is a set of Linux network namespaces the test makes: one
 // "switch" namespace holding a bridge, one namespace per region joined to
 // it by a veth pair, and a veth from the test's own namespace so that its
-// clients reach the nodes. Every address is in 10.213.0.0/24, inside these
+// clients reach the nodes. Every address is in one 10.213.X.0/24 (X
+// random, so that two sets never share a subnet), inside these
 // namespaces; all of it is deleted at the end of the test.
 //
 // The latency between regions comes from a fault proxy in each region's
@@ -55,6 +56,7 @@ func newRegionNet(t *testing.T, delays []time.Duration) *regionNet {
 		t.Skip("needs iproute2 (ip, tc)")
 	}
 	id := fmt.Sprintf("%04x", rand.IntN(1<<16))
+	subnet := fmt.Sprintf("10.213.%d", 1+rand.IntN(250))
 	n := &regionNet{t: t, prefix: "shoal" + id, sw: "shoal" + id + "-sw", hostIf: "sh" + id + "h"}
 	t.Cleanup(n.close)
 	sh(t, "ip", "netns", "add", n.sw)
@@ -65,11 +67,11 @@ func newRegionNet(t *testing.T, delays []time.Duration) *regionNet {
 	sh(t, "ip", "link", "add", n.hostIf, "type", "veth", "peer", "name", "hostp", "netns", n.sw)
 	sh(t, "ip", "-n", n.sw, "link", "set", "hostp", "master", "br0")
 	sh(t, "ip", "-n", n.sw, "link", "set", "hostp", "up")
-	sh(t, "ip", "addr", "add", "10.213.0.254/24", "dev", n.hostIf)
+	sh(t, "ip", "addr", "add", subnet+".254/24", "dev", n.hostIf)
 	sh(t, "ip", "link", "set", n.hostIf, "up")
 	for i, d := range delays {
 		ns := fmt.Sprintf("%s-r%d", n.prefix, i)
-		addr := fmt.Sprintf("10.213.0.%d", i+1)
+		addr := fmt.Sprintf("%s.%d", subnet, i+1)
 		sh(t, "ip", "netns", "add", ns)
 		n.ns = append(n.ns, ns)
 		n.addrs = append(n.addrs, addr)
