@@ -87,3 +87,15 @@ func TestQdrantSuiteBehaviours(t *testing.T) {
 		c.do("POST", d+"/points/query", `{"prefetch": {"query": [0.1, 0.2, 0.3, 0.4], `+lookup+`}, "query": {"fusion": "rrf"}}`).wantError(t, 404, "missing_lookup")
 	})
 }
+
+// TestAliasNamedLikeACollection checks test_alias.py's
+// test_cant_create_alias_if_collection_exists: an alias whose name a
+// collection has is Qdrant's 409, not 400.
+func TestAliasNamedLikeACollection(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	step{method: "PUT", path: "/collections/a1", body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: "/collections/a2", body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	c.do("POST", "/collections/aliases", `{"actions": [{"create_alias": {"alias_name": "a2", "collection_name": "a1"}}]}`).wantError(t, 409, "Collection `a2` already exists!")
+	step{method: "POST", path: "/collections/aliases", body: `{"actions": [{"create_alias": {"alias_name": "al", "collection_name": "a1"}}]}`}.run(t, c)
+	c.do("POST", "/collections/aliases", `{"actions": [{"rename_alias": {"old_alias_name": "al", "new_alias_name": "a2"}}]}`).wantError(t, 409, "Collection `a2` already exists!")
+}

@@ -654,7 +654,7 @@ func TestAliases(t *testing.T) {
 	}
 	// A failing request changes nothing.
 	wantErr(t, s.UpdateAliases(bg, []api.AliasOperation{del("prod"), ca("prod", "v3")}), api.KindNotFound, "Collection `v3` doesn't exist!")
-	wantErr(t, s.UpdateAliases(bg, []api.AliasOperation{ca("v2", "v1")}), api.KindBadInput, "Collection `v2` already exists!")
+	wantErr(t, s.UpdateAliases(bg, []api.AliasOperation{ca("v2", "v1")}), api.KindAlreadyExists, "Collection `v2` already exists!")
 	hits := query(t, s, "prod", &api.QueryRequest{Limit: ptr(10)})
 	if len(hits) != 2 || hits[0].ID.Num != 1 {
 		t.Fatalf("prod after refused change: %v", hitIDs(hits))
