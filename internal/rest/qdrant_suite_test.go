@@ -99,3 +99,25 @@ func TestAliasNamedLikeACollection(t *testing.T) {
 	step{method: "POST", path: "/collections/aliases", body: `{"actions": [{"create_alias": {"alias_name": "al", "collection_name": "a1"}}]}`}.run(t, c)
 	c.do("POST", "/collections/aliases", `{"actions": [{"rename_alias": {"old_alias_name": "al", "new_alias_name": "a2"}}]}`).wantError(t, 409, "Collection `a2` already exists!")
 }
+
+// TestStrictModeEmptyMatchAny checks test_match_any_empty.py: under strict
+// mode without unindexed filtering, an empty `any` needs no index (it
+// matches nothing; inside must_not, everything).
+func TestStrictModeEmptyMatchAny(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/sm"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": [1, 0], "payload": {"n": 1, "uid": "550e8400-e29b-41d4-a716-446655440001"}},
+		{"id": 2, "vector": [0, 1], "payload": {"n": 2, "uid": "550e8400-e29b-41d4-a716-446655440002"}}
+	]}`}.run(t, c)
+	step{method: "PUT", path: d + "/index?wait=true", body: `{"field_name": "n", "field_schema": "integer"}`}.run(t, c)
+	step{method: "PUT", path: d + "/index?wait=true", body: `{"field_name": "uid", "field_schema": "uuid"}`}.run(t, c)
+	step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "unindexed_filtering_retrieve": false}}`}.run(t, c)
+	for _, key := range []string{"n", "uid"} {
+		step{method: "POST", path: d + "/points/scroll", body: `{"filter": {"must": [{"key": "` + key + `", "match": {"any": []}}]}}`, check: wantContains(`"points":[]`)}.run(t, c)
+		step{method: "POST", path: d + "/points/scroll", body: `{"filter": {"must_not": [{"key": "` + key + `", "match": {"any": []}}]}}`, check: wantContains(`"id":1`, `"id":2`)}.run(t, c)
+	}
+	// A field without an index is still refused.
+	c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"key": "other", "match": {"any": [1]}}]}}`).wantError(t, 400, "Index required but not found")
+}
