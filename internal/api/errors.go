@@ -26,6 +26,7 @@ const (
 	KindRateLimited                     // 429
 	KindInsufficientStorage             // 507
 	KindCanceled                        // 499 (gRPC Canceled): the caller cancelled the request
+	KindValidation                      // 422 "Validation error in JSON body: [...]" (gRPC InvalidArgument)
 )
 
 // Error is an error with a Kind. Message is the full text shown to clients,
@@ -63,6 +64,20 @@ func Message(err error) string {
 // ErrBadInput returns a 400 error reading "Wrong input: <text>".
 func ErrBadInput(format string, args ...any) *Error {
 	return &Error{Kind: KindBadInput, Message: "Wrong input: " + fmt.Sprintf(format, args...)}
+}
+
+// ErrBodyValidation returns Qdrant's 422 error for a request that decoded but
+// breaks a declared constraint of its JSON body (Qdrant's `Validate`
+// derive, answered by actix before the handler runs): "Validation error in
+// JSON body: [<field>: <text>]", without the "Wrong input: " prefix.
+func ErrBodyValidation(field, format string, args ...any) *Error {
+	return &Error{Kind: KindValidation, Message: fmt.Sprintf("Validation error in JSON body: [%s: %s]", field, fmt.Sprintf(format, args...))}
+}
+
+// ErrPathValidation is ErrBodyValidation for a path parameter: "Validation
+// error in path parameters: [<field>: <text>]".
+func ErrPathValidation(field, format string, args ...any) *Error {
+	return &Error{Kind: KindValidation, Message: fmt.Sprintf("Validation error in path parameters: [%s: %s]", field, fmt.Sprintf(format, args...))}
 }
 
 // ErrBadRequest returns a 400 error reading "Bad request: <text>".

@@ -15,7 +15,7 @@ func TestCheckFields(t *testing.T) {
 	}{
 		{"query ok", `{"query": [1, 2], "limit": 3, "params": {"hnsw_ef": 8, "exact": true}, "with_payload": {"include": ["a"]}}`, &QueryRequest{}, ""},
 		{"unknown null asks for nothing", `{"query": [1, 2], "acorn": null, "params": {"acorn": null}}`, &QueryRequest{}, ""},
-		{"query top level", `{"query": [1, 2], "limt": 3}`, &QueryRequest{}, "unknown field `limt`, expected one of `shard_key`, `prefetch`, `query`, `using`, `filter`, `params`, `score_threshold`, `limit`, `offset`, `with_vector`, `with_payload`, `lookup_from` at line 1 column 24"},
+		{"query top level", `{"query": [1, 2], "limt": 3}`, &QueryRequest{}, "unknown field `limt`, expected one of `shard_key`, `prefetch`, `query`, `using`, `filter`, `params`, `score_threshold`, `limit`, `offset`, `with_vector`, `with_vectors`, `with_payload`, `lookup_from` at line 1 column 24"},
 		{"query params", `{"query": [1, 2],
  "params": {"hnsw": 8}}`, &QueryRequest{}, "unknown field `hnsw`, expected one of `hnsw_ef`, `exact`, `indexed_only`, `quantization` at line 2 column 18"},
 		{"prefetch object", `{"prefetch": {"query": [1], "limits": 2}, "query": {"fusion": "rrf"}}`, &QueryRequest{}, "unknown field `limits`"},

@@ -351,6 +351,7 @@ type GetPoints struct {
 	IDs         []PointID        `json:"ids"`
 	WithPayload *PayloadSelector `json:"with_payload,omitempty"`
 	WithVector  *VectorSelector  `json:"with_vector,omitempty"`
+	WithVectors *VectorSelector  `json:"with_vectors,omitempty"` // alias of with_vector (ResolveAliases)
 	ShardKey    any              `json:"shard_key,omitempty"`
 }
 
@@ -384,6 +385,7 @@ type ScrollRequest struct {
 	Filter      *Filter          `json:"filter,omitempty"`
 	WithPayload *PayloadSelector `json:"with_payload,omitempty"`
 	WithVector  *VectorSelector  `json:"with_vector,omitempty"`
+	WithVectors *VectorSelector  `json:"with_vectors,omitempty"` // alias of with_vector (ResolveAliases)
 	OrderBy     *OrderBy         `json:"order_by,omitempty"`
 	ShardKey    any              `json:"shard_key,omitempty"`
 }

@@ -134,7 +134,7 @@ func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 		return nil, ErrBadInput("unknown scalar quantization type %q: expected int8", s.Type)
 	}
 	if s.Quantile != nil && (*s.Quantile < 0.5 || *s.Quantile > 1) {
-		return nil, ErrBadInput("Validation error in JSON body: [quantization_config.scalar.quantile: value %v invalid, must be from 0.5 to 1.0]", *s.Quantile)
+		return nil, ErrBodyValidation("quantization_config.scalar.quantile", "value %v invalid, must be from 0.5 to 1.0", *s.Quantile)
 	}
 	return &q, nil
 }
@@ -205,7 +205,7 @@ func (p SearchParams) QuantizationParams() (QuantizationSearchParams, error) {
 		return q, err
 	}
 	if o := q.Oversampling; o != nil && !(*o >= 1) {
-		return q, ErrBadInput("Validation error in JSON body: [params.quantization.oversampling: value %v invalid, must be 1.0 or larger]", *o)
+		return q, ErrBodyValidation("params.quantization.oversampling", "value %v invalid, must be 1.0 or larger", *o)
 	}
 	return q, nil
 }

@@ -399,6 +399,7 @@ type QueryRequest struct {
 	Limit          *int             `json:"limit,omitempty"` // default 10
 	Offset         *int             `json:"offset,omitempty"`
 	WithVector     *VectorSelector  `json:"with_vector,omitempty"`
+	WithVectors    *VectorSelector  `json:"with_vectors,omitempty"` // alias of with_vector (ResolveAliases)
 	WithPayload    *PayloadSelector `json:"with_payload,omitempty"`
 	LookupFrom     *LookupFrom      `json:"lookup_from,omitempty"`
 }
@@ -460,6 +461,7 @@ type SearchRequest struct {
 	Offset         *int             `json:"offset,omitempty"`
 	WithPayload    *PayloadSelector `json:"with_payload,omitempty"`
 	WithVector     *VectorSelector  `json:"with_vector,omitempty"`
+	WithVectors    *VectorSelector  `json:"with_vectors,omitempty"` // alias of with_vector (ResolveAliases)
 	ScoreThreshold *float32         `json:"score_threshold,omitempty"`
 }
 
@@ -483,6 +485,7 @@ type RecommendRequest struct {
 	Offset         *int              `json:"offset,omitempty"`
 	WithPayload    *PayloadSelector  `json:"with_payload,omitempty"`
 	WithVector     *VectorSelector   `json:"with_vector,omitempty"`
+	WithVectors    *VectorSelector   `json:"with_vectors,omitempty"` // alias of with_vector (ResolveAliases)
 	ScoreThreshold *float32          `json:"score_threshold,omitempty"`
 	Using          *string           `json:"using,omitempty"`
 	LookupFrom     *LookupFrom       `json:"lookup_from,omitempty"`
@@ -507,6 +510,7 @@ type DiscoverRequest struct {
 	Offset      *int             `json:"offset,omitempty"`
 	WithPayload *PayloadSelector `json:"with_payload,omitempty"`
 	WithVector  *VectorSelector  `json:"with_vector,omitempty"`
+	WithVectors *VectorSelector  `json:"with_vectors,omitempty"` // alias of with_vector (ResolveAliases)
 	Using       *string          `json:"using,omitempty"`
 	LookupFrom  *LookupFrom      `json:"lookup_from,omitempty"`
 }

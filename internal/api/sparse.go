@@ -56,13 +56,13 @@ func (v *SparseVector) UnmarshalJSON(b []byte) error {
 // as indices]").
 func (v SparseVector) Validate(name string) error {
 	if len(v.Indices) != len(v.Values) {
-		return ErrBadInput("Validation error in JSON body: [%s.values: must be the same length as indices]", name)
+		return ErrBodyValidation(name+".values", "must be the same length as indices")
 	}
 	if len(v.Indices) > 1 {
 		seen := make(map[uint32]struct{}, len(v.Indices))
 		for _, i := range v.Indices {
 			if _, dup := seen[i]; dup {
-				return ErrBadInput("Validation error in JSON body: [%s.indices: must be unique]", name)
+				return ErrBodyValidation(name+".indices", "must be unique")
 			}
 			seen[i] = struct{}{}
 		}

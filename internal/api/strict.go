@@ -402,7 +402,10 @@ func (fc *FieldCondition) indexTypes() []PayloadSchemaType {
 			if len(m.Values) > 0 {
 				return valueIndexTypes(m.Values[0])
 			}
-			return []PayloadSchemaType{SchemaKeyword, SchemaInteger}
+			// An empty list matches nothing (any) or everything (except)
+			// whatever the field holds: no index serves it, none is needed
+			// (as Qdrant since its fix for empty `any` under strict mode).
+			return nil
 		case MatchPrefixKind:
 			return []PayloadSchemaType{SchemaKeyword}
 		}

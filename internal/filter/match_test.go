@@ -384,8 +384,13 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: want error", c.filter)
 			continue
 		}
-		if api.KindOf(err) != api.KindBadInput {
-			t.Errorf("%s: error %v is not bad input", c.filter, err)
+		// Broken constraints are Qdrant's 422 validation errors; paths
+		// and match values that cannot be used are bad input (400).
+		if k := api.KindOf(err); k != api.KindBadInput && k != api.KindValidation {
+			t.Errorf("%s: error %v is neither bad input nor a validation error", c.filter, err)
+		}
+		if strings.HasPrefix(err.Error(), "Validation error in JSON body") != (api.KindOf(err) == api.KindValidation) {
+			t.Errorf("%s: error %q has kind %v", c.filter, err, api.KindOf(err))
 		}
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %q does not mention %q", c.filter, err, c.want)

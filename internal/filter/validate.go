@@ -25,8 +25,7 @@ func Validate(f *api.Filter) error {
 }
 
 func invalid(where, format string, args ...any) *api.Error {
-	return &api.Error{Kind: api.KindBadInput,
-		Message: fmt.Sprintf("Validation error in JSON body: [%s: %s]", where, fmt.Sprintf(format, args...))}
+	return api.ErrBodyValidation(where, format, args...)
 }
 
 func validateFilter(f *api.Filter, where string) error {

@@ -454,7 +454,7 @@ func (s *State) changeAliases(actions []api.AliasOperation) error {
 				return api.ErrCollectionNotFound(target)
 			}
 			if _, ok := s.Collections[alias]; ok {
-				return api.ErrBadInput("Collection `%s` already exists!", alias)
+				return api.ErrAlreadyExists("Collection `%s` already exists!", alias) // 409, as Qdrant
 			}
 			next[alias] = target
 		case a.DeleteAlias != nil:
@@ -469,7 +469,7 @@ func (s *State) changeAliases(actions []api.AliasOperation) error {
 				return api.ErrBadInput("alias name must not be empty")
 			}
 			if _, ok := s.Collections[to]; ok {
-				return api.ErrBadInput("Collection `%s` already exists!", to)
+				return api.ErrAlreadyExists("Collection `%s` already exists!", to)
 			}
 			delete(next, from)
 			next[to] = target

@@ -131,7 +131,7 @@ func TestAliasesAtomic(t *testing.T) {
 		t.Fatal("partial alias change applied")
 	}
 	// An alias may not take a collection's name.
-	wantErr(t, s, aliases(createAlias("b", "a")), api.KindBadInput, "Collection `b` already exists!")
+	wantErr(t, s, aliases(createAlias("b", "a")), api.KindAlreadyExists, "Collection `b` already exists!")
 	// Rename of a missing alias is 404.
 	wantErr(t, s, aliases(renameAlias("nope", "x")), api.KindNotFound, "Alias nope does not exists!")
 	// Swap the alias to another collection in one request (blue/green).

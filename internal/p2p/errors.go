@@ -34,6 +34,7 @@ var kindCodes = map[api.Kind]codes.Code{
 	api.KindRateLimited:         codes.ResourceExhausted,
 	api.KindInsufficientStorage: codes.ResourceExhausted,
 	api.KindCanceled:            codes.Canceled,
+	api.KindValidation:          codes.InvalidArgument,
 }
 
 // Code returns the gRPC code of an error Kind (codes.Internal for a kind

@@ -17,7 +17,13 @@ func (h *Handler) body(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	return decodeJSON(b, v)
+	if err := decodeJSON(b, v); err != nil {
+		return err
+	}
+	if a, ok := v.(api.AliasResolver); ok {
+		return a.ResolveAliases()
+	}
+	return nil
 }
 
 func coll(r *http.Request) string { return r.PathValue(pColl) }

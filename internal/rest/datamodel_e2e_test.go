@@ -118,15 +118,21 @@ func TestSparseVectorsEndToEnd(t *testing.T) {
 	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "payload": {"c": "a"}, "vector": {"dense": [1, 0]}}`)}.run(t, c)
 	step{method: "POST", path: d + "/points/query", body: `{"query": {"indices": [7], "values": [1]}, "using": "lex"}`, check: wantIDs(4)}.run(t, c)
 
-	for _, tc := range []struct{ body, want string }{
-		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [1, 2], "values": [1]}}}]}`, "Validation error in JSON body: [lex.values: must be the same length as indices]"},
-		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [2, 2], "values": [1, 1]}}}]}`, "Validation error in JSON body: [lex.indices: must be unique]"},
-		{`{"points": [{"id": 9, "vector": {"lex": [1, 2]}}]}`, `vector "lex" is sparse`},
-		{`{"points": [{"id": 9, "vector": {"dense": {"indices": [1], "values": [1]}}}]}`, `vector "dense" is dense`},
-		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [-1], "values": [1]}}}]}`, "invalid index -1"},
-		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [1]}}}]}`, "missing field `values`"},
+	// Broken constraints of a decoded body are Qdrant's 422 (its Validate
+	// derive); bodies that do not decode, or vectors of the wrong kind, 400.
+	for _, tc := range []struct {
+		body   string
+		status int
+		want   string
+	}{
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [1, 2], "values": [1]}}}]}`, 422, "Validation error in JSON body: [lex.values: must be the same length as indices]"},
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [2, 2], "values": [1, 1]}}}]}`, 422, "Validation error in JSON body: [lex.indices: must be unique]"},
+		{`{"points": [{"id": 9, "vector": {"lex": [1, 2]}}]}`, 400, `vector "lex" is sparse`},
+		{`{"points": [{"id": 9, "vector": {"dense": {"indices": [1], "values": [1]}}}]}`, 400, `vector "dense" is dense`},
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [-1], "values": [1]}}}]}`, 400, "invalid index -1"},
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [1]}}}]}`, 400, "missing field `values`"},
 	} {
-		c.do("PUT", d+"/points?wait=true", tc.body).wantError(t, 400, tc.want)
+		c.do("PUT", d+"/points?wait=true", tc.body).wantError(t, tc.status, tc.want)
 	}
 	c.do("POST", d+"/points/query", `{"query": [1, 0], "using": "lex"}`).wantError(t, 400, `vector "lex" is sparse`)
 	c.do("POST", d+"/points/query", `{"query": {"indices": [1], "values": [1]}, "using": "dense"}`).wantError(t, 400, `vector "dense" is dense`)

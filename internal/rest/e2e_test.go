@@ -443,8 +443,9 @@ func TestErrorsEndToEnd(t *testing.T) {
 		{"oversize body", "PUT", d + "/points", `{"points": [{"id": 5, "vector": [1, 2, 3], "payload": {"s": "` + strings.Repeat("x", 70<<10) + `"}}]}`, 413, "is larger than allowed"},
 		{"filter too deep", "POST", d + "/points/count", `{"filter": ` + deepFilter(40) + `}`, 400, "deep"},
 		{"standalone", "POST", "/cluster/recover", ``, 405, "Qdrant is running in standalone mode"},
-		{"encoded slash in name", "PUT", "/collections/..%2F..%2Fescape", `{"vectors": {"size": 3, "distance": "Dot"}}`, 400, `forbidden characters (/ \ : * ? " < > | or NUL): "../../escape"`},
-		{"encoded dot-dot name", "PUT", "/collections/%2E%2E", `{"vectors": {"size": 3, "distance": "Dot"}}`, 400, "is not allowed"},
+		// Qdrant validates the collection name in the path: 422.
+		{"encoded slash in name", "PUT", "/collections/..%2F..%2Fescape", `{"vectors": {"size": 3, "distance": "Dot"}}`, 422, `Validation error in path parameters: [name: Collection name contains forbidden characters (/ \ : * ? " < > | or control characters): "../../escape"]`},
+		{"encoded dot-dot name", "PUT", "/collections/%2E%2E", `{"vectors": {"size": 3, "distance": "Dot"}}`, 422, "is not allowed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

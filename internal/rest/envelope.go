@@ -36,6 +36,8 @@ func statusOfKind(k api.Kind) int {
 		return http.StatusConflict // 409
 	case api.KindTooLarge:
 		return http.StatusRequestEntityTooLarge // 413
+	case api.KindValidation:
+		return http.StatusUnprocessableEntity // 422
 	case api.KindRateLimited:
 		return http.StatusTooManyRequests // 429
 	case api.KindUnavailable:

@@ -219,6 +219,7 @@ func TestErrorTable(t *testing.T) {
 		{api.KindRateLimited, 429},
 		{api.KindInsufficientStorage, 507},
 		{api.KindCanceled, 499},
+		{api.KindValidation, 422},
 	}
 	f := &faultService{}
 	c, _ := newFaultServer(t, f, Options{})

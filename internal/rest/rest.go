@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,8 +162,28 @@ const (
 // api registers an authenticated JSON endpoint.
 func (h *Handler) api(pattern string, fn apiFunc) {
 	h.patterns = append(h.patterns, pattern)
+	if strings.Contains(pattern, "{"+pColl+"}") {
+		fn = checkCollectionPath(fn)
+	}
 	h.mux.Handle(pattern, h.wrap(pattern, routeAPI, h.serveAPI(fn)))
 }
+
+// checkCollectionPath refuses a collection name in the path that no
+// collection can have, as Qdrant validates its path parameters: 422
+// "Validation error in path parameters: [name: ...]".
+func checkCollectionPath(fn apiFunc) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if p := service.CollectionNameProblem(r.PathValue(pColl)); p != "" {
+			return nil, api.ErrPathValidation("name", "%s", p)
+		}
+		return fn(w, r)
+	}
+}
+
+// emptyCollectionPath is the start of a path whose collection name is
+// empty ("/collections//exists"), which the mux would otherwise redirect
+// to a cleaned path.
+const emptyCollectionPath = "/collections//"
 
 // raw registers an endpoint that writes its own response.
 func (h *Handler) raw(pattern string, kind routeKind, fn http.HandlerFunc) {
@@ -176,6 +197,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.serveCORS(w, r) {
 			return
 		}
+	}
+	if strings.HasPrefix(r.URL.Path, emptyCollectionPath) {
+		writeError(w, requestStart(r), api.ErrPathValidation("name", "%s", service.CollectionNameProblem("")))
+		return
 	}
 	h.mux.ServeHTTP(w, r)
 }

@@ -11,6 +11,18 @@ type batch[T any] struct {
 	Searches []T `json:"searches"`
 }
 
+// ResolveAliases resolves the aliases of every search of the batch.
+func (b *batch[T]) ResolveAliases() error {
+	for i := range b.Searches {
+		if a, ok := any(&b.Searches[i]).(api.AliasResolver); ok {
+			if err := a.ResolveAliases(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func nonNilPoints(ps []api.ScoredPoint) []api.ScoredPoint {
 	if ps == nil {
 		return []api.ScoredPoint{}

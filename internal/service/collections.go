@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
@@ -69,19 +70,32 @@ func (s *Service) CollectionExists(ctx context.Context, name string) (bool, erro
 }
 
 // ValidateCollectionName applies Qdrant's collection name rules: not empty,
-// at most 255 bytes, none of / \ : * ? " < > | or NUL, and not "." or "..".
+// at most 255 bytes, none of / \ : * ? " < > |, no control characters
+// (NUL, tab, newline ...), and not "." or "..".
 func ValidateCollectionName(name string) error {
-	switch {
-	case name == "":
-		return api.ErrBadInput("Collection name must not be empty")
-	case len(name) > 255:
-		return api.ErrBadInput("Collection name must not be longer than 255 bytes")
-	case name == "." || name == "..":
-		return api.ErrBadInput("Collection name %q is not allowed", name)
-	case strings.ContainsAny(name, "/\\:*?\"<>|\x00"):
-		return api.ErrBadInput("Collection name contains forbidden characters (/ \\ : * ? \" < > | or NUL): %q", name)
+	if p := CollectionNameProblem(name); p != "" {
+		return api.ErrBadInput("%s", p)
 	}
 	return nil
+}
+
+// CollectionNameProblem returns why name breaks ValidateCollectionName's
+// rules, or "" when it keeps them. The REST adapter answers a collection
+// name in a path that breaks them with Qdrant's 422 for path parameters.
+func CollectionNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "Collection name must not be empty"
+	case len(name) > 255:
+		return "Collection name must not be longer than 255 bytes"
+	case name == "." || name == "..":
+		return fmt.Sprintf("Collection name %q is not allowed", name)
+	case strings.ContainsAny(name, "/\\:*?\"<>|"):
+		return fmt.Sprintf("Collection name contains forbidden characters (/ \\ : * ? \" < > | or control characters): %q", name)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Sprintf("Collection name must not contain control characters: %q", name)
+	}
+	return ""
 }
 
 // ResolveConfig validates a create request and returns the configuration
@@ -187,7 +201,11 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 
 func validateVectorParams(name string, p api.VectorParams) error {
 	if p.Size < 1 || p.Size > api.MaxVectorDim {
-		return api.ErrBadInput("Validation error in JSON body: [vectors.%s.size: value %d invalid, must be from 1 to %d]", name, p.Size, api.MaxVectorDim)
+		field := "vectors.size" // the unnamed vector
+		if name != "" {
+			field = "vectors." + name + ".size"
+		}
+		return api.ErrBodyValidation(field, "value %d invalid, must be from 1 to %d", p.Size, api.MaxVectorDim)
 	}
 	if !p.Distance.Valid() {
 		return api.ErrBadInput("unknown distance %q for vector %q: expected Cosine, Euclid, Dot or Manhattan", p.Distance, name)
@@ -285,7 +303,7 @@ func validateHnsw(h api.HnswConfig) error {
 		return api.ErrBadInput("hnsw_config.m must be at least 1, got %d", h.M)
 	}
 	if h.EfConstruct < 4 {
-		return api.ErrBadInput("Validation error in JSON body: [hnsw_config.ef_construct: value %d invalid, must be 4.0 or larger]", h.EfConstruct)
+		return api.ErrBodyValidation("hnsw_config.ef_construct", "value %d invalid, must be 4.0 or larger", h.EfConstruct)
 	}
 	if h.FullScanThreshold < 0 || h.MaxIndexingThreads < 0 {
 		return api.ErrBadInput("hnsw_config values must not be negative")

@@ -44,7 +44,7 @@ func TestQuantizationConfigValidation(t *testing.T) {
 			t.Errorf("%s: err %v", c.name, err)
 			continue
 		}
-		if err != nil && api.KindOf(err) != api.KindBadInput {
+		if k := api.KindOf(err); err != nil && k != api.KindBadInput && k != api.KindValidation {
 			t.Errorf("%s: kind %v", c.name, api.KindOf(err))
 		}
 		if c.ok && cfg.VectorQuantization("") == nil {

@@ -56,6 +56,9 @@ func (s *Service) Query(ctx context.Context, collection string, req *api.QueryRe
 	if err := s.checkQuery(req); err != nil {
 		return nil, err
 	}
+	if err := s.checkLookups(ctx, req.LookupFrom, req.Prefetch); err != nil {
+		return nil, err
+	}
 	return withRead(s, ctx, collection, rp, 1, s.queryChecks(req), func(ctx context.Context, c *coll.Collection) (*api.QueryResponse, error) {
 		hits, err := c.Query(ctx, req)
 		if err != nil {
@@ -86,6 +89,9 @@ func (s *Service) queryBatch(ctx context.Context, collection string, reqs []api.
 		if err := s.checkQuery(&reqs[i]); err != nil {
 			return nil, err
 		}
+		if err := s.checkLookups(ctx, reqs[i].LookupFrom, reqs[i].Prefetch); err != nil {
+			return nil, err
+		}
 	}
 	return withRead(s, ctx, collection, rp, max(len(reqs), 1), s.batchChecks(reqs), func(ctx context.Context, c *coll.Collection) ([][]api.ScoredPoint, error) {
 		return c.QueryBatch(ctx, reqs)
@@ -100,12 +106,35 @@ func (s *Service) QueryGroups(ctx context.Context, collection string, req *api.Q
 	if err := s.checkQuery(&req.QueryRequest); err != nil {
 		return nil, err
 	}
+	if err := s.checkLookups(ctx, req.LookupFrom, req.Prefetch); err != nil {
+		return nil, err
+	}
 	if req.Limit != nil && req.GroupSize != nil && *req.Limit**req.GroupSize > s.limits.MaxLimit {
 		return nil, api.ErrBadInput("limit × group_size exceeds the maximum of %d", s.limits.MaxLimit)
 	}
 	return withRead(s, ctx, collection, rp, 1, s.groupsChecks(req), func(ctx context.Context, c *coll.Collection) (*api.GroupsResult, error) {
 		return c.QueryGroups(ctx, req)
 	})
+}
+
+// checkLookups refuses a query whose lookup_from (or a prefetch's) names a
+// collection that does not exist or that the caller may not read, as
+// Qdrant does whether or not the query gives any point id to look up
+// (404 "Collection `x` doesn't exist!").
+func (s *Service) checkLookups(ctx context.Context, lookup *api.LookupFrom, prefetch api.Prefetches) error {
+	if lookup != nil && lookup.Collection != "" {
+		_, release, err := s.resolver(ctx, lookup.Collection)
+		if err != nil {
+			return err
+		}
+		release()
+	}
+	for i := range prefetch {
+		if err := s.checkLookups(ctx, prefetch[i].LookupFrom, prefetch[i].Prefetch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // searchToQuery translates a legacy search into a query.

@@ -101,7 +101,12 @@ func TestCreateCollectionValidation(t *testing.T) {
 		{&api.CreateCollection{}, "vectors config must not be empty"},
 	}
 	for _, b := range bad {
-		wantErr(t, s.CreateCollection(bg, "c", b.req), api.KindBadInput, b.msg)
+		// Broken range constraints are Qdrant's 422 validation errors.
+		kind := api.KindBadInput
+		if strings.Contains(b.msg, "size: value") || strings.Contains(b.msg, "must be from 1 to") || b.msg == "ef_construct" {
+			kind = api.KindValidation
+		}
+		wantErr(t, s.CreateCollection(bg, "c", b.req), kind, b.msg)
 	}
 	list, _ := s.ListCollections(bg)
 	if len(list) != 0 {
@@ -649,7 +654,7 @@ func TestAliases(t *testing.T) {
 	}
 	// A failing request changes nothing.
 	wantErr(t, s.UpdateAliases(bg, []api.AliasOperation{del("prod"), ca("prod", "v3")}), api.KindNotFound, "Collection `v3` doesn't exist!")
-	wantErr(t, s.UpdateAliases(bg, []api.AliasOperation{ca("v2", "v1")}), api.KindBadInput, "Collection `v2` already exists!")
+	wantErr(t, s.UpdateAliases(bg, []api.AliasOperation{ca("v2", "v1")}), api.KindAlreadyExists, "Collection `v2` already exists!")
 	hits := query(t, s, "prod", &api.QueryRequest{Limit: ptr(10)})
 	if len(hits) != 2 || hits[0].ID.Num != 1 {
 		t.Fatalf("prod after refused change: %v", hitIDs(hits))
@@ -720,11 +725,11 @@ func TestErrors(t *testing.T) {
 	}
 	badFilter := filterJSON(t, `{"must": [{"key": "loc", "geo_radius": {"center": {"lon": 0, "lat": 100}, "radius": 5}}]}`)
 	_, err = s.Count(bg, "c", &api.CountRequest{Filter: badFilter}, api.ReadParams{})
-	wantErr(t, err, api.KindBadInput, "must be from -90 to 90")
+	wantErr(t, err, api.KindValidation, "must be from -90 to 90")
 	_, err = s.DeletePoints(bg, "c", &api.PointsSelector{Filter: badFilter}, wp)
-	wantErr(t, err, api.KindBadInput, "must be from -90 to 90")
+	wantErr(t, err, api.KindValidation, "must be from -90 to 90")
 	_, err = s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: []float32{1, 2, 3}}}, Using: ptr("img"), Filter: badFilter}, api.ReadParams{})
-	wantErr(t, err, api.KindBadInput, "must be from -90 to 90")
+	wantErr(t, err, api.KindValidation, "must be from -90 to 90")
 	_, err = s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: []float32{1, 2}}}, Using: ptr("img")}, api.ReadParams{})
 	wantErr(t, err, api.KindBadInput, "Vector dimension error: expected dim: 3, got 2")
 	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(0)}, api.ReadParams{})
@@ -920,7 +925,7 @@ func TestUpdateCollection(t *testing.T) {
 	}
 	wantErr(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"zz": {OnDisk: ptr(true)}}}),
 		api.KindBadInput, "Not existing vector name error: zz")
-	wantErr(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{HnswConfig: &api.HnswConfigDiff{EfConstruct: ptr(1)}}), api.KindBadInput, "ef_construct")
+	wantErr(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{HnswConfig: &api.HnswConfigDiff{EfConstruct: ptr(1)}}), api.KindValidation, "ef_construct")
 	wantErr(t, s.UpdateCollection(bg, "nope", &api.UpdateCollection{}), api.KindNotFound, "doesn't exist")
 	info2, _ := s.CollectionInfo(bg, "c")
 	if info2.Config.HnswConfig.EfConstruct != 100 {

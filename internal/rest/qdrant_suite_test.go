@@ -1,0 +1,123 @@
+package rest
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/shoal-db/shoal/internal/auth"
+)
+
+// TestQdrantSuiteBehaviours covers, without Python, the behaviours that
+// Qdrant's own REST suite (tests/openapi, run by
+// scripts/qdrant-openapi-suite.sh) found missing: 422 validation errors for
+// path parameters and body constraints, the with_vectors alias of
+// with_vector, and a missing lookup_from collection refused even when the
+// query gives raw vectors only.
+func TestQdrantSuiteBehaviours(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/qs"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": [0.05, 0.61, 0.76, 0.74], "payload": {"k": "a"}},
+		{"id": 2, "vector": [0.19, 0.81, 0.75, 0.11]},
+		{"id": 3, "vector": [0.36, 0.55, 0.47, 0.94]}
+	]}`}.run(t, c)
+
+	t.Run("collection name in the path", func(t *testing.T) {
+		// test_collection_exists.py: an empty name and control characters
+		// are 422, not a redirect, a 404 or {"exists": false}.
+		c.do("GET", "/collections//exists", nil).wantError(t, 422, "Validation error in path parameters: [name: Collection name must not be empty]")
+		for _, name := range []string{"%09", "%0A", "%0D", "name%09with%09tabs"} {
+			c.do("GET", "/collections/"+name+"/exists", nil).wantError(t, 422, "Validation error in path parameters: [name: Collection name must not contain control characters")
+		}
+		c.do("GET", "/collections/a:b", nil).wantError(t, 422, "Validation error in path parameters: [name: Collection name contains forbidden characters")
+		// A valid name that no collection has is still a plain answer.
+		step{method: "GET", path: "/collections/nothere/exists", check: wantJSON(`{"exists": false}`)}.run(t, c)
+		c.do("GET", "/collections/nothere", nil).wantError(t, 404, "Collection `nothere` doesn't exist!")
+		// Creating a collection with a control character is refused too.
+		c.do("PUT", "/collections/a%09b", `{"vectors": {"size": 4, "distance": "Dot"}}`).wantError(t, 422, "control characters")
+	})
+
+	t.Run("body constraints are 422", func(t *testing.T) {
+		// test_limits.py: the exact text, for the unnamed vector.
+		c.do("PUT", "/collections/big", `{"vectors": {"size": 65537, "distance": "Dot"}}`).wantError(t, 422,
+			"Validation error in JSON body: [vectors.size: value 65537 invalid, must be from 1 to 65536]")
+		r := c.do("PUT", "/collections/big", `{"vectors": {"size": 65537, "distance": "Dot"}}`)
+		var e errorBody
+		if err := json.Unmarshal(r.body, &e); err != nil || e.Status.Error != "Validation error in JSON body: [vectors.size: value 65537 invalid, must be from 1 to 65536]" {
+			t.Errorf("text %q (%v), want Qdrant's exact text without a prefix", e.Status.Error, err)
+		}
+		c.do("PUT", "/collections/big", `{"vectors": {"v": {"size": 0, "distance": "Dot"}}}`).wantError(t, 422,
+			"Validation error in JSON body: [vectors.v.size: value 0 invalid, must be from 1 to 65536]")
+		c.do("POST", d+"/points/count", `{"filter": {"must": [{"key": "a", "values_count": {"gt": -1}}]}}`).wantError(t, 422,
+			"Validation error in JSON body: [filter.must[0].values_count.gt: value -1 invalid, must be 0 or greater]")
+		// A body that does not decode stays 400.
+		c.do("POST", d+"/points/count", `{"filter": 1}`).wantError(t, 400, "invalid filter")
+	})
+
+	t.Run("with_vectors alias", func(t *testing.T) {
+		// test_basic_retrieve_api.py::test_with_vectors_alias_of_with_vector.
+		want := `[0.05, 0.61, 0.76, 0.74]`
+		for _, key := range []string{"with_vector", "with_vectors"} {
+			res := step{method: "POST", path: d + "/points/scroll", body: `{"` + key + `": true, "limit": 1}`}.run(t, c)
+			var page struct {
+				Points []struct {
+					Vector json.RawMessage `json:"vector"`
+				} `json:"points"`
+			}
+			if err := json.Unmarshal(res, &page); err != nil || len(page.Points) != 1 {
+				t.Fatalf("%s: %s (%v)", key, res, err)
+			}
+			wantJSON(want)(t, page.Points[0].Vector)
+			step{method: "POST", path: d + "/points", body: `{"ids": [1], "` + key + `": true}`, check: wantContains(`"vector":[0.05,0.61,0.76,0.74]`)}.run(t, c)
+			step{method: "POST", path: d + "/points/query", body: `{"query": 1, "limit": 1, "` + key + `": true}`, check: wantContains(`"vector":[`)}.run(t, c)
+			step{method: "POST", path: d + "/points/search", legacy: "ScoredPoint", body: `{"vector": [1, 0, 0, 0], "limit": 1, "` + key + `": true}`, check: wantContains(`"vector":[`)}.run(t, c)
+			step{method: "POST", path: d + "/points/search/batch", legacy: "ScoredPointBatch", body: `{"searches": [{"vector": [1, 0, 0, 0], "limit": 1, "` + key + `": true}]}`, check: wantContains(`"vector":[`)}.run(t, c)
+			step{method: "POST", path: d + "/points/recommend", legacy: "ScoredPoint", body: `{"positive": [1], "limit": 1, "` + key + `": true}`, check: wantContains(`"vector":[`)}.run(t, c)
+		}
+		c.do("POST", d+"/points/scroll", `{"with_vector": true, "with_vectors": true}`).wantError(t, 400, "duplicate field `with_vector`")
+	})
+
+	t.Run("missing lookup_from collection", func(t *testing.T) {
+		// test_recommend.py::test_recommend_missing_lookup_from_collection_with_raw_vector.
+		lookup := `"lookup_from": {"collection": "missing_lookup", "vector": "default"}`
+		c.do("POST", d+"/points/recommend", `{"positive": [[0.1, 0.2, 0.3, 0.4]], "limit": 3, `+lookup+`}`).wantError(t, 404, "missing_lookup")
+		c.do("POST", d+"/points/recommend/batch", `{"searches": [{"positive": [[0.1, 0.2, 0.3, 0.4]], "limit": 3, `+lookup+`}]}`).wantError(t, 404, "missing_lookup")
+		c.do("POST", d+"/points/query", `{"query": [0.1, 0.2, 0.3, 0.4], `+lookup+`}`).wantError(t, 404, "missing_lookup")
+		c.do("POST", d+"/points/query", `{"prefetch": {"query": [0.1, 0.2, 0.3, 0.4], `+lookup+`}, "query": {"fusion": "rrf"}}`).wantError(t, 404, "missing_lookup")
+	})
+}
+
+// TestAliasNamedLikeACollection checks test_alias.py's
+// test_cant_create_alias_if_collection_exists: an alias whose name a
+// collection has is Qdrant's 409, not 400.
+func TestAliasNamedLikeACollection(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	step{method: "PUT", path: "/collections/a1", body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: "/collections/a2", body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	c.do("POST", "/collections/aliases", `{"actions": [{"create_alias": {"alias_name": "a2", "collection_name": "a1"}}]}`).wantError(t, 409, "Collection `a2` already exists!")
+	step{method: "POST", path: "/collections/aliases", body: `{"actions": [{"create_alias": {"alias_name": "al", "collection_name": "a1"}}]}`}.run(t, c)
+	c.do("POST", "/collections/aliases", `{"actions": [{"rename_alias": {"old_alias_name": "al", "new_alias_name": "a2"}}]}`).wantError(t, 409, "Collection `a2` already exists!")
+}
+
+// TestStrictModeEmptyMatchAny checks test_match_any_empty.py: under strict
+// mode without unindexed filtering, an empty `any` needs no index (it
+// matches nothing; inside must_not, everything).
+func TestStrictModeEmptyMatchAny(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/sm"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": [1, 0], "payload": {"n": 1, "uid": "550e8400-e29b-41d4-a716-446655440001"}},
+		{"id": 2, "vector": [0, 1], "payload": {"n": 2, "uid": "550e8400-e29b-41d4-a716-446655440002"}}
+	]}`}.run(t, c)
+	step{method: "PUT", path: d + "/index?wait=true", body: `{"field_name": "n", "field_schema": "integer"}`}.run(t, c)
+	step{method: "PUT", path: d + "/index?wait=true", body: `{"field_name": "uid", "field_schema": "uuid"}`}.run(t, c)
+	step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "unindexed_filtering_retrieve": false}}`}.run(t, c)
+	for _, key := range []string{"n", "uid"} {
+		step{method: "POST", path: d + "/points/scroll", body: `{"filter": {"must": [{"key": "` + key + `", "match": {"any": []}}]}}`, check: wantContains(`"points":[]`)}.run(t, c)
+		step{method: "POST", path: d + "/points/scroll", body: `{"filter": {"must_not": [{"key": "` + key + `", "match": {"any": []}}]}}`, check: wantContains(`"id":1`, `"id":2`)}.run(t, c)
+	}
+	// A field without an index is still refused.
+	c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"key": "other", "match": {"any": [1]}}]}}`).wantError(t, 400, "Index required but not found")
+}
