@@ -178,20 +178,25 @@ func TestHealDeadNode(t *testing.T) {
 	})
 	t.Logf("healed %s after the stop", time.Since(start).Round(100*time.Millisecond))
 	// The node that led the healing counts what it did (a leader change
-	// meanwhile moves the count to another node: look at all of them).
-	var all string
-	for _, i := range others {
-		_, raw := c.Do(i, "GET", "/metrics", nil, nil)
-		all += string(raw)
-		for _, want := range []string{"shoal_cluster_heal_actions_total ", "shoal_cluster_transfers_total ", "shoal_cluster_peer_down_seconds{peer=\""} {
-			if !strings.Contains(string(raw), want) {
-				t.Errorf("node %d's /metrics lacks %q", i, want)
+	// meanwhile moves the count to another node: look at all of them). It
+	// counts once its removal call returned, which may be a moment after
+	// the other nodes applied the removal.
+	waitFor(t, 10*time.Second, func() string {
+		var all string
+		for _, i := range others {
+			_, raw := c.Do(i, "GET", "/metrics", nil, nil)
+			all += string(raw)
+			for _, want := range []string{"shoal_cluster_heal_actions_total ", "shoal_cluster_transfers_total ", "shoal_cluster_peer_down_seconds{peer=\""} {
+				if !strings.Contains(string(raw), want) {
+					return fmt.Sprintf("node %d's /metrics lacks %q", i, want)
+				}
 			}
 		}
-	}
-	if !strings.Contains(all, "shoal_cluster_dead_peers_replaced_total 1") {
-		t.Error("no node counts the dead peer it replaced")
-	}
+		if !strings.Contains(all, "shoal_cluster_dead_peers_replaced_total 1") {
+			return "no node counts the dead peer it replaced"
+		}
+		return ""
+	})
 	time.Sleep(500 * time.Millisecond) // writes against the healed placement
 	cancel()
 	w.check(t, c, others[0], "heal")
@@ -490,4 +495,120 @@ func TestVotersSpreadOverZones(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// TestRollingRestart restarts every node of a 3-node cluster in turn
+// (2 shards × RF 2) while clients write through all of them, as an
+// orchestrator does: the next node goes only once the last one reports
+// ready (/readyz). A node must not report ready before each of its
+// replicas is Active again; at the end the replicas converge and nothing
+// acknowledged is lost.
+func TestRollingRestart(t *testing.T) {
+	c := New(t, Options{Nodes: 3, Configure: healFast(time.Minute)})
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/rr", map[string]any{"vectors": map[string]any{"size": 4, "distance": "Dot"},
+		"shard_number": 2, "replication_factor": 2}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Clients write through the nodes that are up, each call under a
+	// read lock that the restarts take to change which node is down.
+	var upMu sync.RWMutex
+	down := -1
+	w := &registerWriters{rec: history.NewRecorder(), keys: 24}
+	for client := range 3 {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			rng := rand.New(rand.NewPCG(11, uint64(client)+1))
+			for n := 0; ctx.Err() == nil; n++ {
+				id := 1 + rng.IntN(w.keys)
+				v := fmt.Sprintf("c%d-%d", client, n)
+				upMu.RLock()
+				node := rng.IntN(len(c.Nodes))
+				if node == down {
+					node = (node + 1) % len(c.Nodes)
+				}
+				call := w.rec.Invoke(client, history.KindPut, strconv.Itoa(id), v)
+				code, raw := c.Do(node, "PUT", "/collections/rr/points?wait=true&timeout=10", map[string]any{
+					"points": []any{map[string]any{"id": id, "vector": []float32{1, float32(id), 0, 1}, "payload": map[string]any{"v": v}}}}, nil)
+				upMu.RUnlock()
+				switch {
+				case code == 200:
+					call.OK("")
+				case code >= 400 && code < 500 && code != 408:
+					call.Fail(fmt.Errorf("%d %s", code, raw))
+				default:
+					call.Info(fmt.Errorf("%d %s", code, raw))
+				}
+				time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	for i := range c.Nodes {
+		upMu.Lock()
+		down = i
+		upMu.Unlock()
+		c.Stop(i)
+		time.Sleep(time.Second) // writes go on without it: its replicas fall behind
+		c.Start(i)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if code, _ := c.Do(i, "GET", "/readyz", nil, nil); code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d not ready 60 s after its restart", i)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// Ready: every replica it holds is Active in the metadata (read
+		// on the leader, which has the last word on states).
+		type replicaState struct {
+			ShardID int    `json:"shard_id"`
+			PeerID  uint64 `json:"peer_id"`
+			State   string `json:"state"`
+		}
+		var info struct {
+			PeerID       uint64         `json:"peer_id"`
+			LocalShards  []replicaState `json:"local_shards"`
+			RemoteShards []replicaState `json:"remote_shards"`
+		}
+		leader := c.Leader()
+		if leader < 0 {
+			t.Fatal("no leader")
+		}
+		c.MustDo(leader, "GET", "/collections/rr/cluster", nil, &info)
+		states := info.RemoteShards
+		for _, l := range info.LocalShards {
+			l.PeerID = info.PeerID
+			states = append(states, l)
+		}
+		self := c.Nodes[i].Srv.Cluster().ID()
+		held := 0
+		for _, r := range states {
+			if r.PeerID != self {
+				continue
+			}
+			held++
+			if r.State != "Active" {
+				t.Fatalf("node %d reported ready with its replica of shard %d %s", i, r.ShardID, r.State)
+			}
+		}
+		if held == 0 {
+			t.Fatalf("node %d holds no replica: %+v", i, states)
+		}
+		upMu.Lock()
+		down = -1
+		upMu.Unlock()
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	w.check(t, c, 0, "rr")
+	waitConverged(t, c, "rr", 2, 2, 30*time.Second)
 }

@@ -294,25 +294,23 @@ func TestRebalanceNumbers(t *testing.T) {
 	// replicas, all Active, by node 0's metadata.
 	balanced := func() (bool, map[uint64]int) {
 		var info struct {
-			Result struct {
-				PeerID      uint64 `json:"peer_id"`
-				LocalShards []struct {
-					State string `json:"state"`
-				} `json:"local_shards"`
-				RemoteShards []struct {
-					PeerID uint64 `json:"peer_id"`
-					State  string `json:"state"`
-				} `json:"remote_shards"`
-			} `json:"result"`
+			PeerID      uint64 `json:"peer_id"`
+			LocalShards []struct {
+				State string `json:"state"`
+			} `json:"local_shards"`
+			RemoteShards []struct {
+				PeerID uint64 `json:"peer_id"`
+				State  string `json:"state"`
+			} `json:"remote_shards"`
 		}
 		c.MustDo(0, "GET", "/collections/rb/cluster", nil, &info)
 		per := map[uint64]int{}
-		ok := len(info.Result.LocalShards)+len(info.Result.RemoteShards) == 2*shards
-		for _, l := range info.Result.LocalShards {
-			per[info.Result.PeerID]++
+		ok := len(info.LocalShards)+len(info.RemoteShards) == 2*shards
+		for _, l := range info.LocalShards {
+			per[info.PeerID]++
 			ok = ok && l.State == "Active"
 		}
-		for _, r := range info.Result.RemoteShards {
+		for _, r := range info.RemoteShards {
 			per[r.PeerID]++
 			ok = ok && r.State == "Active"
 		}

@@ -293,10 +293,19 @@ func (s *Service) drain(ctx context.Context, id uint64) error {
 // is Active, or cannot catch up (no other Active replica on a peer that
 // answers): a restarted node is ready (/readyz) only from then on, so a
 // rolling restart waits for each node's replicas to catch up before it
-// moves on. The server latches the first true answer.
+// moves on. It first catches up with the metadata (a read index); without
+// a leader it answers false. The server latches the first true answer.
 func (s *Service) CaughtUp() bool {
 	if s.cluster == nil {
 		return true
+	}
+	// The metadata must be current first: a node back from a restart may
+	// not yet have applied the commands that marked its replicas Dead
+	// while it was away, and would take them for Active.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.linearize(ctx); err != nil {
+		return false
 	}
 	st := s.state()
 	self := s.cluster.ID()
