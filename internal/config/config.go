@@ -143,6 +143,13 @@ type PerformanceConfig struct {
 	// UpdateRateLimit bounds the point updates that run at once; 0 means
 	// no bound.
 	UpdateRateLimit int `yaml:"update_rate_limit"`
+	// IncomingShardTransfersLimit and OutgoingShardTransfersLimit bound the
+	// automatic shard transfers (healing, zone repair, rebalancing) a node
+	// receives and sends at once, as in Qdrant (default 1; 0: none; null:
+	// no bound beyond cluster.max_transfers_per_node, which bounds both
+	// directions together). Transfers an operator asks for are not bound.
+	IncomingShardTransfersLimit *int `yaml:"incoming_shard_transfers_limit"`
+	OutgoingShardTransfersLimit *int `yaml:"outgoing_shard_transfers_limit"`
 }
 
 // OptimizersConfig is storage.optimizers.
@@ -346,6 +353,10 @@ func Default() Config {
 			SnapshotsPath:   "./snapshots",
 			SnapshotsConfig: SnapshotsStorageConfig{SnapshotsStorage: "local"},
 			MinFreeDiskMB:   128,
+			Performance: PerformanceConfig{
+				IncomingShardTransfersLimit: intPtr(1),
+				OutgoingShardTransfersLimit: intPtr(1),
+			},
 			Optimizers: OptimizersConfig{
 				DeletedThreshold:      0.2,
 				VacuumMinVectorNumber: 1000,
@@ -541,3 +552,5 @@ func mapAttrs(m map[string]any) []slog.Attr {
 	}
 	return attrs
 }
+
+func intPtr(n int) *int { return &n }

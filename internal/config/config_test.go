@@ -264,3 +264,39 @@ func TestLogLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestShardTransferLimits checks Qdrant's transfer limits: default 1, a
+// number from a file or the environment, null for no bound, and a
+// negative number refused.
+func TestShardTransferLimits(t *testing.T) {
+	load := func(yaml string, env ...string) (Config, error) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return Load(LoadOptions{Dir: t.TempDir(), ConfigPath: p, Environ: env})
+	}
+	cfg, err := load("log_level: INFO\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, out := cfg.Storage.Performance.IncomingShardTransfersLimit, cfg.Storage.Performance.OutgoingShardTransfersLimit; in == nil || *in != 1 || out == nil || *out != 1 {
+		t.Fatalf("defaults: %v %v, want 1 and 1", in, out)
+	}
+	cfg, err = load("storage:\n  performance:\n    incoming_shard_transfers_limit: 3\n    outgoing_shard_transfers_limit: null\n",
+		"QDRANT__STORAGE__PERFORMANCE__INCOMING_SHARD_TRANSFERS_LIMIT=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, out := cfg.Storage.Performance.IncomingShardTransfersLimit, cfg.Storage.Performance.OutgoingShardTransfersLimit; in == nil || *in != 0 || out != nil {
+		t.Fatalf("file and environment: incoming %v, outgoing %v; want 0 (the environment wins) and no bound", in, out)
+	}
+	if len(cfg.Unknown) > 0 || len(cfg.UnknownSettings) > 0 {
+		t.Fatalf("unknown settings: %v %v", cfg.Unknown, cfg.UnknownSettings)
+	}
+	if _, err := load("storage:\n  performance:\n    outgoing_shard_transfers_limit: -1\n"); err == nil ||
+		!strings.Contains(err.Error(), "storage.performance.outgoing_shard_transfers_limit") {
+		t.Fatalf("negative limit: %v, want an error naming the key", err)
+	}
+}

@@ -75,6 +75,17 @@ func (c Config) Validate() error {
 			bad(kv.key, "must not be negative (0 means no bound), got %d", kv.v)
 		}
 	}
+	for _, kv := range []struct {
+		key string
+		v   *int
+	}{
+		{"storage.performance.incoming_shard_transfers_limit", perf.IncomingShardTransfersLimit},
+		{"storage.performance.outgoing_shard_transfers_limit", perf.OutgoingShardTransfersLimit},
+	} {
+		if kv.v != nil && *kv.v < 0 {
+			bad(kv.key, "must not be negative (0 allows no automatic transfer, null sets no bound), got %d", *kv.v)
+		}
+	}
 	o := c.Storage.Optimizers
 	if o.DeletedThreshold < 0 || o.DeletedThreshold > 1 {
 		bad("storage.optimizers.deleted_threshold", "must be between 0 and 1, got %v", o.DeletedThreshold)

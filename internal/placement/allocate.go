@@ -38,6 +38,12 @@ type AllocOptions struct {
 	// MaxTransfersPerNode bounds the transfers a peer takes part in at
 	// once, as the source (the shard's primary) or the target (minimum 1).
 	MaxTransfersPerNode int
+	// MaxIncoming and MaxOutgoing, when set, also bound the transfers a
+	// peer receives (as the target) and sends (as the source) at once:
+	// Qdrant's storage.performance.incoming_shard_transfers_limit and
+	// outgoing_shard_transfers_limit. Zero allows none (no automatic
+	// transfers in that direction); nil leaves only MaxTransfersPerNode.
+	MaxIncoming, MaxOutgoing *int
 	// Rebalance moves replicas to even out the peers (mean ± 1) when
 	// nothing needs healing.
 	Rebalance bool
@@ -94,18 +100,18 @@ func Allocate(st *meta.State, live map[uint64]Liveness, opts AllocOptions) []Act
 		return Peer{ID: id, Zone: p.Zone, Region: p.Region, Replicas: st.ReplicaCount(id)}, true
 	}
 	// Transfers in progress, per peer (source: the primary; target).
-	busy := map[uint64]int{}
+	busy := &transferLoad{all: map[uint64]int{}, in: map[uint64]int{}, out: map[uint64]int{},
+		max: maxT, maxIn: opts.MaxIncoming, maxOut: opts.MaxOutgoing}
 	for _, c := range st.Collections {
 		for _, sp := range c.Shards {
 			for _, r := range sp.Replicas {
 				if inTransfer(r.State) && live[r.Peer] != Dead {
-					busy[r.Peer]++
-					busy[sp.Primary()]++
+					busy.add(sp.Primary(), r.Peer)
 				}
 			}
 		}
 	}
-	canTransfer := func(from, to uint64) bool { return busy[from] < maxT && busy[to] < maxT }
+	canTransfer := busy.can
 
 	var out []Action
 	names := st.CollectionNames()
@@ -148,8 +154,7 @@ func Allocate(st *meta.State, live map[uint64]Liveness, opts AllocOptions) []Act
 				}
 				cmd := base
 				cmd.Type, cmd.PeerID, cmd.State, cmd.Epoch = meta.TypeAddReplica, to[0], api.ReplicaPartial, sp.Epoch
-				busy[primary]++
-				busy[to[0]]++
+				busy.add(primary, to[0])
 				out = append(out, Action{Cmd: &cmd, Why: fmt.Sprintf("shard %d of %s has %d of %d replicas on live peers", i, name, len(kept), rf)})
 				continue
 			}
@@ -194,8 +199,7 @@ func Allocate(st *meta.State, live map[uint64]Liveness, opts AllocOptions) []Act
 				if ok && canTransfer(primary, to) {
 					cmd := base
 					cmd.Type, cmd.PeerID, cmd.State, cmd.MoveFrom, cmd.Epoch = meta.TypeAddReplica, to, api.ReplicaPartial, from, sp.Epoch
-					busy[primary]++
-					busy[to]++
+					busy.add(primary, to)
 					out = append(out, Action{Cmd: &cmd, Why: fmt.Sprintf("shard %d of %s: its replicas share a zone; moving the one on peer %d to peer %d", i, name, from, to)})
 				}
 			}
@@ -210,7 +214,7 @@ func Allocate(st *meta.State, live map[uint64]Liveness, opts AllocOptions) []Act
 	if len(out) > 0 || !opts.Rebalance {
 		return out
 	}
-	if a, ok := rebalance(st, live, eligible, busy, maxT); ok {
+	if a, ok := rebalance(st, live, eligible, busy); ok {
 		out = append(out, a)
 	}
 	return out
@@ -317,11 +321,11 @@ func cmpBool(a, b bool) int {
 // the one holding the fewest when they differ by more than one, choosing
 // a shard the target does not hold whose spread over failure domains does
 // not shrink, a backup before a primary.
-func rebalance(st *meta.State, live map[uint64]Liveness, eligible []Peer, busy map[uint64]int, maxT int) (Action, bool) {
+func rebalance(st *meta.State, live map[uint64]Liveness, eligible []Peer, busy *transferLoad) (Action, bool) {
 	if len(eligible) < 2 {
 		return Action{}, false
 	}
-	for _, n := range busy {
+	for _, n := range busy.all {
 		if n > 0 {
 			return Action{}, false // one rebalancing move at a time
 		}
@@ -366,7 +370,7 @@ func rebalance(st *meta.State, live map[uint64]Liveness, eligible []Peer, busy m
 				continue
 			}
 			src := sp.Primary()
-			if live[src] != Alive || busy[src] >= maxT {
+			if live[src] != Alive || !busy.can(src, lo.ID) {
 				continue
 			}
 			var before, after []Peer
@@ -392,4 +396,27 @@ func rebalance(st *meta.State, live map[uint64]Liveness, eligible []Peer, busy m
 	cmd := &meta.Command{V: meta.HealCommandVersion, Type: meta.TypeAddReplica, Collection: best.name, Generation: best.gen,
 		ShardID: best.shard, PeerID: lo.ID, State: api.ReplicaPartial, MoveFrom: hi.ID, Epoch: best.epoch}
 	return Action{Cmd: cmd, Why: fmt.Sprintf("rebalance: peer %d holds %d replicas, peer %d holds %d", hi.ID, hi.Replicas, lo.ID, lo.Replicas)}, true
+}
+
+// transferLoad counts the transfers each peer takes part in, in all and
+// per direction, against the allocator's bounds.
+type transferLoad struct {
+	all, in, out  map[uint64]int
+	max           int
+	maxIn, maxOut *int
+}
+
+// can reports whether one more transfer from from to to stays within the
+// bounds.
+func (l *transferLoad) can(from, to uint64) bool {
+	return l.all[from] < l.max && l.all[to] < l.max &&
+		(l.maxOut == nil || l.out[from] < *l.maxOut) && (l.maxIn == nil || l.in[to] < *l.maxIn)
+}
+
+// add counts a transfer from from to to.
+func (l *transferLoad) add(from, to uint64) {
+	l.all[from]++
+	l.all[to]++
+	l.out[from]++
+	l.in[to]++
 }

@@ -39,7 +39,7 @@ func (c *simCluster) apply(cmd *meta.Command) error {
 func (c *simCluster) step(rng *rand.Rand) int {
 	t := c.t
 	acts := Allocate(c.st, c.live, c.opts)
-	busy := c.transfers()
+	busy, in, out := c.transfers()
 	for _, a := range acts {
 		if a.RemovePeer != 0 {
 			if c.live[a.RemovePeer] != Dead && !c.st.Draining[a.RemovePeer] {
@@ -65,8 +65,16 @@ func (c *simCluster) step(rng *rand.Rand) int {
 				t.Fatalf("transfer %d → %d starts while they take part in %d and %d (limit %d): %s",
 					before.Primary(), cmd.PeerID, busy[before.Primary()], busy[cmd.PeerID], limit, a.Why)
 			}
+			if l := c.opts.MaxIncoming; l != nil && in[cmd.PeerID] >= *l {
+				t.Fatalf("peer %d receives a transfer while it receives %d (incoming limit %d): %s", cmd.PeerID, in[cmd.PeerID], *l, a.Why)
+			}
+			if l := c.opts.MaxOutgoing; l != nil && out[before.Primary()] >= *l {
+				t.Fatalf("peer %d sends a transfer while it sends %d (outgoing limit %d): %s", before.Primary(), out[before.Primary()], *l, a.Why)
+			}
 			busy[cmd.PeerID]++
 			busy[before.Primary()]++
+			in[cmd.PeerID]++
+			out[before.Primary()]++
 		case meta.TypeDropReplica:
 			if cmd.PeerID == before.Primary() {
 				t.Fatalf("allocator drops the primary: %s", a.Why)
@@ -120,19 +128,23 @@ func (c *simCluster) usable(sp meta.ShardPlacement) int {
 }
 
 // transfers counts the transfers each peer takes part in.
-func (c *simCluster) transfers() map[uint64]int {
-	busy := map[uint64]int{}
+// transfers counts the transfers in progress per peer: in all, received
+// and sent.
+func (c *simCluster) transfers() (busy, in, out map[uint64]int) {
+	busy, in, out = map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
 	for _, col := range c.st.Collections {
 		for _, sp := range col.Shards {
 			for _, r := range sp.Replicas {
 				if inTransfer(r.State) && c.live[r.Peer] != Dead {
 					busy[r.Peer]++
 					busy[sp.Primary()]++
+					in[r.Peer]++
+					out[sp.Primary()]++
 				}
 			}
 		}
 	}
-	return busy
+	return busy, in, out
 }
 
 // failover hands shards whose primary is dead to an Active replica, as
@@ -302,7 +314,8 @@ func newSim(t *testing.T, rng *rand.Rand) *simCluster {
 			t.Fatal(err)
 		}
 	}
-	return &simCluster{t: t, st: st, live: map[uint64]Liveness{}, opts: AllocOptions{MaxTransfersPerNode: 1 + rng.IntN(2), Rebalance: rng.IntN(2) == 0}, removed: map[uint64]bool{}}
+	return &simCluster{t: t, st: st, live: map[uint64]Liveness{}, opts: AllocOptions{MaxTransfersPerNode: 1 + rng.IntN(3), Rebalance: rng.IntN(2) == 0,
+		MaxIncoming: randomLimit(rng), MaxOutgoing: randomLimit(rng)}, removed: map[uint64]bool{}}
 }
 
 // TestAllocateProperties drives random topologies through random failure
@@ -437,4 +450,42 @@ func bestSpread(chosen, candidates []Peer) int {
 		}
 	}
 	return best
+}
+
+// randomLimit returns no limit or a limit of 1 or 2 transfers.
+func randomLimit(rng *rand.Rand) *int {
+	if rng.IntN(3) == 0 {
+		return nil
+	}
+	n := 1 + rng.IntN(2)
+	return &n
+}
+
+// TestAllocateNoIncomingTransfers checks Qdrant's limit of zero: a peer
+// allowed no incoming transfers gets no new replica, while another peer
+// that may receive one does.
+func TestAllocateNoIncomingTransfers(t *testing.T) {
+	st := meta.NewState()
+	for id := uint64(1); id <= 3; id++ {
+		if err := st.Apply(&meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeAddPeer, Peer: &meta.Peer{ID: id, Addr: fmt.Sprintf("10.0.0.%d:6335", id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := api.CollectionConfig{Params: api.CollectionParams{Vectors: api.VectorsConfig{"": {Size: 2, Distance: api.DistanceDot}}, ShardNumber: 1, ReplicationFactor: 2}}
+	if err := st.Apply(&meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeCreateCollection, Collection: "c", Config: &cfg,
+		Placement: [][]uint64{{1}}, Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	if acts := Allocate(st, nil, AllocOptions{MaxTransfersPerNode: 4, MaxIncoming: &zero}); len(acts) != 0 {
+		t.Fatalf("incoming limit 0: %d actions, want none: %+v", len(acts), acts[0])
+	}
+	if acts := Allocate(st, nil, AllocOptions{MaxTransfersPerNode: 4, MaxOutgoing: &zero}); len(acts) != 0 {
+		t.Fatalf("outgoing limit 0: %d actions, want none: %+v", len(acts), acts[0])
+	}
+	one := 1
+	acts := Allocate(st, nil, AllocOptions{MaxTransfersPerNode: 4, MaxIncoming: &one, MaxOutgoing: &one})
+	if len(acts) != 1 || acts[0].Cmd == nil || acts[0].Cmd.Type != meta.TypeAddReplica {
+		t.Fatalf("limits of 1: %+v, want one replica added", acts)
+	}
 }

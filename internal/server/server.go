@@ -168,6 +168,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			Disabled:            !cfg.Cluster.AutoHeal,
 			DeadAfter:           cfg.Cluster.DeadNodeTimeout.Std(),
 			MaxTransfersPerNode: cfg.Cluster.MaxTransfersPerNode,
+			MaxIncoming:         cfg.Storage.Performance.IncomingShardTransfersLimit,
+			MaxOutgoing:         cfg.Storage.Performance.OutgoingShardTransfersLimit,
 			Rebalance:           cfg.Cluster.Rebalance,
 		},
 		ShardOptions: s.opts.ShardOptions,

@@ -23,6 +23,9 @@ type HealOptions struct {
 	// MaxTransfersPerNode bounds the transfers the allocator lets a peer
 	// take part in at once (0: 1).
 	MaxTransfersPerNode int
+	// MaxIncoming and MaxOutgoing also bound the transfers a peer
+	// receives and sends (placement.AllocOptions; nil: no bound).
+	MaxIncoming, MaxOutgoing *int
 	// Rebalance evens out the replicas per peer when nothing needs
 	// healing.
 	Rebalance bool
@@ -193,7 +196,8 @@ func (s *Service) allocate(stop <-chan struct{}) {
 		live[id] = s.liveOf(id, now)
 	}
 	acts := placement.Allocate(st, live, placement.AllocOptions{
-		MaxTransfersPerNode: s.opts.Heal.MaxTransfersPerNode, Rebalance: s.opts.Heal.Rebalance})
+		MaxTransfersPerNode: s.opts.Heal.MaxTransfersPerNode, MaxIncoming: s.opts.Heal.MaxIncoming,
+		MaxOutgoing: s.opts.Heal.MaxOutgoing, Rebalance: s.opts.Heal.Rebalance})
 	for _, a := range acts {
 		select {
 		case <-stop:
