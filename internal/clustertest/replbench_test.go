@@ -122,7 +122,17 @@ func TestReplicationNumbers(t *testing.T) {
 		if os.Getenv("SHOAL_BENCH_NOINDEX") != "" {
 			body["optimizers_config"] = map[string]any{"indexing_threshold": 0}
 		}
-		cl.MustDo(0, "PUT", "/collections/"+name, body, nil)
+		// On 2 shared cores the indexing of the round before can starve
+		// the cluster's Raft heartbeats: wait out a lost leader.
+		for start := time.Now(); ; time.Sleep(500 * time.Millisecond) {
+			code, raw := cl.Do(0, "PUT", "/collections/"+name, body, nil)
+			if code == 200 {
+				return
+			}
+			if code != 503 || time.Since(start) > time.Minute {
+				t.Fatalf("create %s: %d %s", name, code, raw)
+			}
+		}
 	}
 	type result struct {
 		pps []float64
