@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,13 @@ import (
 // benchmark, run on demand (docs/benchmarks.md, "Replication"):
 //
 //	SHOAL_BENCH_REPLICATION=1 go test -run TestReplicationNumbers -v -timeout 60m ./internal/clustertest
+//
+// SHOAL_BENCH_REPLICATION=import measures the import only (no checkpoint
+// transfer), for profiling the write path; SHOAL_BENCH_CONFIGS (for
+// example "rf2") then limits it to the named configurations, and
+// SHOAL_BENCH_NOINDEX=1 creates the collections without indexing
+// (indexing_threshold 0), which separates the write path's own cost from
+// the HNSW indexing that competes with it for the cores.
 func TestReplicationNumbers(t *testing.T) {
 	if os.Getenv("SHOAL_BENCH_REPLICATION") == "" {
 		t.Skip("benchmark: set SHOAL_BENCH_REPLICATION=1")
@@ -110,15 +118,32 @@ func TestReplicationNumbers(t *testing.T) {
 		return float64(len(base)) / took.Seconds(), lat[len(lat)/2]
 	}
 	create := func(cl *Cluster, name string, rf int) {
-		cl.MustDo(0, "PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 784, "distance": "Euclid"},
-			"shard_number": 3, "replication_factor": rf}, nil)
+		body := map[string]any{"vectors": map[string]any{"size": 784, "distance": "Euclid"}, "shard_number": 3, "replication_factor": rf}
+		if os.Getenv("SHOAL_BENCH_NOINDEX") != "" {
+			body["optimizers_config"] = map[string]any{"indexing_threshold": 0}
+		}
+		// On 2 shared cores the indexing of the round before can starve
+		// the cluster's Raft heartbeats: wait out a lost leader.
+		for start := time.Now(); ; time.Sleep(500 * time.Millisecond) {
+			code, raw := cl.Do(0, "PUT", "/collections/"+name, body, nil)
+			if code == 200 {
+				return
+			}
+			if code != 503 || time.Since(start) > time.Minute {
+				t.Fatalf("create %s: %d %s", name, code, raw)
+			}
+		}
 	}
 	type result struct {
 		pps []float64
 		p50 []time.Duration
 	}
 	res := map[string]*result{"single": {}, "rf1": {}, "rf2": {}}
+	only := os.Getenv("SHOAL_BENCH_CONFIGS")
 	run := func(cfg string, round int) {
+		if only != "" && !slices.Contains(strings.Split(only, ","), cfg) {
+			return
+		}
 		name := cfg + "-" + string(rune('a'+round))
 		var pps float64
 		var p50 time.Duration
@@ -150,6 +175,9 @@ func TestReplicationNumbers(t *testing.T) {
 		return s / float64(len(xs))
 	}
 	meanD := func(xs []time.Duration) time.Duration {
+		if len(xs) == 0 {
+			return 0
+		}
 		var s time.Duration
 		for _, x := range xs {
 			s += x
@@ -161,6 +189,9 @@ func TestReplicationNumbers(t *testing.T) {
 		mean(res["rf2"].pps)/mean(res["single"].pps), mean(res["rf2"].pps)/mean(res["rf1"].pps),
 		meanD(res["rf1"].p50).Round(time.Millisecond), meanD(res["rf2"].p50).Round(time.Millisecond),
 		float64(meanD(res["rf2"].p50))/float64(meanD(res["rf1"].p50)))
+	if os.Getenv("SHOAL_BENCH_REPLICATION") == "import" {
+		return
+	}
 
 	// Checkpoint transfer: replicate shard 0 of rf1-b to a node that does
 	// not hold it; its op log (64 operations) no longer holds the start.

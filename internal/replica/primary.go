@@ -76,7 +76,26 @@ type Primary struct {
 	changed chan struct{}
 	// deposed is set when a backup reported a newer epoch.
 	deposed bool
+	// live holds the operations this primary committed, by sequence
+	// number, from liveLow on, until every streaming sender has had them
+	// acknowledged (at most liveMaxBytes of them, by opSize): senders send
+	// them from memory instead of reading them back from the op log, which
+	// they fall back to for anything live does not hold (catch-up, and an
+	// operation whose commit has not been recorded here yet).
+	live      map[uint64]liveOp
+	liveLow   uint64
+	liveBytes int
 }
+
+// liveOp is one operation of Primary.live.
+type liveOp struct {
+	op   *api.UpdateOperation
+	size int
+}
+
+// liveMaxBytes bounds the estimated size of the operations a primary keeps
+// in memory for its senders (Primary.live).
+const liveMaxBytes = 32 << 20
 
 // NewPrimary returns the primary of opts.Target in opts.Epoch. It starts
 // no sender until Sync names the replicas.
@@ -97,6 +116,7 @@ func NewPrimary(opts Options) *Primary {
 		stop:    make(chan struct{}),
 		senders: map[uint64]*sender{},
 		changed: make(chan struct{}),
+		live:    map[uint64]liveOp{},
 	}
 }
 
@@ -147,6 +167,7 @@ func (p *Primary) Sync(replicas []meta.Replica) {
 			close(s.quit)
 		}
 	}
+	p.forget()
 	p.broadcast()
 }
 
@@ -182,6 +203,7 @@ func (p *Primary) errNotPrimary() error {
 type Pending struct {
 	p   *Primary
 	ctx context.Context
+	op  *api.UpdateOperation
 	pd  *shard.Pending
 	wcf int
 }
@@ -203,7 +225,7 @@ func (p *Primary) Prepare(ctx context.Context, op *api.UpdateOperation, wcf int)
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{p: p, ctx: ctx, pd: pd, wcf: wcf}, nil
+	return &Pending{p: p, ctx: ctx, op: op, pd: pd, wcf: wcf}, nil
 }
 
 // Abort drops the prepared write.
@@ -221,6 +243,7 @@ func (w *Pending) Commit() (uint64, error) {
 		return 0, err
 	}
 	p.mu.Lock()
+	p.remember(seq, w.op)
 	var wait []*sender
 	active := 1
 	for _, s := range p.senders {
@@ -271,6 +294,66 @@ func (w *Pending) Commit() (uint64, error) {
 			return seq, api.ErrTimeout("write was applied on the primary but not acknowledged by every replica in time: %v", w.ctx.Err())
 		}
 	}
+}
+
+// remember keeps the committed operation seq for the senders (see
+// Primary.live), unless no sender needs it. Caller holds mu.
+func (p *Primary) remember(seq uint64, op *api.UpdateOperation) {
+	if len(p.senders) == 0 || seq < p.liveLow {
+		return
+	}
+	if len(p.live) == 0 {
+		p.liveLow = seq
+	}
+	size := opSize(op)
+	p.live[seq] = liveOp{op: op, size: size}
+	p.liveBytes += size
+	p.forget()
+}
+
+// forget drops from live the operations every streaming sender has had
+// acknowledged, and the oldest ones beyond liveMaxBytes. Caller holds mu.
+func (p *Primary) forget() {
+	keep := p.liveLow
+	first := true
+	for _, s := range p.senders {
+		if s.removed || s.state == api.ReplicaDead {
+			continue
+		}
+		if first || s.acked+1 < keep {
+			keep, first = s.acked+1, false
+		}
+	}
+	if first { // no sender streams
+		clear(p.live)
+		p.liveBytes = 0
+		return
+	}
+	for len(p.live) > 0 && (p.liveLow < keep || p.liveBytes > liveMaxBytes) {
+		if lo, ok := p.live[p.liveLow]; ok {
+			p.liveBytes -= lo.size
+			delete(p.live, p.liveLow)
+		}
+		p.liveLow++
+	}
+}
+
+// liveOps returns the operations from next on that live holds without a
+// gap, up to a batch.
+func (p *Primary) liveOps(next uint64) []Op {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ops []Op
+	size := 0
+	for seq := next; len(ops) < p.opts.BatchOps && size < maxBatchBytes; seq++ {
+		lo, ok := p.live[seq]
+		if !ok {
+			break
+		}
+		ops = append(ops, Op{Seq: seq, Epoch: p.opts.Epoch, Op: lo.op})
+		size += lo.size
+	}
+	return ops
 }
 
 // Write prepares and commits op.

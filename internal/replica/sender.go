@@ -218,9 +218,13 @@ func (s *sender) stream(st api.ReplicaState) {
 	}
 }
 
-// read returns the operations from next on, up to a batch.
+// read returns the operations from next on, up to a batch: from the
+// primary's memory when it holds next (live writes), else from the op log.
 func (s *sender) read(next uint64) ([]Op, error) {
 	p := s.p
+	if ops := p.liveOps(next); len(ops) > 0 {
+		return ops, nil
+	}
 	var ops []Op
 	size := 0
 	errFull := errors.New("batch full")
@@ -267,6 +271,7 @@ func (s *sender) ack(last uint64) {
 	s.acked = last
 	s.failingSince = time.Time{}
 	s.failErr = nil
+	s.p.forget()
 	s.p.broadcast()
 }
 
