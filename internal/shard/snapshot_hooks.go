@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/shoal-db/shoal/internal/durable"
 )
 
 // CheckpointCounted is Checkpoint that also returns the number of live
 // points the checkpoint holds, counted under the same write lock as the
 // store checkpoint, so the count matches the returned sequence exactly.
 // Snapshot manifests record it (internal/snapshot).
+//
+// Its checkpoints are read once into an archive or a transfer and then
+// removed: the store's hard links cost nothing, and the index files are
+// written without fsync, so they usually never reach the disk. (Such a
+// checkpoint does not survive a crash of the machine; a crash leaves only
+// scratch, removed at start.)
 func (s *Shard) CheckpointCounted(ctx context.Context, dir string) (seq, points uint64, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
@@ -55,16 +59,10 @@ func (s *Shard) CheckpointCounted(ctx context.Context, dir string) (seq, points 
 	if s.compactions.Load() == gen {
 		// (After a compaction the memory no longer describes the copy:
 		// no index files then; its Open rebuilds them.)
-		err = s.writeIndexFiles(ctx, dir, seq)
+		err = s.writeIndexFiles(ctx, dir, seq, false)
 	}
 	s.persistMu.Unlock()
 	if err != nil {
-		return 0, 0, err
-	}
-	if err := durable.SyncDir(dir); err != nil {
-		return 0, 0, err
-	}
-	if err := durable.SyncDir(filepath.Dir(dir)); err != nil {
 		return 0, 0, err
 	}
 	ok = true
