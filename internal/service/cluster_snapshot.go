@@ -196,6 +196,9 @@ func (s *Service) StageReplica(ctx context.Context, t replica.Target, r io.Reade
 	if err := s.checkStageTarget(t); err != nil {
 		return err
 	}
+	if err := s.checkLeased(t); err != nil {
+		return err
+	}
 	target := s.stagedDir(t)
 	if _, err := os.Lstat(target); err == nil {
 		return api.ErrBadRequest("shard %d of generation %d of %s is already staged", t.Shard, t.Generation, t.Collection)
@@ -228,8 +231,13 @@ func (s *Service) UnstageReplicas(ctx context.Context, t replica.Target) error {
 	if err := s.checkStageTarget(t); err != nil {
 		return err
 	}
+	s.stageMu.Lock()
+	defer s.stageMu.Unlock()
 	if err := os.RemoveAll(s.generationDir(t.Collection, t.Generation)); err != nil {
 		return fmt.Errorf("cannot remove staged replicas: %w", err)
+	}
+	if err := os.Remove(s.leasePath(t)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot remove staging lease: %w", err)
 	}
 	return nil
 }
@@ -283,6 +291,8 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 	}
 	gen := newGeneration()
 	staged := map[uint64]bool{}
+	leases := s.newStageLeases(replica.Target{Collection: name, Generation: gen})
+	defer leases.close()
 	unstage := func() {
 		for peer := range staged {
 			t := replica.Target{Collection: name, Generation: gen}
@@ -304,11 +314,26 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 		epochs[i] = max(1, cc.Shards[i].Epoch)
 		for _, peer := range peers {
 			staged[peer] = true
-			if err := h.stage(ctx, peer, replica.Target{Collection: name, Generation: gen, Shard: i}, shardFile(i)); err != nil {
+			err := leases.take(ctx, peer)
+			if err == nil {
+				err = h.stage(ctx, peer, replica.Target{Collection: name, Generation: gen, Shard: i}, shardFile(i))
+			}
+			if err != nil {
 				unstage()
 				return fmt.Errorf("cannot stage shard %d on peer %d: %w", i, peer, err)
 			}
 		}
+	}
+	if err := h.failpoint(FailpointClusterRestoreStaged); err != nil {
+		unstage()
+		return err
+	}
+	// Renewed just before the proposal, so that no node removes its staged
+	// replicas while the command commits; a lease already lost means a
+	// node removed them, and the restore cannot go on.
+	if err := leases.renew(ctx); err != nil {
+		unstage()
+		return api.ErrUnavailable("cannot restore collection %s: a staging lease was lost: %v", name, err)
 	}
 	cmd := &meta.Command{V: meta.RestoreCommandVersion, Type: meta.TypeRestoreCollection, Collection: name, Config: cc.Config,
 		PayloadIndexes: cc.PayloadIndexes, CreatedAt: s.opts.Now().UTC(), Generation: gen, Placement: plan, Epochs: epochs}
