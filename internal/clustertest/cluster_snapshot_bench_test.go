@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,8 +100,19 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	colls := []string{"fm-a", "fm-b"}
 	loadStart := time.Now()
 	for _, name := range colls {
-		src.MustDo(0, "PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 784, "distance": "Euclid"},
-			"shard_number": 3, "replication_factor": 2}, nil)
+		// A loaded machine may lose the Raft leader for a moment: the
+		// create is retried while the cluster answers 503.
+		for try := 0; ; try++ {
+			code, raw := src.Do(0, "PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 784, "distance": "Euclid"},
+				"shard_number": 3, "replication_factor": 2}, nil)
+			if code == 200 || (try > 0 && code == 400 && strings.Contains(string(raw), "already exists")) {
+				break
+			}
+			if code != 503 || try == 30 {
+				t.Fatalf("PUT /collections/%s: %d %s", name, code, raw)
+			}
+			time.Sleep(time.Second)
+		}
 		var wg sync.WaitGroup
 		var next atomic.Int64
 		for w := range 4 {
