@@ -468,6 +468,17 @@ func (m *Manager) CheckRecover(ctx context.Context, collection string, shardID i
 	if !ValidPriority(opts.Priority) {
 		return errPriority(opts.Priority)
 	}
+	if m.ClusterMode() {
+		// Qdrant's priorities decide between a node's recovered replicas
+		// and the others (snapshot: the others re-sync from it; replica:
+		// they overwrite it; no_sync: they diverge); Shoal does not
+		// implement that yet, so it refuses before anything is downloaded.
+		what := "a collection"
+		if shardID >= 0 {
+			what = "a shard"
+		}
+		return api.ErrBadRequest("Recovering %s from a collection or shard snapshot (priority replica, snapshot or no_sync) is not supported in cluster mode by this version of Shoal: restore the collection from a cluster snapshot instead (POST /cluster/snapshots/recover with \"collection\" and \"as\")", what)
+	}
 	return nil
 }
 
