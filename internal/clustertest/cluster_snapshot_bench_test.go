@@ -273,22 +273,23 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	t.Logf("restore of %s (%.1f MB, %d points) into a fresh 3-node cluster: %s", snap.Name, float64(snap.Size)/1e6, snap.Points, restoreTook.Round(time.Millisecond))
 }
 
-// createAndWait creates a cluster snapshot through node i in the
-// background (it may outlast the harness's HTTP timeout) and waits until
-// the node lists it.
+// createAndWait creates a cluster snapshot through node i and waits for
+// it (with a client that outlasts the harness's one-minute timeout), so
+// that a failed snapshot fails the benchmark with its error.
 func createAndWait(t *testing.T, c *Cluster, i, round int) clusterSnap {
 	t.Helper()
-	var before []clusterSnap
-	c.MustDo(i, "GET", "/cluster/snapshots", nil, &before)
-	if code, raw := c.Do(i, "POST", "/cluster/snapshots?wait=false", map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}}, nil); code != 202 {
-		t.Fatalf("POST /cluster/snapshots?wait=false: %d %s", code, raw)
+	body, _ := json.Marshal(map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}})
+	resp, err := (&http.Client{Timeout: 30 * time.Minute}).Post("http://"+c.Nodes[i].Srv.HTTPAddr()+"/cluster/snapshots", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for {
-		var list []clusterSnap
-		c.MustDo(i, "GET", "/cluster/snapshots", nil, &list)
-		if len(list) > len(before) {
-			return list[len(list)-1]
-		}
-		time.Sleep(100 * time.Millisecond)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var env struct {
+		Result clusterSnap `json:"result"`
 	}
+	if resp.StatusCode != 200 || json.Unmarshal(raw, &env) != nil {
+		t.Fatalf("POST /cluster/snapshots: %d %s", resp.StatusCode, raw)
+	}
+	return env.Result
 }
