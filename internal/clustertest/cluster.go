@@ -41,6 +41,9 @@ type Options struct {
 	Faults bool
 	// ShardOptions, when set, adjusts every shard's options on every node.
 	ShardOptions func(*shard.Options)
+	// Failpoint, when set, is node i's service failpoint hook
+	// (service.Options.Failpoint) in every run of the node.
+	Failpoint func(i int, point string) error
 }
 
 // Cluster is a set of in-process nodes.
@@ -160,6 +163,9 @@ func (c *Cluster) Start(i int) {
 		c.t.Fatalf("node %d already running", i)
 	}
 	so := server.Options{Version: "test", P2PListener: n.ln, ShardOptions: c.opts.ShardOptions}
+	if fp := c.opts.Failpoint; fp != nil {
+		so.Failpoint = func(point string) error { return fp(i, point) }
+	}
 	if os.Getenv("SHOAL_TEST_LOGS") != "" {
 		so.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", i)
 	}

@@ -1,10 +1,15 @@
 package clustertest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -95,8 +100,19 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	colls := []string{"fm-a", "fm-b"}
 	loadStart := time.Now()
 	for _, name := range colls {
-		src.MustDo(0, "PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 784, "distance": "Euclid"},
-			"shard_number": 3, "replication_factor": 2}, nil)
+		// A loaded machine may lose the Raft leader for a moment: the
+		// create is retried while the cluster answers 503.
+		for try := 0; ; try++ {
+			code, raw := src.Do(0, "PUT", "/collections/"+name, map[string]any{"vectors": map[string]any{"size": 784, "distance": "Euclid"},
+				"shard_number": 3, "replication_factor": 2}, nil)
+			if code == 200 || (try > 0 && code == 400 && strings.Contains(string(raw), "already exists")) {
+				break
+			}
+			if code != 503 || try == 30 {
+				t.Fatalf("PUT /collections/%s: %d %s", name, code, raw)
+			}
+			time.Sleep(time.Second)
+		}
 		var wg sync.WaitGroup
 		var next atomic.Int64
 		for w := range 4 {
@@ -217,7 +233,18 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	dst := startCluster(t, 3)
 	start := time.Now()
 	location := "http://" + src.Nodes[1].Srv.HTTPAddr() + "/cluster/snapshots/" + snap.Name
-	dst.MustDo(0, "POST", "/cluster/snapshots/recover", map[string]any{"location": location, "checksum": snap.Checksum}, nil)
+	// The harness's requests time out after a minute; a restore on a
+	// loaded machine may take longer.
+	body, _ := json.Marshal(map[string]any{"location": location, "checksum": snap.Checksum})
+	resp, err := (&http.Client{Timeout: 30 * time.Minute}).Post("http://"+dst.Nodes[0].Srv.HTTPAddr()+"/cluster/snapshots/recover", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("restore: %d %s", resp.StatusCode, raw)
+	}
 	restoreTook := time.Since(start)
 	for _, name := range colls {
 		waitConverged(t, dst, name, 3, 2, 5*time.Minute)
@@ -226,22 +253,23 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	t.Logf("restore of %s (%.1f MB, %d points) into a fresh 3-node cluster: %s", snap.Name, float64(snap.Size)/1e6, snap.Points, restoreTook.Round(time.Millisecond))
 }
 
-// createAndWait creates a cluster snapshot through node i in the
-// background (it may outlast the harness's HTTP timeout) and waits until
-// the node lists it.
+// createAndWait creates a cluster snapshot through node i and waits for
+// it (with a client that outlasts the harness's one-minute timeout), so
+// that a failed snapshot fails the benchmark with its error.
 func createAndWait(t *testing.T, c *Cluster, i, round int) clusterSnap {
 	t.Helper()
-	var before []clusterSnap
-	c.MustDo(i, "GET", "/cluster/snapshots", nil, &before)
-	if code, raw := c.Do(i, "POST", "/cluster/snapshots?wait=false", map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}}, nil); code != 202 {
-		t.Fatalf("POST /cluster/snapshots?wait=false: %d %s", code, raw)
+	body, _ := json.Marshal(map[string]any{"labels": map[string]string{"round": strconv.Itoa(round)}})
+	resp, err := (&http.Client{Timeout: 30 * time.Minute}).Post("http://"+c.Nodes[i].Srv.HTTPAddr()+"/cluster/snapshots", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for {
-		var list []clusterSnap
-		c.MustDo(i, "GET", "/cluster/snapshots", nil, &list)
-		if len(list) > len(before) {
-			return list[len(list)-1]
-		}
-		time.Sleep(100 * time.Millisecond)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var env struct {
+		Result clusterSnap `json:"result"`
 	}
+	if resp.StatusCode != 200 || json.Unmarshal(raw, &env) != nil {
+		t.Fatalf("POST /cluster/snapshots: %d %s", resp.StatusCode, raw)
+	}
+	return env.Result
 }

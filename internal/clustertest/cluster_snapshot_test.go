@@ -1,9 +1,14 @@
 package clustertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -13,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shoal-db/shoal/internal/config"
+	"github.com/shoal-db/shoal/internal/service"
 	"github.com/shoal-db/shoal/internal/snapshot"
 )
 
@@ -395,4 +401,135 @@ func TestClusterSnapshotSchedule(t *testing.T) {
 		}
 	}
 	t.Logf("%d scheduled cluster snapshots, one per due time, from %s to %s", len(ds), ds[0].Format("15:04:05"), ds[len(ds)-1].Format("15:04:05"))
+}
+
+// TestClusterRestoreStagedLeak stops the node running a cluster restore
+// after it staged every replica and before it proposed the collection (a
+// crash: nothing of the restore runs on): the other nodes remove what was
+// staged on them once its lease runs out, and the restarted node removes
+// what it staged on itself at start, before its lease would have run out.
+func TestClusterRestoreStagedLeak(t *testing.T) {
+	const ttl = 8 * time.Second
+	staged := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	c := New(t, Options{Configure: func(i int, cfg *config.Config) {
+		fastFailure(i, cfg)
+		cfg.Cluster.RestoreStageTimeout = config.Duration(ttl)
+	}, Failpoint: func(i int, point string) error {
+		if i != 0 || point != service.FailpointClusterRestoreStaged {
+			return nil
+		}
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return nil
+		}
+		close(staged)
+		<-release // the node is stopped meanwhile: the restore never goes on
+		return errors.New("crashed")
+	}})
+	t.Cleanup(func() { close(release) })
+	for i := range c.Nodes {
+		c.Start(i)
+	}
+	if err := c.WaitFormed(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.MustDo(0, "PUT", "/collections/c", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Cosine"},
+		"shard_number": 3, "replication_factor": 3}, nil)
+	c.MustDo(0, "PUT", "/collections/c/points?wait=true", map[string]any{"points": testPoints(300, 8, 5)}, nil)
+	var snap clusterSnap
+	c.MustDo(1, "POST", "/cluster/snapshots", map[string]any{}, &snap)
+	location := "http://" + c.Nodes[1].Srv.HTTPAddr() + "/cluster/snapshots/" + snap.Name
+	// Qdrant's collection and shard recovery with a priority is refused in
+	// cluster mode, before anything is downloaded, naming the way that works.
+	for _, path := range []string{"/collections/c/snapshots/recover", "/collections/c/shards/0/snapshots/recover"} {
+		for _, prio := range []string{"snapshot", "replica", "no_sync"} {
+			code, raw := c.Do(2, "PUT", path, map[string]any{"location": "http://127.0.0.1:1/none.snapshot", "priority": prio}, nil)
+			if code != 400 || !strings.Contains(string(raw), "not supported in cluster mode") || !strings.Contains(string(raw), "/cluster/snapshots/recover") {
+				t.Fatalf("PUT %s priority %s: %d %s", path, prio, code, raw)
+			}
+		}
+	}
+
+	// The restore through node 0 as c2 (every node gets a replica of every
+	// shard) stops at the failpoint; the request is abandoned.
+	addr := c.Nodes[0].Srv.HTTPAddr()
+	go func() {
+		b, _ := json.Marshal(map[string]any{"location": location, "collection": "c", "as": "c2"})
+		resp, err := (&http.Client{Timeout: time.Minute}).Post("http://"+addr+"/cluster/snapshots/recover", "application/json", bytes.NewReader(b))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-staged:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the restore did not reach its staged step")
+	}
+	stagedDirs := func(i int) []string {
+		m, _ := filepath.Glob(filepath.Join(c.Nodes[i].Cfg.Storage.StoragePath, "collections", "c2", "gen-*"))
+		return m
+	}
+	for i := range c.Nodes {
+		if len(stagedDirs(i)) != 2 { // the generation's directory and its lease
+			t.Fatalf("node %d holds %v after staging", i, stagedDirs(i))
+		}
+	}
+	leasePaths, _ := filepath.Glob(filepath.Join(c.Nodes[0].Cfg.Storage.StoragePath, "collections", "c2", "gen-*.lease"))
+	raw, err := os.ReadFile(leasePaths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lease struct {
+		Expires time.Time `json:"expires"`
+	}
+	if err := json.Unmarshal(raw, &lease); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	c.Nodes[0].Srv.Close(ctx)
+	cancel()
+	c.Nodes[0].Srv = nil
+	stopped := time.Now()
+
+	// Node 0 restarts at once: what it staged on itself in its earlier
+	// incarnation goes at start, without waiting for the lease.
+	c.Start(0)
+	for len(stagedDirs(0)) > 0 {
+		if time.Now().After(lease.Expires) {
+			t.Fatalf("node 0 still holds %v at its lease's end (%s after it stopped)", stagedDirs(0), time.Since(stopped))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("node 0 removed its own staged replicas %s after it stopped", time.Since(stopped).Round(time.Millisecond))
+	// The others remove theirs once the lease runs out.
+	for _, i := range []int{1, 2} {
+		for len(stagedDirs(i)) > 0 {
+			if time.Since(stopped) > ttl+10*time.Second {
+				t.Fatalf("node %d still holds %v %s after the owner stopped", i, stagedDirs(i), time.Since(stopped))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Logf("staged replicas removed everywhere %s after the owner stopped", time.Since(stopped).Round(time.Millisecond))
+	// The restore can run again, and completes.
+	c.MustDo(2, "POST", "/cluster/snapshots/recover", map[string]any{"location": location, "collection": "c", "as": "c2"}, nil)
+	if got, want := len(scrollAll(t, c, 1, "c2")), 300; got != want {
+		t.Fatalf("restored c2 holds %d points, want %d", got, want)
+	}
+	for i := range c.Nodes {
+		if leases, _ := filepath.Glob(filepath.Join(c.Nodes[i].Cfg.Storage.StoragePath, "collections", "c2", "gen-*.lease")); len(leases) != 0 {
+			// The sweep removes a committed restore's leases soon after.
+			deadline := time.Now().Add(10 * time.Second)
+			for len(leases) != 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+				leases, _ = filepath.Glob(filepath.Join(c.Nodes[i].Cfg.Storage.StoragePath, "collections", "c2", "gen-*.lease"))
+			}
+			if len(leases) != 0 {
+				t.Fatalf("node %d keeps the leases %v of a committed restore", i, leases)
+			}
+		}
+	}
 }

@@ -37,6 +37,7 @@ func TestClusterDefaults(t *testing.T) {
 		{"cluster.node_down_after", c.NodeDownAfter.Std(), 10 * time.Second},
 		{"cluster.max_transfers_per_node", c.MaxTransfersPerNode, 1},
 		{"cluster.transfer_rate_limit_mb", c.TransferRateLimitMB, 0},
+		{"cluster.restore_stage_timeout", c.RestoreStageTimeout.Std(), 10 * time.Minute},
 		{"cluster.auto_heal", c.AutoHeal, true},
 		{"cluster.rebalance", c.Rebalance, true},
 		{"cluster.grpc_timeout_ms", c.GRPCTimeoutMS, 5000},
@@ -77,6 +78,7 @@ cluster:
   node_down_after: 2.5
   max_transfers_per_node: 3
   transfer_rate_limit_mb: 40
+  restore_stage_timeout: 2m
   auto_heal: false
   rebalance: false
   grpc_timeout_ms: 700
@@ -100,7 +102,7 @@ cluster:
 		AdvertiseURI: "http://node1.example:6335", Secret: testSecret, Zone: "z1", Region: "r1",
 		Labels:          map[string]string{"rack": "a7", "tier": "hot"},
 		DeadNodeTimeout: Duration(90 * time.Second), NodeDownAfter: Duration(2500 * time.Millisecond),
-		MaxTransfersPerNode: 3, TransferRateLimitMB: 40, GRPCTimeoutMS: 700, ConnectionTimeoutMS: 800,
+		MaxTransfersPerNode: 3, TransferRateLimitMB: 40, RestoreStageTimeout: Duration(2 * time.Minute), GRPCTimeoutMS: 700, ConnectionTimeoutMS: 800,
 		P2P:       P2PConfig{Port: DefaultP2PPort, Host: "10.1.2.3", Insecure: true, ConnectionPoolSize: 4},
 		Consensus: ConsensusConfig{TickPeriodMS: 50, BootstrapTimeoutSec: 30, MaxMessageQueueSize: 200, CompactWALEntries: 256},
 	}
@@ -218,6 +220,7 @@ func TestClusterValidation(t *testing.T) {
 		{"down after beyond dead", []string{"SHOAL__CLUSTER__NODE_DOWN_AFTER=10m"}, []string{"cluster.node_down_after: must not exceed cluster.dead_node_timeout"}},
 		{"transfers", []string{"SHOAL__CLUSTER__MAX_TRANSFERS_PER_NODE=0"}, []string{"cluster.max_transfers_per_node: must be at least 1"}},
 		{"rate", []string{"SHOAL__CLUSTER__TRANSFER_RATE_LIMIT_MB=-1"}, []string{"cluster.transfer_rate_limit_mb: must not be negative"}},
+		{"stage timeout", []string{"SHOAL__CLUSTER__RESTORE_STAGE_TIMEOUT=0.5"}, []string{"cluster.restore_stage_timeout: must be at least 1s"}},
 		{"qdrant timeouts", []string{"QDRANT__CLUSTER__GRPC_TIMEOUT_MS=0", "QDRANT__CLUSTER__CONNECTION_TIMEOUT_MS=0", "QDRANT__CLUSTER__P2P__CONNECTION_POOL_SIZE=0"},
 			[]string{"cluster.grpc_timeout_ms", "cluster.connection_timeout_ms", "cluster.p2p.connection_pool_size"}},
 		{"consensus", []string{"QDRANT__CLUSTER__CONSENSUS__TICK_PERIOD_MS=0", "QDRANT__CLUSTER__CONSENSUS__BOOTSTRAP_TIMEOUT_SEC=0",

@@ -252,6 +252,11 @@ type ClusterConfig struct {
 	// TransferRateLimitMB bounds one shard transfer's rate in MiB/s (0: no
 	// limit).
 	TransferRateLimitMB int `yaml:"transfer_rate_limit_mb"`
+	// RestoreStageTimeout is how long replicas staged on a node for a
+	// cluster snapshot restore wait for the restore to commit once the
+	// node running it stops renewing their lease; then they are removed
+	// (minimum 1s).
+	RestoreStageTimeout Duration `yaml:"restore_stage_timeout"`
 	// AutoHeal re-creates the replicas of dead peers on live ones.
 	AutoHeal bool `yaml:"auto_heal"`
 	// Rebalance moves shards to even out peers.
@@ -383,6 +388,7 @@ func Default() Config {
 			DeadNodeTimeout:     Duration(5 * time.Minute),
 			NodeDownAfter:       Duration(10 * time.Second),
 			MaxTransfersPerNode: 1,
+			RestoreStageTimeout: Duration(10 * time.Minute),
 			AutoHeal:            true,
 			Rebalance:           true,
 			GRPCTimeoutMS:       5000,

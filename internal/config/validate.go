@@ -233,6 +233,9 @@ func (c Config) validateCluster(bad func(key, format string, args ...any), port 
 		}
 	}
 	atLeast1("cluster.max_transfers_per_node", cl.MaxTransfersPerNode)
+	if cl.RestoreStageTimeout.Std() < time.Second {
+		bad("cluster.restore_stage_timeout", "must be at least 1s, got %s", cl.RestoreStageTimeout)
+	}
 	if cl.TransferRateLimitMB < 0 {
 		bad("cluster.transfer_rate_limit_mb", "must not be negative (0 means no limit), got %d", cl.TransferRateLimitMB)
 	}

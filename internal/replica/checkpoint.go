@@ -22,13 +22,32 @@ import (
 // snapshots: Fetch streams a checkpoint of a replica to the node that
 // assembles a cluster snapshot, Stage writes a shard archive into a
 // collection generation that is not in the metadata yet (a cluster
-// restore stages every replica, then proposes the collection), and Unstage
-// removes such a generation again when the restore fails.
+// restore stages every replica, then proposes the collection), Lease
+// gives such a generation an owner and a deadline (staged data whose
+// restore does not finish in time is removed by its node), and Unstage
+// removes it again when the restore fails.
 const (
 	methodFetch   = "/" + serviceName + "/Fetch"
 	methodStage   = "/" + serviceName + "/Stage"
 	methodUnstage = "/" + serviceName + "/Unstage"
+	methodLease   = "/" + serviceName + "/Lease"
 )
+
+// LeaseRequest takes or renews the lease on the replicas staged for the
+// generation of Target (its Shard is ignored): Owner, the peer running the
+// restore in its process incarnation Boot, holds them for TTLMillis more.
+// A renewal (Renew) fails when the node no longer holds a lease for the
+// generation (it expired and the staged replicas were removed).
+type LeaseRequest struct {
+	Target
+	Owner     uint64 `json:"owner"`
+	Boot      string `json:"boot"`
+	TTLMillis int64  `json:"ttl_ms"`
+	Renew     bool   `json:"renew,omitempty"`
+}
+
+// Leaser takes or renews a staging lease on this node.
+type Leaser func(ctx context.Context, r *LeaseRequest) error
 
 // FetchRequest asks a replica for a checkpoint archive of its shard, sent
 // at most at Rate bytes per second (unpaced when 0).
@@ -160,16 +179,19 @@ func (s *Server) checkpointMethods() ([]grpc.MethodDesc, []grpc.StreamDesc) {
 		pr.CloseWithError(errors.New("stage ended"))
 		return &Empty{}, err
 	})
+	lease := s.lease
 	methods := []grpc.MethodDesc{p2p.Unary("Unstage", func(ctx context.Context, t *Target) (*Empty, error) {
 		return &Empty{}, unstage(ctx, *t)
+	}), p2p.Unary("Lease", func(ctx context.Context, r *LeaseRequest) (*Empty, error) {
+		return &Empty{}, lease(ctx, r)
 	})}
 	return methods, []grpc.StreamDesc{fetch, staged}
 }
 
-// WithCheckpoints adds the Fetch, Stage and Unstage methods (cluster
-// snapshots and their restore) to the server.
-func (s *Server) WithCheckpoints(src CheckpointSource, stage Stager, unstage Unstager) *Server {
-	s.checkpoints, s.stage, s.unstage = src, stage, unstage
+// WithCheckpoints adds the Fetch, Stage, Unstage and Lease methods
+// (cluster snapshots and their restore) to the server.
+func (s *Server) WithCheckpoints(src CheckpointSource, stage Stager, unstage Unstager, lease Leaser) *Server {
+	s.checkpoints, s.stage, s.unstage, s.lease = src, stage, unstage, lease
 	return s
 }
 
@@ -235,6 +257,12 @@ func Stage(ctx context.Context, cc *grpc.ClientConn, t Target, r io.Reader) erro
 		}
 	}
 	_, err = closeAndRecv()
+	return err
+}
+
+// Lease takes or renews a staging lease on the peer behind cc.
+func Lease(ctx context.Context, cc *grpc.ClientConn, r *LeaseRequest) error {
+	_, err := p2p.Call[LeaseRequest, Empty](ctx, cc, methodLease, r)
 	return err
 }
 

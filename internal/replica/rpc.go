@@ -85,11 +85,12 @@ type Server struct {
 	locate  Locator
 	install Installer
 
-	// checkpoints, stage and unstage serve cluster snapshots
+	// checkpoints, stage, unstage and lease serve cluster snapshots
 	// (checkpoint.go; nil without WithCheckpoints).
 	checkpoints CheckpointSource
 	stage       Stager
 	unstage     Unstager
+	lease       Leaser
 }
 
 // NewServer returns a server that finds replicas with locate and installs

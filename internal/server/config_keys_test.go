@@ -542,6 +542,7 @@ func keyRows() []keyRow {
 		cluster("cluster.node_down_after", "5s", func(c config.ClusterConfig) any { return c.NodeDownAfter }),
 		cluster("cluster.max_transfers_per_node", 2, func(c config.ClusterConfig) any { return c.MaxTransfersPerNode }),
 		cluster("cluster.transfer_rate_limit_mb", 50, func(c config.ClusterConfig) any { return c.TransferRateLimitMB }),
+		cluster("cluster.restore_stage_timeout", "2m0s", func(c config.ClusterConfig) any { return c.RestoreStageTimeout }),
 		cluster("cluster.auto_heal", false, func(c config.ClusterConfig) any { return c.AutoHeal }),
 		cluster("cluster.rebalance", false, func(c config.ClusterConfig) any { return c.Rebalance }),
 		cluster("cluster.grpc_timeout_ms", 700, func(c config.ClusterConfig) any { return c.GRPCTimeoutMS }),

@@ -70,6 +70,9 @@ type Options struct {
 	// ShardOptions, when set, adjusts every shard's options (tests: a
 	// short op log forces checkpoint transfers).
 	ShardOptions func(*shard.Options)
+	// Failpoint, when set (tests only), is the service's failpoint hook
+	// (service.Options.Failpoint).
+	Failpoint func(point string) error
 }
 
 // Server is one Shoal node: the service over its storage and the two API
@@ -164,6 +167,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		AckTimeout:    cfg.Cluster.NodeDownAfter.Std(),
 		FailoverAfter: min(cfg.Cluster.NodeDownAfter.Std(), service.DefaultFailoverAfter),
 		TransferRate:  float64(cfg.Cluster.TransferRateLimitMB) * (1 << 20),
+		StageTimeout:  cfg.Cluster.RestoreStageTimeout.Std(),
+		Failpoint:     s.opts.Failpoint,
 		Heal: service.HealOptions{
 			Disabled:            !cfg.Cluster.AutoHeal,
 			DeadAfter:           cfg.Cluster.DeadNodeTimeout.Std(),

@@ -89,7 +89,7 @@ func activeReplicas(sp meta.ShardPlacement, self uint64) []uint64 {
 }
 
 // FetchShard implements snapshot.ClusterSource.
-func (h *SnapshotHooks) FetchShard(ctx context.Context, name string, gen uint64, id int, path string) (snapshot.ClusterShard, error) {
+func (h *SnapshotHooks) FetchShard(ctx context.Context, name string, gen uint64, id int, w snapshot.EntryWriter) (snapshot.ClusterShard, error) {
 	s := h.s
 	if s.cluster == nil {
 		return snapshot.ClusterShard{}, errNotClustered
@@ -104,10 +104,15 @@ func (h *SnapshotHooks) FetchShard(ctx context.Context, name string, gen uint64,
 	self := s.cluster.ID()
 	t := replica.Target{Collection: name, Generation: gen, Shard: id}
 	var errs []error
-	for _, peer := range activeReplicas(c.Shards[id], self) {
-		info, sum, size, err := h.fetchFrom(ctx, peer, self, t, path)
+	for k, peer := range activeReplicas(c.Shards[id], self) {
+		if k > 0 {
+			if err := w.Reset(); err != nil {
+				return snapshot.ClusterShard{}, err
+			}
+		}
+		info, err := h.fetchFrom(ctx, peer, self, t, w)
 		if err == nil {
-			return snapshot.ClusterShard{ID: id, LastSeq: info.Seq, Epoch: info.Epoch, Points: info.Points, SourcePeer: peer, Size: size, SHA256: sum}, nil
+			return snapshot.ClusterShard{ID: id, LastSeq: info.Seq, Epoch: info.Epoch, SourcePeer: peer}, nil
 		}
 		if ctx.Err() != nil {
 			return snapshot.ClusterShard{}, ctx.Err()
@@ -124,51 +129,22 @@ func (h *SnapshotHooks) FetchShard(ctx context.Context, name string, gen uint64,
 	return snapshot.ClusterShard{}, api.ErrUnavailable("cannot fetch shard %d of collection %s from any Active replica: %v", id, name, errors.Join(errs...))
 }
 
-// fetchFrom writes a checkpoint of peer's replica of t into path and
-// returns it with the file's SHA-256 and size, hashed as it was written.
-func (h *SnapshotHooks) fetchFrom(ctx context.Context, peer, self uint64, t replica.Target, path string) (replica.CheckpointInfo, string, int64, error) {
-	var info replica.CheckpointInfo
-	f, err := os.Create(path)
-	if err != nil {
-		return info, "", 0, fmt.Errorf("cannot create %s: %w", path, err)
-	}
-	defer f.Close()
-	hw := snapshot.NewHashingWriter(f)
+// fetchFrom writes a checkpoint of peer's replica of t to w: this node's
+// own (replica.WriteCheckpoint) or another's over the p2p port.
+func (h *SnapshotHooks) fetchFrom(ctx context.Context, peer, self uint64, t replica.Target, w io.Writer) (replica.CheckpointInfo, error) {
 	if peer == self {
 		sh, cfg, release, err := h.s.CheckpointSource(ctx, t)
 		if err != nil {
-			return info, "", 0, err
+			return replica.CheckpointInfo{}, err
 		}
-		info, err = replica.WriteCheckpoint(ctx, sh, t, cfg, self, h.s.opts.TransferRate, hw)
-		release()
-		if err != nil {
-			return info, "", 0, err
-		}
-	} else {
-		cc, err := h.s.opts.PeerDial(peer)
-		if err != nil {
-			return info, "", 0, err
-		}
-		if info, err = replica.Fetch(ctx, cc, t, h.s.opts.TransferRate, hw); err != nil {
-			return info, "", 0, err
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return info, "", 0, err
-		}
-		man, err := snapshot.ReadManifest(f)
-		if err != nil {
-			return info, "", 0, err
-		}
-		if man.Kind != snapshot.KindShard || man.Collection != t.Collection || len(man.Shards) != 1 ||
-			man.Shards[0].ID != t.Shard || man.Shards[0].LastSeq != info.Seq {
-			return info, "", 0, fmt.Errorf("peer %d sent an archive that is not shard %d of %s at %d", peer, t.Shard, t.Collection, info.Seq)
-		}
-		info.Points = man.Shards[0].Points
+		defer release()
+		return replica.WriteCheckpoint(ctx, sh, t, cfg, self, h.s.opts.TransferRate, w)
 	}
-	if err := f.Sync(); err != nil {
-		return info, "", 0, err
+	cc, err := h.s.opts.PeerDial(peer)
+	if err != nil {
+		return replica.CheckpointInfo{}, err
 	}
-	return info, hw.Sum(), hw.Size(), f.Close()
+	return replica.Fetch(ctx, cc, t, h.s.opts.TransferRate, w)
 }
 
 // CheckpointSource finds this node's Active replica of a shard for a
@@ -220,6 +196,9 @@ func (s *Service) StageReplica(ctx context.Context, t replica.Target, r io.Reade
 	if err := s.checkStageTarget(t); err != nil {
 		return err
 	}
+	if err := s.checkLeased(t); err != nil {
+		return err
+	}
 	target := s.stagedDir(t)
 	if _, err := os.Lstat(target); err == nil {
 		return api.ErrBadRequest("shard %d of generation %d of %s is already staged", t.Shard, t.Generation, t.Collection)
@@ -252,8 +231,13 @@ func (s *Service) UnstageReplicas(ctx context.Context, t replica.Target) error {
 	if err := s.checkStageTarget(t); err != nil {
 		return err
 	}
+	s.stageMu.Lock()
+	defer s.stageMu.Unlock()
 	if err := os.RemoveAll(s.generationDir(t.Collection, t.Generation)); err != nil {
 		return fmt.Errorf("cannot remove staged replicas: %w", err)
+	}
+	if err := os.Remove(s.leasePath(t)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot remove staging lease: %w", err)
 	}
 	return nil
 }
@@ -307,6 +291,8 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 	}
 	gen := newGeneration()
 	staged := map[uint64]bool{}
+	leases := s.newStageLeases(replica.Target{Collection: name, Generation: gen})
+	defer leases.close()
 	unstage := func() {
 		for peer := range staged {
 			t := replica.Target{Collection: name, Generation: gen}
@@ -328,11 +314,26 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 		epochs[i] = max(1, cc.Shards[i].Epoch)
 		for _, peer := range peers {
 			staged[peer] = true
-			if err := h.stage(ctx, peer, replica.Target{Collection: name, Generation: gen, Shard: i}, shardFile(i)); err != nil {
+			err := leases.take(ctx, peer)
+			if err == nil {
+				err = h.stage(ctx, peer, replica.Target{Collection: name, Generation: gen, Shard: i}, shardFile(i))
+			}
+			if err != nil {
 				unstage()
 				return fmt.Errorf("cannot stage shard %d on peer %d: %w", i, peer, err)
 			}
 		}
+	}
+	if err := h.failpoint(FailpointClusterRestoreStaged); err != nil {
+		unstage()
+		return err
+	}
+	// Renewed just before the proposal, so that no node removes its staged
+	// replicas while the command commits; a lease already lost means a
+	// node removed them, and the restore cannot go on.
+	if err := leases.renew(ctx); err != nil {
+		unstage()
+		return api.ErrUnavailable("cannot restore collection %s: a staging lease was lost: %v", name, err)
 	}
 	cmd := &meta.Command{V: meta.RestoreCommandVersion, Type: meta.TypeRestoreCollection, Collection: name, Config: cc.Config,
 		PayloadIndexes: cc.PayloadIndexes, CreatedAt: s.opts.Now().UTC(), Generation: gen, Placement: plan, Epochs: epochs}

@@ -65,10 +65,11 @@ func newClustered(opts Options) (*Service, error) {
 	}
 	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster,
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}, gens: map[string]uint64{},
-		sets: map[string][]*replicaSet{}}
+		sets: map[string][]*replicaSet{}, boot: newBootID()}
 	s.initSlots()
 	s.stopLoops = make(chan struct{})
 	go s.livenessLoop(s.stopLoops)
+	go s.stageSweeper(s.stopLoops)
 	s.log.Info("service started in cluster mode", "peer_id", opts.Cluster.ID(), "storage", opts.StorageDir)
 	return s, nil
 }

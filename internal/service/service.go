@@ -145,6 +145,10 @@ type Options struct {
 	// as that step's failure would; after the commit point the restore has
 	// happened and the error is only logged.
 	Failpoint func(point string) error
+	// StageTimeout is how long replicas staged on this node for a cluster
+	// restore wait for it to commit while its owner stops renewing their
+	// lease (0: DefaultStageTimeout; staging.go).
+	StageTimeout time.Duration
 }
 
 // Named steps of SnapshotHooks.RestoreCollection, in order, passed to
@@ -171,6 +175,9 @@ const (
 	// files and not yet reopened the collection. An error it returns fails
 	// the shard restore after the collection is reopened.
 	FailpointShardRestoreSwapped = "restore-shard/swapped"
+	// FailpointClusterRestoreStaged: a cluster restore has staged every
+	// replica of a collection and not yet proposed it.
+	FailpointClusterRestoreStaged = "cluster-restore/staged"
 )
 
 // RestoreFailpoints returns the collection restore's failpoints in order.
@@ -240,6 +247,10 @@ type Service struct {
 	// reconMu serialises the cluster listener's side effects (Applied,
 	// Restored) with the lookups that wait for them (cluster mode).
 	reconMu sync.Mutex
+	// stageMu serialises the staging leases' changes (staging.go); boot
+	// names this process's incarnation in the leases it takes.
+	stageMu sync.Mutex
+	boot    string
 
 	// readSlots and updateSlots hold one token per running read or update
 	// when Limits bound them (nil: no limit).

@@ -198,7 +198,7 @@ func readIndexFile(path string, sp *space, lastSeq uint64) (_ *indexFile, err er
 
 // writeIndexFile writes sp's store and graph into path atomically, tagged
 // with seq.
-func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64) error {
+func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64, sync bool) error {
 	var gbuf bytes.Buffer
 	if g != nil {
 		if _, err := g.WriteTo(&gbuf); err != nil {
@@ -210,7 +210,11 @@ func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64) error {
 	// never change (offsets are immutable), so reading them while writers
 	// set higher offsets is safe.
 	n := uint32(sp.store.Len())
-	return durable.WriteFileFunc(path, 0o644, func(w io.Writer) error {
+	write := durable.WriteFileFunc
+	if !sync {
+		write = writeFileNoSync
+	}
+	return write(path, 0o644, func(w io.Writer) error {
 		crc := crc32.New(castagnoli)
 		bw := bufio.NewWriterSize(w, 1<<20)
 		mw := io.MultiWriter(bw, crc)
@@ -277,7 +281,7 @@ func (s *Shard) persist(ctx context.Context, dir string, force bool) error {
 			sp.dirty.Store(false)
 		}
 	}
-	if err := s.writeIndexFiles(ctx, dir, seq); err != nil {
+	if err := s.writeIndexFiles(ctx, dir, seq, true); err != nil {
 		return err
 	}
 	if dir == s.opts.Dir {
@@ -288,7 +292,11 @@ func (s *Shard) persist(ctx context.Context, dir string, force bool) error {
 
 // writeIndexFiles writes the index files into dir/index for seq and removes
 // files of vector names no longer configured.
-func (s *Shard) writeIndexFiles(ctx context.Context, dir string, seq uint64) error {
+//
+// Unless sync, nothing is fsynced: for a checkpoint that is read once
+// into an archive and removed (a crash leaves only scratch to remove), the
+// files then usually never reach the disk at all.
+func (s *Shard) writeIndexFiles(ctx context.Context, dir string, seq uint64, sync bool) error {
 	idir := filepath.Join(dir, indexDirName)
 	if err := os.MkdirAll(idir, 0o755); err != nil {
 		return fmt.Errorf("cannot create index directory: %w", err)
@@ -307,7 +315,7 @@ func (s *Shard) writeIndexFiles(ctx context.Context, dir string, seq uint64) err
 		}
 		name := indexFileName(sp.name)
 		keep[name] = true
-		if err := writeIndexFile(filepath.Join(idir, name), sp, graphs[i], seq); err != nil {
+		if err := writeIndexFile(filepath.Join(idir, name), sp, graphs[i], seq, sync); err != nil {
 			return fmt.Errorf("cannot persist index of vector %q: %w", sp.name, err)
 		}
 	}
@@ -320,5 +328,22 @@ func (s *Shard) writeIndexFiles(ctx context.Context, dir string, seq uint64) err
 			os.Remove(filepath.Join(idir, e.Name()))
 		}
 	}
+	if !sync {
+		return nil
+	}
 	return durable.SyncDir(idir)
+}
+
+// writeFileNoSync writes path through write, without fsync (see
+// writeIndexFiles).
+func writeFileNoSync(path string, perm os.FileMode, write func(w io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return fmt.Errorf("cannot create %s: %w", path, err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return f.Close()
 }

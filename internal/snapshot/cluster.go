@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,12 +61,12 @@ type ClusterSource interface {
 	// it fails with a bad-request error on a standalone node.
 	ClusterLayout(ctx context.Context) (*ClusterLayout, error)
 	// FetchShard writes a shard archive (kind shard) of one shard of a
-	// collection generation into the file path, taken from one Active
-	// replica (this node's when it holds one) at a consistent point while
-	// writes continue, and describes it (Entry is left to the caller; Size
-	// and SHA256 too when it does not hash the file as it writes it).
-	// Not-found errors mean the collection is gone.
-	FetchShard(ctx context.Context, collection string, generation uint64, shard int, path string) (ClusterShard, error)
+	// collection generation to w, taken from one Active replica (this
+	// node's when it holds one) at a consistent point while writes
+	// continue, and returns its LastSeq, Epoch and SourcePeer (the caller
+	// reads the rest from the archive). Before trying another replica after
+	// a failure it resets w. Not-found errors mean the collection is gone.
+	FetchShard(ctx context.Context, collection string, generation uint64, shard int, w EntryWriter) (ClusterShard, error)
 	// RestoreClusterCollection creates collection name in this cluster from
 	// cc and the verified shard archives shardFile(i) names: placement for
 	// this cluster's peers, every shard's archive staged on each of its new
@@ -189,6 +190,10 @@ func describeCluster(d Description, man *Manifest) ClusterSnapshot {
 // each shard once, fetched from one Active replica, one shard at a time.
 // name gives the archive's name from its creation time. A collection
 // deleted meanwhile is left out.
+//
+// Each shard archive streams straight into the archive file, hashed once
+// as it arrives (streamWriter): the manifest, which holds every shard's
+// size and hash, has its place reserved at the start and is written last.
 func (m *Manager) CreateClusterArchive(ctx context.Context, labels map[string]string, name func(created time.Time) string) (*LocalArchive, error) {
 	cs, err := m.cluster()
 	if err != nil {
@@ -199,72 +204,138 @@ func (m *Manager) CreateClusterArchive(ctx context.Context, labels map[string]st
 	if err != nil {
 		return nil, err
 	}
-	root, err := m.scratch("cluster")
+	man := &Manifest{FormatVersion: ClusterFormatVersion, Kind: KindCluster, ShoalVersion: m.opts.ShoalVersion, PeerID: m.opts.PeerID,
+		CreatedAt: created.UTC().Truncate(time.Second), ClusterID: layout.ClusterID, Labels: maps.Clone(labels), Aliases: map[string]string{}}
+	reserve, err := clusterManifestReserve(man, layout)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(root)
-	man := &Manifest{FormatVersion: ClusterFormatVersion, Kind: KindCluster, ShoalVersion: m.opts.ShoalVersion, PeerID: m.opts.PeerID,
-		CreatedAt: created, ClusterID: layout.ClusterID, Labels: maps.Clone(labels), Aliases: map[string]string{}}
+	archiveName := name(created)
+	f, err := m.tempArchive(ClusterDir, archiveName)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		f.Close()
+		if !ok {
+			os.Remove(f.Name())
+		}
+	}()
+	sw, err := newStreamWriter(f, newRateLimitedWriter(ctx, f, m.opts.WriteBytesPerSecond), man.CreatedAt, reserve)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range layout.Collections {
-		cc, err := m.fetchCollection(ctx, cs, root, c, layout.Generations[c.Name])
+		mark := sw.mark()
+		dirs := []string{"collections/" + c.Name, "collections/" + c.Name + "/shards"}
+		if len(man.ClusterCollections) == 0 {
+			dirs = append([]string{"collections"}, dirs...)
+		}
+		cc, err := m.fetchCollection(ctx, cs, sw, dirs, c, layout.Generations[c.Name])
 		if api.KindOf(err) == api.KindNotFound {
 			m.log.Info("collection deleted during the cluster snapshot: left out", "collection", c.Name)
+			if err := sw.truncate(mark); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
+		man.Dirs = append(man.Dirs, dirs...)
 		man.ClusterCollections = append(man.ClusterCollections, *cc)
+		for _, s := range cc.Shards {
+			man.Files = append(man.Files, FileEntry{Path: s.Entry, Size: s.Size, SHA256: s.SHA256})
+		}
 	}
 	for alias, target := range layout.Aliases {
 		if slices.ContainsFunc(man.ClusterCollections, func(c ClusterCollection) bool { return c.Name == target }) {
 			man.Aliases[alias] = target
 		}
 	}
-	// The tree is known with its hashes (taken as the shards arrived):
-	// the archive is written without scanning it again.
-	if len(man.ClusterCollections) > 0 {
-		man.Dirs = append(man.Dirs, "collections")
-	}
-	for _, c := range man.ClusterCollections {
-		man.Dirs = append(man.Dirs, "collections/"+c.Name, "collections/"+c.Name+"/shards")
-		for _, s := range c.Shards {
-			man.Files = append(man.Files, FileEntry{Path: s.Entry, Size: s.Size, SHA256: s.SHA256})
-		}
-	}
 	sort.Strings(man.Dirs)
 	sort.Slice(man.Files, func(i, j int) bool { return man.Files[i].Path < man.Files[j].Path })
-	man.scanned = true
-	return m.writeLocal(ctx, man, root, ClusterDir, name(created))
+	if err := man.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot write snapshot %s: %w", archiveName, err)
+	}
+	size, sum, err := sw.finish(ctx, man)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write snapshot %s: %w", archiveName, err)
+	}
+	ok = true
+	return &LocalArchive{Path: f.Name(), Dir: ClusterDir, Manifest: man, Description: Description{
+		Name: archiveName, Size: size, Checksum: sum, CreationTime: man.CreatedAt.Format(qdrantTimeLayout)}}, nil
 }
 
-// fetchCollection fetches every shard of one collection into
-// root/collections/<name>/shards/.
-func (m *Manager) fetchCollection(ctx context.Context, cs ClusterSource, root string, c ClusterCollection, gen uint64) (*ClusterCollection, error) {
-	dir := filepath.Join(root, "collections", c.Name, "shards")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create cluster snapshot: %w", err)
+// clusterManifestReserve returns the bytes to reserve for the manifest of
+// a cluster archive of layout: man completed with every collection and
+// shard at the widest values their fields can take, encoded, plus a margin.
+func clusterManifestReserve(man *Manifest, layout *ClusterLayout) (int64, error) {
+	widest := *man
+	widest.Aliases = maps.Clone(layout.Aliases)
+	const maxU = ^uint64(0)
+	hash := strings.Repeat("f", 64)
+	for _, c := range layout.Collections {
+		cc := c
+		cc.Shards = nil
+		widest.Dirs = append(widest.Dirs, "collections", "collections/"+c.Name, "collections/"+c.Name+"/shards")
+		for i := range c.Config.Params.ShardNumber {
+			e := ClusterShardEntry(c.Name, i)
+			cc.Shards = append(cc.Shards, ClusterShard{ID: i, Entry: e, LastSeq: maxU, Epoch: maxU, Points: maxU, SourcePeer: maxU, Size: math.MaxInt64, SHA256: hash})
+			widest.Files = append(widest.Files, FileEntry{Path: e, Size: math.MaxInt64, SHA256: hash})
+		}
+		widest.ClusterCollections = append(widest.ClusterCollections, cc)
+	}
+	b, err := encodeManifest(&widest)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(b)) + 4096, nil
+}
+
+// fetchCollection writes the directories dirs, then every shard of one
+// collection into the archive.
+func (m *Manager) fetchCollection(ctx context.Context, cs ClusterSource, sw *streamWriter, dirs []string, c ClusterCollection, gen uint64) (*ClusterCollection, error) {
+	for _, d := range dirs {
+		if err := sw.dir(d); err != nil {
+			return nil, err
+		}
 	}
 	out := c
 	out.Shards = nil
 	for i := range c.Config.Params.ShardNumber {
 		entry := ClusterShardEntry(c.Name, i)
-		p := filepath.Join(root, filepath.FromSlash(entry))
-		sh, err := cs.FetchShard(ctx, c.Name, gen, i, p)
+		var sh ClusterShard
+		fe, err := sw.file(entry, func(w EntryWriter) error {
+			var err error
+			if sh, err = cs.FetchShard(ctx, c.Name, gen, i, w); err != nil {
+				return err
+			}
+			return checkFetchedShard(w.Written(), c.Name, &sh, i)
+		})
 		if err != nil {
-			os.RemoveAll(filepath.Join(root, "collections", c.Name))
 			return nil, err
 		}
-		if sh.SHA256 == "" {
-			if sh.SHA256, sh.Size, err = ChecksumFile(p); err != nil {
-				return nil, err
-			}
-		}
-		sh.ID, sh.Entry = i, entry
+		sh.ID, sh.Entry, sh.Size, sh.SHA256 = i, entry, fe.Size, fe.SHA256
 		out.Shards = append(out.Shards, sh)
 	}
 	return &out, nil
+}
+
+// checkFetchedShard checks that the archive read from r is a checkpoint of
+// shard id of collection at sh.LastSeq, and takes its point count.
+func checkFetchedShard(r io.Reader, collection string, sh *ClusterShard, id int) error {
+	man, err := ReadManifest(r)
+	if err != nil {
+		return fmt.Errorf("shard %d of %s from peer %d: %w", id, collection, sh.SourcePeer, err)
+	}
+	if man.Kind != KindShard || man.Collection != collection || len(man.Shards) != 1 ||
+		man.Shards[0].ID != id || man.Shards[0].LastSeq != sh.LastSeq {
+		return fmt.Errorf("peer %d sent an archive that is not shard %d of %s at %d", sh.SourcePeer, id, collection, sh.LastSeq)
+	}
+	sh.Points = man.Shards[0].Points
+	return nil
 }
 
 // ListClusterSnapshots lists the cluster snapshots in the store with their

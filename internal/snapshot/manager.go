@@ -196,17 +196,10 @@ func (m *Manager) createArchive(ctx context.Context, collection string, shardID 
 	return m.writeLocal(ctx, man, ckpt, dir, name)
 }
 
-// writeLocal writes the archive of root into a temporary file: in the
-// store's own directory when it is a DirStore (so storing it is a rename),
-// else in the scratch directory.
+// writeLocal writes the archive of root into a temporary file (see
+// tempArchive).
 func (m *Manager) writeLocal(ctx context.Context, man *Manifest, root, dir, name string) (*LocalArchive, error) {
-	var f *os.File
-	var err error
-	if ds, ok := m.opts.Store.(*DirStore); ok {
-		f, err = ds.TempFile(Key(dir, name))
-	} else {
-		f, err = os.CreateTemp(m.opts.Source.TempDir(), "."+name+tmpMarker+"*")
-	}
+	f, err := m.tempArchive(dir, name)
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +220,16 @@ func (m *Manager) writeLocal(ctx context.Context, man *Manifest, root, dir, name
 	ok = true
 	return &LocalArchive{Path: f.Name(), Dir: dir, Manifest: man, Description: Description{
 		Name: name, Size: hw.Size(), Checksum: hw.Sum(), CreationTime: man.CreatedAt.Format(qdrantTimeLayout)}}, nil
+}
+
+// tempArchive creates the temporary file of archive dir/name: in the
+// store's own directory when it is a DirStore (so storing it is a rename),
+// else in the scratch directory.
+func (m *Manager) tempArchive(dir, name string) (*os.File, error) {
+	if ds, ok := m.opts.Store.(*DirStore); ok {
+		return ds.TempFile(Key(dir, name))
+	}
+	return os.CreateTemp(m.opts.Source.TempDir(), "."+name+tmpMarker+"*")
 }
 
 // VerifyArchive implements Producer.
@@ -464,6 +467,17 @@ func (m *Manager) CheckRecover(ctx context.Context, collection string, shardID i
 	}
 	if !ValidPriority(opts.Priority) {
 		return errPriority(opts.Priority)
+	}
+	if m.ClusterMode() {
+		// Qdrant's priorities decide between a node's recovered replicas
+		// and the others (snapshot: the others re-sync from it; replica:
+		// they overwrite it; no_sync: they diverge); Shoal does not
+		// implement that yet, so it refuses before anything is downloaded.
+		what := "a collection"
+		if shardID >= 0 {
+			what = "a shard"
+		}
+		return api.ErrBadRequest("Recovering %s from a collection or shard snapshot (priority replica, snapshot or no_sync) is not supported in cluster mode by this version of Shoal: restore the collection from a cluster snapshot instead (POST /cluster/snapshots/recover with \"collection\" and \"as\")", what)
 	}
 	return nil
 }

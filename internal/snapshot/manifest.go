@@ -87,11 +87,6 @@ type Manifest struct {
 	Dirs []string `json:"dirs,omitempty"`
 	// Files lists every file entry after the manifest, in archive order.
 	Files []FileEntry `json:"files"`
-
-	// scanned tells WriteArchive that Dirs and Files already describe the
-	// tree (hashed as it was written), so it skips its own scan; every
-	// file is still hashed again as it is archived.
-	scanned bool
 }
 
 // ShardManifest describes one shard checkpoint in an archive.
