@@ -36,9 +36,21 @@ type registerWriters struct {
 	errs   []string
 }
 
+// startWriters starts one writer client per entry of nodes, each writing
+// through its node.
 func startWriters(ctx context.Context, c *Cluster, name string, nodes []int, keys int, seed uint64, strict bool) *registerWriters {
+	return startRoutedWriters(ctx, c, name, len(nodes), keys, seed, strict, func(client int, _ *rand.Rand) (int, func()) {
+		return nodes[client], func() {}
+	})
+}
+
+// startRoutedWriters starts clients writer clients; before each write,
+// route picks the node to write through, and the write's done is called
+// once the call returned.
+func startRoutedWriters(ctx context.Context, c *Cluster, name string, clients, keys int, seed uint64, strict bool,
+	route func(client int, rng *rand.Rand) (node int, done func())) *registerWriters {
 	w := &registerWriters{rec: history.NewRecorder(), keys: keys, strict: strict}
-	for client, node := range nodes {
+	for client := range clients {
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
@@ -46,9 +58,11 @@ func startWriters(ctx context.Context, c *Cluster, name string, nodes []int, key
 			for n := 0; ctx.Err() == nil; n++ {
 				id := 1 + rng.IntN(keys)
 				v := fmt.Sprintf("c%d-%d", client, n)
+				node, done := route(client, rng)
 				call := w.rec.Invoke(client, history.KindPut, strconv.Itoa(id), v)
 				code, raw := c.Do(node, "PUT", "/collections/"+name+"/points?wait=true&timeout=10", map[string]any{
 					"points": []any{map[string]any{"id": id, "vector": []float32{1, float32(id), 0, 1}, "payload": map[string]any{"v": v}}}}, nil)
+				done()
 				switch {
 				case code == 200:
 					call.OK("")
@@ -519,36 +533,14 @@ func TestRollingRestart(t *testing.T) {
 	// read lock that the restarts take to change which node is down.
 	var upMu sync.RWMutex
 	down := -1
-	w := &registerWriters{rec: history.NewRecorder(), keys: 24}
-	for client := range 3 {
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			rng := rand.New(rand.NewPCG(11, uint64(client)+1))
-			for n := 0; ctx.Err() == nil; n++ {
-				id := 1 + rng.IntN(w.keys)
-				v := fmt.Sprintf("c%d-%d", client, n)
-				upMu.RLock()
-				node := rng.IntN(len(c.Nodes))
-				if node == down {
-					node = (node + 1) % len(c.Nodes)
-				}
-				call := w.rec.Invoke(client, history.KindPut, strconv.Itoa(id), v)
-				code, raw := c.Do(node, "PUT", "/collections/rr/points?wait=true&timeout=10", map[string]any{
-					"points": []any{map[string]any{"id": id, "vector": []float32{1, float32(id), 0, 1}, "payload": map[string]any{"v": v}}}}, nil)
-				upMu.RUnlock()
-				switch {
-				case code == 200:
-					call.OK("")
-				case code >= 400 && code < 500 && code != 408:
-					call.Fail(fmt.Errorf("%d %s", code, raw))
-				default:
-					call.Info(fmt.Errorf("%d %s", code, raw))
-				}
-				time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)
-			}
-		}()
-	}
+	w := startRoutedWriters(ctx, c, "rr", 3, 24, 11, false, func(_ int, rng *rand.Rand) (int, func()) {
+		upMu.RLock()
+		node := rng.IntN(len(c.Nodes))
+		if node == down {
+			node = (node + 1) % len(c.Nodes)
+		}
+		return node, upMu.RUnlock
+	})
 	time.Sleep(500 * time.Millisecond)
 	for i := range c.Nodes {
 		upMu.Lock()
@@ -579,10 +571,13 @@ func TestRollingRestart(t *testing.T) {
 			LocalShards  []replicaState `json:"local_shards"`
 			RemoteShards []replicaState `json:"remote_shards"`
 		}
-		leader := c.Leader()
-		if leader < 0 {
-			t.Fatal("no leader")
-		}
+		leader := -1
+		waitFor(t, 10*time.Second, func() string { // an election may be under way
+			if leader = c.Leader(); leader < 0 {
+				return "no leader"
+			}
+			return ""
+		})
 		c.MustDo(leader, "GET", "/collections/rr/cluster", nil, &info)
 		states := info.RemoteShards
 		for _, l := range info.LocalShards {
