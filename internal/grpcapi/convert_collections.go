@@ -816,7 +816,7 @@ func collectionInfoToProto(in *api.CollectionInfo) (*qdrant.CollectionInfo, erro
 		PayloadSchema:       make(map[string]*qdrant.PayloadSchemaInfo, len(in.PayloadSchema)),
 		PointsCount:         &in.PointsCount,
 		IndexedVectorsCount: &in.IndexedVectorsCount,
-		UpdateQueue:         &qdrant.UpdateQueueInfo{},
+		UpdateQueue:         &qdrant.UpdateQueueInfo{DeferredPoints: qdrant.PtrOf(uint64(0))}, // Shoal never hides written points
 	}
 	if out.Status == qdrant.CollectionStatus_UnknownCollectionStatus {
 		out.Status = qdrant.CollectionStatus_Green

@@ -238,6 +238,8 @@ func TestClientStrictModeNewKeys(t *testing.T) {
 	q := &qdrant.QueryPoints{CollectionName: "sm", Query: qdrant.NewQuery(1, 0)}
 	_, err := c.QueryBatch(ctx, &qdrant.QueryBatchPoints{CollectionName: "sm", QueryPoints: []*qdrant.QueryPoints{q, q, q}})
 	wantCode(t, "batch over the limit", err, codes.InvalidArgument, "batch")
+	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "sm", StrictModeConfig: &qdrant.StrictModeConfig{MaxResidentMemoryPercent: qdrant.PtrOf(uint32(50))}})
+	wantCode(t, "max_resident_memory_percent", err, codes.InvalidArgument, "max_resident_memory_percent is not supported")
 }
 
 // rawCodec sends and receives messages as the bytes given, so that a test
