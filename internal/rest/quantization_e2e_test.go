@@ -76,7 +76,7 @@ func TestQuantizationEndToEnd(t *testing.T) {
 	c.do("POST", d+"/points/query", `{"query": [5,5,5,5,5,5,5,5], "params": {"quantization": {"oversampling": 0.5}}}`).wantError(t, 422,
 		"Validation error in JSON body: [params.quantization.oversampling: value 0.5 invalid, must be 1.0 or larger]")
 	for _, bad := range []struct{ method, path, body, want string }{
-		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot"}, "quantization_config": {"binary": {"encoding": "two_bits"}}}`, `binary quantization encoding \"two_bits\" is not supported`},
+		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot"}, "quantization_config": {"binary": {"encoding": "one_and_half_bits"}}}`, `binary quantization encoding \"one_and_half_bits\" is not supported`},
 		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"binary": {"encoding": "one_and_half_bits"}}}}`, `one_and_half_bits`},
 		{"PATCH", d, `{"quantization_config": {"binary": {"query_encoding": "scalar2bits"}}}`, "scalar2bits"},
 		{"PUT", "/collections/p", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"product": {"compression": "x12"}}}}`, "unknown variant `x12`"},

@@ -8,7 +8,7 @@ import (
 )
 
 // Quantization of a dense vector (quantization_config scalar int8, product
-// or binary one_bit).
+// or binary one_bit or two_bits).
 //
 // The codes are derived data: they are trained and encoded from the
 // original vectors in memory, never persisted, so an index file or a
@@ -21,9 +21,12 @@ import (
 // clamped into it. Product codes follow the same schedule until they were
 // trained on a full sample of productSample vectors (k-means centroids;
 // retraining on more would hardly move them, and encoding every vector
-// against 256 centroids per sub-vector is the expensive part). Binary
-// codes need no training: they are encoded once, when indexing starts. Training and encoding run under Shard.mu held
-// exclusively; searches read the codes under Shard.mu held shared.
+// against 256 centroids per sub-vector is the expensive part). One-bit
+// binary codes need no training: they are encoded once, when indexing
+// starts; two-bit binary codes follow the scalar schedule (their
+// per-element mean and deviation are trained on the sample). Training and
+// encoding run under Shard.mu held exclusively; searches read the codes
+// under Shard.mu held shared.
 
 // quantTrainFull is the vector count past which a space stops retraining
 // its quantizer.
@@ -68,7 +71,7 @@ func (sp *space) maybeTrain(live bitset) {
 	if qs.cfg == nil || !sp.indexing || sp.count == 0 {
 		return
 	}
-	if qs.codes != nil && (qs.cfg.Binary != nil || qs.trainedAt >= quantTrainFull || sp.count < 2*qs.trainedAt ||
+	if qs.codes != nil && ((qs.cfg.Binary != nil && !qs.cfg.Binary.TwoBits()) || qs.trainedAt >= quantTrainFull || sp.count < 2*qs.trainedAt ||
 		(qs.cfg.Product != nil && qs.trainedAt >= productSample)) {
 		return
 	}
@@ -82,7 +85,7 @@ func (sp *space) maybeTrain(live bitset) {
 	if len(offs) == 0 {
 		return
 	}
-	if b := qs.cfg.Binary; b != nil {
+	if b := qs.cfg.Binary; b != nil && !b.TwoBits() {
 		codes := quant.NewBinaryCodes(quant.NewBinary(sp.dist, sp.dim, b.QueryBits()))
 		for _, off := range offs {
 			codes.Set(off, sp.store.Vector(off))
@@ -105,7 +108,9 @@ func (sp *space) maybeTrain(live bitset) {
 		sample = append(sample, sp.store.Vector(offs[i]))
 	}
 	var codes quant.Encoded
-	if p := qs.cfg.Product; p != nil {
+	if b := qs.cfg.Binary; b != nil {
+		codes = quant.NewBinaryCodes(quant.TrainBinary(sp.dist, sp.dim, b.QueryBits(), sample))
+	} else if p := qs.cfg.Product; p != nil {
 		codes = quant.NewProductCodes(quant.TrainProduct(sp.dist, sp.dim, quant.CompressionSub(p.Compression), sample))
 	} else {
 		codes = quant.NewCodes(quant.TrainScalar(sp.dist, sp.dim, sample, qs.cfg.Quantile()))
