@@ -212,6 +212,9 @@ type Shard struct {
 	// compactions counts completed compactions; it changes only under
 	// persistMu and writeMu.
 	compactions atomic.Uint64
+	// trainsRunning counts product trainings running in the background
+	// (quantspace.go); WaitIndexed waits for them.
+	trainsRunning atomic.Int64
 
 	// loadedFromStore counts the vectors Open read from the point store
 	// because no index file covered them.
@@ -761,6 +764,13 @@ func (s *Shard) WaitIndexed(ctx context.Context) error {
 			}
 			if n := sp.checkReach(true); n > 0 {
 				s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
+			}
+		}
+		for s.trainsRunning.Load() > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
 			}
 		}
 		if s.compactions.Load() == gen {
