@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-db/shoal/internal/auth"
 )
@@ -226,6 +227,14 @@ func TestProductQuantizationEndToEnd(t *testing.T) {
 		pts = append(pts, fmt.Sprintf(`{"id": %d, "vector": [%s]}`, i, strings.Join(v, ",")))
 	}
 	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [` + strings.Join(pts, ",") + `]}`}.run(t, c)
+	// The product codes are trained in the background: the collection is
+	// yellow until they are in.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(string(step{method: "GET", path: d}.run(t, c)), `"status":"green"`); {
+		if time.Now().After(deadline) {
+			t.Fatal("collection not green 30 s after the upsert")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	q := make([]string, 16)
 	for j := range q {
 		q[j] = fmt.Sprintf("%.4f", r.NormFloat64()+1)

@@ -687,6 +687,8 @@ func (s *Shard) Stats() Stats {
 		st.PendingIndex += pending
 		busy = busy || !sp.idleNow()
 	}
+	// A product training in the background counts as optimizing too.
+	busy = busy || s.trainsRunning.Load() > 0
 	st.Status = api.StatusGreen
 	if busy || st.PendingIndex > 0 {
 		st.Status = api.StatusYellow
