@@ -17,13 +17,18 @@ type ScalarQuantization struct {
 type BinaryQuantization struct {
 	AlwaysRAM *bool   `json:"always_ram,omitempty"` // accepted either way: the codes are always kept in RAM
 	Memory    *string `json:"memory,omitempty"`     // cold, cached or pinned: accepted, the codes are always kept in RAM
-	// Encoding is "one_bit" (the default, and the only one supported:
-	// ParseQuantization refuses two_bits and one_and_half_bits).
+	// Encoding is "one_bit" (the default) or "two_bits"; ParseQuantization
+	// refuses one_and_half_bits, which this server does not implement.
 	Encoding *string `json:"encoding,omitempty"`
 	// QueryEncoding is how queries are encoded: "default" and "binary"
 	// (one bit per element, like the vectors), "scalar4bits" or
 	// "scalar8bits" (asymmetric: 4 or 8 bits per element).
 	QueryEncoding *string `json:"query_encoding,omitempty"`
+}
+
+// TwoBits reports whether the encoding is two_bits.
+func (b *BinaryQuantization) TwoBits() bool {
+	return b != nil && b.Encoding != nil && *b.Encoding == "two_bits"
 }
 
 // QueryBits returns the bits per element of an encoded query: 0 for a
@@ -75,8 +80,8 @@ func IsQuantizationDisabled(raw json.RawMessage) bool {
 }
 
 // ParseQuantization parses and validates a quantization_config: nil for an
-// absent, null or empty one (and for "Disabled"). The binary encodings
-// other than one_bit are refused: this server does not implement them.
+// absent, null or empty one (and for "Disabled"). The binary encoding
+// one_and_half_bits is refused: this server does not implement it.
 func ParseQuantization(raw json.RawMessage) (*QuantizationConfig, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("{}")) || IsQuantizationDisabled(t) {
@@ -149,9 +154,9 @@ func checkBinary(b *BinaryQuantization) error {
 	}
 	if e := b.Encoding; e != nil {
 		switch *e {
-		case "one_bit":
-		case "two_bits", "one_and_half_bits":
-			return ErrBadInput("binary quantization encoding %q is not supported by this server: only one_bit", *e)
+		case "one_bit", "two_bits":
+		case "one_and_half_bits":
+			return ErrBadInput("binary quantization encoding %q is not supported by this server: only one_bit and two_bits", *e)
 		default:
 			return ErrBadInput("Json deserialize error: unknown variant `%s`, expected one of `one_bit`, `two_bits`, `one_and_half_bits` at quantization_config.binary.encoding", *e)
 		}

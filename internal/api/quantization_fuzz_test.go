@@ -8,7 +8,7 @@ import (
 
 // FuzzParseQuantization: the quantization decoders never panic, accept
 // only scalar int8 with a quantile in [0.5, 1], product with a known
-// compression, or binary one_bit with a known query encoding, and what
+// compression, or binary one_bit or two_bits with a known query encoding, and what
 // they accept survives a JSON round trip unchanged.
 func FuzzParseQuantization(f *testing.F) {
 	for _, s := range []string{
@@ -24,7 +24,7 @@ func FuzzParseQuantization(f *testing.F) {
 		q, err := ParseQuantization(b)
 		if err == nil && q != nil {
 			scalar := q.Scalar != nil && q.Binary == nil && q.Product == nil && q.Scalar.Type == "int8" && q.Quantile() >= 0.5 && q.Quantile() <= 1
-			binary := q.Binary != nil && q.Scalar == nil && q.Product == nil && (q.Binary.Encoding == nil || *q.Binary.Encoding == "one_bit")
+			binary := q.Binary != nil && q.Scalar == nil && q.Product == nil && (q.Binary.Encoding == nil || *q.Binary.Encoding == "one_bit" || *q.Binary.Encoding == "two_bits")
 			product := q.Product != nil && q.Scalar == nil && q.Binary == nil && quantCompression(q.Product.Compression)
 			if !scalar && !binary && !product {
 				t.Fatalf("accepted %s as %+v", b, q)

@@ -9,9 +9,10 @@ import (
 
 // QdrantVersion is the Qdrant version whose API Shoal serves. Both
 // adapters report it, REST as "version" in GET / and gRPC in HealthCheck,
-// and it is the version of the github.com/qdrant/go-client protos the gRPC
-// adapter serves, so the official clients' compatibility check passes.
-const QdrantVersion = "1.17.1"
+// and it is the API version of the github.com/qdrant/go-client protos the
+// gRPC adapter serves (go-client v1.19.3 carries Qdrant 1.19.0's protos),
+// so the official clients' compatibility check passes.
+const QdrantVersion = "1.19.0"
 
 // QdrantTitle is the title both adapters report (GET / and HealthCheck),
 // as Qdrant does.

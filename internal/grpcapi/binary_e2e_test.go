@@ -12,7 +12,8 @@ import (
 // TestBinaryQuantizationGRPC: a collection created over gRPC with binary
 // quantization reports it back, searches by the codes (rescore: false
 // gives the sign vectors' scores dim − 2·hamming, the default the exact
-// scores), refuses the two_bits encoding by name, and updates to scalar
+// scores), updates to the two_bits encoding (scored by its codes as
+// Qdrant scores them), refuses one_and_half_bits by name, and updates to scalar
 // and then product quantization take effect (the product config echoed
 // back, rescored scores exact).
 func TestBinaryQuantizationGRPC(t *testing.T) {
@@ -84,10 +85,64 @@ func TestBinaryQuantizationGRPC(t *testing.T) {
 			t.Errorf("score by binary codes %v", s)
 		}
 	}
-	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: coll, QuantizationConfig: qdrant.NewQuantizationDiffBinary(&qdrant.BinaryQuantization{
+	// two_bits: the codes are the thermometer codes of each element's level
+	// by its z-score over the stored vectors (−1 at or below −2/3, 0 below
+	// 2/3, else +1), and the score by codes is dim − 2·h, h the L1
+	// distance between the query's levels and the point's.
+	if err := c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: coll, QuantizationConfig: qdrant.NewQuantizationDiffBinary(&qdrant.BinaryQuantization{
 		Encoding: qdrant.BinaryQuantizationEncoding_TwoBits.Enum(),
+	})}); err != nil {
+		t.Fatal(err)
+	}
+	var mean, sd [dim]float64
+	for _, p := range pts {
+		for i, x := range p.GetVectors().GetVector().GetDense().GetData() {
+			mean[i] += float64(x) / float64(len(pts))
+			sd[i] += float64(x) * float64(x) / float64(len(pts))
+		}
+	}
+	for i := range sd {
+		sd[i] = math.Sqrt(sd[i] - mean[i]*mean[i])
+	}
+	level := func(i int, x float32) int {
+		switch z := (float64(x) - mean[i]) / sd[i]; {
+		case z <= -2.0/3:
+			return -1
+		case z < 2.0/3:
+			return 0
+		}
+		return 1
+	}
+	byID := map[uint64][]float32{}
+	for _, p := range pts {
+		byID[p.GetId().GetNum()] = p.GetVectors().GetVector().GetDense().GetData()
+	}
+	byTwoBits := query(&qdrant.SearchParams{Quantization: &qdrant.QuantizationSearchParams{Rescore: qdrant.PtrOf(false)}}, 10)
+	if len(byTwoBits) != 10 {
+		t.Fatalf("%d hits by two_bits codes", len(byTwoBits))
+	}
+	for _, h := range byTwoBits {
+		if len(byID[h.GetId().GetNum()]) != dim {
+			t.Fatalf("point %d has no vector to check", h.GetId().GetNum())
+		}
+		var l1 int
+		for i, x := range byID[h.GetId().GetNum()] {
+			d := level(i, x) - level(i, q[i])
+			l1 += max(d, -d)
+		}
+		if want := float32(dim - 2*l1); h.GetScore() != want {
+			t.Errorf("two_bits score by codes of %d: %v, want %v", h.GetId().GetNum(), h.GetScore(), want)
+		}
+	}
+	for _, h := range query(&qdrant.SearchParams{Quantization: &qdrant.QuantizationSearchParams{Oversampling: qdrant.PtrOf(3.0)}}, 10) {
+		if want := exact[h.GetId().GetNum()]; math.Abs(float64(h.GetScore()-want)) > 1e-5 {
+			t.Errorf("two_bits rescored score of %d: %v, exact %v", h.GetId().GetNum(), h.GetScore(), want)
+		}
+	}
+	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: coll, QuantizationConfig: qdrant.NewQuantizationDiffBinary(&qdrant.BinaryQuantization{
+		Encoding: qdrant.BinaryQuantizationEncoding_OneAndHalfBits.Enum(),
 	})})
-	wantCode(t, "update to two_bits", err, codes.InvalidArgument, `"two_bits" is not supported`)
+	wantCode(t, "update to one_and_half_bits", err, codes.InvalidArgument, `"one_and_half_bits" is not supported`)
 	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: coll, QuantizationConfig: qdrant.NewQuantizationDiffScalar(&qdrant.ScalarQuantization{Type: qdrant.QuantizationType_Int8})})
 	if err != nil {
 		t.Fatal(err)

@@ -144,11 +144,14 @@ func (c *collectionsService) ListAliases(ctx context.Context, _ *qdrant.ListAlia
 // ("Qdrant is running in standalone mode"). Texts match the REST adapter.
 
 func (c *collectionsService) CollectionClusterInfo(ctx context.Context, r *qdrant.CollectionClusterInfoRequest) (*qdrant.CollectionClusterInfoResponse, error) {
+	start := time.Now()
 	info, err := c.svc.CollectionClusterInfo(ctx, r.GetCollectionName())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return clusterInfoToProto(info), nil
+	out := clusterInfoToProto(info)
+	out.Time = since(start)
+	return out, nil
 }
 
 // clusterInfoToProto converts cluster info; replica states have the same
@@ -179,6 +182,7 @@ func (c *collectionsService) requireManage(ctx context.Context, name string) err
 }
 
 func (c *collectionsService) UpdateCollectionClusterSetup(ctx context.Context, r *qdrant.UpdateCollectionClusterSetupRequest) (*qdrant.UpdateCollectionClusterSetupResponse, error) {
+	start := time.Now()
 	op, err := clusterOperation(r)
 	if err != nil {
 		if cerr := c.requireManage(ctx, r.GetCollectionName()); cerr != nil {
@@ -189,7 +193,7 @@ func (c *collectionsService) UpdateCollectionClusterSetup(ctx context.Context, r
 	if err := c.svc.UpdateCollectionCluster(ctx, r.GetCollectionName(), op); err != nil {
 		return nil, toStatus(err)
 	}
-	return &qdrant.UpdateCollectionClusterSetupResponse{Result: true}, nil
+	return &qdrant.UpdateCollectionClusterSetupResponse{Result: true, Time: since(start)}, nil
 }
 
 // transferMethod converts a transfer method.

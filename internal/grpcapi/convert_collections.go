@@ -27,10 +27,82 @@ func distanceToProto(d api.Distance) qdrant.Distance {
 	return qdrant.Distance_UnknownDistance
 }
 
+// datatypeNames spells each datatype as REST does; the service refuses
+// turbo4 for both adapters.
 var datatypeNames = map[qdrant.Datatype]string{
 	qdrant.Datatype_Float32: "float32",
 	qdrant.Datatype_Uint8:   "uint8",
 	qdrant.Datatype_Float16: "float16",
+	qdrant.Datatype_Turbo4:  "turbo4",
+}
+
+// memoryNames spells each memory placement as REST does.
+var memoryNames = map[qdrant.Memory]string{
+	qdrant.Memory_Cold: "cold", qdrant.Memory_Cached: "cached", qdrant.Memory_Pinned: "pinned",
+}
+
+// memoryFromProto returns the REST spelling of an optional memory
+// placement; MemoryUnknown (0) is refused.
+func memoryFromProto(field string, m *qdrant.Memory) (*string, error) {
+	if m == nil {
+		return nil, nil
+	}
+	name, ok := memoryNames[*m]
+	if !ok {
+		return nil, api.ErrBadInput("%s: unknown memory placement %d: expected Cold, Cached or Pinned", field, int32(*m))
+	}
+	return &name, nil
+}
+
+// memoryToProto is the inverse of memoryFromProto; an unknown name gives
+// nil.
+func memoryToProto(name any) *qdrant.Memory {
+	for k, v := range memoryNames {
+		if v == name {
+			return &k
+		}
+	}
+	return nil
+}
+
+// The `memory` placement of Qdrant 1.19 (Cold, Cached, Pinned) replaces
+// the deprecated on_disk flags. Where Shoal's configuration keeps only the
+// flag, memory is translated into it by Qdrant's own defaults ("cached,
+// cold if on_disk" for vectors, HNSW graphs and payloads; "pinned, cold if
+// on_disk" for sparse indexes) and overrides a flag sent alongside; a
+// placement with no flag equivalent where Qdrant refuses it (pinned dense
+// vectors and payloads) is refused.
+var (
+	vectorsOnDisk = map[qdrant.Memory]bool{qdrant.Memory_Cold: true, qdrant.Memory_Cached: false}
+	hnswOnDisk    = map[qdrant.Memory]bool{qdrant.Memory_Cold: true, qdrant.Memory_Cached: false, qdrant.Memory_Pinned: false}
+	sparseOnDisk  = map[qdrant.Memory]bool{qdrant.Memory_Cold: true, qdrant.Memory_Cached: true, qdrant.Memory_Pinned: false}
+	payloadOnDisk = map[qdrant.Memory]bool{qdrant.Memory_Cold: true, qdrant.Memory_Cached: false}
+)
+
+// payloadMemory returns the memory placement of payload storage params,
+// nil when they or it are not set.
+func payloadMemory(p *qdrant.PayloadStorageParams) *qdrant.Memory {
+	if p == nil {
+		return nil
+	}
+	return p.Memory
+}
+
+// onDiskFromMemory returns the on_disk flag in force for the deprecated
+// flag onDisk and the placement m (which wins when set), by table.
+func onDiskFromMemory(field string, onDisk *bool, m *qdrant.Memory, table map[qdrant.Memory]bool) (*bool, error) {
+	if m == nil {
+		return onDisk, nil
+	}
+	name, err := memoryFromProto(field, m)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := table[*m]
+	if !ok {
+		return nil, api.ErrBadInput("%s: memory placement %s is not supported here", field, *name)
+	}
+	return &v, nil
 }
 
 func vectorParamsFromProto(name string, p *qdrant.VectorParams) (api.VectorParams, error) {
@@ -38,11 +110,19 @@ func vectorParamsFromProto(name string, p *qdrant.VectorParams) (api.VectorParam
 	if !ok {
 		return api.VectorParams{}, api.ErrBadInput("vector %q: unknown distance %s; expected Cosine, Euclid, Dot or Manhattan", name, p.GetDistance())
 	}
+	hnsw, err := hnswDiffFromProto(p.GetHnswConfig())
+	if err != nil {
+		return api.VectorParams{}, err
+	}
+	onDisk, err := onDiskFromMemory(vectorField(name, "memory"), p.OnDisk, p.Memory, vectorsOnDisk) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+	if err != nil {
+		return api.VectorParams{}, err
+	}
 	out := api.VectorParams{
 		Size:       int(min(p.GetSize(), math.MaxInt32)),
 		Distance:   d,
-		HnswConfig: hnswDiffFromProto(p.GetHnswConfig()),
-		OnDisk:     p.OnDisk,
+		HnswConfig: hnsw,
+		OnDisk:     onDisk,
 	}
 	if mv := p.GetMultivectorConfig(); mv != nil {
 		if mv.GetComparator() != qdrant.MultiVectorComparator_MaxSim {
@@ -63,6 +143,16 @@ func vectorParamsFromProto(name string, p *qdrant.VectorParams) (api.VectorParam
 	}
 	out.QuantizationConfig = q
 	return out, nil
+}
+
+// vectorField names a field of a vector's params in an error: the
+// unnamed vector's as vectors.<field>, a named one's as
+// vectors.<name>.<field>.
+func vectorField(name, field string) string {
+	if name == api.DefaultVectorName {
+		return "vectors." + field
+	}
+	return "vectors." + name + "." + field
 }
 
 func vectorParamsToProto(p api.VectorParams) *qdrant.VectorParams {
@@ -152,18 +242,27 @@ func intToU32Ptr(i *int) *uint32 {
 	return &v
 }
 
-func hnswDiffFromProto(h *qdrant.HnswConfigDiff) *api.HnswConfigDiff {
+// hnswDiffFromProto converts HNSW settings. inline_storage, which Shoal
+// does not implement, is refused when true.
+func hnswDiffFromProto(h *qdrant.HnswConfigDiff) (*api.HnswConfigDiff, error) {
 	if h == nil {
-		return nil
+		return nil, nil
+	}
+	if h.GetInlineStorage() {
+		return nil, api.ErrBadInput("hnsw_config.inline_storage is not supported by this server")
+	}
+	onDisk, err := onDiskFromMemory("hnsw_config.memory", h.OnDisk, h.Memory, hnswOnDisk) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+	if err != nil {
+		return nil, err
 	}
 	return &api.HnswConfigDiff{
 		M:                  u64ToIntPtr(h.M),
 		EfConstruct:        u64ToIntPtr(h.EfConstruct),
 		FullScanThreshold:  u64ToIntPtr(h.FullScanThreshold),
 		MaxIndexingThreads: u64ToIntPtr(h.MaxIndexingThreads),
-		OnDisk:             h.OnDisk,
+		OnDisk:             onDisk,
 		PayloadM:           u64ToIntPtr(h.PayloadM),
-	}
+	}, nil
 }
 
 func hnswDiffToProto(h *api.HnswConfigDiff) *qdrant.HnswConfigDiff {
@@ -205,69 +304,107 @@ var queryEncodingNames = map[qdrant.BinaryQuantizationQueryEncoding_Setting]stri
 	qdrant.BinaryQuantizationQueryEncoding_Scalar4Bits: "scalar4bits", qdrant.BinaryQuantizationQueryEncoding_Scalar8Bits: "scalar8bits",
 }
 
-func scalarToMap(s *qdrant.ScalarQuantization) map[string]any {
+var turboBitNames = map[qdrant.TurboQuantBitSize]string{
+	qdrant.TurboQuantBitSize_Bits1: "bits1", qdrant.TurboQuantBitSize_Bits1_5: "bits1_5",
+	qdrant.TurboQuantBitSize_Bits2: "bits2", qdrant.TurboQuantBitSize_Bits4: "bits4",
+}
+
+// putQuantizedRAM writes a quantization's deprecated always_ram flag and
+// the memory placement that replaces it into its REST form m; kind names
+// the quantization in errors.
+func putQuantizedRAM(m map[string]any, kind string, alwaysRAM *bool, memory *qdrant.Memory) error {
+	if alwaysRAM != nil {
+		m["always_ram"] = *alwaysRAM
+	}
+	name, err := memoryFromProto("quantization_config."+kind+".memory", memory)
+	if err != nil {
+		return err
+	}
+	if name != nil {
+		m["memory"] = *name
+	}
+	return nil
+}
+
+func scalarToMap(s *qdrant.ScalarQuantization) (map[string]any, error) {
 	m := map[string]any{"type": "int8"}
 	if s.Quantile != nil {
 		m["quantile"] = float64(s.GetQuantile())
 	}
-	if s.AlwaysRam != nil {
-		m["always_ram"] = s.GetAlwaysRam()
-	}
-	return m
+	return m, putQuantizedRAM(m, "scalar", s.AlwaysRam, s.Memory) //nolint:staticcheck // always_ram is deprecated but still sent by older clients.
 }
 
-func productToMap(p *qdrant.ProductQuantization) map[string]any {
+func productToMap(p *qdrant.ProductQuantization) (map[string]any, error) {
 	m := map[string]any{"compression": compressionNames[p.GetCompression()]}
-	if p.AlwaysRam != nil {
-		m["always_ram"] = p.GetAlwaysRam()
-	}
-	return m
+	return m, putQuantizedRAM(m, "product", p.AlwaysRam, p.Memory) //nolint:staticcheck // always_ram is deprecated but still sent by older clients.
 }
 
-func binaryToMap(b *qdrant.BinaryQuantization) map[string]any {
+func binaryToMap(b *qdrant.BinaryQuantization) (map[string]any, error) {
 	m := map[string]any{}
-	if b.AlwaysRam != nil {
-		m["always_ram"] = b.GetAlwaysRam()
-	}
 	if b.Encoding != nil {
 		m["encoding"] = binaryEncodingNames[b.GetEncoding()]
 	}
 	if qe := b.GetQueryEncoding(); qe != nil {
 		m["query_encoding"] = queryEncodingNames[qe.GetSetting()]
 	}
-	return m
+	return m, putQuantizedRAM(m, "binary", b.AlwaysRam, b.Memory) //nolint:staticcheck // always_ram is deprecated but still sent by older clients.
+}
+
+// turboToMap writes TurboQuant in REST form ({"turbo": {...}}), which
+// api.ParseQuantization refuses for both adapters: Shoal does not
+// implement it.
+func turboToMap(t *qdrant.TurboQuantization) (map[string]any, error) {
+	m := map[string]any{}
+	if t.Bits != nil {
+		m["bits"] = turboBitNames[t.GetBits()]
+	}
+	return m, putQuantizedRAM(m, "turbo", t.AlwaysRam, t.Memory) //nolint:staticcheck // always_ram is deprecated but still sent by older clients.
+}
+
+// quantizationKindToJSON wraps one quantization's REST form under its kind.
+func quantizationKindToJSON(kind string, body map[string]any, err error) (json.RawMessage, error) {
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{kind: body})
 }
 
 func quantizationToJSON(q *qdrant.QuantizationConfig) (json.RawMessage, error) {
-	var m map[string]any
 	switch x := q.GetQuantization().(type) {
-	case nil:
-		return nil, nil
 	case *qdrant.QuantizationConfig_Scalar:
-		m = map[string]any{"scalar": scalarToMap(x.Scalar)}
+		m, err := scalarToMap(x.Scalar)
+		return quantizationKindToJSON("scalar", m, err)
 	case *qdrant.QuantizationConfig_Product:
-		m = map[string]any{"product": productToMap(x.Product)}
+		m, err := productToMap(x.Product)
+		return quantizationKindToJSON("product", m, err)
 	case *qdrant.QuantizationConfig_Binary:
-		m = map[string]any{"binary": binaryToMap(x.Binary)}
+		m, err := binaryToMap(x.Binary)
+		return quantizationKindToJSON("binary", m, err)
+	case *qdrant.QuantizationConfig_Turboquant:
+		m, err := turboToMap(x.Turboquant)
+		return quantizationKindToJSON("turbo", m, err)
 	}
-	return json.Marshal(m)
+	return nil, nil
 }
 
 func quantizationDiffToJSON(q *qdrant.QuantizationConfigDiff) (json.RawMessage, error) {
-	var m any
 	switch x := q.GetQuantization().(type) {
-	case nil:
-		return nil, nil
 	case *qdrant.QuantizationConfigDiff_Scalar:
-		m = map[string]any{"scalar": scalarToMap(x.Scalar)}
+		m, err := scalarToMap(x.Scalar)
+		return quantizationKindToJSON("scalar", m, err)
 	case *qdrant.QuantizationConfigDiff_Product:
-		m = map[string]any{"product": productToMap(x.Product)}
+		m, err := productToMap(x.Product)
+		return quantizationKindToJSON("product", m, err)
 	case *qdrant.QuantizationConfigDiff_Binary:
-		m = map[string]any{"binary": binaryToMap(x.Binary)}
+		m, err := binaryToMap(x.Binary)
+		return quantizationKindToJSON("binary", m, err)
+	case *qdrant.QuantizationConfigDiff_Turboquant:
+		m, err := turboToMap(x.Turboquant)
+		return quantizationKindToJSON("turbo", m, err)
 	case *qdrant.QuantizationConfigDiff_Disabled:
-		m = "Disabled"
+		return json.RawMessage(api.QuantizationDisabled), nil
 	}
-	return json.Marshal(m)
+	return nil, nil
 }
 
 // quantizationFromJSON parses the stored REST form back; anything it does
@@ -287,7 +424,7 @@ func quantizationFromJSON(raw json.RawMessage) *qdrant.QuantizationConfig {
 		return nil
 	}
 	if s, ok := m["scalar"]; ok {
-		out := &qdrant.ScalarQuantization{Type: qdrant.QuantizationType_Int8, AlwaysRam: boolp(s, "always_ram")}
+		out := &qdrant.ScalarQuantization{Type: qdrant.QuantizationType_Int8, AlwaysRam: boolp(s, "always_ram"), Memory: memoryToProto(s["memory"])}
 		if f, ok := s["quantile"].(float64); ok {
 			q := float32(f)
 			out.Quantile = &q
@@ -295,7 +432,7 @@ func quantizationFromJSON(raw json.RawMessage) *qdrant.QuantizationConfig {
 		return qdrant.NewQuantizationScalar(out)
 	}
 	if p, ok := m["product"]; ok {
-		out := &qdrant.ProductQuantization{AlwaysRam: boolp(p, "always_ram")}
+		out := &qdrant.ProductQuantization{AlwaysRam: boolp(p, "always_ram"), Memory: memoryToProto(p["memory"])}
 		for k, v := range compressionNames {
 			if p["compression"] == v {
 				out.Compression = k
@@ -304,7 +441,7 @@ func quantizationFromJSON(raw json.RawMessage) *qdrant.QuantizationConfig {
 		return qdrant.NewQuantizationProduct(out)
 	}
 	if b, ok := m["binary"]; ok {
-		out := &qdrant.BinaryQuantization{AlwaysRam: boolp(b, "always_ram")}
+		out := &qdrant.BinaryQuantization{AlwaysRam: boolp(b, "always_ram"), Memory: memoryToProto(b["memory"])}
 		for k, v := range binaryEncodingNames {
 			if b["encoding"] == v {
 				e := k
@@ -402,7 +539,11 @@ func sparseConfigFromProto(c *qdrant.SparseVectorConfig) (api.SparseVectorsConfi
 	for name, p := range m {
 		var sp api.SparseVectorParams
 		if ix := p.GetIndex(); ix != nil {
-			idx := &api.SparseIndexParams{OnDisk: ix.OnDisk}
+			onDisk, err := onDiskFromMemory("sparse_vectors."+name+".index.memory", ix.OnDisk, ix.Memory, sparseOnDisk) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+			if err != nil {
+				return nil, err
+			}
+			idx := &api.SparseIndexParams{OnDisk: onDisk}
 			if ix.FullScanThreshold != nil {
 				t := int(min(ix.GetFullScanThreshold(), math.MaxInt32))
 				idx.FullScanThreshold = &t
@@ -477,6 +618,14 @@ func createCollectionFromProto(r *qdrant.CreateCollection) (*api.CreateCollectio
 	if err != nil {
 		return nil, err
 	}
+	hnsw, err := hnswDiffFromProto(r.GetHnswConfig())
+	if err != nil {
+		return nil, err
+	}
+	onDiskPayload, err := onDiskFromMemory("payload.memory", r.OnDiskPayload, payloadMemory(r.GetPayload()), payloadOnDisk) //nolint:staticcheck // on_disk_payload is deprecated but still sent by older clients.
+	if err != nil {
+		return nil, err
+	}
 	out := &api.CreateCollection{
 		SparseVectors:          sparse,
 		Vectors:                vecs,
@@ -484,8 +633,8 @@ func createCollectionFromProto(r *qdrant.CreateCollection) (*api.CreateCollectio
 		ShardingMethod:         shardingMethodFromProto(r.ShardingMethod),
 		ReplicationFactor:      u32ToIntPtr(r.ReplicationFactor),
 		WriteConsistencyFactor: u32ToIntPtr(r.WriteConsistencyFactor),
-		OnDiskPayload:          r.OnDiskPayload,
-		HnswConfig:             hnswDiffFromProto(r.GetHnswConfig()),
+		OnDiskPayload:          onDiskPayload,
+		HnswConfig:             hnsw,
 	}
 	if r.WalConfig != nil {
 		if out.WalConfig, err = messageToJSON(r.GetWalConfig().ProtoReflect()); err != nil {
@@ -509,10 +658,14 @@ func updateCollectionFromProto(r *qdrant.UpdateCollection) (*api.UpdateCollectio
 	if err != nil {
 		return nil, err
 	}
-	out := &api.UpdateCollection{HnswConfig: hnswDiffFromProto(r.GetHnswConfig()), SparseVectors: sparse}
+	hnsw, err := hnswDiffFromProto(r.GetHnswConfig())
+	if err != nil {
+		return nil, err
+	}
+	out := &api.UpdateCollection{HnswConfig: hnsw, SparseVectors: sparse}
 	switch x := r.GetVectorsConfig().GetConfig().(type) {
 	case *qdrant.VectorsConfigDiff_Params:
-		d, err := vectorParamsDiffFromProto(x.Params)
+		d, err := vectorParamsDiffFromProto(api.DefaultVectorName, x.Params)
 		if err != nil {
 			return nil, err
 		}
@@ -520,7 +673,7 @@ func updateCollectionFromProto(r *qdrant.UpdateCollection) (*api.UpdateCollectio
 	case *qdrant.VectorsConfigDiff_ParamsMap:
 		out.Vectors = map[string]api.VectorParamsDiff{}
 		for name, p := range x.ParamsMap.GetMap() {
-			d, err := vectorParamsDiffFromProto(p)
+			d, err := vectorParamsDiffFromProto(name, p)
 			if err != nil {
 				return nil, err
 			}
@@ -531,12 +684,16 @@ func updateCollectionFromProto(r *qdrant.UpdateCollection) (*api.UpdateCollectio
 		return nil, err
 	}
 	if p := r.GetParams(); p != nil {
+		onDiskPayload, err := onDiskFromMemory("params.payload.memory", p.OnDiskPayload, payloadMemory(p.GetPayload()), payloadOnDisk) //nolint:staticcheck // on_disk_payload is deprecated but still sent by older clients.
+		if err != nil {
+			return nil, err
+		}
 		out.Params = &api.CollectionParamsDiff{
 			ReplicationFactor:      u32ToIntPtr(p.ReplicationFactor),
 			WriteConsistencyFactor: u32ToIntPtr(p.WriteConsistencyFactor),
 			ReadFanOutFactor:       u32ToIntPtr(p.ReadFanOutFactor),
 			ReadFanOutDelayMs:      u64ToIntPtr(p.ReadFanOutDelayMs),
-			OnDiskPayload:          p.OnDiskPayload,
+			OnDiskPayload:          onDiskPayload,
 		}
 	}
 	if out.QuantizationConfig, err = quantizationDiffToJSON(r.GetQuantizationConfig()); err != nil {
@@ -572,9 +729,17 @@ func strictModeAndMetadataFromProto(r interface {
 	return strict, meta, nil
 }
 
-func vectorParamsDiffFromProto(p *qdrant.VectorParamsDiff) (api.VectorParamsDiff, error) {
+func vectorParamsDiffFromProto(name string, p *qdrant.VectorParamsDiff) (api.VectorParamsDiff, error) {
 	q, err := quantizationDiffToJSON(p.GetQuantizationConfig())
-	return api.VectorParamsDiff{HnswConfig: hnswDiffFromProto(p.GetHnswConfig()), OnDisk: p.OnDisk, QuantizationConfig: q}, err
+	if err != nil {
+		return api.VectorParamsDiff{}, err
+	}
+	hnsw, err := hnswDiffFromProto(p.GetHnswConfig())
+	if err != nil {
+		return api.VectorParamsDiff{}, err
+	}
+	onDisk, err := onDiskFromMemory(vectorField(name, "memory"), p.OnDisk, p.Memory, vectorsOnDisk) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+	return api.VectorParamsDiff{HnswConfig: hnsw, OnDisk: onDisk, QuantizationConfig: q}, err
 }
 
 var statusToProto = map[api.CollectionStatus]qdrant.CollectionStatus{
@@ -651,7 +816,7 @@ func collectionInfoToProto(in *api.CollectionInfo) (*qdrant.CollectionInfo, erro
 		PayloadSchema:       make(map[string]*qdrant.PayloadSchemaInfo, len(in.PayloadSchema)),
 		PointsCount:         &in.PointsCount,
 		IndexedVectorsCount: &in.IndexedVectorsCount,
-		UpdateQueue:         &qdrant.UpdateQueueInfo{},
+		UpdateQueue:         &qdrant.UpdateQueueInfo{DeferredPoints: qdrant.PtrOf(uint64(0))}, // Shoal never hides written points
 	}
 	if out.Status == qdrant.CollectionStatus_UnknownCollectionStatus {
 		out.Status = qdrant.CollectionStatus_Green
@@ -712,7 +877,8 @@ func indexParamsFromProto(p *qdrant.PayloadIndexParams) (api.PayloadSchemaType, 
 	case *qdrant.PayloadIndexParams_UuidIndexParams:
 		t, msg = api.SchemaUUID, x.UuidIndexParams
 	case *qdrant.PayloadIndexParams_TextIndexParams:
-		return api.SchemaText, textParamsToMap(x.TextIndexParams), nil
+		m, err := textParamsToMap(x.TextIndexParams)
+		return api.SchemaText, m, err
 	}
 	raw, err := messageToJSON(msg.ProtoReflect())
 	if err != nil || raw == nil {
@@ -725,7 +891,7 @@ func indexParamsFromProto(p *qdrant.PayloadIndexParams) (api.PayloadSchemaType, 
 	return t, m, nil
 }
 
-func textParamsToMap(p *qdrant.TextIndexParams) map[string]any {
+func textParamsToMap(p *qdrant.TextIndexParams) (map[string]any, error) {
 	m := map[string]any{}
 	if name, ok := tokenizerNames[p.GetTokenizer()]; ok {
 		m["tokenizer"] = name
@@ -739,8 +905,15 @@ func textParamsToMap(p *qdrant.TextIndexParams) map[string]any {
 	if p.MaxTokenLen != nil {
 		m["max_token_len"] = float64(p.GetMaxTokenLen())
 	}
-	if p.OnDisk != nil {
-		m["on_disk"] = p.GetOnDisk()
+	if p.OnDisk != nil { //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+		m["on_disk"] = p.GetOnDisk() //nolint:staticcheck // as above.
+	}
+	name, err := memoryFromProto("memory", p.Memory)
+	if err != nil {
+		return nil, err
+	}
+	if name != nil {
+		m["memory"] = *name
 	}
 	if p.PhraseMatching != nil {
 		m["phrase_matching"] = p.GetPhraseMatching()
@@ -764,8 +937,10 @@ func textParamsToMap(p *qdrant.TextIndexParams) map[string]any {
 	}
 	if sb := p.GetStemmer().GetSnowball(); sb != nil {
 		m["stemmer"] = map[string]any{"type": "snowball", "language": sb.GetLanguage()}
+	} else if p.GetStemmer().GetDisabled() != nil {
+		m["stemmer"] = map[string]any{"type": "none"}
 	}
-	return m
+	return m, nil
 }
 
 // indexParamsToProto is the inverse of indexParamsFromProto for collection
@@ -856,8 +1031,11 @@ func textParamsFromMap(m map[string]any) *qdrant.TextIndexParams {
 	if st, ok := m["stemmer"].(map[string]any); ok {
 		if lang, ok := st["language"].(string); ok {
 			p.Stemmer = qdrant.NewStemmingAlgorithmSnowball(&qdrant.SnowballParams{Language: lang})
+		} else if st["type"] == "none" {
+			p.Stemmer = &qdrant.StemmingAlgorithm{StemmingParams: &qdrant.StemmingAlgorithm_Disabled{Disabled: &qdrant.DisabledStemmer{}}}
 		}
 	}
+	p.Memory = memoryToProto(m["memory"])
 	return p
 }
 
@@ -893,8 +1071,7 @@ func createFieldIndexFromProto(r *qdrant.CreateFieldIndexCollection) (*api.Creat
 // The protobuf StrictModeConfig wraps its per-name maps in a message
 // (multivector_config: {multivector_config: {name: ...}}, likewise
 // sparse_config), where REST has the map itself; these two move between
-// the shapes. Keys newer than the served protos (search_max_batchsize,
-// max_resident_memory_percent) are left out of the gRPC answer.
+// the shapes.
 var strictWrapped = []string{"multivector_config", "sparse_config"}
 
 func strictFromProtoShape(raw json.RawMessage) (json.RawMessage, error) {
@@ -935,7 +1112,42 @@ func strictToProtoShape(raw json.RawMessage) (json.RawMessage, error) {
 			m[k] = w
 		}
 	}
-	delete(m, "search_max_batchsize")
-	delete(m, "max_resident_memory_percent")
 	return json.Marshal(m)
+}
+
+// createVectorNameFromProto converts CreateVectorName's vector definition
+// to the REST body (api.CreateVectorName), which the service validates for
+// both adapters.
+func createVectorNameFromProto(r *qdrant.CreateVectorNameRequest) (*api.CreateVectorName, error) {
+	field := "vectors." + r.GetVectorName()
+	switch x := r.GetVectorConfig().(type) {
+	case *qdrant.CreateVectorNameRequest_DenseConfig:
+		d := x.DenseConfig
+		p, err := vectorParamsFromProto(r.GetVectorName(), &qdrant.VectorParams{
+			Size: d.GetSize(), Distance: d.GetDistance(), MultivectorConfig: d.GetMultivectorConfig(), Datatype: d.Datatype,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &api.CreateVectorName{Dense: &api.DenseVectorConfig{
+			Size: p.Size, Distance: p.Distance, MultivectorConfig: p.MultivectorConfig, Datatype: p.Datatype,
+		}}, nil
+	case *qdrant.CreateVectorNameRequest_SparseConfig:
+		sp := x.SparseConfig
+		params := &qdrant.SparseVectorParams{Modifier: sp.Modifier}
+		if sp.Datatype != nil {
+			params.Index = &qdrant.SparseIndexConfig{Datatype: sp.Datatype}
+		}
+		conv, err := sparseConfigFromProto(&qdrant.SparseVectorConfig{Map: map[string]*qdrant.SparseVectorParams{r.GetVectorName(): params}})
+		if err != nil {
+			return nil, err
+		}
+		p := conv[r.GetVectorName()]
+		out := &api.SparseVectorConfig{Modifier: p.Modifier}
+		if p.Index != nil {
+			out.Datatype = p.Index.Datatype
+		}
+		return &api.CreateVectorName{Sparse: out}, nil
+	}
+	return nil, api.ErrBadInput("%s: vector config must be exactly one of dense_config and sparse_config", field)
 }

@@ -103,6 +103,8 @@ func conditionFromProto(c *qdrant.Condition, depth int) (api.Condition, error) {
 			return api.Condition{}, err
 		}
 		return api.Condition{Filter: f}, nil
+	case *qdrant.Condition_Slice:
+		return api.Condition{}, api.ErrBadInput("slice condition is not supported by this server")
 	}
 	return api.Condition{}, api.ErrBadInput("condition is empty: expected field, is_empty, is_null, has_id, has_vector, nested or filter")
 }
@@ -255,8 +257,10 @@ func matchFromProto(m *qdrant.Match) (*api.Match, error) {
 		return &api.Match{Kind: api.MatchExcept, Values: intsToAny(v.ExceptIntegers.GetIntegers())}, nil
 	case *qdrant.Match_TextAny:
 		return &api.Match{Kind: api.MatchTextAny, Text: v.TextAny}, nil
+	case *qdrant.Match_Prefix:
+		return &api.Match{Kind: api.MatchPrefixKind, Text: v.Prefix}, nil
 	}
-	return nil, api.ErrBadInput("match is empty: expected keyword, integer, boolean, text, text_any, phrase, keywords, integers or except")
+	return nil, api.ErrBadInput("match is empty: expected keyword, integer, boolean, text, text_any, phrase, prefix, keywords, integers or except")
 }
 
 func stringsToAny(s []string) []any {
@@ -407,7 +411,7 @@ func matchToProto(m *api.Match) (*qdrant.Match, error) {
 	case api.MatchTextAny:
 		return &qdrant.Match{MatchValue: &qdrant.Match_TextAny{TextAny: m.Text}}, nil
 	case api.MatchPrefixKind:
-		return nil, api.ErrBadInput("match prefix is not part of the gRPC API this server speaks (qdrant go-client v1.17.1)")
+		return &qdrant.Match{MatchValue: &qdrant.Match_Prefix{Prefix: m.Text}}, nil
 	case api.MatchAny, api.MatchExcept:
 		strs, ints, err := splitMatchValues(m.Values)
 		if err != nil {

@@ -6,10 +6,14 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
+
+// memoryEnum is the full name of Qdrant's memory placement enum.
+var memoryEnum = qdrant.Memory(0).Descriptor().FullName()
 
 // Several collection settings (WAL, optimizers, strict mode) are kept by
 // package api as raw JSON in Qdrant's REST shape. Their protobuf messages
@@ -17,8 +21,10 @@ import (
 // fields become JSON numbers, bools and strings (64-bit integers stay exact
 // numbers, unlike protojson), nested messages become objects and
 // map<string, message> fields become objects of objects. Only fields that
-// are set are written. Enums and oneofs are not used by these messages and
-// are rejected.
+// are set are written. A marker message (one without fields, such as the
+// keyword index's prefix option) is written as true, the REST form of such
+// an option. Of the enums only the memory placement (cold, cached, pinned)
+// is used by these messages; others are rejected, as are oneofs.
 
 // messageToJSON encodes m's set fields as a REST-shaped JSON object; it
 // returns nil for a nil or empty message.
@@ -83,7 +89,19 @@ func scalarOrMessageToJSON(fd protoreflect.FieldDescriptor, v protoreflect.Value
 		}
 		return f, nil
 	case protoreflect.MessageKind:
+		if fd.Message().Fields().Len() == 0 {
+			return true, nil
+		}
 		return messageToMap(v.Message())
+	case protoreflect.EnumKind:
+		if fd.Enum().FullName() == memoryEnum {
+			m := qdrant.Memory(v.Enum())
+			name, err := memoryFromProto(string(fd.Name()), &m)
+			if err != nil {
+				return nil, err
+			}
+			return *name, nil
+		}
 	}
 	return nil, api.ErrInternal(nil, "cannot convert field %s of kind %s to JSON", fd.FullName(), fd.Kind())
 }
@@ -140,6 +158,12 @@ func mapToMessage(obj map[string]any, m protoreflect.Message) error {
 				dst.Append(val)
 			}
 		case fd.Kind() == protoreflect.MessageKind:
+			if b, ok := x.(bool); ok && fd.Message().Fields().Len() == 0 {
+				if b { // a marker option
+					m.Set(fd, protoreflect.ValueOfMessage(m.NewField(fd).Message()))
+				}
+				continue
+			}
 			sub, ok := x.(map[string]any)
 			if !ok {
 				continue // e.g. max_optimization_threads: "auto" is handled by callers
@@ -217,6 +241,12 @@ func setValue(fd protoreflect.FieldDescriptor, val *protoreflect.Value, x any) e
 	case protoreflect.DoubleKind:
 		if f, ok := num(); ok {
 			*val = protoreflect.ValueOfFloat64(f)
+		}
+	case protoreflect.EnumKind:
+		if fd.Enum().FullName() == memoryEnum {
+			if mem := memoryToProto(x); mem != nil {
+				*val = protoreflect.ValueOfEnum(protoreflect.EnumNumber(*mem))
+			}
 		}
 	case protoreflect.MessageKind:
 		sub, ok := x.(map[string]any)

@@ -15,18 +15,30 @@ import (
 // exhaust the stack.
 const maxPrefetchDepth = 16
 
-func searchParamsFromProto(p *qdrant.SearchParams) *api.SearchParams {
+// searchParamsFromProto converts a search's parameters. Two options Shoal
+// does not implement are refused rather than dropped: ACORN filtered
+// search (`acorn.enable`) and IDF statistics over a corpus filter
+// (`idf.corpus`); their off settings (acorn disabled, global idf) are
+// what Shoal does and are accepted.
+func searchParamsFromProto(p *qdrant.SearchParams) (*api.SearchParams, error) {
 	if p == nil {
-		return nil
+		return nil, nil
+	}
+	if p.GetAcorn().GetEnable() {
+		return nil, api.ErrBadInput("search params: acorn is not supported by this server")
+	}
+	if p.GetIdf().GetCorpus() != nil {
+		return nil, api.ErrBadInput("search params: idf with a corpus filter is not supported by this server: sparse IDF statistics are collection-wide")
 	}
 	out := &api.SearchParams{HnswEf: u64ToIntPtr(p.HnswEf), Exact: p.GetExact(), IndexedOnly: p.GetIndexedOnly()}
 	if q := p.GetQuantization(); q != nil {
 		raw, err := messageToJSON(q.ProtoReflect())
-		if err == nil {
-			out.Quantization = raw
+		if err != nil {
+			return nil, err
 		}
+		out.Quantization = raw
 	}
-	return out
+	return out, nil
 }
 
 func limitPtr(u *uint64) *int {
@@ -309,9 +321,13 @@ func prefetchesFromProto(ps []*qdrant.PrefetchQuery, depth int) (api.Prefetches,
 		if err != nil {
 			return nil, err
 		}
+		params, err := searchParamsFromProto(p.GetParams())
+		if err != nil {
+			return nil, err
+		}
 		out[i] = api.Prefetch{
 			Prefetch: sub, Query: q, Using: optString(p.Using), Filter: f,
-			Params: searchParamsFromProto(p.GetParams()), ScoreThreshold: p.ScoreThreshold,
+			Params: params, ScoreThreshold: p.ScoreThreshold,
 			Limit: limitPtr(p.Limit), LookupFrom: lookupFromProto(p.GetLookupFrom()),
 		}
 	}
@@ -344,7 +360,9 @@ func queryRequestFromProto(r interface {
 	if out.ShardKey, err = shardKeySelectorFromProto(r.GetShardKeySelector()); err != nil {
 		return out, err
 	}
-	out.Params = searchParamsFromProto(r.GetParams())
+	if out.Params, err = searchParamsFromProto(r.GetParams()); err != nil {
+		return out, err
+	}
 	out.WithPayload = payloadSelectorFromProto(r.GetWithPayload())
 	out.WithVector = vectorSelectorFromProto(r.GetWithVectors())
 	out.LookupFrom = lookupFromProto(r.GetLookupFrom())
@@ -403,9 +421,13 @@ func searchRequestFromProto(r interface {
 	if err != nil {
 		return api.SearchRequest{}, err
 	}
+	params, err := searchParamsFromProto(r.GetParams())
+	if err != nil {
+		return api.SearchRequest{}, err
+	}
 	return api.SearchRequest{
 		ShardKey: sk, Vector: nv,
-		Filter: f, Params: searchParamsFromProto(r.GetParams()),
+		Filter: f, Params: params,
 		WithPayload: payloadSelectorFromProto(r.GetWithPayload()), WithVector: vectorSelectorFromProto(r.GetWithVectors()),
 		ScoreThreshold: scoreThreshold,
 	}, nil
@@ -477,9 +499,13 @@ func recommendFromProto(r *qdrant.RecommendPoints) (*api.RecommendRequest, error
 	if err != nil {
 		return nil, err
 	}
+	params, err := searchParamsFromProto(r.GetParams())
+	if err != nil {
+		return nil, err
+	}
 	return &api.RecommendRequest{
 		ShardKey: sk, Positive: pos, Negative: neg, Strategy: st, Filter: f,
-		Params: searchParamsFromProto(r.GetParams()), Limit: limitOf(r.GetLimit()), Offset: limitPtr(r.Offset),
+		Params: params, Limit: limitOf(r.GetLimit()), Offset: limitPtr(r.Offset),
 		WithPayload: payloadSelectorFromProto(r.GetWithPayload()), WithVector: vectorSelectorFromProto(r.GetWithVectors()),
 		ScoreThreshold: r.ScoreThreshold, Using: optString(r.Using), LookupFrom: lookupFromProto(r.GetLookupFrom()),
 	}, nil
@@ -520,8 +546,12 @@ func exampleFromProto(e *qdrant.VectorExample) (api.VectorInput, error) {
 }
 
 func discoverFromProto(r *qdrant.DiscoverPoints) (*api.DiscoverRequest, error) {
+	params, err := searchParamsFromProto(r.GetParams())
+	if err != nil {
+		return nil, err
+	}
 	out := &api.DiscoverRequest{
-		Params: searchParamsFromProto(r.GetParams()), Limit: limitOf(r.GetLimit()), Offset: limitPtr(r.Offset),
+		Params: params, Limit: limitOf(r.GetLimit()), Offset: limitPtr(r.Offset),
 		WithPayload: payloadSelectorFromProto(r.GetWithPayload()), WithVector: vectorSelectorFromProto(r.GetWithVectors()),
 		Using: optString(r.Using), LookupFrom: lookupFromProto(r.GetLookupFrom()),
 	}
@@ -544,7 +574,6 @@ func discoverFromProto(r *qdrant.DiscoverPoints) (*api.DiscoverRequest, error) {
 		}
 		out.Context[i] = api.ContextPair{Positive: pos, Negative: neg}
 	}
-	var err error
 	if out.Filter, err = filterFromProto(r.GetFilter()); err != nil {
 		return nil, err
 	}

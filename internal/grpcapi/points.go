@@ -167,6 +167,20 @@ func (p *pointsService) DeleteFieldIndex(ctx context.Context, r *qdrant.DeleteFi
 	}, p.svc.DeleteFieldIndex)
 }
 
+func (p *pointsService) CreateVectorName(ctx context.Context, r *qdrant.CreateVectorNameRequest) (*qdrant.PointsOperationResponse, error) {
+	return write(ctx, r, createVectorNameFromProto, func(ctx context.Context, collection string, req *api.CreateVectorName, wp api.WriteParams) (*api.UpdateResult, error) {
+		return p.svc.CreateVectorName(ctx, collection, r.GetVectorName(), req, wp)
+	})
+}
+
+func (p *pointsService) DeleteVectorName(ctx context.Context, r *qdrant.DeleteVectorNameRequest) (*qdrant.PointsOperationResponse, error) {
+	return write(ctx, r, func(r *qdrant.DeleteVectorNameRequest) (string, error) {
+		return r.GetVectorName(), nil
+	}, func(ctx context.Context, collection, name string, wp api.WriteParams) (*api.UpdateResult, error) {
+		return p.svc.DeleteVectorName(ctx, collection, name, wp)
+	})
+}
+
 func (p *pointsService) UpdateBatch(ctx context.Context, r *qdrant.UpdateBatchPoints) (*qdrant.UpdateBatchResponse, error) {
 	res, secs, err := serve(ctx, r, writeParamsOf[*qdrant.UpdateBatchPoints], func(r *qdrant.UpdateBatchPoints) ([]api.UpdateOperation, error) {
 		ops := make([]api.UpdateOperation, len(r.GetOperations()))

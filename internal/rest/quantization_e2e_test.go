@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-db/shoal/internal/auth"
 )
@@ -76,7 +77,7 @@ func TestQuantizationEndToEnd(t *testing.T) {
 	c.do("POST", d+"/points/query", `{"query": [5,5,5,5,5,5,5,5], "params": {"quantization": {"oversampling": 0.5}}}`).wantError(t, 422,
 		"Validation error in JSON body: [params.quantization.oversampling: value 0.5 invalid, must be 1.0 or larger]")
 	for _, bad := range []struct{ method, path, body, want string }{
-		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot"}, "quantization_config": {"binary": {"encoding": "two_bits"}}}`, `binary quantization encoding \"two_bits\" is not supported`},
+		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot"}, "quantization_config": {"binary": {"encoding": "one_and_half_bits"}}}`, `binary quantization encoding \"one_and_half_bits\" is not supported`},
 		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"binary": {"encoding": "one_and_half_bits"}}}}`, `one_and_half_bits`},
 		{"PATCH", d, `{"quantization_config": {"binary": {"query_encoding": "scalar2bits"}}}`, "scalar2bits"},
 		{"PUT", "/collections/p", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"product": {"compression": "x12"}}}}`, "unknown variant `x12`"},
@@ -226,6 +227,14 @@ func TestProductQuantizationEndToEnd(t *testing.T) {
 		pts = append(pts, fmt.Sprintf(`{"id": %d, "vector": [%s]}`, i, strings.Join(v, ",")))
 	}
 	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [` + strings.Join(pts, ",") + `]}`}.run(t, c)
+	// The product codes are trained in the background: the collection is
+	// yellow until they are in.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(string(step{method: "GET", path: d}.run(t, c)), `"status":"green"`); {
+		if time.Now().After(deadline) {
+			t.Fatal("collection not green 30 s after the upsert")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	q := make([]string, 16)
 	for j := range q {
 		q[j] = fmt.Sprintf("%.4f", r.NormFloat64()+1)

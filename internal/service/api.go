@@ -56,8 +56,9 @@ type API interface {
 	CreateFieldIndex(ctx context.Context, collection string, req *api.CreateFieldIndex, wp api.WriteParams) (*api.UpdateResult, error)
 	DeleteFieldIndex(ctx context.Context, collection, field string, wp api.WriteParams) (*api.UpdateResult, error)
 
-	// Named vectors of an existing collection (REST only: the served
-	// gRPC protos, go-client v1.17.1, have no such RPCs).
+	// Named vectors of an existing collection (REST's PUT and DELETE
+	// /collections/{c}/vectors/{name}, gRPC's CreateVectorName and
+	// DeleteVectorName).
 	CreateVectorName(ctx context.Context, collection, name string, req *api.CreateVectorName, wp api.WriteParams) (*api.UpdateResult, error)
 	DeleteVectorName(ctx context.Context, collection, name string, wp api.WriteParams) (*api.UpdateResult, error)
 

@@ -26,7 +26,7 @@ func TestQuantizationConfigValidation(t *testing.T) {
 		{"vector scalar", api.CreateCollection{Vectors: vec(`{"scalar":{"type":"int8"}}`, nil)}, true},
 		{"binary", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"binary":{"always_ram":true}}`)}, true},
 		{"vector binary", api.CreateCollection{Vectors: vec(`{"binary":{"encoding":"one_bit","query_encoding":"scalar8bits","memory":"pinned"}}`, nil)}, true},
-		{"binary two_bits", api.CreateCollection{Vectors: vec(`{"binary":{"encoding":"two_bits"}}`, nil)}, false},
+		{"binary two_bits", api.CreateCollection{Vectors: vec(`{"binary":{"encoding":"two_bits"}}`, nil)}, true},
 		{"binary one_and_half_bits", api.CreateCollection{Vectors: vec("", nil), QuantizationConfig: json.RawMessage(`{"binary":{"encoding":"one_and_half_bits"}}`)}, false},
 		{"binary query encoding", api.CreateCollection{Vectors: vec(`{"binary":{"query_encoding":"scalar2bits"}}`, nil)}, false},
 		{"binary memory", api.CreateCollection{Vectors: vec(`{"binary":{"memory":"ram"}}`, nil)}, false},
@@ -73,8 +73,11 @@ func TestQuantizationConfigValidation(t *testing.T) {
 	if b, err := applyUpdate(cfg, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{}}`)}); err != nil || b.VectorQuantization("").Binary == nil {
 		t.Fatalf("update to binary: %v", err)
 	}
-	if _, err := applyUpdate(up, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{"encoding":"two_bits"}}`)}); api.KindOf(err) != api.KindBadInput {
+	if b, err := applyUpdate(cfg, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{"encoding":"two_bits"}}`)}); err != nil || !b.VectorQuantization("").Binary.TwoBits() {
 		t.Fatalf("update to binary two_bits: %v", err)
+	}
+	if _, err := applyUpdate(up, &api.UpdateCollection{QuantizationConfig: json.RawMessage(`{"binary":{"encoding":"one_and_half_bits"}}`)}); api.KindOf(err) != api.KindBadInput {
+		t.Fatalf("update to binary one_and_half_bits: %v", err)
 	}
 	if _, err := applyUpdate(up, &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"": {OnDisk: &yes}}}); api.KindOf(err) != api.KindBadInput {
 		t.Fatalf("update to on_disk: %v", err)

@@ -808,7 +808,9 @@ func (s *Shard) publish(p *plan, seq uint64) {
 		}
 	}
 	for _, sp := range s.spaces {
-		sp.maybeStartIndexing(s.live)
+		if j := sp.maybeStartIndexing(s.live); j != nil {
+			s.trainInBackground(j) // started under the lock, so before a Close
+		}
 	}
 	s.lastSeq = seq
 	s.nextOff = p.nextOff

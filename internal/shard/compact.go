@@ -673,6 +673,7 @@ func (sp *space) adopt(n *space) {
 	// The quantization codes are addressed by offset too: take the new
 	// copy's (trained at its load), keeping the configuration.
 	sp.quant = quantState{cfg: sp.quant.cfg, codes: n.quant.codes, trainedAt: n.quant.trainedAt}
+	sp.quantGen++ // a background training of the old offsets is dropped
 	if sp.quant.cfg == nil {
 		sp.quant.codes = nil
 	}

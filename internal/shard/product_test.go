@@ -85,3 +85,81 @@ func TestQuantizationReopenRebuilds(t *testing.T) {
 		})
 	}
 }
+
+// TestProductTrainingOffTheWriterLock: a product training that
+// SetQuantization starts runs in the background without the shard's
+// locks: while it is held at its start, writes and searches complete;
+// once it finishes (WaitIndexed waits for it) the codes cover the vectors
+// written meanwhile too, and a new configuration meanwhile drops the
+// stale training's codes.
+func TestProductTrainingOffTheWriterLock(t *testing.T) {
+	vecs := centred(1200, 32, 21)
+	s := quantShardOf(t, t.TempDir(), api.DistanceDot, vecs[:1000], nil)
+	hold := make(chan struct{})
+	started := make(chan struct{}, 4)
+	productTrainHook = func() {
+		started <- struct{}{}
+		<-hold
+	}
+	t.Cleanup(func() { productTrainHook = nil })
+	q, err := api.ParseQuantization(json.RawMessage(`{"product":{"compression":"x8"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetQuantization("", q)
+	<-started
+	// The training is held: a write and a search go through meanwhile.
+	var pts []api.PointStruct
+	for i := 1000; i < 1200; i++ {
+		pts = append(pts, pt(uint64(i), vecs[i], nil))
+	}
+	apply(t, s, upsert(pts...))
+	if hits, err := s.Search(bg, SearchRequest{Vector: vecs[1100], Limit: 1}); err != nil || len(hits) != 1 || hits[0].ID != api.NumID(1100) {
+		t.Fatalf("search during training: %v %v", hits, err)
+	}
+	if got := s.QuantizedBytes(""); got != 0 {
+		t.Fatalf("codes before the training finished: %d bytes", got)
+	}
+	close(hold)
+	if err := s.WaitIndexed(bg); err != nil {
+		t.Fatal(err)
+	}
+	if s.QuantizedBytes("") == 0 {
+		t.Fatal("no codes after the training")
+	}
+	// Every vector, those written during the training too, has its code:
+	// its distance by codes to a query is the one of its vector encoded
+	// afresh at a spare offset.
+	s.mu.Lock()
+	sp := s.spaces[""]
+	codes, spare := sp.quant.codes, s.nextOff+5
+	for i := 0; i < 1200; i += 7 {
+		off, ok := s.ids[api.NumID(uint64(i))]
+		if !ok {
+			s.mu.Unlock()
+			t.Fatalf("point %d not found", i)
+		}
+		codes.Set(spare, vecs[i])
+		sc := codes.Scorer(vecs[(i+1)%1200])
+		if got, want := sc.Dist(off), sc.Dist(spare); got != want {
+			s.mu.Unlock()
+			t.Fatalf("point %d (offset %d): distance by its code %v, by its vector encoded afresh %v", i, off, got, want)
+		}
+	}
+	s.mu.Unlock()
+
+	// A configuration change while a training is held drops its codes.
+	hold = make(chan struct{})
+	s.SetQuantization("", nil)
+	s.SetQuantization("", q)
+	<-started
+	s.SetQuantization("", scalarInt8(t, ""))
+	scalarBytes := s.QuantizedBytes("")
+	close(hold)
+	if err := s.WaitIndexed(bg); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.QuantizedBytes(""); got != scalarBytes || got == 0 {
+		t.Fatalf("codes after a stale product training: %d bytes, scalar %d", got, scalarBytes)
+	}
+}

@@ -191,7 +191,7 @@ func TestQuantizationLifecycle(t *testing.T) {
 	if err != nil || len(hits) != 1 || hits[0].ID.Num != 5000 {
 		t.Fatalf("new point by codes: %+v %v", hits, err)
 	}
-	if _, err := s.Search(bg, SearchRequest{Vector: vecs[0], Limit: 1, Params: quantParams(`{"oversampling":0.5}`)}); api.KindOf(err) != api.KindBadInput {
+	if _, err := s.Search(bg, SearchRequest{Vector: vecs[0], Limit: 1, Params: quantParams(`{"oversampling":0.5}`)}); api.KindOf(err) != api.KindValidation {
 		t.Fatalf("oversampling 0.5: %v", err)
 	}
 	if _, err := s.Search(bg, SearchRequest{Vector: vecs[0], Limit: 1, Params: quantParams(`{"rescor":true}`)}); api.KindOf(err) != api.KindBadInput {

@@ -212,6 +212,9 @@ type Shard struct {
 	// compactions counts completed compactions; it changes only under
 	// persistMu and writeMu.
 	compactions atomic.Uint64
+	// trainsRunning counts product trainings running in the background
+	// (quantspace.go); WaitIndexed waits for them.
+	trainsRunning atomic.Int64
 
 	// loadedFromStore counts the vectors Open read from the point store
 	// because no index file covered them.
@@ -684,6 +687,8 @@ func (s *Shard) Stats() Stats {
 		st.PendingIndex += pending
 		busy = busy || !sp.idleNow()
 	}
+	// A product training in the background counts as optimizing too.
+	busy = busy || s.trainsRunning.Load() > 0
 	st.Status = api.StatusGreen
 	if busy || st.PendingIndex > 0 {
 		st.Status = api.StatusYellow
@@ -761,6 +766,13 @@ func (s *Shard) WaitIndexed(ctx context.Context) error {
 			}
 			if n := sp.checkReach(true); n > 0 {
 				s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
+			}
+		}
+		for s.trainsRunning.Load() > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
 			}
 		}
 		if s.compactions.Load() == gen {

@@ -62,9 +62,12 @@ type space struct {
 	lastCheckTook time.Duration
 	opt           api.OptimizersConfig
 
-	// quant is the space's scalar quantization (quantspace.go). Guarded
-	// by Shard.mu.
-	quant quantState
+	// quant is the space's quantization (quantspace.go). Guarded by
+	// Shard.mu, as is quantGen, which changes whenever quant's
+	// configuration or codes are replaced by anything but the background
+	// training that it guards (productJob).
+	quant    quantState
+	quantGen uint64
 
 	// qMu guards the indexer state below. Lock order: Shard.mu, then qMu.
 	qMu      sync.Mutex
@@ -311,12 +314,13 @@ func (sp *space) fullScanVectors() int {
 // maybeStartIndexing creates the graph and queues every live vector once
 // the space reaches the indexing threshold. Caller holds Shard.mu
 // exclusively.
-func (sp *space) maybeStartIndexing(live bitset) {
-	defer sp.maybeTrain(live)
-	if sp.indexing || sp.indexAt == 0 || sp.count < sp.indexAt {
-		return
+// It returns the product quantizer's training when one is due, for the
+// caller to run off the lock (productJob).
+func (sp *space) maybeStartIndexing(live bitset) *productJob {
+	if !sp.indexing && sp.indexAt > 0 && sp.count >= sp.indexAt {
+		sp.startIndexing(live)
 	}
-	sp.startIndexing(live)
+	return sp.maybeTrain(live, true)
 }
 
 func (sp *space) startIndexing(live bitset) {
@@ -629,7 +633,7 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 	}
 	sp.unchecked.Store(true)
 	sp.enqueue(offs...)
-	sp.maybeTrain(live)
+	sp.maybeTrain(live, false)
 }
 
 // minRepair is the fewest deleted graph nodes worth a Repair.

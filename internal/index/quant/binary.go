@@ -12,35 +12,55 @@ import (
 	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
-// Binary is Qdrant's one-bit binary quantizer of one distance and
-// dimension: element i of a vector becomes bit i, set when the element is
-// positive (NaN counts as not positive). A code stands for the sign vector
-// s ∈ {−1, +1}^dim, and distances are those between the query and s:
+// Binary is Qdrant's binary quantizer of one distance and dimension, with
+// one or two bits per element.
+//
+// One bit (encoding one_bit): element i of a vector becomes bit i, set
+// when the element is positive (NaN counts as not positive). The code
+// stands for the sign vector s ∈ {−1, +1}^dim.
+//
+// Two bits (encoding two_bits): element i is placed by its z-score
+// z = (x − mean_i)/sd_i, with the per-element mean and standard deviation
+// trained from the vectors (TrainBinary), into one of three levels, −1
+// (z ≤ −2/3), 0 (−2/3 < z < 2/3) and +1 (z ≥ 2/3), written as a
+// thermometer code: bit i is set for levels 0 and +1, bit dim+i for +1.
+// An element whose deviation is zero is placed by its sign alone (levels
+// −1 and 0, as Qdrant does). The code stands for the level vector
+// s ∈ {−1, 0, +1}^dim, and Hamming distance between two codes is the L1
+// distance between their levels.
+//
+// Distances are those between the query and s:
 //
 //   - a binary query (query_encoding default or binary) is encoded the same
-//     way, and with h = popcount(query XOR code) the distance between the
-//     two sign vectors is: Dot and Cosine −(dim − 2h) (so the score
-//     without rescoring is Qdrant's dim − 2h), Euclid 4h (squared), and
-//     Manhattan 2h;
+//     way, and with h the Hamming distance between query and code, Dot and
+//     Cosine give −(dim − 2h) (so the score without rescoring is Qdrant's
+//     dim − 2h), Euclid 4h and Manhattan 2h: exact between two sign
+//     vectors, Qdrant's ordering for two bits;
 //   - an asymmetric query (scalar4bits, scalar8bits) keeps its elements
-//     x: every distance to s is C + Σ bᵢ·wᵢ over the code's bits bᵢ with
-//     per-query weights (Dot and Cosine: −x·s = Σx − 2Σbᵢxᵢ; Euclid:
-//     ‖x − s‖² = ‖x‖² + dim + 2Σx − 4Σbᵢxᵢ; Manhattan: Σ|xᵢ + 1| +
-//     Σbᵢ(|xᵢ − 1| − |xᵢ + 1|)), and the weights are quantized to 4 or 8
-//     bits, one bit plane each, so that Σbᵢwᵢ is a sum of popcount(plane
-//     AND code) (vecmath.AndBits).
+//     x: every distance to s is C + Σ bⱼ·wⱼ over the code's bits bⱼ with
+//     per-query weights, since each distance is linear in the bits (one
+//     bit, s = 2b − 1: Dot and Cosine −x·s = Σx − 2Σbᵢxᵢ; Euclid
+//     ‖x − s‖² = ‖x‖² + dim + 2Σx − 4Σbᵢxᵢ; Manhattan Σ|xᵢ + 1| +
+//     Σbᵢ(|xᵢ − 1| − |xᵢ + 1|); two bits, s = b + b' − 1 and s² =
+//     1 − b + b' for the thermometer pair (b, b'): Dot −x·s = Σx − Σbᵢxᵢ −
+//     Σb'ᵢxᵢ; Euclid Σ(x + 1)² + Σbᵢ(−2xᵢ − 1) + Σb'ᵢ(1 − 2xᵢ); Manhattan
+//     Σ|xᵢ + 1| + Σbᵢ(|xᵢ| − |xᵢ + 1|) + Σb'ᵢ(|xᵢ − 1| − |xᵢ|)), and the
+//     weights are quantized to 4 or 8 bits, one bit plane each, so that
+//     Σbⱼwⱼ is a sum of popcount(plane AND code) (vecmath.AndBits).
 //
-// Binary needs no training. It is immutable.
+// A Binary is immutable once made.
 type Binary struct {
 	dist      api.Distance
 	dim       int
 	words     int // 64-bit words of one code
 	queryBits int // 0: binary queries; 4 or 8: asymmetric
+	two       bool
+	mean, sd  []float32 // two bits: per-element statistics
 }
 
-// NewBinary returns the binary quantizer of dist and dim whose queries are
-// encoded with queryBits bits per element: 0 (binary, like the codes), 4
-// or 8.
+// NewBinary returns the one-bit binary quantizer of dist and dim whose
+// queries are encoded with queryBits bits per element: 0 (binary, like the
+// codes), 4 or 8.
 func NewBinary(dist api.Distance, dim, queryBits int) *Binary {
 	if dim <= 0 {
 		panic(fmt.Sprintf("quant: invalid dimension %d", dim))
@@ -51,19 +71,93 @@ func NewBinary(dist api.Distance, dim, queryBits int) *Binary {
 	return &Binary{dist: dist, dim: dim, words: (dim + 63) / 64, queryBits: queryBits}
 }
 
+// TrainBinary returns the two-bit binary quantizer of dist and dim whose
+// queries are encoded with queryBits bits per element, its per-element
+// mean and standard deviation computed over sample (vectors of dimension
+// dim; non-finite values are left out).
+func TrainBinary(dist api.Distance, dim, queryBits int, sample [][]float32) *Binary {
+	q := NewBinary(dist, dim, queryBits)
+	q.two, q.words = true, (2*dim+63)/64
+	sum, sq, n := make([]float64, dim), make([]float64, dim), make([]float64, dim)
+	for _, v := range sample {
+		for i, x := range v[:dim] {
+			if x != x || math.IsInf(float64(x), 0) {
+				continue
+			}
+			sum[i] += float64(x)
+			sq[i] += float64(x) * float64(x)
+			n[i]++
+		}
+	}
+	q.mean, q.sd = make([]float32, dim), make([]float32, dim)
+	for i := range dim {
+		if n[i] == 0 {
+			continue
+		}
+		m := sum[i] / n[i]
+		q.mean[i] = float32(m)
+		q.sd[i] = float32(math.Sqrt(max(0, sq[i]/n[i]-m*m)))
+	}
+	return q
+}
+
+// twoBitSigmas is the half-width, in standard deviations, of the zero
+// level of two-bit codes (Qdrant's).
+const twoBitSigmas = 2.0 / 3.0
+
+// level returns the two-bit level (−1, 0 or +1) of element i with value x.
+func (q *Binary) level(i int, x float32) int {
+	sd := q.sd[i]
+	if sd < 0x1p-23 { // float32's epsilon: no deviation to scale by
+		if x > 0 {
+			return 0
+		}
+		return -1
+	}
+	z := (x - q.mean[i]) / sd
+	switch {
+	case z <= -twoBitSigmas:
+		return -1
+	case z < twoBitSigmas:
+		return 0
+	}
+	return 1 // including NaN, which compares false above
+}
+
 // Words returns the 64-bit words of one vector's code.
 func (q *Binary) Words() int { return q.words }
 
-// Encode writes the code of vec into dst (Words words; bits past the
-// dimension are zero).
+// Encode writes the code of vec into dst (Words words; bits past the code
+// are zero).
 func (q *Binary) Encode(dst []uint64, vec []float32) {
 	dst = dst[:q.words]
 	clear(dst)
+	if q.two {
+		for i, x := range vec {
+			l := q.level(i, x)
+			if l >= 0 {
+				dst[i>>6] |= 1 << (i & 63)
+			}
+			if l > 0 {
+				j := q.dim + i
+				dst[j>>6] |= 1 << (j & 63)
+			}
+		}
+		return
+	}
 	for i, x := range vec {
 		if x > 0 {
 			dst[i>>6] |= 1 << (i & 63)
 		}
 	}
+}
+
+// codeBits returns the bits of one code.
+func (q *Binary) codeBits() int {
+	if q.two {
+		return 2 * q.dim
+	}
+	return q.dim
 }
 
 // BinaryQuery is a query vector encoded for one Binary quantizer.
@@ -85,24 +179,7 @@ func (q *Binary) Query(vec []float32) *BinaryQuery {
 		q.Encode(out.bits, vec)
 		return out
 	}
-	w := make([]float32, len(vec))
-	var c float64
-	for i, x := range vec {
-		if x != x || math.IsInf(float64(x), 0) {
-			x = 0
-		}
-		switch q.dist {
-		case api.DistanceEuclid:
-			c += float64(x)*float64(x) + 1 + 2*float64(x)
-			w[i] = -4 * x
-		case api.DistanceManhattan:
-			c += math.Abs(float64(x) + 1)
-			w[i] = float32(math.Abs(float64(x)-1) - math.Abs(float64(x)+1))
-		default:
-			c += float64(x)
-			w[i] = -2 * x
-		}
-	}
+	w, c := q.weights(vec)
 	lo, hi := slices.Min(w), slices.Max(w)
 	levels := float32(int(1)<<q.queryBits - 1)
 	alpha := (hi - lo) / levels
@@ -124,6 +201,42 @@ func (q *Binary) Query(vec []float32) *BinaryQuery {
 	}
 	out.c, out.lo, out.alpha = float32(c), lo, alpha
 	return out
+}
+
+// weights returns the per-bit weights w (one per code bit) and the
+// constant c of an asymmetric query: its distance to a code's vector s is
+// c + Σ bⱼwⱼ over the code's bits (see Binary).
+func (q *Binary) weights(vec []float32) ([]float32, float64) {
+	w := make([]float32, q.codeBits())
+	var c float64
+	for i, x := range vec {
+		if x != x || math.IsInf(float64(x), 0) {
+			x = 0
+		}
+		xf := float64(x)
+		switch {
+		case q.two && q.dist == api.DistanceEuclid:
+			c += (xf + 1) * (xf + 1)
+			w[i], w[q.dim+i] = float32(-2*xf-1), float32(1-2*xf)
+		case q.two && q.dist == api.DistanceManhattan:
+			a, b, d := math.Abs(xf+1), math.Abs(xf), math.Abs(xf-1)
+			c += a
+			w[i], w[q.dim+i] = float32(b-a), float32(d-b)
+		case q.two:
+			c += xf
+			w[i], w[q.dim+i] = -x, -x
+		case q.dist == api.DistanceEuclid:
+			c += xf*xf + 1 + 2*xf
+			w[i] = -4 * x
+		case q.dist == api.DistanceManhattan:
+			c += math.Abs(xf + 1)
+			w[i] = float32(math.Abs(xf-1) - math.Abs(xf+1))
+		default:
+			c += xf
+			w[i] = -2 * x
+		}
+	}
+	return w, c
 }
 
 // Dist returns the approximate internal distance between the query and
