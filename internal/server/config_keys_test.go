@@ -299,6 +299,20 @@ func keyRows() []keyRow {
 				e.t.Fatalf("update slots %d", n)
 			}
 		}},
+		// The allocator's use of the transfer limits is tested in
+		// internal/placement (TestAllocateProperties draws them).
+		{"storage.performance.incoming_shard_transfers_limit", set("storage.performance.incoming_shard_transfers_limit", 3), func(e *keyEnv) {
+			e.loaded()
+			if l := e.cfg.Storage.Performance.IncomingShardTransfersLimit; l == nil || *l != 3 {
+				e.t.Fatalf("incoming limit %v", l)
+			}
+		}},
+		{"storage.performance.outgoing_shard_transfers_limit", set("storage.performance.outgoing_shard_transfers_limit", 0), func(e *keyEnv) {
+			e.loaded()
+			if l := e.cfg.Storage.Performance.OutgoingShardTransfersLimit; l == nil || *l != 0 {
+				e.t.Fatalf("outgoing limit %v", l)
+			}
+		}},
 		{"storage.optimizers.deleted_threshold", set("storage.optimizers.deleted_threshold", 0.5), func(e *keyEnv) {
 			e.collectionShows("optimizer_config.deleted_threshold", 0.5)
 		}},
