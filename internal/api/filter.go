@@ -312,21 +312,35 @@ func (fc *FieldCondition) UnmarshalJSON(b []byte) error {
 			return err
 		}
 	}
-	return fc.CheckShape()
+	// A key without any condition decodes: as in Qdrant, it is a
+	// validation error (422) that the filter validation reports with the
+	// condition's location (see HasCondition).
+	return nil
 }
 
-// CheckShape checks what both adapters check once a field condition is
-// decoded (REST) or converted (gRPC): it names a key and sets at least one
-// condition on it.
+// HasCondition reports whether the field condition sets at least one
+// condition on its key (match, range, geo, values_count, is_empty or
+// is_null).
+func (fc *FieldCondition) HasCondition() bool {
+	for _, set := range []bool{fc.Match != nil, fc.Range != nil, fc.DatetimeRange != nil, fc.GeoBoundingBox != nil,
+		fc.GeoRadius != nil, fc.GeoPolygon != nil, fc.ValuesCount != nil, fc.IsEmpty != nil, fc.IsNull != nil} {
+		if set {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckShape checks a field condition converted from gRPC: it names a key
+// and sets at least one condition on it. The REST decoder checks the key
+// only; filter.Validate reports a missing condition there, with its
+// location, as Qdrant's 422.
 func (fc *FieldCondition) CheckShape() error {
 	if fc.Key == "" {
 		return ErrBadInput("field condition needs a non-empty key")
 	}
-	for _, set := range []bool{fc.Match != nil, fc.Range != nil, fc.DatetimeRange != nil, fc.GeoBoundingBox != nil,
-		fc.GeoRadius != nil, fc.GeoPolygon != nil, fc.ValuesCount != nil, fc.IsEmpty != nil, fc.IsNull != nil} {
-		if set {
-			return nil
-		}
+	if fc.HasCondition() {
+		return nil
 	}
 	return ErrBadInput("field condition on key %q has no match, range, geo, values_count, is_empty or is_null", fc.Key)
 }

@@ -369,6 +369,8 @@ func TestValidate(t *testing.T) {
 		{`{"must":[{"key":"a","values_count":{"gt":-1}}]}`, "must be 0 or greater"},
 		{`{"must":[{"key":"a","match":{"value":1.5}}]}`, "match value must be"},
 		{`{"must":[{"key":"a","match":{"any":["x",1]}}]}`, "all strings or all integers"},
+		{`{"must":[{"key":"a"}]}`, "[filter.must[0]: At least one field condition must be specified]"},
+		{`{"should":[{"must":[{"key":"a"}]}]}`, "[filter.should[0].must[0]: At least one field condition must be specified]"},
 		{`{"must":[{"nested":{"key":"a","filter":{"must":[{"key":"","match":{"value":1}}]}}}]}`, ""},
 	}
 	for _, c := range bad {

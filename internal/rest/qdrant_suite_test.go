@@ -121,3 +121,40 @@ func TestStrictModeEmptyMatchAny(t *testing.T) {
 	// A field without an index is still refused.
 	c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"key": "other", "match": {"any": [1]}}]}}`).wantError(t, 400, "Index required but not found")
 }
+
+// TestQdrantSuiteFiltersAndVectors covers what the second round of Qdrant's
+// REST suite (test_filter.py, test_optional_vectors.py ...) found missing.
+func TestQdrantSuiteFiltersAndVectors(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/qv"
+	step{method: "PUT", path: d, body: `{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 2, "distance": "Dot"}}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": {"image": [0.05, 0.61, 0.76, 0.74], "text": [1, 0]}, "payload": {"city": "Berlin"}},
+		{"id": 2, "vector": {"image": [0.19, 0.81, 0.75, 0.11]}}
+	]}`}.run(t, c)
+
+	t.Run("field condition without a condition", func(t *testing.T) {
+		// test_filter.py::test_just_key: a key alone is a 422 validation
+		// error, wherever the filter is.
+		const want = "Validation error in JSON body: [filter.must[0]: At least one field condition must be specified]"
+		c.do("POST", d+"/points/query", `{"query": [0.2, 0.1, 0.9, 0.7], "using": "image", "filter": {"must": [{"key": "city"}]}}`).wantError(t, 422, want)
+		c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"key": "city"}]}}`).wantError(t, 422, want)
+		c.do("POST", d+"/points/count", `{"filter": {"should": [{"key": "city", "match": {"value": "x"}}, {"key": "city"}]}}`).wantError(t, 422,
+			"Validation error in JSON body: [filter.should[1]: At least one field condition must be specified]")
+		// An empty key stays a decoding error.
+		c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"key": ""}]}}`).wantError(t, 400, "non-empty key")
+	})
+
+	t.Run("update vectors", func(t *testing.T) {
+		// test_optional_vectors.py::test_update_vectors_unknown_point and
+		// test_no_vectors.
+		r := c.do("PUT", d+"/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {"text": [0, 1]}}, {"id": 424242424242424242, "vector": {"image": [1, 2, 3, 4]}}]}`)
+		r.wantError(t, 404, "No point with id 424242424242424242 found")
+		var e errorBody
+		if err := json.Unmarshal(r.body, &e); err != nil || e.Status.Error != "Not found: No point with id 424242424242424242 found" {
+			t.Errorf("text %q (%v), want Qdrant's exact text", e.Status.Error, err)
+		}
+		c.do("PUT", d+"/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {}}]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[0].vector: must specify vectors to update for point]")
+	})
+}
