@@ -2,6 +2,8 @@ package rest
 
 import (
 	"encoding/json"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/auth"
@@ -157,4 +159,72 @@ func TestQdrantSuiteFiltersAndVectors(t *testing.T) {
 		c.do("PUT", d+"/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {}}]}`).wantError(t, 422,
 			"Validation error in JSON body: [points[0].vector: must specify vectors to update for point]")
 	})
+}
+
+// TestQdrantSuiteTelemetry covers test_service.py: the request statistics
+// at every details level under Qdrant's endpoint names, and the sections
+// and collection entries of each level.
+func TestQdrantSuiteTelemetry(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	step{method: "PUT", path: "/collections/tl", body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: "/collections/tl/points?wait=true", body: `{"points": [{"id": 1, "vector": [1, 0]}]}`}.run(t, c)
+	keys := func(m map[string]json.RawMessage) string {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		return strings.Join(ks, ",")
+	}
+	for _, tc := range []struct {
+		level            string
+		top, collections string
+		entry            string
+	}{
+		{"0", "app,cluster,collections,id,requests", "number_of_collections", ""},
+		{"1", "app,cluster,collections,hardware,id,memory,requests", "collections,number_of_collections", "optimizers_status,params,vectors"},
+		{"2", "app,cluster,collections,hardware,id,memory,requests", "collections,number_of_collections", "config,id,init_time_ms"},
+		{"3", "app,cluster,collections,hardware,id,memory,requests", "collections,number_of_collections", "config,id,init_time_ms,resharding,shards,transfers"},
+	} {
+		res := step{method: "GET", path: "/telemetry?details_level=" + tc.level}.run(t, c)
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(res, &top); err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(top); got != tc.top {
+			t.Errorf("level %s: sections %s, want %s", tc.level, got, tc.top)
+		}
+		var colls struct {
+			Collections []map[string]json.RawMessage `json:"collections"`
+		}
+		var cm map[string]json.RawMessage
+		if err := json.Unmarshal(top["collections"], &cm); err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(cm); got != tc.collections {
+			t.Errorf("level %s: collections %s, want %s", tc.level, got, tc.collections)
+		}
+		if tc.entry != "" {
+			if err := json.Unmarshal(top["collections"], &colls); err != nil || len(colls.Collections) != 1 {
+				t.Fatalf("level %s: %s (%v)", tc.level, top["collections"], err)
+			}
+			if got := keys(colls.Collections[0]); got != tc.entry {
+				t.Errorf("level %s: collection entry %s, want %s", tc.level, got, tc.entry)
+			}
+		}
+		var req struct {
+			REST struct {
+				Responses map[string]map[string]struct {
+					Count uint64 `json:"count"`
+				} `json:"responses"`
+			} `json:"rest"`
+		}
+		if err := json.Unmarshal(top["requests"], &req); err != nil || req.REST.Responses["PUT /collections/{name}/points"]["200"].Count != 1 {
+			t.Errorf("level %s: requests %s (%v), want one PUT /collections/{name}/points", tc.level, top["requests"], err)
+		}
+	}
+	res := step{method: "GET", path: "/telemetry?details_level=3"}.run(t, c)
+	if !strings.Contains(string(res), `"num_points":1`) || !strings.Contains(string(res), `"partial_snapshot":null`) {
+		t.Errorf("level 3 shard: %s", res)
+	}
 }
