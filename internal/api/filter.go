@@ -27,6 +27,25 @@ type MinShould struct {
 	MinCount   int         `json:"min_count"`
 }
 
+// UnmarshalJSON decodes a min_should; min_count is required, as in Qdrant
+// (serde's "missing field").
+func (m *MinShould) UnmarshalJSON(b []byte) error {
+	type plain MinShould
+	var aux struct {
+		plain
+		MinCount *int `json:"min_count"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	if aux.MinCount == nil {
+		return ErrBadInput("missing field `min_count` in min_should")
+	}
+	*m = MinShould(aux.plain)
+	m.MinCount = *aux.MinCount
+	return nil
+}
+
 // Condition is exactly one of its fields (Qdrant's untagged Condition union).
 type Condition struct {
 	Field     *FieldCondition `json:"-"`

@@ -159,6 +159,29 @@ func TestQdrantSuiteFiltersAndVectors(t *testing.T) {
 		c.do("PUT", d+"/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {}}]}`).wantError(t, 422,
 			"Validation error in JSON body: [points[0].vector: must specify vectors to update for point]")
 	})
+
+	t.Run("min_should needs min_count", func(t *testing.T) {
+		// test_filter_min_should.py::test_missing_min_count.
+		c.do("POST", d+"/points/scroll", `{"filter": {"min_should": {"conditions": [{"key": "city", "match": {"any": ["London"]}}]}}}`).wantError(t, 400, "missing field `min_count`")
+		step{method: "POST", path: d + "/points/count", body: `{"filter": {"min_should": {"conditions": [{"key": "city", "match": {"any": ["Berlin"]}}], "min_count": 1}}}`, check: wantJSON(`{"count": 1}`)}.run(t, c)
+	})
+
+	t.Run("empty payload asked for is {}", func(t *testing.T) {
+		// test_batch_update.py: a point without payload reads back with
+		// "payload": {} when payloads are asked for, absent otherwise.
+		step{method: "GET", path: d + "/points/2", check: wantContains(`"payload":{}`)}.run(t, c)
+		step{method: "POST", path: d + "/points", body: `{"ids": [2], "with_payload": true}`, check: wantJSON(`[{"id": 2, "payload": {}}]`)}.run(t, c)
+		step{method: "POST", path: d + "/points", body: `{"ids": [2], "with_payload": false}`, check: wantJSON(`[{"id": 2}]`)}.run(t, c)
+		step{method: "POST", path: d + "/points/scroll", body: `{"filter": {"must": [{"has_id": [2]}]}}`, check: wantJSON(`{"points": [{"id": 2, "payload": {}}], "next_page_offset": null}`)}.run(t, c)
+	})
+
+	t.Run("create collection aliases", func(t *testing.T) {
+		// test_vector_config.py: "quantization" and "optimizer_config" are
+		// Qdrant's aliases of quantization_config and optimizers_config.
+		step{method: "PUT", path: "/collections/qa", body: `{"vectors": {"size": 4, "distance": "Dot"}, "quantization": {"scalar": {"type": "int8", "quantile": 0.5}}, "optimizer_config": {"indexing_threshold": 0}}`}.run(t, c)
+		step{method: "GET", path: "/collections/qa", check: wantContains(`"quantization_config":{"scalar":{"type":"int8","quantile":0.5}}`, `"indexing_threshold":0`)}.run(t, c)
+		c.do("PUT", "/collections/qb", `{"vectors": {"size": 4, "distance": "Dot"}, "quantization": {"scalar": {"type": "int8"}}, "quantization_config": {"scalar": {"type": "int8"}}}`).wantError(t, 400, "duplicate field `quantization_config`")
+	})
 }
 
 // TestQdrantSuiteTelemetry covers test_service.py: the request statistics
