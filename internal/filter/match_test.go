@@ -276,7 +276,7 @@ func TestValuesCountEmptyNull(t *testing.T) {
 		{"count gt miss", `{"must":[{"key":"comments","values_count":{"gt":2}}]}`, `{"comments":["a","b"]}`, false},
 		{"count scalar", `{"must":[{"key":"comments","values_count":{"gte":1,"lte":1}}]}`, `{"comments":"a"}`, true},
 		{"count null", `{"must":[{"key":"comments","values_count":{"lt":1}}]}`, `{"comments":null}`, true},
-		{"count missing", `{"must":[{"key":"comments","values_count":{"lt":1}}]}`, `{}`, false},
+		{"count missing", `{"must":[{"key":"comments","values_count":{"lt":1}}]}`, `{}`, true}, // a missing field has no values (Qdrant issue 9586)
 		{"is_empty missing", `{"must":[{"is_empty":{"key":"reports"}}]}`, `{}`, true},
 		{"is_empty null", `{"must":[{"is_empty":{"key":"reports"}}]}`, `{"reports":null}`, true},
 		{"is_empty []", `{"must":[{"is_empty":{"key":"reports"}}]}`, `{"reports":[]}`, true},
@@ -288,7 +288,7 @@ func TestValuesCountEmptyNull(t *testing.T) {
 		{"is_null null", `{"must":[{"is_null":{"key":"reports"}}]}`, `{"reports":null}`, true},
 		{"is_null missing", `{"must":[{"is_null":{"key":"reports"}}]}`, `{}`, false},
 		{"is_null []", `{"must":[{"is_null":{"key":"reports"}}]}`, `{"reports":[]}`, false},
-		{"is_null [null]", `{"must":[{"is_null":{"key":"reports"}}]}`, `{"reports":[null]}`, false},
+		{"is_null [null]", `{"must":[{"is_null":{"key":"reports"}}]}`, `{"reports":[null]}`, true}, // as the field condition (Qdrant issue 10096)
 		{"is_null path", `{"must":[{"is_null":{"key":"a[].b"}}]}`, `{"a":[{"b":1},{"b":null}]}`, true},
 		{"field is_empty true missing", `{"must":[{"key":"reports","is_empty":true}]}`, `{}`, true},
 		{"field is_empty false", `{"must":[{"key":"reports","is_empty":false}]}`, `{"reports":[1]}`, true},

@@ -166,6 +166,19 @@ func TestQdrantSuiteFiltersAndVectors(t *testing.T) {
 		step{method: "POST", path: d + "/points/count", body: `{"filter": {"min_should": {"conditions": [{"key": "city", "match": {"any": ["Berlin"]}}], "min_count": 1}}}`, check: wantJSON(`{"count": 1}`)}.run(t, c)
 	})
 
+	t.Run("missing and null values", func(t *testing.T) {
+		// test_filter_values_count_missing_field.py: a missing field has
+		// a values_count of 0; test_is_null_array_consistency.py: the
+		// is_null condition matches an array holding a null, as the field
+		// condition does.
+		step{method: "POST", path: d + "/points/count", body: `{"filter": {"must": [{"key": "city", "values_count": {"lt": 1}}]}}`, check: wantJSON(`{"count": 1}`)}.run(t, c)
+		step{method: "PUT", path: d + "/points/payload?wait=true", body: `{"payload": {"s": [null, "a"]}, "points": [2]}`}.run(t, c)
+		for _, f := range []string{`{"is_null": {"key": "s"}}`, `{"key": "s", "is_null": true}`} {
+			step{method: "POST", path: d + "/points/count", body: `{"filter": {"must": [` + f + `]}}`, check: wantJSON(`{"count": 1}`)}.run(t, c)
+		}
+		step{method: "POST", path: d + "/points/payload/clear?wait=true", body: `{"points": [2]}`}.run(t, c)
+	})
+
 	t.Run("empty payload asked for is {}", func(t *testing.T) {
 		// test_batch_update.py: a point without payload reads back with
 		// "payload": {} when payloads are asked for, absent otherwise.
