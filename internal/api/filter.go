@@ -323,17 +323,14 @@ func (fc *FieldCondition) UnmarshalJSON(b []byte) error {
 		return ErrBadInput("invalid field condition: %v", err)
 	}
 	*fc = FieldCondition(aux.plain)
-	if fc.Key == "" {
-		return fc.CheckShape()
+	if err := fc.CheckShape(); err != nil {
+		return err
 	}
 	if len(aux.Range) > 0 && !bytes.Equal(aux.Range, []byte("null")) {
 		if err := decodeRange(aux.Range, fc); err != nil {
 			return err
 		}
 	}
-	// A key without any condition decodes: as in Qdrant, it is a
-	// validation error (422) that the filter validation reports with the
-	// condition's location (see HasCondition).
 	return nil
 }
 
@@ -350,18 +347,16 @@ func (fc *FieldCondition) HasCondition() bool {
 	return false
 }
 
-// CheckShape checks a field condition converted from gRPC: it names a key
-// and sets at least one condition on it. The REST decoder checks the key
-// only; filter.Validate reports a missing condition there, with its
-// location, as Qdrant's 422.
+// CheckShape checks what both adapters check once a field condition is
+// decoded (REST) or converted (gRPC): it names a key. A key without any
+// condition passes here; filter.Validate reports it with its location, as
+// Qdrant's 422 "At least one field condition must be specified" (see
+// HasCondition), so that REST and gRPC refuse it alike.
 func (fc *FieldCondition) CheckShape() error {
 	if fc.Key == "" {
 		return ErrBadInput("field condition needs a non-empty key")
 	}
-	if fc.HasCondition() {
-		return nil
-	}
-	return ErrBadInput("field condition on key %q has no match, range, geo, values_count, is_empty or is_null", fc.Key)
+	return nil
 }
 
 // MarshalJSON writes the field condition with its range in either form.

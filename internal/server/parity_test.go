@@ -141,7 +141,7 @@ func TestRESTAndGRPCRefuseAlike(t *testing.T) {
 				_, err := g.points.Count(ctx, &qdrant.CountPoints{CollectionName: "c", Filter: fieldMatch("city", nil)})
 				return err
 			},
-			status: 400, code: codes.InvalidArgument, want: "city",
+			status: 422, code: codes.InvalidArgument, want: "Validation error in JSON body: [filter.must[0]: At least one field condition must be specified]",
 		},
 		{
 			name: "vector size 0", method: "PUT", path: "z", body: `{"vectors": {"size": 0, "distance": "Dot"}}`,
@@ -149,7 +149,7 @@ func TestRESTAndGRPCRefuseAlike(t *testing.T) {
 				_, err := g.collections.Create(ctx, &qdrant.CreateCollection{CollectionName: "z", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 0, Distance: qdrant.Distance_Dot})})
 				return err
 			},
-			status: 400, code: codes.InvalidArgument, want: "size",
+			status: 422, code: codes.InvalidArgument, want: "size",
 		},
 		{
 			name: "shard number 0", method: "PUT", path: "z", body: `{"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 0}`,
@@ -262,7 +262,7 @@ func TestRESTAndGRPCRefuseAlike(t *testing.T) {
 				_, err := g.points.Count(ctx, &qdrant.CountPoints{CollectionName: "c", Filter: &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewGeoRadius("loc", 0, 0, -1)}}})
 				return err
 			},
-			status: 400, code: codes.InvalidArgument, want: "radius",
+			status: 422, code: codes.InvalidArgument, want: "radius",
 		},
 		{
 			name: "latitude out of range", method: "POST", path: "c/points/count", body: `{"filter": {"must": [{"key": "loc", "geo_radius": {"center": {"lon": 0, "lat": 91}, "radius": 1}}]}}`,
@@ -270,7 +270,7 @@ func TestRESTAndGRPCRefuseAlike(t *testing.T) {
 				_, err := g.points.Count(ctx, &qdrant.CountPoints{CollectionName: "c", Filter: &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewGeoRadius("loc", 91, 0, 1)}}})
 				return err
 			},
-			status: 400, code: codes.InvalidArgument, want: "91",
+			status: 422, code: codes.InvalidArgument, want: "91",
 		},
 		{
 			name: "matrix sample 0", method: "POST", path: "c/points/search/matrix/pairs", body: `{"sample": 0}`,
