@@ -23,6 +23,8 @@
 #   OPENAPI_FILE      the OpenAPI document the suite validates against
 #   QSUITE_KEEP=1     keep the node's directory and log after the run
 #   QSUITE_REPORT     write pytest's JUnit XML report to this path
+#   QSUITE_FILES      space-separated test files of the suite to run (e.g.
+#                     "test_filter.py test_fts.py") instead of all of them
 # Exit status: 0 when every collected test passed, 1 otherwise.
 set -euo pipefail
 
@@ -125,6 +127,11 @@ fi
 echo "shoal ready at $host (data $work/node); suite $suite; spec $OPENAPI_FILE" >&2
 
 report="${QSUITE_REPORT:-$work/report.xml}"
+targets=("$suite")
+if [[ -n "${QSUITE_FILES:-}" ]]; then
+  targets=()
+  for f in $QSUITE_FILES; do targets+=("$suite/$f"); done
+fi
 timeout_args=()
 if "$PYTHON" -c 'import pytest_timeout' 2>/dev/null; then
   timeout_args=(--timeout=120)
@@ -135,7 +142,7 @@ set +e
   QDRANT_HOST="$host" OPENAPI_FILE="$OPENAPI_FILE" \
     PYTHONPATH="${QSUITE_PYTHONPATH:+$QSUITE_PYTHONPATH:}${PYTHONPATH:-}" \
     PYTHONDONTWRITEBYTECODE=1 \
-    "$PYTHON" -m pytest "$suite" -p no:cacheprovider -q -rfE \
+    "$PYTHON" -m pytest "${targets[@]}" -p no:cacheprovider -q -rfE \
       --junitxml="$report" "${timeout_args[@]}" "$@"
 )
 status=$?

@@ -163,8 +163,12 @@ func TestFilterJSON(t *testing.T) {
 	if !reflect.DeepEqual(normTimes(f), normTimes(g)) {
 		t.Fatalf("filter round trip differs:\n%s", out)
 	}
+	// A key without a condition decodes; filter.Validate refuses it (422).
+	var keyOnly Filter
+	if err := json.Unmarshal([]byte(`{"must": [{"key": "a"}]}`), &keyOnly); err != nil || keyOnly.Must[0].Field.HasCondition() {
+		t.Fatalf("key-only condition: %v, %+v", err, keyOnly)
+	}
 	for _, bad := range []string{
-		`{"must": [{"key": "a"}]}`,
 		`{"must": [{"key": "a", "match": {"value": 1.5}}]}`,
 		`{"must": [{"key": "a", "match": {"foo": 1}}]}`,
 		`{"must": [{"unknown": 1}]}`,

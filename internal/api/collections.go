@@ -237,6 +237,11 @@ type CreateCollection struct {
 	StrictModeConfig       json.RawMessage     `json:"strict_mode_config,omitempty"`
 	Metadata               map[string]any      `json:"metadata,omitempty"`
 	InitFrom               json.RawMessage     `json:"init_from,omitempty"`
+	// OptimizerConfig and Quantization are Qdrant's REST aliases of
+	// optimizers_config and quantization_config (ResolveAliases); they are
+	// nil once a request is resolved.
+	OptimizerConfig json.RawMessage `json:"optimizer_config,omitempty"`
+	Quantization    json.RawMessage `json:"quantization,omitempty"`
 }
 
 // CollectionParams are a collection's structural parameters.

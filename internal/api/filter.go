@@ -27,6 +27,25 @@ type MinShould struct {
 	MinCount   int         `json:"min_count"`
 }
 
+// UnmarshalJSON decodes a min_should; min_count is required, as in Qdrant
+// (serde's "missing field").
+func (m *MinShould) UnmarshalJSON(b []byte) error {
+	type plain MinShould
+	var aux struct {
+		plain
+		MinCount *int `json:"min_count"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	if aux.MinCount == nil {
+		return ErrBadInput("missing field `min_count` in min_should")
+	}
+	*m = MinShould(aux.plain)
+	m.MinCount = *aux.MinCount
+	return nil
+}
+
 // Condition is exactly one of its fields (Qdrant's untagged Condition union).
 type Condition struct {
 	Field     *FieldCondition `json:"-"`
@@ -304,31 +323,40 @@ func (fc *FieldCondition) UnmarshalJSON(b []byte) error {
 		return ErrBadInput("invalid field condition: %v", err)
 	}
 	*fc = FieldCondition(aux.plain)
-	if fc.Key == "" {
-		return fc.CheckShape()
+	if err := fc.CheckShape(); err != nil {
+		return err
 	}
 	if len(aux.Range) > 0 && !bytes.Equal(aux.Range, []byte("null")) {
 		if err := decodeRange(aux.Range, fc); err != nil {
 			return err
 		}
 	}
-	return fc.CheckShape()
+	return nil
+}
+
+// HasCondition reports whether the field condition sets at least one
+// condition on its key (match, range, geo, values_count, is_empty or
+// is_null).
+func (fc *FieldCondition) HasCondition() bool {
+	for _, set := range []bool{fc.Match != nil, fc.Range != nil, fc.DatetimeRange != nil, fc.GeoBoundingBox != nil,
+		fc.GeoRadius != nil, fc.GeoPolygon != nil, fc.ValuesCount != nil, fc.IsEmpty != nil, fc.IsNull != nil} {
+		if set {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckShape checks what both adapters check once a field condition is
-// decoded (REST) or converted (gRPC): it names a key and sets at least one
-// condition on it.
+// decoded (REST) or converted (gRPC): it names a key. A key without any
+// condition passes here; filter.Validate reports it with its location, as
+// Qdrant's 422 "At least one field condition must be specified" (see
+// HasCondition), so that REST and gRPC refuse it alike.
 func (fc *FieldCondition) CheckShape() error {
 	if fc.Key == "" {
 		return ErrBadInput("field condition needs a non-empty key")
 	}
-	for _, set := range []bool{fc.Match != nil, fc.Range != nil, fc.DatetimeRange != nil, fc.GeoBoundingBox != nil,
-		fc.GeoRadius != nil, fc.GeoPolygon != nil, fc.ValuesCount != nil, fc.IsEmpty != nil, fc.IsNull != nil} {
-		if set {
-			return nil
-		}
-	}
-	return ErrBadInput("field condition on key %q has no match, range, geo, values_count, is_empty or is_null", fc.Key)
+	return nil
 }
 
 // MarshalJSON writes the field condition with its range in either form.

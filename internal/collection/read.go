@@ -72,7 +72,20 @@ func (c *Collection) get(ctx context.Context, ids []api.PointID, withPayload *ap
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	return emptyPayloads(out, withPayload), nil
+}
+
+// emptyPayloads gives the records a point without payload has, as Qdrant
+// does, when payloads were asked for: an empty (not absent) payload.
+func emptyPayloads(recs []api.Record, wp *api.PayloadSelector) []api.Record {
+	if wp != nil && wp.Enable {
+		for i := range recs {
+			if recs[i].Payload == nil {
+				recs[i].Payload = api.Payload{}
+			}
+		}
+	}
+	return recs
 }
 
 func (c *Collection) checkVectorSelector(sel *api.VectorSelector) error {
@@ -122,14 +135,14 @@ func (c *Collection) Scroll(ctx context.Context, req *api.ScrollRequest) (*api.S
 		if err != nil {
 			return nil, err
 		}
-		return &api.ScrollResult{Points: recs}, nil
+		return &api.ScrollResult{Points: emptyPayloads(recs, wp)}, nil
 	}
 	sr := shard.ScrollRequest{Offset: req.Offset, Limit: limit + 1, Filter: req.Filter, WithPayload: wp, WithVector: req.WithVector}
 	recs, err := c.scrollByID(ctx, sr)
 	if err != nil {
 		return nil, err
 	}
-	res := &api.ScrollResult{Points: recs}
+	res := &api.ScrollResult{Points: emptyPayloads(recs, wp)}
 	if len(recs) > limit {
 		next := recs[limit].ID
 		res.NextPageOffset = &next

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -210,14 +211,20 @@ func isEmptyValue(v any) bool {
 }
 
 // isNullNode is the {"is_null": {"key"}} condition: some raw value is an
-// explicit null.
+// explicit null or an array holding one, as the field condition
+// {"key", "is_null": true} (Qdrant issue 10096).
 type isNullNode struct{ path Path }
 
 func (n isNullNode) eval(_ *evalCtx, p map[string]any) bool {
 	var buf [4]any
 	for _, v := range n.path.get(p, buf[:0]) {
-		if v == nil {
+		switch x := v.(type) {
+		case nil:
 			return true
+		case []any:
+			if slices.Contains(x, nil) {
+				return true
+			}
 		}
 	}
 	return false
@@ -307,6 +314,9 @@ func (n *fieldNode) eval(_ *evalCtx, p map[string]any) bool {
 	vals := n.path.get(p, buf[:0])
 	if len(vals) == 0 {
 		switch {
+		case n.count != nil:
+			// A missing field has no values (Qdrant issue 9586).
+			return countOK(n.count, 0)
 		case n.isEmpty != nil:
 			return *n.isEmpty
 		case n.isNull != nil:

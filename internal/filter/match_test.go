@@ -276,7 +276,7 @@ func TestValuesCountEmptyNull(t *testing.T) {
 		{"count gt miss", `{"must":[{"key":"comments","values_count":{"gt":2}}]}`, `{"comments":["a","b"]}`, false},
 		{"count scalar", `{"must":[{"key":"comments","values_count":{"gte":1,"lte":1}}]}`, `{"comments":"a"}`, true},
 		{"count null", `{"must":[{"key":"comments","values_count":{"lt":1}}]}`, `{"comments":null}`, true},
-		{"count missing", `{"must":[{"key":"comments","values_count":{"lt":1}}]}`, `{}`, false},
+		{"count missing", `{"must":[{"key":"comments","values_count":{"lt":1}}]}`, `{}`, true}, // a missing field has no values (Qdrant issue 9586)
 		{"is_empty missing", `{"must":[{"is_empty":{"key":"reports"}}]}`, `{}`, true},
 		{"is_empty null", `{"must":[{"is_empty":{"key":"reports"}}]}`, `{"reports":null}`, true},
 		{"is_empty []", `{"must":[{"is_empty":{"key":"reports"}}]}`, `{"reports":[]}`, true},
@@ -288,7 +288,7 @@ func TestValuesCountEmptyNull(t *testing.T) {
 		{"is_null null", `{"must":[{"is_null":{"key":"reports"}}]}`, `{"reports":null}`, true},
 		{"is_null missing", `{"must":[{"is_null":{"key":"reports"}}]}`, `{}`, false},
 		{"is_null []", `{"must":[{"is_null":{"key":"reports"}}]}`, `{"reports":[]}`, false},
-		{"is_null [null]", `{"must":[{"is_null":{"key":"reports"}}]}`, `{"reports":[null]}`, false},
+		{"is_null [null]", `{"must":[{"is_null":{"key":"reports"}}]}`, `{"reports":[null]}`, true}, // as the field condition (Qdrant issue 10096)
 		{"is_null path", `{"must":[{"is_null":{"key":"a[].b"}}]}`, `{"a":[{"b":1},{"b":null}]}`, true},
 		{"field is_empty true missing", `{"must":[{"key":"reports","is_empty":true}]}`, `{}`, true},
 		{"field is_empty false", `{"must":[{"key":"reports","is_empty":false}]}`, `{"reports":[1]}`, true},
@@ -369,6 +369,8 @@ func TestValidate(t *testing.T) {
 		{`{"must":[{"key":"a","values_count":{"gt":-1}}]}`, "must be 0 or greater"},
 		{`{"must":[{"key":"a","match":{"value":1.5}}]}`, "match value must be"},
 		{`{"must":[{"key":"a","match":{"any":["x",1]}}]}`, "all strings or all integers"},
+		{`{"must":[{"key":"a"}]}`, "[filter.must[0]: At least one field condition must be specified]"},
+		{`{"should":[{"must":[{"key":"a"}]}]}`, "[filter.should[0].must[0]: At least one field condition must be specified]"},
 		{`{"must":[{"nested":{"key":"a","filter":{"must":[{"key":"","match":{"value":1}}]}}}]}`, ""},
 	}
 	for _, c := range bad {

@@ -338,6 +338,10 @@ func refCond(c *api.Condition, p map[string]any, env *refEnv) bool {
 	case c.Field != nil:
 		vals := refValues(p, c.Field.Key)
 		if len(vals) == 0 {
+			if c.Field.ValuesCount != nil {
+				// A missing field has no values (Qdrant issue 9586).
+				return refCheckOne(c.Field, []any{}, env)
+			}
 			if c.Field.IsEmpty != nil {
 				return *c.Field.IsEmpty
 			}
@@ -360,7 +364,13 @@ func refCond(c *api.Condition, p map[string]any, env *refEnv) bool {
 		}
 		return true
 	case c.IsNull != nil:
-		return slices.Contains(refValues(p, c.IsNull.Key), nil)
+		// Null, or an array holding a null (Qdrant issue 10096).
+		for _, v := range refValues(p, c.IsNull.Key) {
+			if a, ok := v.([]any); v == nil || ok && slices.Contains(a, nil) {
+				return true
+			}
+		}
+		return false
 	case c.HasID != nil:
 		return !env.nested && slices.Contains(c.HasID, env.id)
 	case c.HasVector != nil:

@@ -12,7 +12,8 @@ import (
 // most api.MaxFilterDepth, valid non-empty key paths, latitudes in
 // [-90, 90] and longitudes in [-180, 180], closed polygon rings of at least 4
 // points, non-negative radius, values_count and min_count, integer match
-// values and homogeneous match any/except lists. It returns an *api.Error of
+// values and homogeneous match any/except lists, and a field condition
+// that sets at least one condition on its key. It returns an *api.Error of
 // kind bad input; a nil filter is valid.
 func Validate(f *api.Filter) error {
 	if f == nil {
@@ -133,6 +134,9 @@ func scalarKind(v any) (string, bool) {
 func validateField(fc *api.FieldCondition, where string) error {
 	if err := validateKey(fc.Key, where+".key"); err != nil {
 		return err
+	}
+	if !fc.HasCondition() {
+		return invalid(where, "At least one field condition must be specified")
 	}
 	if m := fc.Match; m != nil {
 		switch m.Kind {

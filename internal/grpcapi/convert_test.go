@@ -300,7 +300,6 @@ func TestFilterRejections(t *testing.T) {
 		"too deep":       deep,
 		"empty cond":     {Must: []*qdrant.Condition{{}}},
 		"no key":         {Must: []*qdrant.Condition{{ConditionOneOf: &qdrant.Condition_Field{Field: &qdrant.FieldCondition{}}}}},
-		"no test":        {Must: []*qdrant.Condition{{ConditionOneOf: &qdrant.Condition_Field{Field: &qdrant.FieldCondition{Key: "k"}}}}},
 		"empty match":    {Must: []*qdrant.Condition{{ConditionOneOf: &qdrant.Condition_Field{Field: &qdrant.FieldCondition{Key: "k", Match: &qdrant.Match{}}}}}},
 		"bad timestamp":  {Must: []*qdrant.Condition{qdrant.NewDatetimeRange("t", &qdrant.DatetimeRange{Lt: &timestamppb.Timestamp{Seconds: 1, Nanos: -5}})}},
 		"bad has_id uid": {Must: []*qdrant.Condition{qdrant.NewHasID(qdrant.NewIDUUID("zz"))}},
@@ -309,6 +308,13 @@ func TestFilterRejections(t *testing.T) {
 		if _, err := filterFromProto(f); api.KindOf(err) != api.KindBadInput {
 			t.Errorf("%s: want bad input, got %v", name, err)
 		}
+	}
+	// A key without a condition converts; filter.Validate refuses it as
+	// for REST (Qdrant's 422 text, InvalidArgument; see the server's
+	// parity test).
+	f, err := filterFromProto(&qdrant.Filter{Must: []*qdrant.Condition{{ConditionOneOf: &qdrant.Condition_Field{Field: &qdrant.FieldCondition{Key: "k"}}}}})
+	if err != nil || f.Must[0].Field.HasCondition() {
+		t.Errorf("key without a condition: %+v, %v", f, err)
 	}
 }
 

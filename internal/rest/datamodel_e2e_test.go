@@ -33,9 +33,9 @@ func TestOptionalVectorsEndToEnd(t *testing.T) {
 	step{method: "GET", path: d + "/points/3", check: wantJSON(`{"id": 3, "payload": {"k": 3}, "vector": {}}`)}.run(t, c)
 
 	step{method: "PUT", path: d + "/points/vectors?wait=true", body: `{"points": [{"id": 1, "vector": {"img": [0, 0, 5]}}, {"id": 3, "vector": {"text": [2, 2]}}]}`}.run(t, c)
-	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "vector": {"img": [0, 0, 5], "text": [1, 0]}}`)}.run(t, c)
+	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "payload": {}, "vector": {"img": [0, 0, 5], "text": [1, 0]}}`)}.run(t, c)
 	step{method: "POST", path: d + "/points/vectors/delete?wait=true", body: `{"points": [1], "vector": ["text"]}`}.run(t, c)
-	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "vector": {"img": [0, 0, 5]}}`)}.run(t, c)
+	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "payload": {}, "vector": {"img": [0, 0, 5]}}`)}.run(t, c)
 	step{method: "POST", path: d + "/points/vectors/delete?wait=true", body: `{"filter": {"must": [{"has_vector": "text"}]}, "vector": ["text"]}`}.run(t, c)
 	count(`{"must": [{"has_vector": "text"}]}`, "0")
 	step{method: "POST", path: d + "/points/count", body: `{}`, check: wantJSON(`{"count": 3}`)}.run(t, c)
@@ -63,11 +63,11 @@ func TestUpdateModeEndToEnd(t *testing.T) {
 	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [{"id": 1, "vector": [5, 5], "payload": {"v": "f"}}, {"id": 2, "vector": [6, 6], "payload": {"v": "f"}}, {"id": 12, "vector": [7, 7]}], "update_filter": {"must": [{"key": "v", "match": {"value": "upd"}}]}}`}.run(t, c)
 	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "payload": {"v": "old"}, "vector": [1, 0]}`)}.run(t, c)
 	step{method: "GET", path: d + "/points/2", check: wantJSON(`{"id": 2, "payload": {"v": "f"}, "vector": [6, 6]}`)}.run(t, c)
-	step{method: "GET", path: d + "/points/12", check: wantJSON(`{"id": 12, "vector": [7, 7]}`)}.run(t, c)
+	step{method: "GET", path: d + "/points/12", check: wantJSON(`{"id": 12, "payload": {}, "vector": [7, 7]}`)}.run(t, c)
 
 	// The same through the batch update endpoint.
 	step{method: "POST", path: d + "/points/batch?wait=true", body: `{"operations": [{"upsert": {"points": [{"id": 1, "vector": [8, 8]}, {"id": 13, "vector": [1, 3]}], "update_mode": "update_only"}}]}`}.run(t, c)
-	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "vector": [8, 8]}`)}.run(t, c)
+	step{method: "GET", path: d + "/points/1", check: wantJSON(`{"id": 1, "payload": {}, "vector": [8, 8]}`)}.run(t, c)
 	c.do("GET", d+"/points/13", nil).wantError(t, 404, "Not found: No point with id 13 found")
 
 	c.do("PUT", d+"/points?wait=true", `{"points": [{"id": 1, "vector": [1, 1]}], "update_mode": "sometimes"}`).
@@ -188,9 +188,9 @@ func TestMultiVectorsEndToEnd(t *testing.T) {
 	step{method: "POST", path: d + "/points/query", body: `{"query": 1, "using": "colbert", "limit": 1}`, check: wantIDs(3)}.run(t, c)
 	// The usual ColBERT pattern: dense candidates re-scored by MaxSim.
 	step{method: "POST", path: d + "/points/query", body: `{"prefetch": {"query": [1, 1], "using": "dense", "limit": 2}, "query": [[0, 1]], "using": "colbert"}`, check: wantIDs(1, 2)}.run(t, c)
-	step{method: "GET", path: d + "/points/3", check: wantJSON(`{"id": 3, "vector": {"colbert": [[0, 3], [1, 1], [0, 0]]}}`)}.run(t, c)
+	step{method: "GET", path: d + "/points/3", check: wantJSON(`{"id": 3, "payload": {}, "vector": {"colbert": [[0, 3], [1, 1], [0, 0]]}}`)}.run(t, c)
 	step{method: "PUT", path: d + "/points/vectors?wait=true", body: `{"points": [{"id": 2, "vector": {"colbert": [[0, 9]]}}]}`}.run(t, c)
-	step{method: "GET", path: d + "/points/2", check: wantJSON(`{"id": 2, "vector": {"dense": [0, 1], "colbert": [[0, 9]]}}`)}.run(t, c)
+	step{method: "GET", path: d + "/points/2", check: wantJSON(`{"id": 2, "payload": {}, "vector": {"dense": [0, 1], "colbert": [[0, 9]]}}`)}.run(t, c)
 	step{method: "POST", path: d + "/points/vectors/delete?wait=true", body: `{"points": [3], "vector": ["colbert"]}`}.run(t, c)
 	step{method: "POST", path: d + "/points/count", body: `{"filter": {"must": [{"has_vector": "colbert"}]}}`, check: wantJSON(`{"count": 3}`)}.run(t, c)
 

@@ -305,7 +305,7 @@ func walkServer(t *testing.T) *testClient {
 		{method: "GET", path: d + "/cluster/digests", legacy: "shoal", check: wantContains(`{"shard":0,"state":"Active"`, `{"shard":1,"state":"Active"`, `"digest":"`)},
 		{method: "GET", path: "/cluster/health", legacy: "shoal", check: wantContains(`"status":"green"`, `"standalone":true`, `"reasons":[]`, `"shard_count":2`)},
 		{method: "GET", path: d + "/cluster", check: wantContains(`"shard_count":2`, `{"shard_id":0,"points_count":`, `{"shard_id":1,"points_count":`, `"remote_shards":[]`)},
-		{method: "GET", path: "/telemetry?details_level=2", check: wantContains(`"number_of_collections":2`, `"id":"demo"`, `"config":{"params":{"vectors":{"size":4,"distance":"Dot"`)},
+		{method: "GET", path: "/telemetry?details_level=2", check: wantContains(`"number_of_collections":2`, `"id":"demo"`, `"init_time_ms":null`, `"config":{"params":{"vectors":{"size":4,"distance":"Dot"`)},
 		{method: "DELETE", path: "/collections/named", check: wantJSON(`true`)},
 		{method: "GET", path: "/collections", check: func(t testing.TB, r json.RawMessage) {
 			if strings.Contains(string(r), "named") {
@@ -359,8 +359,8 @@ func walkServer(t *testing.T) *testClient {
 
 	r := c.do("GET", "/metrics", nil)
 	for _, want := range []string{
-		`rest_responses_total{endpoint="/collections/{collection_name}/points/query",method="POST",status="200"}`,
-		`rest_responses_duration_seconds_bucket{endpoint="/collections/{collection_name}/points/search",method="POST",le=`,
+		`rest_responses_total{endpoint="/collections/{name}/points/query",method="POST",status="200"}`,
+		`rest_responses_duration_seconds_bucket{endpoint="/collections/{name}/points/search",method="POST",le=`,
 	} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -384,7 +384,7 @@ func checkEveryRoute(t *testing.T, c *testClient) {
 			continue
 		}
 		n++
-		if !seen[p] {
+		if method, path := splitPattern(p); !seen[method+" "+path] {
 			t.Errorf("route %s was not exercised", p)
 		}
 	}
@@ -682,10 +682,10 @@ func TestConcurrentRequests(t *testing.T) {
 	writes := workers * perWorker / 3
 	step{method: "POST", path: "/collections/cc/points/count", body: `{}`, check: wantJSON(fmt.Sprintf(`{"count": %d}`, writes))}.run(t, c)
 	seen := c.h.stats.snapshot()
-	if got := seen["PUT /collections/{collection_name}/points"]["200"].Count; got != uint64(writes) {
+	if got := seen["PUT /collections/{name}/points"]["200"].Count; got != uint64(writes) {
 		t.Errorf("statistics count %d upserts, want %d", got, writes)
 	}
-	if got := seen["POST /collections/{collection_name}/points/query"]["200"].Count; got != uint64(writes) {
+	if got := seen["POST /collections/{name}/points/query"]["200"].Count; got != uint64(writes) {
 		t.Errorf("statistics count %d queries, want %d", got, writes)
 	}
 }

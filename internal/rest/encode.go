@@ -150,11 +150,13 @@ func (e *encoder) record(r *api.Record) {
 	e.pointTail(r.Payload, r.Vector, r.Sparse, r.Multi, r.ShardKey, r.OrderValue)
 }
 
-// pointTail writes the optional fields shared by Record and ScoredPoint
-// (all omitempty) and closes the object.
+// pointTail writes the optional fields shared by Record and ScoredPoint and
+// closes the object: the payload when there is one (an empty payload of a
+// point whose payload was asked for is written {}), the vectors when
+// asked for, the shard key and order value when set.
 func (e *encoder) pointTail(payload api.Payload, vec api.Vectors, sparse api.SparseVectors, multi api.MultiVectors, shardKey, orderValue any) {
 	b := e.buf
-	if len(payload) > 0 {
+	if payload != nil {
 		b.WriteString(`,"payload":`)
 		e.value(map[string]any(payload))
 	}

@@ -565,7 +565,7 @@ func TestMetricsAndTelemetry(t *testing.T) {
 		}
 		s.validateResponse(t, "GET", "/telemetry"+lvl, r.status, r.header, r.body)
 	}
-	r = c.do("GET", "/telemetry?details_level=2", nil)
+	r = c.do("GET", "/telemetry?details_level=3", nil)
 	var tel struct {
 		Result struct {
 			Collections struct {

@@ -2,6 +2,8 @@ package rest
 
 import (
 	"encoding/json"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/auth"
@@ -120,4 +122,145 @@ func TestStrictModeEmptyMatchAny(t *testing.T) {
 	}
 	// A field without an index is still refused.
 	c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"key": "other", "match": {"any": [1]}}]}}`).wantError(t, 400, "Index required but not found")
+}
+
+// TestQdrantSuiteFiltersAndVectors covers what the second round of Qdrant's
+// REST suite (test_filter.py, test_optional_vectors.py ...) found missing.
+func TestQdrantSuiteFiltersAndVectors(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/qv"
+	step{method: "PUT", path: d, body: `{"vectors": {"image": {"size": 4, "distance": "Dot"}, "text": {"size": 2, "distance": "Dot"}}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": {"image": [0.05, 0.61, 0.76, 0.74], "text": [1, 0]}, "payload": {"city": "Berlin"}},
+		{"id": 2, "vector": {"image": [0.19, 0.81, 0.75, 0.11]}}
+	]}`}.run(t, c)
+
+	t.Run("field condition without a condition", func(t *testing.T) {
+		// test_filter.py::test_just_key: a key alone is a 422 validation
+		// error, wherever the filter is.
+		const want = "Validation error in JSON body: [filter.must[0]: At least one field condition must be specified]"
+		c.do("POST", d+"/points/query", `{"query": [0.2, 0.1, 0.9, 0.7], "using": "image", "filter": {"must": [{"key": "city"}]}}`).wantError(t, 422, want)
+		c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"key": "city"}]}}`).wantError(t, 422, want)
+		c.do("POST", d+"/points/count", `{"filter": {"should": [{"key": "city", "match": {"value": "x"}}, {"key": "city"}]}}`).wantError(t, 422,
+			"Validation error in JSON body: [filter.should[1]: At least one field condition must be specified]")
+		// An empty key stays a decoding error.
+		c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"key": ""}]}}`).wantError(t, 400, "non-empty key")
+	})
+
+	t.Run("update vectors", func(t *testing.T) {
+		// test_optional_vectors.py::test_update_vectors_unknown_point and
+		// test_no_vectors.
+		r := c.do("PUT", d+"/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {"text": [0, 1]}}, {"id": 424242424242424242, "vector": {"image": [1, 2, 3, 4]}}]}`)
+		r.wantError(t, 404, "No point with id 424242424242424242 found")
+		var e errorBody
+		if err := json.Unmarshal(r.body, &e); err != nil || e.Status.Error != "Not found: No point with id 424242424242424242 found" {
+			t.Errorf("text %q (%v), want Qdrant's exact text", e.Status.Error, err)
+		}
+		c.do("PUT", d+"/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {}}]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[0].vector: must specify vectors to update for point]")
+	})
+
+	t.Run("min_should needs min_count", func(t *testing.T) {
+		// test_filter_min_should.py::test_missing_min_count.
+		c.do("POST", d+"/points/scroll", `{"filter": {"min_should": {"conditions": [{"key": "city", "match": {"any": ["London"]}}]}}}`).wantError(t, 400, "missing field `min_count`")
+		step{method: "POST", path: d + "/points/count", body: `{"filter": {"min_should": {"conditions": [{"key": "city", "match": {"any": ["Berlin"]}}], "min_count": 1}}}`, check: wantJSON(`{"count": 1}`)}.run(t, c)
+	})
+
+	t.Run("missing and null values", func(t *testing.T) {
+		// test_filter_values_count_missing_field.py: a missing field has
+		// a values_count of 0; test_is_null_array_consistency.py: the
+		// is_null condition matches an array holding a null, as the field
+		// condition does.
+		step{method: "POST", path: d + "/points/count", body: `{"filter": {"must": [{"key": "city", "values_count": {"lt": 1}}]}}`, check: wantJSON(`{"count": 1}`)}.run(t, c)
+		step{method: "PUT", path: d + "/points/payload?wait=true", body: `{"payload": {"s": [null, "a"]}, "points": [2]}`}.run(t, c)
+		for _, f := range []string{`{"is_null": {"key": "s"}}`, `{"key": "s", "is_null": true}`} {
+			step{method: "POST", path: d + "/points/count", body: `{"filter": {"must": [` + f + `]}}`, check: wantJSON(`{"count": 1}`)}.run(t, c)
+		}
+		step{method: "POST", path: d + "/points/payload/clear?wait=true", body: `{"points": [2]}`}.run(t, c)
+	})
+
+	t.Run("empty payload asked for is {}", func(t *testing.T) {
+		// test_batch_update.py: a point without payload reads back with
+		// "payload": {} when payloads are asked for, absent otherwise.
+		step{method: "GET", path: d + "/points/2", check: wantContains(`"payload":{}`)}.run(t, c)
+		step{method: "POST", path: d + "/points", body: `{"ids": [2], "with_payload": true}`, check: wantJSON(`[{"id": 2, "payload": {}}]`)}.run(t, c)
+		step{method: "POST", path: d + "/points", body: `{"ids": [2], "with_payload": false}`, check: wantJSON(`[{"id": 2}]`)}.run(t, c)
+		step{method: "POST", path: d + "/points/scroll", body: `{"filter": {"must": [{"has_id": [2]}]}}`, check: wantJSON(`{"points": [{"id": 2, "payload": {}}], "next_page_offset": null}`)}.run(t, c)
+	})
+
+	t.Run("create collection aliases", func(t *testing.T) {
+		// test_vector_config.py: "quantization" and "optimizer_config" are
+		// Qdrant's aliases of quantization_config and optimizers_config.
+		step{method: "PUT", path: "/collections/qa", body: `{"vectors": {"size": 4, "distance": "Dot"}, "quantization": {"scalar": {"type": "int8", "quantile": 0.5}}, "optimizer_config": {"indexing_threshold": 0}}`}.run(t, c)
+		step{method: "GET", path: "/collections/qa", check: wantContains(`"quantization_config":{"scalar":{"type":"int8","quantile":0.5}}`, `"indexing_threshold":0`)}.run(t, c)
+		c.do("PUT", "/collections/qb", `{"vectors": {"size": 4, "distance": "Dot"}, "quantization": {"scalar": {"type": "int8"}}, "quantization_config": {"scalar": {"type": "int8"}}}`).wantError(t, 400, "duplicate field `quantization_config`")
+	})
+}
+
+// TestQdrantSuiteTelemetry covers test_service.py: the request statistics
+// at every details level under Qdrant's endpoint names, and the sections
+// and collection entries of each level.
+func TestQdrantSuiteTelemetry(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	step{method: "PUT", path: "/collections/tl", body: `{"vectors": {"size": 2, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: "/collections/tl/points?wait=true", body: `{"points": [{"id": 1, "vector": [1, 0]}]}`}.run(t, c)
+	keys := func(m map[string]json.RawMessage) string {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		return strings.Join(ks, ",")
+	}
+	for _, tc := range []struct {
+		level            string
+		top, collections string
+		entry            string
+	}{
+		{"0", "app,cluster,collections,id,requests", "number_of_collections", ""},
+		{"1", "app,cluster,collections,hardware,id,memory,requests", "collections,number_of_collections", "optimizers_status,params,vectors"},
+		{"2", "app,cluster,collections,hardware,id,memory,requests", "collections,number_of_collections", "config,id,init_time_ms"},
+		{"3", "app,cluster,collections,hardware,id,memory,requests", "collections,number_of_collections", "config,id,init_time_ms,resharding,shards,transfers"},
+	} {
+		res := step{method: "GET", path: "/telemetry?details_level=" + tc.level}.run(t, c)
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(res, &top); err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(top); got != tc.top {
+			t.Errorf("level %s: sections %s, want %s", tc.level, got, tc.top)
+		}
+		var colls struct {
+			Collections []map[string]json.RawMessage `json:"collections"`
+		}
+		var cm map[string]json.RawMessage
+		if err := json.Unmarshal(top["collections"], &cm); err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(cm); got != tc.collections {
+			t.Errorf("level %s: collections %s, want %s", tc.level, got, tc.collections)
+		}
+		if tc.entry != "" {
+			if err := json.Unmarshal(top["collections"], &colls); err != nil || len(colls.Collections) != 1 {
+				t.Fatalf("level %s: %s (%v)", tc.level, top["collections"], err)
+			}
+			if got := keys(colls.Collections[0]); got != tc.entry {
+				t.Errorf("level %s: collection entry %s, want %s", tc.level, got, tc.entry)
+			}
+		}
+		var req struct {
+			REST struct {
+				Responses map[string]map[string]struct {
+					Count uint64 `json:"count"`
+				} `json:"responses"`
+			} `json:"rest"`
+		}
+		if err := json.Unmarshal(top["requests"], &req); err != nil || req.REST.Responses["PUT /collections/{name}/points"]["200"].Count != 1 {
+			t.Errorf("level %s: requests %s (%v), want one PUT /collections/{name}/points", tc.level, top["requests"], err)
+		}
+	}
+	res := step{method: "GET", path: "/telemetry?details_level=3"}.run(t, c)
+	if !strings.Contains(string(res), `"num_points":1`) || !strings.Contains(string(res), `"partial_snapshot":null`) {
+		t.Errorf("level 3 shard: %s", res)
+	}
 }

@@ -332,12 +332,19 @@ func (h *Handler) wrap(pattern string, kind routeKind, next http.Handler) http.H
 	})
 }
 
-// splitPattern splits "GET /path" into its method and path.
+// splitPattern splits "GET /path" into its method and path, the path named
+// as Qdrant names its endpoints (qdrantEndpoint).
 func splitPattern(p string) (method, path string) {
 	for i := 0; i < len(p); i++ {
 		if p[i] == ' ' {
-			return p[:i], p[i+1:]
+			return p[:i], qdrantEndpoint(p[i+1:])
 		}
 	}
-	return "", p
+	return "", qdrantEndpoint(p)
+}
+
+// qdrantEndpoint names a route as Qdrant's metrics and telemetry do: the
+// collection parameter is "{name}" there ("/collections/{name}/points").
+func qdrantEndpoint(path string) string {
+	return strings.ReplaceAll(path, "{collection_name}", "{name}")
 }

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -69,6 +70,8 @@ type telemetryData struct {
 	Collections collectionsTelemetry `json:"collections"`
 	Cluster     map[string]any       `json:"cluster,omitempty"`
 	Requests    *requestsTelemetry   `json:"requests,omitempty"`
+	Memory      *memoryTelemetry     `json:"memory,omitempty"`
+	Hardware    *hardwareTelemetry   `json:"hardware,omitempty"`
 }
 
 type appTelemetry struct {
@@ -78,27 +81,90 @@ type appTelemetry struct {
 }
 
 type collectionsTelemetry struct {
-	NumberOfCollections int                   `json:"number_of_collections"`
-	Collections         []collectionTelemetry `json:"collections,omitempty"`
+	NumberOfCollections int   `json:"number_of_collections"`
+	Collections         []any `json:"collections,omitempty"`
 }
 
+// collectionAggregated is the spec's CollectionsAggregatedTelemetry, the
+// per-collection entry of details level 1.
+type collectionAggregated struct {
+	Vectors          uint64               `json:"vectors"`
+	OptimizersStatus string               `json:"optimizers_status"`
+	Params           api.CollectionParams `json:"params"`
+}
+
+// collectionTelemetry is the spec's CollectionTelemetry, the entry of
+// details level 2 and more. InitTimeMS is always null: the time a
+// collection took to load is not measured.
 type collectionTelemetry struct {
-	ID     string                `json:"id"`
-	Config *api.CollectionConfig `json:"config,omitempty"`
-	Shards []replicaSetTelemetry `json:"shards,omitempty"`
+	ID         string                `json:"id"`
+	InitTimeMS *uint64               `json:"init_time_ms"`
+	Config     *api.CollectionConfig `json:"config,omitempty"`
+	Shards     []replicaSetTelemetry `json:"shards,omitempty"`
+	Transfers  any                   `json:"transfers,omitempty"`  // []any{} from level 3
+	Resharding any                   `json:"resharding,omitempty"` // likewise
 }
 
 type replicaSetTelemetry struct {
 	ID              int                  `json:"id"`
+	Key             any                  `json:"key"`
 	Local           *localShardTelemetry `json:"local"`
 	Remote          []any                `json:"remote"`
 	ReplicateStates map[string]string    `json:"replicate_states"`
+	PartialSnapshot any                  `json:"partial_snapshot"`
 }
 
+// localShardTelemetry is the spec's LocalShardTelemetry. Sizes are not
+// tracked per shard (null); the point and vector counts are the
+// collection's when it has one shard, else null.
 type localShardTelemetry struct {
-	VariantName          string `json:"variant_name,omitempty"`
-	Status               string `json:"status,omitempty"`
-	TotalOptimizedPoints uint64 `json:"total_optimized_points"`
+	VariantName          string             `json:"variant_name,omitempty"`
+	Status               string             `json:"status,omitempty"`
+	TotalOptimizedPoints uint64             `json:"total_optimized_points"`
+	VectorsSizeBytes     *uint64            `json:"vectors_size_bytes"`
+	PayloadsSizeBytes    *uint64            `json:"payloads_size_bytes"`
+	NumPoints            *uint64            `json:"num_points"`
+	NumVectors           *uint64            `json:"num_vectors"`
+	Optimizations        optimizerTelemetry `json:"optimizations"`
+	AsyncScorer          *bool              `json:"async_scorer"`
+}
+
+// optimizerTelemetry is the spec's OptimizerTelemetry: the indexers'
+// status; no optimization timings are kept.
+type optimizerTelemetry struct {
+	Status        string         `json:"status"`
+	Optimizations operationStats `json:"optimizations"`
+}
+
+// memoryTelemetry is the spec's MemoryTelemetry, from the Go runtime's
+// memory statistics: allocated is the live heap, active the heap spans in
+// use, resident all memory obtained from the system less what was
+// returned, retained the heap released back to it, metadata the runtime's
+// own structures.
+type memoryTelemetry struct {
+	ActiveBytes    uint64 `json:"active_bytes"`
+	AllocatedBytes uint64 `json:"allocated_bytes"`
+	MetadataBytes  uint64 `json:"metadata_bytes"`
+	ResidentBytes  uint64 `json:"resident_bytes"`
+	RetainedBytes  uint64 `json:"retained_bytes"`
+}
+
+// hardwareTelemetry is the spec's HardwareTelemetry; no per-collection
+// hardware counters are kept, so collection_data is empty.
+type hardwareTelemetry struct {
+	CollectionData map[string]any `json:"collection_data"`
+}
+
+func readMemoryTelemetry() *memoryTelemetry {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return &memoryTelemetry{
+		ActiveBytes:    m.HeapInuse,
+		AllocatedBytes: m.HeapAlloc,
+		MetadataBytes:  m.MSpanSys + m.MCacheSys + m.BuckHashSys + m.GCSys + m.OtherSys,
+		ResidentBytes:  m.Sys - m.HeapReleased,
+		RetainedBytes:  m.HeapReleased,
+	}
 }
 
 type requestsTelemetry struct {
@@ -110,10 +176,12 @@ type webAPITelemetry struct {
 	Responses map[string]map[string]operationStats `json:"responses"`
 }
 
-// telemetryData answers GET /telemetry?details_level=N: level 0 reports the
-// counts, level ≥ 1 adds the per-collection entries and the REST request
-// statistics, level ≥ 2 adds each collection's configuration and shard
-// summaries.
+// telemetryData answers GET /telemetry?details_level=N as Qdrant does:
+// level 0 reports the counts and the request statistics, level 1 adds the
+// memory and hardware sections and one aggregated entry per collection
+// (vector count, optimizer status, parameters), level 2 gives each
+// collection's id and configuration instead, and level 3 or more adds its
+// shards (transfers and resharding empty).
 func (h *Handler) telemetryData(w http.ResponseWriter, r *http.Request) (any, error) {
 	level := 0
 	if v := r.URL.Query().Get("details_level"); v != "" {
@@ -146,24 +214,39 @@ func (h *Handler) telemetryData(w http.ResponseWriter, r *http.Request) (any, er
 		},
 		Collections: collectionsTelemetry{NumberOfCollections: len(t.Collections)},
 		Cluster:     map[string]any{"enabled": false},
-	}
-	if level >= 1 {
-		for _, c := range t.Collections {
-			ct := collectionTelemetry{ID: c.Name}
-			if level >= 2 {
-				ct.Shards = shardSummaries(c)
-				// A collection deleted since Telemetry was read has no
-				// config to report; its entry stays without one.
-				if info, err := h.svc.CollectionInfo(r.Context(), c.Name); err == nil {
-					ct.Config = &info.Config
-				}
-			}
-			out.Collections.Collections = append(out.Collections.Collections, ct)
-		}
-		out.Requests = &requestsTelemetry{
+		Requests: &requestsTelemetry{
 			REST: webAPITelemetry{Responses: h.stats.snapshot()},
 			GRPC: webAPITelemetry{Responses: responseTelemetry(h.grpcResp.Snapshot(), func(v []string) (string, string) { return v[0], v[1] })},
+		},
+	}
+	if level == 0 {
+		return out, nil
+	}
+	out.Memory = readMemoryTelemetry()
+	out.Hardware = &hardwareTelemetry{CollectionData: map[string]any{}}
+	out.Collections.Collections = []any{}
+	for _, c := range t.Collections {
+		// A collection deleted since Telemetry was read has no
+		// configuration to report; it is left out.
+		info, err := h.svc.CollectionInfo(r.Context(), c.Name)
+		if err != nil {
+			continue
 		}
+		if level == 1 {
+			var vectors uint64
+			for _, n := range c.VectorCounts {
+				vectors += n
+			}
+			out.Collections.Collections = append(out.Collections.Collections, collectionAggregated{
+				Vectors: vectors, OptimizersStatus: "ok", Params: info.Config.Params})
+			continue
+		}
+		ct := collectionTelemetry{ID: c.Name, Config: &info.Config}
+		if level >= 3 {
+			ct.Shards = shardSummaries(c)
+			ct.Transfers, ct.Resharding = []any{}, []any{}
+		}
+		out.Collections.Collections = append(out.Collections.Collections, ct)
 	}
 	return out, nil
 }
@@ -175,9 +258,9 @@ func (h *Handler) appVersion() string {
 	return api.QdrantVersion
 }
 
-// shardSummaries describes a collection's local shards. Point counts are
-// known per collection only (service.CollectionTelemetry), so shard entries
-// carry none.
+// shardSummaries describes a collection's local shards. Point and vector
+// counts are known per collection only (service.CollectionTelemetry), so
+// they are given for a collection of one shard only.
 func shardSummaries(c service.CollectionTelemetry) []replicaSetTelemetry {
 	n := max(c.Shards, 1)
 	out := make([]replicaSetTelemetry, n)
@@ -185,10 +268,19 @@ func shardSummaries(c service.CollectionTelemetry) []replicaSetTelemetry {
 	if c.Status != "" {
 		status = string(c.Status)
 	}
+	var points, vectors *uint64
+	if n == 1 {
+		p, v := c.Points, uint64(0)
+		for _, k := range c.VectorCounts {
+			v += k
+		}
+		points, vectors = &p, &v
+	}
 	for i := range out {
 		out[i] = replicaSetTelemetry{
-			ID:              i,
-			Local:           &localShardTelemetry{VariantName: "local_shard", Status: status},
+			ID: i,
+			Local: &localShardTelemetry{VariantName: "local_shard", Status: status, NumPoints: points, NumVectors: vectors,
+				Optimizations: optimizerTelemetry{Status: "ok"}},
 			Remote:          []any{},
 			ReplicateStates: map[string]string{},
 		}

@@ -141,7 +141,7 @@ func TestRESTAndGRPCRefuseAlike(t *testing.T) {
 				_, err := g.points.Count(ctx, &qdrant.CountPoints{CollectionName: "c", Filter: fieldMatch("city", nil)})
 				return err
 			},
-			status: 400, code: codes.InvalidArgument, want: "city",
+			status: 422, code: codes.InvalidArgument, want: "Validation error in JSON body: [filter.must[0]: At least one field condition must be specified]",
 		},
 		{
 			name: "vector size 0", method: "PUT", path: "z", body: `{"vectors": {"size": 0, "distance": "Dot"}}`,
@@ -455,8 +455,8 @@ func TestRequestMetricsAlike(t *testing.T) {
 		`grpc_responses_fail_total{endpoint="/qdrant.Points/Query",status="5"} 1`,
 		`grpc_responses_avg_duration_seconds{endpoint="/qdrant.Points/Query",status="0"}`,
 		`grpc_responses_duration_seconds_count{endpoint="/qdrant.Points/Query"} 1`,
-		`rest_responses_total{endpoint="/collections/{collection_name}/points/query",method="POST",status="200"} 1`,
-		`rest_responses_duration_seconds_count{endpoint="/collections/{collection_name}/points/query",method="POST"} 1`,
+		`rest_responses_total{endpoint="/collections/{name}/points/query",method="POST",status="200"} 1`,
+		`rest_responses_duration_seconds_count{endpoint="/collections/{name}/points/query",method="POST"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -485,7 +485,7 @@ func TestRequestMetricsAlike(t *testing.T) {
 	if grpcQuery["0"].(map[string]any)["count"] != 1.0 || grpcQuery["5"].(map[string]any)["fail_count"] != 1.0 {
 		t.Errorf("telemetry grpc: %v", grpcQuery)
 	}
-	restQuery := requests["rest"].(map[string]any)["responses"].(map[string]any)["POST /collections/{collection_name}/points/query"].(map[string]any)
+	restQuery := requests["rest"].(map[string]any)["responses"].(map[string]any)["POST /collections/{name}/points/query"].(map[string]any)
 	if restQuery["200"].(map[string]any)["count"] != 1.0 {
 		t.Errorf("telemetry rest: %v", restQuery)
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -44,7 +45,8 @@ func (s *Service) checkWrite(f *api.Filter, n int, what string) error {
 	return s.checkBatch(n, what)
 }
 
-// checkOp enforces the limits on one write operation.
+// checkOp enforces the limits on one write operation, and that every
+// point of an update_vectors names at least one vector (Qdrant's 422).
 func (s *Service) checkOp(op *api.UpdateOperation) error {
 	switch {
 	case op.Upsert != nil:
@@ -60,6 +62,11 @@ func (s *Service) checkOp(op *api.UpdateOperation) error {
 	case op.ClearPayload != nil:
 		return s.checkWrite(op.ClearPayload.Filter, len(op.ClearPayload.Points), "point ids")
 	case op.UpdateVectors != nil:
+		for i, pv := range op.UpdateVectors.Points {
+			if len(pv.Vector) == 0 && len(pv.Sparse) == 0 && len(pv.Multi) == 0 {
+				return api.ErrBodyValidation(fmt.Sprintf("points[%d].vector", i), "must specify vectors to update for point")
+			}
+		}
 		return s.checkWrite(op.UpdateVectors.UpdateFilter, len(op.UpdateVectors.Points), "points")
 	case op.DeleteVectors != nil:
 		return s.checkWrite(op.DeleteVectors.Filter, len(op.DeleteVectors.Points), "point ids")
