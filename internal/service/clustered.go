@@ -432,16 +432,27 @@ func (s *Service) reconfigure(name string, m *meta.Collection, reopen []int, bet
 		close(done)
 	}()
 	p := s.placed(name, m)
+	interrupted := false
 	err := c.Reconfigure(collection.Reconfig{
 		Config:         m.Config,
 		PayloadIndexes: m.PayloadIndexes,
 		Local:          p.holds,
 		Reopen:         reopen,
 		Route:          p.route,
-		Interrupt:      func() { stopSets(old) },
+		Interrupt:      func() { interrupted = true; stopSets(old) },
 		Between:        between,
 		Quarantine:     p.quarantine,
 	})
+	if !interrupted {
+		// The collection was closing (the service shuts down): nothing
+		// changed, and its replica sets stay as they were.
+		s.mu.Lock()
+		if s.colls[name] == c {
+			s.sets[name] = old
+		}
+		s.mu.Unlock()
+		return err
+	}
 	for i, r := range p.sets {
 		// A kept replica that was found corrupt and opened empty stays
 		// quarantined until it is filled again.
