@@ -153,6 +153,24 @@ func checkClusterOperation(op *api.ClusterOperations) error {
 // primary; surplus ones are dropped, those that are not Active first,
 // never the primary nor the last Active one.
 func (s *Service) adjustReplication(ctx context.Context, name string) error {
+	for attempt := 0; ; attempt++ {
+		err := s.adjustReplicationOnce(ctx, name)
+		if err == nil || attempt >= 3 || api.KindOf(err) != api.KindBadInput {
+			return err
+		}
+		// The allocator (healing toward the new factor) or another request
+		// changed the placement since it was read, so a planned command
+		// was refused (a replica already there, say): catch up with the
+		// metadata and plan again from it.
+		if lerr := s.linearize(ctx); lerr != nil {
+			return err
+		}
+	}
+}
+
+// adjustReplicationOnce plans adjustReplication's commands from this
+// node's metadata and proposes them.
+func (s *Service) adjustReplicationOnce(ctx context.Context, name string) error {
 	st := s.state()
 	c, ok := st.Collections[name]
 	if !ok {
