@@ -561,16 +561,6 @@ func TestRollingRestart(t *testing.T) {
 		}
 		// Ready: every replica it holds is Active in the metadata (read
 		// on the leader, which has the last word on states).
-		type replicaState struct {
-			ShardID int    `json:"shard_id"`
-			PeerID  uint64 `json:"peer_id"`
-			State   string `json:"state"`
-		}
-		var info struct {
-			PeerID       uint64         `json:"peer_id"`
-			LocalShards  []replicaState `json:"local_shards"`
-			RemoteShards []replicaState `json:"remote_shards"`
-		}
 		leader := -1
 		waitFor(t, 10*time.Second, func() string { // an election may be under way
 			if leader = c.Leader(); leader < 0 {
@@ -578,12 +568,7 @@ func TestRollingRestart(t *testing.T) {
 			}
 			return ""
 		})
-		c.MustDo(leader, "GET", "/collections/rr/cluster", nil, &info)
-		states := info.RemoteShards
-		for _, l := range info.LocalShards {
-			l.PeerID = info.PeerID
-			states = append(states, l)
-		}
+		states := replicaStates(t, c, leader, "rr")
 		self := c.Nodes[i].Srv.Cluster().ID()
 		held := 0
 		for _, r := range states {

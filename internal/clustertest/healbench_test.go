@@ -293,24 +293,10 @@ func TestRebalanceNumbers(t *testing.T) {
 	// balanced reports whether every node holds 5 to 7 of the 24
 	// replicas, all Active, by node 0's metadata.
 	balanced := func() (bool, map[uint64]int) {
-		var info struct {
-			PeerID      uint64 `json:"peer_id"`
-			LocalShards []struct {
-				State string `json:"state"`
-			} `json:"local_shards"`
-			RemoteShards []struct {
-				PeerID uint64 `json:"peer_id"`
-				State  string `json:"state"`
-			} `json:"remote_shards"`
-		}
-		c.MustDo(0, "GET", "/collections/rb/cluster", nil, &info)
+		rs := replicaStates(t, c, 0, "rb")
 		per := map[uint64]int{}
-		ok := len(info.LocalShards)+len(info.RemoteShards) == 2*shards
-		for _, l := range info.LocalShards {
-			per[info.PeerID]++
-			ok = ok && l.State == "Active"
-		}
-		for _, r := range info.RemoteShards {
+		ok := len(rs) == 2*shards
+		for _, r := range rs {
 			per[r.PeerID]++
 			ok = ok && r.State == "Active"
 		}

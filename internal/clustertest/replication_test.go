@@ -220,26 +220,39 @@ func TestReplicaCatchesUpByCheckpoint(t *testing.T) {
 	}
 }
 
+// replicaState is one replica as GET /collections/{c}/cluster reports it.
+type replicaState struct {
+	ShardID int    `json:"shard_id"`
+	PeerID  uint64 `json:"peer_id"`
+	State   string `json:"state"`
+}
+
+// replicaStates returns every replica of a collection with its state, as
+// node sees them (its local replicas carry its own peer id).
+func replicaStates(t *testing.T, c *Cluster, node int, name string) []replicaState {
+	t.Helper()
+	var info struct {
+		PeerID       uint64         `json:"peer_id"`
+		LocalShards  []replicaState `json:"local_shards"`
+		RemoteShards []replicaState `json:"remote_shards"`
+	}
+	c.MustDo(node, "GET", "/collections/"+name+"/cluster", nil, &info)
+	out := info.RemoteShards
+	for _, l := range info.LocalShards {
+		l.PeerID = info.PeerID
+		out = append(out, l)
+	}
+	return out
+}
+
 // shardPeers returns the peers holding shard 0 of a collection, by state.
 func shardPeers(t *testing.T, c *Cluster, node int, name string) map[uint64]string {
 	t.Helper()
-	var info struct {
-		PeerID      uint64 `json:"peer_id"`
-		LocalShards []struct {
-			State string `json:"state"`
-		} `json:"local_shards"`
-		RemoteShards []struct {
-			PeerID uint64 `json:"peer_id"`
-			State  string `json:"state"`
-		} `json:"remote_shards"`
-	}
-	c.MustDo(node, "GET", "/collections/"+name+"/cluster", nil, &info)
 	out := map[uint64]string{}
-	for _, l := range info.LocalShards {
-		out[info.PeerID] = l.State
-	}
-	for _, r := range info.RemoteShards {
-		out[r.PeerID] = r.State
+	for _, r := range replicaStates(t, c, node, name) {
+		if r.ShardID == 0 {
+			out[r.PeerID] = r.State
+		}
 	}
 	return out
 }

@@ -223,12 +223,7 @@ func (s *Service) reopen(name string, m *meta.Collection, between func()) {
 	s.mu.Lock()
 	s.busy[name] = done
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.busy, name)
-		s.mu.Unlock()
-		close(done)
-	}()
+	defer s.unbusy(name, done)
 	s.closeColl(name)
 	if between != nil {
 		between()
@@ -236,6 +231,15 @@ func (s *Service) reopen(name string, m *meta.Collection, between func()) {
 	if m != nil {
 		s.openPlaced(name, m)
 	}
+}
+
+// unbusy ends the wait that busy[name] = done started: requests for the
+// collection go on.
+func (s *Service) unbusy(name string, done chan struct{}) {
+	s.mu.Lock()
+	delete(s.busy, name)
+	s.mu.Unlock()
+	close(done)
 }
 
 // stopSets stops the primaries of closed replica sets.
@@ -425,12 +429,7 @@ func (s *Service) reconfigure(name string, m *meta.Collection, reopen []int, bet
 	done := make(chan struct{})
 	s.busy[name] = done
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.busy, name)
-		s.mu.Unlock()
-		close(done)
-	}()
+	defer s.unbusy(name, done)
 	p := s.placed(name, m)
 	interrupted := false
 	err := c.Reconfigure(collection.Reconfig{

@@ -344,12 +344,7 @@ func (h *SnapshotHooks) RestoreShard(ctx context.Context, name string, id int, d
 	delete(s.colls, name)
 	s.busy[name] = done
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.busy, name)
-		s.mu.Unlock()
-		close(done)
-	}()
+	defer s.unbusy(name, done)
 	if c != nil {
 		if err := c.Close(); err != nil {
 			s.log.Warn("cannot close collection before shard restore", "collection", name, "err", err)

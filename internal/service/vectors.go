@@ -151,12 +151,7 @@ func (s *Service) reopenWith(name string, change func() (*meta.Collection, error
 	delete(s.sets, name)
 	s.busy[name] = done
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.busy, name)
-		s.mu.Unlock()
-		close(done)
-	}()
+	defer s.unbusy(name, done)
 	stopSets(sets) // calls in flight on the replica sets end (errReopened)
 	if c != nil {
 		if err := c.Close(); err != nil {
