@@ -96,9 +96,20 @@ func (f *formation) step() bool {
 	if n.isFormed() {
 		n.rememberClusterID()
 		f.checkSeeds(ctx)
-		if n.selfRegistered() {
+		if st := n.State(); st.Removed[n.id] && !st.Replaced[n.id] {
+			// An operator removed this node: it stays out; with an empty
+			// storage directory it joins as a new peer.
+			f.waitLog("this peer was removed from the cluster; give it an empty storage directory to join again as a new peer", "peer", n.id)
+			return false
+		}
+		if n.selfRegistered() && !n.leaderless() {
 			return true
 		}
+		// Not registered as it is now, or no word from a leader for a
+		// while: a node that the cluster replaced and removed while it was
+		// down or cut off may still find itself in its own (stale)
+		// metadata, and only a join through a seed or a peer gets it taken
+		// back (readmit_peer).
 		return f.register(ctx)
 	}
 	if len(n.opts.Join) == 0 && n.opts.Bootstrap == "" {

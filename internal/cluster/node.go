@@ -328,6 +328,19 @@ func (n *Node) selfRegistered() bool {
 	return p.Equal(&meta.Peer{ID: r.ID, Addr: r.Addr, URI: r.URI, Zone: r.Zone, Region: r.Region, Labels: r.Labels})
 }
 
+// leaderless reports whether this node has heard from no leader for 20
+// ticks (twice the election timeout): longer than an election takes.
+func (n *Node) leaderless() bool {
+	r := n.getRaft()
+	if r == nil {
+		return true
+	}
+	if addr, _ := r.LeaderWithID(); addr != "" {
+		return false
+	}
+	return time.Since(r.LastContact()) > 20*n.opts.Tick
+}
+
 func (n *Node) getRaft() *raft.Raft {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -30,6 +30,9 @@ const (
 type RemoveRequest struct {
 	ID    uint64 `json:"id"`
 	Force bool   `json:"force"`
+	// Replaced says that the peer is dead and the allocator re-created its
+	// replicas elsewhere: it may come back (readmit_peer).
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 // RemoveResponse answers a removal.
@@ -120,7 +123,7 @@ func (n *Node) handleJoin(ctx context.Context, req *JoinRequest) (*JoinResponse,
 	if req.ClusterID != "" && st.ClusterID != "" && req.ClusterID != st.ClusterID {
 		return nil, api.ErrBadInput("peer %d holds data of cluster %s, this is cluster %s; give it an empty storage directory to join", req.ID, req.ClusterID, st.ClusterID)
 	}
-	if st.Removed[req.ID] {
+	if st.Removed[req.ID] && !st.Replaced[req.ID] {
 		return nil, api.ErrBadInput("peer %d was removed from this cluster; give the node an empty storage directory to join again as a new peer", req.ID)
 	}
 	if err := n.takeOverAddress(ctx, st, req); err != nil {
@@ -130,7 +133,17 @@ func (n *Node) handleJoin(ctx context.Context, req *JoinRequest) (*JoinResponse,
 		return nil, err
 	}
 	p := &meta.Peer{ID: req.ID, Addr: req.Addr, URI: req.URI, Zone: req.Zone, Region: req.Region, Labels: req.Labels}
-	if cur, ok := st.Peers[req.ID]; !ok || !cur.Equal(p) {
+	if n.State().Removed[req.ID] {
+		// A node back after the cluster replaced and removed it: it is
+		// taken back holding nothing. Its replicas were re-created on
+		// other peers, so the copies on its disk are surplus; it drops
+		// them as it replays the metadata it missed, and then receives
+		// replicas like any new peer.
+		n.log.Warn("a removed peer is back: it is taken back, and drops the replicas it still holds", "peer", req.ID, "addr", req.Addr)
+		if err := n.Apply(ctx, &meta.Command{V: meta.ReadmitCommandVersion, Type: meta.TypeReadmitPeer, Peer: p}); err != nil {
+			return nil, err
+		}
+	} else if cur, ok := st.Peers[req.ID]; !ok || !cur.Equal(p) {
 		if err := n.Apply(ctx, &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeAddPeer, Peer: p}); err != nil {
 			return nil, err
 		}
@@ -300,6 +313,17 @@ func (n *Node) forwardReadIndex(ctx context.Context, leader string) (uint64, err
 // while it holds shard replicas, unless force drops them) and from Raft.
 // It runs on the leader (forwarded there).
 func (n *Node) RemovePeer(ctx context.Context, id uint64, force bool) error {
+	return n.removePeer(ctx, &RemoveRequest{ID: id, Force: force})
+}
+
+// RemoveReplacedPeer removes a dead peer whose replicas were re-created
+// on other peers (the allocator's last step of healing): unlike a peer an
+// operator removed, it is taken back if it returns.
+func (n *Node) RemoveReplacedPeer(ctx context.Context, id uint64) error {
+	return n.removePeer(ctx, &RemoveRequest{ID: id, Replaced: true})
+}
+
+func (n *Node) removePeer(ctx context.Context, req *RemoveRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, n.opts.ProposeTimeout)
 	defer cancel()
 	backoff := 20 * time.Millisecond
@@ -310,7 +334,7 @@ func (n *Node) RemovePeer(ctx context.Context, id uint64, force bool) error {
 		case r == nil:
 			err = errRetry
 		case r.State() == raft.Leader:
-			_, err = n.handleRemove(ctx, &RemoveRequest{ID: id, Force: force})
+			_, err = n.handleRemove(ctx, req)
 		default:
 			addr, _ := r.LeaderWithID()
 			if addr == "" {
@@ -319,7 +343,7 @@ func (n *Node) RemovePeer(ctx context.Context, id uint64, force bool) error {
 			}
 			var cc *grpc.ClientConn
 			if cc, err = n.opts.Pool.Conn(string(addr)); err == nil {
-				_, err = p2p.Call[RemoveRequest, RemoveResponse](ctx, cc, methodRemove, &RemoveRequest{ID: id, Force: force})
+				_, err = p2p.Call[RemoveRequest, RemoveResponse](ctx, cc, methodRemove, req)
 			}
 		}
 		if err == nil || !retryable(err) {
@@ -348,7 +372,11 @@ func (n *Node) handleRemove(ctx context.Context, req *RemoveRequest) (*RemoveRes
 		return nil, errNotLeader
 	}
 	if _, ok := n.State().Peers[req.ID]; ok {
-		if err := n.Apply(ctx, &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeRemovePeer, PeerID: req.ID, Force: req.Force}); err != nil {
+		cmd := &meta.Command{V: meta.ClusterCommandVersion, Type: meta.TypeRemovePeer, PeerID: req.ID, Force: req.Force}
+		if req.Replaced {
+			cmd.V, cmd.Replaced = meta.ReadmitCommandVersion, true
+		}
+		if err := n.Apply(ctx, cmd); err != nil {
 			return nil, err
 		}
 	} else if !n.inRaft(req.ID) {
@@ -357,7 +385,7 @@ func (n *Node) handleRemove(ctx context.Context, req *RemoveRequest) (*RemoveRes
 	if err := r.RemoveServer(raft.ServerID(strconv.FormatUint(req.ID, 10)), 0, 10*time.Second).Error(); err != nil {
 		return nil, errNotLeader
 	}
-	n.log.Info("peer removed", "peer", req.ID, "force", req.Force)
+	n.log.Info("peer removed", "peer", req.ID, "force", req.Force, "replaced", req.Replaced)
 	return &RemoveResponse{}, nil
 }
 

@@ -151,7 +151,9 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
 // through the others: after cluster.dead_node_timeout its replicas are
 // re-created on the others with no API call, every shard is back at its
 // replication factor with equal digests, the dead peer is removed, and no
-// acknowledged write is lost.
+// acknowledged write is lost. Then the node comes back with its old disk:
+// it is taken back as a peer holding nothing (its copies are surplus and
+// dropped), and reads through it see every write.
 func TestHealDeadNode(t *testing.T) {
 	c := New(t, Options{Nodes: 4, Configure: healFast(3 * time.Second)})
 	for i := range c.Nodes {
@@ -212,9 +214,32 @@ func TestHealDeadNode(t *testing.T) {
 		return ""
 	})
 	time.Sleep(500 * time.Millisecond) // writes against the healed placement
+	// The removed node comes back with its old disk: it is taken back
+	// (readmit_peer) and drops the replicas it still holds, while the
+	// writers go on.
+	c.Start(victim)
+	waitFor(t, 30*time.Second, func() string {
+		for _, i := range c.Running() {
+			if _, ok := clusterPeers(t, c, i)[strconv.FormatUint(deadID, 10)]; !ok {
+				return fmt.Sprintf("node %d does not list peer %d again", i, deadID)
+			}
+		}
+		v, err := replicasOf(c, "heal")
+		if err != nil {
+			return err.Error()
+		}
+		_, why := v.converged(4, 2) // no surplus replica left on the returned node
+		return why
+	})
+	time.Sleep(500 * time.Millisecond)
 	cancel()
 	w.check(t, c, others[0], "heal")
 	waitConverged(t, c, "heal", 4, 2, 20*time.Second)
+	var want struct {
+		Count int `json:"count"`
+	}
+	c.MustDo(others[0], "POST", "/collections/heal/points/count?consistency=all", map[string]any{"exact": true}, &want)
+	wantCountEverywhere(t, c, "heal", want.Count)
 }
 
 // TestScaleOutDrainIn grows a cluster from 3 to 6 nodes (rebalancing

@@ -87,6 +87,47 @@ func waitConverged(t *testing.T, c *Cluster, name string, shards, rf int, timeou
 	}
 }
 
+// wantCountEverywhere checks that every running node counts want points
+// in the collection at consistency=all; on a difference it reports what
+// each node holds and sees.
+func wantCountEverywhere(t *testing.T, c *Cluster, name string, want int) {
+	t.Helper()
+	for _, i := range c.Running() {
+		n := countAll(t, c, i, name)
+		if n == want {
+			continue
+		}
+		var b strings.Builder
+		for _, j := range c.Running() {
+			ds, err := c.Nodes[j].Srv.Service().ReplicaDigests(context.Background(), name)
+			var one struct {
+				Count int `json:"count"`
+			}
+			code, _ := c.Do(j, "POST", "/collections/"+name+"/points/count", map[string]any{"exact": true}, &one)
+			fmt.Fprintf(&b, "\n  node %d (peer %d): count at consistency 1: %d (%d); holds %+v %v; sees %+v",
+				j, c.Nodes[j].Srv.Cluster().ID(), one.Count, code, ds, err, c.Nodes[j].Srv.Cluster().State().Collections[name].Shards)
+			var sc struct {
+				Points []struct {
+					ID int `json:"id"`
+				} `json:"points"`
+			}
+			code, _ = c.Do(j, "POST", "/collections/"+name+"/points/scroll", map[string]any{"limit": want + 100, "with_payload": false}, &sc)
+			seen := map[int]bool{}
+			for _, p := range sc.Points {
+				seen[p.ID] = true
+			}
+			var missing []int
+			for id := 1; id <= want && len(missing) < 20; id++ {
+				if !seen[id] {
+					missing = append(missing, id)
+				}
+			}
+			fmt.Fprintf(&b, "; scroll (%d) at consistency 1: %d ids, missing from 1..%d: %v", code, len(sc.Points), want, missing)
+		}
+		t.Fatalf("node %d counts %d points at consistency=all, want %d:%s", i, n, want, b.String())
+	}
+}
+
 func countAll(t *testing.T, c *Cluster, node int, name string) int {
 	t.Helper()
 	var out struct {
@@ -329,11 +370,7 @@ func TestShardTransfersAPI(t *testing.T) {
 		t.Fatal("move_shard with method snapshot sent no checkpoint")
 	}
 	waitConverged(t, c, "mv", 1, 2, 20*time.Second)
-	for i := range c.Nodes {
-		if n := countAll(t, c, i, "mv"); n != len(pts) {
-			t.Fatalf("node %d counts %d points, want %d", i, n, len(pts))
-		}
-	}
+	wantCountEverywhere(t, c, "mv", len(pts))
 	// Refusals.
 	for _, bad := range []struct {
 		body map[string]any

@@ -130,7 +130,7 @@ func (s *State) addPeer(cmd *Command) error {
 		return err
 	}
 	if s.Removed[cmd.Peer.ID] {
-		return api.ErrBadInput("peer %d was removed from this cluster; give the node an empty storage directory to join again as a new peer", cmd.Peer.ID)
+		return api.ErrBadInput("peer %d was removed from this cluster; it comes back through readmit_peer", cmd.Peer.ID)
 	}
 	for id, p := range s.Peers {
 		if id != cmd.Peer.ID && p.Addr == cmd.Peer.Addr {
@@ -158,6 +158,9 @@ func (s *State) removePeer(cmd *Command) error {
 	id := cmd.PeerID
 	if _, ok := s.Peers[id]; !ok {
 		return api.ErrNotFound("Peer %d does not exist", id)
+	}
+	if cmd.Replaced && cmd.V < ReadmitCommandVersion {
+		return api.ErrBadInput("remove_peer of a replaced peer needs command version %d", ReadmitCommandVersion)
 	}
 	if n := s.ReplicaCount(id); n > 0 {
 		if !cmd.Force {
@@ -187,6 +190,12 @@ func (s *State) removePeer(cmd *Command) error {
 		s.Removed = map[uint64]bool{}
 	}
 	s.Removed[id] = true
+	if cmd.Replaced {
+		if s.Replaced == nil {
+			s.Replaced = map[uint64]bool{}
+		}
+		s.Replaced[id] = true
+	}
 	return nil
 }
 

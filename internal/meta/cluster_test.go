@@ -65,3 +65,46 @@ func TestClusterCommands(t *testing.T) {
 	wantErr(t, s, &Command{V: ClusterCommandVersion, Type: TypeRemovePeer, PeerID: 2}, api.KindNotFound, "does not exist")
 	wantErr(t, s, peerCmd(TypeAddPeer, 2, "b:9"), api.KindBadInput, "was removed")
 }
+
+// TestReadmitPeer takes a removed peer back, holding no replica; only a
+// removed peer, at a free address, in a command of version 6.
+func TestReadmitPeer(t *testing.T) {
+	s := NewState()
+	mustApply(t, s,
+		&Command{V: ClusterCommandVersion, Type: TypeInitCluster, ClusterID: "c1"},
+		peerCmd(TypeAddPeer, 1, "a:1"), peerCmd(TypeAddPeer, 2, "b:1"), peerCmd(TypeAddPeer, 3, "c:1"))
+	cfg := testConfig(4)
+	cfg.Params.ShardNumber = 2
+	mustApply(t, s, &Command{V: ClusterCommandVersion, Type: TypeCreateCollection, Collection: "x", Config: cfg, Generation: 7,
+		Placement: [][]uint64{{1, 3}, {3, 2}}})
+	readmit := func(id uint64, addr string) *Command {
+		return &Command{V: ReadmitCommandVersion, Type: TypeReadmitPeer, Peer: &Peer{ID: id, Addr: addr, Zone: "z2"}}
+	}
+	wantErr(t, s, readmit(3, "c:1"), api.KindBadInput, "is a member")
+	wantErr(t, s, readmit(9, "z:1"), api.KindBadInput, "never removed")
+	wantErr(t, s, &Command{V: HealCommandVersion, Type: TypeRemovePeer, PeerID: 3, Force: true, Replaced: true}, api.KindBadInput, "version 6")
+	mustApply(t, s, &Command{V: ReadmitCommandVersion, Type: TypeRemovePeer, PeerID: 3, Force: true, Replaced: true})
+	wantErr(t, s, peerCmd(TypeAddPeer, 3, "c:1"), api.KindBadInput, "readmit_peer")
+	wantErr(t, s, &Command{V: HealCommandVersion, Type: TypeReadmitPeer, Peer: &Peer{ID: 3, Addr: "c:1"}}, api.KindBadInput, "version 6")
+	wantErr(t, s, readmit(3, "b:1"), api.KindBadInput, "already used by peer 2")
+	mustApply(t, s, readmit(3, "c:7"))
+	if p := s.Peers[3]; p == nil || p.Addr != "c:7" || p.Zone != "z2" || s.Removed[3] || s.Replaced[3] {
+		t.Fatalf("peer 3 after readmit: %+v, removed %v", p, s.Removed[3])
+	}
+	if n := s.ReplicaCount(3); n != 0 {
+		t.Fatalf("readmitted peer 3 holds %d replicas", n)
+	}
+	if got := s.Collections["x"].Shards[0].Peers(); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("shard 0 on %v after readmit", got)
+	}
+	wantErr(t, s, readmit(3, "c:8"), api.KindBadInput, "is a member")
+	// Replaced again, it can come back again; removed by an operator, it
+	// cannot.
+	mustApply(t, s, &Command{V: ReadmitCommandVersion, Type: TypeRemovePeer, PeerID: 3, Replaced: true})
+	if c := s.Clone(); !c.Replaced[3] || !c.Removed[3] {
+		t.Fatal("Clone lost the replaced set")
+	}
+	mustApply(t, s, readmit(3, "c:1"))
+	mustApply(t, s, &Command{V: ClusterCommandVersion, Type: TypeRemovePeer, PeerID: 3})
+	wantErr(t, s, readmit(3, "c:1"), api.KindBadInput, "by an operator")
+}

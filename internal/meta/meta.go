@@ -37,7 +37,8 @@ const ReplaceCommandVersion = 2
 // MaxCommandVersion is the newest envelope version this build applies.
 // Version 5 holds both the healing commands (heal.go) and
 // restore_collection (restore.go): they arrived in one release.
-const MaxCommandVersion = max(HealCommandVersion, RestoreCommandVersion)
+// Version 6 is readmit_peer (readmit.go).
+const MaxCommandVersion = max(HealCommandVersion, RestoreCommandVersion, ReadmitCommandVersion)
 
 // Command types.
 const (
@@ -94,6 +95,10 @@ type Command struct {
 	// it holds shard replicas.
 	PeerID uint64 `json:"peer_id,omitempty"`
 	Force  bool   `json:"force,omitempty"`
+	// Replaced marks a remove_peer of a dead peer whose replicas the
+	// allocator re-created elsewhere (version 6): such a peer may come
+	// back (readmit_peer); one removed by an operator may not.
+	Replaced bool `json:"replaced,omitempty"`
 	// RequestID names one proposal in a cluster: a proposal retried after
 	// a lost answer carries the same id, and the Raft state machine
 	// applies it once (State.Apply ignores it).
@@ -169,9 +174,13 @@ type State struct {
 	ClusterID string `json:"cluster_id,omitempty"`
 	// Peers are the cluster's members by id (empty on a standalone node).
 	Peers map[uint64]*Peer `json:"peers,omitempty"`
-	// Removed holds the ids of removed peers, which may not join again
-	// (a node given an empty storage joins under a new id).
+	// Removed holds the ids of removed peers: add_peer refuses them; a
+	// node that comes back under such an id is taken back by readmit_peer
+	// (readmit.go), and one given an empty storage joins under a new id.
 	Removed map[uint64]bool `json:"removed,omitempty"`
+	// Replaced holds the removed peers that the cluster replaced while
+	// they were dead (remove_peer with replaced): only they are readmitted.
+	Replaced map[uint64]bool `json:"replaced,omitempty"`
 	// Draining holds the ids of peers being drained (drain_peer, heal.go):
 	// their replicas move away, then they are removed.
 	Draining map[uint64]bool `json:"draining,omitempty"`
@@ -198,6 +207,12 @@ func (s *State) Clone() *State {
 		c.Removed = make(map[uint64]bool, len(s.Removed))
 		for k := range s.Removed {
 			c.Removed[k] = true
+		}
+	}
+	if len(s.Replaced) > 0 {
+		c.Replaced = make(map[uint64]bool, len(s.Replaced))
+		for k := range s.Replaced {
+			c.Replaced[k] = true
 		}
 	}
 	if len(s.Draining) > 0 {
@@ -282,6 +297,8 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.applyVector(cmd)
 	case TypeRestoreCollection: // restore.go
 		err = s.restoreCollection(cmd)
+	case TypeReadmitPeer: // readmit.go
+		err = s.readmitPeer(cmd)
 	case TypeInitCluster, TypeAddPeer, TypeUpdatePeer, TypeRemovePeer:
 		if cmd.V < ClusterCommandVersion {
 			return api.ErrBadInput("%s needs command version %d", cmd.Type, ClusterCommandVersion)

@@ -26,7 +26,7 @@ func TestRestoreCollection(t *testing.T) {
 		return c
 	}
 	wantErr(t, s, cmd(func(c *Command) { c.V = ReplicationCommandVersion }), api.KindBadInput, "version 5")
-	wantErr(t, s, cmd(func(c *Command) { c.V = RestoreCommandVersion + 1 }), api.KindBadInput, "unsupported metadata command version")
+	wantErr(t, s, cmd(func(c *Command) { c.V = MaxCommandVersion + 1 }), api.KindBadInput, "unsupported metadata command version")
 	wantErr(t, s, cmd(func(c *Command) { c.Epochs = []uint64{1} }), api.KindBadInput, "2 shards")
 	wantErr(t, s, cmd(func(c *Command) { c.Epochs = []uint64{1, 0} }), api.KindBadInput, "epoch of at least 1")
 	wantErr(t, s, cmd(func(c *Command) { c.Generation = 0 }), api.KindBadInput, "needs a generation")

@@ -38,6 +38,10 @@ type Cluster interface {
 	// RemovePeer removes a peer (refused while it holds replicas, unless
 	// force).
 	RemovePeer(ctx context.Context, id uint64, force bool) error
+	// RemoveReplacedPeer removes a dead peer holding no replica any more
+	// (its replicas were re-created elsewhere); it is taken back if it
+	// returns.
+	RemoveReplacedPeer(ctx context.Context, id uint64) error
 }
 
 // RemoteTarget names a shard replica on another peer.

@@ -206,9 +206,12 @@ func (s *Service) allocate(stop <-chan struct{}) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var err error
-		if a.RemovePeer != 0 {
+		switch {
+		case a.RemovePeer != 0 && live[a.RemovePeer] == placement.Dead && !st.Draining[a.RemovePeer]:
+			err = s.cluster.RemoveReplacedPeer(ctx, a.RemovePeer)
+		case a.RemovePeer != 0:
 			err = s.cluster.RemovePeer(ctx, a.RemovePeer, false)
-		} else {
+		default:
 			err = s.cluster.Apply(ctx, a.Cmd)
 		}
 		cancel()

@@ -236,6 +236,9 @@ func (s *Shard) Digest(ctx context.Context) (digest string, points, seq uint64, 
 	if err != nil {
 		return "", 0, 0, err
 	}
+	if points != uint64(s.nLive) {
+		return "", 0, 0, fmt.Errorf("the live set holds %d points, the count is %d: %w", points, s.nLive, errCorrupt)
+	}
 	return fmt.Sprintf("%x", sum[:16]), points, s.lastSeq, nil
 }
 
