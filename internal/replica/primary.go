@@ -261,18 +261,27 @@ func (w *Pending) Commit() (uint64, error) {
 		p.mu.Lock()
 		acks, pending := 1, 0
 		var failed error
+		// A stopped or deposed primary's senders end (removed) without
+		// their replicas having left the shard: those replicas stay in the
+		// new epoch and must hold the write for it to be acknowledged. Only
+		// a sender ended by Sync (its replica left the shard) or one whose
+		// replica the metadata marks Dead may be passed over.
+		ended := p.deposed || p.stopped()
 		for _, s := range wait {
 			switch {
 			case s.acked >= seq:
 				acks++
-			case s.removed || s.state == api.ReplicaDead:
+			case s.state == api.ReplicaDead:
+			case ended:
+				pending++
+			case s.removed:
 			case s.failErr != nil:
 				failed = s.failErr
 			default:
 				pending++
 			}
 		}
-		ch, deposed := p.changed, p.deposed
+		ch := p.changed
 		p.mu.Unlock()
 		if pending == 0 {
 			if failed != nil {
@@ -283,7 +292,7 @@ func (w *Pending) Commit() (uint64, error) {
 			}
 			return seq, nil
 		}
-		if deposed {
+		if ended {
 			return seq, p.errNotPrimary()
 		}
 		select {
