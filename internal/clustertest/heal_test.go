@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -616,4 +618,109 @@ func TestRollingRestart(t *testing.T) {
 	cancel()
 	w.check(t, c, 0, "rr")
 	waitConverged(t, c, "rr", 2, 2, 30*time.Second)
+}
+
+// TestProcessDeadNodeReturns is TestHealDeadNode's return with real
+// processes: one of four shoal processes is killed with SIGKILL, the
+// others re-create its replicas and remove it; started again on its old
+// disk, it is taken back as a peer, drops the copies it still holds
+// (files included), and answers reads with every point.
+func TestProcessDeadNodeReturns(t *testing.T) {
+	pc := newProcCluster(t, 4, "SHOAL__CLUSTER__DEAD_NODE_TIMEOUT=3s", "SHOAL__CLUSTER__NODE_DOWN_AFTER=1s")
+	for i := range pc.nodes {
+		pc.start(i)
+	}
+	pc.waitFormed(60 * time.Second)
+	do := func(i int, method, path string, body any) []byte {
+		t.Helper()
+		code, raw, err := httpJSON(pc.nodes[i].HTTP(), method, path, body, 30*time.Second)
+		if err != nil || code != 200 {
+			t.Fatalf("node %d: %s %s: %d %s %v", i, method, path, code, raw, err)
+		}
+		return raw
+	}
+	do(0, "PUT", "/collections/back", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Dot"},
+		"shard_number": 4, "replication_factor": 2})
+	pts := testPoints(400, 8, 29)
+	do(0, "PUT", "/collections/back/points?wait=true", map[string]any{"points": pts})
+	victim := 3
+	if pc.leaderIndex() == victim {
+		victim = 2
+	}
+	others := slices.DeleteFunc([]int{0, 1, 2, 3}, func(i int) bool { return i == victim })
+	st, err := pc.status(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadID := strconv.FormatUint(st.PeerID, 10)
+	localShards := func(i int) int {
+		var out struct {
+			LocalShards []struct {
+				State string `json:"state"`
+			} `json:"local_shards"`
+			RemoteShards []struct {
+				State string `json:"state"`
+			} `json:"remote_shards"`
+		}
+		if err := decodeResult(do(i, "GET", "/collections/back/cluster", nil), &out); err != nil {
+			t.Fatal(err)
+		}
+		return len(out.LocalShards)
+	}
+	if localShards(victim) == 0 {
+		t.Fatal("the victim holds no replica before the kill")
+	}
+	pc.nodes[victim].Kill()
+	// Healed: the dead peer is gone and every shard has 2 Active replicas
+	// on the others.
+	healed := func() string {
+		var held int
+		for _, i := range others {
+			s, err := pc.status(i)
+			if err != nil {
+				return err.Error()
+			}
+			if _, ok := s.Peers[deadID]; ok {
+				return fmt.Sprintf("node %d still lists peer %s", i, deadID)
+			}
+			held += localShards(i)
+		}
+		if held != 8 {
+			return fmt.Sprintf("%d replicas on the survivors, want 8", held)
+		}
+		return ""
+	}
+	waitFor(t, 60*time.Second, healed)
+	pc.start(victim)
+	waitFor(t, 60*time.Second, func() string {
+		for i := range pc.nodes {
+			s, err := pc.status(i)
+			if err != nil {
+				return err.Error()
+			}
+			if _, ok := s.Peers[deadID]; !ok {
+				return fmt.Sprintf("node %d does not list peer %s again", i, deadID)
+			}
+		}
+		if n := localShards(victim); n != 0 {
+			return fmt.Sprintf("the returned node still holds %d replicas", n)
+		}
+		return ""
+	})
+	// Its old copies are gone from its disk too.
+	dirs, _ := filepath.Glob(filepath.Join(pc.nodes[victim].Dir(), "collections", "back", "gen-*", "[0-9]*"))
+	if len(dirs) != 0 {
+		t.Fatalf("the returned node keeps replica directories: %v", dirs)
+	}
+	for i := range pc.nodes {
+		var out struct {
+			Count int `json:"count"`
+		}
+		if err := decodeResult(do(i, "POST", "/collections/back/points/count?consistency=all", map[string]any{"exact": true}), &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Count != len(pts) {
+			t.Fatalf("node %d counts %d points, want %d", i, out.Count, len(pts))
+		}
+	}
 }
