@@ -36,8 +36,9 @@ const ReplaceCommandVersion = 2
 
 // MaxCommandVersion is the newest envelope version this build applies.
 // Version 5 holds both the healing commands (heal.go) and
-// restore_collection (restore.go): they arrived in one release.
-const MaxCommandVersion = max(HealCommandVersion, RestoreCommandVersion)
+// restore_collection (restore.go): they arrived in one release; version 6
+// a restore_collection that replaces an existing collection (restore.go).
+const MaxCommandVersion = max(HealCommandVersion, RestoreCommandVersion, RestoreReplaceCommandVersion)
 
 // Command types.
 const (
@@ -118,6 +119,13 @@ type Command struct {
 	// Epochs are the starting epochs of a restore_collection's shards
 	// (version 5, restore.go).
 	Epochs []uint64 `json:"epochs,omitempty"`
+	// Replaces is the generation of the existing collection a
+	// restore_collection replaces (version 6, restore.go); 0 when the
+	// collection is new.
+	Replaces uint64 `json:"replaces,omitempty"`
+	// Staged is the staging generation holding the replicas a
+	// restore_shard installs (version 6, restore.go).
+	Staged uint64 `json:"staged,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -282,6 +290,8 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.applyVector(cmd)
 	case TypeRestoreCollection: // restore.go
 		err = s.restoreCollection(cmd)
+	case TypeRestoreShard: // restore.go
+		err = s.restoreShard(cmd)
 	case TypeInitCluster, TypeAddPeer, TypeUpdatePeer, TypeRemovePeer:
 		if cmd.V < ClusterCommandVersion {
 			return api.ErrBadInput("%s needs command version %d", cmd.Type, ClusterCommandVersion)

@@ -111,7 +111,7 @@ func TestCreateDeleteCollection(t *testing.T) {
 
 func TestCommandValidation(t *testing.T) {
 	s := NewState()
-	wantErr(t, s, &Command{V: MaxCommandVersion + 1, Type: TypeCreateCollection, Collection: "a", Config: testConfig(1)}, api.KindBadInput, "version 6")
+	wantErr(t, s, &Command{V: MaxCommandVersion + 1, Type: TypeCreateCollection, Collection: "a", Config: testConfig(1)}, api.KindBadInput, "versions 1 to 6")
 	wantErr(t, s, &Command{V: 0, Type: TypeCreateCollection, Collection: "a", Config: testConfig(1)}, api.KindBadInput, "version 0")
 	wantErr(t, s, &Command{V: 1, Type: "explode"}, api.KindBadInput, "unknown metadata command type")
 	wantErr(t, s, &Command{V: 1, Type: TypeCreateCollection, Collection: "a"}, api.KindBadInput, "needs a config")

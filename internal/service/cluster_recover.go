@@ -1,0 +1,199 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+
+	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/replica"
+	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/snapshot"
+)
+
+// Collection snapshot recovery in cluster mode (PUT
+// /collections/{name}/snapshots/recover and the upload form): the archive
+// is verified on the node that received the request, then, when Qdrant's
+// priority lets the snapshot's data win, every shard is staged on each of
+// its replicas (a checkpoint transfer over the p2p port, replica.Stage)
+// under staging leases and one restore_collection commits the new
+// generation through Raft, replacing an existing collection whole. Every
+// replica of a shard starts from the same checkpoint, so their digests are
+// equal and no replica needs a re-sync afterwards.
+//
+// Priorities (Qdrant restores only the receiving node's replicas, then
+// re-syncs: "snapshot" makes the others copy them, "replica" makes them
+// copy the others, "no_sync" leaves them diverged; Shoal restores every
+// replica of every shard, so the outcomes are the same without a window in
+// which replicas differ):
+//   - snapshot, no_sync: the snapshot's data replaces the collection's on
+//     every replica.
+//   - replica (the default): the existing data wins. A collection whose
+//     every shard has an Active replica keeps its data (nothing changes);
+//     one that does not exist, or none of whose shards has an Active
+//     replica, is restored from the snapshot; one with some shards lost
+//     and others Active is refused (priority snapshot replaces it whole).
+
+// RecoverCollectionSnapshot implements snapshot.ClusterSource.
+func (h *SnapshotHooks) RecoverCollectionSnapshot(ctx context.Context, name string, man *snapshot.Manifest, dir, priority string) (bool, error) {
+	s := h.s
+	if s.cluster == nil {
+		return false, errNotClustered
+	}
+	if err := ValidateCollectionName(name); err != nil {
+		return false, err
+	}
+	if err := checkSnapshotConfig(man); err != nil {
+		return false, err
+	}
+	cfg := man.Config
+	if len(man.Shards) != cfg.Params.ShardNumber {
+		return false, api.ErrBadInput("snapshot holds %d shards, its config says %d", len(man.Shards), cfg.Params.ShardNumber)
+	}
+	for i, sm := range man.Shards {
+		if sm.ID != i {
+			return false, api.ErrBadInput("snapshot holds shard %d in place %d", sm.ID, i)
+		}
+	}
+	if err := s.cluster.ReadIndex(ctx); err != nil {
+		return false, err
+	}
+	st := s.state()
+	if _, ok := st.Aliases[name]; ok {
+		return false, api.ErrBadInput("Can't create collection with name %s. Alias with the same name already exists", name)
+	}
+	old, exists := st.Collections[name]
+	if !exists {
+		if n := s.limits.MaxCollections; n > 0 && len(st.Collections) >= n {
+			return false, api.ErrBadInput("the number of collections is limited to %d", n)
+		}
+	}
+	var replaces uint64
+	if exists {
+		// Qdrant's compatibility checks and texts.
+		if !reflect.DeepEqual(old.Config.Params.Vectors, cfg.Params.Vectors) || !reflect.DeepEqual(old.Config.Params.SparseVectors, cfg.Params.SparseVectors) {
+			return false, api.ErrBadInput("Snapshot is not compatible with existing collection: Collection vectors: %+v Snapshot Vectors: %+v",
+				old.Config.Params.Vectors, cfg.Params.Vectors)
+		}
+		if old.Config.Params.ShardNumber != cfg.Params.ShardNumber {
+			return false, api.ErrBadInput("Snapshot is not compatible with existing collection: Collection shard number: %d Snapshot shard number: %d",
+				old.Config.Params.ShardNumber, cfg.Params.ShardNumber)
+		}
+		if priority == "" || priority == "replica" {
+			active := 0
+			for _, sp := range old.Shards {
+				if len(activeReplicas(sp, 0)) > 0 {
+					active++
+				}
+			}
+			switch {
+			case active == len(old.Shards):
+				s.log.Info("collection snapshot not restored: priority replica and every shard has an Active replica", "collection", name)
+				return false, nil
+			case active > 0:
+				return false, api.ErrBadRequest("Cannot recover collection `%s` with priority replica: %d of its %d shards have an Active replica, whose data wins, and the others have none; recover with priority snapshot to replace the collection whole",
+					name, active, len(old.Shards))
+			}
+		}
+		replaces = old.Generation
+	}
+	// A collection that exists keeps its configuration (the snapshot's
+	// data must fit it: same vectors and shard number, checked above) and
+	// its replicas' peers while they are all members; a new one takes the
+	// snapshot's configuration and a placement over the current peers.
+	var plan [][]uint64
+	if exists {
+		cfg = &old.Config
+		plan = make([][]uint64, len(old.Shards))
+		for i, sp := range old.Shards {
+			plan[i] = sp.Peers()
+			for _, peer := range plan[i] {
+				if _, ok := st.Peers[peer]; !ok {
+					plan = nil
+					break
+				}
+			}
+			if plan == nil || len(plan[i]) == 0 {
+				plan = nil
+				break
+			}
+		}
+	}
+	if plan == nil {
+		var err error
+		if plan, err = s.placeShards(st, *cfg); err != nil {
+			return false, err
+		}
+	}
+	epochs := make([]uint64, len(plan))
+	for i := range plan {
+		e, err := shard.LastEpochIn(filepath.Join(dir, filepath.FromSlash(man.Shards[i].Dir)))
+		if err != nil {
+			return false, api.ErrBadInput("snapshot shard %d: %v", i, err)
+		}
+		epochs[i] = max(1, e)
+	}
+	p := restorePlan{name: name, config: cfg, payloadIndexes: man.PayloadIndexes, placement: plan, epochs: epochs, replaces: replaces}
+	err := h.stageAndRestore(ctx, p, func(ctx context.Context, peer uint64, t replica.Target) error {
+		return h.stageFromDir(ctx, peer, t, man, dir)
+	})
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// stageFromDir stages shard t.Shard of the collection archive extracted
+// into dir on peer: a shard archive of its checkpoint directory, written
+// while it is sent.
+func (h *SnapshotHooks) stageFromDir(ctx context.Context, peer uint64, t replica.Target, man *snapshot.Manifest, dir string) error {
+	sm := man.Shards[t.Shard]
+	root, err := shardArchiveRoot(dir, t.Shard, sm.Dir)
+	if err != nil {
+		return err
+	}
+	m := &snapshot.Manifest{CreatedAt: man.CreatedAt, Config: man.Config, PayloadIndexes: man.PayloadIndexes,
+		Shards: []snapshot.ShardManifest{{ID: t.Shard, Dir: snapshot.ShardDir(t.Shard), LastSeq: sm.LastSeq, Points: sm.Points}}}
+	return h.stageRoot(ctx, peer, t, m, root)
+}
+
+// stageArchive stages the shard archive of the tree at root, described by
+// man (files listed), on peer (or here), writing it while it is sent.
+func (h *SnapshotHooks) stageArchive(ctx context.Context, peer uint64, t replica.Target, man *snapshot.Manifest, root string) error {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := snapshot.WriteArchive(ctx, pw, man, root)
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	if peer == h.s.cluster.ID() {
+		return h.s.StageReplica(ctx, t, pr)
+	}
+	cc, err := h.s.opts.PeerDial(peer)
+	if err != nil {
+		return err
+	}
+	return replica.Stage(ctx, cc, t, pr)
+}
+
+// shardArchiveRoot gives shard i of a collection archive extracted into
+// dir a directory of its own, <dir>/stage-<i>/shards/<i> (moved there once),
+// so that it can be archived alone.
+func shardArchiveRoot(dir string, i int, rel string) (string, error) {
+	root := filepath.Join(dir, "stage-"+strconv.Itoa(i))
+	target := filepath.Join(root, "shards", strconv.Itoa(i))
+	if _, err := os.Stat(target); err == nil {
+		return root, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return "", fmt.Errorf("cannot prepare shard %d for staging: %w", i, err)
+	}
+	if err := os.Rename(filepath.Join(dir, filepath.FromSlash(rel)), target); err != nil {
+		return "", fmt.Errorf("cannot prepare shard %d for staging: %w", i, err)
+	}
+	return root, nil
+}
