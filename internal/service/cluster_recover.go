@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -33,7 +34,7 @@ import (
 //   - snapshot, no_sync: the snapshot's data replaces the collection's on
 //     every replica.
 //   - replica (the default): the existing data wins. A collection whose
-//     every shard has an Active replica keeps its data (nothing changes);
+//     every shard has an Active replica on a live peer keeps its data (nothing changes);
 //     one that does not exist, or none of whose shards has an Active
 //     replica, is restored from the snapshot; one with some shards lost
 //     and others Active is refused (priority snapshot replaces it whole).
@@ -86,7 +87,7 @@ func (h *SnapshotHooks) RecoverCollectionSnapshot(ctx context.Context, name stri
 		if priority == "" || priority == "replica" {
 			active := 0
 			for _, sp := range old.Shards {
-				if len(activeReplicas(sp, 0)) > 0 {
+				if slices.ContainsFunc(activeReplicas(sp, 0), func(p uint64) bool { return !s.peerDown(p) }) {
 					active++
 				}
 			}
@@ -95,7 +96,7 @@ func (h *SnapshotHooks) RecoverCollectionSnapshot(ctx context.Context, name stri
 				s.log.Info("collection snapshot not restored: priority replica and every shard has an Active replica", "collection", name)
 				return false, nil
 			case active > 0:
-				return false, api.ErrBadRequest("Cannot recover collection `%s` with priority replica: %d of its %d shards have an Active replica, whose data wins, and the others have none; recover with priority snapshot to replace the collection whole",
+				return false, api.ErrBadRequest("Cannot recover collection `%s` with priority replica: %d of its %d shards have an Active replica on a live peer, whose data wins, and the others have none; recover with priority snapshot to replace the collection whole, or restore the lost shards alone (POST /cluster/snapshots/recover-lost-shard, or a shard snapshot)",
 					name, active, len(old.Shards))
 			}
 		}

@@ -76,8 +76,8 @@ func (h *SnapshotHooks) RestoreClusterShard(ctx context.Context, name string, id
 	if lost && len(liveActive) > 0 {
 		return snapshot.ShardRestore{}, api.ErrBadRequest("Shard %d of collection `%s` is not lost: peers %v hold an Active replica of it", id, name, liveActive)
 	}
-	if !lost && (priority == "" || priority == "replica") && sp.ActiveCount() > 0 {
-		s.log.Info("shard snapshot not restored: priority replica and the shard has an Active replica", "collection", name, "shard", id)
+	if !lost && (priority == "" || priority == "replica") && len(liveActive) > 0 {
+		s.log.Info("shard snapshot not restored: priority replica and the shard has an Active replica on a live peer", "collection", name, "shard", id)
 		return snapshot.ShardRestore{Peers: sp.Peers(), Epoch: sp.Epoch}, nil
 	}
 	// The shard's current peers while they are all live members; else a
