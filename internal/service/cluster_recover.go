@@ -139,8 +139,9 @@ func (h *SnapshotHooks) RecoverCollectionSnapshot(ctx context.Context, name stri
 		epochs[i] = max(1, e)
 	}
 	p := restorePlan{name: name, config: cfg, payloadIndexes: man.PayloadIndexes, placement: plan, epochs: epochs, replaces: replaces}
+	trees := stagedTrees{}
 	err := h.stageAndRestore(ctx, p, func(ctx context.Context, peer uint64, t replica.Target) error {
-		return h.stageFromDir(ctx, peer, t, man, dir)
+		return h.stageFromDir(ctx, peer, t, man, dir, trees)
 	})
 	if err != nil {
 		return false, err
@@ -151,7 +152,7 @@ func (h *SnapshotHooks) RecoverCollectionSnapshot(ctx context.Context, name stri
 // stageFromDir stages shard t.Shard of the collection archive extracted
 // into dir on peer: a shard archive of its checkpoint directory, written
 // while it is sent.
-func (h *SnapshotHooks) stageFromDir(ctx context.Context, peer uint64, t replica.Target, man *snapshot.Manifest, dir string) error {
+func (h *SnapshotHooks) stageFromDir(ctx context.Context, peer uint64, t replica.Target, man *snapshot.Manifest, dir string, trees stagedTrees) error {
 	sm := man.Shards[t.Shard]
 	root, err := shardArchiveRoot(dir, t.Shard, sm.Dir)
 	if err != nil {
@@ -159,7 +160,7 @@ func (h *SnapshotHooks) stageFromDir(ctx context.Context, peer uint64, t replica
 	}
 	m := &snapshot.Manifest{CreatedAt: man.CreatedAt, Config: man.Config, PayloadIndexes: man.PayloadIndexes,
 		Shards: []snapshot.ShardManifest{{ID: t.Shard, Dir: snapshot.ShardDir(t.Shard), LastSeq: sm.LastSeq, Points: sm.Points}}}
-	return h.stageRoot(ctx, peer, t, m, root)
+	return h.stageRoot(ctx, peer, t, m, root, trees)
 }
 
 // stageArchive stages the shard archive of the tree at root, described by

@@ -114,11 +114,12 @@ func (h *SnapshotHooks) RestoreClusterShard(ctx context.Context, name string, id
 	}
 	epoch = max(epoch, sp.Epoch+1)
 	p := restorePlan{name: name, placement: [][]uint64{peers}, epochs: []uint64{epoch}, shard: &id, generation: c.Generation}
+	trees := stagedTrees{}
 	err := h.stageAndRestore(ctx, p, func(ctx context.Context, peer uint64, t replica.Target) error {
 		if data.Archive != "" {
 			return h.stage(ctx, peer, t, data.Archive)
 		}
-		return h.stageShardDir(ctx, peer, t, data)
+		return h.stageShardDir(ctx, peer, t, data, trees)
 	})
 	if err != nil {
 		return snapshot.ShardRestore{}, err
@@ -128,7 +129,7 @@ func (h *SnapshotHooks) RestoreClusterShard(ctx context.Context, name string, id
 
 // stageShardDir stages a shard checkpoint directory (of an extracted
 // collection or shard archive) on peer.
-func (h *SnapshotHooks) stageShardDir(ctx context.Context, peer uint64, t replica.Target, data snapshot.ShardData) error {
+func (h *SnapshotHooks) stageShardDir(ctx context.Context, peer uint64, t replica.Target, data snapshot.ShardData, trees stagedTrees) error {
 	man := *data.Manifest
 	man.Shards = []snapshot.ShardManifest{{ID: t.Shard, Dir: snapshot.ShardDir(t.Shard), LastSeq: data.LastSeq, Points: data.Points}}
 	root := filepath.Join(filepath.Dir(data.Dir), "stage-root-"+strconv.Itoa(t.Shard))
@@ -141,7 +142,7 @@ func (h *SnapshotHooks) stageShardDir(ctx context.Context, peer uint64, t replic
 			return fmt.Errorf("cannot prepare shard %d for staging: %w", t.Shard, err)
 		}
 	}
-	return h.stageRoot(ctx, peer, t, &man, root)
+	return h.stageRoot(ctx, peer, t, &man, root, trees)
 }
 
 // restoredMarker names the file beside a replica restored by restore_shard
@@ -209,12 +210,23 @@ func (s *Service) restoredShard(cmd *meta.Command, prev, next *meta.Collection) 
 	}
 }
 
+// stagedTrees keeps the shard archives' manifests of one restore, each
+// tree at its root scanned (every file hashed) once however many replicas
+// it is staged on.
+type stagedTrees map[string]*snapshot.Manifest
+
 // stageRoot stages the shard archive of the tree at root (described by
-// man, whose file list it fills) on peer, writing it while it is sent.
-func (h *SnapshotHooks) stageRoot(ctx context.Context, peer uint64, t replica.Target, man *snapshot.Manifest, root string) error {
-	man.Kind, man.Collection, man.PeerID = snapshot.KindShard, t.Collection, h.s.cluster.ID()
-	if err := snapshot.ScanDir(ctx, root, man); err != nil {
-		return err
+// man, whose file list it fills once per trees) on peer, writing it while
+// it is sent.
+func (h *SnapshotHooks) stageRoot(ctx context.Context, peer uint64, t replica.Target, man *snapshot.Manifest, root string, trees stagedTrees) error {
+	if done, ok := trees[root]; ok {
+		man = done
+	} else {
+		man.Kind, man.Collection, man.PeerID = snapshot.KindShard, t.Collection, h.s.cluster.ID()
+		if err := snapshot.ScanDir(ctx, root, man); err != nil {
+			return err
+		}
+		trees[root] = man
 	}
 	return h.stageArchive(ctx, peer, t, man, root)
 }
