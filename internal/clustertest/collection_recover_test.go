@@ -194,6 +194,18 @@ func TestCollectionSnapshotRecoverCluster(t *testing.T) {
 		}
 	}
 
+	// Again while a writer upserts through another node: the replicas
+	// converge.
+	stop := startWriter(c, 0, "spread", own)
+	c.MustDo(2, "PUT", "/collections/spread/snapshots/recover", map[string]any{"location": location, "priority": "snapshot"}, nil)
+	time.Sleep(300 * time.Millisecond)
+	wrote, failed := stop()
+	t.Logf("writer during the restore: %d batches acknowledged, %d failed", wrote, failed)
+	if wrote == 0 {
+		t.Fatal("no write succeeded around the restore")
+	}
+	digests(t, c, "spread", 3, 2)
+
 	// Shard 0 alone, from the collection snapshot, after writes to it.
 	c.MustDo(1, "PUT", "/collections/spread/points?wait=true", map[string]any{"points": own}, nil)
 	dirty := digests(t, c, "spread", 3, 2)

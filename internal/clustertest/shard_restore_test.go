@@ -100,6 +100,48 @@ func TestShardSnapshotRecoverCluster(t *testing.T) {
 	if n := countAll(t, c, 2, "c"); n < 600 {
 		t.Fatalf("c counts %d points after the restore and more writes", n)
 	}
+
+	// Again while a writer upserts into every shard through another node:
+	// the writes that succeed meanwhile do not keep the replicas apart.
+	stop := startWriter(c, holder, "c", pts[600:])
+	c.MustDo(other, "PUT", "/collections/c/shards/0/snapshots/recover", map[string]any{"location": location, "priority": "snapshot"}, nil)
+	time.Sleep(300 * time.Millisecond)
+	ok, failed := stop()
+	t.Logf("writer during the restore: %d batches acknowledged, %d failed", ok, failed)
+	if ok == 0 {
+		t.Fatal("no write succeeded around the restore")
+	}
+	digests(t, c, "c", 3, 2)
+}
+
+// startWriter upserts batches of pts into collection name through node i
+// until stopped; stop returns the batches acknowledged and failed.
+func startWriter(c *Cluster, i int, name string, pts []point) func() (int, int) {
+	done := make(chan struct{})
+	var ok, failed int
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for k := 0; ; k++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			lo := (k * 20) % len(pts)
+			code, _ := c.Do(i, "PUT", "/collections/"+name+"/points?wait=true", map[string]any{"points": pts[lo:min(lo+20, len(pts))]}, nil)
+			if code == 200 {
+				ok++
+			} else {
+				failed++
+			}
+		}
+	}()
+	return func() (int, int) {
+		close(done)
+		<-finished
+		return ok, failed
+	}
 }
 
 // waitShardDigests waits until the listed shards of collection name are
