@@ -216,7 +216,9 @@ func TestLostShardRestore(t *testing.T) {
 	pts := testPoints(900, 8, 41)
 	c.MustDo(1, "PUT", "/collections/c/points?wait=true", map[string]any{"points": pts[:600]}, nil)
 	at := digests(t, c, "c", 3, 2)
-	// The snapshot store is node 0's: pick a shard node 0 does not hold.
+	// The lost shard is one the leader does not hold (a node holds at most
+	// 2 of the 6 replicas, so one of the 3 shards qualifies); the snapshot
+	// store is that of a node holding none of its replicas, sn.
 	v := mustReplicas(t, c, "c")
 	lost := -1
 	var gone []int
@@ -225,24 +227,25 @@ func TestLostShardRestore(t *testing.T) {
 		for _, r := range v[s] {
 			nodes = append(nodes, r.Node)
 		}
-		if !slices.Contains(nodes, 0) && !slices.Contains(nodes, c.Leader()) {
+		if !slices.Contains(nodes, c.Leader()) {
 			lost, gone = s, nodes
 		}
 	}
 	if lost < 0 {
-		t.Skipf("every shard has a replica on node 0 or the leader: %+v", v) // placement spreads 6 replicas over 5 nodes
+		t.Fatalf("every shard has a replica on the leader: %+v", v)
 	}
+	sn := slices.IndexFunc(c.Nodes, func(n *Node) bool { return !slices.Contains(gone, n.Index) })
 	var snap clusterSnap
-	c.MustDo(0, "POST", "/cluster/snapshots?wait=true", map[string]any{}, &snap)
-	c.MustDo(0, "PUT", "/collections/late", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Cosine"}}, nil)
+	c.MustDo(sn, "POST", "/cluster/snapshots?wait=true", map[string]any{}, &snap)
+	c.MustDo(sn, "PUT", "/collections/late", map[string]any{"vectors": map[string]any{"size": 8, "distance": "Cosine"}}, nil)
 	// Writes after the snapshot are lost for the lost shard.
 	c.MustDo(2, "PUT", "/collections/c/points?wait=true", map[string]any{"points": pts[600:]}, nil)
 
-	code, raw := c.Do(0, "POST", "/cluster/snapshots/recover-lost-shard", map[string]any{"collection": "c", "shard_id": lost}, nil)
+	code, raw := c.Do(sn, "POST", "/cluster/snapshots/recover-lost-shard", map[string]any{"collection": "c", "shard_id": lost}, nil)
 	if code != 400 || !strings.Contains(string(raw), "is not lost") {
 		t.Fatalf("restore of a shard with live replicas: %d %s", code, raw)
 	}
-	code, raw = c.Do(0, "POST", "/cluster/snapshots/recover-lost-shard", map[string]any{"collection": "late", "shard_id": 0}, nil)
+	code, raw = c.Do(sn, "POST", "/cluster/snapshots/recover-lost-shard", map[string]any{"collection": "late", "shard_id": 0}, nil)
 	if code != 404 || !strings.Contains(string(raw), "No snapshot holds shard 0 of collection `late`") {
 		t.Fatalf("restore of a shard no snapshot holds: %d %s", code, raw)
 	}
@@ -261,7 +264,7 @@ func TestLostShardRestore(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		// The nodes count as gone once the liveness pings miss them.
-		code, raw = c.Do(0, "POST", "/cluster/snapshots/recover-lost-shard", map[string]any{"collection": "c", "shard_id": lost}, &rep)
+		code, raw = c.Do(sn, "POST", "/cluster/snapshots/recover-lost-shard", map[string]any{"collection": "c", "shard_id": lost}, &rep)
 		if code == 200 {
 			break
 		}
@@ -285,5 +288,5 @@ func TestLostShardRestore(t *testing.T) {
 	}
 	// Reads and writes of the whole collection work again.
 	c.MustDo(c.Running()[0], "PUT", "/collections/c/points?wait=true", map[string]any{"points": pts[:900]}, nil)
-	waitCount(t, c, 0, "c", 900)
+	waitCount(t, c, sn, "c", 900)
 }
