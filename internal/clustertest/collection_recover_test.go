@@ -196,7 +196,7 @@ func TestCollectionSnapshotRecoverCluster(t *testing.T) {
 
 	// Again while a writer upserts through another node: the replicas
 	// converge.
-	stop := startWriter(c, 0, "spread", own)
+	stop := startWriter(t, c, 0, "spread", own)
 	c.MustDo(2, "PUT", "/collections/spread/snapshots/recover", map[string]any{"location": location, "priority": "snapshot"}, nil)
 	time.Sleep(300 * time.Millisecond)
 	wrote, failed := stop()

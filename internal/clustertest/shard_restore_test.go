@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,7 +104,7 @@ func TestShardSnapshotRecoverCluster(t *testing.T) {
 
 	// Again while a writer upserts into every shard through another node:
 	// the writes that succeed meanwhile do not keep the replicas apart.
-	stop := startWriter(c, holder, "c", pts[600:])
+	stop := startWriter(t, c, holder, "c", pts[600:])
 	c.MustDo(other, "PUT", "/collections/c/shards/0/snapshots/recover", map[string]any{"location": location, "priority": "snapshot"}, nil)
 	time.Sleep(300 * time.Millisecond)
 	ok, failed := stop()
@@ -115,8 +116,11 @@ func TestShardSnapshotRecoverCluster(t *testing.T) {
 }
 
 // startWriter upserts batches of pts into collection name through node i
-// until stopped; stop returns the batches acknowledged and failed.
-func startWriter(c *Cluster, i int, name string, pts []point) func() (int, int) {
+// until stopped (at the latest when the test ends); stop returns the
+// batches acknowledged and failed. It never fails the test itself: it
+// runs in its own goroutine.
+func startWriter(t *testing.T, c *Cluster, i int, name string, pts []point) func() (int, int) {
+	base := "http://" + c.Nodes[i].Srv.HTTPAddr()
 	done := make(chan struct{})
 	var ok, failed int
 	finished := make(chan struct{})
@@ -129,19 +133,23 @@ func startWriter(c *Cluster, i int, name string, pts []point) func() (int, int) 
 			default:
 			}
 			lo := (k * 20) % len(pts)
-			code, _ := c.Do(i, "PUT", "/collections/"+name+"/points?wait=true", map[string]any{"points": pts[lo:min(lo+20, len(pts))]}, nil)
-			if code == 200 {
+			code, _, err := httpJSON(base, "PUT", "/collections/"+name+"/points?wait=true", map[string]any{"points": pts[lo:min(lo+20, len(pts))]}, time.Minute)
+			if err == nil && code == 200 {
 				ok++
 			} else {
 				failed++
+				time.Sleep(10 * time.Millisecond)
 			}
 		}
 	}()
-	return func() (int, int) {
-		close(done)
+	var once sync.Once
+	stop := func() (int, int) {
+		once.Do(func() { close(done) })
 		<-finished
 		return ok, failed
 	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 // waitShardDigests waits until the listed shards of collection name are
