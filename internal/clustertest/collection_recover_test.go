@@ -73,15 +73,15 @@ func uploadSnapshot(t *testing.T, c *Cluster, i int, name, query, path string) (
 func TestCollectionSnapshotRecoverCluster(t *testing.T) {
 	c := startCluster(t, 3)
 	vectors := map[string]any{"size": 8, "distance": "Cosine"}
-	// The source: every node holds every shard, so any node can take a
-	// collection snapshot of it.
-	c.MustDo(0, "PUT", "/collections/src", map[string]any{"vectors": vectors, "shard_number": 3, "replication_factor": 3}, nil)
+	// The source: 3 shards × 2 replicas, so the node taking its collection
+	// snapshot fetches the shards it does not hold from the others.
+	c.MustDo(0, "PUT", "/collections/src", map[string]any{"vectors": vectors, "shard_number": 3, "replication_factor": 2}, nil)
 	c.MustDo(0, "PUT", "/collections/src/index?wait=true", map[string]any{"field_name": "k", "field_schema": "keyword"}, nil)
 	srcPts := testPoints(600, 8, 21)
 	for lo := 0; lo < len(srcPts); lo += 200 {
 		c.MustDo(lo/200, "PUT", "/collections/src/points?wait=true", map[string]any{"points": srcPts[lo : lo+200]}, nil)
 	}
-	srcDigests := digests(t, c, "src", 3, 3)
+	srcDigests := digests(t, c, "src", 3, 2)
 	srcAll := scrollAll(t, c, 0, "src")
 	var snap struct {
 		Name     string `json:"name"`
@@ -109,7 +109,7 @@ func TestCollectionSnapshotRecoverCluster(t *testing.T) {
 	if !ok {
 		t.Fatal("recover answered false")
 	}
-	waitShardDigests(t, c, "fresh", 3, 3, srcDigests)
+	waitShardDigests(t, c, "fresh", 3, 2, srcDigests)
 	sameData("fresh")
 	var info struct {
 		PayloadSchema map[string]any `json:"payload_schema"`

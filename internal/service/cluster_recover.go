@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sort"
 	"strconv"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/collection"
+	"github.com/shoal-db/shoal/internal/meta"
 	"github.com/shoal-db/shoal/internal/replica"
 	"github.com/shoal-db/shoal/internal/shard"
 	"github.com/shoal-db/shoal/internal/snapshot"
@@ -198,4 +201,103 @@ func shardArchiveRoot(dir string, i int, rel string) (string, error) {
 		return "", fmt.Errorf("cannot prepare shard %d for staging: %w", i, err)
 	}
 	return root, nil
+}
+
+// clusterCheckpoint checkpoints shards ids (nil: all) of collection name
+// into dir/shards/<i> in cluster mode: this node's replicas directly, the
+// others fetched from an Active replica on another peer (FetchShard, as a
+// cluster snapshot does) and extracted, so that a collection or shard
+// snapshot taken on any node holds every shard asked for.
+func (h *SnapshotHooks) clusterCheckpoint(ctx context.Context, c *collection.Collection, m *meta.Collection, name, dir string, ids []int) ([]collection.ShardCheckpoint, error) {
+	if ids == nil {
+		for i := range c.Shards() {
+			ids = append(ids, i)
+		}
+	}
+	var local, remote []int
+	for _, i := range ids {
+		if c.LocalShard(i) != nil {
+			local = append(local, i)
+		} else {
+			remote = append(remote, i)
+		}
+	}
+	var out []collection.ShardCheckpoint
+	if len(local) > 0 {
+		cps, err := c.Checkpoint(ctx, dir, local)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cps...)
+	}
+	for _, i := range remote {
+		cp, err := h.fetchInto(ctx, name, m.Generation, i, dir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	return out, nil
+}
+
+// fetchInto fetches a checkpoint of shard i from an Active replica into
+// dir/shards/<i> (through a file beside dir).
+func (h *SnapshotHooks) fetchInto(ctx context.Context, name string, gen uint64, i int, dir string) (collection.ShardCheckpoint, error) {
+	f, err := os.CreateTemp(filepath.Dir(dir), "fetch-*.snapshot")
+	if err != nil {
+		return collection.ShardCheckpoint{}, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	sh, err := h.FetchShard(ctx, name, gen, i, &fileEntry{f: f})
+	if err != nil {
+		return collection.ShardCheckpoint{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return collection.ShardCheckpoint{}, err
+	}
+	tmpParent, err := os.MkdirTemp(filepath.Dir(dir), "fetched-*")
+	if err != nil {
+		return collection.ShardCheckpoint{}, err
+	}
+	defer os.RemoveAll(tmpParent)
+	tmp := filepath.Join(tmpParent, "x")
+	man, err := snapshot.Extract(ctx, f, tmp, snapshot.ReadOptions{Check: func(man *snapshot.Manifest) error {
+		if man.Kind != snapshot.KindShard || len(man.Shards) != 1 || man.Shards[0].ID != i || man.Shards[0].LastSeq != sh.LastSeq {
+			return fmt.Errorf("peer %d sent an archive that is not shard %d of %s at %d", sh.SourcePeer, i, name, sh.LastSeq)
+		}
+		return nil
+	}})
+	if err != nil {
+		return collection.ShardCheckpoint{}, err
+	}
+	target := filepath.Join(dir, filepath.FromSlash(snapshot.ShardDir(i)))
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return collection.ShardCheckpoint{}, err
+	}
+	if err := os.Rename(filepath.Join(tmp, filepath.FromSlash(man.Shards[0].Dir)), target); err != nil {
+		return collection.ShardCheckpoint{}, err
+	}
+	return collection.ShardCheckpoint{ID: i, LastSeq: sh.LastSeq, Points: man.Shards[0].Points}, nil
+}
+
+// fileEntry is a snapshot.EntryWriter over a temporary file.
+type fileEntry struct{ f *os.File }
+
+func (e *fileEntry) Write(p []byte) (int, error) { return e.f.Write(p) }
+
+func (e *fileEntry) Reset() error {
+	if _, err := e.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return e.f.Truncate(0)
+}
+
+func (e *fileEntry) Written() io.Reader {
+	n, err := e.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return io.MultiReader()
+	}
+	return io.NewSectionReader(e.f, 0, n)
 }
