@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -52,7 +53,19 @@ func newClusterSnapshotCommand(c *snapshotClient) *cobra.Command {
 	restore.Flags().StringVar(&collection, "only", "", "restore only this collection (default: every collection and the aliases)")
 	restore.Flags().StringVar(&as, "as", "", "with --only: restore the collection under this name")
 
-	cmd.AddCommand(create, download, restore,
+	var lostShard int
+	restoreLost := &cobra.Command{Use: "restore-lost-shard COLLECTION", Short: "Restore a shard that lost every replica from the newest snapshot holding it",
+		Long: "Restores one shard of a collection whose every replica is lost (all its nodes gone) onto live nodes, from the\n" +
+			"newest cluster or collection snapshot in the node's snapshot store that holds it, and reports the data loss\n" +
+			"window: writes to the shard after the snapshot was taken are lost. Refused while the shard has an Active\n" +
+			"replica on a live node, or when no snapshot holds it.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.restoreLostShard(cmd.Context(), args[0], lostShard)
+		}}
+	restoreLost.Flags().IntVar(&lostShard, "shard", -1, "the shard id (required)")
+
+	cmd.AddCommand(create, download, restore, restoreLost,
 		&cobra.Command{Use: "list", Short: "List cluster snapshots with their labels", Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error { return c.clusterList(cmd.Context()) }},
 		&cobra.Command{Use: "delete NAME", Short: "Delete a cluster snapshot", Args: cobra.ExactArgs(1),
@@ -144,5 +157,22 @@ func (c *snapshotClient) clusterRestore(ctx context.Context, location, checksum,
 		return err
 	}
 	fmt.Fprintf(c.env.Stdout, "restored %s (%d points) from %s\n", strings.Join(res.Restored, ", "), res.Points, location)
+	return nil
+}
+
+func (c *snapshotClient) restoreLostShard(ctx context.Context, collection string, shardID int) error {
+	if shardID < 0 {
+		return usageError(errors.New("--shard is required"))
+	}
+	b, _ := json.Marshal(map[string]any{"collection": collection, "shard_id": shardID})
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	var rep snapshot.LostShardReport
+	if err := c.call(ctx, http.MethodPost, clusterSnapshotsPath+"/recover-lost-shard", bytes.NewReader(b), "application/json", &rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.env.Stdout, "restored shard %d of %s (%d points, last operation %d) onto peers %v from %s snapshot %s taken %s\n",
+		rep.ShardID, rep.Collection, rep.Points, rep.LastSeq, rep.Peers, rep.Kind, rep.Snapshot, rep.SnapshotTime.Format(time.RFC3339))
+	fmt.Fprintf(c.env.Stdout, "data loss window: %.0f s (writes to the shard after the snapshot are lost)\n", rep.DataLossWindowSeconds)
 	return nil
 }

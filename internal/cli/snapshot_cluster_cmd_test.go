@@ -68,6 +68,14 @@ func TestClusterSnapshotCommand(t *testing.T) {
 	if code, _, errs = run("restore", "--location", "file://"+file, "--as", "x"); code != ExitUsage {
 		t.Fatalf("--as without --only: %d %q", code, errs)
 	}
+	// restore-lost-shard needs --shard, and refuses a shard with live
+	// replicas (TestLostShardRestore in clustertest restores a lost one).
+	if code, _, errs = run("restore-lost-shard", "books"); code != ExitUsage {
+		t.Fatalf("restore-lost-shard without --shard: %d %q", code, errs)
+	}
+	if code, _, errs = run("restore-lost-shard", "books", "--shard", "1"); code == ExitOK || !strings.Contains(errs, "is not lost") {
+		t.Fatalf("restore-lost-shard of a live shard: %d %q", code, errs)
+	}
 	if code, out, _ = run("delete", name); code != ExitOK || !strings.Contains(out, "deleted") {
 		t.Fatalf("delete: %d %q", code, out)
 	}
@@ -86,5 +94,8 @@ func TestClusterSnapshotCommand(t *testing.T) {
 	base = "http://" + srv.HTTPAddr()
 	if code, _, errs = run("create"); code == ExitOK || !strings.Contains(errs, "400 Bad Request: Bad request: Cluster snapshots need a node in cluster mode") {
 		t.Fatalf("create on a standalone node: %d %q", code, errs)
+	}
+	if code, _, errs = run("restore-lost-shard", "books", "--shard", "0"); code == ExitOK || !strings.Contains(errs, "needs a node in cluster mode") {
+		t.Fatalf("restore-lost-shard on a standalone node: %d %q", code, errs)
 	}
 }

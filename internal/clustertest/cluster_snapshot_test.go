@@ -442,17 +442,6 @@ func TestClusterRestoreStagedLeak(t *testing.T) {
 	var snap clusterSnap
 	c.MustDo(1, "POST", "/cluster/snapshots", map[string]any{}, &snap)
 	location := "http://" + c.Nodes[1].Srv.HTTPAddr() + "/cluster/snapshots/" + snap.Name
-	// Qdrant's collection and shard recovery with a priority is refused in
-	// cluster mode, before anything is downloaded, naming the way that works.
-	for _, path := range []string{"/collections/c/snapshots/recover", "/collections/c/shards/0/snapshots/recover"} {
-		for _, prio := range []string{"snapshot", "replica", "no_sync"} {
-			code, raw := c.Do(2, "PUT", path, map[string]any{"location": "http://127.0.0.1:1/none.snapshot", "priority": prio}, nil)
-			if code != 400 || !strings.Contains(string(raw), "not supported in cluster mode") || !strings.Contains(string(raw), "/cluster/snapshots/recover") {
-				t.Fatalf("PUT %s priority %s: %d %s", path, prio, code, raw)
-			}
-		}
-	}
-
 	// The restore through node 0 as c2 (every node gets a replica of every
 	// shard) stops at the failpoint; the request is abandoned.
 	addr := c.Nodes[0].Srv.HTTPAddr()

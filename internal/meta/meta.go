@@ -36,9 +36,10 @@ const ReplaceCommandVersion = 2
 
 // MaxCommandVersion is the newest envelope version this build applies.
 // Version 5 holds both the healing commands (heal.go) and
-// restore_collection (restore.go): they arrived in one release.
-// Version 6 is readmit_peer (readmit.go).
-const MaxCommandVersion = max(HealCommandVersion, RestoreCommandVersion, ReadmitCommandVersion)
+// restore_collection (restore.go): they arrived in one release. Version
+// 6 likewise holds readmit_peer (readmit.go), a restore_collection that
+// replaces an existing collection and restore_shard (restore.go).
+const MaxCommandVersion = max(HealCommandVersion, RestoreCommandVersion, RestoreReplaceCommandVersion, ReadmitCommandVersion)
 
 // Command types.
 const (
@@ -123,6 +124,13 @@ type Command struct {
 	// Epochs are the starting epochs of a restore_collection's shards
 	// (version 5, restore.go).
 	Epochs []uint64 `json:"epochs,omitempty"`
+	// Replaces is the generation of the existing collection a
+	// restore_collection replaces (version 6, restore.go); 0 when the
+	// collection is new.
+	Replaces uint64 `json:"replaces,omitempty"`
+	// Staged is the staging generation holding the replicas a
+	// restore_shard installs (version 6, restore.go).
+	Staged uint64 `json:"staged,omitempty"`
 }
 
 // Encode returns the command's JSON envelope.
@@ -299,6 +307,8 @@ func (s *State) Apply(cmd *Command) error {
 		err = s.restoreCollection(cmd)
 	case TypeReadmitPeer: // readmit.go
 		err = s.readmitPeer(cmd)
+	case TypeRestoreShard: // restore.go
+		err = s.restoreShard(cmd)
 	case TypeInitCluster, TypeAddPeer, TypeUpdatePeer, TypeRemovePeer:
 		if cmd.V < ClusterCommandVersion {
 			return api.ErrBadInput("%s needs command version %d", cmd.Type, ClusterCommandVersion)

@@ -21,6 +21,7 @@ type ClusterSnapshotManager interface {
 	OpenClusterSnapshot(ctx context.Context, name string) (io.ReadCloser, snapshot.Description, error)
 	CheckRecoverCluster(ctx context.Context, opts snapshot.ClusterRecoverOptions) error
 	RecoverClusterFromLocation(ctx context.Context, location, apiKey string, opts snapshot.ClusterRecoverOptions) (*snapshot.Manifest, error)
+	RecoverLostShard(ctx context.Context, collection string, shardID int) (*snapshot.LostShardReport, error)
 }
 
 var _ ClusterSnapshotManager = (*snapshot.Manager)(nil)
@@ -34,6 +35,7 @@ func clusterSnapshotPatterns() []string {
 		"GET /cluster/snapshots/{snapshot_name}/manifest",
 		"DELETE /cluster/snapshots/{snapshot_name}",
 		"POST /cluster/snapshots/recover",
+		"POST /cluster/snapshots/recover-lost-shard",
 	}
 }
 
@@ -49,6 +51,13 @@ type recoverClusterSnapshot struct {
 	APIKey     *string `json:"api_key"`
 	Collection *string `json:"collection"`
 	As         *string `json:"as"`
+}
+
+// recoverLostShard is the body of POST
+// /cluster/snapshots/recover-lost-shard.
+type recoverLostShard struct {
+	Collection string `json:"collection"`
+	ShardID    *int   `json:"shard_id"`
 }
 
 // recoveredCluster answers a restore: what the snapshot held and what was
@@ -113,6 +122,16 @@ func (h *Handler) clusterSnapshotRoutes() {
 			Snapshot snapshot.ClusterSnapshot `json:"snapshot"`
 			Manifest *snapshot.Manifest       `json:"manifest"`
 		}{d, man}, nil
+	})
+	h.snap("POST /cluster/snapshots/recover-lost-shard", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		var req recoverLostShard
+		if err := h.body(w, r, &req); err != nil {
+			return nil, err
+		}
+		if req.Collection == "" || req.ShardID == nil {
+			return nil, &api.Error{Kind: api.KindBadInput, Message: "Format error in JSON body: `collection` and `shard_id` are required"}
+		}
+		return m.RecoverLostShard(r.Context(), req.Collection, *req.ShardID)
 	})
 	h.snap("POST /cluster/snapshots/recover", func(w http.ResponseWriter, r *http.Request) (any, error) {
 		wait, err := snapshotWait(r)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/meta"
@@ -289,6 +290,54 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 	if err != nil {
 		return err
 	}
+	epochs := make([]uint64, len(plan))
+	for i := range plan {
+		epochs[i] = max(1, cc.Shards[i].Epoch)
+	}
+	return h.stageAndRestore(ctx, restorePlan{name: name, config: cc.Config, payloadIndexes: cc.PayloadIndexes, placement: plan, epochs: epochs},
+		func(ctx context.Context, peer uint64, t replica.Target) error {
+			return h.stage(ctx, peer, t, shardFile(t.Shard))
+		})
+}
+
+// restorePlan is a collection to restore through Raft from staged
+// replicas: its metadata, each shard's peers (primary first) and starting
+// epoch, and the generation of the collection it replaces (0: none). With
+// shard set (restore_shard), placement holds that one shard's peers, and
+// epochs its new epoch.
+type restorePlan struct {
+	name           string
+	config         *api.CollectionConfig
+	payloadIndexes map[string]api.PayloadFieldSchema
+	placement      [][]uint64
+	epochs         []uint64
+	replaces       uint64
+	shard          *int
+	generation     uint64
+}
+
+// command returns the metadata command that commits p, whose replicas are
+// staged in generation staged.
+func (p *restorePlan) command(now time.Time, staged uint64) *meta.Command {
+	if p.shard != nil {
+		return &meta.Command{V: meta.RestoreReplaceCommandVersion, Type: meta.TypeRestoreShard, Collection: p.name, Generation: p.generation,
+			ShardID: *p.shard, Placement: p.placement, Epoch: p.epochs[0], Staged: staged}
+	}
+	cmd := &meta.Command{V: meta.RestoreCommandVersion, Type: meta.TypeRestoreCollection, Collection: p.name, Config: p.config,
+		PayloadIndexes: p.payloadIndexes, CreatedAt: now.UTC(), Generation: staged, Placement: p.placement, Epochs: p.epochs}
+	if p.replaces != 0 {
+		cmd.V, cmd.Replaces = meta.RestoreReplaceCommandVersion, p.replaces
+	}
+	return cmd
+}
+
+// stageAndRestore stages every shard of p on each of its peers under
+// staging leases (stage writes one replica of a new generation), then
+// proposes one restore_collection; staged replicas are removed again when
+// the restore fails for certain.
+func (h *SnapshotHooks) stageAndRestore(ctx context.Context, p restorePlan, stage func(ctx context.Context, peer uint64, t replica.Target) error) error {
+	s := h.s
+	name := p.name
 	gen := newGeneration()
 	staged := map[uint64]bool{}
 	leases := s.newStageLeases(replica.Target{Collection: name, Generation: gen})
@@ -309,14 +358,15 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 			}
 		}
 	}
-	epochs := make([]uint64, len(plan))
-	for i, peers := range plan {
-		epochs[i] = max(1, cc.Shards[i].Epoch)
+	for i, peers := range p.placement {
+		if p.shard != nil {
+			i = *p.shard
+		}
 		for _, peer := range peers {
 			staged[peer] = true
 			err := leases.take(ctx, peer)
 			if err == nil {
-				err = h.stage(ctx, peer, replica.Target{Collection: name, Generation: gen, Shard: i}, shardFile(i))
+				err = stage(ctx, peer, replica.Target{Collection: name, Generation: gen, Shard: i})
 			}
 			if err != nil {
 				unstage()
@@ -335,8 +385,7 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 		unstage()
 		return api.ErrUnavailable("cannot restore collection %s: a staging lease was lost: %v", name, err)
 	}
-	cmd := &meta.Command{V: meta.RestoreCommandVersion, Type: meta.TypeRestoreCollection, Collection: name, Config: cc.Config,
-		PayloadIndexes: cc.PayloadIndexes, CreatedAt: s.opts.Now().UTC(), Generation: gen, Placement: plan, Epochs: epochs}
+	cmd := p.command(s.opts.Now(), gen)
 	if err := s.cluster.Apply(ctx, cmd); err != nil {
 		// Only a refusal by the state machine is final: after a timeout or
 		// a lost leader the command may still commit, and its replicas must
@@ -344,12 +393,16 @@ func (h *SnapshotHooks) RestoreClusterCollection(ctx context.Context, name strin
 		if k := api.KindOf(err); k == api.KindBadInput || k == api.KindNotFound {
 			unstage()
 		} else {
-			s.log.Warn("restore_collection not confirmed: its staged replicas are kept", "collection", name, "generation", gen, "err", err)
+			s.log.Warn("restore not confirmed: its staged replicas are kept", "command", cmd.Type, "collection", name, "generation", gen, "err", err)
 		}
 		return err
 	}
+	if p.shard != nil {
+		return nil
+	}
 	s.mu.RLock()
 	_, opened := s.colls[name]
+	opened = opened && s.gens[name] == gen
 	s.mu.RUnlock()
 	if !opened {
 		return api.ErrInternal(nil, "cannot restore collection %s: its local shards did not open (see the log)", name)

@@ -140,8 +140,16 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 	s.reconMu.Lock()
 	defer s.reconMu.Unlock()
 	switch cmd.Type {
-	case meta.TypeCreateCollection, meta.TypeReplaceCollection, meta.TypeRestoreCollection:
+	case meta.TypeRestoreCollection:
+		if old := prev.Collections[cmd.Collection]; old != nil {
+			s.replaceGeneration(cmd.Collection, old, next.Collections[cmd.Collection])
+			break
+		}
 		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
+	case meta.TypeCreateCollection, meta.TypeReplaceCollection:
+		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
+	case meta.TypeRestoreShard:
+		s.restoredShard(cmd, prev.Collections[cmd.Collection], next.Collections[cmd.Collection])
 	case meta.TypeDeleteCollection:
 		s.dropPlaced(cmd.Collection, prev.Collections[cmd.Collection])
 		s.rates.drop(cmd.Collection)
@@ -216,6 +224,20 @@ func (s *Service) replaced(name string, prev, next *meta.Collection) {
 			r.sync(next.Shards[i])
 		}
 	}
+}
+
+// replaceGeneration applies a restore_collection that replaced collection
+// name at generation old.Generation by next (a collection snapshot
+// recovered in cluster mode): requests wait while the old generation is
+// closed and its directory removed and the new one, whose replicas were
+// staged, is opened. Caller holds reconMu.
+func (s *Service) replaceGeneration(name string, old, next *meta.Collection) {
+	s.reopen(name, next, func() {
+		if err := os.RemoveAll(s.generationDir(name, old.Generation)); err != nil {
+			s.log.Error("cannot remove a replaced collection's files", "collection", name, "generation", old.Generation, "err", err)
+		}
+	})
+	s.log.Info("collection replaced by a restore", "collection", name, "from_generation", old.Generation, "generation", next.Generation)
 }
 
 // reopen closes a collection, runs between (changes to its files), and

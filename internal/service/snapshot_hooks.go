@@ -90,7 +90,12 @@ func (h *SnapshotHooks) checkpoint(ctx context.Context, name, dir string, ids []
 		return nil, api.ErrNotFound("Shard %d of collection `%s` doesn't exist", ids[0], name)
 	}
 	cfg := m.Config
-	cps, err := c.Checkpoint(ctx, dir, ids)
+	var cps []collection.ShardCheckpoint
+	if h.s.cluster != nil {
+		cps, err = h.clusterCheckpoint(ctx, c, m, name, dir, ids)
+	} else {
+		cps, err = c.Checkpoint(ctx, dir, ids)
+	}
 	if err != nil {
 		return nil, fail(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"path/filepath"
 	"slices"
 	"sort"
 
@@ -292,4 +294,30 @@ func EncodeOperation(op *api.UpdateOperation) ([]byte, error) {
 // result may share memory with b.
 func DecodeOperation(b []byte) (*api.UpdateOperation, error) {
 	return decodeOp(b, nil)
+}
+
+// LastEpochIn returns the epoch of the last operation of the closed shard
+// in dir (0 when it holds none written in an epoch, as a standalone
+// node's), reading only its epoch table: a restore in cluster mode starts
+// the shard's metadata epoch there, so that its primary's next operation
+// is not older than the operations it holds. The store is opened read-only
+// and left as it was.
+func LastEpochIn(dir string) (uint64, error) {
+	db, err := pebble.Open(filepath.Join(dir, "store"), &pebble.Options{ReadOnly: true, Logger: pebbleLogger{slog.New(slog.DiscardHandler)}})
+	if err != nil {
+		return 0, fmt.Errorf("cannot open shard store %s: %w", dir, err)
+	}
+	defer db.Close()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEpoch}, UpperBound: []byte{prefixEpoch + 1}})
+	if err != nil {
+		return 0, fmt.Errorf("cannot read epoch table: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	if k := it.Key(); len(k) == 9 {
+		return binary.BigEndian.Uint64(k[1:]), nil
+	}
+	return 0, fmt.Errorf("cannot read epoch table: %w", errCorrupt)
 }

@@ -157,3 +157,32 @@ func TestCompactionKeepsEpochs(t *testing.T) {
 		}
 	}
 }
+
+// TestLastEpochIn reads the epoch of a closed shard's last operation from
+// its directory: 0 for a shard written outside epochs, else the newest
+// epoch of its table (read without opening the shard).
+func TestLastEpochIn(t *testing.T) {
+	dir := t.TempDir()
+	s := openShard(t, testOptions(dir))
+	if _, err := s.Apply(bg, upsert(pt(1, []float32{1, 0, 0, 0}, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := LastEpochIn(dir); err != nil || e != 0 {
+		t.Fatalf("LastEpochIn of a shard without epochs: %d, %v", e, err)
+	}
+	s = openShard(t, testOptions(dir))
+	commitEpoch(t, s, 2, upsert(pt(2, []float32{0, 1, 0, 0}, nil)))
+	commitEpoch(t, s, 7, upsert(pt(3, []float32{0, 0, 1, 0}, nil)))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := LastEpochIn(dir); err != nil || e != 7 {
+		t.Fatalf("LastEpochIn: %d, %v; want 7", e, err)
+	}
+	if _, err := LastEpochIn(t.TempDir()); err == nil {
+		t.Fatal("LastEpochIn of a directory without a store: no error")
+	}
+}

@@ -73,6 +73,25 @@ type ClusterSource interface {
 	// replicas, then the collection proposed through Raft. A collection or
 	// alias of that name already existing is refused.
 	RestoreClusterCollection(ctx context.Context, name string, cc *ClusterCollection, shardFile func(shard int) string) error
+	// RecoverCollectionSnapshot recovers collection name in this cluster
+	// from a verified collection archive (kind collection, manifest man)
+	// extracted into dir, per Qdrant's snapshot priority: "snapshot" and
+	// "no_sync" restore every shard on every replica; "replica" (the
+	// default, "") keeps the existing data of a collection whose every
+	// shard has an Active replica and restores only when none has. A
+	// restore places the shards, stages each on every replica and proposes
+	// one restore_collection, which replaces an existing collection whole.
+	// It reports whether the snapshot's data was restored.
+	RecoverCollectionSnapshot(ctx context.Context, name string, man *Manifest, dir, priority string) (bool, error)
+	// RestoreClusterShard replaces shard id of collection name with data,
+	// per Qdrant's snapshot priority ("snapshot", "no_sync": always;
+	// "replica" or "": only when the shard has no Active replica): the
+	// data is staged on each of the shard's replicas (its current peers
+	// when all are live members, else a placement over the live peers) and
+	// one restore_shard commits it through Raft in a new epoch. With lost
+	// set it refuses a shard that still has an Active replica on a live
+	// peer.
+	RestoreClusterShard(ctx context.Context, name string, id int, data ShardData, priority string, lost bool) (ShardRestore, error)
 	// CreateAliases creates the aliases whose names are free; it returns
 	// the ones it created.
 	CreateAliases(ctx context.Context, aliases map[string]string) ([]string, error)

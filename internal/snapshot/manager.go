@@ -377,7 +377,8 @@ type RecoverOptions struct {
 	// Checksum, when set, is the SHA-256 the archive must have.
 	Checksum string
 	// Priority is Qdrant's replica | snapshot | no_sync; on a single node
-	// they all mean "the snapshot's data wins".
+	// they all mean "the snapshot's data wins"; in cluster mode see
+	// ClusterSource.RecoverCollectionSnapshot.
 	Priority string
 }
 
@@ -468,17 +469,6 @@ func (m *Manager) CheckRecover(ctx context.Context, collection string, shardID i
 	if !ValidPriority(opts.Priority) {
 		return errPriority(opts.Priority)
 	}
-	if m.ClusterMode() {
-		// Qdrant's priorities decide between a node's recovered replicas
-		// and the others (snapshot: the others re-sync from it; replica:
-		// they overwrite it; no_sync: they diverge); Shoal does not
-		// implement that yet, so it refuses before anything is downloaded.
-		what := "a collection"
-		if shardID >= 0 {
-			what = "a shard"
-		}
-		return api.ErrBadRequest("Recovering %s from a collection or shard snapshot (priority replica, snapshot or no_sync) is not supported in cluster mode by this version of Shoal: restore the collection from a cluster snapshot instead (POST /cluster/snapshots/recover with \"collection\" and \"as\")", what)
-	}
 	return nil
 }
 
@@ -562,6 +552,15 @@ func (m *Manager) RecoverCollection(ctx context.Context, collection string, r io
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	if cs, ok := m.opts.Source.(ClusterSource); ok && cs.ClusterMode() {
+		restored, err := cs.RecoverCollectionSnapshot(ctx, collection, man, dir, opts.Priority)
+		if err != nil {
+			return nil, err
+		}
+		m.log.Info("collection snapshot recovered in cluster mode", "collection", collection, "from", man.Collection,
+			"priority", opts.Priority, "restored", restored, "points", man.Points(), "created_at", man.CreatedAt)
+		return man, nil
+	}
 	if err := m.opts.Source.RestoreCollection(ctx, collection, dir, man); err != nil {
 		return nil, err
 	}
@@ -596,6 +595,22 @@ func (m *Manager) RecoverShard(ctx context.Context, collection string, shardID i
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	if cs, ok := m.opts.Source.(ClusterSource); ok && cs.ClusterMode() {
+		var sm ShardManifest
+		for _, s := range man.Shards {
+			if s.ID == shardID {
+				sm = s
+			}
+		}
+		data := ShardData{Dir: filepath.Join(dir, filepath.FromSlash(sm.Dir)), Manifest: man, Config: man.Config, LastSeq: sm.LastSeq, Points: sm.Points}
+		res, err := cs.RestoreClusterShard(ctx, real, shardID, data, opts.Priority, false)
+		if err != nil {
+			return nil, err
+		}
+		m.log.Info("shard snapshot recovered in cluster mode", "collection", real, "shard", shardID, "priority", opts.Priority,
+			"restored", res.Restored, "peers", res.Peers, "epoch", res.Epoch)
+		return man, nil
+	}
 	if err := m.opts.Source.RestoreShard(ctx, real, shardID, dir, man); err != nil {
 		return nil, err
 	}

@@ -69,6 +69,14 @@ func (f *fakeCluster) CreateAliases(context.Context, map[string]string) ([]strin
 	panic("not called")
 }
 
+func (f *fakeCluster) RestoreClusterShard(context.Context, string, int, ShardData, string, bool) (ShardRestore, error) {
+	panic("not called")
+}
+
+func (f *fakeCluster) RecoverCollectionSnapshot(context.Context, string, *Manifest, string, string) (bool, error) {
+	panic("not called")
+}
+
 // TestStreamedClusterArchive builds a cluster archive the way a cluster
 // snapshot does, each shard streamed into the final file, with a shard
 // whose first fetch started over and a collection deleted midway, and
