@@ -264,3 +264,62 @@ func TestQdrantSuiteTelemetry(t *testing.T) {
 		t.Errorf("level 3 shard: %s", res)
 	}
 }
+
+// TestQdrantSuiteThirdRound covers the differences that the third run of
+// Qdrant's REST suite found (test_query.py, test_distance_matrix.py,
+// test_multicollection_reco.py).
+func TestQdrantSuiteThirdRound(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/q3"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": [0.05, 0.61, 0.76, 0.74]},
+		{"id": 2, "vector": [0.19, 0.81, 0.75, 0.11]},
+		{"id": 3, "vector": [0.36, 0.55, 0.47, 0.94]},
+		{"id": 4, "vector": [0.18, 0.01, 0.85, 0.80]},
+		{"id": 5, "vector": [0.24, 0.18, 0.22, 0.44]}
+	]}`}.run(t, c)
+
+	t.Run("query structure", func(t *testing.T) {
+		// test_query.py::test_query_validation: Qdrant's texts, at the root
+		// and inside prefetches.
+		merge := "Bad request: A query is needed to merge the prefetches. Can't have prefetches without defining a query."
+		c.do("POST", d+"/points/query", `{"prefetch": [{"query": {"recommend": {"positive": [1]}}}]}`).wantError(t, 400, merge)
+		c.do("POST", d+"/points/query", `{"prefetch": {"prefetch": {"query": [1, 0, 0, 0]}}, "query": {"fusion": "rrf"}}`).wantError(t, 400, merge)
+		c.do("POST", d+"/points/query", `{"score_threshold": 10}`).wantError(t, 400,
+			"Bad request: A query is needed to use the score_threshold. Can't have score_threshold without defining a query.")
+		c.do("POST", d+"/points/query", `{"score_threshold": 10, "query": {"order_by": {"key": "price"}}}`).wantError(t, 400,
+			"Bad request: Can't use score_threshold with an order_by query.")
+		c.do("POST", d+"/points/query", `{"query": {"recommend": {"positive": [1]}}, "limit": 0}`).wantError(t, 422,
+			"Validation error in JSON body: [internal.limit: value 0 invalid, must be 1 or larger]")
+		// A prefetch without a query of its own, under a query, is fine.
+		step{method: "POST", path: d + "/points/query", body: `{"prefetch": {"limit": 1000}, "query": [1, 0, 0, 0]}`, check: wantContains(`"id":3`)}.run(t, c)
+	})
+
+	t.Run("distance matrix in id order", func(t *testing.T) {
+		// test_distance_matrix.py: a sample that takes every point lists
+		// them in id order.
+		for range 5 {
+			res := step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{"sample": 10, "limit": 1}`}.run(t, c)
+			var m struct {
+				IDs []int `json:"ids"`
+			}
+			if err := json.Unmarshal(res, &m); err != nil {
+				t.Fatal(err)
+			}
+			if !sort.IntsAreSorted(m.IDs) || len(m.IDs) != 5 {
+				t.Fatalf("ids %v, want 1..5 ascending", m.IDs)
+			}
+		}
+	})
+
+	t.Run("lookup reads points before the vector name", func(t *testing.T) {
+		// test_multicollection_reco.py: a point missing from the lookup
+		// collection is 404 even when the vector name is unknown; a present
+		// point with an unknown vector name is 400.
+		step{method: "PUT", path: "/collections/q3other", body: `{"vectors": {"other": {"size": 4, "distance": "Dot"}}}`}.run(t, c)
+		step{method: "PUT", path: "/collections/q3other/points?wait=true", body: `{"points": [{"id": 1, "vector": {"other": [1, 0, 0, 0]}}]}`}.run(t, c)
+		c.do("POST", d+"/points/recommend", `{"limit": 3, "positive": [2], "lookup_from": {"collection": "q3other", "vector": "unknown_vector"}}`).wantError(t, 404, "No point with id 2 found")
+		c.do("POST", d+"/points/recommend", `{"limit": 3, "positive": [1], "lookup_from": {"collection": "q3other", "vector": "unknown_vector"}}`).wantError(t, 400, "Not existing vector name error: unknown_vector")
+	})
+}

@@ -13,6 +13,9 @@ func (s *Service) checkQuery(req *api.QueryRequest) error {
 	if req == nil {
 		return api.ErrBadInput("missing query")
 	}
+	if err := api.CheckQueryShape(req); err != nil {
+		return err
+	}
 	n := 0
 	if req.Limit != nil {
 		n += *req.Limit
