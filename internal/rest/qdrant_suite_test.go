@@ -322,4 +322,30 @@ func TestQdrantSuiteThirdRound(t *testing.T) {
 		c.do("POST", d+"/points/recommend", `{"limit": 3, "positive": [2], "lookup_from": {"collection": "q3other", "vector": "unknown_vector"}}`).wantError(t, 404, "No point with id 2 found")
 		c.do("POST", d+"/points/recommend", `{"limit": 3, "positive": [1], "lookup_from": {"collection": "q3other", "vector": "unknown_vector"}}`).wantError(t, 400, "Not existing vector name error: unknown_vector")
 	})
+
+	t.Run("multi-vector shapes and the one-vector form", func(t *testing.T) {
+		// test_multi_vector.py, test_multi_vector_unnamed.py: Qdrant's 422
+		// texts for empty and ragged multi-vectors, its dimension error for
+		// an empty one, and a single vector accepted as a multi-vector of one.
+		step{method: "PUT", path: "/collections/q3mv", body: `{"vectors": {"mv": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}}`}.run(t, c)
+		step{method: "PUT", path: "/collections/q3mvu", body: `{"vectors": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}`}.run(t, c)
+		up := func(coll, vec string) response {
+			return c.do("PUT", "/collections/"+coll+"/points?wait=true", `{"points": [{"id": 1, "vector": `+vec+`}]}`)
+		}
+		up("q3mv", `{"mv": []}`).wantError(t, 400, "Wrong input: Vector dimension error: expected dim: 4, got 0")
+		up("q3mv", `{"mv": [[]]}`).wantError(t, 422, "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]")
+		up("q3mv", `{"mv": [[1, 2, 3, 4], []]}`).wantError(t, 422, "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]")
+		up("q3mv", `{"mv": [[1, 2, 3, 4], [1, 2, 3]]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[0].vector.?.data: all vectors must have the same dimension, found vector with dimension 3]")
+		up("q3mvu", `[[1, 2, 3, 4], [1, 2, 3]]`).wantError(t, 422, "Validation error in JSON body: [points[0].vector.data: all vectors must have the same dimension")
+		up("q3mvu", `[]`).wantError(t, 400, "Vector dimension error: expected dim: 4, got 0")
+
+		step{method: "PUT", path: "/collections/q3mv/points?wait=true", body: `{"points": [{"id": 2, "vector": {"mv": [0.19, 0.81, 0.75, 0.11]}}]}`}.run(t, c)
+		step{method: "GET", path: "/collections/q3mv/points/2", check: wantContains(`"vector":{"mv":[[0.19,0.81,0.75,0.11]]}`)}.run(t, c)
+		step{method: "PUT", path: "/collections/q3mvu/points?wait=true", body: `{"points": [{"id": 2, "vector": [0.19, 0.81, 0.75, 0.11]}]}`}.run(t, c)
+		step{method: "GET", path: "/collections/q3mvu/points/2", check: wantContains(`"vector":[[0.19,0.81,0.75,0.11]]`)}.run(t, c)
+		// update_vectors takes the one-vector form too.
+		step{method: "PUT", path: "/collections/q3mv/points/vectors?wait=true", body: `{"points": [{"id": 2, "vector": {"mv": [1, 0, 0, 0]}}]}`}.run(t, c)
+		step{method: "GET", path: "/collections/q3mv/points/2", check: wantContains(`"vector":{"mv":[[1,0,0,0]]}`)}.run(t, c)
+	})
 }
