@@ -158,6 +158,9 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			if err := api.CheckMultiShape(fmt.Sprintf("points[%d].vector", i), pt.Multi); err != nil {
 				return nil, err
 			}
+			if err := api.CheckSparseShape(fmt.Sprintf("points[%d].vector", i), pt.Sparse); err != nil {
+				return nil, err
+			}
 			dense, lifted, err := c.liftToMulti(pt.Vector, pt.Multi)
 			if err != nil {
 				return nil, err
@@ -236,6 +239,9 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 				return nil, api.ErrBadInput("update_vectors: point %s has no vectors", pv.ID)
 			}
 			if err := api.CheckMultiShape(fmt.Sprintf("points[%d].vector", i), pv.Multi); err != nil {
+				return nil, err
+			}
+			if err := api.CheckSparseShape(fmt.Sprintf("points[%d].vector", i), pv.Sparse); err != nil {
 				return nil, err
 			}
 			dense, lifted, err := c.liftToMulti(pv.Vector, pv.Multi)

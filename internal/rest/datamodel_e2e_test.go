@@ -125,8 +125,8 @@ func TestSparseVectorsEndToEnd(t *testing.T) {
 		status int
 		want   string
 	}{
-		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [1, 2], "values": [1]}}}]}`, 422, "Validation error in JSON body: [lex.values: must be the same length as indices]"},
-		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [2, 2], "values": [1, 1]}}}]}`, 422, "Validation error in JSON body: [lex.indices: must be unique]"},
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [1, 2], "values": [1]}}}]}`, 422, "Validation error in JSON body: [points[0].vector.?.values: Validation error: must be the same length as indices [{}]]"},
+		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [2, 2], "values": [1, 1]}}}]}`, 422, "Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]"},
 		{`{"points": [{"id": 9, "vector": {"lex": [1, 2]}}]}`, 400, `vector "lex" is sparse`},
 		{`{"points": [{"id": 9, "vector": {"dense": {"indices": [1], "values": [1]}}}]}`, 400, `vector "dense" is dense`},
 		{`{"points": [{"id": 9, "vector": {"lex": {"indices": [-1], "values": [1]}}}]}`, 400, "invalid index -1"},

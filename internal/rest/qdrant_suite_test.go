@@ -348,4 +348,16 @@ func TestQdrantSuiteThirdRound(t *testing.T) {
 		step{method: "PUT", path: "/collections/q3mv/points/vectors?wait=true", body: `{"points": [{"id": 2, "vector": {"mv": [1, 0, 0, 0]}}]}`}.run(t, c)
 		step{method: "GET", path: "/collections/q3mv/points/2", check: wantContains(`"vector":{"mv":[[1,0,0,0]]}`)}.run(t, c)
 	})
+
+	t.Run("sparse vectors of a point", func(t *testing.T) {
+		// test_sparse_vector_validations.py: the point's path and the
+		// validator's code-only wording.
+		step{method: "PUT", path: "/collections/q3sp", body: `{"sparse_vectors": {"text": {}}}`}.run(t, c)
+		c.do("PUT", "/collections/q3sp/points?wait=true", `{"points": [{"id": 1, "vector": {"text": {"indices": [0], "values": [1]}}}, {"id": 2, "vector": {"text": {"indices": [100, 500], "values": [0.9, 0.8, 0.5]}}}]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[1].vector.?.values: Validation error: must be the same length as indices [{}]]")
+		c.do("PUT", "/collections/q3sp/points?wait=true", `{"points": [{"id": 1, "vector": {"text": {"indices": [100, 500, 500], "values": [0.9, 0.8, 0.5]}}}]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]")
+		c.do("PUT", "/collections/q3sp/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {"text": {"indices": [1, 1], "values": [1, 1]}}}]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]")
+	})
 }
