@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -359,5 +360,35 @@ func TestQdrantSuiteThirdRound(t *testing.T) {
 			"Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]")
 		c.do("PUT", "/collections/q3sp/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {"text": {"indices": [1, 1], "values": [1, 1]}}}]}`).wantError(t, 422,
 			"Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]")
+	})
+
+	t.Run("slice condition", func(t *testing.T) {
+		// test_filter_slice.py: the slices of one total partition the
+		// points (numeric and UUID ids); index >= total is 422, total 0 400.
+		seen := map[string]bool{}
+		for i := range 4 {
+			res := step{method: "POST", path: d + "/points/scroll", body: fmt.Sprintf(`{"filter": {"must": [{"slice": {"total": 4, "index": %d}}]}, "limit": 100}`, i)}.run(t, c)
+			var page struct {
+				Points []struct {
+					ID json.RawMessage `json:"id"`
+				} `json:"points"`
+			}
+			if err := json.Unmarshal(res, &page); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range page.Points {
+				if seen[string(p.ID)] {
+					t.Fatalf("point %s in two slices", p.ID)
+				}
+				seen[string(p.ID)] = true
+			}
+		}
+		if len(seen) != 5 {
+			t.Fatalf("slices cover %d of 5 points", len(seen))
+		}
+		step{method: "POST", path: d + "/points/count", body: `{"filter": {"should": [{"slice": {"total": 1, "index": 0}}]}}`, check: wantJSON(`{"count": 5}`)}.run(t, c)
+		c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"slice": {"total": 4, "index": 4}}]}}`).wantError(t, 422, "Validation error in JSON body: [filter.must[0].slice.index: value 4 invalid, must be less than total 4]")
+		c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"slice": {"total": 0, "index": 0}}]}}`).wantError(t, 400, "nonzero")
+		c.do("POST", d+"/points/query", `{"query": [1, 0, 0, 0], "filter": {"must": [{"slice": {"total": 0, "index": 0}}]}}`).wantError(t, 400, "nonzero")
 	})
 }
