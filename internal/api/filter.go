@@ -53,8 +53,19 @@ type Condition struct {
 	IsNull    *KeyRef         `json:"-"` // {"is_null": {"key": ...}}
 	HasID     []PointID       `json:"-"` // {"has_id": [...]}
 	HasVector *string         `json:"-"` // {"has_vector": "name"}
+	Slice     *Slice          `json:"-"` // {"slice": {"total", "index"}}
 	Nested    *Nested         `json:"-"` // {"nested": {"key", "filter"}}
 	Filter    *Filter         `json:"-"` // a nested Filter object
+}
+
+// Slice selects the points of one of Total disjoint slices of the id
+// space: those whose id hashes (SipHash-2-4, zero key, over the id's
+// canonical bytes) to Index modulo Total. Total is at least 1 (checked
+// while decoding); Index below Total is checked with the filter's other
+// constraints.
+type Slice struct {
+	Total uint32 `json:"total"`
+	Index uint32 `json:"index"`
 }
 
 // KeyRef names a payload key.
@@ -279,6 +290,23 @@ func (c *Condition) UnmarshalJSON(b []byte) error {
 	case keys["nested"] != nil:
 		c.Nested = new(Nested)
 		return decodeStrict(keys["nested"], c.Nested, "nested")
+	case keys["slice"] != nil:
+		var raw struct {
+			Total *uint32 `json:"total"`
+			Index *uint32 `json:"index"`
+		}
+		if err := decodeStrict(keys["slice"], &raw, "slice"); err != nil {
+			return err
+		}
+		switch {
+		case raw.Total == nil:
+			return ErrBadInput("missing field `total` in slice")
+		case raw.Index == nil:
+			return ErrBadInput("missing field `index` in slice")
+		case *raw.Total == 0:
+			return ErrBadInput("invalid value: integer `0`, expected a nonzero u32 at slice.total")
+		}
+		c.Slice = &Slice{Total: *raw.Total, Index: *raw.Index}
 	case keys["must"] != nil || keys["should"] != nil || keys["must_not"] != nil || keys["min_should"] != nil || len(keys) == 0:
 		c.Filter = new(Filter)
 		return json.Unmarshal(b, c.Filter)
@@ -303,6 +331,8 @@ func (c Condition) MarshalJSON() ([]byte, error) {
 		return json.Marshal(map[string]any{"has_vector": *c.HasVector})
 	case c.Nested != nil:
 		return json.Marshal(map[string]any{"nested": c.Nested})
+	case c.Slice != nil:
+		return json.Marshal(map[string]any{"slice": c.Slice})
 	case c.Filter != nil:
 		return json.Marshal(c.Filter)
 	}

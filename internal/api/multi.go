@@ -44,3 +44,28 @@ func marshalMulti(vs [][]float32) []byte {
 	}
 	return append(buf, ']')
 }
+
+// CheckMultiShape refuses, with Qdrant's 422 body validation texts, a
+// multi-vector with an empty vector or with vectors of different
+// dimensions, before any check against the collection's configuration.
+// field names the point's vectors ("points[0].vector"); a named vector's
+// path goes through "?" as in Qdrant's texts.
+func CheckMultiShape(field string, m MultiVectors) error {
+	for name, vs := range m {
+		path := field + ".?.data"
+		if name == DefaultVectorName {
+			path = field + ".data"
+		}
+		for _, v := range vs {
+			if len(v) == 0 {
+				return ErrBodyValidation(path, "all vectors must be non-empty")
+			}
+		}
+		for _, v := range vs {
+			if len(v) != len(vs[0]) {
+				return ErrBodyValidation(path, "all vectors must have the same dimension, found vector with dimension %d", len(v))
+			}
+		}
+	}
+	return nil
+}

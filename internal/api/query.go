@@ -514,3 +514,36 @@ type DiscoverRequest struct {
 	Using       *string          `json:"using,omitempty"`
 	LookupFrom  *LookupFrom      `json:"lookup_from,omitempty"`
 }
+
+// CheckQueryShape refuses, as Qdrant does, a query request whose structure
+// cannot run, at its root and in every prefetch: prefetches without a query
+// to merge them, a score_threshold without a query or with an order_by
+// query (400 "Bad request: ..."), and a root limit below 1 (422, Qdrant's
+// field path "internal.limit"). Both adapters pass their requests here.
+func CheckQueryShape(r *QueryRequest) error {
+	if r.Limit != nil && *r.Limit < 1 {
+		return ErrBodyValidation("internal.limit", "value %d invalid, must be 1 or larger", *r.Limit)
+	}
+	return checkQueryLevel(r.Query, r.Prefetch, r.ScoreThreshold)
+}
+
+func checkQueryLevel(q *Query, prefetch Prefetches, threshold *float32) error {
+	if len(prefetch) > 0 && q == nil {
+		return ErrBadRequest("A query is needed to merge the prefetches. Can't have prefetches without defining a query.")
+	}
+	if threshold != nil {
+		if q == nil {
+			return ErrBadRequest("A query is needed to use the score_threshold. Can't have score_threshold without defining a query.")
+		}
+		if q.OrderBy != nil {
+			return ErrBadRequest("Can't use score_threshold with an order_by query.")
+		}
+	}
+	for i := range prefetch {
+		p := &prefetch[i]
+		if err := checkQueryLevel(p.Query, p.Prefetch, p.ScoreThreshold); err != nil {
+			return err
+		}
+	}
+	return nil
+}

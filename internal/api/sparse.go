@@ -355,3 +355,26 @@ func (r Record) VectorJSON() json.RawMessage {
 	}
 	return b
 }
+
+// CheckSparseShape refuses, with Qdrant's 422 texts for a point's vectors
+// ("Validation error in JSON body: [points[0].vector.?.values: Validation
+// error: must be the same length as indices [{}]]"), a sparse vector whose
+// values and indices differ in number or whose indices repeat. field names
+// the point's vectors ("points[0].vector"). Queries keep Validate's texts.
+func CheckSparseShape(field string, s SparseVectors) error {
+	for _, v := range s {
+		if len(v.Indices) != len(v.Values) {
+			return ErrBodyValidation(field+".?.values", "Validation error: must be the same length as indices [{}]")
+		}
+		if len(v.Indices) > 1 {
+			seen := make(map[uint32]struct{}, len(v.Indices))
+			for _, i := range v.Indices {
+				if _, dup := seen[i]; dup {
+					return ErrBodyValidation(field+".?.indices", "Validation error: must be unique [{}]")
+				}
+				seen[i] = struct{}{}
+			}
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package collection
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/shoal-db/shoal/internal/api"
@@ -56,6 +57,9 @@ func (c *Collection) DistanceMatrix(ctx context.Context, req *api.SearchMatrixRe
 	if err != nil {
 		return nil, err
 	}
+	// The sample's members come in id order, as Qdrant reports them (its
+	// rows and offsets follow the ids ascending).
+	slices.SortFunc(ids, api.PointID.Compare)
 	recs, err := c.get(ctx, ids, nil, &api.VectorSelector{Enable: true, Names: []string{using}})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package collection
 
 import (
 	"context"
+	"maps"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/shard"
@@ -41,6 +42,38 @@ func (c *Collection) checkMultiVector(name string, vs [][]float32) ([][]float32,
 		}
 	}
 	return out, nil
+}
+
+// liftToMulti moves the dense vectors given for multi-vector names into
+// multi-vectors of one vector each, as Qdrant accepts a single vector
+// there (its "legacy" form); dense and multi are not changed. An empty
+// dense vector for a multi-vector name is Qdrant's dimension error.
+func (c *Collection) liftToMulti(dense api.Vectors, multi api.MultiVectors) (api.Vectors, api.MultiVectors, error) {
+	var names []string
+	for name := range dense {
+		if c.isMulti(name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return dense, multi, nil
+	}
+	d := maps.Clone(dense)
+	m := make(api.MultiVectors, len(multi)+len(names))
+	maps.Copy(m, multi)
+	for _, name := range names {
+		v := d[name]
+		if len(v) == 0 {
+			p, _ := c.vectorParams(name)
+			return nil, nil, api.ErrBadInput("Vector dimension error: expected dim: %d, got 0", p.Size)
+		}
+		if _, both := m[name]; both {
+			return nil, nil, api.ErrBadInput("vector %q is given twice", name)
+		}
+		m[name] = [][]float32{v}
+		delete(d, name)
+	}
+	return d, m, nil
 }
 
 // checkMulti validates a point's multi-vectors into a new map (nil for

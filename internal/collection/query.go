@@ -574,12 +574,24 @@ func (c *Collection) resolveInputs(ctx context.Context, inputs []api.VectorInput
 			src = other
 		}
 	}
-	if _, err := src.vectorParams(name); err != nil {
-		return nil, nil, err
+	// Qdrant reads the points first: a missing point is 404 even when the
+	// vector name is unknown too.
+	_, nameErr := src.vectorParams(name)
+	sel := &api.VectorSelector{Enable: true, Names: []string{name}}
+	if nameErr != nil {
+		sel = nil
 	}
-	recs, err := src.get(ctx, ids, nil, &api.VectorSelector{Enable: true, Names: []string{name}})
+	recs, err := src.get(ctx, ids, nil, sel)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, id := range ids {
+		if !containsRecord(recs, id) {
+			return nil, nil, api.ErrPointNotFound(id)
+		}
+	}
+	if nameErr != nil {
+		return nil, nil, nameErr
 	}
 	byID := make(map[api.PointID][]float32, len(recs))
 	for _, r := range recs {

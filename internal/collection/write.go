@@ -154,8 +154,18 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			return nil, err
 		}
 		by := map[int][]api.PointStruct{}
-		for _, pt := range u.Points {
-			vecs, err := c.checkVectors(pt.Vector)
+		for i, pt := range u.Points {
+			if err := api.CheckMultiShape(fmt.Sprintf("points[%d].vector", i), pt.Multi); err != nil {
+				return nil, err
+			}
+			if err := api.CheckSparseShape(fmt.Sprintf("points[%d].vector", i), pt.Sparse); err != nil {
+				return nil, err
+			}
+			dense, lifted, err := c.liftToMulti(pt.Vector, pt.Multi)
+			if err != nil {
+				return nil, err
+			}
+			vecs, err := c.checkVectors(dense)
 			if err != nil {
 				return nil, err
 			}
@@ -163,7 +173,7 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			if err != nil {
 				return nil, err
 			}
-			multi, err := c.checkMulti(pt.Multi)
+			multi, err := c.checkMulti(lifted)
 			if err != nil {
 				return nil, err
 			}
@@ -224,11 +234,21 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			return nil, err
 		}
 		by := map[int][]api.PointVectors{}
-		for _, pv := range uv.Points {
+		for i, pv := range uv.Points {
 			if len(pv.Vector) == 0 && len(pv.Sparse) == 0 && len(pv.Multi) == 0 {
 				return nil, api.ErrBadInput("update_vectors: point %s has no vectors", pv.ID)
 			}
-			vecs, err := c.checkVectors(pv.Vector)
+			if err := api.CheckMultiShape(fmt.Sprintf("points[%d].vector", i), pv.Multi); err != nil {
+				return nil, err
+			}
+			if err := api.CheckSparseShape(fmt.Sprintf("points[%d].vector", i), pv.Sparse); err != nil {
+				return nil, err
+			}
+			dense, lifted, err := c.liftToMulti(pv.Vector, pv.Multi)
+			if err != nil {
+				return nil, err
+			}
+			vecs, err := c.checkVectors(dense)
 			if err != nil {
 				return nil, err
 			}
@@ -236,7 +256,7 @@ func (c *Collection) prepare(op *api.UpdateOperation) (*prepared, error) {
 			if err != nil {
 				return nil, err
 			}
-			multi, err := c.checkMulti(pv.Multi)
+			multi, err := c.checkMulti(lifted)
 			if err != nil {
 				return nil, err
 			}

@@ -179,6 +179,8 @@ func (c *compiler) condition(cond *api.Condition, prefix Path, nested bool) node
 		return hasIDNode{set: set}
 	case cond.HasVector != nil:
 		return hasVectorNode{name: *cond.HasVector}
+	case cond.Slice != nil:
+		return sliceNode{total: cond.Slice.Total, index: cond.Slice.Index}
 	case cond.Nested != nil:
 		p := mustPath(cond.Nested.Key).arrayKey()
 		return nestedNode{path: p, inner: c.filter(&cond.Nested.Filter, join(prefix, p), true)}

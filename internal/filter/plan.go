@@ -369,6 +369,8 @@ func (s *IndexSet) estimateCondition(c *api.Condition, total, depth int) Cardina
 		}
 		n := min(len(seen), total)
 		return Cardinality{0, n, n}
+	case c.Slice != nil:
+		return Cardinality{0, total / int(c.Slice.Total), total}
 	case c.IsEmpty == nil && c.IsNull == nil && c.HasVector == nil && c.Nested == nil:
 		return Cardinality{total, total, total} // an empty condition
 	}

@@ -78,6 +78,10 @@ func validateCondition(c *api.Condition, where string) error {
 		return validateFilter(&c.Nested.Filter, where+".nested.filter")
 	case c.Filter != nil:
 		return validateFilter(c.Filter, where)
+	case c.Slice != nil:
+		if c.Slice.Index >= c.Slice.Total {
+			return invalid(where+".slice.index", "value %d invalid, must be less than total %d", c.Slice.Index, c.Slice.Total)
+		}
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ var protoAdditions = map[string]string{
 	"qdrant.CollectionClusterInfoResponse.time":           "set",
 	"qdrant.CollectionParams.payload":                     "not reported: the payload placement is reported as on_disk_payload",
 	"qdrant.CollectionParamsDiff.payload":                 "memory translated into on_disk_payload (cold: true, cached: false, pinned refused)",
-	"qdrant.Condition.slice":                              "refused: slice condition is not supported by this server",
+	"qdrant.Condition.slice":                              "served: filter.SliceOf (SipHash-2-4 of the id's bytes), total 0 refused",
 	"qdrant.CreateCollection.payload":                     "memory translated into on_disk_payload (cold: true, cached: false, pinned refused)",
 	"qdrant.CreateShardKeyResponse.time":                  "never sent: shard keys are refused (no custom sharding)",
 	"qdrant.CreateVectorNameRequest.collection_name":      "served: CreateVectorName",

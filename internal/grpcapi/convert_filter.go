@@ -87,6 +87,11 @@ func conditionFromProto(c *qdrant.Condition, depth int) (api.Condition, error) {
 	case *qdrant.Condition_HasVector:
 		name := v.HasVector.GetHasVector()
 		return api.Condition{HasVector: &name}, nil
+	case *qdrant.Condition_Slice:
+		if v.Slice.GetTotal() == 0 {
+			return api.Condition{}, api.ErrBadInput("invalid value: integer `0`, expected a nonzero u32 at slice.total")
+		}
+		return api.Condition{Slice: &api.Slice{Total: v.Slice.GetTotal(), Index: v.Slice.GetIndex()}}, nil
 	case *qdrant.Condition_Nested:
 		inner := v.Nested.GetFilter()
 		if inner == nil {
@@ -103,10 +108,8 @@ func conditionFromProto(c *qdrant.Condition, depth int) (api.Condition, error) {
 			return api.Condition{}, err
 		}
 		return api.Condition{Filter: f}, nil
-	case *qdrant.Condition_Slice:
-		return api.Condition{}, api.ErrBadInput("slice condition is not supported by this server")
 	}
-	return api.Condition{}, api.ErrBadInput("condition is empty: expected field, is_empty, is_null, has_id, has_vector, nested or filter")
+	return api.Condition{}, api.ErrBadInput("condition is empty: expected field, is_empty, is_null, has_id, has_vector, slice, nested or filter")
 }
 
 func fieldConditionFromProto(p *qdrant.FieldCondition) (*api.FieldCondition, error) {
@@ -338,6 +341,8 @@ func conditionToProto(c *api.Condition) (*qdrant.Condition, error) {
 		return qdrant.NewHasID(idsToProto(c.HasID)...), nil
 	case c.HasVector != nil:
 		return qdrant.NewHasVector(*c.HasVector), nil
+	case c.Slice != nil:
+		return qdrant.NewSlice(c.Slice.Total, c.Slice.Index), nil
 	case c.Nested != nil:
 		f, err := filterToProto(&c.Nested.Filter)
 		if err != nil {

@@ -163,5 +163,5 @@ func TestClientSparseVectors(t *testing.T) {
 	_, err = c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "sp", Wait: qdrant.PtrOf(true), Points: []*qdrant.PointStruct{
 		{Id: qdrant.NewIDNum(9), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"lex": qdrant.NewVectorSparse([]uint32{1, 1}, []float32{1, 2})})},
 	}})
-	wantCode(t, "duplicate indices", err, codes.InvalidArgument, "Validation error in JSON body: [lex.indices: must be unique]")
+	wantCode(t, "duplicate indices", err, codes.InvalidArgument, "Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]")
 }

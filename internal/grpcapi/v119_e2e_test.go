@@ -205,8 +205,13 @@ func TestClientRefusedSearchOptions(t *testing.T) {
 		_, err := c.Query(ctx, &qdrant.QueryPoints{CollectionName: "so", Query: qdrant.NewQuery(1, 0), Filter: f, Params: p})
 		return err
 	}
-	slice := &qdrant.Filter{Must: []*qdrant.Condition{{ConditionOneOf: &qdrant.Condition_Slice{Slice: &qdrant.SliceCondition{Total: 2}}}}}
-	wantCode(t, "slice", query(slice, nil), codes.InvalidArgument, "slice condition is not supported")
+	// The slice condition is served; a total of 0 is refused as Qdrant's
+	// deserialisation refuses it, an index beyond the total by validation.
+	if err := query(&qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewSlice(2, 1)}}, nil); err != nil {
+		t.Fatalf("slice: %v", err)
+	}
+	wantCode(t, "slice total 0", query(&qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewSlice(0, 0)}}, nil), codes.InvalidArgument, "nonzero")
+	wantCode(t, "slice index", query(&qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewSlice(2, 2)}}, nil), codes.InvalidArgument, "must be less than total 2")
 	corpus := &qdrant.SearchParams{Idf: &qdrant.IdfParams{Corpus: &qdrant.Filter{}}}
 	wantCode(t, "idf corpus", query(nil, corpus), codes.InvalidArgument, "idf with a corpus filter is not supported")
 	acorn := &qdrant.SearchParams{Acorn: &qdrant.AcornSearchParams{Enable: qdrant.PtrOf(true)}}

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -263,4 +264,131 @@ func TestQdrantSuiteTelemetry(t *testing.T) {
 	if !strings.Contains(string(res), `"num_points":1`) || !strings.Contains(string(res), `"partial_snapshot":null`) {
 		t.Errorf("level 3 shard: %s", res)
 	}
+}
+
+// TestQdrantSuiteThirdRound covers the differences that the third run of
+// Qdrant's REST suite found (test_query.py, test_distance_matrix.py,
+// test_multicollection_reco.py).
+func TestQdrantSuiteThirdRound(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	const d = "/collections/q3"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot"}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": [0.05, 0.61, 0.76, 0.74]},
+		{"id": 2, "vector": [0.19, 0.81, 0.75, 0.11]},
+		{"id": 3, "vector": [0.36, 0.55, 0.47, 0.94]},
+		{"id": 4, "vector": [0.18, 0.01, 0.85, 0.80]},
+		{"id": 5, "vector": [0.24, 0.18, 0.22, 0.44]}
+	]}`}.run(t, c)
+
+	t.Run("query structure", func(t *testing.T) {
+		// test_query.py::test_query_validation: Qdrant's texts, at the root
+		// and inside prefetches.
+		merge := "Bad request: A query is needed to merge the prefetches. Can't have prefetches without defining a query."
+		c.do("POST", d+"/points/query", `{"prefetch": [{"query": {"recommend": {"positive": [1]}}}]}`).wantError(t, 400, merge)
+		c.do("POST", d+"/points/query", `{"prefetch": {"prefetch": {"query": [1, 0, 0, 0]}}, "query": {"fusion": "rrf"}}`).wantError(t, 400, merge)
+		c.do("POST", d+"/points/query", `{"score_threshold": 10}`).wantError(t, 400,
+			"Bad request: A query is needed to use the score_threshold. Can't have score_threshold without defining a query.")
+		c.do("POST", d+"/points/query", `{"score_threshold": 10, "query": {"order_by": {"key": "price"}}}`).wantError(t, 400,
+			"Bad request: Can't use score_threshold with an order_by query.")
+		c.do("POST", d+"/points/query", `{"query": {"recommend": {"positive": [1]}}, "limit": 0}`).wantError(t, 422,
+			"Validation error in JSON body: [internal.limit: value 0 invalid, must be 1 or larger]")
+		// A prefetch without a query of its own, under a query, is fine.
+		step{method: "POST", path: d + "/points/query", body: `{"prefetch": {"limit": 1000}, "query": [1, 0, 0, 0]}`, check: wantContains(`"id":3`)}.run(t, c)
+	})
+
+	t.Run("distance matrix in id order", func(t *testing.T) {
+		// test_distance_matrix.py: a sample that takes every point lists
+		// them in id order.
+		for range 5 {
+			res := step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{"sample": 10, "limit": 1}`}.run(t, c)
+			var m struct {
+				IDs []int `json:"ids"`
+			}
+			if err := json.Unmarshal(res, &m); err != nil {
+				t.Fatal(err)
+			}
+			if !sort.IntsAreSorted(m.IDs) || len(m.IDs) != 5 {
+				t.Fatalf("ids %v, want 1..5 ascending", m.IDs)
+			}
+		}
+	})
+
+	t.Run("lookup reads points before the vector name", func(t *testing.T) {
+		// test_multicollection_reco.py: a point missing from the lookup
+		// collection is 404 even when the vector name is unknown; a present
+		// point with an unknown vector name is 400.
+		step{method: "PUT", path: "/collections/q3other", body: `{"vectors": {"other": {"size": 4, "distance": "Dot"}}}`}.run(t, c)
+		step{method: "PUT", path: "/collections/q3other/points?wait=true", body: `{"points": [{"id": 1, "vector": {"other": [1, 0, 0, 0]}}]}`}.run(t, c)
+		c.do("POST", d+"/points/recommend", `{"limit": 3, "positive": [2], "lookup_from": {"collection": "q3other", "vector": "unknown_vector"}}`).wantError(t, 404, "No point with id 2 found")
+		c.do("POST", d+"/points/recommend", `{"limit": 3, "positive": [1], "lookup_from": {"collection": "q3other", "vector": "unknown_vector"}}`).wantError(t, 400, "Not existing vector name error: unknown_vector")
+	})
+
+	t.Run("multi-vector shapes and the one-vector form", func(t *testing.T) {
+		// test_multi_vector.py, test_multi_vector_unnamed.py: Qdrant's 422
+		// texts for empty and ragged multi-vectors, its dimension error for
+		// an empty one, and a single vector accepted as a multi-vector of one.
+		step{method: "PUT", path: "/collections/q3mv", body: `{"vectors": {"mv": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}}`}.run(t, c)
+		step{method: "PUT", path: "/collections/q3mvu", body: `{"vectors": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}`}.run(t, c)
+		up := func(coll, vec string) response {
+			return c.do("PUT", "/collections/"+coll+"/points?wait=true", `{"points": [{"id": 1, "vector": `+vec+`}]}`)
+		}
+		up("q3mv", `{"mv": []}`).wantError(t, 400, "Wrong input: Vector dimension error: expected dim: 4, got 0")
+		up("q3mv", `{"mv": [[]]}`).wantError(t, 422, "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]")
+		up("q3mv", `{"mv": [[1, 2, 3, 4], []]}`).wantError(t, 422, "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]")
+		up("q3mv", `{"mv": [[1, 2, 3, 4], [1, 2, 3]]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[0].vector.?.data: all vectors must have the same dimension, found vector with dimension 3]")
+		up("q3mvu", `[[1, 2, 3, 4], [1, 2, 3]]`).wantError(t, 422, "Validation error in JSON body: [points[0].vector.data: all vectors must have the same dimension")
+		up("q3mvu", `[]`).wantError(t, 400, "Vector dimension error: expected dim: 4, got 0")
+
+		step{method: "PUT", path: "/collections/q3mv/points?wait=true", body: `{"points": [{"id": 2, "vector": {"mv": [0.19, 0.81, 0.75, 0.11]}}]}`}.run(t, c)
+		step{method: "GET", path: "/collections/q3mv/points/2", check: wantContains(`"vector":{"mv":[[0.19,0.81,0.75,0.11]]}`)}.run(t, c)
+		step{method: "PUT", path: "/collections/q3mvu/points?wait=true", body: `{"points": [{"id": 2, "vector": [0.19, 0.81, 0.75, 0.11]}]}`}.run(t, c)
+		step{method: "GET", path: "/collections/q3mvu/points/2", check: wantContains(`"vector":[[0.19,0.81,0.75,0.11]]`)}.run(t, c)
+		// update_vectors takes the one-vector form too.
+		step{method: "PUT", path: "/collections/q3mv/points/vectors?wait=true", body: `{"points": [{"id": 2, "vector": {"mv": [1, 0, 0, 0]}}]}`}.run(t, c)
+		step{method: "GET", path: "/collections/q3mv/points/2", check: wantContains(`"vector":{"mv":[[1,0,0,0]]}`)}.run(t, c)
+	})
+
+	t.Run("sparse vectors of a point", func(t *testing.T) {
+		// test_sparse_vector_validations.py: the point's path and the
+		// validator's code-only wording.
+		step{method: "PUT", path: "/collections/q3sp", body: `{"sparse_vectors": {"text": {}}}`}.run(t, c)
+		c.do("PUT", "/collections/q3sp/points?wait=true", `{"points": [{"id": 1, "vector": {"text": {"indices": [0], "values": [1]}}}, {"id": 2, "vector": {"text": {"indices": [100, 500], "values": [0.9, 0.8, 0.5]}}}]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[1].vector.?.values: Validation error: must be the same length as indices [{}]]")
+		c.do("PUT", "/collections/q3sp/points?wait=true", `{"points": [{"id": 1, "vector": {"text": {"indices": [100, 500, 500], "values": [0.9, 0.8, 0.5]}}}]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]")
+		c.do("PUT", "/collections/q3sp/points/vectors?wait=true", `{"points": [{"id": 1, "vector": {"text": {"indices": [1, 1], "values": [1, 1]}}}]}`).wantError(t, 422,
+			"Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]")
+	})
+
+	t.Run("slice condition", func(t *testing.T) {
+		// test_filter_slice.py: the slices of one total partition the
+		// points (numeric and UUID ids); index >= total is 422, total 0 400.
+		seen := map[string]bool{}
+		for i := range 4 {
+			res := step{method: "POST", path: d + "/points/scroll", body: fmt.Sprintf(`{"filter": {"must": [{"slice": {"total": 4, "index": %d}}]}, "limit": 100}`, i)}.run(t, c)
+			var page struct {
+				Points []struct {
+					ID json.RawMessage `json:"id"`
+				} `json:"points"`
+			}
+			if err := json.Unmarshal(res, &page); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range page.Points {
+				if seen[string(p.ID)] {
+					t.Fatalf("point %s in two slices", p.ID)
+				}
+				seen[string(p.ID)] = true
+			}
+		}
+		if len(seen) != 5 {
+			t.Fatalf("slices cover %d of 5 points", len(seen))
+		}
+		step{method: "POST", path: d + "/points/count", body: `{"filter": {"should": [{"slice": {"total": 1, "index": 0}}]}}`, check: wantJSON(`{"count": 5}`)}.run(t, c)
+		c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"slice": {"total": 4, "index": 4}}]}}`).wantError(t, 422, "Validation error in JSON body: [filter.must[0].slice.index: value 4 invalid, must be less than total 4]")
+		c.do("POST", d+"/points/scroll", `{"filter": {"must": [{"slice": {"total": 0, "index": 0}}]}}`).wantError(t, 400, "nonzero")
+		c.do("POST", d+"/points/query", `{"query": [1, 0, 0, 0], "filter": {"must": [{"slice": {"total": 0, "index": 0}}]}}`).wantError(t, 400, "nonzero")
+	})
 }

@@ -117,7 +117,7 @@ func TestRESTAndGRPCRefuseAlike(t *testing.T) {
 				_, err := g.points.Query(ctx, &qdrant.QueryPoints{CollectionName: "c", Query: qdrant.NewQuery(1, 0, 0, 0), Limit: u64(0)})
 				return err
 			},
-			status: 400, code: codes.InvalidArgument, want: "limit",
+			status: 422, code: codes.InvalidArgument, want: "[internal.limit: value 0 invalid, must be 1 or larger]",
 		},
 		{
 			name: "scroll limit 0", method: "POST", path: "c/points/scroll", body: `{"limit": 0}`,

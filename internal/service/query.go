@@ -26,7 +26,10 @@ func (s *Service) checkQuery(req *api.QueryRequest) error {
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return err
 	}
-	return s.checkPrefetches(req.Prefetch, 1)
+	if err := s.checkPrefetches(req.Prefetch, 1); err != nil {
+		return err
+	}
+	return api.CheckQueryShape(req)
 }
 
 func (s *Service) checkPrefetches(ps []api.Prefetch, depth int) error {

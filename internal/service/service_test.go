@@ -442,8 +442,7 @@ func TestQueryForms(t *testing.T) {
 		// Inner: 15 nearest by vector b; outer: re-rank exactly those by a.
 		qb, qa := db.vecs[70], da.vecs[71]
 		inner := api.Prefetch{Query: &api.Query{Nearest: &api.VectorInput{Vector: qb}}, Using: ptr("b"), Limit: ptr(15), Params: exact}
-		outer := api.Prefetch{Prefetch: api.Prefetches{inner}, Query: &api.Query{Nearest: &api.VectorInput{Vector: qa}}, Using: ptr("a"), Limit: ptr(8)}
-		hits := query(t, s, "m", &api.QueryRequest{Prefetch: api.Prefetches{outer}, Limit: ptr(8)})
+		hits := query(t, s, "m", &api.QueryRequest{Prefetch: api.Prefetches{inner}, Query: &api.Query{Nearest: &api.VectorInput{Vector: qa}}, Using: ptr("a"), Limit: ptr(8)})
 		cand := map[uint64]bool{}
 		for _, id := range db.bruteTop(qb, 15, nil) {
 			cand[id] = true
@@ -733,7 +732,7 @@ func TestErrors(t *testing.T) {
 	_, err = s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: []float32{1, 2}}}, Using: ptr("img")}, api.ReadParams{})
 	wantErr(t, err, api.KindBadInput, "Vector dimension error: expected dim: 3, got 2")
 	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(0)}, api.ReadParams{})
-	wantErr(t, err, api.KindBadInput, "limit")
+	wantErr(t, err, api.KindValidation, "[internal.limit: value 0 invalid, must be 1 or larger]")
 	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(DefaultMaxLimit + 1)}, api.ReadParams{})
 	wantErr(t, err, api.KindBadInput, "exceeds the maximum")
 

@@ -355,8 +355,10 @@ func (m *Manager) OpenShardSnapshot(ctx context.Context, collection string, shar
 }
 
 func (m *Manager) open(ctx context.Context, dir, name string) (io.ReadCloser, Description, error) {
-	if err := CheckName(name); err != nil {
-		return nil, Description{}, api.ErrBadInput("%v", err)
+	if CheckName(name) != nil {
+		// No snapshot can have the name (a path, "..", ...): Qdrant answers
+		// such a download 404 like any unknown name.
+		return nil, Description{}, snapshotNotFound(name)
 	}
 	d, err := DescribeSnapshot(ctx, m.opts.Store, dir, name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -419,6 +421,10 @@ func (m *Manager) OpenLocation(ctx context.Context, location, dir, apiKey string
 		}
 		return resp.Body, nil
 	case "file":
+		// Qdrant: the host must be empty or localhost, and the path absolute.
+		if (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) {
+			return nil, api.ErrBadRequest("Invalid snapshot URI, file path must be absolute or on localhost")
+		}
 		return openLocalFile(u.Path)
 	case "":
 		if CheckName(location) == nil {
@@ -439,7 +445,7 @@ func openLocalFile(p string) (io.ReadCloser, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, api.ErrNotFound("Snapshot file %s does not exist", p)
+			return nil, api.ErrBadRequest("Snapshot file %q does not exist", p)
 		}
 		return nil, api.ErrBadRequest("cannot open snapshot file %s: %v", p, err)
 	}
