@@ -142,6 +142,7 @@ func TestReplicationNumbers(t *testing.T) {
 	type result struct {
 		pps []float64
 		p50 []time.Duration
+		cpu []time.Duration
 	}
 	res := map[string]*result{"single": {}, "rf1": {}, "rf2": {}}
 	only := os.Getenv("SHOAL_BENCH_CONFIGS")
@@ -152,6 +153,7 @@ func TestReplicationNumbers(t *testing.T) {
 		name := cfg + "-" + string(rune('a'+round))
 		var pps float64
 		var p50 time.Duration
+		cpu0 := processCPU(t)
 		switch cfg {
 		case "single":
 			create(single, name, 1)
@@ -165,7 +167,10 @@ func TestReplicationNumbers(t *testing.T) {
 		}
 		res[cfg].pps = append(res[cfg].pps, pps)
 		res[cfg].p50 = append(res[cfg].p50, p50)
-		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v", round, cfg, pps, p50.Round(time.Millisecond))
+		cpu := processCPU(t) - cpu0
+		res[cfg].cpu = append(res[cfg].cpu, cpu)
+		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v, process CPU %v (%.1f ms per 1,000 points)",
+			round, cfg, pps, p50.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(len(base))*1000)
 		// The round's collection goes (its indexing with it), so that the
 		// next round does not compete with this one's unindexed vectors:
 		// which configuration came before would otherwise decide how much
@@ -213,6 +218,10 @@ func TestReplicationNumbers(t *testing.T) {
 		mean(res["rf2"].pps)/mean(res["single"].pps), mean(res["rf2"].pps)/mean(res["rf1"].pps),
 		meanD(res["rf1"].p50).Round(time.Millisecond), meanD(res["rf2"].p50).Round(time.Millisecond),
 		float64(meanD(res["rf2"].p50))/float64(meanD(res["rf1"].p50)))
+	t.Logf("process CPU per 1,000 points imported: single %.1f ms, rf1 %.1f ms, rf2 %.1f ms",
+		float64(meanD(res["single"].cpu).Milliseconds())/float64(len(base))*1000,
+		float64(meanD(res["rf1"].cpu).Milliseconds())/float64(len(base))*1000,
+		float64(meanD(res["rf2"].cpu).Milliseconds())/float64(len(base))*1000)
 	if os.Getenv("SHOAL_BENCH_REPLICATION") == "import" {
 		return
 	}
