@@ -318,9 +318,11 @@ func (r *replicaSet) PrepareWrite(ctx context.Context, op *api.UpdateOperation) 
 // nothing else of the shard's state decides whether it applies (an
 // update_mode skips points, it refuses none). Only the shard's own
 // conditions remain (a nearly full disk, a failed store, a configuration
-// changed meanwhile), which a check cannot rule out for the commit either.
-// Skipping the check saves a round trip that carries the whole part
-// (its vectors) and a prepare under the remote writer lock.
+// changed meanwhile): such a part now fails after the others committed,
+// where a check would have refused the whole write (a change between the
+// check and the commit could do that already). Skipping the check saves
+// a round trip that carries the whole part (its vectors) and a prepare
+// under the remote writer lock.
 func needsCheck(op *api.UpdateOperation) bool {
 	return op.Upsert == nil || op.Upsert.UpdateFilter != nil
 }
