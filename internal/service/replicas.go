@@ -284,10 +284,10 @@ type checker interface {
 
 // PrepareWrite implements collection.Preparer: on this node's primary the
 // write is prepared under the shard's writer lock; a remote primary
-// validates it (unless nothing it holds can refuse it, needsCheck), and
-// the commit sends it there. A remote primary's state may change between
-// its check and the commit, so a multi-shard write through a cluster is
-// whole against invalid input, not against every concurrent change.
+// validates it, and the commit sends it there. A remote primary's state
+// may change between its check and the commit, so a multi-shard write
+// through a cluster is whole against invalid input, not against every
+// concurrent change.
 func (r *replicaSet) PrepareWrite(ctx context.Context, op *api.UpdateOperation) (collection.Pending, error) {
 	sp, c := r.placement()
 	if c == nil {
@@ -303,28 +303,12 @@ func (r *replicaSet) PrepareWrite(ctx context.Context, op *api.UpdateOperation) 
 				return nil, err
 			}
 		}
-	} else if h, ok := r.remote(sp.Primary()).(checker); ok && sp.Primary() != 0 && needsCheck(op) {
+	} else if h, ok := r.remote(sp.Primary()).(checker); ok && sp.Primary() != 0 {
 		if err := h.Check(ctx, op); err != nil && !retryable(err) {
 			return nil, err
 		}
 	}
 	return &applyLater{r: r, ctx: ctx, op: op}, nil
-}
-
-// needsCheck reports whether a remote primary's check of op can refuse
-// what the collection's validation accepted. An upsert without an
-// update_filter cannot: the collection checks its vectors and payloads
-// against the configuration exactly as a shard's Prepare does, and
-// nothing else of the shard's state decides whether it applies (an
-// update_mode skips points, it refuses none). Only the shard's own
-// conditions remain (a nearly full disk, a failed store, a configuration
-// changed meanwhile): such a part now fails after the others committed,
-// where a check would have refused the whole write (a change between the
-// check and the commit could do that already). Skipping the check saves
-// a round trip that carries the whole part (its vectors) and a prepare
-// under the remote writer lock.
-func needsCheck(op *api.UpdateOperation) bool {
-	return op.Upsert == nil || op.Upsert.UpdateFilter != nil
 }
 
 // localPending is a write prepared on this node's primary. When the
