@@ -94,11 +94,11 @@ func (g *Graph) Unreachable() []uint32 {
 // nodes it linked. Afterwards, if no Insert, Delete or Repair ran
 // meanwhile, every live node is reachable from the entry point. It costs a
 // walk of every level-0 link (plus a search per node it links), holds the
-// persistence lock shared throughout, and is safe concurrently with every
-// other method; Repair ends with the same pass.
+// persistence lock shared only while it links one node (a WriteTo, such as
+// a checkpoint's, waits for one link, not for the whole pass, which takes
+// minutes on a large graph with many stranded nodes), and is safe
+// concurrently with every other method; Repair ends with the same pass.
 func (g *Graph) Reconnect() int {
-	g.persistMu.RLock()
-	defer g.persistMu.RUnlock()
 	s := g.getSearcher()
 	defer g.putSearcher(s)
 	return g.linkUnreachable(s, func(off uint32) bool { return g.node(off).state.Load()&stRemoved != 0 })
@@ -110,7 +110,8 @@ func (g *Graph) Reconnect() int {
 // node's own reach is then added to the walk, so a stranded group needs one
 // link. It walks again until a walk misses nothing, at most maxReachRounds
 // times, and returns the number of nodes it linked. Nodes whose Insert is
-// still running are left to it.
+// still running are left to it. The walks read links as searches do; each
+// node is linked under persistMu shared, which the caller must not hold.
 func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool) int {
 	total := 0
 	var queue []uint32
@@ -131,7 +132,9 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool) int {
 				if st&(stInserted|stLinked|stDeleted|stRemoved) != stInserted|stLinked || seen.has(x) || isGone(x) {
 					continue
 				}
+				g.persistMu.RLock()
 				g.linkFromReached(s, x, entry, seen, isGone)
+				g.persistMu.RUnlock()
 				queue = g.walk(x, seen, isGone, queue)
 				linked++
 			}
