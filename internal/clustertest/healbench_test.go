@@ -93,8 +93,10 @@ func TestHealNumbers(t *testing.T) {
 			beforeTime += n.Srv.Service().TransferTime()
 		}
 	}
-	c.Stop(victim)
+	// The clock starts before the stop: the node stops answering its
+	// peers at the start of Close.
 	down := time.Now()
+	c.Stop(victim)
 	t.Logf("node %d stopped for good; it held %d points (%.0f MB of vectors)", victim, held, float64(held)*dim*4/1e6)
 	waitFor(t, deadAfter+10*time.Minute, func() string {
 		v, err := replicasOf(c, "hb")

@@ -74,7 +74,7 @@ func (s *Shard) maintain() {
 				s.rebuildGraph(sp)
 			}
 			if sp.idleNow() {
-				if n := sp.checkReach(false); n > 0 {
+				if n := sp.checkReach(s.bgCtx, false); n > 0 {
 					s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
 				}
 				if n := s.releaseDeadChunks(sp, false); n > 0 {

@@ -764,7 +764,7 @@ func (s *Shard) WaitIndexed(ctx context.Context) error {
 			if err := sp.waitIdle(ctx); err != nil {
 				return err
 			}
-			if n := sp.checkReach(true); n > 0 {
+			if n := sp.checkReach(ctx, true); n > 0 {
 				s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
 			}
 		}

@@ -78,7 +78,7 @@ func (g *Graph) Repair() int {
 	g.persistMu.RLock()
 	g.reconnectOrphans(s, isGone)
 	g.persistMu.RUnlock()
-	g.linkUnreachable(s, isGone)
+	g.linkUnreachable(s, isGone, nil)
 
 	removed := 0
 	g.persistMu.RLock()
