@@ -119,6 +119,9 @@ func (s *sender) transfer() (err error) {
 	ctx, cancel := s.ctx(24 * time.Hour)
 	defer cancel()
 	start := time.Now()
+	// The shard's reachability passes wait: they can take minutes of CPU
+	// that the checkpoint, hashing and streaming need.
+	defer p.sh.PauseReachChecks()()
 	// A staging name beside the shard: the checkpoint hard-links the
 	// shard's files, and a crash leaves a directory that start-up removes
 	// (snapshot.CleanStaleRestores).

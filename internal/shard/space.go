@@ -708,8 +708,9 @@ const checkReachEvery = 50
 // heuristic prunes links, and a repair pass or index file can catch a
 // graph midway); the maintenance loop and WaitIndexed call this so that,
 // once the indexer is idle, every indexed vector is findable. A check
-// gives up when ctx ends (the shard closing), leaving the graph unchecked.
-func (sp *space) checkReach(ctx context.Context, wait bool) int {
+// gives up once stop returns true (the shard closing, a transfer
+// running), leaving the graph unchecked.
+func (sp *space) checkReach(stop func() bool, wait bool) int {
 	if !sp.unchecked.Load() {
 		return 0
 	}
@@ -733,7 +734,7 @@ func (sp *space) checkReach(ctx context.Context, wait bool) int {
 	}
 	sp.unchecked.Store(false) // a change from now on is checked next time
 	start := time.Now()
-	n, done := g.ReconnectUntil(func() bool { return ctx.Err() != nil })
+	n, done := g.ReconnectUntil(stop)
 	if !done {
 		sp.unchecked.Store(true)
 	}
