@@ -119,6 +119,9 @@ func (s *sender) transfer() (err error) {
 	ctx, cancel := s.ctx(24 * time.Hour)
 	defer cancel()
 	start := time.Now()
+	// The shard's reachability passes wait: they can take minutes of CPU
+	// that the checkpoint, hashing and streaming need.
+	defer p.sh.PauseReachChecks()()
 	// A staging name beside the shard: the checkpoint hard-links the
 	// shard's files, and a crash leaves a directory that start-up removes
 	// (snapshot.CleanStaleRestores).
@@ -129,6 +132,8 @@ func (s *sender) transfer() (err error) {
 	if err != nil {
 		return fmt.Errorf("cannot checkpoint the shard: %w", err)
 	}
+	checkpointed := time.Since(start)
+	var firstByte time.Duration
 	cc, err := p.opts.Env.Dial(s.peer)
 	if err != nil {
 		return err
@@ -153,6 +158,9 @@ func (s *sender) transfer() (err error) {
 	var total int64
 	for {
 		n, rerr := io.ReadFull(pr, buf)
+		if firstByte == 0 {
+			firstByte = time.Since(start)
+		}
 		if n > 0 {
 			msg := &InstallChunk{Data: buf[:n]}
 			if first != nil {
@@ -173,12 +181,14 @@ func (s *sender) transfer() (err error) {
 			return rerr
 		}
 	}
+	streamed := time.Since(start)
 	st, err := closeAndRecv()
 	if err != nil {
 		return err
 	}
 	d := time.Since(start)
 	p.log.Info("checkpoint transferred", "peer", s.peer, "seq", seq, "points", points, "bytes", total,
+		"checkpoint_s", checkpointed.Seconds(), "first_byte_s", firstByte.Seconds(), "streamed_s", streamed.Seconds(),
 		"seconds", d.Seconds(), "mb_per_s", float64(total)/(1<<20)/d.Seconds())
 	if p.opts.OnTransfer != nil {
 		p.opts.OnTransfer(total, d)

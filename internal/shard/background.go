@@ -2,6 +2,7 @@ package shard
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shoal-db/shoal/internal/index"
@@ -73,8 +74,8 @@ func (s *Shard) maintain() {
 			case n < 0:
 				s.rebuildGraph(sp)
 			}
-			if sp.idleNow() {
-				if n := sp.checkReach(false); n > 0 {
+			if sp.idleNow() && s.reachPaused.Load() == 0 {
+				if n := sp.checkReach(s.reachStop, false); n > 0 {
 					s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
 				}
 				if n := s.releaseDeadChunks(sp, false); n > 0 {
@@ -93,6 +94,23 @@ func (s *Shard) maintain() {
 		}
 	}
 }
+
+// PauseReachChecks stops the maintenance loop's reachability passes
+// (hnsw.Graph.Reconnect: on a large graph with many stranded nodes one
+// takes minutes of CPU) until the returned resume is called; a pass
+// running gives up at its next node. A shard transfer holds it while it
+// checkpoints and streams the shard, so that the two do not compete for
+// the cores. A pass cut short runs again later; WaitIndexed still runs
+// its own.
+func (s *Shard) PauseReachChecks() (resume func()) {
+	s.reachPaused.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { s.reachPaused.Add(-1) }) }
+}
+
+// reachStop tells a background reachability pass to give up: the shard is
+// closing or a transfer paused the passes.
+func (s *Shard) reachStop() bool { return s.bgCtx.Err() != nil || s.reachPaused.Load() > 0 }
 
 // releaseDeadChunks frees the memory of every chunk of sp's vector store
 // whose offsets are all dead (their points deleted or given new vectors)

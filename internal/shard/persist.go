@@ -32,6 +32,12 @@ const (
 	indexFileSuffix  = ".vec"
 )
 
+// IndexDir is the directory of a shard's index files, relative to the
+// shard's directory. Everything in it is a cache (see above): a copy of a
+// shard need not make it durable, since Open detects a damaged or missing
+// file and rebuilds from the store.
+const IndexDir = indexDirName
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // indexFileName returns the file name of a vector name's index file.

@@ -215,6 +215,9 @@ type Shard struct {
 	// trainsRunning counts product trainings running in the background
 	// (quantspace.go); WaitIndexed waits for them.
 	trainsRunning atomic.Int64
+	// reachPaused counts the holders of PauseReachChecks: while any
+	// holds it, the maintenance loop runs no reachability pass.
+	reachPaused atomic.Int32
 
 	// loadedFromStore counts the vectors Open read from the point store
 	// because no index file covered them.
@@ -764,7 +767,7 @@ func (s *Shard) WaitIndexed(ctx context.Context) error {
 			if err := sp.waitIdle(ctx); err != nil {
 				return err
 			}
-			if n := sp.checkReach(true); n > 0 {
+			if n := sp.checkReach(func() bool { return ctx.Err() != nil }, true); n > 0 {
 				s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
 			}
 		}

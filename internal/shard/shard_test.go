@@ -710,3 +710,30 @@ func TestDropSkipsIndexFiles(t *testing.T) {
 		t.Fatalf("point 7 after Drop and reopen: %+v", rec)
 	}
 }
+
+// TestPauseReachChecks checks that a pause stops background reachability
+// passes until every holder resumes (each resume counts once), and that a
+// closed shard stops them too.
+func TestPauseReachChecks(t *testing.T) {
+	s := openShard(t, testOptions(t.TempDir()))
+	if s.reachStop() {
+		t.Fatal("an open shard without pauses stops its passes")
+	}
+	r1 := s.PauseReachChecks()
+	r2 := s.PauseReachChecks()
+	r1()
+	r1() // a second call of the same resume changes nothing
+	if !s.reachStop() {
+		t.Fatal("a pause still held does not stop the passes")
+	}
+	r2()
+	if s.reachStop() {
+		t.Fatalf("the passes stay stopped after every resume (%d holders)", s.reachPaused.Load())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.reachStop() {
+		t.Fatal("a closed shard does not stop its passes")
+	}
+}

@@ -707,8 +707,10 @@ const checkReachEvery = 50
 // and Repair can leave live nodes that no search reaches (the neighbour
 // heuristic prunes links, and a repair pass or index file can catch a
 // graph midway); the maintenance loop and WaitIndexed call this so that,
-// once the indexer is idle, every indexed vector is findable.
-func (sp *space) checkReach(wait bool) int {
+// once the indexer is idle, every indexed vector is findable. A check
+// gives up once stop returns true (the shard closing, a transfer
+// running), leaving the graph unchecked.
+func (sp *space) checkReach(stop func() bool, wait bool) int {
 	if !sp.unchecked.Load() {
 		return 0
 	}
@@ -732,7 +734,10 @@ func (sp *space) checkReach(wait bool) int {
 	}
 	sp.unchecked.Store(false) // a change from now on is checked next time
 	start := time.Now()
-	n := g.Reconnect()
+	n, done := g.ReconnectUntil(stop)
+	if !done {
+		sp.unchecked.Store(true)
+	}
 	sp.store.DropResident() // the check read the vectors of every node
 	sp.lastCheck, sp.lastCheckTook = time.Now(), time.Since(start)
 	if n > 0 {

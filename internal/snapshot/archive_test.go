@@ -339,3 +339,67 @@ func TestSparseEntryWouldExpand(t *testing.T) {
 		t.Fatalf("size %d, %d bytes read", hdr.Size, len(b))
 	}
 }
+
+// TestExtractNoSyncAndBackgroundSyncs extracts an archive whose files are
+// fsynced in the background, some not at all (ReadOptions.NoSync), and
+// checks that the files NoSync names are still verified: a damaged one
+// fails the extraction and leaves nothing behind, wherever it lies among
+// files whose fsyncs are still in flight.
+func TestExtractNoSyncAndBackgroundSyncs(t *testing.T) {
+	sizes := make([]int, 12)
+	for i := range sizes {
+		sizes[i] = 1000 + 37*i
+	}
+	src := makeTree(t, 3, sizes...)
+	data, checksum := buildArchive(t, testManifest("books"), src)
+	var named []string
+	noSync := func(p string) bool {
+		named = append(named, p)
+		return strings.HasPrefix(p, "shards/1/")
+	}
+	target := filepath.Join(t.TempDir(), "x")
+	if _, err := Extract(context.Background(), bytes.NewReader(data), target, ReadOptions{ExpectedChecksum: checksum, NoSync: noSync}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := treeDigest(t, src), treeDigest(t, target); !reflect.DeepEqual(a, b) {
+		t.Fatalf("extracted tree differs:\n%v\n%v", a, b)
+	}
+	if len(named) != 2*len(sizes) {
+		t.Fatalf("NoSync was asked about %d files, want %d: %v", len(named), 2*len(sizes), named)
+	}
+	m, err := ReadManifest(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, victim := range []string{"shards/0/000003.sst", "shards/1/000000.sst", "shards/1/000011.sst"} {
+		// Flip one byte inside the victim's content.
+		at := -1
+		for _, f := range m.Files {
+			if f.Path == victim {
+				at = bytes.Index(data, readFile(t, filepath.Join(src, filepath.FromSlash(f.Path))))
+			}
+		}
+		if at < 0 {
+			t.Fatalf("cannot find %s in the archive", victim)
+		}
+		bad := bytes.Clone(data)
+		bad[at+10] ^= 0xff
+		target := filepath.Join(t.TempDir(), "y")
+		_, err := Extract(context.Background(), bytes.NewReader(bad), target, ReadOptions{NoSync: func(p string) bool { return strings.HasPrefix(p, "shards/1/") }})
+		if !errors.Is(err, ErrInvalidArchive) || !strings.Contains(err.Error(), victim) {
+			t.Fatalf("%s damaged: got %v", victim, err)
+		}
+		if _, err := os.Lstat(target); !os.IsNotExist(err) {
+			t.Fatalf("%s damaged: the target is left behind (%v)", victim, err)
+		}
+	}
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/durable"
@@ -40,6 +41,61 @@ type ReadOptions struct {
 	// Check, when set, is called with the manifest before anything is
 	// extracted; an error refuses the archive (e.g. wrong dimensions).
 	Check func(*Manifest) error
+	// NoSync, when set, names the files (by archive path) that Extract
+	// does not fsync: caches whose loss or damage in a crash the reader
+	// detects and rebuilds (a shard's index files). They are verified
+	// like every other file.
+	NoSync func(path string) bool
+}
+
+// maxSyncing bounds the extracted files being fsynced at once, in the
+// background while the next ones are written.
+const maxSyncing = 4
+
+// syncer fsyncs and closes extracted files in the background, so that
+// the archive keeps streaming while the disk catches up.
+type syncer struct {
+	sem chan struct{}
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+// add fsyncs (unless noSync) and closes f in the background; it waits
+// while maxSyncing files are in flight.
+func (s *syncer) add(f *os.File, noSync bool) {
+	if s.sem == nil {
+		s.sem = make(chan struct{}, maxSyncing)
+	}
+	s.sem <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-s.sem; s.wg.Done() }()
+		var err error
+		if !noSync {
+			if err = f.Sync(); err != nil {
+				err = fmt.Errorf("cannot fsync %s: %w", f.Name(), err)
+			}
+		}
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("cannot close %s: %w", f.Name(), cerr)
+		}
+		if err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// wait waits for every file added and returns the first error.
+func (s *syncer) wait() error {
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 func invalid(format string, args ...any) error {
@@ -92,7 +148,9 @@ func readManifest(tr *tar.Reader) (*Manifest, error) {
 // entry's type, path, size and SHA-256 against the manifest, that nothing is
 // missing or extra, the global size cap, opts.Check, and the whole
 // archive's checksum. On any failure dir is removed and nothing else is
-// touched. Extracted files and directories are fsynced.
+// touched. Extracted files (but those opts.NoSync names) and directories
+// are fsynced; files are fsynced in the background while the next ones
+// are written, and Extract returns once every one is durable.
 func Extract(ctx context.Context, r io.Reader, dir string, opts ReadOptions) (*Manifest, error) {
 	if _, err := os.Lstat(dir); err == nil {
 		return nil, fmt.Errorf("cannot extract snapshot into %s: it already exists", dir)
@@ -137,6 +195,8 @@ func extract(ctx context.Context, r io.Reader, dir string, opts ReadOptions) (*M
 	}
 	seen := make(map[string]bool, len(m.Files)+len(m.Dirs))
 	buf := make([]byte, copyBufSize)
+	var sy syncer
+	defer sy.wait() // no file is left open, whatever the outcome
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -185,9 +245,11 @@ func extract(ctx context.Context, r io.Reader, dir string, opts ReadOptions) (*M
 			if hdr.Size != f.Size {
 				return nil, invalid("file %q holds %d bytes, the manifest says %d", name, hdr.Size, f.Size)
 			}
-			if err := extractFile(tr, target, f, buf); err != nil {
+			out, err := extractFile(tr, target, f, buf)
+			if err != nil {
 				return nil, err
 			}
+			sy.add(out, opts.NoSync != nil && opts.NoSync(name))
 		default:
 			return nil, invalid("entry %q has type %q: only regular files and directories are allowed (no links or devices)", name, string(hdr.Typeflag))
 		}
@@ -215,6 +277,9 @@ func extract(ctx context.Context, r io.Reader, dir string, opts ReadOptions) (*M
 			return nil, api.ErrChecksumMismatch(strings.ToLower(strings.TrimSpace(opts.ExpectedChecksum)), got)
 		}
 	}
+	if err := sy.wait(); err != nil {
+		return nil, err
+	}
 	// Make the directory entries durable, deepest first.
 	for i := len(m.Dirs) - 1; i >= 0; i-- {
 		if err := durable.SyncDir(filepath.Join(dir, filepath.FromSlash(m.Dirs[i]))); err != nil {
@@ -227,30 +292,30 @@ func extract(ctx context.Context, r io.Reader, dir string, opts ReadOptions) (*M
 	return m, nil
 }
 
-func extractFile(r io.Reader, target string, f FileEntry, buf []byte) error {
+// extractFile writes the next f.Size bytes of r into a new file at target,
+// checks their SHA-256, and returns the file, still open for its fsync.
+func extractFile(r io.Reader, target string, f FileEntry, buf []byte) (*os.File, error) {
 	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("cannot create %s: %w", target, err)
+		return nil, fmt.Errorf("cannot create %s: %w", target, err)
 	}
-	defer out.Close()
 	h := sha256.New()
 	n, err := io.CopyBuffer(io.MultiWriter(out, h), io.LimitReader(r, f.Size), buf)
+	switch {
+	case err != nil:
+		err = invalid("cannot extract %q: %v", f.Path, err)
+	case n != f.Size:
+		err = invalid("file %q is truncated: %d of %d bytes", f.Path, n, f.Size)
+	default:
+		if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+			err = invalid("file %q has sha256 %s, the manifest says %s", f.Path, got, f.SHA256)
+		}
+	}
 	if err != nil {
-		return invalid("cannot extract %q: %v", f.Path, err)
+		out.Close()
+		return nil, err
 	}
-	if n != f.Size {
-		return invalid("file %q is truncated: %d of %d bytes", f.Path, n, f.Size)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
-		return invalid("file %q has sha256 %s, the manifest says %s", f.Path, got, f.SHA256)
-	}
-	if err := out.Sync(); err != nil {
-		return fmt.Errorf("cannot fsync %s: %w", target, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("cannot close %s: %w", target, err)
-	}
-	return nil
+	return out, nil
 }
 
 // ChecksumFile returns the lower-case hex SHA-256 and size of the file at p.

@@ -119,6 +119,7 @@ type Graph struct {
 	searchers sync.Pool // *searcher
 
 	afterRelink  func()                  // test hook: called by Repair between its passes
+	afterReach   func()                  // test hook: called by linkUnreachable after each node it links
 	afterPublish func(off uint32)        // test hook: called by Insert once off is marked inserted
 	afterLink    func(off uint32, l int) // test hook: called by Insert once off is linked on level l
 }

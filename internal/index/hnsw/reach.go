@@ -94,14 +94,24 @@ func (g *Graph) Unreachable() []uint32 {
 // nodes it linked. Afterwards, if no Insert, Delete or Repair ran
 // meanwhile, every live node is reachable from the entry point. It costs a
 // walk of every level-0 link (plus a search per node it links), holds the
-// persistence lock shared throughout, and is safe concurrently with every
-// other method; Repair ends with the same pass.
+// persistence lock shared only while it links one node (a WriteTo, such as
+// a checkpoint's, waits for one link, not for the whole pass, which takes
+// minutes on a large graph with many stranded nodes), and is safe
+// concurrently with every other method; Repair ends with the same pass.
 func (g *Graph) Reconnect() int {
-	g.persistMu.RLock()
-	defer g.persistMu.RUnlock()
+	n, _ := g.ReconnectUntil(nil)
+	return n
+}
+
+// ReconnectUntil is Reconnect that gives up once stop (nil: never)
+// returns true, checked before each node it links; it reports whether it
+// finished. A pass cut short leaves a valid graph in which some nodes may
+// still be unreachable. (On a large graph with many stranded nodes a pass
+// can take minutes: a shard being closed must not wait for it.)
+func (g *Graph) ReconnectUntil(stop func() bool) (int, bool) {
 	s := g.getSearcher()
 	defer g.putSearcher(s)
-	return g.linkUnreachable(s, func(off uint32) bool { return g.node(off).state.Load()&stRemoved != 0 })
+	return g.linkUnreachable(s, func(off uint32) bool { return g.node(off).state.Load()&stRemoved != 0 }, stop)
 }
 
 // linkUnreachable walks the level-0 links from the entry point, not through
@@ -110,14 +120,16 @@ func (g *Graph) Reconnect() int {
 // node's own reach is then added to the walk, so a stranded group needs one
 // link. It walks again until a walk misses nothing, at most maxReachRounds
 // times, and returns the number of nodes it linked. Nodes whose Insert is
-// still running are left to it.
-func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool) int {
+// still running are left to it. The walks read links as searches do; each
+// node is linked under persistMu shared, which the caller must not hold.
+// It stops early, returning false, once stop (when not nil) returns true.
+func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool, stop func() bool) (int, bool) {
 	total := 0
 	var queue []uint32
 	for range maxReachRounds {
 		e := g.entry.Load()
 		if e == noEntry {
-			return total
+			return total, true
 		}
 		_, entry := unpackEntry(e)
 		dir := *g.chunks.Load()
@@ -131,7 +143,15 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool) int {
 				if st&(stInserted|stLinked|stDeleted|stRemoved) != stInserted|stLinked || seen.has(x) || isGone(x) {
 					continue
 				}
+				if stop != nil && stop() {
+					return total + linked, false
+				}
+				g.persistMu.RLock()
 				g.linkFromReached(s, x, entry, seen, isGone)
+				g.persistMu.RUnlock()
+				if g.afterReach != nil {
+					g.afterReach()
+				}
 				queue = g.walk(x, seen, isGone, queue)
 				linked++
 			}
@@ -141,7 +161,7 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool) int {
 			break
 		}
 	}
-	return total
+	return total, true
 }
 
 // linkFromReached adds level-0 links to x from up to reachLinks of the

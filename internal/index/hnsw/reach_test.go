@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/index"
@@ -318,5 +319,112 @@ func TestReplaceEntryBeyondVictims(t *testing.T) {
 	g.replaceEntry(gone)
 	if _, e := unpackEntry(g.entry.Load()); e != far {
 		t.Fatalf("entry point moved to %d", e)
+	}
+}
+
+// TestWriteToDuringReconnect strands a group of nodes (no level-0 link
+// leads to them) and saves the graph while Reconnect links them: the image
+// must not wait for the whole pass (a shard's checkpoint, which a shard
+// transfer starts with, waited minutes for it on a large graph), and the
+// loaded image plus another Reconnect must reach every node.
+func TestWriteToDuringReconnect(t *testing.T) {
+	g, st, _ := strandedGraph(t)
+	var img bytes.Buffer
+	saved := false
+	g.afterReach = func() {
+		if saved {
+			return
+		}
+		saved = true
+		done := make(chan error, 1)
+		go func() {
+			_, err := g.WriteTo(&img)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("WriteTo waited for the whole Reconnect pass")
+		}
+	}
+	if linked := g.Reconnect(); linked == 0 {
+		t.Fatal("Reconnect linked nothing")
+	}
+	if t.Failed() {
+		return
+	}
+	if !saved {
+		t.Fatal("no image was taken during Reconnect")
+	}
+	if un := g.Unreachable(); len(un) > 0 {
+		t.Fatalf("after Reconnect: %d unreachable", len(un))
+	}
+	g2, err := Load(&img, g.Options(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2.Reconnect()
+	if un := g2.Unreachable(); len(un) > 0 {
+		t.Fatalf("image saved mid-Reconnect, after another Reconnect: %d unreachable", len(un))
+	}
+}
+
+// strandedGraph builds a graph of 600 nodes and removes every level-0 link
+// to about 60 of them (not the entry point), which no search then reaches.
+func strandedGraph(t *testing.T) (*Graph, *index.Store, map[uint32]bool) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(5, 80))
+	st := index.NewStore(8)
+	g := New(Options{M: 8, EfConstruct: 32, Distance: api.DistanceEuclid}, st)
+	const n = 600
+	for off := range uint32(n) {
+		st.Set(off, randomVec(r, api.DistanceEuclid, 8))
+		g.Insert(off)
+	}
+	_, entry := unpackEntry(g.entry.Load())
+	stranded := map[uint32]bool{}
+	for off := uint32(100); off < 160; off++ {
+		if off != entry {
+			stranded[off] = true
+		}
+	}
+	for off := range uint32(n) {
+		lst := g.list(off, 0)
+		var keep []uint32
+		for i := 1; i <= int(lst[0]); i++ {
+			if !stranded[lst[i]] {
+				keep = append(keep, lst[i])
+			}
+		}
+		copy(lst[1:], keep)
+		lst[0] = uint32(len(keep))
+	}
+	if un := g.Unreachable(); len(un) < len(stranded) {
+		t.Fatalf("%d nodes unreachable, want at least %d", len(un), len(stranded))
+	}
+	return g, st, stranded
+}
+
+// TestReconnectUntilStops checks that ReconnectUntil gives up when told
+// (a closing shard does not wait for a pass) and that a later pass
+// finishes the work.
+func TestReconnectUntilStops(t *testing.T) {
+	g, _, _ := strandedGraph(t)
+	calls := 0
+	linked, done := g.ReconnectUntil(func() bool { calls++; return calls > 3 })
+	if done || linked != 3 {
+		t.Fatalf("ReconnectUntil stopped after %d links, done %v; want 3, false", linked, done)
+	}
+	if len(g.Unreachable()) == 0 {
+		t.Fatal("nothing left unreachable after a pass cut short")
+	}
+	if _, done := g.ReconnectUntil(nil); !done {
+		t.Fatal("an unbounded pass did not finish")
+	}
+	if un := g.Unreachable(); len(un) > 0 {
+		t.Fatalf("after Reconnect: %d unreachable", len(un))
 	}
 }

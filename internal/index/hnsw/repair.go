@@ -23,7 +23,8 @@ const repairBatch = 1024
 // Repair runs concurrently with Inserts, Deletes and Searches and holds no
 // lock for long: each list is rewritten under its own stripe, and the scan
 // takes persistMu shared in batches (the orphan pass holds it shared for one
-// read of every link, a few milliseconds per 100,000 nodes). Only one Repair should run at a time
+// read of every link, a few milliseconds per 100,000 nodes; the reachability
+// pass for one link at a time). Only one Repair should run at a time
 // (a second one concurrently is safe but duplicates work). If every node is
 // deleted, the entry point stays as a deleted node so that concurrent
 // inserts remain connected. Links to a deleted node created by an insert
@@ -77,6 +78,7 @@ func (g *Graph) Repair() int {
 	g.persistMu.RLock()
 	g.reconnectOrphans(s, isGone)
 	g.persistMu.RUnlock()
+	g.linkUnreachable(s, isGone, nil)
 
 	removed := 0
 	g.persistMu.RLock()
@@ -186,9 +188,9 @@ func (g *Graph) relink(s *searcher, off uint32, l int, isGone func(uint32) bool)
 // again: from the neighbours an insert would choose, and if the heuristic
 // of every one of those prunes the link, by replacing the farthest link of
 // the nearest one. Level 0, where searches must reach every node, is left
-// to linkUnreachable, which it calls last: a node can have incoming links
-// and still be unreachable (a group of nodes that only link to each other).
-// The scan costs one pass over every link.
+// to linkUnreachable, which Repair calls next: a node can have incoming
+// links and still be unreachable (a group of nodes that only link to each
+// other). The scan costs one pass over every link.
 func (g *Graph) reconnectOrphans(s *searcher, isGone func(uint32) bool) {
 	type key struct {
 		off   uint32
@@ -228,7 +230,6 @@ func (g *Graph) reconnectOrphans(s *searcher, isGone func(uint32) bool) {
 			}
 		}
 	}
-	g.linkUnreachable(s, isGone)
 }
 
 // reconnect gives x at least one incoming link on level l.
