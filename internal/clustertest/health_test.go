@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-db/shoal/internal/config"
 )
 
 type healthResult struct {
@@ -60,7 +62,9 @@ func metricValue(text, series string) float64 {
 // one replica per shard is red (the shard that lived on the removed peer
 // has no replica left), on every remaining node.
 func TestClusterHealth(t *testing.T) {
-	c := New(t, Options{})
+	// Without the allocator: healing would bring collection two back to
+	// its replication factor (two peers remain) before the yellow is seen.
+	c := New(t, Options{Configure: func(_ int, cfg *config.Config) { cfg.Cluster.AutoHeal = false }})
 	for i := range c.Nodes {
 		c.Start(i)
 	}
