@@ -254,7 +254,7 @@ func (p *plan) view(id api.PointID) *change {
 		return c
 	}
 	c := &change{id: id}
-	if off, ok := p.s.ids[id]; ok {
+	if off, ok := p.s.ids.lookup(id); ok {
 		c.exists, c.hadOld, c.oldOff = true, true, off
 		c.payload = p.s.payloads[off]
 		c.vectors = p.s.vectorsAt(off, nil)
@@ -276,7 +276,7 @@ func (p *plan) peek(id api.PointID) (exists bool, payload api.Payload, has func(
 			return ok || okSparse || okMulti
 		}
 	}
-	off, ok := p.s.ids[id]
+	off, ok := p.s.ids.lookup(id)
 	if !ok {
 		return false, nil, nil
 	}
@@ -321,7 +321,7 @@ func (p *plan) selectPoints(ids []api.PointID, f *api.Filter, mustExist bool) ([
 		}
 		var out []api.PointID
 		p.s.live.each(func(off uint32) bool {
-			id := p.s.offID[off]
+			id := p.s.ids.at(off)
 			if m.Match(id, p.s.payloads[off], p.s.hasVectorFunc(off)) {
 				out = append(out, id)
 			}
@@ -765,7 +765,7 @@ func (s *Shard) publish(p *plan, seq uint64) {
 				delete(ms.vecs, old)
 			}
 			if !c.exists {
-				delete(s.ids, c.id)
+				s.ids.unbind(c.id)
 			}
 		}
 		if !c.exists {
@@ -790,8 +790,7 @@ func (s *Shard) publish(p *plan, seq uint64) {
 			}
 			s.live.set(off)
 			s.nLive++
-			s.offID[off] = c.id
-			s.ids[c.id] = off
+			s.ids.bind(c.id, off)
 		}
 		s.version[off] = seq
 		s.payloads[off] = c.payload

@@ -13,7 +13,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/index/sparse"
 )
@@ -537,7 +536,7 @@ func (s *Shard) loadCompacted(dir string) (*Shard, error) {
 		opts:   opts,
 		log:    s.log,
 		db:     db,
-		ids:    make(map[api.PointID]uint32, s.nLive),
+		ids:    newPointIDs(s.nLive),
 		spaces: make(map[string]*space),
 		sparse: make(map[string]*sparseSpace),
 		multi:  make(map[string]*multiSpace),
@@ -612,7 +611,7 @@ func (s *Shard) remapGraphs(ns *Shard) {
 			if off >= s.nextOff || !s.live.has(off) || !sp.has.has(off) {
 				return 0, false
 			}
-			no, ok := ns.ids[s.offID[off]]
+			no, ok := ns.ids.lookup(s.ids.at(off))
 			return no, ok
 		})
 		sp.repairMu.Unlock()
@@ -643,7 +642,7 @@ func (s *Shard) remapGraphs(ns *Shard) {
 // mu exclusively.
 func (s *Shard) adopt(ns *Shard) {
 	s.lastSeq, s.nextOff = ns.lastSeq, ns.nextOff
-	s.ids, s.offID, s.version, s.payloads = ns.ids, ns.offID, ns.version, ns.payloads
+	s.ids, s.version, s.payloads = ns.ids, ns.version, ns.payloads
 	s.live, s.nLive = ns.live, ns.nLive
 	*s.pidx = *ns.pidx // (the object stays, as CreatePayloadIndex keeps it)
 	s.logFirst, s.logFirstOff, s.logSizes, s.logBytes = ns.logFirst, ns.logFirstOff, ns.logSizes, ns.logBytes

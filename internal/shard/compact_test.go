@@ -124,7 +124,7 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 				}
 				if err != nil || len(hits) != 1 || hits[0].ID.Num != 1_000_000 || hits[0].Score != 0 || hits[0].Payload["anchor"] != true {
 					s.mu.RLock()
-					off := s.ids[api.NumID(1_000_000)]
+					off, _ := s.ids.lookup(api.NumID(1_000_000))
 					sp := s.spaces[""]
 					g := sp.graph.Load()
 					inG := g != nil && g.Contains(off)
@@ -207,7 +207,7 @@ func TestCompactionBoundsGrowth(t *testing.T) {
 
 	live := uint32(n + 1)
 	s.mu.RLock()
-	next, arrays, storeCap := s.nextOff, len(s.offID), s.spaces[""].store.Cap()
+	next, arrays, storeCap := s.nextOff, s.ids.capacity(), s.spaces[""].store.Cap()
 	s.mu.RUnlock()
 	g := s.spaces[""].graph.Load()
 	heap, disk := heapBytes(), dirSize(t, dir)

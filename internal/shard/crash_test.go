@@ -309,7 +309,7 @@ func verifyModel(t *testing.T, s *Shard, m model, round int) {
 		return
 	}
 	for id, p := range m {
-		off := s.ids[api.NumID(id)]
+		off, _ := s.ids.lookup(api.NumID(id))
 		if !g.Contains(off) {
 			t.Fatalf("round %d: point %d (offset %d) is not in the graph after WaitIndexed", round, id, off)
 		}

@@ -138,7 +138,7 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 	t := &topK{k: req.Limit}
 	score := func(off uint32) {
 		vs, ok := ms.vecs[off]
-		if !ok || !s.live.has(off) || (m != nil && !m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off))) {
+		if !ok || !s.live.has(off) || (m != nil && !m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off))) {
 			return
 		}
 		t.offer(hit{off, -MaxSim(req.Multi, vs)})
@@ -175,7 +175,7 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 			break
 		}
 		out = append(out, api.ScoredPoint{
-			ID:      s.offID[h.off],
+			ID:      s.ids.at(h.off),
 			Version: s.version[h.off],
 			Score:   sc,
 			Payload: filter.Select(s.payloads[h.off], req.WithPayload),

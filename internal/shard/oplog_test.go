@@ -49,7 +49,7 @@ func checkVectorKeys(t testing.TB, s *Shard) int {
 			deadOffs[off] = true
 		}
 	}
-	for id, off := range s.ids {
+	s.ids.each(func(id api.PointID, off uint32) {
 		for name, sp := range s.spaces {
 			if sp.has.has(off) && !stored[off][name] {
 				t.Fatalf("point %s: vector %q at offset %d is not stored", id, name, off)
@@ -58,7 +58,7 @@ func checkVectorKeys(t testing.TB, s *Shard) int {
 				t.Fatalf("point %s: vector %q at offset %d is stored but the point has no such vector", id, name, off)
 			}
 		}
-	}
+	})
 	return len(deadOffs)
 }
 

@@ -134,7 +134,7 @@ func TestProductTrainingOffTheWriterLock(t *testing.T) {
 	sp := s.spaces[""]
 	codes, spare := sp.quant.codes, s.nextOff+5
 	for i := 0; i < 1200; i += 7 {
-		off, ok := s.ids[api.NumID(uint64(i))]
+		off, ok := s.ids.lookup(api.NumID(uint64(i)))
 		if !ok {
 			s.mu.Unlock()
 			t.Fatalf("point %d not found", i)

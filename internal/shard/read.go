@@ -101,7 +101,7 @@ func (s *Shard) ReadOps(ctx context.Context, from uint64, fn func(seq uint64, op
 
 // record builds the record of the point at off. Caller holds mu.
 func (s *Shard) record(off uint32, withPayload *api.PayloadSelector, withVector *api.VectorSelector) api.Record {
-	return api.Record{ID: s.offID[off], Payload: filter.Select(s.payloads[off], withPayload), Vector: s.selectVectors(off, withVector), Sparse: s.selectSparse(off, withVector), Multi: s.selectMulti(off, withVector)}
+	return api.Record{ID: s.ids.at(off), Payload: filter.Select(s.payloads[off], withPayload), Vector: s.selectVectors(off, withVector), Sparse: s.selectSparse(off, withVector), Multi: s.selectMulti(off, withVector)}
 }
 
 // selectSparse returns the sparse vectors selected by sel at off (the
@@ -137,7 +137,7 @@ func (s *Shard) Get(ctx context.Context, ids []api.PointID, withPayload *api.Pay
 	}
 	out := make([]api.Record, 0, len(ids))
 	for _, id := range ids {
-		if off, ok := s.ids[id]; ok {
+		if off, ok := s.ids.lookup(id); ok {
 			out = append(out, s.record(off, withPayload, withVector))
 		}
 	}
@@ -199,7 +199,7 @@ func (s *Shard) Scroll(ctx context.Context, req ScrollRequest) ([]api.Record, er
 		}
 		// The in-memory state is authoritative for readers: a record
 		// committed but not yet published is skipped.
-		off, ok := s.ids[id]
+		off, ok := s.ids.lookup(id)
 		if !ok {
 			continue
 		}
@@ -248,7 +248,7 @@ func (s *Shard) scrollOrdered(ctx context.Context, req ScrollRequest, m *filter.
 				return false
 			}
 		}
-		if !s.live.has(off) || (m != nil && !m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off))) {
+		if !s.live.has(off) || (m != nil && !m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off))) {
 			return true
 		}
 		r := s.record(off, req.WithPayload, req.WithVector)
@@ -303,7 +303,7 @@ func (s *Shard) matching(ctx context.Context, m *filter.Matcher, fn func(off uin
 				return false
 			}
 		}
-		if m == nil || m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)) {
+		if m == nil || m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)) {
 			fn(off)
 		}
 		return true
@@ -322,7 +322,7 @@ func (s *Shard) matchingFilter(ctx context.Context, f *api.Filter, m *filter.Mat
 						return err
 					}
 				}
-				if s.live.has(off) && m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)) {
+				if s.live.has(off) && m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)) {
 					fn(off)
 				}
 			}
@@ -373,7 +373,7 @@ func (s *Shard) Facet(ctx context.Context, key string, f *api.Filter, limit int,
 	var allow func(uint32) bool
 	if m != nil {
 		allow = func(off uint32) bool {
-			return s.live.has(off) && m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off))
+			return s.live.has(off) && m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off))
 		}
 	} else {
 		allow = s.live.has
@@ -475,9 +475,9 @@ func (s *Shard) Sample(ctx context.Context, n int, f *api.Filter) ([]api.PointID
 	err = s.matchingFilter(ctx, f, m, func(off uint32) {
 		seen++
 		if len(out) < n {
-			out = append(out, s.offID[off])
+			out = append(out, s.ids.at(off))
 		} else if j := rand.IntN(seen); j < n {
-			out[j] = s.offID[off]
+			out[j] = s.ids.at(off)
 		}
 	})
 	if err != nil {

@@ -167,7 +167,7 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 		distOf = func(off uint32) float32 { return sp.distTo(q, off) }
 	}
 	allow := func(off uint32) bool {
-		return s.live.has(off) && sp.has.has(off) && (m == nil || m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)))
+		return s.live.has(off) && sp.has.has(off) && (m == nil || m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)))
 	}
 	qs, err := sp.quantPlan(req)
 	if err != nil {
@@ -190,7 +190,7 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 			}
 		}
 		out = append(out, api.ScoredPoint{
-			ID:      s.offID[h.off],
+			ID:      s.ids.at(h.off),
 			Version: s.version[h.off],
 			Score:   score,
 			Payload: filter.Select(s.payloads[h.off], req.WithPayload),
@@ -232,7 +232,7 @@ func (s *Shard) searchSparseHits(ctx context.Context, ss *sparseSpace, req Searc
 			break
 		}
 		out = append(out, api.ScoredPoint{
-			ID:      s.offID[h.Off],
+			ID:      s.ids.at(h.Off),
 			Version: s.version[h.Off],
 			Score:   h.Score,
 			Payload: filter.Select(s.payloads[h.Off], req.WithPayload),
@@ -410,7 +410,7 @@ func (s *Shard) scanExact(ctx context.Context, sp *space, m *filter.Matcher, fn 
 		if !sp.has.has(off) {
 			return true
 		}
-		if m != nil && !m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)) {
+		if m != nil && !m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)) {
 			return true
 		}
 		fn(off)

@@ -183,8 +183,7 @@ type Shard struct {
 	closed   bool
 	lastSeq  uint64
 	nextOff  uint32
-	ids      map[api.PointID]uint32
-	offID    []api.PointID // id at each offset
+	ids      pointIDs      // id to offset and offset to id
 	version  []uint64      // version at each offset
 	payloads []api.Payload // payload at each offset (nil: none)
 	live     bitset        // offsets of current points
@@ -266,7 +265,7 @@ func Open(opts Options) (*Shard, error) {
 	s := &Shard{
 		opts:     opts,
 		log:      opts.Logger.With("shard", opts.ID),
-		ids:      make(map[api.PointID]uint32),
+		ids:      newPointIDs(0),
 		spaces:   make(map[string]*space),
 		sparse:   make(map[string]*sparseSpace),
 		multi:    make(map[string]*multiSpace),
@@ -410,8 +409,7 @@ func (s *Shard) load() error {
 			return fmt.Errorf("cannot read point %s: offset %d beyond next offset %d: %w", id, h.Offset, s.nextOff, errCorrupt)
 		}
 		off := h.Offset
-		s.ids[id] = off
-		s.offID[off] = id
+		s.ids.bind(id, off)
 		s.version[off] = h.Version
 		s.payloads[off] = h.Payload
 		s.live.set(off)
@@ -529,17 +527,16 @@ func (s *Shard) readMeta() (meta, error) {
 // growTo makes the per-offset arrays hold n offsets. Caller holds mu (or is
 // the only user).
 func (s *Shard) growTo(n uint32) {
-	if int(n) <= len(s.offID) {
+	if int(n) <= s.ids.capacity() {
 		return
 	}
-	c := max(int(n), 2*len(s.offID), 64)
-	offID := make([]api.PointID, c)
-	copy(offID, s.offID)
+	c := max(int(n), 2*s.ids.capacity(), 64)
+	s.ids.grow(c)
 	version := make([]uint64, c)
 	copy(version, s.version)
 	payloads := make([]api.Payload, c)
 	copy(payloads, s.payloads)
-	s.offID, s.version, s.payloads = offID, version, payloads
+	s.version, s.payloads = version, payloads
 }
 
 // loadLog finds the first logged operation and the size of each one.

@@ -130,7 +130,7 @@ func (s *Shard) SparseStats(ctx context.Context, name string, dims []uint32) (n 
 func (s *Shard) searchSparse(ctx context.Context, ss *sparseSpace, req SearchRequest, m *filter.Matcher) ([]sparse.Result, error) {
 	q := toIndexVector(*req.Sparse)
 	allow := func(off uint32) bool {
-		return s.live.has(off) && (m == nil || m.Match(s.offID[off], s.payloads[off], s.hasVectorFunc(off)))
+		return s.live.has(off) && (m == nil || m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)))
 	}
 	exact := req.Params.Exact
 	var cands []uint32

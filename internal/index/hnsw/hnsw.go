@@ -7,7 +7,8 @@
 // chunks of 1024 nodes: one flat []uint32 with a fixed-size level-0
 // neighbour list per node (a count followed by 2·M slots) and a small record
 // per node with its state, its level and, for the few nodes above level 0,
-// one []uint32 holding all upper-level lists (count + M slots each). The
+// one array holding all upper-level lists (count + M slots each), referenced
+// by a pointer. The
 // chunk directory is copy-on-write, so growth never moves node data.
 //
 // # Concurrency
@@ -32,6 +33,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/index"
@@ -77,12 +79,31 @@ const (
 	stRemoved                     // Repair unlinked it; its lists are empty
 )
 
-// node is the per-node record beside the level-0 list.
+// node is the per-node record beside the level-0 list. It takes 16 bytes
+// (every point of a collection has one).
 type node struct {
 	state atomic.Uint32
 	// level and upper are written once, before the node is linked anywhere.
 	level int32
-	upper []uint32 // level × (1+M): count, then M slots, per level 1..level
+	// upper is the first of the node's level × (1+M) uint32s of upper
+	// lists (count, then M slots, per level 1..level), nil at level 0: a
+	// pointer rather than a slice header, whose length follows from level.
+	upper *uint32
+}
+
+// uppers returns n's upper lists (nil at level 0).
+func (n *node) uppers(m int) []uint32 {
+	if n.upper == nil {
+		return nil
+	}
+	return unsafe.Slice(n.upper, int(n.level)*(1+m))
+}
+
+// allocUpper gives n (of level > 0, set before) zeroed upper lists.
+func (n *node) allocUpper(m int) {
+	if n.level > 0 {
+		n.upper = &make([]uint32, int(n.level)*(1+m))[0]
+	}
 }
 
 type chunk struct {
@@ -237,7 +258,7 @@ func (g *Graph) MemoryBytes() int64 {
 		b += int64(len(c.links))*4 + int64(len(c.nodes))*int64(nodeSize)
 		for i := range c.nodes {
 			if c.nodes[i].state.Load()&stInserted != 0 {
-				b += int64(cap(c.nodes[i].upper)) * 4
+				b += int64(len(c.nodes[i].uppers(g.m))) * 4
 			}
 		}
 	}
@@ -245,7 +266,7 @@ func (g *Graph) MemoryBytes() int64 {
 }
 
 // nodeSize is the size of a node record in bytes.
-const nodeSize = 4 + 4 + 24
+const nodeSize = int(unsafe.Sizeof(node{}))
 
 // grow makes sure off is backed by a chunk.
 func (g *Graph) grow(off uint32) {
@@ -290,7 +311,7 @@ func (g *Graph) list(off uint32, l int) []uint32 {
 		i := int(off&(chunkLen-1)) * g.stride
 		return c.links[i : i+g.stride : i+g.stride]
 	}
-	up := c.nodes[off&(chunkLen-1)].upper
+	up := c.nodes[off&(chunkLen-1)].uppers(g.m)
 	i := (l - 1) * (1 + g.m)
 	return up[i : i+1+g.m : i+1+g.m]
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -557,4 +558,47 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// vecScorer is a Scorer by the stored vectors; batchScorer adds DistBatch
+// and counts its calls.
+type vecScorer struct {
+	q []float32
+	s *index.Store
+}
+
+func (v vecScorer) Dist(off uint32) float32 { return -vecmath.Dot(v.q, v.s.Get(off)) }
+func (v vecScorer) Prefetch(uint32)         {}
+
+type batchScorer struct {
+	vecScorer
+	calls *int
+}
+
+func (b batchScorer) DistBatch(offs []uint32, out []float32) {
+	*b.calls++
+	for i, off := range offs {
+		out[i] = b.Dist(off)
+	}
+}
+
+// TestBatchScorerMatchesSearch checks that SearchScorer scores by
+// DistBatch when the scorer has it, and finds what Search finds.
+func TestBatchScorerMatchesSearch(t *testing.T) {
+	const n, dim = 2000, 16
+	d := api.DistanceDot
+	r := rand.New(rand.NewPCG(4, 4))
+	s := randomStore(r, d, n, dim)
+	g := build(t, Options{M: 8, EfConstruct: 64, Distance: d, Seed: 4}, s, n, 1)
+	for _, q := range queries(r, d, 20, dim) {
+		calls := 0
+		a := g.Search(q, 10, 50, func(off uint32) bool { return off%3 != 0 })
+		b := g.SearchScorer(batchScorer{vecScorer{q, s}, &calls}, 10, 50, func(off uint32) bool { return off%3 != 0 })
+		if calls == 0 {
+			t.Fatal("DistBatch was not called")
+		}
+		if !slices.Equal(a, b) {
+			t.Fatalf("Search %v != SearchScorer with DistBatch %v", a, b)
+		}
+	}
 }

@@ -31,9 +31,7 @@ func (g *Graph) Insert(off uint32) {
 	g.live.Add(1)
 	level := g.randomLevel(off)
 	nd.level = int32(level)
-	if level > 0 {
-		nd.upper = make([]uint32, level*(1+g.m))
-	}
+	nd.allocUpper(g.m)
 	nd.state.Or(stInserted) // publishes level and upper to Repair and WriteTo
 	if g.afterPublish != nil {
 		g.afterPublish(off)

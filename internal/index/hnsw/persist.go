@@ -223,9 +223,7 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 		}
 		nd := g.node(off)
 		nd.level = int32(level)
-		if level > 0 {
-			nd.upper = make([]uint32, level*(1+g.m))
-		}
+		nd.allocUpper(g.m)
 		switch code {
 		case fileLive:
 			nd.state.Store(stInserted | stLinked)

@@ -36,9 +36,7 @@ func (g *Graph) Remap(store *index.Store, to func(off uint32) (uint32, bool)) *G
 			ng.grow(no)
 			nn := ng.node(no)
 			nn.level = int32(level)
-			if level > 0 {
-				nn.upper = make([]uint32, level*(1+ng.m))
-			}
+			nn.allocUpper(ng.m)
 			for l := 0; l <= level; l++ {
 				src, dst := g.list(off, l), ng.list(no, l)
 				k := 0

@@ -23,6 +23,7 @@ type searcher struct {
 	tmp    []index.Result   // candidates for neighbour selection
 	levels [][]index.Result // an insert's chosen neighbours, by level from its top
 	next   []uint32         // unvisited neighbours of the node being expanded
+	dists  []float32        // their distances, from a BatchScorer
 }
 
 // prefetchAhead is how many neighbours' vectors are prefetched ahead of the
@@ -33,6 +34,7 @@ const prefetchAhead = 2
 // query vector through the raw kernel, or an arbitrary function.
 type scorer struct {
 	ext   Scorer
+	batch BatchScorer // ext, when it scores batches
 	q     []float32
 	kern  func(a, b []float32) float32
 	tkern func(q []float32, b []byte) float32 // a float16 or uint8 store's kernel, else nil
@@ -90,10 +92,22 @@ type Scorer interface {
 	Prefetch(off uint32)
 }
 
+// BatchScorer is a Scorer that also scores the unvisited neighbours of the
+// node a search expands in one call, prefetching ahead in its own loop:
+// DistBatch sets out[i] to Dist(offs[i]) (len(out) == len(offs)). It saves
+// the search two dynamic calls per distance, which are a noticeable share
+// of a distance by small codes.
+type BatchScorer interface {
+	Scorer
+	DistBatch(offs []uint32, out []float32)
+}
+
 // SearchScorer is Search with the distances of sc (which prefetches its
-// data ahead, as the search does for the stored vectors).
+// data ahead, as the search does for the stored vectors; a BatchScorer
+// scores each expanded node's neighbours in one call).
 func (g *Graph) SearchScorer(sc Scorer, k, ef int, allow func(off uint32) bool) []index.Result {
 	s := scorer{ext: sc}
+	s.batch, _ = sc.(BatchScorer)
 	return g.search(&s, k, ef, allow)
 }
 
@@ -251,17 +265,30 @@ func (g *Graph) searchLayer(s *searcher, sc *scorer, eps []index.Result, ef, l i
 			}
 		}
 		s.next = next
-		pf := sc.prefetches()
-		if pf {
+		batch := sc.batch != nil
+		pf := !batch && sc.prefetches()
+		if batch {
+			if cap(s.dists) < len(next) {
+				s.dists = make([]float32, len(next), 2*len(next))
+			}
+			s.dists = s.dists[:len(next)]
+			sc.batch.DistBatch(next, s.dists)
+		} else if pf {
 			for j := 0; j < min(prefetchAhead, len(next)); j++ {
 				sc.prefetch(next[j])
 			}
 		}
 		for j, n := range next {
-			if pf && j+prefetchAhead < len(next) {
+			var d float32
+			switch {
+			case batch:
+				d = s.dists[j]
+			case pf && j+prefetchAhead < len(next):
 				sc.prefetch(next[j+prefetchAhead])
+				d = sc.dist(n)
+			default:
+				d = sc.dist(n)
 			}
-			d := sc.dist(n)
 			if d >= bound || (gone && g.removed(n)) {
 				continue // unlinked by Repair: a stale link, see greedy
 			}

@@ -66,3 +66,45 @@ func TestScalarQuantileAndClamp(t *testing.T) {
 		t.Fatalf("degenerate range: sum %d", s)
 	}
 }
+
+// TestScalarDistBatch checks that DistBatch gives exactly Dist's distances
+// for every distance function, including offsets never set, released or
+// beyond the codes (zero codes).
+func TestScalarDistBatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const dim, n = 100, 3000
+	vecs := make([][]float32, n)
+	for i := range vecs {
+		vecs[i] = make([]float32, dim)
+		for j := range vecs[i] {
+			vecs[i][j] = float32(r.NormFloat64())
+		}
+	}
+	for _, d := range []api.Distance{api.DistanceEuclid, api.DistanceDot, api.DistanceCosine, api.DistanceManhattan} {
+		q := TrainScalar(d, dim, vecs, 0.99)
+		codes := NewCodes(q)
+		for i, v := range vecs {
+			if i != 7 { // offset 7 is never set
+				codes.Set(uint32(i), v)
+			}
+		}
+		codes.ReleaseChunk(1) // offsets 1024..2047 read as zero codes
+		s := codes.Searcher(q.Query(vecs[r.IntN(n)]))
+		for _, size := range []int{0, 1, 2, 3, 33} {
+			offs := make([]uint32, size)
+			for i := range offs {
+				offs[i] = uint32(r.IntN(n + 500)) // some beyond the codes
+			}
+			if size > 2 {
+				offs[0], offs[1] = 7, 1500
+			}
+			out := make([]float32, size)
+			s.DistBatch(offs, out)
+			for i, off := range offs {
+				if want := s.Dist(off); out[i] != want {
+					t.Fatalf("%s: offset %d: DistBatch %v, Dist %v", d, off, out[i], want)
+				}
+			}
+		}
+	}
+}
