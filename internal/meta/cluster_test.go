@@ -10,6 +10,17 @@ func peerCmd(typ string, id uint64, addr string) *Command {
 	return &Command{V: ClusterCommandVersion, Type: typ, Peer: &Peer{ID: id, Addr: addr}}
 }
 
+// threePeers returns the state of cluster c1 with peers 1, 2 and 3 at
+// a:1, b:1 and c:1.
+func threePeers(t *testing.T) *State {
+	t.Helper()
+	s := NewState()
+	mustApply(t, s,
+		&Command{V: ClusterCommandVersion, Type: TypeInitCluster, ClusterID: "c1"},
+		peerCmd(TypeAddPeer, 1, "a:1"), peerCmd(TypeAddPeer, 2, "b:1"), peerCmd(TypeAddPeer, 3, "c:1"))
+	return s
+}
+
 func TestClusterCommands(t *testing.T) {
 	s := NewState()
 	wantErr(t, s, &Command{V: 2, Type: TypeAddPeer, Peer: &Peer{ID: 1, Addr: "a:1"}}, api.KindBadInput, "version 3")
@@ -66,13 +77,11 @@ func TestClusterCommands(t *testing.T) {
 	wantErr(t, s, peerCmd(TypeAddPeer, 2, "b:9"), api.KindBadInput, "was removed")
 }
 
-// TestReadmitPeer takes a removed peer back, holding no replica; only a
-// removed peer, at a free address, in a command of version 6.
+// TestReadmitPeer takes a replaced peer back, holding no replica; only a
+// peer removed as replaced (not by an operator), at a free address, in a
+// command of version 6.
 func TestReadmitPeer(t *testing.T) {
-	s := NewState()
-	mustApply(t, s,
-		&Command{V: ClusterCommandVersion, Type: TypeInitCluster, ClusterID: "c1"},
-		peerCmd(TypeAddPeer, 1, "a:1"), peerCmd(TypeAddPeer, 2, "b:1"), peerCmd(TypeAddPeer, 3, "c:1"))
+	s := threePeers(t)
 	cfg := testConfig(4)
 	cfg.Params.ShardNumber = 2
 	mustApply(t, s, &Command{V: ClusterCommandVersion, Type: TypeCreateCollection, Collection: "x", Config: cfg, Generation: 7,

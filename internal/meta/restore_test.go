@@ -81,10 +81,7 @@ func TestRestoreCollection(t *testing.T) {
 // the staged ones, all Active, in a new epoch, the other shards untouched;
 // and the refusals that leave the state unchanged.
 func TestRestoreShard(t *testing.T) {
-	s := NewState()
-	mustApply(t, s,
-		&Command{V: ClusterCommandVersion, Type: TypeInitCluster, ClusterID: "c1"},
-		peerCmd(TypeAddPeer, 1, "a:1"), peerCmd(TypeAddPeer, 2, "b:1"), peerCmd(TypeAddPeer, 3, "c:1"))
+	s := threePeers(t)
 	cfg := testConfig(4)
 	cfg.Params.ShardNumber = 2
 	mustApply(t, s, &Command{V: RestoreCommandVersion, Type: TypeRestoreCollection, Collection: "r", Config: cfg, Generation: 9,
