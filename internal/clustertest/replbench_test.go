@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -77,6 +78,7 @@ func TestReplicationNumbers(t *testing.T) {
 	singleClients := []qdrant.PointsClient{dial(single.Nodes[0].Srv.GRPCAddr())}
 
 	const batch, workers = 256, 4
+	var tail string // the last import's p90 and slowest batch, for the log
 	importInto := func(clients []qdrant.PointsClient, name string) (float64, time.Duration) {
 		var mu sync.Mutex
 		var lat []time.Duration
@@ -116,6 +118,7 @@ func TestReplicationNumbers(t *testing.T) {
 		wg.Wait()
 		took := time.Since(start)
 		slices.Sort(lat)
+		tail = fmt.Sprintf("p90 %v, slowest %v", lat[len(lat)*9/10].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 		return float64(len(base)) / took.Seconds(), lat[len(lat)/2]
 	}
 	create := func(cl *Cluster, name string, rf int) {
@@ -169,8 +172,8 @@ func TestReplicationNumbers(t *testing.T) {
 		res[cfg].p50 = append(res[cfg].p50, p50)
 		cpu := processCPU(t) - cpu0
 		res[cfg].cpu = append(res[cfg].cpu, cpu)
-		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v, process CPU %v (%.1f ms per 1,000 points)",
-			round, cfg, pps, p50.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(len(base))*1000)
+		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v (%s), process CPU %v (%.1f ms per 1,000 points)",
+			round, cfg, pps, p50.Round(time.Millisecond), tail, cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(len(base))*1000)
 		// The round's collection goes (its indexing with it), so that the
 		// next round does not compete with this one's unindexed vectors:
 		// which configuration came before would otherwise decide how much

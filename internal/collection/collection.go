@@ -49,6 +49,9 @@ type Options struct {
 	Logger *slog.Logger
 	// IndexingThreads is passed to every shard (0: the shard's default).
 	IndexingThreads int
+	// Writes is passed to every shard (shard.Options.Writes: the node's
+	// record of write activity, which indexers yield to).
+	Writes *shard.WriteActivity
 	// MinFreeDiskBytes is passed to every shard (shard.Options: 0 is
 	// shard.DefaultMinFreeDiskBytes, negative turns the check off).
 	MinFreeDiskBytes int64
@@ -187,6 +190,7 @@ func (c *Collection) openShards(cfg api.CollectionConfig, indexes map[string]api
 			Optimizers:       cfg.OptimizerConfig,
 			PayloadIndexes:   indexes,
 			IndexingThreads:  c.opts.IndexingThreads,
+			Writes:           c.opts.Writes,
 			MinFreeDiskBytes: c.opts.MinFreeDiskBytes,
 			Logger:           c.log,
 		}

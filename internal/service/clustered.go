@@ -67,7 +67,7 @@ func newClustered(opts Options) (*Service, error) {
 	if opts.RemoteShard == nil {
 		return nil, errors.New("cannot start service: cluster mode needs RemoteShard")
 	}
-	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster,
+	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster, writes: new(shard.WriteActivity),
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}, gens: map[string]uint64{},
 		sets: map[string][]*replicaSet{}, boot: newBootID()}
 	s.initSlots()
@@ -405,6 +405,7 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		PayloadIndexes:   m.PayloadIndexes,
 		Logger:           s.log,
 		IndexingThreads:  s.opts.IndexingThreads,
+		Writes:           s.writes,
 		MinFreeDiskBytes: s.opts.MinFreeDiskBytes,
 		Resolver:         s.resolver,
 		ShardOptions:     s.opts.ShardOptions,

@@ -158,6 +158,8 @@ func (s *Service) write(ctx context.Context, collection string, ops []api.Update
 		return nil, err
 	}
 	defer release()
+	s.writes.Begin()
+	defer s.writes.End()
 	return withHeld(s, ctx, collection, auth.Write, func(ctx context.Context, c *coll.Collection) ([]api.UpdateResult, error) {
 		total := 0
 		for i := range ops {

@@ -649,6 +649,8 @@ func (s *Service) PrimaryWrite(ctx context.Context, name string, gen uint64, idx
 	if sp.Primary() != s.cluster.ID() || p == nil {
 		return 0, api.ErrUnavailable("peer %d is not the primary of shard %d of collection %s", s.cluster.ID(), idx, name)
 	}
+	s.writes.Begin()
+	defer s.writes.End()
 	return p.Write(ctx, op, wcf(c))
 }
 

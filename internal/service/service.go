@@ -212,6 +212,9 @@ type Service struct {
 	log    *slog.Logger
 	limits Limits
 	meta   *meta.Store // standalone only
+	// writes is the node's record of write activity, shared by every
+	// shard it opens: indexers yield to writes anywhere on the node.
+	writes *shard.WriteActivity
 	// cluster is opts.Cluster (nil on a standalone node).
 	cluster Cluster
 
@@ -287,7 +290,7 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot start service: %w", err)
 	}
-	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), meta: store,
+	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), meta: store, writes: new(shard.WriteActivity),
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}}
 	s.initSlots()
 	st := store.State()
@@ -478,6 +481,7 @@ func (s *Service) openCollection(name string, m *meta.Collection) (*collection.C
 		PayloadIndexes:   m.PayloadIndexes,
 		Logger:           s.log,
 		IndexingThreads:  s.opts.IndexingThreads,
+		Writes:           s.writes,
 		MinFreeDiskBytes: s.opts.MinFreeDiskBytes,
 		Resolver:         s.resolver,
 		ShardOptions:     s.opts.ShardOptions,

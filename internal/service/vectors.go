@@ -129,6 +129,7 @@ func (s *Service) vectorOptions(name string, m *meta.Collection) collection.Opti
 		PayloadIndexes:   m.PayloadIndexes,
 		Logger:           s.log,
 		IndexingThreads:  s.opts.IndexingThreads,
+		Writes:           s.writes,
 		MinFreeDiskBytes: s.opts.MinFreeDiskBytes,
 		ShardOptions:     s.opts.ShardOptions,
 	}

@@ -68,12 +68,12 @@ func (s *Shard) Prepare(ctx context.Context, op *api.UpdateOperation) (*Pending,
 	if op == nil || countOps(op) != 1 {
 		return nil, api.ErrBadInput("an update operation must have exactly one action")
 	}
-	s.writes.begin()
+	s.writes.Begin()
 	s.writeMu.Lock()
 	pd, err := s.prepareLocked(ctx, op)
 	if err != nil {
 		s.writeMu.Unlock()
-		s.writes.end()
+		s.writes.End()
 		return nil, err
 	}
 	return pd, nil
@@ -146,7 +146,7 @@ func (pd *Pending) Commit() (uint64, error) {
 	}
 	pd.done = true
 	s := pd.s
-	defer s.writes.end()
+	defer s.writes.End()
 	defer s.writeMu.Unlock()
 	defer pd.b.Close()
 	if err := commitBatch(pd.b, !s.noSync); err != nil {
@@ -210,7 +210,7 @@ func (pd *Pending) Abort() {
 	pd.done = true
 	pd.b.Close()
 	pd.s.writeMu.Unlock()
-	pd.s.writes.end()
+	pd.s.writes.End()
 }
 
 func countOps(op *api.UpdateOperation) int {

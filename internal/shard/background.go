@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"cmp"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +30,8 @@ func (s *Shard) startBackground() {
 func (s *Shard) startWorkers() {
 	for _, sp := range s.spaces {
 		sp.degraded = func() { s.rebuildGraph(sp) }
-		sp.writes = &s.writes
+		sp.writes = s.writes
+		sp.yieldAge = cmp.Or(s.opts.yieldAge, sp.yieldAge)
 		sp.gate = s.opts.BeforeIndexBatch
 		for range sp.threads {
 			s.bgWG.Add(1)

@@ -540,6 +540,7 @@ func (s *Shard) loadCompacted(dir string) (*Shard, error) {
 		spaces: make(map[string]*space),
 		sparse: make(map[string]*sparseSpace),
 		multi:  make(map[string]*multiSpace),
+		writes: s.writes,
 	}
 	ns.disk = newDiskGuard(dir, -1, s.log)
 	ns.noIndexFiles = true

@@ -561,12 +561,17 @@ func TestReconcileDeadIndexFile(t *testing.T) {
 }
 
 // TestIndexerYieldsToWritersButProgresses checks both sides of the writer
-// priority: while a write is in flight, workers wait before each batch (so
-// indexing slows down), but never for more than yieldMax at a time, so that
-// a writer that never finishes cannot stall indexing.
+// priority: while a write is in flight anywhere on the node (here on
+// another shard sharing the node's WriteActivity), workers insert nothing,
+// but only until the queued vectors have waited yieldAge, so that a writer
+// that never finishes cannot stall indexing.
 func TestIndexerYieldsToWritersButProgresses(t *testing.T) {
+	node := new(WriteActivity)
 	opts := indexedOptions(t.TempDir(), 8, api.DistanceEuclid)
 	opts.noIndexer = true
+	opts.Writes = node
+	const age = 600 * time.Millisecond
+	opts.yieldAge = age
 	s := openShard(t, opts)
 	r := rand.New(rand.NewPCG(9, 10))
 	const n = 32 * 20 // 20 worker batches
@@ -574,24 +579,95 @@ func TestIndexerYieldsToWritersButProgresses(t *testing.T) {
 	for i := range ps {
 		ps[i] = pt(uint64(i), randVec(r, 8), nil)
 	}
+	queued := time.Now()
 	apply(t, s, upsert(ps...))
-	s.writes.begin() // a write that stays in flight
-	start := time.Now()
+	node.Begin() // another shard's write, which stays in flight
 	s.startWorkers()
+	time.Sleep(age / 2)
+	if st := s.Stats(); st.PendingIndex != n {
+		t.Fatalf("%d of %d vectors indexed while a write was in flight on the node", n-st.PendingIndex, n)
+	}
 	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
 	defer cancel()
 	if err := s.WaitIndexed(ctx); err != nil {
 		t.Fatalf("indexing stalled behind a write in flight: %v", err)
 	}
-	took := time.Since(start)
-	s.writes.end()
-	// 20 batches over at most GOMAXPROCS workers, each waiting yieldMax.
-	workers := s.spaces[""].threads
-	if min := time.Duration(20/workers-1) * yieldMax; took < min {
-		t.Fatalf("indexing took %v with a write in flight; yielding should make it at least %v", took, min)
+	if took := time.Since(queued); took < age {
+		t.Fatalf("indexing done %v after the vectors were queued with a write in flight; they should have waited %v", took, age)
 	}
+	node.End()
 	if st := s.Stats(); st.PendingIndex != 0 {
 		t.Fatalf("%d vectors still pending", st.PendingIndex)
+	}
+}
+
+// TestIndexerStartsWhenWritesEnd checks that workers insert as soon as the
+// node's writes have been quiet for a while, long before yieldAge.
+func TestIndexerStartsWhenWritesEnd(t *testing.T) {
+	node := new(WriteActivity)
+	opts := indexedOptions(t.TempDir(), 8, api.DistanceEuclid)
+	opts.noIndexer = true
+	opts.Writes = node
+	opts.yieldAge = time.Minute
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(11, 12))
+	ps := make([]api.PointStruct, 256)
+	for i := range ps {
+		ps[i] = pt(uint64(i), randVec(r, 8), nil)
+	}
+	apply(t, s, upsert(ps...))
+	node.Begin()
+	s.startWorkers()
+	time.Sleep(100 * time.Millisecond)
+	if st := s.Stats(); st.PendingIndex != len(ps) {
+		t.Fatalf("%d vectors indexed while a write was in flight", len(ps)-st.PendingIndex)
+	}
+	node.End()
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
+	defer cancel()
+	if err := s.WaitIndexed(ctx); err != nil {
+		t.Fatalf("indexing did not start once writes ended: %v", err)
+	}
+}
+
+// TestWriteActivityQuiet checks the window after the last write within
+// which writes still count as coming in: twice the usual gap between
+// writes, within [yieldQuiet, yieldQuietMax].
+func TestWriteActivityQuiet(t *testing.T) {
+	var w WriteActivity
+	if got := time.Duration(w.quiet()); got != yieldQuiet {
+		t.Fatalf("quiet with no writes = %v, want %v", got, yieldQuiet)
+	}
+	// Writes 20 ms apart (each Begin finds the one before 20 ms ago): the
+	// average gap converges to 20 ms.
+	for range 100 {
+		w.lastBegin.Store(time.Now().Add(-20 * time.Millisecond).UnixNano())
+		w.Begin()
+		w.End()
+	}
+	if got := time.Duration(w.quiet()); got < 38*time.Millisecond || got > 42*time.Millisecond {
+		t.Fatalf("quiet after writes 20 ms apart = %v, want about 40 ms", got)
+	}
+	// Writes an hour apart (an idle node): the window is capped.
+	for range 100 {
+		w.lastBegin.Store(time.Now().Add(-time.Hour).UnixNano())
+		w.Begin()
+		w.End()
+	}
+	if got := time.Duration(w.quiet()); got != yieldQuietMax {
+		t.Fatalf("quiet after writes an hour apart = %v, want the cap %v", got, yieldQuietMax)
+	}
+	if !w.active() {
+		t.Fatal("not active right after a write")
+	}
+	w.lastEnd.Store(time.Now().Add(-2 * yieldQuietMax).UnixNano())
+	if w.active() {
+		t.Fatal("active long after the last write")
+	}
+	w.Begin()
+	w.lastEnd.Store(time.Now().Add(-2 * yieldQuietMax).UnixNano())
+	if !w.active() {
+		t.Fatal("not active with a write in flight")
 	}
 }
 

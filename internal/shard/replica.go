@@ -167,11 +167,11 @@ func (s *Shard) prepareAt(ctx context.Context, epoch, seq uint64, op *api.Update
 	if op == nil || countOps(op) != 1 {
 		return nil, api.ErrBadInput("an update operation must have exactly one action")
 	}
-	s.writes.begin()
+	s.writes.Begin()
 	s.writeMu.Lock()
 	fail := func(err error) (*Pending, error) {
 		s.writeMu.Unlock()
-		s.writes.end()
+		s.writes.End()
 		return nil, err
 	}
 	if s.closed {

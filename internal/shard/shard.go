@@ -79,6 +79,10 @@ type Options struct {
 	Quantization map[string]*api.QuantizationConfig
 	// IndexingThreads is the number of background HNSW insert workers (0: GOMAXPROCS).
 	IndexingThreads int
+	// Writes, when set, records this shard's writes together with those
+	// of the node's other shards, and its indexer workers yield to all of
+	// them (see WriteActivity); unset, the shard keeps its own.
+	Writes *WriteActivity
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
 
@@ -118,6 +122,8 @@ type Options struct {
 
 	// noIndexer keeps the indexer workers from starting (tests only).
 	noIndexer bool
+	// yieldAge, when set, replaces the default yieldAge (tests only).
+	yieldAge time.Duration
 	// afterIndexBuild is called by CreatePayloadIndex between building the
 	// new payload indexes and swapping them in (tests only).
 	afterIndexBuild func()
@@ -156,8 +162,9 @@ type Shard struct {
 	// epochs is the epoch table (keyspace 0x05), ascending; guarded by
 	// writeMu for writers and mu for readers (both held to change it).
 	epochs []epochStart
-	// writes records write activity; indexer workers yield to it.
-	writes writeActivity
+	// writes records write activity (Options.Writes, else the shard's
+	// own); indexer workers yield to it.
+	writes *WriteActivity
 	// disk refuses writes on a nearly full disk (guarded by writeMu).
 	disk diskGuard
 	// storeErr is set when a store commit failed (guarded by writeMu):
@@ -270,6 +277,10 @@ func Open(opts Options) (*Shard, error) {
 		sparse:   make(map[string]*sparseSpace),
 		multi:    make(map[string]*multiSpace),
 		persistC: make(chan struct{}, 1),
+		writes:   opts.Writes,
+	}
+	if s.writes == nil {
+		s.writes = new(WriteActivity)
 	}
 	s.disk = newDiskGuard(opts.Dir, opts.MinFreeDiskBytes, s.log)
 	db, err := pebble.Open(filepath.Join(opts.Dir, "store"), s.pebbleOptions())

@@ -87,30 +87,66 @@ type space struct {
 	// degraded is called (from a worker) when the graph has more
 	// tombstones than live nodes; the shard then rebuilds it.
 	degraded func()
-	// writes is the shard's record of write activity (nil: never yield).
-	writes *writeActivity
+	// writes is the node's record of write activity (nil: never yield).
+	writes *WriteActivity
+	// yieldAge is how long a queued vector may wait for writes to end
+	// (set with writes; see the yield constants).
+	yieldAge time.Duration
 	// gate, when set, is called by a worker before it inserts a batch
 	// (Options.BeforeIndexBatch).
 	gate func(ctx context.Context)
 }
 
-// writeActivity tells indexer workers whether writes are coming in.
-type writeActivity struct {
-	inFlight atomic.Int32 // Apply calls in flight
-	lastEnd  atomic.Int64 // when the last Apply returned (UnixNano)
+// WriteActivity tells indexer workers whether writes are coming in. One
+// value is shared by every shard of a node (Options.Writes), so that
+// indexers yield to writes anywhere on the node: the cores they compete
+// for are the node's, and in a cluster a write's latency is a chain of
+// calls between replicas on several nodes, each of which an indexer can
+// delay. The zero value is ready to use.
+type WriteActivity struct {
+	inFlight  atomic.Int32 // Apply calls in flight
+	lastEnd   atomic.Int64 // when the last Apply returned (UnixNano)
+	lastBegin atomic.Int64 // when the last Apply began (UnixNano)
+	// gap is a moving average of the time between the starts of
+	// consecutive Apply calls (nanoseconds, each gap capped at
+	// yieldQuietMax), from which quiet follows.
+	gap atomic.Int64
 }
 
-func (w *writeActivity) begin() { w.inFlight.Add(1) }
+// Begin records a write that starts: a shard's Apply, or on a node a
+// write request that its coordinator spreads over shards and peers (the
+// indexers then yield while its parts travel). End must follow.
+func (w *WriteActivity) Begin() {
+	now := time.Now().UnixNano()
+	if prev := w.lastBegin.Swap(now); prev != 0 {
+		g := min(now-prev, int64(yieldQuietMax))
+		// Racing writers may lose an update of the average; it stays an
+		// average of real gaps.
+		w.gap.Store(w.gap.Load() - w.gap.Load()/8 + g/8)
+	}
+	w.inFlight.Add(1)
+}
 
-func (w *writeActivity) end() {
+// End records the end of a write that Begin recorded.
+func (w *WriteActivity) End() {
 	w.lastEnd.Store(time.Now().UnixNano())
 	w.inFlight.Add(-1)
 }
 
-// active reports whether an Apply is in flight or returned within
-// yieldQuiet (an import's next batch is usually on its way).
-func (w *writeActivity) active() bool {
-	return w.inFlight.Load() > 0 || time.Now().UnixNano()-w.lastEnd.Load() < int64(yieldQuiet)
+// quiet is how long after the last Apply returned writes still count as
+// coming in: twice the usual gap between writes, between yieldQuiet and
+// yieldQuietMax. A node that receives a part of every batch of an import
+// spread over several nodes (a write every 10–50 ms, where one node
+// holding every shard gets one every few) is then still seen as
+// importing between its writes.
+func (w *WriteActivity) quiet() int64 {
+	return min(max(2*w.gap.Load(), int64(yieldQuiet)), int64(yieldQuietMax))
+}
+
+// active reports whether an Apply is in flight or returned within quiet
+// (an import's next batch is usually on its way).
+func (w *WriteActivity) active() bool {
+	return w.inFlight.Load() > 0 || time.Now().UnixNano()-w.lastEnd.Load() < w.quiet()
 }
 
 // queueMark says that the next n offsets of the queue were queued at the
@@ -154,19 +190,28 @@ func (sp *space) oldestQueued() int64 {
 	return sp.queued[0].at
 }
 
-// Writes come before indexing: while writes are coming in, a worker waits
-// up to yieldMax before each batch of inserts, polling every yieldPoll, so
-// that an import is not slowed by building the graph of what it already
-// wrote (searches scan the unindexed tail exactly meanwhile). Once more than
-// yieldLimit vectors, or yieldLimitBytes of them, wait, or once the oldest
-// queued vector has waited yieldAge, workers stop yielding, so that a
-// steady stream of writes cannot leave a tail that makes every search slow
-// (an import is done long before; a stream keeps at most yieldAge of its
+// Writes come before indexing: while writes are coming in anywhere on the
+// node (WriteActivity), a worker waits before each batch of inserts,
+// polling every yieldPoll, so that an import is not slowed by building the
+// graph of what it already wrote (searches scan the unindexed tail exactly
+// meanwhile). Once more than yieldLimit vectors, or yieldLimitBytes of
+// them, wait in the space, or once the oldest queued vector has waited
+// yieldAge, workers stop yielding, so that a steady stream of writes cannot
+// leave a tail that makes every search slow (an import of up to yieldAge is
+// done before; a longer one, or a stream, keeps at most yieldAge of its
 // writes unindexed, plus what the workers cannot keep up with).
+//
+// Workers used to insert a batch after at most 50 ms of yielding. In a
+// cluster that let every replica's workers (two per replica, several
+// replicas per node) take a share of the cores during an import, and the
+// Go scheduler then delayed each hop of a replicated write (coordinator,
+// primary, backup and back) behind them: RF 2 imported at a third of the
+// throughput it reaches when indexing waits for the import to end
+// (docs/benchmarks.md, "Replication").
 const (
-	yieldMax        = 50 * time.Millisecond
-	yieldPoll       = 2 * time.Millisecond
+	yieldPoll       = 5 * time.Millisecond
 	yieldQuiet      = 5 * time.Millisecond
+	yieldQuietMax   = 100 * time.Millisecond
 	yieldLimit      = 100_000
 	yieldLimitBytes = 256 << 20
 	yieldAge        = 10 * time.Second
@@ -180,29 +225,33 @@ func (sp *space) shouldYield(now, batchAt int64) bool {
 	if waiting > yieldLimit || waiting*sp.dim*4 > yieldLimitBytes {
 		return false
 	}
-	return now-batchAt < int64(yieldAge)
+	return now-batchAt < int64(sp.yieldAge)
 }
 
-// yieldToWriters waits while writes are coming in, for at most yieldMax,
-// before the worker inserts a batch queued at batchAt.
+// yieldToWriters waits while writes are coming in and the batch queued at
+// batchAt may still wait (shouldYield), before the worker inserts it.
 func (sp *space) yieldToWriters(ctx context.Context, batchAt int64) {
-	if sp.writes == nil || !sp.writes.active() {
+	if sp.writes == nil {
 		return
 	}
-	sp.qMu.Lock()
-	yield := sp.shouldYield(time.Now().UnixNano(), batchAt)
-	sp.qMu.Unlock()
-	if !yield {
-		return
-	}
-	t := time.NewTimer(yieldPoll)
-	defer t.Stop()
-	for end := time.Now().Add(yieldMax); sp.writes.active() && time.Now().Before(end); {
+	var t *time.Timer
+	for sp.writes.active() {
+		sp.qMu.Lock()
+		yield := sp.shouldYield(time.Now().UnixNano(), batchAt)
+		sp.qMu.Unlock()
+		if !yield {
+			return
+		}
+		if t == nil {
+			t = time.NewTimer(yieldPoll)
+			defer t.Stop()
+		} else {
+			t.Reset(yieldPoll)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			t.Reset(yieldPoll)
 		}
 	}
 }
@@ -247,6 +296,7 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 		threads: threads, indexAt: indexAt, opt: opt,
 		pending: map[uint32]bool{}, idle: idle, wake: make(chan struct{}, 1),
 		onDisk: p.OnDisk != nil && *p.OnDisk, dir: dir, dtype: StoreType(p),
+		yieldAge: yieldAge,
 	}
 	switch sp.dtype {
 	case index.Float16:
