@@ -274,6 +274,19 @@ func (s *Store) Set(off uint32, vec []float32) {
 	}
 }
 
+// Extend makes the store n offsets long (Len at least n), backed by
+// memory; offsets not Set since read as zero vectors. A graph loaded
+// before its vectors (an index file without them, filled from the point
+// records next) needs the length its nodes refer to.
+func (s *Store) Extend(n int) {
+	s.growMu.Lock()
+	defer s.growMu.Unlock()
+	s.growLocked(n)
+	if uint32(n) > s.n.Load() {
+		s.n.Store(uint32(n))
+	}
+}
+
 // Grow makes sure offsets below n are backed by memory, so that later Sets
 // below n do not allocate.
 func (s *Store) Grow(n int) {

@@ -124,7 +124,7 @@ func (s *Shard) checkpoint(ctx context.Context, dir string) (uint64, error) {
 		// of the memory now would not describe it (its Open rebuilds).
 		return seq, nil
 	}
-	if err := s.writeIndexFiles(ctx, dir, seq, true); err != nil {
+	if err := s.writeIndexFiles(ctx, dir, seq, true, true); err != nil {
 		return 0, err
 	}
 	return seq, nil

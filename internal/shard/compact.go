@@ -321,7 +321,7 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 	for _, sp := range s.spaces {
 		sp.dirty.Store(false)
 	}
-	if err := s.writeIndexFiles(ctx, dir, seq, true); err != nil {
+	if err := s.writeIndexFiles(ctx, dir, seq, true, true); err != nil {
 		s.log.Warn("cannot write index files after a compaction", "err", err)
 		for _, sp := range s.spaces {
 			sp.dirty.Store(true)

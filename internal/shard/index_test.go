@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -507,6 +508,89 @@ func TestCheckpointWithIndexOpens(t *testing.T) {
 	hits, _ := c.Search(bg, SearchRequest{Vector: []float32{9, 9, 9, 9, 9, 9, 9, 9}, Limit: 1})
 	if len(hits) != 1 || hits[0].ID.Num != 5000 {
 		t.Fatalf("search in copy: %s", jsonOf(t, hits))
+	}
+}
+
+// TestCheckpointIndexFilesWithoutVectors checks the index files of an
+// archive's checkpoint (CheckpointCounted): version 2, without the vector
+// section (the point records carry every vector), yet a shard opened from
+// the checkpoint has its graph at once (nothing to index) and every vector
+// and search result of the original, including after a point was replaced
+// (a dead offset below the file's n).
+func TestCheckpointIndexFilesWithoutVectors(t *testing.T) {
+	dir := t.TempDir()
+	const dim = 32
+	opts := indexedOptions(filepath.Join(dir, "live"), dim, api.DistanceEuclid)
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(21, 22))
+	vecs := loadRandom(t, s, r, 2000, dim, nil)
+	waitIndexed(t, s)
+	vecs[7] = randVec(r, dim)
+	apply(t, s, upsert(pt(7, vecs[7], nil)))
+	waitIndexed(t, s)
+	if d := s.spaces[""].graph.Load().Deleted(); d != 1 {
+		t.Fatalf("original graph has %d tombstones, want the replaced point's 1", d)
+	}
+	cp := filepath.Join(dir, "cp")
+	seq, points, err := s.CheckpointCounted(bg, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if points != 2000 {
+		t.Fatalf("checkpoint counted %d points, want 2000", points)
+	}
+	path := filepath.Join(cp, indexDirName, indexFileName(""))
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint32(raw[8:]); v != indexFileNoVectors {
+		t.Fatalf("checkpoint index file version %d, want %d", v, indexFileNoVectors)
+	}
+	if vecBytes := 2001 * dim * 4; len(raw) >= vecBytes {
+		t.Fatalf("checkpoint index file is %d bytes, not less than the vectors' %d", len(raw), vecBytes)
+	}
+	copts := opts
+	copts.Dir = cp
+	copts.noIndexer = true // whatever is indexed comes from the file
+	c := openShard(t, copts)
+	if c.LastSeq() != seq {
+		t.Fatalf("copy at %d, want %d", c.LastSeq(), seq)
+	}
+	if st := c.Stats(); st.IndexedVectors != 2000 || st.PendingIndex != 0 {
+		t.Fatalf("copy opened with %d vectors indexed and %d pending, want the file's graph of 2000", st.IndexedVectors, st.PendingIndex)
+	}
+	if c.loadedFromStore != 2000 {
+		t.Fatalf("copy read %d vectors from its store, want all 2000", c.loadedFromStore)
+	}
+	// The replaced point's node, whose vector the copy does not have, is
+	// unlinked at open (searches would otherwise walk through a zero
+	// vector).
+	if d := c.spaces[""].graph.Load().Deleted(); d != 0 {
+		t.Fatalf("copy's graph kept %d tombstones", d)
+	}
+	for id, want := range vecs {
+		recs, err := c.Get(bg, []api.PointID{api.NumID(id)}, nil, &api.VectorSelector{Enable: true})
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("get %d: %v %v", id, recs, err)
+		}
+		if got := recs[0].Vector[""]; !slices.Equal(got, want) {
+			t.Fatalf("point %d: vector %v, want %v", id, got, want)
+		}
+	}
+	for i := range 20 {
+		q := randVec(r, dim)
+		a, err := s.Search(bg, SearchRequest{Vector: q, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := c.Search(bg, SearchRequest{Vector: q, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jsonOf(t, a) != jsonOf(t, b) {
+			t.Fatalf("query %d: original %s, copy %s", i, jsonOf(t, a), jsonOf(t, b))
+		}
 	}
 }
 

@@ -21,15 +21,20 @@ import (
 )
 
 // Index files (docs/format/shard.md): one per vector name in <dir>/index,
-// holding the vector store for offsets [0, n) and, once the space indexes,
-// its HNSW graph. They are caches: Open validates and reconciles them with
-// the point records, and rebuilds from the store when they are missing,
-// stale or damaged.
+// holding the vector store for offsets [0, n) (version 1) or not (version
+// 2, a checkpoint's: the point records hold every vector too) and, once the
+// space indexes, its HNSW graph. They are caches: Open validates and
+// reconciles them with the point records, and rebuilds from the store when
+// they are missing, stale or damaged.
 const (
 	indexDirName     = "index"
 	indexFileMagic   = "SHOALVEC"
 	indexFileVersion = 1
-	indexFileSuffix  = ".vec"
+	// indexFileNoVectors is the version of a file without the vector
+	// section. A build that reads only version 1 ignores such a file and
+	// rebuilds the graph, as for any file it cannot use.
+	indexFileNoVectors = 2
+	indexFileSuffix    = ".vec"
 )
 
 // IndexDir is the directory of a shard's index files, relative to the
@@ -47,13 +52,18 @@ func indexFileName(name string) string {
 
 // indexFile is a loaded index file of one space.
 type indexFile struct {
-	seq   uint64
-	n     uint32 // offsets [0, n) are in the store
-	store *index.Store
-	graph *hnsw.Graph // nil when the file has no graph
+	seq uint64
+	n   uint32 // the file describes offsets [0, n)
+	// vectors is set when the file held the vectors of [0, n) (version 1),
+	// which store then holds; otherwise store is n zero vectors that Open
+	// fills from the point records.
+	vectors bool
+	store   *index.Store
+	graph   *hnsw.Graph // nil when the file has no graph
 }
 
-func (f *indexFile) covers(off uint32) bool { return f != nil && off < f.n }
+// covers reports whether the file provided the vector at off.
+func (f *indexFile) covers(off uint32) bool { return f != nil && f.vectors && off < f.n }
 
 type indexFiles map[string]*indexFile
 
@@ -115,10 +125,11 @@ func readIndexFile(path string, sp *space, lastSeq uint64) (_ *indexFile, err er
 	if string(hdr[:8]) != indexFileMagic {
 		return nil, fmt.Errorf("cannot read index file: bad magic %q", hdr[:8])
 	}
-	if v := binary.LittleEndian.Uint32(hdr[8:]); v != indexFileVersion {
-		return nil, fmt.Errorf("cannot read index file: version %d, this build reads %d", v, indexFileVersion)
+	v := binary.LittleEndian.Uint32(hdr[8:])
+	if v != indexFileVersion && v != indexFileNoVectors {
+		return nil, fmt.Errorf("cannot read index file: version %d, this build reads %d and %d", v, indexFileVersion, indexFileNoVectors)
 	}
-	f := &indexFile{seq: binary.LittleEndian.Uint64(hdr[12:])}
+	f := &indexFile{seq: binary.LittleEndian.Uint64(hdr[12:]), vectors: v == indexFileVersion}
 	if dim := binary.LittleEndian.Uint32(hdr[20:]); int(dim) != sp.dim {
 		return nil, fmt.Errorf("cannot use index file: dimension %d, configured %d", dim, sp.dim)
 	}
@@ -160,17 +171,23 @@ func readIndexFile(path string, sp *space, lastSeq uint64) (_ *indexFile, err er
 			st.Close()
 		}
 	}()
-	f.store.Grow(int(f.n))
-	vec := make([]float32, sp.dim)
-	raw := make([]byte, 4*sp.dim)
-	for off := range f.n {
-		if _, err := io.ReadFull(r, raw); err != nil {
-			return nil, fmt.Errorf("cannot read index file vectors: %w", err)
+	if f.vectors {
+		f.store.Grow(int(f.n))
+		vec := make([]float32, sp.dim)
+		raw := make([]byte, 4*sp.dim)
+		for off := range f.n {
+			if _, err := io.ReadFull(r, raw); err != nil {
+				return nil, fmt.Errorf("cannot read index file vectors: %w", err)
+			}
+			for i := range vec {
+				vec[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			}
+			f.store.Set(off, vec)
 		}
-		for i := range vec {
-			vec[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-		f.store.Set(off, vec)
+	} else {
+		// The graph refers to offsets below n; Open fills their vectors
+		// from the point records before anything reads them.
+		f.store.Extend(int(f.n))
 	}
 	if hasGraph {
 		l, err := rd(8)
@@ -202,9 +219,9 @@ func readIndexFile(path string, sp *space, lastSeq uint64) (_ *indexFile, err er
 	return f, nil
 }
 
-// writeIndexFile writes sp's store and graph into path atomically, tagged
-// with seq.
-func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64, sync bool) error {
+// writeIndexFile writes sp's store (unless !vectors) and graph into path
+// atomically, tagged with seq.
+func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64, sync, vectors bool) error {
 	var gbuf bytes.Buffer
 	if g != nil {
 		if _, err := g.WriteTo(&gbuf); err != nil {
@@ -226,7 +243,11 @@ func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64, sync bool
 		mw := io.MultiWriter(bw, crc)
 		h := make([]byte, 0, 64)
 		h = append(h, indexFileMagic...)
-		h = binary.LittleEndian.AppendUint32(h, indexFileVersion)
+		if vectors {
+			h = binary.LittleEndian.AppendUint32(h, indexFileVersion)
+		} else {
+			h = binary.LittleEndian.AppendUint32(h, indexFileNoVectors)
+		}
 		h = binary.LittleEndian.AppendUint64(h, seq)
 		h = binary.LittleEndian.AppendUint32(h, uint32(sp.dim))
 		h = binary.LittleEndian.AppendUint16(h, uint16(len(sp.name)))
@@ -242,8 +263,10 @@ func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64, sync bool
 		if _, err := mw.Write(h); err != nil {
 			return err
 		}
-		if err := sp.store.WriteVectors(mw, n); err != nil {
-			return err
+		if vectors {
+			if err := sp.store.WriteVectors(mw, n); err != nil {
+				return err
+			}
 		}
 		if g != nil {
 			var l [8]byte
@@ -287,7 +310,7 @@ func (s *Shard) persist(ctx context.Context, dir string, force bool) error {
 			sp.dirty.Store(false)
 		}
 	}
-	if err := s.writeIndexFiles(ctx, dir, seq, true); err != nil {
+	if err := s.writeIndexFiles(ctx, dir, seq, true, true); err != nil {
 		return err
 	}
 	if dir == s.opts.Dir {
@@ -302,7 +325,13 @@ func (s *Shard) persist(ctx context.Context, dir string, force bool) error {
 // Unless sync, nothing is fsynced: for a checkpoint that is read once
 // into an archive and removed (a crash leaves only scratch to remove), the
 // files then usually never reach the disk at all.
-func (s *Shard) writeIndexFiles(ctx context.Context, dir string, seq uint64, sync bool) error {
+//
+// Unless vectors, the files leave the vectors out (version 2): the
+// checkpoint's point records hold every live vector, so an archive or a
+// transfer would carry each one twice. The copy's Open reads them from
+// its store instead (slower than from the file, but the bytes sent are
+// about halved), and its own persister writes full files later.
+func (s *Shard) writeIndexFiles(ctx context.Context, dir string, seq uint64, sync, vectors bool) error {
 	idir := filepath.Join(dir, indexDirName)
 	if err := os.MkdirAll(idir, 0o755); err != nil {
 		return fmt.Errorf("cannot create index directory: %w", err)
@@ -321,7 +350,7 @@ func (s *Shard) writeIndexFiles(ctx context.Context, dir string, seq uint64, syn
 		}
 		name := indexFileName(sp.name)
 		keep[name] = true
-		if err := writeIndexFile(filepath.Join(idir, name), sp, graphs[i], seq, sync); err != nil {
+		if err := writeIndexFile(filepath.Join(idir, name), sp, graphs[i], seq, sync, vectors); err != nil {
 			return fmt.Errorf("cannot persist index of vector %q: %w", sp.name, err)
 		}
 	}

@@ -60,7 +60,7 @@ func (s *Shard) CheckpointCounted(ctx context.Context, dir string) (seq, points 
 	if s.compactions.Load() == gen {
 		// (After a compaction the memory no longer describes the copy:
 		// no index files then; its Open rebuilds them.)
-		err = s.writeIndexFiles(ctx, dir, seq, false)
+		err = s.writeIndexFiles(ctx, dir, seq, false, false)
 	}
 	s.persistMu.Unlock()
 	if err != nil {

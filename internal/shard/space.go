@@ -680,6 +680,15 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 			sp.dirty.Store(true)
 		}
 		sp.tomb.Store(int64(g.Deleted()))
+		if f != nil && f.graph == g && !f.vectors && g.Deleted() > 0 {
+			// A file without vectors (a checkpoint's) leaves the dead
+			// offsets' vectors zero: the store no longer holds them.
+			// Searches walk through tombstones, so unlink them now
+			// rather than when deleted_threshold calls for it.
+			sp.repairMu.Lock()
+			sp.repairLocked(g)
+			sp.repairMu.Unlock()
+		}
 	}
 	sp.unchecked.Store(true)
 	sp.enqueue(offs...)
