@@ -90,7 +90,7 @@ func TestCreateCollectionValidation(t *testing.T) {
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, Datatype: ptr("turbo4")}}}, "datatype \"turbo4\" is not supported"},
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, Datatype: ptr("int8")}}}, "unknown variant `int8`"},
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceCosine, Datatype: ptr("uint8")}}}, "uint8 with Cosine"},
-		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, Datatype: ptr("float16"), MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}}}, "multi-vectors"},
+		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceCosine, Datatype: ptr("uint8"), MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}}}, "uint8 with Cosine"},
 		{&api.CreateCollection{Vectors: vec, SparseVectors: api.SparseVectorsConfig{"": {}}}, "sparse vector names must not be empty"},
 		{&api.CreateCollection{Vectors: vec, SparseVectors: api.SparseVectorsConfig{"text": {Index: &api.SparseIndexParams{Datatype: ptr("uint8")}}}}, "only float32"},
 		{&api.CreateCollection{Vectors: vec, ShardNumber: ptr(0)}, "shard_number"},
