@@ -222,3 +222,36 @@ func TestClientUpdateOnDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestClientU64Limit: Qdrant's u64 limits (test_query.py's
+// test_basic_search_high_limit) answer every point over gRPC too, for
+// Query and Search, and strict mode still counts them.
+func TestClientU64Limit(t *testing.T) {
+	ts := startServer(t, serverConfig{})
+	c := ts.client(t, "")
+	ctx := ctxT(t)
+	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "lim", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+		t.Fatal(err)
+	}
+	var pts []*qdrant.PointStruct
+	for i := range 12 {
+		pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i + 1)), Vectors: qdrant.NewVectors(1, float32(i))})
+	}
+	if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "lim", Wait: qdrant.PtrOf(true), Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	res := must[[]*qdrant.ScoredPoint](t, "query")(c.Query(ctx, &qdrant.QueryPoints{CollectionName: "lim", Query: qdrant.NewQuery(0, 1), Limit: qdrant.PtrOf(uint64(math.MaxUint64)),
+		Prefetch: []*qdrant.PrefetchQuery{{Limit: qdrant.PtrOf(uint64(math.MaxUint64))}}}))
+	if len(res) != 12 || res[0].GetId().GetNum() != 12 {
+		t.Fatalf("query with a u64 limit: %d points", len(res))
+	}
+	sr, err := c.GetPointsClient().Search(ctx, &qdrant.SearchPoints{CollectionName: "lim", Vector: []float32{0, 1}, Limit: math.MaxUint64})
+	if err != nil || len(sr.GetResult()) != 12 {
+		t.Fatalf("search with a u64 limit: %v, %d points", err, len(sr.GetResult()))
+	}
+	if err := c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "lim", StrictModeConfig: &qdrant.StrictModeConfig{Enabled: qdrant.PtrOf(true), MaxQueryLimit: qdrant.PtrOf(uint32(5))}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Query(ctx, &qdrant.QueryPoints{CollectionName: "lim", Query: qdrant.NewQuery(0, 1), Limit: qdrant.PtrOf(uint64(math.MaxUint64))})
+	wantCode(t, "strict u64 limit", err, codes.InvalidArgument, `Limit exceeded 2147483647 > 5 for "limit"`)
+}
