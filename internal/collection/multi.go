@@ -182,6 +182,15 @@ func (c *Collection) multiQuery(ctx context.Context, st stage, candidates []api.
 	default:
 		return ranked{}, api.ErrBadInput("vector %q is a multi-vector: query it with a list of vectors [[...], ...]", st.using)
 	}
+	if exclude == nil {
+		// A query vector given for a uint8 or float16 name is converted as
+		// the stored ones are, as Qdrant converts it (a cast to the
+		// element type) before scoring.
+		var err error
+		if query, err = c.storedMulti(st.using, query); err != nil {
+			return ranked{}, err
+		}
+	}
 	req := shard.SearchRequest{Using: st.using, Multi: query, Filter: st.filter, Limit: st.limit, ScoreThreshold: st.threshold}
 	if st.params != nil {
 		req.Params = *st.params

@@ -460,6 +460,9 @@ func TestQdrantSuiteFourthRound(t *testing.T) {
 			// MaxSim over the stored integers: point 3 scores 255+1+0+3.
 			step{method: "POST", path: b + "/points/query", body: `{"query": [[1, 1, 1, 1]], "using": "my-multivec", "limit": 1}`,
 				check: wantContains(`"points":[{"id":3,"version":1,"score":259}]`)}.run(t, c)
+			// The query is converted as Qdrant converts it: 1.9 is 1.
+			step{method: "POST", path: b + "/points/query", body: `{"query": [[1.9, 1.9, 1.9, 1.9]], "using": "my-multivec", "limit": 1}`,
+				check: wantContains(`"points":[{"id":3,"version":1,"score":259}]`)}.run(t, c)
 		})
 
 		for _, onDiskPayload := range []bool{false, true} {
