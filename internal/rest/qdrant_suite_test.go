@@ -565,6 +565,7 @@ func TestQdrantSuiteFourthRound(t *testing.T) {
 		if string(deep) != `{"points":[]}` {
 			t.Fatalf("u64 offset: %s", deep)
 		}
+		step{method: "POST", path: d + "/points/scroll", body: `{"limit": ` + max + `}`, check: wantContains(`"id":6`, `"next_page_offset":null`)}.run(t, c)
 		// Strict mode still counts the limit as given, and a negative or
 		// fractional limit stays a format error.
 		step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "max_query_limit": 5}}`}.run(t, c)

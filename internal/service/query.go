@@ -94,6 +94,24 @@ func (s *Service) fitLimits(ctx context.Context, c *coll.Collection, req *api.Qu
 	return checkPrefetchLimits(req.Prefetch, s.limits.MaxLimit)
 }
 
+// fitLimit is fitLimits for the one limit of a scroll or a distance
+// matrix (neither returns more points, or neighbours of a point, than the
+// collection holds; a facet may list more values than points, so its
+// limit is not clamped).
+func (s *Service) fitLimit(ctx context.Context, c *coll.Collection, what string, v *int) error {
+	if v == nil || *v <= s.limits.MaxLimit {
+		return nil
+	}
+	n, err := c.Count(ctx, nil, true)
+	if err != nil {
+		return err
+	}
+	if count := max(int(min(n, math.MaxInt32)), 1); *v > count {
+		*v = count
+	}
+	return checkMax(what, v, s.limits.MaxLimit)
+}
+
 func prefetchOver(ps []api.Prefetch, maximum int) bool {
 	for i := range ps {
 		if (ps[i].Limit != nil && *ps[i].Limit > maximum) || prefetchOver(ps[i].Prefetch, maximum) {

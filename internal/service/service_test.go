@@ -972,6 +972,11 @@ func TestLimits(t *testing.T) {
 			if len(res.Points) != 0 {
 				t.Fatalf("huge offset: %+v", res.Points)
 			}
+			page, err := s.Scroll(bg, "c", &api.ScrollRequest{Limit: ptr(math.MaxInt)}, api.ReadParams{})
+			mustNil(t, err)
+			if len(page.Points) != 3 {
+				t.Fatalf("scroll with a huge limit over 3 points: %+v", page.Points)
+			}
 			groups, err := s.QueryGroups(bg, "c", &api.QueryGroupsRequest{QueryRequest: api.QueryRequest{Query: near, Limit: ptr(math.MaxInt)}, GroupBy: "g"}, api.ReadParams{})
 			mustNil(t, err)
 			if len(groups.Groups) != 0 {
@@ -983,6 +988,8 @@ func TestLimits(t *testing.T) {
 	wantErr(t, err, api.KindBadInput, "limit + offset 51 exceeds the maximum of 50")
 	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(math.MaxInt)}, api.ReadParams{})
 	wantErr(t, err, api.KindBadInput, "limit + offset 51 exceeds the maximum of 50")
+	_, err = s.Scroll(bg, "c", &api.ScrollRequest{Limit: ptr(math.MaxInt)}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "limit 51 exceeds the maximum of 50")
 	_, err = s.Query(bg, "c", &api.QueryRequest{Prefetch: api.Prefetches{{Limit: ptr(60)}}, Query: &api.Query{Nearest: &api.VectorInput{Vector: []float32{0, 1}}}}, api.ReadParams{})
 	wantErr(t, err, api.KindBadInput, "prefetch limit 51 exceeds the maximum of 50")
 	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{StrictModeConfig: json.RawMessage(`{"enabled": true, "max_query_limit": 5}`)}))
