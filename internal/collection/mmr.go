@@ -191,11 +191,19 @@ func (c *Collection) mmrSimilarities(ctx context.Context, st stage, hits []api.S
 				}
 			}
 		}
+		// Similarity is the negated MaxSim distance: the MaxSim score for
+		// Cosine and Dot, higher for closer points under Euclid and
+		// Manhattan too.
+		mp, err := c.vectorParams(st.using)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		d := mp.Distance
 		rel := make([]float32, len(vecs))
 		for i, v := range vecs {
-			rel[i] = shard.MaxSim(query, v)
+			rel[i] = -shard.MaxSimDist(d, query, v)
 		}
-		return rel, func(i, j int) float32 { return shard.MaxSim(vecs[i], vecs[j]) }, kept, nil
+		return rel, func(i, j int) float32 { return -shard.MaxSimDist(d, vecs[i], vecs[j]) }, kept, nil
 	}
 	params, err := c.vectorParams(st.using)
 	if err != nil {

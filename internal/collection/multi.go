@@ -3,9 +3,12 @@ package collection
 import (
 	"context"
 	"maps"
+	"math"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/index"
 	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
 // isMulti reports whether name is a configured multi-vector.
@@ -40,6 +43,45 @@ func (c *Collection) checkMultiVector(name string, vs [][]float32) ([][]float32,
 		if p.Distance == api.DistanceCosine {
 			out[i] = normalized(vec)
 		}
+	}
+	return out, nil
+}
+
+// storedMulti converts a checked multi-vector to what a store of the
+// name's datatype keeps, so that the durable record, every replica and
+// every read agree: float16 values rounded to half precision (refused
+// beyond its range, as for dense vectors); uint8 values truncated toward
+// zero and clamped to 0..255 (NaN is refused before), as Qdrant converts
+// floats for a uint8 multi-vector (a cast per element). A dense uint8
+// vector, by contrast, must hold integers (storedVector): Shoal refuses
+// rather than changes what a client stores there, while Qdrant's own
+// suite expects multi-vectors to be converted
+// (test_multi_vector_uint8.py).
+func (c *Collection) storedMulti(name string, vs [][]float32) ([][]float32, error) {
+	p, err := c.vectorParams(name)
+	if err != nil {
+		return nil, err
+	}
+	dt := shard.StoreType(p)
+	if dt == index.Float32 {
+		return vs, nil
+	}
+	out := make([][]float32, len(vs))
+	for i, vec := range vs {
+		nv := make([]float32, len(vec))
+		for j, x := range vec {
+			switch dt {
+			case index.Uint8:
+				nv[j] = float32(math.Trunc(float64(min(max(x, 0), 255))))
+			case index.Float16:
+				r := vecmath.RoundF16(x)
+				if math.IsInf(float64(r), 0) {
+					return nil, api.ErrBadInput("Wrong input: vector %s element %d is %v: beyond the float16 range (±%d)", vectorLabel(name), j, x, vecmath.MaxFloat16)
+				}
+				nv[j] = r
+			}
+		}
+		out[i] = nv
 	}
 	return out, nil
 }
@@ -91,7 +133,9 @@ func (c *Collection) checkMulti(v api.MultiVectors) (api.MultiVectors, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[name] = nv
+		if out[name], err = c.storedMulti(name, nv); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -138,9 +182,22 @@ func (c *Collection) multiQuery(ctx context.Context, st stage, candidates []api.
 	default:
 		return ranked{}, api.ErrBadInput("vector %q is a multi-vector: query it with a list of vectors [[...], ...]", st.using)
 	}
+	if exclude == nil {
+		// A query vector given for a uint8 or float16 name is converted as
+		// the stored ones are, as Qdrant converts it (a cast to the
+		// element type) before scoring.
+		var err error
+		if query, err = c.storedMulti(st.using, query); err != nil {
+			return ranked{}, err
+		}
+	}
 	req := shard.SearchRequest{Using: st.using, Multi: query, Filter: st.filter, Limit: st.limit, ScoreThreshold: st.threshold}
 	if st.params != nil {
 		req.Params = *st.params
 	}
-	return c.searchStage(ctx, st, req, candidates, exclude, true)
+	p, err := c.vectorParams(st.using)
+	if err != nil {
+		return ranked{}, err
+	}
+	return c.searchStage(ctx, st, req, candidates, exclude, p.Distance.HigherIsBetter())
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/codes"
+
+	"github.com/shoal-db/shoal/internal/service"
 )
 
 // TestClientUpdateModes checks the upsert modes and update_filter through
@@ -64,17 +66,30 @@ func TestClientUpdateModes(t *testing.T) {
 }
 
 // TestClientMultiVectors runs multi-vectors (max_sim) through the official
-// client against the real service, and checks that Euclid is refused
-// with the same text as over REST.
+// client against the real service, Euclid on_disk ones included (Qdrant's
+// test_multi_with_euclidean: the square root of the summed smallest
+// squared distances).
 func TestClientMultiVectors(t *testing.T) {
 	ts := startServer(t, serverConfig{})
 	c := ts.client(t, "")
 	ctx := ctxT(t)
 	mv := &qdrant.MultiVectorConfig{Comparator: qdrant.MultiVectorComparator_MaxSim}
-	err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "bad", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{
-		Size: 2, Distance: qdrant.Distance_Euclid, MultivectorConfig: mv,
-	})})
-	wantCode(t, "euclid multivector", err, codes.InvalidArgument, `Wrong input: vector "": multi-vectors are supported with Cosine and Dot distances only, got Euclid`)
+	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "eu", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{
+		Size: 3, Distance: qdrant.Distance_Euclid, MultivectorConfig: mv, OnDisk: qdrant.PtrOf(true),
+	})}); err != nil {
+		t.Fatal(err)
+	}
+	q := [][]float32{{1, 2, 3}, {3, 3, 3}, {4, 5, 6}}
+	if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "eu", Wait: qdrant.PtrOf(true), Points: []*qdrant.PointStruct{
+		{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectorsMulti(q)},
+		{Id: qdrant.NewIDNum(2), Vectors: qdrant.NewVectorsMulti([][]float32{{3, 3, 3}, {4, 2, 1}})},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	eu := must[[]*qdrant.ScoredPoint](t, "euclid query")(c.Query(ctx, &qdrant.QueryPoints{CollectionName: "eu", Query: qdrant.NewQueryMulti(q)}))
+	if len(eu) != 2 || eu[0].GetId().GetNum() != 1 || eu[0].GetScore() != 0 || eu[1].GetId().GetNum() != 2 || eu[1].GetScore() != float32(math.Sqrt(19)) {
+		t.Fatalf("euclid multi-vector query: %v", eu)
+	}
 	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "mv", ShardNumber: qdrant.PtrOf(uint32(2)),
 		VectorsConfig: qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{"colbert": {Size: 2, Distance: qdrant.Distance_Dot, MultivectorConfig: mv}}),
 	}); err != nil {
@@ -164,4 +179,79 @@ func TestClientSparseVectors(t *testing.T) {
 		{Id: qdrant.NewIDNum(9), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"lex": qdrant.NewVectorSparse([]uint32{1, 1}, []float32{1, 2})})},
 	}})
 	wantCode(t, "duplicate indices", err, codes.InvalidArgument, "Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be unique [{}]]")
+}
+
+// TestClientUpdateOnDisk: UpdateCollection's vectors_config on_disk moves
+// an existing vector's store to a mapped file and back (every shard), and
+// the points answer as before.
+func TestClientUpdateOnDisk(t *testing.T) {
+	svc := newRealService(t)
+	ts := startServer(t, serverConfig{svc: svc})
+	c := ts.client(t, "")
+	ctx := ctxT(t)
+	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "od", ShardNumber: qdrant.PtrOf(uint32(2)),
+		VectorsConfig: qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{"text": {Size: 2, Distance: qdrant.Distance_Dot}})}); err != nil {
+		t.Fatal(err)
+	}
+	var pts []*qdrant.PointStruct
+	for i := range 20 {
+		pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i + 1)), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"text": qdrant.NewVector(1, float32(i))})})
+	}
+	if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "od", Wait: qdrant.PtrOf(true), Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	for _, onDisk := range []bool{true, false} {
+		if err := c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "od",
+			VectorsConfig: qdrant.NewVectorsConfigDiffMap(map[string]*qdrant.VectorParamsDiff{"text": {OnDisk: qdrant.PtrOf(onDisk)}})}); err != nil { //nolint:staticcheck // on_disk is what the suite sends.
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			sh, _, release, err := svc.(*service.Service).LocateShard(ctx, "od", 0, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := sh.VectorOnDisk("text")
+			release()
+			if !ok || got != onDisk {
+				t.Fatalf("on_disk %v: shard %d store on disk %v", onDisk, i, got)
+			}
+		}
+		res := must[[]*qdrant.ScoredPoint](t, "query")(c.Query(ctx, &qdrant.QueryPoints{CollectionName: "od", Query: qdrant.NewQuery(0, 1), Using: qdrant.PtrOf("text"), Limit: qdrant.PtrOf(uint64(1))}))
+		if len(res) != 1 || res[0].GetId().GetNum() != 20 {
+			t.Fatalf("on_disk %v: query: %v", onDisk, res)
+		}
+	}
+}
+
+// TestClientU64Limit: Qdrant's u64 limits (test_query.py's
+// test_basic_search_high_limit) answer every point over gRPC too, for
+// Query and Search, and strict mode still counts them.
+func TestClientU64Limit(t *testing.T) {
+	ts := startServer(t, serverConfig{})
+	c := ts.client(t, "")
+	ctx := ctxT(t)
+	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "lim", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+		t.Fatal(err)
+	}
+	var pts []*qdrant.PointStruct
+	for i := range 12 {
+		pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i + 1)), Vectors: qdrant.NewVectors(1, float32(i))})
+	}
+	if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "lim", Wait: qdrant.PtrOf(true), Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	res := must[[]*qdrant.ScoredPoint](t, "query")(c.Query(ctx, &qdrant.QueryPoints{CollectionName: "lim", Query: qdrant.NewQuery(0, 1), Limit: qdrant.PtrOf(uint64(math.MaxUint64)),
+		Prefetch: []*qdrant.PrefetchQuery{{Limit: qdrant.PtrOf(uint64(math.MaxUint64))}}}))
+	if len(res) != 12 || res[0].GetId().GetNum() != 12 {
+		t.Fatalf("query with a u64 limit: %d points", len(res))
+	}
+	sr, err := c.GetPointsClient().Search(ctx, &qdrant.SearchPoints{CollectionName: "lim", Vector: []float32{0, 1}, Limit: math.MaxUint64})
+	if err != nil || len(sr.GetResult()) != 12 {
+		t.Fatalf("search with a u64 limit: %v, %d points", err, len(sr.GetResult()))
+	}
+	if err := c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "lim", StrictModeConfig: &qdrant.StrictModeConfig{Enabled: qdrant.PtrOf(true), MaxQueryLimit: qdrant.PtrOf(uint32(5))}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Query(ctx, &qdrant.QueryPoints{CollectionName: "lim", Query: qdrant.NewQuery(0, 1), Limit: qdrant.PtrOf(uint64(math.MaxUint64))})
+	wantCode(t, "strict u64 limit", err, codes.InvalidArgument, `Limit exceeded 2147483647 > 5 for "limit"`)
 }

@@ -188,8 +188,14 @@ func TestClientMemoryPlacements(t *testing.T) {
 	}
 	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "mem", VectorsConfig: qdrant.NewVectorsConfigDiff(&qdrant.VectorParamsDiff{Memory: qdrant.Memory_Pinned.Enum()})})
 	wantCode(t, "pinned vector diff", err, codes.InvalidArgument, "vectors.memory: memory placement pinned is not supported here")
-	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "mem", VectorsConfig: qdrant.NewVectorsConfigDiff(&qdrant.VectorParamsDiff{Memory: qdrant.Memory_Cached.Enum()})})
-	wantCode(t, "cached vector diff", err, codes.InvalidArgument, "changing on_disk of an existing vector is not supported")
+	// cached is on_disk false: the vector moves back to the heap.
+	if err := c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "mem", VectorsConfig: qdrant.NewVectorsConfigDiff(&qdrant.VectorParamsDiff{Memory: qdrant.Memory_Cached.Enum()})}); err != nil {
+		t.Fatal(err)
+	}
+	p = must[*qdrant.CollectionInfo](t, "info")(c.GetCollectionInfo(ctx, "mem")).GetConfig().GetParams()
+	if v := p.GetVectorsConfig().GetParams(); v.GetOnDisk() { //nolint:staticcheck // the placements are reported as the flags.
+		t.Fatalf("after the cached update: vector %v", v)
+	}
 }
 
 // TestClientRefusedSearchOptions: the 1.19 search options Shoal does not

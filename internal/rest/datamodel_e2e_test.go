@@ -203,7 +203,6 @@ func TestMultiVectorsEndToEnd(t *testing.T) {
 	c.do("PUT", d+"/points?wait=true", `{"points": [{"id": 9, "vector": {"colbert": []}}]}`).wantError(t, 400, "Vector dimension error: expected dim: 2, got 0")
 	c.do("PUT", d+"/points?wait=true", `{"points": [{"id": 9, "vector": {"dense": [[1, 2]]}}]}`).wantError(t, 400, `vector "dense" is not a multi-vector`)
 	c.do("POST", d+"/points/query", `{"query": [[1, 2]], "using": "dense"}`).wantError(t, 400, `vector "dense" is dense`)
-	c.do("PUT", "/collections/bad", `{"vectors": {"size": 2, "distance": "Euclid", "multivector_config": {"comparator": "max_sim"}}}`).wantError(t, 400, "Cosine and Dot distances only")
 }
 
 // wantScores checks the hits' scores by id, and that they come best first.

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -300,6 +302,9 @@ func decodeJSONLoose(body []byte, v any) error {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		if wide, ok := saturateCount(body, te); ok {
+			return decodeJSONLoose(wide, v)
+		}
 		detail := fmt.Sprintf("invalid type: %s, expected %s", te.Value, te.Type)
 		if te.Field != "" {
 			detail += fmt.Sprintf(" for field `%s`", te.Field)
@@ -310,6 +315,63 @@ func decodeJSONLoose(body []byte, v any) error {
 		return formatError("EOF while parsing a value", body, int64(len(body)))
 	}
 	return &api.Error{Kind: api.KindBadInput, Message: "Format error in JSON body: " + err.Error(), Err: err}
+}
+
+// saturateCount handles Qdrant's u64 limits and offsets: a "limit" or
+// "offset" member holding a non-negative integer too large for an int
+// (18446744073709551615 in Qdrant's own suite) fails to decode; it
+// returns a copy of body with that number replaced by math.MaxInt32, the
+// value the gRPC adapter saturates them at (no query returns more; the
+// service clamps limits to the points a collection holds). Anything else
+// stays an error.
+func saturateCount(body []byte, te *json.UnmarshalTypeError) ([]byte, bool) {
+	field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
+	digits, ok := strings.CutPrefix(te.Value, "number ")
+	if !ok || (field != "limit" && field != "offset") || te.Type == nil || te.Type.Kind() != reflect.Int ||
+		digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return nil, false
+	}
+	// The error's offset may be relative to a member a custom decoder
+	// passed on (prefetch): find the number as the value of that key.
+	at := countLiteral(body, field, digits)
+	if at < 0 {
+		return nil, false
+	}
+	out := make([]byte, 0, len(body))
+	out = append(out, body[:at]...)
+	out = strconv.AppendInt(out, math.MaxInt32, 10)
+	return append(out, body[at+len(digits):]...), true
+}
+
+// countLiteral returns where the integer literal digits stands as the
+// value of a member named field ("field": digits) in body, or -1.
+func countLiteral(body []byte, field, digits string) int {
+	key := `"` + field + `"`
+	for from := 0; ; {
+		i := bytes.Index(body[from:], []byte(digits))
+		if i < 0 {
+			return -1
+		}
+		at := from + i
+		from = at + len(digits)
+		if end := at + len(digits); end < len(body) && strings.IndexByte("0123456789.eE", body[end]) >= 0 {
+			continue
+		}
+		j := at
+		for j > 0 && strings.IndexByte(" \t\r\n", body[j-1]) >= 0 {
+			j--
+		}
+		if j == 0 || body[j-1] != ':' {
+			continue
+		}
+		j--
+		for j > 0 && strings.IndexByte(" \t\r\n", body[j-1]) >= 0 {
+			j--
+		}
+		if j >= len(key) && string(body[j-len(key):j]) == key && (j == len(key) || body[j-len(key)-1] != '\\') {
+			return at
+		}
+	}
 }
 
 func formatError(detail string, body []byte, offset int64) error {

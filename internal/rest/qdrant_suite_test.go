@@ -392,3 +392,186 @@ func TestQdrantSuiteThirdRound(t *testing.T) {
 		c.do("POST", d+"/points/query", `{"query": [1, 0, 0, 0], "filter": {"must": [{"slice": {"total": 0, "index": 0}}]}}`).wantError(t, 400, "nonzero")
 	})
 }
+
+// TestQdrantSuiteFourthRound mirrors the suite cases fixed in the fourth
+// round: on_disk multi-vectors (test_multi_vector.py,
+// test_multi_vector_unnamed.py and test_multi_vector_uint8.py with
+// on_disk_vectors true and false), Euclid multi-vectors, uint8
+// multi-vectors converted as Qdrant converts them, on_disk changed by PATCH
+// (test_collection_update_multivec.py::test_edit_collection_params) and
+// u64 limits (test_query.py::test_basic_search_high_limit).
+func TestQdrantSuiteFourthRound(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	for _, onDisk := range []bool{false, true} {
+		od := fmt.Sprint(onDisk)
+		t.Run("multi-vectors on_disk "+od, func(t *testing.T) {
+			d := "/collections/q4mv-" + od
+			step{method: "PUT", path: d, body: `{"vectors": {"my-multivec": {"size": 4, "distance": "Dot", "on_disk": ` + od + `, "multivector_config": {"comparator": "max_sim"}}}}`}.run(t, c)
+			step{method: "GET", path: d, check: wantContains(`"on_disk":` + od)}.run(t, c)
+			// test_search_legacy_api: the dimension is checked, an empty
+			// collection answers nothing.
+			c.do("POST", d+"/points/search", `{"vector": {"name": "my-multivec", "vector": [0.05, 0.61, 0.76]}, "limit": 3}`).wantError(t, 400, "Wrong input: Vector dimension error: expected dim: 4, got 3")
+			step{method: "POST", path: d + "/points/search", body: `{"vector": {"name": "my-multivec", "vector": [0.05, 0.61, 0.76, 0.74]}, "limit": 3}`, legacy: "ScoredPoint", check: wantJSON(`[]`)}.run(t, c)
+			step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+				{"id": 1, "vector": {"my-multivec": [[0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76, 0.74]]}},
+				{"id": 2, "vector": {"my-multivec": [[0.19, 0.81, 0.75, 0.11], [0.19, 0.81, 0.75, 0.11], [0.19, 0.81, 0.75, 0.11]]}},
+				{"id": 3, "vector": {"my-multivec": [[0.36, 0.55, 0.47, 0.94], [0.36, 0.55, 0.47, 0.94], [0.36, 0.55, 0.47, 0.94]]}}]}`}.run(t, c)
+			step{method: "POST", path: d + "/points/scroll", body: `{"limit": 10, "with_vector": true}`,
+				check: wantContains(`{"id":1,"payload":{},"vector":{"my-multivec":[[0.05,0.61,0.76,0.74],[0.05,0.61,0.76,0.74],[0.05,0.61,0.76,0.74]]}}`)}.run(t, c)
+			step{method: "GET", path: d + "/points/2", check: wantContains(`"vector":{"my-multivec":[[0.19,0.81,0.75,0.11],[0.19,0.81,0.75,0.11],[0.19,0.81,0.75,0.11]]}`)}.run(t, c)
+			step{method: "POST", path: d + "/points/search", body: `{"vector": {"name": "my-multivec", "vector": [0.05, 0.61, 0.76, 0.74]}, "limit": 3}`, legacy: "ScoredPoint", check: wantContains(`"id":1`, `"id":2`, `"id":3`)}.run(t, c)
+			// The legacy one-vector form.
+			step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [{"id": 4, "vector": {"my-multivec": [0.19, 0.81, 0.75, 0.11]}}]}`}.run(t, c)
+			step{method: "GET", path: d + "/points/4", check: wantContains(`"vector":{"my-multivec":[[0.19,0.81,0.75,0.11]]}`)}.run(t, c)
+			step{method: "POST", path: d + "/points/delete?wait=true", body: `{"points": [2]}`}.run(t, c)
+			c.do("GET", d+"/points/2", "").wantError(t, 404, "No point with id 2 found")
+			c.do("PUT", d+"/points?wait=true", `{"points": [{"id": 1, "vector": {"my-multivec": [[0.05, 0.61, 0.76, 0.74], [0.05, 0.61, 0.76]]}}]}`).wantError(t, 422,
+				"Validation error in JSON body: [points[0].vector.?.data: all vectors must have the same dimension, found vector with dimension 3")
+
+			// test_multi_vector_unnamed.py: the same for the unnamed vector.
+			u := "/collections/q4mvu-" + od
+			step{method: "PUT", path: u, body: `{"vectors": {"size": 4, "distance": "Dot", "on_disk": ` + od + `, "multivector_config": {"comparator": "max_sim"}}}`}.run(t, c)
+			step{method: "PUT", path: u + "/points?wait=true", body: `{"points": [{"id": 1, "vector": [[0.05, 0.61, 0.76, 0.74], [0.19, 0.81, 0.75, 0.11]]}, {"id": 2, "vector": [0.36, 0.55, 0.47, 0.94]}]}`}.run(t, c)
+			step{method: "GET", path: u + "/points/1", check: wantContains(`"vector":[[0.05,0.61,0.76,0.74],[0.19,0.81,0.75,0.11]]`)}.run(t, c)
+			step{method: "POST", path: u + "/points/query", body: `{"query": [[0.36, 0.55, 0.47, 0.94]], "limit": 1}`, check: wantContains(`"id":2`)}.run(t, c)
+
+			// test_multi_with_euclidean: the square root of the sum of the
+			// smallest squared distances.
+			e := "/collections/q4eu-" + od
+			step{method: "PUT", path: e, body: `{"vectors": {"my-multivec": {"size": 3, "distance": "Euclid", "on_disk": ` + od + `, "multivector_config": {"comparator": "max_sim"}}}}`}.run(t, c)
+			step{method: "PUT", path: e + "/points?wait=true", body: `{"points": [
+				{"id": 1, "vector": {"my-multivec": [[1.0, 2.0, 3.0], [3.0, 3.0, 3.0], [4.0, 5.0, 6.0]]}},
+				{"id": 2, "vector": {"my-multivec": [[3.0, 3.0, 3.0], [4.0, 2.0, 1.0]]}}]}`}.run(t, c)
+			step{method: "GET", path: e + "/points/2", check: wantContains(`"vector":{"my-multivec":[[3,3,3],[4,2,1]]}`)}.run(t, c)
+			step{method: "POST", path: e + "/points/query", body: `{"query": [[1.0, 2.0, 3.0], [3.0, 3.0, 3.0], [4.0, 5.0, 6.0]], "using": "my-multivec", "limit": 10}`,
+				check: wantContains(`"points":[{"id":1,"version":1,"score":0},{"id":2,"version":1,"score":4.358899}]`)}.run(t, c)
+
+			// test_multi_vector_uint8.py: floats are truncated and clamped.
+			b := "/collections/q4u8-" + od
+			step{method: "PUT", path: b, body: `{"vectors": {"my-multivec": {"size": 4, "distance": "Dot", "on_disk": ` + od + `, "datatype": "uint8", "multivector_config": {"comparator": "max_sim"}}}}`}.run(t, c)
+			step{method: "PUT", path: b + "/points?wait=true", body: `{"points": [
+				{"id": 1, "vector": {"my-multivec": [[1.05, 1.61, 1.76, 1.74], [2.05, 2.61, 2.76, 2.74], [3.05, 3.61, 3.76, 3.74]]}},
+				{"id": 2, "vector": {"my-multivec": [[3.19, 3.81, 3.75, 3.11], [2.19, 2.81, 2.75, 2.11], [1.19, 1.81, 1.75, 1.11]]}},
+				{"id": 3, "vector": {"my-multivec": [[256.19, 1.81, -2.75, 3.11]]}}]}`}.run(t, c)
+			step{method: "POST", path: b + "/points/scroll", body: `{"limit": 10, "with_vector": true}`,
+				check: wantContains(`{"id":1,"payload":{},"vector":{"my-multivec":[[1,1,1,1],[2,2,2,2],[3,3,3,3]]}}`)}.run(t, c)
+			step{method: "GET", path: b + "/points/2", check: wantContains(`"vector":{"my-multivec":[[3,3,3,3],[2,2,2,2],[1,1,1,1]]}`)}.run(t, c)
+			step{method: "GET", path: b + "/points/3", check: wantContains(`"vector":{"my-multivec":[[255,1,0,3]]}`)}.run(t, c)
+			// MaxSim over the stored integers: point 3 scores 255+1+0+3.
+			step{method: "POST", path: b + "/points/query", body: `{"query": [[1, 1, 1, 1]], "using": "my-multivec", "limit": 1}`,
+				check: wantContains(`"points":[{"id":3,"version":1,"score":259}]`)}.run(t, c)
+			// The query is converted as Qdrant converts it: 1.9 is 1.
+			step{method: "POST", path: b + "/points/query", body: `{"query": [[1.9, 1.9, 1.9, 1.9]], "using": "my-multivec", "limit": 1}`,
+				check: wantContains(`"points":[{"id":3,"version":1,"score":259}]`)}.run(t, c)
+		})
+
+		for _, onDiskPayload := range []bool{false, true} {
+			odp := fmt.Sprint(onDiskPayload)
+			t.Run("edit collection params on_disk "+od+" payload "+odp, func(t *testing.T) {
+				// test_collection_update_multivec.py::test_edit_collection_params
+				// (its multivec_collection_setup: image, text, sparse vectors).
+				d := "/collections/q4edit-" + od + "-" + odp
+				step{method: "PUT", path: d, body: `{"vectors": {"image": {"size": 4, "distance": "Dot", "on_disk": ` + od + `}, "text": {"size": 8, "distance": "Cosine", "on_disk": ` + od + `}},
+					"sparse_vectors": {"sparse-image": {}, "sparse-text": {}}}`}.run(t, c)
+				step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+					{"id": 1, "vector": {"image": [0.05, 0.61, 0.76, 0.74], "text": [0.05, 0.61, 0.76, 0.74, 0.05, 0.61, 0.76, 0.74]}},
+					{"id": 2, "vector": {"image": [0.19, 0.81, 0.75, 0.11], "text": [0.19, 0.81, 0.75, 0.11, 0.19, 0.81, 0.75, 0.11]}}]}`}.run(t, c)
+				type info struct {
+					Config struct {
+						Params struct {
+							Vectors map[string]struct {
+								OnDisk             *bool           `json:"on_disk"`
+								HnswConfig         map[string]any  `json:"hnsw_config"`
+								QuantizationConfig json.RawMessage `json:"quantization_config"`
+							} `json:"vectors"`
+							OnDiskPayload bool `json:"on_disk_payload"`
+						} `json:"params"`
+						HnswConfig         map[string]any  `json:"hnsw_config"`
+						QuantizationConfig json.RawMessage `json:"quantization_config"`
+					} `json:"config"`
+				}
+				get := func() info {
+					t.Helper()
+					var in info
+					if err := json.Unmarshal(step{method: "GET", path: d}.run(t, c), &in); err != nil {
+						t.Fatal(err)
+					}
+					return in
+				}
+				in := get()
+				if v := in.Config.Params.Vectors["text"].OnDisk; v == nil || *v != onDisk {
+					t.Fatalf("text on_disk %v, want %v", v, onDisk)
+				}
+				step{method: "PATCH", path: d, body: `{"vectors": {"text": {"hnsw_config": {"m": 32}, "quantization_config": {"scalar": {"type": "int8", "quantile": 0.8}}, "on_disk": true}},
+					"hnsw_config": {"ef_construct": 123}, "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}},
+					"params": {"on_disk_payload": ` + odp + `}}`}.run(t, c)
+				in = get()
+				text := in.Config.Params.Vectors["text"]
+				if text.OnDisk == nil || !*text.OnDisk || text.HnswConfig["m"] != 32.0 || string(text.QuantizationConfig) != `{"scalar":{"type":"int8","quantile":0.8}}` ||
+					in.Config.Params.OnDiskPayload != onDiskPayload || in.Config.HnswConfig["m"] != 16.0 || in.Config.HnswConfig["ef_construct"] != 123.0 ||
+					string(in.Config.QuantizationConfig) != `{"scalar":{"type":"int8","quantile":0.99,"always_ram":true}}` {
+					t.Fatalf("after the first PATCH: %+v", in)
+				}
+				step{method: "PATCH", path: d, body: `{"vectors": {"text": {"hnsw_config": {"m": 10, "ef_construct": 100}, "quantization_config": {"product": {"compression": "x32", "always_ram": true}}, "on_disk": false}},
+					"params": {"on_disk_payload": ` + fmt.Sprint(!onDiskPayload) + `}}`}.run(t, c)
+				in = get()
+				text = in.Config.Params.Vectors["text"]
+				if text.OnDisk == nil || *text.OnDisk || text.HnswConfig["m"] != 10.0 || text.HnswConfig["ef_construct"] != 100.0 ||
+					string(text.QuantizationConfig) != `{"product":{"compression":"x32","always_ram":true}}` || in.Config.Params.OnDiskPayload == onDiskPayload {
+					t.Fatalf("after the second PATCH: %+v", in)
+				}
+				step{method: "PATCH", path: d, body: `{"vectors": {"text": {"quantization_config": "Disabled"}}}`}.run(t, c)
+				if q := get().Config.Params.Vectors["text"].QuantizationConfig; q != nil && string(q) != "null" {
+					t.Fatalf("quantization after Disabled: %s", q)
+				}
+				// The points are still there, their vectors too.
+				step{method: "GET", path: d + "/points/2", check: wantContains(`"image":[0.19,0.81,0.75,0.11]`)}.run(t, c)
+				step{method: "POST", path: d + "/points/query", body: `{"query": [0.19, 0.81, 0.75, 0.11, 0.19, 0.81, 0.75, 0.11], "using": "text", "limit": 1}`, check: wantContains(`"id":2`)}.run(t, c)
+			})
+		}
+	}
+
+	t.Run("u64 limit", func(t *testing.T) {
+		// test_query.py::test_basic_search_high_limit: u64::MAX as the
+		// limit of a search, a query and a query over a prefetch answers
+		// every point, the same each way.
+		const d = "/collections/q4lim"
+		step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot"}}`}.run(t, c)
+		step{method: "PUT", path: d + "/points?wait=true", body: demoPoints}.run(t, c)
+		const max = "18446744073709551615"
+		search := step{method: "POST", path: d + "/points/search", body: `{"vector": [0.1, 0.2, 0.3, 0.4], "limit": ` + max + `}`, legacy: "ScoredPoint"}.run(t, c)
+		root := step{method: "POST", path: d + "/points/query", body: `{"query": [0.1, 0.2, 0.3, 0.4], "limit": ` + max + `}`}.run(t, c)
+		nested := step{method: "POST", path: d + "/points/query", body: `{"prefetch": {"limit": 1000}, "query": {"nearest": [0.1, 0.2, 0.3, 0.4]}}`}.run(t, c)
+		deep := step{method: "POST", path: d + "/points/query", body: `{"prefetch": {"limit": ` + max + `}, "query": [0.1, 0.2, 0.3, 0.4], "limit": ` + max + `, "offset": ` + max + `}`}.run(t, c)
+		var pts struct {
+			Points json.RawMessage `json:"points"`
+		}
+		if err := json.Unmarshal(root, &pts); err != nil {
+			t.Fatal(err)
+		}
+		var n []any
+		if err := json.Unmarshal(search, &n); err != nil || len(n) != 6 {
+			t.Fatalf("search with a u64 limit: %d points, want all 6 (%v)", len(n), err)
+		}
+		if string(pts.Points) != string(search) {
+			t.Fatalf("query %s\nsearch %s", pts.Points, search)
+		}
+		var np struct {
+			Points json.RawMessage `json:"points"`
+		}
+		if err := json.Unmarshal(nested, &np); err != nil || string(np.Points) != string(search) {
+			t.Fatalf("nested query %s\nsearch %s", np.Points, search)
+		}
+		if string(deep) != `{"points":[]}` {
+			t.Fatalf("u64 offset: %s", deep)
+		}
+		step{method: "POST", path: d + "/points/scroll", body: `{"limit": ` + max + `}`, check: wantContains(`"id":6`, `"next_page_offset":null`)}.run(t, c)
+		// Strict mode still counts the limit as given, and a negative or
+		// fractional limit stays a format error.
+		step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "max_query_limit": 5}}`}.run(t, c)
+		c.do("POST", d+"/points/query", `{"query": [0.1, 0.2, 0.3, 0.4], "limit": `+max+`}`).wantError(t, 400, `Limit exceeded 2147483647 > 5 for "limit"`)
+		c.do("POST", d+"/points/search", `{"vector": [0.1, 0.2, 0.3, 0.4], "limit": 6}`).wantError(t, 400, `Limit exceeded 6 > 5 for "limit"`)
+		c.do("POST", d+"/points/query", `{"query": [0.1, 0.2, 0.3, 0.4], "limit": -`+max+`}`).wantError(t, 400, "Format error in JSON body")
+		c.do("POST", d+"/points/query", `{"query": [0.1, 0.2, 0.3, 0.4], "limit": 1.5}`).wantError(t, 400, "Format error in JSON body")
+	})
+}

@@ -82,12 +82,21 @@ func TestQuantizationEndToEnd(t *testing.T) {
 		{"PATCH", d, `{"quantization_config": {"binary": {"query_encoding": "scalar2bits"}}}`, "scalar2bits"},
 		{"PUT", "/collections/p", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"product": {"compression": "x12"}}}}`, "unknown variant `x12`"},
 		{"PUT", "/collections/t4", `{"vectors": {"size": 8, "distance": "Dot", "datatype": "turbo4"}}`, `datatype \"turbo4\" is not supported`},
-		{"PATCH", d, `{"vectors": {"": {"on_disk": false}}}`, "on_disk"},
 	} {
 		resp := c.do(bad.method, bad.path, bad.body)
 		if resp.status != 400 || !strings.Contains(string(resp.body), bad.want) {
 			t.Errorf("%s %s %s: %d %s", bad.method, bad.path, bad.body, resp.status, resp.body)
 		}
+	}
+	// on_disk moves the vectors to the heap: the exact and rescored
+	// answers stay the same, the codes are trained again.
+	step{method: "PATCH", path: d, body: `{"vectors": {"": {"on_disk": false}}}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"on_disk":false`)}.run(t, c)
+	if got := scores(`{"exact": true}`); differs(got, exact) {
+		t.Errorf("exact scores on the heap %v, on disk %v", got, exact)
+	}
+	if got := scores(`{"quantization": {"rescore": true, "oversampling": 3}}`); differs(got, exact) {
+		t.Errorf("rescored scores on the heap %v, exact %v", got, exact)
 	}
 	step{method: "PATCH", path: d, body: `{"quantization_config": "Disabled"}`}.run(t, c)
 	if got := scores(`{"quantization": {"rescore": false}}`); differs(got, exact) {

@@ -214,9 +214,6 @@ func validateVectorParams(name string, p api.VectorParams) error {
 		switch dt := strings.ToLower(*p.Datatype); dt {
 		case "float32":
 		case "float16", "uint8":
-			if p.MultivectorConfig != nil {
-				return api.ErrBadInput("vector %q: datatype %s is not supported by this server for multi-vectors: only float32", name, dt)
-			}
 			if dt == "uint8" && p.Distance == api.DistanceCosine {
 				return api.ErrBadInput("vector %q: datatype uint8 with Cosine distance is not supported by this server: use float16, or Dot, Euclid or Manhattan", name)
 			}
@@ -238,20 +235,13 @@ func validateVectorParams(name string, p api.VectorParams) error {
 		if mv.Comparator != api.ComparatorMaxSim {
 			return api.ErrBadInput("vector %q: unknown multivector comparator %q: expected max_sim", name, mv.Comparator)
 		}
-		if p.Distance != api.DistanceCosine && p.Distance != api.DistanceDot {
-			return api.ErrBadInput("vector %q: multi-vectors are supported with Cosine and Dot distances only, got %s", name, p.Distance)
-		}
 	}
 	return nil
 }
 
-// validateVectorStorage checks a dense vector's on_disk and
-// quantization_config: quantization must be scalar int8
-// (api.ParseQuantization); on_disk is not supported for multi-vectors.
+// validateVectorStorage checks a dense vector's quantization_config
+// (api.ParseQuantization; none for multi-vectors).
 func validateVectorStorage(name string, p api.VectorParams) error {
-	if p.OnDisk != nil && *p.OnDisk && p.MultivectorConfig != nil {
-		return api.ErrBadInput("vector %q: on_disk multi-vectors are not supported by this server", name)
-	}
 	if _, err := api.ParseQuantization(p.QuantizationConfig); err != nil {
 		return err
 	}
@@ -435,6 +425,17 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 		return err
 	}
 	cmd := &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: real, Config: &cfg}
+	if vectorStorageChanged(m.Config, cfg) {
+		// The vector stores move between the heap and their files: the
+		// collection opens again with the new configuration while
+		// requests wait (as for a vector created or deleted).
+		return s.reopenWith(real, func() (*meta.Collection, error) {
+			if err := s.meta.Apply(cmd); err != nil {
+				return m, err
+			}
+			return s.state().Collections[real], nil
+		})
+	}
 	if err := s.meta.Apply(cmd); err != nil {
 		return err
 	}
@@ -445,6 +446,19 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 		c.SetConfig(s.state().Collections[real].Config)
 	}
 	return nil
+}
+
+// vectorStorageChanged reports whether a dense or multi-vector moves
+// between the heap and an on_disk file from a to b: its shards must open
+// again to move it (their stores are built at Open; the index files and
+// the point store refill them).
+func vectorStorageChanged(a, b api.CollectionConfig) bool {
+	for name, p := range b.Params.Vectors {
+		if q, ok := a.Params.Vectors[name]; ok && (p.OnDisk != nil && *p.OnDisk) != (q.OnDisk != nil && *q.OnDisk) {
+			return true
+		}
+	}
+	return false
 }
 
 // applyUpdate returns cfg with the update's changes, or a bad-input error.
@@ -510,9 +524,6 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 				p.HnswConfig = &merged
 			}
 			if d.OnDisk != nil {
-				if (p.OnDisk != nil && *p.OnDisk) != *d.OnDisk {
-					return cfg, api.ErrBadInput("vector %q: changing on_disk of an existing vector is not supported by this server: create the collection with it", name)
-				}
 				p.OnDisk = d.OnDisk
 			}
 			if api.IsQuantizationDisabled(d.QuantizationConfig) {

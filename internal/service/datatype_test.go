@@ -14,7 +14,9 @@ import (
 // uint8 vector stores float16 values rounded to half precision and refuses
 // uint8 values that are not integers from 0 to 255 (or float16 values
 // beyond its range), and a collection snapshot restores the same vectors,
-// datatypes and search results in another node.
+// datatypes and search results in another node; an on_disk uint8
+// multi-vector (Euclid) stores its floats converted as Qdrant converts them
+// and comes back the same from the snapshot.
 func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	s := newService(t, filepath.Join(dir, "storage"))
@@ -23,6 +25,7 @@ func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 	mustNil(t, s.CreateCollection(bg, "src", &api.CreateCollection{Vectors: api.VectorsConfig{
 		"h": {Size: 3, Distance: api.DistanceCosine, Datatype: &f16},
 		"u": {Size: 3, Distance: api.DistanceEuclid, Datatype: &u8},
+		"m": {Size: 2, Distance: api.DistanceEuclid, Datatype: &u8, OnDisk: ptr(true), MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}},
 	}}))
 	var pts []api.PointStruct
 	for i := range 50 {
@@ -30,7 +33,7 @@ func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 		pts = append(pts, api.PointStruct{ID: api.NumID(uint64(i + 1)), Vector: api.Vectors{
 			"h": {0.1 + x, 1, -2},
 			"u": {x, 255 - x, 7},
-		}})
+		}, Multi: api.MultiVectors{"m": {{x + 0.7, 3}, {300, -1}}}})
 	}
 	upsert(t, s, "src", pts)
 	for _, bad := range []struct {
@@ -67,6 +70,19 @@ func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 	if u := before[1].Vector["u"]; !slices.Equal(u, []float32{49, 206, 7}) {
 		t.Fatalf("uint8 vector %v", u)
 	}
+	if m := before[1].Multi["m"]; len(m) != 2 || !slices.Equal(m[0], []float32{49, 3}) || !slices.Equal(m[1], []float32{255, 0}) {
+		t.Fatalf("uint8 multi-vector %v", m)
+	}
+	multi := func(s *Service, coll string) []api.ScoredPoint {
+		t.Helper()
+		res, err := s.Query(bg, coll, &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Multi: [][]float32{{15, 3}, {250, 0}}}}, Using: ptr("m"), Limit: ptr(3)}, api.ReadParams{})
+		mustNil(t, err)
+		return res.Points
+	}
+	wantMulti := multi(s, "src")
+	if len(wantMulti) != 3 || wantMulti[0].ID.Num != 16 || wantMulti[0].Score != 5 {
+		t.Fatalf("query by the uint8 multi-vector: %+v", wantMulti)
+	}
 	search := func(s *Service, coll string) []api.ScoredPoint {
 		t.Helper()
 		res, err := s.Search(bg, coll, &api.SearchRequest{Vector: api.NamedVector{Name: "u", Vector: []float32{15, 240, 7}}, Limit: 3}, api.ReadParams{})
@@ -98,6 +114,17 @@ func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 				t.Errorf("restored %d %q: %v, was %v", before[i].ID.Num, name, after[i].Vector[name], v)
 			}
 		}
+	}
+	for i := range before {
+		if g, w := after[i].Multi["m"], before[i].Multi["m"]; !slices.EqualFunc(g, w, slices.Equal) {
+			t.Errorf("restored %d multi-vector: %v, was %v", before[i].ID.Num, g, w)
+		}
+	}
+	if p := info.Config.Params.Vectors["m"]; p.OnDisk == nil || !*p.OnDisk {
+		t.Fatalf("restored multi-vector on_disk %v", p.OnDisk)
+	}
+	if got := multi(s2, "dst"); !slices.EqualFunc(got, wantMulti, func(a, b api.ScoredPoint) bool { return a.ID == b.ID && a.Score == b.Score }) {
+		t.Errorf("restored multi-vector query %+v, was %+v", got, wantMulti)
 	}
 	got := search(s2, "dst")
 	for i := range want {

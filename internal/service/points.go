@@ -276,10 +276,11 @@ func (s *Service) Scroll(ctx context.Context, collection string, req *api.Scroll
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return nil, err
 	}
-	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
-		return nil, err
-	}
+	saturate(req.Limit)
 	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
+		if err := s.fitLimit(ctx, c, "limit", req.Limit); err != nil {
+			return nil, err
+		}
 		return c.Scroll(ctx, req)
 	})
 }
@@ -347,10 +348,11 @@ func (s *Service) matrix(ctx context.Context, collection string, req *api.Search
 	if err := checkMax("sample", req.Sample, s.limits.MaxMatrixSample); err != nil {
 		return nil, err
 	}
-	if err := checkMax("limit", req.Limit, s.limits.MaxLimit); err != nil {
-		return nil, err
-	}
+	saturate(req.Limit)
 	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Sample, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
+		if err := s.fitLimit(ctx, c, "limit", req.Limit); err != nil {
+			return nil, err
+		}
 		m, err := c.DistanceMatrix(ctx, req)
 		if err != nil {
 			return nil, err

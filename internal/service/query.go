@@ -2,27 +2,24 @@ package service
 
 import (
 	"context"
+	"math"
 
 	"github.com/shoal-db/shoal/internal/api"
 	coll "github.com/shoal-db/shoal/internal/collection"
 )
 
-// checkQuery enforces the limits on a query: limit plus offset, filter
-// depth everywhere, prefetch nesting and prefetch limits.
+// checkQuery enforces the limits on a query that need no collection:
+// filter depth everywhere and prefetch nesting. Limits and offsets are
+// saturated at math.MaxInt32 (as the gRPC adapter converts Qdrant's u64
+// ones), so that no sum of them overflows; fitLimits checks them against
+// the maximum once the collection is held (after strict mode has seen
+// them as given).
 func (s *Service) checkQuery(req *api.QueryRequest) error {
 	if req == nil {
 		return api.ErrBadInput("missing query")
 	}
-	n := 0
-	if req.Limit != nil {
-		n += *req.Limit
-	}
-	if req.Offset != nil {
-		n += *req.Offset
-	}
-	if n > s.limits.MaxLimit {
-		return api.ErrBadInput("limit + offset %d exceeds the maximum of %d", n, s.limits.MaxLimit)
-	}
+	saturate(req.Limit)
+	saturate(req.Offset)
 	if err := s.checkFilterDepth(req.Filter); err != nil {
 		return err
 	}
@@ -41,13 +38,105 @@ func (s *Service) checkPrefetches(ps []api.Prefetch, depth int) error {
 	}
 	for i := range ps {
 		p := &ps[i]
-		if p.Limit != nil && *p.Limit > s.limits.MaxLimit {
-			return api.ErrBadInput("prefetch limit %d exceeds the maximum of %d", *p.Limit, s.limits.MaxLimit)
-		}
+		saturate(p.Limit)
 		if err := s.checkFilterDepth(p.Filter); err != nil {
 			return err
 		}
 		if err := s.checkPrefetches(p.Prefetch, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saturate caps a limit or offset at math.MaxInt32.
+func saturate(v *int) {
+	if v != nil && *v > math.MaxInt32 {
+		*v = math.MaxInt32
+	}
+}
+
+// fitLimits enforces the service's maximum (Limits.MaxLimit) on a query's
+// limit plus offset and on its prefetches' limits. Qdrant takes any u64
+// limit (its own suite asks for 18446744073709551615); no query returns
+// more points than the collection holds, so a limit or offset above the
+// maximum is first clamped to the collection's point count (an exact
+// count, taken only then): the answer is the same, and only a collection
+// larger than the maximum still refuses it. Strict mode has checked the
+// limits as given before (withRead runs it first).
+func (s *Service) fitLimits(ctx context.Context, c *coll.Collection, req *api.QueryRequest) error {
+	limit, offset := 10, 0
+	if req.Limit != nil {
+		limit = *req.Limit
+	}
+	if req.Offset != nil {
+		offset = *req.Offset
+	}
+	if limit+offset > s.limits.MaxLimit || prefetchOver(req.Prefetch, s.limits.MaxLimit) {
+		n, err := c.Count(ctx, nil, true)
+		if err != nil {
+			return err
+		}
+		count := int(min(n, math.MaxInt32))
+		if offset > count {
+			offset = count
+			req.Offset = &offset
+		}
+		if limit > max(count-offset, 1) {
+			limit = max(count-offset, 1)
+			req.Limit = &limit
+		}
+		clampPrefetches(req.Prefetch, max(count, 1))
+	}
+	if n := limit + offset; n > s.limits.MaxLimit {
+		return api.ErrBadInput("limit + offset %d exceeds the maximum of %d", n, s.limits.MaxLimit)
+	}
+	return checkPrefetchLimits(req.Prefetch, s.limits.MaxLimit)
+}
+
+// fitLimit is fitLimits for the one limit of a scroll or a distance
+// matrix (neither returns more points, or neighbours of a point, than the
+// collection holds; a facet may list more values than points, so its
+// limit is not clamped).
+func (s *Service) fitLimit(ctx context.Context, c *coll.Collection, what string, v *int) error {
+	if v == nil || *v <= s.limits.MaxLimit {
+		return nil
+	}
+	n, err := c.Count(ctx, nil, true)
+	if err != nil {
+		return err
+	}
+	if count := max(int(min(n, math.MaxInt32)), 1); *v > count {
+		*v = count
+	}
+	return checkMax(what, v, s.limits.MaxLimit)
+}
+
+func prefetchOver(ps []api.Prefetch, maximum int) bool {
+	for i := range ps {
+		if (ps[i].Limit != nil && *ps[i].Limit > maximum) || prefetchOver(ps[i].Prefetch, maximum) {
+			return true
+		}
+	}
+	return false
+}
+
+func clampPrefetches(ps []api.Prefetch, count int) {
+	for i := range ps {
+		if l := ps[i].Limit; l != nil && *l > count {
+			v := count
+			ps[i].Limit = &v
+		}
+		clampPrefetches(ps[i].Prefetch, count)
+	}
+}
+
+func checkPrefetchLimits(ps []api.Prefetch, maximum int) error {
+	for i := range ps {
+		if l := ps[i].Limit; l != nil && *l > maximum {
+			return api.ErrBadInput("prefetch limit %d exceeds the maximum of %d", *l, maximum)
+		}
+		if err := checkPrefetchLimits(ps[i].Prefetch, maximum); err != nil {
 			return err
 		}
 	}
@@ -63,6 +152,9 @@ func (s *Service) Query(ctx context.Context, collection string, req *api.QueryRe
 		return nil, err
 	}
 	return withRead(s, ctx, collection, rp, 1, s.queryChecks(req), func(ctx context.Context, c *coll.Collection) (*api.QueryResponse, error) {
+		if err := s.fitLimits(ctx, c, req); err != nil {
+			return nil, err
+		}
 		hits, err := c.Query(ctx, req)
 		if err != nil {
 			return nil, err
@@ -97,6 +189,11 @@ func (s *Service) queryBatch(ctx context.Context, collection string, reqs []api.
 		}
 	}
 	return withRead(s, ctx, collection, rp, max(len(reqs), 1), s.batchChecks(reqs), func(ctx context.Context, c *coll.Collection) ([][]api.ScoredPoint, error) {
+		for i := range reqs {
+			if err := s.fitLimits(ctx, c, &reqs[i]); err != nil {
+				return nil, err
+			}
+		}
 		return c.QueryBatch(ctx, reqs)
 	})
 }
@@ -112,10 +209,14 @@ func (s *Service) QueryGroups(ctx context.Context, collection string, req *api.Q
 	if err := s.checkLookups(ctx, req.LookupFrom, req.Prefetch); err != nil {
 		return nil, err
 	}
-	if req.Limit != nil && req.GroupSize != nil && *req.Limit**req.GroupSize > s.limits.MaxLimit {
-		return nil, api.ErrBadInput("limit × group_size exceeds the maximum of %d", s.limits.MaxLimit)
-	}
+	saturate(req.GroupSize)
 	return withRead(s, ctx, collection, rp, 1, s.groupsChecks(req), func(ctx context.Context, c *coll.Collection) (*api.GroupsResult, error) {
+		if err := s.fitLimits(ctx, c, &req.QueryRequest); err != nil {
+			return nil, err
+		}
+		if req.Limit != nil && req.GroupSize != nil && *req.Limit**req.GroupSize > s.limits.MaxLimit {
+			return nil, api.ErrBadInput("limit × group_size exceeds the maximum of %d", s.limits.MaxLimit)
+		}
 		return c.QueryGroups(ctx, req)
 	})
 }

@@ -30,7 +30,10 @@ type Limits struct {
 	MaxBatchPoints int
 	// MaxFilterDepth is the deepest filter nesting accepted.
 	MaxFilterDepth int
-	// MaxLimit is the largest limit (plus offset) of a search or scroll.
+	// MaxLimit is the largest limit (plus offset) of a search or scroll
+	// that runs. A larger one is first clamped to the collection's point
+	// count (no search returns more), so only a collection holding more
+	// points than MaxLimit refuses it (fitLimits).
 	MaxLimit int
 	// MaxBatchQueries is the most queries of one batch request.
 	MaxBatchQueries int

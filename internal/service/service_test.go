@@ -90,7 +90,7 @@ func TestCreateCollectionValidation(t *testing.T) {
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, Datatype: ptr("turbo4")}}}, "datatype \"turbo4\" is not supported"},
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, Datatype: ptr("int8")}}}, "unknown variant `int8`"},
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceCosine, Datatype: ptr("uint8")}}}, "uint8 with Cosine"},
-		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, Datatype: ptr("float16"), MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}}}, "multi-vectors"},
+		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceCosine, Datatype: ptr("uint8"), MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}}}, "uint8 with Cosine"},
 		{&api.CreateCollection{Vectors: vec, SparseVectors: api.SparseVectorsConfig{"": {}}}, "sparse vector names must not be empty"},
 		{&api.CreateCollection{Vectors: vec, SparseVectors: api.SparseVectorsConfig{"text": {Index: &api.SparseIndexParams{Datatype: ptr("uint8")}}}}, "only float32"},
 		{&api.CreateCollection{Vectors: vec, ShardNumber: ptr(0)}, "shard_number"},
@@ -733,8 +733,10 @@ func TestErrors(t *testing.T) {
 	wantErr(t, err, api.KindBadInput, "Vector dimension error: expected dim: 3, got 2")
 	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(0)}, api.ReadParams{})
 	wantErr(t, err, api.KindValidation, "[internal.limit: value 0 invalid, must be 1 or larger]")
+	// A limit above the maximum fits a collection smaller than it (see
+	// TestLimits).
 	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(DefaultMaxLimit + 1)}, api.ReadParams{})
-	wantErr(t, err, api.KindBadInput, "exceeds the maximum")
+	mustNil(t, err)
 
 	// Read-only access: reads pass, writes and management are 403.
 	ro := auth.WithAccess(bg, auth.ReadOnly)
@@ -946,8 +948,53 @@ func TestLimits(t *testing.T) {
 	wantErr(t, err, api.KindBadInput, "the limit is 3")
 	_, err = s.QueryBatch(bg, "c", make([]api.QueryRequest, 3), api.ReadParams{})
 	wantErr(t, err, api.KindBadInput, "too many queries")
+	// Limits and offsets above the maximum are clamped to the points the
+	// collection holds (Qdrant takes any u64): the answer is every point
+	// after the offset, and only a collection larger than the maximum
+	// refuses them. Strict mode counts them as given.
+	for i := 0; i < 51; i += 3 {
+		_, err = s.Upsert(bg, "c", &api.UpsertPoints{Points: []api.PointStruct{
+			{ID: api.NumID(uint64(i)), Vector: api.Vectors{"": {1, float32(i)}}},
+			{ID: api.NumID(uint64(i + 1)), Vector: api.Vectors{"": {1, float32(i + 1)}}},
+			{ID: api.NumID(uint64(i + 2)), Vector: api.Vectors{"": {1, float32(i + 2)}}},
+		}}, api.WriteParams{Wait: true})
+		mustNil(t, err)
+		if i == 0 {
+			near := &api.Query{Nearest: &api.VectorInput{Vector: []float32{0, 1}}}
+			res, err := s.Query(bg, "c", &api.QueryRequest{Query: near, Limit: ptr(math.MaxInt), Offset: ptr(1),
+				Prefetch: api.Prefetches{{Limit: ptr(math.MaxInt)}}}, api.ReadParams{})
+			mustNil(t, err)
+			if len(res.Points) != 2 || res.Points[0].ID.Num != 1 || res.Points[1].ID.Num != 0 {
+				t.Fatalf("huge limit and offset 1 over 3 points: %+v", res.Points)
+			}
+			res, err = s.Query(bg, "c", &api.QueryRequest{Query: near, Offset: ptr(math.MaxInt)}, api.ReadParams{})
+			mustNil(t, err)
+			if len(res.Points) != 0 {
+				t.Fatalf("huge offset: %+v", res.Points)
+			}
+			page, err := s.Scroll(bg, "c", &api.ScrollRequest{Limit: ptr(math.MaxInt)}, api.ReadParams{})
+			mustNil(t, err)
+			if len(page.Points) != 3 {
+				t.Fatalf("scroll with a huge limit over 3 points: %+v", page.Points)
+			}
+			groups, err := s.QueryGroups(bg, "c", &api.QueryGroupsRequest{QueryRequest: api.QueryRequest{Query: near, Limit: ptr(math.MaxInt)}, GroupBy: "g"}, api.ReadParams{})
+			mustNil(t, err)
+			if len(groups.Groups) != 0 {
+				t.Fatalf("groups of points without the key: %+v", groups)
+			}
+		}
+	}
 	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(40), Offset: ptr(20)}, api.ReadParams{})
-	wantErr(t, err, api.KindBadInput, "exceeds the maximum of 50")
+	wantErr(t, err, api.KindBadInput, "limit + offset 51 exceeds the maximum of 50")
+	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(math.MaxInt)}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "limit + offset 51 exceeds the maximum of 50")
+	_, err = s.Scroll(bg, "c", &api.ScrollRequest{Limit: ptr(math.MaxInt)}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "limit 51 exceeds the maximum of 50")
+	_, err = s.Query(bg, "c", &api.QueryRequest{Prefetch: api.Prefetches{{Limit: ptr(60)}}, Query: &api.Query{Nearest: &api.VectorInput{Vector: []float32{0, 1}}}}, api.ReadParams{})
+	wantErr(t, err, api.KindBadInput, "prefetch limit 51 exceeds the maximum of 50")
+	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{StrictModeConfig: json.RawMessage(`{"enabled": true, "max_query_limit": 5}`)}))
+	_, err = s.Query(bg, "c", &api.QueryRequest{Limit: ptr(math.MaxInt)}, api.ReadParams{})
+	wantErr(t, err, api.KindBadRequest, `Limit exceeded 2147483647 > 5 for "limit"`)
 	nest := api.Prefetch{Limit: ptr(5)}
 	for range 2 {
 		nest = api.Prefetch{Prefetch: api.Prefetches{nest}, Limit: ptr(5)}

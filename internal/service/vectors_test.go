@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,4 +83,133 @@ func TestVectorChangesUnderLoad(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Not existing vector name error: b") {
 		t.Errorf("query of the removed vector: %v", err)
 	}
+}
+
+// TestOnDiskChangeMovesVectors: PATCH on_disk of an existing dense
+// vector and of a multi-vector moves their stores between the heap and a
+// mapped file on every shard while readers query and a writer upserts (no
+// request fails, every acknowledged write is kept), and the answers after
+// each move are the answers before it.
+func TestOnDiskChangeMovesVectors(t *testing.T) {
+	s := newService(t, t.TempDir())
+	defer s.Close()
+	mv := &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}
+	mustNil(t, s.CreateCollection(bg, "c", &api.CreateCollection{Vectors: api.VectorsConfig{
+		"a": {Size: 4, Distance: api.DistanceEuclid},
+		"m": {Size: 4, Distance: api.DistanceDot, MultivectorConfig: mv},
+	}, ShardNumber: ptr(2)}))
+	d := makeDataset(9, 400, 4, api.DistanceEuclid)
+	pts := d.points("a")
+	for i := range pts {
+		id := pts[i].ID.Num
+		pts[i].Multi = api.MultiVectors{"m": {d.vecs[id], d.vecs[1+id%400]}}
+	}
+	upsert(t, s, "c", pts[:200])
+
+	onDisk := func(want bool) {
+		t.Helper()
+		s.mu.RLock()
+		c := s.colls["c"]
+		s.mu.RUnlock()
+		for i := range c.Shards() {
+			for _, name := range []string{"a", "m"} {
+				got, ok := c.LocalShard(i).VectorOnDisk(name)
+				if !ok || got != want {
+					t.Fatalf("shard %d vector %s: on disk %v (known %v), want %v", i, name, got, ok, want)
+				}
+			}
+		}
+		info, err := s.CollectionInfo(bg, "c")
+		mustNil(t, err)
+		for _, name := range []string{"a", "m"} {
+			p := info.Config.Params.Vectors[name]
+			if (p.OnDisk != nil && *p.OnDisk) != want {
+				t.Fatalf("config of %s: on_disk %v, want %v", name, p.OnDisk, want)
+			}
+		}
+	}
+	answers := func() string {
+		t.Helper()
+		var out []string
+		for _, id := range []uint64{3, 77, 150} {
+			for _, q := range []*api.QueryRequest{
+				{Query: &api.Query{Nearest: &api.VectorInput{Vector: d.vecs[id]}}, Using: ptr("a"), Limit: ptr(5), Params: &api.SearchParams{Exact: true}},
+				{Query: &api.Query{Nearest: &api.VectorInput{Multi: [][]float32{d.vecs[id]}}}, Using: ptr("m"), Limit: ptr(5)},
+			} {
+				res, err := s.Query(bg, "c", q, api.ReadParams{})
+				mustNil(t, err)
+				for _, p := range res.Points {
+					out = append(out, fmt.Sprintf("%v:%.5f", p.ID, p.Score))
+				}
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	onDisk(false)
+	before := answers()
+
+	var wg, readers sync.WaitGroup
+	var failure atomic.Value
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 200; i < 400; i += 10 {
+			if _, err := s.Upsert(bg, "c", &api.UpsertPoints{Points: pts[i : i+10]}, api.WriteParams{Wait: true}); err != nil {
+				failure.Store(err)
+				return
+			}
+		}
+	}()
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Multi: [][]float32{d.vecs[5]}}}, Using: ptr("m"), Limit: ptr(3)}, api.ReadParams{}); err != nil {
+				failure.Store(err)
+				return
+			}
+		}
+	}()
+	set := func(v bool) {
+		t.Helper()
+		mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"a": {OnDisk: &v}, "m": {OnDisk: &v}}}))
+	}
+	set(true)
+	onDisk(true)
+	set(false)
+	onDisk(false)
+	set(true)
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	if err, _ := failure.Load().(error); err != nil {
+		t.Fatalf("a request failed during the moves: %v", err)
+	}
+	onDisk(true)
+	n, err := s.Count(bg, "c", &api.CountRequest{Exact: ptr(true)}, api.ReadParams{})
+	mustNil(t, err)
+	if n.Count != 400 {
+		t.Fatalf("count %d, want 400", n.Count)
+	}
+	// The points written meanwhile are not among the answers' ids (all
+	// of them come from the first 200), so the answers stay the same.
+	_, err = s.DeletePoints(bg, "c", &api.PointsSelector{Points: idsFrom(pts[200:])}, api.WriteParams{Wait: true})
+	mustNil(t, err)
+	if after := answers(); after != before {
+		t.Fatalf("answers on disk:\n%s\nbefore:\n%s", after, before)
+	}
+}
+
+func idsFrom(pts []api.PointStruct) []api.PointID {
+	out := make([]api.PointID, len(pts))
+	for i, p := range pts {
+		out[i] = p.ID
+	}
+	return out
 }

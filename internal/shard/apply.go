@@ -762,7 +762,7 @@ func (s *Shard) publish(p *plan, seq uint64) {
 				ss.idx.Remove(old)
 			}
 			for _, ms := range s.multi {
-				delete(ms.vecs, old)
+				ms.remove(old)
 			}
 			if !c.exists {
 				s.ids.unbind(c.id)
@@ -786,7 +786,7 @@ func (s *Shard) publish(p *plan, seq uint64) {
 				s.sparse[name].idx.Add(off, toIndexVector(sv))
 			}
 			for name, vs := range c.multi {
-				s.multi[name].vecs[off] = vs
+				s.multi[name].set(off, vs)
 			}
 			s.live.set(off)
 			s.nLive++
@@ -851,7 +851,7 @@ func (s *Shard) namesAt(off uint32) []string {
 		}
 	}
 	for name, ms := range s.multi {
-		if _, ok := ms.vecs[off]; ok {
+		if ms.has(off) {
 			out = append(out, name)
 		}
 	}
@@ -868,8 +868,7 @@ func (s *Shard) hasVectorFunc(off uint32) func(string) bool {
 			return ss.idx.Has(off)
 		}
 		if ms := s.multi[name]; ms != nil {
-			_, ok := ms.vecs[off]
-			return ok
+			return ms.has(off)
 		}
 		return false
 	}

@@ -194,6 +194,15 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 		}
 	}
 	defer closeNS()
+	// ns's multi-vector stores (files, for on_disk names) are released
+	// unless adopt took them.
+	defer func() {
+		for _, ms := range ns.multi {
+			if ms.store != nil {
+				_ = ms.close()
+			}
+		}
+	}()
 	s.repairDead()
 	s.compactStep(compactStepLoaded)
 
@@ -546,6 +555,7 @@ func (s *Shard) loadCompacted(dir string) (*Shard, error) {
 	ns.noIndexFiles = true
 	ns.noSync = true // flushed (synced) before the exchange
 	if err := ns.load(); err != nil {
+		ns.closeMulti()
 		db.Close()
 		return nil, err
 	}
@@ -659,7 +669,7 @@ func (s *Shard) adopt(ns *Shard) {
 		}
 	}
 	for name, ms := range s.multi {
-		ms.vecs = ns.multi[name].vecs
+		ms.adopt(ns.multi[name])
 	}
 }
 

@@ -8,17 +8,191 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/filter"
+	"github.com/shoal-db/shoal/internal/index"
 	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
 // multiSpace is one multi-vector name (multivector_config max_sim) of the
-// shard: each point's list of vectors by offset. It has no graph: searches
-// score the filtered set exactly by MaxSim. Guarded by the shard's mu;
-// rebuilt from the store on Open.
+// shard. Every inner vector is one row of an index.Store (in the name's
+// datatype; on the heap, or for on_disk names mapped from an unlinked
+// file in the shard directory, as dense on_disk vectors), and a point's
+// multi-vector is a run of consecutive rows. Rows are handed out in
+// order and never reused: those of a point that changed or left stay
+// until a compaction rebuilds the space (the store is a cache of the
+// durable 0x03 records, rebuilt from them on Open). It has no graph:
+// searches score the filtered set exactly by MaxSim. Guarded by the
+// shard's mu (writers hold it exclusively, readers shared).
 type multiSpace struct {
-	name string
-	dim  int
-	vecs map[uint32][][]float32
+	name   string
+	dim    int
+	dist   api.Distance
+	dtype  index.Datatype
+	onDisk bool
+	dir    string
+	kern   func(q, d []float32) float32        // Dist(dist) on float32 rows
+	tkern  func(q []float32, b []byte) float32 // the same on float16 or uint8 rows
+	store  *index.Store
+	spans  map[uint32]multiSpan // by point offset
+	rows   uint32               // rows handed out (the next free row)
+}
+
+// multiSpan is where a point's multi-vector lies in the rows.
+type multiSpan struct{ row, n uint32 }
+
+// newMultiSpace returns an empty multi-vector space for the vector params
+// p, keeping an on_disk store's file in dir.
+func newMultiSpace(name string, p api.VectorParams, dir string) (*multiSpace, error) {
+	if p.Size <= 0 || p.Size > api.MaxVectorDim {
+		return nil, fmt.Errorf("vector %q has invalid size %d", name, p.Size)
+	}
+	if !p.Distance.Valid() {
+		return nil, fmt.Errorf("vector %q has invalid distance %q", name, p.Distance)
+	}
+	ms := &multiSpace{
+		name: name, dim: p.Size, dist: p.Distance, dtype: StoreType(p),
+		onDisk: p.OnDisk != nil && *p.OnDisk, dir: dir,
+		kern: vecmath.Kernel(p.Distance), spans: map[uint32]multiSpan{},
+	}
+	switch ms.dtype {
+	case index.Float16:
+		ms.tkern = vecmath.KernelF16(p.Distance)
+	case index.Uint8:
+		ms.tkern = vecmath.KernelU8(p.Distance)
+	}
+	st, err := ms.newStore()
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the store of multi-vector %q: %w", name, err)
+	}
+	ms.store = st
+	return ms, nil
+}
+
+func (ms *multiSpace) newStore() (*index.Store, error) {
+	if ms.onDisk {
+		return index.NewTypedFileStore(ms.dim, ms.dtype, ms.dir)
+	}
+	return index.NewTypedStore(ms.dim, ms.dtype), nil
+}
+
+// has reports whether the point at off holds the multi-vector.
+func (ms *multiSpace) has(off uint32) bool {
+	_, ok := ms.spans[off]
+	return ok
+}
+
+// set stores vs (validated: at least one vector, each of the dimension)
+// as the multi-vector of the point at off, in new rows. Caller holds mu
+// exclusively (or owns the space).
+func (ms *multiSpace) set(off uint32, vs [][]float32) {
+	if uint64(ms.rows)+uint64(len(vs)) > math.MaxUint32 {
+		panic(fmt.Sprintf("shard: multi-vector %q has no rows left (%d used)", ms.name, ms.rows))
+	}
+	sp := multiSpan{row: ms.rows, n: uint32(len(vs))}
+	ms.store.Grow(int(sp.row + sp.n))
+	for i, v := range vs {
+		ms.store.Set(sp.row+uint32(i), v)
+	}
+	ms.rows += sp.n
+	ms.spans[off] = sp
+}
+
+// remove forgets the multi-vector of the point at off (its rows stay
+// until a compaction).
+func (ms *multiSpace) remove(off uint32) { delete(ms.spans, off) }
+
+// get returns the multi-vector of the point at off: for float32 rows
+// slices of the store (rows never change, so they stay valid while the
+// store is open; the caller must not modify them), decoded copies for
+// float16 and uint8 rows.
+func (ms *multiSpace) get(off uint32) ([][]float32, bool) {
+	sp, ok := ms.spans[off]
+	if !ok {
+		return nil, false
+	}
+	out := make([][]float32, sp.n)
+	for i := range out {
+		out[i] = ms.store.Vector(sp.row + uint32(i))
+	}
+	return out, true
+}
+
+// dist returns the internal MaxSim distance (lower is better) between
+// query and the multi-vector at off: the sum over the query's vectors of
+// the smallest distance (vecmath.Dist) to any of the point's vectors.
+// The score reported is vecmath.ScoreFromDist of it: for Cosine and Dot
+// the sum of the best dot products, for Euclid the square root of the
+// sum of the smallest squared distances, for Manhattan the sum of the
+// smallest distances, as Qdrant scores max_sim.
+func (ms *multiSpace) maxSimDist(query [][]float32, sp multiSpan) float32 {
+	var sum float32
+	for _, q := range query {
+		best := float32(math.Inf(1))
+		for r := sp.row; r < sp.row+sp.n; r++ {
+			var d float32
+			if ms.tkern != nil {
+				d = ms.tkern(q, ms.store.Raw(r))
+			} else {
+				d = ms.kern(q, ms.store.Get(r))
+			}
+			best = min(best, d)
+		}
+		if sp.n > 0 {
+			sum += best
+		}
+	}
+	return sum
+}
+
+// adopt takes n's rows (a compaction's rebuilt space of the same name),
+// closing its own store (readers hold mu shared, so none is reading it;
+// a writer's plan that read rows from it was published before, as
+// compaction holds writeMu). n is left without a store. Caller holds mu
+// exclusively.
+func (ms *multiSpace) adopt(n *multiSpace) {
+	old := ms.store
+	ms.store, ms.spans, ms.rows = n.store, n.spans, n.rows
+	n.store = nil
+	_ = old.Close()
+}
+
+// close releases the store's file (an on_disk store).
+func (ms *multiSpace) close() error { return ms.store.Close() }
+
+// closeMulti releases the multi-vector stores of a shard that failed to
+// load.
+func (s *Shard) closeMulti() {
+	for _, ms := range s.multi {
+		if ms.store != nil {
+			_ = ms.close()
+		}
+	}
+}
+
+// MaxSimDist returns the internal MaxSim distance (lower is better) of the
+// multi-vectors query and doc under d: the sum over query's vectors of the
+// smallest vecmath.Dist(d) to any of doc's vectors (vectors of a Cosine
+// name are normalised on the way in). vecmath.ScoreFromDist turns it into
+// the score Qdrant reports.
+func MaxSimDist(d api.Distance, query, doc [][]float32) float32 {
+	dist := vecmath.Dist(d)
+	var sum float32
+	for _, q := range query {
+		best := float32(math.Inf(1))
+		for _, v := range doc {
+			best = min(best, dist(q, v))
+		}
+		if len(doc) > 0 {
+			sum += best
+		}
+	}
+	return sum
+}
+
+// MaxSim scores a multi-vector doc against query as Qdrant reports it
+// under distance d (see MaxSimDist): for Cosine and Dot the sum over the
+// query's vectors of the best dot product with any of doc's vectors.
+func MaxSim(d api.Distance, query, doc [][]float32) float32 {
+	return vecmath.ScoreFromDist(d, MaxSimDist(d, query, doc))
 }
 
 // encodeMulti is the value of a multi-vector's 0x03 record: its vectors'
@@ -47,30 +221,12 @@ func decodeMulti(b []byte, dim int) ([][]float32, error) {
 	return out, nil
 }
 
-// MaxSim scores a multi-vector doc against query: the sum over the query's
-// vectors of the best dot product with any of doc's vectors (vectors of a
-// Cosine name are normalised on the way in, so the dot product is their
-// cosine).
-func MaxSim(query, doc [][]float32) float32 {
-	var sum float32
-	for _, q := range query {
-		best := float32(math.Inf(-1))
-		for _, d := range doc {
-			best = max(best, vecmath.Dot(q, d))
-		}
-		if len(doc) > 0 {
-			sum += best
-		}
-	}
-	return sum
-}
-
-// multiAt returns the multi-vectors at off (all names when names is nil).
-// Caller holds mu or writeMu.
+// multiAt returns the multi-vectors at off (all names when names is nil),
+// as multiSpace.get. Caller holds mu or writeMu.
 func (s *Shard) multiAt(off uint32, names []string) api.MultiVectors {
 	var out api.MultiVectors
 	add := func(name string, ms *multiSpace) {
-		if vs, ok := ms.vecs[off]; ok {
+		if vs, ok := ms.get(off); ok {
 			if out == nil {
 				out = api.MultiVectors{}
 			}
@@ -98,6 +254,9 @@ func (s *Shard) selectMulti(off uint32, sel *api.VectorSelector) api.MultiVector
 	}
 	out := s.multiAt(off, sel.Names)
 	for name, vs := range out {
+		if s.multi[name].dtype != index.Float32 {
+			continue // decoded copies already
+		}
 		c := make([][]float32, len(vs))
 		for i, v := range vs {
 			c[i] = slices.Clone(v)
@@ -108,9 +267,8 @@ func (s *Shard) selectMulti(off uint32, sel *api.VectorSelector) api.MultiVector
 }
 
 // searchMultiHits answers a search of a multi-vector name: every live
-// point holding it that matches the filter is scored by MaxSim (higher is
-// better), exactly; the payload indexes' candidates narrow the scan when
-// they can.
+// point holding it that matches the filter is scored by MaxSim, exactly;
+// the payload indexes' candidates narrow the scan when they can.
 func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchRequest) ([]api.ScoredPoint, error) {
 	if req.Multi == nil {
 		return nil, api.ErrBadInput("vector %q is a multi-vector: query it with a list of vectors [[...], ...]", req.Using)
@@ -135,13 +293,16 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 	if err != nil {
 		return nil, err
 	}
-	t := &topK{k: req.Limit}
+	t := &topK{k: min(req.Limit, s.nLive)}
+	if t.k == 0 {
+		return []api.ScoredPoint{}, nil
+	}
 	score := func(off uint32) {
-		vs, ok := ms.vecs[off]
+		sp, ok := ms.spans[off]
 		if !ok || !s.live.has(off) || (m != nil && !m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off))) {
 			return
 		}
-		t.offer(hit{off, -MaxSim(req.Multi, vs)})
+		t.offer(hit{off, ms.maxSimDist(req.Multi, sp)})
 	}
 	s.plansExact.Add(1)
 	n := 0
@@ -161,7 +322,7 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 			}
 		}
 	} else {
-		for off := range ms.vecs {
+		for off := range ms.spans {
 			if err := visit(off); err != nil {
 				return nil, err
 			}
@@ -169,9 +330,10 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 	}
 	hits := t.sorted()
 	out := make([]api.ScoredPoint, 0, len(hits))
+	higher := ms.dist.HigherIsBetter()
 	for _, h := range hits {
-		sc := -h.dist
-		if th := req.ScoreThreshold; th != nil && sc < *th {
+		sc := vecmath.ScoreFromDist(ms.dist, h.dist)
+		if th := req.ScoreThreshold; th != nil && ((higher && sc < *th) || (!higher && sc > *th)) {
 			break
 		}
 		out = append(out, api.ScoredPoint{
@@ -185,4 +347,19 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 		})
 	}
 	return out, nil
+}
+
+// VectorOnDisk reports whether the vectors of the dense or multi-vector
+// name are kept in a memory-mapped file (on_disk) rather than on the
+// heap; ok is false when the shard has no such dense or multi-vector.
+func (s *Shard) VectorOnDisk(name string) (onDisk, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if sp := s.spaces[name]; sp != nil {
+		return sp.store.OnDisk(), true
+	}
+	if ms := s.multi[name]; ms != nil {
+		return ms.store.OnDisk(), true
+	}
+	return false, false
 }

@@ -289,6 +289,7 @@ func Open(opts Options) (*Shard, error) {
 	}
 	s.db = db
 	if err := s.load(); err != nil {
+		s.closeMulti()
 		db.Close()
 		return nil, err
 	}
@@ -352,7 +353,11 @@ func (s *Shard) load() error {
 	s.lastSeq, s.nextOff = m.LastSeq, m.NextOffset
 	for name, p := range s.opts.Vectors {
 		if p.MultivectorConfig != nil {
-			s.multi[name] = &multiSpace{name: name, dim: p.Size, vecs: map[uint32][][]float32{}}
+			ms, err := newMultiSpace(name, p, s.opts.Dir)
+			if err != nil {
+				return fmt.Errorf("cannot open shard: %w", err)
+			}
+			s.multi[name] = ms
 			continue
 		}
 		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads, s.opts.Dir)
@@ -476,7 +481,7 @@ func (s *Shard) load() error {
 			if err != nil {
 				return fmt.Errorf("cannot read multi-vector %q of point %s: %w", m.name, m.id, err)
 			}
-			ms.vecs[m.off] = vs
+			ms.set(m.off, vs)
 			continue
 		}
 		sv, err := decodeSparse(v)
@@ -642,6 +647,13 @@ func (s *Shard) close(persist bool) error {
 			errs = append(errs, err)
 		}
 	}
+	s.mu.Lock()
+	for _, ms := range s.multi {
+		if err := ms.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.mu.Unlock()
 	s.closeMu.Lock()
 	if s.db == nil {
 		// A failed store could not be reopened; it is closed already.
