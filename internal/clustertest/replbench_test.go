@@ -260,6 +260,12 @@ func TestReplicationNumbers(t *testing.T) {
 	// The local baseline: the same shard's checkpoint archived to a file.
 	tmp := t.TempDir()
 	size, local := archiveShard(t, shardDir, filepath.Join(tmp, "cp"), filepath.Join(tmp, "archive.tar"))
+	// The other baseline: a real local snapshot of the same shard on its
+	// node (checkpoint, archive written and fsynced into the node's
+	// snapshot store), as an operator takes one.
+	snapStart := time.Now()
+	c.MustDo(src, "POST", "/collections/rf1-b/shards/0/snapshots?wait=true", nil, nil)
+	snapTook := time.Since(snapStart)
 	xfer0 := c.Nodes[src].Srv.Service().TransferTime()
 	start := time.Now()
 	c.MustDo(dst, "POST", "/collections/rf1-b/cluster", map[string]any{"replicate_shard": map[string]any{"shard_id": 0, "from_peer_id": srcPeer, "to_peer_id": dstPeer}}, nil)
@@ -280,9 +286,10 @@ func TestReplicationNumbers(t *testing.T) {
 	// sender's start, which on loaded cores cost more than the bytes.
 	xfer := c.Nodes[src].Srv.Service().TransferTime() - xfer0
 	mb := float64(size) / (1 << 20)
-	t.Logf("checkpoint transfer: %.1f MB; the transfer %v = %.1f MB/s; request to Active %v = %.1f MB/s; local archive of the same shard %v = %.1f MB/s; ratio (transfer) %.2f",
+	t.Logf("checkpoint transfer: %.1f MB; the transfer %v = %.1f MB/s; request to Active %v = %.1f MB/s; local archive of the same shard's files %v = %.1f MB/s; local shard snapshot %v = %.1f MB/s; ratio of the transfer to the archive %.2f, to the snapshot %.2f",
 		mb, xfer.Round(time.Millisecond), mb/xfer.Seconds(), took.Round(time.Millisecond), mb/took.Seconds(),
-		local.Round(time.Millisecond), mb/local.Seconds(), local.Seconds()/xfer.Seconds())
+		local.Round(time.Millisecond), mb/local.Seconds(), snapTook.Round(time.Millisecond), mb/snapTook.Seconds(),
+		local.Seconds()/xfer.Seconds(), snapTook.Seconds()/xfer.Seconds())
 }
 
 // archiveShard copies a shard directory's files (as the checkpoint's hard
