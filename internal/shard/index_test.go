@@ -594,6 +594,54 @@ func TestCheckpointIndexFilesWithoutVectors(t *testing.T) {
 	}
 }
 
+// TestOpenReadsVectorsInKeyOrder checks Open's reading of vectors from
+// the point records when an index file does not provide them: here the
+// file of vector "b", held by two points far apart among 2,000 whose "a"
+// a file covers, is removed, so Open walks past 1,500 offsets of "a" keys
+// (seeking) to find "b"'s second vector.
+func TestOpenReadsVectorsInKeyOrder(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(dir)
+	opts.Vectors = api.VectorsConfig{"a": {Size: 4, Distance: api.DistanceEuclid}, "b": {Size: 3, Distance: api.DistanceEuclid}}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(23, 24))
+	want := map[uint64]api.Vectors{}
+	var batch []api.PointStruct
+	for i := range uint64(2000) {
+		v := api.Vectors{"a": randVec(r, 4)}
+		if i == 3 || i == 1600 {
+			v["b"] = randVec(r, 3)
+		}
+		want[i] = v
+		batch = append(batch, api.PointStruct{ID: api.NumID(i), Vector: v})
+	}
+	apply(t, s, upsert(batch...))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, indexDirName, indexFileName("b"))); err != nil {
+		t.Fatal(err)
+	}
+	s = openShard(t, opts)
+	if s.loadedFromStore != 2 {
+		t.Fatalf("reopen read %d vectors from the store, want b's 2", s.loadedFromStore)
+	}
+	for id, v := range want {
+		recs, err := s.Get(bg, []api.PointID{api.NumID(id)}, nil, &api.VectorSelector{Enable: true})
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("get %d: %v %v", id, recs, err)
+		}
+		for name, vec := range v {
+			if got := recs[0].Vector[name]; !slices.Equal(got, vec) {
+				t.Fatalf("point %d vector %q: %v, want %v", id, name, got, vec)
+			}
+		}
+	}
+}
+
 // TestReconcileDeadIndexFile persists the index file of 20 points (too few tombstones for
 // a repair or rebuild to start by itself),
 // replaces all of them, crashes without persisting, and checks that the

@@ -35,6 +35,7 @@
 package shard
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -393,11 +394,6 @@ func (s *Shard) load() error {
 	s.growTo(s.nextOff)
 
 	// Point headers: ids, versions, payloads, vector membership.
-	type missing struct {
-		id   api.PointID
-		name string
-		off  uint32
-	}
 	// need is in offset order, the order of the vector keys.
 	var need, needSparse []missing
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixPoint}, UpperBound: []byte{prefixPoint + 1}})
@@ -450,22 +446,22 @@ func (s *Shard) load() error {
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("cannot read points: %w", err)
 	}
-	slices.SortFunc(need, func(a, b missing) int { return cmp.Compare(a.off, b.off) })
-	for _, m := range need {
-		v, closer, err := s.db.Get(vectorKey(m.off, m.name))
+	// In key order, (offset, name), read with one iterator: a copy opened
+	// from a checkpoint reads every vector here, and a point lookup each
+	// would search every overlapping file of the store's level 0.
+	slices.SortFunc(need, func(a, b missing) int { return cmp.Or(cmp.Compare(a.off, b.off), cmp.Compare(a.name, b.name)) })
+	if len(need) > 0 {
+		vit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: vectorOffsetKey(uint64(need[0].off)), UpperBound: vectorOffsetKey(uint64(need[len(need)-1].off) + 1)})
 		if err != nil {
-			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
+			return fmt.Errorf("cannot read vectors: %w", err)
 		}
-		vec, err := decodeFloats(v)
-		closer.Close()
+		err = s.loadVectors(vit, need)
+		if cerr := vit.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("cannot read vectors: %w", cerr)
+		}
 		if err != nil {
-			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
+			return err
 		}
-		sp := s.spaces[m.name]
-		if len(vec) != sp.dim {
-			return fmt.Errorf("cannot read vector %q of point %s: dimension %d, want %d: %w", m.name, m.id, len(vec), sp.dim, errCorrupt)
-		}
-		sp.store.Set(m.off, vec)
 	}
 	// Sparse vectors are not in index files: the inverted indexes are
 	// rebuilt from the store, in offset order as they require.
@@ -514,6 +510,52 @@ func (s *Shard) load() error {
 	s.persistedOK = len(files) == len(s.spaces) && s.persistedAt == s.lastSeq
 	s.loadedFromStore = len(need)
 	s.log.Info("shard opened", "points", s.nLive, "last_seq", s.lastSeq, "index_files_seq", s.persistedAt, "vectors_loaded_from_store", len(need))
+	return nil
+}
+
+// missing is a vector Open reads from the point records: the vector name
+// of a point at an offset.
+type missing struct {
+	id   api.PointID
+	name string
+	off  uint32
+}
+
+// loadVectors sets the dense vectors need names (sorted by offset, then
+// name) from the vector records under it, walking the keys in order and
+// seeking over long runs of keys it does not need.
+func (s *Shard) loadVectors(it *pebble.Iterator, need []missing) error {
+	ok := it.First()
+	for _, m := range need {
+		want := vectorKey(m.off, m.name)
+		for ok && bytes.Compare(it.Key(), want) < 0 {
+			if off, _, _ := vectorKeyOffset(it.Key()); m.off-off > 64 {
+				ok = it.SeekGE(want)
+			} else {
+				ok = it.Next()
+			}
+		}
+		if !ok || !bytes.Equal(it.Key(), want) {
+			if err := it.Error(); err != nil {
+				return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
+			}
+			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, pebble.ErrNotFound)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
+		}
+		vec, err := decodeFloats(v)
+		if err != nil {
+			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
+		}
+		sp := s.spaces[m.name]
+		if len(vec) != sp.dim {
+			return fmt.Errorf("cannot read vector %q of point %s: dimension %d, want %d: %w", m.name, m.id, len(vec), sp.dim, errCorrupt)
+		}
+		sp.store.Set(m.off, vec)
+		ok = it.Next()
+	}
 	return nil
 }
 
