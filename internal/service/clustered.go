@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/collection"
+	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/meta"
 	"github.com/shoal-db/shoal/internal/shard"
 	"github.com/shoal-db/shoal/internal/snapshot"
@@ -278,10 +280,16 @@ func stopSets(sets []*replicaSet) {
 }
 
 // Restored implements cluster.Listener: the whole metadata was replaced
-// from a Raft snapshot. Collections it does not name are closed (their
-// directories stay: a log entry replayed next may name them again, and a
-// delete removes them); the others are opened as placed.
-func (s *Service) Restored(st *meta.State) {
+// from a Raft snapshot. Collections it does not name at their open
+// generation are closed; the others are opened as placed. At start
+// (caughtUp false) the closed collections' directories stay: the log
+// entries replayed next may name them again (a restore_collection whose
+// staged generation this node already committed to disk). After a catch-up
+// from the leader's snapshot (caughtUp true), the data of every generation
+// the metadata no longer holds is removed (removeUnheld), as the log
+// entries this node missed (restore_collection, delete_collection) would
+// have removed it.
+func (s *Service) Restored(st *meta.State, caughtUp bool) {
 	s.reconMu.Lock()
 	defer s.reconMu.Unlock()
 	s.mu.RLock()
@@ -294,6 +302,9 @@ func (s *Service) Restored(st *meta.State) {
 	s.mu.RUnlock()
 	for _, name := range stale {
 		s.closeColl(name)
+	}
+	if caughtUp {
+		s.removeUnheld(st)
 	}
 	self := s.cluster.ID()
 	for _, name := range st.CollectionNames() {
@@ -321,6 +332,81 @@ func (s *Service) Restored(st *meta.State) {
 			}
 		}
 	}
+}
+
+// removeUnheld removes the collection data that st does not hold: in
+// collections/<name>/ every generation but the one st names (everything
+// when st has no such collection), except generations staged for a
+// restore not committed yet (they have a lease file, and the staging
+// sweep decides their fate). It runs after a catch-up from the leader's
+// Raft snapshot, which holds everything this node applied before, so no
+// log entry to come names a removed generation. Caller holds reconMu, and
+// the collections removed are closed.
+func (s *Service) removeUnheld(st *meta.State) {
+	s.stageMu.Lock()
+	defer s.stageMu.Unlock()
+	entries, err := os.ReadDir(s.collectionsDir())
+	if err != nil {
+		s.log.Error("cannot list collections", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		dir := s.collectionDir(name)
+		m, held := st.Collections[name]
+		list, err := os.ReadDir(dir)
+		if err != nil {
+			s.log.Error("cannot list a collection directory", "dir", dir, "err", err)
+			continue
+		}
+		leased := map[uint64]bool{}
+		for _, f := range list {
+			if g, ok := leaseGeneration(f.Name()); ok {
+				leased[g] = true
+			}
+		}
+		removed := false
+		for _, f := range list {
+			n := f.Name()
+			if _, ok := leaseGeneration(n); ok {
+				continue
+			}
+			if g, isGen := meta.ParseGenerationEntry(n); isGen && leased[g] {
+				continue
+			}
+			if held && meta.BelongsToGeneration(n, m.Generation) {
+				continue
+			}
+			p := filepath.Join(dir, n)
+			s.log.Info("removing data of a collection generation the metadata no longer holds", "collection", name, "path", p)
+			if err := os.RemoveAll(p); err != nil {
+				s.log.Error("cannot remove the data of a replaced or deleted collection", "collection", name, "path", p, "err", err)
+				continue
+			}
+			removed = true
+		}
+		if !held {
+			os.Remove(dir) // only when empty: no staged generation
+		}
+		if removed {
+			if err := durable.SyncDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Error("cannot sync a collection directory", "dir", dir, "err", err)
+			}
+		}
+	}
+}
+
+// leaseGeneration reports whether entry, a name inside
+// collections/<name>/, is a staging lease file, and of which generation.
+func leaseGeneration(entry string) (uint64, bool) {
+	g, ok := strings.CutSuffix(entry, leaseExt)
+	if !ok {
+		return 0, false
+	}
+	return meta.ParseGenerationEntry(g)
 }
 
 func samePlacement(a, b []meta.ShardPlacement) bool {
