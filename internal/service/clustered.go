@@ -139,6 +139,11 @@ func newGeneration() uint64 {
 // Applied implements cluster.Listener: the side effects of one applied
 // metadata command on this node, in log order.
 func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
+	if fp := s.opts.Failpoint; fp != nil && (cmd.Type == meta.TypeRestoreCollection || cmd.Type == meta.TypeRestoreShard) {
+		if err := fp(FailpointClusterRestoreApply); err != nil {
+			s.log.Warn("failpoint before a restore's apply ignored", "err", err)
+		}
+	}
 	s.reconMu.Lock()
 	defer s.reconMu.Unlock()
 	switch cmd.Type {
@@ -147,7 +152,7 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 			s.replaceGeneration(cmd.Collection, old, next.Collections[cmd.Collection])
 			break
 		}
-		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
+		s.openRestored(cmd.Collection, next.Collections[cmd.Collection])
 	case meta.TypeCreateCollection, meta.TypeReplaceCollection:
 		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
 	case meta.TypeRestoreShard:
@@ -234,10 +239,11 @@ func (s *Service) replaced(name string, prev, next *meta.Collection) {
 // closed and its directory removed and the new one, whose replicas were
 // staged, is opened. Caller holds reconMu.
 func (s *Service) replaceGeneration(name string, old, next *meta.Collection) {
-	s.reopen(name, next, func() {
+	s.reopen(name, nil, func() {
 		if err := os.RemoveAll(s.generationDir(name, old.Generation)); err != nil {
 			s.log.Error("cannot remove a replaced collection's files", "collection", name, "generation", old.Generation, "err", err)
 		}
+		s.openRestored(name, next)
 	})
 	s.log.Info("collection replaced by a restore", "collection", name, "from_generation", old.Generation, "generation", next.Generation)
 }
@@ -444,14 +450,17 @@ type placedOpen struct {
 	route      func(i int, local *shard.Shard) collection.Shard
 	quarantine func(i int, dir string, err error) bool
 	sets       []*replicaSet
+	// quarantined marks the replicas opened empty to be filled again
+	// (read by route, after every shard opened).
+	quarantined []bool
 }
 
 // placed returns the placedOpen of collection name as m places it.
 func (s *Service) placed(name string, m *meta.Collection) *placedOpen {
 	self := s.cluster.ID()
 	gen := m.Generation
-	p := &placedOpen{sets: make([]*replicaSet, len(m.Shards))}
-	quarantined := make([]bool, len(m.Shards))
+	p := &placedOpen{sets: make([]*replicaSet, len(m.Shards)), quarantined: make([]bool, len(m.Shards))}
+	quarantined := p.quarantined
 	p.holds = func(i int) bool {
 		return i < len(m.Shards) && slices.Contains(m.Shards[i].Peers(), self)
 	}
@@ -473,14 +482,65 @@ func (s *Service) placed(name string, m *meta.Collection) *placedOpen {
 	return p
 }
 
-// openPlaced opens this node's replicas of a collection (creating their
-// directories) and routes the other shards to their peers.
-func (s *Service) openPlaced(name string, m *meta.Collection) {
+// openRestored opens the replicas of a collection that a
+// restore_collection placed here, staged before it committed. A replica
+// whose staged data is missing (its staging lease ran out, and the sweep
+// removed it, before this node applied the restore) must not serve as the
+// restored data: it opens empty and quarantined when another replica of
+// its shard is Active, and this node gives up its standing (demote) so
+// that the primary fills it again with a checkpoint; without another
+// Active replica the collection stays closed here, as for a replica that
+// cannot be opened. Caller holds reconMu.
+func (s *Service) openRestored(name string, m *meta.Collection) {
 	if m == nil {
 		return
 	}
+	self := s.cluster.ID()
+	var missing []int
+	for i, sp := range m.Shards {
+		if _, ok := sp.Replica(self); !ok {
+			continue
+		}
+		dir := filepath.Join(s.generationDir(name, m.Generation), strconv.Itoa(i))
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, i)
+		}
+	}
+	if !s.openPlacedLost(name, m, missing) {
+		return
+	}
+	for _, i := range missing {
+		s.log.Error("the staged replica of a restored shard is missing (its staging lease ran out before this node applied the restore): it opens empty, quarantined, to be filled from another replica",
+			"collection", name, "shard", i, "generation", m.Generation)
+		go s.demote(name, m.Generation, i)
+	}
+}
+
+// openPlaced opens this node's replicas of a collection (creating their
+// directories) and routes the other shards to their peers.
+func (s *Service) openPlaced(name string, m *meta.Collection) {
+	s.openPlacedLost(name, m, nil)
+}
+
+// openPlacedLost is openPlaced where this node's replicas of the shards
+// lost are known to have lost their data (see openRestored): they open
+// empty and quarantined (never read, never a primary) until they are
+// filled again; the caller demotes them. Without another Active replica
+// of such a shard nothing opens. It reports whether the collection opened.
+func (s *Service) openPlacedLost(name string, m *meta.Collection, lost []int) bool {
+	if m == nil {
+		return false
+	}
 	gen := m.Generation
 	p := s.placed(name, m)
+	for _, i := range lost {
+		if otherActive(m, i, s.cluster.ID()) == 0 {
+			s.log.Error("the data of a replica is missing and no other replica is Active: the collection stays closed on this node",
+				"collection", name, "shard", i, "generation", gen)
+			return false
+		}
+		p.quarantined[i] = true
+	}
 	if err := snapshot.CleanStaleRestores(s.generationDir(name, gen)); err != nil {
 		s.log.Error("cannot clean up an interrupted transfer", "collection", name, "err", err)
 	}
@@ -501,7 +561,7 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 	})
 	if err != nil {
 		s.log.Error("cannot open collection", "collection", name, "generation", gen, "err", err)
-		return
+		return false
 	}
 	s.mu.Lock()
 	s.colls[name] = c
@@ -514,6 +574,7 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		}
 	}
 	s.log.Info("collection opened", "collection", name, "shards", len(m.Shards), "generation", gen)
+	return true
 }
 
 // reconfigure changes the replicas this node holds of an open collection
@@ -525,15 +586,24 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 // for reopen. A collection not open here at m's generation is opened
 // whole (reopen). Caller holds reconMu.
 func (s *Service) reconfigure(name string, m *meta.Collection, reopen []int, between func() error) error {
+	return s.reconfigureLost(name, m, reopen, nil, between)
+}
+
+// reconfigureLost is reconfigure where this node's replicas of the shards
+// lost (reopened) have lost their data: they open empty and quarantined
+// (never read, never a primary) until they are filled again; the caller
+// demotes them.
+func (s *Service) reconfigureLost(name string, m *meta.Collection, reopen, lost []int, between func() error) error {
 	s.mu.Lock()
 	c := s.colls[name]
 	if c == nil || s.gens[name] != m.Generation {
 		s.mu.Unlock()
 		var err error
-		s.reopen(name, m, func() {
+		s.reopen(name, nil, func() {
 			if between != nil {
 				err = between()
 			}
+			s.openPlacedLost(name, m, lost)
 		})
 		return err
 	}
@@ -544,6 +614,9 @@ func (s *Service) reconfigure(name string, m *meta.Collection, reopen []int, bet
 	s.mu.Unlock()
 	defer s.unbusy(name, done)
 	p := s.placed(name, m)
+	for _, i := range lost {
+		p.quarantined[i] = true
+	}
 	interrupted := false
 	err := c.Reconfigure(collection.Reconfig{
 		Config:         m.Config,
@@ -599,14 +672,7 @@ func (s *Service) quarantine(name string, m *meta.Collection, i int, dir string,
 	if i >= len(m.Shards) {
 		return false
 	}
-	sp := m.Shards[i]
-	other := 0
-	for _, r := range sp.Replicas {
-		if r.Peer != self && r.State == api.ReplicaActive {
-			other++
-		}
-	}
-	if other == 0 {
+	if otherActive(m, i, self) == 0 {
 		s.log.Error("replica cannot be opened and no other replica is Active: the collection stays closed on this node", "collection", name, "shard", i, "err", cause)
 		return false
 	}
@@ -620,6 +686,18 @@ func (s *Service) quarantine(name string, m *meta.Collection, i int, dir string,
 	// this open.
 	go s.demote(name, m.Generation, i)
 	return true
+}
+
+// otherActive counts the Active replicas of shard i on peers other than
+// self.
+func otherActive(m *meta.Collection, i int, self uint64) int {
+	n := 0
+	for _, r := range m.Shards[i].Replicas {
+		if r.Peer != self && r.State == api.ReplicaActive {
+			n++
+		}
+	}
+	return n
 }
 
 // demote makes this node's quarantined replica of shard i Dead (handing

@@ -178,6 +178,14 @@ const (
 	// FailpointClusterRestoreStaged: a cluster restore has staged every
 	// replica of a collection and not yet proposed it.
 	FailpointClusterRestoreStaged = "cluster-restore/staged"
+	// FailpointClusterRestoreApply: this node is about to apply a
+	// restore_collection or restore_shard (nothing done yet); tests delay
+	// the apply with it.
+	FailpointClusterRestoreApply = "cluster-restore/apply"
+	// FailpointStageSweepRead: the staging sweep has caught up with the
+	// metadata and not yet looked at the leases; tests delay it with it.
+	// An error skips this sweep.
+	FailpointStageSweepRead = "stage-sweep/read"
 )
 
 // RestoreFailpoints returns the collection restore's failpoints in order.
