@@ -171,6 +171,12 @@ func (s *Service) SweepStaged(ctx context.Context) error {
 		if !expired && !restarted {
 			continue
 		}
+		if _, err := os.Stat(s.generationDir(name, gen)); errors.Is(err, os.ErrNotExist) {
+			// Nothing staged is left: a restore_shard installed it (or
+			// staging never began).
+			errs = append(errs, removeLogged(s, p, "staging lease of replicas no longer staged removed", name, gen))
+			continue
+		}
 		reason := "its restore did not finish in time"
 		if restarted && !expired {
 			reason = "this node restarted while it ran their restore"
