@@ -313,12 +313,25 @@ func (s *Service) Restored(st *meta.State, caughtUp bool) {
 		s.removeUnheld(st)
 	}
 	self := s.cluster.ID()
+	prev := s.state() // published after Restored returns
 	for _, name := range st.CollectionNames() {
 		m := st.Collections[name]
 		c := s.openColl(name)
 		if c == nil {
-			s.openPlaced(name, m)
+			var behind []int
+			if caughtUp {
+				behind = s.epochsBehind(name, m)
+			}
+			if s.openPlacedLost(name, m, behind) {
+				for _, i := range behind {
+					go s.demote(name, m.Generation, i)
+				}
+			}
 			continue
+		}
+		var missed []int
+		if caughtUp {
+			missed = s.missedEpochs(name, prev.Collections[name], m)
 		}
 		same := true
 		for i, sp := range m.Shards {
@@ -327,17 +340,90 @@ func (s *Service) Restored(st *meta.State, caughtUp bool) {
 		}
 		if !same {
 			s.reconfigure(name, m, nil, nil)
-			continue
-		}
-		s.mu.RLock()
-		sets := s.sets[name]
-		s.mu.RUnlock()
-		for i, r := range sets {
-			if r != nil && i < len(m.Shards) {
-				r.sync(m.Shards[i])
+		} else {
+			s.mu.RLock()
+			sets := s.sets[name]
+			s.mu.RUnlock()
+			for i, r := range sets {
+				if r != nil && i < len(m.Shards) {
+					r.sync(m.Shards[i])
+				}
 			}
 		}
+		for _, i := range missed {
+			go s.demote(name, m.Generation, i)
+		}
 	}
+}
+
+// epochsBehind is missedEpochs for a collection not open here: this
+// node's replicas, Active with another Active replica beside them, whose
+// data is missing (a restore_collection's staged replica swept after its
+// lease ran out, or a new empty collection's, refilled at little cost) or
+// whose last operation is of an epoch before the shard's in m (read from
+// their stores). Caller holds reconMu.
+func (s *Service) epochsBehind(name string, m *meta.Collection) []int {
+	self := s.cluster.ID()
+	var behind []int
+	for i, sp := range m.Shards {
+		rep, has := sp.Replica(self)
+		if !has || rep.State != api.ReplicaActive || otherActive(m, i, self) == 0 {
+			continue
+		}
+		dir := filepath.Join(s.generationDir(name, m.Generation), strconv.Itoa(i))
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("caught up from a Raft snapshot that places an Active replica here without its data: it opens empty, quarantined, to be refilled",
+				"collection", name, "shard", i, "epoch", sp.Epoch)
+			behind = append(behind, i)
+			continue
+		}
+		e, err := shard.LastEpochIn(dir)
+		if err != nil || e >= sp.Epoch {
+			continue // unreadable: opening it quarantines it
+		}
+		s.log.Warn("caught up from a Raft snapshot past a new epoch of a shard: its replica here is quarantined and refilled, in case it missed a restore",
+			"collection", name, "shard", i, "epoch", sp.Epoch, "data_epoch", e)
+		behind = append(behind, i)
+	}
+	return behind
+}
+
+// missedEpochs finds this node's replicas of an open collection whose
+// shard entered a new epoch in the leader's Raft snapshot st (m) that this
+// node caught up from (prev is what it had applied): the log entries it
+// skipped may have been a restore_shard, whose staged data it never
+// swapped in, so its replica may hold data the others no longer do. Each
+// such replica that is Active with another Active replica beside it is
+// quarantined (never read, never a primary; reconfigure keeps the flag)
+// and, once m is published, given up (demote) to be refilled by the
+// primary with a checkpoint. A missed failover costs a refill only.
+// Caller holds reconMu.
+func (s *Service) missedEpochs(name string, prev, m *meta.Collection) []int {
+	if prev == nil || prev.Generation != m.Generation {
+		return nil
+	}
+	self := s.cluster.ID()
+	s.mu.RLock()
+	sets := s.sets[name]
+	s.mu.RUnlock()
+	var missed []int
+	for i, sp := range m.Shards {
+		if i >= len(prev.Shards) || i >= len(sets) || sets[i] == nil || sets[i].local == nil {
+			continue
+		}
+		rep, has := sp.Replica(self)
+		if _, had := prev.Shards[i].Replica(self); !had || !has || rep.State != api.ReplicaActive ||
+			sp.Epoch <= prev.Shards[i].Epoch || otherActive(m, i, self) == 0 {
+			continue
+		}
+		s.log.Warn("caught up from a Raft snapshot past a new epoch of a shard: its replica here is quarantined and refilled, in case it missed a restore",
+			"collection", name, "shard", i, "epoch", sp.Epoch, "epoch_here", prev.Shards[i].Epoch)
+		sets[i].mu.Lock()
+		sets[i].quarantined = true
+		sets[i].mu.Unlock()
+		missed = append(missed, i)
+	}
+	return missed
 }
 
 // removeUnheld removes the collection data that st does not hold: in

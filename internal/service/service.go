@@ -178,6 +178,9 @@ const (
 	// FailpointClusterRestoreStaged: a cluster restore has staged every
 	// replica of a collection and not yet proposed it.
 	FailpointClusterRestoreStaged = "cluster-restore/staged"
+	// FailpointClusterRestoreRenewed: a cluster restore has renewed its
+	// staging leases and not yet proposed the restore.
+	FailpointClusterRestoreRenewed = "cluster-restore/renewed"
 	// FailpointClusterRestoreApply: this node is about to apply a
 	// restore_collection or restore_shard (nothing done yet); tests delay
 	// the apply with it.
