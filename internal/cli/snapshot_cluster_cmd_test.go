@@ -105,6 +105,9 @@ func TestClusterSnapshotCommand(t *testing.T) {
 	if code, _, errs = run("create"); code == ExitOK || !strings.Contains(errs, "400 Bad Request: Bad request: Cluster snapshots need a node in cluster mode") {
 		t.Fatalf("create on a standalone node: %d %q", code, errs)
 	}
+	if code, _, errs = run("restore", "--location", file); code == ExitOK || !strings.Contains(errs, "400 Bad Request: Bad request: Cluster snapshots need a node in cluster mode") {
+		t.Fatalf("restore (upload) on a standalone node: %d %q", code, errs)
+	}
 	if code, _, errs = run("restore-lost-shard", "books", "--shard", "0"); code == ExitOK || !strings.Contains(errs, "needs a node in cluster mode") {
 		t.Fatalf("restore-lost-shard on a standalone node: %d %q", code, errs)
 	}
