@@ -48,7 +48,7 @@ func newClusterSnapshotCommand(c *snapshotClient) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.clusterRestore(cmd.Context(), location, checksum, collection, as)
 		}}
-	restore.Flags().StringVar(&location, "location", "", "http(s) URL, file:// URL or cluster snapshot name (required)")
+	restore.Flags().StringVar(&location, "location", "", "http(s) URL, cluster snapshot name, or file (uploaded when on this machine) (required)")
 	restore.Flags().StringVar(&checksum, "checksum", "", "expected SHA-256 of the archive")
 	restore.Flags().StringVar(&collection, "only", "", "restore only this collection (default: every collection and the aliases)")
 	restore.Flags().StringVar(&as, "as", "", "with --only: restore the collection under this name")
@@ -146,13 +146,26 @@ func (c *snapshotClient) clusterRestore(ctx context.Context, location, checksum,
 			body[k] = v
 		}
 	}
-	b, _ := json.Marshal(body)
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
 	var res struct {
 		Restored []string `json:"restored"`
 		Points   uint64   `json:"points"`
 	}
+	if file, ok := localSnapshotFile(location); ok {
+		q := url.Values{"wait": {"true"}}
+		for k, v := range map[string]string{"checksum": checksum, "collection": collection, "as": as} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if _, err := c.uploadFile(ctx, clusterSnapshotsPath+"/upload", file, q, &res); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.env.Stdout, "restored %s (%d points) from %s (uploaded)\n", strings.Join(res.Restored, ", "), res.Points, file)
+		return nil
+	}
+	b, _ := json.Marshal(body)
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
 	if err := c.call(ctx, http.MethodPost, clusterSnapshotsPath+"/recover?wait=true", bytes.NewReader(b), "application/json", &res); err != nil {
 		return err
 	}

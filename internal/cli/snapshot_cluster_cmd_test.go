@@ -56,14 +56,24 @@ func TestClusterSnapshotCommand(t *testing.T) {
 		!strings.Contains(vout.String(), `"kind": "cluster"`) || !strings.Contains(vout.String(), `"ok": true`) {
 		t.Fatalf("verify: %d %q %q", code, vout, verr)
 	}
+	// The server reads only files in its snapshots directory; the CLI
+	// uploads one on this machine.
+	if code, raw := c.Do(2, "POST", "/cluster/snapshots/recover", map[string]any{"location": "file://" + file, "collection": "books", "as": "books2"}, nil); code != 403 {
+		t.Fatalf("the server read a file outside its snapshots directory: %d %s", code, raw)
+	}
 	code, out, errs = run("restore", "--location", "file://"+file, "--only", "books", "--as", "books2")
-	if code != ExitOK || !strings.Contains(out, "restored books2 (60 points)") {
+	if code != ExitOK || !strings.Contains(out, "restored books2 (60 points)") || !strings.Contains(out, "(uploaded)") {
 		t.Fatalf("restore: %d %q %q", code, out, errs)
 	}
 	var cnt struct{ Count int }
 	c.MustDo(0, "POST", "/collections/books2/points/count", map[string]any{"exact": true}, &cnt)
 	if cnt.Count != 60 {
 		t.Fatalf("the restored collection counts %d points", cnt.Count)
+	}
+	// A cluster snapshot name is the server's to read.
+	code, out, errs = run("restore", "--location", name, "--only", "books", "--as", "books3")
+	if code != ExitOK || !strings.Contains(out, "restored books3 (60 points)") || strings.Contains(out, "uploaded") {
+		t.Fatalf("restore by name: %d %q %q", code, out, errs)
 	}
 	if code, _, errs = run("restore", "--location", "file://"+file, "--as", "x"); code != ExitUsage {
 		t.Fatalf("--as without --only: %d %q", code, errs)
@@ -94,6 +104,9 @@ func TestClusterSnapshotCommand(t *testing.T) {
 	base = "http://" + srv.HTTPAddr()
 	if code, _, errs = run("create"); code == ExitOK || !strings.Contains(errs, "400 Bad Request: Bad request: Cluster snapshots need a node in cluster mode") {
 		t.Fatalf("create on a standalone node: %d %q", code, errs)
+	}
+	if code, _, errs = run("restore", "--location", file); code == ExitOK || !strings.Contains(errs, "400 Bad Request: Bad request: Cluster snapshots need a node in cluster mode") {
+		t.Fatalf("restore (upload) on a standalone node: %d %q", code, errs)
 	}
 	if code, _, errs = run("restore-lost-shard", "books", "--shard", "0"); code == ExitOK || !strings.Contains(errs, "needs a node in cluster mode") {
 		t.Fatalf("restore-lost-shard on a standalone node: %d %q", code, errs)

@@ -82,13 +82,16 @@ func newSnapshotCommand(env *Env) *cobra.Command {
 	upload.Flags().StringVar(&priority, "priority", "", "replica, snapshot or no_sync")
 	restore := &cobra.Command{
 		Use:   "restore",
-		Short: "Recover a collection (or shard) from a location the server can read (URL, file:// or a snapshot name)",
-		Args:  cobra.NoArgs,
+		Short: "Recover a collection (or shard) from a URL, a snapshot name, or a file (uploaded when it is on this machine)",
+		Long: "Recover a collection (or shard) from --location: an http(s) URL the server downloads, the name of one of its\n" +
+			"snapshots, or a file. A file on this machine (file:///path, /path or ./path) is uploaded to the server; another\n" +
+			"file:// location is read by the server, which accepts only files inside its snapshots directory.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.restore(cmd.Context(), location, priority, checksum)
 		},
 	}
-	restore.Flags().StringVar(&location, "location", "", "http(s) URL, file:// URL or snapshot name (required)")
+	restore.Flags().StringVar(&location, "location", "", "http(s) URL, snapshot name, or file (uploaded when on this machine) (required)")
 	restore.Flags().StringVar(&priority, "priority", "", "replica, snapshot or no_sync")
 	restore.Flags().StringVar(&checksum, "checksum", "", "expected SHA-256 of the archive")
 
@@ -326,15 +329,40 @@ func (c *snapshotClient) upload(ctx context.Context, file, priority string) erro
 	if c.f.full {
 		return usageError(errors.New("full-storage snapshots are recovered at start: shoal --storage-snapshot FILE"))
 	}
-	sum, size, err := snapshot.ChecksumFile(file)
+	q := url.Values{"wait": {"true"}}
+	if priority != "" {
+		q.Set("priority", priority)
+	}
+	sum, err := c.uploadFile(ctx, path+"/upload", file, q, nil)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(c.env.Stdout, "recovered %s from %s (sha256 %s)\n", c.target(), file, sum)
+	return nil
+}
+
+// uploadFile streams file as the "snapshot" part of a multipart POST to
+// path with the query q, whose checksum is the file's SHA-256 unless q
+// names one, and decodes the answer into result. It returns the checksum
+// sent.
+func (c *snapshotClient) uploadFile(ctx context.Context, path, file string, q url.Values, result any) (string, error) {
+	sum := q.Get("checksum")
+	if sum == "" {
+		var err error
+		if sum, _, err = snapshot.ChecksumFile(file); err != nil {
+			return "", err
+		}
+		q.Set("checksum", sum)
+	}
 	f, err := os.Open(file)
 	if err != nil {
-		return fmt.Errorf("cannot open %s: %w", file, err)
+		return "", fmt.Errorf("cannot open %s: %w", file, err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("cannot open %s: %w", file, err)
+	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -342,23 +370,41 @@ func (c *snapshotClient) upload(ctx context.Context, file, priority string) erro
 	go func() {
 		part, err := mw.CreateFormFile("snapshot", filepath.Base(file))
 		if err == nil {
-			_, err = io.Copy(io.MultiWriter(part, c.bar(size, "uploading")), f)
+			_, err = io.Copy(io.MultiWriter(part, c.bar(st.Size(), "uploading")), f)
 		}
 		if err == nil {
 			err = mw.Close()
 		}
 		pw.CloseWithError(err)
 	}()
-	q := url.Values{"wait": {"true"}, "checksum": {sum}}
-	if priority != "" {
-		q.Set("priority", priority)
-	}
-	if err := c.call(ctx, http.MethodPost, path+"/upload?"+q.Encode(), pr, mw.FormDataContentType(), nil); err != nil {
+	if err := c.call(ctx, http.MethodPost, path+"?"+q.Encode(), pr, mw.FormDataContentType(), result); err != nil {
 		pr.CloseWithError(err)
-		return err
+		return "", err
 	}
-	fmt.Fprintf(c.env.Stdout, "recovered %s from %s (sha256 %s)\n", c.target(), file, sum)
-	return nil
+	return sum, nil
+}
+
+// localSnapshotFile reports whether a restore location names a file on
+// this machine: a file:// URL (host empty or localhost) or a path with a
+// directory part (not a bare snapshot name) whose file exists here. A
+// server reads file locations only inside its snapshots directory (as
+// Qdrant), so the CLI uploads such a file instead of naming it.
+func localSnapshotFile(location string) (string, bool) {
+	p := location
+	if strings.HasPrefix(location, "file:") {
+		u, err := url.Parse(location)
+		if err != nil || (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) {
+			return "", false
+		}
+		p = u.Path
+	} else if strings.Contains(location, "://") || !strings.ContainsRune(location, filepath.Separator) {
+		return "", false
+	}
+	st, err := os.Stat(p)
+	if err != nil || !st.Mode().IsRegular() {
+		return "", false
+	}
+	return p, true
 }
 
 func (c *snapshotClient) target() string {
@@ -378,6 +424,20 @@ func (c *snapshotClient) restore(ctx context.Context, location, priority, checks
 	}
 	if location == "" {
 		return usageError(errors.New("--location is required"))
+	}
+	if file, ok := localSnapshotFile(location); ok {
+		q := url.Values{"wait": {"true"}}
+		for k, v := range map[string]string{"priority": priority, "checksum": checksum} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		sum, err := c.uploadFile(ctx, path+"/upload", file, q, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.env.Stdout, "recovered %s from %s (uploaded, sha256 %s)\n", c.target(), file, sum)
+		return nil
 	}
 	body := map[string]any{"location": location}
 	if priority != "" {

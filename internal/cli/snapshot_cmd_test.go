@@ -109,9 +109,32 @@ func TestSnapshotCommand(t *testing.T) {
 	if code != ExitOK || countPoints(t, base, "copy") != 40 {
 		t.Fatalf("upload: %d %q %q", code, out, errs)
 	}
+	// The server reads file locations only inside its snapshots directory
+	// (Qdrant's rule); restore uploads a file that is on this machine.
+	b, _ := json.Marshal(map[string]any{"location": "file://" + file})
+	put, _ := http.NewRequest("PUT", base+"/collections/copy2/snapshots/recover", bytes.NewReader(b))
+	put.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("the server read a file outside its snapshots directory: %v %v", resp, err)
+	}
 	code, out, errs = run("restore", "-c", "copy2", "--location", "file://"+file)
-	if code != ExitOK || countPoints(t, base, "copy2") != 40 {
+	if code != ExitOK || countPoints(t, base, "copy2") != 40 || !strings.Contains(out, "(uploaded, sha256 ") {
 		t.Fatalf("restore: %d %q %q", code, out, errs)
+	}
+	code, out, errs = run("restore", "-c", "copy4", "--location", file, "--priority", "snapshot", "-q")
+	if code != ExitOK || countPoints(t, base, "copy4") != 40 {
+		t.Fatalf("restore from a path: %d %q %q", code, out, errs)
+	}
+	// A snapshot name (of the collection's own snapshots) and a file on
+	// neither machine are the server's to read.
+	code, out, errs = run("restore", "-c", "books", "--location", name)
+	if code != ExitOK || countPoints(t, base, "books") != 40 || strings.Contains(out, "uploaded") {
+		t.Fatalf("restore from a snapshot name: %d %q %q", code, out, errs)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.snapshot")
+	code, _, errs = run("restore", "-c", "copy6", "--location", "file://"+missing)
+	if code == ExitOK || !strings.Contains(errs, "400 Bad Request: Bad request: Snapshot file \""+missing+"\" does not exist") {
+		t.Fatalf("restore from a file on neither machine: %d %q", code, errs)
 	}
 	code, _, errs = run("restore", "-c", "copy3", "--location", "file://"+file, "--checksum", strings.Repeat("0", 64))
 	if code == ExitOK || !strings.Contains(errs, "Checksum mismatch") {

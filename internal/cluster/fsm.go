@@ -21,8 +21,12 @@ type Listener interface {
 	// Applied is called after cmd changed the state from prev to next.
 	Applied(cmd *meta.Command, prev, next *meta.State)
 	// Restored is called after the whole state was replaced from a Raft
-	// snapshot (at start or when this node was too far behind).
-	Restored(st *meta.State)
+	// snapshot: at start from this node's own latest snapshot (caughtUp
+	// false: the log entries after it are applied next, and the node's
+	// data may already reflect some of them), or from the leader's when
+	// this node was too far behind (caughtUp true: the snapshot holds
+	// everything this node applied before).
+	Restored(st *meta.State, caughtUp bool)
 }
 
 // fsm is the Raft state machine: meta.State driven by the log.
@@ -33,6 +37,9 @@ type fsm struct {
 	applied  uint64 // index of the last entry applied
 	listener Listener
 	closed   bool
+	// started is set once Raft has started: a Restore after it installs
+	// the leader's snapshot, one before it this node's own at start.
+	started bool
 	// recent holds the outcome of the last maxRecent proposals by request
 	// id, oldest first in order: a proposal retried after a lost answer
 	// (the leader died after applying it) is answered from here instead
@@ -223,10 +230,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Unlock()
 	f.mu.Lock()
-	lst := f.listener
+	lst, caughtUp := f.listener, f.started
 	f.mu.Unlock()
 	if lst != nil {
-		lst.Restored(st)
+		lst.Restored(st, caughtUp)
 	}
 	f.mu.Lock()
 	f.state = st

@@ -21,6 +21,7 @@ type ClusterSnapshotManager interface {
 	OpenClusterSnapshot(ctx context.Context, name string) (io.ReadCloser, snapshot.Description, error)
 	CheckRecoverCluster(ctx context.Context, opts snapshot.ClusterRecoverOptions) error
 	RecoverClusterFromLocation(ctx context.Context, location, apiKey string, opts snapshot.ClusterRecoverOptions) (*snapshot.Manifest, error)
+	RecoverCluster(ctx context.Context, r io.Reader, opts snapshot.ClusterRecoverOptions) (*snapshot.Manifest, error)
 	RecoverLostShard(ctx context.Context, collection string, shardID int) (*snapshot.LostShardReport, error)
 }
 
@@ -35,6 +36,7 @@ func clusterSnapshotPatterns() []string {
 		"GET /cluster/snapshots/{snapshot_name}/manifest",
 		"DELETE /cluster/snapshots/{snapshot_name}",
 		"POST /cluster/snapshots/recover",
+		"POST /cluster/snapshots/upload",
 		"POST /cluster/snapshots/recover-lost-shard",
 	}
 }
@@ -169,19 +171,46 @@ func (h *Handler) clusterSnapshotRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		out := recoveredCluster{Restored: []string{}, ClusterID: man.ClusterID}
-		for _, c := range man.ClusterCollections {
-			if opts.Collection == "" || c.Name == opts.Collection {
-				name := c.Name
-				if opts.As != "" {
-					name = opts.As
-				}
-				out.Restored = append(out.Restored, name)
-				for _, s := range c.Shards {
-					out.Points += s.Points
-				}
+		return restored(man, opts), nil
+	})
+	// An upload always waits: the body is readable only during the
+	// request.
+	h.snap("POST /cluster/snapshots/upload", func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		if _, err := snapshotWait(r); err != nil {
+			return nil, err
+		}
+		q := r.URL.Query()
+		opts := snapshot.ClusterRecoverOptions{Checksum: q.Get("checksum"), Collection: q.Get("collection"), As: q.Get("as")}
+		if err := m.CheckRecoverCluster(r.Context(), opts); err != nil {
+			return nil, err
+		}
+		part, err := snapshotPart(r)
+		if err != nil {
+			return nil, err
+		}
+		defer part.Close()
+		man, err := m.RecoverCluster(r.Context(), part, opts)
+		if err != nil {
+			return nil, err
+		}
+		return restored(man, opts), nil
+	})
+}
+
+// restored is the answer to a cluster restore.
+func restored(man *snapshot.Manifest, opts snapshot.ClusterRecoverOptions) recoveredCluster {
+	out := recoveredCluster{Restored: []string{}, ClusterID: man.ClusterID}
+	for _, c := range man.ClusterCollections {
+		if opts.Collection == "" || c.Name == opts.Collection {
+			name := c.Name
+			if opts.As != "" {
+				name = opts.As
+			}
+			out.Restored = append(out.Restored, name)
+			for _, s := range c.Shards {
+				out.Points += s.Points
 			}
 		}
-		return out, nil
-	})
+	}
+	return out
 }

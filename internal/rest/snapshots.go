@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -300,6 +301,24 @@ func (h *Handler) uploadSnapshot(_ http.ResponseWriter, r *http.Request) (any, e
 	if err := h.snapshots.CheckRecover(r.Context(), coll, shard, opts); err != nil {
 		return nil, err
 	}
+	part, err := snapshotPart(r)
+	if err != nil {
+		return nil, err
+	}
+	defer part.Close()
+	if shard >= 0 {
+		_, err = h.snapshots.RecoverShard(r.Context(), coll, shard, part, opts)
+	} else {
+		_, err = h.snapshots.RecoverCollection(r.Context(), coll, part, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+// snapshotPart returns the "snapshot" part of an upload's multipart body.
+func snapshotPart(r *http.Request) (*multipart.Part, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !strings.HasPrefix(mt, "multipart/") {
 		return nil, api.ErrBadRequest("expected a multipart/form-data body with a `snapshot` file")
@@ -316,20 +335,10 @@ func (h *Handler) uploadSnapshot(_ http.ResponseWriter, r *http.Request) (any, e
 		if err != nil {
 			return nil, api.ErrBadRequest("invalid multipart body: %v", err)
 		}
-		if part.FormName() != "snapshot" {
-			part.Close()
-			continue
-		}
-		if shard >= 0 {
-			_, err = h.snapshots.RecoverShard(r.Context(), coll, shard, part, opts)
-		} else {
-			_, err = h.snapshots.RecoverCollection(r.Context(), coll, part, opts)
+		if part.FormName() == "snapshot" {
+			return part, nil
 		}
 		part.Close()
-		if err != nil {
-			return nil, err
-		}
-		return true, nil
 	}
 }
 

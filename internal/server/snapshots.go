@@ -108,7 +108,7 @@ func newSnapshots(cfg config.Config, svc *service.Service, reg prometheus.Regist
 	}
 	hooks := svc.SnapshotHooks(cfg.TempDir())
 	mgr, err := snapshot.NewManager(snapshot.ManagerOptions{
-		Source: hooks, Inspector: hooks, Store: store, PeerID: peer, ShoalVersion: version,
+		Source: hooks, Inspector: hooks, Store: store, SnapshotsDir: local.Root(), PeerID: peer, ShoalVersion: version,
 		Logger: log, WriteBytesPerSecond: rate,
 	})
 	if err != nil {

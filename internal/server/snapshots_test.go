@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -139,5 +140,53 @@ func TestSnapshotsAccess(t *testing.T) {
 	}
 	if code, _ := admin.do("GET", "/collections/cities/snapshots", nil); code != 200 {
 		t.Fatalf("admin list: %d", code)
+	}
+}
+
+// TestRecoverLocationSecurity is Qdrant's test_collection_snapshot_security
+// over a real server: a file:// location outside the snapshots directory
+// (/etc/passwd, a copy of a snapshot beside it, a link out of it) is 403
+// with Qdrant's text for collection and shard recovery, a relative one is
+// 400, and a snapshot inside it recovers.
+func TestRecoverLocationSecurity(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	s := start(t, cfg)
+	c := newREST(t, s)
+	seed(c, "cities")
+	out := c.ok("POST", "/collections/cities/snapshots", nil)
+	name := out["result"].(map[string]any)["name"].(string)
+	inside := filepath.Join(cfg.Storage.SnapshotsPath, "cities", name)
+	raw, err := os.ReadFile(inside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(dir, "copy.snapshot")
+	if err := os.WriteFile(outside, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(cfg.Storage.SnapshotsPath, "cities", "link.snapshot")); err != nil {
+		t.Fatal(err)
+	}
+	for _, loc := range []string{"file:///etc/passwd", "file://" + outside, "file://" + filepath.Join(cfg.Storage.SnapshotsPath, "cities", "link.snapshot"),
+		"file://" + cfg.Storage.SnapshotsPath + "/../copy.snapshot"} {
+		for _, path := range []string{"/collections/somethingthatdoesnotexist/snapshots/recover", "/collections/cities/shards/0/snapshots/recover"} {
+			code, out := c.do("PUT", path, map[string]any{"location": loc})
+			msg := fmt.Sprint(out["status"].(map[string]any)["error"])
+			if code != 403 || !strings.HasPrefix(msg, "Forbidden: Snapshot file path must be inside the snapshots directory") {
+				t.Fatalf("%s from %s: %d %q", path, loc, code, msg)
+			}
+		}
+	}
+	code, out := c.do("PUT", "/collections/somethingthatdoesnotexist/snapshots/recover", map[string]any{"location": "file://./etc/passwd"})
+	if code != 400 || out["status"].(map[string]any)["error"] != "Bad request: Invalid snapshot URI, file path must be absolute or on localhost" {
+		t.Fatalf("relative file location: %d %v", code, out)
+	}
+	if code, out := c.do("GET", "/collections/somethingthatdoesnotexist", nil); code != 404 {
+		t.Fatalf("a refused recovery created the collection: %d %v", code, out)
+	}
+	c.ok("PUT", "/collections/copy/snapshots/recover", map[string]any{"location": "file://" + inside})
+	if ids := searchIDs(c, "copy", nil); len(ids) != 3 {
+		t.Fatalf("the recovered collection finds %v", ids)
 	}
 }

@@ -385,6 +385,10 @@ func (h *SnapshotHooks) stageAndRestore(ctx context.Context, p restorePlan, stag
 		unstage()
 		return api.ErrUnavailable("cannot restore collection %s: a staging lease was lost: %v", name, err)
 	}
+	if err := h.failpoint(FailpointClusterRestoreRenewed); err != nil {
+		unstage()
+		return err
+	}
 	cmd := p.command(s.opts.Now(), gen)
 	if err := s.cluster.Apply(ctx, cmd); err != nil {
 		// Only a refusal by the state machine is final: after a timeout or

@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
 	"github.com/shoal-db/shoal/internal/collection"
+	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/meta"
 	"github.com/shoal-db/shoal/internal/shard"
 	"github.com/shoal-db/shoal/internal/snapshot"
@@ -137,6 +139,11 @@ func newGeneration() uint64 {
 // Applied implements cluster.Listener: the side effects of one applied
 // metadata command on this node, in log order.
 func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
+	if fp := s.opts.Failpoint; fp != nil && (cmd.Type == meta.TypeRestoreCollection || cmd.Type == meta.TypeRestoreShard) {
+		if err := fp(FailpointClusterRestoreApply); err != nil {
+			s.log.Warn("failpoint before a restore's apply ignored", "err", err)
+		}
+	}
 	s.reconMu.Lock()
 	defer s.reconMu.Unlock()
 	switch cmd.Type {
@@ -145,7 +152,7 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 			s.replaceGeneration(cmd.Collection, old, next.Collections[cmd.Collection])
 			break
 		}
-		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
+		s.openRestored(cmd.Collection, next.Collections[cmd.Collection])
 	case meta.TypeCreateCollection, meta.TypeReplaceCollection:
 		s.openPlaced(cmd.Collection, next.Collections[cmd.Collection])
 	case meta.TypeRestoreShard:
@@ -240,10 +247,11 @@ func (s *Service) replaced(name string, prev, next *meta.Collection) {
 // closed and its directory removed and the new one, whose replicas were
 // staged, is opened. Caller holds reconMu.
 func (s *Service) replaceGeneration(name string, old, next *meta.Collection) {
-	s.reopen(name, next, func() {
+	s.reopen(name, nil, func() {
 		if err := os.RemoveAll(s.generationDir(name, old.Generation)); err != nil {
 			s.log.Error("cannot remove a replaced collection's files", "collection", name, "generation", old.Generation, "err", err)
 		}
+		s.openRestored(name, next)
 	})
 	s.log.Info("collection replaced by a restore", "collection", name, "from_generation", old.Generation, "generation", next.Generation)
 }
@@ -286,10 +294,16 @@ func stopSets(sets []*replicaSet) {
 }
 
 // Restored implements cluster.Listener: the whole metadata was replaced
-// from a Raft snapshot. Collections it does not name are closed (their
-// directories stay: a log entry replayed next may name them again, and a
-// delete removes them); the others are opened as placed.
-func (s *Service) Restored(st *meta.State) {
+// from a Raft snapshot. Collections it does not name at their open
+// generation are closed; the others are opened as placed. At start
+// (caughtUp false) the closed collections' directories stay: the log
+// entries replayed next may name them again (a restore_collection whose
+// staged generation this node already committed to disk). After a catch-up
+// from the leader's snapshot (caughtUp true), the data of every generation
+// the metadata no longer holds is removed (removeUnheld), as the log
+// entries this node missed (restore_collection, delete_collection) would
+// have removed it.
+func (s *Service) Restored(st *meta.State, caughtUp bool) {
 	s.reconMu.Lock()
 	defer s.reconMu.Unlock()
 	s.mu.RLock()
@@ -303,13 +317,29 @@ func (s *Service) Restored(st *meta.State) {
 	for _, name := range stale {
 		s.closeColl(name)
 	}
+	if caughtUp {
+		s.removeUnheld(st)
+	}
 	self := s.cluster.ID()
+	prev := s.state() // published after Restored returns
 	for _, name := range st.CollectionNames() {
 		m := st.Collections[name]
 		c := s.openColl(name)
 		if c == nil {
-			s.openPlaced(name, m)
+			var behind []int
+			if caughtUp {
+				behind = s.epochsBehind(name, m)
+			}
+			if s.openPlacedLost(name, m, behind) {
+				for _, i := range behind {
+					go s.demote(name, m.Generation, i)
+				}
+			}
 			continue
+		}
+		var missed []int
+		if caughtUp {
+			missed = s.missedEpochs(name, prev.Collections[name], m)
 		}
 		same := true
 		for i, sp := range m.Shards {
@@ -318,17 +348,165 @@ func (s *Service) Restored(st *meta.State) {
 		}
 		if !same {
 			s.reconfigure(name, m, nil, nil)
+		} else {
+			s.mu.RLock()
+			sets := s.sets[name]
+			s.mu.RUnlock()
+			for i, r := range sets {
+				if r != nil && i < len(m.Shards) {
+					r.sync(m.Shards[i])
+				}
+			}
+		}
+		for _, i := range missed {
+			go s.demote(name, m.Generation, i)
+		}
+	}
+}
+
+// epochsBehind is missedEpochs for a collection not open here: this
+// node's replicas, Active with another Active replica beside them, whose
+// data is missing (a restore_collection's staged replica swept after its
+// lease ran out, or a new empty collection's, refilled at little cost) or
+// whose last operation is of an epoch before the shard's in m (read from
+// their stores). Caller holds reconMu.
+func (s *Service) epochsBehind(name string, m *meta.Collection) []int {
+	self := s.cluster.ID()
+	var behind []int
+	for i, sp := range m.Shards {
+		rep, has := sp.Replica(self)
+		if !has || rep.State != api.ReplicaActive || otherActive(m, i, self) == 0 {
 			continue
 		}
-		s.mu.RLock()
-		sets := s.sets[name]
-		s.mu.RUnlock()
-		for i, r := range sets {
-			if r != nil && i < len(m.Shards) {
-				r.sync(m.Shards[i])
+		dir := filepath.Join(s.generationDir(name, m.Generation), strconv.Itoa(i))
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("caught up from a Raft snapshot that places an Active replica here without its data: it opens empty, quarantined, to be refilled",
+				"collection", name, "shard", i, "epoch", sp.Epoch)
+			behind = append(behind, i)
+			continue
+		}
+		e, err := shard.LastEpochIn(dir)
+		if err != nil || e >= sp.Epoch {
+			continue // unreadable: opening it quarantines it
+		}
+		s.log.Warn("caught up from a Raft snapshot past a new epoch of a shard: its replica here is quarantined and refilled, in case it missed a restore",
+			"collection", name, "shard", i, "epoch", sp.Epoch, "data_epoch", e)
+		behind = append(behind, i)
+	}
+	return behind
+}
+
+// missedEpochs finds this node's replicas of an open collection whose
+// shard entered a new epoch in the leader's Raft snapshot st (m) that this
+// node caught up from (prev is what it had applied): the log entries it
+// skipped may have been a restore_shard, whose staged data it never
+// swapped in, so its replica may hold data the others no longer do. Each
+// such replica that is Active with another Active replica beside it is
+// quarantined (never read, never a primary; reconfigure keeps the flag)
+// and, once m is published, given up (demote) to be refilled by the
+// primary with a checkpoint. A missed failover costs a refill only.
+// Caller holds reconMu.
+func (s *Service) missedEpochs(name string, prev, m *meta.Collection) []int {
+	if prev == nil || prev.Generation != m.Generation {
+		return nil
+	}
+	self := s.cluster.ID()
+	s.mu.RLock()
+	sets := s.sets[name]
+	s.mu.RUnlock()
+	var missed []int
+	for i, sp := range m.Shards {
+		if i >= len(prev.Shards) || i >= len(sets) || sets[i] == nil || sets[i].local == nil {
+			continue
+		}
+		rep, has := sp.Replica(self)
+		if _, had := prev.Shards[i].Replica(self); !had || !has || rep.State != api.ReplicaActive ||
+			sp.Epoch <= prev.Shards[i].Epoch || otherActive(m, i, self) == 0 {
+			continue
+		}
+		s.log.Warn("caught up from a Raft snapshot past a new epoch of a shard: its replica here is quarantined and refilled, in case it missed a restore",
+			"collection", name, "shard", i, "epoch", sp.Epoch, "epoch_here", prev.Shards[i].Epoch)
+		sets[i].mu.Lock()
+		sets[i].quarantined = true
+		sets[i].mu.Unlock()
+		missed = append(missed, i)
+	}
+	return missed
+}
+
+// removeUnheld removes the collection data that st does not hold: in
+// collections/<name>/ every generation but the one st names (everything
+// when st has no such collection), except generations staged for a
+// restore not committed yet (they have a lease file, and the staging
+// sweep decides their fate). It runs after a catch-up from the leader's
+// Raft snapshot, which holds everything this node applied before, so no
+// log entry to come names a removed generation. Caller holds reconMu, and
+// the collections removed are closed.
+func (s *Service) removeUnheld(st *meta.State) {
+	s.stageMu.Lock()
+	defer s.stageMu.Unlock()
+	entries, err := os.ReadDir(s.collectionsDir())
+	if err != nil {
+		s.log.Error("cannot list collections", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		dir := s.collectionDir(name)
+		m, held := st.Collections[name]
+		list, err := os.ReadDir(dir)
+		if err != nil {
+			s.log.Error("cannot list a collection directory", "dir", dir, "err", err)
+			continue
+		}
+		leased := map[uint64]bool{}
+		for _, f := range list {
+			if g, ok := leaseGeneration(f.Name()); ok {
+				leased[g] = true
+			}
+		}
+		removed := false
+		for _, f := range list {
+			n := f.Name()
+			if _, ok := leaseGeneration(n); ok {
+				continue
+			}
+			if g, isGen := meta.ParseGenerationEntry(n); isGen && leased[g] {
+				continue
+			}
+			if held && meta.BelongsToGeneration(n, m.Generation) {
+				continue
+			}
+			p := filepath.Join(dir, n)
+			s.log.Info("removing data of a collection generation the metadata no longer holds", "collection", name, "path", p)
+			if err := os.RemoveAll(p); err != nil {
+				s.log.Error("cannot remove the data of a replaced or deleted collection", "collection", name, "path", p, "err", err)
+				continue
+			}
+			removed = true
+		}
+		if !held {
+			os.Remove(dir) // only when empty: no staged generation
+		}
+		if removed {
+			if err := durable.SyncDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Error("cannot sync a collection directory", "dir", dir, "err", err)
 			}
 		}
 	}
+}
+
+// leaseGeneration reports whether entry, a name inside
+// collections/<name>/, is a staging lease file, and of which generation.
+func leaseGeneration(entry string) (uint64, bool) {
+	g, ok := strings.CutSuffix(entry, leaseExt)
+	if !ok {
+		return 0, false
+	}
+	return meta.ParseGenerationEntry(g)
 }
 
 func samePlacement(a, b []meta.ShardPlacement) bool {
@@ -366,14 +544,17 @@ type placedOpen struct {
 	route      func(i int, local *shard.Shard) collection.Shard
 	quarantine func(i int, dir string, err error) bool
 	sets       []*replicaSet
+	// quarantined marks the replicas opened empty to be filled again
+	// (read by route, after every shard opened).
+	quarantined []bool
 }
 
 // placed returns the placedOpen of collection name as m places it.
 func (s *Service) placed(name string, m *meta.Collection) *placedOpen {
 	self := s.cluster.ID()
 	gen := m.Generation
-	p := &placedOpen{sets: make([]*replicaSet, len(m.Shards))}
-	quarantined := make([]bool, len(m.Shards))
+	p := &placedOpen{sets: make([]*replicaSet, len(m.Shards)), quarantined: make([]bool, len(m.Shards))}
+	quarantined := p.quarantined
 	p.holds = func(i int) bool {
 		return i < len(m.Shards) && slices.Contains(m.Shards[i].Peers(), self)
 	}
@@ -395,14 +576,65 @@ func (s *Service) placed(name string, m *meta.Collection) *placedOpen {
 	return p
 }
 
-// openPlaced opens this node's replicas of a collection (creating their
-// directories) and routes the other shards to their peers.
-func (s *Service) openPlaced(name string, m *meta.Collection) {
+// openRestored opens the replicas of a collection that a
+// restore_collection placed here, staged before it committed. A replica
+// whose staged data is missing (its staging lease ran out, and the sweep
+// removed it, before this node applied the restore) must not serve as the
+// restored data: it opens empty and quarantined when another replica of
+// its shard is Active, and this node gives up its standing (demote) so
+// that the primary fills it again with a checkpoint; without another
+// Active replica the collection stays closed here, as for a replica that
+// cannot be opened. Caller holds reconMu.
+func (s *Service) openRestored(name string, m *meta.Collection) {
 	if m == nil {
 		return
 	}
+	self := s.cluster.ID()
+	var missing []int
+	for i, sp := range m.Shards {
+		if _, ok := sp.Replica(self); !ok {
+			continue
+		}
+		dir := filepath.Join(s.generationDir(name, m.Generation), strconv.Itoa(i))
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, i)
+		}
+	}
+	if !s.openPlacedLost(name, m, missing) {
+		return
+	}
+	for _, i := range missing {
+		s.log.Error("the staged replica of a restored shard is missing (its staging lease ran out before this node applied the restore): it opens empty, quarantined, to be filled from another replica",
+			"collection", name, "shard", i, "generation", m.Generation)
+		go s.demote(name, m.Generation, i)
+	}
+}
+
+// openPlaced opens this node's replicas of a collection (creating their
+// directories) and routes the other shards to their peers.
+func (s *Service) openPlaced(name string, m *meta.Collection) {
+	s.openPlacedLost(name, m, nil)
+}
+
+// openPlacedLost is openPlaced where this node's replicas of the shards
+// lost are known to have lost their data (see openRestored): they open
+// empty and quarantined (never read, never a primary) until they are
+// filled again; the caller demotes them. Without another Active replica
+// of such a shard nothing opens. It reports whether the collection opened.
+func (s *Service) openPlacedLost(name string, m *meta.Collection, lost []int) bool {
+	if m == nil {
+		return false
+	}
 	gen := m.Generation
 	p := s.placed(name, m)
+	for _, i := range lost {
+		if otherActive(m, i, s.cluster.ID()) == 0 {
+			s.log.Error("the data of a replica is missing and no other replica is Active: the collection stays closed on this node",
+				"collection", name, "shard", i, "generation", gen)
+			return false
+		}
+		p.quarantined[i] = true
+	}
 	if err := snapshot.CleanStaleRestores(s.generationDir(name, gen)); err != nil {
 		s.log.Error("cannot clean up an interrupted transfer", "collection", name, "err", err)
 	}
@@ -423,7 +655,7 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 	})
 	if err != nil {
 		s.log.Error("cannot open collection", "collection", name, "generation", gen, "err", err)
-		return
+		return false
 	}
 	s.mu.Lock()
 	s.colls[name] = c
@@ -436,6 +668,7 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 		}
 	}
 	s.log.Info("collection opened", "collection", name, "shards", len(m.Shards), "generation", gen)
+	return true
 }
 
 // reconfigure changes the replicas this node holds of an open collection
@@ -447,15 +680,24 @@ func (s *Service) openPlaced(name string, m *meta.Collection) {
 // for reopen. A collection not open here at m's generation is opened
 // whole (reopen). Caller holds reconMu.
 func (s *Service) reconfigure(name string, m *meta.Collection, reopen []int, between func() error) error {
+	return s.reconfigureLost(name, m, reopen, nil, between)
+}
+
+// reconfigureLost is reconfigure where this node's replicas of the shards
+// lost (reopened) have lost their data: they open empty and quarantined
+// (never read, never a primary) until they are filled again; the caller
+// demotes them.
+func (s *Service) reconfigureLost(name string, m *meta.Collection, reopen, lost []int, between func() error) error {
 	s.mu.Lock()
 	c := s.colls[name]
 	if c == nil || s.gens[name] != m.Generation {
 		s.mu.Unlock()
 		var err error
-		s.reopen(name, m, func() {
+		s.reopen(name, nil, func() {
 			if between != nil {
 				err = between()
 			}
+			s.openPlacedLost(name, m, lost)
 		})
 		return err
 	}
@@ -466,6 +708,9 @@ func (s *Service) reconfigure(name string, m *meta.Collection, reopen []int, bet
 	s.mu.Unlock()
 	defer s.unbusy(name, done)
 	p := s.placed(name, m)
+	for _, i := range lost {
+		p.quarantined[i] = true
+	}
 	interrupted := false
 	err := c.Reconfigure(collection.Reconfig{
 		Config:         m.Config,
@@ -521,14 +766,7 @@ func (s *Service) quarantine(name string, m *meta.Collection, i int, dir string,
 	if i >= len(m.Shards) {
 		return false
 	}
-	sp := m.Shards[i]
-	other := 0
-	for _, r := range sp.Replicas {
-		if r.Peer != self && r.State == api.ReplicaActive {
-			other++
-		}
-	}
-	if other == 0 {
+	if otherActive(m, i, self) == 0 {
 		s.log.Error("replica cannot be opened and no other replica is Active: the collection stays closed on this node", "collection", name, "shard", i, "err", cause)
 		return false
 	}
@@ -542,6 +780,18 @@ func (s *Service) quarantine(name string, m *meta.Collection, i int, dir string,
 	// this open.
 	go s.demote(name, m.Generation, i)
 	return true
+}
+
+// otherActive counts the Active replicas of shard i on peers other than
+// self.
+func otherActive(m *meta.Collection, i int, self uint64) int {
+	n := 0
+	for _, r := range m.Shards[i].Replicas {
+		if r.Peer != self && r.State == api.ReplicaActive {
+			n++
+		}
+	}
+	return n
 }
 
 // demote makes this node's quarantined replica of shard i Dead (handing

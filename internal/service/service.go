@@ -181,6 +181,17 @@ const (
 	// FailpointClusterRestoreStaged: a cluster restore has staged every
 	// replica of a collection and not yet proposed it.
 	FailpointClusterRestoreStaged = "cluster-restore/staged"
+	// FailpointClusterRestoreRenewed: a cluster restore has renewed its
+	// staging leases and not yet proposed the restore.
+	FailpointClusterRestoreRenewed = "cluster-restore/renewed"
+	// FailpointClusterRestoreApply: this node is about to apply a
+	// restore_collection or restore_shard (nothing done yet); tests delay
+	// the apply with it.
+	FailpointClusterRestoreApply = "cluster-restore/apply"
+	// FailpointStageSweepRead: the staging sweep has caught up with the
+	// metadata and not yet looked at the leases; tests delay it with it.
+	// An error skips this sweep.
+	FailpointStageSweepRead = "stage-sweep/read"
 )
 
 // RestoreFailpoints returns the collection restore's failpoints in order.

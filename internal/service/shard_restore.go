@@ -199,7 +199,11 @@ func (s *Service) restoredShard(cmd *meta.Command, prev, next *meta.Collection) 
 			return os.RemoveAll(target)
 		}
 	}
-	if err := s.reconfigure(name, next, reopen, between); err != nil {
+	var lost []int
+	if demote {
+		lost = reopen // opened empty: never read nor a primary until filled
+	}
+	if err := s.reconfigureLost(name, next, reopen, lost, between); err != nil {
 		s.log.Error("cannot apply a shard restore", "collection", name, "shard", i, "err", err)
 	}
 	if demote {

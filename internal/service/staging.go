@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -135,6 +136,11 @@ func (s *Service) SweepStaged(ctx context.Context) error {
 	if err := s.cluster.ReadIndex(ctx); err != nil {
 		return err
 	}
+	if fp := s.opts.Failpoint; fp != nil {
+		if err := fp(FailpointStageSweepRead); err != nil {
+			return err
+		}
+	}
 	// Under reconMu no restore_collection is being applied: a generation
 	// the metadata does not hold here is not opened while it is removed.
 	s.reconMu.Lock()
@@ -142,6 +148,9 @@ func (s *Service) SweepStaged(ctx context.Context) error {
 	s.stageMu.Lock()
 	defer s.stageMu.Unlock()
 	st := s.state()
+	s.mu.RLock()
+	open := maps.Clone(s.gens)
+	s.mu.RUnlock()
 	now := s.opts.Now()
 	var errs []error
 	for _, p := range leases {
@@ -150,7 +159,9 @@ func (s *Service) SweepStaged(ctx context.Context) error {
 		if err != nil || meta.GenerationDir(s.collectionDir(name), gen)+leaseExt != p {
 			continue // not a lease file
 		}
-		if c, ok := st.Collections[name]; ok && c.Generation == gen {
+		// A generation open here is committed too: the state that names
+		// it is published just after its restore_collection was applied.
+		if c, ok := st.Collections[name]; ok && c.Generation == gen || open[name] == gen {
 			errs = append(errs, removeLogged(s, p, "restore committed: its staging lease is removed", name, gen))
 			continue
 		}
@@ -158,6 +169,12 @@ func (s *Service) SweepStaged(ctx context.Context) error {
 		expired := err != nil || now.After(l.Expires)
 		restarted := err == nil && l.Owner == s.cluster.ID() && l.Boot != s.boot
 		if !expired && !restarted {
+			continue
+		}
+		if _, err := os.Stat(s.generationDir(name, gen)); errors.Is(err, os.ErrNotExist) {
+			// Nothing staged is left: a restore_shard installed it (or
+			// staging never began).
+			errs = append(errs, removeLogged(s, p, "staging lease of replicas no longer staged removed", name, gen))
 			continue
 		}
 		reason := "its restore did not finish in time"

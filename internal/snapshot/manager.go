@@ -62,6 +62,12 @@ type ManagerOptions struct {
 	// Store holds the snapshots the API creates and lists (the local
 	// snapshots directory, or S3 with storage.snapshots_config).
 	Store Store
+	// SnapshotsDir is the node's local snapshots directory
+	// (storage.snapshots_path): a recover location on this node (file://
+	// or a plain path) must resolve, symbolic links and ".." followed, to
+	// a file inside it, as in Qdrant. When empty, the root of a *DirStore
+	// Store; with neither, file locations are refused.
+	SnapshotsDir string
 	// PeerID names this node in snapshot names.
 	PeerID uint64
 	// ShoalVersion is recorded in manifests.
@@ -108,6 +114,9 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient
+	}
+	if ds, ok := opts.Store.(*DirStore); ok && opts.SnapshotsDir == "" {
+		opts.SnapshotsDir = ds.Root()
 	}
 	tmp := opts.Source.TempDir()
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
@@ -395,8 +404,9 @@ func ValidPriority(p string) bool {
 
 // OpenLocation opens a recover location: an http(s) URL (sent with the
 // api-key header when apiKey is set, as Qdrant does between peers), a
-// file:// URL or a plain path on this node, or the name of a snapshot in the
-// store's directory dir.
+// file:// URL or a plain path of a file in this node's snapshots directory
+// (see ManagerOptions.SnapshotsDir and OpenSnapshotsFile), or the name of a
+// snapshot in the store's directory dir.
 func (m *Manager) OpenLocation(ctx context.Context, location, dir, apiKey string) (io.ReadCloser, error) {
 	u, err := url.Parse(location)
 	if err != nil {
@@ -425,7 +435,7 @@ func (m *Manager) OpenLocation(ctx context.Context, location, dir, apiKey string
 		if (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) {
 			return nil, api.ErrBadRequest("Invalid snapshot URI, file path must be absolute or on localhost")
 		}
-		return openLocalFile(u.Path)
+		return m.OpenSnapshotsFile(u.Path)
 	case "":
 		if CheckName(location) == nil {
 			rc, err := m.opts.Store.Get(ctx, Key(dir, location))
@@ -433,28 +443,68 @@ func (m *Manager) OpenLocation(ctx context.Context, location, dir, apiKey string
 				return rc, nil
 			}
 		}
-		return openLocalFile(location)
+		return m.OpenSnapshotsFile(location)
 	}
 	return nil, api.ErrBadInput("unsupported snapshot location scheme %q: use http, https or file", u.Scheme)
 }
 
-func openLocalFile(p string) (io.ReadCloser, error) {
+// OpenSnapshotsFile opens the archive at the absolute path p, which must
+// lie in the node's snapshots directory once symbolic links and ".." are
+// resolved (Qdrant's rule for file:// locations): a missing file is 400
+// "Snapshot file ... does not exist", one that resolves elsewhere 403
+// "Forbidden: Snapshot file path must be inside the snapshots directory
+// ...". The file opened is the resolved one, checked to be the same
+// regular file after the open, so a link swapped in meanwhile is refused.
+func (m *Manager) OpenSnapshotsFile(p string) (io.ReadCloser, error) {
 	if !filepath.IsAbs(p) {
 		return nil, api.ErrBadInput("snapshot file path %q must be absolute", p)
 	}
-	f, err := os.Open(p)
-	if err != nil {
+	if _, err := os.Stat(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, api.ErrBadRequest("Snapshot file %q does not exist", p)
 		}
 		return nil, api.ErrBadRequest("cannot open snapshot file %s: %v", p, err)
 	}
-	st, err := f.Stat()
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return nil, api.ErrBadRequest("Failed to resolve snapshot path %q: %v", p, err)
+	}
+	root, err := m.snapshotsRoot()
+	if err != nil {
+		return nil, err
+	}
+	if root == "" || !strings.HasPrefix(real, root+string(filepath.Separator)) {
+		return nil, api.ErrForbidden("Forbidden: Snapshot file path must be inside the snapshots directory %q", root)
+	}
+	st, err := os.Lstat(real)
 	if err != nil || !st.Mode().IsRegular() {
-		f.Close()
 		return nil, api.ErrBadInput("snapshot location %s is not a regular file", p)
 	}
+	f, err := os.Open(real)
+	if err != nil {
+		return nil, api.ErrBadRequest("cannot open snapshot file %s: %v", p, err)
+	}
+	if fst, err := f.Stat(); err != nil || !os.SameFile(st, fst) {
+		f.Close()
+		return nil, api.ErrForbidden("Forbidden: Snapshot file path must be inside the snapshots directory %q", root)
+	}
 	return f, nil
+}
+
+// snapshotsRoot returns the snapshots directory with every symbolic link
+// resolved ("" when the Manager has none).
+func (m *Manager) snapshotsRoot() (string, error) {
+	if m.opts.SnapshotsDir == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(m.opts.SnapshotsDir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return "", api.ErrInternal(err, "Failed to resolve snapshots directory %q", m.opts.SnapshotsDir)
+	}
+	return abs, nil
 }
 
 // CheckRecover checks, before any archive is read, that the caller may
