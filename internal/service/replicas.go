@@ -844,6 +844,10 @@ func (s *Service) InstallReplica(ctx context.Context, t replica.Target, epoch, s
 	}
 	target := filepath.Join(s.generationDir(t.Collection, t.Generation), strconv.Itoa(t.Shard))
 	tmp := snapshot.StagingDir(target)
+	// An install is a write on this node: indexers and the reachability
+	// passes of its other replicas yield to it (shard.WriteActivity).
+	s.writes.Begin()
+	defer s.writes.End()
 	start := time.Now()
 	// The index files are caches, checksummed and validated by Open: they
 	// are not fsynced (a crash before the kernel writes them back costs a

@@ -76,7 +76,7 @@ func (s *Shard) maintain() {
 			case n < 0:
 				s.rebuildGraph(sp)
 			}
-			if sp.idleNow() && s.reachPaused.Load() == 0 {
+			if sp.idleNow() && !s.reachStop() {
 				if n := sp.checkReach(s.reachStop, false); n > 0 {
 					s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
 				}
@@ -100,19 +100,47 @@ func (s *Shard) maintain() {
 // PauseReachChecks stops the maintenance loop's reachability passes
 // (hnsw.Graph.Reconnect: on a large graph with many stranded nodes one
 // takes minutes of CPU) until the returned resume is called; a pass
-// running gives up at its next node. A shard transfer holds it while it
-// checkpoints and streams the shard, so that the two do not compete for
-// the cores. A pass cut short runs again later; WaitIndexed still runs
-// its own.
+// running gives up at its next node. It also counts as a write on the
+// node (Options.Writes) until resumed, so that the indexers and the
+// reachability passes of the node's other shards yield too. A shard
+// transfer holds it while it checkpoints and streams the shard, so that
+// they do not compete with it for the cores. A pass cut short runs again
+// later; WaitIndexed still runs its own.
 func (s *Shard) PauseReachChecks() (resume func()) {
 	s.reachPaused.Add(1)
+	s.writes.Begin()
 	var once sync.Once
-	return func() { once.Do(func() { s.reachPaused.Add(-1) }) }
+	return func() {
+		once.Do(func() {
+			s.writes.End()
+			s.reachPaused.Add(-1)
+		})
+	}
 }
 
-// reachStop tells a background reachability pass to give up: the shard is
-// closing or a transfer paused the passes.
-func (s *Shard) reachStop() bool { return s.bgCtx.Err() != nil || s.reachPaused.Load() > 0 }
+// reachYieldAge bounds how long background reachability passes yield to
+// writes on the node: past it, a pass runs even while writes go on, so
+// that a steady stream of writes cannot keep stranded nodes unfindable.
+const reachYieldAge = time.Minute
+
+// reachStop tells a background reachability pass to give up, or not to
+// start: the shard is closing, a transfer paused the passes, or writes are
+// coming in on the node (the passes are maintenance, like indexing, and
+// yield to them for up to reachYieldAge).
+func (s *Shard) reachStop() bool {
+	if s.bgCtx.Err() != nil || s.reachPaused.Load() > 0 {
+		return true
+	}
+	if !s.writes.active() {
+		s.reachDeferred.Store(0)
+		return false
+	}
+	now := time.Now().UnixNano()
+	if s.reachDeferred.CompareAndSwap(0, now) {
+		return true
+	}
+	return now-s.reachDeferred.Load() < int64(reachYieldAge)
+}
 
 // releaseDeadChunks frees the memory of every chunk of sp's vector store
 // whose offsets are all dead (their points deleted or given new vectors)

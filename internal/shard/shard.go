@@ -225,6 +225,9 @@ type Shard struct {
 	// reachPaused counts the holders of PauseReachChecks: while any
 	// holds it, the maintenance loop runs no reachability pass.
 	reachPaused atomic.Int32
+	// reachDeferred is when background reachability passes began to
+	// yield to the node's writes (UnixNano; 0: they do not), see reachStop.
+	reachDeferred atomic.Int64
 
 	// loadedFromStore counts the vectors Open read from the point store
 	// because no index file covered them.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -727,6 +728,9 @@ func TestPauseReachChecks(t *testing.T) {
 		t.Fatal("a pause still held does not stop the passes")
 	}
 	r2()
+	// A pause counts as a write on the node, which the passes yield to
+	// until writes have been quiet for a while.
+	time.Sleep(2 * yieldQuietMax)
 	if s.reachStop() {
 		t.Fatalf("the passes stay stopped after every resume (%d holders)", s.reachPaused.Load())
 	}
@@ -736,4 +740,36 @@ func TestPauseReachChecks(t *testing.T) {
 	if !s.reachStop() {
 		t.Fatal("a closed shard does not stop its passes")
 	}
+}
+
+// TestReachChecksYieldToNodeWrites checks that background reachability
+// passes yield to writes anywhere on the node: another shard's transfer
+// (its PauseReachChecks) or write stops this shard's passes, but for at
+// most reachYieldAge.
+func TestReachChecksYieldToNodeWrites(t *testing.T) {
+	node := new(WriteActivity)
+	oa, ob := testOptions(t.TempDir()), testOptions(t.TempDir())
+	oa.Writes, ob.Writes = node, node
+	a, b := openShard(t, oa), openShard(t, ob)
+	if b.reachStop() {
+		t.Fatal("passes stopped on a quiet node")
+	}
+	resume := a.PauseReachChecks() // a transfer of shard a
+	if !b.reachStop() {
+		t.Fatal("shard b's passes go on while shard a is transferred")
+	}
+	resume()
+	time.Sleep(2 * yieldQuietMax)
+	if b.reachStop() {
+		t.Fatal("shard b's passes stay stopped after the transfer and a quiet while")
+	}
+	node.Begin() // a write that goes on
+	if !b.reachStop() {
+		t.Fatal("passes go on while a write is in flight on the node")
+	}
+	b.reachDeferred.Store(time.Now().Add(-reachYieldAge - time.Second).UnixNano())
+	if b.reachStop() {
+		t.Fatal("passes yielded to writes for longer than reachYieldAge")
+	}
+	node.End()
 }
