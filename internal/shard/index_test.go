@@ -777,7 +777,9 @@ func TestWriteActivityQuiet(t *testing.T) {
 		w.Begin()
 		w.End()
 	}
-	if got := time.Duration(w.quiet()); got < 38*time.Millisecond || got > 42*time.Millisecond {
+	// Each gap is at least 20 ms (a busy machine may add to it, never
+	// take from it).
+	if got := time.Duration(w.quiet()); got < 38*time.Millisecond || got > 60*time.Millisecond {
 		t.Fatalf("quiet after writes 20 ms apart = %v, want about 40 ms", got)
 	}
 	// Writes an hour apart (an idle node): the window is capped.
