@@ -396,9 +396,10 @@ func (s *Shard) load() error {
 	}
 	s.growTo(s.nextOff)
 
-	// Point headers: ids, versions, payloads, vector membership.
-	// need is in offset order, the order of the vector keys.
-	var need, needSparse []missing
+	// Point headers: ids, versions, payloads, vector membership; the
+	// vectors to read from the store are collected in need (dense) and
+	// needSparse (sparse and multi-vectors) and read after, in key order.
+	var need, needSparse []vectorRef
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixPoint}, UpperBound: []byte{prefixPoint + 1}})
 	if err != nil {
 		return fmt.Errorf("cannot read points: %w", err)
@@ -431,7 +432,7 @@ func (s *Shard) load() error {
 		s.nLive++
 		for _, name := range h.Names {
 			if s.sparse[name] != nil || s.multi[name] != nil {
-				needSparse = append(needSparse, missing{id, name, off})
+				needSparse = append(needSparse, vectorRef{id, name, off})
 				continue
 			}
 			sp := s.spaces[name]
@@ -442,53 +443,49 @@ func (s *Shard) load() error {
 			sp.has.set(off)
 			sp.count++
 			if !files[name].covers(off) {
-				need = append(need, missing{id, name, off})
+				need = append(need, vectorRef{id, name, off})
 			}
 		}
 	}
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("cannot read points: %w", err)
 	}
-	// In key order, (offset, name), read with one iterator: a copy opened
-	// from a checkpoint reads every vector here, and a point lookup each
-	// would search every overlapping file of the store's level 0.
-	slices.SortFunc(need, func(a, b missing) int { return cmp.Or(cmp.Compare(a.off, b.off), cmp.Compare(a.name, b.name)) })
-	if len(need) > 0 {
-		vit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: vectorOffsetKey(uint64(need[0].off)), UpperBound: vectorOffsetKey(uint64(need[len(need)-1].off) + 1)})
-		if err != nil {
-			return fmt.Errorf("cannot read vectors: %w", err)
-		}
-		err = s.loadVectors(vit, need)
-		if cerr := vit.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("cannot read vectors: %w", cerr)
-		}
+	err = s.readVectors(need, func(m vectorRef, v []byte) error {
+		vec, err := decodeFloats(v)
 		if err != nil {
 			return err
 		}
-	}
-	// Sparse vectors are not in index files: the inverted indexes are
-	// rebuilt from the store, in offset order as they require.
-	slices.SortFunc(needSparse, func(a, b missing) int { return cmp.Compare(a.off, b.off) })
-	for _, m := range needSparse {
-		v, closer, err := s.db.Get(vectorKey(m.off, m.name))
-		if err != nil {
-			return fmt.Errorf("cannot read sparse vector %q of point %s: %w", m.name, m.id, err)
+		sp := s.spaces[m.name]
+		if len(vec) != sp.dim {
+			return fmt.Errorf("dimension %d, want %d: %w", len(vec), sp.dim, errCorrupt)
 		}
+		sp.store.Set(m.off, vec)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Sparse and multi-vectors are not in index files: the inverted
+	// indexes and the multi-vector rows are rebuilt from the store, in
+	// offset order as they require.
+	err = s.readVectors(needSparse, func(m vectorRef, v []byte) error {
 		if ms := s.multi[m.name]; ms != nil {
 			vs, err := decodeMulti(v, ms.dim)
-			closer.Close()
 			if err != nil {
-				return fmt.Errorf("cannot read multi-vector %q of point %s: %w", m.name, m.id, err)
+				return err
 			}
 			ms.set(m.off, vs)
-			continue
+			return nil
 		}
 		sv, err := decodeSparse(v)
-		closer.Close()
 		if err != nil {
-			return fmt.Errorf("cannot read sparse vector %q of point %s: %w", m.name, m.id, err)
+			return err
 		}
 		s.sparse[m.name].idx.Add(m.off, toIndexVector(sv))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for name, sp := range s.spaces {
 		sp.reconcile(files[name], s.live, s.nextOff)
@@ -516,20 +513,40 @@ func (s *Shard) load() error {
 	return nil
 }
 
-// missing is a vector Open reads from the point records: the vector name
-// of a point at an offset.
-type missing struct {
+// vectorRef is a vector Open reads from the point records: the vector
+// name of a point at an offset.
+type vectorRef struct {
 	id   api.PointID
 	name string
 	off  uint32
 }
 
-// loadVectors sets the dense vectors need names (sorted by offset, then
-// name) from the vector records under it, walking the keys in order and
-// seeking over long runs of keys it does not need.
-func (s *Shard) loadVectors(it *pebble.Iterator, need []missing) error {
+// readVectors reads the vector records refs name and hands each value to
+// use, in key order (offset, then name; so in offset order, which the
+// sparse indexes require). It walks one iterator over the records, seeking
+// over long runs of keys it does not need: a copy opened from a checkpoint
+// reads every vector here, and a point lookup each would search every
+// overlapping file of the store's level 0. The value is valid only during
+// the call.
+func (s *Shard) readVectors(refs []vectorRef, use func(m vectorRef, v []byte) error) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	slices.SortFunc(refs, func(a, b vectorRef) int { return cmp.Or(cmp.Compare(a.off, b.off), cmp.Compare(a.name, b.name)) })
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: vectorOffsetKey(uint64(refs[0].off)), UpperBound: vectorOffsetKey(uint64(refs[len(refs)-1].off) + 1)})
+	if err != nil {
+		return fmt.Errorf("cannot read vectors: %w", err)
+	}
+	err = readVectorsFrom(it, refs, use)
+	if cerr := it.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("cannot read vectors: %w", cerr)
+	}
+	return err
+}
+
+func readVectorsFrom(it *pebble.Iterator, refs []vectorRef, use func(m vectorRef, v []byte) error) error {
 	ok := it.First()
-	for _, m := range need {
+	for _, m := range refs {
 		want := vectorKey(m.off, m.name)
 		for ok && bytes.Compare(it.Key(), want) < 0 {
 			if off, _, _ := vectorKeyOffset(it.Key()); m.off-off > 64 {
@@ -539,24 +556,19 @@ func (s *Shard) loadVectors(it *pebble.Iterator, need []missing) error {
 			}
 		}
 		if !ok || !bytes.Equal(it.Key(), want) {
-			if err := it.Error(); err != nil {
-				return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
+			err := it.Error()
+			if err == nil {
+				err = pebble.ErrNotFound
 			}
-			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, pebble.ErrNotFound)
+			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
 		}
 		v, err := it.ValueAndErr()
+		if err == nil {
+			err = use(m, v)
+		}
 		if err != nil {
 			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
 		}
-		vec, err := decodeFloats(v)
-		if err != nil {
-			return fmt.Errorf("cannot read vector %q of point %s: %w", m.name, m.id, err)
-		}
-		sp := s.spaces[m.name]
-		if len(vec) != sp.dim {
-			return fmt.Errorf("cannot read vector %q of point %s: dimension %d, want %d: %w", m.name, m.id, len(vec), sp.dim, errCorrupt)
-		}
-		sp.store.Set(m.off, vec)
 		ok = it.Next()
 	}
 	return nil

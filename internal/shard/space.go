@@ -122,7 +122,8 @@ func (w *WriteActivity) Begin() {
 		g := min(now-prev, int64(yieldQuietMax))
 		// Racing writers may lose an update of the average; it stays an
 		// average of real gaps.
-		w.gap.Store(w.gap.Load() - w.gap.Load()/8 + g/8)
+		avg := w.gap.Load()
+		w.gap.Store(avg - avg/8 + g/8)
 	}
 	w.inFlight.Add(1)
 }
