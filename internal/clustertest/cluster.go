@@ -65,6 +65,9 @@ type Node struct {
 	Srv   *server.Server
 	// ln is the node's bound peer listener until the node first starts.
 	ln net.Listener
+	// reserved holds the peer port while the node is stopped
+	// (reservePort), until the next start binds it.
+	reserved io.Closer
 }
 
 // freePorts returns n distinct free TCP ports on 127.0.0.1 for other
@@ -177,6 +180,10 @@ func (c *Cluster) Start(i int) {
 		// A restart: bind the node's port again (its previous server
 		// closed it a moment ago).
 		ln, err := net.Listen("tcp", net.JoinHostPort(n.Cfg.Cluster.P2P.Host, strconv.Itoa(n.Cfg.Cluster.P2P.Port)))
+		if n.reserved != nil {
+			n.reserved.Close()
+			n.reserved = nil
+		}
 		if err != nil {
 			c.t.Fatalf("node %d: %v", i, err)
 		}
@@ -203,11 +210,19 @@ func (c *Cluster) Start(i int) {
 	n.Srv = srv
 }
 
-// Stop closes node i gracefully.
+// Stop closes node i gracefully. Its peer port stays reserved for its
+// restart (reservePort).
 func (c *Cluster) Stop(i int) {
 	if n := c.Nodes[i]; n.Srv != nil {
 		n.Srv.Close(context.Background())
 		n.Srv = nil
+		if n.Cfg.Cluster.Enabled && n.Cfg.Cluster.P2P.Port != 0 {
+			r, err := reservePort(n.Cfg.Cluster.P2P.Host, n.Cfg.Cluster.P2P.Port)
+			if err != nil {
+				c.t.Logf("node %d: cannot reserve its peer port while stopped: %v", i, err)
+			}
+			n.reserved = r
+		}
 	}
 }
 
@@ -217,6 +232,10 @@ func (c *Cluster) Close() {
 		c.Stop(i)
 		if n.ln != nil {
 			n.ln.Close()
+		}
+		if n.reserved != nil {
+			n.reserved.Close()
+			n.reserved = nil
 		}
 	}
 }
