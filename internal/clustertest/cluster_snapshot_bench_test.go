@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +27,8 @@ import (
 // TestClusterSnapshotNumbers measures cluster snapshots on a 3-node
 // cluster holding Fashion-MNIST twice (two collections, 3 shards,
 // replication factor 2): write throughput while a cluster snapshot runs
-// against the same writers without one (alternating rounds), the
+// against the same writers without one for as long (alternating rounds,
+// SHOAL_BENCH_ROUNDS, default 4, each window from an indexed state), the
 // snapshot's time and size, the restore into a fresh 3-node cluster, and
 // search recall of the source and the restored cluster. A benchmark, run
 // on demand (docs/benchmarks.md, "Cluster snapshots"):
@@ -178,14 +180,56 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	var snap clusterSnap
 	var idle, busy []float64
 	var snapTimes []time.Duration
-	for round := range 3 {
-		pps, _ := writeFor(func() { time.Sleep(10 * time.Second) })
+	// Each window starts with every replica indexed (green): the writers
+	// re-upsert points, which gives the indexers work, and indexers yield
+	// to writes for up to 10 s before they insert anyway, so a window
+	// that started with a backlog, or ran longer than the other, would
+	// measure the indexers' cycle rather than the snapshot. The window
+	// without a snapshot lasts as long as the snapshot's; even rounds
+	// run it first (as long as the last snapshot, 10 s at first), odd
+	// rounds after the snapshot, so that neither window always follows
+	// the other.
+	rounds := 4
+	if v, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	last := 10 * time.Second
+	var cpuIdle, cpuBusy []float64
+	// With SHOAL_BENCH_PROFILE=<dir>, round 1's windows are profiled
+	// (idle-*.pprof, snap-*.pprof).
+	profile := func(round int, prefix string) func() {
+		if round != 1 {
+			return func() {}
+		}
+		return startProfiles(t, prefix)
+	}
+	without := func(round int, d time.Duration) {
+		waitGreen(t, src, colls, 20*time.Minute)
+		c0 := cpuSeconds()
+		stop := profile(round, "idle-")
+		pps, _ := writeFor(func() { time.Sleep(d) })
+		stop()
 		idle = append(idle, pps)
+		cpuIdle = append(cpuIdle, (cpuSeconds()-c0)/d.Seconds())
+	}
+	for round := range rounds {
+		if round%2 == 0 {
+			without(round, last)
+		}
+		waitGreen(t, src, colls, 20*time.Minute)
+		c0 := cpuSeconds()
+		stop := profile(round, "snap-")
 		pps, took := writeFor(func() { snap = createAndWait(t, src, 1, round) })
+		stop()
 		busy = append(busy, pps)
+		cpuBusy = append(cpuBusy, (cpuSeconds()-c0)/took.Seconds())
 		snapTimes = append(snapTimes, took)
-		t.Logf("round %d: %.0f points/s without a snapshot, %.0f during one (%.2f×); snapshot %s: %.1f MB in %s",
-			round, idle[round], busy[round], busy[round]/idle[round], snap.Name, float64(snap.Size)/1e6, took.Round(time.Millisecond))
+		last = took
+		if round%2 == 1 {
+			without(round, took)
+		}
+		t.Logf("round %d: %.0f points/s without a snapshot (%.2f cores), %.0f during one (%.2f cores; %.2f×); snapshot %s: %.1f MB in %s",
+			round, idle[round], cpuIdle[round], busy[round], cpuBusy[round], busy[round]/idle[round], snap.Name, float64(snap.Size)/1e6, took.Round(time.Millisecond))
 	}
 	if t.Failed() {
 		return
@@ -272,4 +316,14 @@ func createAndWait(t *testing.T, c *Cluster, i, round int) clusterSnap {
 		t.Fatalf("POST /cluster/snapshots: %d %s", resp.StatusCode, raw)
 	}
 	return env.Result
+}
+
+// cpuSeconds returns the user and system CPU time this process (the whole
+// in-process cluster and its clients) has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

@@ -23,8 +23,9 @@ import (
 // node's replicas: 4 in-process nodes, 4 shards × RF 2 of 512-d vectors
 // (SHOAL_BENCH_HEAL_POINTS, default 300,000: the victim holds half of
 // them, about 300 MB of vectors), cluster.dead_node_timeout 30 s
-// (SHOAL_BENCH_DEAD_SECONDS), transfers not paced. It stops one node for
-// good and reports the time until every shard is back at RF 2 with equal
+// (SHOAL_BENCH_DEAD_SECONDS), transfers not paced. Once every replica has
+// indexed its points and checked its graph's reachability, it stops one
+// node for good and reports the time until every shard is back at RF 2 with equal
 // digests, and the bytes the checkpoint transfers moved per second once
 // the node was declared dead. A benchmark, run on demand
 // (docs/benchmarks.md, "Healing"):
@@ -67,6 +68,13 @@ func TestHealNumbers(t *testing.T) {
 	// number is about re-replication, not about an import's indexing.
 	waitGreen(t, c, []string{"hb"}, 30*time.Minute)
 	t.Logf("indexed %s after the import began", time.Since(start).Round(time.Second))
+	// The clock starts on a settled cluster: once indexed, each replica
+	// runs a reachability pass over its new graph, minutes of CPU on
+	// these random Dot vectors, which on four nodes sharing two cores
+	// would slow the transfers of whichever node it ran on.
+	settle := time.Now()
+	waitSettled(t, c, "hb", 4)
+	t.Logf("reachability checked on every replica %s later", time.Since(settle).Round(time.Second))
 
 	victim := 3
 	if c.Leader() == victim {
@@ -96,6 +104,7 @@ func TestHealNumbers(t *testing.T) {
 	// The clock starts before the stop: the node stops answering its
 	// peers at the start of Close.
 	down := time.Now()
+	stopProfiles := startProfiles(t, "heal-") // with SHOAL_BENCH_PROFILE=<dir>
 	c.Stop(victim)
 	t.Logf("node %d stopped for good; it held %d points (%.0f MB of vectors)", victim, held, float64(held)*dim*4/1e6)
 	waitFor(t, deadAfter+10*time.Minute, func() string {
@@ -107,6 +116,7 @@ func TestHealNumbers(t *testing.T) {
 		return why
 	})
 	healed := time.Since(down)
+	stopProfiles()
 	var after, count int64
 	var afterTime time.Duration
 	for i, n := range c.Nodes {
@@ -127,6 +137,28 @@ func TestHealNumbers(t *testing.T) {
 		float64(moved)/1e6, float64(moved)/1e6/copying.Seconds(), float64(moved)/1e6/busy.Seconds())
 	if moved == 0 {
 		t.Fatal("the new replicas were not filled by checkpoints")
+	}
+}
+
+// waitSettled waits until every replica of the collection's shards on the
+// running nodes has indexed its points and checked its graph's
+// reachability (shard.WaitIndexed, which runs the pass if one is due).
+func waitSettled(t *testing.T, c *Cluster, coll string, shards int) {
+	t.Helper()
+	for _, i := range c.Running() {
+		n := c.Nodes[i]
+		gen := n.Srv.Cluster().State().Collections[coll].Generation
+		for id := range shards {
+			sh, _, release, err := n.Srv.Service().LocateShard(context.Background(), coll, gen, id)
+			if err != nil {
+				continue // not a replica of this node
+			}
+			err = sh.WaitIndexed(context.Background())
+			release()
+			if err != nil {
+				t.Fatalf("node %d shard %d: %v", i, id, err)
+			}
+		}
 	}
 }
 

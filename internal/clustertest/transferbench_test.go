@@ -75,7 +75,7 @@ func TestTransferNumbers(t *testing.T) {
 
 	size, local := copyReplica(t, shardDir, filepath.Join(t.TempDir(), "copy"))
 
-	stopProfiles := startProfiles(t)
+	stopProfiles := startProfiles(t, "")
 	_, beforeBytes := c.Nodes[src].Srv.Service().TransferStats()
 	start = time.Now()
 	c.MustDo(dst, "POST", "/collections/tb/cluster", map[string]any{"replicate_shard": map[string]any{"shard_id": 0, "from_peer_id": srcPeer, "to_peer_id": dstPeer}}, nil)
@@ -157,8 +157,9 @@ func copyReplica(t *testing.T, from, dir string) (int64, time.Duration) {
 }
 
 // startProfiles starts a CPU and a block profile when SHOAL_BENCH_PROFILE
-// names a directory, and returns the function that writes them.
-func startProfiles(t *testing.T) func() {
+// names a directory, and returns the function that writes them there as
+// <prefix>cpu.pprof and <prefix>block.pprof.
+func startProfiles(t *testing.T, prefix string) func() {
 	dir := os.Getenv("SHOAL_BENCH_PROFILE")
 	if dir == "" {
 		return func() {}
@@ -166,7 +167,7 @@ func startProfiles(t *testing.T) func() {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cpu, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	cpu, err := os.Create(filepath.Join(dir, prefix+"cpu.pprof"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func startProfiles(t *testing.T) func() {
 		pprof.StopCPUProfile()
 		cpu.Close()
 		runtime.SetBlockProfileRate(0)
-		f, err := os.Create(filepath.Join(dir, "block.pprof"))
+		f, err := os.Create(filepath.Join(dir, prefix+"block.pprof"))
 		if err != nil {
 			t.Fatal(err)
 		}
