@@ -107,7 +107,30 @@ func TestHealNumbers(t *testing.T) {
 	stopProfiles := startProfiles(t, "heal-") // with SHOAL_BENCH_PROFILE=<dir>
 	c.Stop(victim)
 	t.Logf("node %d stopped for good; it held %d points (%.0f MB of vectors)", victim, held, float64(held)*dim*4/1e6)
+	watcher := c.Running()[0]
 	waitFor(t, deadAfter+10*time.Minute, func() string {
+		// The metadata first: digests hash every replica, seconds of CPU
+		// that would compete with the transfers if polled throughout.
+		var info struct {
+			PeerID       uint64         `json:"peer_id"`
+			LocalShards  []replicaState `json:"local_shards"`
+			RemoteShards []replicaState `json:"remote_shards"`
+		}
+		if code, raw := c.Do(watcher, "GET", "/collections/hb/cluster", nil, &info); code != 200 {
+			return fmt.Sprintf("GET /collections/hb/cluster: %d %s", code, raw)
+		}
+		active := map[int]int{}
+		for _, r := range append(info.LocalShards, info.RemoteShards...) {
+			if r.State != "Active" {
+				return fmt.Sprintf("shard %d has a replica %s", r.ShardID, r.State)
+			}
+			active[r.ShardID]++
+		}
+		for id := range 4 {
+			if active[id] != 2 {
+				return fmt.Sprintf("shard %d has %d Active replicas", id, active[id])
+			}
+		}
 		v, err := replicasOf(c, "hb")
 		if err != nil {
 			return err.Error()

@@ -77,8 +77,9 @@ func (s *Shard) maintain() {
 				s.rebuildGraph(sp)
 			}
 			if sp.idleNow() && !s.reachStop() {
+				start := time.Now()
 				if n := sp.checkReach(s.reachStop, false); n > 0 {
-					s.log.Debug("graph nodes reconnected", "vector", sp.name, "linked", n)
+					s.log.Info("graph nodes reconnected", "vector", sp.name, "linked", n, "seconds", time.Since(start).Seconds())
 				}
 				if n := s.releaseDeadChunks(sp, false); n > 0 {
 					s.log.Debug("vector memory of dead offsets released", "vector", sp.name, "chunks", n, "bytes", n*index.ChunkLen*sp.dim*4)

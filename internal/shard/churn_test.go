@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
@@ -43,4 +44,42 @@ func TestChurnKeepsPointsFindable(t *testing.T) {
 	g := s.spaces[""].graph.Load()
 	t.Logf("graph len %d, tombstones %d, rebuilds seen %d", g.Len(), g.Deleted(), rebuilds)
 	verifyModel(t, s, m, 400)
+}
+
+// TestWaitIndexedWaitsForRunningReachPass checks that WaitIndexed waits for
+// a reachability pass the maintenance loop is running: such a pass clears
+// the graph's changed flag when it begins, and WaitIndexed used to take the
+// cleared flag for a checked graph and return while nodes were still being
+// linked.
+func TestWaitIndexedWaitsForRunningReachPass(t *testing.T) {
+	s := openShard(t, indexedOptions(t.TempDir(), 8, api.DistanceEuclid))
+	r := rand.New(rand.NewPCG(2, 2))
+	var pts []api.PointStruct
+	for i := range 50 {
+		pts = append(pts, pt(uint64(i), randVec(r, 8), nil))
+	}
+	apply(t, s, upsert(pts...))
+	waitIndexed(t, s)
+	sp := s.spaces[""]
+	// What a background pass does while it runs.
+	sp.repairMu.Lock()
+	sp.unchecked.Store(false)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.WaitIndexed(t.Context()); err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-done:
+		t.Fatal("WaitIndexed returned while a reachability pass was running")
+	case <-time.After(200 * time.Millisecond):
+	}
+	sp.repairMu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitIndexed still waiting 10 s after the pass ended")
+	}
 }

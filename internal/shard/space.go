@@ -762,7 +762,9 @@ const checkReachEvery = 50
 // checkReach makes every live node of sp's graph reachable by searches
 // (hnsw.Graph.Reconnect) if the graph changed since the last check, and
 // returns how many nodes it linked. With wait it waits for a running
-// Repair, Reconnect or rebuild and always checks a changed graph; without,
+// Repair, Reconnect (a background pass included, though it cleared the
+// changed flag when it began) or rebuild and always checks a changed
+// graph; without,
 // it skips when one runs or when the last check was too recent. Inserts
 // and Repair can leave live nodes that no search reaches (the neighbour
 // heuristic prunes links, and a repair pass or index file can catch a
@@ -771,12 +773,17 @@ const checkReachEvery = 50
 // gives up once stop returns true (the shard closing, a transfer
 // running), leaving the graph unchecked.
 func (sp *space) checkReach(stop func() bool, wait bool) int {
-	if !sp.unchecked.Load() {
-		return 0
-	}
 	if wait {
-		sp.repairMu.Lock()
-	} else if !sp.repairMu.TryLock() {
+		// A running pass cleared unchecked when it began: waiting means
+		// waiting for it too, so the lock comes before the flag (polled,
+		// so that stop ends the wait: a pass can take minutes).
+		for !sp.repairMu.TryLock() {
+			if stop != nil && stop() {
+				return 0
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	} else if !sp.unchecked.Load() || !sp.repairMu.TryLock() {
 		return 0
 	}
 	defer sp.repairMu.Unlock()
