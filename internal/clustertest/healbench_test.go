@@ -165,9 +165,11 @@ func TestHealNumbers(t *testing.T) {
 
 // waitSettled waits until every replica of the collection's shards on the
 // running nodes has indexed its points and checked its graph's
-// reachability (shard.WaitIndexed, which runs the pass if one is due).
+// reachability (shard.WaitIndexed, which runs the pass if one is due), all
+// replicas at once.
 func waitSettled(t *testing.T, c *Cluster, coll string, shards int) {
 	t.Helper()
+	var wg sync.WaitGroup
 	for _, i := range c.Running() {
 		n := c.Nodes[i]
 		gen := n.Srv.Cluster().State().Collections[coll].Generation
@@ -176,13 +178,17 @@ func waitSettled(t *testing.T, c *Cluster, coll string, shards int) {
 			if err != nil {
 				continue // not a replica of this node
 			}
-			err = sh.WaitIndexed(context.Background())
-			release()
-			if err != nil {
-				t.Fatalf("node %d shard %d: %v", i, id, err)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer release()
+				if err := sh.WaitIndexed(context.Background()); err != nil {
+					t.Errorf("node %d shard %d: %v", i, id, err)
+				}
+			}()
 		}
 	}
+	wg.Wait()
 }
 
 // waitGreen waits until every running node reports each of the

@@ -1,6 +1,7 @@
 package hnsw
 
 import (
+	"math"
 	"sync/atomic"
 
 	"github.com/shoal-db/shoal/internal/index"
@@ -19,10 +20,7 @@ import (
 const reachLinks = 2
 
 // reachEf is the size of the candidate list of linkFromReached's search:
-// it needs reachLinks nodes with room, not the best neighbours, and a
-// larger list made a pass several times slower where most of the nearest
-// nodes' lists are full (20,000 uniform 512-d vectors under Dot: 7 s with
-// 16, 24–36 s with 32 or 100).
+// it needs reachLinks good nodes to link from, not a whole neighbourhood.
 const reachEf = 16
 
 // maxReachRounds bounds the walks of linkUnreachable. Linking a node into a
@@ -142,6 +140,7 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool, stop func
 		dir := *g.chunks.Load()
 		seen := make(bits, (len(dir)*chunkLen+63)/64)
 		queue = g.walk(entry, seen, isGone, queue)
+		deg := g.inDegrees(dir, isGone)
 		linked := 0
 		for ci, c := range dir {
 			for i := range c.nodes {
@@ -154,7 +153,7 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool, stop func
 					return total + linked, false
 				}
 				g.persistMu.RLock()
-				g.linkFromReached(s, x, entry, seen, isGone)
+				g.linkFromReached(s, x, entry, seen, deg, isGone)
 				g.persistMu.RUnlock()
 				if g.afterReach != nil {
 					g.afterReach()
@@ -172,30 +171,29 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool, stop func
 }
 
 // linkFromReached adds level-0 links to x from up to reachLinks of the
-// nearest live nodes in seen that have room in their lists, found by a
-// filtered search from the entry point (it passes through full lists, so
-// a link never displaces another); only if the search finds no reached
-// node with room does it replace the farthest link of the entry point.
-// Linking from the nearest nodes whatever their room churned: on data
+// nearest live nodes in seen, found by a search from the entry point. A
+// node whose list is full gives up its farthest link to a node that has
+// another incoming link (deg, the pass's in-degree counts, kept up to
+// date), so that a link for x never strands the node it displaced: on data
 // whose nearest nodes are a few hubs with full lists (uniform positive
-// vectors under Dot: three quarters of a fresh graph unreachable), each
-// replaced link stranded another node, and every pass linked about as many
-// nodes as the last.
-func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, isGone func(uint32) bool) {
+// vectors under Dot: three quarters of a fresh graph unreachable), taking
+// the farthest link whatever its target made every pass strand about as
+// many nodes as it linked. If no candidate can take x, the entry point
+// links to it, displacing its farthest link.
+func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, deg []uint8, isGone func(uint32) bool) {
 	sc := g.vectorScorer(g.vec(x))
 	top, ep := unpackEntry(g.entry.Load())
 	epd := sc.dist(ep)
 	ep, epd = g.greedy(&sc, ep, epd, top, 0)
 	usable := func(n uint32) bool {
-		return n != x && seen.has(n) && !isGone(n) && g.node(n).state.Load()&stDeleted == 0 &&
-			int(atomic.LoadUint32(&g.list(n, 0)[0])) < g.m0
+		return n != x && seen.has(n) && !isGone(n) && g.node(n).state.Load()&stDeleted == 0
 	}
 	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
 	g.searchLayer(s, &sc, s.eps, reachEf, 0, usable, false)
 	s.buf = s.res.sortedAscending(s.buf[:0])
 	added := 0
 	for _, c := range s.buf {
-		if g.addLink(c.Off, x) {
+		if g.linkSparing(c.Off, x, deg) {
 			if added++; added == reachLinks {
 				return
 			}
@@ -204,11 +202,79 @@ func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, isGone 
 	if added > 0 {
 		return
 	}
-	src := entry
-	if len(s.buf) > 0 {
-		src = s.buf[0].Off
+	g.forceLink(entry, 0, x)
+	if int(x) < len(deg) && deg[x] < math.MaxUint8 {
+		deg[x]++
 	}
-	g.forceLink(src, 0, x)
+}
+
+// inDegrees counts the level-0 links into each node of dir from nodes that
+// are not gone, saturating at 255.
+func (g *Graph) inDegrees(dir []*chunk, isGone func(uint32) bool) []uint8 {
+	deg := make([]uint8, len(dir)*chunkLen)
+	for ci := range dir {
+		for i := range chunkLen {
+			off := uint32(ci<<chunkShift | i)
+			if isGone(off) {
+				continue
+			}
+			lst := g.list(off, 0)
+			cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+			for j := 1; j <= cnt; j++ {
+				if n := atomic.LoadUint32(&lst[j]); int(n) < len(deg) && deg[n] < math.MaxUint8 {
+					deg[n]++
+				}
+			}
+		}
+	}
+	return deg
+}
+
+// linkSparing adds the level-0 link n → x and reports whether n links to
+// x afterwards: into free room, else in place of n's farthest link whose
+// target has another incoming link (by deg, which it updates).
+func (g *Graph) linkSparing(n, x uint32, deg []uint8) bool {
+	mu := g.stripe(n)
+	mu.Lock()
+	defer mu.Unlock()
+	lst := g.list(n, 0)
+	cnt := int(lst[0])
+	for i := 1; i <= cnt; i++ {
+		if lst[i] == x {
+			return true
+		}
+	}
+	bump := func() {
+		if int(x) < len(deg) && deg[x] < math.MaxUint8 {
+			deg[x]++
+		}
+	}
+	if cnt < g.m0 {
+		atomic.StoreUint32(&lst[1+cnt], x)
+		atomic.StoreUint32(&lst[0], uint32(cnt+1))
+		bump()
+		return true
+	}
+	nv := g.vec(n)
+	worst, worstD := 0, float32(-math.MaxFloat32)
+	for i := 1; i <= cnt; i++ {
+		t := lst[i]
+		if int(t) >= len(deg) || deg[t] < 2 {
+			continue
+		}
+		if d := g.distTo(nv, t); d > worstD {
+			worst, worstD = i, d
+		}
+	}
+	if worst == 0 {
+		return false
+	}
+	if t := lst[worst]; deg[t] < math.MaxUint8 {
+		deg[t]--
+	}
+	atomic.StoreUint32(&lst[worst], x)
+	bump()
+	return true
 }
 
 // addLink adds the level-0 link n → x if n's list has room (or already
