@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-db/shoal/internal/api"
 )
@@ -35,8 +36,9 @@ func openGraphFiles(t *testing.T) int {
 // and none visible in its directory; it answers the same after a reopen
 // from its index files (the file's graph loaded into a new mapping) and
 // after a reopen without them, as after a crash before any persist (the
-// graph rebuilt from the store into a new mapping); Close and Drop
-// release the file.
+// graph rebuilt from the store into a new mapping), and after a
+// compaction (a new file; the old one released); Close and Drop release
+// the file.
 func TestOnDiskGraph(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("mapped graph files are supported on Linux only")
@@ -137,6 +139,47 @@ func TestOnDiskGraph(t *testing.T) {
 	}
 	disk = open(diskDir, true)
 	check("reopened without index files", disk)
+
+	// Compaction copies the graph into a new file at the new offsets; the
+	// old graph's file is released once nothing refers to it.
+	for i := range pts {
+		vecs[i][0] += 0.001 // a changed vector takes a new offset
+		pts[i] = pt(uint64(i), vecs[i], nil)
+	}
+	for i := 0; i < n; i += 500 {
+		apply(t, disk, upsert(pts[i:i+500]...))
+	}
+	if err := disk.WaitIndexed(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := disk.Compact(bg); err != nil {
+		t.Fatal(err)
+	}
+	if disk.Compactions() == 0 {
+		t.Fatal("no compaction ran")
+	}
+	if err := disk.WaitIndexed(bg); err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := disk.GraphOnDisk(""); !on {
+		t.Fatal("graph not on disk after compaction")
+	}
+	ef := 32
+	for i := range 100 {
+		id := (i * 23) % n
+		hits, err := disk.Search(bg, SearchRequest{Vector: vecs[id], Limit: 1, Params: api.SearchParams{HnswEf: &ef}})
+		if err != nil || len(hits) != 1 || hits[0].ID.Num != uint64(id) {
+			t.Fatalf("after compaction, nearest of point %d: %+v %v", id, hits, err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for openGraphFiles(t)-files != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d graph files open after compaction, want 1", openGraphFiles(t)-files)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := disk.Drop(); err != nil {
 		t.Fatal(err)
 	}
