@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,7 +66,8 @@ const (
 // once per hnsw_ef of rssEfs (one goroutine locked to its thread), collect
 // garbage and report VmRSS, RssAnon and RssFile, the memory cgroup's
 // usage when the process runs in one, and recall@10, qps and cpu-qps
-// (queries per second of the thread's CPU time) per hnsw_ef.
+// (queries per second of the thread's CPU time) per hnsw_ef; with
+// SHOAL_BENCH_RSS_HEAPPROFILE they write a heap profile there.
 // docs/benchmarks.md has the commands of the scaling curve and of the run
 // in a memory cgroup.
 func TestRSSOnDisk(t *testing.T) {
@@ -198,6 +200,18 @@ func TestRSSOnDisk(t *testing.T) {
 		s.QuantizedBytes("")>>20, s.spaces[""].store.Bytes()>>20, g.MemoryBytes()>>20, g.OnDisk())
 	if cg := cgroupMemory(); cg != "" {
 		t.Logf("mode %s: memory cgroup: %s", mode, cg)
+	}
+	if path := os.Getenv("SHOAL_BENCH_RSS_HEAPPROFILE"); path != "" {
+		// What the heap holds with the shard open (go tool pprof
+		// -sample_index=inuse_space).
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
