@@ -387,7 +387,8 @@ func (s *Service) CreateCollection(ctx context.Context, name string, req *api.Cr
 
 // UpdateCollection changes a collection's parameters. They are recorded
 // in the metadata and reported at once; HNSW changes reach the shards when
-// the collection is next opened (for vectors indexed from then on).
+// the collection is next opened (for vectors indexed from then on), except
+// on_disk of vectors or of their graphs, for which it opens again at once.
 func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.UpdateCollection) error {
 	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
 		return err
