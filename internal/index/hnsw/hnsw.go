@@ -27,10 +27,11 @@
 // # Concurrency
 //
 // Searches take no locks. Neighbour lists (on the heap or in the mapped
-// file alike) are read and written with atomic 32-bit loads and stores; a reader racing with a writer may see a mix of
-// the old and new list, in which every id is still a valid node, which is
-// harmless for a greedy search. Writers of a list hold the list owner's
-// striped mutex (one of 4096, chosen by offset); a writer holds at most one
+// file alike) are read and written with atomic 32-bit loads and stores; a
+// reader racing with a writer may see a mix of the old and new list, in
+// which every id is still a valid node, which is harmless for a greedy
+// search. (The race detector does not see the mapped memory.) Writers of
+// a list hold the list owner's striped mutex (one of 4096, chosen by offset); a writer holds at most one
 // such mutex at a time, so there is no lock order among them. A node's
 // level and upper lists are written before the node is linked into any
 // list, and links are atomic stores, so a reader that finds a node through a
