@@ -38,7 +38,7 @@ type HnswConfig struct {
 	EfConstruct        int   `json:"ef_construct"`
 	FullScanThreshold  int   `json:"full_scan_threshold"` // KB of vectors below which search is exact
 	MaxIndexingThreads int   `json:"max_indexing_threads"`
-	OnDisk             *bool `json:"on_disk,omitempty"`
+	OnDisk             *bool `json:"on_disk,omitempty"` // the graph's level-0 lists in a memory-mapped file (docs/format/shard.md)
 	PayloadM           *int  `json:"payload_m,omitempty"`
 }
 

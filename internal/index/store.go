@@ -102,8 +102,9 @@ type Store struct {
 	zero     atomic.Pointer[[]byte]
 	released atomic.Int64 // chunks released
 
-	// file, when set, backs the chunks (NewFileStore): guarded by growMu.
-	file *fileBacking
+	// file, when set, backs the chunks (NewFileStore): mapped read-only,
+	// written with WriteAt.
+	file *MapFile
 	buf  []byte // Set's encoding scratch for a file store, guarded by growMu
 }
 
@@ -177,7 +178,7 @@ func (s *Store) ReleaseChunk(c int) bool {
 	s.chunks.Store(&next)
 	s.released.Add(1)
 	if s.file != nil {
-		s.file.release(c)
+		s.file.Release(c)
 	}
 	return true
 }
@@ -265,7 +266,7 @@ func (s *Store) Set(off uint32, vec []float32) {
 		}
 		s.buf = s.buf[:s.vbytes]
 		s.encode(s.buf, vec)
-		s.file.write(s.file.pos(off, s.vbytes), s.buf)
+		s.fileWrite(off, s.buf)
 	} else {
 		s.encode(chunks[off>>chunkShift][i:i+s.vbytes], vec)
 	}
@@ -305,7 +306,7 @@ func (s *Store) growLocked(n int) {
 	copy(grown, old)
 	for i := len(old); i < need; i++ {
 		if s.file != nil {
-			grown[i] = s.file.mapChunk(i)
+			grown[i] = s.mapChunk(i)
 		} else {
 			grown[i] = make([]byte, chunkLen*s.vbytes)
 		}

@@ -387,7 +387,8 @@ func (s *Service) CreateCollection(ctx context.Context, name string, req *api.Cr
 
 // UpdateCollection changes a collection's parameters. They are recorded
 // in the metadata and reported at once; HNSW changes reach the shards when
-// the collection is next opened (for vectors indexed from then on).
+// the collection is next opened (for vectors indexed from then on), except
+// on_disk of vectors or of their graphs, for which it opens again at once.
 func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.UpdateCollection) error {
 	if err := auth.FromContext(ctx).CheckCollection(name, auth.Manage); err != nil {
 		return err
@@ -426,9 +427,9 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 	}
 	cmd := &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: real, Config: &cfg}
 	if vectorStorageChanged(m.Config, cfg) {
-		// The vector stores move between the heap and their files: the
-		// collection opens again with the new configuration while
-		// requests wait (as for a vector created or deleted).
+		// The vector stores or graphs move between the heap and their
+		// files: the collection opens again with the new configuration
+		// while requests wait (as for a vector created or deleted).
 		return s.reopenWith(real, func() (*meta.Collection, error) {
 			if err := s.meta.Apply(cmd); err != nil {
 				return m, err
@@ -448,13 +449,19 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 	return nil
 }
 
-// vectorStorageChanged reports whether a dense or multi-vector moves
-// between the heap and an on_disk file from a to b: its shards must open
-// again to move it (their stores are built at Open; the index files and
-// the point store refill them).
+// vectorStorageChanged reports whether a dense or multi-vector, or the
+// HNSW graph of one (its effective hnsw_config.on_disk, the vector's own
+// or the collection's), moves between the heap and an on_disk file from a
+// to b: its shards must open again to move it (their stores and graphs
+// are built at Open; the index files and the point store refill them).
 func vectorStorageChanged(a, b api.CollectionConfig) bool {
+	on := func(p *bool) bool { return p != nil && *p }
 	for name, p := range b.Params.Vectors {
-		if q, ok := a.Params.Vectors[name]; ok && (p.OnDisk != nil && *p.OnDisk) != (q.OnDisk != nil && *q.OnDisk) {
+		q, ok := a.Params.Vectors[name]
+		if !ok {
+			continue
+		}
+		if on(p.OnDisk) != on(q.OnDisk) || on(b.VectorHnsw(name).OnDisk) != on(a.VectorHnsw(name).OnDisk) {
 			return true
 		}
 	}

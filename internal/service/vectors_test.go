@@ -1,7 +1,9 @@
 package service
 
 import (
+	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,4 +214,113 @@ func idsFrom(pts []api.PointStruct) []api.PointID {
 		out[i] = p.ID
 	}
 	return out
+}
+
+// TestHnswOnDiskChange: PATCH of hnsw_config.on_disk, the collection's and
+// a vector's own (which takes precedence), moves the vector's HNSW graph
+// between the heap and a mapped file on every shard while a reader
+// queries (no request fails); GET reports the setting in force, and the
+// graph's answers after each move are the answers before it.
+func TestHnswOnDiskChange(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("mapped graph files are supported on Linux only")
+	}
+	s := newService(t, t.TempDir())
+	defer s.Close()
+	mustNil(t, s.CreateCollection(bg, "c", &api.CreateCollection{
+		Vectors:          api.VectorsConfig{"a": {Size: 4, Distance: api.DistanceEuclid}, "b": {Size: 4, Distance: api.DistanceEuclid}},
+		ShardNumber:      ptr(2),
+		HnswConfig:       &api.HnswConfigDiff{FullScanThreshold: ptr(1)},
+		OptimizersConfig: json.RawMessage(`{"indexing_threshold":1}`),
+	}))
+	d := makeDataset(11, 600, 4, api.DistanceEuclid)
+	pts := d.points("a")
+	for i := range pts {
+		pts[i].Vector["b"] = pts[i].Vector["a"]
+	}
+	upsert(t, s, "c", pts)
+	wait := func() {
+		t.Helper()
+		s.mu.RLock()
+		c := s.colls["c"]
+		s.mu.RUnlock()
+		for i := range c.Shards() {
+			mustNil(t, c.LocalShard(i).WaitIndexed(bg))
+		}
+	}
+	onDisk := func(wantA, wantB bool) {
+		t.Helper()
+		s.mu.RLock()
+		c := s.colls["c"]
+		s.mu.RUnlock()
+		for i := range c.Shards() {
+			for name, want := range map[string]bool{"a": wantA, "b": wantB} {
+				got, ok := c.LocalShard(i).GraphOnDisk(name)
+				if !ok || got != want {
+					t.Fatalf("shard %d vector %s: graph on disk %v (known %v), want %v", i, name, got, ok, want)
+				}
+			}
+		}
+		info, err := s.CollectionInfo(bg, "c")
+		mustNil(t, err)
+		for name, want := range map[string]bool{"a": wantA, "b": wantB} {
+			if h := info.Config.VectorHnsw(name); (h.OnDisk != nil && *h.OnDisk) != want {
+				t.Fatalf("config of %s: hnsw on_disk %v, want %v", name, h.OnDisk, want)
+			}
+		}
+	}
+	answers := func() string {
+		t.Helper()
+		wait()
+		var out []string
+		for _, id := range []uint64{3, 77, 150, 420} {
+			for _, using := range []string{"a", "b"} {
+				res, err := s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: d.vecs[id]}}, Using: ptr(using), Limit: ptr(5)}, api.ReadParams{})
+				mustNil(t, err)
+				for _, p := range res.Points {
+					out = append(out, fmt.Sprintf("%v:%.5f", p.ID, p.Score))
+				}
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	onDisk(false, false)
+	before := answers()
+
+	var readers sync.WaitGroup
+	var failure atomic.Value
+	stop := make(chan struct{})
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: d.vecs[5]}}, Using: ptr("a"), Limit: ptr(3)}, api.ReadParams{}); err != nil {
+				failure.Store(err)
+				return
+			}
+		}
+	}()
+	yes, no := true, false
+	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{HnswConfig: &api.HnswConfigDiff{OnDisk: &yes}}))
+	onDisk(true, true)
+	if got := answers(); got != before {
+		t.Fatalf("answers with the graphs on disk:\n%s\nbefore:\n%s", got, before)
+	}
+	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"b": {HnswConfig: &api.HnswConfigDiff{OnDisk: &no}}}}))
+	onDisk(true, false)
+	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{HnswConfig: &api.HnswConfigDiff{OnDisk: &no}}))
+	onDisk(false, false)
+	close(stop)
+	readers.Wait()
+	if err, _ := failure.Load().(error); err != nil {
+		t.Fatalf("a request failed during the moves: %v", err)
+	}
+	if got := answers(); got != before {
+		t.Fatalf("answers after the moves:\n%s\nbefore:\n%s", got, before)
+	}
 }

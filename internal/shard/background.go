@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/shoal-db/shoal/internal/index"
-	"github.com/shoal-db/shoal/internal/index/hnsw"
 )
 
 // maintenanceInterval is how often the maintenance loop checks the op log,
@@ -211,7 +210,7 @@ func (s *Shard) rebuildGraph(sp *space) {
 	sp.dirty.Store(true)
 	sp.qMu.Lock()
 	sp.gen++
-	sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))
+	sp.graph.Store(sp.newGraph())
 	sp.tomb.Store(0)
 	sp.unchecked.Store(true)
 	sp.retired = nil

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,16 @@ func crashOptions(dir string) Options {
 	o.OpLogRetain = 50
 	o.Sparse = api.SparseVectorsConfig{"lex": {}}
 	o.Vectors["colbert"] = api.VectorParams{Size: 3, Distance: api.DistanceDot, MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}
+	return o
+}
+
+// crashRoundOptions is crashOptions with the dense vector's graph on the
+// heap or, with graphOnDisk, in a mapped file (hnsw_config.on_disk).
+func crashRoundOptions(dir string, graphOnDisk bool) Options {
+	o := crashOptions(dir)
+	h := o.Hnsw[""]
+	h.OnDisk = &graphOnDisk
+	o.Hnsw = map[string]api.HnswConfig{"": h}
 	return o
 }
 
@@ -63,7 +74,7 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestCrashRecovery")
 	}
-	s, err := Open(crashOptions(dir))
+	s, err := Open(crashRoundOptions(dir, os.Getenv(crashDirEnv+"_GRAPH_ON_DISK") != ""))
 	if err != nil {
 		fmt.Printf("OPENFAIL %v\n", err)
 		os.Exit(3)
@@ -117,7 +128,8 @@ func (m model) apply(op *api.UpdateOperation) {
 
 // TestCrashRecovery SIGKILLs a writer process at random moments and checks
 // after each kill that the shard reopens and holds every acknowledged
-// operation (and at most the one operation in flight).
+// operation (and at most the one operation in flight); every other round
+// runs with the graph on_disk.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
@@ -131,8 +143,14 @@ func TestCrashRecovery(t *testing.T) {
 	r := rand.New(rand.NewPCG(42, 42))
 	rounds := 20
 	for round := range rounds {
+		// Odd rounds keep the graph on_disk (its lists in a mapped file),
+		// in the killed writer and in the reopened shard alike.
+		graphOnDisk := round%2 == 1
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprintf("%s_SEED=%d", crashDirEnv, round+1))
+		if graphOnDisk {
+			cmd.Env = append(cmd.Env, crashDirEnv+"_GRAPH_ON_DISK=1")
+		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -187,9 +205,12 @@ func TestCrashRecovery(t *testing.T) {
 		if n == 0 {
 			t.Logf("round %d: no acknowledged writes (stderr: %s)", round, stderr.String())
 		}
-		s, err := Open(crashOptions(dir))
+		s, err := Open(crashRoundOptions(dir, graphOnDisk))
 		if err != nil {
 			t.Fatalf("round %d: reopen after kill: %v", round, err)
+		}
+		if on, _ := s.GraphOnDisk(""); on != (graphOnDisk && runtime.GOOS == "linux") {
+			t.Fatalf("round %d: graph on disk %v, want %v", round, on, graphOnDisk)
 		}
 		// At most one operation was in flight: committed, not acknowledged.
 		switch got := s.LastSeq(); {

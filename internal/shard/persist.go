@@ -200,6 +200,7 @@ func readIndexFile(path string, sp *space, lastSeq uint64) (_ *indexFile, err er
 		if err != nil {
 			return nil, fmt.Errorf("cannot load HNSW graph: %w", err)
 		}
+		sp.checkGraphFile(g)
 		if _, err := io.Copy(io.Discard, lr); err != nil {
 			return nil, fmt.Errorf("cannot read index file graph: %w", err)
 		}

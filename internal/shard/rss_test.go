@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,25 +49,31 @@ const (
 // (SHOAL_BENCH_RSS_N, default 1,000,000; a fixed random linear map of
 // rssLatent-dimensional Gaussian points plus noise): the import time (mode
 // build), and the resident memory and the search throughput at recall@10
-// >= 0.95 with its originals on the heap (mode ram) or on_disk with scalar
-// int8 codes in memory (mode ondisk). Each mode runs in its own process on
-// the same directory, built first by mode build; mode truth writes the
-// exact top 10 of the queries (brute force) for the search modes:
+// >= 0.95 with its originals on the heap (mode ram), on_disk with scalar
+// int8 codes in memory (mode ondisk), or the same with the HNSW graph's
+// lists on_disk too (mode ondiskgraph, hnsw_config.on_disk). Each mode
+// runs in its own process on the same directory, built first by mode
+// build; mode truth writes the exact top 10 of the queries (brute force)
+// for the search modes:
 //
 //	SHOAL_BENCH_RSS_DIR=/tmp/rss SHOAL_BENCH_RSS_MODE=build  go test -run TestRSSOnDisk -v -timeout 120m ./internal/shard
 //	SHOAL_BENCH_RSS_DIR=/tmp/rss SHOAL_BENCH_RSS_MODE=truth  go test -run TestRSSOnDisk -v ./internal/shard
 //	SHOAL_BENCH_RSS_DIR=/tmp/rss SHOAL_BENCH_RSS_MODE=ram    go test -run TestRSSOnDisk -v ./internal/shard
 //	SHOAL_BENCH_RSS_DIR=/tmp/rss SHOAL_BENCH_RSS_MODE=ondisk go test -run TestRSSOnDisk -v ./internal/shard
+//	SHOAL_BENCH_RSS_DIR=/tmp/rss SHOAL_BENCH_RSS_MODE=ondiskgraph go test -run TestRSSOnDisk -v ./internal/shard
 //
-// ram and ondisk open the shard (from its index files), run the queries
+// The search modes open the shard (from its index files), run the queries
 // once per hnsw_ef of rssEfs (one goroutine locked to its thread), collect
-// garbage and report VmRSS, RssAnon and RssFile, and recall@10, qps and
-// cpu-qps (queries per second of the thread's CPU time) per hnsw_ef.
-// docs/benchmarks.md has the commands of the scaling curve.
+// garbage and report VmRSS, RssAnon and RssFile, the memory cgroup's
+// usage when the process runs in one, and recall@10, qps and cpu-qps
+// (queries per second of the thread's CPU time) per hnsw_ef; with
+// SHOAL_BENCH_RSS_HEAPPROFILE they write a heap profile there.
+// docs/benchmarks.md has the commands of the scaling curve and of the run
+// in a memory cgroup.
 func TestRSSOnDisk(t *testing.T) {
 	dir, mode := os.Getenv("SHOAL_BENCH_RSS_DIR"), os.Getenv("SHOAL_BENCH_RSS_MODE")
 	if dir == "" || mode == "" {
-		t.Skip("set SHOAL_BENCH_RSS_DIR and SHOAL_BENCH_RSS_MODE (build, truth, ram, ondisk)")
+		t.Skip("set SHOAL_BENCH_RSS_DIR and SHOAL_BENCH_RSS_MODE (build, truth, ram, ondisk, ondiskgraph)")
 	}
 	n := 1_000_000
 	if v := os.Getenv("SHOAL_BENCH_RSS_N"); v != "" {
@@ -112,11 +119,13 @@ func TestRSSOnDisk(t *testing.T) {
 		t.Logf("wrote the exact top 10 of %d queries over %d vectors", len(queries), n)
 		return
 	}
-	onDisk := mode == "ondisk"
+	onDisk, graphOnDisk := mode == "ondisk" || mode == "ondiskgraph", mode == "ondiskgraph"
+	hc := api.DefaultHnswConfig()
+	hc.OnDisk = &graphOnDisk
 	opts := Options{
 		Dir:        dir,
 		Vectors:    api.VectorsConfig{"": {Size: rssDim, Distance: api.DistanceEuclid, OnDisk: &onDisk}},
-		Hnsw:       map[string]api.HnswConfig{"": api.DefaultHnswConfig()},
+		Hnsw:       map[string]api.HnswConfig{"": hc},
 		Optimizers: api.DefaultOptimizersConfig(),
 	}
 	if onDisk {
@@ -185,9 +194,70 @@ func TestRSSOnDisk(t *testing.T) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	st := procStatus(t)
-	t.Logf("mode %s: %d vectors, open %v; VmRSS %s, RssAnon %s, RssFile %s; codes %d MiB, store heap %d MiB",
+	g := s.spaces[""].graph.Load()
+	t.Logf("mode %s: %d vectors, open %v; VmRSS %s, RssAnon %s, RssFile %s; codes %d MiB, store heap %d MiB, graph heap %d MiB (lists in a file: %v)",
 		mode, n, opened.Round(time.Millisecond), st["VmRSS"], st["RssAnon"], st["RssFile"],
-		s.QuantizedBytes("")>>20, s.spaces[""].store.Bytes()>>20)
+		s.QuantizedBytes("")>>20, s.spaces[""].store.Bytes()>>20, g.MemoryBytes()>>20, g.OnDisk())
+	if cg := cgroupMemory(); cg != "" {
+		t.Logf("mode %s: memory cgroup: %s", mode, cg)
+	}
+	if path := os.Getenv("SHOAL_BENCH_RSS_HEAPPROFILE"); path != "" {
+		// What the heap holds with the shard open (go tool pprof
+		// -sample_index=inuse_space).
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// cgroupMemory describes the memory cgroup (v1) the process runs in when
+// it has a limit: the limit, the usage now and at its peak, and the
+// resident anonymous, page cache and mapped file bytes charged to it
+// ("" outside a limited cgroup).
+func cgroupMemory() string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || parts[1] != "memory" {
+			continue
+		}
+		dir := filepath.Join("/sys/fs/cgroup/memory", parts[2])
+		read := func(name string) string {
+			v, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				return "?"
+			}
+			return strings.TrimSpace(string(v))
+		}
+		mib := func(v string) string {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return v
+			}
+			return strconv.FormatInt(n>>20, 10) + " MiB"
+		}
+		limit := read("memory.limit_in_bytes")
+		if n, err := strconv.ParseInt(limit, 10, 64); err != nil || n > 1<<50 {
+			return ""
+		}
+		stat := map[string]string{}
+		for _, l := range strings.Split(read("memory.stat"), "\n") {
+			if k, v, ok := strings.Cut(l, " "); ok {
+				stat[k] = v
+			}
+		}
+		return "limit " + mib(limit) + ", usage " + mib(read("memory.usage_in_bytes")) + ", peak " + mib(read("memory.max_usage_in_bytes")) +
+			", failcnt " + read("memory.failcnt") + "; rss " + mib(stat["rss"]) + ", cache " + mib(stat["cache"]) + ", mapped_file " + mib(stat["mapped_file"])
+	}
+	return ""
 }
 
 // threadCPU returns the CPU time of the calling OS thread: the search

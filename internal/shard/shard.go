@@ -369,6 +369,7 @@ func (s *Shard) load() error {
 			return fmt.Errorf("cannot open shard: %w", err)
 		}
 		sp.quant.cfg = s.opts.Quantization[name]
+		sp.log = s.log
 		s.spaces[name] = sp
 	}
 	for name := range s.opts.Sparse {
@@ -700,6 +701,11 @@ func (s *Shard) close(persist bool) error {
 		}
 	}
 	for _, sp := range s.spaces {
+		if g := sp.graph.Load(); g != nil {
+			if err := g.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if err := sp.store.Close(); err != nil {
 			errs = append(errs, err)
 		}

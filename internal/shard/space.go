@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strings"
@@ -95,6 +96,10 @@ type space struct {
 	// gate, when set, is called by a worker before it inserts a batch
 	// (Options.BeforeIndexBatch).
 	gate func(ctx context.Context)
+	// log reports an on_disk graph kept on the heap (nil: not reported),
+	// once (fileWarned).
+	log        *slog.Logger
+	fileWarned atomic.Bool
 }
 
 // WriteActivity tells indexer workers whether writes are coming in. One
@@ -348,8 +353,34 @@ func (sp *space) distTo(q []float32, off uint32) float32 {
 	return sp.distFn(q, sp.store.Get(off))
 }
 
+// graphOptions returns the options of the space's graphs: with
+// hnsw_config.on_disk their level-0 lists are kept in a memory-mapped file
+// in the shard's directory.
 func (sp *space) graphOptions() hnsw.Options {
-	return hnsw.Options{M: sp.hnsw.M, EfConstruct: sp.hnsw.EfConstruct, Distance: sp.dist}
+	o := hnsw.Options{M: sp.hnsw.M, EfConstruct: sp.hnsw.EfConstruct, Distance: sp.dist}
+	if sp.graphOnDisk() {
+		o.Dir = sp.dir
+	}
+	return o
+}
+
+// graphOnDisk reports whether the space's hnsw_config asks for on_disk
+// graphs.
+func (sp *space) graphOnDisk() bool { return sp.hnsw.OnDisk != nil && *sp.hnsw.OnDisk }
+
+// newGraph returns an empty graph of the space (graphOptions).
+func (sp *space) newGraph() *hnsw.Graph {
+	g := hnsw.New(sp.graphOptions(), sp.store)
+	sp.checkGraphFile(g)
+	return g
+}
+
+// checkGraphFile logs once per space when g, which should keep its lists
+// in a file, keeps them on the heap (hnsw.Graph.FileError).
+func (sp *space) checkGraphFile(g *hnsw.Graph) {
+	if err := g.FileError(); err != nil && sp.log != nil && sp.fileWarned.CompareAndSwap(false, true) {
+		sp.log.Warn("HNSW graph kept on the heap despite on_disk", "vector", sp.name, "err", err)
+	}
 }
 
 // score converts an internal distance into Qdrant's reported score.
@@ -377,7 +408,7 @@ func (sp *space) maybeStartIndexing(live bitset) *productJob {
 func (sp *space) startIndexing(live bitset) {
 	sp.indexing = true
 	if sp.graph.Load() == nil {
-		sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))
+		sp.graph.Store(sp.newGraph())
 	}
 	g := sp.graph.Load()
 	var offs []uint32
@@ -637,7 +668,7 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 		sp.graph.Store(f.graph)
 		sp.indexing = true
 	} else if sp.indexAt > 0 && sp.count >= sp.indexAt {
-		sp.graph.Store(hnsw.New(sp.graphOptions(), sp.store))
+		sp.graph.Store(sp.newGraph())
 		sp.indexing = true
 		sp.dirty.Store(true)
 	}
@@ -663,7 +694,7 @@ func (sp *space) reconcile(f *indexFile, live bitset, n uint32) {
 		// replaced since it was written): building afresh costs no more
 		// than repairing, and inserts into a graph of tombstones link
 		// poorly. (The same test as graphUsable, made before deleting.)
-		g = hnsw.New(sp.graphOptions(), sp.store)
+		g = sp.newGraph()
 		sp.graph.Store(g)
 		sp.tomb.Store(0)
 		sp.dirty.Store(true)
@@ -824,4 +855,21 @@ func (sp *space) idleNow() bool {
 	default:
 		return false
 	}
+}
+
+// GraphOnDisk reports whether the HNSW graph of the dense vector name
+// keeps its level-0 lists in a memory-mapped file (hnsw_config.on_disk);
+// before the vector has a graph, whether it will. ok is false for a name
+// that is not a dense vector of the shard.
+func (s *Shard) GraphOnDisk(name string) (onDisk, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sp := s.spaces[name]
+	if sp == nil {
+		return false, false
+	}
+	if g := sp.graph.Load(); g != nil {
+		return g.OnDisk(), true
+	}
+	return sp.graphOnDisk(), true
 }

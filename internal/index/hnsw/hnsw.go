@@ -11,13 +11,27 @@
 // by a pointer. The
 // chunk directory is copy-on-write, so growth never moves node data.
 //
+// With Options.Dir (hnsw_config.on_disk) the level-0 lists, 4·(1+2M)
+// bytes of every node and nearly all of the graph, are kept in a
+// memory-mapped file (index.MapFile: unlinked at creation, each chunk
+// mapped at its own offset) instead of the Go heap; they then live in the
+// page cache, which the kernel may write back and evict under memory
+// pressure. The node records and the few upper lists stay on the heap.
+// The file is a cache: the graph file written by WriteTo is the durable
+// copy, and Load fills a new mapping from it. Close (or, for a graph that
+// was replaced, the garbage collector) releases the file. Where
+// memory-mapped files are not supported (index.NewMapFile fails: other
+// systems than Linux) or a chunk cannot be allocated in the file (a full
+// disk), the lists stay on the heap (FileError).
+//
 // # Concurrency
 //
-// Searches take no locks. Neighbour lists are read and written with atomic
-// 32-bit loads and stores; a reader racing with a writer may see a mix of
-// the old and new list, in which every id is still a valid node, which is
-// harmless for a greedy search. Writers of a list hold the list owner's
-// striped mutex (one of 4096, chosen by offset); a writer holds at most one
+// Searches take no locks. Neighbour lists (on the heap or in the mapped
+// file alike) are read and written with atomic 32-bit loads and stores; a
+// reader racing with a writer may see a mix of the old and new list, in
+// which every id is still a valid node, which is harmless for a greedy
+// search. (The race detector does not see the mapped memory.) Writers of
+// a list hold the list owner's striped mutex (one of 4096, chosen by offset); a writer holds at most one
 // such mutex at a time, so there is no lock order among them. A node's
 // level and upper lists are written before the node is linked into any
 // list, and links are atomic stores, so a reader that finds a node through a
@@ -31,6 +45,7 @@ package hnsw
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -54,6 +69,10 @@ type Options struct {
 	// Seed makes node levels reproducible: a node's level is a function of
 	// Seed and its offset only.
 	Seed int64
+	// Dir, when set, is the directory of the memory-mapped file that holds
+	// the level-0 neighbour lists instead of the heap (see the package
+	// comment); empty keeps them on the heap.
+	Dir string
 }
 
 // Defaults of Options (Qdrant's HNSW defaults).
@@ -107,8 +126,9 @@ func (n *node) allocUpper(m int) {
 }
 
 type chunk struct {
-	links []uint32 // chunkLen × (1+2M)
-	nodes []node   // chunkLen
+	links  []uint32 // chunkLen × (1+2M)
+	nodes  []node   // chunkLen
+	mapped bool     // links are in the graph's file, not on the heap
 }
 
 // Graph is an HNSW index. All methods are safe for concurrent use.
@@ -125,7 +145,13 @@ type Graph struct {
 	ml     float64 // level multiplier 1/ln(M)
 
 	chunks atomic.Pointer[[]*chunk] // copy-on-write directory
-	growMu sync.Mutex               // serialises growth of chunks
+	growMu sync.Mutex               // serialises growth of chunks, guards fileErr
+	// file holds the level-0 lists of mapped chunks (Options.Dir), nil
+	// when they are on the heap.
+	file *index.MapFile
+	// fileErr is why the file was not created, or why a chunk and the
+	// ones after it are on the heap instead of in the file.
+	fileErr error
 
 	entry atomic.Uint64 // level<<32 | offset of the entry point, or noEntry
 	live  atomic.Int64  // nodes inserted and not deleted
@@ -179,7 +205,55 @@ func New(opts Options, store *index.Store) *Graph {
 	g.chunks.Store(&dir)
 	g.entry.Store(noEntry)
 	g.searchers.New = func() any { return &searcher{} }
+	if opts.Dir != "" {
+		f, err := index.NewMapFile(opts.Dir, ".hnsw-*.links", chunkLen*g.stride*4, true)
+		if err != nil {
+			g.fileErr = err
+		} else {
+			g.file = f
+			// A graph replaced by another (a rebuild, a compaction) is
+			// not closed by its owner, which cannot know when the last
+			// search or worker is done with it: its file is released
+			// once the graph is unreachable. (Close replaces the
+			// mappings by zero pages, so a list still held reads as
+			// empty rather than faulting.)
+			runtime.AddCleanup(g, func(f *index.MapFile) { _ = f.Close() }, f)
+		}
+	}
 	return g
+}
+
+// OnDisk reports whether the graph keeps its level-0 lists in a
+// memory-mapped file (Options.Dir, where supported).
+func (g *Graph) OnDisk() bool { return g.file != nil }
+
+// FileError returns why the graph keeps some or all of its level-0 lists
+// on the heap although Options.Dir asks for a file (nil when it does not:
+// every chunk is in the file, or Dir is empty).
+func (g *Graph) FileError() error {
+	g.growMu.Lock()
+	defer g.growMu.Unlock()
+	return g.fileErr
+}
+
+// DropResident drops the mapped lists from the process's resident set
+// (they stay in the page cache, from which searches fault them back in).
+// It does nothing for a graph on the heap.
+func (g *Graph) DropResident() {
+	if g.file != nil {
+		g.file.DropResident()
+	}
+}
+
+// Close releases the graph's file (the file's blocks and page cache are
+// freed); the graph must not be used afterwards, though a search or insert
+// still running finds empty lists rather than faulting. Close on a graph
+// on the heap does nothing.
+func (g *Graph) Close() error {
+	if g.file == nil {
+		return nil
+	}
+	return g.file.Close()
 }
 
 // Options returns the graph's options with defaults applied.
@@ -250,12 +324,16 @@ func (g *Graph) Deleted() int {
 	return cnt
 }
 
-// MemoryBytes returns the memory the graph holds (node chunks and upper
-// lists), not counting the vector store.
+// MemoryBytes returns the heap memory the graph holds (node chunks and
+// upper lists, and the level-0 lists unless they are in the mapped file),
+// not counting the vector store.
 func (g *Graph) MemoryBytes() int64 {
 	var b int64
 	for _, c := range *g.chunks.Load() {
-		b += int64(len(c.links))*4 + int64(len(c.nodes))*int64(nodeSize)
+		if !c.mapped {
+			b += int64(len(c.links)) * 4
+		}
+		b += int64(len(c.nodes)) * int64(nodeSize)
 		for i := range c.nodes {
 			if c.nodes[i].state.Load()&stInserted != 0 {
 				b += int64(len(c.nodes[i].uppers(g.m))) * 4
@@ -283,9 +361,29 @@ func (g *Graph) grow(off uint32) {
 	grown := make([]*chunk, need, max(need, 2*len(old)))
 	copy(grown, old)
 	for i := len(old); i < need; i++ {
-		grown[i] = &chunk{links: make([]uint32, chunkLen*g.stride), nodes: make([]node, chunkLen)}
+		grown[i] = g.newChunk(i)
 	}
 	g.chunks.Store(&grown)
+}
+
+// newChunk returns chunk i, its level-0 lists in the graph's file when it
+// has one and the chunk can be allocated there, else on the heap (and then
+// every later chunk too). Caller holds growMu.
+func (g *Graph) newChunk(i int) *chunk {
+	c := &chunk{nodes: make([]node, chunkLen)}
+	n := chunkLen * g.stride
+	if g.file != nil && g.fileErr == nil {
+		b, err := g.file.Map(i)
+		if err == nil {
+			// Mappings are page-aligned, so the uint32 view is aligned
+			// for atomic access.
+			c.links, c.mapped = unsafe.Slice((*uint32)(unsafe.Pointer(&b[0])), n), true
+			return c
+		}
+		g.fileErr = err
+	}
+	c.links = make([]uint32, n)
+	return c
 }
 
 // nodeOrNil returns the record of off, or nil if off is beyond the chunks.

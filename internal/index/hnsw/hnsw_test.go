@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -305,10 +306,17 @@ func TestDeleteRepairRecall(t *testing.T) {
 	}
 }
 
-// TestConcurrent runs inserts, searches, deletes and repairs at once; run
-// under -race it checks the locking discipline, and afterwards the graph
-// must still find every live point.
+// TestConcurrent runs inserts, searches, deletes and repairs at once, on
+// a graph on the heap and on one whose lists are in a mapped file
+// (on_disk); run under -race it checks the locking discipline (the race
+// detector does not see the mapped memory, only the heap's), and
+// afterwards the graph must still find every live point.
 func TestConcurrent(t *testing.T) {
+	t.Run("heap", func(t *testing.T) { testConcurrent(t, "") })
+	t.Run("on_disk", func(t *testing.T) { testConcurrent(t, t.TempDir()) })
+}
+
+func testConcurrent(t *testing.T, dir string) {
 	n, dim := 3000, 16
 	if testing.Short() || raceEnabled {
 		n = 1200
@@ -316,7 +324,11 @@ func TestConcurrent(t *testing.T) {
 	d := api.DistanceEuclid
 	r := rand.New(rand.NewPCG(5, 5))
 	s := randomStore(r, d, n, dim)
-	g := New(Options{M: 8, EfConstruct: 64, Distance: d, Seed: 5}, s)
+	g := New(Options{M: 8, EfConstruct: 64, Distance: d, Seed: 5, Dir: dir}, s)
+	defer g.Close()
+	if g.OnDisk() != (dir != "" && runtime.GOOS == "linux") {
+		t.Fatalf("OnDisk %v with Dir %q", g.OnDisk(), dir)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	inserted := 0

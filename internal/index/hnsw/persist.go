@@ -169,22 +169,31 @@ func (c *crcReader) read(p []byte) error {
 // exactly the bytes WriteTo wrote, buffering ahead from r.
 func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 	g := New(opts, store)
+	if err := g.load(r, store); err != nil {
+		_ = g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+// load fills g, new, from r (see Load).
+func (g *Graph) load(r io.Reader, store *index.Store) error {
 	cr := &crcReader{r: bufio.NewReaderSize(r, 1<<16), crc: crc32.New(castagnoli)}
 	hdr := make([]byte, headerLen)
 	if err := cr.read(hdr); err != nil {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w", err)
+		return fmt.Errorf("cannot load HNSW graph: %w", err)
 	}
 	if string(hdr[0:8]) != fileMagic {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: bad magic", ErrCorrupt)
+		return fmt.Errorf("cannot load HNSW graph: %w: bad magic", ErrCorrupt)
 	}
 	if v := binary.LittleEndian.Uint32(hdr[8:]); v != fileVersion {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: format version %d, want %d", ErrIncompatible, v, fileVersion)
+		return fmt.Errorf("cannot load HNSW graph: %w: format version %d, want %d", ErrIncompatible, v, fileVersion)
 	}
 	if hdr[12] != distCodes[g.opts.Distance] {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: distance code %d, want %s", ErrIncompatible, hdr[12], g.opts.Distance)
+		return fmt.Errorf("cannot load HNSW graph: %w: distance code %d, want %s", ErrIncompatible, hdr[12], g.opts.Distance)
 	}
 	if m := binary.LittleEndian.Uint32(hdr[16:]); int(m) != g.m {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: m %d, want %d", ErrIncompatible, m, g.m)
+		return fmt.Errorf("cannot load HNSW graph: %w: m %d, want %d", ErrIncompatible, m, g.m)
 	}
 	slots := binary.LittleEndian.Uint32(hdr[32:])
 	entry := binary.LittleEndian.Uint32(hdr[36:])
@@ -195,7 +204,7 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 	// before the checksum keeps a corrupt header from allocating at will.
 	maxSlots := (uint64(store.Len()) + chunkLen - 1) / chunkLen * chunkLen
 	if slots%chunkLen != 0 || uint64(slots) > maxSlots {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: %d node slots for a store of %d vectors", ErrCorrupt, slots, store.Len())
+		return fmt.Errorf("cannot load HNSW graph: %w: %d node slots for a store of %d vectors", ErrCorrupt, slots, store.Len())
 	}
 	if slots > 0 {
 		g.grow(slots - 1)
@@ -205,21 +214,21 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 	var liveSeen uint32
 	for off := uint32(0); off < slots; off++ {
 		if err := cr.read(small[:1]); err != nil {
-			return nil, fmt.Errorf("cannot load HNSW graph: %w", err)
+			return fmt.Errorf("cannot load HNSW graph: %w", err)
 		}
 		code := small[0]
 		if code == fileAbsent {
 			continue
 		}
 		if code > fileRemoved {
-			return nil, fmt.Errorf("cannot load HNSW graph: %w: node %d has state %d", ErrCorrupt, off, code)
+			return fmt.Errorf("cannot load HNSW graph: %w: node %d has state %d", ErrCorrupt, off, code)
 		}
 		if err := cr.read(small[:1]); err != nil {
-			return nil, fmt.Errorf("cannot load HNSW graph: %w", err)
+			return fmt.Errorf("cannot load HNSW graph: %w", err)
 		}
 		level := int(small[0])
 		if level > maxLevel {
-			return nil, fmt.Errorf("cannot load HNSW graph: %w: node %d has level %d", ErrCorrupt, off, level)
+			return fmt.Errorf("cannot load HNSW graph: %w: node %d has level %d", ErrCorrupt, off, level)
 		}
 		nd := g.node(off)
 		nd.level = int32(level)
@@ -237,14 +246,14 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 		}
 		for l := 0; l <= level; l++ {
 			if err := cr.read(small[:2]); err != nil {
-				return nil, fmt.Errorf("cannot load HNSW graph: %w", err)
+				return fmt.Errorf("cannot load HNSW graph: %w", err)
 			}
 			cnt := int(binary.LittleEndian.Uint16(small[:2]))
 			if cnt > g.maxConn(l) || (code == fileRemoved && cnt != 0) {
-				return nil, fmt.Errorf("cannot load HNSW graph: %w: node %d level %d has %d links", ErrCorrupt, off, l, cnt)
+				return fmt.Errorf("cannot load HNSW graph: %w: node %d level %d has %d links", ErrCorrupt, off, l, cnt)
 			}
 			if err := cr.read(buf[:4*cnt]); err != nil {
-				return nil, fmt.Errorf("cannot load HNSW graph: %w", err)
+				return fmt.Errorf("cannot load HNSW graph: %w", err)
 			}
 			lst := g.list(off, l)
 			for i := 0; i < cnt; i++ {
@@ -256,16 +265,16 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 	want := cr.crc.Sum32()
 	var sum [4]byte
 	if _, err := io.ReadFull(cr.r, sum[:]); err != nil {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: truncated checksum", ErrCorrupt)
+		return fmt.Errorf("cannot load HNSW graph: %w: truncated checksum", ErrCorrupt)
 	}
 	if got := binary.LittleEndian.Uint32(sum[:]); got != want {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: checksum %08x, computed %08x", ErrCorrupt, got, want)
+		return fmt.Errorf("cannot load HNSW graph: %w: checksum %08x, computed %08x", ErrCorrupt, got, want)
 	}
 	// Structural checks: every link points to a node present on that level,
 	// the entry point exists with its level, the live count matches, and
 	// every node's vector is within the store.
 	if liveSeen != live {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: %d live nodes, header says %d", ErrCorrupt, liveSeen, live)
+		return fmt.Errorf("cannot load HNSW graph: %w: %d live nodes, header says %d", ErrCorrupt, liveSeen, live)
 	}
 	storeLen := uint32(store.Len())
 	for off := uint32(0); off < slots; off++ {
@@ -274,26 +283,29 @@ func Load(r io.Reader, opts Options, store *index.Store) (*Graph, error) {
 			continue
 		}
 		if off >= storeLen {
-			return nil, fmt.Errorf("cannot load HNSW graph: %w: node %d is beyond the vector store (%d vectors)", ErrCorrupt, off, storeLen)
+			return fmt.Errorf("cannot load HNSW graph: %w: node %d is beyond the vector store (%d vectors)", ErrCorrupt, off, storeLen)
 		}
 		for l := 0; l <= int(nd.level); l++ {
 			lst := g.list(off, l)
 			for i := 1; i <= int(lst[0]); i++ {
 				n := lst[i]
 				if n >= slots || g.node(n).state.Load() == 0 || int(g.node(n).level) < l || n == off {
-					return nil, fmt.Errorf("cannot load HNSW graph: %w: node %d level %d links to invalid node %d", ErrCorrupt, off, l, n)
+					return fmt.Errorf("cannot load HNSW graph: %w: node %d level %d links to invalid node %d", ErrCorrupt, off, l, n)
 				}
 			}
 		}
 	}
 	if entry != 0xFFFFFFFF {
 		if entry >= slots || g.node(entry).state.Load()&(stInserted|stRemoved) != stInserted || uint32(g.node(entry).level) != entryLevel {
-			return nil, fmt.Errorf("cannot load HNSW graph: %w: invalid entry point %d", ErrCorrupt, entry)
+			return fmt.Errorf("cannot load HNSW graph: %w: invalid entry point %d", ErrCorrupt, entry)
 		}
 		g.entry.Store(packEntry(int(entryLevel), entry))
 	} else if liveSeen > 0 {
-		return nil, fmt.Errorf("cannot load HNSW graph: %w: no entry point", ErrCorrupt)
+		return fmt.Errorf("cannot load HNSW graph: %w: no entry point", ErrCorrupt)
 	}
 	g.live.Store(int64(live))
-	return g, nil
+	// Filling a mapped graph faulted every list into the resident set;
+	// searches fault back in the ones they visit.
+	g.DropResident()
+	return nil
 }

@@ -65,5 +65,6 @@ func (g *Graph) Remap(store *index.Store, to func(off uint32) (uint32, bool)) *G
 	if top >= 0 {
 		ng.entry.Store(packEntry(top, topOff))
 	}
+	ng.DropResident() // the copy faulted in every list of a mapped graph
 	return ng
 }
