@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,8 +149,13 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 
 	// The writers upsert fm-a's points again (same vectors) in batches of
 	// 64, two at a time, round-robin over the nodes.
+	var latMu sync.Mutex
+	var lats []time.Duration // the batch latencies of the last window
 	writeFor := func(during func()) (float64, time.Duration) {
 		var written atomic.Int64
+		latMu.Lock()
+		lats = lats[:0]
+		latMu.Unlock()
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for w := range 2 {
@@ -162,10 +169,15 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 					default:
 					}
 					lo := (k * 64) % (len(base) - 64)
+					t0 := time.Now()
 					if err := upsert("fm-a", lo, lo+64, clients[k%len(clients)]); err != nil {
 						t.Errorf("write: %v", err)
 						return
 					}
+					d := time.Since(t0)
+					latMu.Lock()
+					lats = append(lats, d)
+					latMu.Unlock()
 					written.Add(64)
 				}
 			}()
@@ -203,12 +215,35 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 		}
 		return startProfiles(t, prefix)
 	}
-	without := func(round int, d time.Duration) {
+	// latencies describes the last window's batch latencies.
+	latencies := func() string {
+		latMu.Lock()
+		defer latMu.Unlock()
+		if len(lats) == 0 {
+			return "no batches"
+		}
+		slices.Sort(lats)
+		q := func(f float64) time.Duration { return lats[min(len(lats)-1, int(f*float64(len(lats))))].Round(time.Millisecond) }
+		return fmt.Sprintf("batch p50 %s, p99 %s, max %s", q(0.5), q(0.99), lats[len(lats)-1].Round(time.Millisecond))
+	}
+	// settled waits until every replica of both collections has indexed,
+	// repaired and reachability-checked its graph: the writers' re-upserts
+	// leave graph tombstones and unindexed offsets behind them, and a
+	// window that began during that work would measure it.
+	settled := func() {
 		waitGreen(t, src, colls, 20*time.Minute)
+		for _, name := range colls {
+			waitSettled(t, src, name, 3)
+		}
+	}
+	var idleLat, busyLat []string
+	without := func(round int, d time.Duration) {
+		settled()
 		c0 := cpuSeconds()
 		stop := profile(round, "idle-")
 		pps, _ := writeFor(func() { time.Sleep(d) })
 		stop()
+		idleLat = append(idleLat, latencies())
 		idle = append(idle, pps)
 		cpuIdle = append(cpuIdle, (cpuSeconds()-c0)/d.Seconds())
 	}
@@ -216,11 +251,12 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 		if round%2 == 0 {
 			without(round, last)
 		}
-		waitGreen(t, src, colls, 20*time.Minute)
+		settled()
 		c0 := cpuSeconds()
 		stop := profile(round, "snap-")
 		pps, took := writeFor(func() { snap = createAndWait(t, src, 1, round) })
 		stop()
+		busyLat = append(busyLat, latencies())
 		busy = append(busy, pps)
 		cpuBusy = append(cpuBusy, (cpuSeconds()-c0)/took.Seconds())
 		snapTimes = append(snapTimes, took)
@@ -228,8 +264,8 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 		if round%2 == 1 {
 			without(round, took)
 		}
-		t.Logf("round %d: %.0f points/s without a snapshot (%.2f cores), %.0f during one (%.2f cores; %.2f×); snapshot %s: %.1f MB in %s",
-			round, idle[round], cpuIdle[round], busy[round], cpuBusy[round], busy[round]/idle[round], snap.Name, float64(snap.Size)/1e6, took.Round(time.Millisecond))
+		t.Logf("round %d: %.0f points/s without a snapshot (%.2f cores; %s), %.0f during one (%.2f cores; %s; %.2f×); snapshot %s: %.1f MB in %s",
+			round, idle[round], cpuIdle[round], idleLat[round], busy[round], cpuBusy[round], busyLat[round], busy[round]/idle[round], snap.Name, float64(snap.Size)/1e6, took.Round(time.Millisecond))
 	}
 	if t.Failed() {
 		return

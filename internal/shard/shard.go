@@ -315,11 +315,35 @@ func (s *Shard) pebbleOptions() *pebble.Options {
 		L0CompactionFileThreshold: 1000,
 		L0StopWritesThreshold:     64,
 		Logger:                    pebbleLogger{s.log},
+		EventListener:             stallLogger(s.log),
 	}
 	// Vectors, most of the bytes, are floats that snappy hardly shrinks;
 	// compressing every flushed block cost a quarter of an import's CPU.
 	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	return o
+}
+
+// stallLogger returns a Pebble event listener that logs each write stall
+// (writes held while memtables wait for a flush, or L0 for compactions)
+// when it ends, with its reason and duration: a stall holds every write of
+// the shard, so its length is what a writer's latency shows.
+func stallLogger(log *slog.Logger) *pebble.EventListener {
+	var mu sync.Mutex
+	var began time.Time
+	var reason string
+	return &pebble.EventListener{
+		WriteStallBegin: func(i pebble.WriteStallBeginInfo) {
+			mu.Lock()
+			began, reason = time.Now(), i.Reason
+			mu.Unlock()
+		},
+		WriteStallEnd: func() {
+			mu.Lock()
+			d, r := time.Since(began), reason
+			mu.Unlock()
+			log.Warn("store writes stalled", "component", "pebble", "reason", r, "seconds", d.Seconds())
+		},
+	}
 }
 
 // pebbleLogger sends Pebble's log lines to slog.
