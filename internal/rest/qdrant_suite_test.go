@@ -575,3 +575,30 @@ func TestQdrantSuiteFourthRound(t *testing.T) {
 		c.do("POST", d+"/points/query", `{"query": [0.1, 0.2, 0.3, 0.4], "limit": 1.5}`).wantError(t, 400, "Format error in JSON body")
 	})
 }
+
+// TestQdrantSuiteFifthRound covers what the fifth run of Qdrant's REST suite
+// found (test_strictmode.py): a write that selects its points by filter
+// costs the write rate limiter the filter's expected cardinality (an
+// unindexed condition expects half of the points), and a 429 of the rate
+// limiter carries Retry-After.
+func TestQdrantSuiteFifthRound(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	d := "/collections/q5rate"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot"}}`}.run(t, c)
+	var pts []string
+	for i := 1; i <= 10; i++ {
+		pts = append(pts, fmt.Sprintf(`{"id": %d, "vector": [0.1, 0.2, 0.3, 0.4], "payload": {"city": "Berlin"}}`, i))
+	}
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [` + strings.Join(pts, ",") + `]}`}.run(t, c)
+	step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "write_rate_limit": 7}}`}.run(t, c)
+	// 10 points, "City" unindexed: 5 expected, 5 tokens; 2 left.
+	step{method: "PUT", path: d + "/points/payload", body: `{"payload": {"City": "Not Berlin"}, "filter": {"must": [{"key": "City", "match": {"value": "Berlin"}}]}}`}.run(t, c)
+	r := c.do("PUT", d+"/points/payload", `{"payload": {"City": "Not London"}, "filter": {"must": [{"key": "City", "match": {"value": "London"}}]}}`)
+	r.wantError(t, 429, "Rate limiting exceeded: Write rate limit exceeded: Operation requires 5 tokens but only 2.0 were available. Retry after")
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After %q, want the seconds to wait", ra)
+	}
+	// Selection by ids still costs one token per id.
+	step{method: "POST", path: d + "/points/payload", body: `{"payload": {"a": 1}, "points": [1]}`}.run(t, c)
+	c.do("POST", d+"/points/payload", `{"payload": {"a": 1}, "points": [1, 2]}`).wantError(t, 429, "Operation requires 2 tokens but only 1.0 were available")
+}

@@ -173,7 +173,7 @@ func (s *Service) write(ctx context.Context, collection string, ops []api.Update
 		if err := s.checkBatch(total, "points"); err != nil {
 			return nil, err
 		}
-		if err := s.checkStrict(c, wp.TimeoutSeconds, true, writeCost(ops), s.writeChecks(ops)); err != nil {
+		if err := s.checkStrict(c, wp.TimeoutSeconds, true, writeRateCost(ctx, c, ops), s.writeChecks(ops)); err != nil {
 			return nil, err
 		}
 		return c.UpdateBatch(ctx, ops, wp.Wait)
