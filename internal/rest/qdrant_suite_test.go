@@ -3,6 +3,7 @@ package rest
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -601,4 +602,47 @@ func TestQdrantSuiteFifthRound(t *testing.T) {
 	// Selection by ids still costs one token per id.
 	step{method: "POST", path: d + "/points/payload", body: `{"payload": {"a": 1}, "points": [1]}`}.run(t, c)
 	c.do("POST", d+"/points/payload", `{"payload": {"a": 1}, "points": [1, 2]}`).wantError(t, 429, "Operation requires 2 tokens but only 1.0 were available")
+}
+
+// TestQdrantSuiteMultiRecommend covers test_recommendation_multivector.py
+// and test_sparse_vector_persistence.py: recommendations on a multi-vector
+// (Qdrant's average_vector searches with the positive examples' rows
+// followed by the negated rows of the negative ones; best_score and
+// sum_scores compare every example by MaxSim), and the texts of a create
+// request whose sparse vector names are empty or taken by a dense vector.
+func TestQdrantSuiteMultiRecommend(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	d := "/collections/q5multireco"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": [[-1, 1], [-2, 2], [-3, 3]]},
+		{"id": 2, "vector": [[-1.5, 1.5], [-2.5, 2.5], [-3.5, 3.5]]},
+		{"id": 3, "vector": [[-1.7, 1.7], [-2.7, 2.7], [-3.7, 3.7]]}]}`}.run(t, c)
+	// MaxSim to [1, 2]: 3, 3.5, 3.7; to [4, 3]: -1, -1.5, -1.7.
+	avg := wantScores(map[int]float64{1: 6, 2: 7, 3: 7.4})
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[[1, 2]]], "negative": [[4, 3]]}}}`, check: avg}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": [[1, 2], [-4, -3]]}`, check: avg}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[1, 2]], "strategy": "average_vector"}}}`,
+		check: wantScores(map[int]float64{1: 3, 2: 3.5, 3: 3.7})}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[1, 2]], "negative": [[4, 3]], "strategy": "sum_scores"}}}`,
+		check: wantScores(map[int]float64{1: 4, 2: 5, 3: 5.4})}.run(t, c)
+	sig := func(x float64) float64 { return 0.5 * (x/(1+math.Abs(x)) + 1) }
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"negative": [[1, 2]], "strategy": "best_score"}}}`,
+		check: wantScores(map[int]float64{1: -sig(3), 2: -sig(3.5), 3: -sig(3.7)})}.run(t, c)
+	// A positive that beats every negative scores sigmoid(s+).
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[1, 2]], "negative": [[4, 3]], "strategy": "best_score"}}}`,
+		check: wantScores(map[int]float64{1: sig(3), 2: sig(3.5), 3: sig(3.7)})}.run(t, c)
+	// Point ids as examples: the point's multi-vector, the point excluded.
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [3], "strategy": "best_score"}}}`, check: wantIDs(2, 1)}.run(t, c)
+	// The legacy route and the suite's refusals.
+	step{method: "POST", path: d + "/points/recommend", body: `{"negative": [[1, 2]], "strategy": "best_score", "limit": 5}`, legacy: "ScoredPoint", check: wantIDs(1, 2, 3)}.run(t, c)
+	c.do("POST", d+"/points/recommend", `{"positive": [[]], "limit": 2}`).wantError(t, 400, "Vector dimension error: expected dim: 2, got 0")
+	c.do("POST", d+"/points/recommend", `{"positive": [], "strategy": "best_score", "limit": 2}`).wantError(t, 400, "")
+	c.do("POST", d+"/points/query", `{"query": {"context": [{"positive": [1, 2], "negative": [2, 1]}]}}`).wantError(t, 400, "not supported by this server")
+
+	c.do("PUT", "/collections/q5names", `{"vectors": {"image": {"size": 2, "distance": "Euclid"}}, "sparse_vectors": {"image": {}}}`).wantError(t, 400,
+		"Wrong input: Dense and sparse vector names must be unique - duplicate found with 'image'")
+	c.do("PUT", "/collections/q5names", `{"vectors": {"size": 2, "distance": "Euclid"}, "sparse_vectors": {"": {}}}`).wantError(t, 400,
+		"Wrong input: Sparse vector name cannot be empty")
+	c.do("PUT", "/collections/q5names", `{"sparse_vectors": {"": {}}}`).wantError(t, 400, "Wrong input: Sparse vector name cannot be empty")
 }

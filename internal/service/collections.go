@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -257,14 +259,18 @@ func resolveSparse(cfg api.SparseVectorsConfig, dense api.VectorsConfig) (api.Sp
 	if len(cfg) == 0 {
 		return nil, nil
 	}
+	// Qdrant's order and texts: an empty name first, then a name that a
+	// dense vector has too.
+	if _, empty := cfg[""]; empty {
+		return nil, api.ErrBadInput("Sparse vector name cannot be empty")
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg)) {
+		if _, clash := dense[name]; clash {
+			return nil, api.ErrBadInput("Dense and sparse vector names must be unique - duplicate found with '%s'", name)
+		}
+	}
 	out := make(api.SparseVectorsConfig, len(cfg))
 	for name, p := range cfg {
-		if name == "" {
-			return nil, api.ErrBadInput("sparse vector names must not be empty")
-		}
-		if _, clash := dense[name]; clash {
-			return nil, api.ErrBadInput("vector name %q is used by both a dense and a sparse vector", name)
-		}
 		if err := validateSparseParams(name, p); err != nil {
 			return nil, err
 		}
