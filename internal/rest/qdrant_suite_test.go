@@ -646,3 +646,48 @@ func TestQdrantSuiteMultiRecommend(t *testing.T) {
 		"Wrong input: Sparse vector name cannot be empty")
 	c.do("PUT", "/collections/q5names", `{"sparse_vectors": {"": {}}}`).wantError(t, 400, "Wrong input: Sparse vector name cannot be empty")
 }
+
+// TestQdrantSuiteReadCosts covers the newest test_strictmode.py's read
+// rate limiting (a retrieve costs a token per id, a scroll one plus one
+// per filter condition, a recommendation one per example; a request
+// costing more than the whole limit is refused outright) and its
+// max_query_limit on a distance matrix (sample × limit pairs).
+func TestQdrantSuiteReadCosts(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	d := "/collections/q5reads"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot"}}`}.run(t, c)
+	var pts []string
+	for i := 1; i <= 10; i++ {
+		pts = append(pts, fmt.Sprintf(`{"id": %d, "vector": [0.%d, 0.2, 0.3, 0.4], "payload": {"price": %d}}`, i, i%10, i))
+	}
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [` + strings.Join(pts, ",") + `]}`}.run(t, c)
+	limit := func(n int) {
+		t.Helper()
+		step{method: "PATCH", path: d, body: fmt.Sprintf(`{"strict_mode_config": {"enabled": true, "read_rate_limit": %d}}`, n)}.run(t, c)
+	}
+	tooLarge := "Rate limiting exceeded: Read rate limit exceeded, request larger than rate limiter capacity, please try to split your request"
+
+	limit(4)
+	c.do("POST", d+"/points", `{"ids": [1, 2, 3, 4, 5]}`).wantError(t, 429, tooLarge)
+	step{method: "POST", path: d + "/points", body: `{"ids": [1, 2, 3, 4]}`}.run(t, c)
+	c.do("POST", d+"/points", `{"ids": [1, 2, 3, 4]}`).wantError(t, 429, "Read rate limit exceeded: Operation requires 4 tokens but only 0.0 were available")
+	c.do("POST", d+"/points/recommend", `{"positive": [1, 2, 3, 4, 5], "strategy": "best_score", "limit": 10}`).wantError(t, 429, tooLarge)
+	c.do("POST", d+"/points/query", `{"query": {"recommend": {"positive": [1, 2, 3], "negative": [4, 5]}}}`).wantError(t, 429, tooLarge)
+
+	limit(10)
+	conds := func(n int) string {
+		var cs []string
+		for i := 0; i < n; i++ {
+			cs = append(cs, fmt.Sprintf(`{"key": "price", "match": {"value": %d}}`, i))
+		}
+		return `{"filter": {"must": [` + strings.Join(cs, ",") + `]}}`
+	}
+	c.do("POST", d+"/points/scroll", conds(11)).wantError(t, 429, tooLarge)
+	step{method: "POST", path: d + "/points/scroll", body: conds(6)}.run(t, c)
+	c.do("POST", d+"/points/scroll", conds(6)).wantError(t, 429, "Read rate limit exceeded: Operation requires 7 tokens")
+
+	step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "read_rate_limit": 1000, "max_query_limit": 15}}`}.run(t, c)
+	c.do("POST", d+"/points/search/matrix/pairs", `{"sample": 10, "limit": 2}`).wantError(t, 400, `Limit exceeded 20 > 15 for "limit"`)
+	c.do("POST", d+"/points/search/matrix/offsets", `{"sample": 6}`).wantError(t, 400, `Limit exceeded 18 > 15`)
+	step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{"sample": 5}`}.run(t, c)
+}

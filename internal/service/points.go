@@ -259,7 +259,7 @@ func (s *Service) GetPoints(ctx context.Context, collection string, req *api.Get
 	if err := s.checkBatch(len(req.IDs), "point ids"); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, 1, nil, func(ctx context.Context, c *coll.Collection) ([]api.Record, error) {
+	return withRead(s, ctx, collection, rp, retrieveCost(req.IDs), nil, func(ctx context.Context, c *coll.Collection) ([]api.Record, error) {
 		wp := req.WithPayload
 		if wp == nil {
 			wp = api.PayloadAll
@@ -277,7 +277,7 @@ func (s *Service) Scroll(ctx context.Context, collection string, req *api.Scroll
 		return nil, err
 	}
 	saturate(req.Limit)
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
+	return withRead(s, ctx, collection, rp, scrollCost(req.Filter), s.limitFilterChecks(req.Limit, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
 		if err := s.fitLimit(ctx, c, "limit", req.Limit); err != nil {
 			return nil, err
 		}
@@ -349,7 +349,17 @@ func (s *Service) matrix(ctx context.Context, collection string, req *api.Search
 		return nil, err
 	}
 	saturate(req.Limit)
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Sample, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
+	// Strict mode's max_query_limit bounds the pairs a matrix may report,
+	// sample × limit, as Qdrant checks it ("Limit exceeded 20 > 15").
+	sample, limit := coll.DefaultSample, coll.DefaultMatrixLimit
+	if req.Sample != nil {
+		sample = *req.Sample
+	}
+	if req.Limit != nil {
+		limit = *req.Limit
+	}
+	pairs := sample * limit
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(&pairs, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
 		if err := s.fitLimit(ctx, c, "limit", req.Limit); err != nil {
 			return nil, err
 		}

@@ -319,6 +319,53 @@ func writeCost(ops []api.UpdateOperation, estimate func(*api.Filter) int) int {
 	return n
 }
 
+// The read rate limiter's costs, as Qdrant counts them: a retrieve costs
+// one token per id; a scroll one plus one per filter condition; a query
+// one per example its recommend, discover, context or relevance feedback
+// queries give (at every prefetch level), at least one; a batch the sum of
+// its queries' costs.
+func retrieveCost(ids []api.PointID) int { return max(len(ids), 1) }
+
+func scrollCost(f *api.Filter) int { return 1 + f.ConditionCount() }
+
+func queryCost(req *api.QueryRequest) int {
+	n := queryExamples(req.Query)
+	var walk func(ps api.Prefetches)
+	walk = func(ps api.Prefetches) {
+		for i := range ps {
+			n += queryExamples(ps[i].Query)
+			walk(ps[i].Prefetch)
+		}
+	}
+	walk(req.Prefetch)
+	return max(n, 1)
+}
+
+func queryExamples(q *api.Query) int {
+	if q == nil {
+		return 0
+	}
+	switch {
+	case q.Recommend != nil:
+		return len(q.Recommend.Positive) + len(q.Recommend.Negative)
+	case q.Discover != nil:
+		return 1 + 2*len(q.Discover.Context)
+	case q.Context != nil:
+		return 2 * len(q.Context)
+	case q.Feedback != nil:
+		return 1 + len(q.Feedback.Feedback)
+	}
+	return 0
+}
+
+func batchCost(reqs []api.QueryRequest) int {
+	n := 0
+	for i := range reqs {
+		n += queryCost(&reqs[i])
+	}
+	return max(n, 1)
+}
+
 // writeRateCost is writeCost with filters estimated on c, or 1 per
 // operation when c has no write rate limit (nothing to estimate for).
 func writeRateCost(ctx context.Context, c *coll.Collection, ops []api.UpdateOperation) int {
