@@ -691,3 +691,36 @@ func TestQdrantSuiteReadCosts(t *testing.T) {
 	c.do("POST", d+"/points/search/matrix/offsets", `{"sample": 6}`).wantError(t, 400, `Limit exceeded 18 > 15`)
 	step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{"sample": 5}`}.run(t, c)
 }
+
+// TestQdrantSuiteMemoryPlacement covers test_memory_placement.py: Qdrant
+// 1.19's memory placements on REST, echoed as given in the collection info
+// and translated into the on_disk flags Shoal's storage follows (cold is
+// on disk; pinned refused for dense vectors and payloads, with a 422).
+func TestQdrantSuiteMemoryPlacement(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	d := "/collections/q5memory"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot", "memory": "cached", "hnsw_config": {"memory": "cold"},
+		"quantization_config": {"scalar": {"type": "int8", "memory": "pinned"}}},
+		"sparse_vectors": {"sparse": {"index": {"memory": "cold"}}}, "payload": {"memory": "cached"}}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"memory":"cached"`, `"hnsw_config":{"on_disk":true,"memory":"cold"}`,
+		`"index":{"on_disk":true,"memory":"cold"}`, `"on_disk_payload":false,"payload":{"memory":"cached"}`)}.run(t, c)
+	step{method: "PUT", path: d + "/index?wait=true", body: `{"field_name": "keyword_field", "field_schema": {"type": "keyword", "memory": "cold"}}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"keyword_field":{"data_type":"keyword","params":{"memory":"cold"`)}.run(t, c)
+
+	// A PATCH moves the vectors and the payload, and keeps the placement.
+	step{method: "PATCH", path: d, body: `{"vectors": {"": {"memory": "cold"}}, "params": {"payload": {"memory": "cold"}}}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"on_disk":true,"memory":"cold"`, `"on_disk_payload":true,"payload":{"memory":"cold"}`)}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [{"id": 1, "vector": [1, 2, 3, 4]}]}`}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": [1, 0, 0, 0]}`, check: wantIDs(1)}.run(t, c)
+
+	c.do("PATCH", d, `{"vectors": {"": {"memory": "pinned"}}}`).wantError(t, 422, "Validation error in JSON body: [vectors.memory: the pinned placement is not supported")
+	c.do("PUT", "/collections/q5pinned", `{"vectors": {"size": 4, "distance": "Dot", "memory": "pinned"}}`).wantError(t, 422, "[vectors.memory: the pinned placement")
+	c.do("PUT", "/collections/q5pinned", `{"vectors": {"size": 4, "distance": "Dot"}, "payload": {"memory": "pinned"}}`).wantError(t, 422, "[payload.memory: the pinned placement")
+	c.do("PUT", "/collections/q5pinned", `{"vectors": {"size": 4, "distance": "Dot", "memory": "warm"}}`).wantError(t, 400, "unknown variant `warm`")
+	// Without placements, none is reported.
+	step{method: "PUT", path: "/collections/q5plain", body: `{"vectors": {"size": 4, "distance": "Dot", "on_disk": true}}`}.run(t, c)
+	r := step{method: "GET", path: "/collections/q5plain"}.run(t, c)
+	if strings.Contains(string(r), `"memory"`) || strings.Contains(string(r), `"payload":{`) {
+		t.Errorf("collection without placements reports some: %s", r)
+	}
+}
