@@ -688,8 +688,10 @@ func TestQdrantSuiteReadCosts(t *testing.T) {
 
 	step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "read_rate_limit": 1000, "max_query_limit": 15}}`}.run(t, c)
 	c.do("POST", d+"/points/search/matrix/pairs", `{"sample": 10, "limit": 2}`).wantError(t, 400, `Limit exceeded 20 > 15 for "limit"`)
-	c.do("POST", d+"/points/search/matrix/offsets", `{"sample": 6}`).wantError(t, 400, `Limit exceeded 18 > 15`)
-	step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{"sample": 5}`}.run(t, c)
+	c.do("POST", d+"/points/search/matrix/offsets", `{"sample": 6, "limit": 3}`).wantError(t, 400, `Limit exceeded 18 > 15`)
+	c.do("POST", d+"/points/search/matrix/offsets", `{"sample": 16}`).wantError(t, 400, `Limit exceeded 16 > 15`)
+	step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{"sample": 5, "limit": 3}`}.run(t, c)
+	step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{}`}.run(t, c)
 }
 
 // TestQdrantSuiteMemoryPlacement covers test_memory_placement.py: Qdrant

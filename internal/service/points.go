@@ -349,17 +349,21 @@ func (s *Service) matrix(ctx context.Context, collection string, req *api.Search
 		return nil, err
 	}
 	saturate(req.Limit)
-	// Strict mode's max_query_limit bounds the pairs a matrix may report,
-	// sample × limit, as Qdrant checks it ("Limit exceeded 20 > 15").
-	sample, limit := coll.DefaultSample, coll.DefaultMatrixLimit
-	if req.Sample != nil {
-		sample = *req.Sample
+	// Strict mode's max_query_limit bounds sample × limit as given, as
+	// Qdrant checks it ("Limit exceeded 20 > 15"): an omitted factor
+	// counts as 1, and a request giving neither is not checked (Qdrant
+	// declined to count the defaults, qdrant/qdrant#10518).
+	var pairs *int
+	if req.Sample != nil || req.Limit != nil {
+		n := 1
+		for _, f := range []*int{req.Sample, req.Limit} {
+			if f != nil {
+				n *= *f
+			}
+		}
+		pairs = &n
 	}
-	if req.Limit != nil {
-		limit = *req.Limit
-	}
-	pairs := sample * limit
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(&pairs, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(pairs, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
 		if err := s.fitLimit(ctx, c, "limit", req.Limit); err != nil {
 			return nil, err
 		}
