@@ -599,6 +599,15 @@ func TestQdrantSuiteFifthRound(t *testing.T) {
 	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Errorf("Retry-After %q, want the seconds to wait", ra)
 	}
+	// test_query_full.py: a missing lookup_from collection, at the root or
+	// in a prefetch, has Qdrant's own text.
+	for _, body := range []string{
+		`{"query": {"recommend": {"positive": [1], "negative": [2]}}, "lookup_from": {"collection": "non-existing-collection", "vector": "other"}}`,
+		`{"prefetch": [{"query": {"recommend": {"positive": [1]}}, "lookup_from": {"collection": "non-existing-collection", "vector": "other"}}], "query": {"fusion": "rrf"}}`,
+	} {
+		c.do("POST", d+"/points/query", body).wantError(t, 404, "Not found: Collection non-existing-collection not found")
+	}
+	c.do("POST", d+"/points/query/groups", `{"query": {"recommend": {"positive": [1]}}, "group_by": "city", "lookup_from": {"collection": "nope"}}`).wantError(t, 404, "Not found: Collection nope not found")
 	// Selection by ids still costs one token per id.
 	step{method: "POST", path: d + "/points/payload", body: `{"payload": {"a": 1}, "points": [1]}`}.run(t, c)
 	c.do("POST", d+"/points/payload", `{"payload": {"a": 1}, "points": [1, 2]}`).wantError(t, 429, "Operation requires 2 tokens but only 1.0 were available")

@@ -229,6 +229,11 @@ func (s *Service) checkLookups(ctx context.Context, lookup *api.LookupFrom, pref
 	if lookup != nil && lookup.Collection != "" {
 		_, release, err := s.resolver(ctx, lookup.Collection)
 		if err != nil {
+			if api.KindOf(err) == api.KindNotFound {
+				// Qdrant's text for a missing lookup_from collection
+				// differs from its route's "doesn't exist!".
+				return api.ErrNotFound("Collection %s not found", lookup.Collection)
+			}
 			return err
 		}
 		release()
