@@ -735,3 +735,92 @@ func TestQdrantSuiteMemoryPlacement(t *testing.T) {
 		t.Errorf("collection without placements reports some: %s", r)
 	}
 }
+
+// TestQdrantSuiteTelemetrySegments covers test_service.py's
+// test_telemetry_detail at details level 4 and more: each local shard
+// reports one segment (Shoal's shard is one storage unit) with the
+// shard's counts, its vectors' configuration and a uuid that stays the
+// same; level 3 reports none.
+func TestQdrantSuiteTelemetrySegments(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	step{method: "PUT", path: "/collections/tseg", body: `{"vectors": {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 3, "distance": "Euclid", "datatype": "uint8", "on_disk": true},
+		"m": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}, "on_disk_payload": true}`}.run(t, c)
+	step{method: "PUT", path: "/collections/tseg/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": {"a": [1, 0], "b": [1, 2, 3]}, "payload": {"k": "x"}},
+		{"id": 2, "vector": {"a": [0, 1], "m": [[1, 0], [0, 1]]}},
+		{"id": 3, "vector": {}}]}`}.run(t, c)
+	step{method: "PUT", path: "/collections/tseg/index?wait=true", body: `{"field_name": "k", "field_schema": "keyword"}`}.run(t, c)
+	type segment struct {
+		Info struct {
+			UUID             string                     `json:"uuid"`
+			SegmentType      string                     `json:"segment_type"`
+			NumPoints        uint64                     `json:"num_points"`
+			NumVectors       uint64                     `json:"num_vectors"`
+			VectorsSizeBytes uint64                     `json:"vectors_size_bytes"`
+			IndexSchema      map[string]json.RawMessage `json:"index_schema"`
+			VectorData       map[string]struct {
+				NumVectors uint64 `json:"num_vectors"`
+			} `json:"vector_data"`
+		} `json:"info"`
+		Config struct {
+			VectorData map[string]struct {
+				StorageType string `json:"storage_type"`
+				Index       struct {
+					Type string `json:"type"`
+				} `json:"index"`
+			} `json:"vector_data"`
+			PayloadStorageType struct {
+				Type string `json:"type"`
+			} `json:"payload_storage_type"`
+		} `json:"config"`
+	}
+	read := func(level string) []segment {
+		t.Helper()
+		res := step{method: "GET", path: "/telemetry?details_level=" + level}.run(t, c)
+		var r struct {
+			Collections struct {
+				Collections []struct {
+					Shards []struct {
+						Local map[string]json.RawMessage `json:"local"`
+					} `json:"shards"`
+				} `json:"collections"`
+			} `json:"collections"`
+		}
+		if err := json.Unmarshal(res, &r); err != nil || len(r.Collections.Collections) != 1 || len(r.Collections.Collections[0].Shards) != 1 {
+			t.Fatalf("telemetry %s: %s (%v)", level, res, err)
+		}
+		raw, ok := r.Collections.Collections[0].Shards[0].Local["segments"]
+		if !ok {
+			return nil
+		}
+		var segs []segment
+		if err := json.Unmarshal(raw, &segs); err != nil {
+			t.Fatal(err)
+		}
+		return segs
+	}
+	if segs := read("3"); segs != nil {
+		t.Errorf("level 3 reports segments: %+v", segs)
+	}
+	segs := read("4")
+	if len(segs) != 1 {
+		t.Fatalf("level 4: %d segments, want 1", len(segs))
+	}
+	s := segs[0].Info
+	// a: 2 vectors × 2 × 4 bytes; b: 1 × 3 × 1 (uint8); m: one point's
+	// multi-vector, counted once and not in the bytes.
+	if s.NumPoints != 3 || s.NumVectors != 4 || s.VectorsSizeBytes != 16+3 || s.VectorData["a"].NumVectors != 2 || s.VectorData["m"].NumVectors != 1 {
+		t.Errorf("segment info %+v", s)
+	}
+	if _, ok := s.IndexSchema["k"]; !ok || s.SegmentType == "" {
+		t.Errorf("segment info %+v", s)
+	}
+	cf := segs[0].Config
+	if cf.VectorData["a"].StorageType != "Memory" || cf.VectorData["b"].StorageType != "Mmap" || cf.VectorData["a"].Index.Type != "hnsw" ||
+		cf.VectorData["m"].Index.Type != "plain" || cf.PayloadStorageType.Type != "mmap" {
+		t.Errorf("segment config %+v", cf)
+	}
+	if again := read("10"); len(again) != 1 || again[0].Info.UUID != s.UUID || s.UUID == "" {
+		t.Errorf("segment uuid %q, then %+v", s.UUID, again)
+	}
+}
