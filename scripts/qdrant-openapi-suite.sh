@@ -18,8 +18,9 @@
 #   PYTHON            interpreter with pytest, requests, jsonschema, retry and
 #                     schemathesis importable (default: the first python3 that
 #                     imports pytest; /usr/bin/python3 is tried first)
-#   QSUITE_PYTHONPATH prepended to PYTHONPATH (e.g. a directory holding a
-#                     stand-in schemathesis module, see docs/qdrant-suite.md)
+#   QSUITE_PYTHONPATH prepended to PYTHONPATH (default: scripts/qdrant-suite-shim,
+#                     Shoal's stand-in schemathesis and more_itertools.batched,
+#                     when PYTHON cannot import schemathesis or batched)
 #   OPENAPI_FILE      the OpenAPI document the suite validates against
 #   QSUITE_KEEP=1     keep the node's directory and log after the run
 #   QSUITE_REPORT     write pytest's JUnit XML report to this path
@@ -48,6 +49,16 @@ if [[ -z "${PYTHON:-}" ]]; then
   echo "no python3 with pytest found (Debian: apt-get install python3-pytest python3-requests python3-jsonschema python3-retry)" >&2
   exit 2
 fi
+
+if [[ -z "${QSUITE_PYTHONPATH:-}" ]] && ! "$PYTHON" -c 'import schemathesis; from more_itertools import batched' 2>/dev/null; then
+  QSUITE_PYTHONPATH="$repo/scripts/qdrant-suite-shim"
+fi
+for m in requests jsonschema retry; do
+  if ! "$PYTHON" -c "import $m" 2>/dev/null; then
+    echo "$PYTHON cannot import $m (Debian: apt-get install python3-pytest python3-requests python3-jsonschema python3-retry)" >&2
+    exit 2
+  fi
+done
 
 if [[ -z "${OPENAPI_FILE:-}" ]]; then
   if [[ -f "$suite/../../docs/redoc/master/openapi.json" ]]; then

@@ -55,6 +55,9 @@ type HnswConfigDiff struct {
 	MaxIndexingThreads *int  `json:"max_indexing_threads,omitempty"`
 	OnDisk             *bool `json:"on_disk,omitempty"`
 	PayloadM           *int  `json:"payload_m,omitempty"`
+	// Memory is Qdrant 1.19's placement of a vector's graph (cold, cached
+	// or pinned; see MemoryCold), kept as given and translated into OnDisk.
+	Memory *string `json:"memory,omitempty"`
 }
 
 // Apply returns c with the diff's set fields.
@@ -92,6 +95,9 @@ type VectorParams struct {
 	OnDisk             *bool              `json:"on_disk,omitempty"`
 	Datatype           *string            `json:"datatype,omitempty"` // only "float32" is supported
 	MultivectorConfig  *MultiVectorConfig `json:"multivector_config,omitempty"`
+	// Memory is Qdrant 1.19's placement of the vectors (cold or cached;
+	// pinned is refused), kept as given and translated into OnDisk.
+	Memory *string `json:"memory,omitempty"`
 }
 
 // SparseModifier changes sparse query weights at search time.
@@ -110,6 +116,7 @@ type SparseIndexParams struct {
 	FullScanThreshold *int    `json:"full_scan_threshold,omitempty"`
 	OnDisk            *bool   `json:"on_disk,omitempty"`  // accepted and reported; the index is held in memory
 	Datatype          *string `json:"datatype,omitempty"` // only "float32" is supported
+	Memory            *string `json:"memory,omitempty"`   // Qdrant 1.19's placement, kept as given and translated into OnDisk
 }
 
 // DefaultSparseFullScanThreshold is the full_scan_threshold of a sparse
@@ -223,20 +230,21 @@ func DefaultWalConfig() WalConfig { return WalConfig{WalCapacityMB: 32, WalSegme
 // CreateCollection is the body of PUT /collections/{name}. Fields left nil
 // take defaults. Diff-typed fields are merged onto the defaults.
 type CreateCollection struct {
-	Vectors                VectorsConfig       `json:"vectors"`
-	ShardNumber            *int                `json:"shard_number,omitempty"`
-	ShardingMethod         *string             `json:"sharding_method,omitempty"` // "auto" (only) for now
-	ReplicationFactor      *int                `json:"replication_factor,omitempty"`
-	WriteConsistencyFactor *int                `json:"write_consistency_factor,omitempty"`
-	OnDiskPayload          *bool               `json:"on_disk_payload,omitempty"`
-	HnswConfig             *HnswConfigDiff     `json:"hnsw_config,omitempty"`
-	WalConfig              json.RawMessage     `json:"wal_config,omitempty"`
-	OptimizersConfig       json.RawMessage     `json:"optimizers_config,omitempty"`
-	QuantizationConfig     json.RawMessage     `json:"quantization_config,omitempty"`
-	SparseVectors          SparseVectorsConfig `json:"sparse_vectors,omitempty"`
-	StrictModeConfig       json.RawMessage     `json:"strict_mode_config,omitempty"`
-	Metadata               map[string]any      `json:"metadata,omitempty"`
-	InitFrom               json.RawMessage     `json:"init_from,omitempty"`
+	Vectors                VectorsConfig         `json:"vectors"`
+	ShardNumber            *int                  `json:"shard_number,omitempty"`
+	ShardingMethod         *string               `json:"sharding_method,omitempty"` // "auto" (only) for now
+	ReplicationFactor      *int                  `json:"replication_factor,omitempty"`
+	WriteConsistencyFactor *int                  `json:"write_consistency_factor,omitempty"`
+	OnDiskPayload          *bool                 `json:"on_disk_payload,omitempty"`
+	Payload                *PayloadStorageParams `json:"payload,omitempty"`
+	HnswConfig             *HnswConfigDiff       `json:"hnsw_config,omitempty"`
+	WalConfig              json.RawMessage       `json:"wal_config,omitempty"`
+	OptimizersConfig       json.RawMessage       `json:"optimizers_config,omitempty"`
+	QuantizationConfig     json.RawMessage       `json:"quantization_config,omitempty"`
+	SparseVectors          SparseVectorsConfig   `json:"sparse_vectors,omitempty"`
+	StrictModeConfig       json.RawMessage       `json:"strict_mode_config,omitempty"`
+	Metadata               map[string]any        `json:"metadata,omitempty"`
+	InitFrom               json.RawMessage       `json:"init_from,omitempty"`
 	// OptimizerConfig and Quantization are Qdrant's REST aliases of
 	// optimizers_config and quantization_config (ResolveAliases); they are
 	// nil once a request is resolved.
@@ -255,11 +263,27 @@ type CollectionParams struct {
 	// consistency asks a read goes to at once (first answer wins);
 	// ReadFanOutDelayMs, when set, hedges instead: each further replica
 	// is asked only after that many milliseconds without an answer.
-	ReadFanOutFactor  *int                `json:"read_fan_out_factor,omitempty"`
-	ReadFanOutDelayMs *int                `json:"read_fan_out_delay_ms,omitempty"`
-	OnDiskPayload     bool                `json:"on_disk_payload"`
-	SparseVectors     SparseVectorsConfig `json:"sparse_vectors,omitempty"`
+	ReadFanOutFactor  *int                  `json:"read_fan_out_factor,omitempty"`
+	ReadFanOutDelayMs *int                  `json:"read_fan_out_delay_ms,omitempty"`
+	OnDiskPayload     bool                  `json:"on_disk_payload"`
+	Payload           *PayloadStorageParams `json:"payload,omitempty"`
+	SparseVectors     SparseVectorsConfig   `json:"sparse_vectors,omitempty"`
 }
+
+// PayloadStorageParams is Qdrant 1.19's payload storage configuration:
+// its memory placement (cold or cached; pinned is refused), kept as given
+// and translated into on_disk_payload.
+type PayloadStorageParams struct {
+	Memory *string `json:"memory,omitempty"`
+}
+
+// Memory placements of Qdrant 1.19, which replace the on_disk flags: cold
+// is on disk, cached in the page cache, pinned in RAM.
+const (
+	MemoryCold   = "cold"
+	MemoryCached = "cached"
+	MemoryPinned = "pinned"
+)
 
 // CollectionConfig is a collection's whole configuration, as persisted in
 // metadata and reported by collection info.
@@ -296,15 +320,17 @@ type VectorParamsDiff struct {
 	HnswConfig         *HnswConfigDiff `json:"hnsw_config,omitempty"`
 	QuantizationConfig json.RawMessage `json:"quantization_config,omitempty"`
 	OnDisk             *bool           `json:"on_disk,omitempty"`
+	Memory             *string         `json:"memory,omitempty"`
 }
 
 // CollectionParamsDiff changes collection parameters.
 type CollectionParamsDiff struct {
-	ReplicationFactor      *int  `json:"replication_factor,omitempty"`
-	WriteConsistencyFactor *int  `json:"write_consistency_factor,omitempty"`
-	ReadFanOutFactor       *int  `json:"read_fan_out_factor,omitempty"`
-	ReadFanOutDelayMs      *int  `json:"read_fan_out_delay_ms,omitempty"`
-	OnDiskPayload          *bool `json:"on_disk_payload,omitempty"`
+	ReplicationFactor      *int                  `json:"replication_factor,omitempty"`
+	WriteConsistencyFactor *int                  `json:"write_consistency_factor,omitempty"`
+	ReadFanOutFactor       *int                  `json:"read_fan_out_factor,omitempty"`
+	ReadFanOutDelayMs      *int                  `json:"read_fan_out_delay_ms,omitempty"`
+	OnDiskPayload          *bool                 `json:"on_disk_payload,omitempty"`
+	Payload                *PayloadStorageParams `json:"payload,omitempty"`
 }
 
 // CollectionStatus is green, yellow, grey or red.

@@ -35,6 +35,9 @@ type Error struct {
 	Kind    Kind
 	Message string
 	Err     error // optional cause, for errors.Is/As
+	// RetryAfter, when positive, is the number of seconds after which the
+	// request may succeed (a rate limit): REST sends it as Retry-After.
+	RetryAfter int
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -137,4 +140,14 @@ var ErrStandalone = &Error{Kind: KindStandalone, Message: "Qdrant is running in 
 // (no quorum, no peer to place shards on, a peer that cannot be reached).
 func ErrUnavailable(format string, args ...any) *Error {
 	return &Error{Kind: KindUnavailable, Message: "Service unavailable: " + fmt.Sprintf(format, args...)}
+}
+
+// RetryAfterOf returns the RetryAfter seconds of the first *Error in err's
+// chain, or 0.
+func RetryAfterOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

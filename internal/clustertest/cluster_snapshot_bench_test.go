@@ -223,7 +223,9 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 			return "no batches"
 		}
 		slices.Sort(lats)
-		q := func(f float64) time.Duration { return lats[min(len(lats)-1, int(f*float64(len(lats))))].Round(time.Millisecond) }
+		q := func(f float64) time.Duration {
+			return lats[min(len(lats)-1, int(f*float64(len(lats))))].Round(time.Millisecond)
+		}
 		return fmt.Sprintf("batch p50 %s, p99 %s, max %s", q(0.5), q(0.99), lats[len(lats)-1].Round(time.Millisecond))
 	}
 	// settled waits until every replica of both collections has indexed,

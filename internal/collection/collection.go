@@ -474,6 +474,18 @@ type Stats struct {
 	Indexing int
 }
 
+// LocalShardStats returns the statistics of each shard this node holds,
+// by shard id.
+func (c *Collection) LocalShardStats() map[int]shard.Stats {
+	out := map[int]shard.Stats{}
+	for i, s := range c.locals() {
+		if s != nil {
+			out[i] = s.Stats()
+		}
+	}
+	return out
+}
+
 // Stats sums the shards' statistics.
 func (c *Collection) Stats() Stats {
 	st := Stats{Status: api.StatusGreen, Vectors: map[string]uint64{}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"math"
+	"slices"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/index"
@@ -140,58 +141,67 @@ func (c *Collection) checkMulti(v api.MultiVectors) (api.MultiVectors, error) {
 	return out, nil
 }
 
-// multiQuery runs a nearest query on a multi-vector name, scoring by
-// MaxSim exactly: the query is a list of vectors or the id of a point whose
-// multi-vector is used (and excluded from the results).
+// multiQuery runs a query on a multi-vector name, scoring by MaxSim
+// exactly. A nearest query is a list of vectors or the id of a point whose
+// multi-vector is used (and excluded from the results). A recommendation
+// follows Qdrant: average_vector (the default) searches with the rows of
+// every positive example followed by the negated rows of every negative
+// one; best_score and sum_scores compare each example with a point's
+// multi-vector by MaxSim (shard.CustomScore's MultiPos and MultiNeg).
+// Discover and context queries are refused.
 func (c *Collection) multiQuery(ctx context.Context, st stage, candidates []api.PointID) (ranked, error) {
 	q := st.query
-	if q.Nearest == nil {
-		return ranked{}, api.ErrBadInput("recommend, discover and context queries on the multi-vector %q are not supported by this server", st.using)
-	}
-	in := q.Nearest
 	var query [][]float32
 	var exclude []api.PointID
+	var custom *shard.CustomScore
 	switch {
-	case in.Multi != nil:
-		var err error
-		if query, err = c.checkMultiVector(st.using, in.Multi); err != nil {
-			return ranked{}, err
-		}
-	case in.Vector != nil:
-		// One vector is a multi-vector of one, as in Qdrant.
-		var err error
-		if query, err = c.checkMultiVector(st.using, [][]float32{in.Vector}); err != nil {
-			return ranked{}, err
-		}
-	case in.ID != nil:
-		if st.lookup != nil {
-			return ranked{}, api.ErrBadInput("lookup_from with the multi-vector %q is not supported by this server", st.using)
-		}
-		recs, err := c.get(ctx, []api.PointID{*in.ID}, nil, &api.VectorSelector{Enable: true, Names: []string{st.using}})
+	case q.Nearest != nil:
+		exs, ex, err := c.multiExamples(ctx, st, []api.VectorInput{*q.Nearest})
 		if err != nil {
 			return ranked{}, err
 		}
-		if len(recs) == 0 {
-			return ranked{}, api.ErrPointNotFound(*in.ID)
-		}
-		vs, ok := recs[0].Multi[st.using]
-		if !ok {
-			return ranked{}, api.ErrBadInput("Vector %q of point %s not found", st.using, in.ID.String())
-		}
-		query, exclude = vs, []api.PointID{*in.ID}
-	default:
-		return ranked{}, api.ErrBadInput("vector %q is a multi-vector: query it with a list of vectors [[...], ...]", st.using)
-	}
-	if exclude == nil {
-		// A query vector given for a uint8 or float16 name is converted as
-		// the stored ones are, as Qdrant converts it (a cast to the
-		// element type) before scoring.
-		var err error
-		if query, err = c.storedMulti(st.using, query); err != nil {
+		query, exclude = exs[0], ex
+	case q.Recommend != nil:
+		r := q.Recommend
+		exs, ex, err := c.multiExamples(ctx, st, append(append([]api.VectorInput{}, r.Positive...), r.Negative...))
+		if err != nil {
 			return ranked{}, err
 		}
+		exclude = ex
+		pos, neg := exs[:len(r.Positive)], exs[len(r.Positive):]
+		switch r.Strategy {
+		case "", api.StrategyAverageVector:
+			if len(pos) == 0 {
+				return ranked{}, api.ErrBadInput("Positive vectors should not be empty with `average` strategy")
+			}
+			for _, p := range pos {
+				query = append(query, p...)
+			}
+			for _, n := range neg {
+				for _, row := range n {
+					neg := make([]float32, len(row))
+					for i, x := range row {
+						neg[i] = -x
+					}
+					query = append(query, neg)
+				}
+			}
+		case api.StrategyBestScore, api.StrategySumScores:
+			if len(exs) == 0 {
+				return ranked{}, api.ErrBadInput("At least one positive or negative example is required")
+			}
+			kind := shard.CustomBestScore
+			if r.Strategy == api.StrategySumScores {
+				kind = shard.CustomSumScores
+			}
+			custom = &shard.CustomScore{Kind: kind, MultiPos: pos, MultiNeg: neg}
+		default:
+			return ranked{}, api.ErrBadInput("unknown recommend strategy %q", r.Strategy)
+		}
+	default:
+		return ranked{}, api.ErrBadInput("discover and context queries on the multi-vector %q are not supported by this server", st.using)
 	}
-	req := shard.SearchRequest{Using: st.using, Multi: query, Filter: st.filter, Limit: st.limit, ScoreThreshold: st.threshold}
+	req := shard.SearchRequest{Using: st.using, Multi: query, Custom: custom, Filter: st.filter, Limit: st.limit, ScoreThreshold: st.threshold}
 	if st.params != nil {
 		req.Params = *st.params
 	}
@@ -199,5 +209,66 @@ func (c *Collection) multiQuery(ctx context.Context, st stage, candidates []api.
 	if err != nil {
 		return ranked{}, err
 	}
-	return c.searchStage(ctx, st, req, candidates, exclude, p.Distance.HigherIsBetter())
+	return c.searchStage(ctx, st, req, candidates, exclude, p.Distance.HigherIsBetter() || custom != nil)
+}
+
+// multiExamples resolves the examples of a query on the multi-vector
+// st.using: a list of vectors or one vector (a multi-vector of one, as in
+// Qdrant), checked and converted as stored vectors are (so a uint8 name's
+// query is cast as Qdrant casts it), or the id of a point of the
+// collection, whose multi-vector is used and which the results exclude.
+func (c *Collection) multiExamples(ctx context.Context, st stage, in []api.VectorInput) ([][][]float32, []api.PointID, error) {
+	out := make([][][]float32, len(in))
+	var ids []api.PointID
+	for i, x := range in {
+		var vs [][]float32
+		switch {
+		case x.Multi != nil:
+			vs = x.Multi
+		case x.Vector != nil:
+			vs = [][]float32{x.Vector}
+		case x.ID != nil:
+			if st.lookup != nil {
+				return nil, nil, api.ErrBadInput("lookup_from with the multi-vector %q is not supported by this server", st.using)
+			}
+			ids = append(ids, *x.ID)
+			continue
+		default:
+			return nil, nil, api.ErrBadInput("vector %q is a multi-vector: query it with a list of vectors [[...], ...]", st.using)
+		}
+		checked, err := c.checkMultiVector(st.using, vs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if out[i], err = c.storedMulti(st.using, checked); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil, nil
+	}
+	recs, err := c.get(ctx, ids, nil, &api.VectorSelector{Enable: true, Names: []string{st.using}})
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := make(map[string][][]float32, len(recs))
+	for _, r := range recs {
+		if vs, ok := r.Multi[st.using]; ok {
+			byID[r.ID.String()] = vs
+		}
+	}
+	for i, x := range in {
+		if x.ID == nil {
+			continue
+		}
+		vs, ok := byID[x.ID.String()]
+		if !ok {
+			if !slices.ContainsFunc(recs, func(r api.Record) bool { return r.ID.String() == x.ID.String() }) {
+				return nil, nil, api.ErrPointNotFound(*x.ID)
+			}
+			return nil, nil, api.ErrBadInput("Vector %q of point %s not found", st.using, x.ID.String())
+		}
+		out[i] = vs
+	}
+	return out, ids, nil
 }

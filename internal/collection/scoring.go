@@ -5,6 +5,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/vecmath"
 )
 
 // Similarity returns Qdrant's raw similarity of two vectors under d, where
@@ -50,11 +51,12 @@ func ReportedScore(d api.Distance, a, b []float32) float32 {
 	return s
 }
 
-// fastSigmoid maps x into (-1, 1) without an exponential: x / (1 + |x|).
-func fastSigmoid(x float32) float32 { return x / (1 + float32(math.Abs(float64(x)))) }
-
-// scaledFastSigmoid maps x into (0, 1).
-func scaledFastSigmoid(x float32) float32 { return 0.5 * (fastSigmoid(x) + 1) }
+// fastSigmoid and scaledFastSigmoid are vecmath's, shared with the
+// shard's multi-vector scoring.
+var (
+	fastSigmoid       = vecmath.FastSigmoid
+	scaledFastSigmoid = vecmath.ScaledFastSigmoid
+)
 
 // AverageVector is the query vector of the average_vector recommend
 // strategy: avg(pos) without negatives, else avg(pos) + avg(pos) - avg(neg).

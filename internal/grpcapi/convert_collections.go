@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/service"
 )
 
 var distanceFromProto = map[qdrant.Distance]api.Distance{
@@ -66,18 +67,9 @@ func memoryToProto(name any) *qdrant.Memory {
 }
 
 // The `memory` placement of Qdrant 1.19 (Cold, Cached, Pinned) replaces
-// the deprecated on_disk flags. Where Shoal's configuration keeps only the
-// flag, memory is translated into it by Qdrant's own defaults ("cached,
-// cold if on_disk" for vectors, HNSW graphs and payloads; "pinned, cold if
-// on_disk" for sparse indexes) and overrides a flag sent alongside; a
-// placement with no flag equivalent where Qdrant refuses it (pinned dense
-// vectors and payloads) is refused.
-var (
-	vectorsOnDisk = map[qdrant.Memory]bool{qdrant.Memory_Cold: true, qdrant.Memory_Cached: false}
-	hnswOnDisk    = map[qdrant.Memory]bool{qdrant.Memory_Cold: true, qdrant.Memory_Cached: false, qdrant.Memory_Pinned: false}
-	sparseOnDisk  = map[qdrant.Memory]bool{qdrant.Memory_Cold: true, qdrant.Memory_Cached: true, qdrant.Memory_Pinned: false}
-	payloadOnDisk = map[qdrant.Memory]bool{qdrant.Memory_Cold: true, qdrant.Memory_Cached: false}
-)
+// the deprecated on_disk flags. gRPC keeps only the flag: a placement is
+// translated into it by service.MemoryOnDisk (Qdrant's defaults, shared
+// with REST) and overrides a flag sent alongside.
 
 // payloadMemory returns the memory placement of payload storage params,
 // nil when they or it are not set.
@@ -89,8 +81,8 @@ func payloadMemory(p *qdrant.PayloadStorageParams) *qdrant.Memory {
 }
 
 // onDiskFromMemory returns the on_disk flag in force for the deprecated
-// flag onDisk and the placement m (which wins when set), by table.
-func onDiskFromMemory(field string, onDisk *bool, m *qdrant.Memory, table map[qdrant.Memory]bool) (*bool, error) {
+// flag onDisk and the placement m of a storage kind (m wins when set).
+func onDiskFromMemory(field string, onDisk *bool, m *qdrant.Memory, kind string) (*bool, error) {
 	if m == nil {
 		return onDisk, nil
 	}
@@ -98,11 +90,7 @@ func onDiskFromMemory(field string, onDisk *bool, m *qdrant.Memory, table map[qd
 	if err != nil {
 		return nil, err
 	}
-	v, ok := table[*m]
-	if !ok {
-		return nil, api.ErrBadInput("%s: memory placement %s is not supported here", field, *name)
-	}
-	return &v, nil
+	return service.MemoryOnDisk(field, kind, name)
 }
 
 func vectorParamsFromProto(name string, p *qdrant.VectorParams) (api.VectorParams, error) {
@@ -114,7 +102,7 @@ func vectorParamsFromProto(name string, p *qdrant.VectorParams) (api.VectorParam
 	if err != nil {
 		return api.VectorParams{}, err
 	}
-	onDisk, err := onDiskFromMemory(vectorField(name, "memory"), p.OnDisk, p.Memory, vectorsOnDisk) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+	onDisk, err := onDiskFromMemory(vectorField(name, "memory"), p.OnDisk, p.Memory, service.StorageVectors) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
 	if err != nil {
 		return api.VectorParams{}, err
 	}
@@ -251,7 +239,7 @@ func hnswDiffFromProto(h *qdrant.HnswConfigDiff) (*api.HnswConfigDiff, error) {
 	if h.GetInlineStorage() {
 		return nil, api.ErrBadInput("hnsw_config.inline_storage is not supported by this server")
 	}
-	onDisk, err := onDiskFromMemory("hnsw_config.memory", h.OnDisk, h.Memory, hnswOnDisk) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+	onDisk, err := onDiskFromMemory("hnsw_config.memory", h.OnDisk, h.Memory, service.StorageHNSW) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
 	if err != nil {
 		return nil, err
 	}
@@ -539,7 +527,7 @@ func sparseConfigFromProto(c *qdrant.SparseVectorConfig) (api.SparseVectorsConfi
 	for name, p := range m {
 		var sp api.SparseVectorParams
 		if ix := p.GetIndex(); ix != nil {
-			onDisk, err := onDiskFromMemory("sparse_vectors."+name+".index.memory", ix.OnDisk, ix.Memory, sparseOnDisk) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+			onDisk, err := onDiskFromMemory("sparse_vectors."+name+".index.memory", ix.OnDisk, ix.Memory, service.StorageSparse) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
 			if err != nil {
 				return nil, err
 			}
@@ -622,7 +610,7 @@ func createCollectionFromProto(r *qdrant.CreateCollection) (*api.CreateCollectio
 	if err != nil {
 		return nil, err
 	}
-	onDiskPayload, err := onDiskFromMemory("payload.memory", r.OnDiskPayload, payloadMemory(r.GetPayload()), payloadOnDisk) //nolint:staticcheck // on_disk_payload is deprecated but still sent by older clients.
+	onDiskPayload, err := onDiskFromMemory("payload.memory", r.OnDiskPayload, payloadMemory(r.GetPayload()), service.StoragePayload) //nolint:staticcheck // on_disk_payload is deprecated but still sent by older clients.
 	if err != nil {
 		return nil, err
 	}
@@ -684,7 +672,7 @@ func updateCollectionFromProto(r *qdrant.UpdateCollection) (*api.UpdateCollectio
 		return nil, err
 	}
 	if p := r.GetParams(); p != nil {
-		onDiskPayload, err := onDiskFromMemory("params.payload.memory", p.OnDiskPayload, payloadMemory(p.GetPayload()), payloadOnDisk) //nolint:staticcheck // on_disk_payload is deprecated but still sent by older clients.
+		onDiskPayload, err := onDiskFromMemory("params.payload.memory", p.OnDiskPayload, payloadMemory(p.GetPayload()), service.StoragePayload) //nolint:staticcheck // on_disk_payload is deprecated but still sent by older clients.
 		if err != nil {
 			return nil, err
 		}
@@ -738,7 +726,7 @@ func vectorParamsDiffFromProto(name string, p *qdrant.VectorParamsDiff) (api.Vec
 	if err != nil {
 		return api.VectorParamsDiff{}, err
 	}
-	onDisk, err := onDiskFromMemory(vectorField(name, "memory"), p.OnDisk, p.Memory, vectorsOnDisk) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
+	onDisk, err := onDiskFromMemory(vectorField(name, "memory"), p.OnDisk, p.Memory, service.StorageVectors) //nolint:staticcheck // on_disk is deprecated but still sent by older clients.
 	return api.VectorParamsDiff{HnswConfig: hnsw, OnDisk: onDisk, QuantizationConfig: q}, err
 }
 

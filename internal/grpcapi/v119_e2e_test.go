@@ -162,12 +162,12 @@ func TestClientMemoryPlacements(t *testing.T) {
 		return qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot, Memory: m.Enum()})
 	}
 	err = c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "x", VectorsConfig: vec(qdrant.Memory_Pinned)})
-	wantCode(t, "pinned vectors", err, codes.InvalidArgument, "vectors.memory: memory placement pinned is not supported here")
+	wantCode(t, "pinned vectors", err, codes.InvalidArgument, "vectors.memory: the pinned placement is not supported for this storage")
 	err = c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "x", VectorsConfig: vec(qdrant.Memory_MemoryUnknown)})
 	wantCode(t, "unknown memory", err, codes.InvalidArgument, "vectors.memory: unknown memory placement 0")
 	err = c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "x", VectorsConfig: vec(qdrant.Memory_Cold),
 		Payload: &qdrant.PayloadStorageParams{Memory: qdrant.Memory_Pinned.Enum()}})
-	wantCode(t, "pinned payload", err, codes.InvalidArgument, "payload.memory: memory placement pinned is not supported here")
+	wantCode(t, "pinned payload", err, codes.InvalidArgument, "payload.memory: the pinned placement is not supported for this storage")
 	err = c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "x", VectorsConfig: vec(qdrant.Memory_Cold),
 		QuantizationConfig: &qdrant.QuantizationConfig{Quantization: &qdrant.QuantizationConfig_Turboquant{Turboquant: &qdrant.TurboQuantization{Bits: qdrant.TurboQuantBitSize_Bits4.Enum()}}}})
 	wantCode(t, "turboquant", err, codes.InvalidArgument, `unknown quantization "turbo"`)
@@ -187,7 +187,7 @@ func TestClientMemoryPlacements(t *testing.T) {
 		t.Fatalf("after the update: vector %v, on_disk_payload %v", v, p.GetOnDiskPayload()) //nolint:staticcheck // as above.
 	}
 	err = c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "mem", VectorsConfig: qdrant.NewVectorsConfigDiff(&qdrant.VectorParamsDiff{Memory: qdrant.Memory_Pinned.Enum()})})
-	wantCode(t, "pinned vector diff", err, codes.InvalidArgument, "vectors.memory: memory placement pinned is not supported here")
+	wantCode(t, "pinned vector diff", err, codes.InvalidArgument, "vectors.memory: the pinned placement is not supported for this storage")
 	// cached is on_disk false: the vector moves back to the heap.
 	if err := c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "mem", VectorsConfig: qdrant.NewVectorsConfigDiff(&qdrant.VectorParamsDiff{Memory: qdrant.Memory_Cached.Enum()})}); err != nil {
 		t.Fatal(err)

@@ -35,6 +35,11 @@ func searchRequests() []SearchRequest {
 			Using: "m", Limit: 5, Multi: [][]float32{{1, 2}, {3, 4}},
 			Custom: &shard.CustomScore{Kind: shard.CustomBestScore, Pos: [][]float32{{1, 0}}, Neg: [][]float32{{0, 1}}},
 		}},
+		// A recommendation on a multi-vector: its examples travel too.
+		{Target: Target{Collection: "c"}, Req: shard.SearchRequest{
+			Using: "m", Limit: 5,
+			Custom: &shard.CustomScore{Kind: shard.CustomSumScores, MultiPos: [][][]float32{{{1, 2}, {3, 4}}}, MultiNeg: [][][]float32{{{-1, 0}}}},
+		}},
 	}
 }
 

@@ -136,7 +136,7 @@ func TestSparseVectorsEndToEnd(t *testing.T) {
 	}
 	c.do("POST", d+"/points/query", `{"query": [1, 0], "using": "lex"}`).wantError(t, 400, `vector "lex" is sparse`)
 	c.do("POST", d+"/points/query", `{"query": {"indices": [1], "values": [1]}, "using": "dense"}`).wantError(t, 400, `vector "dense" is dense`)
-	c.do("PUT", "/collections/bad", `{"vectors": {"x": {"size": 2, "distance": "Dot"}}, "sparse_vectors": {"x": {}}}`).wantError(t, 400, "used by both a dense and a sparse vector")
+	c.do("PUT", "/collections/bad", `{"vectors": {"x": {"size": 2, "distance": "Dot"}}, "sparse_vectors": {"x": {}}}`).wantError(t, 400, "Wrong input: Dense and sparse vector names must be unique - duplicate found with 'x'")
 	c.do("PUT", "/collections/bad", `{"sparse_vectors": {"x": {"modifier": "bm42"}}}`).wantError(t, 400, "")
 	// PATCH changes a sparse vector's params; the idf modifier applies to
 	// the next query: 7 is in 1 of the 3 lex vectors, 1 in 1 (point 2),

@@ -174,6 +174,9 @@ func acceptsGzip(r *http.Request) bool {
 func writeError(w http.ResponseWriter, start time.Time, err error) int {
 	err = api.ContextError(err)
 	status := StatusOf(err)
+	if sec := api.RetryAfterOf(err); sec > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(sec))
+	}
 	writeErrorStatus(w, start, status, api.Message(err))
 	return status
 }

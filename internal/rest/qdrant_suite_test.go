@@ -3,6 +3,7 @@ package rest
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -574,4 +575,252 @@ func TestQdrantSuiteFourthRound(t *testing.T) {
 		c.do("POST", d+"/points/query", `{"query": [0.1, 0.2, 0.3, 0.4], "limit": -`+max+`}`).wantError(t, 400, "Format error in JSON body")
 		c.do("POST", d+"/points/query", `{"query": [0.1, 0.2, 0.3, 0.4], "limit": 1.5}`).wantError(t, 400, "Format error in JSON body")
 	})
+}
+
+// TestQdrantSuiteFifthRound covers what the fifth run of Qdrant's REST suite
+// found (test_strictmode.py): a write that selects its points by filter
+// costs the write rate limiter the filter's expected cardinality (an
+// unindexed condition expects half of the points), and a 429 of the rate
+// limiter carries Retry-After.
+func TestQdrantSuiteFifthRound(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	d := "/collections/q5rate"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot"}}`}.run(t, c)
+	var pts []string
+	for i := 1; i <= 10; i++ {
+		pts = append(pts, fmt.Sprintf(`{"id": %d, "vector": [0.1, 0.2, 0.3, 0.4], "payload": {"city": "Berlin"}}`, i))
+	}
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [` + strings.Join(pts, ",") + `]}`}.run(t, c)
+	step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "write_rate_limit": 7}}`}.run(t, c)
+	// 10 points, "City" unindexed: 5 expected, 5 tokens; 2 left.
+	step{method: "PUT", path: d + "/points/payload", body: `{"payload": {"City": "Not Berlin"}, "filter": {"must": [{"key": "City", "match": {"value": "Berlin"}}]}}`}.run(t, c)
+	r := c.do("PUT", d+"/points/payload", `{"payload": {"City": "Not London"}, "filter": {"must": [{"key": "City", "match": {"value": "London"}}]}}`)
+	r.wantError(t, 429, "Rate limiting exceeded: Write rate limit exceeded: Operation requires 5 tokens but only 2.0 were available. Retry after")
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After %q, want the seconds to wait", ra)
+	}
+	// test_query_full.py: a missing lookup_from collection, at the root or
+	// in a prefetch, has Qdrant's own text.
+	for _, body := range []string{
+		`{"query": {"recommend": {"positive": [1], "negative": [2]}}, "lookup_from": {"collection": "non-existing-collection", "vector": "other"}}`,
+		`{"prefetch": [{"query": {"recommend": {"positive": [1]}}, "lookup_from": {"collection": "non-existing-collection", "vector": "other"}}], "query": {"fusion": "rrf"}}`,
+	} {
+		c.do("POST", d+"/points/query", body).wantError(t, 404, "Not found: Collection non-existing-collection not found")
+	}
+	c.do("POST", d+"/points/query/groups", `{"query": {"recommend": {"positive": [1]}}, "group_by": "city", "lookup_from": {"collection": "nope"}}`).wantError(t, 404, "Not found: Collection nope not found")
+	// Selection by ids still costs one token per id.
+	step{method: "POST", path: d + "/points/payload", body: `{"payload": {"a": 1}, "points": [1]}`}.run(t, c)
+	c.do("POST", d+"/points/payload", `{"payload": {"a": 1}, "points": [1, 2]}`).wantError(t, 429, "Operation requires 2 tokens but only 1.0 were available")
+}
+
+// TestQdrantSuiteMultiRecommend covers test_recommendation_multivector.py
+// and test_sparse_vector_persistence.py: recommendations on a multi-vector
+// (Qdrant's average_vector searches with the positive examples' rows
+// followed by the negated rows of the negative ones; best_score and
+// sum_scores compare every example by MaxSim), and the texts of a create
+// request whose sparse vector names are empty or taken by a dense vector.
+func TestQdrantSuiteMultiRecommend(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	d := "/collections/q5multireco"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}`}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": [[-1, 1], [-2, 2], [-3, 3]]},
+		{"id": 2, "vector": [[-1.5, 1.5], [-2.5, 2.5], [-3.5, 3.5]]},
+		{"id": 3, "vector": [[-1.7, 1.7], [-2.7, 2.7], [-3.7, 3.7]]}]}`}.run(t, c)
+	// MaxSim to [1, 2]: 3, 3.5, 3.7; to [4, 3]: -1, -1.5, -1.7.
+	avg := wantScores(map[int]float64{1: 6, 2: 7, 3: 7.4})
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[[1, 2]]], "negative": [[4, 3]]}}}`, check: avg}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": [[1, 2], [-4, -3]]}`, check: avg}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[1, 2]], "strategy": "average_vector"}}}`,
+		check: wantScores(map[int]float64{1: 3, 2: 3.5, 3: 3.7})}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[1, 2]], "negative": [[4, 3]], "strategy": "sum_scores"}}}`,
+		check: wantScores(map[int]float64{1: 4, 2: 5, 3: 5.4})}.run(t, c)
+	sig := func(x float64) float64 { return 0.5 * (x/(1+math.Abs(x)) + 1) }
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"negative": [[1, 2]], "strategy": "best_score"}}}`,
+		check: wantScores(map[int]float64{1: -sig(3), 2: -sig(3.5), 3: -sig(3.7)})}.run(t, c)
+	// A positive that beats every negative scores sigmoid(s+).
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[1, 2]], "negative": [[4, 3]], "strategy": "best_score"}}}`,
+		check: wantScores(map[int]float64{1: sig(3), 2: sig(3.5), 3: sig(3.7)})}.run(t, c)
+	// Point ids as examples: the point's multi-vector, the point excluded.
+	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [3], "strategy": "best_score"}}}`, check: wantIDs(2, 1)}.run(t, c)
+	// The legacy route and the suite's refusals.
+	step{method: "POST", path: d + "/points/recommend", body: `{"negative": [[1, 2]], "strategy": "best_score", "limit": 5}`, legacy: "ScoredPoint", check: wantIDs(1, 2, 3)}.run(t, c)
+	c.do("POST", d+"/points/recommend", `{"positive": [[]], "limit": 2}`).wantError(t, 400, "Vector dimension error: expected dim: 2, got 0")
+	c.do("POST", d+"/points/recommend", `{"positive": [], "strategy": "best_score", "limit": 2}`).wantError(t, 400, "")
+	c.do("POST", d+"/points/query", `{"query": {"context": [{"positive": [1, 2], "negative": [2, 1]}]}}`).wantError(t, 400, "not supported by this server")
+
+	c.do("PUT", "/collections/q5names", `{"vectors": {"image": {"size": 2, "distance": "Euclid"}}, "sparse_vectors": {"image": {}}}`).wantError(t, 400,
+		"Wrong input: Dense and sparse vector names must be unique - duplicate found with 'image'")
+	c.do("PUT", "/collections/q5names", `{"vectors": {"size": 2, "distance": "Euclid"}, "sparse_vectors": {"": {}}}`).wantError(t, 400,
+		"Wrong input: Sparse vector name cannot be empty")
+	c.do("PUT", "/collections/q5names", `{"sparse_vectors": {"": {}}}`).wantError(t, 400, "Wrong input: Sparse vector name cannot be empty")
+}
+
+// TestQdrantSuiteReadCosts covers the newest test_strictmode.py's read
+// rate limiting (a retrieve costs a token per id, a scroll one plus one
+// per filter condition, a recommendation one per example; a request
+// costing more than the whole limit is refused outright) and its
+// max_query_limit on a distance matrix (sample × limit pairs).
+func TestQdrantSuiteReadCosts(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	d := "/collections/q5reads"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot"}}`}.run(t, c)
+	var pts []string
+	for i := 1; i <= 10; i++ {
+		pts = append(pts, fmt.Sprintf(`{"id": %d, "vector": [0.%d, 0.2, 0.3, 0.4], "payload": {"price": %d}}`, i, i%10, i))
+	}
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [` + strings.Join(pts, ",") + `]}`}.run(t, c)
+	limit := func(n int) {
+		t.Helper()
+		step{method: "PATCH", path: d, body: fmt.Sprintf(`{"strict_mode_config": {"enabled": true, "read_rate_limit": %d}}`, n)}.run(t, c)
+	}
+	tooLarge := "Rate limiting exceeded: Read rate limit exceeded, request larger than rate limiter capacity, please try to split your request"
+
+	limit(4)
+	c.do("POST", d+"/points", `{"ids": [1, 2, 3, 4, 5]}`).wantError(t, 429, tooLarge)
+	step{method: "POST", path: d + "/points", body: `{"ids": [1, 2, 3, 4]}`}.run(t, c)
+	c.do("POST", d+"/points", `{"ids": [1, 2, 3, 4]}`).wantError(t, 429, "Read rate limit exceeded: Operation requires 4 tokens but only 0.0 were available")
+	c.do("POST", d+"/points/recommend", `{"positive": [1, 2, 3, 4, 5], "strategy": "best_score", "limit": 10}`).wantError(t, 429, tooLarge)
+	c.do("POST", d+"/points/query", `{"query": {"recommend": {"positive": [1, 2, 3], "negative": [4, 5]}}}`).wantError(t, 429, tooLarge)
+
+	limit(10)
+	conds := func(n int) string {
+		var cs []string
+		for i := 0; i < n; i++ {
+			cs = append(cs, fmt.Sprintf(`{"key": "price", "match": {"value": %d}}`, i))
+		}
+		return `{"filter": {"must": [` + strings.Join(cs, ",") + `]}}`
+	}
+	c.do("POST", d+"/points/scroll", conds(11)).wantError(t, 429, tooLarge)
+	step{method: "POST", path: d + "/points/scroll", body: conds(6)}.run(t, c)
+	c.do("POST", d+"/points/scroll", conds(6)).wantError(t, 429, "Read rate limit exceeded: Operation requires 7 tokens")
+
+	step{method: "PATCH", path: d, body: `{"strict_mode_config": {"enabled": true, "read_rate_limit": 1000, "max_query_limit": 15}}`}.run(t, c)
+	c.do("POST", d+"/points/search/matrix/pairs", `{"sample": 10, "limit": 2}`).wantError(t, 400, `Limit exceeded 20 > 15 for "limit"`)
+	c.do("POST", d+"/points/search/matrix/offsets", `{"sample": 6, "limit": 3}`).wantError(t, 400, `Limit exceeded 18 > 15`)
+	c.do("POST", d+"/points/search/matrix/offsets", `{"sample": 16}`).wantError(t, 400, `Limit exceeded 16 > 15`)
+	step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{"sample": 5, "limit": 3}`}.run(t, c)
+	step{method: "POST", path: d + "/points/search/matrix/offsets", body: `{}`}.run(t, c)
+}
+
+// TestQdrantSuiteMemoryPlacement covers test_memory_placement.py: Qdrant
+// 1.19's memory placements on REST, echoed as given in the collection info
+// and translated into the on_disk flags Shoal's storage follows (cold is
+// on disk; pinned refused for dense vectors and payloads, with a 422).
+func TestQdrantSuiteMemoryPlacement(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	d := "/collections/q5memory"
+	step{method: "PUT", path: d, body: `{"vectors": {"size": 4, "distance": "Dot", "memory": "cached", "hnsw_config": {"memory": "cold"},
+		"quantization_config": {"scalar": {"type": "int8", "memory": "pinned"}}},
+		"sparse_vectors": {"sparse": {"index": {"memory": "cold"}}}, "payload": {"memory": "cached"}}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"memory":"cached"`, `"hnsw_config":{"on_disk":true,"memory":"cold"}`,
+		`"index":{"on_disk":true,"memory":"cold"}`, `"on_disk_payload":false,"payload":{"memory":"cached"}`)}.run(t, c)
+	step{method: "PUT", path: d + "/index?wait=true", body: `{"field_name": "keyword_field", "field_schema": {"type": "keyword", "memory": "cold"}}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"keyword_field":{"data_type":"keyword","params":{"memory":"cold"`)}.run(t, c)
+
+	// A PATCH moves the vectors and the payload, and keeps the placement.
+	step{method: "PATCH", path: d, body: `{"vectors": {"": {"memory": "cold"}}, "params": {"payload": {"memory": "cold"}}}`}.run(t, c)
+	step{method: "GET", path: d, check: wantContains(`"on_disk":true,"memory":"cold"`, `"on_disk_payload":true,"payload":{"memory":"cold"}`)}.run(t, c)
+	step{method: "PUT", path: d + "/points?wait=true", body: `{"points": [{"id": 1, "vector": [1, 2, 3, 4]}]}`}.run(t, c)
+	step{method: "POST", path: d + "/points/query", body: `{"query": [1, 0, 0, 0]}`, check: wantIDs(1)}.run(t, c)
+
+	c.do("PATCH", d, `{"vectors": {"": {"memory": "pinned"}}}`).wantError(t, 422, "Validation error in JSON body: [vectors.memory: the pinned placement is not supported")
+	c.do("PUT", "/collections/q5pinned", `{"vectors": {"size": 4, "distance": "Dot", "memory": "pinned"}}`).wantError(t, 422, "[vectors.memory: the pinned placement")
+	c.do("PUT", "/collections/q5pinned", `{"vectors": {"size": 4, "distance": "Dot"}, "payload": {"memory": "pinned"}}`).wantError(t, 422, "[payload.memory: the pinned placement")
+	c.do("PUT", "/collections/q5pinned", `{"vectors": {"size": 4, "distance": "Dot", "memory": "warm"}}`).wantError(t, 400, "unknown variant `warm`")
+	// Without placements, none is reported.
+	step{method: "PUT", path: "/collections/q5plain", body: `{"vectors": {"size": 4, "distance": "Dot", "on_disk": true}}`}.run(t, c)
+	r := step{method: "GET", path: "/collections/q5plain"}.run(t, c)
+	if strings.Contains(string(r), `"memory"`) || strings.Contains(string(r), `"payload":{`) {
+		t.Errorf("collection without placements reports some: %s", r)
+	}
+}
+
+// TestQdrantSuiteTelemetrySegments covers test_service.py's
+// test_telemetry_detail at details level 4 and more: each local shard
+// reports one segment (Shoal's shard is one storage unit) with the
+// shard's counts, its vectors' configuration and a uuid that stays the
+// same; level 3 reports none.
+func TestQdrantSuiteTelemetrySegments(t *testing.T) {
+	c := newRealServer(t, Options{}, auth.Options{})
+	step{method: "PUT", path: "/collections/tseg", body: `{"vectors": {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 3, "distance": "Euclid", "datatype": "uint8", "on_disk": true},
+		"m": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}, "on_disk_payload": true}`}.run(t, c)
+	step{method: "PUT", path: "/collections/tseg/points?wait=true", body: `{"points": [
+		{"id": 1, "vector": {"a": [1, 0], "b": [1, 2, 3]}, "payload": {"k": "x"}},
+		{"id": 2, "vector": {"a": [0, 1], "m": [[1, 0], [0, 1]]}},
+		{"id": 3, "vector": {}}]}`}.run(t, c)
+	step{method: "PUT", path: "/collections/tseg/index?wait=true", body: `{"field_name": "k", "field_schema": "keyword"}`}.run(t, c)
+	type segment struct {
+		Info struct {
+			UUID             string                     `json:"uuid"`
+			SegmentType      string                     `json:"segment_type"`
+			NumPoints        uint64                     `json:"num_points"`
+			NumVectors       uint64                     `json:"num_vectors"`
+			VectorsSizeBytes uint64                     `json:"vectors_size_bytes"`
+			IndexSchema      map[string]json.RawMessage `json:"index_schema"`
+			VectorData       map[string]struct {
+				NumVectors uint64 `json:"num_vectors"`
+			} `json:"vector_data"`
+		} `json:"info"`
+		Config struct {
+			VectorData map[string]struct {
+				StorageType string `json:"storage_type"`
+				Index       struct {
+					Type string `json:"type"`
+				} `json:"index"`
+			} `json:"vector_data"`
+			PayloadStorageType struct {
+				Type string `json:"type"`
+			} `json:"payload_storage_type"`
+		} `json:"config"`
+	}
+	read := func(level string) []segment {
+		t.Helper()
+		res := step{method: "GET", path: "/telemetry?details_level=" + level}.run(t, c)
+		var r struct {
+			Collections struct {
+				Collections []struct {
+					Shards []struct {
+						Local map[string]json.RawMessage `json:"local"`
+					} `json:"shards"`
+				} `json:"collections"`
+			} `json:"collections"`
+		}
+		if err := json.Unmarshal(res, &r); err != nil || len(r.Collections.Collections) != 1 || len(r.Collections.Collections[0].Shards) != 1 {
+			t.Fatalf("telemetry %s: %s (%v)", level, res, err)
+		}
+		raw, ok := r.Collections.Collections[0].Shards[0].Local["segments"]
+		if !ok {
+			return nil
+		}
+		var segs []segment
+		if err := json.Unmarshal(raw, &segs); err != nil {
+			t.Fatal(err)
+		}
+		return segs
+	}
+	if segs := read("3"); segs != nil {
+		t.Errorf("level 3 reports segments: %+v", segs)
+	}
+	segs := read("4")
+	if len(segs) != 1 {
+		t.Fatalf("level 4: %d segments, want 1", len(segs))
+	}
+	s := segs[0].Info
+	// a: 2 vectors × 2 × 4 bytes; b: 1 × 3 × 1 (uint8); m: one point's
+	// multi-vector, counted once and not in the bytes.
+	if s.NumPoints != 3 || s.NumVectors != 4 || s.VectorsSizeBytes != 16+3 || s.VectorData["a"].NumVectors != 2 || s.VectorData["m"].NumVectors != 1 {
+		t.Errorf("segment info %+v", s)
+	}
+	if _, ok := s.IndexSchema["k"]; !ok || s.SegmentType == "" {
+		t.Errorf("segment info %+v", s)
+	}
+	cf := segs[0].Config
+	if cf.VectorData["a"].StorageType != "Memory" || cf.VectorData["b"].StorageType != "Mmap" || cf.VectorData["a"].Index.Type != "hnsw" ||
+		cf.VectorData["m"].Index.Type != "plain" || cf.PayloadStorageType.Type != "mmap" {
+		t.Errorf("segment config %+v", cf)
+	}
+	if again := read("10"); len(again) != 1 || again[0].Info.UUID != s.UUID || s.UUID == "" {
+		t.Errorf("segment uuid %q, then %+v", s.UUID, again)
+	}
 }

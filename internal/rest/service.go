@@ -1,11 +1,13 @@
 package rest
 
 import (
+	"fmt"
 	"net/http"
 	"runtime"
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -125,8 +127,60 @@ type localShardTelemetry struct {
 	PayloadsSizeBytes    *uint64            `json:"payloads_size_bytes"`
 	NumPoints            *uint64            `json:"num_points"`
 	NumVectors           *uint64            `json:"num_vectors"`
+	Segments             []segmentTelemetry `json:"segments,omitempty"` // from details level 4
 	Optimizations        optimizerTelemetry `json:"optimizations"`
 	AsyncScorer          *bool              `json:"async_scorer"`
+}
+
+// segmentTelemetry is the spec's SegmentTelemetry. A Shoal shard has no
+// segments: its storage is one unit (a Pebble store with the in-memory
+// vectors, graphs and payload indexes), reported as the shard's one
+// segment. Counts are the shard's (a multi-vector counts once per point);
+// vectors_size_bytes is the element bytes of the live dense vectors
+// (multi-vector rows are not counted); payload, RAM and disk sizes are not
+// measured (0); no deleted vectors are reported (deleted points leave
+// nothing searchable) and no index search statistics are kept.
+type segmentTelemetry struct {
+	Info                segmentInfo   `json:"info"`
+	Config              segmentConfig `json:"config"`
+	VectorIndexSearches []any         `json:"vector_index_searches"`
+	PayloadFieldIndices []any         `json:"payload_field_indices"`
+}
+
+type segmentInfo struct {
+	UUID              string                          `json:"uuid"`
+	SegmentType       string                          `json:"segment_type"`
+	NumVectors        uint64                          `json:"num_vectors"`
+	NumPoints         uint64                          `json:"num_points"`
+	NumIndexedVectors uint64                          `json:"num_indexed_vectors"`
+	NumDeletedVectors uint64                          `json:"num_deleted_vectors"`
+	VectorsSizeBytes  uint64                          `json:"vectors_size_bytes"`
+	PayloadsSizeBytes uint64                          `json:"payloads_size_bytes"`
+	RAMUsageBytes     uint64                          `json:"ram_usage_bytes"`
+	DiskUsageBytes    uint64                          `json:"disk_usage_bytes"`
+	IsAppendable      bool                            `json:"is_appendable"`
+	IndexSchema       map[string]api.PayloadIndexInfo `json:"index_schema"`
+	VectorData        map[string]vectorDataInfo       `json:"vector_data"`
+}
+
+type vectorDataInfo struct {
+	NumVectors        uint64 `json:"num_vectors"`
+	NumIndexedVectors uint64 `json:"num_indexed_vectors"`
+	NumDeletedVectors uint64 `json:"num_deleted_vectors"`
+}
+
+type segmentConfig struct {
+	VectorData         map[string]vectorDataConfig `json:"vector_data"`
+	PayloadStorageType map[string]string           `json:"payload_storage_type"`
+}
+
+type vectorDataConfig struct {
+	Size              int                    `json:"size"`
+	Distance          api.Distance           `json:"distance"`
+	StorageType       string                 `json:"storage_type"`
+	Index             map[string]any         `json:"index"`
+	Datatype          *string                `json:"datatype,omitempty"`
+	MultivectorConfig *api.MultiVectorConfig `json:"multivector_config,omitempty"`
 }
 
 // optimizerTelemetry is the spec's OptimizerTelemetry: the indexers'
@@ -246,6 +300,13 @@ func (h *Handler) telemetryData(w http.ResponseWriter, r *http.Request) (any, er
 			ct.Shards = shardSummaries(c)
 			ct.Transfers, ct.Resharding = []any{}, []any{}
 		}
+		if level >= 4 {
+			for i := range ct.Shards {
+				if st, ok := c.LocalShards[i]; ok && ct.Shards[i].Local != nil {
+					ct.Shards[i].Local.Segments = []segmentTelemetry{shardSegment(c.Name, i, st, &info.Config)}
+				}
+			}
+		}
 		out.Collections.Collections = append(out.Collections.Collections, ct)
 	}
 	return out, nil
@@ -256,6 +317,64 @@ func (h *Handler) appVersion() string {
 		return h.version
 	}
 	return api.QdrantVersion
+}
+
+// shardSegment describes local shard id of collection as its one segment
+// (see segmentTelemetry); the uuid is derived from the collection name and
+// shard id, so it stays the same between calls.
+func shardSegment(collection string, id int, st service.ShardTelemetry, cfg *api.CollectionConfig) segmentTelemetry {
+	info := segmentInfo{
+		UUID:         uuid.NewSHA1(uuid.NameSpaceURL, []byte(fmt.Sprintf("shoal:collection/%s/shard/%d", collection, id))).String(),
+		SegmentType:  "plain",
+		NumPoints:    st.Points,
+		IsAppendable: true,
+		IndexSchema:  st.PayloadSchema,
+		VectorData:   map[string]vectorDataInfo{},
+	}
+	if info.IndexSchema == nil {
+		info.IndexSchema = map[string]api.PayloadIndexInfo{}
+	}
+	conf := segmentConfig{VectorData: map[string]vectorDataConfig{}, PayloadStorageType: map[string]string{"type": "in_ram_mmap"}}
+	if cfg.Params.OnDiskPayload {
+		conf.PayloadStorageType["type"] = "mmap"
+	}
+	for name, p := range cfg.Params.Vectors {
+		n, indexed := st.Vectors[name], st.Indexed[name]
+		if p.MultivectorConfig != nil {
+			n = st.Multi[name]
+		}
+		info.NumVectors += n
+		info.NumIndexedVectors += indexed
+		info.VectorData[name] = vectorDataInfo{NumVectors: n, NumIndexedVectors: indexed}
+		elem := uint64(4)
+		if p.Datatype != nil {
+			switch *p.Datatype {
+			case "float16":
+				elem = 2
+			case "uint8":
+				elem = 1
+			}
+		}
+		if p.MultivectorConfig == nil {
+			info.VectorsSizeBytes += n * uint64(p.Size) * elem
+		}
+		storage := "Memory"
+		if p.OnDisk != nil && *p.OnDisk {
+			storage = "Mmap"
+		}
+		vc := vectorDataConfig{Size: p.Size, Distance: p.Distance, StorageType: storage, Datatype: p.Datatype, MultivectorConfig: p.MultivectorConfig,
+			Index: map[string]any{"type": "plain", "options": map[string]any{}}}
+		if p.MultivectorConfig == nil {
+			// Dense vectors have an HNSW graph (multi-vectors are scored
+			// exactly).
+			vc.Index = map[string]any{"type": "hnsw", "options": p.HnswConfig.Apply(cfg.HnswConfig)}
+		}
+		conf.VectorData[name] = vc
+	}
+	if info.NumIndexedVectors > 0 {
+		info.SegmentType = "indexed"
+	}
+	return segmentTelemetry{Info: info, Config: conf, VectorIndexSearches: []any{}, PayloadFieldIndices: []any{}}
 }
 
 // shardSummaries describes a collection's local shards. Point and vector

@@ -126,4 +126,16 @@ type CollectionTelemetry struct {
 	// RunningOptimizations counts the background indexers with work (one
 	// per shard and vector name).
 	RunningOptimizations int
+	// LocalShards are the statistics of the shards this node holds, by
+	// shard id.
+	LocalShards map[int]ShardTelemetry
+}
+
+// ShardTelemetry is one local shard's statistics.
+type ShardTelemetry struct {
+	Points        uint64
+	Vectors       map[string]uint64 // points holding each dense vector name
+	Multi         map[string]uint64 // points holding each multi-vector name
+	Indexed       map[string]uint64 // vectors in each dense vector name's graph
+	PayloadSchema map[string]api.PayloadIndexInfo
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -130,6 +132,9 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 		if err := validateVectorParams(name, p); err != nil {
 			return cfg, err
 		}
+		if err := applyVectorMemory(name, &p); err != nil {
+			return cfg, err
+		}
 		dt := "float32"
 		if p.Datatype != nil {
 			dt = strings.ToLower(*p.Datatype)
@@ -157,6 +162,15 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 	onDisk := def.OnDiskPayload
 	if req.OnDiskPayload != nil {
 		onDisk = *req.OnDiskPayload
+	}
+	if req.Payload != nil {
+		v, err := memoryOnDisk("payload.memory", req.Payload.Memory, payloadOnDisk)
+		if err != nil {
+			return cfg, err
+		}
+		if v != nil {
+			onDisk = *v
+		}
 	}
 	hnsw := req.HnswConfig.Apply(def.Hnsw)
 	if err := validateHnsw(hnsw); err != nil {
@@ -188,7 +202,7 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 	method := "auto"
 	cfg = api.CollectionConfig{
 		Params: api.CollectionParams{Vectors: vectors, ShardNumber: shards, ShardingMethod: &method,
-			ReplicationFactor: rf, WriteConsistencyFactor: wcf, OnDiskPayload: onDisk, SparseVectors: sparse},
+			ReplicationFactor: rf, WriteConsistencyFactor: wcf, OnDiskPayload: onDisk, Payload: req.Payload, SparseVectors: sparse},
 		HnswConfig:         hnsw,
 		OptimizerConfig:    opt,
 		WalConfig:          wal,
@@ -257,13 +271,20 @@ func resolveSparse(cfg api.SparseVectorsConfig, dense api.VectorsConfig) (api.Sp
 	if len(cfg) == 0 {
 		return nil, nil
 	}
+	// Qdrant's order and texts: an empty name first, then a name that a
+	// dense vector has too.
+	if _, empty := cfg[""]; empty {
+		return nil, api.ErrBadInput("Sparse vector name cannot be empty")
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg)) {
+		if _, clash := dense[name]; clash {
+			return nil, api.ErrBadInput("Dense and sparse vector names must be unique - duplicate found with '%s'", name)
+		}
+	}
 	out := make(api.SparseVectorsConfig, len(cfg))
 	for name, p := range cfg {
-		if name == "" {
-			return nil, api.ErrBadInput("sparse vector names must not be empty")
-		}
-		if _, clash := dense[name]; clash {
-			return nil, api.ErrBadInput("vector name %q is used by both a dense and a sparse vector", name)
+		if err := applySparseMemory(name, &p); err != nil {
+			return nil, err
 		}
 		if err := validateSparseParams(name, p); err != nil {
 			return nil, err
@@ -498,7 +519,13 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 				if d.Index.Datatype != nil {
 					idx.Datatype = d.Index.Datatype
 				}
+				if d.Index.Memory != nil {
+					idx.Memory = d.Index.Memory
+				}
 				p.Index = &idx
+				if err := applySparseMemory(name, &p); err != nil {
+					return cfg, err
+				}
 			}
 			if err := validateSparseParams(name, p); err != nil {
 				return cfg, err
@@ -523,7 +550,10 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 					base := p.HnswConfig.Apply(cfg.HnswConfig)
 					h := d.HnswConfig.Apply(base)
 					merged = api.HnswConfigDiff{M: &h.M, EfConstruct: &h.EfConstruct, FullScanThreshold: &h.FullScanThreshold,
-						MaxIndexingThreads: &h.MaxIndexingThreads, OnDisk: h.OnDisk, PayloadM: h.PayloadM}
+						MaxIndexingThreads: &h.MaxIndexingThreads, OnDisk: h.OnDisk, PayloadM: h.PayloadM, Memory: p.HnswConfig.Memory}
+					if d.HnswConfig.Memory != nil {
+						merged.Memory = d.HnswConfig.Memory
+					}
 				}
 				if err := validateHnsw(merged.Apply(cfg.HnswConfig)); err != nil {
 					return cfg, err
@@ -532,6 +562,12 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 			}
 			if d.OnDisk != nil {
 				p.OnDisk = d.OnDisk
+			}
+			if d.Memory != nil {
+				p.Memory = d.Memory
+			}
+			if err := applyVectorMemory(name, &p); err != nil {
+				return cfg, err
 			}
 			if api.IsQuantizationDisabled(d.QuantizationConfig) {
 				p.QuantizationConfig = nil
@@ -572,6 +608,14 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 		}
 		if v := req.Params.OnDiskPayload; v != nil {
 			out.Params.OnDiskPayload = *v
+		}
+		if pp := req.Params.Payload; pp != nil && pp.Memory != nil {
+			v, err := memoryOnDisk("params.payload.memory", pp.Memory, payloadOnDisk)
+			if err != nil {
+				return cfg, err
+			}
+			out.Params.OnDiskPayload = *v
+			out.Params.Payload = &api.PayloadStorageParams{Memory: pp.Memory}
 		}
 	}
 	if req.HnswConfig != nil {
@@ -838,4 +882,102 @@ func (s *Service) indexResult(_ int, wp api.WriteParams) *api.UpdateResult {
 		st = api.UpdateCompleted
 	}
 	return &api.UpdateResult{OperationID: &id, Status: st}
+}
+
+// The memory placements of Qdrant 1.19 (api.MemoryCold, MemoryCached,
+// MemoryPinned) replace the on_disk flags. Shoal keeps a placement as
+// given (collection info echoes it) and translates it into the flag that
+// its storage follows, by Qdrant's own defaults: cold is on disk; cached
+// is in memory for vectors, graphs and payloads but on disk (page cache)
+// for a sparse index; pinned is in memory, and refused for dense vectors
+// and payloads, whose storage has no heap variant in Qdrant. A placement
+// overrides an on_disk flag sent alongside. gRPC's placements take the
+// same tables (grpcapi).
+var (
+	vectorOnDisk  = map[string]bool{api.MemoryCold: true, api.MemoryCached: false}
+	hnswOnDisk    = map[string]bool{api.MemoryCold: true, api.MemoryCached: false, api.MemoryPinned: false}
+	sparseOnDisk  = map[string]bool{api.MemoryCold: true, api.MemoryCached: true, api.MemoryPinned: false}
+	payloadOnDisk = map[string]bool{api.MemoryCold: true, api.MemoryCached: false}
+)
+
+// Storage kinds of MemoryOnDisk.
+const (
+	StorageVectors = "vectors"
+	StorageHNSW    = "hnsw"
+	StorageSparse  = "sparse"
+	StoragePayload = "payload"
+)
+
+// MemoryOnDisk is the one translation of a memory placement into the
+// on_disk flag of a storage kind (StorageVectors, ...), for the gRPC
+// adapter, which keeps only the flag; see memoryOnDisk for the errors.
+func MemoryOnDisk(field, kind string, m *string) (*bool, error) {
+	table := map[string]map[string]bool{StorageVectors: vectorOnDisk, StorageHNSW: hnswOnDisk, StorageSparse: sparseOnDisk, StoragePayload: payloadOnDisk}[kind]
+	if table == nil {
+		return nil, fmt.Errorf("service: unknown storage kind %q", kind)
+	}
+	return memoryOnDisk(field, m, table)
+}
+
+// memoryOnDisk returns the on_disk flag of placement m by table (nil when
+// m is), or Qdrant's errors: an unknown placement is a format error, one
+// the table lacks (pinned dense vectors or payloads) a 422 naming it.
+func memoryOnDisk(field string, m *string, table map[string]bool) (*bool, error) {
+	if m == nil {
+		return nil, nil
+	}
+	switch *m {
+	case api.MemoryCold, api.MemoryCached, api.MemoryPinned:
+	default:
+		return nil, api.ErrBadInput("Format error in JSON body: unknown variant `%s`, expected one of `cold`, `cached`, `pinned` at %s", *m, field)
+	}
+	v, ok := table[*m]
+	if !ok {
+		return nil, api.ErrBodyValidation(field, "the %s placement is not supported for this storage, use cold or cached", *m)
+	}
+	return &v, nil
+}
+
+// applyVectorMemory translates the placements of a dense vector and its
+// graph into their on_disk flags (vectors.NAME.memory, ...hnsw_config.memory).
+func applyVectorMemory(name string, p *api.VectorParams) error {
+	field := "vectors." + name + "."
+	if name == "" {
+		field = "vectors."
+	}
+	v, err := memoryOnDisk(field+"memory", p.Memory, vectorOnDisk)
+	if err != nil {
+		return err
+	}
+	if v != nil {
+		p.OnDisk = v
+	}
+	if h := p.HnswConfig; h != nil {
+		v, err := memoryOnDisk(field+"hnsw_config.memory", h.Memory, hnswOnDisk)
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			hc := *h
+			hc.OnDisk = v
+			p.HnswConfig = &hc
+		}
+	}
+	return nil
+}
+
+// applySparseMemory translates the placement of a sparse vector's index
+// into its on_disk flag (sparse_vectors.NAME.index.memory).
+func applySparseMemory(name string, p *api.SparseVectorParams) error {
+	if p.Index == nil {
+		return nil
+	}
+	v, err := memoryOnDisk("sparse_vectors."+name+".index.memory", p.Index.Memory, sparseOnDisk)
+	if err != nil || v == nil {
+		return err
+	}
+	idx := *p.Index
+	idx.OnDisk = v
+	p.Index = &idx
+	return nil
 }

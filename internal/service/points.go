@@ -173,7 +173,7 @@ func (s *Service) write(ctx context.Context, collection string, ops []api.Update
 		if err := s.checkBatch(total, "points"); err != nil {
 			return nil, err
 		}
-		if err := s.checkStrict(c, wp.TimeoutSeconds, true, writeCost(ops), s.writeChecks(ops)); err != nil {
+		if err := s.checkStrict(c, wp.TimeoutSeconds, true, writeRateCost(ctx, c, ops), s.writeChecks(ops)); err != nil {
 			return nil, err
 		}
 		return c.UpdateBatch(ctx, ops, wp.Wait)
@@ -259,7 +259,7 @@ func (s *Service) GetPoints(ctx context.Context, collection string, req *api.Get
 	if err := s.checkBatch(len(req.IDs), "point ids"); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, 1, nil, func(ctx context.Context, c *coll.Collection) ([]api.Record, error) {
+	return withRead(s, ctx, collection, rp, retrieveCost(req.IDs), nil, func(ctx context.Context, c *coll.Collection) ([]api.Record, error) {
 		wp := req.WithPayload
 		if wp == nil {
 			wp = api.PayloadAll
@@ -277,7 +277,7 @@ func (s *Service) Scroll(ctx context.Context, collection string, req *api.Scroll
 		return nil, err
 	}
 	saturate(req.Limit)
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Limit, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
+	return withRead(s, ctx, collection, rp, scrollCost(req.Filter), s.limitFilterChecks(req.Limit, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*api.ScrollResult, error) {
 		if err := s.fitLimit(ctx, c, "limit", req.Limit); err != nil {
 			return nil, err
 		}
@@ -349,7 +349,21 @@ func (s *Service) matrix(ctx context.Context, collection string, req *api.Search
 		return nil, err
 	}
 	saturate(req.Limit)
-	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(req.Sample, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
+	// Strict mode's max_query_limit bounds sample × limit as given, as
+	// Qdrant checks it ("Limit exceeded 20 > 15"): an omitted factor
+	// counts as 1, and a request giving neither is not checked (Qdrant
+	// declined to count the defaults, qdrant/qdrant#10518).
+	var pairs *int
+	if req.Sample != nil || req.Limit != nil {
+		n := 1
+		for _, f := range []*int{req.Sample, req.Limit} {
+			if f != nil {
+				n *= *f
+			}
+		}
+		pairs = &n
+	}
+	return withRead(s, ctx, collection, rp, 1, s.limitFilterChecks(pairs, req.Filter, false), func(ctx context.Context, c *coll.Collection) (*coll.Matrix, error) {
 		if err := s.fitLimit(ctx, c, "limit", req.Limit); err != nil {
 			return nil, err
 		}

@@ -151,7 +151,7 @@ func (s *Service) Query(ctx context.Context, collection string, req *api.QueryRe
 	if err := s.checkLookups(ctx, req.LookupFrom, req.Prefetch); err != nil {
 		return nil, err
 	}
-	return withRead(s, ctx, collection, rp, 1, s.queryChecks(req), func(ctx context.Context, c *coll.Collection) (*api.QueryResponse, error) {
+	return withRead(s, ctx, collection, rp, queryCost(req), s.queryChecks(req), func(ctx context.Context, c *coll.Collection) (*api.QueryResponse, error) {
 		if err := s.fitLimits(ctx, c, req); err != nil {
 			return nil, err
 		}
@@ -188,7 +188,7 @@ func (s *Service) queryBatch(ctx context.Context, collection string, reqs []api.
 			return nil, err
 		}
 	}
-	return withRead(s, ctx, collection, rp, max(len(reqs), 1), s.batchChecks(reqs), func(ctx context.Context, c *coll.Collection) ([][]api.ScoredPoint, error) {
+	return withRead(s, ctx, collection, rp, batchCost(reqs), s.batchChecks(reqs), func(ctx context.Context, c *coll.Collection) ([][]api.ScoredPoint, error) {
 		for i := range reqs {
 			if err := s.fitLimits(ctx, c, &reqs[i]); err != nil {
 				return nil, err
@@ -229,6 +229,11 @@ func (s *Service) checkLookups(ctx context.Context, lookup *api.LookupFrom, pref
 	if lookup != nil && lookup.Collection != "" {
 		_, release, err := s.resolver(ctx, lookup.Collection)
 		if err != nil {
+			if api.KindOf(err) == api.KindNotFound {
+				// Qdrant's text for a missing lookup_from collection
+				// differs from its route's "doesn't exist!".
+				return api.ErrNotFound("Collection %s not found", lookup.Collection)
+			}
 			return err
 		}
 		release()

@@ -683,10 +683,14 @@ func (s *Service) Telemetry(ctx context.Context) (*Telemetry, error) {
 			continue
 		}
 		cs := c.Stats()
+		local := map[int]ShardTelemetry{}
+		for id, ss := range c.LocalShardStats() {
+			local[id] = ShardTelemetry{Points: ss.Points, Vectors: ss.Vectors, Multi: ss.Multi, Indexed: ss.Indexed, PayloadSchema: ss.PayloadSchema}
+		}
 		release()
 		ct := CollectionTelemetry{Name: name, Status: cs.Status, Points: cs.Points, IndexedVectors: cs.IndexedVectors,
 			Shards: c.Shards(), Vectors: map[string]int{}, PendingOptimization: cs.PendingIndex,
-			VectorCounts: cs.Vectors, RunningOptimizations: cs.Indexing}
+			VectorCounts: cs.Vectors, RunningOptimizations: cs.Indexing, LocalShards: local}
 		if m, ok := st.Collections[name]; ok {
 			for vn, p := range m.Config.Params.Vectors {
 				ct.Vectors[vn] = p.Size

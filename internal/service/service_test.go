@@ -91,7 +91,7 @@ func TestCreateCollectionValidation(t *testing.T) {
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot, Datatype: ptr("int8")}}}, "unknown variant `int8`"},
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceCosine, Datatype: ptr("uint8")}}}, "uint8 with Cosine"},
 		{&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceCosine, Datatype: ptr("uint8"), MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}}}}, "uint8 with Cosine"},
-		{&api.CreateCollection{Vectors: vec, SparseVectors: api.SparseVectorsConfig{"": {}}}, "sparse vector names must not be empty"},
+		{&api.CreateCollection{Vectors: vec, SparseVectors: api.SparseVectorsConfig{"": {}}}, "Wrong input: Sparse vector name cannot be empty"},
 		{&api.CreateCollection{Vectors: vec, SparseVectors: api.SparseVectorsConfig{"text": {Index: &api.SparseIndexParams{Datatype: ptr("uint8")}}}}, "only float32"},
 		{&api.CreateCollection{Vectors: vec, ShardNumber: ptr(0)}, "shard_number"},
 		{&api.CreateCollection{Vectors: vec, HnswConfig: &api.HnswConfigDiff{M: ptr(0)}}, "hnsw_config.m"},

@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -282,33 +283,103 @@ func (s *Service) writeCheck(sm *api.StrictModeConfig, c *coll.Collection, op *a
 }
 
 // writeCost is the rate-limit cost of a batch of writes: the points or ids
-// each names (a filtered operation costs one).
-func writeCost(ops []api.UpdateOperation) int {
+// each names; an operation that selects its points by filter costs the
+// expected number of points matching the filter (estimate, as Qdrant's
+// cardinality estimation: an unindexed condition expects half the points),
+// at least one.
+func writeCost(ops []api.UpdateOperation, estimate func(*api.Filter) int) int {
 	n := 0
 	for i := range ops {
 		op := &ops[i]
 		k := 0
+		var f *api.Filter
 		switch {
 		case op.Upsert != nil:
 			k = len(op.Upsert.Points)
 		case op.UpdateVectors != nil:
 			k = len(op.UpdateVectors.Points)
 		case op.Delete != nil:
-			k = len(op.Delete.Points)
+			k, f = len(op.Delete.Points), op.Delete.Filter
 		case op.SetPayload != nil:
-			k = len(op.SetPayload.Points)
+			k, f = len(op.SetPayload.Points), op.SetPayload.Filter
 		case op.OverwritePayload != nil:
-			k = len(op.OverwritePayload.Points)
+			k, f = len(op.OverwritePayload.Points), op.OverwritePayload.Filter
 		case op.DeletePayload != nil:
-			k = len(op.DeletePayload.Points)
+			k, f = len(op.DeletePayload.Points), op.DeletePayload.Filter
 		case op.ClearPayload != nil:
-			k = len(op.ClearPayload.Points)
+			k, f = len(op.ClearPayload.Points), op.ClearPayload.Filter
 		case op.DeleteVectors != nil:
-			k = len(op.DeleteVectors.Points)
+			k, f = len(op.DeleteVectors.Points), op.DeleteVectors.Filter
+		}
+		if k == 0 && f != nil && estimate != nil {
+			k = estimate(f)
 		}
 		n += max(k, 1)
 	}
 	return n
+}
+
+// The read rate limiter's costs, as Qdrant counts them: a retrieve costs
+// one token per id; a scroll one plus one per filter condition; a query
+// one per example its recommend, discover, context or relevance feedback
+// queries give (at every prefetch level), at least one; a batch the sum of
+// its queries' costs.
+func retrieveCost(ids []api.PointID) int { return max(len(ids), 1) }
+
+func scrollCost(f *api.Filter) int { return 1 + f.ConditionCount() }
+
+func queryCost(req *api.QueryRequest) int {
+	n := queryExamples(req.Query)
+	var walk func(ps api.Prefetches)
+	walk = func(ps api.Prefetches) {
+		for i := range ps {
+			n += queryExamples(ps[i].Query)
+			walk(ps[i].Prefetch)
+		}
+	}
+	walk(req.Prefetch)
+	return max(n, 1)
+}
+
+func queryExamples(q *api.Query) int {
+	if q == nil {
+		return 0
+	}
+	switch {
+	case q.Recommend != nil:
+		return len(q.Recommend.Positive) + len(q.Recommend.Negative)
+	case q.Discover != nil:
+		return 1 + 2*len(q.Discover.Context)
+	case q.Context != nil:
+		return 2 * len(q.Context)
+	case q.Feedback != nil:
+		return 1 + len(q.Feedback.Feedback)
+	}
+	return 0
+}
+
+func batchCost(reqs []api.QueryRequest) int {
+	n := 0
+	for i := range reqs {
+		n += queryCost(&reqs[i])
+	}
+	return max(n, 1)
+}
+
+// writeRateCost is writeCost with filters estimated on c, or 1 per
+// operation when c has no write rate limit (nothing to estimate for).
+func writeRateCost(ctx context.Context, c *coll.Collection, ops []api.UpdateOperation) int {
+	sm := strictOf(c)
+	if sm == nil || sm.WriteRateLimit == nil {
+		return writeCost(ops, nil)
+	}
+	return writeCost(ops, func(f *api.Filter) int {
+		n, err := c.Count(ctx, f, false)
+		if err != nil {
+			return 1 // the operation itself reports the filter's error
+		}
+		return int(n)
+	})
 }
 
 // checkSizeLimits refuses inserts once the collection holds
@@ -407,7 +478,7 @@ func (r *rateLimiters) take(collection string, write bool, limit, cost int) erro
 	b.at = now
 	if b.tokens < float64(cost) {
 		wait := math.Ceil((float64(cost) - b.tokens) / perSec)
-		return &api.Error{Kind: api.KindRateLimited, Message: fmt.Sprintf("Rate limiting exceeded: %s rate limit exceeded: Operation requires %d tokens but only %.1f were available. Retry after %ds", kind, cost, b.tokens, int(wait))}
+		return &api.Error{Kind: api.KindRateLimited, Message: fmt.Sprintf("Rate limiting exceeded: %s rate limit exceeded: Operation requires %d tokens but only %.1f were available. Retry after %ds", kind, cost, b.tokens, int(wait)), RetryAfter: int(wait)}
 	}
 	b.tokens -= float64(cost)
 	return nil

@@ -143,6 +143,39 @@ func (ms *multiSpace) maxSimDist(query [][]float32, sp multiSpan) float32 {
 	return sum
 }
 
+// customScore is the best_score or sum_scores recommendation score of the
+// point at sp for multi-vector examples, Qdrant's formulas with MaxSim as
+// the similarity: the negated summed internal distance (the sum of the
+// best dot products for Dot and Cosine, the negated squared distances
+// for Euclid, the negated distances for Manhattan). best_score with s+
+// the best similarity to a positive and s- to a negative is
+// ScaledFastSigmoid(s+) when s+ > s-, else -ScaledFastSigmoid(s-);
+// sum_scores is Σ sim(positive) - Σ sim(negative).
+func (ms *multiSpace) customScore(cs *CustomScore, sp multiSpan) float32 {
+	sim := func(ex [][]float32) float32 { return -ms.maxSimDist(ex, sp) }
+	if cs.Kind == CustomSumScores {
+		var s float32
+		for _, p := range cs.MultiPos {
+			s += sim(p)
+		}
+		for _, n := range cs.MultiNeg {
+			s -= sim(n)
+		}
+		return s
+	}
+	bp, bn := float32(math.Inf(-1)), float32(math.Inf(-1))
+	for _, p := range cs.MultiPos {
+		bp = max(bp, sim(p))
+	}
+	for _, n := range cs.MultiNeg {
+		bn = max(bn, sim(n))
+	}
+	if bp > bn {
+		return vecmath.ScaledFastSigmoid(bp)
+	}
+	return -vecmath.ScaledFastSigmoid(bn)
+}
+
 // adopt takes n's rows (a compaction's rebuilt space of the same name),
 // closing its own store (readers hold mu shared, so none is reading it;
 // a writer's plan that read rows from it was published before, as
@@ -270,13 +303,23 @@ func (s *Shard) selectMulti(off uint32, sel *api.VectorSelector) api.MultiVector
 // point holding it that matches the filter is scored by MaxSim, exactly;
 // the payload indexes' candidates narrow the scan when they can.
 func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchRequest) ([]api.ScoredPoint, error) {
-	if req.Multi == nil {
+	custom := req.Custom.multiExamples()
+	if custom && req.Custom.Kind != CustomBestScore && req.Custom.Kind != CustomSumScores {
+		return nil, api.ErrBadInput("%s queries on the multi-vector %q are not supported by this server", req.Custom.Kind, req.Using)
+	}
+	if req.Multi == nil && !custom {
 		return nil, api.ErrBadInput("vector %q is a multi-vector: query it with a list of vectors [[...], ...]", req.Using)
 	}
-	if req.Scorer != nil {
-		return nil, api.ErrBadInput("recommend, discover and context queries on the multi-vector %q are not supported by this server", req.Using)
+	if req.Scorer != nil && !custom {
+		return nil, api.ErrBadInput("discover and context queries on the multi-vector %q are not supported by this server", req.Using)
 	}
-	for _, q := range req.Multi {
+	rows := req.Multi
+	if custom {
+		for _, ex := range append(append([][][]float32{}, req.Custom.MultiPos...), req.Custom.MultiNeg...) {
+			rows = append(rows, ex...)
+		}
+	}
+	for _, q := range rows {
 		if len(q) != ms.dim {
 			return nil, api.ErrBadInput("Vector dimension error: expected dim: %d, got %d", ms.dim, len(q))
 		}
@@ -300,6 +343,12 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 	score := func(off uint32) {
 		sp, ok := ms.spans[off]
 		if !ok || !s.live.has(off) || (m != nil && !m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off))) {
+			return
+		}
+		if custom {
+			// Higher scores are better: the hit's distance is the negated
+			// score.
+			t.offer(hit{off, -ms.customScore(req.Custom, sp)})
 			return
 		}
 		t.offer(hit{off, ms.maxSimDist(req.Multi, sp)})
@@ -330,9 +379,12 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 	}
 	hits := t.sorted()
 	out := make([]api.ScoredPoint, 0, len(hits))
-	higher := ms.dist.HigherIsBetter()
+	higher := ms.dist.HigherIsBetter() || custom
 	for _, h := range hits {
 		sc := vecmath.ScoreFromDist(ms.dist, h.dist)
+		if custom {
+			sc = -h.dist
+		}
 		if th := req.ScoreThreshold; th != nil && ((higher && sc < *th) || (!higher && sc > *th)) {
 			break
 		}

@@ -29,6 +29,17 @@ type CustomScore struct {
 	// A × sim(Target) + Σ Weights[i] × (sim(Pairs[i][0]) − sim(Pairs[i][1])).
 	Weights []float32 `json:"weights,omitempty"`
 	A       float32   `json:"a,omitempty"`
+	// MultiPos and MultiNeg are the examples of a best_score or sum_scores
+	// recommendation on a multi-vector name: multi-vectors, each compared
+	// with a point's by MaxSim (Pos and Neg are then empty).
+	MultiPos [][][]float32 `json:"multi_pos,omitempty"`
+	MultiNeg [][][]float32 `json:"multi_neg,omitempty"`
+}
+
+// multiExamples reports whether cs is a recommendation over multi-vector
+// examples (see MultiPos).
+func (cs *CustomScore) multiExamples() bool {
+	return cs != nil && (len(cs.MultiPos) > 0 || len(cs.MultiNeg) > 0)
 }
 
 // Custom score kinds.

@@ -765,7 +765,11 @@ type bgError struct{ msg string }
 type Stats struct {
 	Points         uint64
 	IndexedVectors uint64 // vectors in HNSW graphs (all names)
-	PendingIndex   int    // vectors waiting for the background indexer
+	// Indexed counts the vectors in each dense vector name's HNSW graph.
+	Indexed map[string]uint64
+	// Multi counts the live points holding each multi-vector name.
+	Multi        map[string]uint64
+	PendingIndex int // vectors waiting for the background indexer
 	// Vectors counts the live points holding each vector name.
 	Vectors map[string]uint64
 	// Status is green when idle, yellow while the background indexer has
@@ -782,7 +786,11 @@ type Stats struct {
 // Stats returns the shard's current statistics.
 func (s *Shard) Stats() Stats {
 	s.mu.RLock()
-	st := Stats{Points: uint64(s.nLive), LastSeq: s.lastSeq, PayloadSchema: s.pidx.info(), Vectors: map[string]uint64{}}
+	st := Stats{Points: uint64(s.nLive), LastSeq: s.lastSeq, PayloadSchema: s.pidx.info(), Vectors: map[string]uint64{}, Indexed: map[string]uint64{}}
+	st.Multi = make(map[string]uint64, len(s.multi))
+	for name, ms := range s.multi {
+		st.Multi[name] = uint64(len(ms.spans))
+	}
 	spaces := s.sortedSpaces()
 	graphs := make([]*hnsw.Graph, len(spaces))
 	for i, sp := range spaces {
@@ -794,6 +802,7 @@ func (s *Shard) Stats() Stats {
 	for i, sp := range spaces {
 		indexed, pending := sp.indexStats(graphs[i])
 		st.IndexedVectors += indexed
+		st.Indexed[sp.name] = indexed
 		st.PendingIndex += pending
 		busy = busy || !sp.idleNow()
 	}

@@ -130,3 +130,10 @@ func DistFromScore(d api.Distance, score float32) float32 {
 	}
 	panic(fmt.Sprintf("vecmath: unknown distance %q", d))
 }
+
+// FastSigmoid maps x into (-1, 1) without an exponential: x / (1 + |x|)
+// (the squashing Qdrant's recommend, discover and context scores use).
+func FastSigmoid(x float32) float32 { return x / (1 + float32(math.Abs(float64(x)))) }
+
+// ScaledFastSigmoid maps x into (0, 1): (FastSigmoid(x) + 1) / 2.
+func ScaledFastSigmoid(x float32) float32 { return 0.5 * (FastSigmoid(x) + 1) }
