@@ -19,10 +19,6 @@ import (
 // that the walk does not reach (when lists have room).
 const reachLinks = 2
 
-// reachEf is the size of the candidate list of linkFromReached's search:
-// it needs reachLinks good nodes to link from, not a whole neighbourhood.
-const reachEf = 16
-
 // maxReachRounds bounds the walks of linkUnreachable. Linking a node into a
 // full list replaces a link, which can strand another node; the next round
 // catches it. In practice the second walk finds nothing.
@@ -171,15 +167,17 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool, stop func
 }
 
 // linkFromReached adds level-0 links to x from up to reachLinks of the
-// nearest live nodes in seen, found by a search from the entry point. A
-// node whose list is full gives up its farthest link to a node that has
-// another incoming link (deg, the pass's in-degree counts, kept up to
-// date), so that a link for x never strands the node it displaced: on data
-// whose nearest nodes are a few hubs with full lists (uniform positive
-// vectors under Dot: three quarters of a fresh graph unreachable), taking
-// the farthest link whatever its target made every pass strand about as
-// many nodes as it linked. If no candidate can take x, the entry point
-// links to it, displacing its farthest link.
+// nearest live nodes in seen that have room in their lists, found by a
+// search from the entry point. If none has room, the nearest one whose
+// list can spare a link takes x in place of its farthest link to a node
+// that has another incoming link (deg, the pass's in-degree counts, kept
+// up to date), so that the link never strands the node it displaced: on
+// data whose nearest nodes are a few hubs with full lists (uniform
+// positive vectors under Dot: three quarters of a fresh graph
+// unreachable), displacing the farthest link whatever its target made
+// every pass strand about as many nodes as it linked. Only if no
+// candidate can spare one does the entry point link to x, displacing its
+// farthest link.
 func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, deg []uint8, isGone func(uint32) bool) {
 	sc := g.vectorScorer(g.vec(x))
 	top, ep := unpackEntry(g.entry.Load())
@@ -189,11 +187,14 @@ func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, deg []u
 		return n != x && seen.has(n) && !isGone(n) && g.node(n).state.Load()&stDeleted == 0
 	}
 	s.eps = append(s.eps[:0], index.Result{Off: ep, Dist: epd})
-	g.searchLayer(s, &sc, s.eps, reachEf, 0, usable, false)
+	g.searchLayer(s, &sc, s.eps, g.opts.EfConstruct, 0, usable, false)
 	s.buf = s.res.sortedAscending(s.buf[:0])
 	added := 0
 	for _, c := range s.buf {
-		if g.linkSparing(c.Off, x, deg) {
+		if g.addLink(c.Off, x) {
+			if int(x) < len(deg) && deg[x] < math.MaxUint8 {
+				deg[x]++
+			}
 			if added++; added == reachLinks {
 				return
 			}
@@ -201,6 +202,12 @@ func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, deg []u
 	}
 	if added > 0 {
 		return
+	}
+	// No candidate has room: the nearest that can spare a link takes x.
+	for _, c := range s.buf {
+		if g.linkSparing(c.Off, x, deg) {
+			return
+		}
 	}
 	g.forceLink(entry, 0, x)
 	if int(x) < len(deg) && deg[x] < math.MaxUint8 {
