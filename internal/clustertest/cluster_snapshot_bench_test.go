@@ -191,7 +191,6 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	}
 	var snap clusterSnap
 	var idle, busy []float64
-	var snapTimes []time.Duration
 	// Each window starts with every replica indexed (green): the writers
 	// re-upsert points, which gives the indexers work, and indexers yield
 	// to writes for up to 10 s before they insert anyway, so a window
@@ -261,7 +260,6 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 		busyLat = append(busyLat, latencies())
 		busy = append(busy, pps)
 		cpuBusy = append(cpuBusy, (cpuSeconds()-c0)/took.Seconds())
-		snapTimes = append(snapTimes, took)
 		last = took
 		if round%2 == 1 {
 			without(round, took)

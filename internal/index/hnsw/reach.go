@@ -136,7 +136,7 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool, stop func
 		dir := *g.chunks.Load()
 		seen := make(bits, (len(dir)*chunkLen+63)/64)
 		queue = g.walk(entry, seen, isGone, queue)
-		deg := g.inDegrees(dir, isGone)
+		deg := g.countInDegrees(dir, isGone)
 		linked := 0
 		for ci, c := range dir {
 			for i := range c.nodes {
@@ -178,7 +178,7 @@ func (g *Graph) linkUnreachable(s *searcher, isGone func(uint32) bool, stop func
 // every pass strand about as many nodes as it linked. Only if no
 // candidate can spare one does the entry point link to x, displacing its
 // farthest link.
-func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, deg []uint8, isGone func(uint32) bool) {
+func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, deg inDegrees, isGone func(uint32) bool) {
 	sc := g.vectorScorer(g.vec(x))
 	top, ep := unpackEntry(g.entry.Load())
 	epd := sc.dist(ep)
@@ -191,10 +191,7 @@ func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, deg []u
 	s.buf = s.res.sortedAscending(s.buf[:0])
 	added := 0
 	for _, c := range s.buf {
-		if g.addLink(c.Off, x) {
-			if int(x) < len(deg) && deg[x] < math.MaxUint8 {
-				deg[x]++
-			}
+		if g.addLink(c.Off, x, deg, false) {
 			if added++; added == reachLinks {
 				return
 			}
@@ -205,20 +202,22 @@ func (g *Graph) linkFromReached(s *searcher, x, entry uint32, seen bits, deg []u
 	}
 	// No candidate has room: the nearest that can spare a link takes x.
 	for _, c := range s.buf {
-		if g.linkSparing(c.Off, x, deg) {
+		if g.addLink(c.Off, x, deg, true) {
 			return
 		}
 	}
 	g.forceLink(entry, 0, x)
-	if int(x) < len(deg) && deg[x] < math.MaxUint8 {
-		deg[x]++
-	}
+	deg.inc(x)
 }
 
-// inDegrees counts the level-0 links into each node of dir from nodes that
-// are not gone, saturating at 255.
-func (g *Graph) inDegrees(dir []*chunk, isGone func(uint32) bool) []uint8 {
-	deg := make([]uint8, len(dir)*chunkLen)
+// inDegrees holds a reachability pass's count of the level-0 links into
+// each node, saturating at 255.
+type inDegrees []uint8
+
+// countInDegrees counts the level-0 links into each node of dir from nodes
+// that are not gone.
+func (g *Graph) countInDegrees(dir []*chunk, isGone func(uint32) bool) inDegrees {
+	deg := make(inDegrees, len(dir)*chunkLen)
 	for ci := range dir {
 		for i := range chunkLen {
 			off := uint32(ci<<chunkShift | i)
@@ -228,19 +227,34 @@ func (g *Graph) inDegrees(dir []*chunk, isGone func(uint32) bool) []uint8 {
 			lst := g.list(off, 0)
 			cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
 			for j := 1; j <= cnt; j++ {
-				if n := atomic.LoadUint32(&lst[j]); int(n) < len(deg) && deg[n] < math.MaxUint8 {
-					deg[n]++
-				}
+				deg.inc(atomic.LoadUint32(&lst[j]))
 			}
 		}
 	}
 	return deg
 }
 
-// linkSparing adds the level-0 link n → x and reports whether n links to
-// x afterwards: into free room, else in place of n's farthest link whose
-// target has another incoming link (by deg, which it updates).
-func (g *Graph) linkSparing(n, x uint32, deg []uint8) bool {
+func (d inDegrees) inc(n uint32) {
+	if int(n) < len(d) && d[n] < math.MaxUint8 {
+		d[n]++
+	}
+}
+
+// dec undoes inc; a saturated count stays (its true value is unknown).
+func (d inDegrees) dec(n uint32) {
+	if int(n) < len(d) && d[n] > 0 && d[n] < math.MaxUint8 {
+		d[n]--
+	}
+}
+
+// spare reports whether n has another incoming link than the one a caller
+// is about to take away.
+func (d inDegrees) spare(n uint32) bool { return int(n) < len(d) && d[n] >= 2 }
+
+// addLink adds the level-0 link n → x and reports whether n links to x
+// afterwards: into free room or, with spare, in place of n's farthest
+// link whose target has another incoming link. It keeps deg up to date.
+func (g *Graph) addLink(n, x uint32, deg inDegrees, spare bool) bool {
 	mu := g.stripe(n)
 	mu.Lock()
 	defer mu.Unlock()
@@ -251,56 +265,30 @@ func (g *Graph) linkSparing(n, x uint32, deg []uint8) bool {
 			return true
 		}
 	}
-	bump := func() {
-		if int(x) < len(deg) && deg[x] < math.MaxUint8 {
-			deg[x]++
-		}
-	}
 	if cnt < g.m0 {
 		atomic.StoreUint32(&lst[1+cnt], x)
 		atomic.StoreUint32(&lst[0], uint32(cnt+1))
-		bump()
+		deg.inc(x)
 		return true
+	}
+	if !spare {
+		return false
 	}
 	nv := g.vec(n)
 	worst, worstD := 0, float32(-math.MaxFloat32)
 	for i := 1; i <= cnt; i++ {
-		t := lst[i]
-		if int(t) >= len(deg) || deg[t] < 2 {
+		if !deg.spare(lst[i]) {
 			continue
 		}
-		if d := g.distTo(nv, t); d > worstD {
+		if d := g.distTo(nv, lst[i]); d > worstD {
 			worst, worstD = i, d
 		}
 	}
 	if worst == 0 {
 		return false
 	}
-	if t := lst[worst]; deg[t] < math.MaxUint8 {
-		deg[t]--
-	}
+	deg.dec(lst[worst])
 	atomic.StoreUint32(&lst[worst], x)
-	bump()
-	return true
-}
-
-// addLink adds the level-0 link n → x if n's list has room (or already
-// holds x) and reports whether n now links to x.
-func (g *Graph) addLink(n, x uint32) bool {
-	mu := g.stripe(n)
-	mu.Lock()
-	defer mu.Unlock()
-	lst := g.list(n, 0)
-	cnt := int(lst[0])
-	for i := 1; i <= cnt; i++ {
-		if lst[i] == x {
-			return true
-		}
-	}
-	if cnt >= g.m0 {
-		return false
-	}
-	atomic.StoreUint32(&lst[1+cnt], x)
-	atomic.StoreUint32(&lst[0], uint32(cnt+1))
+	deg.inc(x)
 	return true
 }
