@@ -67,7 +67,11 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	// (cluster.transfer_rate_limit_mb) and the archive's writing
 	// (snapshots.write_rate_mb).
 	rate, _ := strconv.Atoi(os.Getenv("SHOAL_BENCH_RATE_MB"))
-	src := New(t, Options{Configure: func(i int, cfg *config.Config) {
+	// The production Raft tick (100 ms): the harness's 20 ms, made for
+	// quick failovers in tests, lets a leader whose heartbeats wait 100 ms
+	// for a core step down, and the benchmark's load kept the cluster in
+	// elections for most of its run.
+	src := New(t, Options{Tick: 100 * time.Millisecond, Configure: func(i int, cfg *config.Config) {
 		fastFailure(i, cfg)
 		cfg.Cluster.TransferRateLimitMB = rate
 		cfg.Snapshots = map[string]any{"write_rate_mb": rate}

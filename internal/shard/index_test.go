@@ -733,6 +733,55 @@ func TestIndexerYieldsToWritersButProgresses(t *testing.T) {
 	}
 }
 
+// TestRepairYieldsToWritersButProgresses checks that a graph repair waits,
+// as inserts do, while a write is in flight on the node, and runs once the
+// tombstones have waited yieldAge although the write is still in flight.
+func TestRepairYieldsToWritersButProgresses(t *testing.T) {
+	node := new(WriteActivity)
+	opts := indexedOptions(t.TempDir(), 8, api.DistanceEuclid)
+	opts.Writes = node
+	const age = 800 * time.Millisecond
+	opts.yieldAge = age
+	s := openShard(t, opts)
+	r := rand.New(rand.NewPCG(11, 12))
+	const n = 1000
+	ps := make([]api.PointStruct, n)
+	for i := range ps {
+		ps[i] = pt(uint64(i), randVec(r, 8), nil)
+	}
+	apply(t, s, upsert(ps...))
+	waitIndexed(t, s)
+	sp := s.spaces[""]
+	g := sp.graph.Load()
+	var del []api.PointID
+	for i := range n * 3 / 10 { // above deleted_threshold, below half
+		del = append(del, api.NumID(uint64(i)))
+	}
+	node.Begin() // another shard's write, which stays in flight
+	deleted := time.Now()
+	apply(t, s, &api.UpdateOperation{Delete: &api.PointsSelector{Points: del}})
+	time.Sleep(age / 2)
+	if sp.graph.Load() != g {
+		t.Fatal("graph rebuilt; want it repaired")
+	}
+	if tomb := sp.tomb.Load(); tomb != int64(len(del)) {
+		t.Fatalf("%d tombstones %v after the deletion with a write in flight, want %d (no repair yet)", tomb, age/2, len(del))
+	}
+	for sp.tomb.Load() != 0 {
+		if time.Since(deleted) > 30*time.Second {
+			t.Fatalf("repair stalled behind a write in flight: %d tombstones", sp.tomb.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(deleted); took < age {
+		t.Fatalf("repaired %v after the deletion with a write in flight; it should have waited %v", took, age)
+	}
+	node.End()
+	if sp.graph.Load() != g {
+		t.Fatal("graph rebuilt; want it repaired")
+	}
+}
+
 // TestIndexerStartsWhenWritesEnd checks that workers insert as soon as the
 // node's writes have been quiet for a while, long before yieldAge.
 func TestIndexerStartsWhenWritesEnd(t *testing.T) {

@@ -58,6 +58,9 @@ type space struct {
 	unchecked atomic.Bool
 	// repairMu serialises Repair, Reconnect and rebuilds.
 	repairMu sync.Mutex
+	// repairDue is when the graph was first seen needing a repair that
+	// then waited for writes (UnixNano; 0: none waiting), see repairWaits.
+	repairDue atomic.Int64
 	// Guarded by repairMu: when the last reachability check ran and took.
 	lastCheck     time.Time
 	lastCheckTook time.Duration
@@ -745,15 +748,20 @@ const repairGraphs = true
 // segment vacuum it does not wait for vacuum_min_vector_number deleted
 // vectors: a repair costs little next to a rebuild, and an HNSW graph full
 // of tombstones loses recall quickly (new nodes link to deleted ones).
+//
+// A repair yields to the node's writes as inserts do (repairWaits); a
+// rebuild does not wait, since it only queues the live vectors (whose
+// inserts then yield).
 func (sp *space) maybeRepair() int {
 	g := sp.graph.Load()
 	if g == nil || !sp.needsRepair(g) {
+		sp.repairDue.Store(0)
 		return 0
 	}
 	if !sp.graphUsable(g) {
 		return -1 // too many tombstones to repair well: rebuild
 	}
-	if !repairGraphs {
+	if !repairGraphs || sp.repairWaits(time.Now().UnixNano()) {
 		return 0
 	}
 	if !sp.repairMu.TryLock() {
@@ -763,8 +771,31 @@ func (sp *space) maybeRepair() int {
 	return sp.repairLocked(g)
 }
 
+// repairWaits reports whether a repair that is due should wait at now
+// (UnixNano) for the node's writes, as queued inserts do (see
+// yieldToWriters): while writes are coming in, for up to yieldAge since
+// it was first due; the worker that handles the next deletions, or the
+// maintenance loop (every second), tries again. A stream of updates
+// (each one a tombstone and an insert) used to repair the whole graph
+// each time its tombstones crossed deleted_threshold, with every
+// repair's CPU taken from the writes; waiting, the tombstones of a
+// stream that replaces most of a graph within yieldAge end in one
+// rebuild instead, whose inserts it needs anyway.
+func (sp *space) repairWaits(now int64) bool {
+	if sp.writes == nil || !sp.writes.active() {
+		return false
+	}
+	due := sp.repairDue.Load()
+	if due == 0 {
+		sp.repairDue.CompareAndSwap(0, now)
+		return true
+	}
+	return now-due < int64(sp.yieldAge)
+}
+
 // repairLocked repairs g, sp's graph. Caller holds repairMu.
 func (sp *space) repairLocked(g *hnsw.Graph) int {
+	sp.repairDue.Store(0)
 	n := g.Repair()
 	sp.tomb.Add(-int64(n))
 	sp.dirty.Store(true)
