@@ -2,10 +2,12 @@ package clustertest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,7 +40,17 @@ import (
 //	SHOAL_BENCH_CLUSTER_SNAPSHOT=1 go test -run TestClusterSnapshotNumbers -v -timeout 60m ./internal/clustertest
 //
 // SHOAL_DATA names the data set's directory, SHOAL_BENCH_POINTS the points
-// per collection (default 60,000: all of them).
+// per collection (default 60,000: all of them). SHOAL_BENCH_WRITES says
+// what the writers write: "reupsert" (the default) upserts fm-a's points
+// again, which makes every window's writes also cost graph tombstones,
+// repairs or rebuilds, and shard compactions, whose timing varies from
+// window to window far more than a snapshot's effect; "insert" adds new
+// points to fm-a (new ids; each vector one of the data set's with its
+// elements shuffled, by a permutation of its own for each pass over the
+// data set: as long and as dense as the data, but far from every query,
+// so that recall still measures the data set's neighbours; the
+// collection grows by each window's writes, and a window longer than
+// 10 s indexes them).
 func TestClusterSnapshotNumbers(t *testing.T) {
 	if os.Getenv("SHOAL_BENCH_CLUSTER_SNAPSHOT") == "" {
 		t.Skip("benchmark: set SHOAL_BENCH_CLUSTER_SNAPSHOT=1")
@@ -97,10 +109,31 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 		clients = append(clients, dial(nd.Srv.GRPCAddr()))
 	}
 	wait := true
+	// upsert writes points lo..hi-1: point i has id i and the vector
+	// vector(i).
+	var permMu sync.Mutex
+	var perms [][]int // perms[p] shuffles the vectors of pass p+1
+	vector := func(i int) []float32 {
+		pass, v := i/len(base), base[i%len(base)]
+		if pass == 0 {
+			return v
+		}
+		permMu.Lock()
+		for len(perms) < pass {
+			perms = append(perms, rand.New(rand.NewPCG(uint64(len(perms)+1), 7)).Perm(len(v)))
+		}
+		perm := perms[pass-1]
+		permMu.Unlock()
+		out := make([]float32, len(v))
+		for j, k := range perm {
+			out[j] = v[k]
+		}
+		return out
+	}
 	upsert := func(name string, lo, hi int, c qdrant.PointsClient) error {
 		pts := make([]*qdrant.PointStruct, 0, hi-lo)
 		for i := lo; i < hi; i++ {
-			pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Vectors: qdrant.NewVectorsDense(base[i])})
+			pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Vectors: qdrant.NewVectorsDense(vector(i))})
 		}
 		_, err := c.Upsert(context.Background(), &qdrant.UpsertPoints{CollectionName: name, Wait: &wait, Points: pts})
 		return err
@@ -151,8 +184,18 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	waitGreen(t, src, colls, 20*time.Minute)
 	t.Logf("indexed after %s", time.Since(loadStart).Round(time.Second))
 
-	// The writers upsert fm-a's points again (same vectors) in batches of
-	// 64, two at a time, round-robin over the nodes.
+	// The writers write to fm-a in batches of 64, two at a time,
+	// round-robin over the nodes: new points (ids from len(base) on, one
+	// counter over all windows) or fm-a's points again. New points are
+	// indexed between the windows (settled), as their inserts yield to
+	// the writes for up to 10 s.
+	writes := cmp.Or(os.Getenv("SHOAL_BENCH_WRITES"), "reupsert")
+	if writes != "insert" && writes != "reupsert" {
+		t.Fatalf("SHOAL_BENCH_WRITES=%q: want insert or reupsert", writes)
+	}
+	t.Logf("writers: %s", writes)
+	var nextNew atomic.Int64
+	nextNew.Store(int64(len(base)))
 	var latMu sync.Mutex
 	var lats []time.Duration // the batch latencies of the last window
 	writeFor := func(during func()) (float64, time.Duration) {
@@ -173,6 +216,9 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 					default:
 					}
 					lo := (k * 64) % (len(base) - 64)
+					if writes == "insert" {
+						lo = int(nextNew.Add(64)) - 64
+					}
 					t0 := time.Now()
 					if err := upsert("fm-a", lo, lo+64, clients[k%len(clients)]); err != nil {
 						t.Errorf("write: %v", err)

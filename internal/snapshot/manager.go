@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/durable"
 )
 
 // Source is what the Manager needs from the engine. The service layer
@@ -219,7 +220,7 @@ func (m *Manager) writeLocal(ctx context.Context, man *Manifest, root, dir, name
 			os.Remove(f.Name())
 		}
 	}()
-	hw := NewHashingWriter(newRateLimitedWriter(ctx, f, m.opts.WriteBytesPerSecond))
+	hw := NewHashingWriter(durable.NewWritebackWriter(f, newRateLimitedWriter(ctx, f, m.opts.WriteBytesPerSecond), 0))
 	if _, err := WriteArchive(ctx, hw, man, root); err != nil {
 		return nil, fmt.Errorf("cannot write snapshot %s: %w", name, err)
 	}

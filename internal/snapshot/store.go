@@ -164,7 +164,7 @@ func (s *DirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 			os.Remove(tmp)
 		}
 	}()
-	n, err := io.CopyBuffer(f, ctxReader{ctx, r}, make([]byte, copyBufSize))
+	n, err := io.CopyBuffer(durable.NewWritebackWriter(f, f, 0), ctxReader{ctx, r}, make([]byte, copyBufSize))
 	if err != nil {
 		return fmt.Errorf("cannot write %s to %s: %w", key, s.label, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/shoal-db/shoal/internal/durable"
 )
 
 // streamWriter writes an archive whose manifest is known only at the end
@@ -24,8 +26,8 @@ import (
 // length. Readers see an ordinary archive (docs/format/snapshot.md).
 type streamWriter struct {
 	f     *os.File
-	w     io.Writer // f, paced
-	off   int64     // bytes written to f so far
+	w     *durable.WritebackWriter // f, paced, its writeback kept going
+	off   int64                    // bytes written to f so far
 	mtime time.Time
 	// manData and manLen locate the manifest's reserved bytes.
 	manData, manLen int64
@@ -34,7 +36,7 @@ type streamWriter struct {
 // newStreamWriter starts an archive in f (empty) with reserve bytes kept
 // for the manifest; w is f, possibly paced.
 func newStreamWriter(f *os.File, w io.Writer, mtime time.Time, reserve int64) (*streamWriter, error) {
-	s := &streamWriter{f: f, w: w, mtime: mtime.UTC().Truncate(time.Second), manLen: reserve}
+	s := &streamWriter{f: f, w: durable.NewWritebackWriter(f, w, 0), mtime: mtime.UTC().Truncate(time.Second), manLen: reserve}
 	h, err := s.header(&tar.Header{Typeflag: tar.TypeReg, Name: ManifestName, Size: reserve, Mode: 0o644, Format: tar.FormatPAX})
 	if err != nil {
 		return nil, err
@@ -97,6 +99,7 @@ func (s *streamWriter) truncate(mark int64) error {
 		return fmt.Errorf("cannot truncate snapshot archive: %w", err)
 	}
 	s.off = mark
+	s.w.Truncated(mark)
 	return nil
 }
 
