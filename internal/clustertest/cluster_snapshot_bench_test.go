@@ -79,6 +79,9 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	// (cluster.transfer_rate_limit_mb) and the archive's writing
 	// (snapshots.write_rate_mb).
 	rate, _ := strconv.Atoi(os.Getenv("SHOAL_BENCH_RATE_MB"))
+	// SHOAL_BENCH_CPU_SHARE sets snapshots.cpu_share_during_writes (unset:
+	// the default; 0: no limit).
+	share := os.Getenv("SHOAL_BENCH_CPU_SHARE")
 	// The production Raft tick (100 ms): the harness's 20 ms, made for
 	// quick failovers in tests, lets a leader whose heartbeats wait 100 ms
 	// for a core step down, and the benchmark's load kept the cluster in
@@ -87,6 +90,9 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 		fastFailure(i, cfg)
 		cfg.Cluster.TransferRateLimitMB = rate
 		cfg.Snapshots = map[string]any{"write_rate_mb": rate}
+		if share != "" {
+			cfg.Snapshots["cpu_share_during_writes"] = share
+		}
 	}})
 	for i := range src.Nodes {
 		src.Start(i)
@@ -94,7 +100,7 @@ func TestClusterSnapshotNumbers(t *testing.T) {
 	if err := src.WaitFormed(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("snapshot pacing: %d MiB/s (0: unpaced)", rate)
+	t.Logf("snapshot pacing: %d MiB/s (0: unpaced); CPU share during writes: %q (empty: the default)", rate, share)
 	dial := func(addr string) qdrant.PointsClient {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))

@@ -317,7 +317,7 @@ func archiveShard(t *testing.T, shardDir, copyDir, out string) (int64, time.Dura
 	pr, pw := io.Pipe()
 	go func() {
 		ms := &snapshot.Manifest{Kind: snapshot.KindFull}
-		_, err := snapshot.WriteArchive(context.Background(), pw, ms, copyDir)
+		_, err := snapshot.WriteArchive(context.Background(), pw, ms, copyDir, nil)
 		pw.CloseWithError(err)
 	}()
 	if _, err := io.Copy(f, pr); err != nil {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/background"
 	"github.com/shoal-db/shoal/internal/p2p"
 	"github.com/shoal-db/shoal/internal/shard"
 	"github.com/shoal-db/shoal/internal/snapshot"
@@ -82,10 +83,12 @@ type Unstager func(ctx context.Context, t Target) error
 // WriteCheckpoint takes a checkpoint of sh (shard t.Shard of collection
 // t.Collection, configuration cfg) while writes continue and writes it to
 // w as a shard snapshot archive (docs/format/snapshot.md, kind shard),
-// at most rate bytes per second (unpaced when rate <= 0). The checkpoint
-// is hard-linked into a staging directory beside the shard, removed when
-// done. self names the writing peer in the manifest.
-func WriteCheckpoint(ctx context.Context, sh *shard.Shard, t Target, cfg api.CollectionConfig, self uint64, rate float64, w io.Writer) (CheckpointInfo, error) {
+// at most rate bytes per second (unpaced when rate <= 0), reading and
+// hashing within bg's share of a core while the node's writes come in
+// (bg may be nil). The checkpoint is hard-linked into a staging directory
+// beside the shard, removed when done. self names the writing peer in the
+// manifest.
+func WriteCheckpoint(ctx context.Context, sh *shard.Shard, t Target, cfg api.CollectionConfig, self uint64, rate float64, bg *background.Limiter, w io.Writer) (CheckpointInfo, error) {
 	dir := snapshot.StagingDir(sh.Dir())
 	defer os.RemoveAll(dir)
 	sub := path.Join("shards", strconv.Itoa(t.Shard))
@@ -96,7 +99,9 @@ func WriteCheckpoint(ctx context.Context, sh *shard.Shard, t Target, cfg api.Col
 	m := &snapshot.Manifest{Kind: snapshot.KindShard, Collection: t.Collection, PeerID: self, Config: &cfg,
 		Shards: []snapshot.ShardManifest{{ID: t.Shard, Dir: sub, LastSeq: seq, Points: points}}}
 	pw := &pacedWriter{ctx: ctx, w: w, pace: pacer{rate: rate}}
-	n, err := snapshot.WriteArchive(ctx, pw, m, dir)
+	meter := bg.Start(ctx)
+	defer meter.Stop()
+	n, err := snapshot.WriteArchive(ctx, pw, m, dir, meter.Yield)
 	if err != nil {
 		return CheckpointInfo{}, err
 	}
@@ -160,7 +165,7 @@ func (s *Server) checkpointMethods() ([]grpc.MethodDesc, []grpc.StreamDesc) {
 		// checkpoint's position.
 		t := r.Target
 		cw := &chunkWriter{send: send, first: &InstallChunk{Target: &t}}
-		info, err := WriteCheckpoint(ctx, sh, r.Target, cfg, 0, r.Rate, cw)
+		info, err := WriteCheckpoint(ctx, sh, r.Target, cfg, 0, r.Rate, s.background, cw)
 		if err != nil {
 			return err
 		}
@@ -189,9 +194,11 @@ func (s *Server) checkpointMethods() ([]grpc.MethodDesc, []grpc.StreamDesc) {
 }
 
 // WithCheckpoints adds the Fetch, Stage, Unstage and Lease methods
-// (cluster snapshots and their restore) to the server.
-func (s *Server) WithCheckpoints(src CheckpointSource, stage Stager, unstage Unstager, lease Leaser) *Server {
-	s.checkpoints, s.stage, s.unstage, s.lease = src, stage, unstage, lease
+// (cluster snapshots and their restore) to the server. bg (nil: no limit)
+// bounds the CPU that a Fetch's checkpoint takes while the node's writes
+// come in.
+func (s *Server) WithCheckpoints(src CheckpointSource, stage Stager, unstage Unstager, lease Leaser, bg *background.Limiter) *Server {
+	s.checkpoints, s.stage, s.unstage, s.lease, s.background = src, stage, unstage, lease, bg
 	return s
 }
 

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/background"
 	"github.com/shoal-db/shoal/internal/p2p"
 	"github.com/shoal-db/shoal/internal/shard"
 )
@@ -91,6 +92,7 @@ type Server struct {
 	stage       Stager
 	unstage     Unstager
 	lease       Leaser
+	background  *background.Limiter
 }
 
 // NewServer returns a server that finds replicas with locate and installs

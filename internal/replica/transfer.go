@@ -147,7 +147,7 @@ func (s *sender) transfer() (err error) {
 		Shards: []snapshot.ShardManifest{{ID: p.opts.Target.Shard, Dir: sub, LastSeq: seq, Points: points}}}
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := snapshot.WriteArchive(ctx, pw, m, dir)
+		_, err := snapshot.WriteArchive(ctx, pw, m, dir, nil)
 		pw.CloseWithError(err)
 	}()
 	defer pr.Close()

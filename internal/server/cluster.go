@@ -171,7 +171,7 @@ func (cp *clusterParts) registerShards(svc *service.Service) {
 		return svc.PrimaryWrite(ctx, t.Collection, t.Generation, t.Shard, op)
 	}).Register(cp.p2pSrv)
 	replica.NewServer(svc.LocateReplica, svc.InstallReplica).
-		WithCheckpoints(svc.CheckpointSource, svc.StageReplica, svc.UnstageReplicas, svc.LeaseStaged).Register(cp.p2pSrv)
+		WithCheckpoints(svc.CheckpointSource, svc.StageReplica, svc.UnstageReplicas, svc.LeaseStaged, svc.SnapshotLimiter()).Register(cp.p2pSrv)
 }
 
 // dialPeer returns a connection to a peer by its current address in the

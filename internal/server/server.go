@@ -146,6 +146,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	snapshotShare, err := snapshotCPUShare(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var cl service.Cluster
 	var remoteShard func(service.RemoteTarget) collection.Shard
 	var dialPeer, controlDial func(uint64) (*grpc.ClientConn, error)
@@ -160,15 +164,16 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		cl, remoteShard, dialPeer, controlDial = s.cl.node, s.cl.remoteShard, s.cl.dialPeer, s.cl.controlDial
 	}
 	svc, err := service.New(service.Options{
-		Cluster:       cl,
-		RemoteShard:   remoteShard,
-		PeerDial:      dialPeer,
-		ControlDial:   controlDial,
-		AckTimeout:    cfg.Cluster.NodeDownAfter.Std(),
-		FailoverAfter: min(cfg.Cluster.NodeDownAfter.Std(), service.DefaultFailoverAfter),
-		TransferRate:  float64(cfg.Cluster.TransferRateLimitMB) * (1 << 20),
-		StageTimeout:  cfg.Cluster.RestoreStageTimeout.Std(),
-		Failpoint:     s.opts.Failpoint,
+		Cluster:          cl,
+		RemoteShard:      remoteShard,
+		PeerDial:         dialPeer,
+		ControlDial:      controlDial,
+		AckTimeout:       cfg.Cluster.NodeDownAfter.Std(),
+		FailoverAfter:    min(cfg.Cluster.NodeDownAfter.Std(), service.DefaultFailoverAfter),
+		TransferRate:     float64(cfg.Cluster.TransferRateLimitMB) * (1 << 20),
+		SnapshotCPUShare: snapshotShare,
+		StageTimeout:     cfg.Cluster.RestoreStageTimeout.Std(),
+		Failpoint:        s.opts.Failpoint,
 		Heal: service.HealOptions{
 			Disabled:            !cfg.Cluster.AutoHeal,
 			DeadAfter:           cfg.Cluster.DeadNodeTimeout.Std(),

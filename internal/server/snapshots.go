@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -109,7 +110,7 @@ func newSnapshots(cfg config.Config, svc *service.Service, reg prometheus.Regist
 	hooks := svc.SnapshotHooks(cfg.TempDir())
 	mgr, err := snapshot.NewManager(snapshot.ManagerOptions{
 		Source: hooks, Inspector: hooks, Store: store, SnapshotsDir: local.Root(), PeerID: peer, ShoalVersion: version,
-		Logger: log, WriteBytesPerSecond: rate,
+		Logger: log, WriteBytesPerSecond: rate, Background: svc.SnapshotLimiter(),
 	})
 	if err != nil {
 		return nil, err
@@ -145,6 +146,7 @@ func newSnapshots(cfg config.Config, svc *service.Service, reg prometheus.Regist
 //
 //	snapshots:
 //	  write_rate_mb: 50   # optional: pace archive writing to 50 MiB/s
+//	  cpu_share_during_writes: 0.1   # optional (default 0.1; 0: no limit)
 //	  policies:
 //	    - {name: hourly, collections: ["*"], interval: 1h, retention: {keep_last: 24}, destinations: [local]}
 func SnapshotPolicies(cfg config.Config) ([]snapshot.PolicyConfig, error) {
@@ -152,8 +154,8 @@ func SnapshotPolicies(cfg config.Config) ([]snapshot.PolicyConfig, error) {
 		return nil, nil
 	}
 	for k := range cfg.Snapshots {
-		if k != "policies" && k != "write_rate_mb" {
-			return nil, fmt.Errorf("invalid snapshots config: unknown key %q (expected policies, write_rate_mb)", k)
+		if k != "policies" && k != "write_rate_mb" && k != "cpu_share_during_writes" {
+			return nil, fmt.Errorf("invalid snapshots config: unknown key %q (expected policies, write_rate_mb, cpu_share_during_writes)", k)
 		}
 	}
 	ps, err := snapshot.DecodePolicies(cfg.Snapshots["policies"])
@@ -165,31 +167,61 @@ func SnapshotPolicies(cfg config.Config) ([]snapshot.PolicyConfig, error) {
 
 // snapshotWriteRate reads snapshots.write_rate_mb (MiB/s, 0: unpaced).
 func snapshotWriteRate(cfg config.Config) (int64, error) {
-	v, ok := cfg.Snapshots["write_rate_mb"]
-	if !ok || v == nil {
-		return 0, nil
+	mb, err := snapshotNumber(cfg, "write_rate_mb", 0, "MiB per second")
+	if err != nil {
+		return 0, err
 	}
-	var mb float64
+	return int64(mb * (1 << 20)), nil
+}
+
+// DefaultSnapshotCPUShare is snapshots.cpu_share_during_writes when unset:
+// while a node's writes come in, its snapshot work (checkpoints read,
+// hashed and sent, archives received and written) takes at most a tenth
+// of one core, and all it can get otherwise (docs/benchmarks.md, "Cluster
+// snapshots, session 13").
+const DefaultSnapshotCPUShare = 0.1
+
+// snapshotCPUShare reads snapshots.cpu_share_during_writes: a share of one
+// core, from 0 (no limit) to 1 (no limit either).
+func snapshotCPUShare(cfg config.Config) (float64, error) {
+	v, err := snapshotNumber(cfg, "cpu_share_during_writes", DefaultSnapshotCPUShare, "a share of one core, such as 0.1")
+	if err != nil {
+		return 0, err
+	}
+	if v > 1 {
+		return 0, fmt.Errorf("invalid snapshots.cpu_share_during_writes %v: want a share of one core from 0 (no limit) to 1", v)
+	}
+	return v, nil
+}
+
+// snapshotNumber reads the non-negative number snapshots.<key> (def when
+// unset); want describes it in errors.
+func snapshotNumber(cfg config.Config, key string, def float64, want string) (float64, error) {
+	v, ok := cfg.Snapshots[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	var n float64
 	switch x := v.(type) {
 	case int:
-		mb = float64(x)
+		n = float64(x)
 	case int64:
-		mb = float64(x)
+		n = float64(x)
 	case float64:
-		mb = x
+		n = x
 	case string:
 		f, err := strconv.ParseFloat(x, 64)
 		if err != nil {
-			return 0, fmt.Errorf("invalid snapshots.write_rate_mb %q: want MiB per second", x)
+			return 0, fmt.Errorf("invalid snapshots.%s %q: want %s", key, x, want)
 		}
-		mb = f
+		n = f
 	default:
-		return 0, fmt.Errorf("invalid snapshots.write_rate_mb %v: want MiB per second", v)
+		return 0, fmt.Errorf("invalid snapshots.%s %v: want %s", key, v, want)
 	}
-	if mb < 0 {
-		return 0, fmt.Errorf("invalid snapshots.write_rate_mb %v: must not be negative", mb)
+	if n < 0 || math.IsNaN(n) {
+		return 0, fmt.Errorf("invalid snapshots.%s %v: must not be negative", key, n)
 	}
-	return int64(mb * (1 << 20)), nil
+	return n, nil
 }
 
 // start runs the scheduler in the background.

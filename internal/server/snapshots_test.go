@@ -99,6 +99,31 @@ func TestSnapshotPoliciesConfigErrors(t *testing.T) {
 			t.Fatalf("write_rate_mb %v: %d, %v", v, got, err)
 		}
 	}
+	for _, v := range []any{"fast", -0.1, 1.5, "NaN", []any{1}} {
+		cfg.Snapshots = map[string]any{"cpu_share_during_writes": v}
+		if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "snapshots.cpu_share_during_writes") {
+			t.Fatalf("cpu_share_during_writes %v: got %v", v, err)
+		}
+	}
+}
+
+// TestSnapshotCPUShare checks snapshots.cpu_share_during_writes: its
+// default, and that the node's snapshot limiter follows it (0 and 1: no
+// limit).
+func TestSnapshotCPUShare(t *testing.T) {
+	for _, c := range []struct {
+		set  any
+		want float64
+	}{{nil, DefaultSnapshotCPUShare}, {"0.25", 0.25}, {0.5, 0.5}, {0, 0}, {1, 0}} {
+		cfg := testConfig(t, t.TempDir())
+		if c.set != nil {
+			cfg.Snapshots = map[string]any{"cpu_share_during_writes": c.set}
+		}
+		s := start(t, cfg)
+		if got := s.svc.SnapshotLimiter().Share(); got != c.want {
+			t.Errorf("cpu_share_during_writes %v: the limiter's share is %v, want %v", c.set, got, c.want)
+		}
+	}
 }
 
 // TestSnapshotsAccess checks that the snapshot API enforces the API keys:

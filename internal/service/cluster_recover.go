@@ -171,7 +171,7 @@ func (h *SnapshotHooks) stageFromDir(ctx context.Context, peer uint64, t replica
 func (h *SnapshotHooks) stageArchive(ctx context.Context, peer uint64, t replica.Target, man *snapshot.Manifest, root string) error {
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := snapshot.WriteArchive(ctx, pw, man, root)
+		_, err := snapshot.WriteArchive(ctx, pw, man, root, nil)
 		pw.CloseWithError(err)
 	}()
 	defer pr.Close()

@@ -139,7 +139,7 @@ func (h *SnapshotHooks) fetchFrom(ctx context.Context, peer, self uint64, t repl
 			return replica.CheckpointInfo{}, err
 		}
 		defer release()
-		return replica.WriteCheckpoint(ctx, sh, t, cfg, self, h.s.opts.TransferRate, w)
+		return replica.WriteCheckpoint(ctx, sh, t, cfg, self, h.s.opts.TransferRate, h.s.background, w)
 	}
 	cc, err := h.s.opts.PeerDial(peer)
 	if err != nil {

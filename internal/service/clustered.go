@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/background"
 	"github.com/shoal-db/shoal/internal/collection"
 	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/meta"
@@ -72,6 +73,7 @@ func newClustered(opts Options) (*Service, error) {
 	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster, writes: new(shard.WriteActivity),
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}, gens: map[string]uint64{},
 		sets: map[string][]*replicaSet{}, boot: newBootID()}
+	s.background = background.New(opts.SnapshotCPUShare, s.writes.Active)
 	s.initSlots()
 	s.stopLoops = make(chan struct{})
 	go s.livenessLoop(s.stopLoops)

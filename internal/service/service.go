@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/background"
 	"github.com/shoal-db/shoal/internal/collection"
 	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/meta"
@@ -138,6 +139,11 @@ type Options struct {
 	// TransferRate bounds each checkpoint transfer in bytes per second
 	// (0: no limit).
 	TransferRate float64
+	// SnapshotCPUShare bounds the CPU that snapshot work on this node
+	// (checkpoints read, hashed and sent for cluster snapshots, archives
+	// written) takes while writes come in, as a share of one core (0 or
+	// 1 and above: no limit; SnapshotLimiter).
+	SnapshotCPUShare float64
 	// Heal configures the Raft leader's allocator (heal.go): how long a
 	// peer may be unreachable before its replicas are re-created
 	// elsewhere, transfers per node, rebalancing.
@@ -229,6 +235,9 @@ type Service struct {
 	// writes is the node's record of write activity, shared by every
 	// shard it opens: indexers yield to writes anywhere on the node.
 	writes *shard.WriteActivity
+	// background bounds snapshot work while writes come in (nil: no
+	// limit); see Options.SnapshotCPUShare.
+	background *background.Limiter
 	// cluster is opts.Cluster (nil on a standalone node).
 	cluster Cluster
 
@@ -306,6 +315,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), meta: store, writes: new(shard.WriteActivity),
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}}
+	s.background = background.New(opts.SnapshotCPUShare, s.writes.Active)
 	s.initSlots()
 	st := store.State()
 	if err := s.recoverDirs(st); err != nil {
@@ -700,3 +710,8 @@ func (s *Service) Telemetry(ctx context.Context) (*Telemetry, error) {
 	}
 	return t, nil
 }
+
+// SnapshotLimiter returns the limiter that bounds snapshot work on this
+// node while its writes come in (nil: no limit), for the snapshot manager
+// and the p2p checkpoint service.
+func (s *Service) SnapshotLimiter() *background.Limiter { return s.background }

@@ -227,7 +227,7 @@ func (h *SnapshotHooks) stageRoot(ctx context.Context, peer uint64, t replica.Ta
 		man = done
 	} else {
 		man.Kind, man.Collection, man.PeerID = snapshot.KindShard, t.Collection, h.s.cluster.ID()
-		if err := snapshot.ScanDir(ctx, root, man); err != nil {
+		if err := snapshot.ScanDir(ctx, root, man, nil); err != nil {
 			return err
 		}
 		trees[root] = man

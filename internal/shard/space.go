@@ -152,6 +152,11 @@ func (w *WriteActivity) quiet() int64 {
 	return min(max(2*w.gap.Load(), int64(yieldQuiet)), int64(yieldQuietMax))
 }
 
+// Active reports whether a write is in flight or returned within quiet
+// (an import's next batch is usually on its way). Background work other
+// than the shards' (snapshots, internal/background) asks it too.
+func (w *WriteActivity) Active() bool { return w.active() }
+
 // active reports whether an Apply is in flight or returned within quiet
 // (an import's next batch is usually on its way).
 func (w *WriteActivity) active() bool {

@@ -225,7 +225,7 @@ func TestWriteArchiveRefusesSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	_, err := WriteArchive(context.Background(), &buf, testManifest("c"), src)
+	_, err := WriteArchive(context.Background(), &buf, testManifest("c"), src, nil)
 	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("got %v", err)
 	}

@@ -241,7 +241,11 @@ func (m *Manager) CreateClusterArchive(ctx context.Context, labels map[string]st
 			os.Remove(f.Name())
 		}
 	}()
-	sw, err := newStreamWriter(f, newRateLimitedWriter(ctx, f, m.opts.WriteBytesPerSecond), man.CreatedAt, reserve)
+	// The shards arrive, are hashed and written on this goroutine (a
+	// shard of this node's is also read and hashed on it).
+	meter := m.opts.Background.Start(ctx)
+	defer meter.Stop()
+	sw, err := newStreamWriter(f, newRateLimitedWriter(ctx, f, m.opts.WriteBytesPerSecond), man.CreatedAt, reserve, meter.Yield)
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func TestClusterArchive(t *testing.T) {
 		{"name", func(m *Manifest) { m.ClusterCollections = append(m.ClusterCollections, m.ClusterCollections[0]) }, "twice"},
 	} {
 		root, m := clusterTree(t, false)
-		if err := ScanDir(context.Background(), root, m); err != nil {
+		if err := ScanDir(context.Background(), root, m, nil); err != nil {
 			t.Fatal(err)
 		}
 		m.FormatVersion = ClusterFormatVersion

@@ -65,7 +65,7 @@ func buildArchive(t testing.TB, m *Manifest, root string) ([]byte, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	hw := NewHashingWriter(&buf)
-	n, err := WriteArchive(context.Background(), hw, m, root)
+	n, err := WriteArchive(context.Background(), hw, m, root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestHelperSnapshotWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WriteArchive(ctx, f, testManifest("books"), src); err != nil {
+	if _, err := WriteArchive(ctx, f, testManifest("books"), src, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Leave that temp file behind, unfinished, and stream another.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/auth"
+	"github.com/shoal-db/shoal/internal/background"
 	"github.com/shoal-db/shoal/internal/durable"
 )
 
@@ -77,6 +78,10 @@ type ManagerOptions struct {
 	// that a snapshot leaves disk bandwidth to concurrent writes (see
 	// docs/benchmarks.md, "Snapshots").
 	WriteBytesPerSecond int64
+	// Background, when not nil, bounds the CPU that writing an archive
+	// (and, for a cluster archive, receiving its shards) takes while the
+	// node's writes come in (snapshots.cpu_share_during_writes).
+	Background *background.Limiter
 	// MaxArchiveSize caps restored archives (DefaultMaxArchiveSize when 0).
 	MaxArchiveSize int64
 	// HTTPClient downloads recover locations (http.DefaultClient when nil).
@@ -221,7 +226,9 @@ func (m *Manager) writeLocal(ctx context.Context, man *Manifest, root, dir, name
 		}
 	}()
 	hw := NewHashingWriter(durable.NewWritebackWriter(f, newRateLimitedWriter(ctx, f, m.opts.WriteBytesPerSecond), 0))
-	if _, err := WriteArchive(ctx, hw, man, root); err != nil {
+	meter := m.opts.Background.Start(ctx)
+	defer meter.Stop()
+	if _, err := WriteArchive(ctx, hw, man, root, meter.Yield); err != nil {
 		return nil, fmt.Errorf("cannot write snapshot %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -750,6 +757,8 @@ func (m *Manager) CreateFullArchive(ctx context.Context) (*LocalArchive, error) 
 	if err := os.Mkdir(filepath.Join(root, "collections"), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create full snapshot: %w", err)
 	}
+	meter := m.opts.Background.Start(ctx)
+	defer meter.Stop()
 	var included []string
 	for _, name := range names {
 		ckpt, err := m.scratch("checkpoint")
@@ -766,7 +775,7 @@ func (m *Manager) CreateFullArchive(ctx context.Context) (*LocalArchive, error) 
 			return nil, err
 		}
 		man.FormatVersion, man.ShoalVersion, man.PeerID, man.CreatedAt = FormatVersion, m.opts.ShoalVersion, m.opts.PeerID, m.opts.Now()
-		err = writeFileArchive(ctx, filepath.Join(root, filepath.FromSlash(CollectionEntry(name))), man, ckpt)
+		err = writeFileArchive(ctx, filepath.Join(root, filepath.FromSlash(CollectionEntry(name))), man, ckpt, meter.Yield)
 		os.RemoveAll(ckpt)
 		if err != nil {
 			return nil, err
@@ -784,13 +793,13 @@ func (m *Manager) CreateFullArchive(ctx context.Context) (*LocalArchive, error) 
 	return m.writeLocal(ctx, man, root, FullDir, FullSnapshotName(created))
 }
 
-func writeFileArchive(ctx context.Context, p string, man *Manifest, root string) error {
+func writeFileArchive(ctx context.Context, p string, man *Manifest, root string, yield func() error) error {
 	f, err := os.Create(p)
 	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", p, err)
 	}
 	defer f.Close()
-	if _, err := WriteArchive(ctx, f, man, root); err != nil {
+	if _, err := WriteArchive(ctx, f, man, root, yield); err != nil {
 		return err
 	}
 	return f.Close()

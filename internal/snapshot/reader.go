@@ -320,7 +320,7 @@ func extractFile(r io.Reader, target string, f FileEntry, buf []byte) (*os.File,
 
 // ChecksumFile returns the lower-case hex SHA-256 and size of the file at p.
 func ChecksumFile(p string) (string, int64, error) {
-	n, sum, err := hashFile(p, make([]byte, copyBufSize))
+	n, sum, err := hashFile(p, make([]byte, copyBufSize), nil)
 	if err != nil {
 		return "", 0, fmt.Errorf("cannot checksum %s: %w", p, err)
 	}

@@ -45,7 +45,7 @@ func (p *treeProducer) CreateArchive(ctx context.Context, collection string) (*L
 	}
 	defer f.Close()
 	hw := NewHashingWriter(f)
-	if _, err := WriteArchive(ctx, hw, m, p.src); err != nil {
+	if _, err := WriteArchive(ctx, hw, m, p.src, nil); err != nil {
 		os.Remove(f.Name())
 		return nil, err
 	}

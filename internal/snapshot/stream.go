@@ -31,12 +31,15 @@ type streamWriter struct {
 	mtime time.Time
 	// manData and manLen locate the manifest's reserved bytes.
 	manData, manLen int64
+	// yield, when not nil, is called after each write and each buffer
+	// read back (WriteArchive).
+	yield func() error
 }
 
 // newStreamWriter starts an archive in f (empty) with reserve bytes kept
-// for the manifest; w is f, possibly paced.
-func newStreamWriter(f *os.File, w io.Writer, mtime time.Time, reserve int64) (*streamWriter, error) {
-	s := &streamWriter{f: f, w: durable.NewWritebackWriter(f, w, 0), mtime: mtime.UTC().Truncate(time.Second), manLen: reserve}
+// for the manifest; w is f, possibly paced; yield may be nil.
+func newStreamWriter(f *os.File, w io.Writer, mtime time.Time, reserve int64, yield func() error) (*streamWriter, error) {
+	s := &streamWriter{f: f, w: durable.NewWritebackWriter(f, w, 0), mtime: mtime.UTC().Truncate(time.Second), manLen: reserve, yield: yield}
 	h, err := s.header(&tar.Header{Typeflag: tar.TypeReg, Name: ManifestName, Size: reserve, Mode: 0o644, Format: tar.FormatPAX})
 	if err != nil {
 		return nil, err
@@ -66,6 +69,9 @@ func (s *streamWriter) write(b []byte) error {
 	s.off += int64(n)
 	if err != nil {
 		return fmt.Errorf("cannot write snapshot archive: %w", err)
+	}
+	if s.yield != nil {
+		return s.yield()
 	}
 	return nil
 }
@@ -213,7 +219,7 @@ func (s *streamWriter) finish(ctx context.Context, man *Manifest) (int64, string
 		return 0, "", fmt.Errorf("cannot fsync snapshot archive: %w", err)
 	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, ctxReader{ctx: ctx, r: io.NewSectionReader(s.f, 0, s.off)}, make([]byte, copyBufSize))
+	n, err := copyYielding(h, ctxReader{ctx: ctx, r: io.NewSectionReader(s.f, 0, s.off)}, make([]byte, copyBufSize), s.yield)
 	if err != nil {
 		return 0, "", fmt.Errorf("cannot checksum snapshot archive: %w", err)
 	}

@@ -20,8 +20,9 @@ const copyBufSize = 1 << 20
 
 // ScanDir fills m.Dirs and m.Files from the tree at root: every directory
 // and regular file, with sizes and SHA-256 hashes, in the order
-// WriteArchive writes them. It refuses symlinks and special files.
-func ScanDir(ctx context.Context, root string, m *Manifest) error {
+// WriteArchive writes them. It refuses symlinks and special files. yield,
+// when not nil, is called after each buffer hashed (see WriteArchive).
+func ScanDir(ctx context.Context, root string, m *Manifest, yield func() error) error {
 	m.Dirs, m.Files = nil, nil
 	buf := make([]byte, copyBufSize)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -43,7 +44,7 @@ func ScanDir(ctx context.Context, root string, m *Manifest) error {
 		case d.IsDir():
 			m.Dirs = append(m.Dirs, rel)
 		case d.Type().IsRegular():
-			size, sum, err := hashFile(p, buf)
+			size, sum, err := hashFile(p, buf, yield)
 			if err != nil {
 				return err
 			}
@@ -61,14 +62,14 @@ func ScanDir(ctx context.Context, root string, m *Manifest) error {
 	return nil
 }
 
-func hashFile(p string, buf []byte) (int64, string, error) {
+func hashFile(p string, buf []byte, yield func() error) (int64, string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return 0, "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, buf)
+	n, err := copyYielding(h, f, buf, yield)
 	if err != nil {
 		return 0, "", fmt.Errorf("cannot read %s: %w", p, err)
 	}
@@ -82,8 +83,11 @@ func hashFile(p string, buf []byte) (int64, string, error) {
 // taken for the archive): each file is hashed once, by the scan, and only
 // its length is checked as it is written (a file that changed anyway is
 // caught by the hash when the archive is read). It returns the number of
-// bytes written.
-func WriteArchive(ctx context.Context, w io.Writer, m *Manifest, root string) (int64, error) {
+// bytes written. yield, when not nil, is called after each buffer (1 MiB)
+// read, hashed or written, and its error ends the archive: background
+// work passes a background.Meter's Yield, which pauses while the node's
+// writes need the cores.
+func WriteArchive(ctx context.Context, w io.Writer, m *Manifest, root string, yield func() error) (int64, error) {
 	if m.FormatVersion == 0 {
 		m.FormatVersion = FormatVersion
 	}
@@ -91,7 +95,7 @@ func WriteArchive(ctx context.Context, w io.Writer, m *Manifest, root string) (i
 		m.CreatedAt = time.Now()
 	}
 	m.CreatedAt = m.CreatedAt.UTC().Truncate(time.Second)
-	if err := ScanDir(ctx, root, m); err != nil {
+	if err := ScanDir(ctx, root, m, yield); err != nil {
 		return 0, err
 	}
 	if err := m.Validate(); err != nil {
@@ -125,7 +129,7 @@ func WriteArchive(ctx context.Context, w io.Writer, m *Manifest, root string) (i
 		if err := tw.WriteHeader(hdr(f.Path, tar.TypeReg, f.Size, 0o644)); err != nil {
 			return cw.n, fmt.Errorf("cannot write snapshot entry %s: %w", f.Path, err)
 		}
-		if err := copyFileInto(tw, filepath.Join(root, filepath.FromSlash(f.Path)), f, buf); err != nil {
+		if err := copyFileInto(tw, filepath.Join(root, filepath.FromSlash(f.Path)), f, buf, yield); err != nil {
 			return cw.n, err
 		}
 	}
@@ -135,13 +139,13 @@ func WriteArchive(ctx context.Context, w io.Writer, m *Manifest, root string) (i
 	return cw.n, nil
 }
 
-func copyFileInto(w io.Writer, p string, f FileEntry, buf []byte) error {
+func copyFileInto(w io.Writer, p string, f FileEntry, buf []byte, yield func() error) error {
 	src, err := os.Open(p)
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", p, err)
 	}
 	defer src.Close()
-	n, err := io.CopyBuffer(w, io.LimitReader(src, f.Size), buf)
+	n, err := copyYielding(w, io.LimitReader(src, f.Size), buf, yield)
 	if err != nil {
 		return fmt.Errorf("cannot archive %s: %w", p, err)
 	}
@@ -149,6 +153,37 @@ func copyFileInto(w io.Writer, p string, f FileEntry, buf []byte) error {
 		return fmt.Errorf("cannot archive %s: the file shrank while the snapshot was written (%d of %d bytes)", p, n, f.Size)
 	}
 	return nil
+}
+
+// copyYielding is io.CopyBuffer that calls yield (when not nil) after each
+// buffer it copied.
+func copyYielding(dst io.Writer, src io.Reader, buf []byte, yield func() error) (int64, error) {
+	if yield == nil {
+		return io.CopyBuffer(dst, src, buf)
+	}
+	var n int64
+	for {
+		k, rerr := src.Read(buf)
+		if k > 0 {
+			w, err := dst.Write(buf[:k])
+			n += int64(w)
+			if err != nil {
+				return n, err
+			}
+			if w != k {
+				return n, io.ErrShortWrite
+			}
+			if err := yield(); err != nil {
+				return n, err
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
 }
 
 type countingWriter struct {

@@ -3,6 +3,10 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -26,5 +30,44 @@ func TestRateLimitedWriterPaces(t *testing.T) {
 	w = newRateLimitedWriter(ctx, &buf, 10)
 	if _, err := w.Write(make([]byte, 100)); err == nil {
 		t.Fatal("cancelled write went on")
+	}
+}
+
+// TestWriteArchiveYields checks that WriteArchive calls its yield after
+// each buffer it hashes and copies (a 3 MiB file: 3 buffers each way), and
+// that an error from yield ends the archive with that error.
+func TestWriteArchiveYields(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{ShardDir(0), ShardDir(1)} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, ShardDir(0), "data"), bytes.Repeat([]byte{7}, 3*copyBufSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	if _, err := WriteArchive(context.Background(), io.Discard, testManifest("c"), root, func() error { calls++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if calls < 6 {
+		t.Fatalf("yield called %d times for 3 buffers hashed and 3 copied", calls)
+	}
+	stop := errors.New("stop")
+	for _, after := range []int{1, 4} { // while hashing, while copying
+		calls := 0
+		var out bytes.Buffer
+		_, err := WriteArchive(context.Background(), &out, testManifest("c"), root, func() error {
+			if calls++; calls > after {
+				return stop
+			}
+			return nil
+		})
+		if !errors.Is(err, stop) {
+			t.Fatalf("yield failing after %d calls: WriteArchive = %v", after, err)
+		}
+		if out.Len() > 3*copyBufSize {
+			t.Fatalf("yield failing after %d calls: the archive went on to %d bytes", after, out.Len())
+		}
 	}
 }
