@@ -483,7 +483,7 @@ func verifyFile(ctx context.Context, env *Env, file string) error {
 	}
 	defer svc.Close()
 	hooks := svc.SnapshotHooks(filepath.Join(scratch, "tmp"))
-	rep, err := snapshot.Verify(ctx, f, filepath.Base(file), strings.TrimSpace(string(sum)), scratch, hooks, time.Now)
+	rep, err := snapshot.Verify(ctx, f, filepath.Base(file), strings.TrimSpace(string(sum)), scratch, hooks, time.Now, nil)
 	if err != nil {
 		return err
 	}

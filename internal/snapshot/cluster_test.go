@@ -58,7 +58,7 @@ func TestClusterArchive(t *testing.T) {
 	if got.Kind != KindCluster || got.FormatVersion != 2 || got.Labels["batch"] != "7" || got.ClusterPoints() != 7 || len(got.ClusterCollections[0].Shards) != 2 {
 		t.Fatalf("manifest read back: %+v", got)
 	}
-	rep, err := Verify(context.Background(), bytes.NewReader(b), "x", cs, t.TempDir(), nil, time.Now)
+	rep, err := Verify(context.Background(), bytes.NewReader(b), "x", cs, t.TempDir(), nil, time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestClusterArchive(t *testing.T) {
 
 	root, m = clusterTree(t, true)
 	b, cs = buildArchive(t, m, root)
-	rep, err = Verify(context.Background(), bytes.NewReader(b), "x", cs, t.TempDir(), nil, time.Now)
+	rep, err = Verify(context.Background(), bytes.NewReader(b), "x", cs, t.TempDir(), nil, time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -256,7 +256,9 @@ func (m *Manager) VerifyArchive(ctx context.Context, a *LocalArchive) (*VerifyRe
 		return nil, fmt.Errorf("cannot open snapshot %s: %w", a.Description.Name, err)
 	}
 	defer f.Close()
-	return Verify(ctx, f, a.Description.Name, a.Description.Checksum, m.opts.Source.TempDir(), m.opts.Inspector, m.opts.Now)
+	meter := m.opts.Background.Start(ctx)
+	defer meter.Stop()
+	return Verify(ctx, f, a.Description.Name, a.Description.Checksum, m.opts.Source.TempDir(), m.opts.Inspector, m.opts.Now, meter.Yield)
 }
 
 func (m *Manager) resolve(ctx context.Context, collection string, need auth.Mode) (string, error) {
@@ -878,7 +880,9 @@ func (m *Manager) VerifyStored(ctx context.Context, dir, name string) (*VerifyRe
 		return nil, err
 	}
 	defer rc.Close()
-	rep, err := Verify(ctx, rc, name, d.Checksum, m.opts.Source.TempDir(), m.opts.Inspector, m.opts.Now)
+	meter := m.opts.Background.Start(ctx)
+	rep, err := Verify(ctx, rc, name, d.Checksum, m.opts.Source.TempDir(), m.opts.Inspector, m.opts.Now, meter.Yield)
+	meter.Stop()
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,10 @@ type ReadOptions struct {
 	// detects and rebuilds (a shard's index files). They are verified
 	// like every other file.
 	NoSync func(path string) bool
+	// Yield, when set, is called after each buffer (1 MiB) extracted; its
+	// error ends the extraction (background work passes a
+	// background.Meter's Yield).
+	Yield func() error
 }
 
 // maxSyncing bounds the extracted files being fsynced at once, in the
@@ -245,7 +249,7 @@ func extract(ctx context.Context, r io.Reader, dir string, opts ReadOptions) (*M
 			if hdr.Size != f.Size {
 				return nil, invalid("file %q holds %d bytes, the manifest says %d", name, hdr.Size, f.Size)
 			}
-			out, err := extractFile(tr, target, f, buf)
+			out, err := extractFile(tr, target, f, buf, opts.Yield)
 			if err != nil {
 				return nil, err
 			}
@@ -294,14 +298,22 @@ func extract(ctx context.Context, r io.Reader, dir string, opts ReadOptions) (*M
 
 // extractFile writes the next f.Size bytes of r into a new file at target,
 // checks their SHA-256, and returns the file, still open for its fsync.
-func extractFile(r io.Reader, target string, f FileEntry, buf []byte) (*os.File, error) {
+func extractFile(r io.Reader, target string, f FileEntry, buf []byte, yield func() error) (*os.File, error) {
 	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", target, err)
 	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(out, h), io.LimitReader(r, f.Size), buf)
+	// An error of yield's (its context's end) is not the archive's fault.
+	var yerr error
+	y := yield
+	if yield != nil {
+		y = func() error { yerr = yield(); return yerr }
+	}
+	n, err := copyYielding(io.MultiWriter(out, h), io.LimitReader(r, f.Size), buf, y)
 	switch {
+	case yerr != nil:
+		err = yerr
 	case err != nil:
 		err = invalid("cannot extract %q: %v", f.Path, err)
 	case n != f.Size:

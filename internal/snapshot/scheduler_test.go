@@ -64,7 +64,7 @@ func (p *treeProducer) VerifyArchive(ctx context.Context, a *LocalArchive) (*Ver
 		return nil, err
 	}
 	defer f.Close()
-	return Verify(ctx, f, a.Description.Name, a.Description.Checksum, p.staging.Root(), nil, time.Now)
+	return Verify(ctx, f, a.Description.Name, a.Description.Checksum, p.staging.Root(), nil, time.Now, nil)
 }
 
 func names(t *testing.T, st Store, dir string) []string {

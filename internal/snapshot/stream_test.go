@@ -149,7 +149,7 @@ func TestStreamedClusterArchive(t *testing.T) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(context.Background(), f, a.Description.Name, a.Description.Checksum, t.TempDir(), nil, time.Now)
+	rep, err := Verify(context.Background(), f, a.Description.Name, a.Description.Checksum, t.TempDir(), nil, time.Now, nil)
 	if err != nil || !rep.OK || rep.Points != 7 {
 		t.Fatalf("verify: %+v, %v", rep, err)
 	}

@@ -71,8 +71,10 @@ type VerifyReport struct {
 // given, manifest, sizes, hashes), then asks inspector (when set) to open
 // it and check point counts, sample reads and searches. The report says what
 // passed; the error is non-nil only when verification itself could not run
-// (scratch directory, context).
-func Verify(ctx context.Context, r io.Reader, name, checksum, scratchParent string, inspector Inspector, now func() time.Time) (*VerifyReport, error) {
+// (scratch directory, context). yield, when not nil, is called after each
+// buffer extracted (ReadOptions.Yield); the inspector's checks do not call
+// it.
+func Verify(ctx context.Context, r io.Reader, name, checksum, scratchParent string, inspector Inspector, now func() time.Time, yield func() error) (*VerifyReport, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -86,7 +88,7 @@ func Verify(ctx context.Context, r io.Reader, name, checksum, scratchParent stri
 		return nil, fmt.Errorf("cannot create verification scratch directory: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	err = verifyInto(ctx, r, checksum, filepath.Join(scratch, "x"), inspector, rep, now)
+	err = verifyInto(ctx, r, checksum, filepath.Join(scratch, "x"), inspector, rep, now, yield)
 	rep.DurationSeconds = now().Sub(start).Seconds()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -97,8 +99,8 @@ func Verify(ctx context.Context, r io.Reader, name, checksum, scratchParent stri
 	return rep, nil
 }
 
-func verifyInto(ctx context.Context, r io.Reader, checksum, dir string, inspector Inspector, rep *VerifyReport, now func() time.Time) error {
-	m, err := Extract(ctx, r, dir, ReadOptions{ExpectedChecksum: checksum})
+func verifyInto(ctx context.Context, r io.Reader, checksum, dir string, inspector Inspector, rep *VerifyReport, now func() time.Time, yield func() error) error {
+	m, err := Extract(ctx, r, dir, ReadOptions{ExpectedChecksum: checksum, Yield: yield})
 	if err != nil {
 		return err
 	}
@@ -107,7 +109,7 @@ func verifyInto(ctx context.Context, r io.Reader, checksum, dir string, inspecto
 	rep.OK = true
 	if m.Kind == KindCluster {
 		rep.Points = m.ClusterPoints()
-		return verifyCluster(ctx, dir, m, inspector, rep, now)
+		return verifyCluster(ctx, dir, m, inspector, rep, now, yield)
 	}
 	if m.Kind == KindFull {
 		for _, c := range m.Collections {
@@ -116,7 +118,7 @@ func verifyInto(ctx context.Context, r io.Reader, checksum, dir string, inspecto
 				return fmt.Errorf("cannot open nested snapshot of %s: %w", c, err)
 			}
 			sub := &VerifyReport{Name: CollectionEntry(c), StartedAt: now().UTC()}
-			err = verifyInto(ctx, f, "", filepath.Join(dir, ".nested-"+c), inspector, sub, now)
+			err = verifyInto(ctx, f, "", filepath.Join(dir, ".nested-"+c), inspector, sub, now, yield)
 			f.Close()
 			if err != nil {
 				sub.OK, sub.Error = false, err.Error()
@@ -157,7 +159,7 @@ func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") 
 // extracted in dir: each is restored into scratch and, with an inspector,
 // opened, and its sequence and point count must be the ones the cluster
 // manifest records.
-func verifyCluster(ctx context.Context, dir string, m *Manifest, inspector Inspector, rep *VerifyReport, now func() time.Time) error {
+func verifyCluster(ctx context.Context, dir string, m *Manifest, inspector Inspector, rep *VerifyReport, now func() time.Time, yield func() error) error {
 	for _, c := range m.ClusterCollections {
 		for _, s := range c.Shards {
 			f, err := os.Open(filepath.Join(dir, filepath.FromSlash(s.Entry)))
@@ -165,7 +167,7 @@ func verifyCluster(ctx context.Context, dir string, m *Manifest, inspector Inspe
 				return fmt.Errorf("cannot open nested snapshot %s: %w", s.Entry, err)
 			}
 			sub := &VerifyReport{Name: s.Entry, StartedAt: now().UTC()}
-			err = verifyInto(ctx, f, s.SHA256, filepath.Join(dir, fmt.Sprintf(".nested-%s-%d", c.Name, s.ID)), inspector, sub, now)
+			err = verifyInto(ctx, f, s.SHA256, filepath.Join(dir, fmt.Sprintf(".nested-%s-%d", c.Name, s.ID)), inspector, sub, now, yield)
 			f.Close()
 			if err == nil {
 				err = checkClusterShard(sub, c.Name, s, inspector != nil)

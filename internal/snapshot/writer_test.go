@@ -71,3 +71,33 @@ func TestWriteArchiveYields(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractYields checks that Extract calls ReadOptions.Yield after each
+// buffer it extracts, and stops at its error.
+func TestExtractYields(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{ShardDir(0), ShardDir(1)} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, ShardDir(0), "data"), bytes.Repeat([]byte{7}, 3*copyBufSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var archive bytes.Buffer
+	if _, err := WriteArchive(context.Background(), &archive, testManifest("c"), root, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	if _, err := Extract(context.Background(), bytes.NewReader(archive.Bytes()), filepath.Join(t.TempDir(), "x"), ReadOptions{Yield: func() error { calls++; return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if calls < 3 {
+		t.Fatalf("Yield called %d times for 3 buffers extracted", calls)
+	}
+	stop := errors.New("stop")
+	_, err := Extract(context.Background(), bytes.NewReader(archive.Bytes()), filepath.Join(t.TempDir(), "x"), ReadOptions{Yield: func() error { return stop }})
+	if !errors.Is(err, stop) {
+		t.Fatalf("Extract with a failing Yield = %v", err)
+	}
+}
