@@ -33,10 +33,10 @@ func TestRateLimitedWriterPaces(t *testing.T) {
 	}
 }
 
-// TestWriteArchiveYields checks that WriteArchive calls its yield after
-// each buffer it hashes and copies (a 3 MiB file: 3 buffers each way), and
-// that an error from yield ends the archive with that error.
-func TestWriteArchiveYields(t *testing.T) {
+// threeBufferTree returns the tree of testManifest's two shards, the
+// first holding one file of three copy buffers (3 MiB).
+func threeBufferTree(t *testing.T) string {
+	t.Helper()
 	root := t.TempDir()
 	for _, d := range []string{ShardDir(0), ShardDir(1)} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -46,6 +46,14 @@ func TestWriteArchiveYields(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, ShardDir(0), "data"), bytes.Repeat([]byte{7}, 3*copyBufSize), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return root
+}
+
+// TestWriteArchiveYields checks that WriteArchive calls its yield after
+// each buffer it hashes and copies (a 3 MiB file: 3 buffers each way), and
+// that an error from yield ends the archive with that error.
+func TestWriteArchiveYields(t *testing.T) {
+	root := threeBufferTree(t)
 	calls := 0
 	if _, err := WriteArchive(context.Background(), io.Discard, testManifest("c"), root, func() error { calls++; return nil }); err != nil {
 		t.Fatal(err)
@@ -75,15 +83,7 @@ func TestWriteArchiveYields(t *testing.T) {
 // TestExtractYields checks that Extract calls ReadOptions.Yield after each
 // buffer it extracts, and stops at its error.
 func TestExtractYields(t *testing.T) {
-	root := t.TempDir()
-	for _, d := range []string{ShardDir(0), ShardDir(1)} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, ShardDir(0), "data"), bytes.Repeat([]byte{7}, 3*copyBufSize), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := threeBufferTree(t)
 	var archive bytes.Buffer
 	if _, err := WriteArchive(context.Background(), &archive, testManifest("c"), root, nil); err != nil {
 		t.Fatal(err)
