@@ -66,8 +66,8 @@ type Meter struct {
 	// thread's CPU clock then.
 	wall time.Time
 	cpu  time.Duration
-	// Slept is the time Yield paused, in all.
-	Slept time.Duration
+	// slept is the time Yield paused, in all (for tests).
+	slept time.Duration
 }
 
 // Start returns a meter for work done on the calling goroutine, which it
@@ -125,6 +125,6 @@ func (m *Meter) Yield() error {
 			return m.ctx.Err()
 		case <-t.C:
 		}
-		m.Slept += time.Since(now)
+		m.slept += time.Since(now)
 	}
 }

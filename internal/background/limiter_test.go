@@ -37,7 +37,7 @@ func work(t *testing.T, l *Limiter, d time.Duration) (cpu, slept time.Duration) 
 				return
 			}
 		}
-		cpu, slept = threadCPU()-c0, m.Slept
+		cpu, slept = threadCPU()-c0, m.slept
 	}()
 	<-done
 	return cpu, slept

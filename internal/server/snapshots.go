@@ -218,8 +218,8 @@ func snapshotNumber(cfg config.Config, key string, def float64, want string) (fl
 	default:
 		return 0, fmt.Errorf("invalid snapshots.%s %v: want %s", key, v, want)
 	}
-	if n < 0 || math.IsNaN(n) {
-		return 0, fmt.Errorf("invalid snapshots.%s %v: must not be negative", key, n)
+	if n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
+		return 0, fmt.Errorf("invalid snapshots.%s %v: want a finite number, not negative", key, n)
 	}
 	return n, nil
 }

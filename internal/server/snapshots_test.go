@@ -99,7 +99,11 @@ func TestSnapshotPoliciesConfigErrors(t *testing.T) {
 			t.Fatalf("write_rate_mb %v: %d, %v", v, got, err)
 		}
 	}
-	for _, v := range []any{"fast", -0.1, 1.5, "NaN", []any{1}} {
+	cfg.Snapshots = map[string]any{"write_rate_mb": "Inf"}
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "snapshots.write_rate_mb") {
+		t.Fatalf("write_rate_mb Inf: got %v", err)
+	}
+	for _, v := range []any{"fast", -0.1, 1.5, "NaN", "Inf", []any{1}} {
 		cfg.Snapshots = map[string]any{"cpu_share_during_writes": v}
 		if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "snapshots.cpu_share_during_writes") {
 			t.Fatalf("cpu_share_during_writes %v: got %v", v, err)
