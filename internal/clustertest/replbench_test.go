@@ -33,6 +33,8 @@ import (
 //
 //	SHOAL_BENCH_REPLICATION=1 go test -run TestReplicationNumbers -v -timeout 60m ./internal/clustertest
 //
+// SHOAL_BENCH_POINTS (default 30,000) and SHOAL_BENCH_ROUNDS (default 2,
+// alternating the order) set the import's size and repetitions.
 // SHOAL_BENCH_REPLICATION=import measures the import only (no checkpoint
 // transfer), for profiling the write path; SHOAL_BENCH_CONFIGS (for
 // example "rf2") then limits it to the named configurations, and
@@ -47,7 +49,14 @@ func TestReplicationNumbers(t *testing.T) {
 	if dir == "" {
 		dir = "../../../shared/data/fashion-mnist-784-euclidean"
 	}
-	base, err := texmex.ReadFvecs(filepath.Join(dir, "base.fvecs.gz"), 30000)
+	points, rounds := 30000, 2
+	if n, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_POINTS")); err == nil && n > 0 {
+		points = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = max(n, 2) // the checkpoint transfer uses round 1's collection
+	}
+	base, err := texmex.ReadFvecs(filepath.Join(dir, "base.fvecs.gz"), points)
 	if err != nil {
 		t.Fatalf("%v (set SHOAL_DATA to the data set's directory)", err)
 	}
@@ -175,17 +184,23 @@ func TestReplicationNumbers(t *testing.T) {
 		res[cfg].p50 = append(res[cfg].p50, p50)
 		cpu := processCPU(t) - cpu0
 		res[cfg].cpu = append(res[cfg].cpu, cpu)
-		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v (%s), process CPU %v (%.1f ms per 1,000 points)",
-			round, cfg, pps, p50.Round(time.Millisecond), tail, cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(len(base))*1000)
+		cl := c
+		if cfg == "single" {
+			cl = single
+		}
+		// How much indexing competed with the import (indexers yield to
+		// writes; what they inserted anyway took cores from them).
+		var ci struct {
+			Indexed int `json:"indexed_vectors_count"`
+		}
+		cl.MustDo(0, "GET", "/collections/"+name, nil, &ci)
+		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v (%s), process CPU %v (%.1f ms per 1,000 points), %d vectors indexed by the import's end",
+			round, cfg, pps, p50.Round(time.Millisecond), tail, cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(len(base))*1000, ci.Indexed)
 		// The round's collection goes (its indexing with it), so that the
 		// next round does not compete with this one's unindexed vectors:
 		// which configuration came before would otherwise decide how much
 		// of its CPU is left (the checkpoint transfer below needs rf1-b).
 		if name != "rf1-b" || os.Getenv("SHOAL_BENCH_REPLICATION") == "import" {
-			cl := c
-			if cfg == "single" {
-				cl = single
-			}
 			for start := time.Now(); ; time.Sleep(500 * time.Millisecond) {
 				code, raw := cl.Do(0, "DELETE", "/collections/"+name, nil, nil)
 				if code == 200 || code == 404 {
@@ -197,7 +212,11 @@ func TestReplicationNumbers(t *testing.T) {
 			}
 		}
 	}
-	for round, order := range [][]string{{"single", "rf1", "rf2"}, {"rf2", "rf1", "single"}} {
+	for round := range rounds {
+		order := []string{"single", "rf1", "rf2"}
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
 		for _, cfg := range order {
 			run(cfg, round)
 		}

@@ -27,18 +27,41 @@ type WireUnmarshaler interface {
 	UnmarshalWire(data []byte) error
 }
 
+// WireAppender is implemented by bulk messages that encode themselves by
+// appending to a buffer, such as a forwarded write or a replication batch:
+// the codec takes the buffer from gRPC's pool (WireSize long) and gRPC
+// gives it back once the message is sent, instead of a new buffer of the
+// message's size being allocated, zeroed and collected on every call.
+// WireSize estimates the encoded length.
+type WireAppender interface {
+	WireSize() int
+	AppendWire(b []byte) ([]byte, error)
+}
+
+// WireBorrower is implemented by messages that decode themselves from
+// bytes they keep no slice of. The codec lends them the received bytes
+// (gRPC's own buffer, or a pooled copy when the message arrived in
+// several) instead of a copy of their own.
+type WireBorrower interface {
+	UnmarshalWireBorrowed(data []byte) error
+}
+
 // jsonCodec encodes messages with encoding/json, or with their own
-// MarshalWire/UnmarshalWire methods when they have them. It is stateless,
-// so one value is shared by every call.
+// wire methods (WireAppender, WireMarshaler; WireBorrower,
+// WireUnmarshaler) when they have them. It is stateless, so one value is
+// shared by every call.
 type jsonCodec struct{}
 
 // Marshal encodes v.
 func (jsonCodec) Marshal(v any) (mem.BufferSlice, error) {
 	var b []byte
 	var err error
-	if m, ok := v.(WireMarshaler); ok {
+	switch m := v.(type) {
+	case WireAppender:
+		return appendWire(m)
+	case WireMarshaler:
 		b, err = m.MarshalWire()
-	} else {
+	default:
 		b, err = json.Marshal(v)
 	}
 	if err != nil {
@@ -47,12 +70,37 @@ func (jsonCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 }
 
+// appendWire encodes m into a buffer of gRPC's pool, which gRPC returns
+// to the pool once it has sent the message. An estimate that fell short
+// makes append move the message to a buffer of its own, which the
+// collector frees.
+func appendWire(m WireAppender) (mem.BufferSlice, error) {
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(max(m.WireSize(), 0))
+	b, err := m.AppendWire((*buf)[:0])
+	if err != nil {
+		pool.Put(buf)
+		return nil, fmt.Errorf("cannot encode %T: %w", m, err)
+	}
+	if cap(b) != cap(*buf) { // append outgrew the pooled buffer
+		pool.Put(buf)
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	*buf = b
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
 // Unmarshal decodes data into v.
 func (jsonCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	var err error
-	if u, ok := v.(WireUnmarshaler); ok {
+	switch u := v.(type) {
+	case WireBorrower:
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		err = u.UnmarshalWireBorrowed(buf.ReadOnlyData())
+		buf.Free()
+	case WireUnmarshaler:
 		err = u.UnmarshalWire(data.Materialize())
-	} else {
+	default:
 		err = json.Unmarshal(data.Materialize(), v)
 	}
 	if err != nil {

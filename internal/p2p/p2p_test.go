@@ -3,6 +3,7 @@ package p2p
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -124,6 +126,12 @@ func (ts *testService) desc() *grpc.ServiceDesc {
 			}
 		}
 	}
+	bulk := func(ctx context.Context, req *bulkMsg) (*bulkMsg, error) {
+		ts.calls.Add(1)
+		out := append([]byte(nil), req.b...)
+		slices.Reverse(out)
+		return &bulkMsg{b: out, hint: req.hint}, nil
+	}
 	raw := func(ctx context.Context, req *rawMsg) (*rawMsg, error) {
 		ts.calls.Add(1)
 		out := append([]byte(nil), req.b...)
@@ -131,7 +139,7 @@ func (ts *testService) desc() *grpc.ServiceDesc {
 		return &rawMsg{b: out}, nil
 	}
 	return Service("shoal.test.Echo",
-		[]grpc.MethodDesc{Unary("Echo", echo), Unary("Raw", raw)},
+		[]grpc.MethodDesc{Unary("Echo", echo), Unary("Raw", raw), Unary("Bulk", bulk)},
 		[]grpc.StreamDesc{
 			ServerStream("Count", count),
 			ClientStream("Sum", sum),
@@ -151,6 +159,70 @@ func (m *rawMsg) UnmarshalWire(data []byte) error {
 	}
 	m.b = data
 	return nil
+}
+
+// bulkMsg appends itself to pooled buffers and decodes from borrowed
+// bytes (WireAppender, WireBorrower). hint is its size estimate: a
+// negative one means exact.
+type bulkMsg struct {
+	b    []byte
+	hint int
+}
+
+func (m *bulkMsg) WireSize() int {
+	if m.hint < 0 {
+		return len(m.b) + 9
+	}
+	return m.hint
+}
+
+func (m *bulkMsg) AppendWire(b []byte) ([]byte, error) {
+	b = binary.AppendVarint(b, int64(m.hint))
+	return append(b, m.b...), nil
+}
+
+func (m *bulkMsg) UnmarshalWireBorrowed(data []byte) error {
+	h, n := binary.Varint(data)
+	if n <= 0 {
+		return errors.New("no hint")
+	}
+	m.hint, m.b = int(h), bytes.Clone(data[n:])
+	return nil
+}
+
+// TestBulkMessagesUsePooledBuffers checks that appended messages round-trip
+// whatever their size estimate (a short one moves the message out of the
+// pool's buffer), that an exact estimate encodes into a buffer of the
+// pool, and that a message received in many frames decodes whole.
+func TestBulkMessagesUsePooledBuffers(t *testing.T) {
+	data := make([]byte, 3<<20+17) // many HTTP/2 frames
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, hint := range []int{-1, 0, 100} {
+		bs, err := codec.Marshal(&bulkMsg{b: data, hint: hint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, copied := bs[0].(mem.SliceBuffer); copied && hint < 0 {
+			t.Errorf("exactly estimated: encoded into a buffer of its own, not the pool's")
+		}
+		var back bulkMsg
+		if err := codec.Unmarshal(bs, &back); err != nil || back.hint != hint || !bytes.Equal(back.b, data) {
+			t.Fatalf("hint %d: codec round trip: %v", hint, err)
+		}
+		bs.Free()
+	}
+	addr, _ := startServer(t, Options{Secret: secretA})
+	cc := conn(t, newPool(t, Options{PeerID: 1, Secret: secretA}), addr)
+	want := slices.Clone(data)
+	slices.Reverse(want)
+	for _, hint := range []int{-1, 5} {
+		resp, err := Call[bulkMsg, bulkMsg](ctxT(t), cc, "/shoal.test.Echo/Bulk", &bulkMsg{b: data, hint: hint})
+		if err != nil || resp.hint != hint || !bytes.Equal(resp.b, want) {
+			t.Fatalf("hint %d: bulk round trip: %v", hint, err)
+		}
+	}
 }
 
 func TestWireMessagesSkipJSON(t *testing.T) {

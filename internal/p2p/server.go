@@ -133,8 +133,6 @@ func NewServer(opts Options, extra ...grpc.ServerOption) (*grpc.Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.InitialWindowSize(streamWindow),
 		grpc.InitialConnWindowSize(connWindow),
-		// Calls run on a fixed set of workers instead of a new goroutine
-		// each, whose stack a search would grow again on every call.
 		// Calls run on a fixed set of worker goroutines instead of a new
 		// goroutine each, whose stack every search grew again (copying
 		// it, ~17 µs a call in BenchmarkSearchThroughPeer's profile).

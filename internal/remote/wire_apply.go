@@ -22,25 +22,26 @@ const applyWireVersion = 1
 
 var errApplyWire = errors.New("remote: malformed apply request")
 
-// MarshalWire implements p2p.WireMarshaler.
-func (m *ApplyRequest) MarshalWire() ([]byte, error) {
+// WireSize implements p2p.WireAppender.
+func (m *ApplyRequest) WireSize() int {
+	return 64 + len(m.Target.Collection) + shard.OperationSize(m.Op)
+}
+
+// AppendWire implements p2p.WireAppender.
+func (m *ApplyRequest) AppendWire(b []byte) ([]byte, error) {
 	t, err := json.Marshal(m.Target)
 	if err != nil {
 		return nil, err
 	}
-	op, err := shard.EncodeOperation(m.Op)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(t)+len(op))
 	b = append(b, applyWireVersion)
 	b = binary.AppendUvarint(b, uint64(len(t)))
 	b = append(b, t...)
-	return append(b, op...), nil
+	return shard.AppendOperation(b, m.Op)
 }
 
-// UnmarshalWire implements p2p.WireUnmarshaler.
-func (m *ApplyRequest) UnmarshalWire(data []byte) error {
+// UnmarshalWireBorrowed implements p2p.WireBorrower: the request keeps no
+// slice of data.
+func (m *ApplyRequest) UnmarshalWireBorrowed(data []byte) error {
 	if len(data) < 1 || data[0] != applyWireVersion {
 		return fmt.Errorf("%w: unknown version", errApplyWire)
 	}

@@ -19,14 +19,19 @@ func testApply(t testing.TB) *ApplyRequest {
 // sent, and that every truncation fails without a panic.
 func TestApplyWireRoundTrip(t *testing.T) {
 	req := testApply(t)
-	b, err := req.MarshalWire()
+	b, err := req.AppendWire(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var back ApplyRequest
-	if err := back.UnmarshalWire(b); err != nil {
+	if err := back.UnmarshalWireBorrowed(b); err != nil {
 		t.Fatal(err)
 	}
+	// The decoded request keeps no slice of the bytes it was lent.
+	for i := range b {
+		b[i] = 0xa5
+	}
+	b, _ = req.AppendWire(nil)
 	want, _ := json.Marshal(req)
 	got, _ := json.Marshal(&back)
 	if string(want) != string(got) {
@@ -35,7 +40,7 @@ func TestApplyWireRoundTrip(t *testing.T) {
 	// Cut inside the version, the length or the target, it must fail.
 	for cut := range 1 + 1 + len(`{"collection":"c","generation":7,"shard":1}`) {
 		var x ApplyRequest
-		if x.UnmarshalWire(b[:cut]) == nil {
+		if x.UnmarshalWireBorrowed(b[:cut]) == nil {
 			t.Fatalf("a request cut at byte %d decoded", cut)
 		}
 	}
@@ -44,17 +49,17 @@ func TestApplyWireRoundTrip(t *testing.T) {
 // FuzzApplyRequest feeds arbitrary bytes to the decoder: it fails or
 // decodes, never panics.
 func FuzzApplyRequest(f *testing.F) {
-	b, err := testApply(f).MarshalWire()
+	b, err := testApply(f).AppendWire(nil)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m ApplyRequest
-		if m.UnmarshalWire(data) != nil {
+		if m.UnmarshalWireBorrowed(data) != nil {
 			return
 		}
-		if _, err := m.MarshalWire(); err != nil {
+		if _, err := m.AppendWire(nil); err != nil {
 			t.Fatalf("decoded request does not encode: %v", err)
 		}
 	})

@@ -150,11 +150,11 @@ func TestLiveOpsMatchLog(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := (&ReplicateRequest{Epoch: 3, Ops: live}).MarshalWire()
+	a, err := (&ReplicateRequest{Epoch: 3, Ops: live}).AppendWire(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := (&ReplicateRequest{Epoch: 3, Ops: logged}).MarshalWire()
+	b, err := (&ReplicateRequest{Epoch: 3, Ops: logged}).AppendWire(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,30 +65,42 @@ func appendBytes(b, data []byte) []byte {
 	return append(b, data...)
 }
 
-// MarshalWire implements p2p.WireMarshaler.
-func (m *ReplicateRequest) MarshalWire() ([]byte, error) {
+// WireSize implements p2p.WireAppender.
+func (m *ReplicateRequest) WireSize() int {
+	n := 64 + len(m.Target.Collection)
+	for _, op := range m.Ops {
+		n += 20 + shard.OperationSize(op.Op)
+	}
+	return n
+}
+
+// AppendWire implements p2p.WireAppender.
+func (m *ReplicateRequest) AppendWire(b []byte) ([]byte, error) {
 	t, err := json.Marshal(m.Target)
 	if err != nil {
 		return nil, err
 	}
-	b := append([]byte{wireVersion}, nil...)
+	b = append(b, wireVersion)
 	b = appendBytes(b, t)
 	b = binary.LittleEndian.AppendUint64(b, m.Epoch)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(m.Ops)))
 	for _, op := range m.Ops {
-		enc, err := shard.EncodeOperation(op.Op)
+		b = binary.LittleEndian.AppendUint64(b, op.Seq)
+		b = binary.LittleEndian.AppendUint64(b, op.Epoch)
+		at := len(b)
+		b = binary.LittleEndian.AppendUint32(b, 0) // the length, set below
+		b, err = shard.AppendOperation(b, op.Op)
 		if err != nil {
 			return nil, fmt.Errorf("cannot encode operation %d: %w", op.Seq, err)
 		}
-		b = binary.LittleEndian.AppendUint64(b, op.Seq)
-		b = binary.LittleEndian.AppendUint64(b, op.Epoch)
-		b = appendBytes(b, enc)
+		binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-4))
 	}
 	return b, nil
 }
 
-// UnmarshalWire implements p2p.WireUnmarshaler.
-func (m *ReplicateRequest) UnmarshalWire(data []byte) error {
+// UnmarshalWireBorrowed implements p2p.WireBorrower: the request keeps no
+// slice of data.
+func (m *ReplicateRequest) UnmarshalWireBorrowed(data []byte) error {
 	r := &wireReader{b: data}
 	r.version()
 	t := r.bytes()

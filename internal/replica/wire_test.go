@@ -31,49 +31,59 @@ func testRequest(t testing.TB) *ReplicateRequest {
 // TestWireRoundTrip checks that the binary forms decode to what was sent.
 func TestWireRoundTrip(t *testing.T) {
 	req := testRequest(t)
-	b, err := req.MarshalWire()
+	b, err := req.AppendWire(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var back ReplicateRequest
-	if err := back.UnmarshalWire(b); err != nil {
+	if err := back.UnmarshalWireBorrowed(b); err != nil {
 		t.Fatal(err)
 	}
+	// The decoded request keeps no slice of the bytes it was lent.
+	scribble(b)
+	b, _ = req.AppendWire(nil)
 	want, _ := json.Marshal(req)
 	got, _ := json.Marshal(&back)
 	if string(want) != string(got) {
 		t.Fatalf("round trip:\n got %s\nwant %s", got, want)
 	}
 	chunk := &InstallChunk{Target: &Target{Collection: "c", Generation: 1, Shard: 0}, Epoch: 2, Seq: 77, Data: []byte("archive bytes")}
-	b, err = chunk.MarshalWire()
+	cw, err := chunk.MarshalWire()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cb InstallChunk
-	if err := cb.UnmarshalWire(b); err != nil || !reflect.DeepEqual(chunk, &cb) {
+	if err := cb.UnmarshalWire(cw); err != nil || !reflect.DeepEqual(chunk, &cb) {
 		t.Fatalf("chunk round trip: %+v %v", cb, err)
 	}
 	for cut := range b {
 		var x ReplicateRequest
-		_ = x.UnmarshalWire(b[:cut]) // must not panic
+		_ = x.UnmarshalWireBorrowed(b[:cut]) // must not panic
 	}
 }
 
 // FuzzReplicateRequest feeds arbitrary bytes to the decoder: it fails or
 // decodes, never panics, and what it decodes encodes again.
 func FuzzReplicateRequest(f *testing.F) {
-	b, err := testRequest(f).MarshalWire()
+	b, err := testRequest(f).AppendWire(nil)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m ReplicateRequest
-		if m.UnmarshalWire(data) != nil {
+		if m.UnmarshalWireBorrowed(data) != nil {
 			return
 		}
-		if _, err := m.MarshalWire(); err != nil {
+		if _, err := m.AppendWire(nil); err != nil {
 			t.Fatalf("decoded request does not encode: %v", err)
 		}
 	})
+}
+
+// scribble overwrites b, as gRPC reuses a buffer it lent.
+func scribble(b []byte) {
+	for i := range b {
+		b[i] = 0xa5
+	}
 }

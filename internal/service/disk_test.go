@@ -2,48 +2,14 @@ package service
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/shard"
+	"github.com/shoal-db/shoal/internal/testfs"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted
-// when the test ends. It skips when mounting is impossible, except in CI
-// (CI=true), where that fails the test.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("cannot mount a tmpfs: %v: %s", err, strings.TrimSpace(string(out)))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("cannot unmount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-func statfsFree(t *testing.T, dir string) uint64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Bavail * uint64(st.Bsize)
-}
 
 // TestDiskFullRefusesWholeWrites runs a service on a small file system with
 // a 2-shard collection: once the disk is nearly full a write spanning both
@@ -54,7 +20,7 @@ func statfsFree(t *testing.T, dir string) uint64 {
 // point.
 func TestDiskFullRefusesWholeWrites(t *testing.T) {
 	const reserve = 8 << 20
-	mnt := mountTmpfs(t, 64<<20)
+	mnt := testfs.MountTmpfs(t, 64<<20)
 	dir := filepath.Join(mnt, "storage")
 	open := func() *Service {
 		s, err := New(Options{StorageDir: dir, MinFreeDiskBytes: reserve})
@@ -71,18 +37,10 @@ func TestDiskFullRefusesWholeWrites(t *testing.T) {
 	upsert(t, s, "c", pts)
 
 	// Fill the disk to below the reserve.
-	f, err := os.Create(filepath.Join(mnt, "filler"))
-	mustNil(t, err)
-	buf := make([]byte, 64<<10)
-	for statfsFree(t, mnt) > reserve/2 {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	mustNil(t, f.Close())
+	testfs.Fill(t, mnt, reserve/2)
 
 	ids := []api.PointID{api.NumID(1), api.NumID(2), api.NumID(3), api.NumID(4)}
-	_, err = s.SetPayload(bg, "c", &api.SetPayload{Payload: api.Payload{"x": 1.0}, Points: ids}, api.WriteParams{Wait: true})
+	_, err := s.SetPayload(bg, "c", &api.SetPayload{Payload: api.Payload{"x": 1.0}, Points: ids}, api.WriteParams{Wait: true})
 	wantErr(t, err, api.KindInternal, "Service internal error: No space left on device: ")
 	if !errors.Is(err, shard.ErrDiskFull) {
 		t.Fatalf("refusal does not wrap ErrDiskFull: %v", err)

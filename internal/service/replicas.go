@@ -306,11 +306,27 @@ func (r *replicaSet) PrepareWrite(ctx context.Context, op *api.UpdateOperation) 
 			}
 		}
 	} else if h, ok := r.remote(sp.Primary()).(checker); ok && sp.Primary() != 0 {
-		if err := h.Check(ctx, op); err != nil && !retryable(err) {
+		if err := h.Check(ctx, checkForm(op)); err != nil && !retryable(err) {
 			return nil, err
 		}
 	}
 	return &applyLater{r: r, ctx: ctx, op: op}, nil
+}
+
+// checkForm returns what a remote primary needs of op to check it. An
+// upsert's validity does not depend on the shard's points: the collection
+// has validated every point against the config the shard has too, so the
+// remote check only asks whether the shard takes writes now (its store,
+// its disk's reserve, its update filter) and goes without the points,
+// most of the write's bytes, which the commit sends.
+func checkForm(op *api.UpdateOperation) *api.UpdateOperation {
+	if op.Upsert == nil || len(op.Upsert.Points) == 0 {
+		return op
+	}
+	c, u := *op, *op.Upsert
+	u.Points = nil
+	c.Upsert = &u
+	return &c
 }
 
 // localPending is a write prepared on this node's primary. When the

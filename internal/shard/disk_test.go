@@ -5,72 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/testfs"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
-// it when the test ends. It skips the test when mounting is impossible
-// (not root, no mount permission), except in CI (CI=true), where that is a
-// failure.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("cannot mount a tmpfs: %v: %s", err, strings.TrimSpace(string(out)))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("cannot unmount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-func freeBytes(t *testing.T, dir string) uint64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Bavail * uint64(st.Bsize)
-}
-
-// fill writes a file into dir until at most left bytes are free (or the
-// file system is full when left is 0), and returns its path.
-func fill(t *testing.T, dir string, left uint64) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for i := range buf {
-		buf[i] = byte(i) | 1
-	}
-	for free := freeBytes(t, dir); free > left; free = freeBytes(t, dir) {
-		n := min(uint64(len(buf)), free-left)
-		if _, err := f.Write(buf[:n]); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				break
-			}
-			t.Fatal(err)
-		}
-	}
-	return path
-}
 
 func diskOptions(dir string, minFree int64) Options {
 	o := testOptions(dir)
@@ -133,7 +74,7 @@ func ackBatch(acked map[uint64][]float32, op *api.UpdateOperation) {
 // is there.
 func TestDiskNearlyFullRefusesWrites(t *testing.T) {
 	const reserve = 8 << 20
-	dir := mountTmpfs(t, 64<<20)
+	dir := testfs.MountTmpfs(t, 64<<20)
 	opts := diskOptions(filepath.Join(dir, "shard"), reserve)
 	s := openShard(t, opts)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -146,7 +87,7 @@ func TestDiskNearlyFullRefusesWrites(t *testing.T) {
 		next += 200
 	}
 	// Leave a little more than the reserve free, then write until refused.
-	filler := fill(t, dir, reserve+(4<<20))
+	filler := testfs.Fill(t, dir, reserve+(4<<20))
 	var refused error
 	for i := 0; i < 1000 && refused == nil; i++ {
 		op := diskBatch(r, next, 200)
@@ -164,12 +105,12 @@ func TestDiskNearlyFullRefusesWrites(t *testing.T) {
 		!strings.HasPrefix(api.Message(refused), "Service internal error: No space left on device: ") {
 		t.Fatalf("refusal: kind %v, %q (%v)", api.KindOf(refused), api.Message(refused), refused)
 	}
-	if free := freeBytes(t, dir); free < reserve {
+	if free := testfs.Free(t, dir); free < reserve {
 		t.Fatalf("only %d bytes free after the refusal; the reserve is %d", free, reserve)
 	}
 	// Below the reserve (another process filled the disk), even the
 	// smallest write is refused.
-	fill(t, dir, reserve/2)
+	testfs.Fill(t, dir, reserve/2)
 	// Every kind of write is refused, and nothing of them is applied.
 	seq := s.LastSeq()
 	for _, op := range []*api.UpdateOperation{
@@ -222,7 +163,7 @@ func TestDiskNearlyFullRefusesWrites(t *testing.T) {
 // succeeds; a reopened shard holds every acknowledged point, and the
 // failed write either whole or not at all.
 func TestStoreOutOfSpaceRecovers(t *testing.T) {
-	dir := mountTmpfs(t, 64<<20)
+	dir := testfs.MountTmpfs(t, 64<<20)
 	opts := diskOptions(filepath.Join(dir, "shard"), -1)
 	s := openShard(t, opts)
 	r := rand.New(rand.NewPCG(3, 4))
@@ -232,7 +173,7 @@ func TestStoreOutOfSpaceRecovers(t *testing.T) {
 	apply(t, s, op)
 	ackBatch(acked, op)
 	next += 200
-	filler := fill(t, dir, 0)
+	filler := testfs.Fill(t, dir, 0)
 	var failed *api.UpdateOperation
 	var ferr error
 	for range 100 {

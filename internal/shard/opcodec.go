@@ -49,27 +49,42 @@ const opHeaderLen = 6
 // body; a vector the operation stored at an offset is written as a
 // reference to it when ref says so, any other inline.
 func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, error) {
-	head := func(enc byte, size int) []byte {
-		b := make([]byte, opHeaderLen, opHeaderLen+size)
-		b[0], b[1] = opEnvVersion, enc
-		binary.LittleEndian.PutUint32(b[2:], offBefore)
-		return b
-	}
+	return appendOp(make([]byte, 0, opSize(op)), op, offBefore, ref)
+}
+
+// opSize bounds the size of op's binary encoding with every vector
+// inline (its payloads and filter excepted, which are encoded as JSON).
+func opSize(op *api.UpdateOperation) int {
+	size := opHeaderLen + 9
 	switch {
 	case op.Upsert != nil:
-		size := 8
 		for i := range op.Upsert.Points {
 			size += 32 + vectorsSize(op.Upsert.Points[i].Vector, op.Upsert.Points[i].Sparse, op.Upsert.Points[i].Multi)
 		}
-		var b []byte
+	case op.UpdateVectors != nil:
+		for i := range op.UpdateVectors.Points {
+			size += 32 + vectorsSize(op.UpdateVectors.Points[i].Vector, op.UpdateVectors.Points[i].Sparse, op.UpdateVectors.Points[i].Multi)
+		}
+	}
+	return size
+}
+
+// appendOp appends encodeOp's encoding of op to b.
+func appendOp(b []byte, op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, error) {
+	head := func(enc byte) []byte {
+		b = append(b, opEnvVersion, enc)
+		return binary.LittleEndian.AppendUint32(b, offBefore)
+	}
+	switch {
+	case op.Upsert != nil:
 		if mode := op.Upsert.UpdateMode; mode != "" && mode != api.UpdateModeUpsert {
 			i := slices.Index(opModes, mode)
 			if i < 0 {
 				return nil, fmt.Errorf("cannot encode update mode %q", mode)
 			}
-			b = append(head(opEncUpsertMode, size+1), byte(i))
+			b = append(head(opEncUpsertMode), byte(i))
 		} else {
-			b = head(opEncUpsert, size)
+			b = head(opEncUpsert)
 		}
 		b, err := appendFilter(b, op.Upsert.UpdateFilter)
 		if err != nil {
@@ -93,12 +108,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 		}
 		return b, nil
 	case op.UpdateVectors != nil:
-		size := 8
-		for i := range op.UpdateVectors.Points {
-			size += 32 + vectorsSize(op.UpdateVectors.Points[i].Vector, op.UpdateVectors.Points[i].Sparse, op.UpdateVectors.Points[i].Multi)
-		}
-		b := head(opEncUpdateVectors, size)
-		b, err := appendFilter(b, op.UpdateVectors.UpdateFilter)
+		b, err := appendFilter(head(opEncUpdateVectors), op.UpdateVectors.UpdateFilter)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +124,7 @@ func encodeOp(op *api.UpdateOperation, offBefore uint32, ref vecRef) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode operation: %w", err)
 	}
-	return append(head(opEncJSON, len(js)), js...), nil
+	return append(head(opEncJSON), js...), nil
 }
 
 // vectorsSize bounds the encoded size of v written inline.

@@ -284,14 +284,29 @@ func (s *Shard) Dir() string { return s.opts.Dir }
 // (docs/format/shard.md) with every vector inline: the form in which
 // replicas pass operations to each other.
 func EncodeOperation(op *api.UpdateOperation) ([]byte, error) {
+	return AppendOperation(make([]byte, 0, OperationSize(op)), op)
+}
+
+// AppendOperation appends EncodeOperation's encoding of op to b.
+func AppendOperation(b []byte, op *api.UpdateOperation) ([]byte, error) {
 	if op == nil || countOps(op) != 1 {
 		return nil, api.ErrBadInput("an update operation must have exactly one action")
 	}
-	return encodeOp(op, 0, func(api.PointID, string, []float32) (uint32, bool) { return 0, false })
+	return appendOp(b, op, 0, nil)
 }
 
-// DecodeOperation decodes what EncodeOperation wrote. The vectors of the
-// result may share memory with b.
+// OperationSize estimates the length of EncodeOperation's encoding of op:
+// exact for its vectors, which are most of a large operation's bytes,
+// short of its payloads and filter.
+func OperationSize(op *api.UpdateOperation) int {
+	if op == nil {
+		return 0
+	}
+	return opSize(op)
+}
+
+// DecodeOperation decodes what EncodeOperation wrote. The result shares
+// no memory with b: b may be reused once it returns.
 func DecodeOperation(b []byte) (*api.UpdateOperation, error) {
 	return decodeOp(b, nil)
 }

@@ -626,13 +626,15 @@ func (sp *space) worker(ctx context.Context) {
 			sp.syncIdleLocked()
 			sp.qMu.Unlock()
 		}
-		if len(batch) > 0 {
-			if sp.gate != nil {
-				sp.gate(ctx)
-			}
-			sp.yieldToWriters(ctx, batchAt)
+		if len(batch) > 0 && sp.gate != nil {
+			sp.gate(ctx)
 		}
 		for _, off := range batch {
+			// Before every insert, not once per batch: a batch of 784-d
+			// inserts holds a core for tens of milliseconds, and one that
+			// starts in a gap between writes would delay every write of
+			// that stretch (on a replicated write, every hop of its chain).
+			sp.yieldToWriters(ctx, batchAt)
 			sp.qMu.Lock()
 			gone := sp.pending[off]
 			stale := sp.gen != gen
