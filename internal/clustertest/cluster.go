@@ -44,6 +44,11 @@ type Options struct {
 	// Failpoint, when set, is node i's service failpoint hook
 	// (service.Options.Failpoint) in every run of the node.
 	Failpoint func(i int, point string) error
+	// SharedWrites makes the nodes share one write signal
+	// (server.Options.WriteActivity), as they share the machine's cores:
+	// each node's indexers then yield to the writes of every node, as a
+	// standalone node's yield to its own.
+	SharedWrites bool
 }
 
 // Cluster is a set of in-process nodes.
@@ -55,6 +60,8 @@ type Cluster struct {
 	// join lists the nodes' peer addresses, by index.
 	join []string
 	opts Options
+	// writes is the nodes' write signal with Options.SharedWrites.
+	writes *shard.WriteActivity
 }
 
 // Node is one server of a test cluster.
@@ -117,7 +124,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
 		join = append(join, "127.0.0.1:"+strconv.Itoa(ports[i]))
 	}
-	c := &Cluster{t: t, join: join, opts: opts}
+	c := &Cluster{t: t, join: join, opts: opts, writes: new(shard.WriteActivity)}
 	if opts.Faults {
 		n, err := faultnet.NewNet(join, faultnet.Options{})
 		if err != nil {
@@ -166,6 +173,9 @@ func (c *Cluster) Start(i int) {
 		c.t.Fatalf("node %d already running", i)
 	}
 	so := server.Options{Version: "test", P2PListener: n.ln, ShardOptions: c.opts.ShardOptions}
+	if c.opts.SharedWrites {
+		so.WriteActivity = c.writes
+	}
 	if fp := c.opts.Failpoint; fp != nil {
 		so.Failpoint = func(point string) error { return fp(i, point) }
 	}

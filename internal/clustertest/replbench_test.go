@@ -63,7 +63,13 @@ func TestReplicationNumbers(t *testing.T) {
 	// Qdrant's default Raft tick (100 ms, elections after 1 s), not the
 	// tests' 20 ms: on 2 loaded cores 200 ms elections flap for seconds
 	// after an import, and the transfer below waits for a leader.
-	c := New(t, Options{Configure: fastFailure, Tick: 100 * time.Millisecond, ShardOptions: func(o *shard.Options) { o.OpLogRetain = 64 }})
+	// The three nodes share the machine's cores, so they share one write
+	// signal: a node's indexers yield while any node imports, as the
+	// standalone node's do while it imports (on machines of their own,
+	// a node's indexers would use only its own idle cores).
+	// SHOAL_BENCH_SHARED_WRITES=0 gives each node its own, the control.
+	shared := os.Getenv("SHOAL_BENCH_SHARED_WRITES") != "0"
+	c := New(t, Options{Configure: fastFailure, Tick: 100 * time.Millisecond, SharedWrites: shared, ShardOptions: func(o *shard.Options) { o.OpLogRetain = 64 }})
 	for i := range c.Nodes {
 		c.Start(i)
 	}

@@ -29,8 +29,8 @@ type WireUnmarshaler interface {
 
 // WireAppender is implemented by bulk messages that encode themselves by
 // appending to a buffer, such as a forwarded write or a replication batch:
-// the codec takes the buffer from gRPC's pool (WireSize long) and gRPC
-// gives it back once the message is sent, instead of a new buffer of the
+// the codec takes the buffer from a pool (WireSize long) and gRPC gives
+// it back once the message is sent, instead of a new buffer of the
 // message's size being allocated, zeroed and collected on every call.
 // WireSize estimates the encoded length.
 type WireAppender interface {
@@ -41,7 +41,7 @@ type WireAppender interface {
 // WireBorrower is implemented by messages that decode themselves from
 // bytes they keep no slice of. The codec lends them the received bytes
 // (gRPC's own buffer, or a pooled copy when the message arrived in
-// several) instead of a copy of their own.
+// several frames) instead of a copy of their own.
 type WireBorrower interface {
 	UnmarshalWireBorrowed(data []byte) error
 }
@@ -70,24 +70,31 @@ func (jsonCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 }
 
-// appendWire encodes m into a buffer of gRPC's pool, which gRPC returns
-// to the pool once it has sent the message. An estimate that fell short
-// makes append move the message to a buffer of its own, which the
-// collector frees.
+// appendWire encodes m into a pooled buffer (bulkPool), which gRPC gives
+// back once it has sent the message. A small message, or one whose
+// estimate fell short (append then moves it), has a buffer of its own,
+// which the collector frees.
 func appendWire(m WireAppender) (mem.BufferSlice, error) {
-	pool := mem.DefaultBufferPool()
-	buf := pool.Get(max(m.WireSize(), 0))
+	size := m.WireSize()
+	if size < bulkPoolMin {
+		b, err := m.AppendWire(make([]byte, 0, max(size, 0)))
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode %T: %w", m, err)
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	buf := bulk.Get(size)
 	b, err := m.AppendWire((*buf)[:0])
 	if err != nil {
-		pool.Put(buf)
+		bulk.Put(buf)
 		return nil, fmt.Errorf("cannot encode %T: %w", m, err)
 	}
 	if cap(b) != cap(*buf) { // append outgrew the pooled buffer
-		pool.Put(buf)
+		bulk.Put(buf)
 		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
 	*buf = b
-	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+	return mem.BufferSlice{mem.NewBuffer(buf, bulk)}, nil
 }
 
 // Unmarshal decodes data into v.
@@ -95,7 +102,7 @@ func (jsonCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	var err error
 	switch u := v.(type) {
 	case WireBorrower:
-		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		buf := data.MaterializeToBuffer(bulk)
 		err = u.UnmarshalWireBorrowed(buf.ReadOnlyData())
 		buf.Free()
 	case WireUnmarshaler:

@@ -73,6 +73,9 @@ type Options struct {
 	// Failpoint, when set (tests only), is the service's failpoint hook
 	// (service.Options.Failpoint).
 	Failpoint func(point string) error
+	// WriteActivity, when set, is the node's write signal
+	// (service.Options.WriteActivity), shared by in-process nodes.
+	WriteActivity *shard.WriteActivity
 }
 
 // Server is one Shoal node: the service over its storage and the two API
@@ -182,10 +185,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			MaxOutgoing:         cfg.Storage.Performance.OutgoingShardTransfersLimit,
 			Rebalance:           cfg.Cluster.Rebalance,
 		},
-		ShardOptions: s.opts.ShardOptions,
-		PeerID:       peer,
-		StorageDir:   cfg.Storage.StoragePath,
-		Logger:       s.log.With("component", "service"),
+		ShardOptions:  s.opts.ShardOptions,
+		WriteActivity: s.opts.WriteActivity,
+		PeerID:        peer,
+		StorageDir:    cfg.Storage.StoragePath,
+		Logger:        s.log.With("component", "service"),
 		Limits: service.Limits{
 			MaxCollections:       cfg.Storage.MaxCollections,
 			MaxConcurrentReads:   cfg.Storage.Performance.MaxSearchThreads,

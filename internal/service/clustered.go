@@ -70,7 +70,7 @@ func newClustered(opts Options) (*Service, error) {
 	if opts.RemoteShard == nil {
 		return nil, errors.New("cannot start service: cluster mode needs RemoteShard")
 	}
-	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster, writes: new(shard.WriteActivity),
+	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), cluster: opts.Cluster, writes: opts.writeActivity(),
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}, gens: map[string]uint64{},
 		sets: map[string][]*replicaSet{}, boot: newBootID()}
 	s.background = background.New(opts.SnapshotCPUShare, s.writes.Active)

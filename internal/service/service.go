@@ -112,6 +112,12 @@ type Options struct {
 	Now func() time.Time
 	// ShardOptions, when set, may adjust each shard's options (tests).
 	ShardOptions func(*shard.Options)
+	// WriteActivity, when set, is the write signal the node's background
+	// work (indexing, snapshots) yields to, instead of one of the
+	// service's own. Nodes that share the cores of one process, as an
+	// in-process test cluster's do, may share one: each then yields to
+	// the writes of all, as separate machines' would not need to.
+	WriteActivity *shard.WriteActivity
 	// Cluster, when set, makes the service a cluster member: metadata
 	// changes go through it (Raft) and its applied state is the metadata;
 	// the service is its Listener (Applied, Restored) and opens, routes and
@@ -290,6 +296,14 @@ type Service struct {
 
 var _ API = (*Service)(nil)
 
+// writeActivity returns Options.WriteActivity, or a new one.
+func (o Options) writeActivity() *shard.WriteActivity {
+	if o.WriteActivity != nil {
+		return o.WriteActivity
+	}
+	return new(shard.WriteActivity)
+}
+
 // New loads the metadata from opts.StorageDir, brings the collection
 // directories in line with it (see recoverDirs: what a crash during a
 // create, delete or restore left), and opens every collection.
@@ -313,7 +327,7 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot start service: %w", err)
 	}
-	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), meta: store, writes: new(shard.WriteActivity),
+	s := &Service{opts: opts, log: opts.Logger, limits: opts.Limits.withDefaults(), meta: store, writes: opts.writeActivity(),
 		colls: map[string]*collection.Collection{}, busy: map[string]chan struct{}{}}
 	s.background = background.New(opts.SnapshotCPUShare, s.writes.Active)
 	s.initSlots()
