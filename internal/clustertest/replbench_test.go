@@ -200,13 +200,13 @@ func TestReplicationNumbers(t *testing.T) {
 			Indexed int `json:"indexed_vectors_count"`
 		}
 		cl.MustDo(0, "GET", "/collections/"+name, nil, &ci)
-		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v (%s), process CPU %v (%.1f ms per 1,000 points), %d vectors indexed by the import's end",
+		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v (%s), process CPU %v (%.1f ms per 1,000 points), %d vectors in node 0's graphs after it",
 			round, cfg, pps, p50.Round(time.Millisecond), tail, cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(len(base))*1000, ci.Indexed)
 		// The round's collection goes (its indexing with it), so that the
 		// next round does not compete with this one's unindexed vectors:
 		// which configuration came before would otherwise decide how much
-		// of its CPU is left (the checkpoint transfer below needs rf1-b).
-		if name != "rf1-b" || os.Getenv("SHOAL_BENCH_REPLICATION") == "import" {
+		// of its CPU is left.
+		{
 			for start := time.Now(); ; time.Sleep(500 * time.Millisecond) {
 				code, raw := cl.Do(0, "DELETE", "/collections/"+name, nil, nil)
 				if code == 200 || code == 404 {
@@ -257,8 +257,28 @@ func TestReplicationNumbers(t *testing.T) {
 		return
 	}
 
-	// Checkpoint transfer: replicate shard 0 of rf1-b to a node that does
-	// not hold it; its op log (64 operations) no longer holds the start.
+	// Checkpoint transfer: replicate shard 0 of a fresh RF 1 collection,
+	// imported and indexed (so that its index files travel too), to a
+	// node that does not hold it; its op log (64 operations) no longer
+	// holds the start.
+	create(c, "rf1-b", 1)
+	importInto(clusterClients, "rf1-b")
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		indexed := 0
+		for i := range c.Nodes {
+			var ci struct {
+				Indexed int `json:"indexed_vectors_count"`
+			}
+			c.MustDo(i, "GET", "/collections/rf1-b", nil, &ci)
+			indexed += ci.Indexed
+		}
+		if indexed >= len(base) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d vectors indexed", indexed, len(base))
+		}
+	}
 	var info struct {
 		PeerID      uint64 `json:"peer_id"`
 		LocalShards []struct {
