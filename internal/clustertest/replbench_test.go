@@ -54,7 +54,7 @@ func TestReplicationNumbers(t *testing.T) {
 		points = n
 	}
 	if n, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_ROUNDS")); err == nil && n > 0 {
-		rounds = max(n, 2) // the checkpoint transfer uses round 1's collection
+		rounds = n
 	}
 	base, err := texmex.ReadFvecs(filepath.Join(dir, "base.fvecs.gz"), points)
 	if err != nil {
@@ -196,25 +196,20 @@ func TestReplicationNumbers(t *testing.T) {
 		}
 		// How much indexing competed with the import (indexers yield to
 		// writes; what they inserted anyway took cores from them).
-		var ci struct {
-			Indexed int `json:"indexed_vectors_count"`
-		}
-		cl.MustDo(0, "GET", "/collections/"+name, nil, &ci)
+		indexed := indexedOn(cl, 0, name)
 		t.Logf("round %d %s: %.0f points/s, p50 batch latency %v (%s), process CPU %v (%.1f ms per 1,000 points), %d vectors in node 0's graphs after it",
-			round, cfg, pps, p50.Round(time.Millisecond), tail, cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(len(base))*1000, ci.Indexed)
+			round, cfg, pps, p50.Round(time.Millisecond), tail, cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(len(base))*1000, indexed)
 		// The round's collection goes (its indexing with it), so that the
 		// next round does not compete with this one's unindexed vectors:
 		// which configuration came before would otherwise decide how much
 		// of its CPU is left.
-		{
-			for start := time.Now(); ; time.Sleep(500 * time.Millisecond) {
-				code, raw := cl.Do(0, "DELETE", "/collections/"+name, nil, nil)
-				if code == 200 || code == 404 {
-					break
-				}
-				if code != 503 || time.Since(start) > time.Minute {
-					t.Fatalf("delete %s: %d %s", name, code, raw)
-				}
+		for start := time.Now(); ; time.Sleep(500 * time.Millisecond) {
+			code, raw := cl.Do(0, "DELETE", "/collections/"+name, nil, nil)
+			if code == 200 || code == 404 {
+				break
+			}
+			if code != 503 || time.Since(start) > time.Minute {
+				t.Fatalf("delete %s: %d %s", name, code, raw)
 			}
 		}
 	}
@@ -266,11 +261,7 @@ func TestReplicationNumbers(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		indexed := 0
 		for i := range c.Nodes {
-			var ci struct {
-				Indexed int `json:"indexed_vectors_count"`
-			}
-			c.MustDo(i, "GET", "/collections/rf1-b", nil, &ci)
-			indexed += ci.Indexed
+			indexed += indexedOn(c, i, "rf1-b")
 		}
 		if indexed >= len(base) {
 			break
@@ -335,6 +326,16 @@ func TestReplicationNumbers(t *testing.T) {
 		mb, xfer.Round(time.Millisecond), mb/xfer.Seconds(), took.Round(time.Millisecond), mb/took.Seconds(),
 		local.Round(time.Millisecond), mb/local.Seconds(), snapTook.Round(time.Millisecond), mb/snapTook.Seconds(),
 		local.Seconds()/xfer.Seconds(), snapTook.Seconds()/xfer.Seconds())
+}
+
+// indexedOn returns the vectors in the graphs of node i's replicas of the
+// collection.
+func indexedOn(c *Cluster, i int, name string) int {
+	var ci struct {
+		Indexed int `json:"indexed_vectors_count"`
+	}
+	c.MustDo(i, "GET", "/collections/"+name, nil, &ci)
+	return ci.Indexed
 }
 
 // archiveShard copies a shard directory's files (as the checkpoint's hard

@@ -17,7 +17,7 @@ import (
 //	byte     version (1)
 //	uvarint  len(target JSON), then the Target as JSON
 //	         the rest: the operation in the op log's binary layout with
-//	         every vector inline (shard.EncodeOperation)
+//	         every vector inline (shard.AppendOperation)
 const applyWireVersion = 1
 
 var errApplyWire = errors.New("remote: malformed apply request")

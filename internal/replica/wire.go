@@ -14,7 +14,7 @@ import (
 // base64. Layout (little-endian), after a version byte:
 //
 //	ReplicateRequest: u32 len + target JSON, u64 epoch, u32 n, then n ×
-//	(u64 seq, u64 epoch, u32 len + shard.EncodeOperation bytes)
+//	(u64 seq, u64 epoch, u32 len + shard.AppendOperation bytes)
 //	InstallChunk:     u32 len + target JSON (0: none), u64 epoch, u64 seq,
 //	                  then the data to the end
 const wireVersion = 1

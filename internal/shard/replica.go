@@ -280,14 +280,9 @@ func recordHash(r *api.Record, version uint64) ([sha256.Size]byte, error) {
 // Dir returns the shard's directory.
 func (s *Shard) Dir() string { return s.opts.Dir }
 
-// EncodeOperation encodes op in the op log's binary layout
+// AppendOperation appends op to b in the op log's binary layout
 // (docs/format/shard.md) with every vector inline: the form in which
 // replicas pass operations to each other.
-func EncodeOperation(op *api.UpdateOperation) ([]byte, error) {
-	return AppendOperation(make([]byte, 0, OperationSize(op)), op)
-}
-
-// AppendOperation appends EncodeOperation's encoding of op to b.
 func AppendOperation(b []byte, op *api.UpdateOperation) ([]byte, error) {
 	if op == nil || countOps(op) != 1 {
 		return nil, api.ErrBadInput("an update operation must have exactly one action")
@@ -295,7 +290,7 @@ func AppendOperation(b []byte, op *api.UpdateOperation) ([]byte, error) {
 	return appendOp(b, op, 0, nil)
 }
 
-// OperationSize estimates the length of EncodeOperation's encoding of op:
+// OperationSize estimates the length of AppendOperation's encoding of op:
 // exact for its vectors, which are most of a large operation's bytes,
 // short of its payloads and filter.
 func OperationSize(op *api.UpdateOperation) int {
@@ -305,7 +300,7 @@ func OperationSize(op *api.UpdateOperation) int {
 	return opSize(op)
 }
 
-// DecodeOperation decodes what EncodeOperation wrote. The result shares
+// DecodeOperation decodes what AppendOperation wrote. The result shares
 // no memory with b: b may be reused once it returns.
 func DecodeOperation(b []byte) (*api.UpdateOperation, error) {
 	return decodeOp(b, nil)

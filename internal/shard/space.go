@@ -205,7 +205,7 @@ func (sp *space) oldestQueued() int64 {
 }
 
 // Writes come before indexing: while writes are coming in anywhere on the
-// node (WriteActivity), a worker waits before each batch of inserts,
+// node (WriteActivity), a worker waits before each insert,
 // polling every yieldPoll, so that an import is not slowed by building the
 // graph of what it already wrote (searches scan the unindexed tail exactly
 // meanwhile). Once more than yieldLimit vectors, or yieldLimitBytes of
@@ -243,7 +243,8 @@ func (sp *space) shouldYield(now, batchAt int64) bool {
 }
 
 // yieldToWriters waits while writes are coming in and the batch queued at
-// batchAt may still wait (shouldYield), before the worker inserts it.
+// batchAt may still wait (shouldYield), before the worker inserts the
+// batch's next vector.
 func (sp *space) yieldToWriters(ctx context.Context, batchAt int64) {
 	if sp.writes == nil {
 		return
