@@ -109,17 +109,26 @@ func (t *Transport) serveAppendEntries(ctx context.Context, w *wireAppendEntries
 	return typed[raft.AppendEntriesResponse](resp)
 }
 
-// chunkReader reads the snapshot bytes of an InstallSnapshot stream.
+// chunkReader reads the announced size of snapshot bytes from an
+// InstallSnapshot stream.
 type chunkReader struct {
 	recv func() (*snapshotChunk, error)
 	buf  []byte
+	left int64 // bytes announced and not yet read
 }
 
 // Read returns bytes of the current chunk, receiving the next one when it
-// is used up; io.EOF when the sender closed the stream.
+// is used up; io.EOF once the announced size has been read, and
+// io.ErrUnexpectedEOF when the sender closed the stream before that.
 func (r *chunkReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
 	for len(r.buf) == 0 {
 		c, err := r.recv()
+		if err == io.EOF {
+			return 0, io.ErrUnexpectedEOF
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -128,8 +137,12 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		}
 		r.buf = c.Data
 	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
+	r.left -= int64(n)
 	return n, nil
 }
 
@@ -144,7 +157,7 @@ func (t *Transport) serveInstallSnapshot(ctx context.Context, recv func() (*snap
 	if first.Header.Size < 0 {
 		return nil, api.ErrBadRequest("snapshot size %d is negative", first.Header.Size)
 	}
-	reader := io.LimitReader(&chunkReader{recv: recv, buf: first.Data}, first.Header.Size)
+	reader := &chunkReader{recv: recv, buf: first.Data, left: first.Header.Size}
 	resp, err := t.dispatch(ctx, first.Header, reader, false)
 	if err != nil {
 		t.log.Warn("raft snapshot not installed", "leader", string(first.Header.RPCHeader.Addr),
