@@ -28,8 +28,8 @@ type MapFile struct {
 	stride int // bytes per chunk in the file: size rounded up to the page size
 	prot   int
 
-	mu     sync.Mutex // guards the fields below
-	mapped [][]byte   // every chunk mapping
+	mu     sync.Mutex     // guards the fields below
+	mapped map[int][]byte // every chunk mapping, by chunk
 	closed bool
 }
 
@@ -54,13 +54,15 @@ func NewMapFile(dir, pattern string, chunkBytes int, writable bool) (*MapFile, e
 	if writable {
 		prot |= unix.PROT_WRITE
 	}
-	return &MapFile{f: f, size: chunkBytes, stride: (chunkBytes + page - 1) / page * page, prot: prot}, nil
+	return &MapFile{f: f, size: chunkBytes, stride: (chunkBytes + page - 1) / page * page, prot: prot, mapped: map[int][]byte{}}, nil
 }
 
-// Map allocates chunk i and returns its mapping, of the chunk size
-// (zero-filled unless the chunk was mapped before).
-// Searches read scattered chunk data, so the mapping is advised
-// MADV_RANDOM (no readahead).
+// Map allocates chunk i and returns its mapping, of the chunk size: it
+// holds what was written to the chunk before (through a mapping or with
+// WriteAt) and zeros elsewhere, and after Release only zeros. Mapping a
+// chunk again allocates its blocks again (after a Release) and returns
+// the same mapping. Searches read scattered chunk data, so the mapping is
+// advised MADV_RANDOM (no readahead).
 func (m *MapFile) Map(i int) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -71,13 +73,16 @@ func (m *MapFile) Map(i int) ([]byte, error) {
 	if err := unix.Fallocate(int(m.f.Fd()), 0, off, int64(m.size)); err != nil {
 		return nil, fmt.Errorf("cannot allocate chunk %d of mapped file: %w", i, err)
 	}
+	if b, ok := m.mapped[i]; ok {
+		return b, nil
+	}
 	p, err := unix.MmapPtr(int(m.f.Fd()), off, nil, uintptr(m.size), m.prot, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("cannot map chunk %d of mapped file: %w", i, err)
 	}
 	b := unsafe.Slice((*byte)(p), m.size)
 	_ = unix.Madvise(b, unix.MADV_RANDOM)
-	m.mapped = append(m.mapped, b)
+	m.mapped[i] = b
 	return b, nil
 }
 

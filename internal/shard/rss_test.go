@@ -198,6 +198,10 @@ func TestRSSOnDisk(t *testing.T) {
 	t.Logf("mode %s: %d vectors, open %v; VmRSS %s, RssAnon %s, RssFile %s; codes %d MiB, store heap %d MiB, graph heap %d MiB (lists in a file: %v)",
 		mode, n, opened.Round(time.Millisecond), st["VmRSS"], st["RssAnon"], st["RssFile"],
 		s.QuantizedBytes("")>>20, s.spaces[""].store.Bytes()>>20, g.MemoryBytes()>>20, g.OnDisk())
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("mode %s: Go heap in use %d MiB (idle, not released %d MiB), stacks %d MiB, runtime metadata %d MiB",
+		mode, ms.HeapInuse>>20, (ms.HeapIdle-ms.HeapReleased)>>20, ms.StackInuse>>20, (ms.GCSys+ms.MSpanSys+ms.MCacheSys+ms.BuckHashSys+ms.OtherSys)>>20)
 	if cg := cgroupMemory(); cg != "" {
 		t.Logf("mode %s: memory cgroup: %s", mode, cg)
 	}

@@ -874,6 +874,13 @@ func (sp *space) checkReach(stop func() bool, wait bool) int {
 	n, done := g.ReconnectUntil(stop)
 	if !done {
 		sp.unchecked.Store(true)
+	} else if packed, err := g.Pack(); err != nil && sp.log != nil {
+		// The indexer is idle and the graph checked: an on_disk graph
+		// packs the level-0 lists that inserts unpacked (a no-op for a
+		// graph on the heap).
+		sp.log.Warn("HNSW graph not packed", "vector", sp.name, "err", err)
+	} else if packed > 0 && sp.log != nil {
+		sp.log.Debug("HNSW graph packed", "vector", sp.name, "chunks", packed)
 	}
 	sp.store.DropResident() // the check read the vectors of every node
 	sp.lastCheck, sp.lastCheckTook = time.Now(), time.Since(start)

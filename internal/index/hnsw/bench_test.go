@@ -1,6 +1,7 @@
 package hnsw
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -82,5 +83,43 @@ func BenchmarkRepair(b *testing.B) {
 		if got := g.Repair(); got != n/10 {
 			b.Fatalf("Repair removed %d", got)
 		}
+	}
+}
+
+// BenchmarkSearchEf64Lists searches one graph with its level-0 lists on
+// the heap, in the mapped links file, and packed (pack.go).
+func BenchmarkSearchEf64Lists(b *testing.B) {
+	g, qs := sharedGraph(b)
+	img := image(b, g)
+	load := func(b *testing.B, unpack bool) *Graph {
+		lg, err := Load(bytes.NewReader(img), Options{M: 16, Distance: api.DistanceEuclid, Dir: b.TempDir()}, benchGraph.s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if unpack {
+			for ci := range len(*lg.chunks.Load()) {
+				lg.unpack(ci)
+			}
+		}
+		b.Cleanup(func() { _ = lg.Close() })
+		return lg
+	}
+	for _, c := range []struct {
+		name string
+		g    func(b *testing.B) *Graph
+	}{
+		{"heap", func(*testing.B) *Graph { return g }},
+		{"mapped", func(b *testing.B) *Graph { return load(b, true) }},
+		{"packed", func(b *testing.B) *Graph { return load(b, false) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			g := c.g(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				g.Search(qs[i%len(qs)], 10, 64, nil)
+				i++
+			}
+		})
 	}
 }

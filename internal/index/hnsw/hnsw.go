@@ -18,7 +18,10 @@
 // page cache, which the kernel may write back and evict under memory
 // pressure. The node records and the few upper lists stay on the heap.
 // The file is a cache: the graph file written by WriteTo is the durable
-// copy, and Load fills a new mapping from it. Close (or, for a graph that
+// copy, and Load fills a new mapping from it. Such a graph packs its
+// level-0 lists into a second, read-only mapped file in less than half
+// the space (pack.go): Load always does, and Pack packs what inserts have
+// unpacked since. Close (or, for a graph that
 // was replaced, the garbage collector) releases the file. Where
 // memory-mapped files are not supported (index.NewMapFile fails: other
 // systems than Linux) or a chunk cannot be allocated in the file (a full
@@ -126,9 +129,13 @@ func (n *node) allocUpper(m int) {
 }
 
 type chunk struct {
-	links  []uint32 // chunkLen × (1+2M)
+	links  []uint32 // chunkLen × (1+2M); nil when packed
 	nodes  []node   // chunkLen
 	mapped bool     // links are in the graph's file, not on the heap
+	// packed is the chunk's part of pack, which holds its level-0 lists
+	// read-only when links is nil (see pack.go).
+	packed []byte
+	pack   *packFile
 }
 
 // Graph is an HNSW index. All methods are safe for concurrent use.
@@ -152,6 +159,10 @@ type Graph struct {
 	// fileErr is why the file was not created, or why a chunk and the
 	// ones after it are on the heap instead of in the file.
 	fileErr error
+	// regions and packs track packed chunks (see pack.go); nil when the
+	// lists are on the heap.
+	regions *regionTable
+	packs   *packSet
 
 	entry atomic.Uint64 // level<<32 | offset of the entry point, or noEntry
 	live  atomic.Int64  // nodes inserted and not deleted
@@ -211,6 +222,8 @@ func New(opts Options, store *index.Store) *Graph {
 			g.fileErr = err
 		} else {
 			g.file = f
+			g.regions = &regionTable{file: f, gen: map[int]uint64{}}
+			g.packs = &packSet{files: map[*index.MapFile]struct{}{}}
 			// A graph replaced by another (a rebuild, a compaction) is
 			// not closed by its owner, which cannot know when the last
 			// search or worker is done with it: its file is released
@@ -242,6 +255,7 @@ func (g *Graph) FileError() error {
 func (g *Graph) DropResident() {
 	if g.file != nil {
 		g.file.DropResident()
+		g.packs.each((*index.MapFile).DropResident)
 	}
 }
 
@@ -253,6 +267,7 @@ func (g *Graph) Close() error {
 	if g.file == nil {
 		return nil
 	}
+	g.packs.each(func(f *index.MapFile) { _ = f.Close() })
 	return g.file.Close()
 }
 
@@ -401,11 +416,17 @@ func (g *Graph) node(off uint32) *node {
 	return &(*g.chunks.Load())[off>>chunkShift].nodes[off&(chunkLen-1)]
 }
 
-// list returns off's neighbour list on level l: element 0 is the count, the
-// rest are slots. off must be backed and have a level of at least l.
+// list returns off's neighbour list on level l for a writer: element 0 is
+// the count, the rest are slots. off must be backed and have a level of at
+// least l. A packed chunk is unpacked first (see pack.go), so callers that
+// only read use neighbours instead; callers hold the persistence lock
+// shared (or exclusively), as every writer of lists does.
 func (g *Graph) list(off uint32, l int) []uint32 {
 	c := (*g.chunks.Load())[off>>chunkShift]
 	if l == 0 {
+		if c.packed != nil {
+			c = g.unpack(int(off >> chunkShift))
+		}
 		i := int(off&(chunkLen-1)) * g.stride
 		return c.links[i : i+g.stride : i+g.stride]
 	}

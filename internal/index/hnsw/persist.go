@@ -8,6 +8,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"slices"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/index"
@@ -93,6 +94,7 @@ func (g *Graph) WriteTo(w io.Writer) (int64, error) {
 	cw.write(hdr)
 
 	buf := make([]byte, 0, 4*(1+g.m0)+2)
+	var nb []uint32
 	for off := uint32(0); off < slots; off++ {
 		nd := g.node(off)
 		st := nd.state.Load()
@@ -117,14 +119,16 @@ func (g *Graph) WriteTo(w io.Writer) (int64, error) {
 		}
 		cw.write([]byte{code, byte(nd.level)})
 		for l := 0; l <= int(nd.level); l++ {
-			lst := g.list(off, l)
-			cnt := int(lst[0])
+			nb = g.neighbours(off, l, nb)
 			if code == fileRemoved {
-				cnt = 0
+				nb = nb[:0]
 			}
-			buf = binary.LittleEndian.AppendUint16(buf[:0], uint16(cnt))
-			for i := 1; i <= cnt; i++ {
-				buf = binary.LittleEndian.AppendUint32(buf, lst[i])
+			// Ascending, as a packed list holds them: the same graph
+			// has the same image, packed or not.
+			slices.Sort(nb)
+			buf = binary.LittleEndian.AppendUint16(buf[:0], uint16(len(nb)))
+			for _, n := range nb {
+				buf = binary.LittleEndian.AppendUint32(buf, n)
 			}
 			cw.write(buf)
 		}
@@ -304,6 +308,13 @@ func (g *Graph) load(r io.Reader, store *index.Store) error {
 		return fmt.Errorf("cannot load HNSW graph: %w: no entry point", ErrCorrupt)
 	}
 	g.live.Store(int64(live))
+	if g.canPack() {
+		// A loaded graph is packed (see pack.go) and its links file
+		// released at once: nothing else has seen it yet. A graph that
+		// cannot be packed (no room for the file) keeps its lists as
+		// they are; its owner's next Pack tries again and reports why.
+		_, _ = g.pack(true)
+	}
 	// Filling a mapped graph faulted every list into the resident set;
 	// searches fault back in the ones they visit.
 	g.DropResident()

@@ -48,16 +48,16 @@ func (g *Graph) walk(start uint32, seen bits, stop func(uint32) bool, queue []ui
 		return queue
 	}
 	queue = append(queue[:0], start)
+	var nb []uint32
 	for len(queue) > 0 {
 		x := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		if stop != nil && stop(x) {
 			continue
 		}
-		lst := g.list(x, 0)
-		cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
-		for i := 1; i <= cnt; i++ {
-			if n := atomic.LoadUint32(&lst[i]); int(n/64) < len(seen) && seen.add(n) {
+		nb = g.neighbours(x, 0, nb)
+		for _, n := range nb {
+			if int(n/64) < len(seen) && seen.add(n) {
 				queue = append(queue, n)
 			}
 		}
@@ -218,16 +218,16 @@ type inDegrees []uint8
 // that are not gone.
 func (g *Graph) countInDegrees(dir []*chunk, isGone func(uint32) bool) inDegrees {
 	deg := make(inDegrees, len(dir)*chunkLen)
+	var nb []uint32
 	for ci := range dir {
 		for i := range chunkLen {
 			off := uint32(ci<<chunkShift | i)
 			if isGone(off) {
 				continue
 			}
-			lst := g.list(off, 0)
-			cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
-			for j := 1; j <= cnt; j++ {
-				deg.inc(atomic.LoadUint32(&lst[j]))
+			nb = g.neighbours(off, 0, nb)
+			for _, n := range nb {
+				deg.inc(n)
 			}
 		}
 	}

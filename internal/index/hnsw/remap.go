@@ -25,6 +25,7 @@ func (g *Graph) Remap(store *index.Store, to func(off uint32) (uint32, bool)) *G
 		return to(off)
 	}
 	top, topOff := -1, uint32(0)
+	var src []uint32
 	for ci, c := range *g.chunks.Load() {
 		for i := range c.nodes {
 			off := uint32(ci<<chunkShift | i)
@@ -38,9 +39,9 @@ func (g *Graph) Remap(store *index.Store, to func(off uint32) (uint32, bool)) *G
 			nn.level = int32(level)
 			nn.allocUpper(ng.m)
 			for l := 0; l <= level; l++ {
-				src, dst := g.list(off, l), ng.list(no, l)
+				src, dst := g.neighbours(off, l, src), ng.list(no, l)
 				k := 0
-				for _, x := range src[1 : 1+int(src[0])] {
+				for _, x := range src {
 					if nx, ok := keep(x); ok {
 						k++
 						dst[k] = nx

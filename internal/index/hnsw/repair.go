@@ -139,22 +139,16 @@ func (g *Graph) replaceEntry(gone []uint64) {
 
 // relink rewrites off's level-l list if it links to a node in gone.
 func (g *Graph) relink(s *searcher, off uint32, l int, isGone func(uint32) bool) {
-	lst := g.list(off, l)
-	cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
-	dirty := false
-	for i := 1; i <= cnt; i++ {
-		if isGone(atomic.LoadUint32(&lst[i])) {
-			dirty = true
-			break
-		}
-	}
-	if !dirty {
+	// A packed list is unpacked only when it changes.
+	s.nb = g.neighbours(off, l, s.nb)
+	if !slices.ContainsFunc(s.nb, isGone) {
 		return
 	}
 	mu := g.stripe(off)
 	mu.Lock()
 	defer mu.Unlock()
-	cnt = int(lst[0])
+	lst := g.list(off, l)
+	cnt := int(lst[0])
 	s.resetVisited(g.capacity())
 	s.visit(off)
 	q := g.vec(off)
@@ -172,10 +166,9 @@ func (g *Graph) relink(s *searcher, off uint32, l int, isGone func(uint32) bool)
 		if !isGone(d) || g.node(d).state.Load()&stRemoved != 0 {
 			continue
 		}
-		dl := g.list(d, l)
-		dc := min(int(atomic.LoadUint32(&dl[0])), len(dl)-1)
-		for j := 1; j <= dc; j++ {
-			add(atomic.LoadUint32(&dl[j]))
+		s.nb = g.neighbours(d, l, s.nb)
+		for _, n := range s.nb {
+			add(n)
 		}
 	}
 	slices.SortFunc(s.tmp, byDist)
@@ -267,14 +260,8 @@ func (g *Graph) reconnect(s *searcher, x uint32, l int, isGone func(uint32) bool
 
 // links reports whether n's level-l list contains x.
 func (g *Graph) links(n uint32, l int, x uint32) bool {
-	lst := g.list(n, l)
-	cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
-	for i := 1; i <= cnt; i++ {
-		if atomic.LoadUint32(&lst[i]) == x {
-			return true
-		}
-	}
-	return false
+	var buf [1 + 2*64]uint32
+	return slices.Contains(g.neighbours(n, l, buf[:0]), x)
 }
 
 // forceLink adds n → x on level l, replacing n's farthest link if the list

@@ -3,6 +3,7 @@ package hnsw
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/shoal-db/shoal/internal/index"
@@ -22,7 +23,8 @@ type searcher struct {
 	sel    []index.Result   // selected neighbours
 	tmp    []index.Result   // candidates for neighbour selection
 	levels [][]index.Result // an insert's chosen neighbours, by level from its top
-	next   []uint32         // unvisited neighbours of the node being expanded
+	nb     []uint32         // neighbours of the node being expanded
+	next   []uint32         // the unvisited ones among them
 	dists  []float32        // their distances, from a BatchScorer
 }
 
@@ -197,13 +199,11 @@ func (g *Graph) search(sc *scorer, k, ef int, allow func(off uint32) bool) []ind
 // nothing.
 func (g *Graph) greedy(sc *scorer, ep uint32, epd float32, from, to int) (uint32, float32) {
 	gone := g.hasDeleted.Load()
+	var lst [1 + 2*64]uint32
 	for l := from; l > to; l-- {
 		for changed := true; changed; {
 			changed = false
-			lst := g.list(ep, l)
-			cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
-			for i := 1; i <= cnt; i++ {
-				n := atomic.LoadUint32(&lst[i])
+			for _, n := range g.neighbours(ep, l, lst[:0]) {
 				if d := sc.dist(n); d < epd && !(gone && g.removed(n)) {
 					ep, epd, changed = n, d, true
 				}
@@ -256,12 +256,23 @@ func (g *Graph) searchLayer(s *searcher, sc *scorer, eps []index.Result, ef, l i
 			break
 		}
 		s.cand.pop()
-		lst := g.list(c.Off, l)
-		cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
 		next := s.next[:0]
-		for i := 1; i <= cnt; i++ {
-			if n := atomic.LoadUint32(&lst[i]); s.visit(n) {
-				next = append(next, n)
+		if ch, lst := g.readList(c.Off, l); lst != nil {
+			// A mutable list, read in place (the hot path of a graph on
+			// the heap); ch keeps its memory from being released.
+			cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+			for i := 1; i <= cnt; i++ {
+				if n := atomic.LoadUint32(&lst[i]); s.visit(n) {
+					next = append(next, n)
+				}
+			}
+			runtime.KeepAlive(ch)
+		} else {
+			s.nb = g.neighbours(c.Off, l, s.nb)
+			for _, n := range s.nb {
+				if s.visit(n) {
+					next = append(next, n)
+				}
 			}
 		}
 		s.next = next
