@@ -17,7 +17,7 @@ import (
 //
 // A graph whose level-0 lists are in a mapped file (Options.Dir) can pack
 // them: Pack rewrites every chunk's lists, read-only, into a new mapped
-// file in about 45 % of the space (a million-node graph of M 16: 57
+// file in about 42 % of the space (a million-node graph of M 16: about 55
 // instead of 132 bytes a node). A packed list holds its neighbours sorted,
 // the first in w0 bits (enough for any offset of the graph at the time of
 // packing) and each of the others as its difference from the one before,
