@@ -106,8 +106,15 @@ func (m *MapFile) Contiguous() bool { return m.stride == m.size }
 func (m *MapFile) File() *os.File { return m.f }
 
 // Release frees the blocks and cached pages of chunk i; its mapping stays
-// valid and reads zeros.
+// valid and reads zeros. After Close it does nothing (it may run from a
+// cleanup while the owner closes the file, and the descriptor's number
+// may belong to another file by then).
 func (m *MapFile) Release(i int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
 	_ = unix.Fallocate(int(m.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(i)*int64(m.stride), int64(m.size))
 }
 

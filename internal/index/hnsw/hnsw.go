@@ -136,6 +136,7 @@ type chunk struct {
 	// read-only when links is nil (see pack.go).
 	packed []byte
 	pack   *packFile
+	w0     uint8 // bits of the first neighbour of a packed list
 }
 
 // Graph is an HNSW index. All methods are safe for concurrent use.

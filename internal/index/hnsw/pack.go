@@ -42,10 +42,12 @@ import (
 // search still reads it, unless the chunk was unpacked into it again
 // meanwhile (regionGen).
 
-// packFile is one packed image of some of a graph's chunks.
+// packFile is one packed image of a graph's chunks. Each Pack writes all
+// of them, copying the parts of those still packed, so that the files of
+// earlier Packs are released once the collector finds them unreferenced
+// and a graph holds one or two packed files, not one per Pack.
 type packFile struct {
-	f  *index.MapFile
-	w0 uint // bits of a list's first neighbour
+	f *index.MapFile
 }
 
 // packSegment is the size of a segment of a packed file: a mapping of its
@@ -61,12 +63,14 @@ func (g *Graph) maxPackedPart() int {
 // mapped file, and a count fits in a byte.
 func (g *Graph) canPack() bool { return g.file != nil && g.m0 <= 255 }
 
-// Pack rewrites the level-0 lists of every chunk that is not packed into
-// a new packed file (see above) and replaces those chunks with packed
-// ones; it does nothing for a graph whose lists are on the heap. It holds
-// the persistence lock exclusively (as WriteTo does), so inserts wait for
-// it; searches go on. It returns the number of chunks it packed. On an
-// error (the file cannot be created or written) the graph is unchanged.
+// Pack packs the level-0 lists of every chunk that is not packed (see
+// above) into a new packed file, together with a copy of the parts of
+// the chunks still packed, and replaces every chunk with one in the new
+// file; it does nothing when every chunk is packed, or for a graph whose
+// lists are on the heap. It holds the persistence lock exclusively (as
+// WriteTo does), so inserts wait for it; searches go on. It returns the
+// number of chunks it packed. On an error (the file cannot be created or
+// written) the graph is unchanged.
 func (g *Graph) Pack() (int, error) {
 	if !g.canPack() {
 		return 0, nil
@@ -81,13 +85,13 @@ func (g *Graph) Pack() (int, error) {
 // released at once: the caller knows that nothing reads them.
 func (g *Graph) pack(now bool) (int, error) {
 	dir := *g.chunks.Load()
-	var todo []int
-	for ci, c := range dir {
+	unpacked := 0
+	for _, c := range dir {
 		if c.links != nil {
-			todo = append(todo, ci)
+			unpacked++
 		}
 	}
-	if len(todo) == 0 {
+	if unpacked == 0 {
 		return 0, nil
 	}
 	seg := max(packSegment, (g.maxPackedPart()+8+4095)&^4095)
@@ -95,9 +99,10 @@ func (g *Graph) pack(now bool) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cannot pack HNSW graph: %w", err)
 	}
-	pf := &packFile{f: f, w0: uint(mbits.Len32(uint32(len(dir)*chunkLen - 1)))}
+	pf := &packFile{f: f}
+	w0 := uint(mbits.Len32(uint32(len(dir)*chunkLen - 1)))
 	type placed struct{ seg, at, n int }
-	parts := make([]placed, len(todo))
+	parts := make([]placed, len(dir))
 	buf := make([]byte, 0, seg)
 	var sorted []uint32
 	segs := 0
@@ -112,9 +117,13 @@ func (g *Graph) pack(now bool) (int, error) {
 		buf = buf[:0]
 		return nil
 	}
-	for k, ci := range todo {
+	for ci, c := range dir {
 		start := len(buf)
-		buf, sorted = g.appendPackedPart(buf, dir[ci], pf.w0, sorted)
+		if c.packed != nil {
+			buf = append(buf, c.packed...) // decoded with its own w0
+		} else {
+			buf, sorted = g.appendPackedPart(buf, c, w0, sorted)
+		}
 		if len(buf)+8 > seg {
 			// The part goes to the next segment.
 			part := slices.Clone(buf[start:])
@@ -126,7 +135,7 @@ func (g *Graph) pack(now bool) (int, error) {
 			buf = append(buf, part...)
 			start = 0
 		}
-		parts[k] = placed{segs, start, len(buf) - start}
+		parts[ci] = placed{segs, start, len(buf) - start}
 	}
 	if err := flush(); err != nil {
 		_ = f.Close()
@@ -144,10 +153,15 @@ func (g *Graph) pack(now bool) (int, error) {
 	g.growMu.Lock()
 	defer g.growMu.Unlock()
 	next := slices.Clone(*g.chunks.Load())
-	for k, ci := range todo {
-		old := next[ci]
-		p := parts[k]
-		next[ci] = &chunk{nodes: old.nodes, pack: pf, packed: maps[p.seg][p.at : p.at+p.n : p.at+p.n]}
+	for ci, old := range next {
+		p := parts[ci]
+		nc := &chunk{nodes: old.nodes, pack: pf, packed: maps[p.seg][p.at : p.at+p.n : p.at+p.n], w0: uint8(w0)}
+		next[ci] = nc
+		if old.packed != nil {
+			nc.w0 = old.w0
+			runtime.KeepAlive(old) // its part was copied above
+			continue
+		}
 		gen := g.regions.bump(ci)
 		if old.mapped {
 			if now {
@@ -167,7 +181,7 @@ func (g *Graph) pack(now bool) (int, error) {
 		// The encoding read every list of the links file.
 		g.file.DropResident()
 	}
-	return len(todo), nil
+	return unpacked, nil
 }
 
 // appendPackedPart appends c's packed part to dst.
@@ -237,7 +251,7 @@ func (c *chunk) decode(i int, dst []uint32) []uint32 {
 		pos += width
 		return v
 	}
-	v := load(c.pack.w0)
+	v := load(uint(c.w0))
 	dst = append(dst, v)
 	for range cnt - 1 {
 		v += load(w)
@@ -316,8 +330,8 @@ func (t *regionTable) bump(ci int) uint64 {
 func (t *regionTable) release(r regionRef) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.gen[r.ci] == r.gen && !t.file.Closed() {
-		t.file.Release(r.ci)
+	if t.gen[r.ci] == r.gen {
+		t.file.Release(r.ci) // nothing once the graph is closed
 	}
 }
 

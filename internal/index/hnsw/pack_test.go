@@ -53,7 +53,7 @@ func TestPackedListRoundTrip(t *testing.T) {
 			}
 			binary.LittleEndian.PutUint32(part[4*chunkLen:], uint32(len(part)))
 			mem := append(part, make([]byte, 8)...)
-			c := &chunk{packed: mem[:len(part):len(part)], pack: &packFile{w0: w}}
+			c := &chunk{packed: mem[:len(part):len(part)], w0: uint8(w)}
 			for i := range 3 {
 				if got := c.decode(i, nil); !slices.Equal(got, l) && !(len(got) == 0 && len(l) == 0) {
 					t.Fatalf("w0 %d: list %v decoded as %v", w, l, got)
@@ -86,7 +86,8 @@ func TestPackKeepsTheGraph(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("mapped graph files are supported on Linux only")
 	}
-	const n, more, dim = 5000, 1500, 16
+	// 4,096 offsets take 12 bits, the 5,500 of the store 13.
+	const n, more, dim = 4000, 1500, 16
 	d := api.DistanceEuclid
 	r := rand.New(rand.NewPCG(31, 32))
 	s := randomStore(r, d, n+more, dim)
@@ -131,6 +132,37 @@ func TestPackKeepsTheGraph(t *testing.T) {
 		}
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
+	}
+
+	// A later Pack copies the parts of the chunks still packed, which keep
+	// the width of the first neighbour they were packed with although
+	// the graph has grown since.
+	lists := func() []string {
+		var out []string
+		for off := uint32(0); off < n; off++ {
+			out = append(out, fmt.Sprint(g.neighbours(off, 0, nil)))
+		}
+		return out
+	}
+	was := lists()
+	func() {
+		g.persistMu.RLock()
+		defer g.persistMu.RUnlock()
+		g.grow(n + more - 1)
+		g.unpack(0)
+	}()
+	grown := len(*g.chunks.Load()) - (n+chunkLen-1)/chunkLen
+	if packed, err := g.Pack(); packed != 1+grown || err != nil {
+		t.Fatalf("Pack after growing: %d chunks, %v", packed, err)
+	}
+	if dir := *g.chunks.Load(); dir[1].w0 == dir[0].w0 || !g.chunkPacked(1) {
+		t.Fatalf("copied part has first-neighbour width %d, a new one %d: want them to differ", dir[1].w0, dir[0].w0)
+	}
+	if !slices.Equal(lists(), was) {
+		t.Fatal("repacking changed level-0 lists")
+	}
+	if got := results(g); !slices.Equal(got, want) {
+		t.Fatal("repacking changed search results")
 	}
 
 	// Inserts link new nodes into old ones: the chunks they change are
@@ -221,7 +253,8 @@ func TestPackConcurrent(t *testing.T) {
 	d := api.DistanceEuclid
 	r := rand.New(rand.NewPCG(41, 42))
 	s := randomStore(r, d, n, dim)
-	g := build(t, Options{M: 6, EfConstruct: 40, Distance: d, Seed: 7, Dir: t.TempDir()}, s, n/2, 1)
+	dir := t.TempDir()
+	g := build(t, Options{M: 6, EfConstruct: 40, Distance: d, Seed: 7, Dir: dir}, s, n/2, 1)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var empty atomic.Int64
@@ -259,6 +292,20 @@ func TestPackConcurrent(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	// Every Pack wrote all chunks, so the files of earlier ones are
+	// released once unreferenced: the links file and one packed file
+	// stay.
+	if _, err := g.Pack(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for graphFiles(t, dir) > 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d graph files open after the last Pack, want 2", graphFiles(t, dir))
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
 	if empty.Load() != 0 {
 		t.Fatalf("%d searches found nothing", empty.Load())
 	}
