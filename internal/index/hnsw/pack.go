@@ -72,7 +72,7 @@ func (g *Graph) canPack() bool { return g.file != nil && g.m0 <= 255 }
 // number of chunks it packed. On an error (the file cannot be created or
 // written) the graph is unchanged.
 func (g *Graph) Pack() (int, error) {
-	if !g.canPack() {
+	if !g.canPack() || g.file.Closed() {
 		return 0, nil
 	}
 	g.persistMu.Lock()
