@@ -423,17 +423,12 @@ func (g *Graph) node(off uint32) *node {
 // only read use neighbours instead; callers hold the persistence lock
 // shared (or exclusively), as every writer of lists does.
 func (g *Graph) list(off uint32, l int) []uint32 {
-	c := (*g.chunks.Load())[off>>chunkShift]
-	if l == 0 {
-		if c.packed != nil {
-			c = g.unpack(int(off >> chunkShift))
-		}
-		i := int(off&(chunkLen-1)) * g.stride
-		return c.links[i : i+g.stride : i+g.stride]
+	if _, lst := g.readList(off, l); lst != nil {
+		return lst
 	}
-	up := c.nodes[off&(chunkLen-1)].uppers(g.m)
-	i := (l - 1) * (1 + g.m)
-	return up[i : i+1+g.m : i+1+g.m]
+	c := g.unpack(int(off >> chunkShift))
+	i := int(off&(chunkLen-1)) * g.stride
+	return c.links[i : i+g.stride : i+g.stride]
 }
 
 // maxConn returns the capacity of neighbour lists on level l.

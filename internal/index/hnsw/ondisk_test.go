@@ -31,6 +31,21 @@ func graphFiles(t *testing.T, dir string) int {
 	return n
 }
 
+// waitGraphFiles collects garbage until at most want graph files in dir
+// are open (files of unreachable graphs, and packed files no chunk refers
+// to, are closed by cleanups), failing after 10 s.
+func waitGraphFiles(t *testing.T, dir string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for graphFiles(t, dir) > want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d graph files open, want %d", graphFiles(t, dir), want)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func image(t testing.TB, g *Graph) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -136,14 +151,7 @@ func TestOnDiskSameAsHeap(t *testing.T) {
 			runtime.KeepAlive(remapped)
 			// A graph nobody refers to any more (replaced by a rebuild)
 			// releases its file when collected.
-			deadline := time.Now().Add(5 * time.Second)
-			for graphFiles(t, dir) > 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d graph files open after the graphs became unreachable", graphFiles(t, dir))
-				}
-				runtime.GC()
-				time.Sleep(10 * time.Millisecond)
-			}
+			waitGraphFiles(t, dir, 0)
 		})
 	}
 }

@@ -40,12 +40,14 @@ import (
 // chunk left is released (its blocks and page cache freed) once the
 // garbage collector has found the old chunk unreachable, so that no
 // search still reads it, unless the chunk was unpacked into it again
-// meanwhile (regionGen).
+// meanwhile (regionTable).
 
 // packFile is one packed image of a graph's chunks. Each Pack writes all
 // of them, copying the parts of those still packed, so that the files of
 // earlier Packs are released once the collector finds them unreferenced
-// and a graph holds one or two packed files, not one per Pack.
+// and a graph holds one or two packed files, not one per Pack. Chunks
+// refer to the packFile rather than to its MapFile, which the graph's
+// packSet holds: the packFile becomes unreachable with its last chunk.
 type packFile struct {
 	f *index.MapFile
 }
@@ -72,8 +74,8 @@ func (g *Graph) canPack() bool { return g.file != nil && g.m0 <= 255 }
 // number of chunks it packed. On an error (the file cannot be created or
 // written) the graph is unchanged.
 func (g *Graph) Pack() (int, error) {
-	if !g.canPack() || g.file.Closed() {
-		return 0, nil
+	if !g.canPack() || g.file.Closed() || !g.anyUnpacked() {
+		return 0, nil // not taking the lock: inserts need not wait
 	}
 	g.persistMu.Lock()
 	defer g.persistMu.Unlock()
@@ -87,7 +89,7 @@ func (g *Graph) pack(now bool) (int, error) {
 	dir := *g.chunks.Load()
 	unpacked := 0
 	for _, c := range dir {
-		if c.links != nil {
+		if c.packed == nil {
 			unpacked++
 		}
 	}
@@ -182,6 +184,11 @@ func (g *Graph) pack(now bool) (int, error) {
 		g.file.DropResident()
 	}
 	return unpacked, nil
+}
+
+// anyUnpacked reports whether some chunk is not packed.
+func (g *Graph) anyUnpacked() bool {
+	return slices.ContainsFunc(*g.chunks.Load(), func(c *chunk) bool { return c.packed == nil })
 }
 
 // appendPackedPart appends c's packed part to dst.
@@ -374,39 +381,30 @@ func (g *Graph) readList(off uint32, l int) (c *chunk, lst []uint32) {
 	i := int(off & (chunkLen - 1))
 	if l > 0 {
 		up := c.nodes[i].uppers(g.m)
-		return c, up[(l-1)*(1+g.m) : l*(1+g.m)]
+		j := (l - 1) * (1 + g.m)
+		return c, up[j : j+1+g.m : j+1+g.m]
 	}
 	if c.packed != nil {
 		return c, nil
 	}
-	return c, c.links[i*g.stride : (i+1)*g.stride]
+	j := i * g.stride
+	return c, c.links[j : j+g.stride : j+g.stride]
 }
 
 // neighbours returns off's level-l neighbours in buf[:0] (grown as
 // needed). It takes no lock: a list being changed meanwhile reads as a mix
 // of its old and new links.
 func (g *Graph) neighbours(off uint32, l int, buf []uint32) []uint32 {
-	c := (*g.chunks.Load())[off>>chunkShift]
-	i := int(off & (chunkLen - 1))
-	buf = buf[:0]
-	if l == 0 {
-		if c.packed != nil {
-			return c.decode(i, buf)
-		}
-		lst := c.links[i*g.stride : (i+1)*g.stride]
-		cnt := min(int(atomic.LoadUint32(&lst[0])), g.m0)
-		for j := 1; j <= cnt; j++ {
-			buf = append(buf, atomic.LoadUint32(&lst[j]))
-		}
-		runtime.KeepAlive(c)
-		return buf
+	c, lst := g.readList(off, l)
+	if lst == nil {
+		return c.decode(int(off&(chunkLen-1)), buf[:0])
 	}
-	up := c.nodes[i].uppers(g.m)
-	lst := up[(l-1)*(1+g.m) : l*(1+g.m)]
-	cnt := min(int(atomic.LoadUint32(&lst[0])), g.m)
+	buf = buf[:0]
+	cnt := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
 	for j := 1; j <= cnt; j++ {
 		buf = append(buf, atomic.LoadUint32(&lst[j]))
 	}
+	runtime.KeepAlive(c)
 	return buf
 }
 

@@ -298,14 +298,7 @@ func TestPackConcurrent(t *testing.T) {
 	if _, err := g.Pack(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for graphFiles(t, dir) > 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d graph files open after the last Pack, want 2", graphFiles(t, dir))
-		}
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitGraphFiles(t, dir, 2)
 	if empty.Load() != 0 {
 		t.Fatalf("%d searches found nothing", empty.Load())
 	}
