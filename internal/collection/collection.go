@@ -189,6 +189,7 @@ func (c *Collection) openShards(cfg api.CollectionConfig, indexes map[string]api
 			Quantization:     quant,
 			Optimizers:       cfg.OptimizerConfig,
 			PayloadIndexes:   indexes,
+			OnDiskPayload:    cfg.Params.OnDiskPayload,
 			IndexingThreads:  c.opts.IndexingThreads,
 			Writes:           c.opts.Writes,
 			MinFreeDiskBytes: c.opts.MinFreeDiskBytes,

@@ -92,9 +92,9 @@ type StorageConfig struct {
 	// TempPath holds temporary files; empty means
 	// <storage_path>/snapshots_temp, as in Qdrant.
 	TempPath string `yaml:"temp_path"`
-	// OnDiskPayload is the on_disk_payload of new collections. Payloads
-	// are held in memory (and stored in the shard's store) in this version,
-	// so true has no effect and is warned about; the default is false.
+	// OnDiskPayload is the on_disk_payload of new collections: their
+	// payloads stay in the shards' stores and are read from there when a
+	// request needs them. The default is false (payloads in memory).
 	OnDiskPayload bool `yaml:"on_disk_payload"`
 	// Performance holds concurrency limits.
 	Performance PerformanceConfig `yaml:"performance"`

@@ -31,13 +31,6 @@ func (c Config) noEffectWarnings() []Warning {
 		ws = append(ws, Warning{Key: key, Message: fmt.Sprintf("%s: %v has no effect in this version: %s", key, value, why)})
 	}
 	st := c.Storage
-	if st.OnDiskPayload {
-		warn("storage.on_disk_payload", true, "payloads are held in memory (and stored in each shard's store); "+
-			"new collections report on_disk_payload: true all the same")
-	}
-	if st.HnswIndex.OnDisk {
-		warn("storage.hnsw_index.on_disk", true, "HNSW graphs are held in memory")
-	}
 	if st.HnswIndex.PayloadM != 0 {
 		warn("storage.hnsw_index.payload_m", st.HnswIndex.PayloadM, "Shoal builds no per-payload graph links")
 	}

@@ -114,7 +114,10 @@ func FuzzFilter(f *testing.F) {
 		if est.Min > len(truth) || est.Max < len(truth) {
 			t.Fatalf("estimate %+v does not bound %d", est, len(truth))
 		}
-		if offs, ok := set.Candidates(&flt, len(payloads)); ok {
+		if offs, exact, ok := set.Candidates(&flt, len(payloads)); ok {
+			if exact && len(offs) != len(truth) {
+				t.Fatalf("exact candidates %v, true matches %v", offs, truth)
+			}
 			for _, off := range truth {
 				found := false
 				for _, o := range offs {

@@ -147,6 +147,24 @@ func (s *IndexSet) Add(off uint32, p api.Payload) {
 	}
 }
 
+// Project returns the part of p that the indexes read: its top-level keys
+// that begin an indexed path (nil when there are none). Adding the
+// projection indexes what adding p would.
+func (s *IndexSet) Project(p api.Payload) api.Payload {
+	var out api.Payload
+	for _, fi := range s.fields {
+		v, ok := p[fi.path.first]
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = api.Payload{}
+		}
+		out[fi.path.first] = v
+	}
+	return out
+}
+
 // Remove removes the point at offset off, whose indexed payload was p.
 func (s *IndexSet) Remove(off uint32, p api.Payload) {
 	for _, fi := range s.fields {

@@ -12,6 +12,9 @@ import (
 // concurrent use. The zero Matcher and a nil *Matcher match everything.
 type Matcher struct {
 	root *filterNode
+	// payload is set when some condition looks at the payload (not only
+	// has_id, has_vector or slice).
+	payload bool
 }
 
 // evalCtx is the state of one evaluation.
@@ -55,8 +58,14 @@ func compile(f *api.Filter, texts textLookup) (*Matcher, error) {
 		return &Matcher{}, nil
 	}
 	c := compiler{texts: texts}
-	return &Matcher{root: c.filter(f, Path{}, false)}, nil
+	root := c.filter(f, Path{}, false)
+	return &Matcher{root: root, payload: c.payload}, nil
 }
+
+// ReadsPayload reports whether m looks at payloads: when it does not (a
+// nil filter, or only has_id, has_vector and slice conditions), Match may
+// be given a nil payload.
+func (m *Matcher) ReadsPayload() bool { return m != nil && m.payload }
 
 // Match compiles f and evaluates it once; an invalid filter matches nothing.
 // Prefer Compile for repeated evaluation.
@@ -122,6 +131,8 @@ func (n *filterNode) eval(ctx *evalCtx, p map[string]any) bool {
 // compiler carries the compile-time context.
 type compiler struct {
 	texts textLookup
+	// payload is set once a condition that reads payloads is compiled.
+	payload bool
 }
 
 // filter compiles f; prefix is the element path of the enclosing nested
@@ -166,10 +177,13 @@ func mustPath(s string) Path {
 func (c *compiler) condition(cond *api.Condition, prefix Path, nested bool) node {
 	switch {
 	case cond.Field != nil:
+		c.payload = true
 		return c.field(cond.Field, prefix)
 	case cond.IsEmpty != nil:
+		c.payload = true
 		return isEmptyNode{path: mustPath(cond.IsEmpty.Key)}
 	case cond.IsNull != nil:
+		c.payload = true
 		return isNullNode{path: mustPath(cond.IsNull.Key)}
 	case cond.HasID != nil:
 		set := make(map[api.PointID]struct{}, len(cond.HasID))
@@ -182,6 +196,7 @@ func (c *compiler) condition(cond *api.Condition, prefix Path, nested bool) node
 	case cond.Slice != nil:
 		return sliceNode{total: cond.Slice.Total, index: cond.Slice.Index}
 	case cond.Nested != nil:
+		c.payload = true
 		p := mustPath(cond.Nested.Key).arrayKey()
 		return nestedNode{path: p, inner: c.filter(&cond.Nested.Filter, join(prefix, p), true)}
 	case cond.Filter != nil:

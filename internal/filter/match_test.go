@@ -214,7 +214,7 @@ func TestFullTextWithIndex(t *testing.T) {
 			_ = s2.Create(k, fi.schema)
 		}
 		s2.Add(7, p)
-		offs, ok := s2.Candidates(mustFilter(t, c.filter), 1)
+		offs, _, ok := s2.Candidates(mustFilter(t, c.filter), 1)
 		if ok && c.want && (len(offs) != 1 || offs[0] != 7) {
 			t.Errorf("%s on %s: candidates %v miss the match", c.filter, c.payload, offs)
 		}

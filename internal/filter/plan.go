@@ -250,66 +250,78 @@ func unionBits(lists []postings) postings {
 // nested filter conditions) include at least one the indexes can answer; ok
 // is false otherwise and the caller must scan. The result never includes
 // offsets absent from the indexes' data, so a point matching f is always in
-// it when ok is true.
-func (s *IndexSet) Candidates(f *api.Filter, total int) (offs []uint32, ok bool) {
+// it when ok is true. exact reports that the result is exactly the points
+// matching f (every condition answered exactly by an index, and no
+// must_not): the caller then need not evaluate f on payloads.
+func (s *IndexSet) Candidates(f *api.Filter, total int) (offs []uint32, exact, ok bool) {
 	if f == nil {
-		return nil, false
+		return nil, false, false
 	}
-	p, ok := s.filterCandidates(f, 0)
+	p, exact, ok := s.filterCandidates(f, 0)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
-	return p, true
+	return p, exact, true
 }
 
-func (s *IndexSet) conditionCandidates(c *api.Condition, depth int) (postings, bool) {
+func (s *IndexSet) conditionCandidates(c *api.Condition, depth int) (p postings, exact, ok bool) {
 	switch {
 	case c.Field != nil:
-		p, _, ok := s.fieldOffsets(c.Field)
-		return p, ok
+		return s.fieldOffsets(c.Field)
 	case c.Filter != nil:
 		return s.filterCandidates(c.Filter, depth+1)
 	}
-	return nil, false
+	return nil, false, false
 }
 
-func (s *IndexSet) anyCandidates(cs []api.Condition, depth int) (postings, bool) {
+// anyCandidates is the union of the candidates of cs, exact when each is.
+func (s *IndexSet) anyCandidates(cs []api.Condition, depth int) (postings, bool, bool) {
 	lists := make([]postings, 0, len(cs))
+	exact := true
 	for i := range cs {
-		p, ok := s.conditionCandidates(&cs[i], depth)
+		p, ex, ok := s.conditionCandidates(&cs[i], depth)
 		if !ok {
-			return nil, false
+			return nil, false, false
 		}
+		exact = exact && ex
 		lists = append(lists, p)
 	}
-	return unionBits(lists), true
+	return unionBits(lists), exact, true
 }
 
-func (s *IndexSet) filterCandidates(f *api.Filter, depth int) (postings, bool) {
+func (s *IndexSet) filterCandidates(f *api.Filter, depth int) (postings, bool, bool) {
 	if depth > api.MaxFilterDepth {
-		return nil, false
+		return nil, false, false
 	}
 	var sets []postings
+	exact := len(f.MustNot) == 0
 	for i := range f.Must {
-		if p, ok := s.conditionCandidates(&f.Must[i], depth); ok {
+		p, ex, ok := s.conditionCandidates(&f.Must[i], depth)
+		if ok {
 			sets = append(sets, p)
 		}
+		exact = exact && ok && ex
 	}
 	if len(f.Should) > 0 {
-		if p, ok := s.anyCandidates(f.Should, depth); ok {
+		p, ex, ok := s.anyCandidates(f.Should, depth)
+		if ok {
 			sets = append(sets, p)
 		}
+		exact = exact && ok && ex
 	}
 	if ms := f.MinShould; ms != nil && ms.MinCount > 0 {
 		if ms.MinCount > len(ms.Conditions) {
-			return postings{}, true
+			return postings{}, true, true
 		}
-		if p, ok := s.anyCandidates(ms.Conditions, depth); ok {
+		// The union is exact only when one condition suffices.
+		p, ex, ok := s.anyCandidates(ms.Conditions, depth)
+		if ok {
 			sets = append(sets, p)
 		}
+		exact = exact && ok && ex && ms.MinCount == 1
 	}
 	if len(sets) == 0 {
-		return nil, false
+		return nil, false, false
 	}
 	slices.SortFunc(sets, func(a, b postings) int { return len(a) - len(b) })
 	out := sets[0]
@@ -319,7 +331,7 @@ func (s *IndexSet) filterCandidates(f *api.Filter, depth int) (postings, bool) {
 		}
 		out = intersect(out, p)
 	}
-	return out, true
+	return out, exact, true
 }
 
 // Estimate estimates the number of points among total matching f, the way

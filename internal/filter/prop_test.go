@@ -863,10 +863,14 @@ func TestPropIndexCandidatesAndEstimate(t *testing.T) {
 				b, _ := json.Marshal(f)
 				t.Fatalf("estimate %+v does not bound the true count %d\nfilter %s", est, len(truth), b)
 			}
-			offs, ok := s.Candidates(f, n)
+			offs, exact, ok := s.Candidates(f, n)
 			if ok {
 				if !slices.IsSorted(offs) {
 					t.Fatalf("candidates not sorted: %v", offs)
+				}
+				if exact && !slices.Equal(offs, truth) && len(offs)+len(truth) > 0 {
+					b, _ := json.Marshal(f)
+					t.Fatalf("exact candidates %v, true matches %v\nfilter %s", offs, truth, b)
 				}
 				for _, off := range truth {
 					if _, found := slices.BinarySearch(offs, off); !found {

@@ -276,7 +276,7 @@ func TestTextAnyWithIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Add(uint32(i), p)
-		if offs, ok := s.Candidates(&f, i+1); ok && strings.Contains(c.filter, "text_any") {
+		if offs, _, ok := s.Candidates(&f, i+1); ok && strings.Contains(c.filter, "text_any") {
 			_, in := slices.BinarySearch(offs, uint32(i))
 			if in != c.want {
 				t.Errorf("%s on %s: candidates %v", c.filter, c.payload, offs)
@@ -297,7 +297,7 @@ func TestTextAnyIndexPlanning(t *testing.T) {
 	}
 	est := func(q string) (Cardinality, []uint32, bool) {
 		f := &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: "d", Match: &api.Match{Kind: api.MatchTextAny, Text: q}}}}}
-		offs, ok := s.Candidates(f, len(docs))
+		offs, _, ok := s.Candidates(f, len(docs))
 		return s.Estimate(f, len(docs)), offs, ok
 	}
 	cases := []struct {

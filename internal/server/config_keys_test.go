@@ -97,6 +97,17 @@ func (e *keyEnv) warned(key string) {
 	e.t.Fatalf("no warning names %s: %+v", key, e.cfg.Warnings())
 }
 
+// notWarned checks that no warning names key (it takes effect).
+func (e *keyEnv) notWarned(key string) {
+	e.t.Helper()
+	e.loaded()
+	for _, w := range e.cfg.Warnings() {
+		if w.Key == key {
+			e.t.Fatalf("warning for %s, which takes effect: %s", key, w.Message)
+		}
+	}
+}
+
 // refused checks that loading failed naming key.
 func (e *keyEnv) refused(key string) {
 	e.t.Helper()
@@ -275,7 +286,7 @@ func keyRows() []keyRow {
 			}
 		}},
 		{"storage.on_disk_payload", set("storage.on_disk_payload", true), func(e *keyEnv) {
-			e.warned("storage.on_disk_payload")
+			e.notWarned("storage.on_disk_payload")
 			e.collectionShows("params.on_disk_payload", true)
 		}},
 		{"storage.performance.max_search_threads", set("storage.performance.max_search_threads", 3), func(e *keyEnv) {
@@ -349,7 +360,7 @@ func keyRows() []keyRow {
 			e.collectionShows("hnsw_config.max_indexing_threads", 2)
 		}},
 		{"storage.hnsw_index.on_disk", set("storage.hnsw_index.on_disk", true), func(e *keyEnv) {
-			e.warned("storage.hnsw_index.on_disk")
+			e.notWarned("storage.hnsw_index.on_disk")
 			e.collectionShows("hnsw_config.on_disk", true)
 		}},
 		{"storage.hnsw_index.payload_m", set("storage.hnsw_index.payload_m", 8), func(e *keyEnv) {

@@ -447,10 +447,11 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 		return err
 	}
 	cmd := &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: real, Config: &cfg}
-	if vectorStorageChanged(m.Config, cfg) {
-		// The vector stores or graphs move between the heap and their
-		// files: the collection opens again with the new configuration
-		// while requests wait (as for a vector created or deleted).
+	if storageChanged(m.Config, cfg) {
+		// The vector stores, graphs or payloads move between memory and
+		// their files: the collection opens again with the new
+		// configuration while requests wait (as for a vector created or
+		// deleted).
 		return s.reopenWith(real, func() (*meta.Collection, error) {
 			if err := s.meta.Apply(cmd); err != nil {
 				return m, err
@@ -470,12 +471,16 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 	return nil
 }
 
-// vectorStorageChanged reports whether a dense or multi-vector, or the
+// storageChanged reports whether a dense or multi-vector, or the
 // HNSW graph of one (its effective hnsw_config.on_disk, the vector's own
 // or the collection's), moves between the heap and an on_disk file from a
-// to b: its shards must open again to move it (their stores and graphs
-// are built at Open; the index files and the point store refill them).
-func vectorStorageChanged(a, b api.CollectionConfig) bool {
+// to b, or the payloads between memory and the store (on_disk_payload):
+// its shards must open again to move it (their stores and graphs are
+// built at Open; the index files and the point store refill them).
+func storageChanged(a, b api.CollectionConfig) bool {
+	if a.Params.OnDiskPayload != b.Params.OnDiskPayload {
+		return true
+	}
 	on := func(p *bool) bool { return p != nil && *p }
 	for name, p := range b.Params.Vectors {
 		q, ok := a.Params.Vectors[name]

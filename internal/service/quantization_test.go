@@ -80,7 +80,7 @@ func TestQuantizationConfigValidation(t *testing.T) {
 		t.Fatalf("update to binary one_and_half_bits: %v", err)
 	}
 	// on_disk changes are taken (the service reopens the collection).
-	if d, err := applyUpdate(up, &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"": {OnDisk: &yes}}}); err != nil || !*d.Params.Vectors[""].OnDisk || !vectorStorageChanged(up, d) {
+	if d, err := applyUpdate(up, &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"": {OnDisk: &yes}}}); err != nil || !*d.Params.Vectors[""].OnDisk || !storageChanged(up, d) {
 		t.Fatalf("update to on_disk: %v", err)
 	}
 }

@@ -410,7 +410,7 @@ func (h *SnapshotHooks) InspectSnapshot(ctx context.Context, dir string, m *snap
 		chk := snapshot.ShardCheck{ID: sm.ID, ExpectedPoints: sm.Points}
 		err := func() error {
 			so := shard.Options{Dir: filepath.Join(dir, filepath.FromSlash(sm.Dir)), ID: sm.ID, Vectors: cfg.Params.Vectors,
-				Hnsw: hnsw, Optimizers: cfg.OptimizerConfig, PayloadIndexes: m.PayloadIndexes,
+				Hnsw: hnsw, Optimizers: cfg.OptimizerConfig, PayloadIndexes: m.PayloadIndexes, OnDiskPayload: cfg.Params.OnDiskPayload,
 				IndexingThreads: 1, Logger: slog.New(slog.DiscardHandler)}
 			if h.s.opts.ShardOptions != nil {
 				h.s.opts.ShardOptions(&so)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -322,5 +323,116 @@ func TestHnswOnDiskChange(t *testing.T) {
 	}
 	if got := answers(); got != before {
 		t.Fatalf("answers after the moves:\n%s\nbefore:\n%s", got, before)
+	}
+}
+
+// TestOnDiskPayloadChange: PATCH of params.on_disk_payload reopens every
+// shard with its payloads moved between memory and the store while a
+// writer upserts and readers filter on payloads (no request fails), and
+// the answers after each move are the answers before it.
+func TestOnDiskPayloadChange(t *testing.T) {
+	s := newService(t, t.TempDir())
+	defer s.Close()
+	mustNil(t, s.CreateCollection(bg, "c", &api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceEuclid}},
+		ShardNumber: ptr(2), OnDiskPayload: ptr(false)}))
+	d := makeDataset(4, 400, 4, api.DistanceEuclid)
+	pts := d.points("")
+	for i := range pts {
+		pts[i].Payload = api.Payload{"group": json.Number(strconv.Itoa(i % 5)), "name": fmt.Sprintf("p%d", i)}
+	}
+	upsert(t, s, "c", pts[:200])
+	onDisk := func(want bool) {
+		t.Helper()
+		s.mu.RLock()
+		c := s.colls["c"]
+		s.mu.RUnlock()
+		for i := range c.Shards() {
+			if got := c.LocalShard(i).PayloadOnDisk(); got != want {
+				t.Fatalf("shard %d: payloads on disk %v, want %v", i, got, want)
+			}
+		}
+		info, err := s.CollectionInfo(bg, "c")
+		mustNil(t, err)
+		if info.Config.Params.OnDiskPayload != want {
+			t.Fatalf("config: on_disk_payload %v, want %v", info.Config.Params.OnDiskPayload, want)
+		}
+	}
+	group2 := &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: "group", Match: &api.Match{Kind: api.MatchValue, Value: json.Number("2")}}}}}
+	// The answers among the first 200 points, which the writer leaves.
+	var first []api.PointID
+	for _, p := range pts[:200] {
+		first = append(first, p.ID)
+	}
+	firstOfGroup2 := &api.Filter{Must: append([]api.Condition{{HasID: first}}, group2.Must...)}
+	answers := func() string {
+		t.Helper()
+		res, err := s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: d.vecs[3]}}, Filter: firstOfGroup2, Limit: ptr(5),
+			WithPayload: api.PayloadAll, Params: &api.SearchParams{Exact: true}}, api.ReadParams{})
+		mustNil(t, err)
+		b, err := json.Marshal(res.Points)
+		mustNil(t, err)
+		return string(b)
+	}
+	onDisk(false)
+	before := answers()
+
+	var wg, readers sync.WaitGroup
+	var failure atomic.Value
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 200; i < 400; i += 10 {
+			if _, err := s.Upsert(bg, "c", &api.UpsertPoints{Points: pts[i : i+10]}, api.WriteParams{Wait: true}); err != nil {
+				failure.Store(err)
+				return
+			}
+		}
+	}()
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			res, err := s.Scroll(bg, "c", &api.ScrollRequest{Filter: group2, Limit: ptr(20), WithPayload: api.PayloadAll}, api.ReadParams{})
+			if err != nil {
+				failure.Store(err)
+				return
+			}
+			for _, p := range res.Points {
+				if fmt.Sprint(p.Payload["group"]) != "2" {
+					failure.Store(fmt.Errorf("scroll of group 2 returned %v", p.Payload))
+					return
+				}
+			}
+		}
+	}()
+	set := func(v bool) {
+		t.Helper()
+		mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{Params: &api.CollectionParamsDiff{OnDiskPayload: &v}}))
+	}
+	set(true)
+	onDisk(true)
+	set(false)
+	onDisk(false)
+	set(true)
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	if err, _ := failure.Load().(error); err != nil {
+		t.Fatalf("a request failed during the moves: %v", err)
+	}
+	onDisk(true)
+	n, err := s.Count(bg, "c", &api.CountRequest{Filter: group2, Exact: ptr(true)}, api.ReadParams{})
+	mustNil(t, err)
+	if n.Count != 80 {
+		t.Fatalf("count of group 2: %d, want 80", n.Count)
+	}
+	if got := answers(); got != before {
+		t.Fatalf("answers changed:\nbefore %s\nafter  %s", before, got)
 	}
 }

@@ -25,12 +25,7 @@ func (s *Shard) CreatePayloadIndex(ctx context.Context, key string, schema api.P
 	// indexes are built under the state lock held shared, so searches go on
 	// meanwhile, and only swapping them in takes it exclusively.
 	s.mu.RLock()
-	n, err := s.pidx.with(key, schema, func(fn func(off uint32, p api.Payload)) {
-		s.live.each(func(off uint32) bool {
-			fn(off, s.payloads[off])
-			return true
-		})
-	})
+	n, err := s.pidx.with(key, schema, s.eachLivePayload)
 	s.mu.RUnlock()
 	if err != nil {
 		return err

@@ -87,7 +87,7 @@ func (s *Shard) prepareLocked(ctx context.Context, op *api.UpdateOperation) (*Pe
 	if err := s.recoverStore(); err != nil {
 		return nil, err
 	}
-	p := &plan{s: s, changes: map[api.PointID]*change{}, nextOff: s.nextOff}
+	p := &plan{s: s, changes: map[api.PointID]*change{}, nextOff: s.nextOff, pr: s.payloadReader()}
 	if err := p.build(op); err != nil {
 		return nil, err
 	}
@@ -231,11 +231,18 @@ type change struct {
 	vectors api.Vectors       // all its dense vectors after the operation
 	sparse  api.SparseVectors // all its sparse vectors after the operation
 	multi   api.MultiVectors  // all its multi-vectors after the operation
-	payload api.Payload       // its payload after the operation
 	newVecs bool              // vectors changed: the point moves to a new offset
 	hadOld  bool              // the point existed before the operation
 	oldOff  uint32
 	newOff  uint32 // assigned by write
+
+	// payload is its payload after the operation once payloadSet; until
+	// then it is the old payload. The old payload is read only when
+	// needed (plan.old): with payloads on disk, reading it is a store read.
+	payload    api.Payload
+	payloadSet bool
+	oldPayload api.Payload
+	oldLoaded  bool
 }
 
 // plan is an operation resolved against the current state, before any of
@@ -246,7 +253,29 @@ type plan struct {
 	order   []*change
 	changes map[api.PointID]*change
 	nextOff uint32
+	// pr reads the payloads of points as they are before the operation;
+	// its error fails the operation.
+	pr *payloadReader
 }
+
+// old returns c's payload before the operation (nil for a new point).
+func (p *plan) old(c *change) api.Payload {
+	if c.hadOld && !c.oldLoaded {
+		c.oldPayload, c.oldLoaded = p.pr.at(c.oldOff), true
+	}
+	return c.oldPayload
+}
+
+// payload returns c's payload as the operation has left it so far.
+func (p *plan) payload(c *change) api.Payload {
+	if c.payloadSet {
+		return c.payload
+	}
+	return p.old(c)
+}
+
+// setPayload sets c's payload after the operation.
+func (c *change) setPayload(pl api.Payload) { c.payload, c.payloadSet = pl, true }
 
 // view returns the change record for id, creating it from the current state.
 func (p *plan) view(id api.PointID) *change {
@@ -256,7 +285,6 @@ func (p *plan) view(id api.PointID) *change {
 	c := &change{id: id}
 	if off, ok := p.s.ids.lookup(id); ok {
 		c.exists, c.hadOld, c.oldOff = true, true, off
-		c.payload = p.s.payloads[off]
 		c.vectors = p.s.vectorsAt(off, nil)
 		c.sparse = p.s.sparseAt(off, nil)
 		c.multi = p.s.multiAt(off, nil)
@@ -266,21 +294,13 @@ func (p *plan) view(id api.PointID) *change {
 	return c
 }
 
-// peek reports the current state of id without recording a change.
-func (p *plan) peek(id api.PointID) (exists bool, payload api.Payload, has func(string) bool) {
+// exists reports whether id exists as the operation has left it so far.
+func (p *plan) exists(id api.PointID) bool {
 	if c := p.changes[id]; c != nil {
-		return c.exists, c.payload, func(n string) bool {
-			_, ok := c.vectors[n]
-			_, okSparse := c.sparse[n]
-			_, okMulti := c.multi[n]
-			return ok || okSparse || okMulti
-		}
+		return c.exists
 	}
-	off, ok := p.s.ids.lookup(id)
-	if !ok {
-		return false, nil, nil
-	}
-	return true, p.s.payloads[off], p.s.hasVectorFunc(off)
+	_, ok := p.s.ids.lookup(id)
+	return ok
 }
 
 // upsertApplies reports whether an upsert of id takes effect under mode
@@ -289,7 +309,7 @@ func (p *plan) peek(id api.PointID) (exists bool, payload api.Payload, has func(
 // when it matches m. The state seen is the one left by the operation's
 // earlier points.
 func (p *plan) upsertApplies(mode api.UpdateMode, m *filter.Matcher, id api.PointID) bool {
-	exists, _, _ := p.peek(id)
+	exists := p.exists(id)
 	switch {
 	case mode == api.UpdateModeInsertOnly && exists:
 		return false
@@ -301,9 +321,30 @@ func (p *plan) upsertApplies(mode api.UpdateMode, m *filter.Matcher, id api.Poin
 	return true
 }
 
+// matches reports whether id exists and matches m (nil: any) as the
+// operation has left it so far.
 func (p *plan) matches(m *filter.Matcher, id api.PointID) bool {
-	exists, pl, has := p.peek(id)
-	return exists && (m == nil || m.Match(id, pl, has))
+	c := p.changes[id]
+	if c == nil {
+		off, ok := p.s.ids.lookup(id)
+		return ok && p.pr.match(m, off)
+	}
+	if !c.exists {
+		return false
+	}
+	if m == nil {
+		return true
+	}
+	var pl api.Payload
+	if m.ReadsPayload() {
+		pl = p.payload(c)
+	}
+	return m.Match(id, pl, func(n string) bool {
+		_, ok := c.vectors[n]
+		_, okSparse := c.sparse[n]
+		_, okMulti := c.multi[n]
+		return ok || okSparse || okMulti
+	})
 }
 
 // selectPoints resolves a points/filter selector against the current state.
@@ -321,18 +362,16 @@ func (p *plan) selectPoints(ids []api.PointID, f *api.Filter, mustExist bool) ([
 		}
 		var out []api.PointID
 		p.s.live.each(func(off uint32) bool {
-			id := p.s.ids.at(off)
-			if m.Match(id, p.s.payloads[off], p.s.hasVectorFunc(off)) {
-				out = append(out, id)
+			if p.pr.match(m, off) {
+				out = append(out, p.s.ids.at(off))
 			}
-			return true
+			return p.pr.err == nil
 		})
-		return out, nil
+		return out, p.pr.err
 	}
 	out := make([]api.PointID, 0, len(ids))
 	for _, id := range ids {
-		exists, _, _ := p.peek(id)
-		if !exists {
+		if !p.exists(id) {
 			if mustExist {
 				return nil, api.ErrPointNotFound(id)
 			}
@@ -471,7 +510,7 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			}
 			c.sparse = sortedSparse(pt.Sparse)
 			c.multi = cloneMulti(pt.Multi)
-			c.payload = pt.Payload
+			c.setPayload(pt.Payload)
 		}
 	case op.Delete != nil:
 		ids, err := p.selectPoints(op.Delete.Points, op.Delete.Filter, false)
@@ -503,7 +542,7 @@ func (p *plan) build(op *api.UpdateOperation) error {
 		}
 		for _, id := range ids {
 			c := p.view(id)
-			cur := c.payload
+			cur := p.payload(c)
 			if overwrite {
 				if key == "" {
 					cur = nil
@@ -518,7 +557,7 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			if err := checkPayload(np); err != nil {
 				return err
 			}
-			c.payload = np
+			c.setPayload(np)
 		}
 	case op.DeletePayload != nil:
 		dp := op.DeletePayload
@@ -533,9 +572,11 @@ func (p *plan) build(op *api.UpdateOperation) error {
 		}
 		for _, id := range ids {
 			c := p.view(id)
+			pl := p.payload(c)
 			for _, k := range dp.Keys {
-				c.payload = filter.DeleteAt(c.payload, k)
+				pl = filter.DeleteAt(pl, k)
 			}
+			c.setPayload(pl)
 		}
 	case op.ClearPayload != nil:
 		ids, err := p.selectPoints(op.ClearPayload.Points, op.ClearPayload.Filter, true)
@@ -543,7 +584,7 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			return err
 		}
 		for _, id := range ids {
-			p.view(id).payload = nil
+			p.view(id).setPayload(nil)
 		}
 	case op.UpdateVectors != nil:
 		uv := op.UpdateVectors
@@ -564,7 +605,7 @@ func (p *plan) build(op *api.UpdateOperation) error {
 		}
 		for i := range uv.Points {
 			pt := &uv.Points[i]
-			if exists, _, _ := p.peek(pt.ID); !exists {
+			if !p.exists(pt.ID) {
 				return api.ErrPointNotFound(pt.ID)
 			}
 			if m != nil && !p.matches(m, pt.ID) {
@@ -628,7 +669,22 @@ func (p *plan) build(op *api.UpdateOperation) error {
 			}
 		}
 	}
-	return nil
+	if p.pr.err != nil {
+		return p.pr.err
+	}
+	// The payloads after the operation, and the old ones wherever the
+	// payload indexes need them to remove the old values (always, when
+	// they are in memory: reading them costs nothing).
+	indexed := !p.s.opts.OnDiskPayload || len(p.s.pidx.schemas) > 0
+	for _, c := range p.order {
+		if c.exists {
+			c.setPayload(p.payload(c))
+		}
+		if indexed {
+			p.old(c)
+		}
+	}
+	return p.pr.err
 }
 
 // write adds the plan's point records to b, assigning offsets. The vectors
@@ -748,8 +804,10 @@ func (s *Shard) publish(p *plan, seq uint64) {
 		moved := c.hadOld && (!c.exists || c.newOff != c.oldOff)
 		if moved {
 			old := c.oldOff
-			s.pidx.remove(old, s.payloads[old])
-			s.payloads[old] = nil
+			s.pidx.remove(old, c.oldPayload)
+			if !s.opts.OnDiskPayload {
+				s.payloads[old] = nil
+			}
 			s.live.clear(old)
 			s.nLive--
 			for _, sp := range s.spaces {
@@ -774,7 +832,7 @@ func (s *Shard) publish(p *plan, seq uint64) {
 		off := c.newOff
 		if !moved && c.hadOld {
 			// Payload-only change in place.
-			s.pidx.remove(off, s.payloads[off])
+			s.pidx.remove(off, c.oldPayload)
 		} else {
 			for name, vec := range c.vectors {
 				sp := s.spaces[name]
@@ -793,7 +851,9 @@ func (s *Shard) publish(p *plan, seq uint64) {
 			s.ids.bind(c.id, off)
 		}
 		s.version[off] = seq
-		s.payloads[off] = c.payload
+		if !s.opts.OnDiskPayload {
+			s.payloads[off] = c.payload
+		}
 		s.pidx.add(off, c.payload)
 	}
 	// Queue the new offsets for their graphs while readers are excluded,
@@ -813,6 +873,7 @@ func (s *Shard) publish(p *plan, seq uint64) {
 	}
 	s.lastSeq = seq
 	s.nextOff = p.nextOff
+	s.renewView()
 	s.mu.Unlock()
 }
 

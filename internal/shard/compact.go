@@ -188,6 +188,7 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 		return fail(err)
 	}
 	closeNS := func() {
+		ns.closeView()
 		if ns.db != nil {
 			ns.db.Close()
 			ns.db = nil
@@ -231,6 +232,19 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 		closeNS()
 		return fail(err)
 	}
+	// The payload indexes the shard has now (created or dropped since
+	// Open, which is all ns knows of), over the new offsets; read before
+	// ns's store closes, which holds the payloads when they are on disk.
+	pidx, err := newPayloadIndexes(s.pidx.schemas)
+	if err != nil {
+		closeNS()
+		return fail(err)
+	}
+	if err := ns.eachLivePayload(pidx.add); err != nil {
+		closeNS()
+		return fail(err)
+	}
+	ns.pidx = pidx
 	closeNS()
 	s.compactStep(compactStepReplayed)
 
@@ -248,17 +262,6 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 	}
 	s.compactStep(compactStepUncached)
 	s.remapGraphs(ns)
-	// The payload indexes the shard has now (created or dropped since
-	// Open, which is all ns knows of), over the new offsets.
-	pidx, err := newPayloadIndexes(s.pidx.schemas)
-	if err != nil {
-		return fail(err)
-	}
-	ns.live.each(func(off uint32) bool {
-		pidx.add(off, ns.payloads[off])
-		return true
-	})
-	ns.pidx = pidx
 
 	// Readers of the store hold closeMu (ReadOps) or mu (scrolls) shared;
 	// repairMu keeps repairs, reachability checks and chunk releases off
@@ -277,6 +280,7 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 		s.closeMu.Unlock()
 	}
 	store := filepath.Join(dir, "store")
+	s.closeView()
 	if err := s.db.Close(); err != nil {
 		s.log.Warn("closing the store before the compacted one replaces it", "err", err)
 	}
@@ -297,6 +301,7 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 			s.storeBroken.Store(true)
 		} else {
 			s.db = db
+			s.renewView()
 		}
 		unlock()
 		return fail(err)
@@ -312,6 +317,7 @@ func (s *Shard) compact(ctx context.Context, force bool) (bool, error) {
 		s.storeBroken.Store(true)
 	} else {
 		s.db = db
+		s.renewView()
 	}
 	s.compactions.Add(1)
 	unlock()
@@ -556,6 +562,7 @@ func (s *Shard) loadCompacted(dir string) (*Shard, error) {
 	ns.noSync = true // flushed (synced) before the exchange
 	if err := ns.load(); err != nil {
 		ns.closeMulti()
+		ns.closeView()
 		db.Close()
 		return nil, err
 	}

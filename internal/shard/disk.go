@@ -202,6 +202,7 @@ func (s *Shard) recoverStore() error {
 	// Readers of the store hold closeMu (ReadOps) or mu (scrolls) shared.
 	s.closeMu.Lock()
 	s.mu.Lock()
+	s.closeView() // readers of on-disk payloads fail until the store is back
 	if s.db != nil {
 		if err := s.db.Close(); err != nil {
 			s.log.Warn("closing the failed store", "err", err)
@@ -230,9 +231,12 @@ func (s *Shard) recoverStore() error {
 	switch {
 	case m.LastSeq == s.lastSeq:
 		s.log.Info("store reopened after a failed write; the write was not applied", "seq", s.lastSeq+1)
+		s.mu.Lock()
+		s.renewView()
+		s.mu.Unlock()
 	case f != nil && m.LastSeq == f.seq && f.seq == s.lastSeq+1:
 		s.log.Info("store reopened after a failed write; the store holds the write, which is published", "seq", f.seq)
-		s.committed(&Pending{s: s, p: f.p, seq: f.seq, enc: f.enc})
+		s.committed(&Pending{s: s, p: f.p, seq: f.seq, enc: f.enc}) // renews the payload view
 	default:
 		s.storeErr = fmt.Errorf("store reopened at sequence %d, shard at %d: %w", m.LastSeq, s.lastSeq, errCorrupt)
 		return s.storeFailure()

@@ -39,6 +39,7 @@ func crash(t testing.TB, s *Shard) {
 	s.writeMu.Unlock()
 	s.bgCancel()
 	s.bgWG.Wait()
+	s.closeView()
 	if err := s.db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/shoal-db/shoal/internal/api"
-	"github.com/shoal-db/shoal/internal/filter"
 	"github.com/shoal-db/shoal/internal/index"
 	"github.com/shoal-db/shoal/internal/vecmath"
 )
@@ -340,9 +339,10 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 	if t.k == 0 {
 		return []api.ScoredPoint{}, nil
 	}
+	pr := s.payloadReader()
 	score := func(off uint32) {
 		sp, ok := ms.spans[off]
-		if !ok || !s.live.has(off) || (m != nil && !m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off))) {
+		if !ok || !s.live.has(off) || !pr.match(m, off) {
 			return
 		}
 		if custom {
@@ -362,9 +362,9 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 			}
 		}
 		score(off)
-		return nil
+		return pr.err
 	}
-	if cands, ok := s.pidx.set.Candidates(req.Filter, s.nLive); req.Filter != nil && ok {
+	if cands, _, ok := s.pidx.set.Candidates(req.Filter, s.nLive); req.Filter != nil && ok {
 		for _, off := range cands {
 			if err := visit(off); err != nil {
 				return nil, err
@@ -392,11 +392,14 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 			ID:      s.ids.at(h.off),
 			Version: s.version[h.off],
 			Score:   sc,
-			Payload: filter.Select(s.payloads[h.off], req.WithPayload),
+			Payload: pr.selected(h.off, req.WithPayload),
 			Vector:  s.selectVectors(h.off, req.WithVector),
 			Sparse:  s.selectSparse(h.off, req.WithVector),
 			Multi:   s.selectMulti(h.off, req.WithVector),
 		})
+	}
+	if pr.err != nil {
+		return nil, pr.err
 	}
 	return out, nil
 }

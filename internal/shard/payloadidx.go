@@ -57,7 +57,7 @@ func (p *payloadIndexes) estimate(f *api.Filter, n int) filter.Cardinality {
 // increasing order, so postings grow by appending): refilling one index in
 // place would re-add every payload to the others. p is only read, so with
 // may run under Shard.mu held shared, while searches go on.
-func (p *payloadIndexes) with(key string, schema api.PayloadFieldSchema, each func(fn func(off uint32, p api.Payload))) (*payloadIndexes, error) {
+func (p *payloadIndexes) with(key string, schema api.PayloadFieldSchema, each func(fn func(off uint32, p api.Payload)) error) (*payloadIndexes, error) {
 	defs := map[string]api.PayloadFieldSchema{}
 	for k, v := range p.schemas {
 		defs[k] = v
@@ -67,7 +67,9 @@ func (p *payloadIndexes) with(key string, schema api.PayloadFieldSchema, each fu
 	if err != nil {
 		return nil, err
 	}
-	each(n.add)
+	if err := each(n.add); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 

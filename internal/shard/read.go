@@ -99,9 +99,10 @@ func (s *Shard) ReadOps(ctx context.Context, from uint64, fn func(seq uint64, op
 	return nil
 }
 
-// record builds the record of the point at off. Caller holds mu.
-func (s *Shard) record(off uint32, withPayload *api.PayloadSelector, withVector *api.VectorSelector) api.Record {
-	return api.Record{ID: s.ids.at(off), Payload: filter.Select(s.payloads[off], withPayload), Vector: s.selectVectors(off, withVector), Sparse: s.selectSparse(off, withVector), Multi: s.selectMulti(off, withVector)}
+// record builds the record of the point at off, its payload read by r.
+// Caller holds mu.
+func (s *Shard) record(r *payloadReader, off uint32, withPayload *api.PayloadSelector, withVector *api.VectorSelector) api.Record {
+	return api.Record{ID: s.ids.at(off), Payload: r.selected(off, withPayload), Vector: s.selectVectors(off, withVector), Sparse: s.selectSparse(off, withVector), Multi: s.selectMulti(off, withVector)}
 }
 
 // selectSparse returns the sparse vectors selected by sel at off (the
@@ -136,12 +137,13 @@ func (s *Shard) Get(ctx context.Context, ids []api.PointID, withPayload *api.Pay
 		return nil, ErrClosed
 	}
 	out := make([]api.Record, 0, len(ids))
+	r := s.payloadReader()
 	for _, id := range ids {
 		if off, ok := s.ids.lookup(id); ok {
-			out = append(out, s.record(off, withPayload, withVector))
+			out = append(out, s.record(r, off, withPayload, withVector))
 		}
 	}
-	return out, nil
+	return out, r.err
 }
 
 // ScrollRequest pages through points in id order from Offset, or in payload
@@ -180,7 +182,17 @@ func (s *Shard) Scroll(ctx context.Context, req ScrollRequest) ([]api.Record, er
 	if req.Offset != nil {
 		lower = pointKey(*req.Offset)
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixPoint + 1}})
+	// With payloads on disk the records are read from the payload view,
+	// the store as published, and each one's payload taken from it.
+	var src pebble.Reader = s.db
+	if s.opts.OnDiskPayload {
+		if s.view == nil {
+			return nil, errStoreClosed
+		}
+		src = s.view
+	}
+	r := s.payloadReader()
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixPoint + 1}})
 	if err != nil {
 		return nil, fmt.Errorf("cannot scroll points: %w", err)
 	}
@@ -203,15 +215,32 @@ func (s *Shard) Scroll(ctx context.Context, req ScrollRequest) ([]api.Record, er
 		if !ok {
 			continue
 		}
-		if m != nil && !m.Match(id, s.payloads[off], s.hasVectorFunc(off)) {
+		if s.opts.OnDiskPayload && (m.ReadsPayload() || (req.WithPayload != nil && req.WithPayload.Enable)) {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return nil, fmt.Errorf("cannot scroll points: %w", err)
+			}
+			h, err := decodePointHeader(v, true)
+			if err != nil {
+				return nil, fmt.Errorf("cannot read point %s: %w", id, err)
+			}
+			if h.Offset != off {
+				return nil, fmt.Errorf("cannot read point %s: its record is at offset %d, the shard has it at %d: %w", id, h.Offset, off, errCorrupt)
+			}
+			r.use(off, h.Payload)
+		}
+		if !r.match(m, off) {
+			if r.err != nil {
+				return nil, r.err
+			}
 			continue
 		}
-		out = append(out, s.record(off, req.WithPayload, req.WithVector))
+		out = append(out, s.record(r, off, req.WithPayload, req.WithVector))
 	}
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("cannot scroll points: %w", err)
 	}
-	return out, nil
+	return out, r.err
 }
 
 // orderEntry is one (value, point) pair of an ordered scroll.
@@ -242,22 +271,26 @@ func (s *Shard) scrollOrdered(ctx context.Context, req ScrollRequest, m *filter.
 	out := []api.Record{}
 	n := 0
 	var ctxErr error
+	pr := s.payloadReader()
 	err := s.pidx.set.Ordered(ob.Key, desc, start, func(off uint32, v float64) bool {
 		if n++; n%4096 == 0 {
 			if ctxErr = ctx.Err(); ctxErr != nil {
 				return false
 			}
 		}
-		if !s.live.has(off) || (m != nil && !m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off))) {
-			return true
+		if !s.live.has(off) || !pr.match(m, off) {
+			return pr.err == nil
 		}
-		r := s.record(off, req.WithPayload, req.WithVector)
+		r := s.record(pr, off, req.WithPayload, req.WithVector)
 		r.OrderValue = orderValue(v, schema.Type)
 		out = append(out, r)
-		return len(out) < req.Limit
+		return len(out) < req.Limit && pr.err == nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if pr.err != nil {
+		return nil, pr.err
 	}
 	return out, ctxErr
 }
@@ -294,7 +327,7 @@ func orderValue(f float64, t api.PayloadSchemaType) any {
 
 // matching calls fn for each live offset matching m (all when m is nil).
 // Caller holds mu.
-func (s *Shard) matching(ctx context.Context, m *filter.Matcher, fn func(off uint32)) error {
+func (s *Shard) matching(ctx context.Context, r *payloadReader, m *filter.Matcher, fn func(off uint32)) error {
 	n := 0
 	var err error
 	s.live.each(func(off uint32) bool {
@@ -303,33 +336,40 @@ func (s *Shard) matching(ctx context.Context, m *filter.Matcher, fn func(off uin
 				return false
 			}
 		}
-		if m == nil || m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)) {
+		if r.match(m, off) {
 			fn(off)
 		}
-		return true
+		return r.err == nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return r.err
 }
 
 // matchingFilter is matching with the candidates of the payload indexes
 // when they can narrow f down. Caller holds mu.
-func (s *Shard) matchingFilter(ctx context.Context, f *api.Filter, m *filter.Matcher, fn func(off uint32)) error {
+func (s *Shard) matchingFilter(ctx context.Context, r *payloadReader, f *api.Filter, m *filter.Matcher, fn func(off uint32)) error {
 	if f != nil {
-		if cands, ok := s.pidx.set.Candidates(f, s.nLive); ok {
+		if cands, exact, ok := s.pidx.set.Candidates(f, s.nLive); ok {
 			for i, off := range cands {
 				if i%4096 == 4095 {
 					if err := ctx.Err(); err != nil {
 						return err
 					}
 				}
-				if s.live.has(off) && m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)) {
+				// With an exact answer from the indexes, no payload is read.
+				if s.live.has(off) && (exact || r.match(m, off)) {
 					fn(off)
+				}
+				if r.err != nil {
+					return r.err
 				}
 			}
 			return nil
 		}
 	}
-	return s.matching(ctx, m, fn)
+	return s.matching(ctx, r, m, fn)
 }
 
 // Count counts points matching filter (all points when nil). Without exact
@@ -351,7 +391,7 @@ func (s *Shard) Count(ctx context.Context, f *api.Filter, exact bool) (uint64, e
 		return uint64(s.pidx.estimate(f, s.nLive).Exp), nil
 	}
 	var n uint64
-	err = s.matchingFilter(ctx, f, m, func(uint32) { n++ })
+	err = s.matchingFilter(ctx, s.payloadReader(), f, m, func(uint32) { n++ })
 	return n, err
 }
 
@@ -370,15 +410,19 @@ func (s *Shard) Facet(ctx context.Context, key string, f *api.Filter, limit int,
 	if err != nil {
 		return nil, err
 	}
+	pr := s.payloadReader()
 	var allow func(uint32) bool
 	if m != nil {
 		allow = func(off uint32) bool {
-			return s.live.has(off) && m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off))
+			return s.live.has(off) && pr.match(m, off)
 		}
 	} else {
 		allow = s.live.has
 	}
 	if hits, ok := s.pidx.set.Facet(key, allow, limit); ok {
+		if pr.err != nil {
+			return nil, pr.err
+		}
 		if hits == nil {
 			hits = []api.FacetHit{}
 		}
@@ -390,9 +434,9 @@ func (s *Shard) Facet(ctx context.Context, key string, f *api.Filter, limit int,
 	}
 	counts := map[fkey]uint64{}
 	seen := map[fkey]bool{}
-	err = s.matchingFilter(ctx, f, m, func(off uint32) {
+	err = s.matchingFilter(ctx, pr, f, m, func(off uint32) {
 		clear(seen)
-		for _, v := range filter.Values(s.payloads[off], key) {
+		for _, v := range filter.Values(pr.at(off), key) {
 			var k fkey
 			switch x := v.(type) {
 			case string:
@@ -472,7 +516,7 @@ func (s *Shard) Sample(ctx context.Context, n int, f *api.Filter) ([]api.PointID
 	// Reservoir sampling over the matching points.
 	out := make([]api.PointID, 0, n)
 	seen := 0
-	err = s.matchingFilter(ctx, f, m, func(off uint32) {
+	err = s.matchingFilter(ctx, s.payloadReader(), f, m, func(off uint32) {
 		seen++
 		if len(out) < n {
 			out = append(out, s.ids.at(off))

@@ -218,13 +218,17 @@ func (s *Shard) Digest(ctx context.Context) (digest string, points, seq uint64, 
 	var sum [sha256.Size]byte
 	all := &api.PayloadSelector{Enable: true}
 	vecs := &api.VectorSelector{Enable: true}
+	pr := s.payloadReader()
 	s.live.each(func(off uint32) bool {
 		if points%1024 == 0 {
 			if err = ctx.Err(); err != nil {
 				return false
 			}
 		}
-		r := s.record(off, all, vecs)
+		r := s.record(pr, off, all, vecs)
+		if err = pr.err; err != nil {
+			return false
+		}
 		var h [sha256.Size]byte
 		if h, err = recordHash(&r, s.version[off]); err != nil {
 			return false

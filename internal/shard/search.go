@@ -177,14 +177,15 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 		q := req.Vector
 		distOf = func(off uint32) float32 { return sp.distTo(q, off) }
 	}
-	allow := func(off uint32) bool {
-		return s.live.has(off) && sp.has.has(off) && (m == nil || m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)))
-	}
 	qs, err := sp.quantPlan(req)
 	if err != nil {
 		return nil, err
 	}
-	hits, err := s.plan(ctx, sp, req, m, distOf, allow, qs)
+	pr := s.payloadReader()
+	hits, err := s.plan(ctx, sp, req, m, pr, distOf, qs)
+	if err == nil {
+		err = pr.err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -204,13 +205,13 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 			ID:      s.ids.at(h.off),
 			Version: s.version[h.off],
 			Score:   score,
-			Payload: filter.Select(s.payloads[h.off], req.WithPayload),
+			Payload: pr.selected(h.off, req.WithPayload),
 			Vector:  s.selectVectors(h.off, req.WithVector),
 			Sparse:  s.selectSparse(h.off, req.WithVector),
 			Multi:   s.selectMulti(h.off, req.WithVector),
 		})
 	}
-	return out, nil
+	return out, pr.err
 }
 
 // searchSparseHits is Search for a sparse vector name.
@@ -233,7 +234,11 @@ func (s *Shard) searchSparseHits(ctx context.Context, ss *sparseSpace, req Searc
 	if err != nil {
 		return nil, err
 	}
-	hits, err := s.searchSparse(ctx, ss, req, m)
+	pr := s.payloadReader()
+	hits, err := s.searchSparse(ctx, ss, req, m, pr)
+	if err == nil {
+		err = pr.err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -246,13 +251,13 @@ func (s *Shard) searchSparseHits(ctx context.Context, ss *sparseSpace, req Searc
 			ID:      s.ids.at(h.Off),
 			Version: s.version[h.Off],
 			Score:   h.Score,
-			Payload: filter.Select(s.payloads[h.Off], req.WithPayload),
+			Payload: pr.selected(h.Off, req.WithPayload),
 			Vector:  s.selectVectors(h.Off, req.WithVector),
 			Sparse:  s.selectSparse(h.Off, req.WithVector),
 			Multi:   s.selectMulti(h.Off, req.WithVector),
 		})
 	}
-	return out, nil
+	return out, pr.err
 }
 
 // graphCostFactor is the planner's cost of a graph search in distance
@@ -279,7 +284,12 @@ const graphCostFactor = 22
 // scanned by the codes for qs.k candidates (limit × oversampling), which
 // the original vectors re-score when qs.rescore; the exact paths score the
 // original vectors.
-func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filter.Matcher, distOf func(uint32) float32, allow func(uint32) bool, qs *quantSearch) ([]hit, error) {
+// plan runs a dense search: exact or by the graph, as the filter's
+// estimated cardinality and the graph's state decide. Payloads for m are
+// read by pr; the caller checks pr's error. Caller holds mu.
+func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filter.Matcher, pr *payloadReader, distOf func(uint32) float32, qs *quantSearch) ([]hit, error) {
+	held := func(off uint32) bool { return s.live.has(off) && sp.has.has(off) }
+	allow := func(off uint32) bool { return held(off) && pr.match(m, off) }
 	k := req.Limit
 	t := &topK{k: k}
 	g := sp.graph.Load()
@@ -312,21 +322,25 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 	if exact {
 		s.plansExact.Add(1)
 		if req.Filter != nil {
-			if cands, ok := s.pidx.set.Candidates(req.Filter, s.nLive); ok {
+			if cands, exactCands, ok := s.pidx.set.Candidates(req.Filter, s.nLive); ok {
+				test := allow
+				if exactCands {
+					test = held // the indexes answered the whole filter
+				}
 				for i, off := range cands {
 					if i%4096 == 4095 {
 						if err := ctx.Err(); err != nil {
 							return nil, err
 						}
 					}
-					if allow(off) {
+					if test(off) {
 						t.offer(hit{off, distOf(off)})
 					}
 				}
 				return t.sorted(), nil
 			}
 		}
-		err := s.scanExact(ctx, sp, m, func(off uint32) { t.offer(hit{off, distOf(off)}) })
+		err := s.scanExact(ctx, sp, m, pr, func(off uint32) { t.offer(hit{off, distOf(off)}) })
 		if err != nil {
 			return nil, err
 		}
@@ -340,7 +354,7 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 		// Evaluate the filter only on the payload indexes' candidates: a
 		// filtered graph search visits many rejected nodes, and a bitset
 		// test is much cheaper than the matcher.
-		if cands, ok := s.pidx.set.Candidates(req.Filter, s.nLive); ok {
+		if cands, exactCands, ok := s.pidx.set.Candidates(req.Filter, s.nLive); ok {
 			var cset bitset
 			if len(cands) > 0 {
 				cset = make(bitset, cands[len(cands)-1]/64+1)
@@ -349,6 +363,9 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 				cset.set(off)
 			}
 			inner := allow
+			if exactCands {
+				inner = held // the indexes answered the whole filter
+			}
 			allow = func(off uint32) bool { return cset.has(off) && inner(off) }
 		}
 	}
@@ -400,7 +417,7 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 		if t.Len() < min(k, atLeast) {
 			s.plansFallback.Add(1)
 			t = &topK{k: k}
-			if err := s.scanExact(ctx, sp, m, func(off uint32) { t.offer(hit{off, distOf(off)}) }); err != nil {
+			if err := s.scanExact(ctx, sp, m, pr, func(off uint32) { t.offer(hit{off, distOf(off)}) }); err != nil {
 				return nil, err
 			}
 		}
@@ -408,8 +425,9 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 	return t.sorted(), nil
 }
 
-// scanExact calls fn for every live offset holding sp's vector and matching m.
-func (s *Shard) scanExact(ctx context.Context, sp *space, m *filter.Matcher, fn func(off uint32)) error {
+// scanExact calls fn for every live offset holding sp's vector and matching
+// m (payloads read by pr, whose error ends the scan).
+func (s *Shard) scanExact(ctx context.Context, sp *space, m *filter.Matcher, pr *payloadReader, fn func(off uint32)) error {
 	n := 0
 	var err error
 	s.live.each(func(off uint32) bool {
@@ -421,11 +439,14 @@ func (s *Shard) scanExact(ctx context.Context, sp *space, m *filter.Matcher, fn 
 		if !sp.has.has(off) {
 			return true
 		}
-		if m != nil && !m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)) {
-			return true
+		if !pr.match(m, off) {
+			return pr.err == nil
 		}
 		fn(off)
 		return true
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return pr.err
 }

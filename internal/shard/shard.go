@@ -75,6 +75,11 @@ type Options struct {
 	Optimizers api.OptimizersConfig
 	// PayloadIndexes are the payload indexes to maintain, by key path.
 	PayloadIndexes map[string]api.PayloadFieldSchema
+	// OnDiskPayload keeps payloads out of memory (Qdrant's
+	// on_disk_payload): they are read from the point records in the store
+	// when a request needs them (payloads.go). The payload indexes stay in
+	// memory either way.
+	OnDiskPayload bool
 	// Quantization is the quantization in force per dense vector name
 	// (the vector's own, else the collection's; absent: none).
 	Quantization map[string]*api.QuantizationConfig
@@ -193,13 +198,16 @@ type Shard struct {
 	nextOff  uint32
 	ids      pointIDs      // id to offset and offset to id
 	version  []uint64      // version at each offset
-	payloads []api.Payload // payload at each offset (nil: none)
-	live     bitset        // offsets of current points
-	nLive    int
-	spaces   map[string]*space
-	sparse   map[string]*sparseSpace // fixed at Open; per-offset state guarded by mu
-	multi    map[string]*multiSpace  // likewise
-	pidx     *payloadIndexes
+	payloads []api.Payload // payload at each offset (nil: none); nil with OnDiskPayload
+	// view is the store as of the last published operation, from which
+	// payloads are read with OnDiskPayload (payloads.go); nil otherwise.
+	view   *pebble.Snapshot
+	live   bitset // offsets of current points
+	nLive  int
+	spaces map[string]*space
+	sparse map[string]*sparseSpace // fixed at Open; per-offset state guarded by mu
+	multi  map[string]*multiSpace  // likewise
+	pidx   *payloadIndexes
 
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -294,6 +302,7 @@ func Open(opts Options) (*Shard, error) {
 	s.db = db
 	if err := s.load(); err != nil {
 		s.closeMulti()
+		s.closeView()
 		db.Close()
 		return nil, err
 	}
@@ -425,6 +434,14 @@ func (s *Shard) load() error {
 	// vectors to read from the store are collected in need (dense) and
 	// needSparse (sparse and multi-vectors) and read after, in key order.
 	var need, needSparse []vectorRef
+	// With payloads on disk, the payload indexes are fed after the scan
+	// (postings grow in offset order) from what they read of each payload.
+	var indexed []api.Payload
+	readPayloads := !s.opts.OnDiskPayload
+	if s.opts.OnDiskPayload && len(s.pidx.schemas) > 0 {
+		indexed = make([]api.Payload, s.nextOff)
+		readPayloads = true
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixPoint}, UpperBound: []byte{prefixPoint + 1}})
 	if err != nil {
 		return fmt.Errorf("cannot read points: %w", err)
@@ -440,7 +457,7 @@ func (s *Shard) load() error {
 			it.Close()
 			return fmt.Errorf("cannot read point %s: %w", id, err)
 		}
-		h, err := decodePointHeader(v, true)
+		h, err := decodePointHeader(v, readPayloads)
 		if err != nil {
 			it.Close()
 			return fmt.Errorf("cannot read point %s: %w", id, err)
@@ -452,7 +469,12 @@ func (s *Shard) load() error {
 		off := h.Offset
 		s.ids.bind(id, off)
 		s.version[off] = h.Version
-		s.payloads[off] = h.Payload
+		switch {
+		case !s.opts.OnDiskPayload:
+			s.payloads[off] = h.Payload
+		case indexed != nil:
+			indexed[off] = s.pidx.set.Project(h.Payload)
+		}
 		s.live.set(off)
 		s.nLive++
 		for _, name := range h.Names {
@@ -516,10 +538,15 @@ func (s *Shard) load() error {
 		sp.reconcile(files[name], s.live, s.nextOff)
 	}
 	for off := range s.nextOff {
-		if s.live.has(off) {
+		switch {
+		case !s.live.has(off):
+		case !s.opts.OnDiskPayload:
 			s.pidx.add(off, s.payloads[off])
+		case indexed != nil:
+			s.pidx.add(off, indexed[off])
 		}
 	}
+	s.renewView()
 	if err := s.loadEpochs(); err != nil {
 		return err
 	}
@@ -632,9 +659,12 @@ func (s *Shard) growTo(n uint32) {
 	s.ids.grow(c)
 	version := make([]uint64, c)
 	copy(version, s.version)
-	payloads := make([]api.Payload, c)
-	copy(payloads, s.payloads)
-	s.version, s.payloads = version, payloads
+	s.version = version
+	if !s.opts.OnDiskPayload {
+		payloads := make([]api.Payload, c)
+		copy(payloads, s.payloads)
+		s.payloads = payloads
+	}
 }
 
 // loadLog finds the first logged operation and the size of each one.
@@ -740,6 +770,7 @@ func (s *Shard) close(persist bool) error {
 			errs = append(errs, err)
 		}
 	}
+	s.closeView()
 	s.mu.Unlock()
 	s.closeMu.Lock()
 	if s.db == nil {

@@ -22,6 +22,9 @@ import (
 
 var bg = context.Background()
 
+// testOptions are the options most tests open shards with. With
+// SHOAL_TEST_ONDISK_PAYLOAD set, their payloads are on disk, which runs
+// those tests against the on-disk payload path as well.
 func testOptions(dir string) Options {
 	return Options{
 		Dir: dir,
@@ -29,6 +32,7 @@ func testOptions(dir string) Options {
 			"": {Size: 4, Distance: api.DistanceDot},
 		},
 		IndexingThreads: 1,
+		OnDiskPayload:   os.Getenv("SHOAL_TEST_ONDISK_PAYLOAD") != "",
 	}
 }
 

@@ -126,21 +126,25 @@ func (s *Shard) SparseStats(ctx context.Context, name string, dims []uint32) (n 
 // the filter's cardinality is below req.SparseFullScan or no larger than
 // the postings the index would read; otherwise it walks the postings with
 // the filter as a predicate (payload index candidates first, as for dense
-// searches). Caller holds mu.
-func (s *Shard) searchSparse(ctx context.Context, ss *sparseSpace, req SearchRequest, m *filter.Matcher) ([]sparse.Result, error) {
+// searches). Payloads for m are read by pr; the caller checks its error.
+// Caller holds mu.
+func (s *Shard) searchSparse(ctx context.Context, ss *sparseSpace, req SearchRequest, m *filter.Matcher, pr *payloadReader) ([]sparse.Result, error) {
 	q := toIndexVector(*req.Sparse)
 	allow := func(off uint32) bool {
-		return s.live.has(off) && (m == nil || m.Match(s.ids.at(off), s.payloads[off], s.hasVectorFunc(off)))
+		return s.live.has(off) && pr.match(m, off)
 	}
 	exact := req.Params.Exact
 	var cands []uint32
-	haveCands := false
+	haveCands, exactCands := false, false
 	if req.Filter != nil {
 		est := s.pidx.estimate(req.Filter, ss.idx.Len())
 		if est.Max < req.SparseFullScan || est.Exp <= ss.idx.PostingLen(q) {
 			exact = true
 		}
-		cands, haveCands = s.pidx.set.Candidates(req.Filter, s.nLive)
+		cands, exactCands, haveCands = s.pidx.set.Candidates(req.Filter, s.nLive)
+		if exactCands {
+			allow = s.live.has // the indexes answered the whole filter
+		}
 	}
 	if !exact {
 		s.plansGraph.Add(1)
