@@ -46,7 +46,8 @@ func benchOptions(dir string, dim int) Options {
 }
 
 // buildFashion builds the shard once: upserts of 256 points (payload
-// k = "v<i mod 1000>") until every vector is in the graph, then Close.
+// k = u = "v<i mod 1000>", k indexed) until every vector is in the graph,
+// then Close.
 func buildFashion(b *testing.B) *benchShard {
 	fashion.once.Do(func() {
 		d := dataDir()
@@ -71,7 +72,7 @@ func buildFashion(b *testing.B) *benchShard {
 		for i := 0; i < len(fashion.base); i += 256 {
 			var pts []api.PointStruct
 			for j := i; j < min(i+256, len(fashion.base)); j++ {
-				pts = append(pts, api.PointStruct{ID: api.NumID(uint64(j)), Vector: api.Vectors{"": fashion.base[j]}, Payload: api.Payload{"k": fmt.Sprintf("v%d", j%1000)}})
+				pts = append(pts, api.PointStruct{ID: api.NumID(uint64(j)), Vector: api.Vectors{"": fashion.base[j]}, Payload: api.Payload{"k": fmt.Sprintf("v%d", j%1000), "u": fmt.Sprintf("v%d", j%1000)}})
 			}
 			if _, err := s.Apply(bg, upsert(pts...)); err != nil {
 				fashion.err = err
@@ -134,62 +135,83 @@ func BenchmarkReopen60k(b *testing.B) {
 // BenchmarkFilteredSearch60k measures top-10 searches on the built shard
 // with a keyword filter of the given selectivity: one op is 200 queries
 // (reported as qps, single goroutine), with recall@10 against the exact
-// filtered answer and the share of searches planned on the graph.
+// filtered answer and the share of searches planned on the graph. Each
+// case runs with payloads in memory and on disk (on_disk_payload); the
+// "unindexed" cases filter on a key without a payload index, so that
+// every candidate's payload is read, and "payload" returns the hits'
+// payloads.
 func BenchmarkFilteredSearch60k(b *testing.B) {
 	f := buildFashion(b)
-	s, err := Open(benchOptions(f.dir, len(f.base[0])))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
 	const nq = 200
-	for _, sel := range []struct {
-		name   string
-		values int
-		graph  bool // force the graph path (cost model off)
-	}{{"none", 0, false}, {"50pct", 500, false}, {"10pct", 100, false}, {"1pct", 10, false}, {"0.1pct", 1, false},
-		{"50pct-graph", 500, true}, {"10pct-graph", 100, true}, {"1pct-graph", 10, true}} {
-		b.Run(sel.name, func(b *testing.B) {
-			s.opts.graphCost = 0
-			if sel.graph {
-				s.opts.graphCost = 1e-9
-			}
-			var flt *api.Filter
-			if sel.values > 0 {
-				vals := make([]any, sel.values)
-				for i := range vals {
-					vals[i] = fmt.Sprintf("v%d", i)
+	for _, onDisk := range []bool{false, true} {
+		opts := benchOptions(f.dir, len(f.base[0]))
+		opts.OnDiskPayload = onDisk
+		s, err := Open(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mode := map[bool]string{false: "mem", true: "disk"}[onDisk]
+		for _, sel := range []struct {
+			name    string
+			values  int
+			graph   bool // force the graph path (cost model off)
+			key     string
+			payload bool
+		}{{"none", 0, false, "k", false}, {"50pct", 500, false, "k", false}, {"10pct", 100, false, "k", false}, {"1pct", 10, false, "k", false}, {"0.1pct", 1, false, "k", false},
+			{"50pct-graph", 500, true, "k", false}, {"10pct-graph", 100, true, "k", false}, {"1pct-graph", 10, true, "k", false},
+			{"10pct-unindexed", 100, true, "u", false}, {"1pct-unindexed", 10, false, "u", false}, {"none-payload", 0, false, "k", true}} {
+			b.Run(mode+"/"+sel.name, func(b *testing.B) {
+				s.opts.graphCost = 0
+				if sel.graph {
+					s.opts.graphCost = 1e-9
 				}
-				flt = &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: "k", Match: &api.Match{Kind: api.MatchAny, Values: vals}}}}}
-			}
-			truth := make([][]uint64, nq)
-			for i := range nq {
-				hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Filter: flt, Params: api.SearchParams{Exact: true}})
-				if err != nil {
-					b.Fatal(err)
+				var flt *api.Filter
+				if sel.values > 0 {
+					vals := make([]any, sel.values)
+					for i := range vals {
+						vals[i] = fmt.Sprintf("v%d", i)
+					}
+					flt = &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: sel.key, Match: &api.Match{Kind: api.MatchAny, Values: vals}}}}}
 				}
-				truth[i] = ids(hits)
-			}
-			var sum float64
-			n := 0
-			g0 := s.plansGraph.Load()
-			var elapsed time.Duration
-			for b.Loop() {
-				start := time.Now()
+				var with *api.PayloadSelector
+				if sel.payload {
+					with = api.PayloadAll
+				}
+				truth := make([][]uint64, nq)
 				for i := range nq {
-					hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Filter: flt})
+					hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Filter: flt, Params: api.SearchParams{Exact: true}})
 					if err != nil {
 						b.Fatal(err)
 					}
-					sum += recall(ids(hits), truth[i])
-					n++
+					truth[i] = ids(hits)
 				}
-				elapsed += time.Since(start)
-			}
-			b.ReportMetric(float64(n)/elapsed.Seconds(), "qps")
-			b.ReportMetric(sum/float64(n), "recall@10")
-			b.ReportMetric(float64(s.plansGraph.Load()-g0)/float64(n), "graph-share")
-		})
+				var sum float64
+				n := 0
+				g0 := s.plansGraph.Load()
+				var elapsed time.Duration
+				for b.Loop() {
+					start := time.Now()
+					for i := range nq {
+						hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Filter: flt, WithPayload: with})
+						if err != nil {
+							b.Fatal(err)
+						}
+						if sel.payload && (len(hits) == 0 || hits[0].Payload["u"] == nil) {
+							b.Fatalf("no payload returned: %+v", hits)
+						}
+						sum += recall(ids(hits), truth[i])
+						n++
+					}
+					elapsed += time.Since(start)
+				}
+				b.ReportMetric(float64(n)/elapsed.Seconds(), "qps")
+				b.ReportMetric(sum/float64(n), "recall@10")
+				b.ReportMetric(float64(s.plansGraph.Load()-g0)/float64(n), "graph-share")
+			})
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
