@@ -151,49 +151,20 @@ func TestOnDiskChangeMovesVectors(t *testing.T) {
 	onDisk(false)
 	before := answers()
 
-	var wg, readers sync.WaitGroup
-	var failure atomic.Value
-	stop := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 200; i < 400; i += 10 {
-			if _, err := s.Upsert(bg, "c", &api.UpsertPoints{Points: pts[i : i+10]}, api.WriteParams{Wait: true}); err != nil {
-				failure.Store(err)
-				return
-			}
-		}
-	}()
-	readers.Add(1)
-	go func() {
-		defer readers.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Multi: [][]float32{d.vecs[5]}}}, Using: ptr("m"), Limit: ptr(3)}, api.ReadParams{}); err != nil {
-				failure.Store(err)
-				return
-			}
-		}
-	}()
 	set := func(v bool) {
 		t.Helper()
 		mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"a": {OnDisk: &v}, "m": {OnDisk: &v}}}))
 	}
-	set(true)
-	onDisk(true)
-	set(false)
-	onDisk(false)
-	set(true)
-	wg.Wait()
-	close(stop)
-	readers.Wait()
-	if err, _ := failure.Load().(error); err != nil {
-		t.Fatalf("a request failed during the moves: %v", err)
-	}
+	movesUnderLoad(t, s, pts[200:400], func() error {
+		_, err := s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Multi: [][]float32{d.vecs[5]}}}, Using: ptr("m"), Limit: ptr(3)}, api.ReadParams{})
+		return err
+	}, func() {
+		set(true)
+		onDisk(true)
+		set(false)
+		onDisk(false)
+		set(true)
+	})
 	onDisk(true)
 	n, err := s.Count(bg, "c", &api.CountRequest{Exact: ptr(true)}, api.ReadParams{})
 	mustNil(t, err)
@@ -376,14 +347,52 @@ func TestOnDiskPayloadChange(t *testing.T) {
 	onDisk(false)
 	before := answers()
 
+	set := func(v bool) {
+		t.Helper()
+		mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{Params: &api.CollectionParamsDiff{OnDiskPayload: &v}}))
+	}
+	movesUnderLoad(t, s, pts[200:400], func() error {
+		res, err := s.Scroll(bg, "c", &api.ScrollRequest{Filter: group2, Limit: ptr(20), WithPayload: api.PayloadAll}, api.ReadParams{})
+		if err != nil {
+			return err
+		}
+		for _, p := range res.Points {
+			if fmt.Sprint(p.Payload["group"]) != "2" {
+				return fmt.Errorf("scroll of group 2 returned %v", p.Payload)
+			}
+		}
+		return nil
+	}, func() {
+		set(true)
+		onDisk(true)
+		set(false)
+		onDisk(false)
+		set(true)
+	})
+	onDisk(true)
+	n, err := s.Count(bg, "c", &api.CountRequest{Filter: group2, Exact: ptr(true)}, api.ReadParams{})
+	mustNil(t, err)
+	if n.Count != 80 {
+		t.Fatalf("count of group 2: %d, want 80", n.Count)
+	}
+	if got := answers(); got != before {
+		t.Fatalf("answers changed:\nbefore %s\nafter  %s", before, got)
+	}
+}
+
+// movesUnderLoad runs moves while one writer upserts pts to collection
+// "c" ten at a time and a reader calls read in a loop; it fails the test
+// when a write or read failed.
+func movesUnderLoad(t *testing.T, s *Service, pts []api.PointStruct, read func() error, moves func()) {
+	t.Helper()
 	var wg, readers sync.WaitGroup
 	var failure atomic.Value
 	stop := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 200; i < 400; i += 10 {
-			if _, err := s.Upsert(bg, "c", &api.UpsertPoints{Points: pts[i : i+10]}, api.WriteParams{Wait: true}); err != nil {
+		for i := 0; i < len(pts); i += 10 {
+			if _, err := s.Upsert(bg, "c", &api.UpsertPoints{Points: pts[i:min(i+10, len(pts))]}, api.WriteParams{Wait: true}); err != nil {
 				failure.Store(err)
 				return
 			}
@@ -398,41 +407,17 @@ func TestOnDiskPayloadChange(t *testing.T) {
 				return
 			default:
 			}
-			res, err := s.Scroll(bg, "c", &api.ScrollRequest{Filter: group2, Limit: ptr(20), WithPayload: api.PayloadAll}, api.ReadParams{})
-			if err != nil {
+			if err := read(); err != nil {
 				failure.Store(err)
 				return
 			}
-			for _, p := range res.Points {
-				if fmt.Sprint(p.Payload["group"]) != "2" {
-					failure.Store(fmt.Errorf("scroll of group 2 returned %v", p.Payload))
-					return
-				}
-			}
 		}
 	}()
-	set := func(v bool) {
-		t.Helper()
-		mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{Params: &api.CollectionParamsDiff{OnDiskPayload: &v}}))
-	}
-	set(true)
-	onDisk(true)
-	set(false)
-	onDisk(false)
-	set(true)
+	moves()
 	wg.Wait()
 	close(stop)
 	readers.Wait()
 	if err, _ := failure.Load().(error); err != nil {
 		t.Fatalf("a request failed during the moves: %v", err)
-	}
-	onDisk(true)
-	n, err := s.Count(bg, "c", &api.CountRequest{Filter: group2, Exact: ptr(true)}, api.ReadParams{})
-	mustNil(t, err)
-	if n.Count != 80 {
-		t.Fatalf("count of group 2: %d, want 80", n.Count)
-	}
-	if got := answers(); got != before {
-		t.Fatalf("answers changed:\nbefore %s\nafter  %s", before, got)
 	}
 }
