@@ -198,9 +198,9 @@ func (v VectorsConfig) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]VectorParams(v))
 }
 
-// OptimizersConfig is accepted and reported like Qdrant's; Shoal's own
-// background optimiser reads DeletedThreshold, VacuumMinVectorNumber and
-// IndexingThreshold.
+// OptimizersConfig is accepted and reported like Qdrant's; a shard reads
+// DeletedThreshold, IndexingThreshold and MemmapThreshold, and the
+// collection MaxOptimizationThreads (internal/shard, internal/collection).
 type OptimizersConfig struct {
 	DeletedThreshold       float64 `json:"deleted_threshold"`
 	VacuumMinVectorNumber  int     `json:"vacuum_min_vector_number"`
@@ -210,6 +210,18 @@ type OptimizersConfig struct {
 	IndexingThreshold      *int    `json:"indexing_threshold,omitempty"`
 	FlushIntervalSec       int     `json:"flush_interval_sec"`
 	MaxOptimizationThreads *int    `json:"max_optimization_threads,omitempty"`
+}
+
+// Clone returns a copy of o that shares no pointer with it (decoding a
+// JSON change into the copy then leaves o as it was).
+func (o OptimizersConfig) Clone() OptimizersConfig {
+	for _, p := range []**int{&o.MaxSegmentSize, &o.MemmapThreshold, &o.IndexingThreshold, &o.MaxOptimizationThreads} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
+	}
+	return o
 }
 
 // DefaultOptimizersConfig returns Qdrant's defaults.

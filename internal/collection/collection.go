@@ -177,6 +177,19 @@ func (c *Collection) openShards(cfg api.CollectionConfig, indexes map[string]api
 			quant[name] = q
 		}
 	}
+	// The collection's max_optimization_threads caps each shard's
+	// indexing workers; 0 disables optimizations, as in Qdrant: no graph
+	// is built (searches stay exact).
+	threads, opt := c.opts.IndexingThreads, cfg.OptimizerConfig
+	if m := opt.MaxOptimizationThreads; m != nil {
+		switch {
+		case *m == 0:
+			off := 0
+			opt.IndexingThreshold = &off
+		case threads <= 0 || *m < threads:
+			threads = *m
+		}
+	}
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	for k, i := range ids {
@@ -187,10 +200,10 @@ func (c *Collection) openShards(cfg api.CollectionConfig, indexes map[string]api
 			Sparse:           cfg.Params.SparseVectors,
 			Hnsw:             hnsw,
 			Quantization:     quant,
-			Optimizers:       cfg.OptimizerConfig,
+			Optimizers:       opt,
 			PayloadIndexes:   indexes,
 			OnDiskPayload:    cfg.Params.OnDiskPayload,
-			IndexingThreads:  c.opts.IndexingThreads,
+			IndexingThreads:  threads,
 			Writes:           c.opts.Writes,
 			MinFreeDiskBytes: c.opts.MinFreeDiskBytes,
 			Logger:           c.log,

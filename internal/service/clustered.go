@@ -164,12 +164,12 @@ func (s *Service) Applied(cmd *meta.Command, prev, next *meta.State) {
 		s.rates.drop(cmd.Collection)
 	case meta.TypeUpdateCollection:
 		if c := s.openColl(cmd.Collection); c != nil {
-			if pc, nc := prev.Collections[cmd.Collection], next.Collections[cmd.Collection]; pc != nil && nc != nil && storageChanged(pc.Config, nc.Config) {
-				// on_disk or on_disk_payload changed: this node's
-				// replicas open again with the new stores (requests
-				// wait), as for a vector change.
+			if pc, nc := prev.Collections[cmd.Collection], next.Collections[cmd.Collection]; pc != nil && nc != nil && reopenNeeded(pc.Config, nc.Config) {
+				// on_disk, on_disk_payload or the optimizers changed:
+				// this node's replicas open again with the new stores
+				// and settings (requests wait), as for a vector change.
 				if err := s.reopenWith(cmd.Collection, func() (*meta.Collection, error) { return nc, nil }); err != nil {
-					s.log.Error("cannot reopen collection after an on_disk change", "collection", cmd.Collection, "err", err)
+					s.log.Error("cannot reopen collection after a storage or optimizer change", "collection", cmd.Collection, "err", err)
 				}
 				break
 			}

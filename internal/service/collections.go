@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"unicode"
@@ -179,15 +180,9 @@ func resolveConfig(req *api.CreateCollection, defaultShards int, def CollectionD
 	if _, err := api.ParseQuantization(req.QuantizationConfig); err != nil {
 		return cfg, err
 	}
-	// Copies of the pointed-to defaults: decoding the request writes
+	// A copy of the pointed-to defaults: decoding the request writes
 	// through the pointers.
-	opt := def.Optimizers
-	for _, p := range []**int{&opt.MaxSegmentSize, &opt.MemmapThreshold, &opt.IndexingThreshold, &opt.MaxOptimizationThreads} {
-		if *p != nil {
-			v := **p
-			*p = &v
-		}
-	}
+	opt := def.Optimizers.Clone()
 	if err := mergeJSON(req.OptimizersConfig, &opt, "optimizers_config"); err != nil {
 		return cfg, err
 	}
@@ -447,11 +442,11 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 		return err
 	}
 	cmd := &meta.Command{V: meta.CommandVersion, Type: meta.TypeUpdateCollection, Collection: real, Config: &cfg}
-	if storageChanged(m.Config, cfg) {
+	if reopenNeeded(m.Config, cfg) {
 		// The vector stores, graphs or payloads move between memory and
-		// their files: the collection opens again with the new
-		// configuration while requests wait (as for a vector created or
-		// deleted).
+		// their files, or the optimizers change: the collection opens
+		// again with the new configuration while requests wait (as for a
+		// vector created or deleted).
 		return s.reopenWith(real, func() (*meta.Collection, error) {
 			if err := s.meta.Apply(cmd); err != nil {
 				return m, err
@@ -471,14 +466,16 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, req *api.Up
 	return nil
 }
 
-// storageChanged reports whether a dense or multi-vector, or the
+// reopenNeeded reports whether a dense or multi-vector, or the
 // HNSW graph of one (its effective hnsw_config.on_disk, the vector's own
 // or the collection's), moves between the heap and an on_disk file from a
-// to b, or the payloads between memory and the store (on_disk_payload):
-// its shards must open again to move it (their stores and graphs are
-// built at Open; the index files and the point store refill them).
-func storageChanged(a, b api.CollectionConfig) bool {
-	if a.Params.OnDiskPayload != b.Params.OnDiskPayload {
+// to b, or the payloads between memory and the store (on_disk_payload),
+// or the optimizers_config changes (indexing_threshold, memmap_threshold,
+// deleted_threshold and the rest are read when a shard opens): its shards
+// must open again (their stores and graphs are built at Open; the index
+// files and the point store refill them).
+func reopenNeeded(a, b api.CollectionConfig) bool {
+	if a.Params.OnDiskPayload != b.Params.OnDiskPayload || !reflect.DeepEqual(a.OptimizerConfig, b.OptimizerConfig) {
 		return true
 	}
 	on := func(p *bool) bool { return p != nil && *p }
@@ -629,6 +626,9 @@ func applyUpdate(cfg api.CollectionConfig, req *api.UpdateCollection) (api.Colle
 			return cfg, err
 		}
 	}
+	// Into a copy: decoding writes through the pointers, which the
+	// current configuration (the metadata's state) shares.
+	out.OptimizerConfig = cfg.OptimizerConfig.Clone()
 	if err := mergeJSON(req.OptimizersConfig, &out.OptimizerConfig, "optimizers_config"); err != nil {
 		return cfg, err
 	}

@@ -80,7 +80,36 @@ func TestQuantizationConfigValidation(t *testing.T) {
 		t.Fatalf("update to binary one_and_half_bits: %v", err)
 	}
 	// on_disk changes are taken (the service reopens the collection).
-	if d, err := applyUpdate(up, &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"": {OnDisk: &yes}}}); err != nil || !*d.Params.Vectors[""].OnDisk || !storageChanged(up, d) {
+	if d, err := applyUpdate(up, &api.UpdateCollection{Vectors: map[string]api.VectorParamsDiff{"": {OnDisk: &yes}}}); err != nil || !*d.Params.Vectors[""].OnDisk || !reopenNeeded(up, d) {
 		t.Fatalf("update to on_disk: %v", err)
+	}
+}
+
+// TestApplyUpdateLeavesTheOldConfig: a PATCH of optimizers_config, hnsw
+// and vectors produces a new configuration and leaves the one it started
+// from (the metadata's state, compared by the caller to decide a reopen)
+// as it was.
+func TestApplyUpdateLeavesTheOldConfig(t *testing.T) {
+	cfg, err := ResolveConfig(&api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 4, Distance: api.DistanceDot}},
+		OptimizersConfig: json.RawMessage(`{"max_optimization_threads":0,"memmap_threshold":100,"indexing_threshold":5,"max_segment_size":7}`)}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := applyUpdate(cfg, &api.UpdateCollection{
+		OptimizersConfig: json.RawMessage(`{"max_optimization_threads":2,"memmap_threshold":1,"indexing_threshold":9,"max_segment_size":3}`),
+		HnswConfig:       &api.HnswConfigDiff{M: ptr(8)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := json.Marshal(cfg); string(after) != string(before) {
+		t.Fatalf("the old configuration changed:\nbefore %s\nafter  %s", before, after)
+	}
+	if *up.OptimizerConfig.MaxOptimizationThreads != 2 || *up.OptimizerConfig.MemmapThreshold != 1 || !reopenNeeded(cfg, up) {
+		t.Fatalf("update not applied: %+v", up.OptimizerConfig)
 	}
 }

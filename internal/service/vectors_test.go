@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shoal-db/shoal/internal/api"
+	"github.com/shoal-db/shoal/internal/collection"
 )
 
 // TestVectorChangesUnderLoad adds and removes a named vector while
@@ -419,5 +420,84 @@ func movesUnderLoad(t *testing.T, s *Service, pts []api.PointStruct, read func()
 	readers.Wait()
 	if err, _ := failure.Load().(error); err != nil {
 		t.Fatalf("a request failed during the moves: %v", err)
+	}
+}
+
+// TestOptimizersChangeTakesEffect: a PATCH of optimizers_config reopens
+// the collection with the new settings: memmap_threshold below the
+// shards' vectors maps them, indexing_threshold 0 (no indexing) raised
+// to 1 KB builds the graphs; the points and answers stay.
+func TestOptimizersChangeTakesEffect(t *testing.T) {
+	s := newService(t, t.TempDir())
+	defer s.Close()
+	mustNil(t, s.CreateCollection(bg, "c", &api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 8, Distance: api.DistanceEuclid}},
+		ShardNumber: ptr(2), OptimizersConfig: json.RawMessage(`{"indexing_threshold":0}`)}))
+	d := makeDataset(5, 600, 8, api.DistanceEuclid)
+	upsert(t, s, "c", d.points(""))
+	coll := func() *collection.Collection {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.colls["c"]
+	}
+	query := func() string {
+		t.Helper()
+		res, err := s.Query(bg, "c", &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: d.vecs[7]}}, Limit: ptr(5), Params: &api.SearchParams{Exact: true}}, api.ReadParams{})
+		mustNil(t, err)
+		b, err := json.Marshal(res.Points)
+		mustNil(t, err)
+		return string(b)
+	}
+	before := query()
+	c := coll()
+	for i := range c.Shards() {
+		sh := c.LocalShard(i)
+		if on, _ := sh.VectorOnDisk(""); on || sh.Stats().IndexedVectors != 0 {
+			t.Fatalf("shard %d before the change: mapped %v, %d vectors indexed", i, on, sh.Stats().IndexedVectors)
+		}
+	}
+	// About 300 vectors of 32 bytes a shard: 9.4 KB, past 4 KB.
+	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{OptimizersConfig: json.RawMessage(`{"memmap_threshold":4,"indexing_threshold":1}`)}))
+	c = coll()
+	for i := range c.Shards() {
+		sh := c.LocalShard(i)
+		mustNil(t, sh.WaitIndexed(bg))
+		if on, _ := sh.VectorOnDisk(""); !on || sh.Stats().IndexedVectors == 0 {
+			t.Fatalf("shard %d after the change: mapped %v, %d vectors indexed", i, on, sh.Stats().IndexedVectors)
+		}
+	}
+	if got := query(); got != before {
+		t.Fatalf("answers changed:\nbefore %s\nafter  %s", before, got)
+	}
+	n, err := s.Count(bg, "c", &api.CountRequest{Exact: ptr(true)}, api.ReadParams{})
+	mustNil(t, err)
+	if n.Count != 600 {
+		t.Fatalf("count %d, want 600", n.Count)
+	}
+}
+
+// TestMaxOptimizationThreads: a collection's max_optimization_threads 0
+// disables optimizations as in Qdrant (no graph is built, searches stay
+// exact); raised to 1 by a PATCH, the graphs are built.
+func TestMaxOptimizationThreads(t *testing.T) {
+	s := newService(t, t.TempDir())
+	defer s.Close()
+	mustNil(t, s.CreateCollection(bg, "c", &api.CreateCollection{Vectors: api.VectorsConfig{"": {Size: 8, Distance: api.DistanceEuclid}},
+		ShardNumber: ptr(1), OptimizersConfig: json.RawMessage(`{"indexing_threshold":1,"max_optimization_threads":0}`)}))
+	d := makeDataset(6, 300, 8, api.DistanceEuclid)
+	upsert(t, s, "c", d.points(""))
+	indexed := func() uint64 {
+		t.Helper()
+		s.mu.RLock()
+		sh := s.colls["c"].LocalShard(0)
+		s.mu.RUnlock()
+		mustNil(t, sh.WaitIndexed(bg))
+		return sh.Stats().IndexedVectors
+	}
+	if n := indexed(); n != 0 {
+		t.Fatalf("max_optimization_threads 0: %d vectors indexed", n)
+	}
+	mustNil(t, s.UpdateCollection(bg, "c", &api.UpdateCollection{OptimizersConfig: json.RawMessage(`{"max_optimization_threads":1}`)}))
+	if n := indexed(); n != 300 {
+		t.Fatalf("max_optimization_threads 1: %d of 300 vectors indexed", n)
 	}
 }

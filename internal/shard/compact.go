@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/durable"
 	"github.com/shoal-db/shoal/internal/index/sparse"
 )
@@ -84,9 +85,20 @@ const (
 	compactStepDone      = "done"
 )
 
-// compactDue reports whether dead offsets exceed the thresholds. Caller
-// holds writeMu (nextOff and nLive change only under it).
+// compactDue reports whether dead offsets exceed the thresholds, or a
+// dense vector's heap store has grown past memmap_threshold (the
+// compaction's new store then maps it, as Open does). Caller holds
+// writeMu (nextOff and nLive change only under it).
 func (s *Shard) compactDue() bool {
+	for _, sp := range s.spaces {
+		// The live count, which the compacted store's offsets will be,
+		// so that a compaction that leaves the vectors on the heap is
+		// not due again at once.
+		p := api.VectorParams{Size: sp.dim, Datatype: s.opts.Vectors[sp.name].Datatype}
+		if !sp.onDisk && memmapDue(p, s.opts.Optimizers, uint32(sp.count)) {
+			return true
+		}
+	}
 	if s.opts.CompactRatio < 0 {
 		return false
 	}
@@ -695,6 +707,7 @@ func (sp *space) adopt(n *space) {
 		sp.quant.codes = nil
 	}
 	sp.has, sp.count, sp.indexing = n.has, n.count, n.indexing
+	sp.onDisk = n.onDisk // the new store may be mapped (memmap_threshold)
 	sp.tomb.Store(n.tomb.Load())
 	sp.dirty.Store(true)
 	sp.unchecked.Store(true)

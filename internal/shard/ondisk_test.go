@@ -104,3 +104,96 @@ func TestOnDiskVectors(t *testing.T) {
 	disk.Close()
 	heap.Close()
 }
+
+// TestMemmapThreshold: the optimizers' memmap_threshold (kilobytes of a
+// shard's vectors) moves a dense vector's store into a mapped file once
+// the vectors reach it (by compaction, answers unchanged), opens it mapped
+// after a restart, and leaves it on the heap below it or when unset.
+func TestMemmapThreshold(t *testing.T) {
+	const dim = 16 // 64 bytes a vector: 4 KB is 64 vectors
+	open := func(dir string, kb *int) *Shard {
+		opts := testOptions(dir)
+		opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid}}
+		opts.Optimizers = api.DefaultOptimizersConfig()
+		opts.Optimizers.MemmapThreshold = kb
+		s, err := Open(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	var pts []api.PointStruct
+	for i := range 200 {
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = r.Float32()
+		}
+		pts = append(pts, pt(uint64(i), v, nil))
+	}
+	onDisk := func(s *Shard) bool {
+		t.Helper()
+		on, ok := s.VectorOnDisk("")
+		if !ok {
+			t.Fatal("no dense vector")
+		}
+		return on
+	}
+	answers := func(s *Shard) string {
+		t.Helper()
+		var out []any
+		for _, q := range []int{3, 50, 120} {
+			hits, err := s.Search(bg, SearchRequest{Vector: pts[q].Vector[""], Limit: 5, Params: api.SearchParams{Exact: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, ids(hits))
+		}
+		rec := getOne(t, s, 77)
+		out = append(out, rec.Vector[""])
+		return jsonOf(t, out)
+	}
+
+	kb := 4
+	dir := t.TempDir()
+	s := open(dir, &kb)
+	apply(t, s, upsert(pts[:50]...)) // 3.1 KB
+	s.maybeCompact(bg)
+	if onDisk(s) {
+		t.Fatal("50 vectors (3.1 KB) below a 4 KB threshold are mapped")
+	}
+	apply(t, s, upsert(pts[50:]...)) // 12.5 KB
+	before := answers(s)
+	s.maybeCompact(bg)
+	if !onDisk(s) || s.Compactions() != 1 {
+		t.Fatalf("200 vectors (12.5 KB) past a 4 KB threshold: mapped %v after %d compactions", onDisk(s), s.Compactions())
+	}
+	if got := answers(s); got != before {
+		t.Fatalf("answers changed when the vectors moved:\nbefore %s\nafter  %s", before, got)
+	}
+	s.maybeCompact(bg) // not due again
+	if s.Compactions() != 1 {
+		t.Fatalf("%d compactions: a mapped store is compacted again", s.Compactions())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(dir, &kb)
+	if !onDisk(s) {
+		t.Fatal("reopened past the threshold: vectors on the heap")
+	}
+	if got := answers(s); got != before {
+		t.Fatalf("answers changed by the reopen:\nbefore %s\nafter  %s", before, got)
+	}
+	s.Close()
+
+	for _, kb := range []*int{nil, new(int)} { // unset, or 0: no threshold
+		s := open(t.TempDir(), kb)
+		apply(t, s, upsert(pts...))
+		s.maybeCompact(bg)
+		if onDisk(s) || s.Compactions() != 0 {
+			t.Fatalf("threshold %v: mapped %v after %d compactions", kb, onDisk(s), s.Compactions())
+		}
+		s.Close()
+	}
+}

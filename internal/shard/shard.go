@@ -397,6 +397,10 @@ func (s *Shard) load() error {
 			s.multi[name] = ms
 			continue
 		}
+		if memmapDue(p, s.opts.Optimizers, m.NextOffset) {
+			on := true
+			p.OnDisk = &on
+		}
 		sp, err := newSpace(name, p, s.opts.Hnsw[name], s.opts.Optimizers, s.opts.IndexingThreads, s.opts.Dir)
 		if err != nil {
 			return fmt.Errorf("cannot open shard: %w", err)

@@ -327,6 +327,19 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 	return sp, nil
 }
 
+// memmapDue reports whether the heap vectors of p, in a shard of n
+// offsets, have reached the optimizers' memmap_threshold (kilobytes of
+// vectors; unset or 0: no threshold), beyond which Qdrant keeps a
+// segment's vectors in a mapped file: the shard then keeps them on_disk.
+// A shard opens its vectors on_disk once they are due, and one whose heap
+// store grows past the threshold compacts into mapped files (memmapCheck).
+func memmapDue(p api.VectorParams, opt api.OptimizersConfig, n uint32) bool {
+	if p.OnDisk != nil && *p.OnDisk || opt.MemmapThreshold == nil || *opt.MemmapThreshold <= 0 {
+		return false
+	}
+	return int64(n)*int64(StoreType(p).Size()*p.Size) >= int64(*opt.MemmapThreshold)*1024
+}
+
 // newStore returns an empty vector store of the space: on the heap, or
 // mapped from a file in the shard's directory for on_disk vectors.
 func (sp *space) newStore() (*index.Store, error) {
