@@ -154,13 +154,17 @@ type PerformanceConfig struct {
 
 // OptimizersConfig is storage.optimizers.
 type OptimizersConfig struct {
-	DeletedThreshold       float64 `yaml:"deleted_threshold"`
-	VacuumMinVectorNumber  int     `yaml:"vacuum_min_vector_number"`
-	DefaultSegmentNumber   int     `yaml:"default_segment_number"`
-	MaxSegmentSizeKB       int     `yaml:"max_segment_size_kb"`
-	IndexingThresholdKB    int     `yaml:"indexing_threshold_kb"`
-	FlushIntervalSec       int     `yaml:"flush_interval_sec"`
-	MaxOptimizationThreads int     `yaml:"max_optimization_threads"`
+	DeletedThreshold      float64 `yaml:"deleted_threshold"`
+	VacuumMinVectorNumber int     `yaml:"vacuum_min_vector_number"`
+	DefaultSegmentNumber  int     `yaml:"default_segment_number"`
+	MaxSegmentSizeKB      int     `yaml:"max_segment_size_kb"`
+	// MemmapThresholdKB is the default memmap_threshold of new
+	// collections (0: none): a shard's dense vectors move into mapped
+	// files once they reach it.
+	MemmapThresholdKB      int `yaml:"memmap_threshold_kb"`
+	IndexingThresholdKB    int `yaml:"indexing_threshold_kb"`
+	FlushIntervalSec       int `yaml:"flush_interval_sec"`
+	MaxOptimizationThreads int `yaml:"max_optimization_threads"`
 }
 
 // HnswIndexConfig is storage.hnsw_index.

@@ -90,7 +90,7 @@ func (c Config) Validate() error {
 	if o.DeletedThreshold < 0 || o.DeletedThreshold > 1 {
 		bad("storage.optimizers.deleted_threshold", "must be between 0 and 1, got %v", o.DeletedThreshold)
 	}
-	if o.VacuumMinVectorNumber < 0 || o.DefaultSegmentNumber < 0 || o.MaxSegmentSizeKB < 0 || o.IndexingThresholdKB < 0 || o.FlushIntervalSec < 0 || o.MaxOptimizationThreads < 0 {
+	if o.VacuumMinVectorNumber < 0 || o.DefaultSegmentNumber < 0 || o.MaxSegmentSizeKB < 0 || o.MemmapThresholdKB < 0 || o.IndexingThresholdKB < 0 || o.FlushIntervalSec < 0 || o.MaxOptimizationThreads < 0 {
 		bad("storage.optimizers", "values must not be negative")
 	}
 	h := c.Storage.HnswIndex

@@ -339,6 +339,10 @@ func keyRows() []keyRow {
 			e.warned("storage.optimizers.max_segment_size_kb")
 			e.collectionShows("optimizer_config.max_segment_size", 100000)
 		}},
+		{"storage.optimizers.memmap_threshold_kb", set("storage.optimizers.memmap_threshold_kb", 3000), func(e *keyEnv) {
+			e.notWarned("storage.optimizers.memmap_threshold_kb")
+			e.collectionShows("optimizer_config.memmap_threshold", 3000)
+		}},
 		{"storage.optimizers.indexing_threshold_kb", set("storage.optimizers.indexing_threshold_kb", 2000), func(e *keyEnv) {
 			e.collectionShows("optimizer_config.indexing_threshold", 2000)
 		}},

@@ -40,6 +40,10 @@ func collectionDefaults(st config.StorageConfig) *service.CollectionDefaults {
 		size := o.MaxSegmentSizeKB
 		opt.MaxSegmentSize = &size
 	}
+	if o.MemmapThresholdKB > 0 {
+		kb := o.MemmapThresholdKB
+		opt.MemmapThreshold = &kb
+	}
 	if o.MaxOptimizationThreads > 0 {
 		n := o.MaxOptimizationThreads
 		opt.MaxOptimizationThreads = &n
