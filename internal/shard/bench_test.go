@@ -103,6 +103,9 @@ func TestMain(m *testing.M) {
 	if fashion.dir != "" {
 		os.RemoveAll(fashion.dir)
 	}
+	if angular.dir != "" {
+		os.RemoveAll(angular.dir)
+	}
 	os.Exit(code)
 }
 
@@ -313,6 +316,13 @@ func benchQuantized(b *testing.B, label, cfg string, cases []quantBenchCase) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	runQuantized(b, s, f.queries, truth, label, cfg, cases)
+}
+
+// runQuantized runs the cases of a quantized search benchmark on shard s
+// (one dense vector, unnamed) with quantization cfg: queries and their
+// true top 10 (at least 1,000 of each).
+func runQuantized(b *testing.B, s *Shard, queries [][]float32, truth [][]int32, label, cfg string, cases []quantBenchCase) {
 	q, err := api.ParseQuantization([]byte(cfg))
 	if err != nil {
 		b.Fatal(err)
@@ -341,7 +351,7 @@ func benchQuantized(b *testing.B, label, cfg string, cases []quantBenchCase) {
 					}
 					for k, p := range []api.SearchParams{float, quantized} {
 						start := time.Now()
-						hits, err := s.Search(bg, SearchRequest{Vector: f.queries[i], Limit: 10, Params: p})
+						hits, err := s.Search(bg, SearchRequest{Vector: queries[i], Limit: 10, Params: p})
 						took[k] += time.Since(start)
 						if err != nil {
 							b.Fatal(err)
