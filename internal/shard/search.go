@@ -174,7 +174,7 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 	if req.Scorer != nil {
 		distOf = func(off uint32) float32 { return -req.Scorer(sp.store.Vector(off)) }
 	} else {
-		q := req.Vector
+		q := sp.store.Query(req.Vector)
 		distOf = func(off uint32) float32 { return sp.distTo(q, off) }
 	}
 	qs, err := sp.quantPlan(req)

@@ -157,7 +157,7 @@ func (g *Graph) Search(query []float32, k, ef int, allow func(off uint32) bool) 
 	if len(query) != g.store.Dim() {
 		panic(fmt.Sprintf("hnsw: query of dimension %d in a graph of dimension %d", len(query), g.store.Dim()))
 	}
-	sc := g.vectorScorer(query)
+	sc := g.vectorScorer(g.store.Query(query))
 	return g.search(&sc, k, ef, allow)
 }
 
