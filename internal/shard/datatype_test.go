@@ -482,3 +482,87 @@ func TestTurbo4Recall(t *testing.T) {
 		})
 	}
 }
+
+// TestTurbo4Digests: two replicas of a shard with a turbo4 vector, fed the
+// same operations, agree on their digests (which hash the decoded vectors)
+// although one of them compacts and reopens in between: every turbo4 code
+// comes from encoding the vector of a point record, the same bytes on both
+// (turbo4 index files leave the vectors out, so a reopen does not encode
+// decoded approximations again). An update of a point's other vector
+// rewrites its turbo4 record with the decoded vector on both replicas
+// alike.
+func TestTurbo4Digests(t *testing.T) {
+	const n, dim = 1200, 40
+	r := rand.New(rand.NewPCG(41, 42))
+	open := func(dir string) *Shard {
+		opts := testOptions(dir)
+		dt := "turbo4"
+		opts.Vectors = api.VectorsConfig{"t": {Size: dim, Distance: api.DistanceEuclid, Datatype: &dt}, "f": {Size: 2, Distance: api.DistanceDot}}
+		it := 1
+		opts.Optimizers = api.DefaultOptimizersConfig()
+		opts.Optimizers.IndexingThreshold = &it
+		return openShard(t, opts)
+	}
+	dirA := t.TempDir()
+	a, b := open(dirA), open(t.TempDir())
+	var ops []*api.UpdateOperation
+	for i := 0; i < n; i += 300 {
+		var pts []api.PointStruct
+		for j := i; j < i+300; j++ {
+			v := make([]float32, dim)
+			for k := range v {
+				v[k] = float32(r.NormFloat64() * 10)
+			}
+			pts = append(pts, api.PointStruct{ID: api.NumID(uint64(j)), Vector: api.Vectors{"t": v, "f": {1, float32(j)}}})
+		}
+		ops = append(ops, upsert(pts...))
+	}
+	var uv []api.PointVectors
+	var del []api.PointID
+	for j := 0; j < n; j += 5 {
+		uv = append(uv, api.PointVectors{ID: api.NumID(uint64(j)), Vector: api.Vectors{"f": {2, 3}}})
+		del = append(del, api.NumID(uint64(j+1)))
+	}
+	ops = append(ops, &api.UpdateOperation{UpdateVectors: &api.UpdateVectors{Points: uv}},
+		&api.UpdateOperation{Delete: &api.PointsSelector{Points: del}})
+	digest := func(s *Shard) string {
+		t.Helper()
+		if err := s.WaitIndexed(bg); err != nil {
+			t.Fatal(err)
+		}
+		d, pts, _, err := s.Digest(bg)
+		if err != nil || pts != n-n/5 {
+			t.Fatalf("digest: %v points, %v", pts, err)
+		}
+		return d
+	}
+	for i, op := range ops {
+		apply(t, a, op)
+		apply(t, b, op)
+		if i == 1 {
+			// A persists its index files (with a graph) midway and
+			// reopens from them.
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			a = open(dirA)
+		}
+	}
+	want := digest(b)
+	if got := digest(a); got != want {
+		t.Fatalf("digest %s after a reopen, %s without", got, want)
+	}
+	if err := a.Compact(bg); err != nil {
+		t.Fatal(err)
+	}
+	if got := digest(a); got != want {
+		t.Fatalf("digest %s after a compaction, %s without", got, want)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a = open(dirA)
+	if got := digest(a); got != want {
+		t.Fatalf("digest %s after a compaction and a reopen, %s without", got, want)
+	}
+}
