@@ -273,3 +273,44 @@ func TestTurbo4Memory(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTurbo4 measures, at dimension 784, encoding a vector (Set),
+// rotating a query (Query), decoding (Vector) and one kernel call per
+// distance next to the float32 kernel.
+func BenchmarkTurbo4(b *testing.B) {
+	const d = 784
+	rng := rand.New(rand.NewPCG(11, 12))
+	v, q := t4randVec(rng, d), t4randVec(rng, d)
+	s := NewTypedStore(d, Turbo4)
+	s.Set(0, v)
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			s.Set(0, v)
+		}
+	})
+	b.Run("query", func(b *testing.B) {
+		for b.Loop() {
+			s.Query(q)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		buf := make([]float32, d)
+		for b.Loop() {
+			s.Decode(0, buf)
+		}
+	})
+	qq := s.Query(q)
+	for _, dist := range []api.Distance{api.DistanceDot, api.DistanceEuclid} {
+		kern, f32 := vecmath.KernelT4(dist), vecmath.Kernel(dist)
+		b.Run("kernel-turbo4-"+string(dist), func(b *testing.B) {
+			for b.Loop() {
+				kern(qq, s.Raw(0))
+			}
+		})
+		b.Run("kernel-float32-"+string(dist), func(b *testing.B) {
+			for b.Loop() {
+				f32(q, v)
+			}
+		})
+	}
+}

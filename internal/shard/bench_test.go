@@ -378,7 +378,7 @@ func BenchmarkDatatypeSearch60k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, dt := range []string{"uint8", "float16"} {
+	for _, dt := range []string{"uint8", "float16", "turbo4"} {
 		b.Run(dt, func(b *testing.B) {
 			opts := benchOptions(b.TempDir(), dim)
 			opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid, Datatype: &dt}}
