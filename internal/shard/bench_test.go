@@ -362,7 +362,8 @@ func benchQuantized(b *testing.B, label, cfg string, cases []quantBenchCase) {
 
 // BenchmarkDatatypeSearch60k builds the fashion-mnist shard again with the
 // vectors kept as uint8 and as float16 (its pixels are integers from 0 to
-// 255, exact in both) and compares top-10 searches with the float32 shard,
+// 255, exact in both), and as turbo4 (4 bits an element, approximate), and
+// compares top-10 searches with the float32 shard,
 // interleaved query by query: one op is 1,000 queries of each from one
 // goroutine. It reports qps and recall@10 of each, the qps ratio, the
 // bytes of each store and the typed shard's build time.
