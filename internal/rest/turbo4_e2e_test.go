@@ -142,6 +142,35 @@ func TestTurbo4EndToEnd(t *testing.T) {
 	if f := float64(same) / float64(total); f < 0.9 {
 		t.Errorf("graph searches find %.3f of the exact top 10", f)
 	}
+	// Rescoring the int8 codes' candidates scores them as the exact
+	// search does: by the turbo4 vectors.
+	hitScores := func(q, params string) map[int]float64 {
+		res := step{method: "POST", path: d + "/points/query", body: fmt.Sprintf(`{"query": %s, "using": "e", "limit": 10, "params": %s}`, q, params)}.run(t, c)
+		var out struct {
+			Points []struct {
+				ID    int     `json:"id"`
+				Score float64 `json:"score"`
+			} `json:"points"`
+		}
+		if err := json.Unmarshal(res, &out); err != nil {
+			t.Fatal(err)
+		}
+		m := map[int]float64{}
+		for _, p := range out.Points {
+			m[p.ID] = p.Score
+		}
+		return m
+	}
+	for range 5 {
+		q := js(vec())
+		exact := hitScores(q, `{"exact": true}`)
+		rescored := hitScores(q, `{"quantization": {"rescore": true, "oversampling": 4}}`)
+		for id, sc := range rescored {
+			if want, ok := exact[id]; ok && math.Abs(sc-want) > 1e-4*(1+math.Abs(want)) {
+				t.Errorf("point %d: rescored score %v, exact %v", id, sc, want)
+			}
+		}
+	}
 	for _, bad := range []struct{ body, want string }{
 		{`{"vectors": {"size": 8, "distance": "Manhattan", "datatype": "turbo4"}}`, "turbo4 with Manhattan"},
 		{`{"vectors": {"size": 8, "distance": "Dot", "datatype": "turbo4", "multivector_config": {"comparator": "max_sim"}}}`, "turbo4 is not supported for multi-vectors"},
