@@ -2,7 +2,9 @@ package index
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -175,7 +177,21 @@ func TestTurbo4Deterministic(t *testing.T) {
 	if want := pinnedTurbo4; !bytes.Equal(raw, want) {
 		t.Errorf("encoding of %v is % x, want % x", v, raw, want)
 	}
+	// And of a vector of dimension 100 (two overlapping Hadamard blocks
+	// of 64), by the SHA-256 of its encoding: v_i = sin(i).
+	w := make([]float32, 100)
+	for i := range w {
+		w[i] = float32(math.Sin(float64(i)))
+	}
+	s = NewTypedStore(100, Turbo4)
+	s.Set(0, w)
+	if got := fmt.Sprintf("%x", sha256.Sum256(s.Raw(0))); got != pinnedTurbo4Sum100 {
+		t.Errorf("encoding of sin(i), i < 100, hashes to %s, want %s", got, pinnedTurbo4Sum100)
+	}
 }
+
+// pinnedTurbo4Sum100 is the SHA-256 of the encoding of sin(i), i < 100.
+const pinnedTurbo4Sum100 = "da1316627160a9dd57f826e2a1429636f9bc0c4ab7aa252d741d2c3b7749e095"
 
 // pinnedTurbo4 is the encoding of {-3.5, …, 3.5} (TestTurbo4Deterministic).
 var pinnedTurbo4 = []byte{0x34, 0xab, 0x0d, 0x40, 0xbc, 0x75, 0x54, 0xe8}
