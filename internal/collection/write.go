@@ -39,6 +39,13 @@ func (c *Collection) checkVector(name string, vec []float32) ([]float32, error) 
 // it returns a copy rounded to half precision (what the store keeps, so
 // the durable record, the replicas and every read agree), and a uint8
 // vector must hold integers from 0 to 255.
+//
+// A turbo4 vector is stored as given (normalised for Cosine): the point
+// records keep the original, and every replica's store encodes it into
+// the same 4-bit codes (index/turbo4.go is deterministic), so reads and
+// digests, which see the decoded approximation, agree across replicas and
+// restarts. Rounding it here instead would not help: encoding the decoded
+// approximation again need not give the same codes.
 func (c *Collection) storedVector(name string, vec []float32) ([]float32, error) {
 	out, err := c.checkVector(name, vec)
 	if err != nil {

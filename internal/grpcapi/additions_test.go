@@ -65,7 +65,7 @@ func protoElements() []string {
 // new option through unnoticed (the unknown-field check no longer sees it
 // once the protos know it).
 var protoAdditions = map[string]string{
-	"enum qdrant.Datatype.Turbo4":                         "served as datatype turbo4, which the service refuses for both adapters",
+	"enum qdrant.Datatype.Turbo4":                         "served as datatype turbo4 (4-bit TurboQuant store, index/turbo4.go); the service refuses it with Manhattan distance or for multi-vectors, for both adapters",
 	"enum qdrant.Memory.Cached":                           "see the memory fields",
 	"enum qdrant.Memory.Cold":                             "see the memory fields",
 	"enum qdrant.Memory.MemoryUnknown":                    "refused: unknown memory placement 0",

@@ -28,8 +28,9 @@ func distanceToProto(d api.Distance) qdrant.Distance {
 	return qdrant.Distance_UnknownDistance
 }
 
-// datatypeNames spells each datatype as REST does; the service refuses
-// turbo4 for both adapters.
+// datatypeNames spells each datatype as REST does (the service refuses
+// turbo4 with Manhattan distance or for multi-vectors, for both
+// adapters).
 var datatypeNames = map[qdrant.Datatype]string{
 	qdrant.Datatype_Float32: "float32",
 	qdrant.Datatype_Uint8:   "uint8",

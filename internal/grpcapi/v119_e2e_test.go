@@ -58,9 +58,9 @@ func TestClientVectorNames(t *testing.T) {
 		t.Fatalf("query on the new vector: %v", hits)
 	}
 	_, err := c.CreateVectorName(ctx, &qdrant.CreateVectorNameRequest{CollectionName: "vn", VectorName: "t",
-		VectorConfig: &qdrant.CreateVectorNameRequest_DenseConfig{DenseConfig: &qdrant.DenseVectorCreationConfig{Size: 3, Distance: qdrant.Distance_Dot, Datatype: qdrant.Datatype_Turbo4.Enum()}},
+		VectorConfig: &qdrant.CreateVectorNameRequest_DenseConfig{DenseConfig: &qdrant.DenseVectorCreationConfig{Size: 3, Distance: qdrant.Distance_Manhattan, Datatype: qdrant.Datatype_Turbo4.Enum()}},
 	})
-	wantCode(t, "turbo4", err, codes.InvalidArgument, `datatype "turbo4" is not supported`)
+	wantCode(t, "turbo4", err, codes.InvalidArgument, `datatype turbo4 with Manhattan distance is not supported`)
 	_, err = c.CreateVectorName(ctx, &qdrant.CreateVectorNameRequest{CollectionName: "vn", VectorName: "t"})
 	wantCode(t, "no config", err, codes.InvalidArgument, "exactly one of dense_config and sparse_config")
 

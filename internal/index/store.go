@@ -46,17 +46,31 @@ const (
 	// Uint8 keeps one byte per element: the caller stores integers from 0
 	// to 255 only (Set clamps and truncates anything else).
 	Uint8
+	// Turbo4 keeps 4 bits per element plus a float32 scale per vector
+	// (TurboQuant: see turbo4.go and vecmath/turbo4.go). What it returns
+	// is an approximation of what was Set, and scoring needs the query
+	// prepared by Store.Query.
+	Turbo4
 )
 
-// Size returns the bytes of one element.
+// Size returns the bytes of one element, rounded up (1 for Turbo4, which
+// takes half a byte): use VectorBytes for the size of a vector.
 func (d Datatype) Size() int {
 	switch d {
 	case Float16:
 		return 2
-	case Uint8:
+	case Uint8, Turbo4:
 		return 1
 	}
 	return 4
+}
+
+// VectorBytes returns the bytes of one vector of dim elements.
+func (d Datatype) VectorBytes(dim int) int {
+	if d == Turbo4 {
+		return vecmath.Turbo4Bytes(dim)
+	}
+	return dim * d.Size()
 }
 
 // String returns Qdrant's name of the datatype.
@@ -66,6 +80,8 @@ func (d Datatype) String() string {
 		return "float16"
 	case Uint8:
 		return "uint8"
+	case Turbo4:
+		return "turbo4"
 	}
 	return "float32"
 }
@@ -73,7 +89,7 @@ func (d Datatype) String() string {
 // Store is in-memory vector storage of one fixed dimension and element type
 // addressed by dense uint32 offsets. It grows in fixed-size chunks of 1024
 // vectors, so growth never copies vectors; its memory is about
-// dim·Datatype.Size() bytes per offset below Cap, plus one pointer per
+// Datatype.VectorBytes(dim) bytes per offset below Cap, plus one pointer per
 // chunk.
 //
 // Concurrency: any number of goroutines may call Get, Raw, Vector, Dim, Len
@@ -88,7 +104,7 @@ func (d Datatype) String() string {
 type Store struct {
 	dim    int
 	dt     Datatype
-	vbytes int // bytes of one vector: dim · dt.Size()
+	vbytes int // bytes of one vector: dt.VectorBytes(dim)
 	// chunks is the chunk directory; it is replaced (copy on write) under
 	// growMu, never modified in place, so readers load it without locking.
 	// Chunks are at least 8-byte aligned (heap allocations of this size, or
@@ -117,10 +133,10 @@ func NewTypedStore(dim int, dt Datatype) *Store {
 	if dim <= 0 {
 		panic(fmt.Sprintf("index: invalid vector dimension %d", dim))
 	}
-	if dt > Uint8 {
+	if dt > Turbo4 {
 		panic(fmt.Sprintf("index: invalid datatype %d", dt))
 	}
-	s := &Store{dim: dim, dt: dt, vbytes: dim * dt.Size()}
+	s := &Store{dim: dim, dt: dt, vbytes: dt.VectorBytes(dim)}
 	empty := [][]byte{}
 	s.chunks.Store(&empty)
 	return s
@@ -216,6 +232,8 @@ func (s *Store) encode(dst []byte, vec []float32) {
 				dst[i] = byte(x)
 			}
 		}
+	case Turbo4:
+		turbo4Encode(dst, vec)
 	}
 }
 
@@ -233,6 +251,8 @@ func (s *Store) decode(dst []float32, raw []byte) []float32 {
 		for i, b := range raw[:s.dim] {
 			dst[i] = float32(b)
 		}
+	case Turbo4:
+		turbo4Decode(dst, raw)
 	}
 	return dst
 }
@@ -325,7 +345,7 @@ func (s *Store) Get(off uint32) []float32 {
 }
 
 // Raw returns the encoded bytes of the vector at off without copying
-// (dim·Datatype.Size() bytes); the caller must not modify them.
+// (Datatype.VectorBytes(dim) bytes); the caller must not modify them.
 func (s *Store) Raw(off uint32) []byte {
 	chunks := *s.chunks.Load()
 	i := int(off&(chunkLen-1)) * s.vbytes
@@ -348,6 +368,35 @@ func (s *Store) Decode(off uint32, dst []float32) []float32 {
 		return s.Get(off)
 	}
 	return s.decode(dst, s.Raw(off))
+}
+
+// Query returns the query vector q prepared for the typed kernel of the
+// store's datatype (vecmath.KernelT4 for Turbo4, which takes the query
+// rotated as the stored vectors are): q itself for the other datatypes.
+// A search prepares its query once and scores every stored vector with
+// it.
+func (s *Store) Query(q []float32) []float32 {
+	if s.dt == Turbo4 {
+		return turbo4Query(q)
+	}
+	return q
+}
+
+// QueryVector returns the vector at off prepared as a query (Query of
+// Vector(off)), for scoring stored vectors against each other: for Turbo4
+// the rotated dequantized coordinates (a new slice, without the cost of
+// rotating), otherwise Vector(off).
+func (s *Store) QueryVector(off uint32) []float32 {
+	if s.dt != Turbo4 {
+		return s.Vector(off)
+	}
+	raw := s.Raw(off)
+	sc := vecmath.Turbo4Scale(raw)
+	out := make([]float32, s.dim)
+	for i := range out {
+		out[i] = sc * vecmath.Turbo4Levels[raw[4+i/2]>>(4*(i&1))&15]
+	}
+	return out
 }
 
 // View is a read-only snapshot of the store's chunk directory for hot loops:
@@ -412,6 +461,8 @@ func decodeLE(dt Datatype, dst []float32, raw []byte) []float32 {
 		for i := range dst {
 			dst[i] = float32(raw[i])
 		}
+	case Turbo4:
+		turbo4Decode(dst, raw) // reads bytes only: no alignment needed
 	}
 	return dst
 }

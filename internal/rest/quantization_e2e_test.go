@@ -81,7 +81,7 @@ func TestQuantizationEndToEnd(t *testing.T) {
 		{"PUT", "/collections/b", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"binary": {"encoding": "one_and_half_bits"}}}}`, `one_and_half_bits`},
 		{"PATCH", d, `{"quantization_config": {"binary": {"query_encoding": "scalar2bits"}}}`, "scalar2bits"},
 		{"PUT", "/collections/p", `{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"product": {"compression": "x12"}}}}`, "unknown variant `x12`"},
-		{"PUT", "/collections/t4", `{"vectors": {"size": 8, "distance": "Dot", "datatype": "turbo4"}}`, `datatype \"turbo4\" is not supported`},
+		{"PUT", "/collections/t4", `{"vectors": {"size": 8, "distance": "Manhattan", "datatype": "turbo4"}}`, `datatype turbo4 with Manhattan distance is not supported`},
 	} {
 		resp := c.do(bad.method, bad.path, bad.body)
 		if resp.status != 400 || !strings.Contains(string(resp.body), bad.want) {

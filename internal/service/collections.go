@@ -227,7 +227,15 @@ func validateVectorParams(name string, p api.VectorParams) error {
 				return api.ErrBadInput("vector %q: datatype uint8 with Cosine distance is not supported by this server: use float16, or Dot, Euclid or Manhattan", name)
 			}
 		case "turbo4":
-			return api.ErrBadInput("vector datatype %q is not supported by this server: only float32, float16 and uint8", *p.Datatype)
+			// The rotation that makes 4-bit codes work keeps dot products
+			// and Euclidean distances, not Manhattan ones; the multi-vector
+			// store has no query preparation for it.
+			if p.Distance == api.DistanceManhattan {
+				return api.ErrBadInput("vector %q: datatype turbo4 with Manhattan distance is not supported by this server: use Cosine, Dot or Euclid, or datatype float16 or uint8", name)
+			}
+			if p.MultivectorConfig != nil {
+				return api.ErrBadInput("vector %q: datatype turbo4 is not supported for multi-vectors by this server: use float32, float16 or uint8", name)
+			}
 		default:
 			return api.ErrBadInput("Json deserialize error: unknown variant `%s`, expected one of `float32`, `uint8`, `float16`, `turbo4` at vectors.%s.datatype", *p.Datatype, name)
 		}

@@ -372,7 +372,8 @@ func runQuantized(b *testing.B, s *Shard, queries [][]float32, truth [][]int32, 
 
 // BenchmarkDatatypeSearch60k builds the fashion-mnist shard again with the
 // vectors kept as uint8 and as float16 (its pixels are integers from 0 to
-// 255, exact in both) and compares top-10 searches with the float32 shard,
+// 255, exact in both), and as turbo4 (4 bits an element, approximate), and
+// compares top-10 searches with the float32 shard,
 // interleaved query by query: one op is 1,000 queries of each from one
 // goroutine. It reports qps and recall@10 of each, the qps ratio, the
 // bytes of each store and the typed shard's build time.
@@ -388,7 +389,7 @@ func BenchmarkDatatypeSearch60k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, dt := range []string{"uint8", "float16"} {
+	for _, dt := range []string{"uint8", "float16", "turbo4"} {
 		b.Run(dt, func(b *testing.B) {
 			opts := benchOptions(b.TempDir(), dim)
 			opts.Vectors = api.VectorsConfig{"": {Size: dim, Distance: api.DistanceEuclid, Datatype: &dt}}

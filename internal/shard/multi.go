@@ -57,6 +57,8 @@ func newMultiSpace(name string, p api.VectorParams, dir string) (*multiSpace, er
 		ms.tkern = vecmath.KernelF16(p.Distance)
 	case index.Uint8:
 		ms.tkern = vecmath.KernelU8(p.Distance)
+	case index.Turbo4:
+		return nil, fmt.Errorf("multi-vector %q: datatype turbo4 is not supported for multi-vectors", name)
 	}
 	st, err := ms.newStore()
 	if err != nil {

@@ -222,7 +222,14 @@ func readIndexFile(path string, sp *space, lastSeq uint64) (_ *indexFile, err er
 
 // writeIndexFile writes sp's store (unless !vectors) and graph into path
 // atomically, tagged with seq.
+//
+// A turbo4 space never writes its vectors: the file would hold their
+// decoded approximations, and encoding those again at Open need not give
+// the codes the original vectors gave (a replica that restarted would
+// then hold other codes than one that did not, and their digests would
+// differ). Open encodes the original vectors of the point records instead.
 func writeIndexFile(path string, sp *space, g *hnsw.Graph, seq uint64, sync, vectors bool) error {
+	vectors = vectors && sp.dtype != index.Turbo4
 	var gbuf bytes.Buffer
 	if g != nil {
 		if _, err := g.WriteTo(&gbuf); err != nil {

@@ -174,7 +174,7 @@ func (s *Shard) Search(ctx context.Context, req SearchRequest) ([]api.ScoredPoin
 	if req.Scorer != nil {
 		distOf = func(off uint32) float32 { return -req.Scorer(sp.store.Vector(off)) }
 	} else {
-		q := req.Vector
+		q := sp.store.Query(req.Vector)
 		distOf = func(off uint32) float32 { return sp.distTo(q, off) }
 	}
 	qs, err := sp.quantPlan(req)
@@ -399,7 +399,12 @@ func (s *Shard) plan(ctx context.Context, sp *space, req SearchRequest, m *filte
 		t = &topK{k: k}
 		buf := make([]float32, sp.dim)
 		for _, h := range cands {
-			if qs.rescore {
+			switch {
+			case qs.rescore && sp.dtype == index.Turbo4:
+				// The kernel on the codes (distOf's query is rotated):
+				// decoding takes a rotation per vector.
+				h.dist = distOf(h.off)
+			case qs.rescore:
 				// By pread for an on_disk store: see index.Store.ReadInto.
 				h.dist = sp.distFn(req.Vector, sp.store.ReadInto(h.off, buf))
 			}

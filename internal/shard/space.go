@@ -32,8 +32,9 @@ type space struct {
 	dist   api.Distance
 	distFn func(a, b []float32) float32 // lower is better (vecmath.Dist)
 	dtype  index.Datatype               // the element type of store
-	// tkern is distFn between a float32 query and a stored float16 or
-	// uint8 vector (nil for float32).
+	// tkern is distFn between a float32 query and a stored float16, uint8
+	// or turbo4 vector (nil for float32); its query is prepared by
+	// store.Query.
 	tkern   func(q []float32, b []byte) float32
 	hnsw    api.HnswConfig
 	store   *index.Store
@@ -302,7 +303,7 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 	}
 	indexAt := 0
 	if kb > 0 {
-		indexAt = max(1, kb*1024/(StoreType(p).Size()*p.Size))
+		indexAt = max(1, kb*1024/StoreType(p).VectorBytes(p.Size))
 	}
 	idle := make(chan struct{})
 	close(idle)
@@ -318,6 +319,11 @@ func newSpace(name string, p api.VectorParams, h api.HnswConfig, opt api.Optimiz
 		sp.tkern = vecmath.KernelF16(p.Distance)
 	case index.Uint8:
 		sp.tkern = vecmath.KernelU8(p.Distance)
+	case index.Turbo4:
+		if p.Distance == api.DistanceManhattan {
+			return nil, fmt.Errorf("vector %q: datatype turbo4 supports Cosine, Dot and Euclid, not Manhattan", name)
+		}
+		sp.tkern = vecmath.KernelT4(p.Distance)
 	}
 	st, err := sp.newStore()
 	if err != nil {
@@ -350,7 +356,7 @@ func (sp *space) newStore() (*index.Store, error) {
 }
 
 // StoreType returns the element type the vectors of p are kept in
-// (float32 unless p's datatype is float16 or uint8).
+// (float32 unless p's datatype is float16, uint8 or turbo4).
 func StoreType(p api.VectorParams) index.Datatype {
 	if p.Datatype != nil {
 		switch strings.ToLower(*p.Datatype) {
@@ -358,13 +364,15 @@ func StoreType(p api.VectorParams) index.Datatype {
 			return index.Float16
 		case "uint8":
 			return index.Uint8
+		case "turbo4":
+			return index.Turbo4
 		}
 	}
 	return index.Float32
 }
 
-// distTo returns the distance between q and the stored vector of off.
-// Caller holds Shard.mu (shared or exclusive).
+// distTo returns the distance between q, prepared by sp.store.Query, and
+// the stored vector of off. Caller holds Shard.mu (shared or exclusive).
 func (sp *space) distTo(q []float32, off uint32) float32 {
 	if sp.tkern != nil {
 		if len(q) != sp.dim {
@@ -412,7 +420,7 @@ func (sp *space) score(d float32) float32 { return vecmath.ScoreFromDist(sp.dist
 // filtered candidate set) is scored exactly: Qdrant's full_scan_threshold
 // in kilobytes of vectors.
 func (sp *space) fullScanVectors() int {
-	return sp.hnsw.FullScanThreshold * 1024 / (sp.dtype.Size() * sp.dim)
+	return sp.hnsw.FullScanThreshold * 1024 / sp.dtype.VectorBytes(sp.dim)
 }
 
 // maybeStartIndexing creates the graph and queues every live vector once

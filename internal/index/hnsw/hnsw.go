@@ -146,7 +146,8 @@ type Graph struct {
 	dist  func(a, b []float32) float32 // vecmath.Dist (checks lengths)
 	kern  func(a, b []float32) float32 // vecmath.Kernel, for vectors of the store's dimension
 	// tkern is the kernel between a float32 query and a stored vector of a
-	// float16 or uint8 store (nil for a float32 store).
+	// float16, uint8 or turbo4 store (nil for a float32 store); its
+	// queries are prepared by index.Store.Query (vec's are already).
 	tkern  func(q []float32, b []byte) float32
 	m, m0  int     // max neighbours on upper levels and on level 0
 	stride int     // 1 + m0: uint32s per level-0 list
@@ -212,6 +213,11 @@ func New(opts Options, store *index.Store) *Graph {
 		g.tkern = vecmath.KernelF16(opts.Distance)
 	case index.Uint8:
 		g.tkern = vecmath.KernelU8(opts.Distance)
+	case index.Turbo4:
+		if opts.Distance == api.DistanceManhattan {
+			panic("hnsw: turbo4 vectors support Cosine, Dot and Euclid, not Manhattan")
+		}
+		g.tkern = vecmath.KernelT4(opts.Distance)
 	}
 	dir := []*chunk{}
 	g.chunks.Store(&dir)
@@ -459,9 +465,10 @@ func packEntry(level int, off uint32) uint64 { return uint64(level)<<32 | uint64
 
 func unpackEntry(e uint64) (int, uint32) { return int(e >> 32), uint32(e) }
 
-// vec returns the stored vector of off as float32s (a decoded copy for a
-// float16 or uint8 store).
-func (g *Graph) vec(off uint32) []float32 { return g.store.Vector(off) }
+// vec returns the stored vector of off as a query for distTo and
+// vectorScorer (index.Store.QueryVector: a decoded copy for a float16 or
+// uint8 store, the rotated coordinates for a turbo4 one).
+func (g *Graph) vec(off uint32) []float32 { return g.store.QueryVector(off) }
 
 // distTo returns the distance between q and the stored vector of off.
 func (g *Graph) distTo(q []float32, off uint32) float32 {

@@ -39,7 +39,7 @@ type scorer struct {
 	batch BatchScorer // ext, when it scores batches
 	q     []float32
 	kern  func(a, b []float32) float32
-	tkern func(q []float32, b []byte) float32 // a float16 or uint8 store's kernel, else nil
+	tkern func(q []float32, b []byte) float32 // a float16, uint8 or turbo4 store's kernel, else nil
 	view  index.View
 	store *index.Store
 	fn    func(off uint32) float32
@@ -157,7 +157,7 @@ func (g *Graph) Search(query []float32, k, ef int, allow func(off uint32) bool) 
 	if len(query) != g.store.Dim() {
 		panic(fmt.Sprintf("hnsw: query of dimension %d in a graph of dimension %d", len(query), g.store.Dim()))
 	}
-	sc := g.vectorScorer(query)
+	sc := g.vectorScorer(g.store.Query(query))
 	return g.search(&sc, k, ef, allow)
 }
 
