@@ -343,7 +343,7 @@ func memmapDue(p api.VectorParams, opt api.OptimizersConfig, n uint32) bool {
 	if p.OnDisk != nil && *p.OnDisk || opt.MemmapThreshold == nil || *opt.MemmapThreshold <= 0 {
 		return false
 	}
-	return int64(n)*int64(StoreType(p).Size()*p.Size) >= int64(*opt.MemmapThreshold)*1024
+	return int64(n)*int64(StoreType(p).VectorBytes(p.Size)) >= int64(*opt.MemmapThreshold)*1024
 }
 
 // newStore returns an empty vector store of the space: on the heap, or
