@@ -1,9 +1,12 @@
 package service
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,24 +19,32 @@ import (
 // beyond its range), and a collection snapshot restores the same vectors,
 // datatypes and search results in another node; an on_disk uint8
 // multi-vector (Euclid) stores its floats converted as Qdrant converts them
-// and comes back the same from the snapshot.
+// and comes back the same from the snapshot; so do a turbo4 vector (its
+// decoded approximation and its searches) and the payloads, which the
+// collection keeps on disk (on_disk_payload).
 func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	s := newService(t, filepath.Join(dir, "storage"))
 	defer s.Close()
-	f16, u8 := "float16", "uint8"
+	f16, u8, t4 := "float16", "uint8", "turbo4"
 	mustNil(t, s.CreateCollection(bg, "src", &api.CreateCollection{Vectors: api.VectorsConfig{
 		"h": {Size: 3, Distance: api.DistanceCosine, Datatype: &f16},
 		"u": {Size: 3, Distance: api.DistanceEuclid, Datatype: &u8},
+		"t": {Size: 16, Distance: api.DistanceDot, Datatype: &t4},
 		"m": {Size: 2, Distance: api.DistanceEuclid, Datatype: &u8, OnDisk: ptr(true), MultivectorConfig: &api.MultiVectorConfig{Comparator: api.ComparatorMaxSim}},
-	}}))
+	}, OnDiskPayload: ptr(true)}))
 	var pts []api.PointStruct
 	for i := range 50 {
 		x := float32(i)
+		tv := make([]float32, 16)
+		for j := range tv {
+			tv[j] = float32((i*7+j*3)%11) - 5
+		}
 		pts = append(pts, api.PointStruct{ID: api.NumID(uint64(i + 1)), Vector: api.Vectors{
 			"h": {0.1 + x, 1, -2},
 			"u": {x, 255 - x, 7},
-		}, Multi: api.MultiVectors{"m": {{x + 0.7, 3}, {300, -1}}}})
+			"t": tv,
+		}, Multi: api.MultiVectors{"m": {{x + 0.7, 3}, {300, -1}}}, Payload: api.Payload{"i": json.Number(strconv.Itoa(i)), "tag": []any{"a", "b"}}})
 	}
 	upsert(t, s, "src", pts)
 	for _, bad := range []struct {
@@ -55,7 +66,7 @@ func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 	}
 	get := func(s *Service, coll string) []api.Record {
 		t.Helper()
-		recs, err := s.GetPoints(bg, coll, &api.GetPoints{IDs: []api.PointID{api.NumID(1), api.NumID(50)}, WithVector: &api.VectorSelector{Enable: true}}, api.ReadParams{})
+		recs, err := s.GetPoints(bg, coll, &api.GetPoints{IDs: []api.PointID{api.NumID(1), api.NumID(50)}, WithVector: &api.VectorSelector{Enable: true}, WithPayload: api.PayloadAll}, api.ReadParams{})
 		mustNil(t, err)
 		return recs
 	}
@@ -104,8 +115,8 @@ func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 	mustNil(t, recoverFile(newManager(t, s2, dir2), "dst", archive))
 	info, err := s2.CollectionInfo(bg, "dst")
 	mustNil(t, err)
-	if p := info.Config.Params.Vectors; *p["h"].Datatype != "float16" || *p["u"].Datatype != "uint8" {
-		t.Fatalf("restored datatypes %v %v", *p["h"].Datatype, *p["u"].Datatype)
+	if p := info.Config.Params.Vectors; *p["h"].Datatype != "float16" || *p["u"].Datatype != "uint8" || *p["t"].Datatype != "turbo4" || !info.Config.Params.OnDiskPayload {
+		t.Fatalf("restored datatypes %v %v %v, on_disk_payload %v", *p["h"].Datatype, *p["u"].Datatype, *p["t"].Datatype, info.Config.Params.OnDiskPayload)
 	}
 	after := get(s2, "dst")
 	for i := range before {
@@ -116,6 +127,9 @@ func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 		}
 	}
 	for i := range before {
+		if g, w := fmt.Sprint(after[i].Payload), fmt.Sprint(before[i].Payload); g != w || !strings.Contains(w, "tag") {
+			t.Errorf("restored %d payload: %v, was %v", before[i].ID.Num, g, w)
+		}
 		if g, w := after[i].Multi["m"], before[i].Multi["m"]; !slices.EqualFunc(g, w, slices.Equal) {
 			t.Errorf("restored %d multi-vector: %v, was %v", before[i].ID.Num, g, w)
 		}
@@ -131,5 +145,20 @@ func TestVectorDatatypesSnapshotRoundTrip(t *testing.T) {
 		if got[i].ID != want[i].ID || got[i].Score != want[i].Score {
 			t.Errorf("restored search hit %d: %+v, was %+v", i, got[i], want[i])
 		}
+	}
+	turbo := func(s *Service, coll string) []api.ScoredPoint {
+		t.Helper()
+		q := make([]float32, 16)
+		for j := range q {
+			q[j] = float32(j%5) - 2
+		}
+		res, err := s.Query(bg, coll, &api.QueryRequest{Query: &api.Query{Nearest: &api.VectorInput{Vector: q}}, Using: ptr("t"), Limit: ptr(5),
+			Filter: &api.Filter{Must: []api.Condition{{Field: &api.FieldCondition{Key: "i", Range: &api.Range{Gte: ptr(10.0)}}}}}, WithPayload: api.PayloadAll}, api.ReadParams{})
+		mustNil(t, err)
+		return res.Points
+	}
+	wantT, gotT := turbo(s, "src"), turbo(s2, "dst")
+	if len(wantT) != 5 || fmt.Sprint(wantT) != fmt.Sprint(gotT) {
+		t.Errorf("restored turbo4 query with a payload filter:\n%v\nwas\n%v", gotT, wantT)
 	}
 }
