@@ -284,12 +284,12 @@ func (s *Searcher) Dist(off uint32) float32 {
 const searchAhead = 2
 
 // DistBatch sets out[i] to Dist(offs[i]) (hnsw.BatchScorer), prefetching
-// the codes searchAhead offsets ahead; for Euclid, the distance of a graph
-// search, in one loop without further calls than the kernel's.
+// the codes searchAhead offsets ahead; for Euclid, Dot and Cosine in one
+// loop without further calls than the kernel's.
 func (s *Searcher) DistBatch(offs []uint32, out []float32) {
 	out = out[:len(offs)]
 	q := s.c.q
-	if q.dist != api.DistanceEuclid {
+	if q.dist != api.DistanceEuclid && q.dist != api.DistanceDot && q.dist != api.DistanceCosine {
 		for j, off := range offs {
 			if j+searchAhead < len(offs) {
 				s.Prefetch(offs[j+searchAhead])
@@ -304,6 +304,23 @@ func (s *Searcher) DistBatch(offs []uint32, out []float32) {
 	st := q.stride
 	a2 := q.alpha * q.alpha
 	qc, qsq := s.qq.codes[:st], s.qq.sq
+	if q.dist != api.DistanceEuclid {
+		// Dot and Cosine: Query.Dist's terms, in its order.
+		base, al, qsum := float32(q.dim)*q.lo*q.lo, q.alpha*q.lo, s.qq.sum
+		for j, off := range offs {
+			if j+searchAhead < len(offs) {
+				s.Prefetch(offs[j+searchAhead])
+			}
+			ch := s.chunk(off)
+			if ch == nil {
+				out[j] = s.qq.Dist(zeroCodes(st), 0, 0)
+				continue
+			}
+			i := int(off & (index.ChunkLen - 1))
+			out[j] = -(base + al*float32(qsum+ch.sums[i]) + a2*float32(vecmath.DotCodes(qc, ch.codes[i*st:(i+1)*st:(i+1)*st])))
+		}
+		return
+	}
 	for j, off := range offs {
 		if j+searchAhead < len(offs) {
 			s.Prefetch(offs[j+searchAhead])
