@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/shoal-db/shoal/internal/api"
 	"github.com/shoal-db/shoal/internal/index"
@@ -335,10 +336,17 @@ func (s *Searcher) DistBatch(offs []uint32, out []float32) {
 	}
 }
 
-// Prefetch starts loading the codes of off.
+// Prefetch starts loading the codes of off, and the sum (Dot, Cosine) or
+// sum of squares (Euclid) that its distance needs, which live apart.
 func (s *Searcher) Prefetch(off uint32) {
 	if ch := s.chunk(off); ch != nil {
 		i := int(off & (index.ChunkLen - 1))
 		vecmath.PrefetchCodes(ch.codes[i*s.c.q.stride:])
+		switch s.c.q.dist {
+		case api.DistanceEuclid:
+			vecmath.PrefetchCodes(unsafe.Slice((*byte)(unsafe.Pointer(&ch.sqs[i])), 4))
+		case api.DistanceDot, api.DistanceCosine:
+			vecmath.PrefetchCodes(unsafe.Slice((*byte)(unsafe.Pointer(&ch.sums[i])), 4))
+		}
 	}
 }
