@@ -23,23 +23,7 @@ func TestVectorDatatypesEndToEnd(t *testing.T) {
 	step{method: "PUT", path: d, body: `{"vectors": {"h": {"size": 4, "distance": "Dot", "datatype": "float16"},
 		"u": {"size": 4, "distance": "Euclid", "datatype": "uint8", "on_disk": true}},
 		"hnsw_config": {"full_scan_threshold": 10}, "optimizers_config": {"indexing_threshold": 1}}`}.run(t, c)
-	step{method: "GET", path: d, check: func(t testing.TB, res json.RawMessage) {
-		var info struct {
-			Config struct {
-				Params struct {
-					Vectors map[string]struct {
-						Datatype string `json:"datatype"`
-					} `json:"vectors"`
-				} `json:"params"`
-			} `json:"config"`
-		}
-		if err := json.Unmarshal(res, &info); err != nil {
-			t.Fatal(err)
-		}
-		if v := info.Config.Params.Vectors; v["h"].Datatype != "float16" || v["u"].Datatype != "uint8" {
-			t.Errorf("datatypes %+v", v)
-		}
-	}}.run(t, c)
+	datatypesShown(t, c, d, map[string]string{"h": "float16", "u": "uint8"})
 	r := rand.New(rand.NewPCG(5, 6))
 	var pts []string
 	for i := range 400 {
@@ -103,4 +87,29 @@ func TestVectorDatatypesEndToEnd(t *testing.T) {
 		}
 	}
 	step{method: "POST", path: d + "/points/query", body: `{"query": {"recommend": {"positive": [[0.5, 1.5, 2.5, 300]], "negative": [1]}}, "using": "u", "limit": 3}`}.run(t, c)
+}
+
+// datatypesShown checks that the collection at path d reports each named
+// vector's datatype as want says.
+func datatypesShown(t *testing.T, c *testClient, d string, want map[string]string) {
+	t.Helper()
+	step{method: "GET", path: d, check: func(t testing.TB, res json.RawMessage) {
+		var info struct {
+			Config struct {
+				Params struct {
+					Vectors map[string]struct {
+						Datatype string `json:"datatype"`
+					} `json:"vectors"`
+				} `json:"params"`
+			} `json:"config"`
+		}
+		if err := json.Unmarshal(res, &info); err != nil {
+			t.Fatal(err)
+		}
+		for name, dt := range want {
+			if got := info.Config.Params.Vectors[name].Datatype; got != dt {
+				t.Errorf("vector %s: datatype %q, want %q", name, got, dt)
+			}
+		}
+	}}.run(t, c)
 }

@@ -26,23 +26,7 @@ func TestTurbo4EndToEnd(t *testing.T) {
 		"e": {"size": 32, "distance": "Euclid", "datatype": "turbo4", "on_disk": true,
 			"quantization_config": {"scalar": {"type": "int8", "always_ram": true}}}},
 		"hnsw_config": {"full_scan_threshold": 10}, "optimizers_config": {"indexing_threshold": 1}}`}.run(t, c)
-	step{method: "GET", path: d, check: func(t testing.TB, res json.RawMessage) {
-		var info struct {
-			Config struct {
-				Params struct {
-					Vectors map[string]struct {
-						Datatype string `json:"datatype"`
-					} `json:"vectors"`
-				} `json:"params"`
-			} `json:"config"`
-		}
-		if err := json.Unmarshal(res, &info); err != nil {
-			t.Fatal(err)
-		}
-		if v := info.Config.Params.Vectors; v["c"].Datatype != "turbo4" || v["e"].Datatype != "turbo4" {
-			t.Errorf("datatypes %+v", v)
-		}
-	}}.run(t, c)
+	datatypesShown(t, c, d, map[string]string{"c": "turbo4", "e": "turbo4"})
 	r := rand.New(rand.NewPCG(7, 8))
 	vec := func() []float64 {
 		v := make([]float64, dim)
