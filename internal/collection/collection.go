@@ -481,6 +481,8 @@ type Stats struct {
 	Points         uint64
 	IndexedVectors uint64
 	PendingIndex   int
+	// PayloadBytes is the size of the points' payloads (their JSON).
+	PayloadBytes uint64
 	// Vectors counts the points holding each vector name.
 	Vectors map[string]uint64
 	// Indexing counts the (shard, vector name) pairs whose background
@@ -509,6 +511,7 @@ func (c *Collection) Stats() Stats {
 		}
 		ss := s.Stats()
 		st.Points += ss.Points
+		st.PayloadBytes += ss.PayloadBytes
 		st.IndexedVectors += ss.IndexedVectors
 		st.PendingIndex += ss.PendingIndex
 		st.Status = worseStatus(st.Status, ss.Status)

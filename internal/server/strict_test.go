@@ -249,7 +249,6 @@ func TestStrictModeAlike(t *testing.T) {
 	}{
 		{`{"max_query_limit": 0}`, &qdrant.StrictModeConfig{MaxQueryLimit: proto.Uint32(0)}, "Validation error: [max_query_limit: value 0 invalid, must be 1 or larger]"},
 		{`{"read_rate_limit": 0}`, &qdrant.StrictModeConfig{ReadRateLimit: proto.Uint32(0)}, "Validation error: [read_rate_limit: value 0 invalid, must be 1 or larger]"},
-		{`{"max_collection_payload_size_bytes": 10}`, &qdrant.StrictModeConfig{MaxCollectionPayloadSizeBytes: proto.Uint64(10)}, "max_collection_payload_size_bytes is not supported"},
 	} {
 		code, msg := parityREST(t, c, parityCase{method: "PUT", path: "bad", body: `{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": ` + tc.body + `}`})
 		_, err := g.collections.Create(ctx, &qdrant.CreateCollection{CollectionName: "bad", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 4, Distance: qdrant.Distance_Dot}), StrictModeConfig: tc.sm})
@@ -322,6 +321,23 @@ func TestStrictModeLimitsAndRates(t *testing.T) {
 	c.ok("PATCH", "/collections/m", map[string]any{"strict_mode_config": map[string]any{"max_points_count": 100, "max_collection_vector_size_bytes": 16}})
 	code, msg = parityREST(t, c, parityCase{method: "PUT", path: "m/points?wait=true", body: `{"points": [{"id": 4, "vector": {"d": [1, 0]}}]}`})
 	expect("vector size", code, msg, 400, "Bad request: Max vector storage size limit of 0.000015258789MB reached!")
+
+	// Payload storage: the payloads' JSON, {"city":"Berlin"} is 17 bytes.
+	c.ok("PATCH", "/collections/m", map[string]any{"strict_mode_config": map[string]any{"max_collection_vector_size_bytes": 1000, "max_collection_payload_size_bytes": 30}})
+	c.ok("PUT", "/collections/m/points?wait=true", map[string]any{"points": []any{map[string]any{"id": 5, "vector": map[string]any{"d": []float32{1, 0}}, "payload": map[string]any{"city": "Berlin"}}}})
+	c.ok("PUT", "/collections/m/points?wait=true", map[string]any{"points": []any{map[string]any{"id": 6, "vector": map[string]any{"d": []float32{1, 0}}, "payload": map[string]any{"city": "Berlin"}}}})
+	code, msg = parityREST(t, c, parityCase{method: "PUT", path: "m/points?wait=true", body: `{"points": [{"id": 7, "vector": {"d": [1, 0]}}]}`})
+	expect("payload size", code, msg, 400, "Bad request: Max payload storage size limit of 0.00002861023MB reached!")
+	_, err = points.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "m", Wait: proto.Bool(true), Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(7),
+		Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"d": qdrant.NewVector(1, 0)})}}})
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || st.Message() != msg {
+		t.Errorf("gRPC payload size: %s %s", st.Code(), st.Message())
+	}
+	// Removing payloads makes room again.
+	c.ok("POST", "/collections/m/points/payload/clear?wait=true", map[string]any{"points": []any{6}})
+	c.ok("PUT", "/collections/m/points?wait=true", map[string]any{"points": []any{map[string]any{"id": 7, "vector": map[string]any{"d": []float32{1, 0}}}}})
+	c.ok("POST", "/collections/m/points/delete?wait=true", map[string]any{"points": []any{5, 6, 7}})
+	c.ok("PATCH", "/collections/m", map[string]any{"strict_mode_config": map[string]any{"max_collection_payload_size_bytes": 1000000}})
 
 	// Rate limits: a bucket of 2 reads per minute, then 429 on both.
 	c.ok("PATCH", "/collections/m", map[string]any{"strict_mode_config": map[string]any{"read_rate_limit": 2, "write_rate_limit": 1}})

@@ -30,9 +30,6 @@ func resolveStrictMode(cur, req json.RawMessage) (json.RawMessage, error) {
 	if d == nil {
 		return cur, nil
 	}
-	if d.MaxCollectionPayloadSizeBytes != nil {
-		return nil, api.ErrBadInput("strict_mode_config.max_collection_payload_size_bytes is not supported by this server")
-	}
 	if d.MaxResidentMemoryPercent != nil {
 		return nil, api.ErrBadInput("strict_mode_config.max_resident_memory_percent is not supported by this server (deprecated in Qdrant 1.19)")
 	}
@@ -383,10 +380,12 @@ func writeRateCost(ctx context.Context, c *coll.Collection, ops []api.UpdateOper
 }
 
 // checkSizeLimits refuses inserts once the collection holds
-// max_points_count points or its dense vectors take
-// max_collection_vector_size_bytes (4 bytes per dimension, as stored).
+// max_points_count points, its dense vectors take
+// max_collection_vector_size_bytes (4 bytes per dimension, as stored) or
+// its payloads max_collection_payload_size_bytes (their JSON, as the
+// point records hold them).
 func checkSizeLimits(sm *api.StrictModeConfig, c *coll.Collection) error {
-	if sm.MaxPointsCount == nil && sm.MaxCollectionVectorSizeBytes == nil {
+	if sm.MaxPointsCount == nil && sm.MaxCollectionVectorSizeBytes == nil && sm.MaxCollectionPayloadSizeBytes == nil {
 		return nil
 	}
 	st := c.Stats()
@@ -403,6 +402,10 @@ func checkSizeLimits(sm *api.StrictModeConfig, c *coll.Collection) error {
 			mb := float32(*m) / (1024 * 1024)
 			return api.ErrBadRequest("Max vector storage size limit of %sMB reached!", formatMB(mb))
 		}
+	}
+	if m := sm.MaxCollectionPayloadSizeBytes; m != nil && st.PayloadBytes >= uint64(max(*m, 0)) {
+		mb := float32(*m) / (1024 * 1024)
+		return api.ErrBadRequest("Max payload storage size limit of %sMB reached!", formatMB(mb))
 	}
 	return nil
 }

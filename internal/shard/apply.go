@@ -226,15 +226,16 @@ func countOps(op *api.UpdateOperation) int {
 
 // change is the state of one point after an operation.
 type change struct {
-	id      api.PointID
-	exists  bool              // the point exists after the operation
-	vectors api.Vectors       // all its dense vectors after the operation
-	sparse  api.SparseVectors // all its sparse vectors after the operation
-	multi   api.MultiVectors  // all its multi-vectors after the operation
-	newVecs bool              // vectors changed: the point moves to a new offset
-	hadOld  bool              // the point existed before the operation
-	oldOff  uint32
-	newOff  uint32 // assigned by write
+	id         api.PointID
+	exists     bool              // the point exists after the operation
+	vectors    api.Vectors       // all its dense vectors after the operation
+	sparse     api.SparseVectors // all its sparse vectors after the operation
+	multi      api.MultiVectors  // all its multi-vectors after the operation
+	newVecs    bool              // vectors changed: the point moves to a new offset
+	payloadLen uint32            // the length of its payload's JSON, set by write
+	hadOld     bool              // the point existed before the operation
+	oldOff     uint32
+	newOff     uint32 // assigned by write
 
 	// payload is its payload after the operation once payloadSet; until
 	// then it is the old payload. The old payload is read only when
@@ -746,6 +747,7 @@ func (p *plan) write(b *pebble.Batch, seq uint64) error {
 		if err != nil {
 			return err
 		}
+		c.payloadLen = uint32(h.PayloadLen)
 		if err := b.Set(pointKey(c.id), v, nil); err != nil {
 			return fmt.Errorf("cannot write point %s: %w", c.id, err)
 		}
@@ -805,6 +807,8 @@ func (s *Shard) publish(p *plan, seq uint64) {
 		if moved {
 			old := c.oldOff
 			s.pidx.remove(old, c.oldPayload)
+			s.payloadBytes -= uint64(s.psize[old])
+			s.psize[old] = 0
 			if !s.opts.OnDiskPayload {
 				s.payloads[old] = nil
 			}
@@ -833,6 +837,7 @@ func (s *Shard) publish(p *plan, seq uint64) {
 		if !moved && c.hadOld {
 			// Payload-only change in place.
 			s.pidx.remove(off, c.oldPayload)
+			s.payloadBytes -= uint64(s.psize[off])
 		} else {
 			for name, vec := range c.vectors {
 				sp := s.spaces[name]
@@ -851,6 +856,8 @@ func (s *Shard) publish(p *plan, seq uint64) {
 			s.ids.bind(c.id, off)
 		}
 		s.version[off] = seq
+		s.psize[off] = c.payloadLen
+		s.payloadBytes += uint64(c.payloadLen)
 		if !s.opts.OnDiskPayload {
 			s.payloads[off] = c.payload
 		}

@@ -673,6 +673,7 @@ func (s *Shard) remapGraphs(ns *Shard) {
 func (s *Shard) adopt(ns *Shard) {
 	s.lastSeq, s.nextOff = ns.lastSeq, ns.nextOff
 	s.ids, s.version, s.payloads = ns.ids, ns.version, ns.payloads
+	s.psize, s.payloadBytes = ns.psize, ns.payloadBytes
 	s.live, s.nLive = ns.live, ns.nLive
 	*s.pidx = *ns.pidx // (the object stays, as CreatePayloadIndex keeps it)
 	s.logFirst, s.logFirstOff, s.logSizes, s.logBytes = ns.logFirst, ns.logFirstOff, ns.logSizes, ns.logBytes

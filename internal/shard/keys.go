@@ -117,6 +117,9 @@ type pointHeader struct {
 	Offset  uint32
 	Names   []string    // vector names the point has, sorted
 	Payload api.Payload // nil when the point has no payload
+	// PayloadLen is the length of the payload's JSON in the record (set
+	// by encode and decodePointHeader, payload decoded or not).
+	PayloadLen int
 }
 
 func (h *pointHeader) encode() ([]byte, error) {
@@ -132,12 +135,13 @@ func (h *pointHeader) encode() ([]byte, error) {
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(n)))
 		b = append(b, n...)
 	}
-	if h.Payload != nil {
+	if len(h.Payload) > 0 { // an empty payload is stored as none
 		js, err := json.Marshal(h.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("cannot encode payload: %w", err)
 		}
 		b = append(b, js...)
+		h.PayloadLen = len(js)
 	}
 	return b, nil
 }
@@ -163,6 +167,7 @@ func decodePointHeader(b []byte, withPayload bool) (pointHeader, error) {
 		h.Names = append(h.Names, string(b[2:2+l]))
 		b = b[2+l:]
 	}
+	h.PayloadLen = len(b)
 	if withPayload && len(b) > 0 {
 		p, err := api.DecodePayload(b)
 		if err != nil {

@@ -83,6 +83,27 @@ func (p *payloadPair) same(filters []string) {
 	p.t.Helper()
 	p.compare(p.mem, "in memory", filters)
 	p.compare(p.ref, "reference", filters)
+	// The payload storage size (strict mode's) is the JSON of the live
+	// points' payloads, whichever way it was reached.
+	recs, err := p.ref.Scroll(bg, ScrollRequest{Limit: 1000, WithPayload: api.PayloadAll})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var want uint64
+	for _, r := range recs {
+		if len(r.Payload) > 0 {
+			b, err := json.Marshal(r.Payload)
+			if err != nil {
+				p.t.Fatal(err)
+			}
+			want += uint64(len(b))
+		}
+	}
+	for name, s := range map[string]*Shard{"in memory": p.mem, "on disk": p.disk, "reference": p.ref} {
+		if got := s.Stats().PayloadBytes; got != want {
+			p.t.Fatalf("%s: payload bytes %d, the payloads' JSON %d", name, got, want)
+		}
+	}
 	// The indexes hold exactly the points with values at their keys (a
 	// moved or changed point's old values removed).
 	for key, f := range map[string]string{"tag": `{"must":[{"key":"tag","match":{"any":["a","b","c"]}}]}`, "n": `{"must":[{"key":"n","range":{"gte":0}}]}`} {

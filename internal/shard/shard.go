@@ -199,6 +199,12 @@ type Shard struct {
 	ids      pointIDs      // id to offset and offset to id
 	version  []uint64      // version at each offset
 	payloads []api.Payload // payload at each offset (nil: none); nil with OnDiskPayload
+	// psize is the length of each offset's payload JSON (0: none) and
+	// payloadBytes their sum over the live points: the collection's
+	// payload storage size for strict mode
+	// (max_collection_payload_size_bytes).
+	psize        []uint32
+	payloadBytes uint64
 	// view is the store as of the last published operation, from which
 	// payloads are read with OnDiskPayload (payloads.go); nil otherwise.
 	view   *pebble.Snapshot
@@ -473,6 +479,8 @@ func (s *Shard) load() error {
 		off := h.Offset
 		s.ids.bind(id, off)
 		s.version[off] = h.Version
+		s.psize[off] = uint32(h.PayloadLen)
+		s.payloadBytes += uint64(h.PayloadLen)
 		switch {
 		case !s.opts.OnDiskPayload:
 			s.payloads[off] = h.Payload
@@ -664,6 +672,9 @@ func (s *Shard) growTo(n uint32) {
 	version := make([]uint64, c)
 	copy(version, s.version)
 	s.version = version
+	psize := make([]uint32, c)
+	copy(psize, s.psize)
+	s.psize = psize
 	if !s.opts.OnDiskPayload {
 		payloads := make([]api.Payload, c)
 		copy(payloads, s.payloads)
@@ -798,7 +809,9 @@ type bgError struct{ msg string }
 
 // Stats is a shard's state for collection info and metrics.
 type Stats struct {
-	Points         uint64
+	Points uint64
+	// PayloadBytes is the size of the live points' payloads (their JSON).
+	PayloadBytes   uint64
 	IndexedVectors uint64 // vectors in HNSW graphs (all names)
 	// Indexed counts the vectors in each dense vector name's HNSW graph.
 	Indexed map[string]uint64
@@ -821,7 +834,7 @@ type Stats struct {
 // Stats returns the shard's current statistics.
 func (s *Shard) Stats() Stats {
 	s.mu.RLock()
-	st := Stats{Points: uint64(s.nLive), LastSeq: s.lastSeq, PayloadSchema: s.pidx.info(), Vectors: map[string]uint64{}, Indexed: map[string]uint64{}}
+	st := Stats{Points: uint64(s.nLive), PayloadBytes: s.payloadBytes, LastSeq: s.lastSeq, PayloadSchema: s.pidx.info(), Vectors: map[string]uint64{}, Indexed: map[string]uint64{}}
 	st.Multi = make(map[string]uint64, len(s.multi))
 	for name, ms := range s.multi {
 		st.Multi[name] = uint64(len(ms.spans))
