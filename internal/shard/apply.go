@@ -361,14 +361,14 @@ func (p *plan) selectPoints(ids []api.PointID, f *api.Filter, mustExist bool) ([
 		if f == nil {
 			return nil, nil
 		}
+		// From the payload indexes' candidates when they narrow f down
+		// (an exact answer reads no payload); under writeMu the state
+		// cannot change meanwhile.
 		var out []api.PointID
-		p.s.live.each(func(off uint32) bool {
-			if p.pr.match(m, off) {
-				out = append(out, p.s.ids.at(off))
-			}
-			return p.pr.err == nil
+		err := p.s.matchingFilter(context.Background(), p.pr, f, m, func(off uint32) {
+			out = append(out, p.s.ids.at(off))
 		})
-		return out, p.pr.err
+		return out, err
 	}
 	out := make([]api.PointID, 0, len(ids))
 	for _, id := range ids {

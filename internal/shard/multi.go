@@ -342,9 +342,11 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 		return []api.ScoredPoint{}, nil
 	}
 	pr := s.payloadReader()
+	cands, exact, haveCands := s.pidx.set.Candidates(req.Filter, s.nLive)
 	score := func(off uint32) {
 		sp, ok := ms.spans[off]
-		if !ok || !s.live.has(off) || !pr.match(m, off) {
+		// With an exact answer from the indexes, no payload is read.
+		if !ok || !s.live.has(off) || !(exact || pr.match(m, off)) {
 			return
 		}
 		if custom {
@@ -366,7 +368,7 @@ func (s *Shard) searchMultiHits(ctx context.Context, ms *multiSpace, req SearchR
 		score(off)
 		return pr.err
 	}
-	if cands, _, ok := s.pidx.set.Candidates(req.Filter, s.nLive); req.Filter != nil && ok {
+	if req.Filter != nil && haveCands {
 		for _, off := range cands {
 			if err := visit(off); err != nil {
 				return nil, err
